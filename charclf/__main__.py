@@ -1,0 +1,3 @@
+from charclf.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,65 @@
+"""Exceptions of the package.
+
+Every error a user can cause (bad file, bad config, bad name) is a ``CharclfError`` whose message says
+*which* thing is wrong, *what* is wrong with it, and *what to do* — so a notebook or the CLI can show it as is.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class CharclfError(Exception):
+    """Base class of every error the package raises on purpose."""
+
+
+class DataError(CharclfError):
+    """A data file or directory is missing, damaged, or not what it claims to be.
+
+    ``DataError(path, problem, fix)`` renders as ``"<path>: <problem>. Fix: <fix>"``.
+    """
+
+    def __init__(self, path: str | Path | None, problem: str, fix: str = ""):
+        self.path = None if path is None else Path(path)
+        self.problem = problem
+        self.fix = fix
+        where = f"{self.path}: " if self.path is not None else ""
+        msg = f"{where}{problem}"
+        if fix:
+            msg += f". Fix: {fix}"
+        super().__init__(msg)
+
+
+class ChecksumError(DataError):
+    """A file's sha256/md5 differs from the official value."""
+
+
+class DownloadError(DataError):
+    """A download failed (no network, all mirrors failed, or a bad archive)."""
+
+
+class ConfigError(CharclfError, ValueError):
+    """A configuration (JSON file, dataclass field, or a name such as an optimizer) is invalid."""
+
+
+class UnknownNameError(ConfigError, KeyError):
+    """A registry lookup (model, optimizer, scheduler, recipe ...) failed; the message lists close matches."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class TrainingError(CharclfError, RuntimeError):
+    """Training cannot go on (NaN loss, incompatible resume folder, existing output folder ...)."""
+
+
+class ImageError(CharclfError):
+    """An input image for prediction cannot be used (not an image, empty, blank, truncated, absurd size)."""
+
+
+def unknown_name(kind: str, name: str, known: list[str] | tuple[str, ...]) -> UnknownNameError:
+    """Build an ``UnknownNameError`` that lists close matches of ``name`` among ``known``."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=5, cutoff=0.4)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    return UnknownNameError(f"unknown {kind} {name!r}.{hint} Known {kind}s: {', '.join(sorted(known))}")

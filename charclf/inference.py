@@ -1,0 +1,64 @@
+"""Turning uint8 character images into logits — the one place normalisation and batching happen at inference."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+# Shifts (in pixels) used by test-time augmentation. Translations only: flips or rotations would turn
+# characters into other characters (b/d, 6/9, M/W).
+TTA_SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
+
+
+def normalize(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    """uint8 (N, 28, 28) or (N, 1, 28, 28) in 0..255 -> float (N, 1, 28, 28), (x/255 - mean) / std."""
+    if images.dim() == 3:
+        images = images.unsqueeze(1)
+    if images.dim() != 4:
+        raise ValueError(f"expected images of shape (N, 28, 28) or (N, 1, 28, 28), got {tuple(images.shape)}")
+    x = images.float() if images.dtype == torch.uint8 else images.float() * 255.0
+    return (x / 255.0 - mean) / std
+
+
+def shift_batch(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """Translate a batch by whole pixels, filling with the background value (the minimum, i.e. 'no ink')."""
+    if dy == 0 and dx == 0:
+        return x
+    fill = x.amin()
+    out = torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
+    if dy > 0:
+        out[..., :dy, :] = fill
+    elif dy < 0:
+        out[..., dy:, :] = fill
+    if dx > 0:
+        out[..., :, :dx] = fill
+    elif dx < 0:
+        out[..., :, dx:] = fill
+    return out
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, images: torch.Tensor, *, mean: float, std: float, batch_size: int = 1024,
+                   device: torch.device | str | None = None, tta: bool = False) -> torch.Tensor:
+    """Logits (N, C) as float32 on the CPU. With ``tta`` the softmax over small translations is averaged and
+    returned as log-probabilities (argmax and softmax behave like logits)."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    outs = []
+    try:
+        for start in range(0, len(images), batch_size):
+            xb = normalize(images[start:start + batch_size].to(device, non_blocking=True), mean, std)
+            if not tta:
+                outs.append(model(xb).float().cpu())
+                continue
+            probs = sum(torch.softmax(model(shift_batch(xb, dy, dx)).float(), dim=1) for dy, dx in TTA_SHIFTS)
+            outs.append(torch.log(probs / len(TTA_SHIFTS)).cpu())
+    finally:
+        model.train(was_training)
+    if not outs:
+        return torch.empty(0, 0)
+    return torch.cat(outs)

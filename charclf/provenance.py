@@ -1,0 +1,79 @@
+"""Where a number came from: git SHA, machine, library versions — recorded in every artifact."""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@lru_cache(maxsize=None)
+def git_sha(short: bool = False) -> str:
+    """The repo's HEAD commit (``+dirty`` when the tree has uncommitted changes), or ``"unknown"``."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if short:
+        sha = sha[:10]
+    return sha + ("+dirty" if dirty else "")
+
+
+def machine_info() -> dict:
+    """A short description of the machine a run used (device name, cores, library versions)."""
+    import torch
+
+    info = {
+        "hostname_hash": abs(hash(platform.node())) % 10**8,  # distinguishes machines without naming them
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": "cpu",
+    }
+    if torch.cuda.is_available():
+        info["device"] = "cuda"
+        info["gpu"] = torch.cuda.get_device_name(0)
+        info["gpu_count"] = torch.cuda.device_count()
+    return info
+
+
+def run_metadata(**extra) -> dict:
+    """Metadata stamped on every results JSON: git SHA, UTC time, machine, plus ``extra`` (profile, protocol, seed...)."""
+    meta = {"git_sha": git_sha(), "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "machine": machine_info()}
+    meta.update(extra)
+    return meta
+
+
+def write_json(path: str | Path, obj, *, indent: int = 2) -> Path:
+    """Write JSON atomically (temp file + rename), so a killed process never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=indent, sort_keys=False, default=_json_default) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def _json_default(o):
+    import numpy as np
+
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")

@@ -1,0 +1,29 @@
+"""Shared fixtures. Real-data tests use ``real_data_dir`` and are skipped when the EMNIST files are absent."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+# Keep the unit suite deterministic and light on the 2-core CI machine.
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def _real_data_dir() -> Path | None:
+    env = os.environ.get("CHARCLF_DATA_DIR")
+    candidates = [Path(env)] if env else []
+    candidates.append(Path(__file__).resolve().parents[2] / "shared" / "data")
+    for cand in candidates:
+        if (cand / "emnist" / "emnist-byclass-test-images-idx3-ubyte.gz").exists():
+            return cand
+    return None
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    path = _real_data_dir()
+    if path is None:
+        pytest.skip("real EMNIST data not found: set CHARCLF_DATA_DIR to the folder holding emnist/ and protocols/")
+    return path

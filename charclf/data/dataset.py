@@ -1,0 +1,95 @@
+"""In-memory datasets: the whole split as one uint8 tensor, so training can index batches on the device."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class CharDataset:
+    """One part (train/val/test) of a split: upright uint8 images, int64 labels, and what they mean."""
+
+    images: torch.Tensor  # uint8 (N, 28, 28), upright
+    labels: torch.Tensor  # int64 (N,)
+    classes: tuple[str, ...]  # character of each label index
+    split: str  # "byclass", "bymerge", "balanced", "letters", "digits", "mnist", "classic-mnist"
+    part: str  # "train" | "val" | "test"
+    protocol: str  # "holdout" | "official"
+
+    def __post_init__(self):
+        if self.images.dtype != torch.uint8 or self.images.dim() != 3:
+            raise ValueError(f"images must be uint8 (N, H, W), got {self.images.dtype} {tuple(self.images.shape)}")
+        if self.labels.dtype != torch.int64 or self.labels.shape != (self.images.shape[0],):
+            raise ValueError(f"labels must be int64 ({self.images.shape[0]},), got {self.labels.dtype} "
+                             f"{tuple(self.labels.shape)}")
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def subset(self, indices) -> "CharDataset":
+        idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
+        return replace(self, images=self.images[idx], labels=self.labels[idx])
+
+    def class_counts(self) -> np.ndarray:
+        return np.bincount(self.labels.numpy(), minlength=self.num_classes)
+
+    def describe(self) -> dict:
+        return {"split": self.split, "part": self.part, "protocol": self.protocol, "size": len(self),
+                "num_classes": self.num_classes}
+
+
+@dataclass(frozen=True)
+class DataBundle:
+    """The train/val/test parts of one split under one protocol. Model selection uses ``val``, never ``test``."""
+
+    train: CharDataset
+    val: CharDataset
+    test: CharDataset
+    split: str
+    protocol: str
+    classes: tuple[str, ...]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def describe(self) -> dict:
+        return {"split": self.split, "protocol": self.protocol, "num_classes": self.num_classes,
+                "sizes": {"train": len(self.train), "val": len(self.val), "test": len(self.test)}}
+
+    def map_parts(self, fn) -> "DataBundle":
+        """Apply ``fn(CharDataset) -> CharDataset`` to every part (e.g. a stratified subset for a quick profile)."""
+        return replace(self, train=fn(self.train), val=fn(self.val), test=fn(self.test))
+
+
+def stratified_indices(labels: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` indices drawn so each class keeps its share (every present class keeps at least one sample)."""
+    labels = np.asarray(labels)
+    if n >= len(labels):
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    quota = np.maximum(1, np.floor(counts * n / len(labels)).astype(int))
+    # Hand out what rounding left over to the largest classes, so the total is exactly n (when n >= #classes).
+    short = n - quota.sum()
+    if short > 0:
+        order = np.argsort(-(counts * n / len(labels) - quota))
+        quota[order[:short]] += 1
+    picked = []
+    for cls, q in zip(classes, quota):
+        members = np.flatnonzero(labels == cls)
+        picked.append(rng.choice(members, size=min(q, len(members)), replace=False))
+    out = np.concatenate(picked)
+    rng.shuffle(out)
+    return np.sort(out[:n]) if len(out) > n else np.sort(out)
+
+
+def stratified_subset(ds: CharDataset, n: int, seed: int = 0) -> CharDataset:
+    """A class-stratified subset of ``n`` samples (the quick profile's honest small data)."""
+    return ds.subset(stratified_indices(ds.labels.numpy(), n, seed))

@@ -1,0 +1,4 @@
+"""Training: configs, batched on-device augmentation, optimizers/schedulers/losses, and ``fit``."""
+from charclf.train.config import AugmentConfig, OptimizerConfig, SchedulerConfig, TrainConfig
+
+__all__ = ["AugmentConfig", "OptimizerConfig", "SchedulerConfig", "TrainConfig"]

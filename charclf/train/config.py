@@ -1,0 +1,155 @@
+"""Frozen dataclass configs for training, saved as JSON with every run (strict on load)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from charclf.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Batched, on-device augmentation. Ranges follow torchvision's RandomAffine. Characters are never mirrored."""
+
+    degrees: float = 0.0  # affine rotation range (+-)
+    translate: float = 0.0  # max fraction of width/height
+    scale: tuple[float, float] = (1.0, 1.0)
+    shear: float = 0.0  # degrees (+-), x-shear as RandomAffine(shear=s)
+    crop_padding: int = 0  # random crop after zero padding (RandomCrop(28, padding=p))
+    rotation: float = 0.0  # plain RandomRotation(degrees)
+    mixup_alpha: float = 0.0  # > 0 enables MixUp
+    cutmix_alpha: float = 0.0  # > 0 enables CutMix
+    mix_prob: float = 1.0  # probability a batch gets MixUp/CutMix (when both on, one of them at random)
+
+    @property
+    def mixes(self) -> bool:
+        return self.mixup_alpha > 0 or self.cutmix_alpha > 0
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    name: str = "sgd"  # sgd | adam | adamw | lion
+    lr: float = 0.01
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    name: str = "none"  # none | step | onecycle | cosine | warmup_cosine_restarts
+    step_size: int = 5  # step: epochs between decays
+    gamma: float = 0.5  # step: decay factor
+    warmup_epochs: int = 0  # warmup_cosine_restarts (and onecycle's pct_start when > 0)
+    t0: int = 10  # warmup_cosine_restarts: epochs of the first cosine cycle
+    t_mult: int = 1  # warmup_cosine_restarts: cycle length multiplier
+    eta_min: float = 0.0
+    max_lr: float | None = None  # onecycle peak (defaults to optimizer lr)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str = "vgg"
+    model_kwargs: dict = field(default_factory=dict)
+    epochs: int = 10
+    batch_size: int = 128
+    seed: int = 0
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    loss: str = "ce"  # ce | weighted_ce | weighted_kldiv
+    label_smoothing: float = 0.0
+    ema_decay: float | None = None  # e.g. 0.999: evaluate/save an exponential moving average of the weights
+    early_stopping_patience: int | None = None  # epochs without val improvement before stopping
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: str = "auto"  # auto (bf16 on CUDA) | bf16 | off
+    channels_last: str = "auto"  # auto (on CUDA) | on | off
+    compile: bool = False
+    tta: bool = False  # evaluate with test-time translation averaging
+    eval_batch_size: int = 1024
+    max_train_samples: int | None = None  # stratified subset of the train part (quick profile)
+    log_every: int = 50  # steps between progress-bar updates of loss/acc
+    name: str = ""  # free text, e.g. the recipe's name
+
+    # -- JSON -------------------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self, path: str | Path) -> Path:
+        from charclf.provenance import write_json
+
+        return write_json(path, self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: dict, *, source: str = "config") -> "TrainConfig":
+        return _build(cls, data, source)
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "TrainConfig":
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError as err:
+            raise ConfigError(f"{path}: config file not found. Fix: check the path") from err
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{path}: not valid JSON ({err}). Fix: correct the file's syntax") from err
+        return _build(cls, data, str(path))
+
+
+def _build(cls, data, source: str):
+    """Build a (nested) frozen dataclass from a dict, refusing unknown keys and wrong types."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a JSON object for {cls.__name__}, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        import difflib
+
+        hint = "; ".join(f"{k!r} (did you mean {difflib.get_close_matches(k, names, 1)[0]!r}?)"
+                         if difflib.get_close_matches(k, names, 1) else repr(k) for k in unknown)
+        raise ConfigError(f"{source}: unknown key(s) for {cls.__name__}: {hint}. "
+                          f"Fix: remove them; valid keys are {sorted(names)}")
+    kwargs = {k: _coerce(hints[k], v, f"{source}: {cls.__name__}.{k}") for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def _coerce(tp, value, where: str):
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, where)
+    if origin is typing.Union or (origin is not None and str(origin) == "<class 'types.UnionType'>"):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, where)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise ConfigError(f"{where}: expected a list of {len(args)} numbers, got {value!r}")
+        return tuple(_coerce(a, v, where) for a, v in zip(args, value))
+    if tp is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected an object, got {value!r}")
+        return dict(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value

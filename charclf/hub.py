@@ -86,21 +86,23 @@ def load_model(path: str | Path, device: str | torch.device = "cpu", *, weights_
 
     The returned module carries ``model.charclf_config`` (labels, mean, std, ...) for prediction.
     """
-    from safetensors import SafetensorsError
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from charclf.models import create_model
+    from charclf.models import architecture_kwargs, create_model
 
     model_dir = Path(path)
     config = read_model_config(model_dir)
     weights = model_dir / weights_name
     if not weights.exists():
         raise DataError(weights, "is missing", "train the model (charclf train) or copy the weights file here")
+    # Init-only options (pretrained=..., weights_path=...) are dropped: the saved weights replace them, and
+    # re-fetching ImageNet weights on another machine would be slow, or fail.
     model = create_model(config["architecture"], num_classes=config["num_classes"],
-                         **config.get("model_kwargs", {}))
+                         **architecture_kwargs(config.get("model_kwargs", {})))
     try:
         state = load_file(str(weights), device="cpu")
-    except (SafetensorsError, OSError) as err:
+    except (SafetensorError, OSError) as err:
         raise DataError(weights, f"cannot be read as safetensors ({err})",
                         "the file is damaged or truncated; copy it again from the run folder") from err
     try:

@@ -1,0 +1,54 @@
+"""Mini-Vision-V2 (MNIST) and Mini-Vision-V3 (EMNIST Balanced): two tiny CNNs published with safetensors
+weights and a Gradio draw-a-character demo.
+
+Both use blocks Conv3x3(pad 1) -> ReLU -> MaxPool(2) -> BatchNorm2d (BatchNorm *after* the pool, as their
+model cards list) and a head Linear -> ReLU -> Dropout(0.3) -> Linear. PyTorch default init.
+
+Mini-Vision-V2: blocks 32, 64 (28 -> 14 -> 7), flatten 64*7*7 = 3136 -> 256 -> classes.
+  conv1 1->32 (320) + BN (64) + conv2 32->64 (18,496) + BN (128) + fc1 3136->256 (803,072)
+  + fc2 256->10 (2,570) = **824,650** parameters at 10 classes — the published count; the two BatchNorms
+  account for the 192 parameters a conv/Linear-only layout (824,458) would miss.
+Mini-Vision-V3: blocks 32, 64, 128 (28 -> 14 -> 7 -> 3, floor pooling), flatten 128*3*3 = 1152 -> 256 ->
+  classes. 320 + 64 + 18,496 + 128 + 73,856 + 256 + 295,168 + 12,079 (256->47) = **400,367** parameters at
+  47 classes — the published count.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from charclf.models.registry import register_model
+
+
+def _block(in_ch: int, out_ch: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(in_ch, out_ch, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+                         nn.BatchNorm2d(out_ch))
+
+
+class MiniVision(nn.Module):
+    def __init__(self, widths: tuple[int, ...], num_classes: int, hidden: int = 256, dropout: float = 0.3):
+        super().__init__()
+        chans = (1, *widths)
+        self.features = nn.Sequential(*[_block(a, b) for a, b in zip(chans[:-1], chans[1:])])
+        side = 28
+        for _ in widths:
+            side //= 2
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(widths[-1] * side * side, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(hidden, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+@register_model
+def minivision_v2(num_classes: int = 10, dropout: float = 0.3) -> nn.Module:
+    """Mini-Vision-V2 (MNIST): conv blocks 32/64, Linear 3136 -> 256 -> classes; 824,650 params at 10."""
+    return MiniVision((32, 64), num_classes, dropout=dropout)
+
+
+@register_model
+def minivision_v3(num_classes: int = 47, dropout: float = 0.3) -> nn.Module:
+    """Mini-Vision-V3 (EMNIST Balanced): conv blocks 32/64/128, Linear 1152 -> 256 -> classes; 400,367 at 47."""
+    return MiniVision((32, 64, 128), num_classes, dropout=dropout)

@@ -1,0 +1,158 @@
+"""Draw-a-character web demo (Gradio): a sketchpad and the model's top-5 characters, updated as you draw.
+
+The drawing goes through exactly the same conversion as ``charclf predict`` (``charclf.imageprep``), and the
+28x28 image the model sees is shown beside the prediction. The app binds 127.0.0.1 (this machine only) by
+default and never creates a public share link unless ``share=True`` / ``--share`` is asked for.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from charclf.errors import CharclfError, ImageError
+from charclf.imageprep import preprocess_image
+from charclf.predict import predict_arrays, resolve_model_dir
+
+DEFAULT_HOST = "127.0.0.1"
+CANVAS = (400, 400)
+
+
+def _gradio():
+    """Import gradio offline: no telemetry or version check (the study runs without internet)."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    try:
+        import gradio as gr
+    except ImportError as err:
+        raise CharclfError("the demo needs gradio, which is not installed. Fix: pip install 'charclf[demo]' "
+                           f"(or pip install gradio) ({err})") from None
+    return gr
+
+
+def _as_image(value):
+    """A sketchpad image: numpy array, PIL image or file path (gradio's ``type`` option) -> array or PIL."""
+    if value is None or isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, (str, Path)):
+        from charclf.imageprep import load_image
+
+        return load_image(value)
+    if hasattr(value, "mode") and hasattr(value, "size"):  # PIL image
+        return value
+    if isinstance(value, dict) and "path" in value:  # gradio FileData as a dict
+        return _as_image(value["path"])
+    raise ImageError(f"sketch: unsupported image value of type {type(value).__name__}. Fix: pass a numpy array, "
+                     "a PIL image or a file path")
+
+
+def _flatten_layers(background, layers) -> np.ndarray | None:
+    """Alpha-composite the layers over the background (used when gradio sends no composite)."""
+    from PIL import Image
+
+    images = [img for img in [background, *layers] if img is not None]
+    if not images:
+        return None
+    base = None
+    for img in images:
+        rgba = Image.fromarray(np.asarray(img)) if isinstance(img, np.ndarray) else img
+        rgba = rgba.convert("RGBA")
+        base = rgba if base is None else Image.alpha_composite(base, rgba.resize(base.size))
+    return np.asarray(base)
+
+
+def sketch_image(sketch):
+    """The drawn image from whatever the Sketchpad gives: an EditorValue dict (composite, or background +
+    layers), a numpy array or a PIL image. None when nothing is there."""
+    if sketch is None:
+        return None
+    if isinstance(sketch, dict) and any(k in sketch for k in ("composite", "layers", "background")):
+        composite = _as_image(sketch.get("composite"))
+        if composite is not None:
+            return composite
+        layers = [_as_image(layer) for layer in (sketch.get("layers") or [])]
+        return _flatten_layers(_as_image(sketch.get("background")), layers)
+    return _as_image(sketch)
+
+
+def sketch_to_input(sketch) -> np.ndarray | None:
+    """uint8 (28, 28) the model would see, or None for an empty / blank sketch."""
+    image = sketch_image(sketch)
+    if image is None:
+        return None
+    try:
+        return preprocess_image(image)
+    except ImageError:
+        return None  # a blank canvas (or one being cleared) is not an error in a live demo
+
+
+def predict_sketch(model, sketch, top: int = 5) -> dict[str, float]:
+    """``{char: probability}`` of the ``top`` characters for a drawing; ``{}`` when nothing is drawn."""
+    image = sketch_to_input(sketch)
+    if image is None:
+        return {}
+    return dict(predict_arrays(model, image[None], top=top)[0])
+
+
+def build_demo(model, *, title: str = "charclf: draw a character"):
+    """A ``gradio.Blocks`` app: a Sketchpad, a ``Label`` with the top-5 characters (API name ``/predict``),
+    and the 28x28 image the model sees (``/model_input``); both update on every stroke."""
+    gr = _gradio()
+    labels = model.charclf_config["labels"]
+    arch = model.charclf_config.get("architecture", "model")
+    with gr.Blocks(title=title, analytics_enabled=False) as demo:
+        gr.Markdown(f"## {title}\nDraw one character (any of the {len(labels)} classes: "
+                    f"`{''.join(labels)}`). Model: `{arch}`, trained on EMNIST "
+                    f"({model.charclf_config.get('protocol', '?')} protocol).")
+        with gr.Row():
+            sketch = gr.Sketchpad(label="draw here", type="numpy", image_mode="RGBA", canvas_size=CANVAS,
+                                  brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"),
+                                  format="png")
+            with gr.Column():
+                label = gr.Label(num_top_classes=5, label="top 5")
+                seen = gr.Image(label="what the model sees (28x28)", image_mode="L", height=140, width=140,
+                                interactive=False)
+        sketch.change(lambda s: predict_sketch(model, s, top=5), inputs=sketch, outputs=label, api_name="predict",
+                      show_progress="hidden", trigger_mode="always_last")
+        sketch.change(sketch_to_input, inputs=sketch, outputs=seen, api_name="model_input", show_progress="hidden",
+                      trigger_mode="always_last")
+    return demo
+
+
+def launch(model_dir=None, host: str = DEFAULT_HOST, port: int | None = None, share: bool = False, *,
+           block: bool = True, quiet: bool = False):
+    """Load the model folder and serve the demo on ``host:port`` (this machine only by default).
+
+    ``share=True`` asks Gradio for a public link (reachable by anyone who has it); it is never on otherwise,
+    even in notebooks where Gradio would switch it on by itself. ``block=False`` returns the running
+    ``Blocks`` at once (call ``.close()`` to stop it), for notebooks and tests.
+    """
+    from charclf.hub import load_model
+
+    model = load_model(resolve_model_dir(model_dir))
+    demo = build_demo(model)
+    if host not in ("127.0.0.1", "localhost", "::1") and not quiet:
+        print(f"warning: serving on {host}: other machines on the network can reach the demo", file=sys.stderr)
+    demo.launch(server_name=host, server_port=port, share=bool(share), prevent_thread_lock=not block,
+                quiet=quiet, show_error=True)
+    return demo
+
+
+# -- CLI ------------------------------------------------------------------------------------------------
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("demo", help="draw-a-character web demo (Gradio, localhost)",
+                              description="Serve a draw-a-character page: the model's top-5 characters update as "
+                                          "you draw. Binds 127.0.0.1 (this machine only) unless --host is given.")
+    p.add_argument("--model", default=None, metavar="DIR", help="model folder (default: model_hub/default)")
+    p.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=None, help="port (default: the first free one from 7860)")
+    p.add_argument("--share", action="store_true", help="also create a public gradio.live link (anyone with the "
+                                                        "link can use the demo)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    launch(args.model, host=args.host, port=args.port, share=args.share, block=True)
+    return 0

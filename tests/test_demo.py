@@ -1,0 +1,119 @@
+"""The draw-a-character demo: predict_sketch on what the Sketchpad sends, and the app served on 127.0.0.1 and
+called through gradio_client."""
+from __future__ import annotations
+
+import os
+import socket
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from charclf.demo import predict_sketch, sketch_to_input
+from charclf.hub import load_model, save_pretrained
+from charclf.imageprep import preprocess_image
+from charclf.predict import predict_arrays
+
+BYCLASS = tuple("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+CANVAS = (400, 400)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    from charclf.models import create_model
+
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("model")
+    save_pretrained(create_model("lenet", num_classes=62), out, architecture="lenet", num_classes=62,
+                    labels=BYCLASS, mean=0.17, std=0.33, protocol="holdout", extra={"split": "byclass"})
+    return out
+
+
+@pytest.fixture(scope="module")
+def model(model_dir):
+    return load_model(model_dir)
+
+
+def strokes_layer() -> np.ndarray:
+    """What a Sketchpad layer holds: black strokes (an 'A') on a transparent RGBA canvas, uint8 (H, W, 4)."""
+    img = Image.new("RGBA", CANVAS, (0, 0, 0, 0))
+    d = ImageDraw.Draw(img)
+    d.line([(120, 320), (200, 80), (280, 320)], fill=(0, 0, 0, 255), width=16, joint="curve")
+    d.line([(150, 230), (250, 230)], fill=(0, 0, 0, 255), width=16)
+    return np.asarray(img)
+
+
+def white_background() -> np.ndarray:
+    return np.full((*CANVAS, 4), 255, dtype=np.uint8)
+
+
+def test_predict_sketch_accepts_every_sketchpad_shape(model):
+    layer = strokes_layer()
+    composite = np.asarray(Image.alpha_composite(Image.fromarray(white_background()), Image.fromarray(layer)))
+    expected = predict_arrays(model, preprocess_image(layer)[None], top=5)[0]
+    values = {
+        "array": layer,
+        "pil": Image.fromarray(layer),
+        "editor_composite": {"background": white_background(), "layers": [layer], "composite": composite},
+        "editor_transparent_composite": {"background": None, "layers": [layer], "composite": layer},
+        "editor_without_composite": {"background": white_background(), "layers": [layer], "composite": None},
+    }
+    for name, value in values.items():
+        out = predict_sketch(model, value)
+        assert isinstance(out, dict) and len(out) == 5, name
+        assert list(out) == [c for c, _ in expected], name
+        np.testing.assert_allclose(list(out.values()), [p for _, p in expected], atol=1e-5, err_msg=name)
+        assert all(isinstance(v, float) and 0 <= v <= 1 for v in out.values())
+    assert len(predict_sketch(model, layer, top=3)) == 3
+
+
+def test_blank_or_missing_sketch_gives_empty_dict(model):
+    empty_layer = np.zeros((*CANVAS, 4), dtype=np.uint8)
+    for value in (None, empty_layer, white_background(), {"background": None, "layers": [], "composite": None},
+                  {"background": white_background(), "layers": [empty_layer], "composite": None}):
+        assert predict_sketch(model, value) == {}
+        assert sketch_to_input(value) is None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# gradio's own queue code trips pandas 3 deprecation warnings; they are not ours to fix.
+@pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")
+def test_app_on_localhost_through_gradio_client(model_dir, model, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.delenv("GRADIO_SHARE", raising=False)
+    pytest.importorskip("gradio", reason="gradio is not installed (pip install 'charclf[demo]')")
+    gradio_client = pytest.importorskip("gradio_client", reason="gradio_client is not installed")
+    from charclf.demo import launch
+
+    png = tmp_path / "sketch.png"
+    Image.fromarray(strokes_layer()).save(png)
+    expected = predict_sketch(model, strokes_layer())
+
+    port = _free_port()
+    demo = launch(model_dir, port=port, block=False, quiet=True)
+    try:
+        assert demo.server_name == "127.0.0.1"
+        assert demo.server.config.host == "127.0.0.1"  # what uvicorn actually bound
+        assert demo.share is False and demo.share_url is None
+        assert demo.local_url.startswith(f"http://127.0.0.1:{port}")
+        client = gradio_client.Client(demo.local_url, verbose=False, download_files=False)
+        file = gradio_client.handle_file(str(png))
+        result = client.predict({"background": None, "layers": [], "composite": file}, api_name="/predict")
+        assert result["label"] == next(iter(expected))
+        confidences = {c["label"]: c["confidence"] for c in result["confidences"]}
+        assert list(confidences) == list(expected)
+        np.testing.assert_allclose(list(confidences.values()), list(expected.values()), atol=1e-4)
+        # An empty canvas gives no labels, not an error.
+        blank = client.predict({"background": None, "layers": [], "composite": None}, api_name="/predict")
+        assert not blank.get("confidences")
+    finally:
+        demo.close()
+    assert os.environ.get("GRADIO_ANALYTICS_ENABLED") == "False"

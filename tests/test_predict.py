@@ -1,0 +1,298 @@
+"""Image files -> EMNIST-style 28x28 -> predictions: invariance to colour mode, polarity and format; every bad
+file gets a clear error without stopping the others; the CLI's exit codes and JSON."""
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from charclf.cli import main
+from charclf.errors import ImageError
+from charclf.hub import load_model, save_pretrained
+from charclf.imageprep import load_image, preprocess_image
+from charclf.predict import predict_files
+
+BYCLASS = tuple("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+# -- fixtures -------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """A tiny random-init LeNet saved the Hugging Face way (invariance needs no training)."""
+    from charclf.models import create_model
+
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("model")
+    save_pretrained(create_model("lenet", num_classes=62), out, architecture="lenet", num_classes=62,
+                    labels=BYCLASS, mean=0.17, std=0.33, protocol="holdout", extra={"split": "byclass"})
+    return out
+
+
+@pytest.fixture(scope="module")
+def model(model_dir):
+    return load_model(model_dir)
+
+
+def draw_a(size=(240, 200), width=18, offset=(0, 0)) -> np.ndarray:
+    """A thick light 'A' on black as uint8 (H, W): the master every variant is derived from."""
+    w, h = size
+    img = Image.new("L", size, 0)
+    d = ImageDraw.Draw(img)
+    ox, oy = offset
+    d.line([(ox + w * 0.25, oy + h * 0.85), (ox + w * 0.5, oy + h * 0.15), (ox + w * 0.75, oy + h * 0.85)],
+           fill=255, width=width, joint="curve")
+    d.line([(ox + w * 0.36, oy + h * 0.6), (ox + w * 0.64, oy + h * 0.6)], fill=255, width=width)
+    return np.asarray(img)
+
+
+def _grey_palette_image(grey: np.ndarray) -> Image.Image:
+    p = Image.frombytes("P", (grey.shape[1], grey.shape[0]), np.ascontiguousarray(grey).tobytes())
+    p.putpalette([v for i in range(256) for v in (i, i, i)])
+    return p
+
+
+def variants(mask: np.ndarray) -> dict[str, Image.Image]:
+    """The same drawing in every colour mode, in both polarities, and as ink on a transparent layer."""
+    out = {}
+    for polarity, grey in (("light_on_dark", mask), ("dark_on_light", 255 - mask)):
+        L = Image.fromarray(grey)
+        out[f"L_{polarity}"] = L
+        out[f"RGB_{polarity}"] = Image.merge("RGB", (L, L, L))
+        out[f"RGBA_{polarity}"] = Image.merge("RGBA", (L, L, L, Image.new("L", L.size, 255)))
+        out[f"P_{polarity}"] = _grey_palette_image(grey)
+        out[f"LA_{polarity}"] = Image.merge("LA", (L, Image.new("L", L.size, 255)))
+        out[f"I16_{polarity}"] = Image.fromarray(grey.astype(np.uint16) * 257)
+    alpha = Image.fromarray(mask)
+    black, white = Image.new("L", alpha.size, 0), Image.new("L", alpha.size, 255)
+    # Sketch apps: opaque strokes on a transparent layer whose hidden colour is black (same as black ink).
+    out["RGBA_black_ink_on_transparent"] = Image.merge("RGBA", (black, black, black, alpha))
+    out["RGBA_white_ink_on_transparent"] = Image.merge("RGBA", (white, white, white, alpha))
+    palette_t = _grey_palette_image(255 - mask)
+    palette_t.info["transparency"] = 255  # white = transparent, GIF style
+    out["P_transparent_background"] = palette_t
+    return out
+
+
+def _save_all(tmp_path, images: dict[str, Image.Image], ext="png", **kw) -> dict[str, str]:
+    paths = {}
+    for name, img in images.items():
+        path = tmp_path / f"{name}.{ext}"
+        img.save(path, **kw)
+        paths[name] = str(path)
+    return paths
+
+
+# -- preprocessing --------------------------------------------------------------------------------------
+def test_modes_and_polarities_give_the_same_28x28(tmp_path):
+    paths = _save_all(tmp_path, variants(draw_a()))
+    saved_modes = {Image.open(path).mode for path in paths.values()}
+    assert {"L", "RGB", "RGBA", "P", "LA"} <= saved_modes and saved_modes & {"I", "I;16"}  # really exercised
+    ref = preprocess_image(paths["L_light_on_dark"])
+    assert ref.dtype == np.uint8 and ref.shape == (28, 28)
+    for name, path in paths.items():
+        arr = preprocess_image(path)
+        diff = np.abs(arr.astype(int) - ref.astype(int))
+        assert diff.max() <= 1, f"{name} differs from the reference by up to {diff.max()} grey levels"
+
+
+def test_preprocess_is_emnist_like():
+    arr = preprocess_image(Image.fromarray(255 - draw_a()))  # dark ink on white paper
+    assert arr.max() == 255  # intensities stretched to the full range
+    assert arr[0].max() == arr[-1].max() == arr[:, 0].max() == arr[:, -1].max() == 0  # black border
+    rows = np.flatnonzero(arr.max(1) > 0)
+    cols = np.flatnonzero(arr.max(0) > 0)
+    # The box is centred (to within a pixel) and its long side spans 24-27 px of 28, as measured on EMNIST.
+    assert abs((rows[0] + rows[-1]) / 2 - 13.5) <= 1 and abs((cols[0] + cols[-1]) / 2 - 13.5) <= 1
+    assert 24 <= max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 <= 27
+    # Light ink on dark: most pixels are background, as in EMNIST (mean ~44, a third of pixels non-zero).
+    assert 20 < arr.mean() < 90
+
+
+def test_aspect_ratio_is_kept():
+    img = Image.new("L", (300, 300), 255)
+    ImageDraw.Draw(img).line([(150, 40), (150, 260)], fill=0, width=20)  # a '1' / 'l': tall and thin
+    arr = preprocess_image(img)
+    rows = np.flatnonzero(arr.max(1) > 64)
+    cols = np.flatnonzero(arr.max(0) > 64)
+    assert len(rows) >= 22 and len(cols) <= 8  # not stretched into a square blob
+
+
+def test_size_position_colour_and_specks_do_not_matter():
+    ref = preprocess_image(Image.fromarray(draw_a()))
+    # The same letter drawn small, off-centre, on a big page:
+    page = np.zeros((900, 1200), dtype=np.uint8)
+    page[500:700, 100:340] = draw_a()
+    big = preprocess_image(Image.fromarray(page))
+    # ... with a dust speck far away (must not stretch the bounding box):
+    page[50:53, 1100:1103] = 255
+    specked = preprocess_image(Image.fromarray(page))
+    # ... in blue ink on yellow paper:
+    m = draw_a()[..., None] / 255.0
+    colour = (m * np.array([20, 40, 160]) + (1 - m) * np.array([250, 235, 120])).astype(np.uint8)
+    coloured = preprocess_image(Image.fromarray(colour))
+    for arr in (big, specked, coloured):
+        assert np.abs(arr.astype(int) - ref.astype(int)).mean() < 6
+    np.testing.assert_array_equal(big, specked)
+
+
+def test_thin_strokes_are_thickened_towards_emnist():
+    thin = preprocess_image(Image.fromarray(draw_a(size=(1200, 1000), width=6)))
+    thick = preprocess_image(Image.fromarray(draw_a(size=(240, 200), width=30)))
+    raw = preprocess_image(Image.fromarray(draw_a(size=(1200, 1000), width=6)), normalize_strokes=False)
+    assert (thin > 127).mean() > 1.5 * (raw > 127).mean()  # the hairline became a stroke
+    assert (thin > 127).mean() < (thick > 127).mean() * 1.2  # but not a blob
+
+
+def test_arrays_are_accepted():
+    mask = draw_a()
+    ref = preprocess_image(Image.fromarray(mask))
+    for arr in (mask, mask[..., None].repeat(3, -1), np.dstack([np.zeros_like(mask)] * 3 + [mask]),
+                mask.astype(np.float32) / 255.0):
+        np.testing.assert_allclose(preprocess_image(arr), ref, atol=2)
+    with pytest.raises(ImageError, match="shape"):
+        preprocess_image(np.zeros((4, 4, 4, 4)))
+
+
+def test_lossy_and_other_formats(tmp_path):
+    mask = draw_a()
+    ref = preprocess_image(Image.fromarray(mask))
+    dark = Image.fromarray(255 - mask)
+    for ext, kw in (("jpg", {"quality": 85}), ("bmp", {}), ("webp", {"lossless": True}), ("webp", {"quality": 80})):
+        for img in (dark, dark.convert("RGB")):
+            path = tmp_path / f"a_{img.mode}_{len(kw)}.{ext}"
+            img.save(path, **kw)
+            arr = preprocess_image(path)
+            tol = 1 if kw.get("lossless") or ext == "bmp" else 6
+            assert np.abs(arr.astype(int) - ref.astype(int)).mean() <= tol, path.name
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    mask = draw_a()
+    rotated = Image.fromarray(mask).transpose(Image.Transpose.ROTATE_90)  # stored sideways ...
+    exif = Image.Exif()
+    exif[0x0112] = 6  # ... with "rotate 90 CW to display", as a phone writes it
+    path = tmp_path / "phone.jpg"
+    rotated.convert("RGB").save(path, exif=exif, quality=95)
+    upright = preprocess_image(Image.fromarray(mask))
+    assert np.abs(preprocess_image(path).astype(int) - upright.astype(int)).mean() < 6
+
+
+# -- bad files ------------------------------------------------------------------------------------------
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG that *claims* width x height (a decompression bomb costs nothing to make)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * (width + 1) * 8)  # a few rows; the rest would come from "decompression"
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def _bad_files(tmp_path) -> dict[str, tuple]:
+    good = tmp_path / "good.png"
+    Image.fromarray(draw_a()).save(good)
+    png = good.read_bytes()
+    jpg_path = tmp_path / "good.jpg"
+    Image.fromarray(draw_a()).save(jpg_path)
+    files = {
+        "not_an_image.png": (b"hello, I am text\n" * 20, "not an image"),
+        "empty.png": (b"", "empty"),
+        "truncated.png": (png[: len(png) // 2], "truncated or corrupted"),
+        "truncated.jpg": (jpg_path.read_bytes()[:600], "truncated or corrupted"),
+        "too_wide.png": (_png_header_only(30000, 10), "absurd image size"),
+        "too_many_pixels.png": (_png_header_only(10000, 6000), "absurd image size"),
+        "bomb.png": (_png_header_only(100000, 100000), "decompression bomb"),
+        "tiny.png": (None, "too small"),
+        "blank_white.png": (None, "blank"),
+        "blank_noise.png": (None, "blank"),
+        "transparent.png": (None, "transparent"),
+    }
+    for name, (data, _) in files.items():
+        if data is not None:
+            (tmp_path / name).write_bytes(data)
+    Image.new("L", (3, 3), 0).save(tmp_path / "tiny.png")
+    Image.new("RGB", (200, 150), (255, 255, 255)).save(tmp_path / "blank_white.png")
+    noise = np.random.default_rng(0).integers(120, 135, (200, 150), dtype=np.uint8)  # paper texture, no ink
+    Image.fromarray(noise).save(tmp_path / "blank_noise.png")
+    Image.new("RGBA", (100, 100), (0, 0, 0, 0)).save(tmp_path / "transparent.png")
+    return {name: (tmp_path / name, expected) for name, (_, expected) in files.items()}
+
+
+def test_every_bad_file_gets_a_clear_error(tmp_path):
+    for name, (path, expected) in _bad_files(tmp_path).items():
+        with pytest.raises(ImageError) as info:
+            preprocess_image(path)
+        message = str(info.value)
+        assert str(path) in message, name  # which file
+        assert expected in message, f"{name}: {message}"  # what is wrong
+        assert "Fix:" in message, name  # what to do
+    with pytest.raises(ImageError, match="not found"):
+        load_image(tmp_path / "missing.png")
+    with pytest.raises(ImageError, match="folder"):
+        load_image(tmp_path)
+
+
+def test_batch_with_bad_files_keeps_the_good_ones(tmp_path, model):
+    bad = _bad_files(tmp_path)
+    good = _save_all(tmp_path, {"a1": Image.fromarray(draw_a()), "a2": Image.fromarray(255 - draw_a())})
+    paths = [good["a1"], *[str(p) for p, _ in bad.values()], good["a2"]]
+    entries = predict_files(paths, model, top=5)
+    assert [e["file"] for e in entries] == paths
+    assert [e["ok"] for e in entries] == [True] + [False] * len(bad) + [True]
+    for e in entries[1:-1]:
+        assert e["error"] and e["top"] == []
+    first, last = entries[0], entries[-1]
+    assert first["error"] is None and len(first["top"]) == 5
+    probs = [p for _, p in first["top"]]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0 + 1e-6
+    assert all(c in BYCLASS for c, _ in first["top"])
+    assert [c for c, _ in first["top"]] == [c for c, _ in last["top"]]
+
+
+def test_predictions_identical_across_modes_and_polarities(tmp_path, model):
+    paths = _save_all(tmp_path, variants(draw_a()))
+    entries = predict_files(list(paths.values()), model, top=5)
+    assert all(e["ok"] for e in entries)
+    ref = entries[0]["top"]
+    for name, e in zip(paths, entries):
+        assert [c for c, _ in e["top"]] == [c for c, _ in ref], name
+        np.testing.assert_allclose([p for _, p in e["top"]], [p for _, p in ref], atol=2e-3, err_msg=name)
+
+
+# -- CLI ------------------------------------------------------------------------------------------------
+def test_cli_exit_codes_text_and_json(tmp_path, model_dir, capsys):
+    good = tmp_path / "a.png"
+    Image.fromarray(255 - draw_a()).save(good)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"")
+
+    assert main(["predict", str(good), "--model", str(model_dir), "--top", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{good}: ") and len(out.strip().split(": ", 1)[1].split("  ")) == 3
+
+    assert main(["predict", str(good), str(bad), "--model", str(model_dir), "--json"]) == 1
+    entries = json.loads(capsys.readouterr().out)
+    assert [e["ok"] for e in entries] == [True, False]
+    assert len(entries[0]["top"]) == 5 and isinstance(entries[0]["top"][0][0], str)
+    assert "empty" in entries[1]["error"]
+
+    assert main(["predict", str(bad), str(good), "--model", str(model_dir)]) == 1
+    captured = capsys.readouterr()
+    assert str(good) in captured.out and str(bad) not in captured.out  # good ones still printed
+    assert "empty" in captured.err
+
+
+def test_cli_without_default_model_says_how_to_get_one(tmp_path, monkeypatch, capsys):
+    import charclf.predict as predict
+
+    monkeypatch.setattr(predict, "DEFAULT_MODEL_DIR", tmp_path / "model_hub" / "default")
+    good = tmp_path / "a.png"
+    Image.fromarray(draw_a()).save(good)
+    assert main(["predict", str(good)]) == 2
+    err = capsys.readouterr().err
+    assert "--model" in err and "train" in err and "default" in err

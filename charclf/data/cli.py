@@ -1,0 +1,67 @@
+"""``charclf data verify`` and ``charclf data download``."""
+from __future__ import annotations
+
+import argparse
+
+from charclf.data.official import DATA_ENV, NIST_URL
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser("data", help="verify or download the EMNIST/MNIST files",
+                                   description="Check or fetch the official EMNIST/MNIST files.")
+    actions = parser.add_subparsers(dest="data_command", metavar="ACTION")
+    data_dir_help = f"data directory (default: ${DATA_ENV}, else the repo's data/)"
+
+    verify = actions.add_parser("verify", help="table of every official file (ok / mismatch / missing) and which "
+                                               "protocols can run; exit 0 iff at least one can")
+    verify.add_argument("--data-dir", default=None, help=data_dir_help)
+    verify.set_defaults(func=run, data_command="verify")
+
+    download = actions.add_parser("download", help=f"download and verify NIST's gzip.zip (default {NIST_URL})")
+    download.add_argument("--data-dir", default=None, help=data_dir_help)
+    download.add_argument("--mirror", action="append", default=None, metavar="URL",
+                          help="URL of gzip.zip to try, in the order given (repeatable; replaces the NIST default)")
+    download.add_argument("--force", action="store_true", help="download again even if a verified archive exists")
+    download.add_argument("--no-progress", action="store_true", help="no progress bar")
+    download.set_defaults(func=run, data_command="download")
+
+    parser.set_defaults(func=lambda args: parser.print_help() or 2)
+    return parser
+
+
+def run(args) -> int:
+    if args.data_command == "download":
+        return _download(args)
+    return _verify(args)
+
+
+def _verify(args) -> int:
+    import pandas as pd
+
+    from charclf.data.official import resolve_data_dir
+    from charclf.data.verify import runnable_protocols, verify_data_dir
+
+    root = resolve_data_dir(args.data_dir)
+    table = verify_data_dir(root)
+    protocols = runnable_protocols(table)
+    with pd.option_context("display.max_rows", None, "display.max_colwidth", 70, "display.width", 200):
+        print(f"data directory: {root.resolve()}\n")
+        print(table[["dataset", "part", "kind", "status", "layout", "file", "note"]].to_string(index=False))
+        counts = table["status"].value_counts().to_dict()
+        print("\nfiles: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        print("\nprotocols:")
+        print(protocols.to_string(index=False))
+    can = protocols[protocols["runnable"]]
+    if can.empty:
+        print(f"\nno protocol can run with {root}: see data/README.md, or run `charclf data download`")
+        return 1
+    print("\nrunnable: " + ", ".join(f"{r.dataset}/{r.protocol}" for r in can.itertuples()))
+    return 0
+
+
+def _download(args) -> int:
+    from charclf.data.download import download_emnist
+
+    path = download_emnist(args.data_dir, args.mirror, progress=not args.no_progress, force=args.force)
+    print(f"verified EMNIST archive: {path}")
+    return 0

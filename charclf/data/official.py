@@ -1,0 +1,414 @@
+"""The official EMNIST and MNIST files: names, checksums, mappings, where to find them, and loading them.
+
+Facts copied from NIST's release (``gzip.zip``) so the package can check files without network access.
+Loading returns *upright* images: EMNIST's idx files store every image transposed, so we transpose once here
+and no caller ever has to remember it. Classic MNIST (LeCun) is stored upright and is left alone.
+"""
+from __future__ import annotations
+
+import os
+import string
+import warnings
+import zipfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from charclf.data.cache import cached_array
+from charclf.data.idx import read_idx
+from charclf.errors import DataError, unknown_name
+
+SPLITS = ("byclass", "bymerge", "balanced", "letters", "digits", "mnist")
+CLASSIC_MNIST = "classic-mnist"  # LeCun's MNIST, files in <data_dir>/mnist/
+DATASETS = (*SPLITS, CLASSIC_MNIST)
+PARTS = ("train", "test")
+KINDS = ("images", "labels")
+
+DATA_ENV = "CHARCLF_DATA_DIR"
+NIST_URL = "https://biometrics.nist.gov/cs_links/EMNIST/gzip.zip"
+NIST_ZIP_MD5 = "58c8d27c78d21e728a6bc7b3cc06412e"
+NIST_ZIP_SIZE_MB = 535
+ZIP_NAME = "gzip.zip"
+ZIP_FOLDER = "gzip/"  # members of gzip.zip live in this folder
+
+# sha256 of the 24 official .gz members of gzip.zip (NIST's OFFICIAL-SHA256SUMS).
+OFFICIAL_SHA256 = {
+    "emnist-balanced-test-images-idx3-ubyte.gz": "117fc12b015e37ea98bfb2cbba3f77c3782c056cdbd219b87abfc8661d7135db",
+    "emnist-balanced-test-labels-idx1-ubyte.gz": "a67cac948379b67270b9a4d0a01c8ec661598accf2f2b1964340b7c83cb175cd",
+    "emnist-balanced-train-images-idx3-ubyte.gz": "74295e75e4e9fa2c102147460ee7eb763653d5132d883a84fb88932bfb8d2db4",
+    "emnist-balanced-train-labels-idx1-ubyte.gz": "b46d41e5156a0a8aaaa4d18979fdd1588850fa8571018acffd5d93b325a7d6ed",
+    "emnist-byclass-test-images-idx3-ubyte.gz": "5ec835bd5d5b1a66378a132e727fef20fe994b3cc666899befcca5ac766f50cd",
+    "emnist-byclass-test-labels-idx1-ubyte.gz": "501e305eeeacb093b162592d80e8a2632040872360fa6d85cfcb2200d91ca92a",
+    "emnist-byclass-train-images-idx3-ubyte.gz": "9e21987f03a6eb8b870187e785883ddad96947299587908f1a7ec2ca0f4be5f0",
+    "emnist-byclass-train-labels-idx1-ubyte.gz": "f7ef403d48dc18a89dae0d83d11ee69cecb6e1c12c3a961d03712e495c02a8fa",
+    "emnist-bymerge-test-images-idx3-ubyte.gz": "5e5815ec1b522089134435f7c55e75a00960b58414793593ffff23efc0821683",
+    "emnist-bymerge-test-labels-idx1-ubyte.gz": "8bda1516255683ba9071e141947ca0c91a911176065cdd6259b0b4d8dc5b5f35",
+    "emnist-bymerge-train-images-idx3-ubyte.gz": "39bf8c68037dad40db35348895f7e4e056e8c0a005ab78869c9fbc2c96e947be",
+    "emnist-bymerge-train-labels-idx1-ubyte.gz": "2c47293b9e62d6abf6ad05fbf67e40baa32adfd380b8d7b44dcc35534b64e1f1",
+    "emnist-digits-test-images-idx3-ubyte.gz": "20ebe43509264f7639d37c835a3f0b009e90b29e00a099a03101abe1644a3f63",
+    "emnist-digits-test-labels-idx1-ubyte.gz": "bad1834c45d5988e270b99d43b13edc3fd898f658ffbc2caf2846ef27f7b05b0",
+    "emnist-digits-train-images-idx3-ubyte.gz": "f7c95004d14d81af89522e67d8f0c781dfb3bd544181c81bfe1eb6b41c35b726",
+    "emnist-digits-train-labels-idx1-ubyte.gz": "6638a6ff5fe2eefd9cca2471995b46c82986b8e4b2a70d2f5ce8e05d7edb319e",
+    "emnist-letters-test-images-idx3-ubyte.gz": "50f0e93d75b99b463e9760b8345866f22587fa2c2fba472730a5ba09c693412d",
+    "emnist-letters-test-labels-idx1-ubyte.gz": "924955c31fe7fd809b7303b5c0141282955f4b8390c74cdfd5d80435e0f4b4cb",
+    "emnist-letters-train-images-idx3-ubyte.gz": "6288f418a917e007bf5fddb823a2dc7a5c6a35031401b93292a539cb12bd881f",
+    "emnist-letters-train-labels-idx1-ubyte.gz": "9759af91ea6bccdf07a6040fd085861f2ec88e37f7c3f5760f6feb57106fbe5c",
+    "emnist-mnist-test-images-idx3-ubyte.gz": "b25640fa9e356c618132f5df347c95ef5bae6d9c2596be1de40f7e0ae1c3eac6",
+    "emnist-mnist-test-labels-idx1-ubyte.gz": "bcc5385d38f083dba046f5f756e99b32f5ea7fad122c6243c71c2239873065ca",
+    "emnist-mnist-train-images-idx3-ubyte.gz": "5f9942f441031c0f1f2e4d162059fd6e19ea808b34c328b6d16cab0ed24c78f2",
+    "emnist-mnist-train-labels-idx1-ubyte.gz": "00c6d3c2342fdffb1711e0b5656cac4ce5862d2826399d383a9bac07d612e9f8",
+}
+
+# Classic MNIST: file names per part, and the canonical md5 of the *uncompressed* idx data (the .gz
+# wrappers found in the wild are often recompressed, so only the decompressed bytes are comparable).
+MNIST_FILES = {
+    ("train", "images"): "train-images-idx3-ubyte.gz",
+    ("train", "labels"): "train-labels-idx1-ubyte.gz",
+    ("test", "images"): "t10k-images-idx3-ubyte.gz",
+    ("test", "labels"): "t10k-labels-idx1-ubyte.gz",
+}
+MNIST_RAW_MD5 = {
+    "train-images-idx3-ubyte.gz": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte.gz": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte.gz": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte.gz": "27ae3e4e09519cfbb04c329615203637",
+}
+
+# The class -> character tables of NIST's emnist-<split>-mapping.txt files, used when a mapping file is absent.
+# ByMerge/Balanced merge 15 case-ambiguous letters into the upper case; Letters merges every letter (its labels
+# run 1..26, and each class stands for both cases: we name it by the upper-case letter, as the file lists first).
+_DIGITS = string.digits
+_BYMERGE = _DIGITS + string.ascii_uppercase + "abdefghnqrt"
+OFFICIAL_MAPPINGS: dict[str, tuple[str, ...]] = {
+    "byclass": tuple(_DIGITS + string.ascii_uppercase + string.ascii_lowercase),
+    "bymerge": tuple(_BYMERGE),
+    "balanced": tuple(_BYMERGE),
+    "letters": tuple(string.ascii_uppercase),
+    "digits": tuple(_DIGITS),
+    "mnist": tuple(_DIGITS),
+    CLASSIC_MNIST: tuple(_DIGITS),
+}
+FIRST_LABEL = {"letters": 1}  # official label of class index 0 (0 for every other split)
+
+IMAGE_SHAPE = (28, 28)
+
+
+# ----------------------------------------------------------------------------------------------- names
+def check_split(split: str, *, allow_classic: bool = False) -> str:
+    """Return ``split`` normalised to lower case, or raise ``UnknownNameError`` listing the valid names."""
+    known = DATASETS if allow_classic else SPLITS
+    name = str(split).lower()
+    if name not in known:
+        raise unknown_name("split", str(split), known)
+    return name
+
+
+def check_part(part: str) -> str:
+    if part not in PARTS:
+        raise unknown_name("official part", str(part), PARTS)
+    return part
+
+
+def official_file(split: str, part: str, kind: str) -> str:
+    """The official file name, e.g. ``emnist-byclass-test-images-idx3-ubyte.gz``."""
+    if kind not in KINDS:
+        raise unknown_name("file kind", kind, KINDS)
+    if split == CLASSIC_MNIST:
+        return MNIST_FILES[(part, kind)]
+    return f"emnist-{split}-{part}-{kind}-idx{3 if kind == 'images' else 1}-ubyte.gz"
+
+
+def mapping_file(split: str) -> str:
+    return f"emnist-{split}-mapping.txt"
+
+
+# ------------------------------------------------------------------------------------------ data dir
+def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
+    """The data directory: ``data_dir`` > ``$CHARCLF_DATA_DIR`` > ``<repo>/data`` (editable install) > ``./data``.
+
+    Raises ``DataError`` when the chosen path exists but is a file. A missing directory is returned as is
+    (the loaders then say which files to put where; the downloader creates it).
+    """
+    from charclf.provenance import REPO_ROOT
+
+    if data_dir is not None and str(data_dir) != "":
+        path = Path(data_dir).expanduser()
+    elif os.environ.get(DATA_ENV):
+        path = Path(os.environ[DATA_ENV]).expanduser()
+    elif (REPO_ROOT / "data").is_dir() and (REPO_ROOT / "pyproject.toml").is_file():
+        path = REPO_ROOT / "data"
+    else:
+        path = Path("data")
+    if path.exists() and not path.is_dir():
+        raise DataError(path, "is a file, but a data directory was expected",
+                        f"pass the folder that holds emnist/ and mnist/ (--data-dir or ${DATA_ENV}), "
+                        "not a file inside it")
+    return path
+
+
+def emnist_dirs(root: Path) -> tuple[Path, ...]:
+    """Folders searched for loose EMNIST files, in order."""
+    return (root, root / "emnist", root / "gzip", root / "emnist" / "gzip")
+
+
+def zip_candidates(root: Path) -> tuple[Path, ...]:
+    """Where NIST's ``gzip.zip`` may sit."""
+    return (root / ZIP_NAME, root / "emnist" / ZIP_NAME)
+
+
+def mnist_dirs(root: Path) -> tuple[Path, ...]:
+    """Folders searched for classic MNIST files (the last one is torchvision's layout)."""
+    return (root / "mnist", root, root / "MNIST" / "raw")
+
+
+# --------------------------------------------------------------------------------------- locating
+@dataclass(frozen=True)
+class Located:
+    """Where an official file was found: a loose file (``member`` None) or a member of a zip archive."""
+
+    name: str  # official name, e.g. "emnist-byclass-test-images-idx3-ubyte.gz"
+    path: Path  # the loose file, or the zip archive
+    member: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How messages refer to the file."""
+        return f"{self.path}[{self.member}]" if self.member else str(self.path)
+
+    @property
+    def layout(self) -> str:
+        if self.member:
+            return "zip"
+        if self.path.suffix in (".txt", ".npz"):
+            return "file"
+        return "gz" if self.path.suffix == ".gz" else "raw"
+
+    def stat(self) -> tuple[int, int]:
+        """(size, mtime_ns) of the file on disk (the archive for a member): the cache key."""
+        st = self.path.stat()
+        return st.st_size, st.st_mtime_ns
+
+    def read_bytes(self) -> bytes:
+        """The file's bytes as stored (still gzip-compressed for .gz files and members)."""
+        if self.member is None:
+            try:
+                return self.path.read_bytes()
+            except OSError as err:
+                raise DataError(self.path, f"cannot be read ({err.strerror})", "check the file's permissions") \
+                    from err
+        try:
+            with zipfile.ZipFile(self.path) as zf, zf.open(self.member) as fh:
+                return fh.read()
+        except (zipfile.BadZipFile, OSError, EOFError) as err:
+            raise DataError(self.label, f"cannot be read from the archive ({err})",
+                            f"the archive is damaged: delete {self.path} and run `charclf data download` again "
+                            f"(NIST md5 {NIST_ZIP_MD5})") from err
+
+    def read_array(self, *, expect_ndim: int) -> np.ndarray:
+        """Decode the idx data (gzip or raw)."""
+        source = self.path if self.member is None else self.read_bytes()
+        return read_idx(source, name=self.label, expect_ndim=expect_ndim)
+
+
+@lru_cache(maxsize=16)
+def _zip_members(path: Path, size: int, mtime_ns: int) -> frozenset[str]:
+    # Keyed by size and mtime so a replaced archive is re-read; the central directory of the 535 MB zip is tiny.
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return frozenset(zf.namelist())
+    except (zipfile.BadZipFile, OSError) as err:
+        raise DataError(path, f"is not a readable zip archive ({err})",
+                        f"delete it and run `charclf data download` again, or download {NIST_URL} by hand "
+                        f"(md5 {NIST_ZIP_MD5})") from err
+
+
+def zip_members(path: Path) -> frozenset[str]:
+    st = path.stat()
+    return _zip_members(path, st.st_size, st.st_mtime_ns)
+
+
+def _member_names(name: str) -> tuple[str, ...]:
+    raw = name[:-3] if name.endswith(".gz") else name
+    return tuple(dict.fromkeys((ZIP_FOLDER + name, name, ZIP_FOLDER + raw, raw)))
+
+
+def find_file(name: str, root: Path, *, classic: bool = False) -> Located | None:
+    """Find official file ``name`` (a ``.gz`` name) under ``root``: loose .gz, raw idx, or inside gzip.zip."""
+    raw = name[:-3] if name.endswith(".gz") else name
+    for folder in (mnist_dirs(root) if classic else emnist_dirs(root)):
+        for cand in (folder / name, folder / raw):
+            if cand.is_file():
+                return Located(name, cand)
+    if classic:
+        return None
+    for archive in zip_candidates(root):
+        if archive.is_file():
+            members = zip_members(archive)
+            for member in _member_names(name):
+                if member in members:
+                    return Located(name, archive, member)
+    return None
+
+
+def locate(name: str, root: Path, *, classic: bool = False) -> Located:
+    """Like ``find_file`` but a missing file raises ``DataError`` saying where it was looked for and what to do."""
+    found = find_file(name, root, classic=classic)
+    if found is not None:
+        return found
+    if not root.exists():
+        raise DataError(root, "the data directory does not exist",
+                        f"create it and put the files there (see data/README.md), pass --data-dir / "
+                        f"${DATA_ENV}, or run `charclf data download --data-dir {root}`")
+    if classic:
+        where = ", ".join(str(d) for d in mnist_dirs(root))
+        raise DataError(root / "mnist" / name, f"classic MNIST file not found (looked in {where}, as .gz or raw)",
+                        f"put LeCun's MNIST files (train-images-idx3-ubyte.gz ...) in {root / 'mnist'}")
+    archives = [a for a in zip_candidates(root) if a.is_file()]
+    if archives:
+        raise DataError(archives[0], f"the archive has no member {ZIP_FOLDER}{name}, and no loose copy exists",
+                        f"the archive is incomplete or not NIST's gzip.zip: delete it and run `charclf data "
+                        f"download --data-dir {root}`, or put {name} in {root / 'emnist'}")
+    where = ", ".join(str(d) for d in emnist_dirs(root)[:3])
+    raise DataError(root / "emnist" / name, f"official EMNIST file not found (looked in {where} as .gz or raw, "
+                                            f"and for {ZIP_NAME})",
+                    f"run `charclf data download --data-dir {root}` or copy {name} (or NIST's {ZIP_NAME}) into "
+                    f"{root / 'emnist'}; `charclf data verify --data-dir {root}` lists what is there. Offline, the "
+                    "holdout protocol needs only the test files")
+
+
+# ---------------------------------------------------------------------------------------- mappings
+def parse_mapping(text: str, *, name: str | Path = "<mapping>") -> tuple[tuple[str, ...], int]:
+    """Parse an ``emnist-*-mapping.txt``: lines ``<label> <ascii> [<ascii lower>]``.
+
+    Returns (characters in label order, first label). Labels must be consecutive (from 0, or 1 for Letters).
+    """
+    labels, chars = [], []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = line.split()
+        try:
+            values = [int(f) for f in fields]
+            if len(values) < 2:
+                raise ValueError("need a label and an ASCII code")
+            char = chr(values[1])
+        except (ValueError, OverflowError) as err:
+            raise DataError(name, f"line {lineno} ({line.strip()!r}) is not '<label> <ascii code>' ({err})",
+                            "replace it with NIST's mapping file (or delete it: the built-in official mapping "
+                            "is then used)") from err
+        labels.append(values[0])
+        chars.append(char)
+    if not labels:
+        raise DataError(name, "is empty", "replace it with NIST's mapping file, or delete it")
+    first = labels[0]
+    if first not in (0, 1) or labels != list(range(first, first + len(labels))):
+        raise DataError(name, f"labels are not consecutive from 0 or 1 (got {labels[:5]}...)",
+                        "replace it with NIST's mapping file, or delete it")
+    return tuple(chars), first
+
+
+def mapping_info(split: str, root: Path) -> tuple[tuple[str, ...], int, str]:
+    """(characters, first official label, where it came from) for ``split`` under ``root``."""
+    if split == CLASSIC_MNIST:
+        return OFFICIAL_MAPPINGS[CLASSIC_MNIST], 0, "built-in"
+    found = find_file(mapping_file(split), root)
+    if found is None:
+        return OFFICIAL_MAPPINGS[split], FIRST_LABEL.get(split, 0), "built-in"
+    text = found.read_bytes().decode("ascii", errors="replace")
+    chars, first = parse_mapping(text, name=found.label)
+    return chars, first, found.label
+
+
+def load_mapping(split: str, data_dir: str | Path | None = None) -> tuple[str, ...]:
+    """The character of each (0-based) label of ``split``, from its mapping file (built-in copy if absent)."""
+    split = check_split(split, allow_classic=True)
+    if split == CLASSIC_MNIST:
+        return OFFICIAL_MAPPINGS[CLASSIC_MNIST]
+    return mapping_info(split, resolve_data_dir(data_dir))[0]
+
+
+# ----------------------------------------------------------------------------------------- loading
+def _load_images(src: Located, *, transpose: bool, cache: bool) -> np.ndarray:
+    def build() -> np.ndarray:
+        arr = src.read_array(expect_ndim=3)
+        if arr.shape[1:] != IMAGE_SHAPE:
+            raise DataError(src.label, f"images are {arr.shape[1]}x{arr.shape[2]}, expected 28x28",
+                            "this is not an official EMNIST/MNIST images file: replace it with the official one")
+        if transpose:
+            # EMNIST stores images transposed; fix it once. (torch's transpose-copy is ~2x numpy's here.)
+            import torch
+
+            with warnings.catch_warnings():  # the read-only source is only read: no copy needed
+                warnings.simplefilter("ignore", UserWarning)
+                return torch.from_numpy(arr).transpose(1, 2).contiguous().numpy()
+        return arr.copy()  # frombuffer views are read-only; callers get an ordinary array
+
+    size, mtime = src.stat()
+    return cached_array(src.label, size, mtime, "upright" if transpose else "asis", build, enabled=cache)
+
+
+def _load_labels(src: Located, *, cache: bool) -> np.ndarray:
+    size, mtime = src.stat()
+    return cached_array(src.label, size, mtime, "labels", lambda: src.read_array(expect_ndim=1).copy(),
+                        enabled=cache)
+
+
+def _check_pair(images: np.ndarray, labels: np.ndarray, img: Located, lab: Located,
+                classes: tuple[str, ...], first: int, mapping_src: str) -> np.ndarray:
+    """Validate images against labels and labels against the mapping; return 0-based int64 labels."""
+    if len(images) != len(labels):
+        raise DataError(img.label, f"has {len(images):,} images but {lab.label} has {len(labels):,} labels",
+                        "the two files come from different splits or one is damaged: replace both with the "
+                        "official files of the same split and part")
+    if len(labels):
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo < first or hi >= first + len(classes):
+            raise DataError(lab.label, f"labels run {lo}..{hi}, outside {first}..{first + len(classes) - 1} "
+                                       f"of the {len(classes)}-class mapping ({mapping_src})",
+                            "the labels file or the mapping file belongs to another split: replace it with the "
+                            "official one")
+    out = labels.astype(np.int64)
+    if first:
+        out -= first  # Letters: official labels 1..26 -> class indices 0..25
+    return out
+
+
+def load_official(split: str, part: str, data_dir: str | Path | None = None, *,
+                  cache: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Load one official EMNIST file pair: uint8 (N, 28, 28) *upright* images and int64 0-based labels.
+
+    Files are looked for as loose ``.gz``, raw idx, or members of NIST's ``gzip.zip`` (read in place) under
+    ``data_dir``, ``data_dir/emnist`` and ``data_dir/gzip``. With ``cache`` the decoded arrays are kept as
+    ``.npy`` (see ``charclf.data.cache``) so the next load is near-instant.
+    """
+    split, part = check_split(split), check_part(part)
+    root = resolve_data_dir(data_dir)
+    img = locate(official_file(split, part, "images"), root)
+    lab = locate(official_file(split, part, "labels"), root)
+    classes, first, mapping_src = mapping_info(split, root)
+    labels = _load_labels(lab, cache=cache)
+    images = _load_images(img, transpose=True, cache=cache)
+    return images, _check_pair(images, labels, img, lab, classes, first, mapping_src)
+
+
+def load_mnist(part: str, data_dir: str | Path | None = None, *,
+               cache: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Load classic (LeCun) MNIST from ``data_dir/mnist``: uint8 (N, 28, 28) images (already upright) + labels."""
+    part = check_part(part)
+    root = resolve_data_dir(data_dir)
+    img = locate(MNIST_FILES[(part, "images")], root, classic=True)
+    lab = locate(MNIST_FILES[(part, "labels")], root, classic=True)
+    labels = _load_labels(lab, cache=cache)
+    images = _load_images(img, transpose=False, cache=cache)
+    return images, _check_pair(images, labels, img, lab, OFFICIAL_MAPPINGS[CLASSIC_MNIST], 0, "built-in")
+
+
+def load_any(split: str, part: str, data_dir: str | Path | None = None, *,
+             cache: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``load_official`` for EMNIST splits, ``load_mnist`` for ``"classic-mnist"``."""
+    split = check_split(split, allow_classic=True)
+    if split == CLASSIC_MNIST:
+        return load_mnist(part, data_dir, cache=cache)
+    return load_official(split, part, data_dir, cache=cache)

@@ -1,0 +1,165 @@
+"""What a data directory holds: every official file present / checksum OK / mismatch / missing, and which
+(dataset, protocol) combinations can run with it."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from charclf.data.idx import GZIP_MAGIC, gunzip, parse_idx
+from charclf.data.official import (CLASSIC_MNIST, DATASETS, KINDS, MNIST_FILES, MNIST_RAW_MD5, OFFICIAL_MAPPINGS,
+                                   OFFICIAL_SHA256, PARTS, SPLITS, Located, find_file, mapping_file,
+                                   official_file, parse_mapping, resolve_data_dir)
+from charclf.data.protocols import holdout_file, load_holdout_indices
+from charclf.errors import ChecksumError, DataError
+
+if TYPE_CHECKING:  # pandas is imported when a table is built, keeping `import charclf.data` light
+    import pandas as pd
+
+# status values of the verify table
+OK, MISMATCH, MISSING, UNVERIFIED, DAMAGED = "ok", "mismatch", "missing", "unverified", "damaged"
+USABLE = (OK, UNVERIFIED)  # a file in one of these states can be used by a protocol
+COLUMNS = ["dataset", "part", "kind", "file", "status", "layout", "location", "note"]
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_sha256(data: bytes, expected: str, *, name: str | Path) -> None:
+    """Raise ``ChecksumError`` when ``data``'s sha256 is not ``expected``."""
+    actual = sha256_bytes(data)
+    if actual != expected:
+        raise ChecksumError(name, f"sha256 is {actual}, the official value is {expected}",
+                            "the file is damaged or not the official one: delete it and download it again "
+                            "(`charclf data download`)")
+
+
+def _check_emnist(found: Located, sha256: dict[str, str]) -> tuple[str, str]:
+    """(status, note) of one official EMNIST idx file."""
+    try:
+        data = found.read_bytes()
+    except DataError as err:
+        return DAMAGED, err.problem
+    if not data.startswith(GZIP_MAGIC):
+        # Un-gzipped idx: NIST publishes checksums of the .gz only, so we can check its structure, not its bytes.
+        try:
+            parse_idx(data, name=found.label, expect_ndim=3 if "-images-" in found.name else 1)
+        except DataError as err:
+            return DAMAGED, err.problem
+        return UNVERIFIED, "raw idx, structure OK (NIST's checksums cover the .gz files only)"
+    expected = sha256[found.name]
+    actual = sha256_bytes(data)
+    if actual == expected:
+        return OK, "sha256 matches the official value"
+    return MISMATCH, f"sha256 {actual[:16]}... differs from the official {expected[:16]}..."
+
+
+def _check_mnist(found: Located, md5: dict[str, str]) -> tuple[str, str]:
+    """(status, note) of a classic MNIST file: md5 of the *uncompressed* data (the .gz wrappers vary)."""
+    try:
+        data = found.read_bytes()
+        if data.startswith(GZIP_MAGIC):
+            data = gunzip(data, name=found.label)
+    except DataError as err:
+        return DAMAGED, err.problem
+    actual = hashlib.md5(data).hexdigest()
+    if actual == md5[found.name]:
+        return OK, "md5 of the idx data matches LeCun's"
+    return MISMATCH, f"md5 {actual} differs from LeCun's {md5[found.name]}"
+
+
+def _check_mapping(found: Located, split: str) -> tuple[str, str]:
+    try:
+        chars, _ = parse_mapping(found.read_bytes().decode("ascii", errors="replace"), name=found.label)
+    except DataError as err:
+        return DAMAGED, err.problem
+    if chars == OFFICIAL_MAPPINGS[split]:
+        return OK, f"{len(chars)} classes, as official"
+    return MISMATCH, f"{len(chars)} classes, differs from the official mapping"
+
+
+def _check_holdout(found: Located, labels: Located | None) -> tuple[str, str]:
+    """A holdout index file is ours, not NIST's: check it is well formed and fits the test file it splits."""
+    try:
+        n_total = len(labels.read_array(expect_ndim=1)) if labels is not None else None
+        parts = load_holdout_indices(found.path, n_total if n_total is not None else 2**62)
+    except DataError as err:
+        return DAMAGED, err.problem
+    sizes = "/".join(f"{len(v):,}" for v in parts.values())
+    if n_total is None:
+        return UNVERIFIED, f"train/val/test {sizes}; test labels missing, so the range is not checked"
+    return OK, f"train/val/test {sizes}, disjoint, within the {n_total:,} test images"
+
+
+def _row(dataset: str, part: str, kind: str, name: str, found: Located | None,
+         check: Callable[[Located], tuple[str, str]]) -> dict:
+    if found is None:
+        return dict(dataset=dataset, part=part, kind=kind, file=name, status=MISSING, layout="", location="",
+                    note="")
+    status, note = check(found)
+    return dict(dataset=dataset, part=part, kind=kind, file=name, status=status, layout=found.layout,
+                location=found.label, note=note)
+
+
+def verify_data_dir(data_dir: str | Path | None = None, *, sha256: dict[str, str] | None = None,
+                    mnist_md5: dict[str, str] | None = None) -> "pd.DataFrame":
+    """One row per official file: 24 EMNIST idx files, 6 mappings, 4 classic MNIST files, holdout index files.
+
+    Columns: dataset, part, kind, file, status (ok / mismatch / missing / unverified / damaged), layout
+    (gz / raw / zip / file), location, note. Every present file is hashed (~0.1 s per 30 MB).
+    ``sha256``/``mnist_md5`` replace the official checksums (tests use them with synthetic files).
+    """
+    import pandas as pd
+
+    root = resolve_data_dir(data_dir)
+    sha256 = OFFICIAL_SHA256 if sha256 is None else sha256
+    mnist_md5 = MNIST_RAW_MD5 if mnist_md5 is None else mnist_md5
+    rows = []
+    for split in SPLITS:
+        for part in PARTS:
+            for kind in KINDS:
+                name = official_file(split, part, kind)
+                rows.append(_row(split, part, kind, name, find_file(name, root),
+                                 lambda f: _check_emnist(f, sha256)))
+        name = mapping_file(split)
+        rows.append(_row(split, "", "mapping", name, find_file(name, root), lambda f, s=split: _check_mapping(f, s)))
+    for (part, kind), name in MNIST_FILES.items():
+        rows.append(_row(CLASSIC_MNIST, part, kind, name, find_file(name, root, classic=True),
+                         lambda f: _check_mnist(f, mnist_md5)))
+    for split in DATASETS:
+        path = holdout_file(split, root)
+        if not path.is_file() and split != "byclass":  # byclass's is the offline protocol: always listed
+            continue
+        labels = find_file(official_file(split, "test", "labels"), root, classic=split == CLASSIC_MNIST)
+        found = Located(path.name, path) if path.is_file() else None
+        rows.append(_row(split, "", "holdout-index", path.name, found, lambda f, lab=labels: _check_holdout(f, lab)))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def runnable_protocols(table: "pd.DataFrame | None" = None, data_dir: str | Path | None = None) -> "pd.DataFrame":
+    """For each (dataset, protocol): can it run with the files in ``table`` (``verify_data_dir``'s output)?
+
+    ``official`` needs the train and test pairs; ``holdout`` needs the test pair and its index file. A file
+    with a checksum mismatch or damage does not count. Columns: dataset, protocol, runnable, missing.
+    """
+    import pandas as pd
+
+    if table is None:
+        table = verify_data_dir(data_dir)
+    usable = {(r.dataset, r.part, r.kind) for r in table.itertuples() if r.status in USABLE}
+
+    def lacking(dataset: str, needs: list[tuple[str, str]]) -> list[str]:
+        return [f"{part} {kind}".strip() for part, kind in needs if (dataset, part, kind) not in usable]
+
+    rows = []
+    for dataset in DATASETS:
+        test = [("test", "images"), ("test", "labels")]
+        official = lacking(dataset, [("train", "images"), ("train", "labels"), *test])
+        holdout = lacking(dataset, [*test, ("", "holdout-index")])
+        rows.append(dict(dataset=dataset, protocol="official", runnable=not official, missing=", ".join(official)))
+        rows.append(dict(dataset=dataset, protocol="holdout", runnable=not holdout, missing=", ".join(holdout)))
+    return pd.DataFrame(rows, columns=["dataset", "protocol", "runnable", "missing"])
+
+
+__all__ = ["verify_data_dir", "runnable_protocols", "check_sha256", "sha256_bytes"]

@@ -1,0 +1,136 @@
+"""load_data: the official and holdout protocols on synthetic files, and bad index files."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from synth import MARKER_OFFSET, expected, make_emnist_dir, make_holdout_npz
+
+from charclf.data import CharDataset, DataBundle, load_data, make_holdout_split
+from charclf.data.official import OFFICIAL_MAPPINGS
+from charclf.errors import ConfigError, DataError, UnknownNameError
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHARCLF_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("CHARCLF_DATA_DIR", raising=False)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return make_emnist_dir(tmp_path_factory.mktemp("data"), splits=("byclass", "letters", "mnist"), n=300,
+                           holdout=True)
+
+
+def _check_images_match_labels(ds: CharDataset):
+    # Each synthetic image carries its class in a marker pixel: this catches images and labels drifting apart.
+    np.testing.assert_array_equal(ds.images[:, 0, 27].numpy().astype(np.int64), MARKER_OFFSET + ds.labels.numpy())
+
+
+@pytest.mark.parametrize("split", ["byclass", "letters", "mnist", "classic-mnist"])
+def test_official_protocol(root, split):
+    bundle = load_data(split, "official", root, val_fraction=0.2, seed=3)
+    n_train = len(expected(split, "train", n=300)[1])
+    assert isinstance(bundle, DataBundle) and bundle.protocol == "official" and bundle.split == split
+    assert len(bundle.train) + len(bundle.val) == n_train and len(bundle.val) == round(0.2 * n_train)
+    assert len(bundle.test) == len(expected(split, "test", n=300)[1])
+    assert bundle.classes == OFFICIAL_MAPPINGS[split]
+    for part in ("train", "val", "test"):
+        ds = getattr(bundle, part)
+        assert ds.part == part and ds.protocol == "official" and ds.split == split and ds.classes == bundle.classes
+        assert ds.images.dtype.is_floating_point is False and ds.images.shape[1:] == (28, 28)
+        _check_images_match_labels(ds)
+    # val is stratified: each class keeps its share (within one sample of rounding)
+    share = np.bincount(bundle.val.labels.numpy(), minlength=bundle.num_classes) / len(bundle.val)
+    train_share = np.bincount(bundle.train.labels.numpy(), minlength=bundle.num_classes) / len(bundle.train)
+    assert np.abs(share - train_share).max() <= 1.5 / len(bundle.val)
+    # the same seed gives the same split; another seed another
+    again = load_data(split, "official", root, val_fraction=0.2, seed=3)
+    assert bundle.val.labels.tolist() == again.val.labels.tolist()
+    assert (bundle.val.images == again.val.images).all()
+
+
+def test_official_train_and_val_are_disjoint(root):
+    bundle = load_data("byclass", "official", root, val_fraction=0.1)
+    # images are distinct (noise), so compare them as bytes
+    train = {bytes(x) for x in bundle.train.images.numpy().reshape(len(bundle.train), -1)}
+    val = {bytes(x) for x in bundle.val.images.numpy().reshape(len(bundle.val), -1)}
+    assert not train & val and len(train) == len(bundle.train)
+
+
+@pytest.mark.parametrize("split", ["byclass", "classic-mnist"])
+def test_holdout_protocol_uses_the_index_file(root, split):
+    bundle = load_data(split, "holdout", root)
+    idx = np.load(root / "protocols" / f"{split}-test-holdout.npz")
+    images, labels = expected(split, "test", n=300)
+    for part in ("train", "val", "test"):
+        ds = getattr(bundle, part)
+        assert ds.protocol == "holdout" and ds.part == part
+        np.testing.assert_array_equal(ds.labels.numpy(), labels[idx[part]])
+        np.testing.assert_array_equal(ds.images.numpy(), images[idx[part]])
+    assert bundle.describe()["sizes"] == {k: len(idx[k]) for k in ("train", "val", "test")}
+    assert bundle.describe()["protocol"] == "holdout"
+
+
+def test_holdout_with_explicit_protocol_file(root, tmp_path):
+    path = make_holdout_npz(tmp_path / "mine.npz", n_total=300, fractions=(0.5, 0.25, 0.25), seed=1)
+    bundle = load_data("letters", "holdout", root, protocol_file=path)
+    assert (len(bundle.train), len(bundle.val), len(bundle.test)) == (150, 75, 75)
+
+
+def test_make_holdout_split_is_stratified_and_disjoint():
+    labels = np.repeat(np.arange(10), 50)
+    parts = make_holdout_split(labels, (0.8, 0.1, 0.1), seed=0)
+    assert [len(parts[k]) for k in ("train", "val", "test")] == [400, 50, 50]
+    assert len(np.unique(np.concatenate(list(parts.values())))) == 500
+    for k in ("val", "test"):
+        assert (np.bincount(labels[parts[k]], minlength=10) == 5).all()
+    with pytest.raises(ConfigError):
+        make_holdout_split(labels, (0.5, 0.5, 0.5))
+
+
+# --------------------------------------------------------------------------------------- bad input
+def test_missing_holdout_file_fails_before_decoding(root, tmp_path, monkeypatch):
+    import charclf.data.protocols as protocols
+
+    monkeypatch.setattr(protocols, "load_any", lambda *a, **k: pytest.fail("decoded data before checking the .npz"))
+    with pytest.raises(DataError, match="holdout index file not found") as info:
+        load_data("byclass", "holdout", root, protocol_file=tmp_path / "none.npz")
+    assert "protocol='official'" in info.value.fix
+
+
+@pytest.mark.parametrize("content, message", [
+    ({"train": np.arange(5), "val": np.arange(5, 8)}, "no key"),
+    ({"train": np.arange(5), "val": np.arange(5, 8), "test": np.array([8, 300])}, "indexes 8..300"),
+    ({"train": np.arange(5), "val": np.arange(4, 8), "test": np.array([9])}, "overlap"),
+    ({"train": np.arange(5.0), "val": np.arange(5, 8), "test": np.array([9])}, "integer"),
+])
+def test_bad_holdout_index_files(root, tmp_path, content, message):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **content)
+    with pytest.raises(DataError, match=message) as info:
+        load_data("byclass", "holdout", root, protocol_file=path)
+    assert info.value.path == path
+
+
+def test_holdout_file_that_is_not_npz(root, tmp_path):
+    path = tmp_path / "bad.npz"
+    path.write_text("not an npz")
+    with pytest.raises(DataError, match="not a readable .npz"):
+        load_data("byclass", "holdout", root, protocol_file=path)
+
+
+def test_unknown_names_and_bad_fraction(root):
+    with pytest.raises(UnknownNameError, match="holdout"):
+        load_data("byclass", "offical", root)
+    with pytest.raises(UnknownNameError, match="byclass"):
+        load_data("byklass", "holdout", root)
+    with pytest.raises(ConfigError, match="val_fraction"):
+        load_data("byclass", "official", root, val_fraction=1.5)
+
+
+def test_official_protocol_without_train_files_says_so(tmp_path):
+    root = make_emnist_dir(tmp_path / "d", splits=("digits",), parts=("test",), n=40, mnist=False)
+    with pytest.raises(DataError, match="emnist-digits-train-images") as info:
+        load_data("digits", "official", root)
+    assert "holdout" in info.value.fix

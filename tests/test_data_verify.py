@@ -1,0 +1,109 @@
+"""verify_data_dir / runnable_protocols / `charclf data verify` on synthetic data directories."""
+from __future__ import annotations
+
+import pytest
+from synth import make_emnist_dir, mnist_files, mnist_md5_table, official_files, sha256_table
+
+from charclf.cli import main
+from charclf.data import runnable_protocols, verify_data_dir
+from charclf.data.official import OFFICIAL_SHA256, official_file
+
+
+def _status(table, file):
+    return table.set_index("file").loc[file, "status"]
+
+
+def _runnable(protocols):
+    return {(r.dataset, r.protocol) for r in protocols.itertuples() if r.runnable}
+
+
+@pytest.fixture(scope="module")
+def tables():
+    """Checksum tables for the synthetic files (what the official ones are for NIST's)."""
+    sha = dict(OFFICIAL_SHA256, **sha256_table(official_files(n=130)))
+    return sha, mnist_md5_table(mnist_files())
+
+
+@pytest.mark.parametrize("layout", ["gz", "zip"])
+def test_every_file_ok_when_checksums_match(tmp_path, tables, layout):
+    sha, md5 = tables
+    root = make_emnist_dir(tmp_path, layout=layout, holdout=True)
+    table = verify_data_dir(root, sha256=sha, mnist_md5=md5)
+    assert len(table) >= 24 + 6 + 4 + 1
+    assert set(table["status"]) == {"ok"}, table[table.status != "ok"]
+    assert set(table.loc[table.kind.isin(["images", "labels"]) & (table.dataset != "classic-mnist"),
+                         "layout"]) == {layout}
+    runnable = _runnable(runnable_protocols(table))
+    assert runnable == {(d, p) for d in ("byclass", "bymerge", "balanced", "letters", "digits", "mnist",
+                                         "classic-mnist") for p in ("official", "holdout")}
+
+
+def test_synthetic_files_mismatch_the_official_checksums(tmp_path):
+    root = make_emnist_dir(tmp_path, splits=("digits",), holdout=True)
+    table = verify_data_dir(root)
+    name = official_file("digits", "test", "images")
+    assert _status(table, name) == "mismatch"
+    assert "differs from the official" in table.set_index("file").loc[name, "note"]
+    assert _status(table, "t10k-images-idx3-ubyte.gz") == "mismatch"
+    assert _status(table, official_file("byclass", "test", "images")) == "missing"
+    assert _runnable(runnable_protocols(table)) == set()  # files that are not official never count
+
+
+def test_raw_files_are_unverified_but_usable(tmp_path):
+    root = make_emnist_dir(tmp_path, splits=("letters",), layout="raw", mnist=False, holdout=True)
+    table = verify_data_dir(root)
+    assert _status(table, official_file("letters", "train", "images")) == "unverified"
+    assert _status(table, "letters-test-holdout.npz") == "ok"
+    assert _status(table, "emnist-letters-mapping.txt") == "ok"
+    assert _runnable(runnable_protocols(table)) == {("letters", "official"), ("letters", "holdout")}
+
+
+def test_damaged_files_are_reported(tmp_path):
+    root = make_emnist_dir(tmp_path, splits=("digits",), layout="raw", mnist=False)
+    path = root / "emnist" / official_file("digits", "test", "images")[:-3]
+    path.write_bytes(path.read_bytes()[:-5])
+    (root / "emnist" / "emnist-digits-mapping.txt").write_text("0 48\n1 50\n")  # not the official mapping
+    table = verify_data_dir(root)
+    assert _status(table, official_file("digits", "test", "images")) == "damaged"
+    assert "truncated" in table.set_index("file").loc[official_file("digits", "test", "images"), "note"]
+    assert _status(table, "emnist-digits-mapping.txt") == "mismatch"
+    assert ("digits", "official") not in _runnable(runnable_protocols(table))
+
+
+def test_holdout_index_that_does_not_fit_the_test_file(tmp_path):
+    root = make_emnist_dir(tmp_path, splits=("byclass",), layout="raw", mnist=False, n=70, holdout=True)
+    other = make_emnist_dir(tmp_path / "big", splits=("byclass",), layout="raw", mnist=False, n=400, holdout=True)
+    (root / "protocols" / "byclass-test-holdout.npz").write_bytes(
+        (other / "protocols" / "byclass-test-holdout.npz").read_bytes())
+    table = verify_data_dir(root)
+    assert _status(table, "byclass-test-holdout.npz") == "damaged"
+    assert ("byclass", "holdout") not in _runnable(runnable_protocols(table))
+
+
+def test_cli_verify_exit_codes(tmp_path, capsys):
+    good = make_emnist_dir(tmp_path / "good", splits=("digits",), layout="raw", mnist=False)
+    assert main(["data", "verify", "--data-dir", str(good)]) == 0
+    out = capsys.readouterr().out
+    assert "digits/official" in out and "unverified" in out and official_file("digits", "test", "images") in out
+    (tmp_path / "empty").mkdir()
+    assert main(["data", "verify", "--data-dir", str(tmp_path / "empty")]) == 1
+    assert "no protocol can run" in capsys.readouterr().out
+    afile = tmp_path / "file"
+    afile.write_text("x")
+    assert main(["data", "verify", "--data-dir", str(afile)]) == 2
+    assert "is a file" in capsys.readouterr().err
+
+
+def test_cli_data_without_action_prints_help(capsys):
+    assert main(["data"]) == 2
+    assert "verify" in capsys.readouterr().out
+
+
+def test_check_sha256_raises_checksum_error_naming_the_file():
+    from charclf.data import check_sha256
+    from charclf.errors import ChecksumError
+
+    check_sha256(b"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", name="abc.gz")
+    with pytest.raises(ChecksumError, match="abc.gz: sha256 is ba7816bf.*official value is 0000") as info:
+        check_sha256(b"abc", "0" * 64, name="abc.gz")
+    assert "download" in info.value.fix

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-# Keep the unit suite deterministic and light on the 2-core CI machine.
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# Keep the unit suite light on the 2-core CI machine; respect OMP_NUM_THREADS when the caller set it.
+torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or min(2, os.cpu_count() or 1)))
 
 
 def _real_data_dir() -> Path | None:

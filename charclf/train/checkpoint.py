@@ -1,0 +1,87 @@
+"""Resume state: everything needed to continue a killed run exactly, saved atomically each epoch.
+
+The file holds plain tensors, numbers, strings, lists and dicts only, so it loads with
+``torch.load(weights_only=True)`` — opening a resume file never executes pickled code.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from charclf.errors import TrainingError
+from charclf.train.ema import unwrap
+
+RESUME_NAME = "resume.pt"
+FORMAT_VERSION = 1
+
+
+def fingerprint(model: nn.Module, architecture: str, num_classes: int, model_kwargs: dict) -> dict:
+    """What must match for a resume state to fit this model: registry name, classes, kwargs, parameter shapes."""
+    shapes = {k: list(v.shape) for k, v in unwrap(model).state_dict().items()}
+    return {"architecture": architecture, "num_classes": int(num_classes),
+            "model_kwargs": json.dumps(model_kwargs, sort_keys=True, default=str), "shapes": shapes}
+
+
+def check_fingerprint(saved: dict, current: dict, path: Path) -> None:
+    """Refuse a resume folder written for a different model (a clear error instead of a shape mismatch)."""
+    for key in ("architecture", "num_classes", "model_kwargs"):
+        if saved.get(key) != current[key]:
+            raise TrainingError(
+                f"{path}: this resume state was written for {key}={saved.get(key)!r}, but the model to train has "
+                f"{key}={current[key]!r}. Fix: resume with the same model, or train into another --out folder "
+                f"(or pass --overwrite to discard the old run)")
+    if saved.get("shapes") != current["shapes"]:
+        diff = sorted(k for k in set(saved["shapes"]) | set(current["shapes"])
+                      if saved["shapes"].get(k) != current["shapes"].get(k))
+        raise TrainingError(f"{path}: the saved weights do not fit the model (tensors that differ: {diff[:5]}). "
+                            f"Fix: resume with the same model definition, or use another --out folder")
+
+
+def rng_state() -> dict:
+    """Global RNG states (torch CPU + every CUDA device, numpy, python) as weights_only-safe values."""
+    np_state = np.random.get_state()
+    state = {"torch": torch.get_rng_state(),
+             "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                       "has_gauss": int(np_state[3]), "gauss": float(np_state[4])},
+             "python": json.dumps(random.getstate())}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    version, internal, gauss = json.loads(state["python"])
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"][:torch.cuda.device_count()])
+
+
+def save_resume(path: str | Path, state: dict) -> Path:
+    """``torch.save`` to a temporary file, then rename: a kill mid-write leaves the previous state intact."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"format_version": FORMAT_VERSION, **state}, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_resume(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same clear message
+        raise TrainingError(f"{path}: cannot read the resume state ({type(err).__name__}: {str(err)[:200]}). "
+                            f"Fix: delete resume.pt to start afresh, or pass --overwrite") from err
+    if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
+        raise TrainingError(f"{path}: not a charclf resume state (format {state.get('format_version')!r} "
+                            f"expected {FORMAT_VERSION}). Fix: pass --overwrite to start a fresh run")
+    return state

@@ -1,0 +1,72 @@
+"""``charclf train``: load a split under a protocol, build a registered model, and ``fit`` it into a run folder."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from charclf.train.config import TrainConfig
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "train", help="train a model on a split and protocol",
+        description="Train a registered model. Settings come from TrainConfig defaults, then --config FILE.json, "
+                    "then the flags given here (flags win).")
+    p.add_argument("--model", help="registry name (see charclf.list_models()); required unless --config sets it")
+    p.add_argument("--split", default="byclass", help="EMNIST split or classic-mnist (default byclass)")
+    p.add_argument("--protocol", default="holdout", help="holdout (re-split test file) | official (default holdout)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--out", required=True, type=Path, help="run folder to write (refused if it exists and is not empty)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last completed epoch")
+    p.add_argument("--overwrite", action="store_true", help="delete the run in --out and start again")
+    p.add_argument("--config", type=Path, help="TrainConfig as JSON (e.g. a run's train_config.json)")
+    p.add_argument("--data-dir", help="data directory (default: $CHARCLF_DATA_DIR, else the repo's data/)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float, help="optimizer learning rate")
+    p.add_argument("--max-train-samples", type=int, help="train on a stratified subset of this size")
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+    return p
+
+
+def build_config(args) -> TrainConfig:
+    """TrainConfig defaults < --config file < command-line flags."""
+    from charclf.errors import ConfigError
+
+    config = TrainConfig.from_json(args.config) if args.config else TrainConfig()
+    flags = {"model": args.model, "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
+             "max_train_samples": args.max_train_samples, "device": args.device}
+    config = dataclasses.replace(config, **{k: v for k, v in flags.items() if v is not None})
+    if args.lr is not None:
+        config = dataclasses.replace(config, optimizer=dataclasses.replace(config.optimizer, lr=args.lr))
+    if args.model is None and args.config is None:
+        raise ConfigError("charclf train needs a model. Fix: pass --model NAME (or --config FILE.json with 'model')")
+    return config
+
+
+def run(args) -> int:
+    from charclf.data import load_data
+    from charclf.errors import unknown_name
+    from charclf.models import create_model, list_models
+    from charclf.train.engine import check_out_dir, fit
+
+    config = build_config(args)
+    # Fail fast, before loading data: a wrong name or an occupied folder should cost nothing.
+    if config.model not in list_models():
+        raise unknown_name("model", config.model, list_models())
+    check_out_dir(args.out, args.resume, args.overwrite)
+
+    data = load_data(args.split, args.protocol, args.data_dir)
+    model = create_model(config.model, num_classes=data.num_classes, **config.model_kwargs)
+    history = fit(model, data, config, args.out, resume=args.resume, overwrite=args.overwrite,
+                  progress=not args.no_progress)
+    m = history.attrs["metrics"]
+    print(f"run folder: {args.out}")
+    print(f"best val accuracy: {m['best_val_acc']:.4f} (epoch {m['best_epoch']} of {len(history)}; split "
+          f"{data.split}, protocol {data.protocol}); test accuracy of that model: {m['test_acc']:.4f}")
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,375 @@
+"""``fit``: train a model on a DataBundle, select it on validation, and write a self-contained run folder.
+
+Run folder (``out_dir``)::
+
+    model.safetensors + config.json   best epoch on val (EMA weights when enabled) — charclf.load_model(dir)
+    train_config.json                 the TrainConfig, loadable with TrainConfig.from_json
+    history.csv                       one row per epoch (also returned as a DataFrame)
+    last.safetensors                  the latest training weights
+    resume.pt                         full state to continue after a kill (weights_only-loadable)
+    metrics.json                      best epoch, val metrics, test accuracy of the best model, provenance
+    tb/                               TensorBoard events (when tensorboard is installed)
+
+Model selection uses the val part only; the test part is evaluated once, at the end, with the chosen weights.
+"""
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from charclf.data.dataset import CharDataset, DataBundle, stratified_subset
+from charclf.errors import ConfigError, TrainingError
+from charclf.hub import save_pretrained, save_weights
+from charclf.inference import predict_logits
+from charclf.provenance import run_metadata, write_json
+from charclf.train import checkpoint, distributed
+from charclf.train.augment import BatchAugment
+from charclf.train.config import TrainConfig
+from charclf.train.ema import EMA, unwrap
+from charclf.train.losses import build_loss
+from charclf.train.loop import steps_per_epoch, train_epoch
+from charclf.train.optim import build_optimizer, build_scheduler
+
+HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s", "images_per_s"]
+RUN_MARKERS = ("train_config.json", "resume.pt", "history.csv", "model.safetensors")
+# Settings that may change between a run and its resume without changing the numbers it computes.
+RESUME_MAY_DIFFER = {"device", "compile", "eval_batch_size", "log_every", "name"}
+
+
+# -- small helpers -------------------------------------------------------------------------------------------
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    """A distinct, reproducible seed per (seed, epoch, rank): data order and augmentation of an epoch depend on
+    nothing else, so a resumed run sees exactly the batches an uninterrupted one would."""
+    return (seed * 1_000_003 + epoch * 10_007 + rank * 101) % 2**63
+
+
+def resolve_device(name: str, rank_local: int = 0) -> torch.device:
+    if name == "auto":
+        return torch.device(f"cuda:{rank_local}" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ConfigError(f"TrainConfig.device={name!r} is not a device. Fix: use auto, cpu, cuda or cuda:N") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"TrainConfig.device={name!r} but CUDA is not available here. Fix: use device 'auto' or 'cpu'")
+    return device
+
+
+def _switch(value: str, name: str, on_cuda: bool, choices: tuple[str, ...]) -> bool:
+    """An auto/on/off style setting: "auto" means on exactly when training on CUDA."""
+    if value not in choices:
+        raise ConfigError(f"TrainConfig.{name}={value!r}. Fix: use one of {list(choices)}")
+    return on_cuda if value == "auto" else value in ("on", "bf16")
+
+
+@torch.no_grad()
+def pixel_stats(images: torch.Tensor, chunk: int = 16384) -> tuple[float, float]:
+    """Mean and std of the pixels on the 0..1 scale, in float64 chunks (no full float copy of the data)."""
+    total = sq = 0.0
+    for start in range(0, len(images), chunk):
+        x = images[start:start + chunk].double() / 255.0
+        total += x.sum().item()
+        sq += (x * x).sum().item()
+    n = images.numel()
+    mean = total / n
+    return mean, max(sq / n - mean * mean, 1e-12) ** 0.5
+
+
+def evaluate_logits(model: nn.Module, ds: CharDataset, *, mean: float, std: float, config: TrainConfig,
+                    amp_dtype: torch.dtype | None) -> tuple[float, float]:
+    """(loss, accuracy) of ``model`` on ``ds`` through the same predict_logits the rest of the package uses."""
+    device = next(model.parameters()).device
+    with torch.autocast(device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
+        logits = predict_logits(model, ds.images, mean=mean, std=std, batch_size=config.eval_batch_size,
+                                device=device, tta=config.tta)
+    # With TTA the "logits" are log-probabilities; cross_entropy of log-probs is the NLL of the averaged probs.
+    loss = F.cross_entropy(logits, ds.labels).item()
+    acc = (logits.argmax(1) == ds.labels).double().mean().item()
+    return loss, acc
+
+
+def _write_csv(df: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    df.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in unwrap(model).state_dict().items()}
+
+
+def check_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to write into a non-empty folder unless asked to resume or overwrite (read-only check)."""
+    if resume and overwrite:
+        raise ConfigError("resume=True and overwrite=True contradict each other. Fix: pass only one of them")
+    if out.exists() and not out.is_dir():
+        raise TrainingError(f"{out}: exists and is not a folder. Fix: choose another output folder")
+    if not out.exists() or not any(out.iterdir()) or resume:
+        return
+    if not overwrite:
+        raise TrainingError(f"{out}: the output folder exists and is not empty. Fix: pass --resume to continue "
+                            f"that run, --overwrite to replace it, or choose another --out folder")
+    if not any((out / m).exists() for m in RUN_MARKERS):
+        raise TrainingError(f"{out}: --overwrite would delete a folder that does not look like a charclf run "
+                            f"(none of {list(RUN_MARKERS)} inside). Fix: choose an empty or new --out folder")
+
+
+def _open_tensorboard(out: Path, purge_step: int):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional: the CSV history is the record of truth
+        return None
+    return SummaryWriter(str(out / "tb"), purge_step=purge_step)
+
+
+# -- fit ----------------------------------------------------------------------------------------------------
+@dataclass
+class RunState:
+    """What changes from epoch to epoch besides the model/optimizer/scheduler/EMA tensors."""
+
+    epoch: int = 0  # last completed epoch
+    best_val_acc: float = -1.0
+    best_epoch: int = 0
+    stale_epochs: int = 0  # epochs since the last val improvement (early stopping)
+    best_state: dict | None = None  # CPU copy of the best weights (EMA when enabled)
+    history: list = field(default_factory=list)  # one dict per epoch, HISTORY_COLUMNS
+
+
+def fit(model: nn.Module, data: DataBundle, config: TrainConfig, out_dir: str | Path | None = None, *,
+        resume: bool = False, overwrite: bool = False, progress: bool = True,
+        callbacks: list[Callable[[dict], None]] | None = None) -> pd.DataFrame:
+    """Train ``model`` on ``data.train``, pick the best epoch on ``data.val``, and return the history.
+
+    With ``out_dir`` the run folder described in this module's docstring is written (only by rank 0 under
+    torchrun) and ``metrics.json`` gets the test accuracy of the chosen weights, measured once at the end.
+    Without it, training happens in memory and the test part is not touched. Either way the model ends up
+    holding the best-on-val weights (the EMA average when ``ema_decay`` is set); the returned DataFrame's
+    ``attrs["metrics"]`` holds the summary. Under ``torchrun`` the same call trains with DDP.
+
+    ``callbacks`` are called with each epoch's history row once that epoch is saved (e.g. Optuna pruning);
+    an exception they raise stops training and propagates, leaving the run folder resumable.
+    """
+    for name in ("epochs", "batch_size", "eval_batch_size", "log_every"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"TrainConfig.{name}={getattr(config, name)}: must be >= 1. Fix: correct the config")
+    if out_dir is None and (resume or overwrite):
+        raise ConfigError("resume/overwrite need a run folder. Fix: pass out_dir (the folder of the run)")
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        check_out_dir(out, resume, overwrite)  # before any work: a refused folder costs nothing
+    info = distributed.setup(use_cuda=config.device.startswith("cuda")
+                             or (config.device == "auto" and torch.cuda.is_available()))
+    try:
+        return _fit(model, data, config, out, resume, overwrite, progress, callbacks or [], info)
+    finally:
+        distributed.teardown(info)
+
+
+def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info) -> pd.DataFrame:
+    device = resolve_device(config.device, info.local_rank)
+    on_cuda = device.type == "cuda"
+    amp_dtype = torch.bfloat16 if _switch(config.amp, "amp", on_cuda, ("auto", "bf16", "off")) else None
+    channels_last = _switch(config.channels_last, "channels_last", on_cuda, ("auto", "on", "off"))
+    show = progress and info.is_main
+    # Notes (resuming, early stopping) go to stderr even without progress bars; rank 0 only.
+    note = (lambda msg: tqdm.write(msg, file=sys.stderr)) if info.is_main else (lambda msg: None)
+    seed_everything(config.seed)
+
+    # Data: the whole train part as uint8 on the device, once.
+    train = data.train
+    if config.max_train_samples is not None:
+        train = stratified_subset(train, config.max_train_samples, seed=config.seed)
+    images, labels = train.images.to(device), train.labels.to(device)
+    mean, std = pixel_stats(images)
+
+    # Model and everything that trains it — built (and so validated) before the folder is touched.
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    net: nn.Module = model
+    if info.enabled:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if on_cuda else None)
+    if config.compile:
+        net = torch.compile(net)
+    steps = steps_per_epoch(-(-len(train) // info.world_size), config.batch_size)
+    optimizer = build_optimizer(model, config.optimizer)
+    scheduler = build_scheduler(optimizer, config.scheduler, epochs=config.epochs, steps_per_epoch=steps)
+    loss_fn = build_loss(config.loss, num_classes=data.num_classes, class_counts=train.class_counts(),
+                         label_smoothing=config.label_smoothing).to(device)
+    augment = BatchAugment(config.augment, data.num_classes, fill=(0.0 - mean) / std)  # fill = black
+    ema = EMA(model, config.ema_decay) if config.ema_decay else None
+    fp = checkpoint.fingerprint(model, config.model, data.num_classes, config.model_kwargs)
+
+    run = RunState()
+    resume_path = out / checkpoint.RESUME_NAME if out is not None else None
+    if resume and resume_path.exists():
+        state = checkpoint.load_resume(resume_path)
+        checkpoint.check_fingerprint(state["fingerprint"], fp, resume_path)
+        _check_same_config(state["config"], config.to_dict(), resume_path)
+        unwrap(model).load_state_dict(state["model"])  # in place: DDP, EMA pairs and channels_last stay valid
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
+        checkpoint.set_rng_state(state["rng"])
+        run = RunState(**state["run"])
+        note(f"resuming {out} after epoch {run.epoch} (best val acc {run.best_val_acc:.4f} at epoch {run.best_epoch})")
+    elif resume:
+        note(f"note: {resume_path} not found — starting a fresh run in {out}")
+
+    writer = None
+    if out is not None and info.is_main:
+        if overwrite and out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True, exist_ok=True)
+        config.to_json(out / "train_config.json")
+        writer = _open_tensorboard(out, purge_step=run.epoch + 1)
+    distributed.barrier()  # rank 0 has cleared/created the folder before anyone trains
+
+    eval_model = ema.module if ema is not None else model
+    hub_kw = dict(architecture=config.model, num_classes=data.num_classes, labels=data.classes, mean=mean, std=std,
+                  protocol=data.protocol, model_kwargs=config.model_kwargs,
+                  extra={"split": data.split, "train_config": "train_config.json"})
+    t_start = time.perf_counter()
+    epochs_bar = tqdm(range(run.epoch + 1, config.epochs + 1), desc="epochs", initial=run.epoch,
+                      total=config.epochs, disable=not show)
+    try:
+        for epoch in epochs_bar:
+            # Order and augmentation depend on (seed, epoch[, rank]) only: resuming replays them exactly.
+            order = torch.randperm(len(train), generator=torch.Generator().manual_seed(epoch_seed(config.seed, epoch)))
+            gen = torch.Generator().manual_seed(epoch_seed(config.seed, epoch, info.rank))
+            with tqdm(total=steps, desc=f"epoch {epoch}", leave=False, disable=not show) as bar:
+                try:
+                    stats = train_epoch(net, optimizer, scheduler, loss_fn, augment if augment.enabled else None,
+                                        images, labels, batch_size=config.batch_size, mean=mean, std=std,
+                                        amp_dtype=amp_dtype, channels_last=channels_last, generator=gen, ema=ema,
+                                        progress=bar, indices=distributed.shard(order, info.rank, info.world_size),
+                                        epoch=epoch, log_every=config.log_every)
+                except TrainingError as err:
+                    if resume_path is None or not resume_path.exists():
+                        raise
+                    raise TrainingError(f"{err}. The last good checkpoint ({resume_path}, epoch {run.epoch}) "
+                                        f"is kept untouched") from err
+            loss_sum, correct, samples, seconds = distributed.all_reduce_sum(
+                [stats["loss"] * stats["samples"], stats["acc"] * stats["samples"], stats["samples"],
+                 stats["seconds"]], device)
+            seconds /= info.world_size
+            val_loss, val_acc = evaluate_logits(eval_model, data.val, mean=mean, std=std, config=config,
+                                                amp_dtype=amp_dtype)
+            run.history.append({"epoch": epoch, "train_loss": loss_sum / samples, "train_acc": correct / samples,
+                                "val_loss": val_loss, "val_acc": val_acc, "lr": optimizer.param_groups[0]["lr"],
+                                "epoch_time_s": seconds, "images_per_s": samples / seconds})
+            improved = val_acc > run.best_val_acc  # ties keep the earlier epoch
+            run.epoch = epoch
+            if improved:
+                run.best_val_acc, run.best_epoch, run.stale_epochs = val_acc, epoch, 0
+                run.best_state = _cpu_state(eval_model)
+            else:
+                run.stale_epochs += 1
+            epochs_bar.set_postfix(val_acc=f"{val_acc:.4f}", best=f"{run.best_val_acc:.4f}")
+            if out is not None and info.is_main:
+                _save_epoch(out, run.history, improved, eval_model, model, hub_kw, writer, {
+                    "fingerprint": fp, "config": config.to_dict(), "run": dict(vars(run)), "model": _cpu_state(model),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                    "ema": ema.state_dict() if ema is not None else None, "rng": checkpoint.rng_state()})
+            _test_hook(epoch)
+            for callback in callbacks:
+                callback(dict(run.history[-1]))
+            if config.early_stopping_patience is not None and run.stale_epochs >= config.early_stopping_patience:
+                note(f"early stopping after epoch {epoch}: no val improvement for {run.stale_epochs} epochs")
+                break
+    finally:
+        epochs_bar.close()
+        if writer is not None:
+            writer.close()
+
+    # The model ends with the chosen (best-on-val) weights.
+    if run.best_state is not None:
+        unwrap(model).load_state_dict(run.best_state)
+    history = pd.DataFrame(run.history, columns=HISTORY_COLUMNS)
+    metrics = _summary(history, run, time.perf_counter() - t_start, mean, std)
+    if out is not None and info.is_main:
+        # The one look at the test part: the weights chosen on val, evaluated once.
+        metrics["test_acc"] = evaluate_logits(model, data.test, mean=mean, std=std, config=config,
+                                              amp_dtype=amp_dtype)[1]
+        metrics.update(data=data.describe(), train_samples=len(train), world_size=info.world_size,
+                       run_metadata=run_metadata(protocol=data.protocol, seed=config.seed, config=config.to_dict(),
+                                                 profile=config.name or None))
+        write_json(out / "metrics.json", metrics)
+    history.attrs["metrics"] = metrics
+    distributed.barrier()
+    return history
+
+
+def _save_epoch(out: Path, rows: list[dict], improved: bool, eval_model: nn.Module, model: nn.Module,
+                pretrained_kw: dict, writer, resume_state: dict) -> None:
+    """Write one epoch's files; resume.pt goes last, so it only ever points at a fully written epoch."""
+    if improved:
+        save_pretrained(eval_model, out, **pretrained_kw)
+    save_weights(model, out / "last.safetensors")
+    _write_csv(pd.DataFrame(rows, columns=HISTORY_COLUMNS), out / "history.csv")
+    if writer is not None:
+        row = rows[-1]
+        for key in HISTORY_COLUMNS[1:]:
+            writer.add_scalar(key, row[key], row["epoch"])
+        writer.flush()
+    checkpoint.save_resume(out / checkpoint.RESUME_NAME, resume_state)
+
+
+def _summary(history: pd.DataFrame, run: RunState, wall_s: float, mean: float, std: float) -> dict:
+    best = history[history.epoch == run.best_epoch]
+    train_s = float(history.epoch_time_s.sum())  # training steps only, every epoch (also those before a resume)
+    images = float((history.images_per_s * history.epoch_time_s).sum())
+    return {"best_epoch": run.best_epoch, "best_val_acc": run.best_val_acc,
+            "best_val_loss": float(best.val_loss.iloc[0]) if len(best) else None,
+            "final_val_acc": float(history.val_acc.iloc[-1]) if len(history) else None,
+            "final_val_loss": float(history.val_loss.iloc[-1]) if len(history) else None,
+            "epochs_run": int(len(history)), "train_time_s": train_s, "wall_time_s": float(wall_s),
+            "images_per_s": images / train_s if train_s > 0 else None, "mean": mean, "std": std,
+            "selection": "best val accuracy (the test part is never used for selection)"}
+
+
+def _check_same_config(saved: dict, current: dict, path: Path) -> None:
+    diff = sorted(k for k in set(saved) | set(current)
+                  if k not in RESUME_MAY_DIFFER and _jsonish(saved.get(k)) != _jsonish(current.get(k)))
+    if diff:
+        details = "; ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in diff)
+        raise TrainingError(f"{path}: the run was started with a different training config ({details}). "
+                            f"Fix: resume with the run's own train_config.json, or start a new --out folder")
+
+
+def _jsonish(value):
+    """Tuples and lists compare equal (the resume file stores what to_dict gave; JSON turns tuples into lists)."""
+    if isinstance(value, dict):
+        return {k: _jsonish(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonish(v) for v in value]
+    return value
+
+
+def _test_hook(epoch: int) -> None:
+    """Tests simulate a kill right after an epoch's checkpoint: CHARCLF_TEST_EXIT_AFTER_EPOCH=N -> os._exit(3)."""
+    stop = os.environ.get("CHARCLF_TEST_EXIT_AFTER_EPOCH")
+    if stop is not None and int(stop) == epoch:
+        os._exit(3)

@@ -1,0 +1,275 @@
+"""fit / train_epoch / EMA: the run folder, model selection on val, refusals, NaN handling — on tiny synthetic data."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from charclf.data import CharDataset, DataBundle
+from charclf.errors import ConfigError, TrainingError, UnknownNameError
+from charclf.hub import load_model
+from charclf.models import create_model
+from charclf.train import AugmentConfig, OptimizerConfig, SchedulerConfig, TrainConfig, fit
+from charclf.train.ema import EMA
+from charclf.train.engine import HISTORY_COLUMNS, pixel_stats
+from charclf.train.loop import train_epoch
+
+CLASSES = tuple("abcd")
+
+
+def bars(n: int, part: str, seed: int = 0, classes=CLASSES) -> CharDataset:
+    """Class c = a bright horizontal bar at row band c, with random brightness and speckle noise: easy to learn,
+    not trivially constant."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % len(classes)
+    x = (torch.rand(n, 28, 28, generator=g) < 0.05).float() * 120
+    for c in range(len(classes)):
+        x[y == c, 3 + 6 * c:7 + 6 * c, 5:23] = 255
+    x = (x * (0.6 + 0.4 * torch.rand(n, 1, 1, generator=g))).to(torch.uint8)
+    perm = torch.randperm(n, generator=g)
+    return CharDataset(x[perm], y[perm], classes, "synthetic", part, "holdout")
+
+
+def bundle(n_train: int = 256, n_eval: int = 64) -> DataBundle:
+    return DataBundle(bars(n_train, "train", 1), bars(n_eval, "val", 2), bars(n_eval, "test", 3),
+                      "synthetic", "holdout", CLASSES)
+
+
+def config(**kw) -> TrainConfig:
+    base = dict(model="lenet5_keras", epochs=2, batch_size=32, log_every=4,
+                optimizer=OptimizerConfig(name="adam", lr=3e-3))
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def new_model(cfg: TrainConfig, num_classes: int = len(CLASSES)) -> nn.Module:
+    torch.manual_seed(0)
+    return create_model(cfg.model, num_classes=num_classes, **cfg.model_kwargs)
+
+
+def test_fit_writes_a_complete_run_folder(tmp_path):
+    cfg = config(epochs=3, augment=AugmentConfig(degrees=5, translate=0.1), tta=True, name="unit")
+    data = bundle()
+    model = new_model(cfg)
+    history = fit(model, data, cfg, tmp_path / "run", progress=False)
+    run = tmp_path / "run"
+
+    assert list(history.columns) == HISTORY_COLUMNS and history.epoch.tolist() == [1, 2, 3]
+    assert history.val_acc.max() > 0.9  # the bars are easy: it really learned
+    for name in ("model.safetensors", "config.json", "train_config.json", "history.csv", "last.safetensors",
+                 "resume.pt", "metrics.json"):
+        assert (run / name).is_file(), name
+    if importlib.util.find_spec("tensorboard") is not None:
+        assert any((run / "tb").iterdir())
+    pd.testing.assert_frame_equal(pd.read_csv(run / "history.csv"), history, check_dtype=False)
+    assert TrainConfig.from_json(run / "train_config.json") == cfg
+
+    mean, std = pixel_stats(data.train.images)
+    hub_cfg = json.loads((run / "config.json").read_text())
+    assert hub_cfg["architecture"] == "lenet5_keras" and hub_cfg["labels"] == list(CLASSES)
+    assert hub_cfg["mean"] == pytest.approx(mean) and hub_cfg["std"] == pytest.approx(std)
+    assert hub_cfg["protocol"] == "holdout" and hub_cfg["split"] == "synthetic"
+
+    metrics = json.loads((run / "metrics.json").read_text())
+    best = int(history.val_acc.idxmax())  # first epoch reaching the max
+    assert metrics["best_epoch"] == best + 1 and metrics["best_val_acc"] == history.val_acc.max()
+    assert 0.0 <= metrics["test_acc"] <= 1.0 and metrics["data"]["sizes"]["train"] == 256
+    assert metrics["run_metadata"]["protocol"] == "holdout" and metrics["run_metadata"]["seed"] == 0
+
+    # The folder alone rebuilds the model, and it is the model fit left in memory (the best epoch's weights).
+    loaded = load_model(run)
+    x = torch.randn(8, 1, 28, 28)
+    model.eval()
+    torch.testing.assert_close(loaded(x), model(x))
+    state = torch.load(run / "resume.pt", weights_only=True)
+    assert state["run"]["epoch"] == 3 and state["run"]["best_epoch"] == best + 1
+
+
+def test_selection_is_on_val_and_test_is_read_once(tmp_path):
+    data = bundle()
+    # Test labels are garbage: selection must not care, and test accuracy reports exactly what it is.
+    garbage = replace(data.test, labels=(data.test.labels + 1) % 4)
+    data = replace(data, test=garbage)
+    cfg = config(epochs=3)
+    history = fit(new_model(cfg), data, cfg, tmp_path / "run", progress=False)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["best_epoch"] == int(history.val_acc.idxmax()) + 1
+    assert metrics["test_acc"] < 0.5 < metrics["best_val_acc"]
+
+
+def test_in_memory_fit_writes_nothing_and_never_tests(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = config(epochs=1, max_train_samples=64)
+    history = fit(new_model(cfg), bundle(), cfg, progress=False)
+    assert len(history) == 1 and list(tmp_path.iterdir()) == []
+    assert "test_acc" not in history.attrs["metrics"]
+    assert history.images_per_s.iloc[0] > 0
+
+
+def test_without_tensorboard_training_goes_on_quietly(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # makes the import fail
+    cfg = config(epochs=1, max_train_samples=64)
+    fit(new_model(cfg), bundle(), cfg, tmp_path / "run", progress=False)
+    assert (tmp_path / "run" / "history.csv").exists() and not (tmp_path / "run" / "tb").exists()
+
+
+def test_existing_folder_is_refused_unless_resume_or_overwrite(tmp_path):
+    cfg = config(epochs=1)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "notes.txt").write_text("mine")
+    with pytest.raises(TrainingError, match="not empty"):
+        fit(new_model(cfg), bundle(), cfg, run, progress=False)
+    # --overwrite does not delete a folder that is not a run folder.
+    with pytest.raises(TrainingError, match="does not look like a charclf run"):
+        fit(new_model(cfg), bundle(), cfg, run, overwrite=True, progress=False)
+    assert (run / "notes.txt").read_text() == "mine"
+
+    other = tmp_path / "run2"
+    fit(new_model(cfg), bundle(), cfg, other, progress=False)
+    (other / "stale.txt").write_text("old")
+    fit(new_model(cfg), bundle(), cfg, other, overwrite=True, progress=False)
+    assert not (other / "stale.txt").exists() and (other / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("bad, exc", [
+    (dict(optimizer=OptimizerConfig(name="adamm")), UnknownNameError),
+    (dict(scheduler=SchedulerConfig(name="cosin")), UnknownNameError),
+    (dict(loss="focal"), UnknownNameError),
+    (dict(amp="fp16"), ConfigError),
+    (dict(device="tpu"), ConfigError),
+    (dict(epochs=0), ConfigError),
+])
+def test_bad_config_fails_before_touching_the_folder(tmp_path, bad, exc):
+    cfg = config(**bad)
+    with pytest.raises(exc):
+        fit(new_model(config()), bundle(), cfg, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+class NaNAfter(nn.Module):
+    """A linear model whose training forward turns NaN after ``good_steps`` calls."""
+
+    def __init__(self, good_steps: int):
+        super().__init__()
+        self.fc = nn.Linear(28 * 28, len(CLASSES))
+        self.good_steps, self.calls = good_steps, 0
+
+    def forward(self, x):
+        out = self.fc(x.flatten(1))
+        if self.training:
+            self.calls += 1
+            if self.calls > self.good_steps:
+                out = out * float("nan")
+        return out
+
+
+def test_nan_loss_stops_with_epoch_and_step_and_keeps_last_good_checkpoint(tmp_path):
+    cfg = config(model="nan_after", epochs=3, log_every=100)
+    run = tmp_path / "run"
+    # 256 samples / 32 = 8 steps per epoch: call 11 is epoch 2, step 3.
+    with pytest.raises(TrainingError, match=r"epoch 2, step 3 of 8") as err:
+        fit(NaNAfter(good_steps=10), bundle(), cfg, run, progress=False)
+    assert "last good checkpoint" in str(err.value)
+    state = torch.load(run / "resume.pt", weights_only=True)
+    assert state["run"]["epoch"] == 1 and len(pd.read_csv(run / "history.csv")) == 1
+    last = load_file(run / "last.safetensors")
+    assert all(torch.equal(last[k], state["model"][k]) for k in last)
+    assert all(torch.isfinite(v).all() for v in last.values())
+
+
+def test_early_stopping_stops_when_val_stalls(tmp_path):
+    # A learning rate this small cannot change any prediction: val accuracy is flat from epoch 1.
+    cfg = config(epochs=6, early_stopping_patience=2, optimizer=OptimizerConfig(name="sgd", lr=1e-12))
+    history = fit(new_model(cfg), bundle(), cfg, progress=False)
+    assert history.epoch.tolist() == [1, 2, 3]
+    assert history.attrs["metrics"]["best_epoch"] == 1
+
+
+def test_callbacks_see_each_epoch_and_can_stop_the_run(tmp_path):
+    seen = []
+
+    def stop_after_two(row):
+        seen.append(row["epoch"])
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt("enough")
+
+    cfg = config(epochs=4)
+    with pytest.raises(KeyboardInterrupt):
+        fit(new_model(cfg), bundle(), cfg, tmp_path / "run", progress=False, callbacks=[stop_after_two])
+    assert seen == [1, 2]
+    assert torch.load(tmp_path / "run" / "resume.pt", weights_only=True)["run"]["epoch"] == 2
+
+
+def test_max_train_samples_takes_a_stratified_subset(tmp_path):
+    cfg = config(epochs=1, max_train_samples=96, batch_size=32)
+    fit(new_model(cfg), bundle(), cfg, tmp_path / "run", progress=False)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["train_samples"] == 96
+
+
+def test_ema_model_is_what_gets_saved(tmp_path):
+    cfg = config(epochs=2, ema_decay=0.9, model="lenet")  # BatchNorm buffers are averaged too
+    model = new_model(cfg)
+    fit(model, bundle(), cfg, tmp_path / "run", progress=False)
+    state = torch.load(tmp_path / "run" / "resume.pt", weights_only=True)
+    saved = load_file(tmp_path / "run" / "model.safetensors")
+    assert state["ema"]["updates"] == 16
+    best = state["run"]["best_state"]
+    assert all(torch.equal(saved[k], best[k]) for k in saved)
+    # The raw weights (last.safetensors) differ from the averaged ones.
+    last = load_file(tmp_path / "run" / "last.safetensors")
+    assert not all(torch.equal(last[k], state["ema"]["module"][k]) for k in last)
+
+
+def test_ema_update_matches_the_formula_for_weights_and_buffers():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2))
+    ema = EMA(model, decay=0.5)
+    before = {k: v.clone() for k, v in ema.module.state_dict().items()}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    model(torch.randn(4, 1, 5, 5))  # train-mode forward moves the BatchNorm running stats
+    d = ema.current_decay  # warm-up: min(0.5, (1 + 0) / (10 + 0))
+    ema.update(model)
+    assert d == pytest.approx(0.1) and ema.current_decay == pytest.approx(2 / 11)
+    for k, v in ema.module.state_dict().items():
+        new = model.state_dict()[k]
+        expected = new if not v.is_floating_point() else before[k] * d + new * (1 - d)
+        torch.testing.assert_close(v, expected.to(v.dtype))
+
+
+def test_train_epoch_uses_only_the_given_indices_and_full_batches():
+    ds = bars(100, "train")
+    labels = ds.labels.clone()
+    labels[50:] = 999  # any use of these samples would make cross_entropy fail
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 4))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    seen = []
+    model.register_forward_hook(lambda m, i, o: seen.append(i[0].shape[0]))
+    stats = train_epoch(model, opt, None, nn.CrossEntropyLoss(), None, ds.images, labels, batch_size=16,
+                        mean=0.1, std=0.3, amp_dtype=None, channels_last=False, generator=torch.Generator(),
+                        indices=torch.randperm(50))
+    assert stats["steps"] == 3 and stats["samples"] == 48 and seen == [16, 16, 16]
+    assert 0.0 <= stats["acc"] <= 1.0 and stats["loss"] > 0
+    stats = train_epoch(model, opt, None, nn.CrossEntropyLoss(), None, ds.images, ds.labels, batch_size=16,
+                        mean=0.1, std=0.3, amp_dtype=None, channels_last=False, generator=torch.Generator(),
+                        max_steps=2)
+    assert stats["steps"] == 2 and stats["samples"] == 32
+
+
+def test_train_epoch_runs_bf16_autocast_and_channels_last_on_cpu():
+    ds = bars(64, "train")
+    model = create_model("minivision_v3", num_classes=4).to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    stats = train_epoch(model, opt, None, nn.CrossEntropyLoss(), None, ds.images, ds.labels, batch_size=32,
+                        mean=0.1, std=0.3, amp_dtype=torch.bfloat16, channels_last=True,
+                        generator=torch.Generator().manual_seed(0))
+    assert stats["samples"] == 64 and torch.isfinite(torch.tensor(stats["loss"]))

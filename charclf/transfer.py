@@ -1,0 +1,202 @@
+"""Transfer to MNIST: an EMNIST-trained network with a new 10-way head, fine-tuned on LeCun's MNIST.
+
+The ByClass study fine-tuned its VGG on MNIST for 5 epochs. ``transfer_to_mnist`` repeats that and adds the
+two comparisons that say whether the EMNIST pre-training helped:
+
+* ``scratch``: the same architecture, randomly initialised, trained with the same config for the same epochs;
+* ``minivision_v2``: Mini-Vision-V2, a small CNN built for MNIST, with its own recipe (SGD momentum 0.8,
+  lr 0.01, StepLR(3, 0.5), batch 256, crop pad 2 + rotation 10) for the same number of epochs.
+
+All three are scored on MNIST's own test set and, when the file is present, on the EMNIST-MNIST test set
+(the digits of NIST SD19 in EMNIST's processing: same task, different writers and preprocessing).
+
+Orientation: EMNIST's official files store images transposed; ``charclf.data`` returns them upright, and
+classic MNIST is upright as published. Every model folder records ``orientation: upright``; a source model
+saved otherwise is refused rather than silently fine-tuned on transposed digits.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from charclf.errors import ConfigError, DataError
+from charclf.train.config import TrainConfig
+
+RESULTS_NAME = "results.json"
+DIGITS = tuple("0123456789")
+
+
+def _num_outputs(model: nn.Module) -> int:
+    """How many class logits the model produces: from its charclf config (a loaded model folder), else the
+    ``out_features`` of its last ``nn.Linear``."""
+    config = getattr(model, "charclf_config", None)
+    if isinstance(config, dict) and "num_classes" in config:
+        return int(config["num_classes"])
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ConfigError(f"{type(model).__name__} has no nn.Linear layer, so its head cannot be replaced "
+                          "generically. Fix: replace the classifier by hand")
+    return int(linears[-1].out_features)
+
+
+def find_heads(model: nn.Module) -> list[str]:
+    """Names of the ``nn.Linear`` layers that produce the class logits.
+
+    Generic rule: the number of classes is the model's ``charclf_config["num_classes"]`` (a loaded model
+    folder) or else the ``out_features`` of its last ``nn.Linear``; the heads are every ``nn.Linear`` with that
+    many outputs. For a plain classifier that is exactly the last ``nn.Linear`` (VGG, ResNet, LeNet,
+    Mini-Vision, CharNet, EfficientNet); for EnsNet it is the major classifier *and* its ten sub-classifiers,
+    which must all change together (replacing only "the last Linear" would break EnsNet's stacking of the
+    eleven outputs). A hidden layer that happened to be exactly as wide as the class count would be caught
+    too — none of the registered models has one (tested over the whole registry).
+    """
+    n = _num_outputs(model)
+    heads = [name for name, m in model.named_modules() if isinstance(m, nn.Linear) and m.out_features == n]
+    if not heads:
+        raise ConfigError(f"{type(model).__name__}: no nn.Linear layer produces its {n} class logits, so the head "
+                          "cannot be replaced generically. Fix: replace the classifier by hand "
+                          "(e.g. model.classifier = nn.Linear(in_features, num_classes))")
+    return heads
+
+
+def replace_head(model: nn.Module, num_classes: int, *, seed: int | None = None) -> nn.Module:
+    """Swap the class-logit layer(s) (see :func:`find_heads`) for fresh ``num_classes``-way ``nn.Linear``
+    layers with the same inputs; every other weight is kept. Modifies ``model`` in place and returns it.
+
+    The new layers use PyTorch's default initialisation (seeded by ``seed`` when given). ``charclf_config``,
+    if the model has one, is updated (num_classes; labels dropped, since they no longer apply).
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ConfigError(f"num_classes must be a positive integer, got {num_classes!r}")
+    heads = find_heads(model)
+    generator_state = torch.random.get_rng_state()
+    if seed is not None:
+        torch.manual_seed(seed)
+    try:
+        for name in heads:
+            parent_name, _, attr = name.rpartition(".")
+            parent = model.get_submodule(parent_name) if parent_name else model
+            old = getattr(parent, attr)
+            new = nn.Linear(old.in_features, num_classes, bias=old.bias is not None)
+            new.to(device=old.weight.device, dtype=old.weight.dtype)
+            setattr(parent, attr, new)  # also works for nn.Sequential/ModuleList children named "0", "1", ...
+    finally:
+        if seed is not None:
+            torch.random.set_rng_state(generator_state)
+    config = getattr(model, "charclf_config", None)
+    if isinstance(config, dict):
+        config = dict(config, num_classes=num_classes)
+        config.pop("labels", None)
+        model.charclf_config = config
+    return model
+
+
+def _check_mnist(data) -> None:
+    if tuple(data.classes) != DIGITS:
+        raise DataError(None, f"transfer_to_mnist expects a 10-class digits dataset (classes 0-9), got split "
+                              f"{data.split!r} with {len(data.classes)} classes",
+                        "load it with charclf.data.load_data('classic-mnist', 'official')")
+
+
+def _accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, mean: float, std: float) -> float:
+    from charclf.inference import predict_logits
+
+    logits = predict_logits(model, images, mean=mean, std=std)
+    return float((logits.argmax(1) == labels).double().mean())
+
+
+def _emnist_mnist_test(data_dir) -> tuple[torch.Tensor, torch.Tensor] | str:
+    """The EMNIST-MNIST test set (upright), or the reason it cannot be used."""
+    try:
+        from charclf.data import load_official
+
+        images, labels = load_official("mnist", "test", data_dir)
+    except (DataError, FileNotFoundError) as err:
+        return f"EMNIST-MNIST test set not evaluated: {err}"
+    return torch.as_tensor(images), torch.as_tensor(labels, dtype=torch.int64)
+
+
+def transfer_to_mnist(source_model_dir: str | Path, mnist_data, *, epochs: int = 5, config: TrainConfig | None = None,
+                      out_dir: str | Path, seed: int = 0, baseline_recipe: str = "minivision_v2",
+                      baseline_epochs: int | None = None, data_dir=None, evaluate_emnist_mnist: bool = True,
+                      overwrite: bool = False, progress: bool = False):
+    """Fine-tune the EMNIST model in ``source_model_dir`` on ``mnist_data`` (classic MNIST, a DataBundle) and
+    compare it with the same architecture from scratch and with Mini-Vision-V2's recipe.
+
+    ``config``: the training config of the transfer and scratch runs (default: recipe ``byclass_finetune``,
+    Adam lr 1e-3, the ByClass study's fine-tuning optimizer) with ``epochs``; its ``max_train_samples``
+    applies to all three runs (quick profile). The baseline runs ``baseline_recipe`` for ``baseline_epochs``
+    (default: ``epochs``, the same budget). Each run is a ``fit`` folder under ``out_dir``; the comparison is
+    written to ``<out_dir>/results.json`` and returned as a DataFrame (one row per run).
+    """
+    import pandas as pd
+
+    from charclf.hub import load_model, read_model_config
+    from charclf.models import create_model
+    from charclf.provenance import run_metadata, write_json
+    from charclf.recipes import get_recipe, override_config
+    from charclf.train import fit
+
+    _check_mnist(mnist_data)
+    source_cfg = read_model_config(source_model_dir)
+    if source_cfg.get("orientation", "upright") != "upright":
+        raise DataError(Path(source_model_dir) / "config.json",
+                        f"the model was trained on {source_cfg['orientation']!r} images, but charclf's MNIST "
+                        "and EMNIST data are upright", "retrain the source model with charclf's loaders")
+    arch, model_kwargs = source_cfg["architecture"], dict(source_cfg.get("model_kwargs", {}))
+    out = Path(out_dir)
+    base = config if config is not None else get_recipe("byclass_finetune")
+    base = override_config(base, {"model": arch, "model_kwargs": model_kwargs, "epochs": epochs, "seed": seed,
+                                  "early_stopping_patience": None}, source="transfer config")
+    baseline = override_config(get_recipe(baseline_recipe), {
+        "epochs": baseline_epochs or epochs, "seed": seed, "max_train_samples": base.max_train_samples,
+        "device": base.device}, source=f"baseline recipe {baseline_recipe!r}")
+
+    runs = []
+    # (1) transfer: EMNIST weights, new 10-way head.
+    model = load_model(source_model_dir)
+    replace_head(model, len(mnist_data.classes), seed=seed)
+    runs.append(("transfer", model, base, f"{arch} pre-trained on {source_cfg.get('protocol', '?')} EMNIST "
+                                          f"({source_cfg['num_classes']} classes), new head"))
+    # (2) the same architecture from scratch, same config and budget.
+    torch.manual_seed(seed)
+    runs.append(("scratch", create_model(arch, num_classes=len(mnist_data.classes), **model_kwargs), base,
+                 f"{arch} from random initialisation"))
+    # (3) the MNIST-specific baseline with its own recipe.
+    torch.manual_seed(seed)
+    runs.append((baseline_recipe, create_model(baseline.model, num_classes=len(mnist_data.classes),
+                                               **baseline.model_kwargs), baseline,
+                 f"{baseline.model} with the {baseline_recipe} recipe"))
+
+    extra_test = _emnist_mnist_test(data_dir) if evaluate_emnist_mnist else "EMNIST-MNIST test not requested"
+    rows = []
+    for name, net, cfg, what in runs:
+        history = fit(net, mnist_data, cfg, out / name, overwrite=overwrite, progress=progress)
+        metrics = history.attrs["metrics"]
+        row = {"run": name, "model": cfg.model, "what": what, "epochs": int(metrics["epochs_run"]),
+               "params": sum(p.numel() for p in net.parameters()),
+               "optimizer": cfg.optimizer.name, "lr": cfg.optimizer.lr,
+               "train_samples": min(len(mnist_data.train), cfg.max_train_samples or len(mnist_data.train)),
+               "best_val_acc": metrics["best_val_acc"], "test_acc": metrics["test_acc"],
+               "emnist_mnist_test_acc": math.nan, "train_time_s": metrics["train_time_s"],
+               "run_dir": str(out / name)}
+        if not isinstance(extra_test, str):
+            row["emnist_mnist_test_acc"] = _accuracy(net, *extra_test, metrics["mean"], metrics["std"])
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    note = extra_test if isinstance(extra_test, str) else \
+        f"EMNIST-MNIST test set evaluated ({len(extra_test[1])} images)"
+    write_json(out / RESULTS_NAME, {
+        "experiment": "transfer_to_mnist", "source_model_dir": str(source_model_dir),
+        "source_architecture": arch, "source_protocol": source_cfg.get("protocol"),
+        "orientation": "upright (EMNIST made upright by the loader; MNIST upright as published)",
+        "runs": [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in rows],
+        "emnist_mnist_test": note, "data": mnist_data.describe(),
+        **run_metadata(profile=base.name or None, protocol=mnist_data.protocol, seed=seed,
+                       config={"transfer": base.to_dict(), "baseline": baseline.to_dict()}),
+    })
+    df.attrs["emnist_mnist_test"] = note
+    return df

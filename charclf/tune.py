@@ -1,0 +1,878 @@
+"""Hyperparameter search (random search as in the ByClass study, or TPE) backed by Optuna.
+
+What the study needs from a search, and how this module gives it:
+
+* **The ByClass study's random search** — ``BYCLASS_GRID`` (lr x batch size x momentum x weight decay, 144
+  points, ``n_iter`` 28) sampled *without replacement*, as scikit-learn's ``ParameterSampler`` does for an
+  all-list grid, and each trial picked by **validation loss** after a short training.
+* **Reproducible across workers** — Optuna's ``RandomSampler(seed)`` draws from one random stream per
+  process, so two workers with the same seed would draw the *same* parameters. ``SeededRandomSampler``
+  instead derives each trial's parameters from ``(seed, trial number)``: the first ``n`` trials are the same
+  whether one worker runs them or five, and a resumed search draws what an uninterrupted one would have.
+  With TPE (``sampler="tpe"``) the random start-up trials come from the same seeded sampler, then TPE with the
+  constant liar (which keeps parallel workers from proposing the same point) takes over.
+* **A killed search resumes with no trial lost or repeated** — the study lives in an RDB storage (SQLite
+  file by default). Each running trial writes a heartbeat; a trial whose heartbeat stops (its worker was
+  killed) is marked FAIL after ``grace_period`` seconds and its parameters are re-queued, exactly once per
+  failure, as a WAITING trial that the next worker picks up. The budget ``n_trials`` counts *finished*
+  trials (COMPLETE or PRUNED) across all workers; a trial that starts when the budget is already held by
+  earlier trials stops at once (FAIL, ``surplus``) without training, so the study ends with exactly
+  ``n_trials`` finished trials however many workers raced for the last ones.
+* **Several workers** — start the same command (same ``--storage`` and ``--study-name``) in several
+  processes, or on several machines with a database URL (``postgresql://...``).
+* **Pruning** — MedianPruner on the validation loss reported after each epoch (through ``fit``'s per-epoch
+  callback); a trial whose training diverges (NaN loss) is recorded as PRUNED with ``diverged=True``.
+
+The test part is never touched: trials train with ``fit(out_dir=None)``, which evaluates on val only.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import itertools
+import json
+import logging
+import math
+import os
+import socket
+import sys
+import time
+import warnings
+import zlib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from charclf.errors import ConfigError, TrainingError, unknown_name
+from charclf.train.config import TrainConfig
+
+# Short parameter names (the ByClass study's) -> TrainConfig field paths. Any dotted path works too.
+PARAM_PATHS = {
+    "lr": "optimizer.lr",
+    "momentum": "optimizer.momentum",
+    "weight_decay": "optimizer.weight_decay",
+    "nesterov": "optimizer.nesterov",
+    "optimizer": "optimizer.name",
+    "batch_size": "batch_size",
+    "label_smoothing": "label_smoothing",
+    "ema_decay": "ema_decay",
+}
+FINISHED_STATES = ("COMPLETE", "PRUNED")
+WORKER_ATTR = "worker"
+SPEC_ATTR = "charclf_search_spec"
+DEFAULT_HEARTBEAT_S = 10
+MAX_RETRY = 3  # a parameter set that kills its worker more often than this is not re-queued again
+# TrainConfig fields that say where/how fast a trial runs, not what it computes: workers may differ in them.
+_RUN_PLACE_FIELDS = {"device", "compile", "eval_batch_size", "log_every", "name"}
+
+
+# -- search spaces -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LogUniform:
+    """A float drawn log-uniformly from [low, high] (learning rates, weight decays)."""
+
+    low: float
+    high: float
+
+    def to_optuna(self):
+        from optuna.distributions import FloatDistribution
+
+        return FloatDistribution(self.low, self.high, log=True)
+
+    def describe(self) -> dict:
+        return {"log_uniform": [self.low, self.high]}
+
+
+@dataclass(frozen=True)
+class Uniform:
+    """A float drawn uniformly from [low, high] (momentum, label smoothing)."""
+
+    low: float
+    high: float
+
+    def to_optuna(self):
+        from optuna.distributions import FloatDistribution
+
+        return FloatDistribution(self.low, self.high)
+
+    def describe(self) -> dict:
+        return {"uniform": [self.low, self.high]}
+
+
+@dataclass(frozen=True)
+class IntRange:
+    """An integer from [low, high] (uniform, or log-uniform with ``log=True``)."""
+
+    low: int
+    high: int
+    log: bool = False
+
+    def to_optuna(self):
+        from optuna.distributions import IntDistribution
+
+        return IntDistribution(self.low, self.high, log=self.log)
+
+    def describe(self) -> dict:
+        return {"int_log_uniform" if self.log else "int_uniform": [self.low, self.high]}
+
+
+Distribution = LogUniform | Uniform | IntRange
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Hyperparameters to search: each a tuple of choices (a grid axis) or a distribution.
+
+    Names are the short names of ``PARAM_PATHS`` (``lr``, ``batch_size`` ...) or dotted TrainConfig paths
+    (``"scheduler.gamma"``). ``n_iter`` is the default number of trials. When every parameter is a tuple the
+    space is a *grid* and random search samples it without replacement.
+    """
+
+    params: Mapping[str, tuple | Distribution]
+    n_iter: int = 28
+    name: str = "custom"
+
+    def __post_init__(self):
+        if not self.params:
+            raise ConfigError(f"search space {self.name!r} has no parameters. Fix: give at least one, e.g. "
+                              "{'lr': LogUniform(1e-4, 1e-1)}")
+        fixed = {}
+        for key, spec in self.params.items():
+            if isinstance(spec, (list, tuple)):
+                if len(spec) == 0:
+                    raise ConfigError(f"search space {self.name!r}: parameter {key!r} has no choices")
+                spec = tuple(spec)
+            elif not isinstance(spec, (LogUniform, Uniform, IntRange)):
+                raise ConfigError(f"search space {self.name!r}: parameter {key!r} is {spec!r}. Fix: use a list of "
+                                  "choices or LogUniform/Uniform/IntRange")
+            elif not spec.low < spec.high or (isinstance(spec, LogUniform) and spec.low <= 0):
+                raise ConfigError(f"search space {self.name!r}: {key!r} has an empty or invalid range {spec}")
+            fixed[key] = spec
+        if self.n_iter < 1:
+            raise ConfigError(f"search space {self.name!r}: n_iter={self.n_iter} must be >= 1")
+        object.__setattr__(self, "params", fixed)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.params)
+
+    @property
+    def is_grid(self) -> bool:
+        return all(isinstance(spec, tuple) for spec in self.params.values())
+
+    @property
+    def grid_size(self) -> int | None:
+        return math.prod(len(s) for s in self.params.values()) if self.is_grid else None
+
+    def grid(self) -> list[dict]:
+        """Every point of a grid space, in a fixed order (the first parameter varies slowest)."""
+        if not self.is_grid:
+            raise ConfigError(f"search space {self.name!r} has continuous parameters: it is not a grid")
+        return [dict(zip(self.names, values)) for values in itertools.product(*self.params.values())]
+
+    def distributions(self) -> dict:
+        """The Optuna distributions, exactly as :meth:`suggest` asks for them."""
+        from optuna.distributions import CategoricalDistribution
+
+        return {k: CategoricalDistribution(list(s)) if isinstance(s, tuple) else s.to_optuna()
+                for k, s in self.params.items()}
+
+    def suggest(self, trial) -> dict:
+        """Ask ``trial`` for one value of every parameter (in declaration order)."""
+        out = {}
+        for key, spec in self.params.items():
+            if isinstance(spec, tuple):
+                out[key] = trial.suggest_categorical(key, list(spec))
+            elif isinstance(spec, IntRange):
+                out[key] = trial.suggest_int(key, spec.low, spec.high, log=spec.log)
+            else:
+                out[key] = trial.suggest_float(key, spec.low, spec.high, log=isinstance(spec, LogUniform))
+        return out
+
+    def config_overrides(self, params: Mapping[str, Any]) -> dict:
+        """``{"optimizer.lr": 0.01, ...}`` for :func:`charclf.recipes.override_config`."""
+        return {PARAM_PATHS.get(k, k): v for k, v in params.items()}
+
+    def describe(self) -> dict:
+        return {"name": self.name, "n_iter": self.n_iter,
+                "params": {k: {"choices": list(s)} if isinstance(s, tuple) else s.describe()
+                           for k, s in self.params.items()}}
+
+
+# The ByClass study's grid (README section 4 of XavierSpycy/EMNIST-Classifier): 3 x 3 x 4 x 4 = 144 points,
+# n_iter 28 (about 20 % of the grid), each trial a short SGD training, picked by validation loss.
+BYCLASS_GRID = SearchSpace(
+    {"lr": (1e-3, 1e-2, 1e-1), "batch_size": (16, 32, 64), "momentum": (0.0, 0.85, 0.9, 0.95),
+     "weight_decay": (0.0, 1e-2, 1e-3, 1e-4)},
+    n_iter=28, name="byclass_grid")
+
+# The same knobs as continuous distributions: random search over a grid can only land on 144 points, a
+# log-uniform learning rate explores between them (Bergstra & Bengio 2012), and TPE can refine.
+CONTINUOUS_SPACE = SearchSpace(
+    {"lr": LogUniform(1e-3, 0.2), "batch_size": (32, 64, 128, 256), "momentum": Uniform(0.0, 0.95),
+     "weight_decay": LogUniform(1e-6, 1e-2)},
+    n_iter=28, name="continuous")
+
+SPACES = {"byclass": BYCLASS_GRID, "continuous": CONTINUOUS_SPACE}
+
+
+def get_space(name: str) -> SearchSpace:
+    if name not in SPACES:
+        raise unknown_name("search space", name, list(SPACES))
+    return SPACES[name]
+
+
+# -- Optuna plumbing (optuna is imported lazily: it is an optional dependency) --------------------------------
+def _optuna():
+    try:
+        import optuna
+    except ImportError as err:
+        raise ConfigError("hyperparameter search needs the package optuna, which is not installed. "
+                          "Fix: pip install optuna (or pip install 'charclf[tune]')") from err
+    return optuna
+
+
+def _trial_seed(seed: int, number: int, name: str) -> int:
+    """A reproducible seed for one parameter of one trial, independent of which worker asks."""
+    return int(np.random.SeedSequence([seed, number, zlib.crc32(name.encode())]).generate_state(1)[0])
+
+
+@lru_cache(maxsize=None)
+def _sampler_classes():
+    """Define the sampler classes on first use (they subclass optuna's BaseSampler)."""
+    optuna = _optuna()
+    from optuna.samplers import BaseSampler, RandomSampler, TPESampler
+    from optuna.trial import TrialState
+
+    class SeededRandomSampler(BaseSampler):
+        """Random search whose draw for trial ``k`` depends only on ``(seed, k)``.
+
+        A grid space is sampled without replacement: trial ``k`` takes the point at position ``k`` of a
+        seeded permutation of the grid (a new permutation after every full pass). Other spaces draw each
+        parameter independently from a generator seeded with ``(seed, k, name)``.
+        """
+
+        def __init__(self, space: SearchSpace, seed: int = 0):
+            self.space = space
+            self.seed = int(seed)
+            self._grid = space.grid() if space.is_grid else None
+
+        def infer_relative_search_space(self, study, trial):
+            return self.space.distributions() if self._grid is not None else {}
+
+        def sample_relative(self, study, trial, search_space):
+            if not search_space or self._grid is None:
+                return {}
+            size = len(self._grid)
+            cycle, pos = divmod(trial.number, size)
+            perm = np.random.default_rng([self.seed, cycle]).permutation(size)
+            point = self._grid[int(perm[pos])]
+            return {k: point[k] for k in search_space if k in point}
+
+        def sample_independent(self, study, trial, param_name, param_distribution):
+            sampler = RandomSampler(seed=_trial_seed(self.seed, trial.number, param_name))
+            return sampler.sample_independent(study, trial, param_name, param_distribution)
+
+    class SeededStartupTPE(BaseSampler):
+        """TPE (with the constant liar, for parallel workers) after ``n_startup`` seeded random trials."""
+
+        def __init__(self, space: SearchSpace, seed: int = 0, n_startup: int = 10):
+            self.n_startup = int(n_startup)
+            self._random = SeededRandomSampler(space, seed)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                self._tpe = TPESampler(seed=seed, n_startup_trials=self.n_startup, constant_liar=True,
+                                       multivariate=True)
+
+        def _started(self, study) -> bool:
+            return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))) \
+                >= self.n_startup
+
+        def infer_relative_search_space(self, study, trial):
+            if self._started(study):
+                return self._tpe.infer_relative_search_space(study, trial)
+            return self._random.infer_relative_search_space(study, trial)
+
+        def sample_relative(self, study, trial, search_space):
+            if self._started(study):
+                return self._tpe.sample_relative(study, trial, search_space)
+            return self._random.sample_relative(study, trial, search_space)
+
+        def sample_independent(self, study, trial, param_name, param_distribution):
+            if self._started(study):
+                return self._tpe.sample_independent(study, trial, param_name, param_distribution)
+            return self._random.sample_independent(study, trial, param_name, param_distribution)
+
+        def before_trial(self, study, trial):
+            self._tpe.before_trial(study, trial)
+
+        def after_trial(self, study, trial, state, values):
+            self._tpe.after_trial(study, trial, state, values)
+
+    return SeededRandomSampler, SeededStartupTPE
+
+
+def make_sampler(kind: str, space: SearchSpace, seed: int = 0, *, n_startup: int = 10):
+    """``"random"`` (reproduces the ByClass study's random search) or ``"tpe"``."""
+    random_cls, tpe_cls = _sampler_classes()
+    if kind == "random":
+        return random_cls(space, seed)
+    if kind == "tpe":
+        return tpe_cls(space, seed, n_startup=n_startup)
+    raise unknown_name("sampler", kind, ["random", "tpe"])
+
+
+def make_pruner(kind: str | None):
+    """``"median"``: stop a trial whose val loss after an epoch is worse than the median of earlier trials at
+    that epoch (not before 5 trials finished, never after the first epoch); ``None``/``"none"``: never prune."""
+    optuna = _optuna()
+    if kind in (None, "none"):
+        return optuna.pruners.NopPruner()
+    if kind == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+    raise unknown_name("pruner", str(kind), ["median", "none"])
+
+
+def storage_url(storage: str | os.PathLike | None, out_dir: str | os.PathLike | None) -> str:
+    """The database URL: as given, a plain file path turned into ``sqlite:///<abs path>``, or by default
+    ``sqlite:///<out_dir>/study.db``."""
+    if storage is None:
+        if out_dir is None:
+            raise ConfigError("no storage for the search. Fix: pass storage='sqlite:///path/study.db' (or a "
+                              "database URL) or an out_dir, whose study.db is then used")
+        return f"sqlite:///{Path(out_dir).resolve() / 'study.db'}"
+    storage = str(storage)
+    if "://" not in storage:
+        return f"sqlite:///{Path(storage).resolve()}"
+    return storage
+
+
+def make_storage(url: str, *, heartbeat_interval: int = DEFAULT_HEARTBEAT_S, grace_period: int | None = None):
+    """An Optuna RDB storage with heartbeats, whose stale (killed) trials are re-queued once per failure."""
+    optuna = _optuna()
+    engine_kwargs = {}
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///"):])
+        if str(path) not in ("", ":memory:"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        # Several processes share the file: wait for a lock rather than failing after sqlite's 5 s default.
+        engine_kwargs = {"connect_args": {"timeout": 120}}
+    if heartbeat_interval < 1:
+        raise ConfigError(f"heartbeat_interval={heartbeat_interval}: must be >= 1 second")
+    grace = grace_period if grace_period is not None else max(3 * heartbeat_interval, 2)
+    if grace <= heartbeat_interval:
+        raise ConfigError(f"grace_period={grace} must exceed heartbeat_interval={heartbeat_interval}, or live "
+                          "trials would be declared dead. Fix: e.g. grace_period = 3 x heartbeat_interval")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
+                                              grace_period=grace, heartbeat_stale_trial_callback=retry)
+        except Exception as err:  # sqlalchemy errors: bad URL, missing driver, unreachable server
+            raise ConfigError(f"cannot open the search storage {url!r}: {err}. Fix: check the URL (e.g. "
+                              "sqlite:///outputs/tune/study.db) and that its database driver is installed") from err
+
+
+def load_or_create_study(storage, study_name: str, *, sampler=None, pruner=None, spec: dict | None = None):
+    """Create the study, or load it when it exists (``load_if_exists``): how a killed search resumes and how
+    several workers join one study. ``spec`` (what the trials mean: model, space, epochs, data) is stored with
+    the study; joining it with a different spec is refused, since its trials would not be comparable."""
+    optuna = _optuna()
+    study = optuna.create_study(storage=storage, study_name=study_name, direction="minimize", sampler=sampler,
+                                pruner=pruner, load_if_exists=True)
+    if study.direction != optuna.study.StudyDirection.MINIMIZE:
+        raise ConfigError(f"study {study_name!r} exists and maximises its objective; a charclf search minimises "
+                          "validation loss. Fix: choose another --study-name")
+    if spec is not None:
+        spec = json.loads(json.dumps(spec, default=str))
+        stored = study.user_attrs.get(SPEC_ATTR)
+        if stored is None:
+            study.set_user_attr(SPEC_ATTR, spec)
+        elif stored != spec:
+            diff = sorted(k for k in set(stored) | set(spec) if stored.get(k) != spec.get(k))
+            details = "; ".join(f"{k}: {stored.get(k)!r} (stored) vs {spec.get(k)!r} (now)" for k in diff)
+            raise ConfigError(f"study {study_name!r} in {getattr(storage, 'url', storage)} was started with other "
+                              f"settings ({details}). Fix: rerun with the same settings to resume it, or choose "
+                              "another --study-name")
+    return study
+
+
+class _Surplus(Exception):
+    """The budget was already held by earlier trials when this one started: it ends at once (FAIL)."""
+
+
+def _fail_stale_trials(study) -> None:
+    optuna = _optuna()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def _requeue(study, frozen_trial) -> None:
+    """Queue ``frozen_trial``'s parameters again (the same record the heartbeat callback writes)."""
+    optuna = _optuna()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)(study, frozen_trial)
+
+
+def optimize_exactly(study, objective: Callable, n_trials: int, *, poll_interval: float = 2.0,
+                     log: Callable[[str], None] | None = None) -> int:
+    """Run trials until the study holds ``n_trials`` finished (COMPLETE/PRUNED) trials; returns how many this
+    worker ran. Safe to call from several processes at once and again after a kill.
+
+    Rules (every worker applies them to the shared storage):
+      * a trial may train only if fewer than ``n_trials`` non-failed trials have a lower number — otherwise
+        it is *surplus* and ends at once (this is what makes the total exact under races);
+      * a re-queued trial whose original was already re-queued and taken by another trial is surplus too
+        (two workers may both notice one dead trial);
+      * while the budget is held by running trials, wait (a dead worker's trial goes stale after the grace
+        period and comes back as a WAITING trial, which a waiting worker then runs).
+    """
+    _optuna()
+    from optuna.trial import TrialState
+
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    current: dict = {}
+
+    def gated(trial):
+        current["number"] = trial.number
+        reason = surplus_reason(study.get_trials(deepcopy=False), trial.number, n_trials)
+        if reason is not None:
+            trial.set_user_attr("surplus", True)
+            raise _Surplus(reason)
+        trial.set_user_attr(WORKER_ATTR, worker)
+        return objective(trial)
+
+    ran, waiting_told = 0, False
+    while True:
+        _fail_stale_trials(study)
+        states = [t.state for t in study.get_trials(deepcopy=False)]
+        finished = sum(s in (TrialState.COMPLETE, TrialState.PRUNED) for s in states)
+        running = states.count(TrialState.RUNNING)
+        if finished >= n_trials:
+            return ran
+        if finished + running >= n_trials:
+            if log is not None and not waiting_told:
+                log(f"{finished}/{n_trials} trials finished; waiting for {running} running trial(s) of other "
+                    "workers (a dead worker's trial is re-queued once its heartbeat goes stale)")
+                waiting_told = True
+            time.sleep(poll_interval)
+            continue
+        current.clear()
+        logger = logging.getLogger("optuna.study._optimize")  # where optuna logs a failed trial
+        drop = _DropSurplusWarnings()
+        logger.addFilter(drop)
+        try:
+            study.optimize(gated, n_trials=1, catch=(_Surplus,), gc_after_trial=False)
+        except KeyboardInterrupt:
+            # Ctrl-C marks the trial FAIL without a heartbeat timeout: re-queue it so it is not lost.
+            frozen = _trial_by_number(study, current.get("number"))
+            if frozen is not None and frozen.state == TrialState.FAIL and not frozen.user_attrs.get("surplus"):
+                _requeue(study, frozen)
+            raise
+        finally:
+            logger.removeFilter(drop)
+        frozen = _trial_by_number(study, current.get("number"))
+        if frozen is not None and not frozen.user_attrs.get("surplus"):
+            ran += 1
+            if log is not None:
+                log(_trial_line(frozen))
+
+
+def surplus_reason(trials, number: int, n_trials: int) -> str | None:
+    """Why trial ``number`` must not train (``None`` if it may), given every trial of the study.
+
+    A trial trains only if fewer than ``n_trials`` earlier trials hold the budget (finished, running or
+    waiting — failed trials hold nothing), and if it is not a second re-queue of a trial whose re-queue is
+    already held by an earlier trial.
+    """
+    holding = ("COMPLETE", "PRUNED", "RUNNING", "WAITING")
+    me = next(t for t in trials if t.number == number)
+    earlier = [t for t in trials if t.number < number and t.state.name in holding]
+    if len(earlier) >= n_trials:
+        return f"trial {number}: the budget of {n_trials} trials is held by earlier trials"
+    retry_of = me.system_attrs.get("failed_trial")
+    if retry_of is not None and any(t.system_attrs.get("failed_trial") == retry_of for t in earlier):
+        return f"trial {number}: trial {retry_of} was already re-queued as an earlier trial"
+    return None
+
+
+def _trial_by_number(study, number: int | None):
+    if number is None:
+        return None
+    return next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
+
+
+def _trial_line(t) -> str:
+    params = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
+    value = f"val loss {t.value:.4f}" if t.value is not None else t.state.name.lower()
+    extra = " (diverged)" if t.user_attrs.get("diverged") else ""
+    return f"trial {t.number}: {params} -> {value}{extra}"
+
+
+# -- the objective: a short fit per trial -------------------------------------------------------------------------
+def _is_divergence(err: Exception) -> bool:
+    text = str(err).lower()
+    return "nan" in text or "inf" in text or "non-finite" in text
+
+
+def fit_objective(model_name: str, data, base_config: TrainConfig, space: SearchSpace, *,
+                  epochs_per_trial: int, prune: bool = True) -> Callable:
+    """The objective: train ``model_name`` with ``base_config`` + the trial's parameters for
+    ``epochs_per_trial`` epochs and return the final validation loss (lower is better).
+
+    Every trial uses the same seed (same initial weights and data order), so trials differ only by their
+    hyperparameters. The val loss of every epoch is reported to the pruner as it happens.
+    """
+    optuna = _optuna()
+    import torch
+
+    from charclf.models import create_model
+    from charclf.recipes import override_config
+    from charclf.train import fit
+
+    def objective(trial) -> float:
+        params = space.suggest(trial)
+        config = override_config(base_config, {**space.config_overrides(params), "epochs": epochs_per_trial,
+                                               "model": model_name, "early_stopping_patience": None},
+                                 source=f"trial {trial.number}")
+        torch.manual_seed(config.seed)
+        model = create_model(model_name, num_classes=data.num_classes, **config.model_kwargs)
+        losses: list[float] = []
+
+        def on_epoch(row: dict) -> None:
+            losses.append(float(row["val_loss"]))
+            if math.isfinite(row["val_loss"]):
+                trial.report(float(row["val_loss"]), step=int(row["epoch"]))
+                if prune and trial.should_prune():
+                    raise optuna.TrialPruned(f"epoch {row['epoch']}: val loss {row['val_loss']:.4f} is worse "
+                                             f"than the median of earlier trials")
+
+        try:  # fit calls on_epoch after every epoch; the TrialPruned it may raise stops the training
+            history = fit(model, data, config, None, progress=False, callbacks=[on_epoch])
+        except TrainingError as err:
+            if not _is_divergence(err):
+                raise
+            trial.set_user_attr("diverged", True)
+            raise optuna.TrialPruned(f"training diverged: {err}") from None
+        finally:
+            trial.set_user_attr("val_loss_per_epoch", losses)
+        metrics = history.attrs.get("metrics", {})
+        trial.set_user_attr("val_acc_per_epoch", [float(v) for v in history["val_acc"]])
+        trial.set_user_attr("best_val_acc", metrics.get("best_val_acc"))
+        trial.set_user_attr("train_time_s", metrics.get("train_time_s"))
+        final = float(history["val_loss"].iloc[-1])
+        if not math.isfinite(final):
+            trial.set_user_attr("diverged", True)
+            raise optuna.TrialPruned("the validation loss is not finite")
+        return final
+
+    return objective
+
+
+# -- results ---------------------------------------------------------------------------------------------------
+@dataclass
+class SearchResult:
+    """A finished (or joined) search: the Optuna study plus what its trials mean."""
+
+    study: Any
+    space: SearchSpace
+    n_trials: int
+    model_name: str
+    base_config: TrainConfig
+    storage_url: str
+    out_dir: Path | None = None
+    spec: dict = field(default_factory=dict)
+
+    def trials_dataframe(self, all_states: bool = False):
+        """One row per trial: number, state, val_loss (the objective), each parameter, val accuracy, worker,
+        retry_of, diverged, duration. Finished trials only unless ``all_states``."""
+        return trials_dataframe(self.study, self.space, all_states=all_states)
+
+    @property
+    def best_trial(self):
+        return self.study.best_trial
+
+    @property
+    def best_params(self) -> dict:
+        return dict(self.study.best_trial.params)
+
+    @property
+    def best_value(self) -> float:
+        return float(self.study.best_value)
+
+    def best_config(self, **overrides) -> TrainConfig:
+        """The base config with the best parameters (and ``overrides``) applied — ready for a full training."""
+        from charclf.recipes import override_config
+
+        return override_config(self.base_config, {**self.space.config_overrides(self.best_params),
+                                                  "model": self.model_name, **overrides},
+                               source="best search parameters")
+
+    def plot(self):
+        return plot_search(self.trials_dataframe())
+
+    def summary(self) -> dict:
+        df = self.trials_dataframe()
+        complete = (df.state == "COMPLETE").any()
+        return {"study_name": self.study.study_name, "storage": _safe_url(self.storage_url),
+                "n_trials": self.n_trials, "finished": int(len(df)),
+                "complete": int((df.state == "COMPLETE").sum()), "pruned": int((df.state == "PRUNED").sum()),
+                "best_trial": int(self.best_trial.number) if complete else None,
+                "best_params": self.best_params if complete else None,
+                "best_val_loss": self.best_value if complete else None,
+                "selection": "lowest validation loss (test part never used)", "spec": self.spec}
+
+
+def trials_dataframe(study, space: SearchSpace | None = None, *, all_states: bool = False):
+    import pandas as pd
+
+    trials = study.get_trials(deepcopy=False)
+    names = space.names if space is not None else sorted({k for t in trials for k in t.params})
+    rows = []
+    for t in trials:
+        if not all_states and t.state.name not in FINISHED_STATES:
+            continue
+        duration = (t.datetime_complete - t.datetime_start).total_seconds() \
+            if t.datetime_complete and t.datetime_start else None
+        row = {"number": t.number, "state": t.state.name, "val_loss": t.value}
+        row.update({k: t.params.get(k) for k in names})
+        row.update({"best_val_acc": t.user_attrs.get("best_val_acc"),
+                    "epochs": len(t.user_attrs.get("val_loss_per_epoch", []) or []),
+                    "diverged": bool(t.user_attrs.get("diverged", False)),
+                    "surplus": bool(t.user_attrs.get("surplus", False)),
+                    "retry_of": t.system_attrs.get("failed_trial"), "worker": t.user_attrs.get(WORKER_ATTR),
+                    "duration_s": duration})
+        rows.append(row)
+    df = pd.DataFrame(rows, columns=["number", "state", "val_loss", *names, "best_val_acc", "epochs", "diverged",
+                                     "surplus", "retry_of", "worker", "duration_s"])
+    df.attrs["params"] = list(names)
+    return df.sort_values("number").reset_index(drop=True)
+
+
+def plot_search(df, params: list[str] | None = None):
+    """Each hyperparameter against the validation loss, one panel per parameter; the best trial in red.
+
+    Parameters with few distinct values (a grid axis) are drawn as evenly spaced categories with a little
+    jitter, wide positive ranges on a log axis. Returns the matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    params = params or df.attrs.get("params")
+    if not params:
+        raise ValueError("plot_search needs the parameter columns: pass params=[...] or a DataFrame from "
+                         "SearchResult.trials_dataframe()")
+    done = df[(df.state == "COMPLETE") & df.val_loss.notna()]
+    done = done[np.isfinite(done.val_loss.astype(float))]
+    fig, axes = plt.subplots(1, len(params), figsize=(3.2 * len(params), 3.0), sharey=True, squeeze=False)
+    axes = axes[0]
+    best = int(np.argmin(done.val_loss.to_numpy(dtype=float))) if len(done) else None
+    rng = np.random.default_rng(0)
+    for ax, name in zip(axes, params):
+        values = done[name]
+        distinct = sorted(values.dropna().unique().tolist(), key=lambda v: (str(type(v)), v))
+        if len(distinct) <= 6:
+            pos = {v: i for i, v in enumerate(distinct)}
+            x = np.array([pos[v] for v in values], dtype=float) + rng.uniform(-0.12, 0.12, len(values))
+            ax.set_xticks(range(len(distinct)), [f"{v:g}" if isinstance(v, float) else str(v) for v in distinct])
+            ax.set_xlim(-0.5, len(distinct) - 0.5)
+        else:
+            x = values.astype(float).to_numpy()
+            if (x > 0).all() and x.max() / x.min() >= 20:
+                ax.set_xscale("log")
+        y = done.val_loss.to_numpy(dtype=float)
+        ax.scatter(x, y, s=22, alpha=0.75, color="tab:blue", edgecolors="none")
+        if best is not None:
+            ax.scatter([x[best]], [y[best]], s=70, color="tab:red", marker="*", zorder=3, label="best")
+        ax.set_xlabel(name)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("validation loss")
+    n_pruned = int((df.state == "PRUNED").sum())
+    fig.suptitle(f"{len(done)} complete trials" + (f", {n_pruned} pruned" if n_pruned else ""), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _write_atomic(path: Path, text: str) -> Path:
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer, np.floating)):
+        return o.item()
+    if isinstance(o, (Path, np.ndarray)):
+        return str(o) if isinstance(o, Path) else o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _safe_url(url: str) -> str:
+    """The storage URL without a password (results files are committed)."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+# -- run_search -------------------------------------------------------------------------------------------------
+class _DropSurplusWarnings(logging.Filter):
+    """A surplus trial is bookkeeping, not a failure worth a warning with a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "_Surplus" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_optuna():
+    """Optuna logs every trial at INFO; we print our own one-line summary instead (restored afterwards)."""
+    optuna = _optuna()
+    old = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(old)
+
+
+def run_search(model_name: str, data, base_config: TrainConfig | None = None,
+               space: SearchSpace = BYCLASS_GRID, *, n_trials: int | None = None, sampler: str = "random",
+               pruner: str | None = "median", storage: str | None = None, study_name: str | None = None,
+               seed: int = 0, epochs_per_trial: int = 5, max_train_samples: int | None = None,
+               max_val_samples: int | None = None, out_dir: str | os.PathLike | None = None,
+               heartbeat_interval: int = DEFAULT_HEARTBEAT_S, grace_period: int | None = None,
+               objective: Callable | None = None, progress: bool = True) -> SearchResult:
+    """Search ``space`` for ``model_name`` on ``data`` (train on train, score on val); returns a SearchResult.
+
+    ``n_trials`` (default ``space.n_iter``) is the total number of finished trials the study should hold,
+    across all workers and restarts: rerunning the same call after a kill continues where it stopped, and
+    running it in several processes at once shares the work. Each trial trains ``epochs_per_trial`` epochs on
+    a stratified ``max_train_samples`` subset of train (default: the base config's, usually all of it) and is
+    scored by the final validation loss (on a stratified ``max_val_samples`` subset of val when given).
+
+    ``storage``: a database URL (or a file path for SQLite); default ``sqlite:///<out_dir>/study.db`` with
+    ``out_dir`` defaulting to ``outputs/tune/<study_name>``. ``objective`` replaces the training objective
+    (a function of an Optuna trial returning the value to minimise), e.g. for a custom training loop.
+    Writes ``search.json`` (best parameters, provenance) and ``trials.csv`` into ``out_dir``.
+    """
+    from charclf.data.dataset import stratified_subset
+    from charclf.provenance import run_metadata
+    from charclf.recipes import get_recipe, override_config
+
+    n_trials = space.n_iter if n_trials is None else int(n_trials)
+    if n_trials < 1:
+        raise ConfigError(f"n_trials={n_trials}: must be >= 1")
+    if epochs_per_trial < 1:
+        raise ConfigError(f"epochs_per_trial={epochs_per_trial}: must be >= 1")
+    base_config = base_config if base_config is not None else get_recipe("byclass_study")
+    fixed = {"model": model_name, "seed": seed}
+    if max_train_samples is not None:
+        fixed["max_train_samples"] = max_train_samples
+    base_config = override_config(base_config, fixed, source="search base config")
+    study_name = study_name or f"{model_name}-{space.name}-{sampler}-s{seed}"
+    if out_dir is None:
+        out_dir = Path("outputs") / "tune" / study_name
+    out_dir = Path(out_dir)
+    url = storage_url(storage, out_dir)
+    if max_val_samples is not None and max_val_samples < len(data.val):
+        data = dataclasses.replace(data, val=stratified_subset(data.val, max_val_samples, seed=seed))
+    # What the trials mean; workers joining the study must agree on it (where it runs may differ).
+    meaning = {k: v for k, v in base_config.to_dict().items() if k not in _RUN_PLACE_FIELDS}
+    spec = {"model": model_name, "space": space.describe(), "sampler": sampler, "pruner": pruner or "none",
+            "seed": seed, "epochs_per_trial": epochs_per_trial, "max_train_samples": base_config.max_train_samples,
+            "max_val_samples": max_val_samples, "data": data.describe(), "base_config": meaning,
+            "objective": "fit" if objective is None else "custom"}
+    log = (lambda line: print(line, flush=True)) if progress else None
+    with _quiet_optuna():
+        study = load_or_create_study(
+            make_storage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period), study_name,
+            sampler=make_sampler(sampler, space, seed), pruner=make_pruner(pruner), spec=spec)
+        if objective is None:
+            objective = fit_objective(model_name, data, base_config, space, epochs_per_trial=epochs_per_trial,
+                                      prune=pruner not in (None, "none"))
+        optimize_exactly(study, objective, n_trials, poll_interval=min(2.0, heartbeat_interval), log=log)
+    result = SearchResult(study=study, space=space, n_trials=n_trials, model_name=model_name,
+                          base_config=base_config, storage_url=url, out_dir=out_dir, spec=spec)
+    summary = result.summary()
+    # Several workers finish the same study at about the same time: each writes its files under a private
+    # temporary name before the atomic rename, so they never write into each other's half-written file.
+    _write_atomic(out_dir / "trials.csv", result.trials_dataframe().to_csv(index=False))
+    _write_atomic(out_dir / "search.json", json.dumps({**summary, **run_metadata(
+        profile=base_config.name or "tune", protocol=data.protocol, seed=seed, config=base_config.to_dict())},
+        indent=2, default=_json_default) + "\n")
+    if progress and summary["best_trial"] is not None:
+        print(f"best of {summary['finished']} trials: #{summary['best_trial']} {summary['best_params']} "
+              f"(val loss {summary['best_val_loss']:.4f})", flush=True)
+    return result
+
+
+# -- CLI --------------------------------------------------------------------------------------------------------
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "tune", help="random/TPE hyperparameter search (Optuna)",
+        description="Hyperparameter search for one model: short trainings scored by validation loss, stored in a "
+                    "database so a killed search resumes and several workers (same --storage and --study-name) "
+                    "share one study. --trials is the total across all workers.")
+    p.add_argument("--model", required=True, help="model name (charclf.list_models())")
+    p.add_argument("--trials", type=int, default=None, help="total finished trials (default: the space's n_iter, 28)")
+    p.add_argument("--storage", default=None,
+                   help="database URL or SQLite file path (default: sqlite:///<out>/study.db)")
+    p.add_argument("--study-name", default=None, help="default: <model>-<space>-<sampler>-s<seed>")
+    p.add_argument("--sampler", choices=["random", "tpe"], default="random")
+    p.add_argument("--pruner", choices=["median", "none"], default="median")
+    p.add_argument("--space", choices=sorted(SPACES), default="byclass",
+                   help="byclass: the ByClass study's grid; continuous: log-uniform lr/weight decay")
+    p.add_argument("--recipe", default="byclass_study", help="base TrainConfig the trials modify")
+    p.add_argument("--epochs-per-trial", type=int, default=5)
+    p.add_argument("--max-train-samples", type=int, default=None, help="stratified train subset per trial")
+    p.add_argument("--max-val-samples", type=int, default=None, help="stratified val subset for scoring")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--split", default="byclass")
+    p.add_argument("--protocol", default="holdout", choices=["holdout", "official"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--heartbeat", type=int, default=DEFAULT_HEARTBEAT_S,
+                   help="seconds between a trial's heartbeats; a trial silent for 3x this is re-queued")
+    p.add_argument("--out", default=None, help="output folder (default: outputs/tune/<study-name>)")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args) -> int:
+    from charclf.data import load_data
+    from charclf.recipes import get_recipe
+
+    space = get_space(args.space)
+    base = get_recipe(args.recipe, device=args.device)
+    data = load_data(args.split, args.protocol, args.data_dir)
+    result = run_search(args.model, data, base, space, n_trials=args.trials, sampler=args.sampler,
+                        pruner=args.pruner, storage=args.storage, study_name=args.study_name, seed=args.seed,
+                        epochs_per_trial=args.epochs_per_trial, max_train_samples=args.max_train_samples,
+                        max_val_samples=args.max_val_samples, out_dir=args.out, heartbeat_interval=args.heartbeat)
+    df = result.trials_dataframe()
+    with contextlib.suppress(ImportError):
+        import pandas as pd
+
+        with pd.option_context("display.width", 160, "display.max_columns", 20):
+            print(df.sort_values("val_loss").head(10).to_string(index=False))
+    if (df.state == "COMPLETE").any() and result.out_dir is not None:
+        fig = result.plot()
+        fig.savefig(result.out_dir / "search.png", dpi=120)
+        print(f"wrote {result.out_dir / 'search.json'}, trials.csv and search.png", file=sys.stderr)
+    return 0

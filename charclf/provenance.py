@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import subprocess
+import uuid
 from functools import lru_cache
 from pathlib import Path
 
@@ -59,7 +60,8 @@ def write_json(path: str | Path, obj, *, indent: int = 2) -> Path:
     """Write JSON atomically (temp file + rename), so a killed process never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    # A unique temp name: two processes writing the same file (e.g. tuning workers) never clash.
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     tmp.write_text(json.dumps(obj, indent=indent, sort_keys=False, default=_json_default) + "\n")
     os.replace(tmp, path)
     return path

@@ -270,9 +270,15 @@ def evaluate_run(run_dir, split: str = "test", data_dir=None, tta: bool | None =
         except json.JSONDecodeError as err:
             raise DataError(metrics_path, f"is not valid JSON ({err})", "fix or delete the file, then evaluate "
                             "again (the training numbers in it would be lost if it were overwritten)") from err
-    saved.setdefault("evaluation", {})[part] = entry
+    # With and without TTA are different numbers: keep both ("test", "test_tta") rather than overwrite.
+    saved.setdefault("evaluation", {})[evaluation_key(part, tta)] = entry
     write_json(metrics_path, saved)
     return entry
+
+
+def evaluation_key(part: str, tta: bool) -> str:
+    """Key under ``metrics.json["evaluation"]``: ``"test"``, ``"test_tta"``, ``"val"`` ..."""
+    return f"{part}_tta" if tta else part
 
 
 def _train_config_tta(run_dir: Path) -> bool:
@@ -333,5 +339,6 @@ def run(args) -> int:
         print(json.dumps(entry, indent=2, default=float))
     else:
         print(format_summary(entry))
-        print(f"written to {Path(args.run_dir) / 'metrics.json'} under evaluation.{args.part}")
+        print(f"written to {Path(args.run_dir) / 'metrics.json'} under "
+              f"evaluation.{evaluation_key(args.part, entry.get('tta'))}")
     return 0

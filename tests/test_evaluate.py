@@ -173,7 +173,7 @@ def test_evaluate_run_merges_into_metrics_json(run_dir, monkeypatch, capsys):
     printed = json.loads(capsys.readouterr().out)
     assert printed["part"] == "val" and printed["n"] == 62 and printed["tta"] is True
     saved = json.loads((run_dir / "metrics.json").read_text())
-    assert set(saved["evaluation"]) == {"test", "val"}
+    assert set(saved["evaluation"]) == {"test", "val_tta"}  # TTA results never overwrite plain ones
 
     assert main(["evaluate", str(run_dir)]) == 0
     out = capsys.readouterr().out

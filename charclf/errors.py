@@ -62,4 +62,5 @@ def unknown_name(kind: str, name: str, known: list[str] | tuple[str, ...]) -> Un
 
     close = difflib.get_close_matches(name, list(known), n=5, cutoff=0.4)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    return UnknownNameError(f"unknown {kind} {name!r}.{hint} Known {kind}s: {', '.join(sorted(known))}")
+    # "Fix: use one of" rather than "Known <kind>s": plurals such as "losss" read badly.
+    return UnknownNameError(f"unknown {kind} {name!r}.{hint} Fix: use one of: {', '.join(sorted(known))}")

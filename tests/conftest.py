@@ -4,8 +4,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import tempfile
+
 import pytest
 import torch
+
+# Tests must not litter the user's ~/.cache/charclf with synthetic .npy caches: one temp cache per session.
+os.environ.setdefault("CHARCLF_CACHE_DIR", tempfile.mkdtemp(prefix="charclf-test-cache-"))
 
 # Keep the unit suite light on the 2-core CI machine; respect OMP_NUM_THREADS when the caller set it.
 torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or min(2, os.cpu_count() or 1)))

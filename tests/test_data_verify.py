@@ -88,6 +88,9 @@ def test_cli_verify_exit_codes(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["data", "verify", "--data-dir", str(tmp_path / "empty")]) == 1
     assert "no protocol can run" in capsys.readouterr().out
+    assert main(["data", "verify", "--data-dir", str(tmp_path / "nowhere")]) == 1
+    out = capsys.readouterr().out
+    assert "does not exist" in out and "charclf data download" in out
     afile = tmp_path / "file"
     afile.write_text("x")
     assert main(["data", "verify", "--data-dir", str(afile)]) == 2

@@ -273,3 +273,63 @@ def test_train_epoch_runs_bf16_autocast_and_channels_last_on_cpu():
                         mean=0.1, std=0.3, amp_dtype=torch.bfloat16, channels_last=True,
                         generator=torch.Generator().manual_seed(0))
     assert stats["samples"] == 64 and torch.isfinite(torch.tensor(stats["loss"]))
+
+
+def test_tta_is_translations_only_and_averages_probabilities():
+    from charclf.inference import TTA_SHIFTS, normalize, predict_logits, shift_batch
+
+    assert (0, 0) in TTA_SHIFTS and all(abs(dy) + abs(dx) == 1 for dy, dx in TTA_SHIFTS if (dy, dx) != (0, 0))
+    x = torch.full((1, 1, 28, 28), -0.5)
+    x[..., 10, 12] = 2.0
+    down, left = shift_batch(x, 1, 0), shift_batch(x, 0, -1)
+    assert down[0, 0, 11, 12] == 2.0 and left[0, 0, 10, 11] == 2.0       # moved, not mirrored or rotated
+    assert (down[..., 0, :] == -0.5).all() and (left[..., :, 27] == -0.5).all()  # no wrap-around: background
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 4))
+    images = bars(10, "val").images
+    xb = normalize(images, 0.1, 0.3)
+    with torch.no_grad():
+        probs = sum(torch.softmax(model(shift_batch(xb, dy, dx)), 1) for dy, dx in TTA_SHIFTS) / len(TTA_SHIFTS)
+    torch.testing.assert_close(predict_logits(model, images, mean=0.1, std=0.3, tta=True), probs.log())
+    torch.testing.assert_close(predict_logits(model, images, mean=0.1, std=0.3, batch_size=3), model(xb).detach())
+
+
+def test_load_model_bad_folders_name_the_file_and_the_fix(tmp_path):
+    import shutil
+
+    from charclf.errors import DataError
+    from charclf.hub import save_pretrained
+
+    good = tmp_path / "good"
+    model = new_model(config())
+    save_pretrained(model, good, architecture="lenet5_keras", num_classes=4, labels=CLASSES, mean=0.1, std=0.3,
+                    protocol="holdout")
+    loaded = load_model(good)
+    assert loaded.charclf_config["orientation"] == "upright" and not loaded.training
+
+    def broken(name, change):
+        folder = tmp_path / name
+        shutil.copytree(good, folder)
+        change(folder)
+        with pytest.raises(DataError) as err:
+            load_model(folder)
+        assert "Fix:" in str(err.value)
+        return str(err.value)
+
+    assert "config.json: is missing" in broken("no_config", lambda f: (f / "config.json").unlink())
+    assert "not valid JSON" in broken("bad_json", lambda f: (f / "config.json").write_text("{"))
+    assert "model.safetensors: is missing" in broken("no_weights", lambda f: (f / "model.safetensors").unlink())
+
+    def truncate(f):
+        data = (f / "model.safetensors").read_bytes()
+        (f / "model.safetensors").write_bytes(data[: len(data) // 2])
+
+    assert "cannot be read as safetensors" in broken("truncated", truncate)
+
+    def other_arch(f):
+        cfg = json.loads((f / "config.json").read_text())
+        (f / "config.json").write_text(json.dumps({**cfg, "architecture": "minivision_v3"}))
+
+    assert "does not match architecture 'minivision_v3'" in broken("other_arch", other_arch)
+    assert (good / "model.safetensors").exists()  # nothing was touched

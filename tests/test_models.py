@@ -1,6 +1,7 @@
 """The model zoo: every registered model builds, runs forward/backward, and has its published size."""
 from __future__ import annotations
 
+import sys
 import urllib.error
 
 import numpy as np
@@ -63,6 +64,36 @@ def test_backward_reaches_every_parameter(name):
 ])
 def test_published_parameter_counts(name, num_classes, expected):
     assert model_summary(create_model(name, num_classes=num_classes))["params"] == expected
+
+
+# Not published counts: the sizes each model file documents, pinned so a layout change is noticed (the study
+# tables and model cards quote them).
+@pytest.mark.parametrize("name,expected", [
+    ("lenet", 35_814), ("alexnet", 1_849_070), ("vgg", 1_463_678), ("resnet", 707_886), ("spinalnet", 386_050),
+    ("ensnet", 26_944_101), ("efficientnet_b2", 7_787_776), ("efficientnet_b3", 10_790_806),
+    ("charnet_s", 98_734), ("charnet_m", 2_773_278), ("charnet_l", 9_695_070),
+])
+def test_documented_parameter_counts_at_62_classes(name, expected):
+    model = create_model(name, num_classes=62)
+    assert model_summary(model)["params"] == expected
+    assert f"{expected:,}" in sys.modules[type(model).__module__].__doc__  # the docs say the same number
+
+
+def test_study_layouts_match_the_issue():
+    vgg = create_model("vgg")
+    widths = [m.out_channels for m in vgg.modules() if isinstance(m, nn.Conv2d)]
+    assert widths == [16, 32, 64, 64, 128, 128, 128, 128]
+    resnet = create_model("resnet")
+    assert [b.conv1.out_channels for b in resnet.stages] == [16, 16, 32, 32, 64, 64, 128, 128]
+    spinal = create_model("spinalnet")
+    assert [layer.out_features for layer in spinal.spinal] == [50] * 4
+    assert [m.kernel_size for m in spinal.modules() if isinstance(m, nn.Conv2d)] == [(5, 5), (5, 5)]
+    ensnet = create_model("ensnet")
+    assert max(m.out_channels for m in ensnet.modules() if isinstance(m, nn.Conv2d)) == 2000
+    assert len(ensnet.classifiers) == 10 and ensnet.weights.shape == (11,)
+    lenet = create_model("lenet")
+    assert any(isinstance(m, nn.BatchNorm1d) for m in lenet.modules())
+    assert lenet.avgpool.output_size == 3
 
 
 def test_charnet_s_fits_the_100k_budget():

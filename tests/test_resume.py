@@ -97,6 +97,23 @@ def test_resume_from_another_model_is_refused(tmp_path):
     assert (tmp_path / "run" / "resume.pt").read_bytes() == before  # nothing lost
 
 
+def test_resume_on_other_data_is_refused(tmp_path):
+    from dataclasses import replace
+
+    cfg = TrainConfig(model="lenet5_keras", epochs=2, batch_size=64)
+    out = tmp_path / "run"
+    torch.manual_seed(123)
+    fit(create_model(cfg.model, num_classes=len(CLASSES)), data(), replace(cfg, epochs=1), out, progress=False)
+    # Same classes and model, so the weights would fit: only the recorded data description can tell.
+    other = replace(data(), split="letters-like", protocol="official")
+    other = replace(other, train=replace(other.train, protocol="official"))
+    before = (out / "resume.pt").read_bytes()
+    with pytest.raises(TrainingError, match=r"trained on other data.*protocol: 'holdout' -> 'official'.*split"):
+        fit(create_model(cfg.model, num_classes=len(CLASSES)), other, replace(cfg, epochs=1), out, resume=True,
+            progress=False)
+    assert (out / "resume.pt").read_bytes() == before  # nothing lost
+
+
 def test_resume_with_a_changed_config_is_refused(tmp_path):
     cfg = TrainConfig(model="lenet5_keras", epochs=1, batch_size=64)
     train(tmp_path / "run", cfg)

@@ -19,6 +19,12 @@ def data_dir(tmp_path_factory):
     return make_emnist_dir(tmp_path_factory.mktemp("data"), splits=("byclass",), n=320, holdout=True, mnist=False)
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Decoded-array caches of the synthetic files go to a temporary folder, not the user's ~/.cache."""
+    monkeypatch.setenv("CHARCLF_CACHE_DIR", str(tmp_path / "cache"))
+
+
 def train(data_dir, out, *extra):
     return main(["train", "--model", "lenet5_keras", "--epochs", "1", "--batch-size", "32", "--no-progress",
                  "--data-dir", str(data_dir), "--out", str(out), *extra])
@@ -59,6 +65,26 @@ def test_resume_and_overwrite(data_dir, tmp_path, capsys):
     assert train(data_dir, out, "--overwrite", "--epochs", "2") == 0  # ... --overwrite starts again
     assert len(json.loads((out / "metrics.json").read_text())["run_metadata"]["config"]) > 0
     assert TrainConfig.from_json(out / "train_config.json").epochs == 2
+
+
+def test_plain_resume_reuses_the_runs_config_split_and_protocol(tmp_path, capsys):
+    data = make_emnist_dir(tmp_path / "data", splits=("digits", "mnist"), n=200, holdout=True, mnist=False)
+    out = tmp_path / "run"
+    assert main(["train", "--model", "lenet5_keras", "--split", "digits", "--epochs", "1", "--batch-size", "32",
+                 "--max-train-samples", "96", "--seed", "4", "--no-progress", "--data-dir", str(data),
+                 "--out", str(out)]) == 0
+    capsys.readouterr()
+    # No --model, --split or flags repeated: the run's train_config.json and config.json say what it was.
+    assert main(["train", "--out", str(out), "--resume", "--no-progress", "--data-dir", str(data)]) == 0
+    printed = capsys.readouterr().out
+    assert "split digits, protocol holdout" in printed
+    cfg = TrainConfig.from_json(out / "train_config.json")
+    assert (cfg.max_train_samples, cfg.seed, cfg.batch_size) == (96, 4, 32)
+    # Another split with as many classes (10) would fit the weights: the recorded data description refuses it.
+    before = (out / "resume.pt").read_bytes()
+    assert main(["train", "--out", str(out), "--resume", "--split", "mnist", "--no-progress",
+                 "--data-dir", str(data)]) == 2
+    assert "trained on other data" in capsys.readouterr().err and (out / "resume.pt").read_bytes() == before
 
 
 def test_resume_from_another_model_is_refused(data_dir, tmp_path, capsys):

@@ -53,7 +53,10 @@ def _verify(args) -> int:
         print(protocols.to_string(index=False))
     can = protocols[protocols["runnable"]]
     if can.empty:
-        print(f"\nno protocol can run with {root}: see data/README.md, or run `charclf data download`")
+        why = "the folder does not exist" if not root.exists() else "none of the needed files is usable"
+        print(f"\nno protocol can run with {root} ({why}). Fix: pass the folder that holds emnist/, mnist/ and "
+              f"protocols/ (--data-dir or ${DATA_ENV}), put the files there (see data/README.md), or run "
+              f"`charclf data download --data-dir {root}`")
         return 1
     print("\nrunnable: " + ", ".join(f"{r.dataset}/{r.protocol}" for r in can.itertuples()))
     return 0

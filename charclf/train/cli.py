@@ -15,11 +15,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Train a registered model. Settings come from TrainConfig defaults, then --config FILE.json, "
                     "then the flags given here (flags win).")
     p.add_argument("--model", help="registry name (see charclf.list_models()); required unless --config sets it")
-    p.add_argument("--split", default="byclass", help="EMNIST split or classic-mnist (default byclass)")
-    p.add_argument("--protocol", default="holdout", help="holdout (re-split test file) | official (default holdout)")
+    p.add_argument("--split", help="EMNIST split or classic-mnist (default byclass; on --resume, the run's)")
+    p.add_argument("--protocol",
+                   help="holdout (re-split test file) | official (default holdout; on --resume, the run's)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--out", required=True, type=Path, help="run folder to write (refused if it exists and is not empty)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last completed epoch")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last completed epoch (its train_config.json is the "
+                        "base config unless --config is given)")
     p.add_argument("--overwrite", action="store_true", help="delete the run in --out and start again")
     p.add_argument("--config", type=Path, help="TrainConfig as JSON (e.g. a run's train_config.json)")
     p.add_argument("--data-dir", help="data directory (default: $CHARCLF_DATA_DIR, else the repo's data/)")
@@ -34,18 +37,43 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def build_config(args) -> TrainConfig:
-    """TrainConfig defaults < --config file < command-line flags."""
+    """TrainConfig defaults < --config file < command-line flags.
+
+    With ``--resume`` and no ``--config``, the run's own ``train_config.json`` is the base instead of the
+    defaults, so ``charclf train --out DIR --resume`` continues a run without repeating its flags.
+    """
     from charclf.errors import ConfigError
 
-    config = TrainConfig.from_json(args.config) if args.config else TrainConfig()
+    saved = Path(args.out) / "train_config.json"
+    if args.config:
+        config = TrainConfig.from_json(args.config)
+    elif args.resume and saved.is_file():
+        config = TrainConfig.from_json(saved)
+    else:
+        config = TrainConfig()
     flags = {"model": args.model, "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
              "max_train_samples": args.max_train_samples, "device": args.device}
     config = dataclasses.replace(config, **{k: v for k, v in flags.items() if v is not None})
     if args.lr is not None:
         config = dataclasses.replace(config, optimizer=dataclasses.replace(config.optimizer, lr=args.lr))
-    if args.model is None and args.config is None:
+    if args.model is None and args.config is None and not (args.resume and saved.is_file()):
         raise ConfigError("charclf train needs a model. Fix: pass --model NAME (or --config FILE.json with 'model')")
     return config
+
+
+def data_choice(args) -> tuple[str, str]:
+    """(split, protocol): the flags, else — when resuming — those the run recorded in its config.json, else
+    byclass/holdout. A resume on other data is refused by ``fit`` anyway; this makes the plain resume work."""
+    import json
+
+    recorded = {}
+    saved = Path(args.out) / "config.json"
+    if args.resume and saved.is_file():
+        try:
+            recorded = json.loads(saved.read_text())
+        except (OSError, ValueError):
+            recorded = {}  # unreadable: fall back to the defaults; fit's data check still guards the resume
+    return (args.split or recorded.get("split") or "byclass", args.protocol or recorded.get("protocol") or "holdout")
 
 
 def run(args) -> int:
@@ -60,7 +88,8 @@ def run(args) -> int:
         raise unknown_name("model", config.model, list_models())
     check_out_dir(args.out, args.resume, args.overwrite)
 
-    data = load_data(args.split, args.protocol, args.data_dir)
+    split, protocol = data_choice(args)
+    data = load_data(split, protocol, args.data_dir)
     model = create_model(config.model, num_classes=data.num_classes, **config.model_kwargs)
     history = fit(model, data, config, args.out, resume=args.resume, overwrite=args.overwrite,
                   progress=not args.no_progress)

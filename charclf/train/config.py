@@ -118,6 +118,11 @@ def _build(cls, data, source: str):
     return cls(**kwargs)
 
 
+def _bad_value(where: str, problem: str) -> ConfigError:
+    return ConfigError(f"{where}: {problem}. Fix: correct that value (the TrainConfig dataclasses in "
+                       f"charclf/train/config.py list every field's type and default)")
+
+
 def _coerce(tp, value, where: str):
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
@@ -130,26 +135,26 @@ def _coerce(tp, value, where: str):
         return _coerce(inner[0], value, where)
     if origin is tuple:
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
-            raise ConfigError(f"{where}: expected a list of {len(args)} numbers, got {value!r}")
+            raise _bad_value(where, f"expected a list of {len(args)} numbers, got {value!r}")
         return tuple(_coerce(a, v, where) for a, v in zip(args, value))
     if tp is dict or origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected an object, got {value!r}")
+            raise _bad_value(where, f"expected an object, got {value!r}")
         return dict(value)
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true/false, got {value!r}")
+            raise _bad_value(where, f"expected true/false, got {value!r}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+            raise _bad_value(where, f"expected an integer, got {value!r}")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
+            raise _bad_value(where, f"expected a number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
+            raise _bad_value(where, f"expected a string, got {value!r}")
         return value
     return value

@@ -218,6 +218,8 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info)
     augment = BatchAugment(config.augment, data.num_classes, fill=(0.0 - mean) / std)  # fill = black
     ema = EMA(model, config.ema_decay) if config.ema_decay else None
     fp = checkpoint.fingerprint(model, config.model, data.num_classes, config.model_kwargs)
+    # Resuming on other data (another split with as many classes, another protocol) would mix two runs.
+    data_fp = {**data.describe(), "classes": list(data.classes)}
 
     run = RunState()
     resume_path = out / checkpoint.RESUME_NAME if out is not None else None
@@ -225,6 +227,7 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info)
         state = checkpoint.load_resume(resume_path)
         checkpoint.check_fingerprint(state["fingerprint"], fp, resume_path)
         _check_same_config(state["config"], config.to_dict(), resume_path)
+        _check_same_data(state.get("data"), data_fp, resume_path)
         unwrap(model).load_state_dict(state["model"])  # in place: DDP, EMA pairs and channels_last stay valid
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None:
@@ -289,7 +292,8 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info)
             epochs_bar.set_postfix(val_acc=f"{val_acc:.4f}", best=f"{run.best_val_acc:.4f}")
             if out is not None and info.is_main:
                 _save_epoch(out, run.history, improved, eval_model, model, hub_kw, writer, {
-                    "fingerprint": fp, "config": config.to_dict(), "run": dict(vars(run)), "model": _cpu_state(model),
+                    "fingerprint": fp, "data": data_fp, "config": config.to_dict(), "run": dict(vars(run)),
+                    "model": _cpu_state(model),
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict() if scheduler is not None else None,
                     "ema": ema.state_dict() if ema is not None else None, "rng": checkpoint.rng_state()})
@@ -357,6 +361,17 @@ def _check_same_config(saved: dict, current: dict, path: Path) -> None:
         details = "; ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in diff)
         raise TrainingError(f"{path}: the run was started with a different training config ({details}). "
                             f"Fix: resume with the run's own train_config.json, or start a new --out folder")
+
+
+def _check_same_data(saved: dict | None, current: dict, path: Path) -> None:
+    if saved is None:  # a resume state from before data was recorded: nothing to compare
+        return
+    saved, current = _jsonish(saved), _jsonish(current)
+    if saved != current:
+        diff = "; ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in sorted(set(saved) | set(current))
+                         if saved.get(k) != current.get(k))
+        raise TrainingError(f"{path}: the run was trained on other data ({diff}). Fix: resume with the run's "
+                            f"split/protocol/data dir (see its config.json), or start a new --out folder")
 
 
 def _jsonish(value):

@@ -67,7 +67,7 @@ class TrainConfig:
     early_stopping_patience: int | None = None  # epochs without val improvement before stopping
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: str = "auto"  # auto (bf16 on CUDA) | bf16 | off
-    channels_last: str = "auto"  # auto (on CUDA) | on | off
+    channels_last: str = "auto"  # auto (= on: measured faster on CPU and GPU; see outputs/bench) | on | off
     compile: bool = False
     tta: bool = False  # evaluate with test-time translation averaging
     eval_batch_size: int = 1024

@@ -188,7 +188,7 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info)
     device = resolve_device(config.device, info.local_rank)
     on_cuda = device.type == "cuda"
     amp_dtype = torch.bfloat16 if _switch(config.amp, "amp", on_cuda, ("auto", "bf16", "off")) else None
-    channels_last = _switch(config.channels_last, "channels_last", on_cuda, ("auto", "on", "off"))
+    channels_last = _switch(config.channels_last, "channels_last", True, ("auto", "on", "off"))
     show = progress and info.is_main
     # Notes (resuming, early stopping) go to stderr even without progress bars; rank 0 only.
     note = (lambda msg: tqdm.write(msg, file=sys.stderr)) if info.is_main else (lambda msg: None)

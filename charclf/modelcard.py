@@ -54,6 +54,11 @@ def model_card(model_dir: str | Path, *, title: str, summary: str = "", source: 
                      (f"{label}: weighted F1", ev.get("f1_weighted")),
                      (f"{label}: macro F1", ev.get("f1_macro")),
                      (f"{label}: ECE (15 bins)", ev.get("ece"))]
+    # The folder as a reader of the card would type it: relative as given, else just its name. The reproduce
+    # command points at the train_config.json copied *into* this folder (the run folder it came from is
+    # usually not committed); the data folder is the user's own ($CHARCLF_DATA_DIR or ./data).
+    shown = model_dir.as_posix() if not model_dir.is_absolute() else model_dir.name
+    trained_from = f"\n\nPublished from the run folder `{Path(source).as_posix()}`." if source else ""
     table = "\n".join(f"| {name} | {value:.4f} |" for name, value in rows if value is not None)
     opt, sched, aug = train_cfg.get("optimizer", {}), train_cfg.get("scheduler", {}), train_cfg.get("augment", {})
     return f"""# {title}
@@ -87,10 +92,10 @@ it is not comparable with numbers on the official ByClass test split.
 
 ```python
 import charclf
-model = charclf.load_model("{model_dir.as_posix() if not model_dir.is_absolute() else model_dir.name}")
+model = charclf.load_model("{shown}")
 ```
 ```bash
-charclf predict my_char.png --model {model_dir.as_posix() if not model_dir.is_absolute() else model_dir.name}
+charclf predict my_char.png --model {shown}
 ```
 
 ## Limits
@@ -102,7 +107,7 @@ charclf predict my_char.png --model {model_dir.as_posix() if not model_dir.is_ab
 ## Reproduce
 
 ```bash
-charclf train --config {(Path(source) / 'train_config.json').as_posix() if source else 'train_config.json'} --data-dir ../shared/data --out <run_dir>
-charclf evaluate <run_dir> --data-dir ../shared/data
-```
+charclf train --config {shown}/train_config.json --out <run_dir>
+charclf evaluate <run_dir>
+```{trained_from}
 """

@@ -7,7 +7,8 @@ What the study needs from a search, and how this module gives it:
   all-list grid, and each trial picked by **validation loss** after a short training.
 * **Reproducible across workers** — Optuna's ``RandomSampler(seed)`` draws from one random stream per
   process, so two workers with the same seed would draw the *same* parameters. ``SeededRandomSampler``
-  instead derives each trial's parameters from ``(seed, trial number)``: the first ``n`` trials are the same
+  instead derives each trial's parameters from ``(seed, draw index)`` (the trial number, not counting
+  re-queued retries of killed trials): the first ``n`` trials are the same
   whether one worker runs them or five, and a resumed search draws what an uninterrupted one would have.
   With TPE (``sampler="tpe"``) the random start-up trials come from the same seeded sampler, then TPE with the
   constant liar (which keeps parallel workers from proposing the same point) takes over.
@@ -251,7 +252,13 @@ def _sampler_classes():
     class SeededRandomSampler(BaseSampler):
         """Random search whose draw for trial ``k`` depends only on ``(seed, k)``.
 
-        A grid space is sampled without replacement: trial ``k`` takes the point at position ``k`` of a
+        ``k`` is the trial's *draw index*: how many earlier trials drew fresh parameters, i.e. its number minus
+        the re-queued retries of killed trials before it (a retry re-runs fixed parameters and draws nothing).
+        Counting draws rather than trial numbers keeps a killed-and-resumed search on the same sequence as an
+        uninterrupted one, instead of skipping one draw per retry. A retry's flag is written when it is
+        created, so every worker computes the same index.
+
+        A grid space is sampled without replacement: draw ``k`` takes the point at position ``k`` of a
         seeded permutation of the grid (a new permutation after every full pass). Other spaces draw each
         parameter independently from a generator seeded with ``(seed, k, name)``.
         """
@@ -260,6 +267,14 @@ def _sampler_classes():
             self.space = space
             self.seed = int(seed)
             self._grid = space.grid() if space.is_grid else None
+            self._draw_cache: dict = {}
+
+        def draw_index(self, study, trial) -> int:
+            key = (study._study_id, trial.number)
+            if key not in self._draw_cache:
+                self._draw_cache[key] = sum(1 for t in study.get_trials(deepcopy=False)
+                                            if t.number < trial.number and "failed_trial" not in t.system_attrs)
+            return self._draw_cache[key]
 
         def infer_relative_search_space(self, study, trial):
             return self.space.distributions() if self._grid is not None else {}
@@ -268,13 +283,13 @@ def _sampler_classes():
             if not search_space or self._grid is None:
                 return {}
             size = len(self._grid)
-            cycle, pos = divmod(trial.number, size)
+            cycle, pos = divmod(self.draw_index(study, trial), size)
             perm = np.random.default_rng([self.seed, cycle]).permutation(size)
             point = self._grid[int(perm[pos])]
             return {k: point[k] for k in search_space if k in point}
 
         def sample_independent(self, study, trial, param_name, param_distribution):
-            sampler = RandomSampler(seed=_trial_seed(self.seed, trial.number, param_name))
+            sampler = RandomSampler(seed=_trial_seed(self.seed, self.draw_index(study, trial), param_name))
             return sampler.sample_independent(study, trial, param_name, param_distribution)
 
     class SeededStartupTPE(BaseSampler):

@@ -296,3 +296,25 @@ def test_cli_without_default_model_says_how_to_get_one(tmp_path, monkeypatch, ca
     assert main(["predict", str(good)]) == 2
     err = capsys.readouterr().err
     assert "--model" in err and "train" in err and "default" in err
+
+
+# -- the shipped default model (what a fresh clone's `charclf predict` uses) ---------------------------------
+def test_shipped_default_model_reads_drawn_characters(tmp_path, capsys):
+    from charclf.predict import DEFAULT_MODEL_DIR
+
+    if not (DEFAULT_MODEL_DIR / "model.safetensors").exists():
+        pytest.skip("model_hub/default is not in this checkout")
+    weights = DEFAULT_MODEL_DIR / "model.safetensors"
+    assert weights.stat().st_size < 5_000_000  # "a few MB at most"
+    config = json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())
+    assert config["orientation"] == "upright" and len(config["labels"]) == config["num_classes"]
+    # A drawn 'A' in every colour mode and polarity, and a '7', read by the real model, through the CLI
+    # with no --model (the default is used).
+    paths = _save_all(tmp_path, variants(draw_a()))
+    seven = Image.new("L", (220, 260), 255)
+    ImageDraw.Draw(seven).line([(40, 40), (180, 40), (90, 230)], fill=0, width=20)
+    seven.save(tmp_path / "seven.png")
+    assert main(["predict", *paths.values(), str(tmp_path / "seven.png"), "--json", "--top", "3"]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    assert [e["top"][0][0] for e in entries] == ["A"] * len(paths) + ["7"]
+    assert all(len(e["top"]) == 3 and e["top"][0][1] > 0.5 for e in entries)

@@ -250,6 +250,38 @@ def test_dead_trial_is_requeued_once_and_the_total_stays_exact(tmp_path):
     assert len(surplus) == 1 and surplus[0].system_attrs["failed_trial"] == second.number
 
 
+
+def test_a_killed_trial_does_not_shift_the_draws_of_a_resumed_search(tmp_path):
+    """Kill a trial, let it be re-queued and finish: the finished trials hold exactly the draws of an
+    uninterrupted search (the retry draws nothing, so no grid point is skipped)."""
+    import warnings
+
+    objective = cheap_objective(BYCLASS_GRID)
+    fresh = load_or_create_study(make_storage(f"sqlite:///{tmp_path / 'fresh.db'}"), "s",
+                                 sampler=make_sampler("random", BYCLASS_GRID, 7))
+    optimize_exactly(fresh, objective, 4)
+
+    storage = make_storage(f"sqlite:///{tmp_path / 'killed.db'}", heartbeat_interval=1, grace_period=2)
+    study = load_or_create_study(storage, "s", sampler=make_sampler("random", BYCLASS_GRID, 7))
+    optimize_exactly(study, objective, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        dead = study.ask()  # a worker takes trial 1, draws its parameters and dies
+    BYCLASS_GRID.suggest(dead)
+    storage.record_heartbeat(dead._trial_id)
+    # A restart after the grace period: the dead trial is failed and re-queued first (trial 2). SQLite's clock
+    # has one-second steps, so poll for the staleness rather than sleeping a fixed time.
+    from charclf.tune import _fail_stale_trials
+
+    _wait_for(lambda: (_fail_stale_trials(study), study.trials[1].state.name == "FAIL")[1], 30,
+              "the dead trial to go stale")
+    optimize_exactly(study, objective, 4, poll_interval=0.5)
+
+    assert study.trials[1].state.name == "FAIL" and study.trials[2].system_attrs.get("failed_trial") == 1
+    assert len(study.trials) == 5
+    assert sorted(param_tuples(study, BYCLASS_GRID.names)) == sorted(param_tuples(fresh, BYCLASS_GRID.names))
+
+
 WORKER = textwrap.dedent("""
     import math, os, sys, time
     import torch

@@ -1,0 +1,57 @@
+"""Model cards: every number in the card is read from the model folder's own artifacts."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from charclf.errors import DataError
+from charclf.hub import save_pretrained
+from charclf.modelcard import PUBLISHED_FILES, publish_run
+from charclf.models import create_model, model_summary
+from charclf.train.config import TrainConfig
+
+CLASSES = tuple("0123456789")
+
+
+def _run_folder(path):
+    torch.manual_seed(0)
+    model = create_model("lenet", num_classes=len(CLASSES))
+    save_pretrained(model, path, architecture="lenet", num_classes=len(CLASSES), labels=CLASSES, mean=0.13,
+                    std=0.31, protocol="holdout", extra={"split": "digits"})
+    metrics = {"best_val_acc": 0.91234, "test_acc": 0.90456, "train_time_s": 12.0,
+               "data": {"split": "digits", "protocol": "holdout", "sizes": {"train": 800, "val": 100, "test": 100}},
+               "run_metadata": {"git_sha": "abc123", "seed": 3, "machine": {"device": "cpu", "cpu_count": 2}},
+               "evaluation": {"test": {"accuracy": 0.90456, "f1_weighted": 0.87654, "f1_macro": 0.86543,
+                                       "ece": 0.04321}}}
+    (path / "metrics.json").write_text(json.dumps(metrics))
+    TrainConfig(model="lenet", epochs=7, seed=3).to_json(path / "train_config.json")
+    return model, metrics
+
+
+def test_card_numbers_come_from_the_run_artifacts(tmp_path):
+    model, _ = _run_folder(tmp_path / "run")
+    dest = publish_run(tmp_path / "run", tmp_path / "hub" / "mine", title="My model", summary="A test model.")
+    for name in ("model.safetensors", "config.json", "metrics.json", "train_config.json"):
+        assert (dest / name).read_bytes() == (tmp_path / "run" / name).read_bytes()
+    card = (dest / "README.md").read_text()
+    assert card.startswith("# My model\n\nA test model.")
+    for value in ("| val accuracy (model selection) | 0.9123 |", "| test accuracy | 0.9046 |",
+                  "| test: weighted F1 | 0.8765 |", "| test: macro F1 | 0.8654 |", "| test: ECE (15 bins) | 0.0432 |"):
+        assert value in card
+    assert f"| parameters | {model_summary(model)['params']:,} |" in card
+    assert "**holdout protocol**" in card and "train 800 / val 100 / test 100" in card
+    assert "`abc123`" in card and "7 epochs" in card
+    assert "merged-47" not in card.split("## Results")[1].split("## Use")[0]  # absent from metrics -> no row
+    # The reproduce command points at the config copied into the published folder, not at the run folder.
+    assert f"--config {dest.name}/train_config.json" in card
+
+
+def test_publishing_an_unfinished_run_is_refused(tmp_path):
+    _run_folder(tmp_path / "run")
+    (tmp_path / "run" / "metrics.json").unlink()
+    with pytest.raises(DataError, match="metrics.json"):
+        publish_run(tmp_path / "run", tmp_path / "dest", title="x")
+    assert not (tmp_path / "dest").exists()  # nothing half-published
+    assert PUBLISHED_FILES[:3] == ("model.safetensors", "config.json", "metrics.json")

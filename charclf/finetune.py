@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from charclf.errors import ConfigError
+from charclf.provenance import repo_relative
 from charclf.train.config import TrainConfig
 
 RESULTS_NAME = "results.json"
@@ -25,7 +26,7 @@ def _stage_summary(metrics: dict, run_dir: Path, train_samples: int, config: Tra
             "test_acc": metrics.get("test_acc"), "best_epoch": metrics.get("best_epoch"),
             "epochs_run": metrics.get("epochs_run"), "train_time_s": metrics.get("train_time_s"),
             "train_samples": int(train_samples), "optimizer": config.optimizer.name, "lr": config.optimizer.lr,
-            "run_dir": str(run_dir)}
+            "run_dir": repo_relative(run_dir)}
 
 
 def pretrain_finetune(model_name: str, data, *, pretrain_config: TrainConfig | None = None,
@@ -47,7 +48,7 @@ def pretrain_finetune(model_name: str, data, *, pretrain_config: TrainConfig | N
     from charclf.data.dataset import stratified_subset
     from charclf.hub import load_model
     from charclf.models import create_model
-    from charclf.provenance import run_metadata, write_json
+    from charclf.provenance import repo_relative, run_metadata, write_json
     from charclf.recipes import get_recipe, override_config
     from charclf.train import fit
 
@@ -102,7 +103,7 @@ def pretrain_finetune(model_name: str, data, *, pretrain_config: TrainConfig | N
         "note": "pre-train on a stratified subset of the training part, fine-tune from its best-on-val weights on "
                 "the whole training part; both stages select on val, test measured once per stage",
         "data": data.describe(),
-        **run_metadata(profile=ft_cfg.name or None, protocol=data.protocol, seed=seed,
+        **run_metadata(recipe=ft_cfg.name or None, protocol=data.protocol, seed=seed,
                        config={"pretrain": pre_cfg.to_dict(), "finetune": ft_cfg.to_dict()}),
     }
     write_json(out / RESULTS_NAME, results)

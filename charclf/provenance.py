@@ -79,3 +79,12 @@ def _json_default(o):
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def repo_relative(path) -> str:
+    """``path`` relative to the repo root when it lies inside it (artifacts stay portable), else as given."""
+    p = Path(path)
+    try:
+        return p.resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return str(p)

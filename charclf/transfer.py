@@ -136,7 +136,7 @@ def transfer_to_mnist(source_model_dir: str | Path, mnist_data, *, epochs: int =
 
     from charclf.hub import load_model, read_model_config
     from charclf.models import create_model
-    from charclf.provenance import run_metadata, write_json
+    from charclf.provenance import repo_relative, run_metadata, write_json
     from charclf.recipes import get_recipe, override_config
     from charclf.train import fit
 
@@ -182,7 +182,7 @@ def transfer_to_mnist(source_model_dir: str | Path, mnist_data, *, epochs: int =
                "train_samples": min(len(mnist_data.train), cfg.max_train_samples or len(mnist_data.train)),
                "best_val_acc": metrics["best_val_acc"], "test_acc": metrics["test_acc"],
                "emnist_mnist_test_acc": math.nan, "train_time_s": metrics["train_time_s"],
-               "run_dir": str(out / name)}
+               "run_dir": repo_relative(out / name)}
         if not isinstance(extra_test, str):
             row["emnist_mnist_test_acc"] = _accuracy(net, *extra_test, metrics["mean"], metrics["std"])
         rows.append(row)
@@ -190,12 +190,12 @@ def transfer_to_mnist(source_model_dir: str | Path, mnist_data, *, epochs: int =
     note = extra_test if isinstance(extra_test, str) else \
         f"EMNIST-MNIST test set evaluated ({len(extra_test[1])} images)"
     write_json(out / RESULTS_NAME, {
-        "experiment": "transfer_to_mnist", "source_model_dir": str(source_model_dir),
+        "experiment": "transfer_to_mnist", "source_model_dir": repo_relative(source_model_dir),
         "source_architecture": arch, "source_protocol": source_cfg.get("protocol"),
         "orientation": "upright (EMNIST made upright by the loader; MNIST upright as published)",
         "runs": [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in rows],
         "emnist_mnist_test": note, "data": mnist_data.describe(),
-        **run_metadata(profile=base.name or None, protocol=mnist_data.protocol, seed=seed,
+        **run_metadata(recipe=base.name or None, protocol=mnist_data.protocol, seed=seed,
                        config={"transfer": base.to_dict(), "baseline": baseline.to_dict()}),
     })
     df.attrs["emnist_mnist_test"] = note

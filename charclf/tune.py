@@ -829,7 +829,7 @@ def run_search(model_name: str, data, base_config: TrainConfig | None = None,
     # temporary name before the atomic rename, so they never write into each other's half-written file.
     _write_atomic(out_dir / "trials.csv", result.trials_dataframe().to_csv(index=False))
     _write_atomic(out_dir / "search.json", json.dumps({**summary, **run_metadata(
-        profile=base_config.name or "tune", protocol=data.protocol, seed=seed, config=base_config.to_dict())},
+        recipe=base_config.name or "tune", protocol=data.protocol, seed=seed, config=base_config.to_dict())},
         indent=2, default=_json_default) + "\n")
     if progress and summary["best_trial"] is not None:
         print(f"best of {summary['finished']} trials: #{summary['best_trial']} {summary['best_params']} "

@@ -319,7 +319,7 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info)
                                               amp_dtype=amp_dtype)[1]
         metrics.update(data=data.describe(), train_samples=len(train), world_size=info.world_size,
                        run_metadata=run_metadata(protocol=data.protocol, seed=config.seed, config=config.to_dict(),
-                                                 profile=config.name or None))
+                                                 recipe=config.name or None))
         write_json(out / "metrics.json", metrics)
     history.attrs["metrics"] = metrics
     distributed.barrier()

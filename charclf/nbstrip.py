@@ -1,0 +1,122 @@
+"""Strip the noise from executed notebooks while keeping their outputs (like ``nbstripout --keep-output``).
+
+Committed notebooks are read on GitHub as a report, so their outputs (tables, figures, printed numbers) stay.
+What goes is what changes on every run without meaning anything: execution counts, per-cell timing metadata,
+random cell ids, widget state (a progress bar's widget cannot render outside a live kernel), and the
+carriage-return frames of text progress bars.
+
+``python -m charclf.nbstrip NOTEBOOK...`` strips files in place.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+# Cell metadata keys written by Jupyter/nbclient/papermill that only record how a run went.
+NOISY_CELL_METADATA = ("execution", "ExecuteTime", "collapsed", "scrolled", "papermill", "jupyter")
+NOISY_NOTEBOOK_METADATA = ("widgets", "papermill", "toc", "varInspector", "vscode")
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+_ANSI_CURSOR = re.compile(r"\x1b\[[0-9;]*[ABCDEFGHJKSTfsu]")  # cursor moves of tqdm; colours are kept
+
+
+def collapse_carriage_returns(text: str) -> str:
+    """Keep what a terminal would finally show: for each line, the text after its last ``\\r``."""
+    text = _ANSI_CURSOR.sub("", text)
+    lines = []
+    for line in text.split("\n"):
+        if "\r" in line:
+            frames = [f for f in line.split("\r") if f]
+            line = frames[-1] if frames else ""
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def strip_output(output: dict) -> dict | None:
+    """A cleaned output, or ``None`` when nothing of it can be shown outside a live kernel."""
+    if output.get("output_type") == "execute_result":
+        output["execution_count"] = None  # required key for this output type; its value is noise
+    output.pop("transient", None)
+    data = output.get("data")
+    if data is not None and WIDGET_MIME in data:
+        return None  # a widget (tqdm.auto's bar); its text/plain is just "HBox(children=...)"
+    if output.get("output_type") == "stream":
+        text = output.get("text", "")
+        if isinstance(text, list):
+            text = "".join(text)
+        text = collapse_carriage_returns(text)
+        if not text.strip():
+            return None
+        output["text"] = text
+    metadata = output.get("metadata")
+    if isinstance(metadata, dict):
+        for key in ("execution", "ExecuteTime"):
+            metadata.pop(key, None)
+    return output
+
+
+def strip_notebook(nb) -> object:
+    """Strip ``nb`` (an ``nbformat.NotebookNode`` or a plain dict) in place and return it."""
+    for key in NOISY_NOTEBOOK_METADATA:
+        nb.get("metadata", {}).pop(key, None)
+    lang = nb.get("metadata", {}).get("language_info")
+    if isinstance(lang, dict):
+        lang.pop("version", None)  # the patch version of Python differs between machines
+    nb["nbformat"], nb["nbformat_minor"] = 4, max(int(nb.get("nbformat_minor", 5)), 5)
+    for index, cell in enumerate(nb.get("cells", [])):
+        # Ids from the cell's position: stable across runs and re-syncs, unique within the notebook.
+        cell["id"] = f"cell-{index:03d}"
+        meta = cell.setdefault("metadata", {})
+        for key in NOISY_CELL_METADATA:
+            meta.pop(key, None)
+        if cell.get("cell_type") != "code":
+            cell.pop("outputs", None)
+            cell.pop("execution_count", None)
+            continue
+        cell["execution_count"] = None
+        cleaned = [strip_output(o) for o in cell.get("outputs", [])]
+        cell["outputs"] = _merge_streams([o for o in cleaned if o is not None])
+    return nb
+
+
+def _merge_streams(outputs: list) -> list:
+    """Join consecutive pieces of the same stream (a print loop writes many small chunks)."""
+    merged: list = []
+    for out in outputs:
+        prev = merged[-1] if merged else None
+        if (prev is not None and out.get("output_type") == "stream" and prev.get("output_type") == "stream"
+                and prev.get("name") == out.get("name")):
+            prev["text"] = collapse_carriage_returns(prev["text"] + out["text"])
+            continue
+        merged.append(out)
+    return merged
+
+
+def strip_file(path: str | Path) -> bool:
+    """Strip one .ipynb in place; returns True when the file changed."""
+    import nbformat
+
+    path = Path(path)
+    before = path.read_text(encoding="utf-8")
+    nb = nbformat.reads(before, as_version=4)
+    strip_notebook(nb)
+    after = nbformat.writes(nb) + "\n"
+    if after != before:
+        path.write_text(after, encoding="utf-8")
+        return True
+    return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    paths = sys.argv[1:] if argv is None else argv
+    if not paths:
+        print("usage: python -m charclf.nbstrip NOTEBOOK.ipynb ...", file=sys.stderr)
+        return 2
+    for path in paths:
+        if strip_file(path):
+            print(f"stripped {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

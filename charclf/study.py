@@ -1,0 +1,312 @@
+"""``charclf study``: execute the numbered notebooks in order and print a summary of the results they wrote.
+
+    charclf study --profile quick                 # every notebook, small honest subsets, minutes on a CPU
+    charclf study --profile full --only 04,07     # two notebooks, the complete protocol (GPU)
+
+Each notebook has one cell tagged ``parameters`` (PROFILE, DATA_DIR, PROTOCOL, SEED, RETRAIN). The runner
+replaces that cell's code with the values asked for — no papermill needed — executes the notebook with
+nbclient (kernel ``python3``, working directory ``notebooks/``), strips run noise (:mod:`charclf.nbstrip`) and
+writes the executed copy in place. The committed parameters cell keeps its defaults (so that the paired
+``.py`` and nbmake in CI see the same notebook); the values a run used are shown as that cell's output.
+
+Cached runs: notebooks load finished runs from ``outputs/runs/<profile>/`` instead of retraining. ``--retrain``
+(or ``CHARCLF_RETRAIN=1`` in the environment, which CI sets) trains everything again.
+
+A notebook that fails stops the study with an error naming the notebook and the cell; its partly executed
+copy goes to a temporary folder, and the committed notebook is left untouched.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from charclf.errors import CharclfError, ConfigError
+from charclf.notebook_utils import RETRAIN_ENV, PROFILES
+
+PARAMETERS_TAG = "parameters"
+PARAMETER_NAMES = ("PROFILE", "DATA_DIR", "PROTOCOL", "SEED", "RETRAIN")
+DEFAULT_KERNEL = "python3"
+STUDY_METADATA_KEY = "charclf_study"
+
+
+class StudyError(CharclfError):
+    """A study notebook is missing, malformed, or failed while executing."""
+
+
+def notebooks_dir() -> Path:
+    from charclf.provenance import REPO_ROOT
+
+    return REPO_ROOT / "notebooks"
+
+
+# -- finding and reading notebooks ----------------------------------------------------------------------
+def find_notebooks(directory: str | Path, only: str | list[str] | None = None) -> list[Path]:
+    """The study notebooks ``NN_name.ipynb`` (or their paired ``.py``) in order; ``only`` selects by number."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise StudyError(f"{directory}: the notebooks folder does not exist. Fix: run `charclf study` from a "
+                         "clone of the repository, or pass --notebooks-dir")
+    stems = sorted({p.stem for p in directory.glob("[0-9][0-9]_*.ipynb")}
+                   | {p.stem for p in directory.glob("[0-9][0-9]_*.py")})
+    if not stems:
+        raise StudyError(f"{directory}: no notebooks named NN_<name>.ipynb. Fix: pass the folder holding them")
+    if only:
+        wanted = [w.strip() for w in (only.split(",") if isinstance(only, str) else only) if w.strip()]
+        chosen = []
+        for w in wanted:
+            hits = [s for s in stems if s == w or s.split("_", 1)[0] == w.zfill(2)]
+            if not hits:
+                raise ConfigError(f"--only {w!r}: no such notebook in {directory}. Fix: use one of "
+                                  f"{', '.join(s.split('_', 1)[0] for s in stems)}")
+            chosen += [h for h in hits if h not in chosen]
+        stems = sorted(chosen)
+    return [directory / f"{s}.ipynb" for s in stems]
+
+
+def read_source_notebook(ipynb: Path):
+    """The notebook to execute: built from the paired ``.py`` when there is one (the source people edit)."""
+    import nbformat
+
+    py = ipynb.with_suffix(".py")
+    if py.exists():
+        import jupytext
+
+        nb = jupytext.read(py)
+        if ipynb.exists():  # keep the committed notebook's metadata (kernelspec, pairing)
+            old = nbformat.read(ipynb, as_version=4)
+            nb.metadata = {**old.metadata, **nb.metadata}
+    elif ipynb.exists():
+        nb = nbformat.read(ipynb, as_version=4)
+    else:
+        raise StudyError(f"{ipynb}: neither the notebook nor its paired .py exists")
+    nb.metadata.setdefault("kernelspec", {"name": DEFAULT_KERNEL, "display_name": "Python 3 (ipykernel)",
+                                          "language": "python"})
+    nb.metadata.setdefault("language_info", {"name": "python"})
+    return nb
+
+
+# -- parameters -----------------------------------------------------------------------------------------
+def parameters_cell_index(nb, name: str = "notebook") -> int:
+    hits = [i for i, c in enumerate(nb.cells) if PARAMETERS_TAG in c.get("metadata", {}).get("tags", [])]
+    if len(hits) != 1:
+        raise StudyError(f"{name}: expected exactly one cell tagged {PARAMETERS_TAG!r}, found {len(hits)}. "
+                         f"Fix: tag the cell that sets {', '.join(PARAMETER_NAMES)} (and only that one)")
+    return hits[0]
+
+
+def parameters_source(params: dict) -> str:
+    lines = ["# Parameters injected by `charclf study`"]
+    lines += [f"{key} = {value!r}" for key, value in params.items()]
+    return "\n".join(lines)
+
+
+def inject_parameters(nb, params: dict, name: str = "notebook") -> tuple[int, str]:
+    """Replace the parameters cell's code with ``params``; returns (cell index, the original source)."""
+    index = parameters_cell_index(nb, name)
+    cell = nb.cells[index]
+    original = cell.source
+    cell.source = parameters_source(params)
+    return index, original
+
+
+# -- execution ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class NotebookResult:
+    name: str
+    path: Path
+    seconds: float
+
+
+def execute_notebook(src: Path, params: dict, *, out_path: Path | None = None, cwd: Path | None = None,
+                     kernel_name: str = DEFAULT_KERNEL, timeout: int | None = None) -> NotebookResult:
+    """Execute one notebook with ``params`` injected and write the stripped copy to ``out_path`` (default: in place).
+
+    Raises :class:`StudyError` naming the notebook and the failing cell; the committed file is then untouched.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    from charclf.nbstrip import strip_notebook
+
+    src = Path(src)
+    out_path = Path(out_path) if out_path else src
+    nb = read_source_notebook(src)
+    index, original = inject_parameters(nb, params, src.name)
+    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, allow_errors=False,
+                            resources={"metadata": {"path": str(cwd or src.parent)}})
+    # The kernel inherits our environment, except that figures must render inline even where the caller
+    # set MPLBACKEND=Agg (CI does): the executed notebooks are the report.
+    env = {**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+    if params.get("RETRAIN"):
+        env[RETRAIN_ENV] = "1"  # inside a notebook the environment wins over the parameter: make them agree
+    start = time.perf_counter()
+    try:
+        client.execute(env=env)
+    except (CellExecutionError, CellTimeoutError, DeadKernelError) as err:
+        failed = _failed_cell(nb)
+        dump = Path(tempfile.mkdtemp(prefix="charclf-study-")) / src.name
+        nbformat.write(nb, dump)
+        where = (f"cell {failed} ({_first_line(nb.cells[failed].source)!r})" if failed is not None
+                 else "a cell (kernel died or timed out)")
+        detail = _error_summary(nb, failed) or str(err).strip().splitlines()[-1:]
+        raise StudyError(f"notebook {src.name} failed at {where}: {detail}. The partly executed copy with the "
+                         f"full traceback is {dump}; the committed notebook was not changed") from err
+    seconds = time.perf_counter() - start
+    # Keep the committed defaults in the code (the paired .py and nbmake see them) and show what ran.
+    cell = nb.cells[index]
+    cell.source = original
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=(
+        "charclf study executed this notebook with:\n" + parameters_source(params).split("\n", 1)[1] + "\n"))]
+    nb.metadata[STUDY_METADATA_KEY] = {"parameters": params}
+    strip_notebook(nb)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, out_path)
+    return NotebookResult(name=src.stem, path=out_path, seconds=seconds)
+
+
+def _failed_cell(nb) -> int | None:
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            return i
+    return None
+
+
+def _error_summary(nb, index: int | None) -> str:
+    if index is None:
+        return ""
+    for out in nb.cells[index].outputs:
+        if out.get("output_type") == "error":
+            return f"{out.get('ename')}: {out.get('evalue')}"
+    return ""
+
+
+def _first_line(source: str) -> str:
+    lines = [line for line in source.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return (lines[0] if lines else source.strip()[:80])[:80]
+
+
+def run_study(profile: str = "quick", *, only=None, data_dir=None, protocol: str = "holdout", seed: int = 0,
+              retrain: bool = False, notebooks: str | Path | None = None, out_dir: str | Path | None = None,
+              kernel_name: str = DEFAULT_KERNEL, timeout: int | None = None, echo=print) -> list[NotebookResult]:
+    """Execute the study notebooks in order; stops at the first failure (a :class:`StudyError`)."""
+    from charclf.data import resolve_data_dir
+
+    if profile not in PROFILES:
+        from charclf.errors import unknown_name
+
+        raise unknown_name("profile", profile, list(PROFILES))
+    directory = Path(notebooks) if notebooks else notebooks_dir()
+    paths = find_notebooks(directory, only)
+    params = {"PROFILE": profile, "DATA_DIR": str(resolve_data_dir(data_dir)), "PROTOCOL": protocol,
+              "SEED": int(seed), "RETRAIN": bool(retrain)}
+    results = []
+    for path in paths:
+        echo(f"[study] {path.name} ({profile} profile, {protocol} protocol) ...", flush=True)
+        out = Path(out_dir) / path.name if out_dir else None
+        result = execute_notebook(path, params, out_path=out, cwd=directory, kernel_name=kernel_name,
+                                  timeout=timeout)
+        echo(f"[study] {path.name}: done in {result.seconds:.1f} s -> {result.path}", flush=True)
+        results.append(result)
+    return results
+
+
+# -- the summary ----------------------------------------------------------------------------------------
+def _pick(d: dict, *paths):
+    """The first of several possible (nested) keys present in ``d``: metrics files of different writers."""
+    for path in paths:
+        node = d
+        for key in path.split("."):
+            if not isinstance(node, dict) or key not in node:
+                node = None
+                break
+            node = node[key]
+        if node is not None:
+            return node
+    return None
+
+
+def summarize_runs(runs_dir: str | Path):
+    """One row per finished run under ``runs_dir`` (every ``metrics.json``): model, params, accuracies, time."""
+    import pandas as pd
+
+    runs_dir = Path(runs_dir)
+    rows = []
+    for path in sorted(runs_dir.rglob("metrics.json")):
+        try:
+            m = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise StudyError(f"{path}: cannot read this results JSON ({err}). Fix: retrain the run "
+                             "(--retrain) or delete the folder") from err
+        rows.append({
+            "run": str(path.parent.relative_to(runs_dir)),
+            "model": _pick(m, "model", "architecture", "run_metadata.config.model", "config.model"),
+            "params": _pick(m, "params", "num_params", "n_params", "model_params"),
+            "val_acc": _pick(m, "best_val_acc", "val_acc", "val.accuracy", "val_accuracy"),
+            "test_acc": _pick(m, "test_acc", "test.accuracy", "test_accuracy", "accuracy"),
+            "time_s": _pick(m, "train_time_s", "time_s", "seconds"),
+        })
+    return pd.DataFrame(rows, columns=["run", "model", "params", "val_acc", "test_acc", "time_s"])
+
+
+def format_summary(df, profile: str, protocol: str = "holdout") -> str:
+    if df.empty:
+        return f"no finished runs (metrics.json) under outputs/runs/{profile}/"
+    shown = df.copy()
+    for col in ("val_acc", "test_acc"):
+        shown[col] = shown[col].map(lambda v: "-" if v is None or v != v else f"{100 * float(v):.2f}%")
+    shown["params"] = shown["params"].map(lambda v: "-" if v is None or v != v else f"{int(v):,}")
+    shown["time_s"] = shown["time_s"].map(lambda v: "-" if v is None or v != v else f"{float(v):.1f}")
+    title = f"Results of the {profile} profile ({protocol} protocol; accuracies on its val/test parts)"
+    return title + "\n" + shown.to_string(index=False)
+
+
+# -- CLI ------------------------------------------------------------------------------------------------
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("study", help="execute the study notebooks (quick or full profile)",
+                              description=__doc__.split("\n\n")[0],
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--profile", choices=sorted(PROFILES), default="quick",
+                   help="quick: small subsets on a CPU (minutes); full: the complete protocol (GPU)")
+    p.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 04,07")
+    p.add_argument("--data-dir", default=None, help="EMNIST/MNIST folder (default: $CHARCLF_DATA_DIR, then data/)")
+    p.add_argument("--protocol", choices=("holdout", "official"), default="holdout")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--retrain", action="store_true", help="train again instead of loading cached runs")
+    p.add_argument("--notebooks-dir", default=None, help="folder of the NN_*.ipynb notebooks (default: notebooks/)")
+    p.add_argument("--out-dir", default=None, help="write executed copies here instead of in place")
+    p.add_argument("--kernel", default=DEFAULT_KERNEL, help="Jupyter kernel name (default: python3)")
+    p.add_argument("--timeout", type=int, default=None, help="seconds allowed per cell (default: no limit)")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args) -> int:
+    from charclf.notebook_utils import outputs_dir
+    from charclf.provenance import run_metadata, write_json
+
+    started = time.perf_counter()
+    results = run_study(args.profile, only=args.only, data_dir=args.data_dir, protocol=args.protocol,
+                        seed=args.seed, retrain=args.retrain, notebooks=args.notebooks_dir, out_dir=args.out_dir,
+                        kernel_name=args.kernel, timeout=args.timeout)
+    total = time.perf_counter() - started
+    timings = {r.name: round(r.seconds, 1) for r in results}
+    # With --only, keep the other notebooks' last times: the file always covers the whole study.
+    path = outputs_dir() / "study" / f"{args.profile}-timings.json"
+    previous = json.loads(path.read_text()).get("notebook_seconds", {}) if path.is_file() else {}
+    every = dict(sorted({**previous, **timings}.items()))
+    write_json(path, run_metadata(profile=args.profile, protocol=args.protocol, seed=args.seed,
+                                  retrain=args.retrain, notebook_seconds=every,
+                                  total_seconds=round(sum(every.values()), 1),
+                                  last_run={"notebooks": list(timings), "seconds": round(total, 1)}))
+    print("\nNotebook execution times:")
+    for name, secs in timings.items():
+        print(f"  {name:<32} {secs:8.1f} s")
+    print(f"  {'total':<32} {total:8.1f} s\n")
+    print(format_summary(summarize_runs(outputs_dir() / "runs" / args.profile), args.profile, args.protocol))
+    return 0

@@ -1,0 +1,128 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/charclf-study/charclf/blob/main/notebooks/04_training.ipynb)
+#
+# # 04 · Training the models of the earlier works (and ours)
+#
+# The heart of the reproduction: every earlier work's model, trained on the same data under its own recipe,
+# with one training engine (`charclf.train.fit`): the six CNNs of the ByClass study (LeNet, AlexNet, VGG,
+# ResNet, SpinalNet, EnsNet) with that study's SGD + RandomAffine recipe, Mini-Vision V2 and V3 with theirs,
+# the Keras LeNet-5 with Adam, and this project's own `charnet` models with ours.
+#
+# Every run is a folder under `outputs/runs/<profile>/04_training/` with its metrics, history, config and
+# weights; this notebook loads finished runs instead of retraining them (see notebook 00). The best epoch is
+# chosen on the validation part; the test part is measured once, with the chosen weights.
+
+# %%
+# Colab only: install charclf from GitHub with the extras the notebooks use (Optuna, Lion, Gradio), keeping
+# Colab's own torch: the package pins lower bounds only, so pip does not reinstall it.
+# REPO_URL is a placeholder for the project's GitHub address — change it if you work from a fork.
+REPO_URL = "https://github.com/charclf-study/charclf"
+import subprocess, sys
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"charclf[tune,lion,demo] @ git+{REPO_URL}"],
+                   check=True)
+
+# %% tags=["parameters"]
+import os
+PROFILE = "quick"  # "quick": small honest subsets on a CPU (minutes) | "full": the complete protocol (GPU)
+DATA_DIR = os.environ.get("CHARCLF_DATA_DIR")  # folder with emnist/, mnist/, protocols/; None: the repo's data/
+PROTOCOL = "holdout"  # "holdout": the offline protocol (the ByClass test file re-split) | "official"
+SEED = 0
+RETRAIN = False  # True: train again instead of loading cached runs (CHARCLF_RETRAIN=1 in the environment wins)
+
+# %%
+from charclf.notebook_utils import setup
+ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain=RETRAIN)
+
+# %% [markdown]
+# ## The recipes
+#
+# Each recipe is a named, frozen `TrainConfig` (`charclf.recipes.get_recipe(name)`); the table lists them
+# with their sources. Under the quick profile, epochs are capped (and EMA/TTA are left to the full profile).
+
+# %%
+from charclf.recipes import describe_recipes, get_recipe
+recipes = describe_recipes().set_index("recipe")
+ctx.show(recipes[["model", "optimizer", "lr", "scheduler", "batch_size", "epochs", "augmentation", "loss",
+                  "label_smoothing", "ema", "tta"]], "Training recipes (full epochs; the quick profile caps them)")
+
+# %% [markdown]
+# ## Training
+#
+# Model → recipe. The ByClass study's recipe is the same for its six CNNs; the Mini-Vision recipes were made
+# for MNIST (V2) and EMNIST Balanced (V3) and are used here on ByClass's 62 classes unchanged.
+
+# %%
+data = ctx.load_data("byclass")
+print(f"ByClass, {ctx.tag}: {len(data.train):,} train / {len(data.val):,} val / {len(data.test):,} test images")
+plan = {"lenet": "byclass_study", "alexnet": "byclass_study", "vgg": "byclass_study", "resnet": "byclass_study",
+        "spinalnet": "byclass_study", "ensnet": "byclass_study", "minivision_v2": "minivision_v2",
+        "minivision_v3": "minivision_v3", "lenet5_keras": "lenet5_keras", "charnet_s": "charclf_small",
+        "charnet_m": "charclf_fast", "charnet_l": "charclf_best"}
+runs = {}
+for model, recipe in plan.items():
+    if (reason := ctx.skip_reason(model)) is not None:
+        print(reason)
+        continue
+    runs[model] = ctx.train(f"04_training/{model}", ctx.adapt(get_recipe(recipe, model=model)), data)
+
+# %% [markdown]
+# ## Results
+
+# %%
+from charclf.notebook_utils import runs_table
+table = runs_table(runs).assign(recipe=lambda t: t["model"].map(plan)).sort_values("best val acc", ascending=False)
+ctx.show(table, "Every model under its recipe (val picks the epoch; test measured once)")
+
+# %%
+from charclf import viz
+ctx.save(viz.training_curves({name: run.history for name, run in runs.items()},
+                             title="Training curves of every model (solid: train, dashed: val)", subtitle=ctx.tag),
+         "04_training_curves")
+
+# %%
+points = table.reset_index().rename(columns={"test acc": "holdout-test accuracy"})
+ctx.save(viz.params_vs_accuracy(points, y="holdout-test accuracy", label="run",
+                                title="Accuracy per parameter: which models are worth their size?",
+                                subtitle=ctx.tag), "04_params_vs_accuracy")
+
+# %% [markdown]
+# ## Time per epoch
+#
+# Training time depends on the model's MACs far more than on its parameter count. These are the times of
+# this machine (see the setup cell's device line) for the profile's training part; `charclf bench` compares
+# the training engine itself with the usual `DataLoader` pipeline.
+
+# %%
+import matplotlib.pyplot as plt
+fig, ax = plt.subplots(figsize=(8, 4), layout="constrained")
+table.sort_values("s / epoch")["s / epoch"].plot.barh(ax=ax, color="tab:green")
+ax.set_xlabel(f"seconds per epoch ({int(table['train images'].iloc[0]):,} training images)")
+ax.set_title(ctx.title("Training time per epoch"))
+ctx.save(fig, "04_time_per_epoch");
+
+# %% [markdown]
+# ## Reading these numbers
+#
+# * Under the **quick** profile, each model sees a few thousand images for at most two epochs: the ranking is
+#   about how fast each model starts learning, not about how good it can get, and the absolute accuracies are
+#   far below the full profile's. The heaviest models are not trained at all on a CPU.
+# * Under the **full** profile, every model trains on the complete 93,055-image training part for its
+#   recipe's epochs; those are the numbers the README reports.
+# * Either way the protocol is the offline one (the ByClass test file re-split), never the official test set.
+#
+# Notebook 07 evaluates the best of these runs (chosen on validation accuracy) in depth.

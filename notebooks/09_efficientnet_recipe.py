@@ -1,0 +1,145 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/charclf-study/charclf/blob/main/notebooks/09_efficientnet_recipe.ipynb)
+#
+# # 09 · The EfficientNet recipe
+#
+# The EfficientNet study fine-tuned ImageNet EfficientNet-B2/B3 on EMNIST with a modern recipe: a 1-channel
+# stem, inputs upscaled to 112 px, MixUp and CutMix, the Lion optimizer, a linear warm-up followed by cosine
+# warm restarts, and a class-weighted KL-divergence loss against the (soft) MixUp/CutMix targets. Here that
+# recipe is one named config, `efficientnet_kaggle`, trained with the same engine as every other model.
+#
+# Offline, ImageNet weights cannot be downloaded: the networks start from random initialisation unless a local
+# weights file is given (`create_model("efficientnet_b2", pretrained=True, weights_path=...)`; without one,
+# a clear warning says so). EfficientNet at 112 px is costly on a CPU: the quick profile trains B2 on a few
+# hundred images for one epoch — enough to run every part of the recipe, not to measure it.
+
+# %%
+# Colab only: install charclf from GitHub with the extras the notebooks use (Optuna, Lion, Gradio), keeping
+# Colab's own torch: the package pins lower bounds only, so pip does not reinstall it.
+# REPO_URL is a placeholder for the project's GitHub address — change it if you work from a fork.
+REPO_URL = "https://github.com/charclf-study/charclf"
+import subprocess, sys
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"charclf[tune,lion,demo] @ git+{REPO_URL}"],
+                   check=True)
+
+# %% tags=["parameters"]
+import os
+PROFILE = "quick"  # "quick": small honest subsets on a CPU (minutes) | "full": the complete protocol (GPU)
+DATA_DIR = os.environ.get("CHARCLF_DATA_DIR")  # folder with emnist/, mnist/, protocols/; None: the repo's data/
+PROTOCOL = "holdout"  # "holdout": the offline protocol (the ByClass test file re-split) | "official"
+SEED = 0
+RETRAIN = False  # True: train again instead of loading cached runs (CHARCLF_RETRAIN=1 in the environment wins)
+
+# %%
+from charclf.notebook_utils import setup
+ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain=RETRAIN)
+
+# %% [markdown]
+# ## The recipe
+
+# %%
+import pandas as pd
+from charclf.recipes import RECIPES, get_recipe
+recipe = RECIPES["efficientnet_kaggle"]
+print(recipe.description, "\nsource:", recipe.source, "\nnotes:\n  - " + "\n  - ".join(recipe.notes))
+cfg = recipe.config
+ctx.show(pd.DataFrame({"value": [cfg.model, f"{cfg.optimizer.name} lr={cfg.optimizer.lr:g} "
+                                 f"wd={cfg.optimizer.weight_decay:g} betas={cfg.optimizer.betas}",
+                                 f"{cfg.scheduler.name}: warm-up {cfg.scheduler.warmup_epochs} epochs, cycles of "
+                                 f"{cfg.scheduler.t0} epochs", f"MixUp α={cfg.augment.mixup_alpha:g}, CutMix "
+                                 f"α={cfg.augment.cutmix_alpha:g}, one per batch with p={cfg.augment.mix_prob:g}",
+                                 cfg.loss, cfg.epochs, cfg.batch_size]},
+                   index=["model", "optimizer", "schedule", "mixing", "loss", "epochs", "batch size"]),
+         "The EfficientNet recipe (full epochs)")
+
+# %% [markdown]
+# ### Warm-up, then cosine warm restarts
+#
+# The learning rate rises linearly for 5 epochs, then follows cosine cycles of 10 epochs, each restarting at
+# the peak; 35 epochs end at a minimum. The schedule is stepped once per optimizer step.
+
+# %%
+import matplotlib.pyplot as plt
+import torch
+from charclf.train.optim import build_scheduler
+opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.optimizer.lr)
+sched = build_scheduler(opt, cfg.scheduler, epochs=cfg.epochs, steps_per_epoch=100)
+lrs = []
+for _ in range(cfg.epochs * 100):
+    lrs.append(opt.param_groups[0]["lr"])
+    opt.step()
+    sched.step()
+fig, ax = plt.subplots(figsize=(8, 3), layout="constrained")
+ax.plot([i / 100 for i in range(len(lrs))], lrs)
+ax.set_xlabel("epoch")
+ax.set_ylabel("learning rate")
+ax.set_title(ctx.title("efficientnet_kaggle: learning rate per step (full recipe, 35 epochs)"))
+ctx.save(fig, "09_lr_schedule");
+
+# %% [markdown]
+# ### Class weights
+#
+# ByClass is imbalanced (notebook 01). The loss weighs each sample by the inverse frequency of its class
+# (normalised to mean 1), so rare letters count as much in total as frequent digits.
+
+# %%
+from charclf.train.losses import class_weights
+data = ctx.load_data("byclass", train=ctx.settings.efficientnet_train_samples,
+                     val=ctx.settings.efficientnet_eval_samples, test=ctx.settings.efficientnet_eval_samples)
+weights = pd.Series(class_weights(data.train.class_counts()).numpy(), index=data.classes)
+fig, ax = plt.subplots(figsize=(13, 3), layout="constrained")
+weights.plot.bar(ax=ax, color="tab:purple", width=0.8)
+ax.set_ylabel("class weight")
+ax.set_title(ctx.title(f"Inverse-frequency class weights of the training part ({len(data.train):,} images)"))
+ctx.save(fig, "09_class_weights");
+
+# %% [markdown]
+# ## Training EfficientNet-B2 with the recipe
+
+# %%
+s = ctx.settings
+# Quick-profile weights (one epoch on a few hundred images) are not worth 31 MB in the repository.
+b2 = ctx.train("09_efficientnet/efficientnet_b2",
+               ctx.adapt(get_recipe("efficientnet_kaggle"), epochs=s.efficientnet_epochs or cfg.epochs), data,
+               keep_weights=ctx.profile != "quick")
+if ctx.profile == "full":
+    b3 = ctx.train("09_efficientnet/efficientnet_b3",
+                   ctx.adapt(get_recipe("efficientnet_kaggle", model="efficientnet_b3")), data)
+else:
+    print("EfficientNet-B3 (265 MMACs per image): trained under the full profile only.")
+print(f"data: {len(data.train):,} train / {len(data.val):,} val / {len(data.test):,} test images ({ctx.tag})")
+
+# %%
+from charclf.notebook_utils import runs_table
+runs = {"efficientnet_b2": b2} | ({"efficientnet_b3": b3} if ctx.profile == "full" else {})
+ctx.show(runs_table(runs), "EfficientNet with the study's recipe")
+
+# %%
+from charclf import viz
+ctx.save(viz.training_curves({k: r.history for k, r in runs.items()},
+                             title="EfficientNet, MixUp/CutMix + Lion + warm restarts + class-weighted KL",
+                             subtitle=ctx.tag), "09_efficientnet_curves")
+
+# %% [markdown]
+# ## What to take from it
+#
+# * The train loss is measured against the *mixed* soft targets, so it stays higher than an unmixed run's;
+#   compare models on the validation columns.
+# * Under the quick profile this run only shows that each piece of the recipe works end to end on a CPU;
+#   the full profile's numbers (complete training part, 35 epochs, on a GPU) are the ones to compare with the
+#   other models of notebook 04.

@@ -1,0 +1,82 @@
+"""The notebooks' helpers: retrain switch, cached runs, profile sizes, schedule compression (no training here)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from charclf.errors import ConfigError, TrainingError, UnknownNameError
+from charclf.notebook_utils import (RETRAIN_ENV, cached_json, cached_run, compress_schedule, profile_settings,
+                                    retrain_requested)
+from charclf.train import SchedulerConfig
+
+
+def _fake_training(calls):
+    def build(run_dir):
+        calls.append(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "metrics.json").write_text(json.dumps({"best_val_acc": 0.5, "model": "lenet"}))
+        (run_dir / "history.csv").write_text("epoch,val_acc,epoch_time_s\n1,0.5,1.0\n")
+    return build
+
+
+def test_retrain_env_overrides_the_parameter(monkeypatch):
+    monkeypatch.delenv(RETRAIN_ENV, raising=False)
+    assert retrain_requested(True) and not retrain_requested(False)
+    monkeypatch.setenv(RETRAIN_ENV, "1")
+    assert retrain_requested(False)
+    monkeypatch.setenv(RETRAIN_ENV, "0")
+    assert not retrain_requested(True)
+    monkeypatch.setenv(RETRAIN_ENV, "maybe")
+    with pytest.raises(ConfigError, match=RETRAIN_ENV):
+        retrain_requested(False)
+
+
+def test_cached_run_loads_a_finished_run_and_retrains_on_request(tmp_path, monkeypatch):
+    monkeypatch.delenv(RETRAIN_ENV, raising=False)
+    calls = []
+    first = cached_run("04_training/lenet", "quick", _fake_training(calls), runs_root=tmp_path)
+    assert not first.cached and len(calls) == 1 and first.dir == tmp_path / "quick" / "04_training" / "lenet"
+    again = cached_run("04_training/lenet", "quick", _fake_training(calls), runs_root=tmp_path)
+    assert again.cached and len(calls) == 1 and again.metrics["best_val_acc"] == 0.5
+    (again.dir / "stale.txt").write_text("from an older run")
+    monkeypatch.setenv(RETRAIN_ENV, "1")
+    fresh = cached_run("04_training/lenet", "quick", _fake_training(calls), runs_root=tmp_path)
+    assert not fresh.cached and len(calls) == 2 and not (fresh.dir / "stale.txt").exists()
+
+
+def test_an_unfinished_run_is_rebuilt_and_a_silent_builder_fails_loudly(tmp_path, monkeypatch):
+    monkeypatch.delenv(RETRAIN_ENV, raising=False)
+    half = tmp_path / "quick" / "x"
+    half.mkdir(parents=True)
+    (half / "history.csv").write_text("epoch\n1\n")  # killed before metrics.json
+    calls = []
+    assert not cached_run("x", "quick", _fake_training(calls), runs_root=tmp_path).cached and calls
+    with pytest.raises(TrainingError, match="metrics.json"):
+        cached_run("y", "quick", lambda d: None, runs_root=tmp_path)
+    with pytest.raises(UnknownNameError, match="quick"):
+        cached_run("x", "quik", _fake_training(calls), runs_root=tmp_path)
+
+
+def test_cached_json(tmp_path, monkeypatch):
+    monkeypatch.delenv(RETRAIN_ENV, raising=False)
+    calls = []
+
+    def build(folder):
+        calls.append(folder)
+        (folder / "results.json").write_text(json.dumps({"gain": 0.1}))
+
+    assert cached_json("06", "full", build, runs_root=tmp_path) == {"gain": 0.1}
+    assert cached_json("06", "full", build, runs_root=tmp_path) == {"gain": 0.1} and len(calls) == 1
+    cached_json("06", "full", build, True, runs_root=tmp_path)
+    assert len(calls) == 2
+
+
+def test_profiles_and_schedule_compression():
+    quick, full = profile_settings("quick"), profile_settings("full")
+    assert quick.epochs(20) == 2 and quick.epochs(1) == 1 and full.epochs(35) == 35
+    assert full.train_samples is None and quick.train_samples < 10_000
+    sched = compress_schedule(SchedulerConfig(name="warmup_cosine_restarts", warmup_epochs=5, t0=10, step_size=5),
+                              2 / 35)
+    assert (sched.warmup_epochs, sched.t0, sched.step_size) == (0, 1, 1)
+    assert compress_schedule(SchedulerConfig(warmup_epochs=3, t0=10), 1.0) == SchedulerConfig(warmup_epochs=3, t0=10)

@@ -1,0 +1,103 @@
+"""The study runner on two tiny throwaway notebooks: parameter injection, loud failures, the summary table."""
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+
+from charclf.study import (StudyError, find_notebooks, format_summary, inject_parameters, run_study,  # noqa: E402
+                           summarize_runs)
+
+
+def _notebook(path, code_cells):
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_markdown_cell("# a tiny study notebook"))
+    params = nbformat.v4.new_code_cell('PROFILE = "quick"\nDATA_DIR = None\nPROTOCOL = "holdout"\n'
+                                       'SEED = 0\nRETRAIN = False')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells.append(params)
+    nb.cells += [nbformat.v4.new_code_cell(src) for src in code_cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture
+def tiny_study(tmp_path):
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    _notebook(nbdir / "00_first.ipynb", ['print(f"profile={PROFILE} seed={SEED} retrain={RETRAIN}")',
+                                         'import os; print("cwd=" + os.path.basename(os.getcwd()))'])
+    _notebook(nbdir / "01_second.ipynb", ["x = 6 * 7", "print(x, PROTOCOL)"])
+    return nbdir
+
+
+def _stdout(cell) -> str:
+    return "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
+
+
+def test_injected_parameters_reach_the_kernel_and_defaults_stay_committed(tiny_study, tmp_path):
+    out = tmp_path / "executed"
+    results = run_study("full", data_dir=tmp_path, seed=7, retrain=True, notebooks=tiny_study, out_dir=out,
+                        echo=lambda *a, **k: None)
+    assert [r.name for r in results] == ["00_first", "01_second"]
+    first = nbformat.read(out / "00_first.ipynb", as_version=4)
+    assert "profile=full seed=7 retrain=True" in _stdout(first.cells[2])
+    assert _stdout(first.cells[3]).strip() == "cwd=notebooks"  # executed from the notebooks folder
+    params = first.cells[1]
+    assert 'PROFILE = "quick"' in params.source  # the committed default is kept in the code ...
+    assert "PROFILE = 'full'" in _stdout(params)  # ... and what ran is shown as the cell's output
+    assert first.metadata["charclf_study"]["parameters"]["SEED"] == 7
+    assert all(c.get("execution_count") is None for c in first.cells if c.cell_type == "code")
+    second = nbformat.read(out / "01_second.ipynb", as_version=4)
+    assert _stdout(second.cells[3]).strip() == "42 holdout"
+    # the sources themselves were not rewritten when an out_dir is given
+    assert nbformat.read(tiny_study / "00_first.ipynb", as_version=4).cells[2].outputs == []
+
+
+def test_only_selects_by_number_and_rejects_unknown(tiny_study):
+    assert [p.name for p in find_notebooks(tiny_study, "1")] == ["01_second.ipynb"]
+    assert [p.name for p in find_notebooks(tiny_study, "01,00")] == ["00_first.ipynb", "01_second.ipynb"]
+    with pytest.raises(Exception, match="09"):
+        find_notebooks(tiny_study, "09")
+
+
+def test_a_failing_notebook_fails_loudly_naming_notebook_and_cell(tiny_study, tmp_path):
+    _notebook(tiny_study / "02_broken.ipynb", ["y = 1", "raise ValueError('the data is wrong')", "print('never')"])
+    before = (tiny_study / "02_broken.ipynb").read_text()
+    with pytest.raises(StudyError) as info:
+        run_study("quick", only="02", data_dir=tmp_path, notebooks=tiny_study, echo=lambda *a, **k: None)
+    msg = str(info.value)
+    assert "02_broken.ipynb" in msg and "cell 3" in msg
+    assert "ValueError: the data is wrong" in msg
+    assert (tiny_study / "02_broken.ipynb").read_text() == before  # the committed notebook is untouched
+
+
+def test_a_notebook_without_parameters_cell_is_refused(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("PROFILE = 'quick'")])
+    with pytest.raises(StudyError, match="parameters"):
+        inject_parameters(nb, {"PROFILE": "full"}, "03_untagged.ipynb")
+
+
+def test_summary_reads_the_results_jsons(tmp_path):
+    runs = tmp_path / "runs" / "quick"
+    (runs / "vgg").mkdir(parents=True)
+    (runs / "vgg" / "metrics.json").write_text(json.dumps(
+        {"model": "vgg", "params": 1234567, "best_val_acc": 0.8123, "test_acc": 0.8011, "train_time_s": 12.5}))
+    (runs / "tune" / "trial-1").mkdir(parents=True)
+    (runs / "tune" / "trial-1" / "metrics.json").write_text(json.dumps(
+        {"architecture": "lenet", "val": {"accuracy": 0.5}}))
+    df = summarize_runs(runs)
+    assert list(df["run"]) == ["tune/trial-1", "vgg"]
+    vgg = df.set_index("run").loc["vgg"]
+    assert (vgg["model"], vgg["params"], vgg["val_acc"], vgg["test_acc"]) == ("vgg", 1234567, 0.8123, 0.8011)
+    assert df.set_index("run").loc["tune/trial-1", "val_acc"] == 0.5
+    text = format_summary(df, "quick")
+    assert "81.23%" in text and "1,234,567" in text and "quick profile" in text
+    (runs / "vgg" / "metrics.json").write_text("{not json")
+    with pytest.raises(StudyError, match="vgg"):
+        summarize_runs(runs)

@@ -70,6 +70,7 @@ def test_real_data_is_used_when_present(real_data_dir):
 
 
 def test_cli_writes_json_with_provenance(tmp_path, capsys):
+    from charclf.bench import cpu_has_fast_bf16
     from charclf.cli import main
 
     out = tmp_path / "bench.json"
@@ -87,7 +88,8 @@ def test_cli_writes_json_with_provenance(tmp_path, capsys):
         ("(data only)", "charclf data only (index+normalize+BatchAugment)"),
         ("minivision_v3", "usual (DataLoader, 0 workers)"),
         ("minivision_v3", "charclf train_epoch (fp32)"),
-        ("minivision_v3", "charclf train_epoch (fp32_cl)")]
+        ("minivision_v3", "charclf train_epoch (fp32_cl)")] + (
+        [("minivision_v3", "charclf train_epoch (bf16_cl)")] if cpu_has_fast_bf16() else [])
     assert {r["images"] for r in data["results"]} == {8}  # every pipeline timed on the same images
     assert data["load_average_1min"]["before"] is not None
 

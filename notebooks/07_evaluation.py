@@ -6,6 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -130,8 +131,12 @@ from charclf.notebook_utils import is_finished_run, load_run
 from charclf.provenance import run_metadata, write_json
 scores = {}
 for run_dir in sorted((ctx.runs_dir / "04_training").iterdir()):
-    if is_finished_run(run_dir):
-        scores[run_dir.name] = evaluate_model(load_run(run_dir).load_model(), data.test).metrics
+    if not is_finished_run(run_dir):
+        continue
+    if not (run_dir / "model.safetensors").exists():  # large quick-profile weights are not committed
+        print(f"{run_dir.name}: no weights here (not committed); RETRAIN = True rebuilds them")
+        continue
+    scores[run_dir.name] = evaluate_model(load_run(run_dir).load_model(), data.test).metrics
 scores = pd.DataFrame(scores).T.sort_values("accuracy", ascending=False)
 write_json(ctx.runs_dir / "07_evaluation" / "summary.json", {
     "best_by_val": best.name, "test_part": len(data.test), "scores": scores.to_dict(orient="index"),

@@ -32,3 +32,14 @@ def real_data_dir() -> Path:
     if path is None:
         pytest.skip("real EMNIST data not found: set CHARCLF_DATA_DIR to the folder holding emnist/ and protocols/")
     return path
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny tensors gain nothing from intra-op threads, and on a shared 2-core machine spinning threads slow
+    them down many times over; restored afterwards. Opt in per file with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -164,3 +164,26 @@ def make_emnist_dir(root: Path, splits=SPLITS, *, parts=PARTS, n: int = 130, lay
 def expected(split: str, part: str, *, n: int = 130, mnist_n: int = 60, seed: int = 0):
     """``synth_split`` with the sizes ``make_emnist_dir`` used for that dataset."""
     return synth_split(split, part, mnist_n if split == CLASSIC_MNIST else n, seed)
+
+
+QUADRANT_CLASSES = tuple("abcd")
+
+
+def quadrant_bundle(n_train: int = 64, n_val: int = 32, n_test: int = 32, seed: int = 0):
+    """Learnable tiny data (4 classes): class k is a bright 7x7 block in quadrant k, plus noise."""
+    import torch
+
+    from charclf.data import CharDataset, DataBundle
+
+    g = torch.Generator().manual_seed(seed)
+
+    def part(n: int, name: str) -> CharDataset:
+        labels = torch.arange(n) % len(QUADRANT_CLASSES)
+        images = torch.randint(0, 40, (n, 28, 28), generator=g).to(torch.uint8)
+        for i, k in enumerate(labels.tolist()):
+            r, c = 4 + 14 * (k // 2), 4 + 14 * (k % 2)
+            images[i, r:r + 7, c:c + 7] = 230
+        return CharDataset(images, labels, QUADRANT_CLASSES, "byclass", name, "holdout")
+
+    return DataBundle(part(n_train, "train"), part(n_val, "val"), part(n_test, "test"), "byclass", "holdout",
+                      QUADRANT_CLASSES)

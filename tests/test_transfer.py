@@ -21,14 +21,7 @@ from charclf.transfer import find_heads, replace_head, transfer_to_mnist
 DIGITS = tuple("0123456789")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors gain nothing from intra-op threads, and on a shared 2-core machine spinning threads slow
-    them down many times over; restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def digits_bundle(n_train: int = 60, n_val: int = 20, n_test: int = 20, seed: int = 0) -> DataBundle:

@@ -22,17 +22,10 @@ from charclf.tune import (BYCLASS_GRID, CONTINUOUS_SPACE, SearchSpace, _requeue,
                           make_sampler, make_storage, optimize_exactly, plot_search, run_search, surplus_reason)
 
 REPO = Path(__file__).resolve().parents[1]
-CLASSES = tuple("abcd")
+from synth import QUADRANT_CLASSES as CLASSES, quadrant_bundle  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors gain nothing from intra-op threads, and on a shared 2-core machine spinning threads slow
-    them down many times over; restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
@@ -53,19 +46,7 @@ def tmp_path(tmp_path):
 
 
 def tiny_bundle(n_train: int = 64, n_val: int = 32, n_test: int = 32, seed: int = 0) -> DataBundle:
-    """Learnable tiny data: class k is a bright 7x7 block in quadrant k, plus noise."""
-    g = torch.Generator().manual_seed(seed)
-
-    def part(n: int, name: str) -> CharDataset:
-        labels = torch.arange(n) % len(CLASSES)
-        images = torch.randint(0, 40, (n, 28, 28), generator=g).to(torch.uint8)
-        for i, k in enumerate(labels.tolist()):
-            r, c = 4 + 14 * (k // 2), 4 + 14 * (k % 2)
-            images[i, r:r + 7, c:c + 7] = 230
-        return CharDataset(images, labels, CLASSES, "byclass", name, "holdout")
-
-    return DataBundle(part(n_train, "train"), part(n_val, "val"), part(n_test, "test"), "byclass", "holdout",
-                      CLASSES)
+    return quadrant_bundle(n_train, n_val, n_test, seed)
 
 
 def cheap_objective(space: SearchSpace):

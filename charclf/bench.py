@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from charclf.errors import CharclfError, ConfigError
+from charclf.train.precision import cpu_has_fast_bf16
 
 DEFAULT_MODELS = ("vgg", "minivision_v3")
 DATA_ONLY = "(data only)"  # the model column of the rows that time the data paths alone
@@ -360,14 +361,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
     return p
-
-
-def cpu_has_fast_bf16() -> bool:
-    """True when oneDNN has native bf16 kernels on this CPU (AVX512-BF16 or AMX)."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def _int_list(text: str, what: str) -> tuple[int, ...]:

@@ -35,6 +35,18 @@ def _rel(path: Path) -> str:
         return str(path)
 
 
+def _precision(metrics: dict, meta: dict) -> str | None:
+    """bf16 or fp32: what the run recorded; runs written before metrics.json recorded it resolved amp="auto"
+    to bf16 on CUDA only, so their precision follows from their config and device."""
+    if "precision" in metrics:
+        return metrics["precision"]
+    amp = meta.get("config", {}).get("amp")
+    device = meta.get("machine", {}).get("device")
+    if amp is None or device is None:
+        return None
+    return "bf16" if amp == "bf16" or (amp == "auto" and str(device).startswith("cuda")) else "fp32"
+
+
 def run_rows(root: str | Path | None = None) -> pd.DataFrame:
     """One row per finished run folder (``metrics.json`` + ``config.json``) under ``root`` (default outputs/runs)."""
     from charclf.models import create_model, model_summary
@@ -71,6 +83,7 @@ def run_rows(root: str | Path | None = None) -> pd.DataFrame:
             "f1_weighted": test_eval.get("f1_weighted"),
             "train_time_s": metrics.get("train_time_s"),
             "images_per_s": metrics.get("images_per_s"),
+            "precision": _precision(metrics, meta),
             "device": meta.get("machine", {}).get("gpu") or meta.get("machine", {}).get("device"),
             "seed": meta.get("seed"),
             "git_sha": (meta.get("git_sha") or "")[:10],
@@ -105,12 +118,12 @@ def results_markdown(root: str | Path | None = None) -> str:
                       f"{group['split'].iloc[0]}, **{protocol} protocol** ({PROTOCOL_WORDS.get(protocol, protocol)}), "
                       f"device: {', '.join(sorted(set(map(str, group['device']))))}.", "",
                   "| model | params | MACs | train images | epochs | val acc | test acc | merged-47 acc | "
-                  "weighted F1 | train time | images/s | artifact |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+                  "weighted F1 | precision | train time | images/s | artifact |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|"]
         for r in group.sort_values("test_acc", ascending=False).itertuples():
             lines.append(f"| `{r.model}` | {r.params:,} | {r.macs / 1e6:.1f} M | {_fmt(r.train_images, ',')} | "
                          f"{_fmt(r.epochs, 'd')} | {_fmt(r.val_acc, '.2%')} | **{_fmt(r.test_acc, '.2%')}** | "
-                         f"{_fmt(r.merged47_acc, '.2%')} | {_fmt(r.f1_weighted, '.3f')} | "
+                         f"{_fmt(r.merged47_acc, '.2%')} | {_fmt(r.f1_weighted, '.3f')} | {_fmt(r.precision, 's')} | "
                          f"{_fmt(r.train_time_s, '.0f')} s | {_fmt(r.images_per_s, ',.0f')} | "
                          f"[{r.run}]({r.run}/metrics.json) |")
     bench = bench_rows()

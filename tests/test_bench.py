@@ -70,7 +70,7 @@ def test_real_data_is_used_when_present(real_data_dir):
 
 
 def test_cli_writes_json_with_provenance(tmp_path, capsys):
-    from charclf.bench import cpu_has_fast_bf16
+    from charclf.train.precision import cpu_has_fast_bf16
     from charclf.cli import main
 
     out = tmp_path / "bench.json"

@@ -333,3 +333,26 @@ def test_load_model_bad_folders_name_the_file_and_the_fix(tmp_path):
 
     assert "does not match architecture 'minivision_v3'" in broken("other_arch", other_arch)
     assert (good / "model.safetensors").exists()  # nothing was touched
+
+
+# -- precision: what TrainConfig.amp resolves to, and that the run records it ------------------------------
+def test_amp_resolution(monkeypatch):
+    from charclf.train import precision
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert precision.resolve_amp("off", cuda) is None
+    assert precision.resolve_amp("bf16", cpu) is torch.bfloat16
+    assert precision.resolve_amp("auto", cuda) is torch.bfloat16
+    for native in (True, False):  # auto on a CPU: bf16 exactly when oneDNN has native bf16 kernels
+        monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda native=native: native)
+        assert precision.resolve_amp("auto", cpu) is (torch.bfloat16 if native else None)
+    with pytest.raises(ConfigError, match="fp16"):
+        precision.resolve_amp("fp16", cpu)
+
+
+@pytest.mark.parametrize("amp, expected", [("off", "fp32"), ("bf16", "bf16")])
+def test_metrics_record_the_precision_used(tmp_path, amp, expected):
+    cfg = config(epochs=1, amp=amp)
+    fit(new_model(cfg), bundle(), cfg, tmp_path / "run", progress=False)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert (metrics["precision"], metrics["channels_last"], metrics["device"]) == (expected, True, "cpu")

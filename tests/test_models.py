@@ -1,6 +1,7 @@
 """The model zoo: every registered model builds, runs forward/backward, and has its published size."""
 from __future__ import annotations
 
+import copy
 import sys
 import urllib.error
 
@@ -98,6 +99,31 @@ def test_study_layouts_match_the_issue():
 
 def test_charnet_s_fits_the_100k_budget():
     assert model_summary(create_model("charnet_s", num_classes=62))["params"] <= 100_000
+
+
+@pytest.mark.parametrize("name", ["minivision_v2", "minivision_v3"])
+def test_minivision_pool_before_relu_is_the_model_cards_function(name):
+    """Mini-Vision computes Conv -> MaxPool -> ReLU -> BN for speed; the card lists Conv -> ReLU -> MaxPool -> BN.
+    Same weights in the card's order must give the same logits and gradients (and the same state_dict keys)."""
+    torch.manual_seed(0)
+    fast = create_model(name)
+    card = copy.deepcopy(fast)
+    for block in card.features:
+        assert isinstance(block[1], nn.MaxPool2d) and isinstance(block[2], nn.ReLU)
+        block[1], block[2] = block[2], block[1]  # back to the card's order
+    assert list(card.state_dict()) == list(fast.state_dict())
+    x = torch.randn(16, 1, 28, 28)
+    torch.testing.assert_close(fast.eval()(x), card.eval()(x), rtol=0, atol=0)
+    fast.train(), card.train()  # batch statistics; dropout draws the same mask from the same seed
+    torch.manual_seed(1)
+    out_fast = fast(x)
+    torch.manual_seed(1)
+    out_card = card(x)
+    out_fast.square().sum().backward()
+    out_card.square().sum().backward()
+    torch.testing.assert_close(out_fast, out_card)
+    for (key, p_fast), p_card in zip(fast.named_parameters(), card.parameters()):
+        torch.testing.assert_close(p_fast.grad, p_card.grad, msg=key)
 
 
 def test_sizes_are_ordered_small_to_large():

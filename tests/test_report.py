@@ -46,3 +46,14 @@ def test_write_readme_replaces_only_the_marked_block(tmp_path, monkeypatch):
     readme.write_text("no markers")
     with pytest.raises(ValueError):
         report.write_readme(readme, tmp_path / "runs")
+
+
+@pytest.mark.parametrize("metrics, meta, expected", [
+    ({"precision": "bf16"}, {}, "bf16"),  # recorded by the run
+    ({}, {"config": {"amp": "auto"}, "machine": {"device": "cpu"}}, "fp32"),  # older runs: auto = bf16 on CUDA only
+    ({}, {"config": {"amp": "auto"}, "machine": {"device": "cuda:0"}}, "bf16"),
+    ({}, {"config": {"amp": "bf16"}, "machine": {"device": "cpu"}}, "bf16"),
+    ({}, {}, None),
+])
+def test_precision_column(metrics, meta, expected):
+    assert report._precision(metrics, meta) == expected

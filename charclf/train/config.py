@@ -66,7 +66,7 @@ class TrainConfig:
     ema_decay: float | None = None  # e.g. 0.999: evaluate/save an exponential moving average of the weights
     early_stopping_patience: int | None = None  # epochs without val improvement before stopping
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: str = "auto"  # auto (bf16 on CUDA) | bf16 | off
+    amp: str = "auto"  # auto (bf16 where native: CUDA, CPUs with AVX512-BF16/AMX; see train.precision) | bf16 | off
     channels_last: str = "auto"  # auto (= on: measured faster on CPU and GPU; see outputs/bench) | on | off
     compile: bool = False
     tta: bool = False  # evaluate with test-time translation averaging

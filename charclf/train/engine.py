@@ -42,6 +42,7 @@ from charclf.train.ema import EMA, unwrap
 from charclf.train.losses import build_loss
 from charclf.train.loop import steps_per_epoch, train_epoch
 from charclf.train.optim import build_optimizer, build_scheduler
+from charclf.train.precision import precision_name, resolve_amp
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s", "images_per_s"]
 RUN_MARKERS = ("train_config.json", "resume.pt", "history.csv", "model.safetensors")
@@ -74,11 +75,11 @@ def resolve_device(name: str, rank_local: int = 0) -> torch.device:
     return device
 
 
-def _switch(value: str, name: str, on_cuda: bool, choices: tuple[str, ...]) -> bool:
-    """An auto/on/off style setting: "auto" means on exactly when training on CUDA."""
+def _switch(value: str, name: str, auto: bool, choices: tuple[str, ...]) -> bool:
+    """An auto/on/off style setting: "auto" means ``auto``."""
     if value not in choices:
         raise ConfigError(f"TrainConfig.{name}={value!r}. Fix: use one of {list(choices)}")
-    return on_cuda if value == "auto" else value in ("on", "bf16")
+    return auto if value == "auto" else value == "on"
 
 
 @torch.no_grad()
@@ -187,7 +188,7 @@ def fit(model: nn.Module, data: DataBundle, config: TrainConfig, out_dir: str | 
 def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info) -> pd.DataFrame:
     device = resolve_device(config.device, info.local_rank)
     on_cuda = device.type == "cuda"
-    amp_dtype = torch.bfloat16 if _switch(config.amp, "amp", on_cuda, ("auto", "bf16", "off")) else None
+    amp_dtype = resolve_amp(config.amp, device)
     channels_last = _switch(config.channels_last, "channels_last", True, ("auto", "on", "off"))
     show = progress and info.is_main
     # Notes (resuming, early stopping) go to stderr even without progress bars; rank 0 only.
@@ -313,6 +314,8 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info)
         unwrap(model).load_state_dict(run.best_state)
     history = pd.DataFrame(run.history, columns=HISTORY_COLUMNS)
     metrics = _summary(history, run, time.perf_counter() - t_start, mean, std)
+    # What "auto" resolved to on this machine: the same config trains in bf16 on one machine, float32 on another.
+    metrics.update(precision=precision_name(amp_dtype), channels_last=channels_last, device=str(device))
     if out is not None and info.is_main:
         # The one look at the test part: the weights chosen on val, evaluated once.
         metrics["test_acc"] = evaluate_logits(model, data.test, mean=mean, std=std, config=config,

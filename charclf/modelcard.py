@@ -60,6 +60,9 @@ def model_card(model_dir: str | Path, *, title: str, summary: str = "", source: 
     shown = model_dir.as_posix() if not model_dir.is_absolute() else model_dir.name
     trained_from = f"\n\nPublished from the run folder `{Path(source).as_posix()}`." if source else ""
     table = "\n".join(f"| {name} | {value:.4f} |" for name, value in rows if value is not None)
+    from charclf.report import run_precision
+
+    precision = {"bf16": "bf16 autocast", "fp32": "float32"}.get(run_precision(metrics, meta), "precision not recorded")
     opt, sched, aug = train_cfg.get("optimizer", {}), train_cfg.get("scheduler", {}), train_cfg.get("augment", {})
     return f"""# {title}
 
@@ -73,7 +76,7 @@ def model_card(model_dir: str | Path, *, title: str, summary: str = "", source: 
 | classes | {config['num_classes']}: `{''.join(config['labels'])}` |
 | input | 28×28 grey, upright, white ink on black, `(x/255 - {config['mean']:.4f}) / {config['std']:.4f}` |
 | data | EMNIST **{data.get('split', '?')}**, **{data.get('protocol', config.get('protocol'))} protocol** (train {sizes.get('train', '?'):,} / val {sizes.get('val', '?'):,} / test {sizes.get('test', '?'):,}) |
-| trained on | {machine.get('device', '?')} ({machine.get('cpu_count', '?')} cores{', ' + machine['gpu'] if machine.get('gpu') else ''}), torch {machine.get('torch', '?')}, {metrics.get('train_time_s', 0):.0f} s of training |
+| trained on | {machine.get('device', '?')} ({machine.get('cpu_count', '?')} cores{', ' + machine['gpu'] if machine.get('gpu') else ''}), torch {machine.get('torch', '?')}, {precision}, {metrics.get('train_time_s', 0):.0f} s of training |
 | recipe | {train_cfg.get('epochs', '?')} epochs, batch {train_cfg.get('batch_size', '?')}, {opt.get('name', '?')} lr {opt.get('lr', '?')} wd {opt.get('weight_decay', '?')}, {sched.get('name', '?')} schedule, loss {train_cfg.get('loss', '?')} (label smoothing {train_cfg.get('label_smoothing', 0)}), EMA {train_cfg.get('ema_decay')}, affine ±{aug.get('degrees', 0)}° / translate {aug.get('translate', 0)} / scale {aug.get('scale')} / shear {aug.get('shear', 0)} |
 | seed | {train_cfg.get('seed', meta.get('seed', '?'))} |
 | git SHA of the training code | `{meta.get('git_sha', config.get('git_sha', '?'))}` |

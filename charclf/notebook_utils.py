@@ -92,6 +92,11 @@ def versions() -> dict:
         info["device"] = f"cuda ({torch.cuda.get_device_name(0)})"
     else:
         info["device"] = f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
+    from charclf.train.precision import precision_name, resolve_amp
+
+    # What TrainConfig(amp="auto") trains in here: bf16 where the hardware has it natively, else float32.
+    info["training precision"] = precision_name(resolve_amp("auto", torch.device("cuda" if torch.cuda.is_available()
+                                                                                  else "cpu")))
     info["platform"] = platform.platform()
     info["colab"] = on_colab()
     return info
@@ -290,6 +295,7 @@ def runs_table(runs) -> "object":
                      "MMACs": round(m["macs"] / 1e6, 2) if m.get("macs") is not None else None,
                      "train images": m.get("train_samples"), "epochs": epochs,
                      "best val acc": m.get("best_val_acc"), "test acc": m.get("test_acc"),
+                     "precision": m.get("precision"),
                      "train time (s)": round(float(m.get("train_time_s", float("nan"))), 1),
                      "s / epoch": round(float(run.history["epoch_time_s"].mean()), 2),
                      "images / s": round(float(m.get("images_per_s") or float("nan")), 0)})

@@ -35,7 +35,7 @@ def _rel(path: Path) -> str:
         return str(path)
 
 
-def _precision(metrics: dict, meta: dict) -> str | None:
+def run_precision(metrics: dict, meta: dict) -> str | None:
     """bf16 or fp32: what the run recorded; runs written before metrics.json recorded it resolved amp="auto"
     to bf16 on CUDA only, so their precision follows from their config and device."""
     if "precision" in metrics:
@@ -83,7 +83,7 @@ def run_rows(root: str | Path | None = None) -> pd.DataFrame:
             "f1_weighted": test_eval.get("f1_weighted"),
             "train_time_s": metrics.get("train_time_s"),
             "images_per_s": metrics.get("images_per_s"),
-            "precision": _precision(metrics, meta),
+            "precision": run_precision(metrics, meta),
             "device": meta.get("machine", {}).get("gpu") or meta.get("machine", {}).get("device"),
             "seed": meta.get("seed"),
             "git_sha": (meta.get("git_sha") or "")[:10],

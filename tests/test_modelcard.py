@@ -43,9 +43,18 @@ def test_card_numbers_come_from_the_run_artifacts(tmp_path):
     assert f"| parameters | {model_summary(model)['params']:,} |" in card
     assert "**holdout protocol**" in card and "train 800 / val 100 / test 100" in card
     assert "`abc123`" in card and "7 epochs" in card
+    assert "precision not recorded" in card  # the fake run's metrics name no precision and no amp
     assert "merged-47" not in card.split("## Results")[1].split("## Use")[0]  # absent from metrics -> no row
     # The reproduce command points at the config copied into the published folder, not at the run folder.
     assert f"--config {dest.name}/train_config.json" in card
+
+
+def test_card_names_the_precision_the_run_used(tmp_path):
+    _run_folder(tmp_path / "run")
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    (tmp_path / "run" / "metrics.json").write_text(json.dumps({**metrics, "precision": "bf16"}))
+    card = (publish_run(tmp_path / "run", tmp_path / "hub", title="x") / "README.md").read_text()
+    assert "bf16 autocast" in card
 
 
 def test_publishing_an_unfinished_run_is_refused(tmp_path):

@@ -80,3 +80,13 @@ def test_profiles_and_schedule_compression():
                               2 / 35)
     assert (sched.warmup_epochs, sched.t0, sched.step_size) == (0, 1, 1)
     assert compress_schedule(SchedulerConfig(warmup_epochs=3, t0=10), 1.0) == SchedulerConfig(warmup_epochs=3, t0=10)
+
+
+def test_versions_name_the_training_precision():
+    import torch
+
+    from charclf.notebook_utils import versions
+    from charclf.train.precision import cpu_has_fast_bf16
+
+    info = versions()
+    assert info["training precision"] == ("bf16" if torch.cuda.is_available() or cpu_has_fast_bf16() else "fp32")

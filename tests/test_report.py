@@ -56,4 +56,4 @@ def test_write_readme_replaces_only_the_marked_block(tmp_path, monkeypatch):
     ({}, {}, None),
 ])
 def test_precision_column(metrics, meta, expected):
-    assert report._precision(metrics, meta) == expected
+    assert report.run_precision(metrics, meta) == expected

@@ -348,6 +348,14 @@ def test_amp_resolution(monkeypatch):
         assert precision.resolve_amp("auto", cpu) is (torch.bfloat16 if native else None)
     with pytest.raises(ConfigError, match="fp16"):
         precision.resolve_amp("fp16", cpu)
+    # Depthwise-conv models: float32 under auto on a CPU (bf16 measured no faster there), bf16 on CUDA or asked.
+    monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: True)
+    depthwise, plain = create_model("charnet_s"), create_model("minivision_v3")
+    assert precision.has_depthwise_convs(depthwise) and not precision.has_depthwise_convs(plain)
+    assert precision.resolve_amp("auto", cpu, depthwise) is None
+    assert precision.resolve_amp("auto", cpu, plain) is torch.bfloat16
+    assert precision.resolve_amp("auto", cuda, depthwise) is torch.bfloat16
+    assert precision.resolve_amp("bf16", cpu, depthwise) is torch.bfloat16
 
 
 @pytest.mark.parametrize("amp, expected", [("off", "fp32"), ("bf16", "bf16")])

@@ -14,6 +14,7 @@ from charclf.evaluate import (classification_metrics, confusion, evaluate_model,
                               expected_calibration_error, merged_accuracy, misclassified_indices, per_class_report,
                               reliability_bins, top_confusions)
 from charclf.hub import load_model, save_pretrained
+from charclf.models import create_model
 
 BYCLASS = tuple("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
@@ -198,3 +199,17 @@ def test_evaluate_run_on_real_holdout(run_dir, real_data_dir):
     entry = evaluate_run(run_dir, split="test", data_dir=real_data_dir)
     assert entry["n"] == 11634 and entry["protocol"] == "holdout" and entry["split"] == "byclass"
     assert 0.0 <= entry["accuracy"] <= entry["merged47_accuracy"] <= 1.0
+
+
+def test_predict_logits_chunks_cpu_batches_without_changing_results():
+    from charclf.inference import CPU_MAX_BATCH, predict_logits
+
+    torch.manual_seed(0)
+    model = create_model("lenet", num_classes=10).eval()
+    seen = []
+    model.register_forward_hook(lambda mod, args, out: seen.append(len(args[0])))
+    images = torch.randint(0, 256, (CPU_MAX_BATCH + 44, 28, 28), dtype=torch.uint8)
+    big = predict_logits(model, images, mean=0.2, std=0.3, batch_size=4096)
+    assert seen == [CPU_MAX_BATCH, 44]  # capped on a CPU, for speed only
+    small = predict_logits(model, images, mean=0.2, std=0.3, batch_size=32)
+    torch.testing.assert_close(big, small)

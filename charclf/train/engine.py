@@ -188,7 +188,7 @@ def fit(model: nn.Module, data: DataBundle, config: TrainConfig, out_dir: str | 
 def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info) -> pd.DataFrame:
     device = resolve_device(config.device, info.local_rank)
     on_cuda = device.type == "cuda"
-    amp_dtype = resolve_amp(config.amp, device)
+    amp_dtype = resolve_amp(config.amp, device, model)
     channels_last = _switch(config.channels_last, "channels_last", True, ("auto", "on", "off"))
     show = progress and info.is_main
     # Notes (resuming, early stopping) go to stderr even without progress bars; rank 0 only.

@@ -739,7 +739,12 @@ def _json_default(o):
 
 
 def _safe_url(url: str) -> str:
-    """The storage URL without a password (results files are committed)."""
+    """The storage URL as a committed results file may show it: no password, and a SQLite file inside the repo
+    given relative to the repo root (no machine's absolute path)."""
+    if url.startswith("sqlite:///"):
+        from charclf.provenance import repo_relative
+
+        return f"sqlite:///{repo_relative(url[len('sqlite:///'):])}"
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
         return f"{scheme}://***@{rest.split('@', 1)[1]}"

@@ -400,3 +400,13 @@ def test_cli_tune_on_synthetic_official_files(tmp_path, capsys):
     assert main(argv) == 0
     study = optuna.load_study(study_name="cli", storage=f"sqlite:///{tmp_path / 'cli.db'}")
     assert len(study.trials) == 2
+
+
+def test_results_show_storage_without_password_or_machine_path(tmp_path):
+    from charclf.provenance import REPO_ROOT
+    from charclf.tune import _safe_url
+
+    assert _safe_url("postgresql://user:secret@db:5432/x") == "postgresql://***@db:5432/x"
+    inside = REPO_ROOT / "outputs" / "runs" / "s" / "study.db"
+    assert _safe_url(f"sqlite:///{inside}") == "sqlite:///outputs/runs/s/study.db"
+    assert _safe_url(f"sqlite:///{tmp_path}/study.db") == f"sqlite:///{tmp_path}/study.db"  # outside: as given

@@ -52,18 +52,19 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
                "study's main models; rerun charclf.tune with BYCLASS_GRID to re-tune per model",
                "20 epochs and early stopping patience 10 are the source's train() defaults; the source stops "
                "on val loss, charclf on val accuracy",
-               "the source clips gradients to norm 1.0; charclf's TrainConfig has no clipping (not reproduced)",
+               "the source clips gradients to norm 1.0 (grad_clip_norm=1.0)",
                "model defaults to vgg (the study's best); override model= for lenet/alexnet/resnet/spinalnet/ensnet"),
         model="vgg", epochs=20, batch_size=64, early_stopping_patience=10, augment=BYCLASS_AFFINE,
-        optimizer=OptimizerConfig(name="sgd", lr=0.01, momentum=0.9, weight_decay=0.0), loss="ce"),
+        optimizer=OptimizerConfig(name="sgd", lr=0.01, momentum=0.9, weight_decay=0.0), loss="ce",
+        grad_clip_norm=1.0),
     _recipe(
         "byclass_finetune",
         "ByClass study, fine-tuning stage: Adam (lr 1e-3) on 100% of the training part, from pre-trained weights.",
         "XavierSpycy/EMNIST-Classifier (README section 6; tools/fine_tune.py)",
         notes=("the source uses torch.optim.Adam's default lr 1e-3, 50 epochs, early stopping patience 5",
-               "the source clips gradients to norm 1.0 (not reproduced)"),
+               "the source clips gradients to norm 1.0 (grad_clip_norm=1.0)"),
         model="vgg", epochs=50, batch_size=64, early_stopping_patience=5, augment=BYCLASS_AFFINE,
-        optimizer=OptimizerConfig(name="adam", lr=1e-3, momentum=0.0), loss="ce"),
+        optimizer=OptimizerConfig(name="adam", lr=1e-3, momentum=0.0), loss="ce", grad_clip_norm=1.0),
     _recipe(
         "minivision_v2",
         "Mini-Vision-V2 (MNIST): SGD momentum 0.8, lr 0.01, StepLR(3, 0.5), batch 256, crop pad 2 + rotation 10.",

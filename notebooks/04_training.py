@@ -6,6 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -105,7 +106,10 @@ ctx.save(viz.params_vs_accuracy(points, y="holdout-test accuracy", label="run",
 #
 # Training time depends on the model's MACs far more than on its parameter count. These are the times of
 # this machine (see the setup cell's device line) for the profile's training part; `charclf bench` compares
-# the training engine itself with the usual `DataLoader` pipeline.
+# the training engine itself with the usual `DataLoader` pipeline. Each run trains in the precision that
+# `TrainConfig(amp="auto")` picks on this machine (the table's `precision` column): bf16 where the hardware runs
+# it natively — GPUs, and CPUs with AVX512-BF16/AMX, except for depthwise-convolution models such as `charnet_s`,
+# which bf16 does not speed up on a CPU.
 
 # %%
 import matplotlib.pyplot as plt

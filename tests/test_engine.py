@@ -364,3 +364,29 @@ def test_metrics_record_the_precision_used(tmp_path, amp, expected):
     fit(new_model(cfg), bundle(), cfg, tmp_path / "run", progress=False)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert (metrics["precision"], metrics["channels_last"], metrics["device"]) == (expected, True, "cpu")
+
+
+@pytest.mark.parametrize("clip", [None, 0.01])
+def test_grad_clip_norm_bounds_each_step(clip):
+    # Plain SGD, lr 1: a step moves the weights by exactly the (clipped) gradient, so its global norm is the clip.
+    ds = bars(64, "train")
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 4))
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    before = [p.detach().clone() for p in model.parameters()]
+    train_epoch(model, opt, None, nn.CrossEntropyLoss(), None, ds.images, ds.labels, batch_size=32, mean=0.1,
+                std=0.3, amp_dtype=None, channels_last=False, generator=torch.Generator().manual_seed(0),
+                max_steps=1, grad_clip_norm=clip)
+    step = torch.cat([(p.detach() - b).flatten() for p, b in zip(model.parameters(), before)]).norm().item()
+    if clip is None:
+        assert step > 0.1  # unclipped, this step is far larger than the clip below
+    else:
+        assert step == pytest.approx(clip, rel=1e-3)
+
+
+def test_grad_clip_norm_must_be_positive(tmp_path):
+    with pytest.raises(ConfigError, match="grad_clip_norm"):
+        fit(new_model(config()), bundle(), config(grad_clip_norm=0.0), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(ConfigError, match="grad_clip_norm"):
+        TrainConfig.from_dict({"grad_clip_norm": "1"})

@@ -65,6 +65,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     ema_decay: float | None = None  # e.g. 0.999: evaluate/save an exponential moving average of the weights
     early_stopping_patience: int | None = None  # epochs without val improvement before stopping
+    grad_clip_norm: float | None = None  # clip the global gradient norm to this before each optimizer step
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: str = "auto"  # auto (bf16 where native: CUDA, CPUs with AVX512-BF16/AMX; see train.precision) | bf16 | off
     channels_last: str = "auto"  # auto (= on: measured faster on CPU and GPU; see outputs/bench) | on | off

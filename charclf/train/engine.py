@@ -172,6 +172,9 @@ def fit(model: nn.Module, data: DataBundle, config: TrainConfig, out_dir: str | 
     for name in ("epochs", "batch_size", "eval_batch_size", "log_every"):
         if getattr(config, name) < 1:
             raise ConfigError(f"TrainConfig.{name}={getattr(config, name)}: must be >= 1. Fix: correct the config")
+    if config.grad_clip_norm is not None and not config.grad_clip_norm > 0:
+        raise ConfigError(f"TrainConfig.grad_clip_norm={config.grad_clip_norm}: must be > 0, or null for no "
+                          "clipping. Fix: e.g. 1.0")
     if out_dir is None and (resume or overwrite):
         raise ConfigError("resume/overwrite need a run folder. Fix: pass out_dir (the folder of the run)")
     out = Path(out_dir) if out_dir is not None else None
@@ -267,6 +270,7 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info)
                     stats = train_epoch(net, optimizer, scheduler, loss_fn, augment if augment.enabled else None,
                                         images, labels, batch_size=config.batch_size, mean=mean, std=std,
                                         amp_dtype=amp_dtype, channels_last=channels_last, generator=gen, ema=ema,
+                                        grad_clip_norm=config.grad_clip_norm,
                                         progress=bar, indices=distributed.shard(order, info.rank, info.world_size),
                                         epoch=epoch, log_every=config.log_every)
                 except TrainingError as err:

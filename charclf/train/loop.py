@@ -26,12 +26,13 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, l
                 images: torch.Tensor, labels: torch.Tensor, *, batch_size: int, mean: float, std: float,
                 amp_dtype: torch.dtype | None, channels_last: bool, generator: torch.Generator,
                 max_steps: int | None = None, ema=None, progress=None, indices: torch.Tensor | None = None,
-                epoch: int = 0, log_every: int = 50) -> dict:
+                epoch: int = 0, log_every: int = 50, grad_clip_norm: float | None = None) -> dict:
     """Train ``model`` for one epoch (or ``max_steps`` steps); returns {"loss", "acc", "samples", "seconds", "steps"}.
 
     images: uint8 (N, 28, 28) and labels: int64 (N,), both already on the training device.
     Order: ``indices`` as given (e.g. a DDP rank's shard, shuffled by the caller), else a permutation drawn from
     ``generator``, which also drives the augmentation. ``scheduler.step()`` runs after every optimizer step.
+    ``grad_clip_norm``: clip the global gradient norm (all parameters together) before each optimizer step.
     ``progress``: an optional tqdm bar, advanced per step; its postfix shows loss/acc every ``log_every`` steps.
     A non-finite loss raises ``TrainingError`` naming ``epoch`` and the step.
     """
@@ -65,6 +66,9 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, l
 
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if grad_clip_norm is not None:
+            # foreach: one fused pass over all gradients; no host sync (the norm stays on the device).
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip_norm, foreach=True)
         optimizer.step()
         if scheduler is not None:
             scheduler.step()

@@ -1,13 +1,15 @@
 """Which precision a training run uses: ``TrainConfig.amp`` = auto | bf16 | off, resolved for the device.
 
 "auto" is bf16 autocast wherever the hardware runs bf16 natively: every CUDA GPU charclf targets, and CPUs whose
-oneDNN has bf16 kernels (AVX512-BF16 or AMX). On such a 2-core CPU bf16 + channels_last trained Mini-Vision-V3
-3x faster than float32 with the same accuracy (the run pair outputs/runs/cpu/minivision_v3-recipe and
-minivision_v3-recipe-bf16: same recipe and seed, holdout protocol). Elsewhere bf16 would be emulated and slower,
+oneDNN has bf16 kernels (AVX512-BF16 or AMX). On such a 2-core CPU, Mini-Vision-V3 trained in bf16 reached the
+same accuracy as in float32 (the run pair outputs/runs/cpu/minivision_v3-recipe and minivision_v3-recipe-bf16:
+same recipe and seed, holdout protocol). Elsewhere bf16 would be emulated and slower,
 so "auto" stays float32 there. One exception, measured: models built on depthwise convolutions (charnet_s, the
-EfficientNets) train no faster in bf16 on a CPU (training steps 0.97x and 0.78x of float32; oneDNN's bf16
-depthwise kernels do not pay), so on a CPU "auto" keeps them in float32. Other models, bf16 over float32 on the
-same CPU: VGG 3.1x, SpinalNet 2.0x, Mini-Vision-V3 1.9x, AlexNet 1.6x, ResNet 1.2x, LeNets 1.0x.
+EfficientNets) train no faster in bf16 on a CPU (oneDNN's bf16 depthwise kernels do not pay), so on a CPU "auto"
+keeps them in float32. Training steps, bf16 + channels_last over float32 + channels_last on 2 cores
+(outputs/bench/bench-cpu-precision.json and bench-cpu-efficientnet.json, written by ``charclf bench``):
+VGG 3.2x, SpinalNet 1.9x, Mini-Vision-V3 1.8x, AlexNet 1.6x, ResNet 1.3x, LeNets 1.1x; charnet_s 0.94x,
+EfficientNet-B2 0.74x.
 """
 from __future__ import annotations
 

@@ -57,6 +57,12 @@ def confusion(y_true, y_pred, num_classes: int) -> np.ndarray:
     return cm
 
 
+def confusion_frame(cm, classes) -> pd.DataFrame:
+    """The confusion matrix as a DataFrame labelled by character (rows true, columns predicted)."""
+    index = pd.Index(list(classes), name="true")
+    return pd.DataFrame(np.asarray(cm), index=index, columns=pd.Index(list(classes), name="pred"))
+
+
 def top_confusions(cm, classes, k: int = 20) -> pd.DataFrame:
     """The ``k`` most frequent off-diagonal (true, pred) pairs: true, pred, count, share of the true class.
 
@@ -196,7 +202,9 @@ def evaluate_model(model, dataset, *, mean: float | None = None, std: float | No
     if has_merged_letters(classes):
         metrics["merged47_accuracy"] = merged_accuracy(y_true, y_pred, classes)
     metrics["ece"] = expected_calibration_error(probs, y_true) if len(y_true) else float("nan")
-    info = {"split": dataset.split, "part": dataset.part, "protocol": dataset.protocol, "tta": bool(tta)}
+    # Always float32 (predict_logits runs no autocast): the number does not depend on the hardware's bf16.
+    info = {"split": dataset.split, "part": dataset.part, "protocol": dataset.protocol, "tta": bool(tta),
+            "precision": "fp32"}
     return EvalResult(y_true=y_true, y_pred=y_pred, probs=probs, classes=classes, metrics=metrics,
                       per_class=per_class_report(y_true, y_pred, classes),
                       confusion=confusion(y_true, y_pred, len(classes)), info=info)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from charclf.errors import ConfigError, TrainingError
+from charclf.train.engine import seed_everything  # noqa: F401  (one home; notebooks import it from here)
 
 RETRAIN_ENV = "CHARCLF_RETRAIN"
 _TRUE = {"1", "true", "yes", "on"}
@@ -60,16 +61,6 @@ def outputs_dir() -> Path:
     if (REPO_ROOT / "pyproject.toml").exists():
         return REPO_ROOT / "outputs"
     return Path.cwd() / "outputs"
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA) so a rerun draws the same subsets and initial weights."""
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)  # also seeds every CUDA device
 
 
 def versions() -> dict:
@@ -224,8 +215,9 @@ def cached_run(name: str, profile: str, build_fn: Callable[[Path], object], retr
     """Load the finished run ``outputs/runs/<profile>/<name>``, or build it with ``build_fn(run_dir)``.
 
     ``build_fn`` trains into the folder it is given (typically ``fit(model, data, cfg, run_dir)``). A folder
-    that exists but never finished (killed mid-way) or is to be retrained is removed first: training
-    writes it again from scratch, so a stale metrics.json can never sit beside new weights.
+    that was killed mid-way with a resume state (``resume.pt``) is handed to ``build_fn`` as it is, which
+    resumes it (``fit`` refuses a resume under another config). Any other unfinished folder, or one that is to
+    be retrained, is removed first, so a stale metrics.json can never sit beside new weights.
     """
     profile_settings(profile)  # refuse unknown profiles before touching any folder
     retrain = retrain_requested(retrain)
@@ -237,8 +229,10 @@ def cached_run(name: str, profile: str, build_fn: Callable[[Path], object], retr
         print(f"[{name}] loaded the cached run {_display_path(run_dir)} (made {made}, git {sha}); "
               f"set RETRAIN = True or CHARCLF_RETRAIN=1 to train it again")
         return run
-    if run_dir.exists():
+    if run_dir.exists() and (retrain or not resumable(run_dir)):
         shutil.rmtree(run_dir)
+    elif run_dir.exists():  # a run killed mid-way (session end): continue it exactly where it stopped
+        print(f"[{name}] resuming the unfinished run {_display_path(run_dir)}")
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     build_fn(run_dir)
     if not is_finished_run(run_dir):
@@ -248,6 +242,11 @@ def cached_run(name: str, profile: str, build_fn: Callable[[Path], object], retr
 
 
 RESUME_ONLY = ("resume.pt", "last.safetensors", "tb")  # only needed to continue an unfinished run
+
+
+def resumable(run_dir: str | Path) -> bool:
+    """An unfinished run folder that ``fit(..., resume=True)`` can continue (it holds a resume state)."""
+    return not is_finished_run(run_dir) and (Path(run_dir) / "resume.pt").is_file()
 
 
 def prune_run(run_dir: str | Path) -> None:
@@ -295,11 +294,47 @@ def runs_table(runs) -> "object":
                      "MMACs": round(m["macs"] / 1e6, 2) if m.get("macs") is not None else None,
                      "train images": m.get("train_samples"), "epochs": epochs,
                      "best val acc": m.get("best_val_acc"), "test acc": m.get("test_acc"),
-                     "precision": m.get("precision"),
+                     "test TTA": m.get("test_tta"), "precision": m.get("precision"),
                      "train time (s)": round(float(m.get("train_time_s", float("nan"))), 1),
                      "s / epoch": round(float(run.history["epoch_time_s"].mean()), 2),
                      "images / s": round(float(m.get("images_per_s") or float("nan")), 0)})
     return pd.DataFrame(rows).set_index("run")
+
+
+def seed_summary(table) -> "object":
+    """Mean and std over seeds of ``runs_table``'s accuracies, one row per model (``n`` = number of seeds);
+    std is the sample std (ddof=1), NaN for a single seed."""
+    import pandas as pd
+
+    grouped = table.groupby("model")
+    out = pd.DataFrame({"n": grouped.size(),
+                        "val acc mean": grouped["best val acc"].mean(), "val acc std": grouped["best val acc"].std(),
+                        "test acc mean": grouped["test acc"].mean(), "test acc std": grouped["test acc"].std(),
+                        "params": grouped["params"].first(), "train time mean (s)": grouped["train time (s)"].mean()})
+    return out.sort_values("val acc mean", ascending=False)
+
+
+def generalisation_table(runs) -> "object":
+    """The earlier ByClass study's table: accuracy and weighted precision / recall / F1 of the same (chosen)
+    weights on the train part and on the test part, per run — from the one evaluation ``fit`` recorded.
+    Runs whose train part was not scored are left out."""
+    import pandas as pd
+
+    items = runs.items() if isinstance(runs, dict) else ((r.name, r) for r in runs)
+    rows = []
+    for label, run in items:
+        evaluation = run.metrics.get("evaluation", {})
+        suffix = "_tta" if run.metrics.get("test_tta") else ""
+        train, test = evaluation.get("train" + suffix), evaluation.get("test" + suffix)
+        if train is None or test is None:
+            continue
+        row = {"run": label, "model": run.metrics.get("model"), "TTA": bool(suffix)}
+        for part, entry in (("train", train), ("test", test)):
+            for metric in ("accuracy", "precision_weighted", "recall_weighted", "f1_weighted"):
+                row[f"{part} {metric.replace('_weighted', '')}"] = entry[metric]
+        row["gap (train - test acc)"] = train["accuracy"] - test["accuracy"]
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
 
 
 def cached_json(name: str, profile: str, build_fn: Callable[[Path], object], retrain: bool = False, *,
@@ -494,7 +529,8 @@ class StudyContext:
     def cached_json(self, name: str, build_fn: Callable[[Path], object], filename: str = "results.json") -> dict:
         return cached_json(name, self.profile, build_fn, self.retrain, filename=filename)
 
-    def train(self, name: str, config, data, *, model=None, keep_weights: bool = True) -> Run:
+    def train(self, name: str, config, data, *, model=None, keep_weights: bool = True,
+              evaluate_parts: tuple[str, ...] = ("test",)) -> Run:
         """Train ``config`` on ``data`` into the run ``name`` (or load it when cached); prints one line.
 
         ``model`` defaults to ``create_model(config.model, ...)``; pass one to start from other weights
@@ -503,7 +539,7 @@ class StudyContext:
         later notebook loads whose weights would only bloat the repository (e.g. a 31 MB smoke-test model).
         """
         def build(run_dir: Path) -> None:
-            from charclf.models import create_model, model_summary
+            from charclf.models import create_model
             from charclf.train import fit
 
             if model is None:
@@ -512,11 +548,10 @@ class StudyContext:
                 seed_everything(config.seed)
             net = model if model is not None else create_model(config.model, num_classes=data.num_classes,
                                                                **config.model_kwargs)
-            fit(net, data, config, run_dir, progress=False)
+            fit(net, data, config, run_dir, progress=False, resume=resumable(run_dir),
+                evaluate_parts=evaluate_parts)
             prune_run(run_dir)
-            size = model_summary(net)
-            update_metrics(run_dir, model=config.model, params=size["params"], macs=size["macs"],
-                           profile=self.profile, run=name, weights_kept=keep_weights)
+            update_metrics(run_dir, profile=self.profile, run=name, weights_kept=keep_weights)
             if not keep_weights:
                 (run_dir / "model.safetensors").unlink(missing_ok=True)
 

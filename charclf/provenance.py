@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import os
 import platform
@@ -33,7 +34,8 @@ def machine_info() -> dict:
     import torch
 
     info = {
-        "hostname_hash": abs(hash(platform.node())) % 10**8,  # distinguishes machines without naming them
+        # Distinguishes machines without naming them; hashlib, not hash(): Python salts hash() per process.
+        "hostname_hash": int(hashlib.sha256(platform.node().encode()).hexdigest()[:8], 16) % 10**8,
         "platform": platform.platform(),
         "python": platform.python_version(),
         "torch": torch.__version__,

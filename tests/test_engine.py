@@ -390,3 +390,31 @@ def test_grad_clip_norm_must_be_positive(tmp_path):
     assert not (tmp_path / "run").exists()
     with pytest.raises(ConfigError, match="grad_clip_norm"):
         TrainConfig.from_dict({"grad_clip_norm": "1"})
+
+
+@pytest.mark.parametrize("tta", [False, True])
+def test_recorded_test_accuracy_is_one_fresh_float32_evaluation(tmp_path, tta):
+    """fit's one test number comes from evaluate_model: a fresh evaluation of the saved weights gives exactly
+    the recorded accuracy, the record says whether TTA was used, and the confusion matrices are written."""
+    from charclf.evaluate import evaluate_model
+
+    cfg = config(epochs=2, tta=tta)
+    data = bundle()
+    fit(new_model(cfg), data, cfg, tmp_path / "run", progress=False, evaluate_parts=("train", "test"))
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    key = "test_tta" if tta else "test"
+    fresh = evaluate_model(load_model(tmp_path / "run"), data.test, tta=tta)
+    assert metrics["test_acc"] == metrics["evaluation"][key]["accuracy"] == fresh.metrics["accuracy"]
+    assert metrics["test_tta"] is tta and metrics["evaluation"][key]["precision"] == "fp32"
+    assert set(metrics["evaluation"]) == {"train" + key[4:], key}
+    assert metrics["params"] == sum(p.numel() for p in new_model(cfg).parameters()) and metrics["macs"] > 0
+    cm = pd.read_csv(tmp_path / "run" / f"confusion_{key}.csv", index_col=0)
+    assert list(cm.index) == list(CLASSES) and cm.to_numpy().sum() == len(data.test)
+    assert (cm.to_numpy() == fresh.confusion).all()
+
+
+def test_evaluate_parts_must_include_test(tmp_path):
+    cfg = config(epochs=1)
+    with pytest.raises(ConfigError, match="test is always"):
+        fit(new_model(cfg), bundle(), cfg, tmp_path / "run", progress=False, evaluate_parts=("train",))
+    assert not (tmp_path / "run").exists()

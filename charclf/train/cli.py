@@ -80,7 +80,7 @@ def run(args) -> int:
     from charclf.data import load_data
     from charclf.errors import unknown_name
     from charclf.models import create_model, list_models
-    from charclf.train.engine import check_out_dir, fit
+    from charclf.train.engine import check_out_dir, fit, seed_everything
 
     config = build_config(args)
     # Fail fast, before loading data: a wrong name or an occupied folder should cost nothing.
@@ -90,12 +90,15 @@ def run(args) -> int:
 
     split, protocol = data_choice(args)
     data = load_data(split, protocol, args.data_dir)
+    # Seed before building: --seed then fixes the initial weights too, as it does in the notebooks.
+    seed_everything(config.seed)
     model = create_model(config.model, num_classes=data.num_classes, **config.model_kwargs)
     history = fit(model, data, config, args.out, resume=args.resume, overwrite=args.overwrite,
                   progress=not args.no_progress)
     m = history.attrs["metrics"]
     print(f"run folder: {args.out}")
     print(f"best val accuracy: {m['best_val_acc']:.4f} (epoch {m['best_epoch']} of {len(history)}; split "
-          f"{data.split}, protocol {data.protocol}); test accuracy of that model: {m['test_acc']:.4f}")
+          f"{data.split}, protocol {data.protocol}); test accuracy of that model: {m['test_acc']:.4f}"
+          f"{' (with TTA)' if m.get('test_tta') else ''}")
     sys.stdout.flush()
     return 0

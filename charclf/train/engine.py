@@ -157,7 +157,8 @@ class RunState:
 
 def fit(model: nn.Module, data: DataBundle, config: TrainConfig, out_dir: str | Path | None = None, *,
         resume: bool = False, overwrite: bool = False, progress: bool = True,
-        callbacks: list[Callable[[dict], None]] | None = None) -> pd.DataFrame:
+        callbacks: list[Callable[[dict], None]] | None = None,
+        evaluate_parts: tuple[str, ...] = ("test",)) -> pd.DataFrame:
     """Train ``model`` on ``data.train``, pick the best epoch on ``data.val``, and return the history.
 
     With ``out_dir`` the run folder described in this module's docstring is written (only by rank 0 under
@@ -168,7 +169,14 @@ def fit(model: nn.Module, data: DataBundle, config: TrainConfig, out_dir: str | 
 
     ``callbacks`` are called with each epoch's history row once that epoch is saved (e.g. Optuna pruning);
     an exception they raise stops training and propagates, leaving the run folder resumable.
+
+    ``evaluate_parts`` are the parts scored at the end (with ``out_dir``) by :func:`final_evaluation`; "test"
+    is always among them. Add "train" for a generalisation table (train vs test metrics of the same weights).
     """
+    unknown = set(evaluate_parts) - {"train", "val", "test"}
+    if unknown or "test" not in evaluate_parts:
+        raise ConfigError(f"evaluate_parts={evaluate_parts!r}: parts are train, val and test, and test is always "
+                          "scored. Fix: e.g. evaluate_parts=('train', 'test')")
     for name in ("epochs", "batch_size", "eval_batch_size", "log_every"):
         if getattr(config, name) < 1:
             raise ConfigError(f"TrainConfig.{name}={getattr(config, name)}: must be >= 1. Fix: correct the config")
@@ -183,12 +191,13 @@ def fit(model: nn.Module, data: DataBundle, config: TrainConfig, out_dir: str | 
     info = distributed.setup(use_cuda=config.device.startswith("cuda")
                              or (config.device == "auto" and torch.cuda.is_available()))
     try:
-        return _fit(model, data, config, out, resume, overwrite, progress, callbacks or [], info)
+        return _fit(model, data, config, out, resume, overwrite, progress, callbacks or [], info,
+                    tuple(evaluate_parts))
     finally:
         distributed.teardown(info)
 
 
-def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info) -> pd.DataFrame:
+def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info, evaluate_parts) -> pd.DataFrame:
     device = resolve_device(config.device, info.local_rank)
     on_cuda = device.type == "cuda"
     amp_dtype = resolve_amp(config.amp, device, model)
@@ -321,9 +330,11 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info)
     # What "auto" resolved to on this machine: the same config trains in bf16 on one machine, float32 on another.
     metrics.update(precision=precision_name(amp_dtype), channels_last=channels_last, device=str(device))
     if out is not None and info.is_main:
-        # The one look at the test part: the weights chosen on val, evaluated once.
-        metrics["test_acc"] = evaluate_logits(model, data.test, mean=mean, std=std, config=config,
-                                              amp_dtype=amp_dtype)[1]
+        # The one look at the test part: the weights chosen on val, evaluated once, by the same function (and
+        # in the same float32) as `charclf evaluate`, so a run carries one test number, not two.
+        metrics.update(final_evaluation(model, data, out, mean=mean, std=std, tta=config.tta,
+                                        batch_size=config.eval_batch_size, parts=evaluate_parts))
+        metrics.update(model_record(model, config))
         metrics.update(data=data.describe(), train_samples=len(train), world_size=info.world_size,
                        run_metadata=run_metadata(protocol=data.protocol, seed=config.seed, config=config.to_dict(),
                                                  recipe=config.name or None))
@@ -331,6 +342,32 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info)
     history.attrs["metrics"] = metrics
     distributed.barrier()
     return history
+
+
+def final_evaluation(model: nn.Module, data: DataBundle, out: Path, *, mean: float, std: float, tta: bool,
+                     batch_size: int, parts: tuple[str, ...] = ("test",)) -> dict:
+    """Score the chosen weights on ``parts`` with :func:`charclf.evaluate.evaluate_model` (float32, TTA as the
+    config says), write each part's confusion matrix as ``confusion_<key>.csv`` and return the metrics.json
+    entries: ``evaluation`` (keyed like ``charclf evaluate``: "test", or "test_tta" with TTA), ``test_acc`` and
+    ``test_tta``. ``test_acc`` is that evaluation's accuracy: one number, from one evaluation."""
+    from charclf.evaluate import confusion_frame, evaluation_key, evaluate_model
+
+    evaluation = {}
+    for part in parts:
+        result = evaluate_model(model, getattr(data, part), mean=mean, std=std, tta=tta, batch_size=batch_size)
+        key = evaluation_key(part, tta)
+        evaluation[key] = result.to_dict()
+        _write_csv(confusion_frame(result.confusion, result.classes).reset_index(), out / f"confusion_{key}.csv")
+    test = evaluation[evaluation_key("test", tta)]
+    return {"evaluation": evaluation, "test_acc": test["accuracy"], "test_tta": bool(tta)}
+
+
+def model_record(model: nn.Module, config: TrainConfig) -> dict:
+    """What the model is: registry name, parameters and MACs per 28x28 image (so no reader rebuilds it)."""
+    from charclf.models.summary import model_summary
+
+    size = model_summary(unwrap(model))
+    return {"model": config.model, "params": int(size["params"]), "macs": int(size["macs"])}
 
 
 def _save_epoch(out: Path, rows: list[dict], improved: bool, eval_model: nn.Module, model: nn.Module,

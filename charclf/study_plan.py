@@ -1,0 +1,183 @@
+"""What the study trains, as data: one list that the notebooks render and a background runner trains.
+
+Notebook 04 and ``python -m charclf.study_plan`` read the same :func:`training_runs`, so the runs a long
+background job leaves under ``outputs/runs/<profile>/`` are exactly the ones the notebook loads (a run killed
+by the end of a session resumes where it stopped; see :func:`charclf.notebook_utils.cached_run`).
+
+A model trains under a profile only when its full recipe fits the machine: before training, its training
+step is timed on the real data (:func:`measure_images_per_s`) and the recipe's time is estimated; a model over
+the profile's budget is listed as untrained with that measurement, never trained under a cut recipe.
+
+    python -m charclf.study_plan --profile full --only 04          # train what is missing, cheapest first
+    python -m charclf.study_plan --profile full --only 04 --dry-run
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+
+# Notebook 04: every earlier work's model under its own recipe, and ours.
+TRAINING_PLAN = {
+    "lenet": "byclass_study", "alexnet": "byclass_study", "vgg": "byclass_study", "resnet": "byclass_study",
+    "spinalnet": "byclass_study", "ensnet": "byclass_study", "minivision_v2": "minivision_v2",
+    "minivision_v3": "minivision_v3", "lenet5_keras": "lenet5_keras", "charnet_s": "charclf_small",
+    "charnet_m": "charclf_fast", "charnet_l": "charclf_best",
+}
+# The headline models get three seeds under the full profile (mean +- std); the others one.
+MULTI_SEED_MODELS = ("vgg", "minivision_v3", "charnet_s")
+FULL_SEEDS = (0, 1, 2)
+# A full recipe that would take longer than this on the machine at hand is not trained there.
+RUN_BUDGET_S = {"quick": None, "full": 2 * 3600.0}
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One training run of the study: a folder ``outputs/runs/<profile>/<name>``."""
+
+    name: str
+    model: str
+    recipe: str
+    seed: int
+    evaluate_parts: tuple[str, ...] = ("test",)
+
+
+def run_name(group: str, model: str, seed: int) -> str:
+    return f"{group}/{model}-seed{seed}"
+
+
+def training_runs(profile: str, models: list[str] | None = None) -> list[PlannedRun]:
+    """Notebook 04's runs under ``profile``: one seed per model (three for MULTI_SEED_MODELS under full).
+
+    Full-profile runs also score the train part, for the earlier study's generalisation table."""
+    runs = []
+    for model, recipe in TRAINING_PLAN.items():
+        if models is not None and model not in models:
+            continue
+        seeds = FULL_SEEDS if profile == "full" and model in MULTI_SEED_MODELS else FULL_SEEDS[:1]
+        parts = ("train", "test") if profile == "full" else ("test",)
+        runs += [PlannedRun(run_name("04_training", model, s), model, recipe, s, parts) for s in seeds]
+    return runs
+
+
+def measure_images_per_s(model_name: str, config, data, *, steps: int = 6, warmup: int = 2) -> float:
+    """Images/s of the recipe's own training step (batch size, precision, augmentation) on ``data.train``,
+    timed over ``steps`` steps after ``warmup`` untimed ones on a fresh model (thrown away afterwards)."""
+    import torch
+
+    from charclf.models import create_model
+    from charclf.train.augment import BatchAugment
+    from charclf.train.engine import pixel_stats, resolve_device
+    from charclf.train.loop import train_epoch
+    from charclf.train.losses import build_loss
+    from charclf.train.optim import build_optimizer
+    from charclf.train.precision import resolve_amp
+
+    device = resolve_device(config.device)
+    model = create_model(model_name, num_classes=data.num_classes, **config.model_kwargs).to(device)
+    model = model.to(memory_format=torch.channels_last)
+    n = min(len(data.train), (steps + warmup) * config.batch_size)
+    images, labels = data.train.images[:n].to(device), data.train.labels[:n].to(device)
+    mean, std = pixel_stats(images)
+    optimizer = build_optimizer(model, config.optimizer)
+    augment = BatchAugment(config.augment, data.num_classes, fill=(0.0 - mean) / std)
+    loss_fn = build_loss(config.loss, num_classes=data.num_classes, class_counts=data.train.class_counts(),
+                         label_smoothing=config.label_smoothing).to(device)
+    common = dict(batch_size=config.batch_size, mean=mean, std=std, amp_dtype=resolve_amp(config.amp, device, model),
+                  channels_last=True, generator=torch.Generator().manual_seed(0))
+    aug = augment if augment.enabled else None
+    common["grad_clip_norm"] = config.grad_clip_norm
+    train_epoch(model, optimizer, None, loss_fn, aug, images, labels, max_steps=warmup, **common)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    out = train_epoch(model, optimizer, None, loss_fn, aug, images, labels, max_steps=steps, **common)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return out["samples"] / (time.perf_counter() - start)
+
+
+def feasibility(ctx, run: PlannedRun, config, data) -> dict:
+    """Measured images/s of ``run``'s recipe here, the estimated time of its full recipe, and whether the
+    profile trains it (within RUN_BUDGET_S); ``reason`` says why not."""
+    ips = measure_images_per_s(run.model, config, data)
+    estimate = config.epochs * len(data.train) / ips
+    budget = RUN_BUDGET_S.get(ctx.profile)
+    skip = ctx.skip_reason(run.model, data.num_classes)
+    if skip is None and budget is not None and estimate > budget:
+        skip = (f"[{run.model}] not trained under the {ctx.profile} profile on this machine: its {config.epochs}-"
+                f"epoch recipe would take ~{estimate / 3600:.1f} h at the measured {ips:,.0f} images/s "
+                f"(budget {budget / 3600:.0f} h per run); it needs a GPU")
+    return {"run": run.name, "model": run.model, "recipe": run.recipe, "seed": run.seed,
+            "images_per_s": ips, "epochs": config.epochs, "estimated_s": estimate, "trained": skip is None,
+            "reason": skip}
+
+
+def train_plan(ctx, data, plan: list[PlannedRun], *, train: bool = True):
+    """Load each planned run that has finished; train the others that fit this machine (unless ``train`` is
+    false). Returns ``(runs, status)``: ``{run name: Run}`` and a DataFrame with one row per planned run saying
+    whether it trained, with the measured images/s and estimated time of those measured here.
+
+    Measurements are cached as ``<runs>/<group>/feasibility/<model>-seed<N>.json``: the notebook shows what the
+    background runner measured before deciding. The quick profile only applies its MACs limit (no timing)."""
+    import json
+
+    import pandas as pd
+
+    from charclf.notebook_utils import is_finished_run, load_run
+    from charclf.provenance import run_metadata, write_json
+    from charclf.recipes import get_recipe
+
+    runs, rows = {}, []
+    for planned in plan:
+        config = ctx.adapt(get_recipe(planned.recipe, model=planned.model), seed=planned.seed)
+        run_dir = ctx.runs_dir / planned.name
+        check_path = run_dir.parent / "feasibility" / f"{run_dir.name}.json"
+        check = json.loads(check_path.read_text()) if check_path.is_file() else None
+        if not is_finished_run(run_dir) or ctx.retrain:
+            skip = ctx.skip_reason(planned.model, data.num_classes)
+            if skip is not None:
+                check = {"run": planned.name, "model": planned.model, "recipe": planned.recipe,
+                         "seed": planned.seed, "trained": False, "reason": skip}
+            elif ctx.profile != "quick" and (check is None or ctx.retrain):
+                check = feasibility(ctx, planned, config, data)
+                write_json(check_path, {**check, **run_metadata(profile=ctx.profile, protocol=ctx.protocol)})
+            if skip is not None or (check is not None and not check["trained"]):
+                print(check["reason"], flush=True)
+                rows.append(check)
+                continue
+            if not train:
+                rows.append({**(check or {}), "run": planned.name, "trained": False, "reason": "not yet trained"})
+                continue
+        run = ctx.train(planned.name, config, data, evaluate_parts=planned.evaluate_parts)
+        runs[planned.name] = run
+        rows.append({**(check or {}), "run": planned.name, "model": planned.model, "recipe": planned.recipe,
+                     "seed": planned.seed, "trained": True, "reason": None})
+    columns = ["run", "model", "recipe", "seed", "trained", "images_per_s", "epochs", "estimated_s", "reason"]
+    return runs, pd.DataFrame(rows).reindex(columns=columns).set_index("run")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default="full", choices=["quick", "full"])
+    parser.add_argument("--only", default="04", choices=["04"], help="which notebook's runs")
+    parser.add_argument("--models", help="comma-separated models, trained in this order (default: the whole plan)")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--dry-run", action="store_true", help="measure and list, train nothing")
+    args = parser.parse_args(argv)
+
+    from charclf.notebook_utils import setup
+
+    ctx = setup(0, profile=args.profile, data_dir=args.data_dir, quiet=True)
+    data = ctx.load_data("byclass")
+    models = args.models.split(",") if args.models else None
+    plan = training_runs(args.profile, models)
+    if models is not None:  # in the order given: a queue can put the cheap runs first
+        plan.sort(key=lambda r: (models.index(r.model), r.seed))
+    _, status = train_plan(ctx, data, plan, train=not args.dry_run)
+    print(status.to_string())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -62,9 +62,12 @@ def run_rows(root: str | Path | None = None) -> pd.DataFrame:
         config = json.loads((run / "config.json").read_text())
         if "test_acc" not in metrics or "architecture" not in config:
             continue
-        size = model_summary(create_model(config["architecture"], num_classes=config["num_classes"],
-                                          **architecture_kwargs(config.get("model_kwargs", {}))))
-        test_eval = metrics.get("evaluation", {}).get("test", {})
+        if "params" in metrics and "macs" in metrics:
+            size = {"params": metrics["params"], "macs": metrics["macs"]}
+        else:  # runs written before fit recorded the model's size
+            size = model_summary(create_model(config["architecture"], num_classes=config["num_classes"],
+                                              **architecture_kwargs(config.get("model_kwargs", {}))))
+        test_eval, tta = test_evaluation(metrics)
         meta = metrics.get("run_metadata", {})
         data = metrics.get("data", {})
         rows.append({
@@ -78,7 +81,8 @@ def run_rows(root: str | Path | None = None) -> pd.DataFrame:
             "train_images": data.get("sizes", {}).get("train", metrics.get("train_samples")),
             "epochs": metrics.get("epochs_run"),
             "val_acc": metrics.get("best_val_acc"),
-            "test_acc": metrics.get("test_acc"),
+            "test_acc": test_eval.get("accuracy", metrics.get("test_acc")),
+            "tta": tta,
             "merged47_acc": test_eval.get("merged47_accuracy"),
             "f1_weighted": test_eval.get("f1_weighted"),
             "train_time_s": metrics.get("train_time_s"),
@@ -89,6 +93,21 @@ def run_rows(root: str | Path | None = None) -> pd.DataFrame:
             "git_sha": (meta.get("git_sha") or "")[:10],
         })
     return pd.DataFrame(rows)
+
+
+def test_evaluation(metrics: dict) -> tuple[dict, bool | None]:
+    """The run's one test evaluation and whether it used TTA: every test column of a table comes from it.
+
+    Runs written by ``fit`` record which one (``test_tta``). For older runs the plain ``evaluation.test``
+    (``charclf evaluate``, float32) is used when present; without any, only their ``test_acc`` is known
+    (``{}``, TTA unknown: None)."""
+    evaluation = metrics.get("evaluation", {})
+    if "test_tta" in metrics:
+        key = "test_tta" if metrics["test_tta"] else "test"
+        return evaluation.get(key, {}), bool(metrics["test_tta"])
+    if "test" in evaluation:
+        return evaluation["test"], False
+    return {}, None
 
 
 def bench_rows(path: str | Path | None = None) -> pd.DataFrame:
@@ -117,12 +136,13 @@ def results_markdown(root: str | Path | None = None) -> str:
         lines += ["", f"**`outputs/runs/{profile_dir}/`** ({PROFILE_WORDS.get(profile_dir, profile_dir)}) — "
                       f"{group['split'].iloc[0]}, **{protocol} protocol** ({PROTOCOL_WORDS.get(protocol, protocol)}), "
                       f"device: {', '.join(sorted(set(map(str, group['device']))))}.", "",
-                  "| model | params | MACs | train images | epochs | val acc | test acc | merged-47 acc | "
+                  "| model | params | MACs | train images | epochs | val acc | test acc | TTA | merged-47 acc | "
                   "weighted F1 | precision | train time | images/s | artifact |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|"]
+                  "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---:|---:|---|"]
         for r in group.sort_values("test_acc", ascending=False).itertuples():
             lines.append(f"| `{r.model}` | {r.params:,} | {r.macs / 1e6:.1f} M | {_fmt(r.train_images, ',')} | "
                          f"{_fmt(r.epochs, 'd')} | {_fmt(r.val_acc, '.2%')} | **{_fmt(r.test_acc, '.2%')}** | "
+                         f"{ {True: 'yes', False: 'no'}.get(r.tta, '?')} | "
                          f"{_fmt(r.merged47_acc, '.2%')} | {_fmt(r.f1_weighted, '.3f')} | {_fmt(r.precision, 's')} | "
                          f"{_fmt(r.train_time_s, '.0f')} s | {_fmt(r.images_per_s, ',.0f')} | "
                          f"[{r.run}]({r.run}/metrics.json) |")

@@ -32,7 +32,7 @@ def _stage_summary(metrics: dict, run_dir: Path, train_samples: int, config: Tra
 def pretrain_finetune(model_name: str, data, *, pretrain_config: TrainConfig | None = None,
                       finetune_config: TrainConfig | None = None, pretrain_fraction: float = 0.9,
                       out_dir: str | Path, seed: int = 0, resume: bool = False, overwrite: bool = False,
-                      progress: bool = False) -> dict:
+                      progress: bool = False, with_controls: bool = False) -> dict:
     """Pre-train ``model_name`` on a stratified ``pretrain_fraction`` of ``data.train`` with
     ``pretrain_config`` (default: recipe ``byclass_study``, SGD), then fine-tune the pre-trained weights on
     all of ``data.train`` with ``finetune_config`` (default: recipe ``byclass_finetune``, Adam).
@@ -43,7 +43,11 @@ def pretrain_finetune(model_name: str, data, *, pretrain_config: TrainConfig | N
 
     Writes ``<out_dir>/pretrain/`` and ``<out_dir>/finetune/`` (fit run folders) and
     ``<out_dir>/results.json``; returns the results dict. ``resume=True`` continues a killed run: a finished
-    pre-training stage is loaded from its folder rather than trained again.
+    stage is loaded from its folder rather than trained again.
+
+    ``with_controls`` adds two runs that separate the fine-tune's effects: ``sgd_continued`` (the pre-trained
+    weights, SGD on 100 % for as many epochs as the fine-tune ran) and ``adam_scratch`` (Adam on 100 % from
+    random weights for the epochs of both stages); they appear under ``results["controls"]``.
     """
     from charclf.data.dataset import stratified_subset
     from charclf.hub import load_model
@@ -75,31 +79,52 @@ def pretrain_finetune(model_name: str, data, *, pretrain_config: TrainConfig | N
     pre_data = dataclasses.replace(data, train=pre_train)
     ft_data = dataclasses.replace(data, train=full_train)
 
-    # Stage 1: pre-train (or, on resume, reuse a finished stage 1 from its folder).
-    pre_dir, ft_dir = out / "pretrain", out / "finetune"
-    if resume and (pre_dir / "metrics.json").exists():
-        model = load_model(pre_dir)
-        pre_metrics = json.loads((pre_dir / "metrics.json").read_text())
-    else:
-        import torch
+    import torch
 
+    def stage(folder: Path, net, stage_data, cfg):
+        """fit one stage, or, on resume, reuse it when it has finished (metrics.json written)."""
+        if resume and (folder / "metrics.json").exists():
+            return load_model(folder), json.loads((folder / "metrics.json").read_text())
+        history = fit(net, stage_data, cfg, folder, resume=resume, overwrite=overwrite, progress=progress)
+        # The saved best-on-val weights, loaded with the normalisation they were trained with: the next stage
+        # keeps it, resumed or not.
+        return load_model(folder), history.attrs["metrics"]
+
+    def fresh_model():
         torch.manual_seed(seed)
-        model = create_model(model_name, num_classes=data.num_classes, **pre_cfg.model_kwargs)
-        history = fit(model, pre_data, pre_cfg, pre_dir, resume=resume, overwrite=overwrite, progress=progress)
-        pre_metrics = history.attrs["metrics"]
+        return create_model(model_name, num_classes=data.num_classes, **pre_cfg.model_kwargs)
 
-    # Stage 2: fine-tune from the pre-trained (best-on-val) weights, which fit left in ``model``.
+    # Stage 1: pre-train. Stage 2: fine-tune from its best-on-val weights.
+    pre_dir, ft_dir = out / "pretrain", out / "finetune"
+    model, pre_metrics = stage(pre_dir, fresh_model(), pre_data, pre_cfg)
     model.train()
-    history = fit(model, ft_data, ft_cfg, ft_dir, resume=resume, overwrite=overwrite, progress=progress)
-    ft_metrics = history.attrs["metrics"]
-
+    _, ft_metrics = stage(ft_dir, model, ft_data, ft_cfg)
     pre = _stage_summary(pre_metrics, pre_dir, len(pre_train), pre_cfg)
     ft = _stage_summary(ft_metrics, ft_dir, len(full_train), ft_cfg)
     gain = {k: (ft[k] - pre[k]) if ft[k] is not None and pre[k] is not None else None
             for k in ("val_acc", "test_acc")}
+
+    # Controls: the fine-tune changes three things at once (10 % more data, more epochs, Adam). Two controls
+    # separate them: SGD continued from the same pre-trained weights on 100 % for as many epochs as the
+    # fine-tune ran (no optimizer change), and Adam from scratch on 100 % for the epochs of both stages
+    # together (no pre-training).
+    controls = {}
+    if with_controls:
+        extra = int(ft_metrics["epochs_run"])
+        sgd_cfg = override_config(pre_cfg, {"epochs": extra, "early_stopping_patience": None},
+                                  source="sgd_continued config")
+        net = load_model(pre_dir)
+        net.train()
+        _, sgd_metrics = stage(out / "sgd_continued", net, ft_data, sgd_cfg)
+        controls["sgd_continued"] = _stage_summary(sgd_metrics, out / "sgd_continued", len(full_train), sgd_cfg)
+        total = int(pre_metrics["epochs_run"]) + extra
+        adam_cfg = override_config(ft_cfg, {"epochs": total}, source="adam_scratch config")
+        _, adam_metrics = stage(out / "adam_scratch", fresh_model(), ft_data, adam_cfg)
+        controls["adam_scratch"] = _stage_summary(adam_metrics, out / "adam_scratch", len(full_train), adam_cfg)
+
     results = {
         "experiment": "pretrain_finetune", "model": model_name, "pretrain_fraction": pretrain_fraction,
-        "pretrain": pre, "finetune": ft, "gain": gain,
+        "pretrain": pre, "finetune": ft, "gain": gain, "controls": controls,
         "note": "pre-train on a stratified subset of the training part, fine-tune from its best-on-val weights on "
                 "the whole training part; both stages select on val, test measured once per stage",
         "data": data.describe(),

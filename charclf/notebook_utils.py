@@ -121,6 +121,7 @@ class ProfileSettings:
     tune_epochs: int
     transfer_train_samples: int | None  # MNIST training images (08)
     transfer_epochs: int  # the ByClass study fine-tunes 5 epochs on MNIST
+    transfer_seeds: tuple[int, ...]  # each MNIST comparison is repeated per seed (mean +- std)
     efficientnet_train_samples: int | None  # EfficientNet at 112 px is slow on a CPU (09)
     efficientnet_epochs: int | None
     efficientnet_eval_samples: int | None  # val and test images for the EfficientNet runs
@@ -137,15 +138,15 @@ PROFILES = {
     "quick": ProfileSettings(
         name="quick", train_samples=3000, val_samples=1500, test_samples=1500, max_epochs=2,
         tune_trials=4, tune_train_samples=1500, tune_epochs=1,
-        transfer_train_samples=3000, transfer_epochs=1,
+        transfer_train_samples=3000, transfer_epochs=2, transfer_seeds=(0,),
         efficientnet_train_samples=600, efficientnet_epochs=1, efficientnet_eval_samples=300,
         max_mmacs=100.0,
         description="a small honest subset on a CPU: stratified 3,000 train / 1,500 val / 1,500 test images, "
                     "at most 2 epochs per recipe, models up to 100 MMACs per image"),
     "full": ProfileSettings(
         name="full", train_samples=None, val_samples=None, test_samples=None, max_epochs=None,
-        tune_trials=28, tune_train_samples=20000, tune_epochs=3,
-        transfer_train_samples=None, transfer_epochs=5,
+        tune_trials=28, tune_train_samples=20000, tune_epochs=5,
+        transfer_train_samples=None, transfer_epochs=5, transfer_seeds=(0, 1, 2),
         efficientnet_train_samples=None, efficientnet_epochs=None, efficientnet_eval_samples=None,
         max_mmacs=None,
         description="the complete protocol on a GPU, every recipe's own epochs, every model"),

@@ -101,22 +101,16 @@ def _check_mnist(data) -> None:
                         "load it with charclf.data.load_data('classic-mnist', 'official')")
 
 
-def _accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, mean: float, std: float) -> float:
-    from charclf.inference import predict_logits
-
-    logits = predict_logits(model, images, mean=mean, std=std)
-    return float((logits.argmax(1) == labels).double().mean())
-
-
-def _emnist_mnist_test(data_dir) -> tuple[torch.Tensor, torch.Tensor] | str:
-    """The EMNIST-MNIST test set (upright), or the reason it cannot be used."""
+def _emnist_mnist_test(data_dir):
+    """The EMNIST-MNIST test set (upright) as a CharDataset, or the reason it cannot be used."""
     try:
-        from charclf.data import load_official
+        from charclf.data import CharDataset, load_official
 
         images, labels = load_official("mnist", "test", data_dir)
     except (DataError, FileNotFoundError) as err:
         return f"EMNIST-MNIST test set not evaluated: {err}"
-    return torch.as_tensor(images), torch.as_tensor(labels, dtype=torch.int64)
+    return CharDataset(torch.as_tensor(images), torch.as_tensor(labels, dtype=torch.int64), DIGITS, "mnist", "test",
+                       "official")
 
 
 def transfer_to_mnist(source_model_dir: str | Path, mnist_data, *, epochs: int = 5, config: TrainConfig | None = None,
@@ -134,6 +128,7 @@ def transfer_to_mnist(source_model_dir: str | Path, mnist_data, *, epochs: int =
     """
     import pandas as pd
 
+    from charclf.evaluate import evaluate_model
     from charclf.hub import load_model, read_model_config
     from charclf.models import create_model
     from charclf.provenance import repo_relative, run_metadata, write_json
@@ -181,14 +176,16 @@ def transfer_to_mnist(source_model_dir: str | Path, mnist_data, *, epochs: int =
                "optimizer": cfg.optimizer.name, "lr": cfg.optimizer.lr,
                "train_samples": min(len(mnist_data.train), cfg.max_train_samples or len(mnist_data.train)),
                "best_val_acc": metrics["best_val_acc"], "test_acc": metrics["test_acc"],
+               "test_images": len(mnist_data.test), "test_tta": bool(metrics.get("test_tta", False)),
                "emnist_mnist_test_acc": math.nan, "train_time_s": metrics["train_time_s"],
                "run_dir": repo_relative(out / name)}
-        if not isinstance(extra_test, str):
-            row["emnist_mnist_test_acc"] = _accuracy(net, *extra_test, metrics["mean"], metrics["std"])
+        if not isinstance(extra_test, str):  # the same evaluation function (and precision) as the MNIST test
+            row["emnist_mnist_test_acc"] = evaluate_model(net, extra_test, mean=metrics["mean"], std=metrics["std"],
+                                                          tta=cfg.tta).metrics["accuracy"]
         rows.append(row)
     df = pd.DataFrame(rows)
     note = extra_test if isinstance(extra_test, str) else \
-        f"EMNIST-MNIST test set evaluated ({len(extra_test[1])} images)"
+        f"EMNIST-MNIST test set evaluated ({len(extra_test)} images)"
     write_json(out / RESULTS_NAME, {
         "experiment": "transfer_to_mnist", "source_model_dir": repo_relative(source_model_dir),
         "source_architecture": arch, "source_protocol": source_cfg.get("protocol"),

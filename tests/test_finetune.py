@@ -90,3 +90,25 @@ def test_resume_reuses_a_finished_pretraining_and_refuses_accidental_overwrite(t
 def test_bad_fraction_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="pretrain_fraction"):
         pretrain_finetune("lenet", tiny_bundle(), pretrain_fraction=1.0, out_dir=tmp_path)
+
+
+def test_controls_separate_optimizer_from_pretraining(tmp_path):
+    """sgd_continued starts from the pre-trained weights with SGD for the fine-tune's epochs; adam_scratch trains
+    Adam from random weights for both stages' epochs; both on 100 % of the training part."""
+    data = tiny_bundle()
+    pre, ft = configs(pre_epochs=2, ft_epochs=2)
+    results = pretrain_finetune("lenet", data, pretrain_config=pre, finetune_config=ft, out_dir=tmp_path, seed=1,
+                                with_controls=True)
+    sgd, adam = results["controls"]["sgd_continued"], results["controls"]["adam_scratch"]
+    assert (sgd["optimizer"], adam["optimizer"]) == ("sgd", "adam")
+    assert sgd["train_samples"] == adam["train_samples"] == 80
+    assert sgd["epochs_run"] == results["finetune"]["epochs_run"]
+    assert adam["epochs_run"] <= results["pretrain"]["epochs_run"] + results["finetune"]["epochs_run"]
+    sgd_cfg = json.loads((tmp_path / "sgd_continued" / "train_config.json").read_text())
+    assert sgd_cfg["optimizer"]["lr"] == 0.05 and sgd_cfg["epochs"] == results["finetune"]["epochs_run"]
+    # Continued from the pre-trained weights: its first epoch's train loss is far below a fresh model's.
+    import pandas as pd
+    first = {name: pd.read_csv(tmp_path / name / "history.csv").train_loss.iloc[0]
+             for name in ("sgd_continued", "adam_scratch")}
+    assert first["sgd_continued"] < first["adam_scratch"]
+    assert json.loads((tmp_path / "results.json").read_text())["controls"]["adam_scratch"] == pytest.approx(adam)

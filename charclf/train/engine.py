@@ -95,6 +95,16 @@ def pixel_stats(images: torch.Tensor, chunk: int = 16384) -> tuple[float, float]
     return mean, max(sq / n - mean * mean, 1e-12) ** 0.5
 
 
+def input_normalization(model: nn.Module, images: torch.Tensor) -> tuple[float, float]:
+    """The (mean, std) a model's inputs are normalised with: those it carries when it was loaded trained
+    (``charclf.load_model`` sets ``charclf_config``: fine-tuning or transfer keeps the statistics its weights
+    learnt with), else the training images' own."""
+    carried = getattr(unwrap(model), "charclf_config", None) or {}
+    if carried.get("mean") is not None and carried.get("std") is not None:
+        return float(carried["mean"]), float(carried["std"])
+    return pixel_stats(images)
+
+
 def evaluate_logits(model: nn.Module, ds: CharDataset, *, mean: float, std: float, config: TrainConfig,
                     amp_dtype: torch.dtype | None) -> tuple[float, float]:
     """(loss, accuracy) of ``model`` on ``ds`` through the same predict_logits the rest of the package uses."""
@@ -212,7 +222,7 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info,
     if config.max_train_samples is not None:
         train = stratified_subset(train, config.max_train_samples, seed=config.seed)
     images, labels = train.images.to(device), train.labels.to(device)
-    mean, std = pixel_stats(images)
+    mean, std = input_normalization(model, images)
 
     # Model and everything that trains it — built (and so validated) before the folder is touched.
     model.to(device)

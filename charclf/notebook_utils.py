@@ -149,7 +149,8 @@ PROFILES = {
         transfer_train_samples=None, transfer_epochs=5, transfer_seeds=(0, 1, 2),
         efficientnet_train_samples=None, efficientnet_epochs=None, efficientnet_eval_samples=None,
         max_mmacs=None,
-        description="the complete protocol on a GPU, every recipe's own epochs, every model"),
+        description="the complete protocol, every recipe's own epochs; every model whose recipe fits the machine "
+                    "(hours on 2 CPU cores; the heaviest need a GPU)"),
 }
 
 

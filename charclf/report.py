@@ -24,7 +24,7 @@ PROFILE_WORDS = {
     "quick": "quick profile — a small stratified subset and 1–2 epochs on 2 CPU cores: a smoke test of the "
              "whole pipeline that shows trends, **not** a result to compare with published numbers",
     "cpu": "complete training part, trained on 2 CPU cores",
-    "full": "full profile — complete protocol, GPU",
+    "full": "full profile — the complete training part, each recipe's own epochs",
 }
 
 

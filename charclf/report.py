@@ -73,6 +73,8 @@ def run_rows(root: str | Path | None = None) -> pd.DataFrame:
         rows.append({
             "run": _rel(run),
             "profile": run.relative_to(root).parts[0],  # outputs/runs/<profile>/...
+            # outputs/runs/<profile>/<group>/<run>: the notebook experiment (04_training ...), "" for flat runs
+            "group": run.relative_to(root).parts[1] if len(run.relative_to(root).parts) > 2 else "",
             "model": config["architecture"],
             "params": size["params"],
             "macs": size["macs"],
@@ -126,6 +128,23 @@ def _fmt(value, spec: str) -> str:
     return format(value, spec)
 
 
+def _seed_summary(runs: pd.DataFrame) -> list[str]:
+    """Markdown lines: mean +- std (sample std) of val and test accuracy per model, where a model has >1 seed."""
+    counts = runs.groupby("model")["seed"].nunique()
+    multi = counts[counts > 1].index
+    if not len(multi):
+        return []
+    lines = ["", "Mean ± std over seeds (sample std), same recipe and data, one row per model:", "",
+             "| model | seeds | val acc | test acc |", "|---|---:|---:|---:|"]
+    stats = runs[runs["model"].isin(multi)].groupby("model").agg(
+        n=("seed", "nunique"), val_mean=("val_acc", "mean"), val_std=("val_acc", "std"),
+        test_mean=("test_acc", "mean"), test_std=("test_acc", "std")).sort_values("test_mean", ascending=False)
+    for model, r in stats.iterrows():
+        lines.append(f"| `{model}` | {r.n} | {r.val_mean:.2%} ± {r.val_std:.2%} | "
+                     f"**{r.test_mean:.2%} ± {r.test_std:.2%}** |")
+    return lines
+
+
 def results_markdown(root: str | Path | None = None) -> str:
     """The README's results section, as Markdown."""
     df = run_rows(root)
@@ -139,13 +158,24 @@ def results_markdown(root: str | Path | None = None) -> str:
                   "| model | params | MACs | train images | epochs | val acc | test acc | TTA | merged-47 acc | "
                   "weighted F1 | precision | train time | images/s | artifact |",
                   "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---:|---:|---|"]
-        for r in group.sort_values("test_acc", ascending=False).itertuples():
+        # Notebook 04 (and flat run folders) in the main table; every other experiment in a table of its own.
+        main = group[group["group"].isin(["", "04_training"])]
+        for r in main.sort_values("test_acc", ascending=False).itertuples():
             lines.append(f"| `{r.model}` | {r.params:,} | {r.macs / 1e6:.1f} M | {_fmt(r.train_images, ',')} | "
                          f"{_fmt(r.epochs, 'd')} | {_fmt(r.val_acc, '.2%')} | **{_fmt(r.test_acc, '.2%')}** | "
                          f"{ {True: 'yes', False: 'no'}.get(r.tta, '?')} | "
                          f"{_fmt(r.merged47_acc, '.2%')} | {_fmt(r.f1_weighted, '.3f')} | {_fmt(r.precision, 's')} | "
                          f"{_fmt(r.train_time_s, '.0f')} s | {_fmt(r.images_per_s, ',.0f')} | "
                          f"[{r.run}]({r.run}/metrics.json) |")
+        lines += _seed_summary(main)
+        for name, sub in group[~group["group"].isin(["", "04_training"])].groupby("group", sort=True):
+            lines += ["", f"`{name}` ({profile_dir} profile):", "",
+                      "| run | model | train images | epochs | val acc | test acc | TTA | artifact |",
+                      "|---|---|---:|---:|---:|---:|---|---|"]
+            for r in sub.sort_values("run").itertuples():
+                lines.append(f"| {r.run.split('/' + name + '/', 1)[-1]} | `{r.model}` | {_fmt(r.train_images, ',')} | "
+                             f"{_fmt(r.epochs, 'd')} | {_fmt(r.val_acc, '.2%')} | {_fmt(r.test_acc, '.2%')} | "
+                             f"{ {True: 'yes', False: 'no'}.get(r.tta, '?')} | [metrics]({r.run}/metrics.json) |")
     bench = bench_rows()
     if not bench.empty:
         lines += ["", f"**Training throughput on this 2-core CPU** (`charclf bench`, batch "

@@ -81,8 +81,9 @@ def _arms() -> dict[str, dict]:
             "recipe-mixup-cutmix": ({"augment": recipe_aug_mixed}, "the recipe's augmentation + MixUp/CutMix"),
         },
         "09_efficientnet_ideas": {
-            "base": ({}, "Mini-Vision-V3's recipe (SGD, StepLR, cross-entropy)"),
-            "mixup-cutmix": ({"augment": recipe_aug_mixed}, "+ MixUp/CutMix"),
+            # The same runs as two arms of 02 (same config and seed): shared, not trained twice.
+            "../02_augmentation/recipe-crop-rotation": ({}, "base: Mini-Vision-V3's recipe (SGD, StepLR, CE)"),
+            "../02_augmentation/recipe-mixup-cutmix": ({"augment": recipe_aug_mixed}, "+ MixUp/CutMix"),
             "lion": ({"optimizer": lion}, "Lion instead of SGD"),
             "warmup-cosine-restarts": ({"scheduler": restarts}, "warmup + cosine warm restarts instead of StepLR"),
             "weighted-kldiv": ({"loss": "weighted_kldiv"}, "class-weighted KLDiv instead of cross-entropy"),
@@ -92,10 +93,15 @@ def _arms() -> dict[str, dict]:
     }
 
 
+def _join(group: str, arm: str) -> str:
+    """``group/arm``, where an arm named ``../other/arm`` is the run of another group."""
+    return arm[3:] if arm.startswith("../") else f"{group}/{arm}"
+
+
 def ablation_runs(group: str) -> list[PlannedRun]:
     """The arms of notebook 02's augmentation ablation or 09's EfficientNet-ideas ablation (one seed each)."""
     arms = _arms()[group]
-    return [PlannedRun(f"{group}/{arm}", ABLATION_MODEL, ABLATION_RECIPE, 0, ("test",),
+    return [PlannedRun(_join(group, arm), ABLATION_MODEL, ABLATION_RECIPE, 0, ("test",),
                        tuple({"epochs": ABLATION_EPOCHS, **overrides}.items()), label)
             for arm, (overrides, label) in arms.items()]
 

@@ -1,0 +1,74 @@
+"""The study's plan as data: which runs each profile trains, and the ablation arms each change one thing."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from charclf.notebook_utils import PROFILES, StudyContext
+from charclf.recipes import get_recipe
+from charclf.study_plan import (ABLATION_EPOCHS, MULTI_SEED_MODELS, TRAINING_PLAN, ablation_runs, feasibility,
+                                training_runs)
+
+
+def ctx(profile: str) -> StudyContext:
+    return StudyContext(profile=profile, protocol="holdout", seed=0, data_dir=Path("."), retrain=False,
+                        settings=PROFILES[profile])
+
+
+def test_full_profile_trains_three_seeds_of_the_headline_models_and_scores_the_train_part():
+    runs = training_runs("full")
+    names = [r.name for r in runs]
+    assert len(names) == len(set(names)) == len(TRAINING_PLAN) + 2 * len(MULTI_SEED_MODELS)
+    for model in MULTI_SEED_MODELS:
+        assert sorted(r.seed for r in runs if r.model == model) == [0, 1, 2]
+    assert all(r.evaluate_parts == ("train", "test") for r in runs)
+    assert {r.recipe for r in runs if r.model == "vgg"} == {"byclass_study"}
+
+
+def test_quick_profile_is_one_seed_and_test_only():
+    runs = training_runs("quick")
+    assert [r.seed for r in runs] == [0] * len(TRAINING_PLAN)
+    assert all(r.evaluate_parts == ("test",) for r in runs)
+    assert [r.model for r in training_runs("quick", ["vgg", "lenet"])] == ["lenet", "vgg"]  # plan order
+
+
+@pytest.mark.parametrize("group", ["02_augmentation", "09_efficientnet_ideas"])
+def test_each_ablation_arm_changes_only_what_it_names(group):
+    base = get_recipe("minivision_v3", epochs=ABLATION_EPOCHS).to_dict()
+    for run in ablation_runs(group):
+        config = run.config(ctx("full")).to_dict()
+        changed = {k for k in config if config[k] != base[k]} - {"seed"}
+        assert changed == set(dict(run.overrides)) - {"epochs"}, run.name
+        assert config["epochs"] == ABLATION_EPOCHS and run.label
+
+
+def test_ablations_share_identical_runs_instead_of_training_them_twice():
+    aug = {r.name: r for r in ablation_runs("02_augmentation")}
+    ideas = {r.name: r for r in ablation_runs("09_efficientnet_ideas")}
+    shared = set(aug) & set(ideas)
+    assert shared == {"02_augmentation/recipe-crop-rotation", "02_augmentation/recipe-mixup-cutmix"}
+    for name in shared:
+        assert aug[name].config(ctx("full")) == ideas[name].config(ctx("full"))
+
+
+def test_quick_profile_caps_ablation_epochs():
+    for run in ablation_runs("02_augmentation"):
+        assert run.config(ctx("quick")).epochs == PROFILES["quick"].max_epochs
+
+
+def test_feasibility_refuses_a_recipe_over_the_budget(monkeypatch):
+    """A model whose full recipe would exceed the run budget is listed with its measurement, not trained."""
+    import charclf.study_plan as plan
+
+    class Data:
+        num_classes = 62
+        train = [0] * 93_055
+
+    run = training_runs("full", ["ensnet"])[0]
+    monkeypatch.setattr(plan, "measure_images_per_s", lambda *a, **k: 13.0)
+    check = feasibility(ctx("full"), run, run.config(ctx("full")), Data())
+    assert not check["trained"] and "needs a GPU" in check["reason"]
+    assert check["estimated_s"] == pytest.approx(20 * 93_055 / 13.0)
+    monkeypatch.setattr(plan, "measure_images_per_s", lambda *a, **k: 1e6)
+    assert feasibility(ctx("full"), run, run.config(ctx("full")), Data())["trained"]

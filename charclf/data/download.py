@@ -298,6 +298,7 @@ def download_emnist(data_dir: str | Path | None = None, mirrors: list[str] | tup
             failures.append(f"{manifest_url(url)}: {getattr(err, 'reason', None) or err}")
             continue
         except DownloadError as err:  # a manifest that cannot be read: this mirror cannot be verified
+            only_checksums = False
             failures.append(f"{url}: {err.problem}")
             continue
         size = f"~{NIST_ZIP_SIZE_MB} MB" if checks is OFFICIAL else "size as served"

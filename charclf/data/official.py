@@ -308,7 +308,8 @@ def locate(name: str, root: Path, *, classic: bool = False) -> Located:
     if not root.exists():
         raise DataError(root, "the data directory does not exist",
                         f"create it and put the files there (see data/README.md), pass --data-dir / "
-                        f"${DATA_ENV}, or run `charclf data download --data-dir {root}`")
+                        f"${DATA_ENV}, or run `charclf data download --data-dir {root}` (or load_data(..., "
+                        "download=True))")
     if classic:
         where = ", ".join(str(d) for d in mnist_dirs(root))
         raise DataError(root / "mnist" / name, f"classic MNIST file not found (looked in {where}, as .gz or raw)",
@@ -439,7 +440,8 @@ def read_emnist_csv(path: str | Path, *, name: str | Path | None = None) -> tupl
     try:
         with open(path, "rb") as fh:
             first = fh.readline()
-        header = 0 if any(chr(b).isalpha() for b in first) else None  # some copies have a header row
+        # Some copies start with a header row ("label,pixel0,..."): a first field that is not a number.
+        header = 0 if first.split(b",", 1)[0].strip() and not first.split(b",", 1)[0].strip().isdigit() else None
         # int16 holds any value a damaged file may have, so out-of-range pixels are caught below, not wrapped;
         # chunks keep the parser's memory small (the ByClass train CSV is 1.7 GB).
         chunks = [c.to_numpy() for c in pd.read_csv(path, header=header, dtype=np.int16, chunksize=50_000,

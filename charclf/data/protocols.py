@@ -83,6 +83,9 @@ def load_holdout_indices(path: str | Path, n_total: int) -> dict[str, np.ndarray
            "official train files")
     if path.parent.name == "protocols" and path.name.removesuffix("-test-holdout.npz") in SHIPPED_SHA256:
         fix = "delete it (charclf then uses the index file it ships), or replace it with a good copy"
+    elif path.parent == SHIPPED_DIR:
+        fix = ("the shipped index file splits NIST's own test file: check yours with `charclf data verify`, or put "
+               "an index file made for your copy in <data dir>/protocols/ (charclf.data.make_holdout_split)")
     if not path.is_file():
         shipped = ", ".join(sorted(SHIPPED_SHA256))
         raise DataError(path, "holdout index file not found",
@@ -154,6 +157,8 @@ def load_data(split: str = "byclass", protocol: str = "holdout", data_dir: str |
         path = Path(protocol_file) if protocol_file is not None else holdout_file(split, root)
         if not path.is_file():
             load_holdout_indices(path, 0)  # raises the clear "not found" error
+        if path.parent == SHIPPED_DIR:
+            _check_shipped(path)
     if download:
         from charclf.data.download import ensure_data
 

@@ -401,6 +401,13 @@ class StudyContext:
     download: bool = True  # fetch missing official files on first use ($CHARCLF_NO_DOWNLOAD=1: never)
 
     @property
+    def data_dir_label(self) -> str:
+        """The data folder as outputs name it: ``$CHARCLF_DATA_DIR`` or relative, never this machine's path."""
+        from charclf.data.official import display_data_dir
+
+        return display_data_dir(self.data_dir)
+
+    @property
     def tag(self) -> str:
         """Names profile and protocol; goes into every table caption and figure title."""
         return f"{self.profile} profile, {self.protocol} protocol"
@@ -444,17 +451,16 @@ class StudyContext:
         """Download what ``split`` needs under this notebook's protocol if it is missing (and downloads are
         allowed); say what is there, naming the folder without this machine's paths."""
         from charclf.data.download import NO_DOWNLOAD_ENV, ensure_data, missing_files
-        from charclf.data.official import display_data_dir
 
         protocol = protocol or self.protocol
         missing = missing_files(split, protocol, self.data_dir)
         if missing and self.download:
             ensure_data(split, protocol, self.data_dir)
         elif missing:
-            print(f"{len(missing)} file(s) {split} needs are not in {display_data_dir(self.data_dir)} and "
-                  f"downloads are off (${NO_DOWNLOAD_ENV}): loading will fail")
+            print(f"{len(missing)} file(s) {split} needs are not in {self.data_dir_label} and downloads are off "
+                  f"(${NO_DOWNLOAD_ENV}): loading will fail")
             return
-        print(f"{split} ({protocol} protocol): the official files are in {display_data_dir(self.data_dir)}")
+        print(f"{split} ({protocol} protocol): the official files are in {self.data_dir_label}")
 
     def adapt(self, config, **changes):
         """A recipe's TrainConfig under this profile: its epochs capped, this notebook's seed, plus ``changes``.
@@ -552,7 +558,6 @@ def setup(seed: int = 0, *, profile: str = "quick", data_dir=None, protocol: str
     """
     from charclf.data import resolve_data_dir
     from charclf.data.download import NO_DOWNLOAD_ENV, downloads_allowed
-    from charclf.data.official import display_data_dir
 
     settings = profile_settings(profile)
     inline_figures()
@@ -570,7 +575,7 @@ def setup(seed: int = 0, *, profile: str = "quick", data_dir=None, protocol: str
         print(f"{'seed':>12}: {seed}")
         print(f"{'profile':>12}: {profile} — {settings.description}")
         print(f"{'protocol':>12}: {protocol}")
-        print(f"{'data_dir':>12}: {display_data_dir(ctx.data_dir)}")
+        print(f"{'data_dir':>12}: {ctx.data_dir_label}")
         print(f"{'download':>12}: " + ("missing official files are downloaded on first use" if download else
                                        "off" + (f" (${NO_DOWNLOAD_ENV})" if not downloads_allowed() else "")))
         print(f"{'retrain':>12}: {ctx.retrain}" + (f" (from ${RETRAIN_ENV})" if RETRAIN_ENV in os.environ else ""))

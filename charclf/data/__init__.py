@@ -15,5 +15,6 @@ __all__ = [
     "resolve_data_dir", "read_idx", "write_idx", "load_mapping", "load_official", "load_mnist", "official_file",
     "load_data", "holdout_file", "load_holdout_indices", "make_holdout_split",
     "merge_classes", "byclass_to_bymerge_index",
-    "download_emnist", "download_mnist", "ensure_data", "verify_archive", "verify_data_dir", "runnable_protocols", "check_sha256",
+    "download_emnist", "download_mnist", "ensure_data", "verify_archive", "verify_data_dir", "runnable_protocols",
+    "check_sha256",
 ]

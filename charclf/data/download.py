@@ -301,10 +301,9 @@ def download_emnist(data_dir: str | Path | None = None, mirrors: list[str] | tup
             only_checksums = False
             failures.append(f"{url}: {err.problem}")
             continue
-        size = f"~{NIST_ZIP_SIZE_MB} MB" if checks is OFFICIAL else "size as served"
-        print(f"Downloading EMNIST ({ZIP_NAME}, {size}) from {url}\n  into {target.parent}/ "
-              f"(checked against {checks.source}; resumable: re-run to continue an interrupted download)",
-              flush=True)
+        print(f"Downloading EMNIST ({ZIP_NAME}: NIST's archive is ~{NIST_ZIP_SIZE_MB} MB, and needs as much free "
+              f"disk) from {url}\n  into {target.parent}/ (checked against {checks.source}; resumable: re-run to "
+              "continue an interrupted download)", flush=True)
         for attempt in range(2):  # a second, fresh attempt when a resumed .part turns out wrong
             try:
                 resumed_from = _fetch(url, part, timeout=timeout, progress=progress)

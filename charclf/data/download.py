@@ -78,20 +78,16 @@ def _manual_fix(target: Path) -> str:
             f"--data-dir {target.parent.parent}`; re-running the download resumes a partial one")
 
 
+def file_digest(path: Path, algo: str = "md5") -> str:
+    h = hashlib.new(algo)
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def file_md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_digest(path, "md5")
 
 
 def verify_archive(path: str | Path, *, md5: str | None = NIST_ZIP_MD5, sha256: dict[str, str] | None = None,
@@ -105,9 +101,9 @@ def verify_archive(path: str | Path, *, md5: str | None = NIST_ZIP_MD5, sha256: 
     sha256 = OFFICIAL_SHA256 if sha256 is None else sha256
     Checksums(md5, archive_sha256, sha256)  # refuses a call that would check nothing
     redo = "delete it and download again"
-    for algo, expected, digest in (("md5", md5, file_md5), ("sha256", archive_sha256, file_sha256)):
+    for algo, expected in (("md5", md5), ("sha256", archive_sha256)):
         if expected is not None:
-            actual = digest(path)
+            actual = file_digest(path, algo)
             if actual != expected:
                 raise ChecksumError(path, f"{algo} is {actual}, expected {expected}",
                                     f"the archive is damaged or not NIST's: {redo}")

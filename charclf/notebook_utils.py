@@ -435,6 +435,14 @@ class StudyContext:
     data_dir: Path
     retrain: bool
     settings: ProfileSettings
+    download: bool = True  # fetch missing official files on first use ($CHARCLF_NO_DOWNLOAD=1: never)
+
+    @property
+    def data_dir_label(self) -> str:
+        """The data folder as outputs name it: ``$CHARCLF_DATA_DIR`` or relative, never this machine's path."""
+        from charclf.data.official import display_data_dir
+
+        return display_data_dir(self.data_dir)
 
     @property
     def tag(self) -> str:
@@ -468,13 +476,28 @@ class StudyContext:
         (sizes may be overridden; ``None`` keeps a part whole)."""
         from charclf.data import load_data, stratified_subset
 
-        bundle = load_data(split, protocol or self.protocol, self.data_dir, seed=self.seed)
+        bundle = load_data(split, protocol or self.protocol, self.data_dir, seed=self.seed, download=self.download)
         sizes = {"train": self.settings.train_samples if train == "profile" else train,
                  "val": self.settings.val_samples if val == "profile" else val,
                  "test": self.settings.test_samples if test == "profile" else test}
         parts = {part: (getattr(bundle, part) if n is None else stratified_subset(getattr(bundle, part), n, self.seed))
                  for part, n in sizes.items()}
         return dataclasses.replace(bundle, **parts)
+
+    def ensure_data(self, split: str = "byclass", protocol: str | None = None) -> None:
+        """Download what ``split`` needs under this notebook's protocol if it is missing (and downloads are
+        allowed); say what is there, naming the folder without this machine's paths."""
+        from charclf.data.download import NO_DOWNLOAD_ENV, ensure_data, missing_files
+
+        protocol = protocol or self.protocol
+        missing = missing_files(split, protocol, self.data_dir)
+        if missing and self.download:
+            ensure_data(split, protocol, self.data_dir)
+        elif missing:
+            print(f"{len(missing)} file(s) {split} needs are not in {self.data_dir_label} and downloads are off "
+                  f"(${NO_DOWNLOAD_ENV}): loading will fail")
+            return
+        print(f"{split} ({protocol} protocol): the official files are in {self.data_dir_label}")
 
     def adapt(self, config, **changes):
         """A recipe's TrainConfig under this profile: its epochs capped, this notebook's seed, plus ``changes``.
@@ -563,9 +586,15 @@ class StudyContext:
 
 
 def setup(seed: int = 0, *, profile: str = "quick", data_dir=None, protocol: str = "holdout",
-          retrain: bool = False, quiet: bool = False) -> StudyContext:
-    """Print versions, seed everything, resolve the notebook's parameters; returns a :class:`StudyContext`."""
+          retrain: bool = False, quiet: bool = False, download: bool | None = None) -> StudyContext:
+    """Print versions, seed everything, resolve the notebook's parameters; returns a :class:`StudyContext`.
+
+    ``download`` (default: yes unless ``$CHARCLF_NO_DOWNLOAD=1``): ``ctx.load_data`` fetches missing official
+    files into the data folder on first use. The data folder is printed as ``$CHARCLF_DATA_DIR`` or relative to
+    the repository, so executed notebooks never record this machine's paths.
+    """
     from charclf.data import resolve_data_dir
+    from charclf.data.download import NO_DOWNLOAD_ENV, downloads_allowed
 
     settings = profile_settings(profile)
     inline_figures()
@@ -574,14 +603,17 @@ def setup(seed: int = 0, *, profile: str = "quick", data_dir=None, protocol: str
 
         raise unknown_name("protocol", protocol, ["holdout", "official"])
     seed_everything(seed)
+    download = downloads_allowed() if download is None else bool(download)
     ctx = StudyContext(profile=profile, protocol=protocol, seed=int(seed), data_dir=resolve_data_dir(data_dir),
-                       retrain=retrain_requested(retrain), settings=settings)
+                       retrain=retrain_requested(retrain), settings=settings, download=download)
     if not quiet:
         for key, value in versions().items():
             print(f"{key:>12}: {value}")
         print(f"{'seed':>12}: {seed}")
         print(f"{'profile':>12}: {profile} — {settings.description}")
         print(f"{'protocol':>12}: {protocol}")
-        print(f"{'data_dir':>12}: {ctx.data_dir}")
+        print(f"{'data_dir':>12}: {ctx.data_dir_label}")
+        print(f"{'download':>12}: " + ("missing official files are downloaded on first use" if download else
+                                       "off" + (f" (${NO_DOWNLOAD_ENV})" if not downloads_allowed() else "")))
         print(f"{'retrain':>12}: {ctx.retrain}" + (f" (from ${RETRAIN_ENV})" if RETRAIN_ENV in os.environ else ""))
     return ctx

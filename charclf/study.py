@@ -9,6 +9,11 @@ nbclient (kernel ``python3``, working directory ``notebooks/``), strips run nois
 writes the executed copy in place. The committed parameters cell keeps its defaults (so that the paired
 ``.py`` and nbmake in CI see the same notebook); the values a run used are shown as that cell's output.
 
+Data: missing official files are downloaded before the first notebook runs (NIST's ~535 MB archive, and
+classic MNIST for notebook 08), with a progress bar, into the data folder; ``--no-download`` (or
+``CHARCLF_NO_DOWNLOAD=1``) keeps the clear "file not found" errors instead. The data folder reaches the
+notebooks as ``$CHARCLF_DATA_DIR``, so executed notebooks never record this machine's paths.
+
 Cached runs: notebooks load finished runs from ``outputs/runs/<profile>/`` instead of retraining. ``--retrain``
 (or ``CHARCLF_RETRAIN=1`` in the environment, which CI sets) trains everything again.
 
@@ -123,7 +128,8 @@ class NotebookResult:
 
 
 def execute_notebook(src: Path, params: dict, *, out_path: Path | None = None, cwd: Path | None = None,
-                     kernel_name: str = DEFAULT_KERNEL, timeout: int | None = None) -> NotebookResult:
+                     kernel_name: str = DEFAULT_KERNEL, timeout: int | None = None,
+                     env: dict | None = None) -> NotebookResult:
     """Execute one notebook with ``params`` injected and write the stripped copy to ``out_path`` (default: in place).
 
     Raises :class:`StudyError` naming the notebook and the failing cell; the committed file is then untouched.
@@ -142,7 +148,7 @@ def execute_notebook(src: Path, params: dict, *, out_path: Path | None = None, c
                             resources={"metadata": {"path": str(cwd or src.parent)}})
     # The kernel inherits our environment, except that figures must render inline even where the caller
     # set MPLBACKEND=Agg (CI does): the executed notebooks are the report.
-    env = {**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+    env = {**os.environ, **(env or {}), "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
     if params.get("RETRAIN"):
         env[RETRAIN_ENV] = "1"  # inside a notebook the environment wins over the parameter: make them agree
     start = time.perf_counter()
@@ -191,11 +197,31 @@ def _first_line(source: str) -> str:
     return (lines[0] if lines else source.strip()[:80])[:80]
 
 
+STUDY_DATA = (("byclass", None), ("classic-mnist", "official"))  # (dataset, protocol; None: the study's)
+
+
+def fetch_study_data(data_dir=None, protocol: str = "holdout", *, echo=print) -> None:
+    """Download what the study's notebooks load (ByClass under ``protocol``, classic MNIST) if it is missing,
+    in this process, so the progress bar shows in the terminal rather than inside a notebook."""
+    from charclf.data.download import ensure_data, missing_files
+
+    for dataset, proto in STUDY_DATA:
+        if missing_files(dataset, proto or protocol, data_dir):
+            echo(f"[study] {dataset}: official files missing, downloading them first", flush=True)
+            ensure_data(dataset, proto or protocol, data_dir)
+
+
 def run_study(profile: str = "quick", *, only=None, data_dir=None, protocol: str = "holdout", seed: int = 0,
               retrain: bool = False, notebooks: str | Path | None = None, out_dir: str | Path | None = None,
-              kernel_name: str = DEFAULT_KERNEL, timeout: int | None = None, echo=print) -> list[NotebookResult]:
-    """Execute the study notebooks in order; stops at the first failure (a :class:`StudyError`)."""
+              kernel_name: str = DEFAULT_KERNEL, timeout: int | None = None, echo=print,
+              download: bool = True) -> list[NotebookResult]:
+    """Execute the study notebooks in order; stops at the first failure (a :class:`StudyError`).
+
+    ``download=False`` sets ``$CHARCLF_NO_DOWNLOAD=1`` for the notebooks: a missing file is then an error.
+    """
     from charclf.data import resolve_data_dir
+    from charclf.data.download import NO_DOWNLOAD_ENV
+    from charclf.data.official import DATA_ENV
 
     if profile not in PROFILES:
         from charclf.errors import unknown_name
@@ -203,14 +229,19 @@ def run_study(profile: str = "quick", *, only=None, data_dir=None, protocol: str
         raise unknown_name("profile", profile, list(PROFILES))
     directory = Path(notebooks) if notebooks else notebooks_dir()
     paths = find_notebooks(directory, only)
-    params = {"PROFILE": profile, "DATA_DIR": str(resolve_data_dir(data_dir)), "PROTOCOL": protocol,
-              "SEED": int(seed), "RETRAIN": bool(retrain)}
+    # The data folder travels as $CHARCLF_DATA_DIR (absolute, as the kernels run in notebooks/), and the
+    # injected DATA_DIR stays None: the executed notebooks, which are committed, never name this machine's paths.
+    env = {DATA_ENV: str(resolve_data_dir(data_dir).resolve())}
+    if not download:
+        env[NO_DOWNLOAD_ENV] = "1"
+    params = {"PROFILE": profile, "DATA_DIR": None, "PROTOCOL": protocol, "SEED": int(seed),
+              "RETRAIN": bool(retrain)}
     results = []
     for path in paths:
         echo(f"[study] {path.name} ({profile} profile, {protocol} protocol) ...", flush=True)
         out = Path(out_dir) / path.name if out_dir else None
         result = execute_notebook(path, params, out_path=out, cwd=directory, kernel_name=kernel_name,
-                                  timeout=timeout)
+                                  timeout=timeout, env=env)
         echo(f"[study] {path.name}: done in {result.seconds:.1f} s -> {result.path}", flush=True)
         results.append(result)
     return results
@@ -278,6 +309,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--protocol", choices=("holdout", "official"), default="holdout")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--retrain", action="store_true", help="train again instead of loading cached runs")
+    p.add_argument("--no-download", action="store_true",
+                   help="never download missing data (default: fetch NIST's ~535 MB archive and classic MNIST "
+                        "into the data folder first; also off with CHARCLF_NO_DOWNLOAD=1)")
     p.add_argument("--notebooks-dir", default=None, help="folder of the NN_*.ipynb notebooks (default: notebooks/)")
     p.add_argument("--out-dir", default=None, help="write executed copies here instead of in place")
     p.add_argument("--kernel", default=DEFAULT_KERNEL, help="Jupyter kernel name (default: python3)")
@@ -290,10 +324,15 @@ def run(args) -> int:
     from charclf.notebook_utils import outputs_dir
     from charclf.provenance import run_metadata, write_json
 
+    from charclf.data.download import downloads_allowed
+
     started = time.perf_counter()
+    download = downloads_allowed() and not args.no_download
+    if download:
+        fetch_study_data(args.data_dir, args.protocol)
     results = run_study(args.profile, only=args.only, data_dir=args.data_dir, protocol=args.protocol,
                         seed=args.seed, retrain=args.retrain, notebooks=args.notebooks_dir, out_dir=args.out_dir,
-                        kernel_name=args.kernel, timeout=args.timeout)
+                        kernel_name=args.kernel, timeout=args.timeout, download=download)
     total = time.perf_counter() - started
     timings = {r.name: round(r.seconds, 1) for r in results}
     # With --only, keep the other notebooks' last times: the file always covers the whole study.

@@ -6,6 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -44,11 +45,14 @@
 # Colab only: install charclf from GitHub with the extras the notebooks use (Optuna, Lion, Gradio), keeping
 # Colab's own torch: the package pins lower bounds only, so pip does not reinstall it.
 # REPO_URL is a placeholder for the project's GitHub address — change it if you work from a fork.
+# The data goes to a Colab folder, /content/charclf-data (downloaded on first use, ~535 MB; point
+# CHARCLF_DATA_DIR at a mounted Google Drive folder instead to keep it between sessions).
 REPO_URL = "https://github.com/charclf-study/charclf"
-import subprocess, sys
+import os, subprocess, sys
 if "google.colab" in sys.modules:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"charclf[tune,lion,demo] @ git+{REPO_URL}"],
                    check=True)
+    os.environ.setdefault("CHARCLF_DATA_DIR", "/content/charclf-data")
 
 # %% tags=["parameters"]
 import os
@@ -63,12 +67,21 @@ from charclf.notebook_utils import setup
 ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain=RETRAIN)
 
 # %% [markdown]
+# On a fresh machine the data folder is empty: the next cell downloads NIST's archive (about 535 MB, with a
+# progress bar; an interrupted download resumes) into it and checks every file before using it. Set
+# `CHARCLF_NO_DOWNLOAD=1` to get a clear "file not found" error instead.
+
+# %%
+ctx.ensure_data("byclass")
+
+# %% [markdown]
 # ## Which data files are here?
 #
 # EMNIST is published by NIST as one archive, `gzip.zip` (about 535 MB), holding 24 idx files (images and
 # labels of the train and test parts of six splits) and a class → character mapping per split. `charclf` reads
-# the archive in place, the loose `.gz` members, or raw un-gzipped idx files, and checks every file against
-# the official sha256 (classic MNIST against LeCun's md5).
+# the archive in place, the loose `.gz` members, raw un-gzipped idx files, torchvision's `EMNIST/raw/` folder,
+# or the widespread CSV copies (`emnist-byclass-test.csv` ...), and checks every file against the official
+# sha256 (classic MNIST against LeCun's md5).
 #
 # `verify_data_dir` is what `charclf data verify` prints: one row per official file.
 
@@ -83,11 +96,12 @@ ctx.show(runnable_protocols(files), "Which (dataset, protocol) pairs can run wit
 # %% [markdown]
 # ### Getting the data on your machine
 #
-# With internet access, one command downloads NIST's archive with a progress bar, resumes a broken download,
-# checks the archive's md5 and every member's sha256, and only then moves it into place:
+# With internet access the notebooks and `charclf study` download what is missing on first use (as above);
+# by hand, one command does the same — a progress bar, resuming a broken download, checking the archive's md5
+# and every member's sha256 — and only then moves it into place:
 #
 # ```bash
-# charclf data download --data-dir data/        # or: python -c "import charclf.data as d; d.download_emnist('data')"
+# charclf data download --data-dir data/        # or: load_data("byclass", "holdout", "data/", download=True)
 # charclf data verify --data-dir data/
 # ```
 #
@@ -101,7 +115,9 @@ ctx.show(runnable_protocols(files), "Which (dataset, protocol) pairs can run wit
 # Only part of EMNIST was available offline: the official **ByClass test** file (116,323 images, 62 classes,
 # byte-identical to NIST's), the EMNIST-MNIST test file, some label files, and classic MNIST. To train and
 # test honestly anyway, the study re-splits the ByClass test file with a fixed, stratified index file
-# (`protocols/byclass-test-holdout.npz`): 80 % train, 10 % validation, 10 % test, every class in every part.
+# (`byclass-test-holdout.npz`, shipped inside the package with its sha256 pinned, so anyone with NIST's ByClass
+# test file gets the same split; a `protocols/` folder in the data folder overrides it): 80 % train,
+# 10 % validation, 10 % test, every class in every part.
 #
 # * Model selection (best epoch, hyperparameters) uses **val** only; **test** is measured once at the end.
 # * Numbers under this `holdout` protocol are *not* comparable with published numbers on the official ByClass

@@ -59,7 +59,7 @@ from charclf import viz
 from charclf.notebook_utils import official_label_counts
 counts, missing = official_label_counts(ctx.data_dir)
 if missing:
-    print(f"{len(missing)} official labels files are not in {ctx.data_dir}, so their splits are not counted "
+    print(f"{len(missing)} official labels files are not in {ctx.data_dir_label}, so their splits are not counted "
           f"here (offline, only part of EMNIST is available — see notebook 00):\n  " + "\n  ".join(missing))
 totals = counts.groupby(["split", "part"])["count"].agg(images="sum", classes="size",
                                                        smallest="min", largest="max")

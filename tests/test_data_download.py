@@ -2,67 +2,26 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
-import socket
-import threading
 
 import numpy as np
 import pytest
-from synth import expected, official_files, sha256_table, write_zip
+from httpmirror import MirrorServer, closed_port_url, manifest
+from synth import expected, mnist_files, mnist_md5_table, official_files, sha256_table, write_zip
 
 from charclf.cli import main
-from charclf.data import download_emnist, load_official
-from charclf.errors import ChecksumError, DownloadError
+import charclf.data.download as download
+from charclf.data import NIST_URL, download_emnist, load_data, load_mnist, load_official, verify_archive
+from charclf.data.download import (MIRRORS_ENV, NO_DOWNLOAD_ENV, download_mnist, downloads_allowed, ensure_data,
+                                   missing_files, parse_manifest)
+from charclf.errors import ChecksumError, DataError, DownloadError
 
 
-class ArchiveServer:
-    """Serves ``archive`` at /gzip.zip with HTTP Range support; ``mode`` simulates failures."""
+class ArchiveServer(MirrorServer):
+    """Serves ``archive`` at /gzip.zip (and nothing else: no checksum manifest)."""
 
     def __init__(self, archive: bytes):
-        self.archive = archive
-        self.mode = "full"  # full | cut (drop the connection half way) | ignore-range | 404
-        self.requests: list[dict] = []
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep pytest output clean
-                pass
-
-            def do_GET(self):
-                server.requests.append({"path": self.path, "range": self.headers.get("Range")})
-                if server.mode == "404" or self.path != "/gzip.zip":
-                    self.send_error(404)
-                    return
-                data, start = server.archive, 0
-                rng = self.headers.get("Range")
-                if rng and server.mode != "ignore-range":
-                    start = int(rng.split("=")[1].split("-")[0])
-                    if start >= len(data):
-                        self.send_error(416)
-                        return
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                else:
-                    self.send_response(200)
-                body = data[start:]
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if server.mode == "cut":
-                    self.wfile.write(body[: len(body) // 2])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    return
-                self.wfile.write(body)
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/gzip.zip"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__({"/gzip.zip": archive})
+        self.url = self.base + "/gzip.zip"
 
 
 @pytest.fixture(scope="module")
@@ -87,13 +46,7 @@ def server(archive):
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("CHARCLF_CACHE_DIR", str(tmp_path / "cache"))
-
-
-def closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/gzip.zip"  # nothing listens there: connection refused, like no network
+    monkeypatch.delenv(MIRRORS_ENV, raising=False)
 
 
 def _get(tmp_path, mirrors, synthetic, archive, **kw):
@@ -197,3 +150,161 @@ def test_cli_download_checks_against_the_official_md5(tmp_path, server, capsys):
     code = main(["data", "download", "--data-dir", str(tmp_path / "data"), "--mirror", server.url, "--no-progress"])
     assert code == 2 and "md5" in capsys.readouterr().err
     assert list((tmp_path / "data" / "emnist").iterdir()) == []
+
+
+# ------------------------------------------------------------------------- mirrors with a checksum manifest
+@pytest.fixture
+def mirror(synthetic, archive):
+    """A mirror of a (synthetic) archive that publishes SHA256SUMS beside it, as a real mirror would."""
+    files, _ = synthetic
+    srv = MirrorServer({"/emnist/gzip.zip": archive, "/emnist/SHA256SUMS": manifest(archive, files)})
+    srv.url = srv.base + "/emnist/gzip.zip"
+    yield srv
+    srv.close()
+
+
+def test_mirror_is_checked_against_its_manifest_and_flagged_as_not_nist(tmp_path, mirror, archive):
+    with pytest.warns(UserWarning, match="not NIST's files"):
+        path = download_emnist(tmp_path / "data", [mirror.url], progress=False)
+    assert path.read_bytes() == archive
+    assert [r["path"] for r in mirror.requests] == ["/emnist/SHA256SUMS", "/emnist/gzip.zip"]
+    # the archive it kept is recognised on a re-run (against the same manifest), not reported as bad
+    assert download_emnist(tmp_path / "data", [mirror.url], progress=False) == path
+
+
+def test_mirror_whose_archive_differs_from_its_manifest_is_refused(tmp_path, mirror, archive, synthetic):
+    files, _ = synthetic
+    other = dict(files, **{"emnist-digits-test-labels-idx1-ubyte.gz": b"tampered"})
+    mirror.files["/emnist/SHA256SUMS"] = manifest(archive, other)
+    with pytest.raises(ChecksumError, match="emnist-digits-test-labels.*sha256"):
+        download_emnist(tmp_path / "data", [mirror.url], progress=False)
+    mirror.files["/emnist/SHA256SUMS"] = manifest(b"another archive", files)
+    with pytest.raises(ChecksumError, match="sha256 is"):
+        download_emnist(tmp_path / "data", [mirror.url], progress=False)
+    assert list((tmp_path / "data" / "emnist").iterdir()) == []  # nothing unverified kept
+
+
+def test_mirror_without_manifest_must_pass_nists_pinned_checksums(tmp_path, mirror):
+    del mirror.files["/emnist/SHA256SUMS"]  # a plain copy: only a byte copy of NIST's archive would pass
+    with pytest.raises(ChecksumError, match="md5"):
+        download_emnist(tmp_path / "data", [mirror.url], progress=False)
+
+
+def test_unreadable_manifest_fails_that_mirror_and_the_next_one_is_tried(tmp_path, mirror, archive):
+    good = mirror.files["/emnist/SHA256SUMS"]
+    mirror.files.update({"/good/gzip.zip": archive, "/good/SHA256SUMS": good,
+                         "/emnist/SHA256SUMS": b"this is not a checksum list\n"})
+    with pytest.raises(DownloadError, match="is not '<sha256>  <file name>'"):
+        download_emnist(tmp_path / "data", [mirror.url], progress=False)
+    assert "/emnist/gzip.zip" not in [r["path"] for r in mirror.requests]  # unverifiable: never downloaded
+    with pytest.warns(UserWarning):
+        path = download_emnist(tmp_path / "data", [mirror.url, mirror.base + "/good/gzip.zip"], progress=False)
+    assert path.read_bytes() == archive
+
+
+@pytest.mark.parametrize("text, archive_sha, members", [
+    (f"{'a' * 64}  gzip.zip\n{'b' * 64}  gzip/emnist-x.gz\n", "a" * 64, {"emnist-x.gz": "b" * 64}),
+    (f"# comment\n{'C' * 64} *./emnist-y.gz\n", None, {"emnist-y.gz": "c" * 64}),
+])
+def test_parse_manifest(text, archive_sha, members):
+    checks = parse_manifest(text)
+    assert (checks.sha256, checks.members, checks.md5) == (archive_sha, members, None)
+
+
+def test_verification_is_never_switched_off(tmp_path, archive):
+    (tmp_path / "a.zip").write_bytes(archive)
+    with pytest.raises(ValueError, match="never switched off"):
+        verify_archive(tmp_path / "a.zip", md5=None, sha256={})
+    with pytest.raises(DownloadError, match="lists neither"):
+        parse_manifest("# nothing here\n")
+
+
+def test_mirrors_from_the_environment(tmp_path, mirror, monkeypatch):
+    monkeypatch.setenv(MIRRORS_ENV, f"{closed_port_url()} , {mirror.url}")
+    with pytest.warns(UserWarning):
+        assert download_emnist(tmp_path / "data", progress=False).is_file()
+
+
+def test_download_prints_size_and_destination_first(tmp_path, capsys, monkeypatch):
+    # NIST itself is never contacted by tests: a fetch that does nothing, and a verification that passes.
+    monkeypatch.setattr(download, "_fetch", lambda *a, **k: 0)
+    monkeypatch.setattr(download, "_verify", lambda *a, **k: None)
+    monkeypatch.setattr(download.os, "replace", lambda *a: None)
+    download_emnist(tmp_path / "data", [NIST_URL], progress=False)
+    out = capsys.readouterr().out
+    assert "~535 MB" in out and NIST_URL in out and str(tmp_path / "data" / "emnist") in out
+
+
+# ------------------------------------------------------------------------------- download on first use
+def test_missing_files_and_ensure_data(tmp_path, mirror, monkeypatch):
+    root = tmp_path / "data"
+    assert missing_files("digits", "holdout", root) == ["emnist-digits-test-images-idx3-ubyte.gz",
+                                                         "emnist-digits-test-labels-idx1-ubyte.gz"]
+    assert len(missing_files("digits", "official", root)) == 4
+    monkeypatch.setenv(MIRRORS_ENV, mirror.url)
+    with pytest.warns(UserWarning):
+        assert ensure_data("digits", "official", root, progress=False) == root
+    assert missing_files("digits", "official", root) == []
+    n = len(mirror.requests)
+    ensure_data("digits", "official", root, progress=False)  # nothing missing: no request at all
+    assert len(mirror.requests) == n
+
+
+def test_load_data_downloads_only_when_asked(tmp_path, mirror, monkeypatch):
+    root = tmp_path / "data"
+    monkeypatch.setenv(MIRRORS_ENV, mirror.url)
+    with pytest.raises(DataError, match="does not exist") as info:
+        load_data("digits", "official", root)
+    assert "download=True" in info.value.fix
+    root.mkdir()
+    with pytest.raises(DataError, match="official EMNIST file not found") as info:
+        load_data("digits", "official", root)
+    assert "download=True" in info.value.fix and not mirror.requests
+    with pytest.warns(UserWarning):
+        bundle = load_data("digits", "official", root, download=True)
+    assert len(bundle.test) == 40 and (root / "emnist" / "gzip.zip").is_file()
+
+
+def test_downloads_allowed(monkeypatch):
+    monkeypatch.delenv(NO_DOWNLOAD_ENV, raising=False)
+    assert downloads_allowed() and not downloads_allowed(default=False)
+    for value, allowed in (("1", False), ("yes", False), ("0", True), ("", True)):
+        monkeypatch.setenv(NO_DOWNLOAD_ENV, value)
+        assert downloads_allowed() is allowed
+
+
+def test_setup_downloads_on_first_use_unless_turned_off(tmp_path, mirror, monkeypatch, capsys):
+    from charclf.notebook_utils import setup
+
+    monkeypatch.setenv(MIRRORS_ENV, mirror.url)
+    monkeypatch.setenv(NO_DOWNLOAD_ENV, "1")
+    ctx = setup(0, data_dir=tmp_path / "data", protocol="official")
+    assert ctx.download is False and "download: off ($CHARCLF_NO_DOWNLOAD)" in capsys.readouterr().out
+    ctx.ensure_data("digits")
+    assert "downloads are off" in capsys.readouterr().out and not mirror.requests
+    with pytest.raises(DataError, match="does not exist"):
+        ctx.load_data("digits")
+    monkeypatch.delenv(NO_DOWNLOAD_ENV)
+    ctx = setup(0, data_dir=tmp_path / "data", protocol="official", quiet=True)
+    with pytest.warns(UserWarning):
+        ctx.ensure_data("digits")
+    assert "the official files are in" in capsys.readouterr().out
+    assert len(ctx.load_data("digits", test=None).test) == 40
+
+
+# ------------------------------------------------------------------------------------- classic MNIST
+def test_download_mnist_checks_lecuns_md5_of_the_data(tmp_path):
+    files = mnist_files(n=30)
+    srv = MirrorServer({f"/mnist/{name}": data for name, data in files.items()})
+    try:
+        with pytest.raises(DownloadError, match="md5 of the data") as info:
+            download_mnist(tmp_path / "data", [srv.base + "/mnist/"], progress=False)  # not LeCun's data
+        assert not list((tmp_path / "data" / "mnist").glob("*.gz*"))
+        assert "by hand" in info.value.fix
+        folder = download_mnist(tmp_path / "data", [closed_port_url("/"), srv.base + "/mnist"], progress=False,
+                                md5=mnist_md5_table(files))
+    finally:
+        srv.close()
+    assert sorted(p.name for p in folder.iterdir()) == sorted(files)
+    np.testing.assert_array_equal(load_mnist("test", tmp_path / "data")[1],
+                                  expected("classic-mnist", "test", mnist_n=30)[1])

@@ -1,12 +1,18 @@
-"""load_data: the official and holdout protocols on synthetic files, and bad index files."""
+"""load_data: the official and holdout protocols on synthetic files, bad index files, and the protocol file
+shipped with the package."""
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 import pytest
+import torch
 from synth import MARKER_OFFSET, expected, make_emnist_dir, make_holdout_npz
 
-from charclf.data import CharDataset, DataBundle, load_data, make_holdout_split
+from charclf.cli import main
+from charclf.data import CharDataset, DataBundle, holdout_file, load_data, load_holdout_indices, make_holdout_split
 from charclf.data.official import OFFICIAL_MAPPINGS
+from charclf.data.protocols import SHIPPED_DIR, SHIPPED_SHA256, holdout_source
 from charclf.errors import ConfigError, DataError, UnknownNameError
 
 
@@ -134,3 +140,88 @@ def test_official_protocol_without_train_files_says_so(tmp_path):
     with pytest.raises(DataError, match="emnist-digits-train-images") as info:
         load_data("digits", "official", root)
     assert "holdout" in info.value.fix
+
+
+# ------------------------------------------------------------------------------ the shipped ByClass protocol
+def test_the_shipped_protocol_is_pinned_and_used_without_a_protocols_folder(tmp_path):
+    shipped = SHIPPED_DIR / "byclass-test-holdout.npz"
+    assert hashlib.sha256(shipped.read_bytes()).hexdigest() == SHIPPED_SHA256["byclass"]
+    assert holdout_file("byclass", tmp_path) == shipped and "shipped" in holdout_source(shipped)
+    idx = load_holdout_indices(shipped, 116_323)
+    assert [len(idx[k]) for k in ("train", "val", "test")] == [93_055, 11_634, 11_634]
+    # other splits have no shipped file: their default stays in the data dir (and is reported missing)
+    assert holdout_file("letters", tmp_path) == tmp_path / "protocols" / "letters-test-holdout.npz"
+
+
+def test_the_shipped_protocol_is_checked_against_the_size_of_the_file_it_splits(tmp_path):
+    root = make_emnist_dir(tmp_path / "d", splits=("byclass",), parts=("test",), n=300, mnist=False)
+    with pytest.raises(DataError, match="indexes 0..116322, but the file it splits has 300 images") as info:
+        load_data("byclass", "holdout", root)
+    assert info.value.path == SHIPPED_DIR / "byclass-test-holdout.npz" and "charclf data verify" in info.value.fix
+
+
+def test_a_protocols_folder_in_the_data_dir_overrides_the_shipped_file(root):
+    path = root / "protocols" / "byclass-test-holdout.npz"
+    assert holdout_file("byclass", root) == path
+    assert "DIFFERENT from the shipped file" in holdout_source(path)
+    assert len(load_data("byclass", "holdout", root).train) == len(np.load(path)["train"])
+
+
+def test_a_damaged_shipped_file_is_refused(tmp_path, monkeypatch):
+    import charclf.data.protocols as protocols
+
+    fake = tmp_path / "pkg"
+    fake.mkdir()
+    data = bytearray((SHIPPED_DIR / "byclass-test-holdout.npz").read_bytes())
+    data[-30] ^= 1
+    (fake / "byclass-test-holdout.npz").write_bytes(bytes(data))
+    monkeypatch.setattr(protocols, "SHIPPED_DIR", fake)
+    with pytest.raises(DataError, match="pinned value") as info:
+        load_data("byclass", "holdout", tmp_path / "empty")
+    assert "reinstall" in info.value.fix
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04" + b"\x00" * 40, "truncated"])
+def test_empty_or_truncated_protocol_file_is_one_clear_line(tmp_path, content, capsys):
+    root = make_emnist_dir(tmp_path / "d", splits=("byclass",), parts=("test",), n=300, mnist=False, holdout=True)
+    path = root / "protocols" / "byclass-test-holdout.npz"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if content == "truncated" else content)
+    with pytest.raises(DataError, match="not a readable .npz index file") as info:
+        load_data("byclass", "holdout", root)
+    assert info.value.path == path and "\n" not in str(info.value)
+    assert "charclf then uses the index file it ships" in info.value.fix
+    # `charclf data verify` still prints its whole table, with the file marked damaged
+    assert main(["data", "verify", "--data-dir", str(root)]) == 1
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if "holdout-index" in line and "byclass" in line)
+    assert "damaged" in row and "not a readable .npz" in row
+    assert "protocols:" in out and "mnist" in out
+
+
+# ------------------------------------------------------------------------------------------------ real data
+def test_shipped_indices_equal_the_shared_protocol(real_data_dir):
+    shared = real_data_dir / "protocols" / "byclass-test-holdout.npz"
+    if not shared.is_file():
+        pytest.skip(f"{shared} is not here")
+    ours, theirs = np.load(SHIPPED_DIR / "byclass-test-holdout.npz"), np.load(shared)
+    assert sorted(ours.files) == sorted(theirs.files) == ["test", "train", "val"]
+    for key in ("train", "val", "test"):
+        np.testing.assert_array_equal(ours[key], theirs[key])
+
+
+@pytest.mark.realdata
+def test_only_the_two_official_test_files_reproduce_the_study_split(real_data_dir, tmp_path):
+    emnist = tmp_path / "fresh" / "emnist"
+    emnist.mkdir(parents=True)
+    for kind in ("images-idx3", "labels-idx1"):
+        name = f"emnist-byclass-test-{kind}-ubyte.gz"
+        (emnist / name).symlink_to(real_data_dir / "emnist" / name)
+    fresh = load_data("byclass", "holdout", tmp_path / "fresh")
+    assert fresh.describe()["sizes"] == {"train": 93_055, "val": 11_634, "test": 11_634}
+    shared = real_data_dir / "protocols" / "byclass-test-holdout.npz"
+    if shared.is_file():
+        reference = load_data("byclass", "holdout", real_data_dir, protocol_file=shared)
+        for part in ("train", "val", "test"):
+            assert torch.equal(getattr(fresh, part).images, getattr(reference, part).images)
+            assert torch.equal(getattr(fresh, part).labels, getattr(reference, part).labels)

@@ -101,3 +101,26 @@ def test_summary_reads_the_results_jsons(tmp_path):
     (runs / "vgg" / "metrics.json").write_text("{not json")
     with pytest.raises(StudyError, match="vgg"):
         summarize_runs(runs)
+
+
+def test_data_folder_travels_as_env_and_no_download_reaches_the_kernels(tiny_study, tmp_path, monkeypatch):
+    import charclf.study as study
+    from charclf.cli import main
+
+    _notebook(tiny_study / "02_env.ipynb", [
+        'import os; print("DATA_DIR=" + repr(DATA_DIR), "ENV=" + os.environ["CHARCLF_DATA_DIR"], '
+        '"NO_DOWNLOAD=" + os.environ.get("CHARCLF_NO_DOWNLOAD", "-"))'])
+    monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(tmp_path / "outputs"))
+    monkeypatch.delenv("CHARCLF_NO_DOWNLOAD", raising=False)
+    fetched = []
+    monkeypatch.setattr(study, "fetch_study_data", lambda *a, **k: fetched.append(a))
+    out = tmp_path / "executed"
+    args = ["study", "--only", "02", "--notebooks-dir", str(tiny_study), "--out-dir", str(out),
+            "--data-dir", str(tmp_path / "data")]
+    assert main(args + ["--no-download"]) == 0 and not fetched
+    nb = nbformat.read(out / "02_env.ipynb", as_version=4)
+    # the committed notebook records no machine path: DATA_DIR stays None, the folder reaches it as $CHARCLF_DATA_DIR
+    assert _stdout(nb.cells[2]).split() == ["DATA_DIR=None", f"ENV={tmp_path / 'data'}", "NO_DOWNLOAD=1"]
+    assert nb.metadata["charclf_study"]["parameters"]["DATA_DIR"] is None
+    assert main(args) == 0 and len(fetched) == 1  # by default the study fetches missing data first
+    assert _stdout(nbformat.read(out / "02_env.ipynb", as_version=4).cells[2]).split()[-1] == "NO_DOWNLOAD=-"

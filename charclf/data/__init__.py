@@ -1,6 +1,6 @@
 """EMNIST / MNIST data: official-format readers, protocols, class merging, download and verification."""
 from charclf.data.dataset import CharDataset, DataBundle, stratified_indices, stratified_subset
-from charclf.data.download import download_emnist, verify_archive
+from charclf.data.download import download_emnist, download_mnist, ensure_data, verify_archive
 from charclf.data.idx import read_idx, write_idx
 from charclf.data.merge import MERGED_LETTERS, byclass_to_bymerge_index, merge_classes
 from charclf.data.official import (CLASSIC_MNIST, NIST_URL, NIST_ZIP_MD5, OFFICIAL_MAPPINGS, OFFICIAL_SHA256, SPLITS,
@@ -15,5 +15,6 @@ __all__ = [
     "resolve_data_dir", "read_idx", "write_idx", "load_mapping", "load_official", "load_mnist", "official_file",
     "load_data", "holdout_file", "load_holdout_indices", "make_holdout_split",
     "merge_classes", "byclass_to_bymerge_index",
-    "download_emnist", "verify_archive", "verify_data_dir", "runnable_protocols", "check_sha256",
+    "download_emnist", "download_mnist", "ensure_data", "verify_archive", "verify_data_dir", "runnable_protocols",
+    "check_sha256",
 ]

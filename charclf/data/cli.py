@@ -20,7 +20,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     download = actions.add_parser("download", help=f"download and verify NIST's gzip.zip (default {NIST_URL})")
     download.add_argument("--data-dir", default=None, help=data_dir_help)
     download.add_argument("--mirror", action="append", default=None, metavar="URL",
-                          help="URL of gzip.zip to try, in the order given (repeatable; replaces the NIST default)")
+                          help="URL of gzip.zip to try, in the order given (repeatable; replaces the NIST default "
+                               "and $CHARCLF_EMNIST_MIRRORS). A mirror's SHA256SUMS beside the archive, if any, "
+                               "is what it is checked against; else NIST's pinned checksums")
+    download.add_argument("--mnist", action="store_true",
+                          help="also download classic (LeCun) MNIST, ~12 MB, into <data dir>/mnist/")
     download.add_argument("--force", action="store_true", help="download again even if a verified archive exists")
     download.add_argument("--no-progress", action="store_true", help="no progress bar")
     download.set_defaults(func=run, data_command="download")
@@ -54,8 +58,8 @@ def _verify(args) -> int:
     can = protocols[protocols["runnable"]]
     if can.empty:
         why = "the folder does not exist" if not root.exists() else "none of the needed files is usable"
-        print(f"\nno protocol can run with {root} ({why}). Fix: pass the folder that holds emnist/, mnist/ and "
-              f"protocols/ (--data-dir or ${DATA_ENV}), put the files there (see data/README.md), or run "
+        print(f"\nno protocol can run with {root} ({why}). Fix: pass the folder that holds emnist/ and mnist/ "
+              f"(--data-dir or ${DATA_ENV}), put the files there (see data/README.md), or run "
               f"`charclf data download --data-dir {root}`")
         return 1
     print("\nrunnable: " + ", ".join(f"{r.dataset}/{r.protocol}" for r in can.itertuples()))
@@ -63,8 +67,10 @@ def _verify(args) -> int:
 
 
 def _download(args) -> int:
-    from charclf.data.download import download_emnist
+    from charclf.data.download import download_emnist, download_mnist
 
     path = download_emnist(args.data_dir, args.mirror, progress=not args.no_progress, force=args.force)
     print(f"verified EMNIST archive: {path}")
+    if args.mnist:
+        print(f"classic MNIST: {download_mnist(args.data_dir, progress=not args.no_progress)}")
     return 0

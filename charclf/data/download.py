@@ -8,6 +8,17 @@
 - mirrors are tried in order; without network it fails within ``timeout`` seconds and says where to put the
   files by hand.
 
+Verification is never switched off. NIST's archive is checked against the checksums pinned in
+``charclf.data.official``. A mirror may publish a checksum manifest ``SHA256SUMS`` beside its archive (the
+``sha256sum`` format: ``<sha256>  gzip.zip`` for the archive and ``<sha256>  gzip/<member>`` for members); when it
+does, its archive is checked against that manifest (and a warning says when its members are not NIST's);
+when it does not, the archive must pass NIST's own pinned checksums, as a byte copy of NIST's archive does.
+
+Download on first use: :func:`ensure_data` fetches what a (split, protocol) needs when it is missing —
+``load_data(..., download=True)``, the notebooks and ``charclf study`` call it; ``$CHARCLF_NO_DOWNLOAD=1``
+turns that off for the notebooks and the study (``load_data`` never downloads unless asked).
+Classic MNIST (not in NIST's archive) comes from torchvision's mirrors, checked against LeCun's md5s.
+
 The loaders read ``gzip.zip`` in place, so nothing is extracted.
 """
 from __future__ import annotations
@@ -15,18 +26,50 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import re
+import shutil
 import socket
 import urllib.error
+import urllib.parse
 import urllib.request
+import warnings
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from charclf.data.official import (NIST_URL, NIST_ZIP_MD5, NIST_ZIP_SIZE_MB, OFFICIAL_SHA256, ZIP_FOLDER, ZIP_NAME,
-                                   resolve_data_dir)
+from charclf.data.idx import GZIP_MAGIC, gunzip
+from charclf.data.official import (CLASSIC_MNIST, MNIST_FILES, MNIST_RAW_MD5, NIST_URL, NIST_ZIP_MD5,
+                                   NIST_ZIP_SIZE_MB, OFFICIAL_SHA256, ZIP_FOLDER, ZIP_NAME, check_split, find_csv,
+                                   find_file, official_file, resolve_data_dir)
 from charclf.errors import ChecksumError, DataError, DownloadError
 
 CHUNK = 1 << 20
 NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, socket.timeout, ConnectionError, TimeoutError)
+MANIFEST_NAME = "SHA256SUMS"  # a mirror's checksum manifest, beside its archive
+MIRRORS_ENV = "CHARCLF_EMNIST_MIRRORS"  # archive URLs (space or comma separated) tried instead of NIST's
+MNIST_MIRRORS_ENV = "CHARCLF_MNIST_MIRRORS"  # folder URLs holding LeCun's four .gz files
+NO_DOWNLOAD_ENV = "CHARCLF_NO_DOWNLOAD"  # 1: the notebooks and `charclf study` never download
+# torchvision's mirrors of LeCun's files (yann.lecun.com often refuses downloads).
+MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
+MNIST_SIZE_MB = 12
+_UNSET = object()
+
+
+@dataclass(frozen=True)
+class Checksums:
+    """What an archive is checked against: whole-archive md5 and/or sha256, and the sha256 of its members."""
+
+    md5: str | None = None
+    sha256: str | None = None
+    members: dict[str, str] = field(default_factory=dict)  # official member name (no "gzip/") -> sha256
+    source: str = "NIST's published checksums (pinned in charclf)"
+
+    def __post_init__(self):
+        if not (self.md5 or self.sha256 or self.members):
+            raise ValueError("Checksums with nothing to check: verification is never switched off")
+
+
+OFFICIAL = Checksums(md5=NIST_ZIP_MD5, members=OFFICIAL_SHA256)
 
 
 def _manual_fix(target: Path) -> str:
@@ -35,28 +78,35 @@ def _manual_fix(target: Path) -> str:
             f"--data-dir {target.parent.parent}`; re-running the download resumes a partial one")
 
 
-def file_md5(path: Path) -> str:
-    h = hashlib.md5()
+def file_digest(path: Path, algo: str = "md5") -> str:
+    h = hashlib.new(algo)
     with open(path, "rb") as fh:
         while chunk := fh.read(CHUNK):
             h.update(chunk)
     return h.hexdigest()
 
 
-def verify_archive(path: str | Path, *, md5: str | None = NIST_ZIP_MD5,
-                   sha256: dict[str, str] | None = None) -> None:
-    """Check an EMNIST ``gzip.zip``: whole-file md5, then every expected member's sha256.
+def file_md5(path: Path) -> str:
+    return file_digest(path, "md5")
 
-    ``md5``/``sha256`` default to NIST's values; tests pass those of a synthetic archive. Raises
-    ``ChecksumError`` (wrong bytes) or ``DownloadError`` (not a zip, members missing).
+
+def verify_archive(path: str | Path, *, md5: str | None = NIST_ZIP_MD5, sha256: dict[str, str] | None = None,
+                   archive_sha256: str | None = None) -> None:
+    """Check an EMNIST ``gzip.zip``: whole-file md5 and/or sha256, then every expected member's sha256.
+
+    ``md5``/``sha256`` (members) default to NIST's values; a mirror's manifest or a test passes others.
+    Raises ``ChecksumError`` (wrong bytes) or ``DownloadError`` (not a zip, members missing).
     """
     path = Path(path)
     sha256 = OFFICIAL_SHA256 if sha256 is None else sha256
+    Checksums(md5, archive_sha256, sha256)  # refuses a call that would check nothing
     redo = "delete it and download again"
-    if md5 is not None:
-        actual = file_md5(path)
-        if actual != md5:
-            raise ChecksumError(path, f"md5 is {actual}, expected {md5}", f"the archive is damaged or not NIST's: {redo}")
+    for algo, expected in (("md5", md5), ("sha256", archive_sha256)):
+        if expected is not None:
+            actual = file_digest(path, algo)
+            if actual != expected:
+                raise ChecksumError(path, f"{algo} is {actual}, expected {expected}",
+                                    f"the archive is damaged or not NIST's: {redo}")
     try:
         with zipfile.ZipFile(path) as zf:
             names = set(zf.namelist())
@@ -74,6 +124,17 @@ def verify_archive(path: str | Path, *, md5: str | None = NIST_ZIP_MD5,
                                         f"{h.hexdigest()}, the official value is {expected}", redo)
     except zipfile.BadZipFile as err:
         raise DownloadError(path, f"is not a valid zip archive ({err})", redo) from err
+
+
+def _check_space(folder: Path, need: int) -> None:
+    """Refuse to start a download that cannot fit, instead of failing half way with a full disk."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if need > free:
+        raise DownloadError(folder, f"needs {need / 2**20:,.0f} MB free for the download, only {free / 2**20:,.0f} MB "
+                                    "are free", "free some space, or pass another --data-dir / $CHARCLF_DATA_DIR")
 
 
 def _fetch(url: str, part: Path, *, timeout: float, progress: bool) -> int:
@@ -95,8 +156,10 @@ def _fetch(url: str, part: Path, *, timeout: float, progress: bool) -> int:
             have = 0
         length = resp.headers.get("Content-Length")
         total = have + int(length) if length is not None else None
+        if length is not None:
+            _check_space(part.parent, int(length))
         with open(part, "ab" if have else "wb") as fh, tqdm(total=total, initial=have, unit="B", unit_scale=True,
-                                                            unit_divisor=1024, desc=ZIP_NAME,
+                                                            unit_divisor=1024, desc=part.name.removesuffix(".part"),
                                                             disable=not progress) as bar:
             while chunk := resp.read(CHUNK):
                 fh.write(chunk)
@@ -107,14 +170,87 @@ def _fetch(url: str, part: Path, *, timeout: float, progress: bool) -> int:
     return have
 
 
+# ------------------------------------------------------------------------------------------ mirrors
+def env_mirrors(env: str = MIRRORS_ENV) -> list[str]:
+    """The URLs listed in ``$env`` (space or comma separated); empty when unset."""
+    return [u for u in re.split(r"[\s,]+", os.environ.get(env, "")) if u]
+
+
+def is_nist(url: str) -> bool:
+    return urllib.parse.urlsplit(url).hostname == urllib.parse.urlsplit(NIST_URL).hostname
+
+
+def manifest_url(url: str) -> str:
+    """Where a mirror's checksum manifest sits: ``SHA256SUMS`` in the same folder as its archive."""
+    return urllib.parse.urljoin(url, MANIFEST_NAME)
+
+
+def parse_manifest(text: str, *, archive: str = ZIP_NAME, name: str = MANIFEST_NAME) -> Checksums:
+    """Parse a ``sha256sum``-format manifest: the archive's own line and/or one line per member."""
+    archive_sha, members = None, {}
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        m = re.fullmatch(r"\s*([0-9a-fA-F]{64})\s+\*?(?:\./)?(\S+)\s*", line)
+        if not m:
+            raise DownloadError(name, f"line {lineno} ({line.strip()[:60]!r}) is not '<sha256>  <file name>'",
+                                "the mirror's manifest must be in `sha256sum` format")
+        digest, fname = m.group(1).lower(), m.group(2)
+        if fname == archive:
+            archive_sha = digest
+        else:
+            members[fname.removeprefix(ZIP_FOLDER)] = digest
+    if not archive_sha and not members:
+        raise DownloadError(name, f"lists neither {archive} nor any of its members", "the mirror's manifest "
+                            f"must list the archive's sha256 (`sha256sum {archive}`) and/or its members'")
+    return Checksums(sha256=archive_sha, members=members, source=f"the mirror's manifest {name}")
+
+
+def mirror_checksums(url: str, *, timeout: float) -> Checksums:
+    """What ``url``'s archive must match: NIST's pinned checksums for NIST; for a mirror, the ``SHA256SUMS``
+    published beside it, else (no manifest there) NIST's pinned checksums too — a byte copy passes them."""
+    if is_nist(url):
+        return OFFICIAL
+    murl = manifest_url(url)
+    try:
+        with urllib.request.urlopen(urllib.request.Request(murl, headers={"User-Agent": "charclf"}),
+                                    timeout=timeout) as resp:
+            text = resp.read(1 << 20).decode("utf-8", errors="replace")
+    except urllib.error.HTTPError as err:
+        if err.code in (403, 404, 410):
+            return OFFICIAL
+        raise
+    archive = urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1] or ZIP_NAME
+    return parse_manifest(text, archive=archive, name=murl)
+
+
+def _warn_if_not_official(url: str, checks: Checksums) -> None:
+    differ = [n for n, h in checks.members.items() if n in OFFICIAL_SHA256 and OFFICIAL_SHA256[n] != h]
+    if differ:
+        warnings.warn(f"{url}: {len(differ)} member(s) of this mirror's archive are not NIST's files (e.g. "
+                      f"{differ[0]} differs from the official sha256): results on them are not comparable with "
+                      "published ones; `charclf data verify` marks them 'mismatch'", UserWarning, stacklevel=3)
+
+
+def _verify(path: Path, checks: Checksums) -> None:
+    verify_archive(path, md5=checks.md5, sha256=checks.members, archive_sha256=checks.sha256)
+
+
 def download_emnist(data_dir: str | Path | None = None, mirrors: list[str] | tuple[str, ...] | None = None, *,
-                    md5: str | None = NIST_ZIP_MD5, sha256: dict[str, str] | None = None, timeout: float = 20.0,
+                    md5=_UNSET, sha256: dict[str, str] | None = None, timeout: float = 20.0,
                     progress: bool = True, force: bool = False) -> Path:
     """Download EMNIST's ``gzip.zip`` into ``<data_dir>/emnist/`` and verify it. Returns the archive's path.
 
-    ``mirrors``: full URLs of the archive, tried in order (default: NIST only). An existing verified archive is
-    kept (``force`` downloads again). ``md5``/``sha256`` override the official checksums (for tests).
+    ``mirrors``: full URLs of the archive, tried in order (default: ``$CHARCLF_EMNIST_MIRRORS``, else NIST).
+    Each is checked against NIST's pinned checksums, or a mirror's own ``SHA256SUMS`` (see the module's doc).
+    An existing verified archive is kept (``force`` downloads again). ``md5``/``sha256`` replace every other
+    checksum (tests of synthetic archives).
     """
+    explicit = None
+    if md5 is not _UNSET or sha256 is not None:
+        explicit = Checksums(md5=NIST_ZIP_MD5 if md5 is _UNSET else md5,
+                             members=OFFICIAL_SHA256 if sha256 is None else sha256, source="the caller's checksums")
+    mirrors = list(mirrors) if mirrors else (env_mirrors() or [NIST_URL])
     root = resolve_data_dir(data_dir)
     target = root / "emnist" / ZIP_NAME
     part = target.with_name(ZIP_NAME + ".part")
@@ -123,18 +259,47 @@ def download_emnist(data_dir: str | Path | None = None, mirrors: list[str] | tup
     except OSError as err:
         raise DataError(target.parent, f"cannot create the download folder ({err.strerror})",
                         "pass a writable --data-dir, or set CHARCLF_DATA_DIR") from err
+    if not os.access(target.parent, os.W_OK):
+        raise DataError(target.parent, "the download folder is not writable",
+                        "pass a writable --data-dir, or set CHARCLF_DATA_DIR")
     if target.exists() and not force:
-        try:  # an existing archive is checked, and kept if good; a bad one is reported, never overwritten silently
-            verify_archive(target, md5=md5, sha256=sha256)
-        except DataError as err:
-            raise type(err)(target, f"an archive is already there but is bad: {err.problem}",
-                            "delete it, or download again with --force (force=True)") from err
-        return target
+        # An existing archive is checked, and kept if good; a bad one is reported, never overwritten silently.
+        # It may have come from any of the mirrors, so it is good if it passes one of their checksum sets.
+        candidates = [explicit] if explicit else [OFFICIAL]
+        if not explicit:
+            for url in mirrors:
+                try:
+                    checks = mirror_checksums(url, timeout=timeout)
+                except (DataError, *NETWORK_ERRORS):
+                    continue
+                if checks not in candidates:
+                    candidates.append(checks)
+        first_error = None
+        for checks in candidates:
+            try:
+                _verify(target, checks)
+                return target
+            except DataError as err:
+                first_error = first_error or err
+        raise type(first_error)(target, f"an archive is already there but is bad: {first_error.problem}",
+                                "delete it, or download again with --force (force=True)") from first_error
 
-    mirrors = list(mirrors) if mirrors else [NIST_URL]
     failures: list[str] = []
     only_checksums = True
     for url in mirrors:
+        try:
+            checks = explicit or mirror_checksums(url, timeout=timeout)
+        except NETWORK_ERRORS as err:
+            only_checksums = False
+            failures.append(f"{manifest_url(url)}: {getattr(err, 'reason', None) or err}")
+            continue
+        except DownloadError as err:  # a manifest that cannot be read: this mirror cannot be verified
+            only_checksums = False
+            failures.append(f"{url}: {err.problem}")
+            continue
+        print(f"Downloading EMNIST ({ZIP_NAME}: NIST's archive is ~{NIST_ZIP_SIZE_MB} MB, and needs as much free "
+              f"disk) from {url}\n  into {target.parent}/ (checked against {checks.source}; resumable: re-run to "
+              "continue an interrupted download)", flush=True)
         for attempt in range(2):  # a second, fresh attempt when a resumed .part turns out wrong
             try:
                 resumed_from = _fetch(url, part, timeout=timeout, progress=progress)
@@ -143,7 +308,7 @@ def download_emnist(data_dir: str | Path | None = None, mirrors: list[str] | tup
                 failures.append(f"{url}: {getattr(err, 'reason', None) or err}")
                 break  # keep the .part: the next mirror (or a re-run) resumes it
             try:
-                verify_archive(part, md5=md5, sha256=sha256)
+                _verify(part, checks)
             except DataError as err:
                 part.unlink(missing_ok=True)  # wrong bytes: never resume from them
                 if resumed_from and attempt == 0:
@@ -151,9 +316,104 @@ def download_emnist(data_dir: str | Path | None = None, mirrors: list[str] | tup
                 failures.append(f"{url}: {err.problem}")
                 break
             os.replace(part, target)
+            if checks is not explicit:
+                _warn_if_not_official(url, checks)
             return target
     cls = ChecksumError if only_checksums else DownloadError
     raise cls(target, "could not get a verified EMNIST archive: " + "; ".join(failures), _manual_fix(target))
 
 
-__all__ = ["download_emnist", "verify_archive", "file_md5"]
+# ------------------------------------------------------------------------------------- classic MNIST
+def _mnist_md5(data: bytes, name: str) -> str:
+    """md5 of the *uncompressed* idx data: what LeCun's checksums are of (the .gz wrappers differ)."""
+    return hashlib.md5(gunzip(data, name=name) if data.startswith(GZIP_MAGIC) else data).hexdigest()
+
+
+def download_mnist(data_dir: str | Path | None = None, mirrors: list[str] | tuple[str, ...] | None = None, *,
+                   md5: dict[str, str] | None = None, timeout: float = 20.0, progress: bool = True) -> Path:
+    """Download classic (LeCun) MNIST's four ``.gz`` files into ``<data_dir>/mnist/``; returns that folder.
+
+    ``mirrors``: folder URLs (default: ``$CHARCLF_MNIST_MIRRORS``, else torchvision's mirrors). Each file is
+    checked against LeCun's md5 of the uncompressed data (``md5`` replaces them, for tests) before it is moved
+    into place; files already there and correct are kept.
+    """
+    md5 = MNIST_RAW_MD5 if md5 is None else md5
+    mirrors = list(mirrors) if mirrors else (env_mirrors(MNIST_MIRRORS_ENV) or list(MNIST_MIRRORS))
+    folder = resolve_data_dir(data_dir) / "mnist"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataError(folder, f"cannot create the download folder ({err.strerror})",
+                        "pass a writable --data-dir, or set CHARCLF_DATA_DIR") from err
+    print(f"Downloading classic MNIST (4 files, ~{MNIST_SIZE_MB} MB) into {folder}/", flush=True)
+    for name in MNIST_FILES.values():
+        target, part = folder / name, folder / (name + ".part")
+        if target.is_file():
+            continue  # the loaders (and `charclf data verify`) check what is already there
+        failures = []
+        for base in mirrors:
+            url = urllib.parse.urljoin(base if base.endswith("/") else base + "/", name)
+            part.unlink(missing_ok=True)  # 12 MB: never worth resuming across mirrors
+            try:
+                _fetch(url, part, timeout=timeout, progress=progress)
+                actual = _mnist_md5(part.read_bytes(), name)
+            except NETWORK_ERRORS as err:
+                failures.append(f"{url}: {getattr(err, 'reason', None) or err}")
+                continue
+            except DataError as err:
+                failures.append(f"{url}: {err.problem}")
+                continue
+            if actual != md5[name]:
+                failures.append(f"{url}: md5 of the data is {actual}, LeCun's is {md5[name]}")
+                continue
+            os.replace(part, target)
+            break
+        else:
+            part.unlink(missing_ok=True)
+            raise DownloadError(target, "could not get a verified copy: " + "; ".join(failures),
+                                f"download {name} from any MNIST mirror by hand into {folder}, or pass mirrors "
+                                f"(${MNIST_MIRRORS_ENV})")
+    return folder
+
+
+# ------------------------------------------------------------------------------------ first use
+def downloads_allowed(default: bool = True) -> bool:
+    """False when ``$CHARCLF_NO_DOWNLOAD`` is 1/true/yes/on; ``default`` when it is unset."""
+    value = os.environ.get(NO_DOWNLOAD_ENV)
+    if value is None or not value.strip():
+        return default
+    return value.strip().lower() not in {"1", "true", "yes", "on"}
+
+
+def missing_files(split: str, protocol: str = "holdout", data_dir: str | Path | None = None) -> list[str]:
+    """The official files ``load_data(split, protocol)`` needs that are not in the data dir (any layout)."""
+    split = check_split(split, allow_classic=True)
+    root = resolve_data_dir(data_dir)
+    classic = split == CLASSIC_MNIST
+    missing = []
+    for part in ("test",) if protocol == "holdout" else ("train", "test"):
+        if not classic and find_csv(split, part, root) is not None:
+            continue
+        missing += [official_file(split, part, kind) for kind in ("images", "labels")
+                    if find_file(official_file(split, part, kind), root, classic=classic) is None]
+    return missing
+
+
+def ensure_data(split: str = "byclass", protocol: str = "holdout", data_dir: str | Path | None = None, *,
+                mirrors: list[str] | None = None, progress: bool = True, timeout: float = 20.0) -> Path:
+    """Download what ``load_data(split, protocol, data_dir)`` needs when it is missing; returns the data dir.
+
+    EMNIST splits come from NIST's archive (all six splits at once), classic MNIST from its mirrors.
+    """
+    root = resolve_data_dir(data_dir)
+    if not missing_files(split, protocol, root):
+        return root
+    if split == CLASSIC_MNIST:
+        download_mnist(root, mirrors, progress=progress, timeout=timeout)
+    else:
+        download_emnist(root, mirrors, progress=progress, timeout=timeout)
+    return root
+
+
+__all__ = ["download_emnist", "download_mnist", "ensure_data", "missing_files", "downloads_allowed",
+           "verify_archive", "file_md5", "parse_manifest", "Checksums"]

@@ -1,6 +1,8 @@
 """The official EMNIST and MNIST files: names, checksums, mappings, where to find them, and loading them.
 
 Facts copied from NIST's release (``gzip.zip``) so the package can check files without network access.
+Besides NIST's own forms (the archive, loose ``.gz``, raw idx) it reads the copies users already have:
+torchvision's ``<root>/EMNIST/raw/`` and the widespread ``emnist-<split>-<part>.csv`` files.
 Loading returns *upright* images: EMNIST's idx files store every image transposed, so we transpose once here
 and no caller ever has to remember it. Classic MNIST (LeCun) is stored upright and is left alone.
 """
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import os
 import string
+import sys
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -27,6 +30,7 @@ PARTS = ("train", "test")
 KINDS = ("images", "labels")
 
 DATA_ENV = "CHARCLF_DATA_DIR"
+COLAB_DATA_DIR = "/content/charclf-data"  # on Colab, where the data goes unless $CHARCLF_DATA_DIR says otherwise
 NIST_URL = "https://biometrics.nist.gov/cs_links/EMNIST/gzip.zip"
 NIST_ZIP_MD5 = "58c8d27c78d21e728a6bc7b3cc06412e"
 NIST_ZIP_SIZE_MB = 535
@@ -126,7 +130,8 @@ def mapping_file(split: str) -> str:
 
 # ------------------------------------------------------------------------------------------ data dir
 def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
-    """The data directory: ``data_dir`` > ``$CHARCLF_DATA_DIR`` > ``<repo>/data`` (editable install) > ``./data``.
+    """The data directory: ``data_dir`` > ``$CHARCLF_DATA_DIR`` > ``<repo>/data`` (editable install) >
+    ``/content/charclf-data`` on Colab > ``./data``.
 
     Raises ``DataError`` when the chosen path exists but is a file. A missing directory is returned as is
     (the loaders then say which files to put where; the downloader creates it).
@@ -139,6 +144,8 @@ def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
         path = Path(os.environ[DATA_ENV]).expanduser()
     elif (REPO_ROOT / "data").is_dir() and (REPO_ROOT / "pyproject.toml").is_file():
         path = REPO_ROOT / "data"
+    elif "google.colab" in sys.modules:  # every notebook on Colab then shares one folder (and one download)
+        path = Path(COLAB_DATA_DIR)
     else:
         path = Path("data")
     if path.exists() and not path.is_dir():
@@ -148,14 +155,53 @@ def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
     return path
 
 
+def display_data_dir(path: str | Path) -> str:
+    """How outputs that may be committed (notebooks, logs) name a data folder, without the machine's paths:
+    ``$CHARCLF_DATA_DIR`` when it is that folder, else relative to the repository, else ``~/...``; a path
+    outside all three is shown as given."""
+    from charclf.provenance import REPO_ROOT
+
+    path = Path(path).expanduser()
+    full = path.resolve()
+    env = os.environ.get(DATA_ENV)
+    if env and Path(env).expanduser().resolve() == full:
+        return f"${DATA_ENV}"
+    for base, prefix in ((REPO_ROOT, ""), (Path.home().resolve(), "~/")):
+        try:
+            rel = full.relative_to(base).as_posix()
+        except ValueError:
+            continue
+        return prefix + rel if rel != "." else (prefix.rstrip("/") or ".")
+    return str(path)
+
+
+TORCHVISION_RAW = ("EMNIST", "raw")  # torchvision.datasets.EMNIST(root) keeps the files in <root>/EMNIST/raw/
+
+
 def emnist_dirs(root: Path) -> tuple[Path, ...]:
-    """Folders searched for loose EMNIST files, in order."""
-    return (root, root / "emnist", root / "gzip", root / "emnist" / "gzip")
+    """Folders searched for loose EMNIST files, in order (the last two are torchvision's layout: it extracts
+    the members into ``raw/``, un-gzipped; a copy taken mid-way may still have ``raw/gzip/``)."""
+    tv = root.joinpath(*TORCHVISION_RAW)
+    return (root, root / "emnist", root / "gzip", root / "emnist" / "gzip", tv, tv / "gzip")
 
 
 def zip_candidates(root: Path) -> tuple[Path, ...]:
-    """Where NIST's ``gzip.zip`` may sit."""
-    return (root / ZIP_NAME, root / "emnist" / ZIP_NAME)
+    """Where NIST's ``gzip.zip`` may sit (torchvision downloads it into ``EMNIST/raw/``)."""
+    return (root / ZIP_NAME, root / "emnist" / ZIP_NAME, root.joinpath(*TORCHVISION_RAW, ZIP_NAME))
+
+
+def csv_file(split: str, part: str) -> str:
+    """The name of the widespread CSV copy of one official part, e.g. ``emnist-byclass-test.csv``."""
+    return f"emnist-{split}-{part}.csv"
+
+
+def find_csv(split: str, part: str, root: Path) -> Located | None:
+    """The CSV copy of ``split``/``part`` in one of the EMNIST folders, or None."""
+    name = csv_file(split, part)
+    for folder in emnist_dirs(root):
+        if (folder / name).is_file():
+            return Located(name, folder / name)
+    return None
 
 
 def mnist_dirs(root: Path) -> tuple[Path, ...]:
@@ -183,6 +229,8 @@ class Located:
             return "zip"
         if self.path.suffix in (".txt", ".npz"):
             return "file"
+        if self.path.suffix == ".csv":
+            return "csv"
         return "gz" if self.path.suffix == ".gz" else "raw"
 
     def stat(self) -> tuple[int, int]:
@@ -260,7 +308,8 @@ def locate(name: str, root: Path, *, classic: bool = False) -> Located:
     if not root.exists():
         raise DataError(root, "the data directory does not exist",
                         f"create it and put the files there (see data/README.md), pass --data-dir / "
-                        f"${DATA_ENV}, or run `charclf data download --data-dir {root}`")
+                        f"${DATA_ENV}, or run `charclf data download --data-dir {root}` (or load_data(..., "
+                        "download=True))")
     if classic:
         where = ", ".join(str(d) for d in mnist_dirs(root))
         raise DataError(root / "mnist" / name, f"classic MNIST file not found (looked in {where}, as .gz or raw)",
@@ -271,11 +320,12 @@ def locate(name: str, root: Path, *, classic: bool = False) -> Located:
                         f"the archive is incomplete or not NIST's gzip.zip: delete it and run `charclf data "
                         f"download --data-dir {root}`, or put {name} in {root / 'emnist'}")
     where = ", ".join(str(d) for d in emnist_dirs(root)[:3])
-    raise DataError(root / "emnist" / name, f"official EMNIST file not found (looked in {where} as .gz or raw, "
-                                            f"and for {ZIP_NAME})",
-                    f"run `charclf data download --data-dir {root}` or copy {name} (or NIST's {ZIP_NAME}) into "
-                    f"{root / 'emnist'}; `charclf data verify --data-dir {root}` lists what is there. Offline, the "
-                    "holdout protocol needs only the test files")
+    tv = root.joinpath(*TORCHVISION_RAW)
+    raise DataError(root / "emnist" / name, f"official EMNIST file not found (looked in {where} and torchvision's "
+                                            f"{tv} as .gz or raw, for {ZIP_NAME}, and for the CSV copies)",
+                    f"run `charclf data download --data-dir {root}` (or load_data(..., download=True)), or copy "
+                    f"{name} (or NIST's {ZIP_NAME}) into {root / 'emnist'}; `charclf data verify --data-dir {root}` "
+                    "lists what is there. Offline, the holdout protocol needs only the test files")
 
 
 # ---------------------------------------------------------------------------------------- mappings
@@ -375,19 +425,84 @@ def _check_pair(images: np.ndarray, labels: np.ndarray, img: Located, lab: Locat
     return out
 
 
+CSV_FIX = ("replace it with an intact copy (one row per image: the label, then 784 pixel values 0..255, no "
+           "header), or use NIST's files: `charclf data download`")
+
+
+def read_emnist_csv(path: str | Path, *, name: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Parse a CSV copy of EMNIST: one row per image, the official label then 784 pixels, images stored
+    transposed exactly like the idx files. Returns (uint8 (N, 28, 28) images as stored, uint8 labels)."""
+    import pandas as pd
+
+    path = Path(path)
+    label = name if name is not None else path
+    n_cols = 1 + IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
+    try:
+        with open(path, "rb") as fh:
+            first = fh.readline()
+        # Some copies start with a header row ("label,pixel0,..."): a first field that is not a number.
+        header = 0 if first.split(b",", 1)[0].strip() and not first.split(b",", 1)[0].strip().isdigit() else None
+        # int16 holds any value a damaged file may have, so out-of-range pixels are caught below, not wrapped;
+        # chunks keep the parser's memory small (the ByClass train CSV is 1.7 GB).
+        chunks = [c.to_numpy() for c in pd.read_csv(path, header=header, dtype=np.int16, chunksize=50_000,
+                                                    engine="c")]
+    except OSError as err:
+        raise DataError(label, f"cannot be read ({err.strerror or err})", "check the file's permissions") from err
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OverflowError) as err:
+        raise DataError(label, f"is not a numeric EMNIST CSV ({' '.join(str(err).split())[:200]})", CSV_FIX) from err
+    table = np.concatenate(chunks) if chunks else np.zeros((0, n_cols), np.int16)
+    if table.ndim != 2 or table.shape[1] != n_cols:
+        raise DataError(label, f"has {table.shape[1] if table.ndim == 2 else 0} columns, expected {n_cols} "
+                               "(the label, then 28x28 pixels)", CSV_FIX)
+    if not len(table):
+        raise DataError(label, "has no rows", CSV_FIX)
+    if table.min() < 0 or table.max() > 255:
+        bad = int(np.flatnonzero(((table < 0) | (table > 255)).any(1))[0])
+        raise DataError(label, f"row {bad + 1 + (header == 0)} has a value outside 0..255", CSV_FIX)
+    table = table.astype(np.uint8)
+    return np.ascontiguousarray(table[:, 1:]).reshape(-1, *IMAGE_SHAPE), np.ascontiguousarray(table[:, 0])
+
+
+def _load_csv(src: Located, *, cache: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Images (upright) and official labels of a CSV copy, through the same .npy cache as the idx files."""
+    parsed: list = []
+
+    def parse() -> tuple[np.ndarray, np.ndarray]:  # parsed at most once, even when both caches are cold
+        if not parsed:
+            parsed.append(read_emnist_csv(src.path, name=src.label))
+        return parsed[0]
+
+    def upright() -> np.ndarray:
+        import torch
+
+        return torch.from_numpy(parse()[0]).transpose(1, 2).contiguous().numpy()
+
+    size, mtime = src.stat()
+    labels = cached_array(src.label, size, mtime, "csv-labels", lambda: parse()[1], enabled=cache)
+    images = cached_array(src.label, size, mtime, "csv-upright", upright, enabled=cache)
+    return images, labels
+
+
 def load_official(split: str, part: str, data_dir: str | Path | None = None, *,
                   cache: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Load one official EMNIST file pair: uint8 (N, 28, 28) *upright* images and int64 0-based labels.
 
     Files are looked for as loose ``.gz``, raw idx, or members of NIST's ``gzip.zip`` (read in place) under
-    ``data_dir``, ``data_dir/emnist`` and ``data_dir/gzip``. With ``cache`` the decoded arrays are kept as
-    ``.npy`` (see ``charclf.data.cache``) so the next load is near-instant.
+    ``data_dir``, ``data_dir/emnist``, ``data_dir/gzip`` and torchvision's ``data_dir/EMNIST/raw``; when the
+    idx pair is not there, the CSV copy ``emnist-<split>-<part>.csv`` is read instead. With ``cache`` the
+    decoded arrays are kept as ``.npy`` (see ``charclf.data.cache``) so the next load is near-instant.
     """
     split, part = check_split(split), check_part(part)
     root = resolve_data_dir(data_dir)
-    img = locate(official_file(split, part, "images"), root)
-    lab = locate(official_file(split, part, "labels"), root)
+    img_name, lab_name = official_file(split, part, "images"), official_file(split, part, "labels")
+    img, lab = find_file(img_name, root), find_file(lab_name, root)
+    csv = find_csv(split, part, root) if img is None or lab is None else None
     classes, first, mapping_src = mapping_info(split, root)
+    if csv is not None:
+        images, labels = _load_csv(csv, cache=cache)
+        return images, _check_pair(images, labels, csv, csv, classes, first, mapping_src)
+    img = img or locate(img_name, root)  # raises the clear "not found" error
+    lab = lab or locate(lab_name, root)
     labels = _load_labels(lab, cache=cache)
     images = _load_images(img, transpose=True, cache=cache)
     return images, _check_pair(images, labels, img, lab, classes, first, mapping_src)

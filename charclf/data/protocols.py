@@ -4,11 +4,17 @@
   model selection never looks at test.
 - ``holdout``: one official file (the split's *test* file) re-split by an index file with keys train/val/test.
   This is the OFFLINE protocol of this project: only the ByClass test file is available here, re-split by
-  ``protocols/byclass-test-holdout.npz`` into 93,055 / 11,634 / 11,634. Numbers under it are not comparable
+  ``byclass-test-holdout.npz`` into 93,055 / 11,634 / 11,634. Numbers under it are not comparable
   to numbers on the official test set, and every result records which protocol it used.
+
+The ByClass index file is this project's own definition (not NIST data), so it ships inside the package
+(``charclf/data/holdout/``) with its sha256 pinned here: anyone with NIST's ByClass test file reproduces the
+exact split. A ``<data_dir>/protocols/<split>-test-holdout.npz`` overrides the shipped file.
 """
 from __future__ import annotations
 
+import hashlib
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -22,27 +28,82 @@ PROTOCOLS = ("holdout", "official")
 HOLDOUT_KEYS = ("train", "val", "test")
 
 
+SHIPPED_DIR = Path(__file__).resolve().parent / "holdout"
+# sha256 of the index files shipped in SHIPPED_DIR. The ByClass one defines every number of this repository; it
+# is byte-identical to the protocols/byclass-test-holdout.npz the study was built with.
+SHIPPED_SHA256 = {"byclass": "79161e1a6b78f69c0a2afa8442776502f685e64d364918052de61b960d5b1454"}
+
+
+def holdout_name(split: str) -> str:
+    return f"{split}-test-holdout.npz"
+
+
 def holdout_file(split: str, data_dir: str | Path | None = None) -> Path:
-    """The default index file of the holdout protocol: ``<data_dir>/protocols/<split>-test-holdout.npz``."""
-    return resolve_data_dir(data_dir) / "protocols" / f"{split}-test-holdout.npz"
+    """The index file of the holdout protocol: ``<data_dir>/protocols/<split>-test-holdout.npz`` when it exists
+    (an override), else the one shipped in the package (ByClass), else the data-dir path (not found)."""
+    override = resolve_data_dir(data_dir) / "protocols" / holdout_name(split)
+    shipped = SHIPPED_DIR / holdout_name(split)
+    if not override.is_file() and split in SHIPPED_SHA256:
+        return shipped
+    return override
+
+
+def holdout_source(path: str | Path) -> str:
+    """How messages name where a holdout index file came from: the shipped one or an override."""
+    path = Path(path)
+    if path.parent == SHIPPED_DIR:
+        return "shipped with charclf (sha256 pinned)"
+    for split, digest in SHIPPED_SHA256.items():
+        if path.name == holdout_name(split) and path.is_file():
+            same = hashlib.sha256(path.read_bytes()).hexdigest() == digest
+            return ("override in the data dir, identical to the shipped file" if same else
+                    "override in the data dir, DIFFERENT from the shipped file: numbers are not comparable "
+                    "with this repository's")
+    return "given by the caller"
+
+
+def _check_shipped(path: Path) -> None:
+    """The shipped file must be byte-identical to the pinned one: a damaged install must not change the split."""
+    split = path.name.removesuffix("-test-holdout.npz")
+    actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    if actual != SHIPPED_SHA256[split]:
+        raise DataError(path, f"the shipped holdout index file has sha256 {actual[:16]}..., the pinned value is "
+                              f"{SHIPPED_SHA256[split][:16]}...",
+                        "reinstall charclf (`pip install --force-reinstall charclf` or `git checkout -- "
+                        f"charclf/data/holdout/`), or put the right file in <data dir>/protocols/")
 
 
 def load_holdout_indices(path: str | Path, n_total: int) -> dict[str, np.ndarray]:
-    """Read and check a holdout index file: int arrays train/val/test, in range, disjoint."""
+    """Read and check a holdout index file: int arrays train/val/test, in range, disjoint.
+
+    The file shipped with the package is also checked against its pinned sha256.
+    """
     path = Path(path)
     fix = ("recreate it with charclf.data.make_holdout_split, or use protocol='official' if you have the "
            "official train files")
+    if path.parent.name == "protocols" and path.name.removesuffix("-test-holdout.npz") in SHIPPED_SHA256:
+        fix = "delete it (charclf then uses the index file it ships), or replace it with a good copy"
+    elif path.parent == SHIPPED_DIR:
+        fix = ("the shipped index file splits NIST's own test file: check yours with `charclf data verify`, or put "
+               "an index file made for your copy in <data dir>/protocols/ (charclf.data.make_holdout_split)")
     if not path.is_file():
+        shipped = ", ".join(sorted(SHIPPED_SHA256))
         raise DataError(path, "holdout index file not found",
-                        "pass protocol_file=..., put the .npz there, or use protocol='official'")
+                        "pass protocol_file=..., put the .npz there, or use protocol='official' "
+                        f"(charclf ships the index file of: {shipped})")
+    if path.parent == SHIPPED_DIR:
+        _check_shipped(path)
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = [k for k in HOLDOUT_KEYS if k not in npz.files]
             if missing:
                 raise DataError(path, f"has no key(s) {', '.join(missing)} (keys: {', '.join(npz.files)})", fix)
             parts = {k: np.asarray(npz[k]) for k in HOLDOUT_KEYS}
-    except (OSError, ValueError) as err:  # not an npz, truncated, pickled objects
-        raise DataError(path, f"is not a readable .npz index file ({err})", fix) from err
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:  # empty, truncated, not an npz, pickles
+        reason = " ".join(str(err).split()) or type(err).__name__  # one line, even for multi-line messages
+        if path.stat().st_size == 0:
+            reason = "the file is empty"
+        raise DataError(path, f"is not a readable .npz index file ({reason})", fix) from err
     for key, idx in parts.items():
         if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
             raise DataError(path, f"'{key}' must be a 1-D integer index array, got {idx.dtype} {idx.shape}", fix)
@@ -78,17 +139,30 @@ def _dataset(images: np.ndarray, labels: np.ndarray, classes, split: str, part: 
 
 def load_data(split: str = "byclass", protocol: str = "holdout", data_dir: str | Path | None = None, *,
               protocol_file: str | Path | None = None, val_fraction: float = 0.1, seed: int = 0,
-              cache: bool = True) -> DataBundle:
+              cache: bool = True, download: bool = False) -> DataBundle:
     """Load ``split`` (an EMNIST split or ``"classic-mnist"``) under ``protocol`` as a train/val/test bundle.
 
     ``official``: published train/test, with ``val_fraction`` of train held out (stratified, ``seed``).
     ``holdout``: the split's test file re-split by ``protocol_file`` (default
-    ``<data_dir>/protocols/<split>-test-holdout.npz``).
+    ``<data_dir>/protocols/<split>-test-holdout.npz`` when it exists, else the file shipped with charclf).
+    ``download``: fetch missing official files into ``data_dir`` first (NIST's ~535 MB archive, verified);
+    without it a missing file is a ``DataError`` saying where to get it.
     """
     split = check_split(split, allow_classic=True)
     if protocol not in PROTOCOLS:
         raise unknown_name("protocol", protocol, PROTOCOLS)
     root = resolve_data_dir(data_dir)
+    if protocol == "holdout":
+        # Check the index file first: a missing .npz should cost neither a 535 MB download nor a 100 MB decode.
+        path = Path(protocol_file) if protocol_file is not None else holdout_file(split, root)
+        if not path.is_file():
+            load_holdout_indices(path, 0)  # raises the clear "not found" error
+        if path.parent == SHIPPED_DIR:
+            _check_shipped(path)
+    if download:
+        from charclf.data.download import ensure_data
+
+        ensure_data(split, protocol, root)
     classes = load_mapping(split, root)
     if protocol == "official":
         if not 0 < val_fraction < 1:
@@ -101,10 +175,6 @@ def load_data(split: str = "byclass", protocol: str = "holdout", data_dir: str |
         parts = {"train": (train_x[keep], train_y[keep]), "val": (train_x[val_idx], train_y[val_idx]),
                  "test": (test_x, test_y)}
     else:
-        # Check the index file first: a missing .npz should not cost a 100 MB decode before failing.
-        path = Path(protocol_file) if protocol_file is not None else holdout_file(split, root)
-        if not path.is_file():
-            load_holdout_indices(path, 0)  # raises the clear "not found" error
         x, y = load_any(split, "test", root, cache=cache)
         idx = load_holdout_indices(path, len(y))
         parts = {k: (x[v], y[v]) for k, v in idx.items()}

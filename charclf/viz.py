@@ -343,23 +343,26 @@ def confusion_heatmap(cm, classes, normalize: bool = True, *, log_scale: bool = 
 
 def per_class_f1(per_class: pd.DataFrame, *, sort: bool = True, metric: str = "f1", worst: int = 10,
                  title: str | None = None, subtitle: str | None = None) -> Figure:
-    """F1 (or ``metric``) of every class as bars, worst first when ``sort``; the ``worst`` lowest classes in red
-    (a fixed count: a rule such as "one std below the mean" marks none when the scores spread widely), the
-    macro mean as a line."""
+    """F1 (or ``metric``) of every class as bars, worst first when ``sort``; the ``worst`` lowest classes in red,
+    bar and tick label (a bar at 0 has no height to colour), a fixed count: a rule such as "one std below the
+    mean" marks none when the scores spread widely. The macro mean as a line."""
+    from matplotlib.patches import Patch
+
     df = per_class.sort_values(metric, kind="stable") if sort else per_class
     fig, axes = _new_figure((max(6.0, 0.2 * len(df) + 1.5), 3.6))
     ax = axes[0, 0]
-    lowest = set(df[metric].rank(method="first").loc[lambda r: r <= worst].index)
-    colours = ["tab:red" if i in lowest else "tab:blue" for i in df.index]
-    ax.bar(range(len(df)), df[metric].to_numpy(), color=colours)
-    if lowest:
-        ax.bar([], [], color="tab:red", label=f"the {len(lowest)} lowest")
-    ax.axhline(df[metric].mean(), color="0.2", linestyle="--", linewidth=1, label=f"macro mean {df[metric].mean():.3f}")
+    lowest = (df[metric].rank(method="first") <= worst).to_numpy()
+    ax.bar(range(len(df)), df[metric].to_numpy(), color=np.where(lowest, "tab:red", "tab:blue"))
+    mean = ax.axhline(df[metric].mean(), color="0.2", linestyle="--", linewidth=1,
+                      label=f"macro mean {df[metric].mean():.3f}")
     ax.set_xticks(range(len(df)), [_char_label(str(c)) for c in df["char"]], fontsize=7)
+    for tick, low in zip(ax.get_xticklabels(), lowest):
+        tick.set_color("tab:red" if low else "black")
+    handles = [mean] + ([Patch(color="tab:red", label=f"the {int(lowest.sum())} lowest")] if lowest.any() else [])
     ax.set_ylim(0, 1.0)
     ax.set_ylabel(metric)
     ax.set_xlabel("class" + (" (sorted)" if sort else ""))
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(handles=handles, fontsize=8, loc="upper left")
     ax.grid(axis="y", alpha=0.3)
     _title(fig, f"Per-class {metric.upper() if metric == 'f1' else metric}", title, subtitle)
     return fig

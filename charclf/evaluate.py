@@ -91,6 +91,22 @@ def merged_accuracy(y_true, y_pred, classes) -> float:
     return float(np.mean(index[y_true] == index[y_pred])) if len(y_true) else float("nan")
 
 
+def merge_confusion(cm, classes) -> tuple[np.ndarray, tuple[str, ...]]:
+    """A confusion matrix over ``classes`` folded as :func:`merged_accuracy` scores (ByClass 62 -> 47): the rows
+    and the columns of each case-ambiguous letter's two cases are added. Returns ``(merged cm, merged classes)``;
+    its trace over its sum is the merged-47 accuracy."""
+    from charclf.data.merge import merge_map
+
+    cm = np.asarray(cm)
+    if cm.shape != (len(classes), len(classes)):
+        raise ConfigError(f"merge_confusion: the matrix is {cm.shape} but there are {len(classes)} classes. "
+                          "Fix: pass the class list the matrix was counted over")
+    index, merged = merge_map(classes)
+    out = np.zeros((len(merged), len(merged)), dtype=cm.dtype)
+    np.add.at(out, (index[:, None], index[None, :]), cm)
+    return out, merged
+
+
 def has_merged_letters(classes) -> bool:
     """True when some class pairs differ only by the case of a case-ambiguous letter (ByClass-like sets)."""
     from charclf.data.merge import MERGED_LETTERS

@@ -80,7 +80,7 @@ def run_rows(root: str | Path | None = None) -> pd.DataFrame:
             "macs": size["macs"],
             "split": data.get("split", config.get("split")),
             "protocol": data.get("protocol", config.get("protocol")),
-            "train_images": data.get("sizes", {}).get("train", metrics.get("train_samples")),
+            "train_images": train_images(metrics),
             "epochs": metrics.get("epochs_run"),
             "val_acc": metrics.get("best_val_acc"),
             "test_acc": test_eval.get("accuracy", metrics.get("test_acc")),
@@ -95,6 +95,15 @@ def run_rows(root: str | Path | None = None) -> pd.DataFrame:
             "git_sha": (meta.get("git_sha") or "")[:10],
         })
     return pd.DataFrame(rows)
+
+
+def train_images(metrics: dict) -> int | None:
+    """The number of images the run trained on: ``train_samples`` (``fit`` records the part after any
+    ``max_train_samples`` subset), not the size of the data's train part, which can be much larger (an MNIST
+    transfer run on 3,000 of the 54,000 training images); older runs without it fall back to the part's size."""
+    if metrics.get("train_samples") is not None:
+        return int(metrics["train_samples"])
+    return metrics.get("data", {}).get("sizes", {}).get("train")
 
 
 def test_evaluation(metrics: dict) -> tuple[dict, bool | None]:

@@ -176,13 +176,27 @@ def _percent_formatter():
     return PercentFormatter(1.0, decimals=1)
 
 
-def pixel_statistics(ds, *, max_images: int = 20000, title: str | None = None, subtitle: str | None = None) -> Figure:
-    """Mean image, histogram of pixel values (log scale), and mean ink mass per class."""
-    images = _numpy(ds.images)
-    labels = _numpy(ds.labels)
+def _sample_images(ds, max_images: int) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = _numpy(ds.images), _numpy(ds.labels)
     if len(images) > max_images:  # the statistics are stable long before 100k images
         pick = np.random.default_rng(0).choice(len(images), max_images, replace=False)
         images, labels = images[pick], labels[pick]
+    return images, labels
+
+
+def ink_per_class(ds, *, max_images: int = 20000) -> pd.Series:
+    """Mean ink mass (pixel sum / 255) of each class, indexed by character — what :func:`pixel_statistics`
+    draws, over the same seeded sample of at most ``max_images`` images."""
+    images, labels = _sample_images(ds, max_images)
+    mass = images.reshape(len(images), -1).sum(axis=1) / 255.0
+    classes = tuple(ds.classes)
+    per_class = pd.Series(mass).groupby(labels).mean().reindex(range(len(classes)))
+    return pd.Series(per_class.to_numpy(), index=pd.Index(classes, name="char"), name="ink mass")
+
+
+def pixel_statistics(ds, *, max_images: int = 20000, title: str | None = None, subtitle: str | None = None) -> Figure:
+    """Mean image, histogram of pixel values (log scale), and mean ink mass per class."""
+    images, _ = _sample_images(ds, max_images)
     fig = Figure(figsize=(13, 3.8), layout="constrained")
     grid = fig.add_gridspec(1, 4)
     ax0, ax1, ax2 = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1]), fig.add_subplot(grid[0, 2:])
@@ -195,9 +209,8 @@ def pixel_statistics(ds, *, max_images: int = 20000, title: str | None = None, s
     ax1.set_yscale("log")
     ax1.set_xlabel("pixel value")
     ax1.set_title(f"pixel values ({hist[0] / hist.sum():.0%} are 0)", fontsize=9)
-    mass = images.reshape(len(images), -1).sum(axis=1) / 255.0
+    per_class = ink_per_class(ds, max_images=max_images)
     classes = tuple(ds.classes)
-    per_class = pd.Series(mass).groupby(labels).mean().reindex(range(len(classes)))
     ax2.bar(range(len(classes)), per_class.to_numpy(), color="tab:blue")
     ax2.set_xticks(range(len(classes)), [_char_label(c) for c in classes], fontsize=7)
     ax2.set_ylabel("ink mass (sum / 255)")
@@ -328,20 +341,28 @@ def confusion_heatmap(cm, classes, normalize: bool = True, *, log_scale: bool = 
     return fig
 
 
-def per_class_f1(per_class: pd.DataFrame, *, sort: bool = True, metric: str = "f1", title: str | None = None,
-                 subtitle: str | None = None) -> Figure:
-    """F1 (or ``metric``) of every class as bars, worst first when ``sort``; the macro mean as a line."""
-    df = per_class.sort_values(metric) if sort else per_class
+def per_class_f1(per_class: pd.DataFrame, *, sort: bool = True, metric: str = "f1", worst: int = 10,
+                 title: str | None = None, subtitle: str | None = None) -> Figure:
+    """F1 (or ``metric``) of every class as bars, worst first when ``sort``; the ``worst`` lowest classes in red,
+    bar and tick label (a bar at 0 has no height to colour), a fixed count: a rule such as "one std below the
+    mean" marks none when the scores spread widely. The macro mean as a line."""
+    from matplotlib.patches import Patch
+
+    df = per_class.sort_values(metric, kind="stable") if sort else per_class
     fig, axes = _new_figure((max(6.0, 0.2 * len(df) + 1.5), 3.6))
     ax = axes[0, 0]
-    colours = ["tab:red" if v < df[metric].mean() - df[metric].std() else "tab:blue" for v in df[metric]]
-    ax.bar(range(len(df)), df[metric].to_numpy(), color=colours)
-    ax.axhline(df[metric].mean(), color="0.2", linestyle="--", linewidth=1, label=f"macro mean {df[metric].mean():.3f}")
+    lowest = (df[metric].rank(method="first") <= worst).to_numpy()
+    ax.bar(range(len(df)), df[metric].to_numpy(), color=np.where(lowest, "tab:red", "tab:blue"))
+    mean = ax.axhline(df[metric].mean(), color="0.2", linestyle="--", linewidth=1,
+                      label=f"macro mean {df[metric].mean():.3f}")
     ax.set_xticks(range(len(df)), [_char_label(str(c)) for c in df["char"]], fontsize=7)
+    for tick, low in zip(ax.get_xticklabels(), lowest):
+        tick.set_color("tab:red" if low else "black")
+    handles = [mean] + ([Patch(color="tab:red", label=f"the {int(lowest.sum())} lowest")] if lowest.any() else [])
     ax.set_ylim(0, 1.0)
     ax.set_ylabel(metric)
     ax.set_xlabel("class" + (" (sorted)" if sort else ""))
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(handles=handles, fontsize=8, loc="upper left")
     ax.grid(axis="y", alpha=0.3)
     _title(fig, f"Per-class {metric.upper() if metric == 'f1' else metric}", title, subtitle)
     return fig

@@ -6,6 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -79,7 +80,7 @@ for (split, part), group in counts.groupby(["split", "part"], sort=False):
 #
 # The holdout protocol re-splits the official ByClass test file, stratified by class: train, val and test
 # have the same class shares, and every one of the 62 classes is in every part. The imbalance is large: the
-# most frequent class has tens of times as many images as the rarest.
+# cells below print how many times more images the most frequent class has than the rarest, and which they are.
 
 # %%
 from charclf.data import load_data
@@ -88,6 +89,10 @@ ctx.save(viz.class_distribution(full, title=f"ByClass under the {ctx.protocol} p
                                 subtitle=ctx.tag), "01_balance_byclass_parts")
 
 # %%
+train_counts = pd.Series(full.train.class_counts(), index=full.classes)
+print(f"training part: the most frequent class ({train_counts.idxmax()!r}, {train_counts.max():,} images) has "
+      f"{train_counts.max() / train_counts.min():.1f}x the images of the rarest ({train_counts.idxmin()!r}, "
+      f"{train_counts.min():,})")
 byclass = counts[(counts.split == "byclass") & (counts.part == "test")].set_index("char")["count"]
 ctx.show(pd.DataFrame({"most frequent": byclass.nlargest(8).index, "images": byclass.nlargest(8).values,
                        "least frequent": byclass.nsmallest(8).index, "images ": byclass.nsmallest(8).values}),
@@ -106,11 +111,18 @@ ctx.save(viz.sample_grid(full.train, per_class=8, seed=ctx.seed, subtitle=ctx.ta
 # ## Pixel statistics
 #
 # EMNIST images are centred and size-normalised, on a black background: most pixels are exactly 0, the ink is
-# concentrated in the middle, and the amount of ink varies a lot between classes (`.` vs `M`). The training
-# code normalises with the mean and standard deviation of the training part, computed by `fit` on the device.
+# concentrated in the middle, and the amount of ink varies between classes (the right panel; the cell after
+# the figure prints the classes with the least and the most ink). The training code normalises with the mean
+# and standard deviation of the training part, computed by `fit` on the device.
 
 # %%
 ctx.save(viz.pixel_statistics(full.train, subtitle=ctx.tag), "01_pixel_statistics")
+
+# %%
+ink = viz.ink_per_class(full.train).sort_values()
+print("least ink:", ", ".join(f"{c} {v:.0f}" for c, v in ink.head(4).items()))
+print("most ink: ", ", ".join(f"{c} {v:.0f}" for c, v in ink.tail(4)[::-1].items()))
+print(f"the most inked class carries {ink.iloc[-1] / ink.iloc[0]:.1f}x the ink of the least (mean pixel sum / 255)")
 
 # %%
 import numpy as np
@@ -159,7 +171,6 @@ ctx.save(viz.sample_grid(full.train, per_class=10, classes=pairs, seed=ctx.seed,
                          subtitle=ctx.tag), "01_case_ambiguous")
 
 # %%
-train_counts = pd.Series(full.train.class_counts(), index=full.classes)
 share = pd.DataFrame({"lower": [train_counts[c] for c in MERGED_LETTERS],
                       "upper": [train_counts[c.upper()] for c in MERGED_LETTERS]}, index=list(MERGED_LETTERS))
 share["lower share"] = (share["lower"] / (share["lower"] + share["upper"])).round(3)

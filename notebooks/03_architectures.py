@@ -6,6 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -93,12 +94,30 @@ ctx.show(check, "Published vs built parameter counts")
 # %% [markdown]
 # ## What a model looks like inside
 #
-# Models are small readable `nn.Module`s. Mini-Vision-V3, for example: three Conv → ReLU → MaxPool →
-# BatchNorm blocks and a two-layer classifier; and our `charnet_s`, which keeps wide late stages within
-# 100k parameters by using depthwise-separable residual blocks.
+# Models are small readable `nn.Module`s. Mini-Vision-V3, for example: three convolution blocks and a
+# two-layer classifier; and our `charnet_s`, which keeps wide late stages within 100k parameters by using
+# depthwise-separable residual blocks.
+#
+# Mini-Vision's model card lists each block as Conv → ReLU → MaxPool → BatchNorm. The printout below shows
+# Conv → MaxPool → ReLU → BatchNorm: `charclf` pools before the ReLU. Both orders compute the same function,
+# because max-pooling commutes with any non-decreasing function applied elementwise:
+# max(ReLU(a), ReLU(b)) = ReLU(max(a, b)). So the outputs are equal, exactly (and so are the gradients, except
+# at exact ties at 0); only the cost differs: after the 2×2 pool, ReLU touches a quarter of the values. The
+# parameters are the same layers with the same names, so weights trained in either order load into the other.
+# The cell after the printout checks the equality on a random batch.
 
 # %%
 print(create_model("minivision_v3", num_classes=47))
+
+# %%
+import torch
+block = create_model("minivision_v3", num_classes=47).features[0].eval()  # Conv, MaxPool, ReLU, BatchNorm
+conv, pool, relu, bn = block
+x = torch.randn(16, 1, 28, 28)
+with torch.no_grad():
+    as_card = bn(pool(torch.relu(conv(x))))  # the card's order: Conv -> ReLU -> MaxPool -> BN
+    as_here = block(x)  # charclf's order: Conv -> MaxPool -> ReLU -> BN
+print("card order == charclf order, bit for bit:", torch.equal(as_card, as_here))
 
 # %%
 print(create_model("charnet_s", num_classes=62))

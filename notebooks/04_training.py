@@ -21,7 +21,8 @@
 # The heart of the reproduction: every earlier work's model, trained on the same data under its own recipe,
 # with one training engine (`charclf.train.fit`): the six CNNs of the ByClass study (LeNet, AlexNet, VGG,
 # ResNet, SpinalNet, EnsNet) with that study's SGD + RandomAffine recipe, Mini-Vision V2 and V3 with theirs,
-# the Keras LeNet-5 with Adam, and this project's own `charnet` models with ours.
+# the Keras LeNet-5 with Adam, and this project's own `charnet` models with ours. A model whose recipe does not
+# fit the machine is listed with its measured speed instead of being trained (the plan table below says which).
 #
 # Every run is a folder under `outputs/runs/<profile>/04_training/` with its metrics, history, config and
 # weights; this notebook loads finished runs instead of retraining them (see notebook 00). The best epoch is
@@ -112,12 +113,22 @@ ctx.save(viz.params_vs_accuracy(points, y="holdout-test accuracy", label="model"
 # %% [markdown]
 # ## Time per epoch
 #
-# Training time depends on the model's MACs far more than on its parameter count. These are the times of
-# this machine (see the setup cell's device line) for the profile's training part; `charclf bench` compares
-# the training engine itself with the usual `DataLoader` pipeline. Each run trains in the precision that
-# `TrainConfig(amp="auto")` picks on this machine (the table's `precision` column): bf16 where the hardware runs
-# it natively — GPUs, and CPUs with AVX512-BF16/AMX, except for depthwise-convolution models such as `charnet_s`,
-# which bf16 does not speed up on a CPU.
+# These are the times of this machine (see the setup cell's device line) for the profile's training part;
+# `charclf bench` compares the training engine itself with the usual `DataLoader` pipeline. Each run trains in
+# the precision that `TrainConfig(amp="auto")` picks on this machine (the table's `precision` column): bf16
+# where the hardware runs it natively — GPUs, and CPUs with AVX512-BF16/AMX, except for depthwise-convolution
+# models such as `charnet_s`, which bf16 does not speed up on a CPU.
+#
+# MACs per image are only a rough proxy for training time, and the parameter count a worse one. Compare, in
+# the table above, the `MMACs` and `images / s` of the models that cost about the same 8 MMACs per image
+# (`charnet_s`, `minivision_v3`, `resnet`). What MACs do not count:
+#
+# * **depthwise convolutions** (`charnet_s`): each output reads its inputs for only 9 multiply-adds, so the
+#   layer waits on memory, not arithmetic — and on a CPU it also misses the bf16 speed-up (float32 above);
+# * **memory-bound layers** with few or no MACs — BatchNorm, activations, pooling, residual additions, and the
+#   optimizer's update of every weight — whose cost grows with the size of the activations and parameters;
+# * **the recipe's batch size**: larger batches use the hardware better (the `recipe` column; batch sizes in the
+#   recipes table).
 
 # %%
 import matplotlib.pyplot as plt
@@ -133,8 +144,9 @@ ctx.save(fig, "04_time_per_epoch");
 # * Under the **quick** profile, each model sees a few thousand images for at most two epochs: the ranking is
 #   about how fast each model starts learning, not about how good it can get, and the absolute accuracies are
 #   far below the full profile's. The heaviest models are not trained at all on a CPU.
-# * Under the **full** profile, every model trains on the complete 93,055-image training part for its
-#   recipe's epochs; those are the numbers the README reports.
+# * Under the **full** profile, every model whose recipe fits the machine trains on the complete training part
+#   (93,055 images under the holdout protocol) for its recipe's epochs; the plan table above lists the others,
+#   with their measured images/s. Those are the numbers the README reports.
 # * Either way the protocol is the offline one (the ByClass test file re-split), never the official test set.
 #
 # Notebook 07 evaluates the best of these runs (chosen on validation accuracy) in depth.

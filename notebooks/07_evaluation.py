@@ -20,8 +20,9 @@
 #
 # Accuracy alone hides *which* characters a model confuses and how far its confidence can be trusted. This
 # notebook takes the best run of notebook 04 — chosen on **validation** accuracy, never on test — and looks at
-# its errors on the test part: confusion matrix, per-class F1, the most frequent confusions, the most
-# confident mistakes, the accuracy once the 15 case-ambiguous letters are merged, and calibration.
+# its errors on the test part and on the train part: confusion matrices (62 classes, and merged to 47), per-class
+# F1, the most frequent confusions, the most confident mistakes, the accuracy once the 15 case-ambiguous letters
+# are merged, and calibration. At the end, every run of notebook 04, scored the same way.
 
 # %%
 # Colab only: install charclf from GitHub with the extras the notebooks use (Optuna, Lion, Gradio), keeping
@@ -49,51 +50,147 @@ ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain
 best = ctx.best_run("04_training")
 print(f"best run of notebook 04 by validation accuracy: {best.name} "
       f"(val {best.metrics['best_val_acc']:.2%}, {ctx.tag})")
-model = best.load_model()
+tta = bool(best.metrics.get("test_tta", False))
+recorded = best.metrics.get("evaluation", {})
+print(f"scored with test-time augmentation: {'yes' if tta else 'no'} (as the run was); "
+      f"evaluations recorded in its metrics.json: {', '.join(recorded) or 'none'}")
+has_weights = (best.dir / "model.safetensors").is_file()
+model = best.load_model() if has_weights else None
 data = ctx.load_data("byclass")
-
-# %%
-import pandas as pd
-from charclf.evaluate import evaluate_model
-result = evaluate_model(model, data.test)
-ctx.show(pd.Series(result.metrics, name=best.name).to_frame().round(4),
-         f"{best.name} on the test part ({len(data.test):,} images)")
+classes = tuple(data.classes)
 
 # %% [markdown]
-# ## Confusion matrix
+# ## One evaluation, read from the run
+#
+# `fit` scored the chosen weights once, with `charclf.evaluate.evaluate_model`, on the test part (and, under
+# the full profile, on the train part), and recorded the metrics in the run's `metrics.json` and the confusion
+# matrices as `confusion_<part>.csv`. This notebook reads those numbers instead of producing new ones. A run does
+# not store per-image probabilities, which the gallery of mistakes and the calibration need, so the test part is
+# run through the same function once more — and the cell checks that it gives the recorded accuracy. A part the
+# run did not score (the train part under the quick profile) is scored here, the same way.
+
+# %%
+import numpy as np
+import pandas as pd
+from charclf.evaluate import evaluate_model, evaluation_key
+batch = best.config.get("eval_batch_size", 1024)
+result = evaluate_model(model, data.test, tta=tta, batch_size=batch) if has_weights else None
+parts = {}
+for part, dataset in (("test", data.test), ("train", data.train)):
+    key, csv = evaluation_key(part, tta), best.dir / f"confusion_{evaluation_key(part, tta)}.csv"
+    if key in recorded and csv.is_file():
+        frame = pd.read_csv(csv, index_col=0, dtype={"true": str})
+        assert tuple(frame.index) == classes == tuple(frame.columns), f"{csv}: not labelled by the 62 classes"
+        parts[part] = {"entry": recorded[key], "confusion": frame.to_numpy(), "source": f"recorded ({csv.name})"}
+    elif has_weights:
+        fresh = result if part == "test" else evaluate_model(model, dataset, tta=tta, batch_size=batch)
+        parts[part] = {"entry": fresh.to_dict(), "confusion": fresh.confusion, "source": "computed here"}
+    else:
+        print(f"{part} part: not recorded by the run and its weights are not here (RETRAIN = True rebuilds them)")
+for part, p in parts.items():
+    print(f"{part} part: {p['entry']['n']:,} images, {p['source']}")
+
+test = parts["test"]
+if result is not None and test["source"] != "computed here":
+    n = test["entry"]["n"]
+    assert n == len(data.test), (f"the run scored {n:,} test images, this notebook loaded {len(data.test):,}. "
+                                 "Fix: use notebook 04's SEED and PROTOCOL")
+    again, record = result.metrics["accuracy"], test["entry"]["accuracy"]
+    same_cm = np.array_equal(result.confusion, test["confusion"])
+    print(f"test accuracy evaluated again here: {again:.4%}; recorded by fit: {record:.4%} "
+          f"(net {abs(again - record) * n:.0f} images apart; confusion matrix identical: {same_cm})")
+    # Same weights, data and float32 arithmetic: equal on the machine that trained the run; another CPU's kernels
+    # may round differently and flip a near-tie, hence a tolerance of 0.1% of the images and no more.
+    assert abs(again - record) * n <= max(1, 0.001 * n), "the re-evaluation disagrees with the run's record"
+
+# %%
+rows = ["n", "accuracy", "merged47_accuracy", "precision_weighted", "recall_weighted", "f1_weighted",
+        "precision_macro", "recall_macro", "f1_macro", "ece"]
+scores = pd.DataFrame({f"{part} part": [p["entry"].get(r) for r in rows] for part, p in parts.items()}, index=rows)
+ctx.show(scores.round(4), f"{best.name}: one evaluation per part, TTA {'on' if tta else 'off'} (train part: "
+                          "the training images without augmentation)")
+
+# %% [markdown]
+# ## Confusion matrices: 62 classes, and merged to 47
 #
 # Rows are the true class, columns the prediction, each row normalised to 1, on a log colour scale so that
-# 1 % confusions are visible next to a 95 % diagonal. The blocks off the diagonal are the lower/upper case
-# pairs of the same letter and the letter/digit look-alikes.
+# confusions of a few images stay visible next to a large diagonal. The second pair of matrices folds the 15
+# case-ambiguous letters into their capitals (as NIST's ByMerge and Balanced splits do), adding their rows and
+# their columns: what remains off the diagonal are the confusions that are not a question of case.
 
 # %%
 from charclf import viz
-ctx.save(viz.confusion_heatmap(result.confusion, result.classes,
-                               title=f"Confusion matrix of {best.name} (rows: true class, row-normalised)",
-                               subtitle=ctx.tag), "07_confusion_matrix")
+from charclf.evaluate import merge_confusion
+for part, p in parts.items():
+    display(ctx.save(viz.confusion_heatmap(p["confusion"], classes, subtitle=ctx.tag,
+                                           title=f"Confusion matrix of {best.name}, {part} part, 62 classes "
+                                                 "(rows: true class, row-normalised)"), f"07_confusion62_{part}"))
+for part, p in parts.items():
+    merged_cm, merged_classes = merge_confusion(p["confusion"], classes)
+    display(ctx.save(viz.confusion_heatmap(merged_cm, merged_classes, subtitle=ctx.tag,
+                                           title=f"Confusion matrix of {best.name}, {part} part, merged to 47 "
+                                                 "classes"), f"07_confusion47_{part}"))
 
 # %% [markdown]
 # ## Per-class F1
 #
-# The worst classes (in red: more than one standard deviation below the mean) are almost all one side of a
-# case-ambiguous pair or a letter that looks like a digit.
+# The bars are the test part's F1 of every class, worst first; the `WORST` lowest are in red (bar and label),
+# listed in the table below with their F1 on the train part, the class each is most often mistaken for, and whether it
+# is one side of a case-ambiguous pair. A class that is weak on the train part as well is hard to tell apart
+# from its look-alike at all; one that is good on train and weak on test is overfitted.
 
 # %%
-ctx.save(viz.per_class_f1(result.per_class, title=f"Per-class F1 of {best.name}, worst first", subtitle=ctx.tag),
-         "07_per_class_f1")
+from charclf.data import MERGED_LETTERS
+from charclf.evaluate import top_confusions
+WORST = 10
+per_class = pd.DataFrame(test["entry"]["per_class"]).set_index("char")
+if "train" in parts:
+    per_class["train f1"] = pd.DataFrame(parts["train"]["entry"]["per_class"]).set_index("char")["f1"]
+mistaken = top_confusions(test["confusion"], classes, k=len(classes) ** 2).drop_duplicates("true").set_index("true")
+per_class["most often predicted instead"] = mistaken["pred"]
+per_class["share of its images"] = mistaken["share"]
+per_class["case-ambiguous"] = [c.lower() in MERGED_LETTERS for c in per_class.index]
+ctx.save(viz.per_class_f1(per_class.reset_index(), worst=WORST, subtitle=ctx.tag,
+                          title=f"Per-class F1 of {best.name} on the test part, worst first"), "07_per_class_f1")
 
 # %%
-ctx.show(result.top_confusions(15), f"The 15 most frequent confusions of {best.name} (test part)")
+worst = per_class.sort_values("f1", kind="stable").head(WORST)
+ctx.show(worst.round(3), f"The {WORST} classes with the lowest test F1 ({best.name})")
+other_case = worst["most often predicted instead"] == worst.index.to_series().str.swapcase()
+tied = int((per_class["f1"] == worst["f1"].iloc[-1]).sum())
+if tied > int((worst["f1"] == worst["f1"].iloc[-1]).sum()):
+    print(f"{tied} classes share the F1 of the {WORST}th worst ({worst['f1'].iloc[-1]:.3f}); the table shows the first "
+          "of them in class order")
+print(f"of these {WORST} classes, {int(worst['case-ambiguous'].sum())} are one side of a case-ambiguous pair "
+      f"({' '.join(MERGED_LETTERS)}), and {int(other_case.sum())} are most often mistaken for their other case")
+if "train f1" in worst:
+    print(f"their mean F1: {worst['train f1'].mean():.3f} on the train part, {worst['f1'].mean():.3f} on the test "
+          f"part (all classes: {per_class['train f1'].mean():.3f} and {per_class['f1'].mean():.3f})")
+
+# %% [markdown]
+# ## The most frequent confusions
+#
+# Counted on the test part (as the run recorded them), with the share of the true class's images that went to
+# the wrong prediction, and whether the pair is only a question of case.
+
+# %%
+top = pd.DataFrame(test["entry"]["top_confusions"]).head(15)
+top["case only"] = top["true"] == top["pred"].str.swapcase()
+ctx.show(top.round(3), f"The 15 most frequent confusions of {best.name} (test part)")
+print(f"{int(top['case only'].sum())} of these 15 pairs differ only by case")
 
 # %% [markdown]
 # ## The most confident mistakes
 #
-# Predicted character and its probability above each image, the true label below. Many of these are
-# genuinely ambiguous or mislabelled images; some are a model's real failures.
+# Predicted character and its probability above each image, the true label below (test part). Judge for
+# yourself how many are ambiguous or mislabelled images and how many are the model's own failures.
 
 # %%
-ctx.save(viz.misclassified_gallery(data.test.images, result.y_true, result.y_pred, result.classes, result.probs,
-                                   k=40, subtitle=ctx.tag + f" · {best.name}"), "07_misclassified")
+if result is None:
+    print("no weights for this run here, so no per-image probabilities: RETRAIN = True rebuilds them")
+else:
+    display(ctx.save(viz.misclassified_gallery(data.test.images, result.y_true, result.y_pred, classes, result.probs,
+                                               k=40, subtitle=ctx.tag + f" · {best.name}"), "07_misclassified"))
 
 # %% [markdown]
 # ## Merging the case-ambiguous letters
@@ -103,43 +200,60 @@ ctx.save(viz.misclassified_gallery(data.test.images, result.y_true, result.y_pre
 # no classifier could resolve from a normalised 28×28 image.
 
 # %%
-merged = pd.DataFrame({"accuracy (62 classes)": [result.metrics["accuracy"]],
-                       "accuracy after merging to 47": [result.metrics["merged47_accuracy"]]}, index=[best.name])
+merged = pd.DataFrame({part: {"accuracy (62 classes)": p["entry"]["accuracy"],
+                              "accuracy after merging to 47": p["entry"]["merged47_accuracy"]}
+                       for part, p in parts.items()}).T
 merged["errors removed by merging"] = 1 - (1 - merged.iloc[:, 1]) / (1 - merged.iloc[:, 0])
-ctx.show(merged.round(4), "Case merging: same predictions, two ways of scoring")
+ctx.show(merged.round(4), f"Case merging for {best.name}: the same predictions, scored two ways")
 
 # %% [markdown]
 # ## Calibration
 #
 # A calibrated model that says 80 % is right 80 % of the time. The reliability diagram plots accuracy against
-# confidence per bin; the expected calibration error (ECE) is the average gap, weighted by how many
-# predictions fall in each bin.
+# confidence per bin on the test part; the expected calibration error (ECE) is the average gap, weighted by how
+# many predictions fall in each bin.
 
 # %%
-ctx.save(viz.reliability_diagram(result.probs, result.y_true, title=f"Reliability diagram of {best.name}",
-                                 subtitle=ctx.tag), "07_reliability")
+if result is None:
+    print(f"no weights for this run here, so no per-image probabilities; recorded test ECE: {test['entry']['ece']:.4f}")
+else:
+    print(f"ECE: {result.metrics['ece']:.4f} (recorded by fit: {test['entry']['ece']:.4f})")
+    display(ctx.save(viz.reliability_diagram(result.probs, result.y_true, subtitle=ctx.tag,
+                                             title=f"Reliability diagram of {best.name} (test part)"),
+                     "07_reliability"))
 
 # %% [markdown]
 # ## Every model of notebook 04, scored the same way
 #
-# The same evaluation for every finished run of notebook 04: accuracy, macro F1, the merged-47 accuracy and
-# the calibration error on the test part. The results are written to
-# `outputs/runs/<profile>/07_evaluation/summary.json`.
+# Every finished run of notebook 04, from the test evaluation its `metrics.json` records (nothing is evaluated
+# again): accuracy, macro F1, the merged-47 accuracy and the calibration error, as the mean ± standard deviation
+# over the seeds of each model (a single seed has no ± part). Sorted by validation accuracy, the number models
+# are chosen by. The table is written to `outputs/runs/<profile>/07_evaluation/summary.json`.
 
 # %%
 from charclf.notebook_utils import is_finished_run, load_run
 from charclf.provenance import run_metadata, write_json
-scores = {}
-for run_dir in sorted((ctx.runs_dir / "04_training").iterdir()):
-    if not is_finished_run(run_dir):
+runs = [load_run(d) for d in sorted((ctx.runs_dir / "04_training").iterdir()) if is_finished_run(d)]
+records = []
+for run in runs:
+    entry = run.metrics.get("evaluation", {}).get(evaluation_key("test", bool(run.metrics.get("test_tta"))))
+    if entry is None:
+        print(f"{run.name}: no recorded test evaluation (trained before fit recorded one); retrain it to list it")
         continue
-    if not (run_dir / "model.safetensors").exists():  # large quick-profile weights are not committed
-        print(f"{run_dir.name}: no weights here (not committed); RETRAIN = True rebuilds them")
-        continue
-    scores[run_dir.name] = evaluate_model(load_run(run_dir).load_model(), data.test).metrics
-scores = pd.DataFrame(scores).T.sort_values("accuracy", ascending=False)
+    records.append({"run": run.name, "model": run.metrics.get("model"), "TTA": bool(run.metrics.get("test_tta")),
+                    "val acc": run.metrics.get("best_val_acc"), "test n": entry["n"],
+                    **{m: entry.get(m) for m in ("accuracy", "f1_macro", "merged47_accuracy", "ece")}})
+records = pd.DataFrame(records)
+columns = ["val acc", "accuracy", "f1_macro", "merged47_accuracy", "ece"]
+grouped = records.groupby("model")
+mean, std = grouped[columns].mean(), grouped[columns].std()
+every = mean.map("{:.4f}".format) + std.map(lambda v: "" if pd.isna(v) else f" ± {v:.4f}")
+every.insert(0, "seeds", grouped.size())
+every.insert(1, "TTA", grouped["TTA"].first())
+every = every.loc[mean.sort_values("val acc", ascending=False).index]
+ctx.show(every, f"Every model of notebook 04 on the test part ({int(records['test n'].iloc[0]):,} images): "
+                "mean ± std over seeds, from each run's recorded evaluation")
 write_json(ctx.runs_dir / "07_evaluation" / "summary.json", {
-    "best_by_val": best.name, "test_part": len(data.test), "scores": scores.to_dict(orient="index"),
+    "best_by_val": best.name, "tta": tta, "runs": records.to_dict(orient="records"),
+    "per_model_mean": mean.to_dict(orient="index"), "per_model_std": std.to_dict(orient="index"),
     **run_metadata(profile=ctx.profile, protocol=ctx.protocol, seed=ctx.seed)})
-ctx.show(scores[["accuracy", "f1_macro", "merged47_accuracy", "ece"]].round(4),
-         "Every model of notebook 04 on the test part")

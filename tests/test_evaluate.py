@@ -11,8 +11,8 @@ from charclf.cli import main
 from charclf.data.dataset import CharDataset, DataBundle
 from charclf.errors import ConfigError
 from charclf.evaluate import (classification_metrics, confusion, evaluate_model, evaluate_run,
-                              expected_calibration_error, merged_accuracy, misclassified_indices, per_class_report,
-                              reliability_bins, top_confusions)
+                              expected_calibration_error, merge_confusion, merged_accuracy, misclassified_indices,
+                              per_class_report, reliability_bins, top_confusions)
 from charclf.hub import load_model, save_pretrained
 from charclf.models import create_model
 
@@ -84,6 +84,27 @@ def test_merged_accuracy_matches_official_bymerge_mapping():
     p47, _ = merge_classes(y_pred, BYCLASS)
     assert len(classes47) == 47
     assert merged_accuracy(y_true, y_pred, BYCLASS) == pytest.approx(np.mean(t47 == p47))
+
+
+def test_merge_confusion_hand_case_and_agrees_with_merged_accuracy():
+    ix = BYCLASS.index
+    y_true = [ix("o"), ix("O"), ix("c"), ix("a"), ix("0"), ix("x"), ix("O")]
+    y_pred = [ix("O"), ix("o"), ix("C"), ix("A"), ix("O"), ix("x"), ix("0")]
+    cm47, classes47 = merge_confusion(confusion(y_true, y_pred, 62), BYCLASS)
+    assert classes47 == tuple("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabdefghnqrt") and cm47.shape == (47, 47)
+    m = classes47.index
+    # o->O, O->o (both now O->O), c->C (C->C) and x->x are right; a->A stays an error (a/A is not merged);
+    # 0->O and O->0 are not case confusions.
+    assert cm47[m("O"), m("O")] == 2 and cm47[m("C"), m("C")] == 1 and cm47[m("X"), m("X")] == 1
+    assert cm47[m("a"), m("A")] == 1 and cm47[m("0"), m("O")] == 1 and cm47[m("O"), m("0")] == 1
+    assert cm47.sum() == len(y_true) and np.trace(cm47) == 4
+
+    rng = np.random.default_rng(0)
+    y_true, y_pred = rng.integers(0, 62, 500), rng.integers(0, 62, 500)
+    cm47, _ = merge_confusion(confusion(y_true, y_pred, 62), BYCLASS)
+    assert np.trace(cm47) / cm47.sum() == pytest.approx(merged_accuracy(y_true, y_pred, BYCLASS))
+    with pytest.raises(ConfigError, match="62 classes"):
+        merge_confusion(np.zeros((10, 10)), BYCLASS)
 
 
 def test_expected_calibration_error_hand_case():

@@ -48,6 +48,19 @@ def test_write_readme_replaces_only_the_marked_block(tmp_path, monkeypatch):
         report.write_readme(readme, tmp_path / "runs")
 
 
+def test_train_images_counts_the_images_trained_on(tmp_path):
+    # An MNIST transfer run: the data's train part holds 54,000 images, fit trained on a 3,000-image subset.
+    _fake_run(tmp_path / "runs" / "quick" / "a", test_acc=0.9)
+    path = tmp_path / "runs" / "quick" / "a" / "metrics.json"
+    metrics = json.loads(path.read_text())
+    metrics["data"]["sizes"]["train"] = 54_000
+    path.write_text(json.dumps({**metrics, "train_samples": 3000}))
+    assert report.run_rows(tmp_path / "runs")["train_images"].tolist() == [3000]
+    assert "| 3,000 |" in report.results_markdown(tmp_path / "runs")
+    path.write_text(json.dumps(metrics))  # a run written before fit recorded train_samples: the part's size
+    assert report.run_rows(tmp_path / "runs")["train_images"].tolist() == [54_000]
+
+
 @pytest.mark.parametrize("metrics, meta, expected", [
     ({"precision": "bf16"}, {}, "bf16"),  # recorded by the run
     ({}, {"config": {"amp": "auto"}, "machine": {"device": "cpu"}}, "fp32"),  # older runs: auto = bf16 on CUDA only

@@ -77,6 +77,18 @@ def test_sample_grid_class_distribution_pixel_statistics(tmp_path):
     _render(viz.pixel_statistics(ds), "pixels", tmp_path)
 
 
+def test_ink_per_class_is_the_mean_pixel_sum_of_each_class():
+    images = torch.zeros(6, 28, 28, dtype=torch.uint8)
+    images[1, :2, :] = 255  # class "b": 56 and 0 full pixels -> mean 28
+    images[3, 0, :10] = 255  # class "a": 10 and 0 -> mean 5
+    ds = CharDataset(images=images, labels=torch.tensor([0, 1, 0, 0, 1, 2]), classes=("a", "b", "c"),
+                     split="byclass", part="train", protocol="holdout")
+    ink = viz.ink_per_class(ds)
+    assert ink.index.tolist() == ["a", "b", "c"]
+    np.testing.assert_allclose(ink.to_numpy(), [10 / 3, 28.0, 0.0])
+    assert viz.ink_per_class(ds, max_images=4).index.tolist() == ["a", "b", "c"]  # a sample keeps every class row
+
+
 def test_augmentation_grid_calls_fn_and_keeps_global_rng(tmp_path):
     ds = _dataset(8)
     calls = []
@@ -124,6 +136,16 @@ def test_per_class_prediction_grids_params_reliability(tmp_path):
     ds = _dataset(600)
     report = per_class_report(y_true, y_pred, ds.classes)
     _render(viz.per_class_f1(report), "f1", tmp_path)
+    # The promised red bars: exactly the `worst` lowest classes, even when the scores spread so widely that
+    # "one std below the mean" would mark none (half the classes at 0, as after a short training run).
+    spread = pd.DataFrame({"char": list(BYCLASS[:12]), "f1": [0.0] * 6 + [0.3, 0.5, 0.6, 0.8, 0.85, 0.9]})
+    fig = viz.per_class_f1(spread, worst=4)
+    red = matplotlib.colors.to_rgb("tab:red")
+    assert sum(p.get_facecolor()[:3] == red for p in fig.axes[0].patches) == 4
+    ticks = fig.axes[0].get_xticklabels()  # bars at 0 have no height: their labels are red too
+    assert [t.get_text() for t in ticks if matplotlib.colors.to_rgb(t.get_color()) == red] == list(BYCLASS[:4])
+    assert ticks[-1].get_text() == BYCLASS[11]  # worst first, ties in table order
+    assert "the 4 lowest" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     _render(viz.prediction_grid(ds.images[:20], y_true[:20], y_pred[:20], ds.classes, probs[:20]), "preds", tmp_path)
     fig = viz.misclassified_gallery(ds.images, y_true, y_pred, ds.classes, probs, k=12)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]

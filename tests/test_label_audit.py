@@ -309,3 +309,17 @@ def test_audit_figures(finished, data_dir):
     assert len([ax for ax in fig.axes if ax.images]) == 6  # three pairs
     fig = viz.label_error_rates(la.per_class_table(results))
     assert isinstance(fig, Figure)
+
+
+def test_the_notebook_full_profile_reads_the_commands_folder_with_its_settings(finished, tmp_path, monkeypatch):
+    import shutil
+    from types import SimpleNamespace
+
+    out, results = finished
+    shutil.copytree(out, tmp_path / "label_audit")
+    monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(tmp_path))
+    monkeypatch.setattr(charclf.train, "fit", _no_fit)
+    assert la.AuditSettings.from_folder(tmp_path / "label_audit") == la.AuditSettings(**FAST)
+    ctx = SimpleNamespace(profile="full", protocol="holdout", seed=0, data_dir=None)
+    loaded, folder = la.notebook_audit(ctx)
+    assert folder == tmp_path / "label_audit" and loaded == results

@@ -109,7 +109,9 @@ class AuditSettings:
     split: str = "byclass"
     recipe: str = "minivision_v3"
     folds: int = 4
-    epochs: int = 10
+    # 5 epochs: the CPU this study runs on has no native bf16, and 4 folds + 2 models x 5 epochs of float32
+    # training fit the ~20-25 minutes the audit was given there (estimate_seconds). More epochs, better models.
+    epochs: int = 5
     seed: int = 0
     amp: str = "auto"  # training precision (TrainConfig.amp); probabilities are always computed in float32
     max_train_samples: int | None = None  # stratified subset of the training part (quick profile, tests)
@@ -132,6 +134,17 @@ class AuditSettings:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_folder(cls, out) -> "AuditSettings | None":
+        """The settings an audit folder was made with (its audit-config.json), or None for a new folder."""
+        path = Path(out) / CONFIG_NAME
+        if not path.is_file():
+            return None
+        try:
+            return cls(**json.loads(path.read_text())["settings"])
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise DataError(path, f"is not an audit config ({err})", "move it away, or choose another folder") from err
 
 
 def train_config(settings: AuditSettings, *, seed: int | None = None):
@@ -726,7 +739,8 @@ def describe(results: dict) -> str:
 def notebook_audit(ctx) -> tuple[dict, Path]:
     """Notebook 12's audit for its profile: quick = 2 folds x 1 epoch on the profile's stratified subsets
     (a smoke test, cached under outputs/runs/quick/); full = the command's artifacts in outputs/label_audit,
-    resumed (or computed) by the same code. Returns (results, folder)."""
+    with the settings it ran with, resumed (or computed with the defaults) by the same code.
+    Returns (results, folder)."""
     from charclf.notebook_utils import outputs_dir
 
     if ctx.protocol != "holdout":
@@ -734,7 +748,8 @@ def notebook_audit(ctx) -> tuple[dict, Path]:
                           "ByClass test file, which only the holdout protocol re-splits. Fix: PROTOCOL = \"holdout\"")
     if ctx.profile == "full":
         out = outputs_dir() / "label_audit"
-        return run_audit(out, ctx.data_dir, AuditSettings(seed=ctx.seed)), out
+        settings = AuditSettings.from_folder(out) or AuditSettings(seed=ctx.seed)  # what the command ran with
+        return run_audit(out, ctx.data_dir, settings), out
     s = ctx.settings
     settings = AuditSettings(folds=2, epochs=1, seed=ctx.seed, max_train_samples=s.train_samples,
                              max_eval_samples=s.test_samples)
@@ -762,16 +777,43 @@ def orientation_examples(issues: pd.DataFrame, data_dir=None, k: int = 24, split
 def rates_table(results: dict) -> pd.DataFrame:
     """Flagged images and rates per part and overall, with the count of each kind."""
     rows = {p: results["by_part"][p] for p in PARTS} | {"all": results["overall"]}
-    return pd.DataFrame({name: {"images": r["images"], "flagged": r["flagged"], **r["by_kind"],
-                                "likely errors": r["likely_errors"], "likely-error rate": r["label_error_rate"],
-                                "cleanlab noise estimate": results["health_summary"][name]["estimated_noise_rate"]
-                                if name in PARTS else None}
-                         for name, r in rows.items()}).T
+    health = results["health_summary"]
+    return pd.DataFrame.from_dict(
+        {name: {"images": r["images"], "flagged": r["flagged"], **r["by_kind"], "likely errors": r["likely_errors"],
+                "likely-error rate": r["label_error_rate"],
+                "cleanlab noise estimate": health[name]["estimated_noise_rate"] if name in health else None}
+         for name, r in rows.items()}, orient="index")
 
 
 def per_class_table(results: dict) -> pd.DataFrame:
     """One row per class (by the given label): images, flagged images of each kind, the likely-error rate."""
     return pd.DataFrame(results["per_class"]).set_index("char")
+
+
+def models_table(results: dict) -> pd.DataFrame:
+    """The models behind the probabilities: each fold's (out-of-fold accuracy) and the full model."""
+    rows = {f"fold {f['fold'] + 1}": {"train images": f["n_train"], "scored images": f["n_heldout"],
+                                      "best val acc": f["best_val_acc"], "out-of-fold acc": f["oof_accuracy"],
+                                      "precision": f["precision"], "train time (s)": round(f["train_time_s"], 1)}
+            for f in results["models"]["folds"]}
+    full = results["models"]["full"]
+    rows["full model"] = {"train images": full["train_samples"], "scored images": results["sizes"]["val"]
+                          + results["sizes"]["test"], "best val acc": full["best_val_acc"],
+                          "out-of-fold acc": None, "precision": full["precision"],
+                          "train time (s)": round(full["train_time_s"], 1)}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def ceiling_table(results: dict) -> pd.DataFrame:
+    """The test part's model errors, how many land on flagged images, and the accuracy ceiling."""
+    t = results["test"]
+    return pd.Series({"test images": t["images"], "model accuracy": t["model_accuracy"],
+                      "model errors": t["model_errors"],
+                      "errors on likely label errors": t["errors_on_likely_label_errors"],
+                      "errors on case-ambiguous images": t["errors_on_case_ambiguity"],
+                      "likely label errors in the test part": t["likely_label_errors"],
+                      "ceiling: accuracy of a perfect model against these labels": t["ceiling_accuracy"]},
+                     name="test part", dtype=object).to_frame()  # object: counts stay integers
 
 
 def experiment_table(results: dict) -> pd.DataFrame:

@@ -16,7 +16,7 @@ Method (confident learning, through cleanlab):
    rotations, flips and transposes; an image whose *given* label fits another orientation much better
    (probability >= ``orientation_min_prob`` there and >= ``orientation_min_ratio`` times the upright one) is an
    orientation outlier — unless the upright prediction and the given label are mirror twins (6/9, b/d/p/q,
-   n/u, M/W ...), where a plain label error explains the image as well and no rotation needs assuming.
+   n/u, M/W ...: :data:`MIRROR_TWINS`), where a plain label error explains the image without a rotation.
 4. **One kind per flagged image** (:func:`classify_kind`, in this order): ``case`` — given and suggested
    label are the two cases of one of the 15 letters EMNIST merges (c/C, o/O, s/S ...), not a label error;
    ``orientation``; ``digit_letter`` — both in one digit look-alike group (:data:`DIGIT_LOOKALIKES`: 0/O/o,
@@ -71,12 +71,13 @@ ERROR_KINDS = tuple(k for k in KINDS if k not in NOT_ERROR_KINDS)
 # Digit look-alike groups: a flagged image whose given and suggested labels share a group is a digit/letter
 # confusion (written as one, read as the other). 'l'/'I' are in the 1-group: they look like it and each other.
 DIGIT_LOOKALIKES = ("0Oo", "1lIi", "2Zz", "5Ss", "6bG", "8B", "9gq")
-# Characters one rotation/flip maps onto another. When the upright prediction and the given label are such a
+# Characters one rotation or flip maps onto another. When the upright prediction and the given label are such a
 # pair, "the label is wrong" explains the image without assuming a rotated scan, so it is not an orientation
-# outlier (b/d/p/q under flips and rot180, 6/9 and n/u and M/W and m/w under rot180, N/Z under rot90, E/3
-# under a left-right flip).
-MIRROR_TWINS = frozenset(frozenset(p) for p in ("69", "bd", "bp", "bq", "dp", "dq", "pq", "nu", "MW", "mw", "NZ",
-                                                 "E3"))
+# outlier. Pairs are written with the 15 merged letters in lower case and compared that way (M/W, m/w and M/w
+# are one entry): under rot180 6/9, b/q, d/p, n/u, m/w, 7/L, h/y; under flips b/d, p/q, b/p, d/q, E/3, Z/S;
+# under rot90/rot270 N/Z, C/U, C/n, 3/m, 3/w, E/m, E/w.
+MIRROR_TWINS = frozenset(frozenset(p) for p in ("69", "bq", "dp", "nu", "mw", "7l", "hy", "bd", "pq", "bp", "dq",
+                                                 "E3", "zs", "Nz", "cu", "cn", "3m", "3w", "Em", "Ew"))
 # The 8 orientations of a square (the dihedral group), named by what is applied to the stored image.
 ORIENTATIONS = ("identity", "rot90", "rot180", "rot270", "flip_lr", "flip_ud", "transpose", "anti_transpose")
 CSV_COLUMNS = ("official_index", "part", "given_label", "suggested_label", "label_quality", "kind", "orientation")
@@ -271,9 +272,16 @@ def orientation_outliers(orient_given, orient_pred, labels, classes, *, min_prob
     p_best = orient_given[np.arange(len(best)), best]
     flag = (p_best >= min_prob) & (p_best >= min_ratio * orient_given[:, 0])
     upright = np.asarray(orient_pred)[:, 0]
-    twins = np.array([frozenset((classes[a], classes[b])) in MIRROR_TWINS for a, b in zip(upright, labels)],
-                     dtype=bool)
+    twins = np.array([frozenset((_fold_case(classes[a]), _fold_case(classes[b]))) in MIRROR_TWINS
+                      for a, b in zip(upright, labels)], dtype=bool)
     return flag & ~twins, best
+
+
+def _fold_case(char: str) -> str:
+    """The 15 letters EMNIST merges, in lower case (how MIRROR_TWINS is written); other characters as they are."""
+    from charclf.data.merge import MERGED_LETTERS
+
+    return char.lower() if char.lower() in MERGED_LETTERS else char
 
 
 # -- kinds ------------------------------------------------------------------------------------------------

@@ -92,13 +92,15 @@ CLEAN_REMOVED_NAME = "clean-model-removed.json"
 DEFAULT_OUT = Path("outputs") / "label_audit"
 NOTEBOOK_RUN = "12_label_errors"  # the quick profile's folder under outputs/runs/quick/
 
-# The runtime estimate's rates on 2 CPU cores. Training: Mini-Vision-V3's measured images/s on the complete
-# training part (outputs/runs/cpu/minivision_v3-recipe-bf16 and minivision_v3-recipe, metrics.json: 6,442
-# and 2,182). Inference: an assumption (about 3x a float32 training step), not a committed measurement; the
-# command prints each step's real time.
-TRAIN_IMAGES_PER_S = {"bf16": 6400.0, "fp32": 2180.0}
+# The runtime estimate's rates (images/s, Mini-Vision-V3, 2 CPU cores, batch 256). bf16: the committed run
+# outputs/runs/cpu/minivision_v3-recipe-bf16 (6,442, on a CPU with native bf16). fp32: a one-off timing on
+# this project's current 2-core AMD EPYC (AVX2, no native bf16, so "auto" trains in float32 there) with the
+# CPU otherwise idle — 1,566 training, 6,078 inference (not a committed benchmark; the committed float32 run,
+# on the bf16 machine, did 2,182). The command prints each step's real time.
+TRAIN_IMAGES_PER_S = {"bf16": 6400.0, "fp32": 1550.0}
 INFER_IMAGES_PER_S = {"bf16": 15000.0, "fp32": 6000.0}
-# The 15-epoch CPU run above halves the lr 3 times (StepLR 5); a shorter audit run keeps that shape.
+# The 15-epoch CPU runs of Mini-Vision-V3 (outputs/runs/cpu) halve the lr 3 times (StepLR 5); a shorter audit
+# run keeps that shape.
 SCHEDULE_REFERENCE_EPOCHS = 15
 
 
@@ -110,9 +112,9 @@ class AuditSettings:
     split: str = "byclass"
     recipe: str = "minivision_v3"
     folds: int = 4
-    # 5 epochs: the CPU this study runs on has no native bf16, and 4 folds + 2 models x 5 epochs of float32
-    # training fit the ~20-25 minutes the audit was given there (estimate_seconds). More epochs, better models.
-    epochs: int = 5
+    # 4 epochs: the CPU this study runs on has no native bf16, and 4 folds + 2 models x 4 epochs of float32
+    # training fit the ~25 minutes the audit was given there (estimate_seconds). More epochs, better models.
+    epochs: int = 4
     seed: int = 0
     amp: str = "auto"  # training precision (TrainConfig.amp); probabilities are always computed in float32
     max_train_samples: int | None = None  # stratified subset of the training part (quick profile, tests)

@@ -689,7 +689,8 @@ def run_audit(out, data_dir=None, settings: AuditSettings | None = None, *, rewr
     out = Path(out)
     results_path, csv_path = out / RESULTS_NAME, out / CSV_NAME
     if results_path.is_file() and not rewrite_report:
-        log(f"[label-audit] {results_path} exists: the audit is complete (--rewrite-report recomputes the report)")
+        log(f"[label-audit] {repo_relative(results_path)} exists: the audit is complete (--rewrite-report "
+            "recomputes the report)")
         return json.loads(results_path.read_text())
     started = time.perf_counter()
     data = load_audit_data(data_dir, settings, protocol_file=protocol_file)
@@ -718,7 +719,7 @@ def run_audit(out, data_dir=None, settings: AuditSettings | None = None, *, rewr
                               "Fix: pass --rewrite-report to replace it, or move it away")
     else:
         write_issues_csv(issues, csv_path)
-    log(f"[label-audit] {len(issues):,} flagged images -> {csv_path}")
+    log(f"[label-audit] {len(issues):,} flagged images -> {repo_relative(csv_path)}")
     summary = summarize(issues, scores, classes)
     experiment = run_experiment(out, data, settings, issues, full["model"], log=log)
     results = run_metadata(
@@ -731,7 +732,7 @@ def run_audit(out, data_dir=None, settings: AuditSettings | None = None, *, rewr
         artifacts={"csv": CSV_NAME, "folds": "folds/", "full_model": FULL_RUN + "/", "heldout": HELDOUT_NAME,
                    "clean_model": CLEAN_RUN + "/"})
     write_json(results_path, results)
-    log(f"[label-audit] results -> {results_path} ({describe(results)})")
+    log(f"[label-audit] results -> {repo_relative(results_path)} ({describe(results)})")
     return json.loads(results_path.read_text())  # as a later, cached call returns it (lists, not tuples)
 
 

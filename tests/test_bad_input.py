@@ -1,0 +1,182 @@
+"""Issue 14: no input destroys a model or passes as a result.
+
+One section per class of bad input, each against the shared mechanism that now holds it. Every CLI case
+asserts the same contract: exit code 2 (1 where the command's own contract says so), ONE stderr line naming the
+file, what is wrong and the fix (``Fix:``) — no traceback — and nothing on disk changed (hashes and mtimes of
+the folder before and after).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from charclf.cli import main
+from charclf.errors import DataError
+from charclf.hub import load_model, read_model_config, save_pretrained
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+LABELS = tuple("abcd")
+
+
+# -- helpers ------------------------------------------------------------------------------------------------
+def snapshot(folder: Path) -> dict:
+    """Every path under ``folder`` with its mtime and (for files) sha256: equal snapshots = nothing changed."""
+    folder = Path(folder)
+    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns,
+                                         hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir")
+            for p in sorted(folder.rglob("*"))}
+
+
+def cli_error(capsys, argv: list[str], code: int = 2) -> str:
+    """Run ``charclf argv`` in process; assert the exit code and a one-line stderr; return that line."""
+    capsys.readouterr()
+    try:
+        rc = main(argv)
+    except SystemExit as exit_:  # argparse errors leave through SystemExit
+        rc = exit_.code
+    err = capsys.readouterr().err.strip()
+    assert rc == code, err
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    return err
+
+
+@pytest.fixture(scope="module")
+def good_model(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    from charclf.models import create_model
+
+    out = tmp_path_factory.mktemp("models") / "good"
+    save_pretrained(create_model("lenet5_keras", num_classes=4), out, architecture="lenet5_keras", num_classes=4,
+                    labels=LABELS, mean=0.1, std=0.3, protocol="holdout", extra={"split": "byclass"})
+    return out
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory) -> Path:
+    from PIL import Image, ImageDraw
+
+    img = Image.new("L", (80, 80), 255)
+    ImageDraw.Draw(img).line([(40, 10), (40, 70)], fill=0, width=8)
+    path = tmp_path_factory.mktemp("img") / "one.png"
+    img.save(path)
+    return path
+
+
+def edited_copy(good: Path, dest: Path, change) -> Path:
+    shutil.copytree(good, dest)
+    change(dest)
+    return dest
+
+
+def with_config(**changes):
+    def change(folder: Path):
+        cfg = json.loads((folder / "config.json").read_text())
+        cfg.update(changes)
+        (folder / "config.json").write_text(json.dumps(cfg))
+    return change
+
+
+def write_config(data: bytes | str):
+    def change(folder: Path):
+        path = folder / "config.json"
+        path.write_bytes(data if isinstance(data, bytes) else data.encode())
+    return change
+
+
+def config_is_folder(folder: Path):
+    (folder / "config.json").unlink()
+    (folder / "config.json").mkdir()
+
+
+# -- 1. model folders: one validated loader (charclf.hub.read_model_config / load_model) --------------------
+BAD_CONFIGS = {
+    "number": (write_config("42"), "holds a JSON number (42)"),
+    "string": (write_config('"a model"'), "holds a JSON string"),
+    "list": (write_config("[1, 2]"), "holds a JSON list"),
+    "not_utf8": (write_config(b"\xff\xfe{\x00}"), "is not UTF-8 text"),
+    "a_folder": (config_is_folder, "is a folder, not a file"),
+    "missing_keys": (write_config('{"architecture": "lenet5_keras"}'), "lacks the keys"),
+    "model_kwargs_list": (with_config(model_kwargs=[1, 2]), "'model_kwargs' must be an object"),
+    "short_labels": (with_config(labels=["a", "b"]), "has 2 labels but num_classes is 4"),
+    "labels_not_strings": (with_config(labels=[1, 2, 3, 4]), "'labels' must be a list of strings"),
+    "num_classes_string": (with_config(num_classes="4"), "'num_classes' must be a whole number"),
+    "num_classes_zero": (with_config(num_classes=0, labels=[]), "'num_classes' must be a whole number >= 1"),
+    "std_zero": (with_config(std=0), "'std' must be a finite number in (0, 1]"),
+    "std_negative": (with_config(std=-0.3), "'std' must be a finite number in (0, 1]"),
+    "std_nan": (write_config('{"architecture": "lenet5_keras", "num_classes": 4, "labels": ["a","b","c","d"], '
+                             '"mean": 0.1, "std": NaN}'), "'std' must be a finite number"),
+    "mean_string": (with_config(mean="0.1"), "'mean' must be a finite number"),
+    "mean_infinite": (write_config('{"architecture": "lenet5_keras", "num_classes": 4, '
+                                   '"labels": ["a","b","c","d"], "mean": Infinity, "std": 0.3}'),
+                      "'mean' must be a finite number"),
+    "architecture_unknown": (with_config(architecture="lenet6"), "'architecture' 'lenet6' is not a model"),
+    "architecture_number": (with_config(architecture=5), "'architecture' must be a model name"),
+    "model_kwargs_unknown": (with_config(model_kwargs={"depth": 3}), "does not accept the arguments ['depth']"),
+    "orientation": (with_config(orientation="transposed"), "'orientation' must be \"upright\""),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_bad_model_config_is_one_clear_error_naming_the_file(good_model, tmp_path, case):
+    change, expected = BAD_CONFIGS[case]
+    folder = edited_copy(good_model, tmp_path / case, change)
+    before = snapshot(folder)
+    with pytest.raises(DataError) as err:
+        load_model(folder)
+    msg = str(err.value)
+    assert msg.startswith(str(folder / "config.json") + ":") and expected in msg and "Fix:" in msg, msg
+    assert "\n" not in msg
+    assert snapshot(folder) == before
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate", "demo"])
+@pytest.mark.parametrize("case", ["number", "std_zero", "short_labels", "model_kwargs_list"])
+def test_every_command_that_opens_a_model_uses_the_validated_loader(good_model, image, tmp_path, capsys,
+                                                                    command, case):
+    change, expected = BAD_CONFIGS[case]
+    folder = edited_copy(good_model, tmp_path / case, change)
+    before = snapshot(folder)
+    argv = {"predict": ["predict", str(image), "--model", str(folder)],
+            "evaluate": ["evaluate", str(folder), "--data-dir", str(tmp_path / "nodata")],
+            "demo": ["demo", "--model", str(folder)]}[command]
+    line = cli_error(capsys, argv)
+    assert f"charclf {command}: error: {folder / 'config.json'}:" in line and expected in line and "Fix:" in line
+    assert snapshot(folder) == before
+
+
+def test_std_zero_no_longer_predicts_nan(good_model, image, tmp_path, capsys):
+    folder = edited_copy(good_model, tmp_path / "std0", with_config(std=0.0))
+    line = cli_error(capsys, ["predict", str(image), "--model", str(folder)])
+    assert "NaN" in line and "nan" not in capsys.readouterr().out
+
+
+def test_good_model_folder_still_loads_and_reads(good_model):
+    cfg = read_model_config(good_model)
+    assert cfg["labels"] == list(LABELS) and load_model(good_model).charclf_config["std"] == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("target", ["config.json", "model.safetensors"])
+def test_unreadable_model_files_say_permission_denied(good_model, tmp_path, monkeypatch, target):
+    """Tests run as root in CI (chmod cannot lock root out), so the permission error is injected at open."""
+    folder = edited_copy(good_model, tmp_path / "locked", lambda f: None)
+    real_read_bytes = Path.read_bytes
+
+    def deny(path):
+        if Path(path).name == target:
+            raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(Path, "read_bytes", lambda self: deny(self) or real_read_bytes(self))
+    import safetensors.torch as st
+
+    real_load = st.load_file
+    monkeypatch.setattr(st, "load_file", lambda p, device="cpu": deny(p) or real_load(p, device=device))
+    with pytest.raises(DataError) as err:
+        load_model(folder)
+    msg = str(err.value)
+    assert msg.startswith(str(folder / target)) and "permission denied" in msg and "damaged" not in msg

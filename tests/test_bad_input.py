@@ -180,3 +180,123 @@ def test_unreadable_model_files_say_permission_denied(good_model, tmp_path, monk
         load_model(folder)
     msg = str(err.value)
     assert msg.startswith(str(folder / target)) and "permission denied" in msg and "damaged" not in msg
+
+
+# -- 2. run folders: one guarded writer (charclf.train.engine.check_out_dir / clear_run_dir) ------------------
+PUBLISHED = Path(__file__).resolve().parents[1] / "model_hub" / "lenet5_keras"
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    """A finished run folder as fit writes it (resume.pt, tb/ if tensorboard is installed, ...)."""
+    from synth import quadrant_bundle
+
+    from charclf.models import create_model
+    from charclf.train import TrainConfig, fit
+
+    out = tmp_path_factory.mktemp("runs") / "finished"
+    cfg = TrainConfig(model="lenet5_keras", epochs=1, batch_size=32)
+    torch.manual_seed(0)
+    fit(create_model("lenet5_keras", num_classes=4), quadrant_bundle(), cfg, out, progress=False)
+    return out
+
+
+def train_argv(out: Path, *extra: str) -> list[str]:
+    return ["train", "--out", str(out), "--no-progress", "--data-dir", str(out.parent / "no-data"), *extra]
+
+
+def test_resume_refuses_a_published_model_folder(tmp_path, capsys):
+    """The issue's data loss: `charclf train --resume --out model_hub/default` retrained over the model."""
+    folder = tmp_path / "default"
+    shutil.copytree(PUBLISHED, folder)
+    before = snapshot(folder)
+    line = cli_error(capsys, train_argv(folder, "--resume"))
+    assert f"{folder}: holds a trained run" in line and "no resume.pt" in line and "Fix:" in line
+    assert snapshot(folder) == before
+
+
+def test_resume_refuses_any_finished_run_without_resume_state(finished_run, tmp_path, capsys):
+    folder = tmp_path / "run"
+    shutil.copytree(finished_run, folder)
+    (folder / "resume.pt").unlink()  # as notebook_utils.prune_run leaves cached runs
+    before = snapshot(folder)
+    line = cli_error(capsys, train_argv(folder, "--resume", "--model", "lenet5_keras"))
+    assert "model.safetensors" in line and "metrics.json" in line and "nothing to resume" in line
+    assert snapshot(folder) == before
+
+
+def test_resume_refuses_a_folder_of_someone_elses_files(tmp_path, capsys):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("years of work")
+    before = snapshot(folder)
+    line = cli_error(capsys, train_argv(folder, "--resume", "--model", "lenet5_keras"))
+    assert "thesis.tex" in line and "charclf did not write" in line and "Fix:" in line
+    assert snapshot(folder) == before
+
+
+@pytest.mark.parametrize("extra", ["notes.txt", "README.md", "sub/data.csv"])
+def test_overwrite_refuses_a_folder_with_files_charclf_did_not_write(finished_run, tmp_path, capsys, extra):
+    folder = tmp_path / "run"
+    shutil.copytree(finished_run, folder)
+    (folder / extra).parent.mkdir(exist_ok=True)
+    (folder / extra).write_text("not charclf's")
+    before = snapshot(folder)
+    line = cli_error(capsys, train_argv(folder, "--overwrite", "--model", "lenet5_keras"))
+    assert extra.split("/")[0] in line and "deletes only the files charclf train writes" in line
+    assert snapshot(folder) == before
+
+
+def test_overwrite_refuses_a_folder_that_merely_holds_a_history_csv(tmp_path, capsys):
+    """The issue's case: --overwrite deleted an unrelated file in a folder that merely contained a history.csv."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "history.csv").write_text("year,event\n")
+    (folder / "budget.xlsx").write_bytes(b"PK...")
+    before = snapshot(folder)
+    line = cli_error(capsys, train_argv(folder, "--overwrite", "--model", "lenet5_keras"))
+    assert "budget.xlsx" in line
+    (folder / "budget.xlsx").unlink()  # only a history.csv: still no train_config.json, so not a run
+    before = snapshot(folder)
+    line = cli_error(capsys, train_argv(folder, "--overwrite", "--model", "lenet5_keras"))
+    assert "does not look like a charclf run" in line and "train_config.json" in line
+    assert snapshot(folder) == before
+
+
+def test_overwrite_removes_only_run_files_and_says_what(finished_run, tmp_path, capsys):
+    from synth import quadrant_bundle
+
+    from charclf.models import create_model
+    from charclf.train import TrainConfig, fit
+    from charclf.train.engine import RUN_FILES
+
+    folder = tmp_path / "run"
+    shutil.copytree(finished_run, folder)
+    (folder / "history.csv.tmp").write_text("left by a kill mid-write")
+    old = {p.name for p in folder.iterdir()}
+    cfg = TrainConfig(model="lenet5_keras", epochs=1, batch_size=32, seed=3)
+    capsys.readouterr()
+    fit(create_model("lenet5_keras", num_classes=4), quadrant_bundle(), cfg, folder, overwrite=True, progress=False)
+    said = capsys.readouterr().err
+    assert "--overwrite: removing" in said and str(folder) in said
+    for name in old:
+        assert name in said
+    assert not (folder / "history.csv.tmp").exists()
+    assert {p.name for p in folder.iterdir()} <= set(RUN_FILES) | {"tb"}
+    assert json.loads((folder / "train_config.json").read_text())["seed"] == 3
+
+
+def test_resume_after_a_kill_before_the_first_epoch_starts_afresh(tmp_path, capsys):
+    """A folder with only train_config.json (killed during epoch 1) loses nothing by starting again."""
+    from synth import quadrant_bundle
+
+    from charclf.models import create_model
+    from charclf.train import TrainConfig, fit
+
+    folder = tmp_path / "run"
+    cfg = TrainConfig(model="lenet5_keras", epochs=1, batch_size=32)
+    folder.mkdir()
+    cfg.to_json(folder / "train_config.json")
+    history = fit(create_model("lenet5_keras", num_classes=4), quadrant_bundle(), cfg, folder, resume=True,
+                  progress=False)
+    assert len(history) == 1 and "starting a fresh run" in capsys.readouterr().err

@@ -300,3 +300,156 @@ def test_resume_after_a_kill_before_the_first_epoch_starts_afresh(tmp_path, caps
     history = fit(create_model("lenet5_keras", num_classes=4), quadrant_bundle(), cfg, folder, resume=True,
                   progress=False)
     assert len(history) == 1 and "starting a fresh run" in capsys.readouterr().err
+
+
+# -- 3. data: `charclf data verify` and loading share their checks ----------------------------------------------
+def _raw(root: Path, split: str, part: str, kind: str) -> Path:
+    from charclf.data.official import official_file
+
+    return root / "emnist" / official_file(split, part, kind)[:-3]
+
+
+def _mapping(root: Path, split: str = "digits") -> Path:
+    return root / "emnist" / f"emnist-{split}-mapping.txt"
+
+
+def _swap_two_classes(root):  # labels still 0..9 in order, names of 0 and 1 swapped: parses, but mislabels
+    path = _mapping(root)
+    path.write_text(path.read_text().replace("0 48\n1 49\n", "0 49\n1 48\n"))
+
+
+def _raw_under_gz_name(root):
+    raw = _raw(root, "digits", "test", "images")
+    raw.rename(raw.with_name(raw.name + ".gz"))
+
+
+def _idx_edit(split, part, kind, fn):
+    def change(root):
+        from charclf.data.idx import parse_idx, write_idx
+
+        path = _raw(root, split, part, kind)
+        write_idx(path, fn(np.array(parse_idx(path.read_bytes()))), compress=False)
+    return change
+
+
+import numpy as np  # noqa: E402  (the data section's helpers above only need it at call time)
+
+DATA_DAMAGE = {
+    "mapping_reordered": _swap_two_classes,
+    "mapping_garbage_line": lambda root: _mapping(root).write_text("0 48\n1 forty-nine\n"),
+    "mapping_short": lambda root: _mapping(root).write_text("0 48\n1 49\n"),
+    "raw_idx_under_gz_name": _raw_under_gz_name,
+    "truncated_labels": lambda root: _raw(root, "digits", "test", "labels").write_bytes(
+        _raw(root, "digits", "test", "labels").read_bytes()[:-7]),
+    "images_32x32": _idx_edit("digits", "test", "images", lambda a: np.zeros((len(a), 32, 32), np.uint8)),
+    "fewer_labels_than_images": _idx_edit("digits", "test", "labels", lambda a: a[:-3]),
+    "label_outside_mapping": _idx_edit("digits", "test", "labels", lambda a: np.where(np.arange(len(a)) == 5, 12, a)
+                                       .astype(np.uint8)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DATA_DAMAGE))
+def test_verify_calls_runnable_exactly_what_loads(tmp_path, monkeypatch, case):
+    from synth import make_emnist_dir
+
+    from charclf.data import load_data, runnable_protocols, verify_data_dir
+
+    monkeypatch.setenv("CHARCLF_CACHE_DIR", str(tmp_path / "cache"))
+    root = make_emnist_dir(tmp_path / "data", splits=("digits",), layout="raw", mnist=False, holdout=True, n=120)
+    DATA_DAMAGE[case](root)
+    before = snapshot(root)
+    table = verify_data_dir(root)
+    runnable = {r.protocol for r in runnable_protocols(table).itertuples() if r.dataset == "digits" and r.runnable}
+    loads = set()
+    for protocol in ("holdout", "official"):
+        try:
+            load_data("digits", protocol, root)
+            loads.add(protocol)
+        except DataError as err:
+            msg = str(err)
+            assert "Fix:" in msg and "\n" not in msg and str(root) in msg, msg
+    assert runnable == loads == set(), (case, runnable, loads, table[table.status != "ok"])
+    assert snapshot(root) == before
+
+
+def test_undamaged_raw_directory_is_runnable_and_loads(tmp_path, monkeypatch):
+    """The control for the test above: the same directory without damage is runnable and loads."""
+    from synth import make_emnist_dir
+
+    from charclf.data import load_data, runnable_protocols, verify_data_dir
+
+    monkeypatch.setenv("CHARCLF_CACHE_DIR", str(tmp_path / "cache"))
+    root = make_emnist_dir(tmp_path / "data", splits=("digits",), layout="raw", mnist=False, holdout=True, n=120)
+    runnable = {r.protocol for r in runnable_protocols(verify_data_dir(root)).itertuples()
+                if r.dataset == "digits" and r.runnable}
+    assert runnable == {"holdout", "official"}
+    for protocol in runnable:
+        assert load_data("digits", protocol, root).classes == tuple("0123456789")
+
+
+def test_reordered_mapping_stops_training_with_one_line(tmp_path, capsys, monkeypatch):
+    from synth import make_emnist_dir
+
+    monkeypatch.setenv("CHARCLF_CACHE_DIR", str(tmp_path / "cache"))
+    root = make_emnist_dir(tmp_path / "data", splits=("digits",), mnist=False, holdout=True, n=120)
+    _swap_two_classes(root)
+    before = snapshot(root)
+    out = tmp_path / "run"
+    line = cli_error(capsys, ["train", "--model", "lenet5_keras", "--split", "digits", "--epochs", "1",
+                              "--data-dir", str(root), "--out", str(out), "--no-progress"])
+    assert f"{_mapping(root)}: is not NIST's emnist-digits-mapping.txt" in line and "delete it" in line
+    assert "other classes or another order" in line
+    assert not out.exists() and snapshot(root) == before
+    assert main(["data", "verify", "--data-dir", str(root)]) == 1
+    table = capsys.readouterr().out
+    assert "emnist-digits-mapping.txt" in table and "mismatch" in table and "is not NIST's" in table
+
+
+def test_raw_idx_under_a_gz_name_says_to_rename_it(tmp_path, monkeypatch):
+    from synth import make_emnist_dir
+
+    from charclf.data.official import load_official
+
+    monkeypatch.setenv("CHARCLF_CACHE_DIR", str(tmp_path / "cache"))
+    root = make_emnist_dir(tmp_path / "data", splits=("digits",), layout="raw", mnist=False, n=120)
+    _raw_under_gz_name(root)
+    with pytest.raises(DataError, match=r"-images-idx3-ubyte.gz: holds raw \(un-gzipped\) idx data under a .gz name"
+                                        r".*Fix: rename it to emnist-digits-test-images-idx3-ubyte"):
+        load_official("digits", "test", root)
+
+
+def test_official_mapping_files_pass_the_pinned_checksum(real_data_dir):
+    from charclf.data.official import OFFICIAL_MAPPINGS, SPLITS, find_file, mapping_file, read_mapping
+
+    for split in SPLITS:
+        found = find_file(mapping_file(split), real_data_dir)
+        assert found is not None and read_mapping(found, split)[0] == OFFICIAL_MAPPINGS[split]
+
+
+def test_mapping_with_converted_line_endings_still_passes(tmp_path):
+    """NIST ships CRLF; a copy with LF endings (git, an editor) is the same file and must load."""
+    from synth import mapping_text
+
+    from charclf.data.official import Located, read_mapping
+
+    for split in ("byclass", "letters"):
+        path = tmp_path / f"emnist-{split}-mapping.txt"
+        path.write_bytes(mapping_text(split).encode())  # LF endings
+        assert len(read_mapping(Located(path.name, path), split)[0]) in (62, 26)
+
+
+def test_classic_mnist_raw_under_gz_name_is_damaged_not_ok(tmp_path, monkeypatch):
+    """verify hashed the raw bytes and said "ok" (LeCun's md5 matches), while loading refused the file."""
+    from synth import make_emnist_dir, mnist_files, mnist_md5_table
+
+    from charclf.data import load_data, verify_data_dir
+
+    monkeypatch.setenv("CHARCLF_CACHE_DIR", str(tmp_path / "cache"))
+    root = make_emnist_dir(tmp_path / "data", splits=(), layout="raw", holdout=True)
+    raw = root / "mnist" / "t10k-images-idx3-ubyte"
+    raw.rename(raw.with_name(raw.name + ".gz"))
+    table = verify_data_dir(root, mnist_md5=mnist_md5_table(mnist_files())).set_index("file")
+    assert table.loc["t10k-images-idx3-ubyte.gz", "status"] == "damaged"
+    assert "under a .gz name" in table.loc["t10k-images-idx3-ubyte.gz", "note"]
+    with pytest.raises(DataError, match="under a .gz name"):
+        load_data("classic-mnist", "holdout", root)

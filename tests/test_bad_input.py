@@ -453,3 +453,40 @@ def test_classic_mnist_raw_under_gz_name_is_damaged_not_ok(tmp_path, monkeypatch
     assert "under a .gz name" in table.loc["t10k-images-idx3-ubyte.gz", "note"]
     with pytest.raises(DataError, match="under a .gz name"):
         load_data("classic-mnist", "holdout", root)
+
+
+# -- 4. decode cache: keyed on content, not mtime (charclf.data.cache.content_key) ----------------------------
+@pytest.mark.parametrize("where", ["start", "end"])
+def test_file_corrupted_in_place_with_mtime_kept_is_not_served_from_the_cache(tmp_path, monkeypatch, where):
+    import os
+
+    from synth import make_emnist_dir
+
+    from charclf.data.official import load_official, official_file
+
+    monkeypatch.setenv("CHARCLF_CACHE_DIR", str(tmp_path / "cache"))
+    root = make_emnist_dir(tmp_path / "data", splits=("digits",), mnist=False, n=40)
+    load_official("digits", "test", root)  # fills the cache
+    assert len(list((tmp_path / "cache" / "idx").glob("*.npy"))) == 2
+    path = root / "emnist" / official_file("digits", "test", "images")
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    at = 40 if where == "start" else len(data) - 6  # deflate data / the gzip trailer (CRC32, size)
+    data[at] ^= 0xFF
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # same size, same mtime: only the content differs
+    assert path.stat().st_mtime_ns == st.st_mtime_ns and path.stat().st_size == st.st_size
+    with pytest.raises(DataError, match="emnist-digits-test-images-idx3-ubyte.gz: the gzip "):
+        load_official("digits", "test", root)
+
+
+def test_content_key_samples_both_ends_and_the_size(tmp_path):
+    from charclf.data.cache import SAMPLE_BYTES, content_key
+
+    path = tmp_path / "big.bin"
+    base = bytes(3 * SAMPLE_BYTES)
+    keys = set()
+    for data in (base, b"\x01" + base[1:], base[:-1] + b"\x01", base + b"\x00"):
+        path.write_bytes(data)
+        keys.add(content_key(path))
+    assert len(keys) == 4

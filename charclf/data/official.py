@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from charclf.data.cache import cached_array
+from charclf.data.cache import cached_array, content_key
 from charclf.data.idx import GZIP_MAGIC, gunzip, parse_idx
 from charclf.errors import ChecksumError, DataError, file_error, unknown_name
 
@@ -197,10 +197,13 @@ class Located:
             return "file"
         return "gz" if self.path.suffix == ".gz" else "raw"
 
-    def stat(self) -> tuple[int, int]:
-        """(size, mtime_ns) of the file on disk (the archive for a member): the cache key."""
-        st = self.path.stat()
-        return st.st_size, st.st_mtime_ns
+    def content_key(self) -> str:
+        """The cache key: ``content_key`` of the file on disk (the archive for a member, whose central
+        directory at its end holds every member's CRC)."""
+        try:
+            return content_key(self.path)
+        except OSError as err:
+            raise file_error(self.path, err) from err
 
     def read_bytes(self) -> bytes:
         """The file's bytes as stored (still gzip-compressed for .gz files and members)."""
@@ -392,14 +395,13 @@ def _load_images(src: Located, *, transpose: bool, cache: bool) -> np.ndarray:
                 return torch.from_numpy(arr).transpose(1, 2).contiguous().numpy()
         return arr.copy()  # frombuffer views are read-only; callers get an ordinary array
 
-    size, mtime = src.stat()
-    return cached_array(src.label, size, mtime, "upright" if transpose else "asis", build, enabled=cache)
+    key = src.content_key() if cache else ""
+    return cached_array(src.label, key, "upright" if transpose else "asis", build, enabled=cache)
 
 
 def _load_labels(src: Located, *, cache: bool) -> np.ndarray:
-    size, mtime = src.stat()
-    return cached_array(src.label, size, mtime, "labels", lambda: src.read_array(expect_ndim=1).copy(),
-                        enabled=cache)
+    key = src.content_key() if cache else ""
+    return cached_array(src.label, key, "labels", lambda: src.read_array(expect_ndim=1).copy(), enabled=cache)
 
 
 def _check_pair(images: np.ndarray, labels: np.ndarray, img: Located, lab: Located,

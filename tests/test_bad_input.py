@@ -490,3 +490,83 @@ def test_content_key_samples_both_ends_and_the_size(tmp_path):
         path.write_bytes(data)
         keys.add(content_key(path))
     assert len(keys) == 4
+
+
+# -- 5. command-line arguments: ranges checked by argparse types (charclf.cli.number) ---------------------------
+BAD_ARGS = [
+    (["train", "--model", "lenet5_keras", "--out", "{tmp}/run", "--max-train-samples", "0"], "--max-train-samples",
+     "0 is out of range (need a whole number >= 1)"),
+    (["train", "--model", "lenet5_keras", "--out", "{tmp}/run", "--max-train-samples", "-5"], "--max-train-samples",
+     "-5 is out of range"),
+    (["train", "--model", "lenet5_keras", "--out", "{tmp}/run", "--epochs", "0"], "--epochs", "out of range"),
+    (["train", "--model", "lenet5_keras", "--out", "{tmp}/run", "--epochs", "2.5"], "--epochs",
+     "'2.5' is not a whole number"),
+    (["train", "--model", "lenet5_keras", "--out", "{tmp}/run", "--batch-size", "-1"], "--batch-size", "out of range"),
+    (["train", "--model", "lenet5_keras", "--out", "{tmp}/run", "--lr", "0"], "--lr", "need a number > 0"),
+    (["train", "--model", "lenet5_keras", "--out", "{tmp}/run", "--lr", "nan"], "--lr", "out of range"),
+    (["train", "--model", "lenet5_keras", "--out", "{tmp}/run", "--lr", "inf"], "--lr", "out of range"),
+    (["train", "--model", "lenet5_keras", "--out", "{tmp}/run", "--seed", "-1"], "--seed", "out of range"),
+    (["predict", "x.png", "--top", "0"], "--top", "out of range"),
+    (["demo", "--port", "0"], "--port", "need a whole number >= 1 and <= 65535"),
+    (["demo", "--port", "70000"], "--port", "out of range"),
+    (["demo", "--port", "http"], "--port", "'http' is not a whole number"),
+    (["tune", "--model", "lenet", "--trials", "0"], "--trials", "out of range"),
+    (["tune", "--model", "lenet", "--max-val-samples", "-3"], "--max-val-samples", "out of range"),
+    (["bench", "--steps", "0"], "--steps", "out of range"),
+    (["study", "--timeout", "-10"], "--timeout", "out of range"),
+]
+
+
+@pytest.mark.parametrize("argv, flag, expected", BAD_ARGS, ids=[" ".join(a[0][:1] + a[0][-2:]) for a in BAD_ARGS])
+def test_out_of_range_arguments_are_one_line_errors(tmp_path, capsys, argv, flag, expected):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    before = snapshot(tmp_path)
+    line = cli_error(capsys, argv)
+    assert line.startswith(f"charclf {argv[0]}: error: argument {flag}") and expected in line, line
+    assert f"Fix: see `charclf {argv[0]} --help`" in line
+    assert snapshot(tmp_path) == before
+
+
+def test_negative_or_zero_max_train_samples_in_a_config_file_is_refused(tmp_path):
+    from synth import quadrant_bundle
+
+    from charclf.errors import ConfigError
+    from charclf.models import create_model
+    from charclf.train import TrainConfig, fit
+
+    for bad in (0, -5):
+        cfg = TrainConfig(model="lenet5_keras", epochs=1, batch_size=32, max_train_samples=bad)
+        with pytest.raises(ConfigError, match=f"max_train_samples={bad}: must be >= 1"):
+            fit(create_model("lenet5_keras", num_classes=4), quadrant_bundle(), cfg, tmp_path / "run", progress=False)
+        assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("n", [0, -5, 2.5])
+def test_stratified_subset_refuses_sizes_that_are_not_counts(n):
+    from charclf.data.dataset import stratified_indices
+    from charclf.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="whole number of samples >= 1"):
+        stratified_indices(np.arange(62 * 3) % 62, n)
+
+
+def test_demo_on_a_busy_port_is_one_line(good_model, capsys):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        line = cli_error(capsys, ["demo", "--model", str(good_model), "--port", str(port)])
+    assert f"127.0.0.1:{port}: cannot serve the demo there" in line and "another --port" in line
+
+
+def test_free_port_passes_the_check():
+    import socket
+
+    from charclf.demo import check_port_free
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    check_port_free("127.0.0.1", port)  # released above: free again

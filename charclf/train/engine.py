@@ -251,6 +251,9 @@ def fit(model: nn.Module, data: DataBundle, config: TrainConfig, out_dir: str | 
     for name in ("epochs", "batch_size", "eval_batch_size", "log_every"):
         if getattr(config, name) < 1:
             raise ConfigError(f"TrainConfig.{name}={getattr(config, name)}: must be >= 1. Fix: correct the config")
+    if config.max_train_samples is not None and not config.max_train_samples >= 1:
+        raise ConfigError(f"TrainConfig.max_train_samples={config.max_train_samples}: must be >= 1, or null to "
+                          "train on the whole train part. Fix: correct the config")
     if config.grad_clip_norm is not None and not config.grad_clip_norm > 0:
         raise ConfigError(f"TrainConfig.grad_clip_norm={config.grad_clip_norm}: must be > 0, or null for no "
                           "clipping. Fix: e.g. 1.0")

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from charclf.errors import CharclfError, DataError, UnknownNameError, file_error
-from charclf.provenance import git_sha, write_json
+from charclf.provenance import git_sha, read_json, write_json
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -81,17 +81,7 @@ def read_model_config(model_dir: str | Path) -> dict:
     if not cfg_path.exists():
         raise DataError(cfg_path, "is missing", "a model folder needs config.json beside model.safetensors; "
                         "re-save it with charclf.hub.save_pretrained")
-    try:
-        data = cfg_path.read_bytes()
-    except OSError as err:
-        raise file_error(cfg_path, err, _CONFIG_FIX) from err
-    try:
-        config = json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as err:
-        raise DataError(cfg_path, f"is not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start}), so "
-                        "not a JSON config", _CONFIG_FIX) from err
-    except json.JSONDecodeError as err:
-        raise DataError(cfg_path, f"is not valid JSON ({err})", _CONFIG_FIX) from err
+    config = read_json(cfg_path, _CONFIG_FIX)
     check_model_config(config, cfg_path)
     return config
 

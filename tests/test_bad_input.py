@@ -570,3 +570,123 @@ def test_free_port_passes_the_check():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     check_port_free("127.0.0.1", port)  # released above: free again
+
+
+# -- 6. misleading messages ---------------------------------------------------------------------------------------
+def _deny_open(monkeypatch, module, target: Path):
+    """Make ``open(target)`` inside ``module`` fail with EACCES (tests run as root, whom chmod cannot lock out)."""
+    import builtins
+
+    def fake_open(file, *args, **kwargs):
+        if Path(file) == target:
+            raise PermissionError(13, "Permission denied", str(file))
+        return builtins.open(file, *args, **kwargs)
+
+    monkeypatch.setattr(module, "open", fake_open, raising=False)
+
+
+def test_unreadable_image_is_reported_as_unreadable_not_corrupted(good_model, image, tmp_path, capsys, monkeypatch):
+    import charclf.imageprep as imageprep
+
+    locked = tmp_path / "locked.png"
+    shutil.copy(image, locked)
+    _deny_open(monkeypatch, imageprep, locked)
+    capsys.readouterr()
+    assert main(["predict", str(image), str(locked), "--model", str(good_model)]) == 1  # the other file still runs
+    captured = capsys.readouterr()
+    assert str(image) in captured.out
+    assert f"{locked}: cannot be read (permission denied)" in captured.err and "Fix:" in captured.err
+    assert "truncated" not in captured.err and "corrupted" not in captured.err
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_unreadable_data_file_is_reported_as_unreadable(tmp_path, monkeypatch, cache):
+    from synth import make_emnist_dir
+
+    import charclf.data.cache as cache_mod
+    from charclf.data.official import load_official, official_file
+
+    monkeypatch.setenv("CHARCLF_CACHE_DIR", str(tmp_path / "cache"))
+    root = make_emnist_dir(tmp_path / "data", splits=("digits",), mnist=False, n=40)
+    target = root / "emnist" / official_file("digits", "test", "images")
+    _deny_open(monkeypatch, cache_mod, target)  # the cache key reads the file first ...
+    real = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: (_ for _ in ()).throw(
+        PermissionError(13, "Permission denied")) if self == target else real(self))  # ... and so does decoding
+    with pytest.raises(DataError, match=rf"{target.name}: cannot be read \(permission denied\)\. Fix: give"):
+        load_official("digits", "test", root, cache=cache)
+
+
+def test_missing_holdout_file_gives_advice_the_cli_can_follow(tmp_path, capsys, monkeypatch):
+    from synth import make_emnist_dir
+
+    monkeypatch.setenv("CHARCLF_CACHE_DIR", str(tmp_path / "cache"))
+    root = make_emnist_dir(tmp_path / "data", splits=("digits",), mnist=False, n=40)  # no protocols/ folder
+    line = cli_error(capsys, ["train", "--model", "lenet5_keras", "--split", "digits", "--data-dir", str(root),
+                              "--out", str(tmp_path / "run"), "--no-progress"])
+    assert "digits-test-holdout.npz: holdout index file not found" in line and "--protocol official" in line
+    assert "protocol_file" not in line
+
+
+def test_resume_error_keeps_pytorchs_safety_explanation(finished_run, tmp_path):
+    import argparse
+
+    from synth import quadrant_bundle
+
+    from charclf.errors import TrainingError
+    from charclf.models import create_model
+    from charclf.train import TrainConfig, fit
+
+    folder = tmp_path / "run"
+    shutil.copytree(finished_run, folder)
+    torch.save({"format_version": 1, "payload": argparse.Namespace(cmd="rm -rf ~")}, folder / "resume.pt")
+    before = snapshot(folder)
+    cfg = TrainConfig(model="lenet5_keras", epochs=1, batch_size=32)
+    with pytest.raises(TrainingError) as err:
+        fit(create_model("lenet5_keras", num_classes=4), quadrant_bundle(), cfg, folder, resume=True, progress=False)
+    msg = str(err.value)
+    assert msg.startswith(f"{folder / 'resume.pt'}: PyTorch's safe loader refused the file") and "Fix:" in msg
+    # PyTorch's own explanation, whole: the warning, the reason, and the pointer to its documentation.
+    for part in ("do those steps only if you trust the source of the checkpoint", "arbitrary code execution",
+                 "Unsupported global: GLOBAL argparse.Namespace", "Check the documentation of torch.load"):
+        assert part in msg, part
+    assert "\n" not in msg and "\x1b" not in msg
+    assert snapshot(folder) == before
+
+
+# -- 7. evaluate: a run folder's JSON files go through the same reader (charclf.hub.read_json) ------------------
+@pytest.mark.parametrize("content, expected", [
+    (b"[1, 2]", "is not a JSON object with an \"evaluation\" object"),
+    (b'{"evaluation": [1]}', "is not a JSON object with an \"evaluation\" object"),
+    (b"\xff\xfe", "is not UTF-8 text"),
+    (b"{", "is not valid JSON"),
+])
+def test_evaluate_refuses_a_metrics_file_it_cannot_merge_into_before_any_work(good_model, tmp_path, capsys,
+                                                                               monkeypatch, content, expected):
+    import charclf.evaluate as evaluate_mod
+
+    folder = edited_copy(good_model, tmp_path / "run", lambda f: (f / "metrics.json").write_bytes(content))
+    before = snapshot(folder)
+    monkeypatch.setattr(evaluate_mod, "evaluate_model", lambda *a, **k: pytest.fail("evaluated a refused run"))
+    line = cli_error(capsys, ["evaluate", str(folder), "--data-dir", str(tmp_path / "no-data")])
+    assert f"{folder / 'metrics.json'}: {expected}" in line and "Fix:" in line
+    assert snapshot(folder) == before
+
+
+def test_evaluate_with_an_unreadable_train_config_says_how_to_choose_tta(good_model, tmp_path, capsys):
+    folder = edited_copy(good_model, tmp_path / "run", lambda f: (f / "train_config.json").write_bytes(b"\xff"))
+    line = cli_error(capsys, ["evaluate", str(folder), "--data-dir", str(tmp_path / "no-data")])
+    assert f"{folder / 'train_config.json'}: is not UTF-8 text" in line and "--no-tta" in line
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda p: p.mkdir(), "is a folder, not a file"),
+    (lambda p: p.write_bytes(b"\xff{}"), "is not UTF-8 text"),
+    (lambda p: None, "does not exist"),
+])
+def test_bad_config_file_for_train_is_one_line(tmp_path, capsys, make, expected):
+    cfg = tmp_path / "cfg.json"
+    make(cfg)
+    line = cli_error(capsys, ["train", "--config", str(cfg), "--out", str(tmp_path / "run")])
+    assert f"charclf train: error: {cfg}: {expected}" in line and "Fix:" in line
+    assert not (tmp_path / "run").exists()

@@ -34,7 +34,8 @@ def load_holdout_indices(path: str | Path, n_total: int) -> dict[str, np.ndarray
            "official train files")
     if not path.is_file():
         raise DataError(path, "holdout index file not found",
-                        "pass protocol_file=..., put the .npz there, or use protocol='official'")
+                        "put the index file there (see data/README.md), or use the official protocol (--protocol "
+                        "official; protocol='official' in Python) if you have NIST's train files")
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = [k for k in HOLDOUT_KEYS if k not in npz.files]

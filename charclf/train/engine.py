@@ -173,7 +173,8 @@ def check_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
 
 # What fit writes into a run folder, and nothing else (see the module docstring): --overwrite removes only these.
 RUN_FILES = ("model.safetensors", "config.json", "train_config.json", "history.csv", "last.safetensors",
-             checkpoint.RESUME_NAME, "metrics.json")
+             checkpoint.RESUME_NAME, "metrics.json",
+             *(f"confusion_{part}{tta}.csv" for part in ("train", "val", "test") for tta in ("", "_tta")))
 RESULT_FILES = ("model.safetensors", "config.json", "metrics.json", "history.csv", "last.safetensors")
 TB_DIR = "tb"
 

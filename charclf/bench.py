@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from charclf.cli import COUNT, NON_NEGATIVE
 from charclf.errors import CharclfError, ConfigError
 from charclf.train.precision import cpu_has_fast_bf16
 
@@ -344,9 +345,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("bench", help="training-throughput benchmark: usual pipeline vs charclf",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", default=",".join(DEFAULT_MODELS), help="comma-separated registry names")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--steps", type=int, default=None, help="timed steps per pipeline (default 30 on CPU, 300 on GPU)")
-    p.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 5 on CPU, 30 on GPU)")
+    p.add_argument("--batch-size", type=COUNT, default=128)
+    p.add_argument("--steps", type=COUNT, default=None, help="timed steps per pipeline (default 30 on CPU, 300 on GPU)")
+    p.add_argument("--warmup", type=NON_NEGATIVE, default=None, help="untimed steps first (default 5 on CPU, 30 on GPU)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--workers", default="0", help="DataLoader num_workers for the usual pipeline, comma-separated "
                                                    "(e.g. 0,2)")
@@ -354,11 +355,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--no-data-only", action="store_true", help="skip the rows timing the data paths without a model")
     p.add_argument("--data-dir", default=None, help="folder with emnist/ and protocols/ (default: the usual search)")
     p.add_argument("--out", default=None, help="JSON path (default outputs/bench/bench-<device>.json)")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=COUNT, default=None,
                    help="torch intra-op threads for training (default: torch's choice, usually the core count)")
-    p.add_argument("--repeats", type=int, default=None,
+    p.add_argument("--repeats", type=COUNT, default=None,
                    help="rounds over all pipelines, median reported (default 3 on CPU, 1 on GPU)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=NON_NEGATIVE, default=0)
     p.set_defaults(func=run)
     return p
 

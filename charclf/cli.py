@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import sys
 
 from charclf.errors import CharclfError
@@ -31,8 +32,45 @@ HELP = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: what is wrong and where to look, not a usage block and a traceback."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}. Fix: see `{self.prog} --help`\n")
+
+
+def number(kind: type = int, *, low: float | None = None, high: float | None = None, low_open: bool = False):
+    """An argparse ``type``: a ``kind`` (int or float) within ``[low, high]`` (``(low, high]`` with
+    ``low_open``). NaN and infinities are refused, so no flag can smuggle a nonsense value past it."""
+    noun = "a whole number" if kind is int else "a number"
+    bounds = [f"> {low:g}" if low_open else f">= {low:g}"] if low is not None else []
+    bounds += [f"<= {high:g}"] if high is not None else []
+    wanted = f"{noun} {' and '.join(bounds)}".strip()
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun} (need {wanted})") from None
+        if (kind is float and not math.isfinite(value)) or (low is not None and (value <= low if low_open else
+                                                                                   value < low)) \
+                or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{text} is out of range (need {wanted})")
+        return value
+
+    parse.__name__ = wanted  # what argparse would print for the type
+    return parse
+
+
+COUNT = number(int, low=1)  # epochs, batch size, samples, trials, top-k ...
+NON_NEGATIVE = number(int, low=0)  # seeds, warm-up steps
+SECONDS = number(int, low=1)
+PORT = number(int, low=1, high=65535)
+POSITIVE = number(float, low=0, low_open=True)  # learning rates
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="charclf", description="EMNIST handwritten character recognition study.")
+    parser = Parser(prog="charclf", description="EMNIST handwritten character recognition study.")
     from charclf import __version__
 
     parser.add_argument("--version", action="version", version=f"charclf {__version__}")
@@ -57,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except CharclfError as err:
-        print(f"charclf {args.command}: error: {err}", file=sys.stderr)
+        # One line: the message names the file, the problem and the fix; a multi-line detail (e.g. from a
+        # library) must not push the "Fix:" part out of view.
+        print(f"charclf {args.command}: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

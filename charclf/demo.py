@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from charclf.cli import PORT
 from charclf.errors import CharclfError, ImageError
 from charclf.imageprep import preprocess_image
 from charclf.predict import predict_arrays, resolve_model_dir
@@ -132,12 +133,39 @@ def launch(model_dir=None, host: str = DEFAULT_HOST, port: int | None = None, sh
     from charclf.hub import load_model
 
     model = load_model(resolve_model_dir(model_dir))
+    if port is not None:
+        check_port_free(host, port)  # before gradio starts: its own message speaks of launch() parameters
     demo = build_demo(model)
     if host not in ("127.0.0.1", "localhost", "::1") and not quiet:
         print(f"warning: serving on {host}: other machines on the network can reach the demo", file=sys.stderr)
-    demo.launch(server_name=host, server_port=port, share=bool(share), prevent_thread_lock=not block,
-                quiet=quiet, show_error=True)
+    try:
+        demo.launch(server_name=host, server_port=port, share=bool(share), prevent_thread_lock=not block,
+                    quiet=quiet, show_error=True)
+    except OSError as err:  # the port was taken between the check and the launch, or no free port from 7860
+        raise _port_error(host, port, err) from None
     return demo
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise a one-line ``CharclfError`` when ``host:port`` cannot be bound (e.g. another demo is serving
+    there). Binds the way the web server will (SO_REUSEADDR), so a port in TIME_WAIT is not called busy."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as err:
+            raise _port_error(host, port, err) from None
+
+
+def _port_error(host: str, port: int | None, err: OSError) -> CharclfError:
+    where = f"{host}:{port}" if port is not None else f"{host} (ports 7860 and up)"
+    reason = " ".join(str(err.strerror or err).split())
+    return CharclfError(f"{where}: cannot serve the demo there ({reason}; another program, perhaps another "
+                        "charclf demo, is using it). Fix: stop that program, pass another --port, or leave --port "
+                        "out to take the first free port from 7860")
 
 
 # -- CLI ------------------------------------------------------------------------------------------------
@@ -147,7 +175,7 @@ def add_parser(subparsers) -> None:
                                           "you draw. Binds 127.0.0.1 (this machine only) unless --host is given.")
     p.add_argument("--model", default=None, metavar="DIR", help="model folder (default: model_hub/default)")
     p.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=None, help="port (default: the first free one from 7860)")
+    p.add_argument("--port", type=PORT, default=None, help="port (default: the first free one from 7860)")
     p.add_argument("--share", action="store_true", help="also create a public gradio.live link (anyone with the "
                                                         "link can use the demo)")
     p.set_defaults(func=run)

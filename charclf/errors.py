@@ -64,3 +64,16 @@ def unknown_name(kind: str, name: str, known: list[str] | tuple[str, ...]) -> Un
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     # "Fix: use one of" rather than "Known <kind>s": plurals such as "losss" read badly.
     return UnknownNameError(f"unknown {kind} {name!r}.{hint} Fix: use one of: {', '.join(sorted(known))}")
+
+
+def file_error(path: str | Path, err: OSError, fix: str = "") -> DataError:
+    """A ``DataError`` that says *why* ``path`` could not be opened: a permission problem, a folder where a file
+    was expected, or a missing file are each named as such — never reported as a damaged file."""
+    if isinstance(err, PermissionError):
+        return DataError(path, "cannot be read (permission denied)",
+                         "give your user read access to the file (e.g. chmod u+r), or copy it somewhere readable")
+    if isinstance(err, IsADirectoryError):
+        return DataError(path, "is a folder, not a file", fix or "point to the file itself")
+    if isinstance(err, FileNotFoundError):
+        return DataError(path, "does not exist", fix or "check the path")
+    return DataError(path, f"cannot be read ({err.strerror or err})", fix or "check the file and its disk")

@@ -227,16 +227,26 @@ def evaluate_model(model, dataset, *, mean: float | None = None, std: float | No
 
 
 # -- a run folder ---------------------------------------------------------------------------------------
-def _run_data_settings(run_dir: Path, config: dict) -> dict:
+def _read_metrics(run_dir: Path) -> dict:
+    """The run's metrics.json ({} when absent), refused — before any evaluation work — when it is not a JSON
+    object whose "evaluation" is an object: evaluate merges into it, and must never replace what it holds."""
+    from charclf.provenance import read_json
+
+    path = run_dir / "metrics.json"
+    if not path.exists():
+        return {}
+    fix = ("fix or move the file, then evaluate again (the training numbers in it would be lost if it were "
+           "overwritten)")
+    saved = read_json(path, fix)
+    if not isinstance(saved, dict) or not isinstance(saved.get("evaluation", {}), dict):
+        raise DataError(path, "is not a JSON object with an \"evaluation\" object, so the new numbers cannot be "
+                        "added to it", fix)
+    return saved
+
+
+def _run_data_settings(run_dir: Path, config: dict, saved: dict) -> dict:
     """Which split/protocol (and protocol options) the run trained on: config.json first, then metrics.json."""
-    sources = [config, config.get("data") or {}]
-    metrics_path = run_dir / "metrics.json"
-    if metrics_path.exists():
-        try:
-            saved = json.loads(metrics_path.read_text())
-        except json.JSONDecodeError:
-            saved = {}
-        sources += [saved, saved.get("data") or {}]
+    sources = [config, config.get("data") or {}, saved, saved.get("data") or {}]
     settings = {}
     # Only split and protocol: a run does not record how an official-protocol val part was carved, so the
     # loader's defaults (val_fraction 0.1, seed 0) apply — the test part never depends on them.
@@ -273,7 +283,8 @@ def evaluate_run(run_dir, split: str = "test", data_dir=None, tta: bool | None =
     run_dir = Path(run_dir)
     model = load_model(run_dir, device=device or default_device())
     config = model.charclf_config
-    settings = _run_data_settings(run_dir, config)
+    saved = _read_metrics(run_dir)
+    settings = _run_data_settings(run_dir, config, saved)
     if tta is None:
         tta = _train_config_tta(run_dir)
     bundle = load_data(settings["split"], settings["protocol"], data_dir)
@@ -287,13 +298,6 @@ def evaluate_run(run_dir, split: str = "test", data_dir=None, tta: bool | None =
     entry["provenance"] = run_metadata(protocol=settings["protocol"], split=settings["split"], part=part,
                                        tta=bool(tta), model_dir=str(run_dir), model_git_sha=config.get("git_sha"))
     metrics_path = run_dir / "metrics.json"
-    saved = {}
-    if metrics_path.exists():
-        try:
-            saved = json.loads(metrics_path.read_text())
-        except json.JSONDecodeError as err:
-            raise DataError(metrics_path, f"is not valid JSON ({err})", "fix or delete the file, then evaluate "
-                            "again (the training numbers in it would be lost if it were overwritten)") from err
     # With and without TTA are different numbers: keep both ("test", "test_tta") rather than overwrite.
     saved.setdefault("evaluation", {})[evaluation_key(part, tta)] = entry
     write_json(metrics_path, saved)
@@ -306,13 +310,16 @@ def evaluation_key(part: str, tta: bool) -> str:
 
 
 def _train_config_tta(run_dir: Path) -> bool:
+    from charclf.provenance import read_json
+
     path = run_dir / "train_config.json"
     if not path.exists():
         return False
-    try:
-        return bool(json.loads(path.read_text()).get("tta", False))
-    except (json.JSONDecodeError, AttributeError):
-        return False
+    saved = read_json(path, "pass --tta or --no-tta, or restore the file from the run")
+    if not isinstance(saved, dict):
+        raise DataError(path, "is not a JSON object, so whether the run used TTA is unknown",
+                        "pass --tta or --no-tta, or restore the file from the run")
+    return bool(saved.get("tta", False))
 
 
 # -- CLI ------------------------------------------------------------------------------------------------

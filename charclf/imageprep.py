@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from charclf.errors import ImageError
+from charclf.errors import ImageError, file_error
 
 # Size limits: beyond these an "image" is almost surely a mistake or an attack (decompression bomb).
 MAX_PIXELS = 50_000_000
@@ -75,7 +75,11 @@ def load_image(path: str | Path) -> Image.Image:
         # Pillow only *warns* between MAX_IMAGE_PIXELS and twice that; make every bomb warning an error.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            with Image.open(path) as img:
+            fh = open(path, "rb")
+        except OSError as err:  # permission denied, ...: say so, not "truncated or corrupted"
+            raise ImageError(str(file_error(path, err))) from None
+        try:
+            with fh, Image.open(fh) as img:
                 _check_size(path, img.size)
                 img.load()
                 img = ImageOps.exif_transpose(img)  # returns a decoded copy, so the file can close

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from charclf.cli import COUNT
 from charclf.errors import CharclfError, DataError
 from charclf.imageprep import load_image, preprocess_image  # noqa: F401  (re-exported: the contract's home)
 from charclf.provenance import REPO_ROOT
@@ -89,18 +90,15 @@ def add_parser(subparsers) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files, one character each")
     p.add_argument("--model", default=None, metavar="DIR",
                    help="model folder (default: model_hub/default when it exists)")
-    p.add_argument("--top", type=int, default=5, help="how many characters to list per image (default 5)")
+    p.add_argument("--top", type=COUNT, default=5, help="how many characters to list per image (default 5)")
     p.add_argument("--tta", action="store_true", help="average over small shifts (slower, often a bit better)")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of text")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from charclf.errors import ConfigError
     from charclf.hub import load_model
 
-    if args.top < 1:
-        raise ConfigError(f"--top must be at least 1, got {args.top}")
     model = load_model(resolve_model_dir(args.model))
     entries = predict_files(args.images, model, top=args.top, tta=args.tta)
     if args.json:

@@ -58,6 +58,25 @@ def run_metadata(**extra) -> dict:
     return meta
 
 
+def read_json(path: str | Path, fix: str) -> object:
+    """The JSON value in ``path``; an unreadable file, a folder, non-UTF-8 bytes or bad JSON is a one-line
+    ``DataError`` naming the file, with ``fix`` as its fix (model and run folders' JSON files, config files)."""
+    from charclf.errors import DataError, file_error
+
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise file_error(path, err, fix) from err
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise DataError(path, f"is not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start}), so not "
+                        "JSON", fix) from err
+    except json.JSONDecodeError as err:
+        raise DataError(path, f"is not valid JSON ({err})", fix) from err
+
+
 def write_json(path: str | Path, obj, *, indent: int = 2) -> Path:
     """Write JSON atomically (temp file + rename), so a killed process never leaves half a file."""
     path = Path(path)

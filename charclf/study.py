@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from charclf.cli import NON_NEGATIVE, SECONDS
 from charclf.errors import CharclfError, ConfigError
 from charclf.notebook_utils import RETRAIN_ENV, PROFILES
 
@@ -307,7 +308,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 04,07")
     p.add_argument("--data-dir", default=None, help="EMNIST/MNIST folder (default: $CHARCLF_DATA_DIR, then data/)")
     p.add_argument("--protocol", choices=("holdout", "official"), default="holdout")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=NON_NEGATIVE, default=0)
     p.add_argument("--retrain", action="store_true", help="train again instead of loading cached runs")
     p.add_argument("--no-download", action="store_true",
                    help="never download missing data (default: fetch NIST's ~535 MB archive and classic MNIST "
@@ -315,7 +316,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--notebooks-dir", default=None, help="folder of the NN_*.ipynb notebooks (default: notebooks/)")
     p.add_argument("--out-dir", default=None, help="write executed copies here instead of in place")
     p.add_argument("--kernel", default=DEFAULT_KERNEL, help="Jupyter kernel name (default: python3)")
-    p.add_argument("--timeout", type=int, default=None, help="seconds allowed per cell (default: no limit)")
+    p.add_argument("--timeout", type=SECONDS, default=None, help="seconds allowed per cell (default: no limit)")
     p.set_defaults(func=run)
     return p
 

@@ -48,6 +48,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from charclf.cli import COUNT, NON_NEGATIVE, SECONDS
 from charclf.errors import ConfigError, TrainingError, unknown_name
 from charclf.train.config import TrainConfig
 
@@ -850,7 +851,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "database so a killed search resumes and several workers (same --storage and --study-name) "
                     "share one study. --trials is the total across all workers.")
     p.add_argument("--model", required=True, help="model name (charclf.list_models())")
-    p.add_argument("--trials", type=int, default=None, help="total finished trials (default: the space's n_iter, 28)")
+    p.add_argument("--trials", type=COUNT, default=None, help="total finished trials (default: the space's n_iter, 28)")
     p.add_argument("--storage", default=None,
                    help="database URL or SQLite file path (default: sqlite:///<out>/study.db)")
     p.add_argument("--study-name", default=None, help="default: <model>-<space>-<sampler>-s<seed>")
@@ -859,15 +860,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--space", choices=sorted(SPACES), default="byclass",
                    help="byclass: the ByClass study's grid; continuous: log-uniform lr/weight decay")
     p.add_argument("--recipe", default="byclass_study", help="base TrainConfig the trials modify")
-    p.add_argument("--epochs-per-trial", type=int, default=5)
-    p.add_argument("--max-train-samples", type=int, default=None, help="stratified train subset per trial")
-    p.add_argument("--max-val-samples", type=int, default=None, help="stratified val subset for scoring")
+    p.add_argument("--epochs-per-trial", type=COUNT, default=5)
+    p.add_argument("--max-train-samples", type=COUNT, default=None, help="stratified train subset per trial")
+    p.add_argument("--max-val-samples", type=COUNT, default=None, help="stratified val subset for scoring")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--split", default="byclass")
     p.add_argument("--protocol", default="holdout", choices=["holdout", "official"])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=NON_NEGATIVE, default=0)
     p.add_argument("--device", default="auto")
-    p.add_argument("--heartbeat", type=int, default=DEFAULT_HEARTBEAT_S,
+    p.add_argument("--heartbeat", type=SECONDS, default=DEFAULT_HEARTBEAT_S,
                    help="seconds between a trial's heartbeats; a trial silent for 3x this is re-queued")
     p.add_argument("--out", default=None, help="output folder (default: outputs/tune/<study-name>)")
     p.set_defaults(func=run)

@@ -2,8 +2,12 @@
 
 Cache files live in ``$CHARCLF_CACHE_DIR`` (default ``~/.cache/charclf``), not beside the data: the data
 directory is often read-only (a shared mount, a Colab drive), and a cache is a private, disposable thing.
-A cache file is keyed by the source's path, size and modification time, so replacing a data file invalidates
-it; if the cache folder cannot be written the loader silently works without it.
+A cache file is keyed by the source's path and *content* — a sha256 of its size, first MB and last MB
+(``content_key``), never its modification time: a file replaced, truncated, or corrupted in place with its
+mtime kept is decoded again (and its damage reported) instead of being served from the cache. The sample
+reads at most 2 MB, so the key costs milliseconds; a same-size change confined to the middle of a file
+larger than 2 MB is what it cannot see. If the cache folder cannot be written the loader silently works
+without it.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 CACHE_ENV = "CHARCLF_CACHE_DIR"
-CACHE_VERSION = "v1"  # bump when what a cache file holds changes (e.g. a different orientation fix)
+CACHE_VERSION = "v2"  # bump when what a cache file holds changes (e.g. a different orientation fix)
 
 
 def cache_dir() -> Path:
@@ -26,19 +30,37 @@ def cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "charclf"
 
 
-def cache_path(identity: str, size: int, mtime_ns: int, variant: str) -> Path:
-    """Where the array decoded from source ``identity`` (with that size and mtime) is cached."""
+SAMPLE_BYTES = 1 << 20  # content_key hashes this much from each end of the file
+
+
+def content_key(path: str | Path) -> str:
+    """sha256 (hex, 24 digits) of a file's size, first MB and last MB: what the cache is keyed on.
+
+    Raises ``OSError`` when the file cannot be read (callers turn it into a ``DataError`` naming the file).
+    """
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        digest = hashlib.sha256(size.to_bytes(8, "big"))
+        digest.update(fh.read(SAMPLE_BYTES))
+        if size > SAMPLE_BYTES:
+            fh.seek(max(SAMPLE_BYTES, size - SAMPLE_BYTES))
+            digest.update(fh.read(SAMPLE_BYTES))
+    return digest.hexdigest()[:24]
+
+
+def cache_path(identity: str, key: str, variant: str) -> Path:
+    """Where the array decoded from source ``identity`` with content ``key`` (``content_key``) is cached."""
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", identity.rsplit("/", 1)[-1]).strip("_")[:80]
     digest = hashlib.sha1(identity.encode()).hexdigest()[:12]
-    return cache_dir() / "idx" / f"{stem}.{variant}.{digest}.{size}-{mtime_ns}.{CACHE_VERSION}.npy"
+    return cache_dir() / "idx" / f"{stem}.{variant}.{digest}.{key}.{CACHE_VERSION}.npy"
 
 
-def cached_array(identity: str, size: int, mtime_ns: int, variant: str, build: Callable[[], np.ndarray],
+def cached_array(identity: str, key: str, variant: str, build: Callable[[], np.ndarray],
                  *, enabled: bool = True) -> np.ndarray:
     """Return ``build()``, through the cache when ``enabled``. Never fails because of the cache itself."""
     if not enabled:
         return build()
-    path = cache_path(identity, size, mtime_ns, variant)
+    path = cache_path(identity, key, variant)
     try:
         arr = np.load(path, allow_pickle=False)
         if arr.dtype == np.uint8:
@@ -61,7 +83,7 @@ def _store(path: Path, arr: np.ndarray) -> None:
             os.replace(tmp, path)
         finally:
             Path(tmp).unlink(missing_ok=True)
-        # The same source with another size/mtime is stale (the file was replaced): don't let it pile up.
+        # The same source with another content key is stale (the file changed): don't let it pile up.
         prefix = path.name.rsplit(".", 3)[0]  # "<stem>.<variant>.<digest>"
         for old in path.parent.glob(f"{glob_escape(prefix)}.*.npy"):
             if old != path:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from charclf.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class CharDataset:
@@ -71,6 +73,10 @@ class DataBundle:
 def stratified_indices(labels: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     """``n`` indices drawn so each class keeps its share (every present class keeps at least one sample)."""
     labels = np.asarray(labels)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        # n=0 used to give an empty subset and n=-5 "all but 5" (numpy slicing): both silent nonsense.
+        raise ConfigError(f"a stratified subset needs a whole number of samples >= 1, got {n!r}. Fix: pass a "
+                          "positive size, or no limit to use every sample")
     if n >= len(labels):
         return np.arange(len(labels))
     rng = np.random.default_rng(seed)

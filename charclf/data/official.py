@@ -8,6 +8,7 @@ and no caller ever has to remember it. Classic MNIST (LeCun) is stored upright a
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import string
 import sys
@@ -19,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from charclf.data.cache import cached_array
-from charclf.data.idx import read_idx
-from charclf.errors import DataError, unknown_name
+from charclf.data.cache import cached_array, content_key
+from charclf.data.idx import GZIP_MAGIC, gunzip, parse_idx
+from charclf.errors import ChecksumError, DataError, file_error, unknown_name
 
 SPLITS = ("byclass", "bymerge", "balanced", "letters", "digits", "mnist")
 CLASSIC_MNIST = "classic-mnist"  # LeCun's MNIST, files in <data_dir>/mnist/
@@ -95,6 +96,17 @@ OFFICIAL_MAPPINGS: dict[str, tuple[str, ...]] = {
     CLASSIC_MNIST: tuple(_DIGITS),
 }
 FIRST_LABEL = {"letters": 1}  # official label of class index 0 (0 for every other split)
+
+# sha256 of NIST's emnist-<split>-mapping.txt files as shipped (CRLF line endings). A mapping file is checked
+# against these on every load: a changed one (e.g. reordered lines) would put the wrong name on every class.
+OFFICIAL_MAPPING_SHA256 = {
+    "byclass": "68fa9091ed325830418b5a8d732f32316e54a480b9f8994a161abb4eddd0d078",
+    "bymerge": "956dc507bf69e9f31f4e3e876d22ec66124aa229b5d0bd65ab8956a8044d3ede",
+    "balanced": "956dc507bf69e9f31f4e3e876d22ec66124aa229b5d0bd65ab8956a8044d3ede",
+    "letters": "a56cb9a31c08e3251a61ea7b1ec8bc4f4cabdc1edf3128508d3a485ad53fa456",
+    "digits": "6d157dc46a7b1c80d630f4fed571d9964db37ee1669cac403b6db2c8bb109d94",
+    "mnist": "6d157dc46a7b1c80d630f4fed571d9964db37ee1669cac403b6db2c8bb109d94",
+}
 
 IMAGE_SHAPE = (28, 28)
 
@@ -233,10 +245,13 @@ class Located:
             return "csv"
         return "gz" if self.path.suffix == ".gz" else "raw"
 
-    def stat(self) -> tuple[int, int]:
-        """(size, mtime_ns) of the file on disk (the archive for a member): the cache key."""
-        st = self.path.stat()
-        return st.st_size, st.st_mtime_ns
+    def content_key(self) -> str:
+        """The cache key: ``content_key`` of the file on disk (the archive for a member, whose central
+        directory at its end holds every member's CRC)."""
+        try:
+            return content_key(self.path)
+        except OSError as err:
+            raise file_error(self.path, err) from err
 
     def read_bytes(self) -> bytes:
         """The file's bytes as stored (still gzip-compressed for .gz files and members)."""
@@ -244,8 +259,7 @@ class Located:
             try:
                 return self.path.read_bytes()
             except OSError as err:
-                raise DataError(self.path, f"cannot be read ({err.strerror})", "check the file's permissions") \
-                    from err
+                raise file_error(self.path, err) from err
         try:
             with zipfile.ZipFile(self.path) as zf, zf.open(self.member) as fh:
                 return fh.read()
@@ -254,10 +268,28 @@ class Located:
                             f"the archive is damaged: delete {self.path} and run `charclf data download` again "
                             f"(NIST md5 {NIST_ZIP_MD5})") from err
 
+    def idx_bytes(self, data: bytes) -> bytes:
+        """The uncompressed idx bytes of ``data`` (this file's stored bytes), by the one rule that loading and
+        ``charclf data verify`` share: a loose file named ``.gz`` must be gzip; anything else is sniffed."""
+        named_gz = self.member is None and self.path.suffix == ".gz"
+        if named_gz and data[:3] == b"\x00\x00\x08":  # idx magic: raw data under a .gz name
+            raise DataError(self.label, "holds raw (un-gzipped) idx data under a .gz name",
+                            f"rename it to {self.path.name[:-3]} (raw idx files are read as they are)")
+        if named_gz or data.startswith(GZIP_MAGIC):
+            return gunzip(data, name=self.label)
+        return data
+
+    def decode(self, data: bytes, *, expect_ndim: int) -> np.ndarray:
+        """Decode this file's stored bytes into an idx array (images are checked to be 28x28)."""
+        arr = parse_idx(self.idx_bytes(data), name=self.label, expect_ndim=expect_ndim)
+        if expect_ndim == 3 and arr.shape[1:] != IMAGE_SHAPE:
+            raise DataError(self.label, f"images are {arr.shape[1]}x{arr.shape[2]}, expected 28x28",
+                            "this is not an official EMNIST/MNIST images file: replace it with the official one")
+        return arr
+
     def read_array(self, *, expect_ndim: int) -> np.ndarray:
         """Decode the idx data (gzip or raw)."""
-        source = self.path if self.member is None else self.read_bytes()
-        return read_idx(source, name=self.label, expect_ndim=expect_ndim)
+        return self.decode(self.read_bytes(), expect_ndim=expect_ndim)
 
 
 @lru_cache(maxsize=16)
@@ -366,9 +398,30 @@ def mapping_info(split: str, root: Path) -> tuple[tuple[str, ...], int, str]:
     found = find_file(mapping_file(split), root)
     if found is None:
         return OFFICIAL_MAPPINGS[split], FIRST_LABEL.get(split, 0), "built-in"
-    text = found.read_bytes().decode("ascii", errors="replace")
-    chars, first = parse_mapping(text, name=found.label)
+    chars, first = read_mapping(found, split)
     return chars, first, found.label
+
+
+def read_mapping(found: Located, split: str) -> tuple[tuple[str, ...], int]:
+    """Read, parse and checksum a mapping file (shared by loading and ``charclf data verify``).
+
+    Raises ``DataError`` when it does not parse and ``ChecksumError`` when it parses but is not NIST's file
+    (compared with CRLF line endings, as NIST ships it, so a copy whose line endings were converted passes).
+    """
+    data = found.read_bytes()
+    chars, first = parse_mapping(data.decode("ascii", errors="replace"), name=found.label)
+    canonical = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    actual, expected = hashlib.sha256(canonical).hexdigest(), OFFICIAL_MAPPING_SHA256[split]
+    if actual != expected:
+        same = "the same classes in another form" if chars == OFFICIAL_MAPPINGS[split] else \
+            "other classes or another order" if len(chars) == len(OFFICIAL_MAPPINGS[split]) else \
+            f"{len(chars)} classes instead of {len(OFFICIAL_MAPPINGS[split])}"
+        raise ChecksumError(found.label, f"is not NIST's {mapping_file(split)} (sha256 {actual[:16]}..., official "
+                                         f"{expected[:16]}...; it lists {same}), and a changed mapping would put "
+                                         "the wrong name on classes",
+                            "delete it (the built-in copy of the official table is then used) or replace it "
+                            "with NIST's file")
+    return chars, first
 
 
 def load_mapping(split: str, data_dir: str | Path | None = None) -> tuple[str, ...]:
@@ -382,10 +435,7 @@ def load_mapping(split: str, data_dir: str | Path | None = None) -> tuple[str, .
 # ----------------------------------------------------------------------------------------- loading
 def _load_images(src: Located, *, transpose: bool, cache: bool) -> np.ndarray:
     def build() -> np.ndarray:
-        arr = src.read_array(expect_ndim=3)
-        if arr.shape[1:] != IMAGE_SHAPE:
-            raise DataError(src.label, f"images are {arr.shape[1]}x{arr.shape[2]}, expected 28x28",
-                            "this is not an official EMNIST/MNIST images file: replace it with the official one")
+        arr = src.read_array(expect_ndim=3)  # also checks the 28x28 shape
         if transpose:
             # EMNIST stores images transposed; fix it once. (torch's transpose-copy is ~2x numpy's here.)
             import torch
@@ -395,14 +445,13 @@ def _load_images(src: Located, *, transpose: bool, cache: bool) -> np.ndarray:
                 return torch.from_numpy(arr).transpose(1, 2).contiguous().numpy()
         return arr.copy()  # frombuffer views are read-only; callers get an ordinary array
 
-    size, mtime = src.stat()
-    return cached_array(src.label, size, mtime, "upright" if transpose else "asis", build, enabled=cache)
+    key = src.content_key() if cache else ""
+    return cached_array(src.label, key, "upright" if transpose else "asis", build, enabled=cache)
 
 
 def _load_labels(src: Located, *, cache: bool) -> np.ndarray:
-    size, mtime = src.stat()
-    return cached_array(src.label, size, mtime, "labels", lambda: src.read_array(expect_ndim=1).copy(),
-                        enabled=cache)
+    key = src.content_key() if cache else ""
+    return cached_array(src.label, key, "labels", lambda: src.read_array(expect_ndim=1).copy(), enabled=cache)
 
 
 def _check_pair(images: np.ndarray, labels: np.ndarray, img: Located, lab: Located,

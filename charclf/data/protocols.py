@@ -89,7 +89,8 @@ def load_holdout_indices(path: str | Path, n_total: int) -> dict[str, np.ndarray
     if not path.is_file():
         shipped = ", ".join(sorted(SHIPPED_SHA256))
         raise DataError(path, "holdout index file not found",
-                        "pass protocol_file=..., put the .npz there, or use protocol='official' "
+                        "put the index file there (see data/README.md), or use the official protocol (--protocol "
+                        "official; protocol='official' in Python) if you have NIST's train files "
                         f"(charclf ships the index file of: {shipped})")
     if path.parent == SHIPPED_DIR:
         _check_shipped(path)

@@ -6,10 +6,10 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from charclf.data.idx import GZIP_MAGIC, gunzip, parse_idx
-from charclf.data.official import (CLASSIC_MNIST, DATASETS, KINDS, MNIST_FILES, MNIST_RAW_MD5, OFFICIAL_MAPPINGS,
-                                   OFFICIAL_SHA256, PARTS, SPLITS, Located, find_csv, find_file, mapping_file,
-                                   official_file, parse_mapping, resolve_data_dir)
+from charclf.data.idx import GZIP_MAGIC
+from charclf.data.official import (CLASSIC_MNIST, DATASETS, KINDS, MNIST_FILES, MNIST_RAW_MD5, OFFICIAL_SHA256,
+                                   PARTS, SPLITS, Located, _check_pair, find_csv, find_file, mapping_file,
+                                   mapping_info, official_file, read_mapping, resolve_data_dir)
 from charclf.data.protocols import holdout_file, holdout_source, load_holdout_indices
 from charclf.errors import ChecksumError, DataError
 
@@ -44,9 +44,10 @@ def _check_emnist(found: Located, sha256: dict[str, str]) -> tuple[str, str]:
     except DataError as err:
         return DAMAGED, err.problem
     if not data.startswith(GZIP_MAGIC):
-        # Un-gzipped idx: NIST publishes checksums of the .gz only, so we can check its structure, not its bytes.
+        # Un-gzipped idx: NIST publishes checksums of the .gz only, so we check that it decodes exactly as
+        # loading will decode it (same rule: e.g. raw data under a .gz name is refused by both).
         try:
-            parse_idx(data, name=found.label, expect_ndim=3 if "-images-" in found.name else 1)
+            found.decode(data, expect_ndim=3 if "-images-" in found.name else 1)
         except DataError as err:
             return DAMAGED, err.problem
         return UNVERIFIED, "raw idx, structure OK (NIST's checksums cover the .gz files only)"
@@ -60,9 +61,7 @@ def _check_emnist(found: Located, sha256: dict[str, str]) -> tuple[str, str]:
 def _check_mnist(found: Located, md5: dict[str, str]) -> tuple[str, str]:
     """(status, note) of a classic MNIST file: md5 of the *uncompressed* data (the .gz wrappers vary)."""
     try:
-        data = found.read_bytes()
-        if data.startswith(GZIP_MAGIC):
-            data = gunzip(data, name=found.label)
+        data = found.idx_bytes(found.read_bytes())  # the loader's rule: a .gz name must hold gzip data
     except DataError as err:
         return DAMAGED, err.problem
     actual = hashlib.md5(data).hexdigest()
@@ -72,13 +71,14 @@ def _check_mnist(found: Located, md5: dict[str, str]) -> tuple[str, str]:
 
 
 def _check_mapping(found: Located, split: str) -> tuple[str, str]:
+    """The loader's own check (``read_mapping``): a file it refuses is never reported usable here."""
     try:
-        chars, _ = parse_mapping(found.read_bytes().decode("ascii", errors="replace"), name=found.label)
+        chars, _ = read_mapping(found, split)
+    except ChecksumError as err:
+        return MISMATCH, err.problem
     except DataError as err:
         return DAMAGED, err.problem
-    if chars == OFFICIAL_MAPPINGS[split]:
-        return OK, f"{len(chars)} classes, as official"
-    return MISMATCH, f"{len(chars)} classes, differs from the official mapping"
+    return OK, f"{len(chars)} classes, sha256 matches NIST's file"
 
 
 def _check_holdout(found: Located, labels: Located | None) -> tuple[str, str]:
@@ -137,23 +137,53 @@ def verify_data_dir(data_dir: str | Path | None = None, *, sha256: dict[str, str
         labels = find_file(official_file(split, "test", "labels"), root, classic=split == CLASSIC_MNIST)
         found = Located(path.name, path) if path.is_file() else None
         rows.append(_row(split, "", "holdout-index", path.name, found, lambda f, lab=labels: _check_holdout(f, lab)))
+    _check_pairs(rows, root)
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _check_pairs(rows: list[dict], root: Path) -> None:
+    """Run the loader's pair check (image/label counts, labels within the mapping) on every images/labels
+    pair that has an UNVERIFIED (raw) file: no checksum vouches for those, so verify must not call a pair
+    usable that loading would refuse. The offending row becomes DAMAGED with the loader's message."""
+    index = {(r["dataset"], r["part"], r["kind"]): r for r in rows}
+    for dataset in DATASETS:
+        classic = dataset == CLASSIC_MNIST
+        for part in PARTS:
+            img, lab = index.get((dataset, part, "images")), index.get((dataset, part, "labels"))
+            if img is None or lab is None or {img["status"], lab["status"]} - set(USABLE) \
+                    or UNVERIFIED not in (img["status"], lab["status"]):
+                continue
+            found = [find_file(r["file"], root, classic=classic) for r in (img, lab)]
+            try:
+                classes, first, source = mapping_info(dataset, root)
+                images, labels = found[0].read_array(expect_ndim=3), found[1].read_array(expect_ndim=1)
+                _check_pair(images, labels, found[0], found[1], classes, first, source)
+            except DataError as err:
+                if "mapping" in str(err.path):
+                    continue  # the mapping row reports its own damage, and blocks the split already
+                row = lab if str(err.path) == lab["location"] else img
+                row["status"], row["note"] = DAMAGED, err.problem
 
 
 def runnable_protocols(table: "pd.DataFrame | None" = None, data_dir: str | Path | None = None) -> "pd.DataFrame":
     """For each (dataset, protocol): can it run with the files in ``table`` (``verify_data_dir``'s output)?
 
-    ``official`` needs the train and test pairs; ``holdout`` needs the test pair and its index file. A file
-    with a checksum mismatch or damage does not count. Columns: dataset, protocol, runnable, missing.
+    ``official`` needs the train and test pairs; ``holdout`` needs the test pair and its index file; both need
+    the split's mapping file to be NIST's or absent. A file with a checksum mismatch or damage does not count:
+    the checks are the loader's own (``Located.decode``, ``read_mapping``, ``_check_pair``), so "runnable"
+    means it loads. Columns: dataset, protocol, runnable, missing.
     """
     import pandas as pd
 
     if table is None:
         table = verify_data_dir(data_dir)
     usable = {(r.dataset, r.part, r.kind) for r in table.itertuples() if r.status in USABLE}
+    # Loading refuses a damaged or changed mapping file; a missing one is fine (the built-in table is used).
+    bad_mapping = {r.dataset for r in table.itertuples() if r.kind == "mapping" and r.status not in (OK, MISSING)}
 
     def lacking(dataset: str, needs: list[tuple[str, str]]) -> list[str]:
-        return [f"{part} {kind}".strip() for part, kind in needs if (dataset, part, kind) not in usable]
+        missing = [f"{part} {kind}".strip() for part, kind in needs if (dataset, part, kind) not in usable]
+        return missing + (["a usable mapping"] if dataset in bad_mapping else [])
 
     rows = []
     for dataset in DATASETS:

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import random
+import re
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from charclf.errors import TrainingError
+from charclf.errors import TrainingError, file_error
 from charclf.train.ema import unwrap
 
 RESUME_NAME = "resume.pt"
@@ -74,13 +76,31 @@ def save_resume(path: str | Path, state: dict) -> Path:
     return path
 
 
+def _one_line(err: BaseException) -> str:
+    """``Type: message`` on one line, without ANSI colour codes (PyTorch bolds parts of its messages)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))
+    return f"{type(err).__name__}: {' '.join(text.split())}"
+
+
 def load_resume(path: str | Path) -> dict:
     path = Path(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same clear message
-        raise TrainingError(f"{path}: cannot read the resume state ({type(err).__name__}: {str(err)[:200]}). "
-                            f"Fix: delete resume.pt to start afresh, or pass --overwrite") from err
+    except OSError as err:
+        if isinstance(err, (PermissionError, IsADirectoryError)):
+            raise TrainingError(str(file_error(path, err))) from err
+        raise TrainingError(f"{path}: cannot read the resume state ({_one_line(err)}). Fix: the file is damaged; "
+                            "train into a new --out folder, or pass --overwrite to start this run again") from err
+    except pickle.UnpicklingError as err:
+        # PyTorch's own explanation is the safety story: keep all of it (one line, no terminal colours).
+        raise TrainingError(f"{path}: PyTorch's safe loader refused the file (charclf loads resume states with "
+                            f"weights_only=True, so opening one never runs code from it). PyTorch says: "
+                            f"{_one_line(err)} Fix: do not load this file with weights_only=False unless you wrote "
+                            "it; train into a new --out folder, or pass --overwrite to start this run again") from err
+    except Exception as err:  # noqa: BLE001 - any other unreadable file gets the same clear message
+        raise TrainingError(f"{path}: cannot read the resume state ({_one_line(err)}). Fix: the file is damaged "
+                            "or not a resume state; train into a new --out folder, or pass --overwrite to start "
+                            "this run again") from err
     if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
         raise TrainingError(f"{path}: not a charclf resume state (format {state.get('format_version')!r} "
                             f"expected {FORMAT_VERSION}). Fix: pass --overwrite to start a fresh run")

@@ -6,6 +6,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from charclf.cli import COUNT, NON_NEGATIVE, POSITIVE
 from charclf.train.config import TrainConfig
 
 
@@ -18,7 +19,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--split", help="EMNIST split or classic-mnist (default byclass; on --resume, the run's)")
     p.add_argument("--protocol",
                    help="holdout (re-split test file) | official (default holdout; on --resume, the run's)")
-    p.add_argument("--epochs", type=int)
+    p.add_argument("--epochs", type=COUNT)
     p.add_argument("--out", required=True, type=Path, help="run folder to write (refused if it exists and is not empty)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last completed epoch (its train_config.json is the "
@@ -26,11 +27,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="delete the run in --out and start again")
     p.add_argument("--config", type=Path, help="TrainConfig as JSON (e.g. a run's train_config.json)")
     p.add_argument("--data-dir", help="data directory (default: $CHARCLF_DATA_DIR, else the repo's data/)")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float, help="optimizer learning rate")
-    p.add_argument("--max-train-samples", type=int, help="train on a stratified subset of this size")
+    p.add_argument("--batch-size", type=COUNT)
+    p.add_argument("--lr", type=POSITIVE, help="optimizer learning rate")
+    p.add_argument("--max-train-samples", type=COUNT, help="train on a stratified subset of this size")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=NON_NEGATIVE)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
     return p

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,13 +90,14 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, path: str | Path) -> "TrainConfig":
+        from charclf.errors import DataError
+        from charclf.provenance import read_json
+
         path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError as err:
-            raise ConfigError(f"{path}: config file not found. Fix: check the path") from err
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"{path}: not valid JSON ({err}). Fix: correct the file's syntax") from err
+        try:  # missing, a folder, unreadable, not UTF-8, not JSON: one line naming the file
+            data = read_json(path, "pass the path of a TrainConfig JSON file (e.g. a run's train_config.json)")
+        except DataError as err:
+            raise ConfigError(str(err)) from err
         return _build(cls, data, str(path))
 
 

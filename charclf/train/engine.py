@@ -45,7 +45,6 @@ from charclf.train.optim import build_optimizer, build_scheduler
 from charclf.train.precision import precision_name, resolve_amp
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s", "images_per_s"]
-RUN_MARKERS = ("train_config.json", "resume.pt", "history.csv", "model.safetensors")
 # Settings that may change between a run and its resume without changing the numbers it computes.
 RESUME_MAY_DIFFER = {"device", "compile", "eval_batch_size", "log_every", "name"}
 
@@ -129,19 +128,82 @@ def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def check_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
-    """Refuse to write into a non-empty folder unless asked to resume or overwrite (read-only check)."""
+    """Refuse any output folder whose contents training could destroy (read-only check, before any work).
+
+    - a new or empty folder is always fine;
+    - ``resume`` needs the run's resume.pt; without it, only a run killed before its first epoch (nothing but
+      train_config.json / tb/) may start afresh — a folder holding results is refused, never retrained over;
+    - ``overwrite`` removes only the files ``fit`` writes (``RUN_FILES``), and refuses a folder holding
+      anything else (a model card, notes, another tool's files), naming it;
+    - anything else non-empty is refused.
+    """
+    out = Path(out)
     if resume and overwrite:
         raise ConfigError("resume=True and overwrite=True contradict each other. Fix: pass only one of them")
     if out.exists() and not out.is_dir():
         raise TrainingError(f"{out}: exists and is not a folder. Fix: choose another output folder")
-    if not out.exists() or not any(out.iterdir()) or resume:
+    entries = sorted(out.iterdir()) if out.exists() else []
+    if not entries:
         return
+    foreign = [p.name for p in entries if not is_run_entry(p)]
+    if resume:
+        if (out / checkpoint.RESUME_NAME).is_file():
+            return
+        results = [p.name for p in entries if p.name in RESULT_FILES]
+        if results:
+            raise TrainingError(f"{out}: holds a trained run ({', '.join(results)}) but no "
+                                f"{checkpoint.RESUME_NAME}, so there is nothing to resume and --resume would "
+                                f"train from scratch over it. Fix: train into a new --out folder; the finished "
+                                f"run needs no resuming")
+        if foreign:
+            raise TrainingError(f"{out}: has no {checkpoint.RESUME_NAME} to resume and holds files charclf did not "
+                                f"write ({', '.join(foreign[:5])}). Fix: choose an empty or new --out folder")
+        return  # killed before its first epoch: nothing to lose, fit starts afresh (with a note)
     if not overwrite:
         raise TrainingError(f"{out}: the output folder exists and is not empty. Fix: pass --resume to continue "
                             f"that run, --overwrite to replace it, or choose another --out folder")
-    if not any((out / m).exists() for m in RUN_MARKERS):
+    if foreign:
+        raise TrainingError(f"{out}: --overwrite deletes only the files charclf train writes, and this folder also "
+                            f"holds {', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''}. Fix: move "
+                            f"those elsewhere first, or choose an empty or new --out folder")
+    if "train_config.json" not in {p.name for p in entries}:
         raise TrainingError(f"{out}: --overwrite would delete a folder that does not look like a charclf run "
-                            f"(none of {list(RUN_MARKERS)} inside). Fix: choose an empty or new --out folder")
+                            f"(no train_config.json inside). Fix: choose an empty or new --out folder")
+
+
+# What fit writes into a run folder, and nothing else (see the module docstring): --overwrite removes only these.
+RUN_FILES = ("model.safetensors", "config.json", "train_config.json", "history.csv", "last.safetensors",
+             checkpoint.RESUME_NAME, "metrics.json",
+             *(f"confusion_{part}{tta}.csv" for part in ("train", "val", "test") for tta in ("", "_tta")))
+RESULT_FILES = ("model.safetensors", "config.json", "metrics.json", "history.csv", "last.safetensors")
+TB_DIR = "tb"
+
+
+def is_run_entry(path: Path) -> bool:
+    """Whether ``path`` (an entry of a run folder) is something ``fit`` writes: a run file, the temporary file
+    of one (left by a kill mid-write), or tb/ holding only TensorBoard event files."""
+    name = path.name
+    if path.is_dir() and not path.is_symlink():
+        return name == TB_DIR and all(p.is_file() and p.name.startswith("events.out.tfevents.")
+                                      for p in path.iterdir())
+    if not path.is_file() or path.is_symlink():
+        return False
+    return name in RUN_FILES or (name.endswith(".tmp") and any(name.startswith(f + ".") for f in RUN_FILES))
+
+
+def clear_run_dir(out: Path, note: Callable[[str], None]) -> list[str]:
+    """Remove the run files of ``out`` for --overwrite, saying what goes; re-checks first (the folder may have
+    changed since check_out_dir), so nothing charclf did not write is ever deleted. Returns the names removed."""
+    check_out_dir(out, resume=False, overwrite=True)
+    entries = sorted(out.iterdir()) if out.exists() else []
+    if entries:
+        note(f"--overwrite: removing {', '.join(p.name + ('/' if p.is_dir() else '') for p in entries)} from {out}")
+    for path in entries:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    return [p.name for p in entries]
 
 
 def _open_tensorboard(out: Path, purge_step: int):
@@ -190,6 +252,9 @@ def fit(model: nn.Module, data: DataBundle, config: TrainConfig, out_dir: str | 
     for name in ("epochs", "batch_size", "eval_batch_size", "log_every"):
         if getattr(config, name) < 1:
             raise ConfigError(f"TrainConfig.{name}={getattr(config, name)}: must be >= 1. Fix: correct the config")
+    if config.max_train_samples is not None and not config.max_train_samples >= 1:
+        raise ConfigError(f"TrainConfig.max_train_samples={config.max_train_samples}: must be >= 1, or null to "
+                          "train on the whole train part. Fix: correct the config")
     if config.grad_clip_norm is not None and not config.grad_clip_norm > 0:
         raise ConfigError(f"TrainConfig.grad_clip_norm={config.grad_clip_norm}: must be > 0, or null for no "
                           "clipping. Fix: e.g. 1.0")
@@ -265,8 +330,8 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info,
 
     writer = None
     if out is not None and info.is_main:
-        if overwrite and out.exists():
-            shutil.rmtree(out)
+        if overwrite:
+            clear_run_dir(out, note)
         out.mkdir(parents=True, exist_ok=True)
         config.to_json(out / "train_config.json")
         writer = _open_tensorboard(out, purge_step=run.epoch + 1)

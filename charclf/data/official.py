@@ -526,9 +526,9 @@ def _load_csv(src: Located, *, cache: bool) -> tuple[np.ndarray, np.ndarray]:
 
         return torch.from_numpy(parse()[0]).transpose(1, 2).contiguous().numpy()
 
-    size, mtime = src.stat()
-    labels = cached_array(src.label, size, mtime, "csv-labels", lambda: parse()[1], enabled=cache)
-    images = cached_array(src.label, size, mtime, "csv-upright", upright, enabled=cache)
+    key = src.content_key() if cache else ""
+    labels = cached_array(src.label, key, "csv-labels", lambda: parse()[1], enabled=cache)
+    images = cached_array(src.label, key, "csv-upright", upright, enabled=cache)
     return images, labels
 
 

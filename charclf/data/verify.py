@@ -153,7 +153,10 @@ def _check_pairs(rows: list[dict], root: Path) -> None:
             if img is None or lab is None or {img["status"], lab["status"]} - set(USABLE) \
                     or UNVERIFIED not in (img["status"], lab["status"]):
                 continue
-            found = [find_file(r["file"], root, classic=classic) for r in (img, lab)]
+            found = [find_file(r["file"], root, classic=classic)
+                     or (None if classic else find_csv(dataset, part, root)) for r in (img, lab)]
+            if None in found:
+                continue
             try:
                 classes, first, source = mapping_info(dataset, root)
                 images, labels = found[0].read_array(expect_ndim=3), found[1].read_array(expect_ndim=1)

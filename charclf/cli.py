@@ -88,7 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     only = argv[0] if argv and argv[0] in COMMANDS else None
     parser = build_parser(only)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, --version, or a bad argument (already reported on one line)
+        return stop.code if isinstance(stop.code, int) else 0
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if not argv else 2

@@ -36,10 +36,7 @@ def snapshot(folder: Path) -> dict:
 def cli_error(capsys, argv: list[str], code: int = 2) -> str:
     """Run ``charclf argv`` in process; assert the exit code and a one-line stderr; return that line."""
     capsys.readouterr()
-    try:
-        rc = main(argv)
-    except SystemExit as exit_:  # argparse errors leave through SystemExit
-        rc = exit_.code
+    rc = main(argv)  # argparse errors come back as exit codes too
     err = capsys.readouterr().err.strip()
     assert rc == code, err
     assert "Traceback" not in err and len(err.splitlines()) == 1, err

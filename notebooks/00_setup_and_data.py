@@ -38,7 +38,7 @@
 #
 # **Profiles.** Each notebook has a `parameters` cell. `PROFILE = "quick"` trains on small, honest,
 # stratified subsets for a couple of epochs, so the whole study runs in minutes on a laptop CPU;
-# `PROFILE = "full"` uses the complete protocol and each recipe's own epochs (a GPU job). Every table and figure
+# `PROFILE = "full"` uses the complete protocol and each recipe's own epochs (hours on 2 CPU cores; models too heavy for the machine are listed, not trained). Every table and figure
 # names the profile and the protocol it came from. Run them all with `charclf study --profile quick`.
 
 # %%
@@ -56,7 +56,7 @@ if "google.colab" in sys.modules:
 
 # %% tags=["parameters"]
 import os
-PROFILE = "quick"  # "quick": small honest subsets on a CPU (minutes) | "full": the complete protocol (GPU)
+PROFILE = "quick"  # "quick": small honest subsets on a CPU (minutes) | "full": the complete protocol (hours on a CPU)
 DATA_DIR = os.environ.get("CHARCLF_DATA_DIR")  # folder with emnist/, mnist/, protocols/; None: the repo's data/
 PROTOCOL = "holdout"  # "holdout": the offline protocol (the ByClass test file re-split) | "official"
 SEED = 0

@@ -10,6 +10,7 @@ import os
 import pickle
 import random
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -92,6 +93,10 @@ def load_resume(path: str | Path) -> dict:
         raise TrainingError(f"{path}: cannot read the resume state ({_one_line(err)}). Fix: the file is damaged; "
                             "train into a new --out folder, or pass --overwrite to start this run again") from err
     except pickle.UnpicklingError as err:
+        if not zipfile.is_zipfile(path):  # not what torch.save writes at all: damaged, not a safety refusal
+            raise TrainingError(f"{path}: cannot read the resume state (not a PyTorch checkpoint file: "
+                                f"{_one_line(err)}). Fix: the file is damaged; train into a new --out folder, or "
+                                "pass --overwrite to start this run again") from err
         # PyTorch's own explanation is the safety story: keep all of it (one line, no terminal colours).
         raise TrainingError(f"{path}: PyTorch's safe loader refused the file (charclf loads resume states with "
                             f"weights_only=True, so opening one never runs code from it). PyTorch says: "

@@ -304,7 +304,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                               description=__doc__.split("\n\n")[0],
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--profile", choices=sorted(PROFILES), default="quick",
-                   help="quick: small subsets on a CPU (minutes); full: the complete protocol (GPU)")
+                   help="quick: small subsets on a CPU (minutes); full: the complete protocol (hours on a CPU)")
     p.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 04,07")
     p.add_argument("--data-dir", default=None, help="EMNIST/MNIST folder (default: $CHARCLF_DATA_DIR, then data/)")
     p.add_argument("--protocol", choices=("holdout", "official"), default="holdout")

@@ -153,8 +153,8 @@ def check_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
         if results:
             raise TrainingError(f"{out}: holds a trained run ({', '.join(results)}) but no "
                                 f"{checkpoint.RESUME_NAME}, so there is nothing to resume and --resume would "
-                                f"train from scratch over it. Fix: train into a new --out folder; the finished "
-                                f"run needs no resuming")
+                                f"train from scratch over it. Fix: train into a new --out folder (or, to replace "
+                                f"this run, pass --overwrite instead of --resume)")
         if foreign:
             raise TrainingError(f"{out}: has no {checkpoint.RESUME_NAME} to resume and holds files charclf did not "
                                 f"write ({', '.join(foreign[:5])}). Fix: choose an empty or new --out folder")

@@ -24,8 +24,8 @@
 # sees it. The draw-a-character demo does the same for a sketchpad in the browser.
 #
 # ```bash
-# charclf predict my_letter.png another.jpg --model outputs/runs/quick/04_training/resnet --top 5
-# charclf demo --model outputs/runs/quick/04_training/resnet     # http://127.0.0.1:7860, this machine only
+# charclf predict my_letter.png another.jpg --model outputs/runs/quick/04_training/resnet-seed0 --top 5
+# charclf demo --model outputs/runs/quick/04_training/resnet-seed0     # http://127.0.0.1:7860, this machine only
 # ```
 #
 # Without `--model`, both use the small model shipped in `model_hub/default` when the repo has one.

@@ -253,7 +253,7 @@ every.insert(1, "TTA", grouped["TTA"].first())
 every = every.loc[mean.sort_values("val acc", ascending=False).index]
 ctx.show(every, f"Every model of notebook 04 on the test part ({int(records['test n'].iloc[0]):,} images): "
                 "mean ± std over seeds, from each run's recorded evaluation")
-write_json(ctx.runs_dir / "07_evaluation" / "summary.json", {
-    "best_by_val": best.name, "tta": tta, "runs": records.to_dict(orient="records"),
-    "per_model_mean": mean.to_dict(orient="index"), "per_model_std": std.to_dict(orient="index"),
-    **run_metadata(profile=ctx.profile, protocol=ctx.protocol, seed=ctx.seed)})
+_ = write_json(ctx.runs_dir / "07_evaluation" / "summary.json", {
+        "best_by_val": best.name, "tta": tta, "runs": records.to_dict(orient="records"),
+        "per_model_mean": mean.to_dict(orient="index"), "per_model_std": std.to_dict(orient="index"),
+        **run_metadata(profile=ctx.profile, protocol=ctx.protocol, seed=ctx.seed)})

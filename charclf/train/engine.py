@@ -34,7 +34,7 @@ from charclf.data.dataset import CharDataset, DataBundle, stratified_subset
 from charclf.errors import ConfigError, TrainingError
 from charclf.hub import save_pretrained, save_weights
 from charclf.inference import predict_logits
-from charclf.provenance import run_metadata, write_json
+from charclf.provenance import repo_relative, run_metadata, write_json
 from charclf.train import checkpoint, distributed
 from charclf.train.augment import BatchAugment
 from charclf.train.config import TrainConfig
@@ -324,9 +324,9 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info,
             ema.load_state_dict(state["ema"])
         checkpoint.set_rng_state(state["rng"])
         run = RunState(**state["run"])
-        note(f"resuming {out} after epoch {run.epoch} (best val acc {run.best_val_acc:.4f} at epoch {run.best_epoch})")
+        note(f"resuming {repo_relative(out)} after epoch {run.epoch} (best val acc {run.best_val_acc:.4f} at epoch {run.best_epoch})")
     elif resume:
-        note(f"note: {resume_path} not found — starting a fresh run in {out}")
+        note(f"note: {repo_relative(resume_path)} not found — starting a fresh run in {repo_relative(out)}")
 
     writer = None
     if out is not None and info.is_main:

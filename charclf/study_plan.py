@@ -221,6 +221,19 @@ def train_plan(ctx, data, plan: list[PlannedRun], *, train: bool = True):
     return runs, pd.DataFrame(rows).reindex(columns=columns).set_index("run")
 
 
+def run_ablation(ctx, group: str):
+    """Train (or load) the arms of ``group`` on the complete ByClass data of ``ctx``'s profile.
+
+    Returns ``(table, histories)``: one row per arm (its label, size, accuracies, time) and ``{label: history}``
+    for the curves."""
+    from charclf.notebook_utils import runs_table
+
+    runs, status = train_plan(ctx, ctx.load_data("byclass"), ablation_runs(group))
+    table = runs_table(runs).join(status["label"])
+    columns = ["label", "epochs", "train images", "best val acc", "test acc", "test TTA", "train time (s)"]
+    return table[columns], {table.loc[name, "label"]: run.history for name, run in runs.items()}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="full", choices=["quick", "full"])

@@ -148,12 +148,8 @@ ctx.show(pd.DataFrame({
 # recipe's augmentation plus MixUp/CutMix. Val picks each run's epoch; the test part is read once.
 
 # %%
-from charclf.notebook_utils import runs_table
-from charclf.study_plan import ablation_runs, train_plan
-arms, arm_status = train_plan(ctx, ctx.load_data("byclass"), ablation_runs("02_augmentation"))
-ablation = runs_table(arms).join(arm_status["label"])
-ctx.show(ablation[["label", "epochs", "train images", "best val acc", "test acc", "test TTA", "train time (s)"]],
-         "Augmentation ablation on Mini-Vision-V3")
-ctx.save(viz.training_curves({ablation.loc[k, "label"]: r.history for k, r in arms.items()},
-                             title="Mini-Vision-V3 under four augmentations", subtitle=ctx.tag),
+from charclf.study_plan import run_ablation
+ablation, histories = run_ablation(ctx, "02_augmentation")
+ctx.show(ablation, "Augmentation ablation on Mini-Vision-V3")
+ctx.save(viz.training_curves(histories, title="Mini-Vision-V3 under four augmentations", subtitle=ctx.tag),
          "02_augmentation_ablation_curves")

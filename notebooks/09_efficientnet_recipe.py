@@ -133,17 +133,14 @@ ctx.show(effnet_status, "EfficientNet under its recipe: measured images/s and th
 # and the test part is read once.
 
 # %%
-from charclf.notebook_utils import runs_table
-from charclf.study_plan import ablation_runs
-arms, arm_status = train_plan(ctx, ctx.load_data("byclass"), ablation_runs("09_efficientnet_ideas"))
-ablation = runs_table(arms).join(arm_status["label"])
-ctx.show(ablation[["label", "epochs", "train images", "best val acc", "test acc", "test TTA", "train time (s)"]],
-         "The EfficientNet recipe's ideas, one at a time, on Mini-Vision-V3")
+from charclf.study_plan import run_ablation
+ablation, histories = run_ablation(ctx, "09_efficientnet_ideas")
+ctx.show(ablation, "The EfficientNet recipe's ideas, one at a time, on Mini-Vision-V3")
 
 # %%
 from charclf import viz
-ctx.save(viz.training_curves({ablation.loc[k, "label"]: r.history for k, r in arms.items()},
-                             title="Mini-Vision-V3 with each idea of the EfficientNet recipe", subtitle=ctx.tag),
+ctx.save(viz.training_curves(histories, title="Mini-Vision-V3 with each idea of the EfficientNet recipe",
+                             subtitle=ctx.tag),
          "09_ideas_curves")
 
 # %% [markdown]

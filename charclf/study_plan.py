@@ -239,6 +239,8 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", default="full", choices=["quick", "full"])
     parser.add_argument("--only", default="04", choices=["04", "02", "09"], help="which notebook's runs")
     parser.add_argument("--models", help="comma-separated models, trained in this order (default: the whole plan)")
+    parser.add_argument("--seeds", help="comma-separated seeds to run (default: all the plan's seeds); lets a "
+                        "queue train one seed of every model before the second seeds")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--dry-run", action="store_true", help="measure and list, train nothing")
     args = parser.parse_args(argv)
@@ -252,6 +254,8 @@ def main(argv=None) -> int:
         plan = training_runs(args.profile, models)
         if models is not None:  # in the order given: a queue can put the cheap runs first
             plan.sort(key=lambda r: (models.index(r.model), r.seed))
+        if args.seeds:
+            plan = [r for r in plan if r.seed in {int(s) for s in args.seeds.split(",")}]
     else:
         plan = ablation_runs({"02": "02_augmentation", "09": "09_efficientnet_ideas"}[args.only])
     _, status = train_plan(ctx, data, plan, train=not args.dry_run)

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from charclf.cli import COUNT, NON_NEGATIVE
+from charclf.argtypes import COUNT, NON_NEGATIVE
 from charclf.errors import CharclfError, ConfigError
 from charclf.train.precision import cpu_has_fast_bf16
 
@@ -407,7 +407,9 @@ def settings_from_args(args) -> BenchSettings:
 
 def run(args) -> int:
     from charclf.models import create_model
-    from charclf.provenance import REPO_ROOT, run_metadata, write_json
+    from charclf.paths import bench_dir
+    from charclf.provenance import run_metadata
+    from charclf.fileio import write_json
 
     settings = settings_from_args(args)
     for name in settings.models:  # fail on a typo before loading data
@@ -423,7 +425,7 @@ def run(args) -> int:
     rows = run_bench(settings, images, labels, log=lambda line: print(line, flush=True))
     print()
     print(format_table(rows))
-    out = Path(args.out) if args.out else REPO_ROOT / "outputs" / "bench" / f"bench-{device_tag(device)}.json"
+    out = Path(args.out) if args.out else bench_dir() / f"bench-{device_tag(device)}.json"
     result = run_metadata(profile="bench", protocol=data_note["protocol"], seed=settings.seed,
                           config=asdict(settings), device_tag=device_tag(device))
     result.update({"data": data_note, "affine": AFFINE, "optimizer": {"name": "sgd", **SGD},

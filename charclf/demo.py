@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from charclf.cli import PORT
+from charclf.argtypes import PORT
 from charclf.errors import CharclfError, ImageError
 from charclf.imageprep import preprocess_image
 from charclf.predict import predict_arrays, resolve_model_dir

@@ -273,7 +273,8 @@ def evaluate_run(run_dir, split: str = "test", data_dir=None, tta: bool | None =
     """
     from charclf.data import load_data
     from charclf.hub import load_model
-    from charclf.provenance import run_metadata, write_json
+    from charclf.provenance import run_metadata
+    from charclf.fileio import write_json
 
     part = split
     if part not in PARTS:
@@ -297,10 +298,15 @@ def evaluate_run(run_dir, split: str = "test", data_dir=None, tta: bool | None =
     entry["data"] = bundle.describe()
     entry["provenance"] = run_metadata(protocol=settings["protocol"], split=settings["split"], part=part,
                                        tta=bool(tta), model_dir=str(run_dir), model_git_sha=config.get("git_sha"))
-    metrics_path = run_dir / "metrics.json"
     # With and without TTA are different numbers: keep both ("test", "test_tta") rather than overwrite.
-    saved.setdefault("evaluation", {})[evaluation_key(part, tta)] = entry
-    write_json(metrics_path, saved)
+    key = evaluation_key(part, tta)
+    if saved:  # a run record: the new evaluation joins it, nothing else in it changes
+        from charclf.train.record import RunRecord
+
+        record = RunRecord.from_dict(saved, path=run_dir / "metrics.json", run_dir=run_dir)
+        record.replace(evaluation={**record.evaluation, key: entry}).save(run_dir)
+    else:  # a model folder without a training record (e.g. downloaded): its evaluations only
+        write_json(run_dir / "metrics.json", {"evaluation": {key: entry}})
     return entry
 
 

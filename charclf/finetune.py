@@ -11,21 +11,20 @@ weights and never used for any choice.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 from charclf.errors import ConfigError
 from charclf.provenance import repo_relative
 from charclf.train.config import TrainConfig
+from charclf.train.record import RECORD_FILE, RunRecord
 
 RESULTS_NAME = "results.json"
 
 
-def _stage_summary(metrics: dict, run_dir: Path, train_samples: int, config: TrainConfig) -> dict:
-    return {"val_acc": metrics.get("best_val_acc"), "val_loss": metrics.get("best_val_loss"),
-            "test_acc": metrics.get("test_acc"), "best_epoch": metrics.get("best_epoch"),
-            "epochs_run": metrics.get("epochs_run"), "train_time_s": metrics.get("train_time_s"),
-            "train_samples": int(train_samples), "optimizer": config.optimizer.name, "lr": config.optimizer.lr,
+def _stage_summary(record: RunRecord, run_dir: Path, train_samples: int, config: TrainConfig) -> dict:
+    return {"val_acc": record.best_val_acc, "val_loss": record.best_val_loss, "test_acc": record.test_acc,
+            "test_tta": record.tta, "best_epoch": record.best_epoch, "epochs_run": record.epochs_run,
+            "train_time_s": record.train_time_s, "train_samples": int(train_samples), "optimizer": config.optimizer.name, "lr": config.optimizer.lr,
             "run_dir": repo_relative(run_dir)}
 
 
@@ -52,7 +51,8 @@ def pretrain_finetune(model_name: str, data, *, pretrain_config: TrainConfig | N
     from charclf.data.dataset import stratified_subset
     from charclf.hub import load_model
     from charclf.models import create_model
-    from charclf.provenance import repo_relative, run_metadata, write_json
+    from charclf.provenance import run_metadata
+    from charclf.fileio import write_json
     from charclf.recipes import get_recipe, override_config
     from charclf.train import fit
 
@@ -82,13 +82,12 @@ def pretrain_finetune(model_name: str, data, *, pretrain_config: TrainConfig | N
     import torch
 
     def stage(folder: Path, net, stage_data, cfg):
-        """fit one stage, or, on resume, reuse it when it has finished (metrics.json written)."""
-        if resume and (folder / "metrics.json").exists():
-            return load_model(folder), json.loads((folder / "metrics.json").read_text())
-        history = fit(net, stage_data, cfg, folder, resume=resume, overwrite=overwrite, progress=progress)
+        """fit one stage, or, on resume, reuse it when it has finished (its run record written)."""
+        if not (resume and (folder / RECORD_FILE).exists()):
+            fit(net, stage_data, cfg, folder, resume=resume, overwrite=overwrite, progress=progress)
         # The saved best-on-val weights, loaded with the normalisation they were trained with: the next stage
         # keeps it, resumed or not.
-        return load_model(folder), history.attrs["metrics"]
+        return load_model(folder), RunRecord.load(folder)
 
     def fresh_model():
         torch.manual_seed(seed)
@@ -110,14 +109,14 @@ def pretrain_finetune(model_name: str, data, *, pretrain_config: TrainConfig | N
     # together (no pre-training).
     controls = {}
     if with_controls:
-        extra = int(ft_metrics["epochs_run"])
+        extra = ft_metrics.epochs_run
         sgd_cfg = override_config(pre_cfg, {"epochs": extra, "early_stopping_patience": None},
                                   source="sgd_continued config")
         net = load_model(pre_dir)
         net.train()
         _, sgd_metrics = stage(out / "sgd_continued", net, ft_data, sgd_cfg)
         controls["sgd_continued"] = _stage_summary(sgd_metrics, out / "sgd_continued", len(full_train), sgd_cfg)
-        total = int(pre_metrics["epochs_run"]) + extra
+        total = pre_metrics.epochs_run + extra
         adam_cfg = override_config(ft_cfg, {"epochs": total}, source="adam_scratch config")
         _, adam_metrics = stage(out / "adam_scratch", fresh_model(), ft_data, adam_cfg)
         controls["adam_scratch"] = _stage_summary(adam_metrics, out / "adam_scratch", len(full_train), adam_cfg)

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from charclf.errors import CharclfError, DataError, UnknownNameError, file_error
-from charclf.provenance import git_sha, read_json, write_json
+from charclf.provenance import git_sha, read_json
+from charclf.fileio import write_json
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -23,21 +23,20 @@ REQUIRED_KEYS = ("architecture", "num_classes", "labels", "mean", "std")
 
 def model_state_for_saving(model: nn.Module) -> dict[str, torch.Tensor]:
     """A state dict safe for safetensors: unwrap DDP/compile, contiguous CPU tensors, no shared storage."""
-    model = getattr(model, "module", model)
-    model = getattr(model, "_orig_mod", model)
-    return {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    from charclf.models.registry import unwrap
+
+    return {k: v.detach().to("cpu").contiguous().clone() for k, v in unwrap(model).state_dict().items()}
 
 
 def save_weights(model: nn.Module, path: str | Path) -> Path:
     """Write weights atomically: a killed process leaves the previous file intact."""
     from safetensors.torch import save_file
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(model_state_for_saving(model), str(tmp))
-    os.replace(tmp, path)
-    return path
+    from charclf.fileio import atomic_path
+
+    with atomic_path(path) as tmp:
+        save_file(model_state_for_saving(model), str(tmp))
+    return Path(path)
 
 
 def save_pretrained(model: nn.Module, out_dir: str | Path, *, architecture: str, num_classes: int,

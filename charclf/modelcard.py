@@ -30,22 +30,19 @@ def publish_run(run_dir: str | Path, dest: str | Path, *, title: str, summary: s
 
 def model_card(model_dir: str | Path, *, title: str, summary: str = "", source: str | Path | None = None) -> str:
     """Markdown model card built from ``config.json``, ``metrics.json`` and ``train_config.json``."""
-    from charclf.hub import load_model
-    from charclf.models import model_summary
+    from charclf.train.record import RunRecord
 
     model_dir = Path(model_dir)
     config = json.loads((model_dir / "config.json").read_text())
-    metrics = json.loads((model_dir / "metrics.json").read_text())
-    train_cfg = json.loads((model_dir / "train_config.json").read_text()) if (model_dir / "train_config.json").exists() else {}
-    size = model_summary(load_model(model_dir))
-    meta = metrics.get("run_metadata", {})
-    machine = meta.get("machine", {})
-    data = metrics.get("data", {})
+    record = RunRecord.load(model_dir)
+    train_cfg = record.config
+    machine = record.provenance.get("machine", {})
+    data = record.data
     sizes = data.get("sizes", {})
-    evals = metrics.get("evaluation", {})
+    evals = record.evaluation
 
-    rows = [("val accuracy (model selection)", metrics.get("best_val_acc")),
-            ("test accuracy", metrics.get("test_acc"))]
+    rows = [("val accuracy (model selection)", record.best_val_acc),
+            (f"test accuracy{' (TTA)' if record.tta else ''}", record.test_acc)]
     for key, label in (("test", "test"), ("test_tta", "test, TTA (translations)")):
         ev = evals.get(key)
         if ev:
@@ -60,9 +57,7 @@ def model_card(model_dir: str | Path, *, title: str, summary: str = "", source: 
     shown = model_dir.as_posix() if not model_dir.is_absolute() else model_dir.name
     trained_from = f"\n\nPublished from the run folder `{Path(source).as_posix()}`." if source else ""
     table = "\n".join(f"| {name} | {value:.4f} |" for name, value in rows if value is not None)
-    from charclf.report import run_precision
-
-    precision = {"bf16": "bf16 autocast", "fp32": "float32"}.get(run_precision(metrics, meta), "precision not recorded")
+    precision = {"bf16": "bf16 autocast", "fp32": "float32"}[record.precision]
     opt, sched, aug = train_cfg.get("optimizer", {}), train_cfg.get("scheduler", {}), train_cfg.get("augment", {})
     return f"""# {title}
 
@@ -71,15 +66,15 @@ def model_card(model_dir: str | Path, *, title: str, summary: str = "", source: 
 | | |
 |---|---|
 | architecture | `{config['architecture']}` (`charclf.create_model("{config['architecture']}", num_classes={config['num_classes']})`) |
-| parameters | {size['params']:,} |
-| MACs per 28×28 image | {size['macs']:,} |
+| parameters | {record.params:,} |
+| MACs per 28×28 image | {record.macs:,} |
 | classes | {config['num_classes']}: `{''.join(config['labels'])}` |
 | input | 28×28 grey, upright, white ink on black, `(x/255 - {config['mean']:.4f}) / {config['std']:.4f}` |
 | data | EMNIST **{data.get('split', '?')}**, **{data.get('protocol', config.get('protocol'))} protocol** (train {sizes.get('train', '?'):,} / val {sizes.get('val', '?'):,} / test {sizes.get('test', '?'):,}) |
-| trained on | {machine.get('device', '?')} ({machine.get('cpu_count', '?')} cores{', ' + machine['gpu'] if machine.get('gpu') else ''}), torch {machine.get('torch', '?')}, {precision}, {metrics.get('train_time_s', 0):.0f} s of training |
+| trained on | {machine.get('device', '?')} ({machine.get('cpu_count', '?')} cores{', ' + machine['gpu'] if machine.get('gpu') else ''}), torch {machine.get('torch', '?')}, {precision}, {record.train_time_s:.0f} s of training |
 | recipe | {train_cfg.get('epochs', '?')} epochs, batch {train_cfg.get('batch_size', '?')}, {opt.get('name', '?')} lr {opt.get('lr', '?')} wd {opt.get('weight_decay', '?')}, {sched.get('name', '?')} schedule, loss {train_cfg.get('loss', '?')} (label smoothing {train_cfg.get('label_smoothing', 0)}), EMA {train_cfg.get('ema_decay')}, affine ±{aug.get('degrees', 0)}° / translate {aug.get('translate', 0)} / scale {aug.get('scale')} / shear {aug.get('shear', 0)} |
-| seed | {train_cfg.get('seed', meta.get('seed', '?'))} |
-| git SHA of the training code | `{meta.get('git_sha', config.get('git_sha', '?'))}` |
+| seed | {record.seed} |
+| git SHA of the training code | `{record.git_sha or config.get('git_sha', '?')}` |
 
 ## Results ({data.get('protocol', '?')} protocol)
 
@@ -87,7 +82,8 @@ def model_card(model_dir: str | Path, *, title: str, summary: str = "", source: 
 |---|---|
 {table}
 
-All numbers come from `metrics.json` in this folder (written by `charclf.train.fit` and `charclf evaluate`).
+All numbers come from `metrics.json` in this folder (the run record `charclf.train.fit` wrote; every test
+number is one float32 evaluation of these weights).
 The holdout protocol re-splits the official ByClass **test** file (the only ByClass file available offline);
 it is not comparable with numbers on the official ByClass test split.
 

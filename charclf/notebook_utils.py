@@ -16,7 +16,6 @@ import dataclasses
 import json
 import os
 import platform
-import random
 import shutil
 import sys
 from dataclasses import dataclass
@@ -24,6 +23,8 @@ from pathlib import Path
 from typing import Callable
 
 from charclf.errors import ConfigError, TrainingError
+from charclf.paths import figures_dir, outputs_dir
+from charclf.train.record import RECORD_FILE, RunRecord
 from charclf.train.engine import seed_everything  # noqa: F401  (one home; notebooks import it from here)
 
 RETRAIN_ENV = "CHARCLF_RETRAIN"
@@ -49,18 +50,6 @@ def retrain_requested(retrain: bool = False) -> bool:
     if value in _FALSE:
         return False
     raise ConfigError(f"${RETRAIN_ENV}={env!r} is not understood. Fix: set it to 1 (retrain) or 0 (use cached runs)")
-
-
-def outputs_dir() -> Path:
-    """``$CHARCLF_OUTPUTS_DIR``, else ``<repo>/outputs`` for a clone (editable install), else ``./outputs``
-    (e.g. a pip install on Colab, where the package's folder is not a place to write results)."""
-    from charclf.provenance import REPO_ROOT
-
-    if os.environ.get("CHARCLF_OUTPUTS_DIR"):
-        return Path(os.environ["CHARCLF_OUTPUTS_DIR"])
-    if (REPO_ROOT / "pyproject.toml").exists():
-        return REPO_ROOT / "outputs"
-    return Path.cwd() / "outputs"
 
 
 def versions() -> dict:
@@ -172,7 +161,7 @@ def compress_schedule(scheduler, factor: float):
 
 
 # -- cached runs -----------------------------------------------------------------------------------------
-RUN_MARKERS = ("metrics.json", "history.csv")  # a run folder holding both finished training
+RUN_MARKERS = (RECORD_FILE, "history.csv")  # a run folder holding both finished training
 
 
 def is_finished_run(run_dir: str | Path) -> bool:
@@ -185,7 +174,7 @@ class Run:
 
     name: str
     dir: Path
-    metrics: dict
+    record: RunRecord  # the run's metrics.json, in its one schema
     history: "object"  # pandas.DataFrame
     cached: bool  # True when loaded from disk instead of trained in this session
 
@@ -208,7 +197,7 @@ def load_run(run_dir: str | Path, *, name: str | None = None, cached: bool = Tru
         missing = [m for m in RUN_MARKERS if not (run_dir / m).is_file()]
         raise TrainingError(f"{run_dir}: not a finished run (missing {', '.join(missing)}). "
                             "Fix: retrain it (RETRAIN = True or CHARCLF_RETRAIN=1)")
-    return Run(name=name or run_dir.name, dir=run_dir, metrics=json.loads((run_dir / "metrics.json").read_text()),
+    return Run(name=name or run_dir.name, dir=run_dir, record=RunRecord.load(run_dir),
                history=pd.read_csv(run_dir / "history.csv"), cached=cached)
 
 
@@ -226,8 +215,7 @@ def cached_run(name: str, profile: str, build_fn: Callable[[Path], object], retr
     run_dir = Path(runs_root or outputs_dir() / "runs") / profile / name
     if not retrain and is_finished_run(run_dir):
         run = load_run(run_dir, name=name, cached=True)
-        meta = run.metrics.get("run_metadata", run.metrics)
-        made, sha = meta.get("created_utc", "?"), str(meta.get("git_sha", "?"))[:12]
+        made, sha = run.record.provenance.get("created_utc", "?"), str(run.record.git_sha)[:12]
         print(f"[{name}] loaded the cached run {_display_path(run_dir)} (made {made}, git {sha}); "
               f"set RETRAIN = True or CHARCLF_RETRAIN=1 to train it again")
         return run
@@ -262,25 +250,19 @@ def prune_run(run_dir: str | Path) -> None:
             path.unlink()
 
 
-def update_metrics(run_dir: str | Path, **values) -> dict:
-    """Add ``values`` to a run's metrics.json (atomically) and return the whole dict."""
-    from charclf.provenance import write_json
-
-    path = Path(run_dir) / "metrics.json"
-    metrics = json.loads(path.read_text())
-    metrics.update(values)
-    write_json(path, metrics)
-    return metrics
+def update_record(run_dir: str | Path, **changes) -> RunRecord:
+    """Set the study's bookkeeping fields (profile, run, weights_kept) of a run's record, atomically."""
+    record = RunRecord.load(run_dir).replace(**changes)
+    record.save(run_dir)
+    return record
 
 
 def describe_run(run: Run) -> str:
     """One line: what trained, how long, and its accuracies (val picks the epoch; test is measured once)."""
-    m = run.metrics
-    test = m.get("test_acc")
-    return (f"[{run.name}] {m.get('model', '?')}: {m.get('epochs_run', len(run.history))} epoch(s) on "
-            f"{m.get('train_samples', '?'):,} images, best val acc {m.get('best_val_acc', float('nan')):.2%} "
-            f"(epoch {m.get('best_epoch', '?')})" + (f", test acc {test:.2%}" if test is not None else "")
-            + f", {m.get('train_time_s', float('nan')):.0f} s" + (" — cached" if run.cached else ""))
+    r = run.record
+    return (f"[{run.name}] {r.model}: {r.epochs_run} epoch(s) on {r.train_samples:,} images, best val acc "
+            f"{r.best_val_acc:.2%} (epoch {r.best_epoch}), test acc {r.test_acc:.2%}"
+            + (" (TTA)" if r.tta else "") + f", {r.train_time_s:.0f} s" + (" — cached" if run.cached else ""))
 
 
 def runs_table(runs) -> "object":
@@ -290,29 +272,27 @@ def runs_table(runs) -> "object":
     items = runs.items() if isinstance(runs, dict) else ((r.name, r) for r in runs)
     rows = []
     for label, run in items:
-        m = run.metrics
-        epochs = int(m.get("epochs_run", len(run.history)))
-        rows.append({"run": label, "model": m.get("model"), "params": m.get("params"),
-                     "MMACs": round(m["macs"] / 1e6, 2) if m.get("macs") is not None else None,
-                     "train images": m.get("train_samples"), "epochs": epochs,
-                     "best val acc": m.get("best_val_acc"), "test acc": m.get("test_acc"),
-                     "test TTA": m.get("test_tta"), "precision": m.get("precision"),
-                     "train time (s)": round(float(m.get("train_time_s", float("nan"))), 1),
+        r = run.record
+        rows.append({"run": label, "model": r.model, "params": r.params, "MMACs": round(r.macs / 1e6, 2),
+                     "train images": r.train_samples, "epochs": r.epochs_run,
+                     "best val acc": r.best_val_acc, "test acc": r.test_acc, "test TTA": r.tta,
+                     "precision": r.precision, "train time (s)": round(r.train_time_s, 1),
                      "s / epoch": round(float(run.history["epoch_time_s"].mean()), 2),
-                     "images / s": round(float(m.get("images_per_s") or float("nan")), 0)})
+                     "images / s": round(float(r.images_per_s or float("nan")), 0)})
     return pd.DataFrame(rows).set_index("run")
 
 
 def seed_summary(table) -> "object":
     """Mean and std over seeds of ``runs_table``'s accuracies, one row per model (``n`` = number of seeds);
     std is the sample std (ddof=1), NaN for a single seed."""
-    import pandas as pd
+    from charclf.report import seed_stats
 
+    stats = seed_stats(table, val="best val acc", test="test acc", seed=None)
     grouped = table.groupby("model")
-    out = pd.DataFrame({"n": grouped.size(),
-                        "val acc mean": grouped["best val acc"].mean(), "val acc std": grouped["best val acc"].std(),
-                        "test acc mean": grouped["test acc"].mean(), "test acc std": grouped["test acc"].std(),
-                        "params": grouped["params"].first(), "train time mean (s)": grouped["train time (s)"].mean()})
+    out = stats.rename(columns={"val_mean": "val acc mean", "val_std": "val acc std", "test_mean": "test acc mean",
+                                "test_std": "test acc std"})
+    out["params"] = grouped["params"].first()
+    out["train time mean (s)"] = grouped["train time (s)"].mean()
     return out.sort_values("val acc mean", ascending=False)
 
 
@@ -325,12 +305,10 @@ def generalisation_table(runs) -> "object":
     items = runs.items() if isinstance(runs, dict) else ((r.name, r) for r in runs)
     rows = []
     for label, run in items:
-        evaluation = run.metrics.get("evaluation", {})
-        suffix = "_tta" if run.metrics.get("test_tta") else ""
-        train, test = evaluation.get("train" + suffix), evaluation.get("test" + suffix)
+        train, test = run.record.part("train"), run.record.part("test")
         if train is None or test is None:
             continue
-        row = {"run": label, "model": run.metrics.get("model"), "TTA": bool(suffix)}
+        row = {"run": label, "model": run.record.model, "TTA": run.record.tta}
         for part, entry in (("train", train), ("test", test)):
             for metric in ("accuracy", "precision_weighted", "recall_weighted", "f1_weighted"):
                 row[f"{part} {metric.replace('_weighted', '')}"] = entry[metric]
@@ -343,7 +321,9 @@ def cached_json(name: str, profile: str, build_fn: Callable[[Path], object], ret
                 filename: str = "results.json", runs_root: str | Path | None = None) -> dict:
     """Like :func:`cached_run` for experiments that write one results JSON (pre-train -> fine-tune, transfer):
     load ``outputs/runs/<profile>/<name>/<filename>`` when it exists, else build the folder with
-    ``build_fn(folder)`` (after removing any unfinished one) and load what it wrote."""
+    ``build_fn(folder)`` and load what it wrote. An unfinished folder (a killed experiment) is kept and handed
+    to ``build_fn``, which must resume its runs (``pretrain_finetune(resume=True)``,
+    ``transfer_to_mnist(resume=True)``); it is removed only when retraining."""
     profile_settings(profile)
     retrain = retrain_requested(retrain)
     folder = Path(runs_root or outputs_dir() / "runs") / profile / name
@@ -353,9 +333,11 @@ def cached_json(name: str, profile: str, build_fn: Callable[[Path], object], ret
         print(f"[{name}] loaded the cached results {_display_path(path)} (made {results.get('created_utc', '?')}, "
               f"git {str(results.get('git_sha', '?'))[:12]}); set RETRAIN = True or CHARCLF_RETRAIN=1 to rerun")
         return results
-    if folder.exists():
+    if folder.exists() and retrain:
         shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    elif folder.exists():  # killed mid-way (session end): build_fn resumes or reuses the runs it finished
+        print(f"[{name}] continuing the unfinished experiment {_display_path(folder)}")
+    folder.mkdir(parents=True, exist_ok=True)
     build_fn(folder)
     if not path.is_file():
         raise TrainingError(f"{folder}: the build function returned but did not write {filename}. "
@@ -458,7 +440,7 @@ class StudyContext:
         from charclf.viz import savefig
 
         # Same root as the runs, so CHARCLF_OUTPUTS_DIR (tests, CI) keeps the committed figures untouched.
-        directory = os.environ.get("CHARCLF_FIGURES_DIR") or outputs_dir() / "figures"
+        directory = figures_dir()
         savefig(fig, f"{name}_{self.profile}", directory=directory)
         return fig
 
@@ -537,7 +519,7 @@ class StudyContext:
         if not runs:
             raise TrainingError(f"{root}: no finished runs. Fix: execute the notebook that trains them first "
                                 f"(e.g. `charclf study --profile {self.profile} --only 04`)")
-        return max(runs, key=lambda r: r.metrics.get(metric, float("-inf")))
+        return max(runs, key=lambda r: getattr(r.record, metric))
 
     def cached_run(self, name: str, build_fn: Callable[[Path], object]) -> Run:
         return cached_run(name, self.profile, build_fn, self.retrain)
@@ -559,7 +541,7 @@ class StudyContext:
         """Train ``config`` on ``data`` into the run ``name`` (or load it when cached); prints one line.
 
         ``model`` defaults to ``create_model(config.model, ...)``; pass one to start from other weights
-        (fine-tuning, transfer). The run's metrics.json also gets the model's size and this profile's name.
+        (fine-tuning, transfer). The run's record also gets this profile's and the run's name.
         ``keep_weights=False`` drops ``model.safetensors`` afterwards (metrics and history stay): for runs no
         later notebook loads whose weights would only bloat the repository (e.g. a 31 MB smoke-test model).
         """
@@ -576,7 +558,7 @@ class StudyContext:
             fit(net, data, config, run_dir, progress=False, resume=resumable(run_dir),
                 evaluate_parts=evaluate_parts)
             prune_run(run_dir)
-            update_metrics(run_dir, profile=self.profile, run=name, weights_kept=keep_weights)
+            update_record(run_dir, profile=self.profile, run=name, weights_kept=keep_weights)
             if not keep_weights:
                 (run_dir / "model.safetensors").unlink(missing_ok=True)
 

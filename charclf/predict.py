@@ -11,12 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from charclf.cli import COUNT
+from charclf.argtypes import COUNT
 from charclf.errors import CharclfError, DataError
 from charclf.imageprep import load_image, preprocess_image  # noqa: F401  (re-exported: the contract's home)
-from charclf.provenance import REPO_ROOT
 
-DEFAULT_MODEL_DIR = REPO_ROOT / "model_hub" / "default"
+DEFAULT_MODEL = "default"  # the model_hub folder predict and demo use when no --model is given
 
 
 def predict_arrays(model, images: np.ndarray, *, top: int = 5, tta: bool = False) -> list[list[tuple[str, float]]]:
@@ -62,13 +61,21 @@ def predict_files(paths, model, top: int = 5, *, tta: bool = False) -> list[dict
     return entries
 
 
+def default_model_dir() -> Path:
+    """``<model hub>/default`` (see ``charclf.paths.model_hub_dir``; ``$CHARCLF_MODEL_HUB`` moves it)."""
+    from charclf.paths import model_hub_dir
+
+    return model_hub_dir() / DEFAULT_MODEL
+
+
 def resolve_model_dir(model_dir: str | Path | None) -> Path:
     """``model_dir`` or, when not given, the shipped ``model_hub/default`` (with a how-to when it is absent)."""
     if model_dir is not None:
         return Path(model_dir)
-    if DEFAULT_MODEL_DIR.is_dir():
-        return DEFAULT_MODEL_DIR
-    raise DataError(DEFAULT_MODEL_DIR, "no model given and the default model folder does not exist",
+    default = default_model_dir()
+    if default.is_dir():
+        return default
+    raise DataError(default, "no model given and the default model folder does not exist",
                     "pass --model DIR with a trained run folder (model.safetensors + config.json), or train one "
                     "first, e.g. `charclf train --model charnet_s --epochs 5 --out outputs/runs/mine` and then "
                     "`charclf predict IMAGE --model outputs/runs/mine`")

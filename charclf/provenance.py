@@ -7,7 +7,6 @@ import json
 import os
 import platform
 import subprocess
-import uuid
 from functools import lru_cache
 from pathlib import Path
 
@@ -78,31 +77,6 @@ def read_json(path: str | Path, fix: str) -> object:
                         "JSON", fix) from err
     except json.JSONDecodeError as err:
         raise DataError(path, f"is not valid JSON ({err})", fix) from err
-
-
-def write_json(path: str | Path, obj, *, indent: int = 2) -> Path:
-    """Write JSON atomically (temp file + rename), so a killed process never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A unique temp name: two processes writing the same file (e.g. tuning workers) never clash.
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps(obj, indent=indent, sort_keys=False, default=_json_default) + "\n")
-    os.replace(tmp, path)
-    return path
-
-
-def _json_default(o):
-    import numpy as np
-
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 def repo_relative(path) -> str:

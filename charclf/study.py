@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from charclf.cli import NON_NEGATIVE, SECONDS
+from charclf.argtypes import NON_NEGATIVE, SECONDS
 from charclf.errors import CharclfError, ConfigError
 from charclf.notebook_utils import RETRAIN_ENV, PROFILES
 
@@ -249,40 +249,16 @@ def run_study(profile: str = "quick", *, only=None, data_dir=None, protocol: str
 
 
 # -- the summary ----------------------------------------------------------------------------------------
-def _pick(d: dict, *paths):
-    """The first of several possible (nested) keys present in ``d``: metrics files of different writers."""
-    for path in paths:
-        node = d
-        for key in path.split("."):
-            if not isinstance(node, dict) or key not in node:
-                node = None
-                break
-            node = node[key]
-        if node is not None:
-            return node
-    return None
-
-
 def summarize_runs(runs_dir: str | Path):
-    """One row per finished run under ``runs_dir`` (every ``metrics.json``): model, params, accuracies, time."""
+    """One row per run record under ``runs_dir``: model, params, accuracies, time (a results JSON of an
+    experiment, such as 06's results.json, is not a run record and is not listed)."""
     import pandas as pd
 
+    from charclf.train.record import load_records
+
     runs_dir = Path(runs_dir)
-    rows = []
-    for path in sorted(runs_dir.rglob("metrics.json")):
-        try:
-            m = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise StudyError(f"{path}: cannot read this results JSON ({err}). Fix: retrain the run "
-                             "(--retrain) or delete the folder") from err
-        rows.append({
-            "run": str(path.parent.relative_to(runs_dir)),
-            "model": _pick(m, "model", "architecture", "run_metadata.config.model", "config.model"),
-            "params": _pick(m, "params", "num_params", "n_params", "model_params"),
-            "val_acc": _pick(m, "best_val_acc", "val_acc", "val.accuracy", "val_accuracy"),
-            "test_acc": _pick(m, "test_acc", "test.accuracy", "test_accuracy", "accuracy"),
-            "time_s": _pick(m, "train_time_s", "time_s", "seconds"),
-        })
+    rows = [{"run": str(path.relative_to(runs_dir)), "model": r.model, "params": r.params, "val_acc": r.best_val_acc,
+             "test_acc": r.test_acc, "time_s": r.train_time_s} for path, r in load_records(runs_dir).items()]
     return pd.DataFrame(rows, columns=["run", "model", "params", "val_acc", "test_acc", "time_s"])
 
 
@@ -322,8 +298,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from charclf.notebook_utils import outputs_dir
-    from charclf.provenance import run_metadata, write_json
+    from charclf.paths import outputs_dir
+    from charclf.provenance import run_metadata
+    from charclf.fileio import write_json
 
     from charclf.data.download import downloads_allowed
 

@@ -188,8 +188,9 @@ def train_plan(ctx, data, plan: list[PlannedRun], *, train: bool = True):
 
     import pandas as pd
 
-    from charclf.notebook_utils import is_finished_run, load_run
-    from charclf.provenance import run_metadata, write_json
+    from charclf.notebook_utils import is_finished_run
+    from charclf.provenance import run_metadata
+    from charclf.fileio import write_json
 
     runs, rows = {}, []
     for planned in plan:

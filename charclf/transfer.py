@@ -116,7 +116,7 @@ def _emnist_mnist_test(data_dir):
 def transfer_to_mnist(source_model_dir: str | Path, mnist_data, *, epochs: int = 5, config: TrainConfig | None = None,
                       out_dir: str | Path, seed: int = 0, baseline_recipe: str = "minivision_v2",
                       baseline_epochs: int | None = None, data_dir=None, evaluate_emnist_mnist: bool = True,
-                      overwrite: bool = False, progress: bool = False):
+                      overwrite: bool = False, resume: bool = False, progress: bool = False):
     """Fine-tune the EMNIST model in ``source_model_dir`` on ``mnist_data`` (classic MNIST, a DataBundle) and
     compare it with the same architecture from scratch and with Mini-Vision-V2's recipe.
 
@@ -124,16 +124,19 @@ def transfer_to_mnist(source_model_dir: str | Path, mnist_data, *, epochs: int =
     Adam lr 1e-3, the ByClass study's fine-tuning optimizer) with ``epochs``; its ``max_train_samples``
     applies to all three runs (quick profile). The baseline runs ``baseline_recipe`` for ``baseline_epochs``
     (default: ``epochs``, the same budget). Each run is a ``fit`` folder under ``out_dir``; the comparison is
-    written to ``<out_dir>/results.json`` and returned as a DataFrame (one row per run).
+    written to ``<out_dir>/results.json`` and returned as a DataFrame (one row per run). ``resume=True``
+    continues a killed comparison: a finished run is reused (its weights and record), an unfinished one resumes.
     """
     import pandas as pd
 
     from charclf.evaluate import evaluate_model
     from charclf.hub import load_model, read_model_config
     from charclf.models import create_model
-    from charclf.provenance import repo_relative, run_metadata, write_json
+    from charclf.provenance import repo_relative, run_metadata
+    from charclf.fileio import write_json
     from charclf.recipes import get_recipe, override_config
     from charclf.train import fit
+    from charclf.train.record import RECORD_FILE, RunRecord
 
     _check_mnist(mnist_data)
     source_cfg = read_model_config(source_model_dir)
@@ -169,18 +172,19 @@ def transfer_to_mnist(source_model_dir: str | Path, mnist_data, *, epochs: int =
     extra_test = _emnist_mnist_test(data_dir) if evaluate_emnist_mnist else "EMNIST-MNIST test not requested"
     rows = []
     for name, net, cfg, what in runs:
-        history = fit(net, mnist_data, cfg, out / name, overwrite=overwrite, progress=progress)
-        metrics = history.attrs["metrics"]
-        row = {"run": name, "model": cfg.model, "what": what, "epochs": int(metrics["epochs_run"]),
-               "params": sum(p.numel() for p in net.parameters()),
-               "optimizer": cfg.optimizer.name, "lr": cfg.optimizer.lr,
-               "train_samples": min(len(mnist_data.train), cfg.max_train_samples or len(mnist_data.train)),
-               "best_val_acc": metrics["best_val_acc"], "test_acc": metrics["test_acc"],
-               "test_images": len(mnist_data.test), "test_tta": bool(metrics.get("test_tta", False)),
-               "emnist_mnist_test_acc": math.nan, "train_time_s": metrics["train_time_s"],
+        if resume and (out / name / RECORD_FILE).is_file():
+            net = load_model(out / name)
+        else:
+            fit(net, mnist_data, cfg, out / name, overwrite=overwrite, resume=resume, progress=progress)
+        record = RunRecord.load(out / name)
+        row = {"run": name, "model": cfg.model, "what": what, "epochs": record.epochs_run, "params": record.params,
+               "optimizer": cfg.optimizer.name, "lr": cfg.optimizer.lr, "train_samples": record.train_samples,
+               "best_val_acc": record.best_val_acc, "test_acc": record.test_acc,
+               "test_images": record.test["n"], "test_tta": record.tta,
+               "emnist_mnist_test_acc": math.nan, "train_time_s": record.train_time_s,
                "run_dir": repo_relative(out / name)}
         if not isinstance(extra_test, str):  # the same evaluation function (and precision) as the MNIST test
-            row["emnist_mnist_test_acc"] = evaluate_model(net, extra_test, mean=metrics["mean"], std=metrics["std"],
+            row["emnist_mnist_test_acc"] = evaluate_model(net, extra_test, mean=record.mean, std=record.std,
                                                           tta=cfg.tta).metrics["accuracy"]
         rows.append(row)
     df = pd.DataFrame(rows)

@@ -48,7 +48,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from charclf.cli import COUNT, NON_NEGATIVE, SECONDS
+from charclf.argtypes import COUNT, NON_NEGATIVE, SECONDS
 from charclf.errors import ConfigError, TrainingError, unknown_name
 from charclf.train.config import TrainConfig
 

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import tempfile
 
 import pytest
 import torch
+
+# The repo-only scripts of tools/ (README writing, run migration) are tested too.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 
 # Tests must not litter the user's ~/.cache/charclf with synthetic .npy caches: one temp cache per session.
 os.environ.setdefault("CHARCLF_CACHE_DIR", tempfile.mkdtemp(prefix="charclf-test-cache-"))

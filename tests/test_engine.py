@@ -18,6 +18,7 @@ from charclf.hub import load_model
 from charclf.models import create_model
 from charclf.train import AugmentConfig, OptimizerConfig, SchedulerConfig, TrainConfig, fit
 from charclf.train.ema import EMA
+from charclf.train.record import RunRecord
 from charclf.train.engine import HISTORY_COLUMNS, pixel_stats
 from charclf.train.loop import train_epoch
 
@@ -77,11 +78,14 @@ def test_fit_writes_a_complete_run_folder(tmp_path):
     assert hub_cfg["mean"] == pytest.approx(mean) and hub_cfg["std"] == pytest.approx(std)
     assert hub_cfg["protocol"] == "holdout" and hub_cfg["split"] == "synthetic"
 
-    metrics = json.loads((run / "metrics.json").read_text())
+    record = RunRecord.load(run)
+    assert json.loads((run / "metrics.json").read_text())["schema"] == "charclf.run/1"
+    assert record == history.attrs["record"]
     best = int(history.val_acc.idxmax())  # first epoch reaching the max
-    assert metrics["best_epoch"] == best + 1 and metrics["best_val_acc"] == history.val_acc.max()
-    assert 0.0 <= metrics["test_acc"] <= 1.0 and metrics["data"]["sizes"]["train"] == 256
-    assert metrics["run_metadata"]["protocol"] == "holdout" and metrics["run_metadata"]["seed"] == 0
+    assert record.best_epoch == best + 1 and record.best_val_acc == history.val_acc.max()
+    assert 0.0 <= record.test_acc <= 1.0 and record.data["sizes"]["train"] == 256 and record.train_samples == 256
+    assert record.provenance["protocol"] == "holdout" and record.seed == 0 and TrainConfig.from_dict(record.config) == cfg
+    assert (record.mean, record.std) == (hub_cfg["mean"], hub_cfg["std"]) and record.model == "lenet5_keras"
 
     # The folder alone rebuilds the model, and it is the model fit left in memory (the best epoch's weights).
     loaded = load_model(run)
@@ -99,9 +103,9 @@ def test_selection_is_on_val_and_test_is_read_once(tmp_path):
     data = replace(data, test=garbage)
     cfg = config(epochs=3)
     history = fit(new_model(cfg), data, cfg, tmp_path / "run", progress=False)
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert metrics["best_epoch"] == int(history.val_acc.idxmax()) + 1
-    assert metrics["test_acc"] < 0.5 < metrics["best_val_acc"]
+    record = RunRecord.load(tmp_path / "run")
+    assert record.best_epoch == int(history.val_acc.idxmax()) + 1
+    assert record.test_acc < 0.5 < record.best_val_acc
 
 
 def test_in_memory_fit_writes_nothing_and_never_tests(tmp_path, monkeypatch):
@@ -109,7 +113,7 @@ def test_in_memory_fit_writes_nothing_and_never_tests(tmp_path, monkeypatch):
     cfg = config(epochs=1, max_train_samples=64)
     history = fit(new_model(cfg), bundle(), cfg, progress=False)
     assert len(history) == 1 and list(tmp_path.iterdir()) == []
-    assert "test_acc" not in history.attrs["metrics"]
+    assert "evaluation" not in history.attrs["metrics"] and "record" not in history.attrs
     assert history.images_per_s.iloc[0] > 0
 
 
@@ -211,8 +215,7 @@ def test_callbacks_see_each_epoch_and_can_stop_the_run(tmp_path):
 def test_max_train_samples_takes_a_stratified_subset(tmp_path):
     cfg = config(epochs=1, max_train_samples=96, batch_size=32)
     fit(new_model(cfg), bundle(), cfg, tmp_path / "run", progress=False)
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert metrics["train_samples"] == 96
+    assert RunRecord.load(tmp_path / "run").train_samples == 96
 
 
 def test_ema_model_is_what_gets_saved(tmp_path):
@@ -362,8 +365,8 @@ def test_amp_resolution(monkeypatch):
 def test_metrics_record_the_precision_used(tmp_path, amp, expected):
     cfg = config(epochs=1, amp=amp)
     fit(new_model(cfg), bundle(), cfg, tmp_path / "run", progress=False)
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert (metrics["precision"], metrics["channels_last"], metrics["device"]) == (expected, True, "cpu")
+    record = RunRecord.load(tmp_path / "run")
+    assert (record.precision, record.channels_last, record.device) == (expected, True, "cpu")
 
 
 @pytest.mark.parametrize("clip", [None, 0.01])
@@ -401,13 +404,13 @@ def test_recorded_test_accuracy_is_one_fresh_float32_evaluation(tmp_path, tta):
     cfg = config(epochs=2, tta=tta)
     data = bundle()
     fit(new_model(cfg), data, cfg, tmp_path / "run", progress=False, evaluate_parts=("train", "test"))
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    record = RunRecord.load(tmp_path / "run")
     key = "test_tta" if tta else "test"
     fresh = evaluate_model(load_model(tmp_path / "run"), data.test, tta=tta)
-    assert metrics["test_acc"] == metrics["evaluation"][key]["accuracy"] == fresh.metrics["accuracy"]
-    assert metrics["test_tta"] is tta and metrics["evaluation"][key]["precision"] == "fp32"
-    assert set(metrics["evaluation"]) == {"train" + key[4:], key}
-    assert metrics["params"] == sum(p.numel() for p in new_model(cfg).parameters()) and metrics["macs"] > 0
+    assert record.test_acc == record.evaluation[key]["accuracy"] == fresh.metrics["accuracy"]
+    assert record.tta is tta and record.test_key == key and record.test["precision"] == "fp32"
+    assert set(record.evaluation) == {"train" + key[4:], key}
+    assert record.params == sum(p.numel() for p in new_model(cfg).parameters()) and record.macs > 0
     cm = pd.read_csv(tmp_path / "run" / f"confusion_{key}.csv", index_col=0)
     assert list(cm.index) == list(CLASSES) and cm.to_numpy().sum() == len(data.test)
     assert (cm.to_numpy() == fresh.confusion).all()

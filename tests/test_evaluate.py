@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from records import fake_record
 
 from charclf.cli import main
 from charclf.data.dataset import CharDataset, DataBundle
@@ -151,7 +152,7 @@ def run_dir(tmp_path):
     out = tmp_path / "run"
     save_pretrained(create_model("lenet", num_classes=62), out, architecture="lenet", num_classes=62,
                     labels=BYCLASS, mean=0.17, std=0.33, protocol="holdout", extra={"split": "byclass"})
-    (out / "metrics.json").write_text(json.dumps({"best_val_acc": 0.5, "test_acc": 0.49}))
+    fake_record(best_val_acc=0.5, test_acc=0.49).save(out)
     return out
 
 
@@ -187,7 +188,7 @@ def test_evaluate_run_merges_into_metrics_json(run_dir, monkeypatch, capsys):
     assert entry["n"] == 186 and entry["part"] == "test" and entry["protocol"] == "holdout"
     assert entry["tta"] is False and len(entry["per_class"]) == 62
     saved = json.loads((run_dir / "metrics.json").read_text())
-    assert saved["best_val_acc"] == 0.5  # what training wrote is kept
+    assert saved["best_val_acc"] == 0.5 and saved["schema"] == "charclf.run/1"  # what training wrote is kept
     assert saved["evaluation"]["test"]["accuracy"] == pytest.approx(entry["accuracy"])
     assert saved["evaluation"]["test"]["provenance"]["git_sha"]
 
@@ -211,6 +212,8 @@ def test_evaluate_run_errors(run_dir, monkeypatch):
     cfg = json.loads((run_dir / "config.json").read_text())
     del cfg["split"]
     (run_dir / "config.json").write_text(json.dumps(cfg))
+    evaluate_run(run_dir)  # the run record still names the split
+    (run_dir / "metrics.json").unlink()  # a bare model folder that names none
     with pytest.raises(ConfigError, match="split"):
         evaluate_run(run_dir)
 

@@ -1,16 +1,16 @@
 """Model cards: every number in the card is read from the model folder's own artifacts."""
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
+from records import fake_record
 
 from charclf.errors import DataError
 from charclf.hub import save_pretrained
 from charclf.modelcard import PUBLISHED_FILES, publish_run
 from charclf.models import create_model, model_summary
 from charclf.train.config import TrainConfig
+from charclf.train.record import RunRecord
 
 CLASSES = tuple("0123456789")
 
@@ -20,14 +20,18 @@ def _run_folder(path):
     model = create_model("lenet", num_classes=len(CLASSES))
     save_pretrained(model, path, architecture="lenet", num_classes=len(CLASSES), labels=CLASSES, mean=0.13,
                     std=0.31, protocol="holdout", extra={"split": "digits"})
-    metrics = {"best_val_acc": 0.91234, "test_acc": 0.90456, "train_time_s": 12.0,
-               "data": {"split": "digits", "protocol": "holdout", "sizes": {"train": 800, "val": 100, "test": 100}},
-               "run_metadata": {"git_sha": "abc123", "seed": 3, "machine": {"device": "cpu", "cpu_count": 2}},
-               "evaluation": {"test": {"accuracy": 0.90456, "f1_weighted": 0.87654, "f1_macro": 0.86543,
-                                       "ece": 0.04321}}}
-    (path / "metrics.json").write_text(json.dumps(metrics))
-    TrainConfig(model="lenet", epochs=7, seed=3).to_json(path / "train_config.json")
-    return model, metrics
+    size = model_summary(model)
+    train_config = TrainConfig(model="lenet", epochs=7, seed=3)
+    record = fake_record(model="lenet", params=size["params"], macs=size["macs"], best_val_acc=0.91234,
+                         train_time_s=12.0, config=train_config.to_dict(),
+                         data={"split": "digits", "protocol": "holdout", "num_classes": 10,
+                               "sizes": {"train": 800, "val": 100, "test": 100}},
+                         provenance={"git_sha": "abc123", "seed": 3, "machine": {"device": "cpu", "cpu_count": 2}},
+                         evaluation={"test": {"accuracy": 0.90456, "f1_weighted": 0.87654, "f1_macro": 0.86543,
+                                              "ece": 0.04321, "n": 100, "tta": False}})
+    record.save(path)
+    train_config.to_json(path / "train_config.json")
+    return model, record
 
 
 def test_card_numbers_come_from_the_run_artifacts(tmp_path):
@@ -43,7 +47,7 @@ def test_card_numbers_come_from_the_run_artifacts(tmp_path):
     assert f"| parameters | {model_summary(model)['params']:,} |" in card
     assert "**holdout protocol**" in card and "train 800 / val 100 / test 100" in card
     assert "`abc123`" in card and "7 epochs" in card
-    assert "precision not recorded" in card  # the fake run's metrics name no precision and no amp
+    assert "float32" in card  # the precision the record names
     assert "merged-47" not in card.split("## Results")[1].split("## Use")[0]  # absent from metrics -> no row
     # The reproduce command points at the config copied into the published folder, not at the run folder.
     assert f"--config {dest.name}/train_config.json" in card
@@ -51,8 +55,7 @@ def test_card_numbers_come_from_the_run_artifacts(tmp_path):
 
 def test_card_names_the_precision_the_run_used(tmp_path):
     _run_folder(tmp_path / "run")
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    (tmp_path / "run" / "metrics.json").write_text(json.dumps({**metrics, "precision": "bf16"}))
+    RunRecord.load(tmp_path / "run").replace(precision="bf16").save(tmp_path / "run")
     card = (publish_run(tmp_path / "run", tmp_path / "hub", title="x") / "README.md").read_text()
     assert "bf16 autocast" in card
 

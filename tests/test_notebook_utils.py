@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from records import write_fake_run
 
 from charclf.errors import ConfigError, TrainingError, UnknownNameError
 from charclf.notebook_utils import (RETRAIN_ENV, cached_json, cached_run, compress_schedule, profile_settings,
@@ -14,9 +15,7 @@ from charclf.train import SchedulerConfig
 def _fake_training(calls):
     def build(run_dir):
         calls.append(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "metrics.json").write_text(json.dumps({"best_val_acc": 0.5, "model": "lenet"}))
-        (run_dir / "history.csv").write_text("epoch,val_acc,epoch_time_s\n1,0.5,1.0\n")
+        write_fake_run(run_dir, best_val_acc=0.5)
     return build
 
 
@@ -38,7 +37,7 @@ def test_cached_run_loads_a_finished_run_and_retrains_on_request(tmp_path, monke
     first = cached_run("04_training/lenet", "quick", _fake_training(calls), runs_root=tmp_path)
     assert not first.cached and len(calls) == 1 and first.dir == tmp_path / "quick" / "04_training" / "lenet"
     again = cached_run("04_training/lenet", "quick", _fake_training(calls), runs_root=tmp_path)
-    assert again.cached and len(calls) == 1 and again.metrics["best_val_acc"] == 0.5
+    assert again.cached and len(calls) == 1 and again.record.best_val_acc == 0.5
     (again.dir / "stale.txt").write_text("from an older run")
     monkeypatch.setenv(RETRAIN_ENV, "1")
     fresh = cached_run("04_training/lenet", "quick", _fake_training(calls), runs_root=tmp_path)
@@ -70,6 +69,21 @@ def test_cached_json(tmp_path, monkeypatch):
     assert cached_json("06", "full", build, runs_root=tmp_path) == {"gain": 0.1} and len(calls) == 1
     cached_json("06", "full", build, True, runs_root=tmp_path)
     assert len(calls) == 2
+
+
+def test_cached_json_hands_a_killed_experiment_back_to_resume(tmp_path, monkeypatch):
+    monkeypatch.delenv(RETRAIN_ENV, raising=False)
+    killed = tmp_path / "full" / "06" / "pretrain"
+    killed.mkdir(parents=True)
+    (killed / "resume.pt").write_bytes(b"state of epoch 7")  # the session ended mid-run
+    seen = []
+
+    def build(folder):
+        seen.append((folder / "pretrain" / "resume.pt").read_bytes())
+        (folder / "results.json").write_text(json.dumps({"gain": 0.1}))
+
+    assert cached_json("06", "full", build, runs_root=tmp_path) == {"gain": 0.1}
+    assert seen == [b"state of epoch 7"]  # kept for the builder to resume, not deleted
 
 
 def test_profiles_and_schedule_compression():

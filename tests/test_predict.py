@@ -288,9 +288,7 @@ def test_cli_exit_codes_text_and_json(tmp_path, model_dir, capsys):
 
 
 def test_cli_without_default_model_says_how_to_get_one(tmp_path, monkeypatch, capsys):
-    import charclf.predict as predict
-
-    monkeypatch.setattr(predict, "DEFAULT_MODEL_DIR", tmp_path / "model_hub" / "default")
+    monkeypatch.setenv("CHARCLF_MODEL_HUB", str(tmp_path / "model_hub"))
     good = tmp_path / "a.png"
     Image.fromarray(draw_a()).save(good)
     assert main(["predict", str(good)]) == 2
@@ -300,7 +298,9 @@ def test_cli_without_default_model_says_how_to_get_one(tmp_path, monkeypatch, ca
 
 # -- the shipped default model (what a fresh clone's `charclf predict` uses) ---------------------------------
 def test_shipped_default_model_reads_drawn_characters(tmp_path, capsys):
-    from charclf.predict import DEFAULT_MODEL_DIR
+    from charclf.predict import default_model_dir
+
+    DEFAULT_MODEL_DIR = default_model_dir()
 
     if not (DEFAULT_MODEL_DIR / "model.safetensors").exists():
         pytest.skip("model_hub/default is not in this checkout")

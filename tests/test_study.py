@@ -9,6 +9,9 @@ import pytest
 pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
+from records import write_fake_run  # noqa: E402
+
+from charclf.errors import DataError  # noqa: E402
 from charclf.study import (StudyError, find_notebooks, format_summary, inject_parameters, run_study,  # noqa: E402
                            summarize_runs)
 
@@ -83,23 +86,19 @@ def test_a_notebook_without_parameters_cell_is_refused(tmp_path):
         inject_parameters(nb, {"PROFILE": "full"}, "03_untagged.ipynb")
 
 
-def test_summary_reads_the_results_jsons(tmp_path):
+def test_summary_reads_the_run_records(tmp_path):
     runs = tmp_path / "runs" / "quick"
-    (runs / "vgg").mkdir(parents=True)
-    (runs / "vgg" / "metrics.json").write_text(json.dumps(
-        {"model": "vgg", "params": 1234567, "best_val_acc": 0.8123, "test_acc": 0.8011, "train_time_s": 12.5}))
-    (runs / "tune" / "trial-1").mkdir(parents=True)
-    (runs / "tune" / "trial-1" / "metrics.json").write_text(json.dumps(
-        {"architecture": "lenet", "val": {"accuracy": 0.5}}))
+    write_fake_run(runs / "vgg", model="vgg", params=1234567, best_val_acc=0.8123, test_acc=0.8011)
+    (runs / "06").mkdir(parents=True)
+    (runs / "06" / "metrics.json").write_text(json.dumps({"evaluation": {"test": {"accuracy": 0.5}}}))
     df = summarize_runs(runs)
-    assert list(df["run"]) == ["tune/trial-1", "vgg"]
+    assert list(df["run"]) == ["vgg"]  # a bare evaluation is not a run record
     vgg = df.set_index("run").loc["vgg"]
     assert (vgg["model"], vgg["params"], vgg["val_acc"], vgg["test_acc"]) == ("vgg", 1234567, 0.8123, 0.8011)
-    assert df.set_index("run").loc["tune/trial-1", "val_acc"] == 0.5
     text = format_summary(df, "quick")
     assert "81.23%" in text and "1,234,567" in text and "quick profile" in text
     (runs / "vgg" / "metrics.json").write_text("{not json")
-    with pytest.raises(StudyError, match="vgg"):
+    with pytest.raises(DataError, match="vgg"):
         summarize_runs(runs)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -75,14 +74,10 @@ def cached_array(identity: str, key: str, variant: str, build: Callable[[], np.n
 def _store(path: Path, arr: np.ndarray) -> None:
     """Write the cache file atomically and drop stale versions of it; give up silently if we cannot."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.save(fh, arr, allow_pickle=False)
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        from charclf.fileio import atomic_path
+
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, arr, allow_pickle=False)
         # The same source with another content key is stale (the file changed): don't let it pile up.
         prefix = path.name.rsplit(".", 3)[0]  # "<stem>.<variant>.<digest>"
         for old in path.parent.glob(f"{glob_escape(prefix)}.*.npy"):

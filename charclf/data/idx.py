@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
 from charclf.errors import DataError
+from charclf.fileio import atomic_write_bytes
 
 GZIP_MAGIC = b"\x1f\x8b"
 UINT8 = 0x08
@@ -128,16 +127,3 @@ def write_idx(path: str | Path, array: np.ndarray, *, compress: bool | None = No
     atomic_write_bytes(path, data)
     return path
 
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import string
-import sys
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import numpy as np
 from charclf.data.cache import cached_array, content_key
 from charclf.data.idx import GZIP_MAGIC, gunzip, parse_idx
 from charclf.errors import ChecksumError, DataError, file_error, unknown_name
+from charclf.paths import COLAB_DATA_DIR, DATA_ENV  # noqa: F401  (the data layer's names for them)
 
 SPLITS = ("byclass", "bymerge", "balanced", "letters", "digits", "mnist")
 CLASSIC_MNIST = "classic-mnist"  # LeCun's MNIST, files in <data_dir>/mnist/
@@ -30,8 +30,6 @@ DATASETS = (*SPLITS, CLASSIC_MNIST)
 PARTS = ("train", "test")
 KINDS = ("images", "labels")
 
-DATA_ENV = "CHARCLF_DATA_DIR"
-COLAB_DATA_DIR = "/content/charclf-data"  # on Colab, where the data goes unless $CHARCLF_DATA_DIR says otherwise
 NIST_URL = "https://biometrics.nist.gov/cs_links/EMNIST/gzip.zip"
 NIST_ZIP_MD5 = "58c8d27c78d21e728a6bc7b3cc06412e"
 NIST_ZIP_SIZE_MB = 535
@@ -148,18 +146,9 @@ def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
     Raises ``DataError`` when the chosen path exists but is a file. A missing directory is returned as is
     (the loaders then say which files to put where; the downloader creates it).
     """
-    from charclf.provenance import REPO_ROOT
+    from charclf import paths
 
-    if data_dir is not None and str(data_dir) != "":
-        path = Path(data_dir).expanduser()
-    elif os.environ.get(DATA_ENV):
-        path = Path(os.environ[DATA_ENV]).expanduser()
-    elif (REPO_ROOT / "data").is_dir() and (REPO_ROOT / "pyproject.toml").is_file():
-        path = REPO_ROOT / "data"
-    elif "google.colab" in sys.modules:  # every notebook on Colab then shares one folder (and one download)
-        path = Path(COLAB_DATA_DIR)
-    else:
-        path = Path("data")
+    path = Path(data_dir).expanduser() if data_dir is not None and str(data_dir) != "" else paths.data_dir()
     if path.exists() and not path.is_dir():
         raise DataError(path, "is a file, but a data directory was expected",
                         f"pass the folder that holds emnist/ and mnist/ (--data-dir or ${DATA_ENV}), "

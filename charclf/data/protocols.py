@@ -70,7 +70,7 @@ def _check_shipped(path: Path) -> None:
         raise DataError(path, f"the shipped holdout index file has sha256 {actual[:16]}..., the pinned value is "
                               f"{SHIPPED_SHA256[split][:16]}...",
                         "reinstall charclf (`pip install --force-reinstall charclf` or `git checkout -- "
-                        f"charclf/data/holdout/`), or put the right file in <data dir>/protocols/")
+                        "charclf/data/holdout/`), or put the right file in <data dir>/protocols/")
 
 
 def load_holdout_indices(path: str | Path, n_total: int) -> dict[str, np.ndarray]:

@@ -48,7 +48,6 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import os
 import sys
 import time
 import warnings
@@ -62,7 +61,7 @@ import torch
 from charclf.data import DataBundle, CharDataset, holdout_file, load_data, load_holdout_indices, stratified_indices
 from charclf.data.merge import merge_map
 from charclf.data.official import load_any
-from charclf.errors import ConfigError, DataError, TrainingError
+from charclf.errors import ConfigError, DataError
 
 PARTS = ("train", "val", "test")
 KINDS = ("case", "digit_letter", "orientation", "wrong_label")
@@ -356,10 +355,10 @@ def sort_issues(df: pd.DataFrame) -> pd.DataFrame:
 # -- files ------------------------------------------------------------------------------------------------
 def _save_npz(path: Path, meta: dict, **arrays) -> None:
     """Atomic .npz (temp file + rename): a killed run never leaves a half-written fold behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez_compressed(tmp, meta=np.array(json.dumps(meta)), **arrays)
-    os.replace(tmp, path)
+    from charclf.fileio import atomic_path
+
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez_compressed(tmp, meta=np.array(json.dumps(meta)), **arrays)
 
 
 def _load_npz(path: Path) -> tuple[dict, dict]:
@@ -391,7 +390,7 @@ def check_config(out: Path, record: dict) -> None:
                               f"{', '.join(keys)}). Fix: rerun with the same settings to resume it, or choose "
                               "another --out folder")
         return
-    from charclf.provenance import write_json
+    from charclf.fileio import write_json
 
     write_json(path, record)
 
@@ -417,9 +416,11 @@ def _train_model(config, bundle: DataBundle, run_dir: Path | None = None):
             metrics = history.attrs["metrics"]
             return model, metrics["mean"], metrics["std"], metrics
         prune_run(run_dir)  # finished: the resume state this call wrote is no longer needed
+    from charclf.train.record import RunRecord
+
     model = load_model(run_dir, device=default_device())
-    metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
-    return model, model.charclf_config["mean"], model.charclf_config["std"], metrics
+    record = RunRecord.load(run_dir)
+    return model, record.mean, record.std, {**record.to_dict(), "test_acc": record.test_acc}
 
 
 def _log_step(log, name: str, seconds: float, cached: bool) -> None:
@@ -513,7 +514,7 @@ def run_experiment(out: Path, data: AuditData, settings: AuditSettings, issues: 
                    *, log=print) -> dict:
     """Step 5: retrain without the training part's likely errors; both models on test and on cleaned test."""
     from charclf.evaluate import evaluate_model
-    from charclf.provenance import write_json
+    from charclf.fileio import write_json
 
     start = time.perf_counter()
     train, test = data.bundle.train, data.bundle.test
@@ -630,9 +631,9 @@ def test_ceiling(issues: pd.DataFrame, test_scores: dict) -> dict:
 
 
 def write_issues_csv(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    df.loc[:, list(CSV_COLUMNS)].to_csv(tmp, index=False, float_format="%.6f")
-    os.replace(tmp, path)
+    from charclf.fileio import write_csv
+
+    write_csv(df.loc[:, list(CSV_COLUMNS)], path, float_format="%.6f")
 
 
 def same_issues(a: pd.DataFrame, b: pd.DataFrame) -> bool:
@@ -682,7 +683,8 @@ def estimate_seconds(settings: AuditSettings, sizes: dict, precision: str) -> di
 def run_audit(out, data_dir=None, settings: AuditSettings | None = None, *, rewrite_report: bool = False,
               protocol_file=None, log=print) -> dict:
     """Run (or resume) the whole audit into ``out`` and return the results JSON (also written there)."""
-    from charclf.provenance import repo_relative, run_metadata, write_json
+    from charclf.provenance import repo_relative, run_metadata
+    from charclf.fileio import write_json
     from charclf.train.precision import precision_name, resolve_amp
 
     settings = settings or AuditSettings()

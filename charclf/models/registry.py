@@ -89,3 +89,9 @@ def create_model(name: str, num_classes: int = 62, **kwargs) -> nn.Module:
         raise ConfigError(f"model {name!r} does not accept the arguments {sorted(kwargs)} ({err}); "
                           f"accepted keyword arguments: {accepted or 'none'}") from None
     return factory(num_classes=num_classes, **kwargs)
+
+
+def unwrap(model):
+    """The plain module under DistributedDataParallel and/or torch.compile wrappers."""
+    model = getattr(model, "module", model)
+    return getattr(model, "_orig_mod", model)

@@ -6,7 +6,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from charclf.cli import COUNT, NON_NEGATIVE, POSITIVE
+from charclf.argtypes import COUNT, NON_NEGATIVE, POSITIVE
 from charclf.train.config import TrainConfig
 
 
@@ -96,10 +96,10 @@ def run(args) -> int:
     model = create_model(config.model, num_classes=data.num_classes, **config.model_kwargs)
     history = fit(model, data, config, args.out, resume=args.resume, overwrite=args.overwrite,
                   progress=not args.no_progress)
-    m = history.attrs["metrics"]
+    r = history.attrs["record"]
     print(f"run folder: {args.out}")
-    print(f"best val accuracy: {m['best_val_acc']:.4f} (epoch {m['best_epoch']} of {len(history)}; split "
-          f"{data.split}, protocol {data.protocol}); test accuracy of that model: {m['test_acc']:.4f}"
-          f"{' (with TTA)' if m.get('test_tta') else ''}")
+    print(f"best val accuracy: {r.best_val_acc:.4f} (epoch {r.best_epoch} of {len(history)}; split "
+          f"{data.split}, protocol {data.protocol}); test accuracy of that model: {r.test_acc:.4f}"
+          f"{' (with TTA)' if r.tta else ''}")
     sys.stdout.flush()
     return 0

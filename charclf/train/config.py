@@ -80,7 +80,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def to_json(self, path: str | Path) -> Path:
-        from charclf.provenance import write_json
+        from charclf.fileio import write_json
 
         return write_json(path, self.to_dict())
 

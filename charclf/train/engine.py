@@ -34,7 +34,7 @@ from charclf.data.dataset import CharDataset, DataBundle, stratified_subset
 from charclf.errors import ConfigError, TrainingError
 from charclf.hub import save_pretrained, save_weights
 from charclf.inference import predict_logits
-from charclf.provenance import repo_relative, run_metadata, write_json
+from charclf.provenance import repo_relative, run_metadata
 from charclf.train import checkpoint, distributed
 from charclf.train.augment import BatchAugment
 from charclf.train.config import TrainConfig
@@ -43,6 +43,7 @@ from charclf.train.losses import build_loss
 from charclf.train.loop import steps_per_epoch, train_epoch
 from charclf.train.optim import build_optimizer, build_scheduler
 from charclf.train.precision import precision_name, resolve_amp
+from charclf.train.record import RunRecord
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s", "images_per_s"]
 # Settings that may change between a run and its resume without changing the numbers it computes.
@@ -397,9 +398,13 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info,
         if writer is not None:
             writer.close()
 
-    # The model ends with the chosen (best-on-val) weights.
+    # The model ends with the chosen (best-on-val) weights, carrying the normalisation they expect, as a
+    # model loaded with charclf.load_model does: evaluate/predict/fine-tune then need no mean/std passed along.
     if run.best_state is not None:
         unwrap(model).load_state_dict(run.best_state)
+    unwrap(model).charclf_config = {**(getattr(unwrap(model), "charclf_config", None) or {}), "mean": mean,
+                                    "std": std, "architecture": config.model, "num_classes": data.num_classes,
+                                    "labels": list(data.classes), "model_kwargs": dict(config.model_kwargs)}
     history = pd.DataFrame(run.history, columns=HISTORY_COLUMNS)
     metrics = _summary(history, run, time.perf_counter() - t_start, mean, std)
     # What "auto" resolved to on this machine: the same config trains in bf16 on one machine, float32 on another.
@@ -407,13 +412,15 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info,
     if out is not None and info.is_main:
         # The one look at the test part: the weights chosen on val, evaluated once, by the same function (and
         # in the same float32) as `charclf evaluate`, so a run carries one test number, not two.
-        metrics.update(final_evaluation(model, data, out, mean=mean, std=std, tta=config.tta,
-                                        batch_size=config.eval_batch_size, parts=evaluate_parts))
-        metrics.update(model_record(model, config))
-        metrics.update(data=data.describe(), train_samples=len(train), world_size=info.world_size,
-                       run_metadata=run_metadata(protocol=data.protocol, seed=config.seed, config=config.to_dict(),
-                                                 recipe=config.name or None))
-        write_json(out / "metrics.json", metrics)
+        evaluation = final_evaluation(model, data, out, mean=mean, std=std, tta=config.tta,
+                                      batch_size=config.eval_batch_size, parts=evaluate_parts)
+        record = RunRecord(**metrics, **model_record(model, config), data=data.describe(),
+                           train_samples=len(train), recipe=config.name or None, config=config.to_dict(),
+                           world_size=info.world_size, tta=bool(config.tta), evaluation=evaluation,
+                           provenance=run_metadata(protocol=data.protocol, seed=config.seed))
+        record.save(out)
+        history.attrs["record"] = record
+        metrics = record.to_dict()
     history.attrs["metrics"] = metrics
     distributed.barrier()
     return history
@@ -422,9 +429,8 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info,
 def final_evaluation(model: nn.Module, data: DataBundle, out: Path, *, mean: float, std: float, tta: bool,
                      batch_size: int, parts: tuple[str, ...] = ("test",)) -> dict:
     """Score the chosen weights on ``parts`` with :func:`charclf.evaluate.evaluate_model` (float32, TTA as the
-    config says), write each part's confusion matrix as ``confusion_<key>.csv`` and return the metrics.json
-    entries: ``evaluation`` (keyed like ``charclf evaluate``: "test", or "test_tta" with TTA), ``test_acc`` and
-    ``test_tta``. ``test_acc`` is that evaluation's accuracy: one number, from one evaluation."""
+    config says), write each part's confusion matrix as ``confusion_<key>.csv`` and return the record's
+    ``evaluation`` (keyed like ``charclf evaluate``: "test", or "test_tta" with TTA)."""
     from charclf.evaluate import confusion_frame, evaluation_key, evaluate_model
 
     evaluation = {}
@@ -433,8 +439,7 @@ def final_evaluation(model: nn.Module, data: DataBundle, out: Path, *, mean: flo
         key = evaluation_key(part, tta)
         evaluation[key] = result.to_dict()
         _write_csv(confusion_frame(result.confusion, result.classes).reset_index(), out / f"confusion_{key}.csv")
-    test = evaluation[evaluation_key("test", tta)]
-    return {"evaluation": evaluation, "test_acc": test["accuracy"], "test_tta": bool(tta)}
+    return evaluation
 
 
 def model_record(model: nn.Module, config: TrainConfig) -> dict:
@@ -461,6 +466,7 @@ def _save_epoch(out: Path, rows: list[dict], improved: bool, eval_model: nn.Modu
 
 
 def _summary(history: pd.DataFrame, run: RunState, wall_s: float, mean: float, std: float) -> dict:
+    """The training half of the run record (RunRecord's field names)."""
     best = history[history.epoch == run.best_epoch]
     train_s = float(history.epoch_time_s.sum())  # training steps only, every epoch (also those before a resume)
     images = float((history.images_per_s * history.epoch_time_s).sum())
@@ -469,8 +475,7 @@ def _summary(history: pd.DataFrame, run: RunState, wall_s: float, mean: float, s
             "final_val_acc": float(history.val_acc.iloc[-1]) if len(history) else None,
             "final_val_loss": float(history.val_loss.iloc[-1]) if len(history) else None,
             "epochs_run": int(len(history)), "train_time_s": train_s, "wall_time_s": float(wall_s),
-            "images_per_s": images / train_s if train_s > 0 else None, "mean": mean, "std": std,
-            "selection": "best val accuracy (the test part is never used for selection)"}
+            "images_per_s": images / train_s if train_s > 0 else None, "mean": mean, "std": std}
 
 
 def _check_same_config(saved: dict, current: dict, path: Path) -> None:

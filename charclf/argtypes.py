@@ -1,0 +1,35 @@
+"""argparse types shared by every command's parser: numbers range-checked before any work starts."""
+from __future__ import annotations
+
+import argparse
+import math
+
+
+def number(kind: type = int, *, low: float | None = None, high: float | None = None, low_open: bool = False):
+    """An argparse ``type``: a ``kind`` (int or float) within ``[low, high]`` (``(low, high]`` with
+    ``low_open``). NaN and infinities are refused, so no flag can smuggle a nonsense value past it."""
+    noun = "a whole number" if kind is int else "a number"
+    bounds = [f"> {low:g}" if low_open else f">= {low:g}"] if low is not None else []
+    bounds += [f"<= {high:g}"] if high is not None else []
+    wanted = f"{noun} {' and '.join(bounds)}".strip()
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun} (need {wanted})") from None
+        if (kind is float and not math.isfinite(value)) or (low is not None and (value <= low if low_open else
+                                                                                   value < low)) \
+                or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{text} is out of range (need {wanted})")
+        return value
+
+    parse.__name__ = wanted  # what argparse would print for the type
+    return parse
+
+
+COUNT = number(int, low=1)  # epochs, batch size, samples, trials, top-k ...
+NON_NEGATIVE = number(int, low=0)  # seeds, warm-up steps
+SECONDS = number(int, low=1)
+PORT = number(int, low=1, high=65535)
+POSITIVE = number(float, low=0, low_open=True)  # learning rates

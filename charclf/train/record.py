@@ -1,0 +1,218 @@
+"""``RunRecord``: the one schema of a run's ``metrics.json``.
+
+``fit`` writes it; every reader (report, study, notebooks, model cards, the model hub) reads it through
+:meth:`RunRecord.load`, so no reader guesses key names or rebuilds a model to count its parameters.
+
+What a record holds:
+
+- the model: registry name, parameters, MACs per 28x28 image;
+- the data: split, protocol, part sizes, and how many images the run trained on;
+- the recipe name and the full ``TrainConfig``;
+- how it ran: precision (what ``amp="auto"`` resolved to), channels_last, device, world size;
+- the input normalisation the weights expect (also in the model's ``config.json``);
+- the training summary: best epoch on val, val loss/accuracy, epochs, time, images/s;
+- ``evaluation``: each scored part, keyed like ``charclf evaluate`` ("test", "test_tta", "train" ...), all from
+  :func:`charclf.eval.evaluate.evaluate_model` (float32). ``tta`` says which test key is *the* test number;
+- provenance: git SHA, time, machine, seed;
+- study bookkeeping: the study profile, the run's name, whether its weights are kept.
+
+Records written before this schema (flat keys, ``run_metadata``) are read by :meth:`RunRecord.from_dict`, and
+``tools/migrate_runs.py`` rewrites them on disk.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from charclf.errors import DataError
+from charclf.evaluate import evaluation_key
+
+SCHEMA = "charclf.run/1"
+RECORD_FILE = "metrics.json"
+class NotARunRecord(DataError):
+    """Valid JSON that is not a run record (an experiment's results, a bare evaluation): readers skip it."""
+
+
+SELECTION = "best val accuracy (the test part is never used for selection)"
+_FIX = "retrain the run, or restore its metrics.json from git"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    model: str
+    params: int
+    macs: int
+    data: dict  # split, protocol, num_classes, sizes {train, val, test}
+    train_samples: int  # images trained on (after any max_train_samples subset)
+    recipe: str | None
+    config: dict  # TrainConfig.to_dict()
+    precision: str  # "bf16" or "fp32": what the training steps ran in
+    channels_last: bool
+    device: str
+    world_size: int
+    mean: float  # input normalisation the weights expect
+    std: float
+    best_epoch: int
+    best_val_acc: float
+    best_val_loss: float | None
+    final_val_acc: float | None
+    final_val_loss: float | None
+    epochs_run: int
+    train_time_s: float  # training steps only, summed over every epoch (also those before a resume)
+    wall_time_s: float  # of the last (resumed) process only
+    images_per_s: float | None
+    tta: bool  # whether the test number averages translated copies
+    evaluation: dict  # {"test" | "test_tta" | "train" ...: evaluate_model(...).to_dict()}
+    provenance: dict  # git_sha, created_utc, machine, seed, protocol
+    selection: str = SELECTION
+    profile: str | None = None  # the study profile that made it (quick / full), None outside the study
+    run: str | None = None  # its name in the study (04_training/vgg-seed0)
+    weights_kept: bool = True
+    schema: str = SCHEMA
+
+    def __post_init__(self):
+        # What a record holds in memory is exactly what its file will hold: tuples become lists, numpy scalars
+        # numbers, so a record equals itself after a save and a load.
+        import json
+
+        from charclf.fileio import _json_default
+
+        for name in ("data", "config", "evaluation", "provenance"):
+            object.__setattr__(self, name, json.loads(json.dumps(getattr(self, name), default=_json_default)))
+
+    # -- the one test number ------------------------------------------------------------------------------
+    @property
+    def test_key(self) -> str:
+        return evaluation_key("test", self.tta)
+
+    @property
+    def test(self) -> dict:
+        """The run's one test evaluation (accuracy, precision/recall/F1, merged-47, ECE, per class ...)."""
+        if self.test_key not in self.evaluation:
+            raise KeyError(f"this run has no {self.test_key!r} evaluation (it has {sorted(self.evaluation)})")
+        return self.evaluation[self.test_key]
+
+    @property
+    def test_acc(self) -> float:
+        return float(self.test["accuracy"])
+
+    def part(self, part: str) -> dict | None:
+        """The evaluation of ``part`` ("train", "test", "val") with the run's TTA setting, if it was scored."""
+        return self.evaluation.get(evaluation_key(part, self.tta))
+
+    @property
+    def seed(self) -> int | None:
+        return self.provenance.get("seed", self.config.get("seed"))
+
+    @property
+    def git_sha(self) -> str | None:
+        return self.provenance.get("git_sha")
+
+    # -- (de)serialisation ----------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes) -> "RunRecord":
+        return dataclasses.replace(self, **changes)
+
+    def save(self, run_dir: str | Path) -> Path:
+        from charclf.fileio import write_json
+
+        return write_json(Path(run_dir) / RECORD_FILE, self.to_dict())
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> "RunRecord":
+        """The record in ``run_dir/metrics.json`` (older layouts migrated in memory); a missing, unreadable or
+        incomplete file is a ``DataError`` naming it."""
+        from charclf.provenance import read_json
+
+        path = Path(run_dir) / RECORD_FILE
+        return cls.from_dict(read_json(path, _FIX), path=path, run_dir=Path(run_dir))
+
+    @classmethod
+    def from_dict(cls, d, *, path: Path | str = RECORD_FILE, run_dir: Path | None = None) -> "RunRecord":
+        if not isinstance(d, dict):
+            raise NotARunRecord(path, "is not a JSON object, so not a run record", _FIX)
+        if d.get("schema") == SCHEMA:
+            names = {f.name for f in dataclasses.fields(cls)}
+            missing = sorted(n for n in names if n not in d and _required(n))
+            if missing:
+                raise DataError(path, f"is a {SCHEMA} record without {', '.join(missing)}", _FIX)
+            return cls(**{k: v for k, v in d.items() if k in names})
+        return cls(**_migrate(d, path, run_dir))
+
+
+_DEFAULTS = {f.name for f in dataclasses.fields(RunRecord)
+             if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
+
+
+def _required(name: str) -> bool:
+    return name not in _DEFAULTS
+
+
+def _migrate(d: dict, path, run_dir: Path | None) -> dict:
+    """A record written before the schema (fit's flat keys + ``run_metadata``) as RunRecord fields.
+
+    Runs from before fit recorded the model's size get it computed here, once, from their config.json: the
+    migration tool then writes it down, so no reader ever rebuilds a model."""
+    meta = d.get("run_metadata")
+    if not isinstance(meta, dict) or "best_val_acc" not in d or "evaluation" not in d:
+        raise NotARunRecord(path, "is not a run record written by charclf.train.fit (no run_metadata, best_val_acc "
+                        "or evaluation)", _FIX)
+    config = dict(meta.get("config") or {})
+    tta = bool(d.get("test_tta", config.get("tta", False)))
+    params, macs = d.get("params"), d.get("macs")
+    if params is None or macs is None:
+        params, macs = _model_size(run_dir, path)
+    data = dict(d.get("data") or {})
+    provenance = {k: v for k, v in meta.items() if k not in ("config", "recipe")}
+    return dict(
+        model=d.get("model") or config.get("model"), params=int(params), macs=int(macs), data=data,
+        train_samples=int(d.get("train_samples") or data.get("sizes", {}).get("train", 0)),
+        recipe=meta.get("recipe"), config=config, precision=d.get("precision") or _old_precision(config, meta),
+        channels_last=bool(d.get("channels_last", False)), device=str(d.get("device", meta.get("machine", {})
+                                                                              .get("device", "cpu"))),
+        world_size=int(d.get("world_size", 1)), mean=float(d["mean"]), std=float(d["std"]),
+        best_epoch=int(d["best_epoch"]), best_val_acc=float(d["best_val_acc"]), best_val_loss=d.get("best_val_loss"),
+        final_val_acc=d.get("final_val_acc"), final_val_loss=d.get("final_val_loss"),
+        epochs_run=int(d["epochs_run"]), train_time_s=float(d["train_time_s"]),
+        wall_time_s=float(d.get("wall_time_s", d["train_time_s"])), images_per_s=d.get("images_per_s"),
+        tta=tta, evaluation=dict(d["evaluation"]), provenance=provenance,
+        selection=d.get("selection", SELECTION), profile=d.get("profile"), run=d.get("run"),
+        weights_kept=bool(d.get("weights_kept", True)))
+
+
+def _old_precision(config: dict, meta: dict) -> str:
+    """Runs from before fit recorded its precision resolved amp="auto" to bf16 on CUDA only."""
+    amp, device = config.get("amp"), str(meta.get("machine", {}).get("device", "cpu"))
+    return "bf16" if amp == "bf16" or (amp == "auto" and device.startswith("cuda")) else "fp32"
+
+
+def _model_size(run_dir: Path | None, path) -> tuple[int, int]:
+    from charclf.models import create_model, model_summary
+    from charclf.hub import read_model_config
+    from charclf.models.registry import architecture_kwargs
+
+    if run_dir is None or not (run_dir / "config.json").exists():
+        raise DataError(path, "records no parameter count and has no config.json beside it to compute one",
+                        _FIX)
+    cfg = read_model_config(run_dir)
+    size = model_summary(create_model(cfg["architecture"], num_classes=cfg["num_classes"],
+                                      **architecture_kwargs(cfg.get("model_kwargs", {}))))
+    return int(size["params"]), int(size["macs"])
+
+
+def load_records(root: str | Path) -> dict[Path, RunRecord]:
+    """Every run record under ``root`` (recursively), by folder. A metrics.json that is not a run record (an
+    experiment's results, a bare evaluation) is skipped; an unreadable one is a DataError naming it."""
+    out = {}
+    for path in sorted(Path(root).rglob(RECORD_FILE)):
+        try:
+            out[path.parent] = RunRecord.load(path.parent)
+        except NotARunRecord:
+            continue
+    return out
+
+
+__all__ = ["RECORD_FILE", "SCHEMA", "NotARunRecord", "RunRecord", "load_records"]

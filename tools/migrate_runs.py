@@ -1,0 +1,81 @@
+"""Rewrite every run record under the given folders in the RunRecord schema, and check each one.
+
+    python tools/migrate_runs.py outputs model_hub            # migrate (legacy metrics.json -> charclf.run/1)
+    python tools/migrate_runs.py outputs model_hub --verify   # and re-evaluate every run that kept its weights
+
+A legacy record without an ``evaluation`` block (written before fit scored its weights with evaluate_model)
+gets one: its saved weights are evaluated on the test part of the data it trained on, with the run's TTA
+setting. ``--verify`` re-evaluates every run with weights and fails when the recorded test accuracy differs
+from the fresh evaluation. Quick-profile runs were scored on a stratified subset of the test part; it is
+rebuilt with the notebooks' seed (0) and the recorded size. Repo-only tool: not part of the package.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from charclf.errors import DataError
+from charclf.train.record import RECORD_FILE, RunRecord
+
+
+def _test_part(record_data: dict, n: int, data_dir):
+    from charclf.data import load_data, stratified_subset
+
+    bundle = load_data(record_data["split"], record_data.get("protocol", "holdout"), data_dir)
+    test = bundle.test
+    return test if n >= len(test) else stratified_subset(test, n, 0)
+
+
+def _evaluate(run_dir: Path, record_data: dict, n: int, tta: bool, data_dir):
+    from charclf.evaluate import evaluate_model
+    from charclf.hub import load_model
+
+    return evaluate_model(load_model(run_dir), _test_part(record_data, n, data_dir), tta=tta)
+
+
+def _add_missing_evaluation(run_dir: Path, data_dir) -> dict:
+    """A legacy record (fit's flat keys, no evaluation block) with its test evaluation added."""
+    legacy = json.loads((run_dir / RECORD_FILE).read_text())
+    if "evaluation" in legacy or "run_metadata" not in legacy or not (run_dir / "model.safetensors").exists():
+        return legacy
+    tta = bool(legacy["run_metadata"].get("config", {}).get("tta", False))
+    n = legacy.get("data", {}).get("sizes", {}).get("test", 10**9)
+    result = _evaluate(run_dir, legacy["data"], n, tta, data_dir)
+    key = "test_tta" if tta else "test"
+    print(f"  {run_dir}: no evaluation recorded; evaluated now: {result.metrics['accuracy']:.4f} "
+          f"(recorded at training time: {legacy.get('test_acc')})")
+    return {**legacy, "evaluation": {key: result.to_dict()}, "test_tta": tta}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("roots", nargs="+", type=Path)
+    parser.add_argument("--verify", action="store_true", help="re-evaluate every run that kept its weights")
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args(argv)
+    bad = 0
+    for root in args.roots:
+        for path in sorted(root.rglob(RECORD_FILE)):
+            run_dir = path.parent
+            try:
+                raw = _add_missing_evaluation(run_dir, args.data_dir)
+                record = RunRecord.from_dict(raw, path=path, run_dir=run_dir)
+            except DataError as err:
+                print(f"skip {run_dir}: {err}")
+                continue
+            if raw != record.to_dict():
+                record.save(run_dir)
+                print(f"migrated {run_dir}")
+            if args.verify and (run_dir / "model.safetensors").exists():
+                fresh = _evaluate(run_dir, record.data, int(record.test["n"]), record.tta, args.data_dir)
+                same = fresh.metrics["accuracy"] == record.test_acc
+                bad += not same
+                print(f"{'ok  ' if same else 'DIFF'} {run_dir}: recorded {record.test_acc:.6f}, evaluated "
+                      f"{fresh.metrics['accuracy']:.6f} (n={record.test['n']}, tta={record.tta})")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

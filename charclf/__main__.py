@@ -1,3 +1,3 @@
-from charclf.cli import main
+from charclf.apps.cli import main
 
 raise SystemExit(main())

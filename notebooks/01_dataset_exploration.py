@@ -43,7 +43,7 @@ SEED = 0
 RETRAIN = False  # True: train again instead of loading cached runs (CHARCLF_RETRAIN=1 in the environment wins)
 
 # %%
-from charclf.notebook_utils import setup
+from charclf.study.notebook import setup
 ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain=RETRAIN)
 
 # %% [markdown]
@@ -56,8 +56,8 @@ ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain
 
 # %%
 import pandas as pd
-from charclf import viz
-from charclf.notebook_utils import official_label_counts
+from charclf.eval import figures as viz
+from charclf.study.notebook import official_label_counts
 counts, missing = official_label_counts(ctx.data_dir)
 if missing:
     print(f"{len(missing)} official labels files are not in {ctx.data_dir_label}, so their splits are not counted "

@@ -43,12 +43,12 @@ SEED = 0
 RETRAIN = False  # True: train again instead of loading cached runs (CHARCLF_RETRAIN=1 in the environment wins)
 
 # %%
-from charclf.notebook_utils import setup
+from charclf.study.notebook import setup
 ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain=RETRAIN)
 
 # %%
 import torch
-from charclf import viz
+from charclf.eval import figures as viz
 from charclf.train import AugmentConfig
 from charclf.train.augment import BatchAugment
 data = ctx.load_data("byclass")
@@ -87,7 +87,7 @@ for name, cfg in transforms.items():
 #   size-normalised.
 
 # %%
-from charclf.recipes import BYCLASS_AFFINE, MILD_AFFINE, MINIVISION_AUGMENT
+from charclf.train.recipes import BYCLASS_AFFINE, MILD_AFFINE, MINIVISION_AUGMENT
 for name, cfg in {"ByClass study": BYCLASS_AFFINE, "Mini-Vision": MINIVISION_AUGMENT,
                   "charclf mild affine": MILD_AFFINE}.items():
     aug = BatchAugment(cfg, data.num_classes, fill=0.0)
@@ -148,7 +148,7 @@ ctx.show(pd.DataFrame({
 # recipe's augmentation plus MixUp/CutMix. Val picks each run's epoch; the test part is read once.
 
 # %%
-from charclf.study_plan import run_ablation
+from charclf.study.plan import run_ablation
 ablation, histories = run_ablation(ctx, "02_augmentation")
 ctx.show(ablation, "Augmentation ablation on Mini-Vision-V3")
 ctx.save(viz.training_curves(histories, title="Mini-Vision-V3 under four augmentations", subtitle=ctx.tag),

@@ -47,17 +47,17 @@ SEED = 0
 RETRAIN = False  # True: train again instead of loading cached runs (CHARCLF_RETRAIN=1 in the environment wins)
 
 # %%
-from charclf.notebook_utils import setup
+from charclf.study.notebook import setup
 ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain=RETRAIN)
 
 # %% [markdown]
 # ## The recipes
 #
-# Each recipe is a named, frozen `TrainConfig` (`charclf.recipes.get_recipe(name)`); the table lists them
+# Each recipe is a named, frozen `TrainConfig` (`charclf.train.recipes.get_recipe(name)`); the table lists them
 # with their sources. Under the quick profile, epochs are capped (and EMA/TTA are left to the full profile).
 
 # %%
-from charclf.recipes import describe_recipes, get_recipe
+from charclf.train.recipes import describe_recipes, get_recipe
 recipes = describe_recipes().set_index("recipe")
 ctx.show(recipes[["model", "optimizer", "lr", "scheduler", "batch_size", "epochs", "augmentation", "loss",
                   "label_smoothing", "ema", "tta"]], "Training recipes (full epochs; the quick profile caps them)")
@@ -69,7 +69,7 @@ ctx.show(recipes[["model", "optimizer", "lr", "scheduler", "batch_size", "epochs
 # for MNIST (V2) and EMNIST Balanced (V3) and are used here on ByClass's 62 classes unchanged.
 
 # %%
-from charclf.study_plan import TRAINING_PLAN, train_plan, training_runs
+from charclf.study.plan import TRAINING_PLAN, train_plan, training_runs
 data = ctx.load_data("byclass")
 print(f"ByClass, {ctx.tag}: {len(data.train):,} train / {len(data.val):,} val / {len(data.test):,} test images")
 runs, status = train_plan(ctx, data, training_runs(ctx.profile))
@@ -79,7 +79,7 @@ ctx.show(status, "The plan: which runs this profile trains on this machine (imag
 # ## Results
 
 # %%
-from charclf.notebook_utils import generalisation_table, runs_table, seed_summary
+from charclf.study.notebook import generalisation_table, runs_table, seed_summary
 table = runs_table(runs).assign(recipe=lambda t: t["model"].map(TRAINING_PLAN)).sort_values("best val acc",
                                                                                            ascending=False)
 ctx.show(table, "Every run under its recipe (val picks the epoch; test measured once, float32)")
@@ -98,7 +98,7 @@ else:
     ctx.show(general.round(4), "Train part vs test part, same weights")
 
 # %%
-from charclf import viz
+from charclf.eval import figures as viz
 first_seed = {run.metrics["model"]: run for run in runs.values() if run.name.endswith("-seed0")}
 ctx.save(viz.training_curves({name: run.history for name, run in first_seed.items()},
                              title="Training curves of every model (solid: train, dashed: val)", subtitle=ctx.tag),

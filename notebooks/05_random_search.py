@@ -20,7 +20,7 @@
 #
 # The ByClass study tuned its CNNs with a **random search**: 28 points drawn from a grid of 144 (learning rate
 # × batch size × momentum × weight decay), each scored by the validation loss after a short training. This
-# notebook runs that search with `charclf.tune` (Optuna underneath: a seeded random sampler that draws the grid
+# notebook runs that search with `charclf.experiments.tune` (Optuna underneath: a seeded random sampler that draws the grid
 # without replacement, median pruning, and an SQLite study so that a killed search resumes with no trial lost
 # or repeated, and several workers can share one search).
 #
@@ -45,7 +45,7 @@ SEED = 0
 RETRAIN = False  # True: train again instead of loading cached runs (CHARCLF_RETRAIN=1 in the environment wins)
 
 # %%
-from charclf.notebook_utils import setup
+from charclf.study.notebook import setup
 ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain=RETRAIN)
 
 # %% [markdown]
@@ -53,7 +53,7 @@ ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain
 
 # %%
 import pandas as pd
-from charclf.tune import BYCLASS_GRID, CONTINUOUS_SPACE
+from charclf.experiments.tune import BYCLASS_GRID, CONTINUOUS_SPACE
 ctx.show(pd.DataFrame({name: [", ".join(f"{v:g}" for v in choices)] for name, choices in BYCLASS_GRID.params.items()},
                       index=["choices"]).T,
          f"The ByClass study's grid: {BYCLASS_GRID.grid_size} points, n_iter {BYCLASS_GRID.n_iter}")
@@ -67,8 +67,8 @@ ctx.show(pd.DataFrame({name: [", ".join(f"{v:g}" for v in choices)] for name, ch
 # plots, not a trustworthy optimum.
 
 # %%
-from charclf.recipes import get_recipe
-from charclf.tune import run_search
+from charclf.train.recipes import get_recipe
+from charclf.experiments.tune import run_search
 data = ctx.load_data("byclass")
 s = ctx.settings
 search = run_search("resnet", data, ctx.adapt(get_recipe("byclass_study")), BYCLASS_GRID, n_trials=s.tune_trials,
@@ -133,8 +133,8 @@ ctx.show(pd.DataFrame(comparison).T, "Random search vs TPE at the same budget")
 # (notebook 04's run): val picks, test is read once for each.
 
 # %%
-from charclf.notebook_utils import runs_table
-from charclf.study_plan import train_plan, training_runs
+from charclf.study.notebook import runs_table
+from charclf.study.plan import train_plan, training_runs
 winner = min((search, tpe), key=lambda r: r.best_value)
 tuned = ctx.train("05_random_search/resnet-tuned-seed0", ctx.adapt(winner.best_config()), data)
 default_runs, _ = train_plan(ctx, data, training_runs(ctx.profile, ["resnet"])[:1])

@@ -22,7 +22,7 @@
 # data, then **fine-tuning** the pre-trained weights with Adam on 100 % of it (the held-back 10 % now
 # included). The pre-training here uses the `byclass_study` recipe: SGD with the learning rate the original
 # study's random search picked (0.01), not notebook 05's search result, so that this notebook reproduces the
-# study's procedure on its own. `charclf.finetune.pretrain_finetune` runs both stages with the same training
+# study's procedure on its own. `charclf.experiments.finetune.pretrain_finetune` runs both stages with the same training
 # engine, each in its own run folder, and writes one `results.json`.
 #
 # The fine-tune changes three things at once: 10 % more data, more epochs and another optimizer. Two controls
@@ -50,12 +50,12 @@ SEED = 0
 RETRAIN = False  # True: train again instead of loading cached runs (CHARCLF_RETRAIN=1 in the environment wins)
 
 # %%
-from charclf.notebook_utils import setup
+from charclf.study.notebook import setup
 ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain=RETRAIN)
 
 # %%
-from charclf.finetune import pretrain_finetune
-from charclf.recipes import get_recipe
+from charclf.experiments.finetune import pretrain_finetune
+from charclf.train.recipes import get_recipe
 data = ctx.load_data("byclass")
 MODEL = ctx.best_run("04_training").metrics["model"]  # notebook 04's best model, chosen on val
 print(f"model: {MODEL} (notebook 04's best on validation accuracy, {ctx.tag})")
@@ -78,8 +78,8 @@ for name, control in results["controls"].items():
           f"test {results['finetune']['test_acc'] - control['test_acc']:+.2%}")
 
 # %%
-from charclf import viz
-from charclf.notebook_utils import load_run
+from charclf.eval import figures as viz
+from charclf.study.notebook import load_run
 folders = {"pretrain": "pretrain (SGD, 90 %)", "finetune": "finetune (Adam, 100 %)",
            "sgd_continued": "SGD continued", "adam_scratch": "Adam from scratch"}
 runs = {label: load_run(ctx.runs_dir / "06_pretrain_finetune" / MODEL / folder, name=label)

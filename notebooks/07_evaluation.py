@@ -43,7 +43,7 @@ SEED = 0
 RETRAIN = False  # True: train again instead of loading cached runs (CHARCLF_RETRAIN=1 in the environment wins)
 
 # %%
-from charclf.notebook_utils import setup
+from charclf.study.notebook import setup
 ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain=RETRAIN)
 
 # %%
@@ -62,7 +62,7 @@ classes = tuple(data.classes)
 # %% [markdown]
 # ## One evaluation, read from the run
 #
-# `fit` scored the chosen weights once, with `charclf.evaluate.evaluate_model`, on the test part (and, under
+# `fit` scored the chosen weights once, with `charclf.eval.evaluate.evaluate_model`, on the test part (and, under
 # the full profile, on the train part), and recorded the metrics in the run's `metrics.json` and the confusion
 # matrices as `confusion_<part>.csv`. This notebook reads those numbers instead of producing new ones. A run does
 # not store per-image probabilities, which the gallery of mistakes and the calibration need, so the test part is
@@ -72,7 +72,7 @@ classes = tuple(data.classes)
 # %%
 import numpy as np
 import pandas as pd
-from charclf.evaluate import evaluate_model, evaluation_key
+from charclf.eval.evaluate import evaluate_model, evaluation_key
 batch = best.config.get("eval_batch_size", 1024)
 result = evaluate_model(model, data.test, tta=tta, batch_size=batch) if has_weights else None
 parts = {}
@@ -119,8 +119,8 @@ ctx.show(scores.round(4), f"{best.name}: one evaluation per part, TTA {'on' if t
 # their columns: what remains off the diagonal are the confusions that are not a question of case.
 
 # %%
-from charclf import viz
-from charclf.evaluate import merge_confusion
+from charclf.eval import figures as viz
+from charclf.eval.evaluate import merge_confusion
 for part, p in parts.items():
     display(ctx.save(viz.confusion_heatmap(p["confusion"], classes, subtitle=ctx.tag,
                                            title=f"Confusion matrix of {best.name}, {part} part, 62 classes "
@@ -141,7 +141,7 @@ for part, p in parts.items():
 
 # %%
 from charclf.data import MERGED_LETTERS
-from charclf.evaluate import top_confusions
+from charclf.eval.evaluate import top_confusions
 WORST = 10
 per_class = pd.DataFrame(test["entry"]["per_class"]).set_index("char")
 if "train" in parts:
@@ -231,7 +231,7 @@ else:
 # are chosen by. The table is written to `outputs/runs/<profile>/07_evaluation/summary.json`.
 
 # %%
-from charclf.notebook_utils import is_finished_run, load_run
+from charclf.study.notebook import is_finished_run, load_run
 from charclf.provenance import run_metadata, write_json
 runs = [load_run(d) for d in sorted((ctx.runs_dir / "04_training").iterdir()) if is_finished_run(d)]
 records = []

@@ -20,7 +20,7 @@
 #
 # Does what a network learnt on 62 handwritten characters help on the ten MNIST digits? The ByClass study took
 # its EMNIST-trained model, replaced the classifier head with a 10-way one and fine-tuned it for 5 epochs on
-# MNIST. `charclf.transfer.transfer_to_mnist` repeats that and adds the two comparisons that answer the
+# MNIST. `charclf.experiments.transfer.transfer_to_mnist` repeats that and adds the two comparisons that answer the
 # question: the same architecture trained **from scratch** with the same budget, and **Mini-Vision-V2** — a
 # small CNN built for MNIST — with its own recipe.
 #
@@ -52,7 +52,7 @@ SEED = 0
 RETRAIN = False  # True: train again instead of loading cached runs (CHARCLF_RETRAIN=1 in the environment wins)
 
 # %%
-from charclf.notebook_utils import setup
+from charclf.study.notebook import setup
 ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain=RETRAIN)
 
 # %%
@@ -64,8 +64,8 @@ print(f"classic MNIST, official protocol: {len(mnist.train):,} train / {len(mnis
       f"of the train part)")
 
 # %%
-from charclf.recipes import get_recipe
-from charclf.transfer import transfer_to_mnist
+from charclf.train.recipes import get_recipe
+from charclf.experiments.transfer import transfer_to_mnist
 epochs, seeds = ctx.settings.transfer_epochs, ctx.settings.transfer_seeds
 config = ctx.adapt(get_recipe("byclass_finetune"), epochs=epochs,
                    max_train_samples=ctx.settings.transfer_train_samples)
@@ -98,8 +98,8 @@ ax.set_title(f"MNIST after {epochs} epochs: does EMNIST pre-training help?\n[{MN
 ctx.save(fig, "08_mnist_transfer");
 
 # %%
-from charclf import viz
-from charclf.notebook_utils import load_run
+from charclf.eval import figures as viz
+from charclf.study.notebook import load_run
 histories = {name: load_run(ctx.runs_dir / "08_mnist_transfer" / f"seed{seeds[0]}" / name).history
              for name in table.loc[seeds[0]].index}
 ctx.save(viz.training_curves(histories, title=f"MNIST training curves, seed {seeds[0]}: transfer, scratch, "

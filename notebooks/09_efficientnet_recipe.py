@@ -47,7 +47,7 @@ SEED = 0
 RETRAIN = False  # True: train again instead of loading cached runs (CHARCLF_RETRAIN=1 in the environment wins)
 
 # %%
-from charclf.notebook_utils import setup
+from charclf.study.notebook import setup
 ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain=RETRAIN)
 
 # %% [markdown]
@@ -55,7 +55,7 @@ ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain
 
 # %%
 import pandas as pd
-from charclf.recipes import RECIPES, get_recipe
+from charclf.train.recipes import RECIPES, get_recipe
 recipe = RECIPES["efficientnet_kaggle"]
 print(recipe.description, "\nsource:", recipe.source, "\nnotes:\n  - " + "\n  - ".join(recipe.notes))
 cfg = recipe.config
@@ -118,7 +118,7 @@ ctx.save(fig, "09_class_weights");
 # the profile's budget is listed, not trained (a GPU session trains it).
 
 # %%
-from charclf.study_plan import PlannedRun, train_plan
+from charclf.study.plan import PlannedRun, train_plan
 effnets = [PlannedRun(f"09_efficientnet/{name}-seed0", name, "efficientnet_kaggle", 0)
            for name in ("efficientnet_b2", "efficientnet_b3")]
 effnet_runs, effnet_status = train_plan(ctx, data, effnets)
@@ -133,12 +133,12 @@ ctx.show(effnet_status, "EfficientNet under its recipe: measured images/s and th
 # and the test part is read once.
 
 # %%
-from charclf.study_plan import run_ablation
+from charclf.study.plan import run_ablation
 ablation, histories = run_ablation(ctx, "09_efficientnet_ideas")
 ctx.show(ablation, "The EfficientNet recipe's ideas, one at a time, on Mini-Vision-V3")
 
 # %%
-from charclf import viz
+from charclf.eval import figures as viz
 ctx.save(viz.training_curves(histories, title="Mini-Vision-V3 with each idea of the EfficientNet recipe",
                              subtitle=ctx.tag),
          "09_ideas_curves")

@@ -49,7 +49,7 @@ SEED = 0
 RETRAIN = False  # True: train again instead of loading cached runs (CHARCLF_RETRAIN=1 in the environment wins)
 
 # %%
-from charclf.notebook_utils import setup
+from charclf.study.notebook import setup
 ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain=RETRAIN)
 
 # %% [markdown]
@@ -96,12 +96,12 @@ print(len(files), "files:", ", ".join(f.name for f in files))
 
 # %%
 import pandas as pd
-from charclf.predict import predict_files
+from charclf.apps.predict import predict_files
 entries = predict_files(files, model, top=3)
 ctx.show(pd.DataFrame([{"file": Path(e["file"]).name, "ok": e["ok"],
                         "top 3": "  ".join(f"{c} {p:.2f}" for c, p in e["top"]),
                         "error": (e["error"] or "").replace(f"{folder}/", "")[:110]} for e in entries]),
-         f"charclf.predict.predict_files with {best.name}")
+         f"charclf.apps.predict.predict_files with {best.name}")
 
 # %% [markdown]
 # ## What the model sees
@@ -110,8 +110,8 @@ ctx.show(pd.DataFrame([{"file": Path(e["file"]).name, "ok": e["ok"],
 # character the file holds below.
 
 # %%
-from charclf import viz
-from charclf.predict import preprocess_image
+from charclf.eval import figures as viz
+from charclf.apps.predict import preprocess_image
 good = [e for e in entries if e["ok"]]
 seen = np.stack([preprocess_image(e["file"]) for e in good])
 classes = tuple(model.charclf_config["labels"])
@@ -130,11 +130,11 @@ ctx.save(viz.prediction_grid(seen, truth, pred, classes, ncols=5,
 #
 # `charclf demo` starts a Gradio app with a sketchpad: the top-5 characters update as you draw, next to the
 # 28×28 image the model sees. It binds `127.0.0.1` (this machine only) and never makes a public share link
-# unless you pass `--share`; on Colab, `charclf.demo.launch(..., share=False)` shows it inline. Here we only
+# unless you pass `--share`; on Colab, `charclf.apps.demo.launch(..., share=False)` shows it inline. Here we only
 # build it — a notebook executed by `charclf study` must not start a server that blocks.
 
 # %%
-from charclf.demo import build_demo, predict_sketch
+from charclf.apps.demo import build_demo, predict_sketch
 demo = build_demo(model)
 print(type(demo).__module__ + "." + type(demo).__name__, "built; launch it with demo.launch() or `charclf demo`")
 

@@ -53,7 +53,7 @@ SEED = 0
 RETRAIN = False  # True: run the quick audit again instead of loading it (CHARCLF_RETRAIN=1 in the environment wins)
 
 # %%
-from charclf.notebook_utils import setup
+from charclf.study.notebook import setup
 ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain=RETRAIN)
 
 # %% [markdown]
@@ -62,7 +62,7 @@ ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain
 # 1. **Out-of-fold probabilities.** The training part is split into stratified folds; the model of fold *k*
 #    trains on the other folds and scores only fold *k*, so no image is scored by a model that saw it. The val
 #    and test parts are scored by one model trained on the whole training part. All probabilities are computed
-#    in float32 by `charclf.evaluate.evaluate_model`. The model is Mini-Vision-V3 under its own recipe.
+#    in float32 by `charclf.eval.evaluate.evaluate_model`. The model is Mini-Vision-V3 under its own recipe.
 # 2. **cleanlab** ([confident learning](https://arxiv.org/abs/1911.00068)) flags an image when the probability
 #    of its given label is below what that class usually gets while another class is above *its* usual level
 #    (`cleanlab.filter.find_label_issues`); the *label quality* is the probability of the given label
@@ -112,7 +112,7 @@ ctx.show(la.rates_table(results).round(4), "Flagged images per part and kind")
 # half of a case pair are expected to show `case` flags; what matters is the rest.
 
 # %%
-from charclf import viz
+from charclf.eval import figures as viz
 per_class = la.per_class_table(results)
 ctx.save(viz.label_error_rates(per_class, subtitle=ctx.tag), "12_label_error_rates")
 

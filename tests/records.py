@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from charclf.train.record import RunRecord
+from charclf.eval.record import RunRecord
 
 
 def fake_record(*, test_acc: float = 0.49, model: str = "lenet", protocol: str = "holdout", seed: int = 0,

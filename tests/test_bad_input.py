@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from charclf.cli import main
+from charclf.apps.cli import main
 from charclf.errors import DataError
-from charclf.hub import load_model, read_model_config, save_pretrained
+from charclf.models.hub import load_model, read_model_config, save_pretrained
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -91,7 +91,7 @@ def config_is_folder(folder: Path):
     (folder / "config.json").mkdir()
 
 
-# -- 1. model folders: one validated loader (charclf.hub.read_model_config / load_model) --------------------
+# -- 1. model folders: one validated loader (charclf.models.hub.read_model_config / load_model) --------------------
 BAD_CONFIGS = {
     "number": (write_config("42"), "holds a JSON number (42)"),
     "string": (write_config('"a model"'), "holds a JSON string"),
@@ -489,7 +489,7 @@ def test_content_key_samples_both_ends_and_the_size(tmp_path):
     assert len(keys) == 4
 
 
-# -- 5. command-line arguments: ranges checked by argparse types (charclf.cli.number) ---------------------------
+# -- 5. command-line arguments: ranges checked by argparse types (charclf.apps.cli.number) ---------------------------
 BAD_ARGS = [
     (["train", "--model", "lenet5_keras", "--out", "{tmp}/run", "--max-train-samples", "0"], "--max-train-samples",
      "0 is out of range (need a whole number >= 1)"),
@@ -561,7 +561,7 @@ def test_demo_on_a_busy_port_is_one_line(good_model, capsys):
 def test_free_port_passes_the_check():
     import socket
 
-    from charclf.demo import check_port_free
+    from charclf.apps.demo import check_port_free
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -583,7 +583,7 @@ def _deny_open(monkeypatch, module, target: Path):
 
 
 def test_unreadable_image_is_reported_as_unreadable_not_corrupted(good_model, image, tmp_path, capsys, monkeypatch):
-    import charclf.imageprep as imageprep
+    import charclf.apps.imageprep as imageprep
 
     locked = tmp_path / "locked.png"
     shutil.copy(image, locked)
@@ -651,7 +651,7 @@ def test_resume_error_keeps_pytorchs_safety_explanation(finished_run, tmp_path):
     assert snapshot(folder) == before
 
 
-# -- 7. evaluate: a run folder's JSON files go through the same reader (charclf.hub.read_json) ------------------
+# -- 7. evaluate: a run folder's JSON files go through the same reader (charclf.models.hub.read_json) ------------------
 @pytest.mark.parametrize("content, expected", [
     (b"[1, 2]", "is not a JSON object with an \"evaluation\" object"),
     (b'{"evaluation": [1]}', "is not a JSON object with an \"evaluation\" object"),
@@ -660,7 +660,7 @@ def test_resume_error_keeps_pytorchs_safety_explanation(finished_run, tmp_path):
 ])
 def test_evaluate_refuses_a_metrics_file_it_cannot_merge_into_before_any_work(good_model, tmp_path, capsys,
                                                                                monkeypatch, content, expected):
-    import charclf.evaluate as evaluate_mod
+    import charclf.eval.evaluate as evaluate_mod
 
     folder = edited_copy(good_model, tmp_path / "run", lambda f: (f / "metrics.json").write_bytes(content))
     before = snapshot(folder)

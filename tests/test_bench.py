@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from charclf import bench
-from charclf.bench import AffineDataset, BenchSettings, format_table, load_bench_images, run_bench
+from charclf.apps import bench
+from charclf.apps.bench import AffineDataset, BenchSettings, format_table, load_bench_images, run_bench
 
 
 def tiny_model() -> nn.Module:
@@ -71,7 +71,7 @@ def test_real_data_is_used_when_present(real_data_dir):
 
 def test_cli_writes_json_with_provenance(tmp_path, capsys):
     from charclf.train.precision import cpu_has_fast_bf16
-    from charclf.cli import main
+    from charclf.apps.cli import main
 
     out = tmp_path / "bench.json"
     rc = main(["bench", "--models", "minivision_v3", "--device", "cpu", "--batch-size", "4", "--steps", "2",
@@ -99,7 +99,7 @@ def test_cli_writes_json_with_provenance(tmp_path, capsys):
                                            (["--steps", "0"], "--steps"),
                                            (["--repeats", "0"], "--repeats")])
 def test_cli_bad_input_exits_with_clear_error(argv, message, tmp_path, capsys):
-    from charclf.cli import main
+    from charclf.apps.cli import main
 
     rc = main(["bench", "--device", "cpu", "--out", str(tmp_path / "b.json"), *argv])
     assert rc == 2

@@ -8,7 +8,7 @@ import pytest
 from httpmirror import MirrorServer, closed_port_url, manifest
 from synth import expected, mnist_files, mnist_md5_table, official_files, sha256_table, write_zip
 
-from charclf.cli import main
+from charclf.apps.cli import main
 import charclf.data.download as download
 from charclf.data import NIST_URL, download_emnist, load_data, load_mnist, load_official, verify_archive
 from charclf.data.download import (MIRRORS_ENV, NO_DOWNLOAD_ENV, download_mnist, downloads_allowed, ensure_data,
@@ -274,7 +274,7 @@ def test_downloads_allowed(monkeypatch):
 
 
 def test_setup_downloads_on_first_use_unless_turned_off(tmp_path, mirror, monkeypatch, capsys):
-    from charclf.notebook_utils import setup
+    from charclf.study.notebook import setup
 
     monkeypatch.setenv(MIRRORS_ENV, mirror.url)
     monkeypatch.setenv(NO_DOWNLOAD_ENV, "1")

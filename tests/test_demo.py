@@ -10,10 +10,10 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from charclf.demo import predict_sketch, sketch_to_input
-from charclf.hub import load_model, save_pretrained
-from charclf.imageprep import preprocess_image
-from charclf.predict import predict_arrays
+from charclf.apps.demo import predict_sketch, sketch_to_input
+from charclf.models.hub import load_model, save_pretrained
+from charclf.apps.imageprep import preprocess_image
+from charclf.apps.predict import predict_arrays
 
 BYCLASS = tuple("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 CANVAS = (400, 400)
@@ -91,7 +91,7 @@ def test_app_on_localhost_through_gradio_client(model_dir, model, tmp_path, monk
     monkeypatch.delenv("GRADIO_SHARE", raising=False)
     pytest.importorskip("gradio", reason="gradio is not installed (pip install 'charclf[demo]')")
     gradio_client = pytest.importorskip("gradio_client", reason="gradio_client is not installed")
-    from charclf.demo import launch
+    from charclf.apps.demo import launch
 
     png = tmp_path / "sketch.png"
     Image.fromarray(strokes_layer()).save(png)

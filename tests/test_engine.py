@@ -14,11 +14,11 @@ from torch import nn
 
 from charclf.data import CharDataset, DataBundle
 from charclf.errors import ConfigError, TrainingError, UnknownNameError
-from charclf.hub import load_model
+from charclf.models.hub import load_model
 from charclf.models import create_model
 from charclf.train import AugmentConfig, OptimizerConfig, SchedulerConfig, TrainConfig, fit
 from charclf.train.ema import EMA
-from charclf.train.record import RunRecord
+from charclf.eval.record import RunRecord
 from charclf.train.engine import HISTORY_COLUMNS, pixel_stats
 from charclf.train.loop import train_epoch
 
@@ -279,7 +279,7 @@ def test_train_epoch_runs_bf16_autocast_and_channels_last_on_cpu():
 
 
 def test_tta_is_translations_only_and_averages_probabilities():
-    from charclf.inference import TTA_SHIFTS, normalize, predict_logits, shift_batch
+    from charclf.eval.inference import TTA_SHIFTS, normalize, predict_logits, shift_batch
 
     assert (0, 0) in TTA_SHIFTS and all(abs(dy) + abs(dx) == 1 for dy, dx in TTA_SHIFTS if (dy, dx) != (0, 0))
     x = torch.full((1, 1, 28, 28), -0.5)
@@ -302,7 +302,7 @@ def test_load_model_bad_folders_name_the_file_and_the_fix(tmp_path):
     import shutil
 
     from charclf.errors import DataError
-    from charclf.hub import save_pretrained
+    from charclf.models.hub import save_pretrained
 
     good = tmp_path / "good"
     model = new_model(config())
@@ -399,7 +399,7 @@ def test_grad_clip_norm_must_be_positive(tmp_path):
 def test_recorded_test_accuracy_is_one_fresh_float32_evaluation(tmp_path, tta):
     """fit's one test number comes from evaluate_model: a fresh evaluation of the saved weights gives exactly
     the recorded accuracy, the record says whether TTA was used, and the confusion matrices are written."""
-    from charclf.evaluate import evaluate_model
+    from charclf.eval.evaluate import evaluate_model
 
     cfg = config(epochs=2, tta=tta)
     data = bundle()

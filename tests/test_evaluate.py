@@ -8,13 +8,13 @@ import pytest
 import torch
 from records import fake_record
 
-from charclf.cli import main
+from charclf.apps.cli import main
 from charclf.data.dataset import CharDataset, DataBundle
 from charclf.errors import ConfigError
-from charclf.evaluate import (classification_metrics, confusion, evaluate_model, evaluate_run,
+from charclf.eval.evaluate import (classification_metrics, confusion, evaluate_model, evaluate_run,
                               expected_calibration_error, merge_confusion, merged_accuracy, misclassified_indices,
                               per_class_report, reliability_bins, top_confusions)
-from charclf.hub import load_model, save_pretrained
+from charclf.models.hub import load_model, save_pretrained
 from charclf.models import create_model
 
 BYCLASS = tuple("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
@@ -157,7 +157,7 @@ def run_dir(tmp_path):
 
 
 def test_evaluate_model_matches_direct_prediction(run_dir):
-    from charclf.inference import predict_logits
+    from charclf.eval.inference import predict_logits
 
     model = load_model(run_dir)
     ds = _part(186, "test", 2)
@@ -226,7 +226,7 @@ def test_evaluate_run_on_real_holdout(run_dir, real_data_dir):
 
 
 def test_predict_logits_chunks_cpu_batches_without_changing_results():
-    from charclf.inference import CPU_MAX_BATCH, predict_logits
+    from charclf.eval.inference import CPU_MAX_BATCH, predict_logits
 
     torch.manual_seed(0)
     model = create_model("lenet", num_classes=10).eval()

@@ -9,8 +9,8 @@ from safetensors.torch import load_file
 
 from charclf.data import DataBundle
 from charclf.errors import ConfigError, TrainingError
-from charclf.finetune import pretrain_finetune
-from charclf.recipes import get_recipe
+from charclf.experiments.finetune import pretrain_finetune
+from charclf.train.recipes import get_recipe
 from charclf.train.config import AugmentConfig
 
 from synth import QUADRANT_CLASSES as CLASSES, quadrant_bundle  # noqa: E402

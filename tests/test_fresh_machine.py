@@ -71,7 +71,7 @@ def test_notebook_00_quick_profile_on_a_fresh_machine(tmp_path, mirror, env):
     pytest.importorskip("ipykernel")
     import nbformat
 
-    from charclf.study import execute_notebook
+    from charclf.study.runner import execute_notebook
 
     fresh = tmp_path / "fresh"
     params = {"PROFILE": "quick", "DATA_DIR": None, "PROTOCOL": "holdout", "SEED": 0, "RETRAIN": False}

@@ -295,7 +295,7 @@ def test_load_issues_names_a_bad_csv(tmp_path):
 def test_audit_figures(finished, data_dir):
     from matplotlib.figure import Figure
 
-    from charclf import viz
+    from charclf.eval import figures as viz
 
     out, results = finished
     issues = la.load_issues(out / la.CSV_NAME)

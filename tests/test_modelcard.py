@@ -6,11 +6,11 @@ import torch
 from records import fake_record
 
 from charclf.errors import DataError
-from charclf.hub import save_pretrained
-from charclf.modelcard import PUBLISHED_FILES, publish_run
+from charclf.models.hub import save_pretrained
+from charclf.apps.modelcard import PUBLISHED_FILES, publish_run
 from charclf.models import create_model, model_summary
 from charclf.train.config import TrainConfig
-from charclf.train.record import RunRecord
+from charclf.eval.record import RunRecord
 
 CLASSES = tuple("0123456789")
 

@@ -7,7 +7,8 @@ import pytest
 from records import write_fake_run
 
 from charclf.errors import ConfigError, TrainingError, UnknownNameError
-from charclf.notebook_utils import (RETRAIN_ENV, cached_json, cached_run, compress_schedule, profile_settings,
+from charclf.train.recipes import compress_schedule
+from charclf.study.notebook import (RETRAIN_ENV, cached_json, cached_run, profile_settings,
                                     retrain_requested)
 from charclf.train import SchedulerConfig
 
@@ -99,7 +100,7 @@ def test_profiles_and_schedule_compression():
 def test_versions_name_the_training_precision():
     import torch
 
-    from charclf.notebook_utils import versions
+    from charclf.study.notebook import versions
     from charclf.train.precision import cpu_has_fast_bf16
 
     info = versions()

@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from charclf.nbstrip import collapse_carriage_returns, strip_notebook
+from charclf.study.nbstrip import collapse_carriage_returns, strip_notebook
 
 jupytext = pytest.importorskip("jupytext")
 
@@ -80,7 +80,7 @@ def test_notebook_holds_calls_not_library_code(py):
 @pytest.mark.parametrize("ipynb", IPYNBS, ids=_ids(IPYNBS))
 def test_committed_notebook_is_stripped(ipynb):
     nb = nbformat.read(ipynb, as_version=4)
-    assert strip_notebook(copy.deepcopy(nb)) == nb, f"{ipynb.name} carries run noise. Fix: python -m charclf.nbstrip"
+    assert strip_notebook(copy.deepcopy(nb)) == nb, f"{ipynb.name} carries run noise. Fix: python -m charclf.study.nbstrip"
 
 
 def test_strip_keeps_outputs_and_drops_noise():

@@ -11,11 +11,11 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from charclf.cli import main
+from charclf.apps.cli import main
 from charclf.errors import ImageError
-from charclf.hub import load_model, save_pretrained
-from charclf.imageprep import load_image, preprocess_image
-from charclf.predict import predict_files
+from charclf.models.hub import load_model, save_pretrained
+from charclf.apps.imageprep import load_image, preprocess_image
+from charclf.apps.predict import predict_files
 
 BYCLASS = tuple("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
@@ -298,7 +298,7 @@ def test_cli_without_default_model_says_how_to_get_one(tmp_path, monkeypatch, ca
 
 # -- the shipped default model (what a fresh clone's `charclf predict` uses) ---------------------------------
 def test_shipped_default_model_reads_drawn_characters(tmp_path, capsys):
-    from charclf.predict import default_model_dir
+    from charclf.apps.predict import default_model_dir
 
     DEFAULT_MODEL_DIR = default_model_dir()
 

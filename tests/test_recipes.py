@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from charclf.errors import ConfigError, UnknownNameError
-from charclf.recipes import RECIPES, describe_recipes, get_recipe, list_recipes, override_config
+from charclf.train.recipes import RECIPES, describe_recipes, get_recipe, list_recipes, override_config
 from charclf.train.config import TrainConfig
 
 EXPECTED = {"byclass_study", "byclass_finetune", "minivision_v2", "minivision_v3", "lenet5_keras",

@@ -11,7 +11,7 @@ from records import fake_record, write_fake_run
 
 from charclf.errors import DataError
 from charclf.provenance import REPO_ROOT
-from charclf.train.record import SCHEMA, NotARunRecord, RunRecord, load_records
+from charclf.eval.record import SCHEMA, NotARunRecord, RunRecord, load_records
 
 
 def test_round_trip_and_the_one_test_number(tmp_path):

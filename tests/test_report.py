@@ -2,7 +2,7 @@
 import pytest
 from records import write_fake_run
 
-from charclf import report
+from charclf.study import report
 
 write_readme = pytest.importorskip("write_readme")  # tools/, on the path in a clone (conftest)
 

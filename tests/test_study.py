@@ -12,7 +12,7 @@ pytest.importorskip("ipykernel")
 from records import write_fake_run  # noqa: E402
 
 from charclf.errors import DataError  # noqa: E402
-from charclf.study import (StudyError, find_notebooks, format_summary, inject_parameters, run_study,  # noqa: E402
+from charclf.study.runner import (StudyError, find_notebooks, format_summary, inject_parameters, run_study,  # noqa: E402
                            summarize_runs)
 
 
@@ -103,8 +103,8 @@ def test_summary_reads_the_run_records(tmp_path):
 
 
 def test_data_folder_travels_as_env_and_no_download_reaches_the_kernels(tiny_study, tmp_path, monkeypatch):
-    import charclf.study as study
-    from charclf.cli import main
+    import charclf.study.runner as study
+    from charclf.apps.cli import main
 
     _notebook(tiny_study / "02_env.ipynb", [
         'import os; print("DATA_DIR=" + repr(DATA_DIR), "ENV=" + os.environ["CHARCLF_DATA_DIR"], '

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from charclf.notebook_utils import PROFILES, StudyContext
-from charclf.recipes import get_recipe
-from charclf.study_plan import (ABLATION_EPOCHS, MULTI_SEED_MODELS, TRAINING_PLAN, ablation_runs, feasibility,
+from charclf.study.notebook import PROFILES, StudyContext
+from charclf.train.recipes import get_recipe
+from charclf.study.plan import (ABLATION_EPOCHS, MULTI_SEED_MODELS, TRAINING_PLAN, ablation_runs, feasibility,
                                 training_runs)
 
 
@@ -59,7 +59,7 @@ def test_quick_profile_caps_ablation_epochs():
 
 def test_feasibility_refuses_a_recipe_over_the_budget(monkeypatch):
     """A model whose full recipe would exceed the run budget is listed with its measurement, not trained."""
-    import charclf.study_plan as plan
+    import charclf.study.plan as plan
 
     class Data:
         num_classes = 62

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from charclf.cli import main
-from charclf.hub import read_model_config
+from charclf.apps.cli import main
+from charclf.models.hub import read_model_config
 from charclf.train import TrainConfig
 from synth import make_emnist_dir
 

@@ -18,7 +18,7 @@ optuna = pytest.importorskip("optuna")
 
 from charclf.data import CharDataset, DataBundle  # noqa: E402
 from charclf.errors import ConfigError  # noqa: E402
-from charclf.tune import (BYCLASS_GRID, CONTINUOUS_SPACE, SearchSpace, _requeue, load_or_create_study,  # noqa: E402
+from charclf.experiments.tune import (BYCLASS_GRID, CONTINUOUS_SPACE, SearchSpace, _requeue, load_or_create_study,  # noqa: E402
                           make_sampler, make_storage, optimize_exactly, plot_search, run_search, surplus_reason)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -100,9 +100,9 @@ def test_diverging_trial_is_pruned_not_fatal(tmp_path):
 
 def test_median_pruning_stops_a_bad_training_after_its_first_epoch():
     """fit reports each epoch's val loss; a trial worse than the median is stopped inside fit."""
-    from charclf.recipes import get_recipe
+    from charclf.train.recipes import get_recipe
     from charclf.train.config import AugmentConfig
-    from charclf.tune import fit_objective
+    from charclf.experiments.tune import fit_objective
 
     space = SearchSpace({"lr": (0.05, 1e-6)}, n_iter=2)
     base = get_recipe("byclass_study", batch_size=8, augment=AugmentConfig())
@@ -252,7 +252,7 @@ def test_a_killed_trial_does_not_shift_the_draws_of_a_resumed_search(tmp_path):
     storage.record_heartbeat(dead._trial_id)
     # A restart after the grace period: the dead trial is failed and re-queued first (trial 2). SQLite's clock
     # has one-second steps, so poll for the staleness rather than sleeping a fixed time.
-    from charclf.tune import _fail_stale_trials
+    from charclf.experiments.tune import _fail_stale_trials
 
     _wait_for(lambda: (_fail_stale_trials(study), study.trials[1].state.name == "FAIL")[1], 30,
               "the dead trial to go stale")
@@ -267,7 +267,7 @@ WORKER = textwrap.dedent("""
     import math, os, sys, time
     import torch
     from charclf.data import CharDataset, DataBundle
-    from charclf.tune import BYCLASS_GRID, run_search
+    from charclf.experiments.tune import BYCLASS_GRID, run_search
 
     storage, marker, hang = sys.argv[1], sys.argv[2], sys.argv[3] == "hang"
     ds = lambda part: CharDataset(torch.zeros(8, 28, 28, dtype=torch.uint8), torch.arange(8) % 2, ("a", "b"),
@@ -372,7 +372,7 @@ def test_search_space_validation():
     with pytest.raises(ConfigError, match="no choices"):
         SearchSpace({"lr": ()})
     with pytest.raises(ConfigError, match="invalid range"):
-        from charclf.tune import LogUniform
+        from charclf.experiments.tune import LogUniform
 
         SearchSpace({"lr": LogUniform(0.0, 1.0)})
     assert BYCLASS_GRID.grid_size == 144 and BYCLASS_GRID.n_iter == 28
@@ -383,7 +383,7 @@ def test_cli_tune_on_synthetic_official_files(tmp_path, capsys):
     sys.path.insert(0, str(Path(__file__).parent))
     from synth import make_emnist_dir
 
-    from charclf.cli import main
+    from charclf.apps.cli import main
 
     root = make_emnist_dir(tmp_path / "data", splits=("byclass",), n=130, holdout=True)
     out = tmp_path / "tune"
@@ -404,7 +404,7 @@ def test_cli_tune_on_synthetic_official_files(tmp_path, capsys):
 
 def test_results_show_storage_without_password_or_machine_path(tmp_path):
     from charclf.provenance import REPO_ROOT
-    from charclf.tune import _safe_url
+    from charclf.experiments.tune import _safe_url
 
     assert _safe_url("postgresql://user:secret@db:5432/x") == "postgresql://***@db:5432/x"
     inside = REPO_ROOT / "outputs" / "runs" / "s" / "study.db"

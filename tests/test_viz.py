@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import torch
 
-from charclf import viz
+from charclf.eval import figures as viz
 from charclf.data.dataset import CharDataset, DataBundle
-from charclf.evaluate import confusion, per_class_report
+from charclf.eval.evaluate import confusion, per_class_report
 
 BYCLASS = tuple("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from charclf.errors import DataError
-from charclf.train.record import RECORD_FILE, RunRecord
+from charclf.eval.record import RECORD_FILE, RunRecord
 
 
 def _test_part(record_data: dict, n: int, data_dir):
@@ -29,8 +29,8 @@ def _test_part(record_data: dict, n: int, data_dir):
 
 
 def _evaluate(run_dir: Path, record_data: dict, n: int, tta: bool, data_dir):
-    from charclf.evaluate import evaluate_model
-    from charclf.hub import load_model
+    from charclf.eval.evaluate import evaluate_model
+    from charclf.models.hub import load_model
 
     return evaluate_model(load_model(run_dir), _test_part(record_data, n, data_dir), tta=tta)
 

@@ -3,7 +3,7 @@
     python tools/write_readme.py
 
 Replaces what lies between ``<!-- RESULTS:START -->`` and ``<!-- RESULTS:END -->`` with
-``charclf.report.results_markdown()``; the rest of the README is left as it is.
+``charclf.study.report.results_markdown()``; the rest of the README is left as it is.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from charclf.provenance import REPO_ROOT
-from charclf.report import results_markdown
+from charclf.study.report import results_markdown
 
 START, END = "<!-- RESULTS:START -->", "<!-- RESULTS:END -->"
 

@@ -565,3 +565,32 @@ def load_any(split: str, part: str, data_dir: str | Path | None = None, *,
     if split == CLASSIC_MNIST:
         return load_mnist(part, data_dir, cache=cache)
     return load_official(split, part, data_dir, cache=cache)
+
+
+def official_label_counts(data_dir=None):
+    """Class counts of every official EMNIST labels file present in ``data_dir`` (images not needed).
+
+    Returns (counts, missing): a long DataFrame (split, part, label, char, count) and the list of labels files
+    that are absent — offline, most of EMNIST's train files are, and the notebook says so instead of failing.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from charclf.data import SPLITS, official_file, resolve_data_dir
+    from charclf.data.official import find_file, mapping_info
+
+    root = resolve_data_dir(data_dir)
+    rows, missing = [], []
+    for split in SPLITS:
+        for part in ("train", "test"):
+            name = official_file(split, part, "labels")
+            found = find_file(name, root)
+            if found is None:
+                missing.append(name)
+                continue
+            classes, first, _ = mapping_info(split, root)
+            labels = found.read_array(expect_ndim=1).astype(np.int64) - first  # Letters labels start at 1
+            counts = np.bincount(labels, minlength=len(classes))
+            rows += [dict(split=split, part=part, label=i, char=c, count=int(n))
+                     for i, (c, n) in enumerate(zip(classes, counts))]
+    return pd.DataFrame(rows, columns=["split", "part", "label", "char", "count"]), missing

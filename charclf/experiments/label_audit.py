@@ -7,7 +7,7 @@ Method (confident learning, through cleanlab):
 1. **Out-of-fold probabilities** for every image of the protocol's training part: a stratified k-fold split of
    it; the model of fold k trains on the other folds and scores only fold k, so no image is ever scored by a
    model that trained on it. Val and test probabilities come from one model trained on the whole training
-   part (the *full model*). Probabilities are computed in float32 through ``charclf.evaluate.evaluate_model``.
+   part (the *full model*). Probabilities are computed in float32 through ``charclf.eval.evaluate.evaluate_model``.
 2. **cleanlab** flags likely label issues (``cleanlab.filter.find_label_issues``), scores label quality
    (``cleanlab.rank.get_label_quality_scores``, self-confidence: the probability of the given label) and
    summarises each part (``cleanlab.dataset.health_summary``). Each part is audited on its own: its
@@ -151,8 +151,8 @@ class AuditSettings:
 
 def train_config(settings: AuditSettings, *, seed: int | None = None):
     """The recipe's TrainConfig for ``settings.epochs`` (its step schedule compressed to keep its shape)."""
-    from charclf.notebook_utils import compress_schedule
-    from charclf.recipes import get_recipe
+    from charclf.train.recipes import compress_schedule
+    from charclf.train.recipes import get_recipe
 
     base = get_recipe(settings.recipe)
     factor = min(1.0, settings.epochs / SCHEDULE_REFERENCE_EPOCHS)
@@ -242,8 +242,8 @@ def orient(images: torch.Tensor, name: str) -> torch.Tensor:
 def score_part(model, ds: CharDataset, *, mean: float, std: float) -> dict:
     """Float32 probabilities of ``ds`` (``evaluate_model``) plus, for every orientation, the probability of
     the given label, the predicted class and its probability: arrays (N, 8) in :data:`ORIENTATIONS` order."""
-    from charclf.evaluate import evaluate_model
-    from charclf.inference import predict_logits
+    from charclf.eval.evaluate import evaluate_model
+    from charclf.eval.inference import predict_logits
 
     result = evaluate_model(model, ds, mean=mean, std=std)
     labels = ds.labels.numpy()
@@ -400,10 +400,10 @@ def _train_model(config, bundle: DataBundle, run_dir: Path | None = None):
     """Train a fresh ``config.model`` on ``bundle`` (in memory, or resumably into ``run_dir``); returns
     (model, mean, std, metrics). With a folder the model is reloaded from it: the one way its cached and its
     fresh state are scored alike."""
-    from charclf.hub import load_model
-    from charclf.inference import default_device
+    from charclf.models.hub import load_model
+    from charclf.eval.inference import default_device
     from charclf.models import create_model
-    from charclf.notebook_utils import is_finished_run, prune_run
+    from charclf.study.notebook import is_finished_run, prune_run
     from charclf.train import fit
     from charclf.train.engine import seed_everything
 
@@ -416,7 +416,7 @@ def _train_model(config, bundle: DataBundle, run_dir: Path | None = None):
             metrics = history.attrs["metrics"]
             return model, metrics["mean"], metrics["std"], metrics
         prune_run(run_dir)  # finished: the resume state this call wrote is no longer needed
-    from charclf.train.record import RunRecord
+    from charclf.eval.record import RunRecord
 
     model = load_model(run_dir, device=default_device())
     record = RunRecord.load(run_dir)
@@ -513,7 +513,7 @@ def _run_facts(metrics: dict) -> dict:
 def run_experiment(out: Path, data: AuditData, settings: AuditSettings, issues: pd.DataFrame, baseline,
                    *, log=print) -> dict:
     """Step 5: retrain without the training part's likely errors; both models on test and on cleaned test."""
-    from charclf.evaluate import evaluate_model
+    from charclf.eval.evaluate import evaluate_model
     from charclf.fileio import write_json
 
     start = time.perf_counter()
@@ -698,7 +698,7 @@ def run_audit(out, data_dir=None, settings: AuditSettings | None = None, *, rewr
     data = load_audit_data(data_dir, settings, protocol_file=protocol_file)
     out.mkdir(parents=True, exist_ok=True)
     check_config(out, {"settings": settings.to_dict(), "data": data.fingerprint()})
-    from charclf.inference import default_device
+    from charclf.eval.inference import default_device
 
     precision = precision_name(resolve_amp(settings.amp, default_device()))
     sizes = {p: len(getattr(data.bundle, p)) for p in PARTS}
@@ -754,7 +754,7 @@ def notebook_audit(ctx) -> tuple[dict, Path]:
     (a smoke test, cached under outputs/runs/quick/); full = the command's artifacts in outputs/label_audit,
     with the settings it ran with, resumed (or computed with the defaults) by the same code.
     Returns (results, folder)."""
-    from charclf.notebook_utils import outputs_dir
+    from charclf.paths import outputs_dir
 
     if ctx.protocol != "holdout":
         raise ConfigError(f"PROTOCOL={ctx.protocol!r}: the label audit cites images by their index in the official "
@@ -848,7 +848,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, default=d.folds)
     p.add_argument("--epochs", type=int, default=d.epochs, help="epochs per model (folds, full, cleaned)")
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--recipe", default=d.recipe, help="training recipe (charclf.recipes)")
+    p.add_argument("--recipe", default=d.recipe, help="training recipe (charclf.train.recipes)")
     p.add_argument("--amp", choices=("auto", "bf16", "off"), default=d.amp, help="training precision")
     p.add_argument("--max-train-samples", type=int, default=None, help="stratified training subset (smoke test)")
     p.add_argument("--max-eval-samples", type=int, default=None, help="stratified val/test subsets (smoke test)")
@@ -868,7 +868,7 @@ def main(argv=None) -> int:
                                  amp=args.amp, max_train_samples=args.max_train_samples,
                                  max_eval_samples=args.max_eval_samples)
         if args.estimate_only:
-            from charclf.inference import default_device
+            from charclf.eval.inference import default_device
             from charclf.train.precision import precision_name, resolve_amp
 
             data = load_audit_data(args.data_dir, settings, protocol_file=args.protocol_file)

@@ -1,7 +1,7 @@
 """The model registry (timm style): ``@register_model`` on a factory, ``create_model(name)`` to build it.
 
 A factory is a plain function ``def vgg(num_classes=62, *, option=...) -> nn.Module``; its name is the
-registry name. Notebooks, recipes, the CLI and ``charclf.hub.load_model`` all build models through
+registry name. Notebooks, recipes, the CLI and ``charclf.models.hub.load_model`` all build models through
 ``create_model``, so a saved ``config.json`` (architecture + model_kwargs) is enough to rebuild any network.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ ModelFactory = Callable[..., nn.Module]
 _MODELS: dict[str, ModelFactory] = {}
 
 # Factory keywords that only choose the *initial* weights, not the architecture. Code that rebuilds a model to
-# load saved weights into it (charclf.hub.load_model, resume) should drop them: the saved file replaces the
+# load saved weights into it (charclf.models.hub.load_model, resume) should drop them: the saved file replaces the
 # init anyway, and an ImageNet file path from the training machine need not exist where the model is loaded.
 INIT_ONLY_KWARGS = frozenset({"pretrained", "weights_path"})
 

@@ -32,8 +32,8 @@ from tqdm.auto import tqdm
 
 from charclf.data.dataset import CharDataset, DataBundle, stratified_subset
 from charclf.errors import ConfigError, TrainingError
-from charclf.hub import save_pretrained, save_weights
-from charclf.inference import predict_logits
+from charclf.models.hub import save_pretrained, save_weights
+from charclf.eval.inference import predict_logits
 from charclf.provenance import repo_relative, run_metadata
 from charclf.train import checkpoint, distributed
 from charclf.train.augment import BatchAugment
@@ -43,7 +43,7 @@ from charclf.train.losses import build_loss
 from charclf.train.loop import steps_per_epoch, train_epoch
 from charclf.train.optim import build_optimizer, build_scheduler
 from charclf.train.precision import precision_name, resolve_amp
-from charclf.train.record import RunRecord
+from charclf.eval.record import RunRecord
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s", "images_per_s"]
 # Settings that may change between a run and its resume without changing the numbers it computes.
@@ -428,10 +428,10 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info,
 
 def final_evaluation(model: nn.Module, data: DataBundle, out: Path, *, mean: float, std: float, tta: bool,
                      batch_size: int, parts: tuple[str, ...] = ("test",)) -> dict:
-    """Score the chosen weights on ``parts`` with :func:`charclf.evaluate.evaluate_model` (float32, TTA as the
+    """Score the chosen weights on ``parts`` with :func:`charclf.eval.evaluate.evaluate_model` (float32, TTA as the
     config says), write each part's confusion matrix as ``confusion_<key>.csv`` and return the record's
     ``evaluation`` (keyed like ``charclf evaluate``: "test", or "test_tta" with TTA)."""
-    from charclf.evaluate import confusion_frame, evaluation_key, evaluate_model
+    from charclf.eval.evaluate import confusion_frame, evaluation_key, evaluate_model
 
     evaluation = {}
     for part in parts:

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from charclf.errors import TrainingError
-from charclf.inference import normalize
+from charclf.eval.inference import normalize
 
 
 def steps_per_epoch(num_samples: int, batch_size: int) -> int:

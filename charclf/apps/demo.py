@@ -1,6 +1,6 @@
 """Draw-a-character web demo (Gradio): a sketchpad and the model's top-5 characters, updated as you draw.
 
-The drawing goes through exactly the same conversion as ``charclf predict`` (``charclf.imageprep``), and the
+The drawing goes through exactly the same conversion as ``charclf predict`` (``charclf.apps.imageprep``), and the
 28x28 image the model sees is shown beside the prediction. The app binds 127.0.0.1 (this machine only) by
 default and never creates a public share link unless ``share=True`` / ``--share`` is asked for.
 """
@@ -14,8 +14,8 @@ import numpy as np
 
 from charclf.argtypes import PORT
 from charclf.errors import CharclfError, ImageError
-from charclf.imageprep import preprocess_image
-from charclf.predict import predict_arrays, resolve_model_dir
+from charclf.apps.imageprep import preprocess_image
+from charclf.apps.predict import predict_arrays, resolve_model_dir
 
 DEFAULT_HOST = "127.0.0.1"
 CANVAS = (400, 400)
@@ -38,7 +38,7 @@ def _as_image(value):
     if value is None or isinstance(value, np.ndarray):
         return value
     if isinstance(value, (str, Path)):
-        from charclf.imageprep import load_image
+        from charclf.apps.imageprep import load_image
 
         return load_image(value)
     if hasattr(value, "mode") and hasattr(value, "size"):  # PIL image
@@ -130,7 +130,7 @@ def launch(model_dir=None, host: str = DEFAULT_HOST, port: int | None = None, sh
     even in notebooks where Gradio would switch it on by itself. ``block=False`` returns the running
     ``Blocks`` at once (call ``.close()`` to stop it), for notebooks and tests.
     """
-    from charclf.hub import load_model
+    from charclf.models.hub import load_model
 
     model = load_model(resolve_model_dir(model_dir))
     if port is not None:

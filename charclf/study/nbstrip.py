@@ -5,7 +5,7 @@ What goes is what changes on every run without meaning anything: execution count
 random cell ids, widget state (a progress bar's widget cannot render outside a live kernel), and the
 carriage-return frames of text progress bars.
 
-``python -m charclf.nbstrip NOTEBOOK...`` strips files in place.
+``python -m charclf.study.nbstrip NOTEBOOK...`` strips files in place.
 """
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def strip_file(path: str | Path) -> bool:
 def main(argv: list[str] | None = None) -> int:
     paths = sys.argv[1:] if argv is None else argv
     if not paths:
-        print("usage: python -m charclf.nbstrip NOTEBOOK.ipynb ...", file=sys.stderr)
+        print("usage: python -m charclf.study.nbstrip NOTEBOOK.ipynb ...", file=sys.stderr)
         return 2
     for path in paths:
         if strip_file(path):

@@ -30,7 +30,7 @@ def publish_run(run_dir: str | Path, dest: str | Path, *, title: str, summary: s
 
 def model_card(model_dir: str | Path, *, title: str, summary: str = "", source: str | Path | None = None) -> str:
     """Markdown model card built from ``config.json``, ``metrics.json`` and ``train_config.json``."""
-    from charclf.train.record import RunRecord
+    from charclf.eval.record import RunRecord
 
     model_dir = Path(model_dir)
     config = json.loads((model_dir / "config.json").read_text())

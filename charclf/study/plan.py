@@ -1,15 +1,15 @@
 """What the study trains, as data: one list that the notebooks render and a background runner trains.
 
-Notebook 04 and ``python -m charclf.study_plan`` read the same :func:`training_runs`, so the runs a long
+Notebook 04 and ``python -m charclf.study.plan`` read the same :func:`training_runs`, so the runs a long
 background job leaves under ``outputs/runs/<profile>/`` are exactly the ones the notebook loads (a run killed
-by the end of a session resumes where it stopped; see :func:`charclf.notebook_utils.cached_run`).
+by the end of a session resumes where it stopped; see :func:`charclf.study.notebook.cached_run`).
 
 A model trains under a profile only when its full recipe fits the machine: before training, its training
 step is timed on the real data (:func:`measure_images_per_s`) and the recipe's time is estimated; a model over
 the profile's budget is listed as untrained with that measurement, never trained under a cut recipe.
 
-    python -m charclf.study_plan --profile full --only 04          # train what is missing, cheapest first
-    python -m charclf.study_plan --profile full --only 04 --dry-run
+    python -m charclf.study.plan --profile full --only 04          # train what is missing, cheapest first
+    python -m charclf.study.plan --profile full --only 04 --dry-run
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ class PlannedRun:
 
     def config(self, ctx):
         """The run's TrainConfig under ``ctx``'s profile (epochs capped by the quick profile)."""
-        from charclf.recipes import get_recipe
+        from charclf.train.recipes import get_recipe
 
         return ctx.adapt(get_recipe(self.recipe, model=self.model, **dict(self.overrides)), seed=self.seed)
 
@@ -58,7 +58,7 @@ ABLATION_MODEL, ABLATION_RECIPE, ABLATION_EPOCHS = "minivision_v3", "minivision_
 
 
 def _arms() -> dict[str, dict]:
-    from charclf.recipes import BYCLASS_AFFINE, MINIVISION_AUGMENT, RECIPES
+    from charclf.train.recipes import BYCLASS_AFFINE, MINIVISION_AUGMENT, RECIPES
     from charclf.train.config import AugmentConfig, OptimizerConfig
 
     kaggle = RECIPES["efficientnet_kaggle"].config
@@ -66,7 +66,7 @@ def _arms() -> dict[str, dict]:
                mix_prob=kaggle.augment.mix_prob)
     recipe_aug_mixed = AugmentConfig(crop_padding=MINIVISION_AUGMENT.crop_padding,
                                      rotation=MINIVISION_AUGMENT.rotation, **mix)
-    from charclf.notebook_utils import compress_schedule
+    from charclf.train.recipes import compress_schedule
 
     restarts = compress_schedule(kaggle.scheduler, ABLATION_EPOCHS / kaggle.epochs)
     # Lion: the kaggle recipe's betas and decay; lr 3e-4 (its 1e-4 is for fine-tuning pre-trained weights; the
@@ -188,7 +188,7 @@ def train_plan(ctx, data, plan: list[PlannedRun], *, train: bool = True):
 
     import pandas as pd
 
-    from charclf.notebook_utils import is_finished_run
+    from charclf.study.notebook import is_finished_run
     from charclf.provenance import run_metadata
     from charclf.fileio import write_json
 
@@ -227,7 +227,7 @@ def run_ablation(ctx, group: str):
 
     Returns ``(table, histories)``: one row per arm (its label, size, accuracies, time) and ``{label: history}``
     for the curves."""
-    from charclf.notebook_utils import runs_table
+    from charclf.study.notebook import runs_table
 
     runs, status = train_plan(ctx, ctx.load_data("byclass"), ablation_runs(group))
     table = runs_table(runs).join(status["label"])
@@ -246,7 +246,7 @@ def main(argv=None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="measure and list, train nothing")
     args = parser.parse_args(argv)
 
-    from charclf.notebook_utils import setup
+    from charclf.study.notebook import setup
 
     ctx = setup(0, profile=args.profile, data_dir=args.data_dir, quiet=True)
     data = ctx.load_data("byclass")

@@ -397,7 +397,7 @@ def prediction_grid(images, y_true, y_pred, classes, probs=None, *, ncols: int =
 def misclassified_gallery(images, y_true, y_pred, classes, probs=None, *, k: int = 40, ncols: int = 10,
                           title: str | None = None, subtitle: str | None = None) -> Figure:
     """The ``k`` most confident mistakes (or the first ``k`` without ``probs``), as a prediction grid."""
-    from charclf.evaluate import misclassified_indices
+    from charclf.eval.evaluate import misclassified_indices
 
     idx = misclassified_indices(y_true, y_pred, probs, k)
     images = _numpy(images)
@@ -437,7 +437,7 @@ def reliability_diagram(probs, y_true, n_bins: int = 15, *, title: str | None = 
                         subtitle: str | None = None) -> Figure:
     """Accuracy vs confidence per equal-width bin (the diagonal is perfect calibration), with the ECE, and
     the share of predictions in each bin below."""
-    from charclf.evaluate import expected_calibration_error, reliability_bins
+    from charclf.eval.evaluate import expected_calibration_error, reliability_bins
 
     bins = reliability_bins(_numpy(probs), _numpy(y_true), n_bins)
     ece = expected_calibration_error(_numpy(probs), _numpy(y_true), n_bins)

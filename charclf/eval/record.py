@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from charclf.errors import DataError
-from charclf.evaluate import evaluation_key
+from charclf.eval.evaluate import evaluation_key
 
 SCHEMA = "charclf.run/1"
 RECORD_FILE = "metrics.json"
@@ -191,7 +191,7 @@ def _old_precision(config: dict, meta: dict) -> str:
 
 def _model_size(run_dir: Path | None, path) -> tuple[int, int]:
     from charclf.models import create_model, model_summary
-    from charclf.hub import read_model_config
+    from charclf.models.hub import read_model_config
     from charclf.models.registry import architecture_kwargs
 
     if run_dir is None or not (run_dir / "config.json").exists():

@@ -1,6 +1,6 @@
 """Predicting characters in image files: ``predict_files`` and the ``charclf predict IMAGE... --model DIR`` command.
 
-Each file is read and converted to an EMNIST-style 28x28 image by ``charclf.imageprep``; a file that cannot
+Each file is read and converted to an EMNIST-style 28x28 image by ``charclf.apps.imageprep``; a file that cannot
 be used gets an error entry (which file, what is wrong, what to do) and the other files still run.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 
 from charclf.argtypes import COUNT
 from charclf.errors import CharclfError, DataError
-from charclf.imageprep import load_image, preprocess_image  # noqa: F401  (re-exported: the contract's home)
+from charclf.apps.imageprep import load_image, preprocess_image  # noqa: F401  (re-exported: the contract's home)
 
 DEFAULT_MODEL = "default"  # the model_hub folder predict and demo use when no --model is given
 
@@ -22,7 +22,7 @@ def predict_arrays(model, images: np.ndarray, *, top: int = 5, tta: bool = False
     """uint8 (N, 28, 28) upright EMNIST-style images -> for each, the ``top`` (char, probability) pairs."""
     import torch
 
-    from charclf.inference import predict_logits
+    from charclf.eval.inference import predict_logits
 
     cfg = model.charclf_config
     if len(images) == 0:
@@ -104,7 +104,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from charclf.hub import load_model
+    from charclf.models.hub import load_model
 
     model = load_model(resolve_model_dir(args.model))
     entries = predict_files(args.images, model, top=args.top, tta=args.tta)

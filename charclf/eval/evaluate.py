@@ -197,7 +197,7 @@ def evaluate_model(model, dataset, *, mean: float | None = None, std: float | No
     """
     import torch
 
-    from charclf.inference import predict_logits
+    from charclf.eval.inference import predict_logits
 
     cfg = getattr(model, "charclf_config", {}) or {}
     mean = cfg.get("mean") if mean is None else mean
@@ -272,14 +272,14 @@ def evaluate_run(run_dir, split: str = "test", data_dir=None, tta: bool | None =
     the run's config.json. ``tta=None`` uses the run's training config (``train_config.json``) when present.
     """
     from charclf.data import load_data
-    from charclf.hub import load_model
+    from charclf.models.hub import load_model
     from charclf.provenance import run_metadata
     from charclf.fileio import write_json
 
     part = split
     if part not in PARTS:
         raise ConfigError(f"unknown part {part!r} to evaluate. Fix: use one of {', '.join(PARTS)}")
-    from charclf.inference import default_device
+    from charclf.eval.inference import default_device
 
     run_dir = Path(run_dir)
     model = load_model(run_dir, device=device or default_device())
@@ -301,7 +301,7 @@ def evaluate_run(run_dir, split: str = "test", data_dir=None, tta: bool | None =
     # With and without TTA are different numbers: keep both ("test", "test_tta") rather than overwrite.
     key = evaluation_key(part, tta)
     if saved:  # a run record: the new evaluation joins it, nothing else in it changes
-        from charclf.train.record import RunRecord
+        from charclf.eval.record import RunRecord
 
         record = RunRecord.from_dict(saved, path=run_dir / "metrics.json", run_dir=run_dir)
         record.replace(evaluation={**record.evaluation, key: entry}).save(run_dir)

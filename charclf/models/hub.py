@@ -79,13 +79,13 @@ def read_model_config(model_dir: str | Path) -> dict:
                         "pass a folder holding model.safetensors and config.json (e.g. model_hub/<name>)")
     if not cfg_path.exists():
         raise DataError(cfg_path, "is missing", "a model folder needs config.json beside model.safetensors; "
-                        "re-save it with charclf.hub.save_pretrained")
+                        "re-save it with charclf.models.hub.save_pretrained")
     config = read_json(cfg_path, _CONFIG_FIX)
     check_model_config(config, cfg_path)
     return config
 
 
-_CONFIG_FIX = "restore config.json from the run folder, or re-save the model with charclf.hub.save_pretrained"
+_CONFIG_FIX = "restore config.json from the run folder, or re-save the model with charclf.models.hub.save_pretrained"
 
 
 def check_model_config(config, path: str | Path = CONFIG_NAME) -> None:

@@ -196,7 +196,7 @@ class SearchSpace:
         return out
 
     def config_overrides(self, params: Mapping[str, Any]) -> dict:
-        """``{"optimizer.lr": 0.01, ...}`` for :func:`charclf.recipes.override_config`."""
+        """``{"optimizer.lr": 0.01, ...}`` for :func:`charclf.train.recipes.override_config`."""
         return {PARAM_PATHS.get(k, k): v for k, v in params.items()}
 
     def describe(self) -> dict:
@@ -550,7 +550,7 @@ def fit_objective(model_name: str, data, base_config: TrainConfig, space: Search
     import torch
 
     from charclf.models import create_model
-    from charclf.recipes import override_config
+    from charclf.train.recipes import override_config
     from charclf.train import fit
 
     def objective(trial) -> float:
@@ -625,7 +625,7 @@ class SearchResult:
 
     def best_config(self, **overrides) -> TrainConfig:
         """The base config with the best parameters (and ``overrides``) applied — ready for a full training."""
-        from charclf.recipes import override_config
+        from charclf.train.recipes import override_config
 
         return override_config(self.base_config, {**self.space.config_overrides(self.best_params),
                                                   "model": self.model_name, **overrides},
@@ -794,7 +794,7 @@ def run_search(model_name: str, data, base_config: TrainConfig | None = None,
     """
     from charclf.data.dataset import stratified_subset
     from charclf.provenance import run_metadata
-    from charclf.recipes import get_recipe, override_config
+    from charclf.train.recipes import get_recipe, override_config
 
     n_trials = space.n_iter if n_trials is None else int(n_trials)
     if n_trials < 1:
@@ -877,7 +877,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args) -> int:
     from charclf.data import load_data
-    from charclf.recipes import get_recipe
+    from charclf.train.recipes import get_recipe
 
     space = get_space(args.space)
     base = get_recipe(args.recipe, device=args.device)

@@ -19,7 +19,7 @@ table's ratio is a row's images/s over the best usual pipeline of the same model
 ``outputs/bench/bench-<device>.json`` with the machine, git SHA, threads and settings.
 
     charclf bench --device cpu --steps 20 --workers 0,2
-    python -m charclf.bench --models vgg --batch-size 512
+    python -m charclf.apps.bench --models vgg --batch-size 512
 """
 from __future__ import annotations
 
@@ -182,7 +182,7 @@ def time_charclf_data(images: torch.Tensor, labels: torch.Tensor, *, batch_size:
                       mean: float, std: float, seed: int) -> dict:
     """Images/s of the data half of ``train_epoch`` alone — index a batch on the device, normalise, BatchAugment —
     to show how much of a step the data path costs (the training rows call ``train_epoch`` itself)."""
-    from charclf.inference import normalize
+    from charclf.eval.inference import normalize
     from charclf.train.augment import BatchAugment
     from charclf.train.config import AugmentConfig
 
@@ -439,8 +439,8 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m charclf.bench [options]`` — the same as ``charclf bench [options]``."""
-    from charclf.cli import main as cli_main
+    """``python -m charclf.apps.bench [options]`` — the same as ``charclf bench [options]``."""
+    from charclf.apps.cli import main as cli_main
 
     return cli_main(["bench", *(sys.argv[1:] if argv is None else argv)])
 

@@ -5,7 +5,7 @@
 
 Each notebook has one cell tagged ``parameters`` (PROFILE, DATA_DIR, PROTOCOL, SEED, RETRAIN). The runner
 replaces that cell's code with the values asked for — no papermill needed — executes the notebook with
-nbclient (kernel ``python3``, working directory ``notebooks/``), strips run noise (:mod:`charclf.nbstrip`) and
+nbclient (kernel ``python3``, working directory ``notebooks/``), strips run noise (:mod:`charclf.study.nbstrip`) and
 writes the executed copy in place. The committed parameters cell keeps its defaults (so that the paired
 ``.py`` and nbmake in CI see the same notebook); the values a run used are shown as that cell's output.
 
@@ -32,7 +32,7 @@ from pathlib import Path
 
 from charclf.argtypes import NON_NEGATIVE, SECONDS
 from charclf.errors import CharclfError, ConfigError
-from charclf.notebook_utils import RETRAIN_ENV, PROFILES
+from charclf.study.notebook import RETRAIN_ENV, PROFILES
 
 PARAMETERS_TAG = "parameters"
 PARAMETER_NAMES = ("PROFILE", "DATA_DIR", "PROTOCOL", "SEED", "RETRAIN")
@@ -139,7 +139,7 @@ def execute_notebook(src: Path, params: dict, *, out_path: Path | None = None, c
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-    from charclf.nbstrip import strip_notebook
+    from charclf.study.nbstrip import strip_notebook
 
     src = Path(src)
     out_path = Path(out_path) if out_path else src
@@ -254,7 +254,7 @@ def summarize_runs(runs_dir: str | Path):
     experiment, such as 06's results.json, is not a run record and is not listed)."""
     import pandas as pd
 
-    from charclf.train.record import load_records
+    from charclf.eval.record import load_records
 
     runs_dir = Path(runs_dir)
     rows = [{"run": str(path.relative_to(runs_dir)), "model": r.model, "params": r.params, "val_acc": r.best_val_acc,

@@ -1,6 +1,6 @@
 """Results tables built from the artifacts the code wrote — the README's numbers come from here, not by hand.
 
-``python -m charclf.report`` prints the results section; ``python tools/write_readme.py`` (a repo-only tool)
+``python -m charclf.study.report`` prints the results section; ``python tools/write_readme.py`` (a repo-only tool)
 puts it into README.md. Every row names the artifact it was read from.
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ def _rel(path: Path) -> str:
 def run_rows(root: str | Path | None = None) -> pd.DataFrame:
     """One row per run record under ``root`` (default outputs/runs): every column from the run's RunRecord,
     every test column from its one test evaluation."""
-    from charclf.train.record import load_records
+    from charclf.eval.record import load_records
 
     root = Path(root) if root else outputs_dir() / "runs"
     rows = []

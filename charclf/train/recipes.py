@@ -49,7 +49,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
         "Six-CNN ByClass study, pre-training stage: SGD (random-search tuned) + RandomAffine, CE, batch 64.",
         "XavierSpycy/EMNIST-Classifier (README sections 2, 4, 6; tools/train.py)",
         notes=("lr 0.01 / momentum 0.9 / batch 64 / weight decay 0 are the random search's pick for the "
-               "study's main models; rerun charclf.tune with BYCLASS_GRID to re-tune per model",
+               "study's main models; rerun charclf.experiments.tune with BYCLASS_GRID to re-tune per model",
                "20 epochs and early stopping patience 10 are the source's train() defaults; the source stops "
                "on val loss, charclf on val accuracy",
                "the source clips gradients to norm 1.0 (grad_clip_norm=1.0)",
@@ -212,3 +212,11 @@ def describe_recipes():
                      "label_smoothing": c.label_smoothing, "ema": c.ema_decay, "tta": c.tta,
                      "description": r.description, "source": r.source})
     return pd.DataFrame(rows)
+
+
+def compress_schedule(scheduler, factor: float):
+    """The same learning-rate schedule shape over ``factor`` times the epochs: warm-up, cycle and step lengths
+    scale with the run (a 5-epoch warm-up would otherwise fill a whole 2-epoch quick run)."""
+    return dataclasses.replace(
+        scheduler, warmup_epochs=int(round(scheduler.warmup_epochs * factor)),
+        t0=max(1, int(round(scheduler.t0 * factor))), step_size=max(1, int(round(scheduler.step_size * factor))))

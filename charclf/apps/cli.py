@@ -11,12 +11,12 @@ from charclf.errors import CharclfError
 COMMANDS = {
     "data": "charclf.data.cli",
     "train": "charclf.train.cli",
-    "evaluate": "charclf.evaluate",
-    "predict": "charclf.predict",
-    "demo": "charclf.demo",
-    "bench": "charclf.bench",
-    "tune": "charclf.tune",
-    "study": "charclf.study",
+    "evaluate": "charclf.eval.evaluate",
+    "predict": "charclf.apps.predict",
+    "demo": "charclf.apps.demo",
+    "bench": "charclf.apps.bench",
+    "tune": "charclf.experiments.tune",
+    "study": "charclf.study.runner",
 }
 
 HELP = {

@@ -1,0 +1,1 @@
+"""Scoring and showing a model: inference, metrics, evaluation records' numbers, figures."""

@@ -1,0 +1,236 @@
+"""Cached runs: a finished run folder under ``outputs/runs/<profile>/<name>`` is loaded instead of retrained.
+
+Unless ``RETRAIN`` is true or the environment says ``CHARCLF_RETRAIN=1`` (what CI does, so that the quick
+profile really trains there). Also the tables notebooks build from runs (runs_table, seed_summary,
+generalisation_table), all read from each run's RunRecord.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from charclf.errors import ConfigError, TrainingError
+from charclf.eval.record import RECORD_FILE, RunRecord
+from charclf.paths import outputs_dir
+from charclf.study.profiles import profile_settings
+
+RETRAIN_ENV = "CHARCLF_RETRAIN"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+
+
+def retrain_requested(retrain: bool = False) -> bool:
+    """``retrain``, unless ``$CHARCLF_RETRAIN`` says otherwise (``1``/``0``): CI forces real training this way,
+    because nbmake runs the committed notebooks as they are and cannot inject parameters."""
+    env = os.environ.get(RETRAIN_ENV)
+    if env is None:
+        return bool(retrain)
+    value = env.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"${RETRAIN_ENV}={env!r} is not understood. Fix: set it to 1 (retrain) or 0 (use cached runs)")
+
+
+# -- cached runs -----------------------------------------------------------------------------------------
+RUN_MARKERS = (RECORD_FILE, "history.csv")  # a run folder holding both finished training
+
+
+def is_finished_run(run_dir: str | Path) -> bool:
+    return all((Path(run_dir) / name).is_file() for name in RUN_MARKERS)
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished run folder: what training wrote (metrics, history, config) and how to get its model."""
+
+    name: str
+    dir: Path
+    record: RunRecord  # the run's metrics.json, in its one schema
+    history: "object"  # pandas.DataFrame
+    cached: bool  # True when loaded from disk instead of trained in this session
+
+    @property
+    def config(self) -> dict:
+        path = self.dir / "train_config.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def load_model(self, device: str = "cpu"):
+        from charclf.models.hub import load_model
+
+        return load_model(self.dir, device=device)
+
+
+def load_run(run_dir: str | Path, *, name: str | None = None, cached: bool = True) -> Run:
+    import pandas as pd
+
+    run_dir = Path(run_dir)
+    if not is_finished_run(run_dir):
+        missing = [m for m in RUN_MARKERS if not (run_dir / m).is_file()]
+        raise TrainingError(f"{run_dir}: not a finished run (missing {', '.join(missing)}). "
+                            "Fix: retrain it (RETRAIN = True or CHARCLF_RETRAIN=1)")
+    return Run(name=name or run_dir.name, dir=run_dir, record=RunRecord.load(run_dir),
+               history=pd.read_csv(run_dir / "history.csv"), cached=cached)
+
+
+def cached_run(name: str, profile: str, build_fn: Callable[[Path], object], retrain: bool = False, *,
+               runs_root: str | Path | None = None) -> Run:
+    """Load the finished run ``outputs/runs/<profile>/<name>``, or build it with ``build_fn(run_dir)``.
+
+    ``build_fn`` trains into the folder it is given (typically ``fit(model, data, cfg, run_dir)``). A folder
+    that was killed mid-way with a resume state (``resume.pt``) is handed to ``build_fn`` as it is, which
+    resumes it (``fit`` refuses a resume under another config). Any other unfinished folder, or one that is to
+    be retrained, is removed first, so a stale metrics.json can never sit beside new weights.
+    """
+    profile_settings(profile)  # refuse unknown profiles before touching any folder
+    retrain = retrain_requested(retrain)
+    run_dir = Path(runs_root or outputs_dir() / "runs") / profile / name
+    if not retrain and is_finished_run(run_dir):
+        run = load_run(run_dir, name=name, cached=True)
+        made, sha = run.record.provenance.get("created_utc", "?"), str(run.record.git_sha)[:12]
+        print(f"[{name}] loaded the cached run {_display_path(run_dir)} (made {made}, git {sha}); "
+              f"set RETRAIN = True or CHARCLF_RETRAIN=1 to train it again")
+        return run
+    if run_dir.exists() and (retrain or not resumable(run_dir)):
+        shutil.rmtree(run_dir)
+    elif run_dir.exists():  # a run killed mid-way (session end): continue it exactly where it stopped
+        print(f"[{name}] resuming the unfinished run {_display_path(run_dir)}")
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    build_fn(run_dir)
+    if not is_finished_run(run_dir):
+        raise TrainingError(f"{run_dir}: the build function returned but did not write "
+                            f"{' and '.join(RUN_MARKERS)}. Fix: let it train into the folder it is given")
+    return load_run(run_dir, name=name, cached=False)
+
+
+RESUME_ONLY = ("resume.pt", "last.safetensors", "tb")  # only needed to continue an unfinished run
+
+
+def resumable(run_dir: str | Path) -> bool:
+    """An unfinished run folder that ``fit(..., resume=True)`` can continue (it holds a resume state)."""
+    return not is_finished_run(run_dir) and (Path(run_dir) / "resume.pt").is_file()
+
+
+def prune_run(run_dir: str | Path) -> None:
+    """Drop what only resuming needs from a *finished* run (optimizer state, last-epoch weights, TensorBoard
+    logs), keeping weights, config, metrics and history: cached runs stay small enough to commit."""
+    for name in RESUME_ONLY:
+        path = Path(run_dir) / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def update_record(run_dir: str | Path, **changes) -> RunRecord:
+    """Set the study's bookkeeping fields (profile, run, weights_kept) of a run's record, atomically."""
+    record = RunRecord.load(run_dir).replace(**changes)
+    record.save(run_dir)
+    return record
+
+
+def describe_run(run: Run) -> str:
+    """One line: what trained, how long, and its accuracies (val picks the epoch; test is measured once)."""
+    r = run.record
+    return (f"[{run.name}] {r.model}: {r.epochs_run} epoch(s) on {r.train_samples:,} images, best val acc "
+            f"{r.best_val_acc:.2%} (epoch {r.best_epoch}), test acc {r.test_acc:.2%}"
+            + (" (TTA)" if r.tta else "") + f", {r.train_time_s:.0f} s" + (" — cached" if run.cached else ""))
+
+
+def runs_table(runs) -> "object":
+    """A DataFrame with one row per run (``{label: Run}`` or a list of runs): size, data, accuracy, speed."""
+    import pandas as pd
+
+    items = runs.items() if isinstance(runs, dict) else ((r.name, r) for r in runs)
+    rows = []
+    for label, run in items:
+        r = run.record
+        rows.append({"run": label, "model": r.model, "params": r.params, "MMACs": round(r.macs / 1e6, 2),
+                     "train images": r.train_samples, "epochs": r.epochs_run,
+                     "best val acc": r.best_val_acc, "test acc": r.test_acc, "test TTA": r.tta,
+                     "precision": r.precision, "train time (s)": round(r.train_time_s, 1),
+                     "s / epoch": round(float(run.history["epoch_time_s"].mean()), 2),
+                     "images / s": round(float(r.images_per_s or float("nan")), 0)})
+    return pd.DataFrame(rows).set_index("run")
+
+
+def seed_summary(table) -> "object":
+    """Mean and std over seeds of ``runs_table``'s accuracies, one row per model (``n`` = number of seeds);
+    std is the sample std (ddof=1), NaN for a single seed."""
+    from charclf.study.report import seed_stats
+
+    stats = seed_stats(table, val="best val acc", test="test acc", seed=None)
+    grouped = table.groupby("model")
+    out = stats.rename(columns={"val_mean": "val acc mean", "val_std": "val acc std", "test_mean": "test acc mean",
+                                "test_std": "test acc std"})
+    out["params"] = grouped["params"].first()
+    out["train time mean (s)"] = grouped["train time (s)"].mean()
+    return out.sort_values("val acc mean", ascending=False)
+
+
+def generalisation_table(runs) -> "object":
+    """The earlier ByClass study's table: accuracy and weighted precision / recall / F1 of the same (chosen)
+    weights on the train part and on the test part, per run — from the one evaluation ``fit`` recorded.
+    Runs whose train part was not scored are left out."""
+    import pandas as pd
+
+    items = runs.items() if isinstance(runs, dict) else ((r.name, r) for r in runs)
+    rows = []
+    for label, run in items:
+        train, test = run.record.part("train"), run.record.part("test")
+        if train is None or test is None:
+            continue
+        row = {"run": label, "model": run.record.model, "TTA": run.record.tta}
+        for part, entry in (("train", train), ("test", test)):
+            for metric in ("accuracy", "precision_weighted", "recall_weighted", "f1_weighted"):
+                row[f"{part} {metric.replace('_weighted', '')}"] = entry[metric]
+        row["gap (train - test acc)"] = train["accuracy"] - test["accuracy"]
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
+
+
+def cached_json(name: str, profile: str, build_fn: Callable[[Path], object], retrain: bool = False, *,
+                filename: str = "results.json", runs_root: str | Path | None = None) -> dict:
+    """Like :func:`cached_run` for experiments that write one results JSON (pre-train -> fine-tune, transfer):
+    load ``outputs/runs/<profile>/<name>/<filename>`` when it exists, else build the folder with
+    ``build_fn(folder)`` and load what it wrote. An unfinished folder (a killed experiment) is kept and handed
+    to ``build_fn``, which must resume its runs (``pretrain_finetune(resume=True)``,
+    ``transfer_to_mnist(resume=True)``); it is removed only when retraining."""
+    profile_settings(profile)
+    retrain = retrain_requested(retrain)
+    folder = Path(runs_root or outputs_dir() / "runs") / profile / name
+    path = folder / filename
+    if not retrain and path.is_file():
+        results = json.loads(path.read_text())
+        print(f"[{name}] loaded the cached results {_display_path(path)} (made {results.get('created_utc', '?')}, "
+              f"git {str(results.get('git_sha', '?'))[:12]}); set RETRAIN = True or CHARCLF_RETRAIN=1 to rerun")
+        return results
+    if folder.exists() and retrain:
+        shutil.rmtree(folder)
+    elif folder.exists():  # killed mid-way (session end): build_fn resumes or reuses the runs it finished
+        print(f"[{name}] continuing the unfinished experiment {_display_path(folder)}")
+    folder.mkdir(parents=True, exist_ok=True)
+    build_fn(folder)
+    if not path.is_file():
+        raise TrainingError(f"{folder}: the build function returned but did not write {filename}. "
+                            "Fix: let it write its results into the folder it is given")
+    for run_dir in folder.iterdir():  # the experiment's own fit folders: keep what a reader needs
+        if run_dir.is_dir() and is_finished_run(run_dir):
+            prune_run(run_dir)
+    return json.loads(path.read_text())
+
+
+def _display_path(path: Path) -> str:
+    from charclf.provenance import REPO_ROOT
+
+    try:
+        return str(Path(path).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)

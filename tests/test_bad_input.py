@@ -179,7 +179,7 @@ def test_unreadable_model_files_say_permission_denied(good_model, tmp_path, monk
     assert msg.startswith(str(folder / target)) and "permission denied" in msg and "damaged" not in msg
 
 
-# -- 2. run folders: one guarded writer (charclf.train.engine.check_out_dir / clear_run_dir) ------------------
+# -- 2. run folders: one guarded writer (charclf.train.run_folder.check_out_dir / clear_run_dir) --------------
 PUBLISHED = Path(__file__).resolve().parents[1] / "model_hub" / "lenet5_keras"
 
 
@@ -265,7 +265,7 @@ def test_overwrite_removes_only_run_files_and_says_what(finished_run, tmp_path, 
 
     from charclf.models import create_model
     from charclf.train import TrainConfig, fit
-    from charclf.train.engine import RUN_FILES
+    from charclf.train.run_folder import RUN_FILES
 
     folder = tmp_path / "run"
     shutil.copytree(finished_run, folder)

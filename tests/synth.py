@@ -22,8 +22,17 @@ from pathlib import Path
 import numpy as np
 
 from charclf.data.idx import idx_bytes
-from charclf.data.official import (CLASSIC_MNIST, FIRST_LABEL, MNIST_FILES, OFFICIAL_MAPPINGS, PARTS, SPLITS,
-                                   ZIP_FOLDER, mapping_file, official_file)
+from charclf.data.official import (
+    CLASSIC_MNIST,
+    FIRST_LABEL,
+    MNIST_FILES,
+    OFFICIAL_MAPPINGS,
+    PARTS,
+    SPLITS,
+    ZIP_FOLDER,
+    mapping_file,
+    official_file,
+)
 from charclf.data.protocols import make_holdout_split
 
 MARKER_OFFSET = 10  # pixel (0, 27) of an upright image = MARKER_OFFSET + its 0-based class index

@@ -8,8 +8,14 @@ import torchvision.transforms.functional as TF
 from PIL import Image, ImageDraw
 from torchvision.transforms import InterpolationMode
 
-from charclf.train.augment import (BatchAugment, affine_matrices, apply_affine, cutmix_box, inverse_pixel_matrices,
-                                   shift_integer)
+from charclf.train.augment import (
+    BatchAugment,
+    affine_matrices,
+    apply_affine,
+    cutmix_box,
+    inverse_pixel_matrices,
+    shift_integer,
+)
 from charclf.train.config import AugmentConfig
 
 RANDOM_AFFINE = AugmentConfig(degrees=15, translate=0.1, scale=(0.9, 1.1), shear=3)

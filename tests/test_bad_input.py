@@ -179,7 +179,7 @@ def test_unreadable_model_files_say_permission_denied(good_model, tmp_path, monk
     assert msg.startswith(str(folder / target)) and "permission denied" in msg and "damaged" not in msg
 
 
-# -- 2. run folders: one guarded writer (charclf.train.engine.check_out_dir / clear_run_dir) ------------------
+# -- 2. run folders: one guarded writer (charclf.train.run_folder.check_out_dir / clear_run_dir) --------------
 PUBLISHED = Path(__file__).resolve().parents[1] / "model_hub" / "lenet5_keras"
 
 
@@ -265,11 +265,11 @@ def test_overwrite_removes_only_run_files_and_says_what(finished_run, tmp_path, 
 
     from charclf.models import create_model
     from charclf.train import TrainConfig, fit
-    from charclf.train.engine import RUN_FILES
+    from charclf.train.run_folder import RUN_FILES
 
     folder = tmp_path / "run"
     shutil.copytree(finished_run, folder)
-    (folder / "history.csv.tmp").write_text("left by a kill mid-write")
+    (folder / ".history.csv.k3j2x9.tmp").write_text("left by a kill mid-write")
     old = {p.name for p in folder.iterdir()}
     cfg = TrainConfig(model="lenet5_keras", epochs=1, batch_size=32, seed=3)
     capsys.readouterr()
@@ -278,7 +278,7 @@ def test_overwrite_removes_only_run_files_and_says_what(finished_run, tmp_path, 
     assert "--overwrite: removing" in said and str(folder) in said
     for name in old:
         assert name in said
-    assert not (folder / "history.csv.tmp").exists()
+    assert not (folder / ".history.csv.k3j2x9.tmp").exists()
     assert {p.name for p in folder.iterdir()} <= set(RUN_FILES) | {"tb"}
     assert json.loads((folder / "train_config.json").read_text())["seed"] == 3
 
@@ -416,7 +416,13 @@ def test_raw_idx_under_a_gz_name_says_to_rename_it(tmp_path, monkeypatch):
 
 
 def test_official_mapping_files_pass_the_pinned_checksum(real_data_dir):
-    from charclf.data.official import OFFICIAL_MAPPINGS, SPLITS, find_file, mapping_file, read_mapping
+    from charclf.data.official import (
+        OFFICIAL_MAPPINGS,
+        SPLITS,
+        find_file,
+        mapping_file,
+        read_mapping,
+    )
 
     for split in SPLITS:
         found = find_file(mapping_file(split), real_data_dir)

@@ -9,7 +9,13 @@ import torch
 from torch import nn
 
 from charclf.apps import bench
-from charclf.apps.bench import AffineDataset, BenchSettings, format_table, load_bench_images, run_bench
+from charclf.apps.bench import (
+    AffineDataset,
+    BenchSettings,
+    format_table,
+    load_bench_images,
+    run_bench,
+)
 
 
 def tiny_model() -> nn.Module:
@@ -70,8 +76,8 @@ def test_real_data_is_used_when_present(real_data_dir):
 
 
 def test_cli_writes_json_with_provenance(tmp_path, capsys):
-    from charclf.train.precision import cpu_has_fast_bf16
     from charclf.apps.cli import main
+    from charclf.train.precision import cpu_has_fast_bf16
 
     out = tmp_path / "bench.json"
     rc = main(["bench", "--models", "minivision_v3", "--device", "cpu", "--batch-size", "4", "--steps", "2",

@@ -6,13 +6,34 @@ import hashlib
 import numpy as np
 import pytest
 from httpmirror import MirrorServer, closed_port_url, manifest
-from synth import expected, mnist_files, mnist_md5_table, official_files, sha256_table, write_zip
+from synth import (
+    expected,
+    mnist_files,
+    mnist_md5_table,
+    official_files,
+    sha256_table,
+    write_zip,
+)
 
-from charclf.apps.cli import main
 import charclf.data.download as download
-from charclf.data import NIST_URL, download_emnist, load_data, load_mnist, load_official, verify_archive
-from charclf.data.download import (MIRRORS_ENV, NO_DOWNLOAD_ENV, download_mnist, downloads_allowed, ensure_data,
-                                   missing_files, parse_manifest)
+from charclf.apps.cli import main
+from charclf.data import (
+    NIST_URL,
+    download_emnist,
+    load_data,
+    load_mnist,
+    load_official,
+    verify_archive,
+)
+from charclf.data.download import (
+    MIRRORS_ENV,
+    NO_DOWNLOAD_ENV,
+    download_mnist,
+    downloads_allowed,
+    ensure_data,
+    missing_files,
+    parse_manifest,
+)
 from charclf.errors import ChecksumError, DataError, DownloadError
 
 

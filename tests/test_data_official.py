@@ -7,14 +7,33 @@ import zipfile
 
 import numpy as np
 import pytest
-from synth import (BAR_COL, BAR_ROWS, BAR_VALUE, MARKER_OFFSET, expected, gz, make_emnist_dir, mapping_text,
-                   official_files, write_loose, write_zip)
+from synth import (
+    BAR_COL,
+    BAR_ROWS,
+    BAR_VALUE,
+    MARKER_OFFSET,
+    expected,
+    gz,
+    make_emnist_dir,
+    mapping_text,
+    official_files,
+    write_loose,
+    write_zip,
+)
 
 from charclf.data import cache as cache_mod
 from charclf.data import idx as idx_mod
 from charclf.data.idx import idx_bytes
-from charclf.data.official import (OFFICIAL_MAPPINGS, SPLITS, Located, load_mapping, load_mnist, load_official,
-                                   official_file, resolve_data_dir)
+from charclf.data.official import (
+    OFFICIAL_MAPPINGS,
+    SPLITS,
+    Located,
+    load_mapping,
+    load_mnist,
+    load_official,
+    official_file,
+    resolve_data_dir,
+)
 from charclf.errors import DataError, UnknownNameError
 
 

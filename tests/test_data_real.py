@@ -8,8 +8,17 @@ import numpy as np
 import pytest
 
 from charclf.apps.cli import main
-from charclf.data import (OFFICIAL_MAPPINGS, OFFICIAL_SHA256, load_data, load_mapping, load_mnist, load_official,
-                          merge_classes, runnable_protocols, verify_data_dir)
+from charclf.data import (
+    OFFICIAL_MAPPINGS,
+    OFFICIAL_SHA256,
+    load_data,
+    load_mapping,
+    load_mnist,
+    load_official,
+    merge_classes,
+    runnable_protocols,
+    verify_data_dir,
+)
 from charclf.data.idx import read_idx
 from charclf.errors import DataError
 

@@ -40,11 +40,11 @@ def data() -> DataBundle:
 def worker(out: Path) -> None:
     import torch.distributed as dist
 
-    from charclf.train import engine
+    from charclf.train import engine, run_folder
 
     rank = int(os.environ["RANK"])
     seen, writers = [], []
-    real_train_epoch, real_save_epoch = engine.train_epoch, engine._save_epoch
+    real_train_epoch, real_save_epoch = engine.train_epoch, run_folder.save_epoch
 
     def recording_train_epoch(*args, indices=None, **kw):
         seen.append(indices.tolist())
@@ -54,7 +54,7 @@ def worker(out: Path) -> None:
         writers.append(rank)
         return real_save_epoch(*args, **kw)
 
-    engine.train_epoch, engine._save_epoch = recording_train_epoch, recording_save_epoch
+    engine.train_epoch, run_folder.save_epoch = recording_train_epoch, recording_save_epoch
     torch.manual_seed(0)
     model = create_model(CONFIG.model, num_classes=len(CLASSES))
     history = fit(model, data(), CONFIG, out / "run", progress=False)

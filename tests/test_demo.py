@@ -11,9 +11,9 @@ import torch
 from PIL import Image, ImageDraw
 
 from charclf.apps.demo import predict_sketch, sketch_to_input
-from charclf.models.hub import load_model, save_pretrained
 from charclf.apps.imageprep import preprocess_image
 from charclf.apps.predict import predict_arrays
+from charclf.models.hub import load_model, save_pretrained
 
 BYCLASS = tuple("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 CANVAS = (400, 400)

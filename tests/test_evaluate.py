@@ -11,11 +11,21 @@ from records import fake_record
 from charclf.apps.cli import main
 from charclf.data.dataset import CharDataset, DataBundle
 from charclf.errors import ConfigError
-from charclf.eval.evaluate import (classification_metrics, confusion, evaluate_model, evaluate_run,
-                              expected_calibration_error, merge_confusion, merged_accuracy, misclassified_indices,
-                              per_class_report, reliability_bins, top_confusions)
-from charclf.models.hub import load_model, save_pretrained
+from charclf.eval.evaluate import (
+    classification_metrics,
+    confusion,
+    evaluate_model,
+    evaluate_run,
+    expected_calibration_error,
+    merge_confusion,
+    merged_accuracy,
+    misclassified_indices,
+    per_class_report,
+    reliability_bins,
+    top_confusions,
+)
 from charclf.models import create_model
+from charclf.models.hub import load_model, save_pretrained
 
 BYCLASS = tuple("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 

@@ -6,15 +6,14 @@ import json
 import pytest
 import torch
 from safetensors.torch import load_file
+from synth import QUADRANT_CLASSES as CLASSES  # noqa: E402
+from synth import quadrant_bundle
 
 from charclf.data import DataBundle
 from charclf.errors import ConfigError, TrainingError
 from charclf.experiments.finetune import pretrain_finetune
-from charclf.train.recipes import get_recipe
 from charclf.train.config import AugmentConfig
-
-from synth import QUADRANT_CLASSES as CLASSES, quadrant_bundle  # noqa: E402
-
+from charclf.train.recipes import get_recipe
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

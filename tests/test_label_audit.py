@@ -12,13 +12,13 @@ from torch import nn
 
 pytest.importorskip("cleanlab")
 
+from synth import make_emnist_dir  # noqa: E402
+
 import charclf.train  # noqa: E402
 from charclf.data import CharDataset  # noqa: E402
 from charclf.data.official import load_any  # noqa: E402
 from charclf.errors import ConfigError  # noqa: E402
 from charclf.experiments import label_audit as la  # noqa: E402
-
-from synth import make_emnist_dir  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

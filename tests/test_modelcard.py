@@ -5,12 +5,12 @@ import pytest
 import torch
 from records import fake_record
 
-from charclf.errors import DataError
-from charclf.models.hub import save_pretrained
 from charclf.apps.modelcard import PUBLISHED_FILES, publish_run
-from charclf.models import create_model, model_summary
-from charclf.train.config import TrainConfig
+from charclf.errors import DataError
 from charclf.eval.record import RunRecord
+from charclf.models import create_model, model_summary
+from charclf.models.hub import save_pretrained
+from charclf.train.config import TrainConfig
 
 CLASSES = tuple("0123456789")
 

@@ -13,10 +13,16 @@ import torchvision
 from torch import nn
 
 from charclf.errors import ConfigError, DataError, UnknownNameError
-from charclf.models import (architecture_kwargs, create_model, describe_models, list_models, model_summary,
-                            register_model)
+from charclf.models import (
+    architecture_kwargs,
+    create_model,
+    describe_models,
+    list_models,
+    model_summary,
+    register_model,
+    registry,
+)
 from charclf.models import efficientnet as effnet
-from charclf.models import registry
 
 CONTRACT_NAMES = ["lenet", "alexnet", "vgg", "resnet", "spinalnet", "ensnet", "minivision_v2", "minivision_v3",
                   "lenet5_keras", "efficientnet_b2", "efficientnet_b3"]

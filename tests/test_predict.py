@@ -12,10 +12,10 @@ import torch
 from PIL import Image, ImageDraw
 
 from charclf.apps.cli import main
-from charclf.errors import ImageError
-from charclf.models.hub import load_model, save_pretrained
 from charclf.apps.imageprep import load_image, preprocess_image
 from charclf.apps.predict import predict_files
+from charclf.errors import ImageError
+from charclf.models.hub import load_model, save_pretrained
 
 BYCLASS = tuple("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 

@@ -10,8 +10,8 @@ import pytest
 from records import fake_record, write_fake_run
 
 from charclf.errors import DataError
-from charclf.provenance import REPO_ROOT
 from charclf.eval.record import SCHEMA, NotARunRecord, RunRecord, load_records
+from charclf.provenance import REPO_ROOT
 
 
 def test_round_trip_and_the_one_test_number(tmp_path):

@@ -1,8 +1,8 @@
 """Resume: a run killed after an epoch continues to exactly the weights of an uninterrupted run; bad resumes fail.
 
-The kill is real: this file doubles as a script (``python tests/test_resume.py OUT THREADS``) that trains in
-a subprocess and dies with ``os._exit`` right after epoch 2's checkpoint (the engine's
-CHARCLF_TEST_EXIT_AFTER_EPOCH hook) — no cleanup, no atexit, like a SIGKILL between epochs.
+The kill is real: this file doubles as a script (``python tests/test_resume.py OUT THREADS EPOCH``) that trains in
+a subprocess whose ``fit`` callback (called once an epoch is saved) calls ``os._exit`` after epoch EPOCH — no
+cleanup, no atexit, like a SIGKILL between epochs.
 """
 from __future__ import annotations
 
@@ -19,7 +19,13 @@ from safetensors.torch import load_file
 from charclf.data import CharDataset, DataBundle
 from charclf.errors import TrainingError
 from charclf.models import create_model
-from charclf.train import AugmentConfig, OptimizerConfig, SchedulerConfig, TrainConfig, fit
+from charclf.train import (
+    AugmentConfig,
+    OptimizerConfig,
+    SchedulerConfig,
+    TrainConfig,
+    fit,
+)
 
 CLASSES = tuple("abcd")
 # Everything that carries state across epochs: Adam moments, a per-step schedule, EMA (with BatchNorm buffers),
@@ -43,10 +49,11 @@ def data() -> DataBundle:
     return DataBundle(part(256, "train"), part(64, "val"), part(64, "test"), "synthetic", "holdout", CLASSES)
 
 
-def train(out: Path, config: TrainConfig = CONFIG, resume: bool = False, model_name: str | None = None):
+def train(out: Path, config: TrainConfig = CONFIG, resume: bool = False, model_name: str | None = None,
+          callbacks=None):
     torch.manual_seed(123)  # same initial weights in every process
     model = create_model(model_name or config.model, num_classes=len(CLASSES))
-    return model, fit(model, data(), config, out, resume=resume, progress=False)
+    return model, fit(model, data(), config, out, resume=resume, progress=False, callbacks=callbacks)
 
 
 def assert_same_weights(a: dict, b: dict) -> None:
@@ -57,10 +64,12 @@ def assert_same_weights(a: dict, b: dict) -> None:
 
 def test_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_run(tmp_path):
     killed = tmp_path / "killed"
-    env = dict(os.environ, CHARCLF_TEST_EXIT_AFTER_EPOCH="2", OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, __file__, str(killed), str(torch.get_num_threads())], env=env,
+    # The subprocess imports this checkout's charclf, not whichever one is installed (e.g. from a git worktree).
+    path = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=path)
+    proc = subprocess.run([sys.executable, __file__, str(killed), str(torch.get_num_threads()), "2"], env=env,
                           capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 3, proc.stderr[-2000:]  # died by the hook, not by an error
+    assert proc.returncode == 3, proc.stderr[-2000:]  # died by the kill, not by an error
     state = torch.load(killed / "resume.pt", weights_only=True)
     assert state["run"]["epoch"] == 2 and len(pd.read_csv(killed / "history.csv")) == 2
     assert not (killed / "metrics.json").exists()
@@ -139,4 +148,5 @@ def test_damaged_resume_file_gives_a_clear_error(tmp_path):
 
 if __name__ == "__main__":  # the subprocess side of the kill test
     torch.set_num_threads(int(sys.argv[2]))
-    train(Path(sys.argv[1]))
+    kill_after = int(sys.argv[3])
+    train(Path(sys.argv[1]), callbacks=[lambda row: os._exit(3) if row["epoch"] == kill_after else None])

@@ -12,8 +12,14 @@ pytest.importorskip("ipykernel")
 from records import write_fake_run  # noqa: E402
 
 from charclf.errors import DataError  # noqa: E402
-from charclf.study.runner import (StudyError, find_notebooks, format_summary, inject_parameters, run_study,  # noqa: E402
-                           summarize_runs)
+from charclf.study.runner import (  # noqa: E402
+    StudyError,
+    find_notebooks,
+    format_summary,
+    inject_parameters,
+    run_study,
+    summarize_runs,
+)
 
 
 def _notebook(path, code_cells):

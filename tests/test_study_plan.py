@@ -5,10 +5,17 @@ from pathlib import Path
 
 import pytest
 
-from charclf.study.notebook import PROFILES, StudyContext
+from charclf.study.notebook import StudyContext
+from charclf.study.plan import (
+    ABLATION_EPOCHS,
+    MULTI_SEED_MODELS,
+    TRAINING_PLAN,
+    ablation_runs,
+    feasibility,
+    training_runs,
+)
+from charclf.study.profiles import PROFILES
 from charclf.train.recipes import get_recipe
-from charclf.study.plan import (ABLATION_EPOCHS, MULTI_SEED_MODELS, TRAINING_PLAN, ablation_runs, feasibility,
-                                training_runs)
 
 
 def ctx(profile: str) -> StudyContext:

@@ -7,11 +7,11 @@ import subprocess
 import sys
 
 import pytest
+from synth import make_emnist_dir
 
 from charclf.apps.cli import main
 from charclf.models.hub import read_model_config
 from charclf.train import TrainConfig
-from synth import make_emnist_dir
 
 
 @pytest.fixture(scope="module")

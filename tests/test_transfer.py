@@ -12,11 +12,11 @@ from torch import nn
 
 from charclf.data import CharDataset, DataBundle
 from charclf.errors import ConfigError, DataError
-from charclf.models.hub import load_model, save_pretrained
-from charclf.models import create_model, list_models
-from charclf.train.recipes import get_recipe
-from charclf.train.config import AugmentConfig
 from charclf.experiments.transfer import find_heads, replace_head, transfer_to_mnist
+from charclf.models import create_model, list_models
+from charclf.models.hub import load_model, save_pretrained
+from charclf.train.config import AugmentConfig
+from charclf.train.recipes import get_recipe
 
 DIGITS = tuple("0123456789")
 

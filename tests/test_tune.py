@@ -18,12 +18,23 @@ optuna = pytest.importorskip("optuna")
 
 from charclf.data import CharDataset, DataBundle  # noqa: E402
 from charclf.errors import ConfigError  # noqa: E402
-from charclf.experiments.tune import (BYCLASS_GRID, CONTINUOUS_SPACE, SearchSpace, _requeue, load_or_create_study,  # noqa: E402
-                          make_sampler, make_storage, optimize_exactly, plot_search, run_search, surplus_reason)
+from charclf.experiments.tune import (  # noqa: E402
+    BYCLASS_GRID,
+    CONTINUOUS_SPACE,
+    SearchSpace,
+    _requeue,
+    load_or_create_study,
+    make_sampler,
+    make_storage,
+    optimize_exactly,
+    plot_search,
+    run_search,
+    surplus_reason,
+)
 
 REPO = Path(__file__).resolve().parents[1]
-from synth import QUADRANT_CLASSES as CLASSES, quadrant_bundle  # noqa: E402
-
+from synth import QUADRANT_CLASSES as CLASSES  # noqa: E402
+from synth import quadrant_bundle
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -100,9 +111,9 @@ def test_diverging_trial_is_pruned_not_fatal(tmp_path):
 
 def test_median_pruning_stops_a_bad_training_after_its_first_epoch():
     """fit reports each epoch's val loss; a trial worse than the median is stopped inside fit."""
-    from charclf.train.recipes import get_recipe
-    from charclf.train.config import AugmentConfig
     from charclf.experiments.tune import fit_objective
+    from charclf.train.config import AugmentConfig
+    from charclf.train.recipes import get_recipe
 
     space = SearchSpace({"lr": (0.05, 1e-6)}, n_iter=2)
     base = get_recipe("byclass_study", batch_size=8, augment=AugmentConfig())
@@ -403,8 +414,8 @@ def test_cli_tune_on_synthetic_official_files(tmp_path, capsys):
 
 
 def test_results_show_storage_without_password_or_machine_path(tmp_path):
-    from charclf.provenance import REPO_ROOT
     from charclf.experiments.tune import _safe_url
+    from charclf.provenance import REPO_ROOT
 
     assert _safe_url("postgresql://user:secret@db:5432/x") == "postgresql://***@db:5432/x"
     inside = REPO_ROOT / "outputs" / "runs" / "s" / "study.db"

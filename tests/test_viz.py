@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
-from charclf.eval import figures as viz
 from charclf.data.dataset import CharDataset, DataBundle
+from charclf.eval import figures as viz
 from charclf.eval.evaluate import confusion, per_class_report
 
 BYCLASS = tuple("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")

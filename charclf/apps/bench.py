@@ -142,8 +142,8 @@ def time_charclf(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *
     """Images/s of ``steps`` steps of ``charclf.train.loop.train_epoch`` (after ``warmup`` untimed ones)."""
     from charclf.train.augment import BatchAugment
     from charclf.train.config import AugmentConfig, OptimizerConfig
-    from charclf.train.losses import build_loss
     from charclf.train.loop import train_epoch
+    from charclf.train.losses import build_loss
     from charclf.train.optim import build_optimizer
 
     amp_dtype, channels_last, compiled = VARIANTS[variant]
@@ -406,10 +406,10 @@ def settings_from_args(args) -> BenchSettings:
 
 
 def run(args) -> int:
+    from charclf.fileio import write_json
     from charclf.models import create_model
     from charclf.paths import bench_dir
     from charclf.provenance import run_metadata
-    from charclf.fileio import write_json
 
     settings = settings_from_args(args)
     for name in settings.models:  # fail on a typo before loading data

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from charclf.argtypes import PORT
-from charclf.errors import CharclfError, ImageError
 from charclf.apps.imageprep import preprocess_image
 from charclf.apps.predict import predict_arrays, resolve_model_dir
+from charclf.argtypes import PORT
+from charclf.errors import CharclfError, ImageError
 
 DEFAULT_HOST = "127.0.0.1"
 CANVAS = (400, 400)

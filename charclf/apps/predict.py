@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from charclf.apps.imageprep import load_image, preprocess_image  # noqa: F401  (re-exported: the contract's home)
 from charclf.argtypes import COUNT
 from charclf.errors import CharclfError, DataError
-from charclf.apps.imageprep import load_image, preprocess_image  # noqa: F401  (re-exported: the contract's home)
 
 DEFAULT_MODEL = "default"  # the model_hub folder predict and demo use when no --model is given
 

@@ -38,9 +38,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from charclf.data.idx import GZIP_MAGIC, gunzip
-from charclf.data.official import (CLASSIC_MNIST, MNIST_FILES, MNIST_RAW_MD5, NIST_URL, NIST_ZIP_MD5,
-                                   NIST_ZIP_SIZE_MB, OFFICIAL_SHA256, ZIP_FOLDER, ZIP_NAME, check_split, find_csv,
-                                   find_file, official_file, resolve_data_dir)
+from charclf.data.official import (
+    CLASSIC_MNIST,
+    MNIST_FILES,
+    MNIST_RAW_MD5,
+    NIST_URL,
+    NIST_ZIP_MD5,
+    NIST_ZIP_SIZE_MB,
+    OFFICIAL_SHA256,
+    ZIP_FOLDER,
+    ZIP_NAME,
+    check_split,
+    find_csv,
+    find_file,
+    official_file,
+    resolve_data_dir,
+)
 from charclf.errors import ChecksumError, DataError, DownloadError
 
 CHUNK = 1 << 20

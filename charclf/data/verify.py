@@ -7,9 +7,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from charclf.data.idx import GZIP_MAGIC
-from charclf.data.official import (CLASSIC_MNIST, DATASETS, KINDS, MNIST_FILES, MNIST_RAW_MD5, OFFICIAL_SHA256,
-                                   PARTS, SPLITS, Located, _check_pair, find_csv, find_file, mapping_file,
-                                   mapping_info, official_file, read_mapping, resolve_data_dir)
+from charclf.data.official import (
+    CLASSIC_MNIST,
+    DATASETS,
+    KINDS,
+    MNIST_FILES,
+    MNIST_RAW_MD5,
+    OFFICIAL_SHA256,
+    PARTS,
+    SPLITS,
+    Located,
+    _check_pair,
+    find_csv,
+    find_file,
+    mapping_file,
+    mapping_info,
+    official_file,
+    read_mapping,
+    resolve_data_dir,
+)
 from charclf.data.protocols import holdout_file, holdout_source, load_holdout_indices
 from charclf.errors import ChecksumError, DataError
 

@@ -272,9 +272,9 @@ def evaluate_run(run_dir, split: str = "test", data_dir=None, tta: bool | None =
     the run's config.json. ``tta=None`` uses the run's training config (``train_config.json``) when present.
     """
     from charclf.data import load_data
+    from charclf.fileio import write_json
     from charclf.models.hub import load_model
     from charclf.provenance import run_metadata
-    from charclf.fileio import write_json
 
     part = split
     if part not in PARTS:

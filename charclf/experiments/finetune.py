@@ -14,9 +14,9 @@ import dataclasses
 from pathlib import Path
 
 from charclf.errors import ConfigError
+from charclf.eval.record import RECORD_FILE, RunRecord
 from charclf.provenance import repo_relative
 from charclf.train.config import TrainConfig
-from charclf.eval.record import RECORD_FILE, RunRecord
 
 RESULTS_NAME = "results.json"
 
@@ -49,12 +49,12 @@ def pretrain_finetune(model_name: str, data, *, pretrain_config: TrainConfig | N
     random weights for the epochs of both stages); they appear under ``results["controls"]``.
     """
     from charclf.data.dataset import stratified_subset
-    from charclf.models.hub import load_model
-    from charclf.models import create_model
-    from charclf.provenance import run_metadata
     from charclf.fileio import write_json
-    from charclf.train.recipes import get_recipe, override_config
+    from charclf.models import create_model
+    from charclf.models.hub import load_model
+    from charclf.provenance import run_metadata
     from charclf.train import fit
+    from charclf.train.recipes import get_recipe, override_config
 
     if not 0.0 < pretrain_fraction < 1.0:
         raise ConfigError(f"pretrain_fraction={pretrain_fraction}: must be strictly between 0 and 1 (the study "

@@ -58,7 +58,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from charclf.data import DataBundle, CharDataset, holdout_file, load_data, load_holdout_indices, stratified_indices
+from charclf.data import (
+    CharDataset,
+    DataBundle,
+    holdout_file,
+    load_data,
+    load_holdout_indices,
+    stratified_indices,
+)
 from charclf.data.merge import merge_map
 from charclf.data.official import load_any
 from charclf.errors import ConfigError, DataError
@@ -151,8 +158,7 @@ class AuditSettings:
 
 def train_config(settings: AuditSettings, *, seed: int | None = None):
     """The recipe's TrainConfig for ``settings.epochs`` (its step schedule compressed to keep its shape)."""
-    from charclf.train.recipes import compress_schedule
-    from charclf.train.recipes import get_recipe
+    from charclf.train.recipes import compress_schedule, get_recipe
 
     base = get_recipe(settings.recipe)
     factor = min(1.0, settings.epochs / SCHEDULE_REFERENCE_EPOCHS)
@@ -400,12 +406,12 @@ def _train_model(config, bundle: DataBundle, run_dir: Path | None = None):
     """Train a fresh ``config.model`` on ``bundle`` (in memory, or resumably into ``run_dir``); returns
     (model, mean, std, metrics). With a folder the model is reloaded from it: the one way its cached and its
     fresh state are scored alike."""
-    from charclf.models.hub import load_model
     from charclf.eval.inference import default_device
     from charclf.models import create_model
-    from charclf.study.notebook import is_finished_run, prune_run
+    from charclf.models.hub import load_model
     from charclf.train import fit
     from charclf.train.engine import seed_everything
+    from charclf.train.run_folder import is_finished_run, prune_run
 
     if run_dir is None or not is_finished_run(run_dir):
         seed_everything(config.seed)  # initial weights depend on the config alone
@@ -683,8 +689,8 @@ def estimate_seconds(settings: AuditSettings, sizes: dict, precision: str) -> di
 def run_audit(out, data_dir=None, settings: AuditSettings | None = None, *, rewrite_report: bool = False,
               protocol_file=None, log=print) -> dict:
     """Run (or resume) the whole audit into ``out`` and return the results JSON (also written there)."""
-    from charclf.provenance import repo_relative, run_metadata
     from charclf.fileio import write_json
+    from charclf.provenance import repo_relative, run_metadata
     from charclf.train.precision import precision_name, resolve_amp
 
     settings = settings or AuditSettings()

@@ -130,13 +130,13 @@ def transfer_to_mnist(source_model_dir: str | Path, mnist_data, *, epochs: int =
     import pandas as pd
 
     from charclf.eval.evaluate import evaluate_model
-    from charclf.models.hub import load_model, read_model_config
-    from charclf.models import create_model
-    from charclf.provenance import repo_relative, run_metadata
-    from charclf.fileio import write_json
-    from charclf.train.recipes import get_recipe, override_config
-    from charclf.train import fit
     from charclf.eval.record import RECORD_FILE, RunRecord
+    from charclf.fileio import write_json
+    from charclf.models import create_model
+    from charclf.models.hub import load_model, read_model_config
+    from charclf.provenance import repo_relative, run_metadata
+    from charclf.train import fit
+    from charclf.train.recipes import get_recipe, override_config
 
     _check_mnist(mnist_data)
     source_cfg = read_model_config(source_model_dir)

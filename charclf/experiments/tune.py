@@ -550,8 +550,8 @@ def fit_objective(model_name: str, data, base_config: TrainConfig, space: Search
     import torch
 
     from charclf.models import create_model
-    from charclf.train.recipes import override_config
     from charclf.train import fit
+    from charclf.train.recipes import override_config
 
     def objective(trial) -> float:
         params = space.suggest(trial)

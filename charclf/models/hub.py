@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from charclf.errors import CharclfError, DataError, UnknownNameError, file_error
-from charclf.provenance import git_sha, read_json
 from charclf.fileio import write_json
+from charclf.provenance import git_sha, read_json
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"

@@ -24,9 +24,21 @@ from typing import Callable
 from charclf.errors import TrainingError
 from charclf.paths import figures_dir, outputs_dir
 from charclf.study.profiles import ProfileSettings, profile_settings
-from charclf.study.runs import (RETRAIN_ENV, Run, cached_json, cached_run, describe_run, is_finished_run, load_run,
-                                prune_run, resumable, retrain_requested, update_record)
+from charclf.study.runs import (
+    RETRAIN_ENV,
+    Run,
+    cached_json,
+    cached_run,
+    describe_run,
+    is_finished_run,
+    load_run,
+    prune_run,
+    resumable,
+    retrain_requested,
+    update_record,
+)
 from charclf.train.engine import seed_everything  # noqa: F401  (one home; notebooks import it from here)
+
 
 # -- environment -----------------------------------------------------------------------------------------
 def on_colab() -> bool:

@@ -58,8 +58,8 @@ ABLATION_MODEL, ABLATION_RECIPE, ABLATION_EPOCHS = "minivision_v3", "minivision_
 
 
 def _arms() -> dict[str, dict]:
-    from charclf.train.recipes import BYCLASS_AFFINE, MINIVISION_AUGMENT, RECIPES
     from charclf.train.config import AugmentConfig, OptimizerConfig
+    from charclf.train.recipes import BYCLASS_AFFINE, MINIVISION_AUGMENT, RECIPES
 
     kaggle = RECIPES["efficientnet_kaggle"].config
     mix = dict(mixup_alpha=kaggle.augment.mixup_alpha, cutmix_alpha=kaggle.augment.cutmix_alpha,
@@ -188,9 +188,9 @@ def train_plan(ctx, data, plan: list[PlannedRun], *, train: bool = True):
 
     import pandas as pd
 
-    from charclf.study.notebook import is_finished_run
-    from charclf.provenance import run_metadata
     from charclf.fileio import write_json
+    from charclf.provenance import run_metadata
+    from charclf.train.run_folder import is_finished_run
 
     runs, rows = {}, []
     for planned in plan:
@@ -227,7 +227,7 @@ def run_ablation(ctx, group: str):
 
     Returns ``(table, histories)``: one row per arm (its label, size, accuracies, time) and ``{label: history}``
     for the curves."""
-    from charclf.study.notebook import runs_table
+    from charclf.study.runs import runs_table
 
     runs, status = train_plan(ctx, ctx.load_data("byclass"), ablation_runs(group))
     table = runs_table(runs).join(status["label"])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+
 @dataclass(frozen=True)
 class ProfileSettings:
     """The sizes of one profile. ``None`` means "all of it" (sizes) or "the recipe's own" (epochs)."""

@@ -32,7 +32,8 @@ from pathlib import Path
 
 from charclf.argtypes import NON_NEGATIVE, SECONDS
 from charclf.errors import CharclfError, ConfigError
-from charclf.study.notebook import RETRAIN_ENV, PROFILES
+from charclf.study.profiles import PROFILES
+from charclf.study.runs import RETRAIN_ENV
 
 PARAMETERS_TAG = "parameters"
 PARAMETER_NAMES = ("PROFILE", "DATA_DIR", "PROTOCOL", "SEED", "RETRAIN")
@@ -137,7 +138,11 @@ def execute_notebook(src: Path, params: dict, *, out_path: Path | None = None, c
     """
     import nbformat
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+    from nbclient.exceptions import (
+        CellExecutionError,
+        CellTimeoutError,
+        DeadKernelError,
+    )
 
     from charclf.study.nbstrip import strip_notebook
 
@@ -298,11 +303,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
+    from charclf.data.download import downloads_allowed
+    from charclf.fileio import write_json
     from charclf.paths import outputs_dir
     from charclf.provenance import run_metadata
-    from charclf.fileio import write_json
-
-    from charclf.data.download import downloads_allowed
 
     started = time.perf_counter()
     download = downloads_allowed() and not args.no_download

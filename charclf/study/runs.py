@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Callable
 
 from charclf.errors import ConfigError, TrainingError
-from charclf.eval.record import RECORD_FILE, RunRecord
+from charclf.eval.record import RunRecord
 from charclf.paths import outputs_dir
 from charclf.study.profiles import profile_settings
+from charclf.train.run_folder import RUN_MARKERS, is_finished_run, prune_run, resumable  # noqa: F401
 
 RETRAIN_ENV = "CHARCLF_RETRAIN"
 _TRUE = {"1", "true", "yes", "on"}
@@ -40,13 +41,6 @@ def retrain_requested(retrain: bool = False) -> bool:
 
 
 # -- cached runs -----------------------------------------------------------------------------------------
-RUN_MARKERS = (RECORD_FILE, "history.csv")  # a run folder holding both finished training
-
-
-def is_finished_run(run_dir: str | Path) -> bool:
-    return all((Path(run_dir) / name).is_file() for name in RUN_MARKERS)
-
-
 @dataclass(frozen=True)
 class Run:
     """A finished run folder: what training wrote (metrics, history, config) and how to get its model."""
@@ -108,25 +102,6 @@ def cached_run(name: str, profile: str, build_fn: Callable[[Path], object], retr
         raise TrainingError(f"{run_dir}: the build function returned but did not write "
                             f"{' and '.join(RUN_MARKERS)}. Fix: let it train into the folder it is given")
     return load_run(run_dir, name=name, cached=False)
-
-
-RESUME_ONLY = ("resume.pt", "last.safetensors", "tb")  # only needed to continue an unfinished run
-
-
-def resumable(run_dir: str | Path) -> bool:
-    """An unfinished run folder that ``fit(..., resume=True)`` can continue (it holds a resume state)."""
-    return not is_finished_run(run_dir) and (Path(run_dir) / "resume.pt").is_file()
-
-
-def prune_run(run_dir: str | Path) -> None:
-    """Drop what only resuming needs from a *finished* run (optimizer state, last-epoch weights, TensorBoard
-    logs), keeping weights, config, metrics and history: cached runs stay small enough to commit."""
-    for name in RESUME_ONLY:
-        path = Path(run_dir) / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
 
 
 def update_record(run_dir: str | Path, **changes) -> RunRecord:

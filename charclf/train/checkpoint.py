@@ -1,4 +1,5 @@
-"""Resume state: everything needed to continue a killed run exactly, saved atomically each epoch.
+"""Resume state: everything needed to continue a killed run exactly, saved atomically each epoch, and
+``restore``, which puts it back only after checking it was written for the same model, training config and data.
 
 The file holds plain tensors, numbers, strings, lists and dicts only, so it loads with
 ``torch.load(weights_only=True)`` — opening a resume file never executes pickled code.
@@ -6,7 +7,6 @@ The file holds plain tensors, numbers, strings, lists and dicts only, so it load
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import random
 import re
@@ -18,10 +18,12 @@ import torch
 from torch import nn
 
 from charclf.errors import TrainingError, file_error
-from charclf.train.ema import unwrap
+from charclf.models.registry import unwrap
 
 RESUME_NAME = "resume.pt"
 FORMAT_VERSION = 1
+# Settings that may change between a run and its resume without changing the numbers it computes.
+RESUME_MAY_DIFFER = {"device", "compile", "eval_batch_size", "log_every", "name"}
 
 
 def fingerprint(model: nn.Module, architecture: str, num_classes: int, model_kwargs: dict) -> dict:
@@ -70,11 +72,11 @@ def set_rng_state(state: dict) -> None:
 
 def save_resume(path: str | Path, state: dict) -> Path:
     """``torch.save`` to a temporary file, then rename: a kill mid-write leaves the previous state intact."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format_version": FORMAT_VERSION, **state}, tmp)
-    os.replace(tmp, path)
-    return path
+    from charclf.fileio import atomic_path
+
+    with atomic_path(path) as tmp:
+        torch.save({"format_version": FORMAT_VERSION, **state}, tmp)
+    return Path(path)
 
 
 def _one_line(err: BaseException) -> str:
@@ -110,3 +112,68 @@ def load_resume(path: str | Path) -> dict:
         raise TrainingError(f"{path}: not a charclf resume state (format {state.get('format_version')!r} "
                             f"expected {FORMAT_VERSION}). Fix: pass --overwrite to start a fresh run")
     return state
+
+
+def check_same_config(saved: dict, current: dict, path: Path) -> None:
+    """Refuse a resume with another training config (``TrainConfig.to_dict``), but for ``RESUME_MAY_DIFFER``."""
+    diff = sorted(k for k in set(saved) | set(current)
+                  if k not in RESUME_MAY_DIFFER and _jsonish(saved.get(k)) != _jsonish(current.get(k)))
+    if diff:
+        details = "; ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in diff)
+        raise TrainingError(f"{path}: the run was started with a different training config ({details}). "
+                            f"Fix: resume with the run's own train_config.json, or start a new --out folder")
+
+
+def check_same_data(saved: dict | None, current: dict, path: Path) -> None:
+    """Refuse a resume on other data than the run was trained on (split, protocol, part sizes, classes)."""
+    if saved is None:  # a resume state from before data was recorded: nothing to compare
+        return
+    saved, current = _jsonish(saved), _jsonish(current)
+    if saved != current:
+        diff = "; ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in sorted(set(saved) | set(current))
+                         if saved.get(k) != current.get(k))
+        raise TrainingError(f"{path}: the run was trained on other data ({diff}). Fix: resume with the run's "
+                            f"split/protocol/data dir (see its config.json), or start a new --out folder")
+
+
+def _jsonish(value):
+    """Tuples and lists compare equal (the resume file stores what to_dict gave; JSON turns tuples into lists)."""
+    if isinstance(value, dict):
+        return {k: _jsonish(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonish(v) for v in value]
+    return value
+
+
+def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A CPU copy of the plain module's state dict (whatever DDP/torch.compile wrap it)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in unwrap(model).state_dict().items()}
+
+
+def resume_state(*, model: nn.Module, optimizer, scheduler, ema, run: dict, fingerprint: dict, config_dict: dict,
+                 data_fingerprint: dict) -> dict:
+    """Everything a resume needs after the epoch just finished (``run``: the run state, e.g. best epoch and
+    history); ``save_resume`` writes it and :func:`restore` puts it back."""
+    return {"fingerprint": fingerprint, "data": data_fingerprint, "config": config_dict, "run": dict(run),
+            "model": cpu_state(model), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "ema": ema.state_dict() if ema is not None else None, "rng": rng_state()}
+
+
+def restore(path: Path, *, model: nn.Module, optimizer, scheduler, ema, fingerprint: dict, config_dict: dict,
+            data_fingerprint: dict) -> dict:
+    """Continue from the resume state at ``path``: refuse one written for another model, training config or data
+    (the file is left as it is), else load model/optimizer/scheduler/EMA in place and the global RNG states.
+    Returns the saved run state (the dict :func:`resume_state` was given as ``run``)."""
+    saved = load_resume(path)
+    check_fingerprint(saved["fingerprint"], fingerprint, path)
+    check_same_config(saved["config"], config_dict, path)
+    check_same_data(saved.get("data"), data_fingerprint, path)
+    unwrap(model).load_state_dict(saved["model"])  # in place: DDP, EMA pairs and channels_last stay valid
+    optimizer.load_state_dict(saved["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(saved["scheduler"])
+    if ema is not None:
+        ema.load_state_dict(saved["ema"])
+    set_rng_state(saved["rng"])
+    return saved["run"]

@@ -81,7 +81,8 @@ def run(args) -> int:
     from charclf.data import load_data
     from charclf.errors import unknown_name
     from charclf.models import create_model, list_models
-    from charclf.train.engine import check_out_dir, fit, seed_everything
+    from charclf.train.engine import fit, seed_everything
+    from charclf.train.run_folder import check_out_dir
 
     config = build_config(args)
     # Fail fast, before loading data: a wrong name or an occupied folder should cost nothing.

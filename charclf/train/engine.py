@@ -14,9 +14,7 @@ Model selection uses the val part only; the test part is evaluated once, at the 
 """
 from __future__ import annotations
 
-import os
 import random
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -32,22 +30,19 @@ from tqdm.auto import tqdm
 
 from charclf.data.dataset import CharDataset, DataBundle, stratified_subset
 from charclf.errors import ConfigError, TrainingError
-from charclf.models.hub import save_pretrained, save_weights
 from charclf.eval.inference import predict_logits
+from charclf.eval.record import RunRecord
+from charclf.models.registry import unwrap
 from charclf.provenance import repo_relative, run_metadata
-from charclf.train import checkpoint, distributed
+from charclf.train import checkpoint, distributed, run_folder
 from charclf.train.augment import BatchAugment
 from charclf.train.config import TrainConfig
-from charclf.train.ema import EMA, unwrap
-from charclf.train.losses import build_loss
+from charclf.train.ema import EMA
 from charclf.train.loop import steps_per_epoch, train_epoch
+from charclf.train.losses import build_loss
 from charclf.train.optim import build_optimizer, build_scheduler
 from charclf.train.precision import precision_name, resolve_amp
-from charclf.eval.record import RunRecord
-
-HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s", "images_per_s"]
-# Settings that may change between a run and its resume without changing the numbers it computes.
-RESUME_MAY_DIFFER = {"device", "compile", "eval_batch_size", "log_every", "name"}
+from charclf.train.run_folder import HISTORY_COLUMNS, write_csv
 
 
 # -- small helpers -------------------------------------------------------------------------------------------
@@ -118,103 +113,6 @@ def evaluate_logits(model: nn.Module, ds: CharDataset, *, mean: float, std: floa
     return loss, acc
 
 
-def _write_csv(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-
-
-def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True) for k, v in unwrap(model).state_dict().items()}
-
-
-def check_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
-    """Refuse any output folder whose contents training could destroy (read-only check, before any work).
-
-    - a new or empty folder is always fine;
-    - ``resume`` needs the run's resume.pt; without it, only a run killed before its first epoch (nothing but
-      train_config.json / tb/) may start afresh — a folder holding results is refused, never retrained over;
-    - ``overwrite`` removes only the files ``fit`` writes (``RUN_FILES``), and refuses a folder holding
-      anything else (a model card, notes, another tool's files), naming it;
-    - anything else non-empty is refused.
-    """
-    out = Path(out)
-    if resume and overwrite:
-        raise ConfigError("resume=True and overwrite=True contradict each other. Fix: pass only one of them")
-    if out.exists() and not out.is_dir():
-        raise TrainingError(f"{out}: exists and is not a folder. Fix: choose another output folder")
-    entries = sorted(out.iterdir()) if out.exists() else []
-    if not entries:
-        return
-    foreign = [p.name for p in entries if not is_run_entry(p)]
-    if resume:
-        if (out / checkpoint.RESUME_NAME).is_file():
-            return
-        results = [p.name for p in entries if p.name in RESULT_FILES]
-        if results:
-            raise TrainingError(f"{out}: holds a trained run ({', '.join(results)}) but no "
-                                f"{checkpoint.RESUME_NAME}, so there is nothing to resume and --resume would "
-                                f"train from scratch over it. Fix: train into a new --out folder (or, to replace "
-                                f"this run, pass --overwrite instead of --resume)")
-        if foreign:
-            raise TrainingError(f"{out}: has no {checkpoint.RESUME_NAME} to resume and holds files charclf did not "
-                                f"write ({', '.join(foreign[:5])}). Fix: choose an empty or new --out folder")
-        return  # killed before its first epoch: nothing to lose, fit starts afresh (with a note)
-    if not overwrite:
-        raise TrainingError(f"{out}: the output folder exists and is not empty. Fix: pass --resume to continue "
-                            f"that run, --overwrite to replace it, or choose another --out folder")
-    if foreign:
-        raise TrainingError(f"{out}: --overwrite deletes only the files charclf train writes, and this folder also "
-                            f"holds {', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''}. Fix: move "
-                            f"those elsewhere first, or choose an empty or new --out folder")
-    if "train_config.json" not in {p.name for p in entries}:
-        raise TrainingError(f"{out}: --overwrite would delete a folder that does not look like a charclf run "
-                            f"(no train_config.json inside). Fix: choose an empty or new --out folder")
-
-
-# What fit writes into a run folder, and nothing else (see the module docstring): --overwrite removes only these.
-RUN_FILES = ("model.safetensors", "config.json", "train_config.json", "history.csv", "last.safetensors",
-             checkpoint.RESUME_NAME, "metrics.json",
-             *(f"confusion_{part}{tta}.csv" for part in ("train", "val", "test") for tta in ("", "_tta")))
-RESULT_FILES = ("model.safetensors", "config.json", "metrics.json", "history.csv", "last.safetensors")
-TB_DIR = "tb"
-
-
-def is_run_entry(path: Path) -> bool:
-    """Whether ``path`` (an entry of a run folder) is something ``fit`` writes: a run file, the temporary file
-    of one (left by a kill mid-write), or tb/ holding only TensorBoard event files."""
-    name = path.name
-    if path.is_dir() and not path.is_symlink():
-        return name == TB_DIR and all(p.is_file() and p.name.startswith("events.out.tfevents.")
-                                      for p in path.iterdir())
-    if not path.is_file() or path.is_symlink():
-        return False
-    return name in RUN_FILES or (name.endswith(".tmp") and any(name.startswith(f + ".") for f in RUN_FILES))
-
-
-def clear_run_dir(out: Path, note: Callable[[str], None]) -> list[str]:
-    """Remove the run files of ``out`` for --overwrite, saying what goes; re-checks first (the folder may have
-    changed since check_out_dir), so nothing charclf did not write is ever deleted. Returns the names removed."""
-    check_out_dir(out, resume=False, overwrite=True)
-    entries = sorted(out.iterdir()) if out.exists() else []
-    if entries:
-        note(f"--overwrite: removing {', '.join(p.name + ('/' if p.is_dir() else '') for p in entries)} from {out}")
-    for path in entries:
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-    return [p.name for p in entries]
-
-
-def _open_tensorboard(out: Path, purge_step: int):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # tensorboard is optional: the CSV history is the record of truth
-        return None
-    return SummaryWriter(str(out / "tb"), purge_step=purge_step)
-
-
 # -- fit ----------------------------------------------------------------------------------------------------
 @dataclass
 class RunState:
@@ -226,6 +124,19 @@ class RunState:
     stale_epochs: int = 0  # epochs since the last val improvement (early stopping)
     best_state: dict | None = None  # CPU copy of the best weights (EMA when enabled)
     history: list = field(default_factory=list)  # one dict per epoch, HISTORY_COLUMNS
+
+    def record(self, row: dict, weights: nn.Module) -> bool:
+        """Add an epoch's history row and track the best epoch on val accuracy, keeping a CPU copy of ``weights``
+        (the model validated) when the epoch improved on it. Returns whether it did."""
+        self.history.append(row)
+        self.epoch = row["epoch"]
+        improved = row["val_acc"] > self.best_val_acc  # ties keep the earlier epoch
+        if improved:
+            self.best_val_acc, self.best_epoch, self.stale_epochs = row["val_acc"], row["epoch"], 0
+            self.best_state = checkpoint.cpu_state(weights)
+        else:
+            self.stale_epochs += 1
+        return improved
 
 
 def fit(model: nn.Module, data: DataBundle, config: TrainConfig, out_dir: str | Path | None = None, *,
@@ -263,7 +174,7 @@ def fit(model: nn.Module, data: DataBundle, config: TrainConfig, out_dir: str | 
         raise ConfigError("resume/overwrite need a run folder. Fix: pass out_dir (the folder of the run)")
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
-        check_out_dir(out, resume, overwrite)  # before any work: a refused folder costs nothing
+        run_folder.check_out_dir(out, resume, overwrite)  # before any work: a refused folder costs nothing
     info = distributed.setup(use_cuda=config.device.startswith("cuda")
                              or (config.device == "auto" and torch.cuda.is_available()))
     try:
@@ -275,7 +186,6 @@ def fit(model: nn.Module, data: DataBundle, config: TrainConfig, out_dir: str | 
 
 def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info, evaluate_parts) -> pd.DataFrame:
     device = resolve_device(config.device, info.local_rank)
-    on_cuda = device.type == "cuda"
     amp_dtype = resolve_amp(config.amp, device, model)
     channels_last = _switch(config.channels_last, "channels_last", True, ("auto", "on", "off"))
     show = progress and info.is_main
@@ -291,54 +201,26 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info,
     mean, std = input_normalization(model, images)
 
     # Model and everything that trains it — built (and so validated) before the folder is touched.
-    model.to(device)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    net: nn.Module = model
-    if info.enabled:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if on_cuda else None)
-    if config.compile:
-        net = torch.compile(net)
-    steps = steps_per_epoch(-(-len(train) // info.world_size), config.batch_size)
-    optimizer = build_optimizer(model, config.optimizer)
-    scheduler = build_scheduler(optimizer, config.scheduler, epochs=config.epochs, steps_per_epoch=steps)
-    loss_fn = build_loss(config.loss, num_classes=data.num_classes, class_counts=train.class_counts(),
-                         label_smoothing=config.label_smoothing).to(device)
-    augment = BatchAugment(config.augment, data.num_classes, fill=(0.0 - mean) / std)  # fill = black
-    ema = EMA(model, config.ema_decay) if config.ema_decay else None
-    fp = checkpoint.fingerprint(model, config.model, data.num_classes, config.model_kwargs)
-    # Resuming on other data (another split with as many classes, another protocol) would mix two runs.
-    data_fp = {**data.describe(), "classes": list(data.classes)}
+    net, optimizer, scheduler, loss_fn, augment, ema, steps = _build_training(
+        model, config, train, data.num_classes, info, device, channels_last=channels_last, mean=mean, std=std)
+    eval_model = ema.module if ema is not None else model
+    # What a resume state holds and must match: model, config and data. Resuming on other data (another split
+    # with as many classes, another protocol) would mix two runs.
+    resumable = dict(model=model, optimizer=optimizer, scheduler=scheduler, ema=ema, config_dict=config.to_dict(),
+                     fingerprint=checkpoint.fingerprint(model, config.model, data.num_classes, config.model_kwargs),
+                     data_fingerprint={**data.describe(), "classes": list(data.classes)})
 
     run = RunState()
     resume_path = out / checkpoint.RESUME_NAME if out is not None else None
     if resume and resume_path.exists():
-        state = checkpoint.load_resume(resume_path)
-        checkpoint.check_fingerprint(state["fingerprint"], fp, resume_path)
-        _check_same_config(state["config"], config.to_dict(), resume_path)
-        _check_same_data(state.get("data"), data_fp, resume_path)
-        unwrap(model).load_state_dict(state["model"])  # in place: DDP, EMA pairs and channels_last stay valid
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        if ema is not None:
-            ema.load_state_dict(state["ema"])
-        checkpoint.set_rng_state(state["rng"])
-        run = RunState(**state["run"])
+        run = RunState(**checkpoint.restore(resume_path, **resumable))
         note(f"resuming {repo_relative(out)} after epoch {run.epoch} (best val acc {run.best_val_acc:.4f} at epoch {run.best_epoch})")
     elif resume:
         note(f"note: {repo_relative(resume_path)} not found — starting a fresh run in {repo_relative(out)}")
-
-    writer = None
-    if out is not None and info.is_main:
-        if overwrite:
-            clear_run_dir(out, note)
-        out.mkdir(parents=True, exist_ok=True)
-        config.to_json(out / "train_config.json")
-        writer = _open_tensorboard(out, purge_step=run.epoch + 1)
+    writer = (run_folder.prepare(out, config, overwrite=overwrite, purge_step=run.epoch + 1, note=note)
+              if out is not None and info.is_main else None)
     distributed.barrier()  # rank 0 has cleared/created the folder before anyone trains
 
-    eval_model = ema.module if ema is not None else model
     hub_kw = dict(architecture=config.model, num_classes=data.num_classes, labels=data.classes, mean=mean, std=std,
                   protocol=data.protocol, model_kwargs=config.model_kwargs,
                   extra={"split": data.split, "train_config": "train_config.json"})
@@ -352,7 +234,7 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info,
             gen = torch.Generator().manual_seed(epoch_seed(config.seed, epoch, info.rank))
             with tqdm(total=steps, desc=f"epoch {epoch}", leave=False, disable=not show) as bar:
                 try:
-                    stats = train_epoch(net, optimizer, scheduler, loss_fn, augment if augment.enabled else None,
+                    stats = train_epoch(net, optimizer, scheduler, loss_fn, augment,
                                         images, labels, batch_size=config.batch_size, mean=mean, std=std,
                                         amp_dtype=amp_dtype, channels_last=channels_last, generator=gen, ema=ema,
                                         grad_clip_norm=config.grad_clip_norm,
@@ -369,25 +251,13 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info,
             seconds /= info.world_size
             val_loss, val_acc = evaluate_logits(eval_model, data.val, mean=mean, std=std, config=config,
                                                 amp_dtype=amp_dtype)
-            run.history.append({"epoch": epoch, "train_loss": loss_sum / samples, "train_acc": correct / samples,
-                                "val_loss": val_loss, "val_acc": val_acc, "lr": optimizer.param_groups[0]["lr"],
-                                "epoch_time_s": seconds, "images_per_s": samples / seconds})
-            improved = val_acc > run.best_val_acc  # ties keep the earlier epoch
-            run.epoch = epoch
-            if improved:
-                run.best_val_acc, run.best_epoch, run.stale_epochs = val_acc, epoch, 0
-                run.best_state = _cpu_state(eval_model)
-            else:
-                run.stale_epochs += 1
+            improved = run.record({"epoch": epoch, "train_loss": loss_sum / samples, "train_acc": correct / samples,
+                                   "val_loss": val_loss, "val_acc": val_acc, "lr": optimizer.param_groups[0]["lr"],
+                                   "epoch_time_s": seconds, "images_per_s": samples / seconds}, eval_model)
             epochs_bar.set_postfix(val_acc=f"{val_acc:.4f}", best=f"{run.best_val_acc:.4f}")
             if out is not None and info.is_main:
-                _save_epoch(out, run.history, improved, eval_model, model, hub_kw, writer, {
-                    "fingerprint": fp, "data": data_fp, "config": config.to_dict(), "run": dict(vars(run)),
-                    "model": _cpu_state(model),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                    "ema": ema.state_dict() if ema is not None else None, "rng": checkpoint.rng_state()})
-            _test_hook(epoch)
+                run_folder.save_epoch(out, run.history, improved, eval_model, model, hub_kw, writer,
+                                      checkpoint.resume_state(run=vars(run), **resumable))
             for callback in callbacks:
                 callback(dict(run.history[-1]))
             if config.early_stopping_patience is not None and run.stale_epochs >= config.early_stopping_patience:
@@ -431,14 +301,14 @@ def final_evaluation(model: nn.Module, data: DataBundle, out: Path, *, mean: flo
     """Score the chosen weights on ``parts`` with :func:`charclf.eval.evaluate.evaluate_model` (float32, TTA as the
     config says), write each part's confusion matrix as ``confusion_<key>.csv`` and return the record's
     ``evaluation`` (keyed like ``charclf evaluate``: "test", or "test_tta" with TTA)."""
-    from charclf.eval.evaluate import confusion_frame, evaluation_key, evaluate_model
+    from charclf.eval.evaluate import confusion_frame, evaluate_model, evaluation_key
 
     evaluation = {}
     for part in parts:
         result = evaluate_model(model, getattr(data, part), mean=mean, std=std, tta=tta, batch_size=batch_size)
         key = evaluation_key(part, tta)
         evaluation[key] = result.to_dict()
-        _write_csv(confusion_frame(result.confusion, result.classes).reset_index(), out / f"confusion_{key}.csv")
+        write_csv(confusion_frame(result.confusion, result.classes).reset_index(), out / f"confusion_{key}.csv")
     return evaluation
 
 
@@ -448,21 +318,6 @@ def model_record(model: nn.Module, config: TrainConfig) -> dict:
 
     size = model_summary(unwrap(model))
     return {"model": config.model, "params": int(size["params"]), "macs": int(size["macs"])}
-
-
-def _save_epoch(out: Path, rows: list[dict], improved: bool, eval_model: nn.Module, model: nn.Module,
-                pretrained_kw: dict, writer, resume_state: dict) -> None:
-    """Write one epoch's files; resume.pt goes last, so it only ever points at a fully written epoch."""
-    if improved:
-        save_pretrained(eval_model, out, **pretrained_kw)
-    save_weights(model, out / "last.safetensors")
-    _write_csv(pd.DataFrame(rows, columns=HISTORY_COLUMNS), out / "history.csv")
-    if writer is not None:
-        row = rows[-1]
-        for key in HISTORY_COLUMNS[1:]:
-            writer.add_scalar(key, row[key], row["epoch"])
-        writer.flush()
-    checkpoint.save_resume(out / checkpoint.RESUME_NAME, resume_state)
 
 
 def _summary(history: pd.DataFrame, run: RunState, wall_s: float, mean: float, std: float) -> dict:
@@ -478,37 +333,25 @@ def _summary(history: pd.DataFrame, run: RunState, wall_s: float, mean: float, s
             "images_per_s": images / train_s if train_s > 0 else None, "mean": mean, "std": std}
 
 
-def _check_same_config(saved: dict, current: dict, path: Path) -> None:
-    diff = sorted(k for k in set(saved) | set(current)
-                  if k not in RESUME_MAY_DIFFER and _jsonish(saved.get(k)) != _jsonish(current.get(k)))
-    if diff:
-        details = "; ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in diff)
-        raise TrainingError(f"{path}: the run was started with a different training config ({details}). "
-                            f"Fix: resume with the run's own train_config.json, or start a new --out folder")
-
-
-def _check_same_data(saved: dict | None, current: dict, path: Path) -> None:
-    if saved is None:  # a resume state from before data was recorded: nothing to compare
-        return
-    saved, current = _jsonish(saved), _jsonish(current)
-    if saved != current:
-        diff = "; ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in sorted(set(saved) | set(current))
-                         if saved.get(k) != current.get(k))
-        raise TrainingError(f"{path}: the run was trained on other data ({diff}). Fix: resume with the run's "
-                            f"split/protocol/data dir (see its config.json), or start a new --out folder")
-
-
-def _jsonish(value):
-    """Tuples and lists compare equal (the resume file stores what to_dict gave; JSON turns tuples into lists)."""
-    if isinstance(value, dict):
-        return {k: _jsonish(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonish(v) for v in value]
-    return value
-
-
-def _test_hook(epoch: int) -> None:
-    """Tests simulate a kill right after an epoch's checkpoint: CHARCLF_TEST_EXIT_AFTER_EPOCH=N -> os._exit(3)."""
-    stop = os.environ.get("CHARCLF_TEST_EXIT_AFTER_EPOCH")
-    if stop is not None and int(stop) == epoch:
-        os._exit(3)
+def _build_training(model: nn.Module, config: TrainConfig, train: CharDataset, num_classes: int,
+                    info: distributed.DistInfo, device: torch.device, *, channels_last: bool, mean: float,
+                    std: float) -> tuple:
+    """Put ``model`` on ``device`` and build what trains it: ``(net, optimizer, scheduler, loss_fn, augment, ema,
+    steps)``. ``net`` is the model as it trains (DDP / torch.compile wrappers as configured), ``augment`` is None
+    when the config augments nothing, ``steps`` the optimizer steps per epoch on each rank."""
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    net: nn.Module = model
+    if info.enabled:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if config.compile:
+        net = torch.compile(net)
+    steps = steps_per_epoch(-(-len(train) // info.world_size), config.batch_size)
+    optimizer = build_optimizer(model, config.optimizer)
+    scheduler = build_scheduler(optimizer, config.scheduler, epochs=config.epochs, steps_per_epoch=steps)
+    loss_fn = build_loss(config.loss, num_classes=num_classes, class_counts=train.class_counts(),
+                         label_smoothing=config.label_smoothing).to(device)
+    augment = BatchAugment(config.augment, num_classes, fill=(0.0 - mean) / std)  # fill = black
+    ema = EMA(model, config.ema_decay) if config.ema_decay else None
+    return net, optimizer, scheduler, loss_fn, augment if augment.enabled else None, ema, steps

@@ -11,8 +11,15 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.optim.lr_scheduler import (CosineAnnealingLR, CosineAnnealingWarmRestarts, LinearLR, LRScheduler,
-                                      OneCycleLR, SequentialLR, StepLR)
+from torch.optim.lr_scheduler import (
+    CosineAnnealingLR,
+    CosineAnnealingWarmRestarts,
+    LinearLR,
+    LRScheduler,
+    OneCycleLR,
+    SequentialLR,
+    StepLR,
+)
 
 from charclf.errors import ConfigError, unknown_name
 from charclf.train.config import OptimizerConfig, SchedulerConfig

@@ -7,10 +7,10 @@ import pytest
 from records import write_fake_run
 
 from charclf.errors import ConfigError, TrainingError, UnknownNameError
-from charclf.train.recipes import compress_schedule
-from charclf.study.notebook import (RETRAIN_ENV, cached_json, cached_run, profile_settings,
-                                    retrain_requested)
+from charclf.study.profiles import profile_settings
+from charclf.study.runs import RETRAIN_ENV, cached_json, cached_run, retrain_requested
 from charclf.train import SchedulerConfig
+from charclf.train.recipes import compress_schedule
 
 
 def _fake_training(calls):

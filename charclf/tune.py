@@ -368,7 +368,8 @@ def storage_url(storage: str | os.PathLike | None, out_dir: str | os.PathLike | 
 
 
 def make_storage(url: str, *, heartbeat_interval: int = DEFAULT_HEARTBEAT_S, grace_period: int | None = None):
-    """An Optuna RDB storage with heartbeats, whose stale (killed) trials are re-queued once per failure."""
+    """An Optuna RDB storage with heartbeats, whose stale (killed) trials the storage's retry callback re-queues,
+    once per failure and at most ``MAX_RETRY`` times per parameter set."""
     optuna = _optuna()
     engine_kwargs = {}
     if url.startswith("sqlite:///"):
@@ -376,7 +377,9 @@ def make_storage(url: str, *, heartbeat_interval: int = DEFAULT_HEARTBEAT_S, gra
         if str(path) not in ("", ":memory:"):
             path.parent.mkdir(parents=True, exist_ok=True)
         # Several processes share the file: wait for a lock rather than failing after sqlite's 5 s default.
-        engine_kwargs = {"connect_args": {"timeout": 120}}
+        # isolation_level=None: the sqlite3 module emits no BEGIN of its own (each transaction's BEGIN IMMEDIATE
+        # is added below).
+        engine_kwargs = {"connect_args": {"timeout": 120, "isolation_level": None}}
     if heartbeat_interval < 1:
         raise ConfigError(f"heartbeat_interval={heartbeat_interval}: must be >= 1 second")
     grace = grace_period if grace_period is not None else max(3 * heartbeat_interval, 2)
@@ -387,11 +390,21 @@ def make_storage(url: str, *, heartbeat_interval: int = DEFAULT_HEARTBEAT_S, gra
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
         try:
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
-                                              grace_period=grace, heartbeat_stale_trial_callback=retry)
+            storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, grace_period=grace,
+                                                 heartbeat_interval=heartbeat_interval,
+                                                 heartbeat_stale_trial_callback=retry)
         except Exception as err:  # sqlalchemy errors: bad URL, missing driver, unreachable server
             raise ConfigError(f"cannot open the search storage {url!r}: {err}. Fix: check the URL (e.g. "
                               "sqlite:///outputs/tune/study.db) and that its database driver is installed") from err
+    if storage.engine.name == "sqlite":
+        # Optuna fails a stale trial, and hands a WAITING trial to one worker, by reading the trial's state and
+        # writing the new one under SELECT ... FOR UPDATE. SQLite ignores that clause, so two workers could both
+        # fail one dead trial (re-queueing its parameters twice) or both take one WAITING trial. Taking the
+        # write lock when a transaction begins makes each such read-and-write atomic across processes.
+        from sqlalchemy import event
+
+        event.listen(storage.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+    return storage
 
 
 def load_or_create_study(storage, study_name: str, *, sampler=None, pruner=None, spec: dict | None = None):

@@ -8,7 +8,6 @@ the data protocol, which every measured number must carry).
 """
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -16,15 +15,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from charclf.provenance import REPO_ROOT
-
-FIGURES_DIR = REPO_ROOT / "outputs" / "figures"  # the default; see figures_dir()
 
 
 # -- saving ---------------------------------------------------------------------------------------------
 def figures_dir(directory: str | Path | None = None) -> Path:
-    """Where figures go: ``directory`` > ``$CHARCLF_FIGURES_DIR`` > ``$CHARCLF_OUTPUTS_DIR/figures`` >
-    ``FIGURES_DIR`` (read at call time, so tests can redirect them)."""
+    """Where figures go: ``directory``, else ``charclf.paths.figures_dir()`` (``$CHARCLF_FIGURES_DIR`` >
+    the outputs folder's ``figures/``; read at call time, so tests can redirect them)."""
     from charclf.paths import figures_dir as _default_figures_dir
 
     return Path(directory) if directory is not None else _default_figures_dir()
@@ -287,6 +283,54 @@ def training_curves(histories, *, title: str | None = None, subtitle: str | None
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0, 1].legend(fontsize=7, ncols=1 + len(histories) // 6, loc="lower right")
     _title(fig, "Training curves (solid: train, dashed: val)", title, subtitle)
+    return fig
+
+
+# -- hyperparameter search ------------------------------------------------------------------------------
+def plot_search(df, params: list[str] | None = None):
+    """Each hyperparameter against the validation loss, one panel per parameter; the best trial in red.
+
+    Parameters with few distinct values (a grid axis) are drawn as evenly spaced categories with a little
+    jitter, wide positive ranges on a log axis. Returns the matplotlib Figure.
+
+    ``df``: a trials table as ``charclf.experiments.tune.SearchResult.trials_dataframe()`` returns it. Unlike the other
+    figures this one is made with ``pyplot`` (no layout engine): notebook 05 relies on the inline backend to
+    show it and calls ``tight_layout`` on it after adding its own title.
+    """
+    import matplotlib.pyplot as plt
+
+    params = params or df.attrs.get("params")
+    if not params:
+        raise ValueError("plot_search needs the parameter columns: pass params=[...] or a DataFrame from "
+                         "SearchResult.trials_dataframe()")
+    done = df[(df.state == "COMPLETE") & df.val_loss.notna()]
+    done = done[np.isfinite(done.val_loss.astype(float))]
+    fig, axes = plt.subplots(1, len(params), figsize=(3.2 * len(params), 3.0), sharey=True, squeeze=False)
+    axes = axes[0]
+    best = int(np.argmin(done.val_loss.to_numpy(dtype=float))) if len(done) else None
+    rng = np.random.default_rng(0)
+    for ax, name in zip(axes, params):
+        values = done[name]
+        distinct = sorted(values.dropna().unique().tolist(), key=lambda v: (str(type(v)), v))
+        if len(distinct) <= 6:
+            pos = {v: i for i, v in enumerate(distinct)}
+            x = np.array([pos[v] for v in values], dtype=float) + rng.uniform(-0.12, 0.12, len(values))
+            ax.set_xticks(range(len(distinct)), [f"{v:g}" if isinstance(v, float) else str(v) for v in distinct])
+            ax.set_xlim(-0.5, len(distinct) - 0.5)
+        else:
+            x = values.astype(float).to_numpy()
+            if (x > 0).all() and x.max() / x.min() >= 20:
+                ax.set_xscale("log")
+        y = done.val_loss.to_numpy(dtype=float)
+        ax.scatter(x, y, s=22, alpha=0.75, color="tab:blue", edgecolors="none")
+        if best is not None:
+            ax.scatter([x[best]], [y[best]], s=70, color="tab:red", marker="*", zorder=3, label="best")
+        ax.set_xlabel(name)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("validation loss")
+    n_pruned = int((df.state == "PRUNED").sum())
+    fig.suptitle(f"{len(done)} complete trials" + (f", {n_pruned} pruned" if n_pruned else ""), fontsize=10)
+    fig.tight_layout()
     return fig
 
 

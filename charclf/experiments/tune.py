@@ -12,13 +12,17 @@ What the study needs from a search, and how this module gives it:
   whether one worker runs them or five, and a resumed search draws what an uninterrupted one would have.
   With TPE (``sampler="tpe"``) the random start-up trials come from the same seeded sampler, then TPE with the
   constant liar (which keeps parallel workers from proposing the same point) takes over.
-* **A killed search resumes with no trial lost or repeated** — the study lives in an RDB storage (SQLite
-  file by default). Each running trial writes a heartbeat; a trial whose heartbeat stops (its worker was
-  killed) is marked FAIL after ``grace_period`` seconds and its parameters are re-queued, exactly once per
-  failure, as a WAITING trial that the next worker picks up. The budget ``n_trials`` counts *finished*
-  trials (COMPLETE or PRUNED) across all workers; a trial that starts when the budget is already held by
-  earlier trials stops at once (FAIL, ``surplus``) without training, so the study ends with exactly
-  ``n_trials`` finished trials however many workers raced for the last ones.
+* **A killed search resumes to its budget, repeating no finished trial** — the study lives in an RDB storage
+  (SQLite file by default). ``n_trials`` counts *finished* trials (COMPLETE or PRUNED) across all workers and
+  restarts: Optuna's ``MaxTrialsCallback`` stops a worker once the study holds that many, and a rerun of a
+  finished study trains nothing. Each running trial writes a heartbeat; a trial whose heartbeat stops (its
+  worker was killed) is marked FAIL by the next trial any worker starts after ``grace_period`` seconds, and
+  the storage's retry callback re-queues its parameters (at most ``MAX_RETRY`` times) as a WAITING trial
+  that is run before new parameters are drawn. A trial interrupted with Ctrl-C is re-queued too.
+  A *single* worker ends with exactly ``n_trials`` finished trials, resumed or not. With several workers the
+  budget is checked after each trial, so workers racing for the last trials may each finish the one they
+  hold: the study can end with up to ``workers - 1`` trials more than ``n_trials`` (``search.json`` reports
+  the actual number). A dead worker's trial that goes stale only after the budget is met stays unrun.
 * **Several workers** — start the same command (same ``--storage`` and ``--study-name``) in several
   processes, or on several machines with a database URL (``postgresql://...``).
 * **Pruning** — MedianPruner on the validation loss reported after each epoch (through ``fit``'s per-epoch
@@ -33,12 +37,10 @@ import contextlib
 import dataclasses
 import itertools
 import json
-import logging
 import math
 import os
 import socket
 import sys
-import time
 import warnings
 import zlib
 from dataclasses import dataclass, field
@@ -368,7 +370,8 @@ def storage_url(storage: str | os.PathLike | None, out_dir: str | os.PathLike | 
 
 
 def make_storage(url: str, *, heartbeat_interval: int = DEFAULT_HEARTBEAT_S, grace_period: int | None = None):
-    """An Optuna RDB storage with heartbeats, whose stale (killed) trials are re-queued once per failure."""
+    """An Optuna RDB storage with heartbeats, whose stale (killed) trials the storage's retry callback re-queues,
+    once per failure and at most ``MAX_RETRY`` times per parameter set."""
     optuna = _optuna()
     engine_kwargs = {}
     if url.startswith("sqlite:///"):
@@ -376,7 +379,9 @@ def make_storage(url: str, *, heartbeat_interval: int = DEFAULT_HEARTBEAT_S, gra
         if str(path) not in ("", ":memory:"):
             path.parent.mkdir(parents=True, exist_ok=True)
         # Several processes share the file: wait for a lock rather than failing after sqlite's 5 s default.
-        engine_kwargs = {"connect_args": {"timeout": 120}}
+        # isolation_level=None: the sqlite3 module emits no BEGIN of its own (each transaction's BEGIN IMMEDIATE
+        # is added below).
+        engine_kwargs = {"connect_args": {"timeout": 120, "isolation_level": None}}
     if heartbeat_interval < 1:
         raise ConfigError(f"heartbeat_interval={heartbeat_interval}: must be >= 1 second")
     grace = grace_period if grace_period is not None else max(3 * heartbeat_interval, 2)
@@ -387,11 +392,21 @@ def make_storage(url: str, *, heartbeat_interval: int = DEFAULT_HEARTBEAT_S, gra
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
         try:
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
-                                              grace_period=grace, heartbeat_stale_trial_callback=retry)
+            storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, grace_period=grace,
+                                                 heartbeat_interval=heartbeat_interval,
+                                                 heartbeat_stale_trial_callback=retry)
         except Exception as err:  # sqlalchemy errors: bad URL, missing driver, unreachable server
             raise ConfigError(f"cannot open the search storage {url!r}: {err}. Fix: check the URL (e.g. "
                               "sqlite:///outputs/tune/study.db) and that its database driver is installed") from err
+    if storage.engine.name == "sqlite":
+        # Optuna fails a stale trial, and hands a WAITING trial to one worker, by reading the trial's state and
+        # writing the new one under SELECT ... FOR UPDATE. SQLite ignores that clause, so two workers could both
+        # fail one dead trial (re-queueing its parameters twice) or both take one WAITING trial. Taking the
+        # write lock when a transaction begins makes each such read-and-write atomic across processes.
+        from sqlalchemy import event
+
+        event.listen(storage.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+    return storage
 
 
 def load_or_create_study(storage, study_name: str, *, sampler=None, pruner=None, spec: dict | None = None):
@@ -418,111 +433,46 @@ def load_or_create_study(storage, study_name: str, *, sampler=None, pruner=None,
     return study
 
 
-class _Surplus(Exception):
-    """The budget was already held by earlier trials when this one started: it ends at once (FAIL)."""
+def optimize_to_budget(study, objective: Callable, n_trials: int, *,
+                       log: Callable[[str], None] | None = None) -> int:
+    """Run trials until the study holds ``n_trials`` finished (COMPLETE/PRUNED) trials, counted over all
+    workers and restarts; returns how many trials this worker started (0 when the budget was already met).
 
-
-def _fail_stale_trials(study) -> None:
-    optuna = _optuna()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
-
-
-def _requeue(study, frozen_trial) -> None:
-    """Queue ``frozen_trial``'s parameters again (the same record the heartbeat callback writes)."""
-    optuna = _optuna()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)(study, frozen_trial)
-
-
-def optimize_exactly(study, objective: Callable, n_trials: int, *, poll_interval: float = 2.0,
-                     log: Callable[[str], None] | None = None) -> int:
-    """Run trials until the study holds ``n_trials`` finished (COMPLETE/PRUNED) trials; returns how many this
-    worker ran. Safe to call from several processes at once and again after a kill.
-
-    Rules (every worker applies them to the shared storage):
-      * a trial may train only if fewer than ``n_trials`` non-failed trials have a lower number — otherwise
-        it is *surplus* and ends at once (this is what makes the total exact under races);
-      * a re-queued trial whose original was already re-queued and taken by another trial is surplus too
-        (two workers may both notice one dead trial);
-      * while the budget is held by running trials, wait (a dead worker's trial goes stale after the grace
-        period and comes back as a WAITING trial, which a waiting worker then runs).
+    Optuna keeps the books: ``MaxTrialsCallback`` stops this worker once the shared count reaches the budget
+    (it is checked after each trial, so racing workers may overshoot by up to ``workers - 1``), and before each
+    trial ``optimize`` fails heartbeat-stale trials, whose parameters the storage's retry callback re-queues
+    (see :func:`make_storage`); ``ask`` hands out such a WAITING trial before drawing new parameters.
     """
-    _optuna()
+    from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
 
+    finished = (TrialState.COMPLETE, TrialState.PRUNED)
+    remaining = n_trials - len(study.get_trials(deepcopy=False, states=finished))
+    if remaining <= 0:  # optimize would start a trial before any callback could stop it
+        return 0
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    current: dict = {}
+    started: list[int] = []
 
-    def gated(trial):
-        current["number"] = trial.number
-        reason = surplus_reason(study.get_trials(deepcopy=False), trial.number, n_trials)
-        if reason is not None:
-            trial.set_user_attr("surplus", True)
-            raise _Surplus(reason)
+    def tagged(trial):
+        started.append(trial._trial_id)
         trial.set_user_attr(WORKER_ATTR, worker)
         return objective(trial)
 
-    ran, waiting_told = 0, False
-    while True:
-        _fail_stale_trials(study)
-        states = [t.state for t in study.get_trials(deepcopy=False)]
-        finished = sum(s in (TrialState.COMPLETE, TrialState.PRUNED) for s in states)
-        running = states.count(TrialState.RUNNING)
-        if finished >= n_trials:
-            return ran
-        if finished + running >= n_trials:
-            if log is not None and not waiting_told:
-                log(f"{finished}/{n_trials} trials finished; waiting for {running} running trial(s) of other "
-                    "workers (a dead worker's trial is re-queued once its heartbeat goes stale)")
-                waiting_told = True
-            time.sleep(poll_interval)
-            continue
-        current.clear()
-        logger = logging.getLogger("optuna.study._optimize")  # where optuna logs a failed trial
-        drop = _DropSurplusWarnings()
-        logger.addFilter(drop)
-        try:
-            study.optimize(gated, n_trials=1, catch=(_Surplus,), gc_after_trial=False)
-        except KeyboardInterrupt:
-            # Ctrl-C marks the trial FAIL without a heartbeat timeout: re-queue it so it is not lost.
-            frozen = _trial_by_number(study, current.get("number"))
-            if frozen is not None and frozen.state == TrialState.FAIL and not frozen.user_attrs.get("surplus"):
-                _requeue(study, frozen)
-            raise
-        finally:
-            logger.removeFilter(drop)
-        frozen = _trial_by_number(study, current.get("number"))
-        if frozen is not None and not frozen.user_attrs.get("surplus"):
-            ran += 1
-            if log is not None:
-                log(_trial_line(frozen))
-
-
-def surplus_reason(trials, number: int, n_trials: int) -> str | None:
-    """Why trial ``number`` must not train (``None`` if it may), given every trial of the study.
-
-    A trial trains only if fewer than ``n_trials`` earlier trials hold the budget (finished, running or
-    waiting — failed trials hold nothing), and if it is not a second re-queue of a trial whose re-queue is
-    already held by an earlier trial.
-    """
-    holding = ("COMPLETE", "PRUNED", "RUNNING", "WAITING")
-    me = next(t for t in trials if t.number == number)
-    earlier = [t for t in trials if t.number < number and t.state.name in holding]
-    if len(earlier) >= n_trials:
-        return f"trial {number}: the budget of {n_trials} trials is held by earlier trials"
-    retry_of = me.system_attrs.get("failed_trial")
-    if retry_of is not None and any(t.system_attrs.get("failed_trial") == retry_of for t in earlier):
-        return f"trial {number}: trial {retry_of} was already re-queued as an earlier trial"
-    return None
-
-
-def _trial_by_number(study, number: int | None):
-    if number is None:
-        return None
-    return next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
+    callbacks = [MaxTrialsCallback(n_trials, states=finished)]
+    if log is not None:
+        callbacks.append(lambda _study, trial: log(_trial_line(trial)))
+    try:
+        study.optimize(tagged, n_trials=remaining, callbacks=callbacks, gc_after_trial=False)
+    except KeyboardInterrupt:
+        # Optuna marks the interrupted trial FAIL, but its heartbeat stopped cleanly, so it never goes stale and
+        # the retry callback never sees it. Re-queue it with that same callback, so that a resumed search runs
+        # its parameters and draws what an uninterrupted one would have.
+        retry = study._storage.get_heartbeat_stale_trial_callback()
+        frozen = study._storage.get_trial(started[-1]) if started else None
+        if retry is not None and frozen is not None and frozen.state == TrialState.FAIL:
+            retry(study, frozen)
+        raise
+    return len(started)
 
 
 def _trial_line(t) -> str:
@@ -632,6 +582,8 @@ class SearchResult:
                                source="best search parameters")
 
     def plot(self):
+        from charclf.eval.figures import plot_search
+
         return plot_search(self.trials_dataframe())
 
     def summary(self) -> dict:
@@ -662,81 +614,13 @@ def trials_dataframe(study, space: SearchSpace | None = None, *, all_states: boo
         row.update({"best_val_acc": t.user_attrs.get("best_val_acc"),
                     "epochs": len(t.user_attrs.get("val_loss_per_epoch", []) or []),
                     "diverged": bool(t.user_attrs.get("diverged", False)),
-                    "surplus": bool(t.user_attrs.get("surplus", False)),
                     "retry_of": t.system_attrs.get("failed_trial"), "worker": t.user_attrs.get(WORKER_ATTR),
                     "duration_s": duration})
         rows.append(row)
     df = pd.DataFrame(rows, columns=["number", "state", "val_loss", *names, "best_val_acc", "epochs", "diverged",
-                                     "surplus", "retry_of", "worker", "duration_s"])
+                                     "retry_of", "worker", "duration_s"])
     df.attrs["params"] = list(names)
     return df.sort_values("number").reset_index(drop=True)
-
-
-def plot_search(df, params: list[str] | None = None):
-    """Each hyperparameter against the validation loss, one panel per parameter; the best trial in red.
-
-    Parameters with few distinct values (a grid axis) are drawn as evenly spaced categories with a little
-    jitter, wide positive ranges on a log axis. Returns the matplotlib Figure.
-    """
-    import matplotlib.pyplot as plt
-
-    params = params or df.attrs.get("params")
-    if not params:
-        raise ValueError("plot_search needs the parameter columns: pass params=[...] or a DataFrame from "
-                         "SearchResult.trials_dataframe()")
-    done = df[(df.state == "COMPLETE") & df.val_loss.notna()]
-    done = done[np.isfinite(done.val_loss.astype(float))]
-    fig, axes = plt.subplots(1, len(params), figsize=(3.2 * len(params), 3.0), sharey=True, squeeze=False)
-    axes = axes[0]
-    best = int(np.argmin(done.val_loss.to_numpy(dtype=float))) if len(done) else None
-    rng = np.random.default_rng(0)
-    for ax, name in zip(axes, params):
-        values = done[name]
-        distinct = sorted(values.dropna().unique().tolist(), key=lambda v: (str(type(v)), v))
-        if len(distinct) <= 6:
-            pos = {v: i for i, v in enumerate(distinct)}
-            x = np.array([pos[v] for v in values], dtype=float) + rng.uniform(-0.12, 0.12, len(values))
-            ax.set_xticks(range(len(distinct)), [f"{v:g}" if isinstance(v, float) else str(v) for v in distinct])
-            ax.set_xlim(-0.5, len(distinct) - 0.5)
-        else:
-            x = values.astype(float).to_numpy()
-            if (x > 0).all() and x.max() / x.min() >= 20:
-                ax.set_xscale("log")
-        y = done.val_loss.to_numpy(dtype=float)
-        ax.scatter(x, y, s=22, alpha=0.75, color="tab:blue", edgecolors="none")
-        if best is not None:
-            ax.scatter([x[best]], [y[best]], s=70, color="tab:red", marker="*", zorder=3, label="best")
-        ax.set_xlabel(name)
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("validation loss")
-    n_pruned = int((df.state == "PRUNED").sum())
-    fig.suptitle(f"{len(done)} complete trials" + (f", {n_pruned} pruned" if n_pruned else ""), fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def _write_atomic(path: Path, text: str) -> Path:
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def _json_default(o):
-    if isinstance(o, (np.integer, np.floating)):
-        return o.item()
-    if isinstance(o, (Path, np.ndarray)):
-        return str(o) if isinstance(o, Path) else o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 def _safe_url(url: str) -> str:
@@ -753,13 +637,6 @@ def _safe_url(url: str) -> str:
 
 
 # -- run_search -------------------------------------------------------------------------------------------------
-class _DropSurplusWarnings(logging.Filter):
-    """A surplus trial is bookkeeping, not a failure worth a warning with a traceback."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "_Surplus" not in record.getMessage()
-
-
 @contextlib.contextmanager
 def _quiet_optuna():
     """Optuna logs every trial at INFO; we print our own one-line summary instead (restored afterwards)."""
@@ -783,16 +660,20 @@ def run_search(model_name: str, data, base_config: TrainConfig | None = None,
 
     ``n_trials`` (default ``space.n_iter``) is the total number of finished trials the study should hold,
     across all workers and restarts: rerunning the same call after a kill continues where it stopped, and
-    running it in several processes at once shares the work. Each trial trains ``epochs_per_trial`` epochs on
+    running it in several processes at once shares the work (racing workers may finish up to ``workers - 1``
+    trials more; the summary reports the actual number). Each trial trains ``epochs_per_trial`` epochs on
     a stratified ``max_train_samples`` subset of train (default: the base config's, usually all of it) and is
     scored by the final validation loss (on a stratified ``max_val_samples`` subset of val when given).
 
     ``storage``: a database URL (or a file path for SQLite); default ``sqlite:///<out_dir>/study.db`` with
-    ``out_dir`` defaulting to ``outputs/tune/<study_name>``. ``objective`` replaces the training objective
-    (a function of an Optuna trial returning the value to minimise), e.g. for a custom training loop.
+    ``out_dir`` defaulting to ``<charclf.paths.outputs_dir()>/tune/<study_name>``. ``objective`` replaces the
+    training objective (a function of an Optuna trial returning the value to minimise), e.g. for a custom
+    training loop.
     Writes ``search.json`` (best parameters, provenance) and ``trials.csv`` into ``out_dir``.
     """
     from charclf.data.dataset import stratified_subset
+    from charclf.fileio import write_csv, write_json
+    from charclf.paths import outputs_dir
     from charclf.provenance import run_metadata
     from charclf.train.recipes import get_recipe, override_config
 
@@ -808,7 +689,7 @@ def run_search(model_name: str, data, base_config: TrainConfig | None = None,
     base_config = override_config(base_config, fixed, source="search base config")
     study_name = study_name or f"{model_name}-{space.name}-{sampler}-s{seed}"
     if out_dir is None:
-        out_dir = Path("outputs") / "tune" / study_name
+        out_dir = outputs_dir() / "tune" / study_name
     out_dir = Path(out_dir)
     url = storage_url(storage, out_dir)
     if max_val_samples is not None and max_val_samples < len(data.val):
@@ -827,16 +708,15 @@ def run_search(model_name: str, data, base_config: TrainConfig | None = None,
         if objective is None:
             objective = fit_objective(model_name, data, base_config, space, epochs_per_trial=epochs_per_trial,
                                       prune=pruner not in (None, "none"))
-        optimize_exactly(study, objective, n_trials, poll_interval=min(2.0, heartbeat_interval), log=log)
+        optimize_to_budget(study, objective, n_trials, log=log)
     result = SearchResult(study=study, space=space, n_trials=n_trials, model_name=model_name,
                           base_config=base_config, storage_url=url, out_dir=out_dir, spec=spec)
     summary = result.summary()
-    # Several workers finish the same study at about the same time: each writes its files under a private
-    # temporary name before the atomic rename, so they never write into each other's half-written file.
-    _write_atomic(out_dir / "trials.csv", result.trials_dataframe().to_csv(index=False))
-    _write_atomic(out_dir / "search.json", json.dumps({**summary, **run_metadata(
-        recipe=base_config.name or "tune", protocol=data.protocol, seed=seed, config=base_config.to_dict())},
-        indent=2, default=_json_default) + "\n")
+    # Several workers finish the same study at about the same time: both writers go through a private temporary
+    # file and an atomic rename, so none reads another's half-written file; the last worker to stop writes last.
+    write_csv(result.trials_dataframe(), out_dir / "trials.csv")
+    write_json(out_dir / "search.json", {**summary, **run_metadata(
+        recipe=base_config.name or "tune", protocol=data.protocol, seed=seed, config=base_config.to_dict())})
     if progress and summary["best_trial"] is not None:
         print(f"best of {summary['finished']} trials: #{summary['best_trial']} {summary['best_params']} "
               f"(val loss {summary['best_val_loss']:.4f})", flush=True)
@@ -849,7 +729,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "tune", help="random/TPE hyperparameter search (Optuna)",
         description="Hyperparameter search for one model: short trainings scored by validation loss, stored in a "
                     "database so a killed search resumes and several workers (same --storage and --study-name) "
-                    "share one study. --trials is the total across all workers.")
+                    "share one study. --trials is the total across all workers (workers racing for the last "
+                    "trials may finish up to workers - 1 more; search.json reports the actual number).")
     p.add_argument("--model", required=True, help="model name (charclf.list_models())")
     p.add_argument("--trials", type=COUNT, default=None, help="total finished trials (default: the space's n_iter, 28)")
     p.add_argument("--storage", default=None,

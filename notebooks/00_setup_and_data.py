@@ -63,7 +63,7 @@ SEED = 0
 RETRAIN = False  # True: train again instead of loading cached runs (CHARCLF_RETRAIN=1 in the environment wins)
 
 # %%
-from charclf.study.notebook import setup
+from charclf.study import setup
 ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain=RETRAIN)
 
 # %% [markdown]
@@ -147,7 +147,7 @@ ctx.show(pd.DataFrame({
 
 # %%
 import dataclasses
-from charclf.study.notebook import PROFILES
+from charclf.study import PROFILES
 ctx.show(pd.DataFrame([dataclasses.asdict(p) for p in PROFILES.values()]).set_index("name").T,
          "Sizes of the two profiles")
 

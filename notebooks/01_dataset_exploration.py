@@ -43,7 +43,7 @@ SEED = 0
 RETRAIN = False  # True: train again instead of loading cached runs (CHARCLF_RETRAIN=1 in the environment wins)
 
 # %%
-from charclf.study.notebook import setup
+from charclf.study import setup
 ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain=RETRAIN)
 
 # %% [markdown]
@@ -57,7 +57,7 @@ ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain
 # %%
 import pandas as pd
 from charclf.eval import figures as viz
-from charclf.study.notebook import official_label_counts
+from charclf.data.official import official_label_counts
 counts, missing = official_label_counts(ctx.data_dir)
 if missing:
     print(f"{len(missing)} official labels files are not in {ctx.data_dir_label}, so their splits are not counted "

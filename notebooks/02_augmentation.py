@@ -43,7 +43,7 @@ SEED = 0
 RETRAIN = False  # True: train again instead of loading cached runs (CHARCLF_RETRAIN=1 in the environment wins)
 
 # %%
-from charclf.study.notebook import setup
+from charclf.study import setup
 ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain=RETRAIN)
 
 # %%

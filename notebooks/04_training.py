@@ -47,7 +47,7 @@ SEED = 0
 RETRAIN = False  # True: train again instead of loading cached runs (CHARCLF_RETRAIN=1 in the environment wins)
 
 # %%
-from charclf.study.notebook import setup
+from charclf.study import setup
 ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain=RETRAIN)
 
 # %% [markdown]
@@ -79,7 +79,7 @@ ctx.show(status, "The plan: which runs this profile trains on this machine (imag
 # ## Results
 
 # %%
-from charclf.study.notebook import generalisation_table, runs_table, seed_summary
+from charclf.study import generalisation_table, runs_table, seed_summary
 table = runs_table(runs).assign(recipe=lambda t: t["model"].map(TRAINING_PLAN)).sort_values("best val acc",
                                                                                            ascending=False)
 ctx.show(table, "Every run under its recipe (val picks the epoch; test measured once, float32)")
@@ -99,7 +99,7 @@ else:
 
 # %%
 from charclf.eval import figures as viz
-first_seed = {run.metrics["model"]: run for run in runs.values() if run.name.endswith("-seed0")}
+first_seed = {run.record.model: run for run in runs.values() if run.name.endswith("-seed0")}
 ctx.save(viz.training_curves({name: run.history for name, run in first_seed.items()},
                              title="Training curves of every model (solid: train, dashed: val)", subtitle=ctx.tag),
          "04_training_curves")

@@ -45,7 +45,7 @@ SEED = 0
 RETRAIN = False  # True: train again instead of loading cached runs (CHARCLF_RETRAIN=1 in the environment wins)
 
 # %%
-from charclf.study.notebook import setup
+from charclf.study import setup
 ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain=RETRAIN)
 
 # %% [markdown]
@@ -133,7 +133,7 @@ ctx.show(pd.DataFrame(comparison).T, "Random search vs TPE at the same budget")
 # (notebook 04's run): val picks, test is read once for each.
 
 # %%
-from charclf.study.notebook import runs_table
+from charclf.study import runs_table
 from charclf.study.plan import train_plan, training_runs
 winner = min((search, tpe), key=lambda r: r.best_value)
 tuned = ctx.train("05_random_search/resnet-tuned-seed0", ctx.adapt(winner.best_config()), data)

@@ -50,14 +50,14 @@ SEED = 0
 RETRAIN = False  # True: train again instead of loading cached runs (CHARCLF_RETRAIN=1 in the environment wins)
 
 # %%
-from charclf.study.notebook import setup
+from charclf.study import setup
 ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain=RETRAIN)
 
 # %%
 from charclf.experiments.finetune import pretrain_finetune
 from charclf.train.recipes import get_recipe
 data = ctx.load_data("byclass")
-MODEL = ctx.best_run("04_training").metrics["model"]  # notebook 04's best model, chosen on val
+MODEL = ctx.best_run("04_training").record.model  # notebook 04's best model, chosen on val
 print(f"model: {MODEL} (notebook 04's best on validation accuracy, {ctx.tag})")
 results = ctx.cached_json(f"06_pretrain_finetune/{MODEL}", lambda folder: pretrain_finetune(
     MODEL, data, pretrain_config=ctx.adapt(get_recipe("byclass_study")),
@@ -79,7 +79,7 @@ for name, control in results["controls"].items():
 
 # %%
 from charclf.eval import figures as viz
-from charclf.study.notebook import load_run
+from charclf.study import load_run
 folders = {"pretrain": "pretrain (SGD, 90 %)", "finetune": "finetune (Adam, 100 %)",
            "sgd_continued": "SGD continued", "adam_scratch": "Adam from scratch"}
 runs = {label: load_run(ctx.runs_dir / "06_pretrain_finetune" / MODEL / folder, name=label)

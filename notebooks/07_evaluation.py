@@ -43,15 +43,15 @@ SEED = 0
 RETRAIN = False  # True: train again instead of loading cached runs (CHARCLF_RETRAIN=1 in the environment wins)
 
 # %%
-from charclf.study.notebook import setup
+from charclf.study import setup
 ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain=RETRAIN)
 
 # %%
 best = ctx.best_run("04_training")
 print(f"best run of notebook 04 by validation accuracy: {best.name} "
-      f"(val {best.metrics['best_val_acc']:.2%}, {ctx.tag})")
-tta = bool(best.metrics.get("test_tta", False))
-recorded = best.metrics.get("evaluation", {})
+      f"(val {best.record.best_val_acc:.2%}, {ctx.tag})")
+tta = best.record.tta
+recorded = best.record.evaluation
 print(f"scored with test-time augmentation: {'yes' if tta else 'no'} (as the run was); "
       f"evaluations recorded in its metrics.json: {', '.join(recorded) or 'none'}")
 has_weights = (best.dir / "model.safetensors").is_file()
@@ -95,13 +95,13 @@ if result is not None and test["source"] != "computed here":
     n = test["entry"]["n"]
     assert n == len(data.test), (f"the run scored {n:,} test images, this notebook loaded {len(data.test):,}. "
                                  "Fix: use notebook 04's SEED and PROTOCOL")
-    again, record = result.metrics["accuracy"], test["entry"]["accuracy"]
+    again, recorded_acc = result.metrics["accuracy"], test["entry"]["accuracy"]
     same_cm = np.array_equal(result.confusion, test["confusion"])
-    print(f"test accuracy evaluated again here: {again:.4%}; recorded by fit: {record:.4%} "
-          f"(net {abs(again - record) * n:.0f} images apart; confusion matrix identical: {same_cm})")
+    print(f"test accuracy evaluated again here: {again:.4%}; recorded by fit: {recorded_acc:.4%} "
+          f"(net {abs(again - recorded_acc) * n:.0f} images apart; confusion matrix identical: {same_cm})")
     # Same weights, data and float32 arithmetic: equal on the machine that trained the run; another CPU's kernels
     # may round differently and flip a near-tie, hence a tolerance of 0.1% of the images and no more.
-    assert abs(again - record) * n <= max(1, 0.001 * n), "the re-evaluation disagrees with the run's record"
+    assert abs(again - recorded_acc) * n <= max(1, 0.001 * n), "the re-evaluation disagrees with the run's record"
 
 # %%
 rows = ["n", "accuracy", "merged47_accuracy", "precision_weighted", "recall_weighted", "f1_weighted",
@@ -231,17 +231,15 @@ else:
 # are chosen by. The table is written to `outputs/runs/<profile>/07_evaluation/summary.json`.
 
 # %%
-from charclf.study.notebook import is_finished_run, load_run
-from charclf.provenance import run_metadata, write_json
+from charclf.study import is_finished_run, load_run
+from charclf.fileio import write_json
+from charclf.provenance import run_metadata
 runs = [load_run(d) for d in sorted((ctx.runs_dir / "04_training").iterdir()) if is_finished_run(d)]
 records = []
 for run in runs:
-    entry = run.metrics.get("evaluation", {}).get(evaluation_key("test", bool(run.metrics.get("test_tta"))))
-    if entry is None:
-        print(f"{run.name}: no recorded test evaluation (trained before fit recorded one); retrain it to list it")
-        continue
-    records.append({"run": run.name, "model": run.metrics.get("model"), "TTA": bool(run.metrics.get("test_tta")),
-                    "val acc": run.metrics.get("best_val_acc"), "test n": entry["n"],
+    entry = run.record.test  # the run's one test evaluation
+    records.append({"run": run.name, "model": run.record.model, "TTA": run.record.tta,
+                    "val acc": run.record.best_val_acc, "test n": entry["n"],
                     **{m: entry.get(m) for m in ("accuracy", "f1_macro", "merged47_accuracy", "ece")}})
 records = pd.DataFrame(records)
 columns = ["val acc", "accuracy", "f1_macro", "merged47_accuracy", "ece"]

@@ -52,12 +52,12 @@ SEED = 0
 RETRAIN = False  # True: train again instead of loading cached runs (CHARCLF_RETRAIN=1 in the environment wins)
 
 # %%
-from charclf.study.notebook import setup
+from charclf.study import setup
 ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain=RETRAIN)
 
 # %%
 source = ctx.best_run("04_training")
-print(f"source model: {source.name}, trained on ByClass ({ctx.tag}), val acc {source.metrics['best_val_acc']:.2%}")
+print(f"source model: {source.name}, trained on ByClass ({ctx.tag}), val acc {source.record.best_val_acc:.2%}")
 mnist = ctx.load_data("classic-mnist", protocol="official", train=None)
 print(f"classic MNIST, official protocol: {len(mnist.train):,} train / {len(mnist.val):,} val / "
       f"{len(mnist.test):,} test images (the profile trains on {ctx.settings.transfer_train_samples or 'all'} "
@@ -70,7 +70,8 @@ epochs, seeds = ctx.settings.transfer_epochs, ctx.settings.transfer_seeds
 config = ctx.adapt(get_recipe("byclass_finetune"), epochs=epochs,
                    max_train_samples=ctx.settings.transfer_train_samples)
 results = {seed: ctx.cached_json(f"08_mnist_transfer/seed{seed}", lambda folder, seed=seed: transfer_to_mnist(
-    source.dir, mnist, epochs=epochs, config=config, out_dir=folder, seed=seed, data_dir=ctx.data_dir))
+    source.dir, mnist, epochs=epochs, config=config, out_dir=folder, seed=seed, data_dir=ctx.data_dir,
+    resume=True))
     for seed in seeds}
 
 # %%
@@ -99,7 +100,7 @@ ctx.save(fig, "08_mnist_transfer");
 
 # %%
 from charclf.eval import figures as viz
-from charclf.study.notebook import load_run
+from charclf.study import load_run
 histories = {name: load_run(ctx.runs_dir / "08_mnist_transfer" / f"seed{seeds[0]}" / name).history
              for name in table.loc[seeds[0]].index}
 ctx.save(viz.training_curves(histories, title=f"MNIST training curves, seed {seeds[0]}: transfer, scratch, "

@@ -49,7 +49,7 @@ SEED = 0
 RETRAIN = False  # True: train again instead of loading cached runs (CHARCLF_RETRAIN=1 in the environment wins)
 
 # %%
-from charclf.study.notebook import setup
+from charclf.study import setup
 ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain=RETRAIN)
 
 # %% [markdown]
@@ -65,7 +65,7 @@ best = ctx.best_run("04_training")
 model = charclf.load_model(best.dir)
 print(f"{best.name}: {model.charclf_config['architecture']}, {model.charclf_config['num_classes']} classes, "
       f"orientation {model.charclf_config['orientation']}, trained under the {ctx.tag}; "
-      f"val acc {best.metrics['best_val_acc']:.2%}")
+      f"val acc {best.record.best_val_acc:.2%}")
 
 # %% [markdown]
 # ## Predicting image files

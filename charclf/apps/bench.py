@@ -40,6 +40,7 @@ from torch import nn
 from charclf.argtypes import COUNT, NON_NEGATIVE
 from charclf.errors import CharclfError, ConfigError
 from charclf.train.precision import cpu_has_fast_bf16
+from charclf.train.throughput import sync
 
 DEFAULT_MODELS = ("vgg", "minivision_v3")
 DATA_ONLY = "(data only)"  # the model column of the rows that time the data paths alone
@@ -110,7 +111,7 @@ def time_usual(model: nn.Module | None, dataset: AffineDataset, *, batch_size: i
     loss = None
     for step, (x, y) in enumerate(loader):
         if step == warmup:
-            _sync(device)
+            sync(device)
             start = time.perf_counter()
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if model is not None:
@@ -120,7 +121,7 @@ def time_usual(model: nn.Module | None, dataset: AffineDataset, *, batch_size: i
             optimizer.step()
         if step >= warmup:
             images += len(y)
-    _sync(device)
+    sync(device)
     seconds = time.perf_counter() - start
     return {"images": images, "seconds": seconds, "images_per_s": images / seconds,
             "final_loss": None if loss is None else float(loss.detach())}
@@ -142,9 +143,9 @@ def time_charclf(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *
     """Images/s of ``steps`` steps of ``charclf.train.loop.train_epoch`` (after ``warmup`` untimed ones)."""
     from charclf.train.augment import BatchAugment
     from charclf.train.config import AugmentConfig, OptimizerConfig
-    from charclf.train.loop import train_epoch
     from charclf.train.losses import build_loss
     from charclf.train.optim import build_optimizer
+    from charclf.train.throughput import time_train_steps
 
     amp_dtype, channels_last, compiled = VARIANTS[variant]
     device = images.device
@@ -154,28 +155,9 @@ def time_charclf(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *
     net = torch.compile(model) if compiled else model
     augment = BatchAugment(AugmentConfig(**AFFINE), NUM_CLASSES, fill=(0.0 - mean) / std)
     loss_fn = build_loss("ce", num_classes=NUM_CLASSES).to(device)
-    generator = torch.Generator().manual_seed(seed)
-    common = dict(batch_size=batch_size, mean=mean, std=std, amp_dtype=amp_dtype, channels_last=channels_last,
-                  generator=generator)
-
-    def order(n_steps: int) -> torch.Tensor | None:
-        # train_epoch shuffles by itself; only a dataset smaller than the run needs repeated permutations.
-        if n_steps * batch_size <= len(images):
-            return None
-        reps = math.ceil(n_steps * batch_size / len(images))
-        return torch.cat([torch.randperm(len(images), generator=generator) for _ in range(reps)]).to(device)
-
-    if warmup:
-        train_epoch(net, optimizer, None, loss_fn, augment, images, labels, max_steps=warmup,
-                    indices=order(warmup), **common)
-    _sync(device)
-    start = time.perf_counter()
-    out = train_epoch(net, optimizer, None, loss_fn, augment, images, labels, max_steps=steps,
-                      indices=order(steps), **common)
-    _sync(device)
-    seconds = time.perf_counter() - start
-    return {"images": int(out["samples"]), "seconds": seconds, "images_per_s": out["samples"] / seconds,
-            "final_loss": float(out["loss"])}
+    return time_train_steps(net, optimizer, loss_fn, augment, images, labels, batch_size=batch_size, steps=steps,
+                            warmup=warmup, mean=mean, std=std, amp_dtype=amp_dtype, channels_last=channels_last,
+                            seed=seed)
 
 
 def time_charclf_data(images: torch.Tensor, labels: torch.Tensor, *, batch_size: int, steps: int, warmup: int,
@@ -194,11 +176,11 @@ def time_charclf_data(images: torch.Tensor, labels: torch.Tensor, *, batch_size:
                        for _ in range(math.ceil(n / len(images)))]).to(device)
     for step in range(steps + warmup):
         if step == warmup:
-            _sync(device)
+            sync(device)
             start = time.perf_counter()
         idx = order[step * batch_size:(step + 1) * batch_size]
         x, _ = augment(normalize(images[idx], mean, std), labels[idx], generator=generator)
-    _sync(device)
+    sync(device)
     seconds = time.perf_counter() - start
     return {"images": steps * batch_size, "seconds": seconds, "images_per_s": steps * batch_size / seconds,
             "final_loss": None}
@@ -331,11 +313,6 @@ def _load_average() -> float | None:
         return round(os.getloadavg()[0], 2)
     except (AttributeError, OSError):  # not on Windows
         return None
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 # ----------------------------------------------------------------------------------------------------------

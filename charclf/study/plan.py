@@ -14,7 +14,6 @@ the profile's budget is listed as untrained with that measurement, never trained
 from __future__ import annotations
 
 import argparse
-import time
 from dataclasses import dataclass
 
 # Notebook 04: every earlier work's model under its own recipe, and ours.
@@ -132,10 +131,10 @@ def measure_images_per_s(model_name: str, config, data, *, steps: int = 6, warmu
     from charclf.models import create_model
     from charclf.train.augment import BatchAugment
     from charclf.train.engine import pixel_stats, resolve_device
-    from charclf.train.loop import train_epoch
     from charclf.train.losses import build_loss
     from charclf.train.optim import build_optimizer
     from charclf.train.precision import resolve_amp
+    from charclf.train.throughput import time_train_steps
 
     device = resolve_device(config.device)
     model = create_model(model_name, num_classes=data.num_classes, **config.model_kwargs).to(device)
@@ -147,18 +146,10 @@ def measure_images_per_s(model_name: str, config, data, *, steps: int = 6, warmu
     augment = BatchAugment(config.augment, data.num_classes, fill=(0.0 - mean) / std)
     loss_fn = build_loss(config.loss, num_classes=data.num_classes, class_counts=data.train.class_counts(),
                          label_smoothing=config.label_smoothing).to(device)
-    common = dict(batch_size=config.batch_size, mean=mean, std=std, amp_dtype=resolve_amp(config.amp, device, model),
-                  channels_last=True, generator=torch.Generator().manual_seed(0))
-    aug = augment if augment.enabled else None
-    common["grad_clip_norm"] = config.grad_clip_norm
-    train_epoch(model, optimizer, None, loss_fn, aug, images, labels, max_steps=warmup, **common)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    out = train_epoch(model, optimizer, None, loss_fn, aug, images, labels, max_steps=steps, **common)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return out["samples"] / (time.perf_counter() - start)
+    return time_train_steps(model, optimizer, loss_fn, augment if augment.enabled else None, images, labels,
+                            batch_size=config.batch_size, steps=steps, warmup=warmup, mean=mean, std=std,
+                            amp_dtype=resolve_amp(config.amp, device, model), channels_last=True,
+                            grad_clip_norm=config.grad_clip_norm)["images_per_s"]
 
 
 def feasibility(ctx, run: PlannedRun, config, data) -> dict:

@@ -416,13 +416,7 @@ def test_raw_idx_under_a_gz_name_says_to_rename_it(tmp_path, monkeypatch):
 
 
 def test_official_mapping_files_pass_the_pinned_checksum(real_data_dir):
-    from charclf.data.official import (
-        OFFICIAL_MAPPINGS,
-        SPLITS,
-        find_file,
-        mapping_file,
-        read_mapping,
-    )
+    from charclf.data.official import OFFICIAL_MAPPINGS, SPLITS, find_file, mapping_file, read_mapping
 
     for split in SPLITS:
         found = find_file(mapping_file(split), real_data_dir)

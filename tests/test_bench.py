@@ -9,13 +9,7 @@ import torch
 from torch import nn
 
 from charclf.apps import bench
-from charclf.apps.bench import (
-    AffineDataset,
-    BenchSettings,
-    format_table,
-    load_bench_images,
-    run_bench,
-)
+from charclf.apps.bench import AffineDataset, BenchSettings, format_table, load_bench_images, run_bench
 
 
 def tiny_model() -> nn.Module:

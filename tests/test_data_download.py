@@ -6,25 +6,11 @@ import hashlib
 import numpy as np
 import pytest
 from httpmirror import MirrorServer, closed_port_url, manifest
-from synth import (
-    expected,
-    mnist_files,
-    mnist_md5_table,
-    official_files,
-    sha256_table,
-    write_zip,
-)
+from synth import expected, mnist_files, mnist_md5_table, official_files, sha256_table, write_zip
 
 import charclf.data.download as download
 from charclf.apps.cli import main
-from charclf.data import (
-    NIST_URL,
-    download_emnist,
-    load_data,
-    load_mnist,
-    load_official,
-    verify_archive,
-)
+from charclf.data import NIST_URL, download_emnist, load_data, load_mnist, load_official, verify_archive
 from charclf.data.download import (
     MIRRORS_ENV,
     NO_DOWNLOAD_ENV,

@@ -10,14 +10,7 @@ import torch
 from synth import MARKER_OFFSET, expected, make_emnist_dir, make_holdout_npz
 
 from charclf.apps.cli import main
-from charclf.data import (
-    CharDataset,
-    DataBundle,
-    holdout_file,
-    load_data,
-    load_holdout_indices,
-    make_holdout_split,
-)
+from charclf.data import CharDataset, DataBundle, holdout_file, load_data, load_holdout_indices, make_holdout_split
 from charclf.data.official import OFFICIAL_MAPPINGS
 from charclf.data.protocols import SHIPPED_DIR, SHIPPED_SHA256, holdout_source
 from charclf.errors import ConfigError, DataError, UnknownNameError

@@ -2,13 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from synth import (
-    make_emnist_dir,
-    mnist_files,
-    mnist_md5_table,
-    official_files,
-    sha256_table,
-)
+from synth import make_emnist_dir, mnist_files, mnist_md5_table, official_files, sha256_table
 
 from charclf.apps.cli import main
 from charclf.data import runnable_protocols, verify_data_dir

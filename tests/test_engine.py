@@ -17,13 +17,7 @@ from charclf.errors import ConfigError, TrainingError, UnknownNameError
 from charclf.eval.record import RunRecord
 from charclf.models import create_model
 from charclf.models.hub import load_model
-from charclf.train import (
-    AugmentConfig,
-    OptimizerConfig,
-    SchedulerConfig,
-    TrainConfig,
-    fit,
-)
+from charclf.train import AugmentConfig, OptimizerConfig, SchedulerConfig, TrainConfig, fit
 from charclf.train.ema import EMA
 from charclf.train.engine import HISTORY_COLUMNS, pixel_stats
 from charclf.train.loop import train_epoch
@@ -285,12 +279,7 @@ def test_train_epoch_runs_bf16_autocast_and_channels_last_on_cpu():
 
 
 def test_tta_is_translations_only_and_averages_probabilities():
-    from charclf.eval.inference import (
-        TTA_SHIFTS,
-        normalize,
-        predict_logits,
-        shift_batch,
-    )
+    from charclf.eval.inference import TTA_SHIFTS, normalize, predict_logits, shift_batch
 
     assert (0, 0) in TTA_SHIFTS and all(abs(dy) + abs(dx) == 1 for dy, dx in TTA_SHIFTS if (dy, dx) != (0, 0))
     x = torch.full((1, 1, 28, 28), -0.5)

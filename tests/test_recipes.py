@@ -5,13 +5,7 @@ import pytest
 
 from charclf.errors import ConfigError, UnknownNameError
 from charclf.train.config import TrainConfig
-from charclf.train.recipes import (
-    RECIPES,
-    describe_recipes,
-    get_recipe,
-    list_recipes,
-    override_config,
-)
+from charclf.train.recipes import RECIPES, describe_recipes, get_recipe, list_recipes, override_config
 
 EXPECTED = {"byclass_study", "byclass_finetune", "minivision_v2", "minivision_v3", "lenet5_keras",
             "efficientnet_kaggle", "charclf_fast", "charclf_best", "charclf_small"}

@@ -19,13 +19,7 @@ from safetensors.torch import load_file
 from charclf.data import CharDataset, DataBundle
 from charclf.errors import TrainingError
 from charclf.models import create_model
-from charclf.train import (
-    AugmentConfig,
-    OptimizerConfig,
-    SchedulerConfig,
-    TrainConfig,
-    fit,
-)
+from charclf.train import AugmentConfig, OptimizerConfig, SchedulerConfig, TrainConfig, fit
 
 CLASSES = tuple("abcd")
 # Everything that carries state across epochs: Adam moments, a per-step schedule, EMA (with BatchNorm buffers),

@@ -21,13 +21,7 @@ import numpy as np
 import torch
 
 from charclf.data.dataset import CharDataset, DataBundle, stratified_indices
-from charclf.data.official import (
-    CLASSIC_MNIST,
-    check_split,
-    load_any,
-    load_mapping,
-    resolve_data_dir,
-)
+from charclf.data.official import CLASSIC_MNIST, check_split, load_any, load_mapping, resolve_data_dir
 from charclf.errors import ConfigError, DataError, unknown_name
 
 PROTOCOLS = ("holdout", "official")

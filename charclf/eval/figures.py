@@ -16,7 +16,6 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 
-
 # -- saving ---------------------------------------------------------------------------------------------
 def figures_dir(directory: str | Path | None = None) -> Path:
     """Where figures go: ``directory``, else ``charclf.paths.figures_dir()`` (``$CHARCLF_FIGURES_DIR`` >

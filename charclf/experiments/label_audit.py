@@ -58,14 +58,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from charclf.data import (
-    CharDataset,
-    DataBundle,
-    holdout_file,
-    load_data,
-    load_holdout_indices,
-    stratified_indices,
-)
+from charclf.data import CharDataset, DataBundle, holdout_file, load_data, load_holdout_indices, stratified_indices
 from charclf.data.merge import merge_map
 from charclf.data.official import load_any
 from charclf.errors import ConfigError, DataError

@@ -6,14 +6,8 @@
 Importing this package imports every model module below so that their ``@register_model`` factories are in
 the registry. Add a new family as one small module and import it here.
 """
-from charclf.models.registry import (
-                                     INIT_ONLY_KWARGS,
-                                     architecture_kwargs,
-                                     create_model,
-                                     get_model_factory,
-                                     list_models,
-                                     register_model,
-)
+from charclf.models.registry import (INIT_ONLY_KWARGS, architecture_kwargs, create_model, get_model_factory,
+                                     list_models, register_model)
 from charclf.models.summary import describe_models, model_summary
 
 # Model families (imported for their registrations).

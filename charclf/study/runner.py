@@ -138,11 +138,7 @@ def execute_notebook(src: Path, params: dict, *, out_path: Path | None = None, c
     """
     import nbformat
     from nbclient import NotebookClient
-    from nbclient.exceptions import (
-        CellExecutionError,
-        CellTimeoutError,
-        DeadKernelError,
-    )
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     from charclf.study.nbstrip import strip_notebook
 

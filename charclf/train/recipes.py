@@ -16,12 +16,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from charclf.errors import ConfigError, unknown_name
-from charclf.train.config import (
-    AugmentConfig,
-    OptimizerConfig,
-    SchedulerConfig,
-    TrainConfig,
-)
+from charclf.train.config import AugmentConfig, OptimizerConfig, SchedulerConfig, TrainConfig
 
 # The ByClass study's augmentation: torchvision RandomAffine(degrees=15, translate=(0.1, 0.1),
 # scale=(0.9, 1.1), shear=3), applied to every training image.

@@ -215,7 +215,7 @@ def test_resume_refuses_a_published_model_folder(tmp_path, capsys):
 def test_resume_refuses_any_finished_run_without_resume_state(finished_run, tmp_path, capsys):
     folder = tmp_path / "run"
     shutil.copytree(finished_run, folder)
-    (folder / "resume.pt").unlink()  # as notebook_utils.prune_run leaves cached runs
+    (folder / "resume.pt").unlink()  # as train.run_folder.prune_run leaves cached runs
     before = snapshot(folder)
     line = cli_error(capsys, train_argv(folder, "--resume", "--model", "lenet5_keras"))
     assert "model.safetensors" in line and "metrics.json" in line and "nothing to resume" in line

@@ -20,6 +20,13 @@ table's ratio is a row's images/s over the best usual pipeline of the same model
 
     charclf bench --device cpu --steps 20 --workers 0,2
     python -m charclf.apps.bench --models vgg --batch-size 512
+
+``--time-to-accuracy`` races instead: both pipelines train Mini-Vision-V3's recipe (usual: as the earlier works
+shipped it, fp32) until the val accuracy reaches ``--target``, over ``--seeds``; it prints the training seconds to
+target (mean ± std) of each and their ratio, and writes ``outputs/bench/bench-<device>-time-to-accuracy.json``
+(see ``charclf.experiments.time_to_accuracy``).
+
+    charclf bench --time-to-accuracy --target 0.86 --seeds 0,1,2
 """
 from __future__ import annotations
 
@@ -37,10 +44,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from charclf.argtypes import COUNT, NON_NEGATIVE
+from charclf.argtypes import COUNT, NON_NEGATIVE, number
 from charclf.errors import CharclfError, ConfigError
+from charclf.train.config import AugmentConfig
 from charclf.train.precision import cpu_has_fast_bf16
 from charclf.train.throughput import sync
+from charclf.train.usual import UsualDataset
 
 DEFAULT_MODELS = ("vgg", "minivision_v3")
 DATA_ONLY = "(data only)"  # the model column of the rows that time the data paths alone
@@ -68,27 +77,12 @@ class BenchSettings:
 # ----------------------------------------------------------------------------------------------------------
 # (a) the usual pipeline
 # ----------------------------------------------------------------------------------------------------------
-class AffineDataset(torch.utils.data.Dataset):
-    """The earlier works' training set: uint8 image -> PIL -> RandomAffine -> ToTensor -> Normalize, per sample."""
+class AffineDataset(UsualDataset):
+    """The earlier works' training set: uint8 image -> PIL -> RandomAffine (``AFFINE``) -> ToTensor -> Normalize,
+    per sample (``charclf.train.usual``)."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, mean: float, std: float):
-        from torchvision import transforms
-
-        self.images, self.labels = images, labels
-        self.transform = transforms.Compose([
-            transforms.RandomAffine(AFFINE["degrees"], translate=(AFFINE["translate"],) * 2, scale=AFFINE["scale"],
-                                    shear=AFFINE["shear"]),
-            transforms.ToTensor(),
-            transforms.Normalize((mean,), (std,)),
-        ])
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int):
-        from PIL import Image
-
-        return self.transform(Image.fromarray(self.images[i])), int(self.labels[i])
+        super().__init__(images, labels, AugmentConfig(**AFFINE), mean, std)
 
 
 def time_usual(model: nn.Module | None, dataset: AffineDataset, *, batch_size: int, steps: int, warmup: int,
@@ -142,7 +136,7 @@ def time_charclf(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *
                  warmup: int, mean: float, std: float, variant: str, seed: int) -> dict:
     """Images/s of ``steps`` steps of ``charclf.train.loop.train_epoch`` (after ``warmup`` untimed ones)."""
     from charclf.train.augment import BatchAugment
-    from charclf.train.config import AugmentConfig, OptimizerConfig
+    from charclf.train.config import OptimizerConfig
     from charclf.train.losses import build_loss
     from charclf.train.optim import build_optimizer
     from charclf.train.throughput import time_train_steps
@@ -166,7 +160,6 @@ def time_charclf_data(images: torch.Tensor, labels: torch.Tensor, *, batch_size:
     to show how much of a step the data path costs (the training rows call ``train_epoch`` itself)."""
     from charclf.eval.inference import normalize
     from charclf.train.augment import BatchAugment
-    from charclf.train.config import AugmentConfig
 
     device = images.device
     augment = BatchAugment(AugmentConfig(**AFFINE), NUM_CLASSES, fill=(0.0 - mean) / std)
@@ -337,6 +330,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=COUNT, default=None,
                    help="rounds over all pipelines, median reported (default 3 on CPU, 1 on GPU)")
     p.add_argument("--seed", type=NON_NEGATIVE, default=0)
+    race = p.add_argument_group("time to accuracy (--time-to-accuracy; charclf.experiments.time_to_accuracy)")
+    race.add_argument("--time-to-accuracy", action="store_true",
+                      help="race the usual pipeline and charclf's (Mini-Vision-V3's recipe) to a val accuracy "
+                           "on the ByClass holdout data, instead of timing steps")
+    race.add_argument("--target", type=number(float, low=0, high=1, low_open=True), default=0.86,
+                      help="val accuracy to reach (default 0.86)")
+    race.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
+    race.add_argument("--max-epochs", type=COUNT, default=None, help="give up after this many epochs (default: "
+                                                                      "the recipe's, 50)")
+    race.add_argument("--pipelines", default="usual,charclf", help="comma-separated: usual, charclf")
+    race.add_argument("--max-train-samples", type=COUNT, default=None,
+                      help="train on a stratified subset of this many images (smoke runs)")
+    race.add_argument("--overwrite", action="store_true", help="replace an existing default output file")
     p.set_defaults(func=run)
     return p
 
@@ -382,7 +388,62 @@ def settings_from_args(args) -> BenchSettings:
                          data_only=not args.no_data_only, seed=args.seed)
 
 
+def format_race_table(result: dict) -> str:
+    """Side by side: pipeline, precision, seeds on target, training seconds to target (mean ± std), epochs,
+    mean test accuracy of the weights on target; then the ratio."""
+    head = ("pipeline", "precision", "reached", "seconds to target", "epochs", "test acc")
+    body = []
+    for name, s in result["summary"].items():
+        mean, std = s["seconds_to_target_mean"], s["seconds_to_target_std"]
+        seconds = "-" if mean is None else f"{mean:,.1f}" + ("" if std is None else f" ± {std:,.1f}")
+        test = "-" if s["test_acc_mean"] is None else f"{s['test_acc_mean']:.4f}"
+        body.append((name, f"{s['precision']} {s['memory_format']}", f"{s['reached']}/{len(s['seeds'])}", seconds,
+                     ",".join(map(str, s["epochs"])), test))
+    widths = [max(len(x) for x in col) for col in zip(head, *body)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in (head, tuple("-" * w for w in widths),
+                                                                           *body)]
+    ratio = result["ratio"]
+    lines.append(f"ratio (usual / charclf seconds to val acc {result['target']:g}): "
+                 + (f"{ratio:.2f}x" if ratio is not None else "n/a (both need every seed on target)"))
+    return "\n".join(lines)
+
+
+def run_time_to_accuracy(args) -> int:
+    """``charclf bench --time-to-accuracy``: run_race on the ByClass holdout data, print the table, write the JSON."""
+    from charclf.data import load_data
+    from charclf.experiments.time_to_accuracy import run_race
+    from charclf.fileio import write_json
+    from charclf.paths import bench_dir
+    from charclf.train.recipes import get_recipe
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    out = Path(args.out) if args.out else bench_dir() / f"bench-{device_tag(device)}-time-to-accuracy.json"
+    if out.exists() and not (args.out or args.overwrite):  # an hour of racing is not replaced by accident
+        raise ConfigError(f"{out} already exists. Fix: pass --overwrite to replace it, or --out PATH to write "
+                          "elsewhere")
+    seeds = _int_list(args.seeds, "seeds")
+    pipelines = tuple(p.strip() for p in args.pipelines.split(",") if p.strip())
+    config = get_recipe("minivision_v3", device=str(device), max_train_samples=args.max_train_samples)
+    data = load_data("byclass", "holdout", args.data_dir)
+    print(f"charclf bench --time-to-accuracy on {device_tag(device)}: {config.name} to val acc {args.target:g}, "
+          f"seeds {','.join(map(str, seeds))}, {torch.get_num_threads()} torch threads, "
+          f"{args.max_train_samples or len(data.train)} training images", flush=True)
+    load_before = _load_average()
+    result = run_race(data, seeds=seeds, target=args.target, max_epochs=args.max_epochs, pipelines=pipelines,
+                      config=config, log=lambda line: print(line, flush=True))
+    result.update(device_tag=device_tag(device), load_average_1min={"before": load_before, "after": _load_average()})
+    print()
+    print(format_race_table(result))
+    write_json(out, result)
+    print(f"\nwrote {out}")
+    return 0
+
+
 def run(args) -> int:
+    if args.time_to_accuracy:
+        return run_time_to_accuracy(args)
     from charclf.fileio import write_json
     from charclf.models import create_model
     from charclf.paths import bench_dir

@@ -1,0 +1,184 @@
+"""``charclf bench --time-to-accuracy``: when a race stops, what it scores on test, what it writes — tiny synthetic
+data and a tiny model; no timing assertions."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from synth import make_emnist_dir, quadrant_bundle
+
+from charclf.apps.cli import main
+from charclf.experiments import time_to_accuracy as tta
+from charclf.train import AugmentConfig, OptimizerConfig, TrainConfig
+from charclf.train.usual import UsualDataset
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+PIPELINES = ("usual", "charclf")
+
+
+def tiny_config(**kw) -> TrainConfig:
+    base = {"model": "lenet5_keras", "epochs": 3, "batch_size": 32, "device": "cpu", "amp": "off",
+            "optimizer": OptimizerConfig(name="adam", lr=3e-3), "augment": AugmentConfig(crop_padding=2, rotation=10)}
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.fixture
+def data():
+    return quadrant_bundle(n_train=192, n_val=48, n_test=48)
+
+
+@pytest.fixture
+def test_reads(monkeypatch):
+    """Every call of evaluate_model the race makes (the test part's one look), passed through."""
+    calls = []
+    real = tta.evaluate_model
+
+    def counted(model, dataset, **kw):
+        calls.append(dataset.part)
+        return real(model, dataset, **kw)
+
+    monkeypatch.setattr(tta, "evaluate_model", counted)
+    return calls
+
+
+def script_val(monkeypatch, pipeline: str, accuracies: list[float]) -> None:
+    """Make the val accuracy after epoch k be accuracies[k - 1] (the training itself runs for real)."""
+    values = iter(accuracies)
+    if pipeline == "usual":
+        monkeypatch.setattr(tta, "_val_accuracy", lambda *a, **k: next(values))
+    else:
+        monkeypatch.setattr("charclf.train.engine.evaluate_logits", lambda *a, **k: (1.0, next(values)))
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_race_stops_at_the_first_epoch_on_target_and_reads_test_once(pipeline, data, monkeypatch, test_reads):
+    script_val(monkeypatch, pipeline, [0.1, 0.5, 0.9, 0.95])
+    r = tta.race(pipeline, data, target=0.3, seed=0, max_epochs=4, config=tiny_config())
+    assert r["reached"] and r["epochs"] == 2 and r["val_acc"] == 0.5
+    assert [(epoch, acc) for _, epoch, acc in r["curve"]] == [(1, 0.1), (2, 0.5)]
+    assert r["seconds_to_target"] == pytest.approx(r["curve"][-1][0]) == pytest.approx(r["train_s"])
+    assert r["curve"][0][0] < r["curve"][1][0]  # cumulative training seconds
+    assert r["wall_s"] >= r["train_s"]  # the val evaluations are off the stopwatch, not off the wall clock
+    assert test_reads == ["test"] and 0.0 <= r["test_acc"] <= 1.0
+    assert r["images_per_s"] > 0 and r["train_samples"] == 192
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_a_target_not_reached_leaves_seconds_and_test_empty(pipeline, data, monkeypatch, test_reads):
+    script_val(monkeypatch, pipeline, [0.1, 0.2])
+    r = tta.race(pipeline, data, target=0.3, seed=0, max_epochs=2, config=tiny_config())
+    assert not r["reached"] and r["epochs"] == 2
+    assert r["seconds_to_target"] is None and r["test_acc"] is None
+    assert test_reads == []  # nothing reached the target: the test part is not looked at
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_the_weights_scored_on_test_are_those_val_saw_reach_the_target(pipeline, data, monkeypatch):
+    from charclf.eval.inference import predict_logits
+
+    seen = {}
+
+    def score(model, dataset, *, mean, std, **kw):  # what the scored model gets on val, in plain float32
+        logits = predict_logits(model, data.val.images, mean=mean, std=std)
+        seen["val_acc"] = (logits.argmax(1) == data.val.labels).double().mean().item()
+        return real(model, dataset, mean=mean, std=std, **kw)
+
+    real = tta.evaluate_model
+    monkeypatch.setattr(tta, "evaluate_model", score)
+    r = tta.race(pipeline, data, target=0.3, seed=1, max_epochs=3, config=tiny_config())
+    assert r["reached"], r["curve"]  # the quadrant data is learnt within an epoch or two
+    assert all(acc < 0.3 for _, _, acc in r["curve"][:-1])
+    assert seen["val_acc"] == pytest.approx(r["val_acc"], abs=1.5 / len(data.val))
+
+
+def test_usual_pipeline_is_a_dataloader_of_torchvision_transforms_in_float32_nchw(data, monkeypatch):
+    from charclf.train import usual
+
+    seen = []
+    real = usual.train_epoch_usual
+
+    def spy(model, loader, *args, **kw):
+        x, _ = next(iter(loader))
+        seen.append((type(loader), type(loader.dataset), loader.num_workers, loader.batch_size, x.dtype,
+                     x.is_contiguous(), {p.dtype for p in model.parameters()}))
+        return real(model, loader, *args, **kw)
+
+    monkeypatch.setattr(usual, "train_epoch_usual", spy)
+    r = tta.race("usual", data, target=0.0, seed=0, max_epochs=1, config=tiny_config())
+    assert seen == [(torch.utils.data.DataLoader, UsualDataset, 0, 32, torch.float32, True, {torch.float32})]
+    assert (r["precision"], r["memory_format"]) == ("fp32", "NCHW")
+    names = [type(t).__name__ for t in UsualDataset(data.train.images, data.train.labels,
+                                                    tiny_config().augment, 0.1, 0.3).transform.transforms]
+    assert names == ["RandomCrop", "RandomRotation", "ToTensor", "Normalize"]  # Mini-Vision's order
+
+
+def test_mixup_and_ema_recipes_are_refused_before_training(data):
+    from charclf.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="MixUp"):
+        tta.race("usual", data, config=tiny_config(augment=AugmentConfig(mixup_alpha=0.2)), max_epochs=1)
+    with pytest.raises(ConfigError, match="EMA"):
+        tta.race("charclf", data, config=tiny_config(ema_decay=0.99), max_epochs=1)
+
+
+def test_run_race_summarises_each_pipeline_and_the_ratio(data, test_reads):
+    result = tta.run_race(data, seeds=(0, 1), target=0.0, max_epochs=2, config=tiny_config(), log=None)
+    json.dumps(result)  # ready for write_json as is
+    assert [(r["pipeline"], r["seed"]) for r in result["races"]] == [
+        ("usual", 0), ("charclf", 0), ("usual", 1), ("charclf", 1)]
+    assert test_reads == ["test"] * 4
+    for name in PIPELINES:
+        s = result["summary"][name]
+        seconds = [r["seconds_to_target"] for r in result["races"] if r["pipeline"] == name]
+        assert s["reached"] == 2 and s["epochs"] == [1, 1] and s["seconds_to_target"] == seconds
+        assert s["seconds_to_target_mean"] == pytest.approx(sum(seconds) / 2)
+        assert s["seconds_to_target_std"] == pytest.approx(abs(seconds[0] - seconds[1]) / 2 ** 0.5)
+    assert result["ratio"] == pytest.approx(result["summary"]["usual"]["seconds_to_target_mean"]
+                                            / result["summary"]["charclf"]["seconds_to_target_mean"])
+    assert result["target"] == 0.0 and result["target_on"] == "val" and result["protocol"] == "holdout"
+    assert result["git_sha"] and result["machine"] and result["config"]["model"] == "lenet5_keras"
+
+
+def test_no_ratio_unless_every_seed_reached_on_both_sides():
+    def races(pipeline, seconds):
+        return [{"pipeline": pipeline, "seed": i, "reached": s is not None, "seconds_to_target": s, "epochs": 3,
+                 "test_acc": None if s is None else 0.9, "images_per_s": 1.0, "precision": "fp32",
+                 "memory_format": "NCHW"} for i, s in enumerate(seconds)]
+
+    summary = tta.summarize(races("usual", [10.0, None]) + races("charclf", [2.0, 3.0]), PIPELINES)
+    assert summary["usual"]["reached"] == 1 and summary["usual"]["seconds_to_target_mean"] == 10.0
+    assert summary["usual"]["seconds_to_target_std"] is None  # one value has no sample std
+    assert summary["charclf"]["seconds_to_target_std"] == pytest.approx(0.5 ** 0.5)
+
+
+@pytest.fixture
+def outputs(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(tmp_path / "outputs"))
+    monkeypatch.setenv("CHARCLF_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "outputs"
+
+
+def test_cli_refuses_to_overwrite_the_default_artifact(outputs, tmp_path, capsys):
+    artifact = outputs / "bench" / "bench-cpu-time-to-accuracy.json"
+    artifact.parent.mkdir(parents=True)
+    artifact.write_text("{}")
+    rc = main(["bench", "--time-to-accuracy", "--device", "cpu", "--data-dir", str(tmp_path / "nowhere")])
+    err = capsys.readouterr().err
+    assert rc == 2 and str(artifact) in err and "--overwrite" in err and len(err.strip().splitlines()) == 1
+    assert artifact.read_text() == "{}"
+
+
+def test_cli_races_prints_the_table_and_writes_the_json(outputs, tmp_path, capsys):
+    data_dir = make_emnist_dir(tmp_path / "data", splits=("byclass",), n=200, holdout=True, mnist=False)
+    out = tmp_path / "race.json"
+    out.write_text("{}")  # named by --out: replaced without --overwrite
+    rc = main(["bench", "--time-to-accuracy", "--device", "cpu", "--data-dir", str(data_dir), "--seeds", "0",
+               "--max-epochs", "1", "--target", "0.01", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert rc == 0 and str(out) in printed
+    assert "seconds to target" in printed and "ratio (usual / charclf" in printed
+    data = json.loads(out.read_text())
+    assert data["recipe"] == "minivision_v3" and data["max_epochs"] == 1 and data["device_tag"] == "cpu"
+    assert set(data["summary"]) == set(PIPELINES) and len(data["races"]) == 2

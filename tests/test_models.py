@@ -35,7 +35,7 @@ def _batch(n: int = 2) -> torch.Tensor:
 def test_registry_has_every_contract_name_and_own_models():
     names = list_models()
     assert set(CONTRACT_NAMES) <= set(names)
-    assert list_models("charnet_*") == ["charnet_l", "charnet_m", "charnet_s"]
+    assert list_models("charnet_*") == ["charnet_l", "charnet_m", "charnet_s", "charnet_xs"]
     assert names == sorted(names)
 
 
@@ -78,7 +78,7 @@ def test_published_parameter_counts(name, num_classes, expected):
 @pytest.mark.parametrize("name,expected", [
     ("lenet", 35_814), ("alexnet", 1_849_070), ("vgg", 1_463_678), ("resnet", 707_886), ("spinalnet", 386_050),
     ("ensnet", 26_944_101), ("efficientnet_b2", 7_787_776), ("efficientnet_b3", 10_790_806),
-    ("charnet_s", 98_734), ("charnet_m", 2_773_278), ("charnet_l", 9_695_070),
+    ("charnet_xs", 29_534), ("charnet_s", 98_734), ("charnet_m", 2_773_278), ("charnet_l", 9_695_070),
 ])
 def test_documented_parameter_counts_at_62_classes(name, expected):
     model = create_model(name, num_classes=62)
@@ -103,8 +103,9 @@ def test_study_layouts_match_the_issue():
     assert lenet.avgpool.output_size == 3
 
 
-def test_charnet_s_fits_the_100k_budget():
-    assert model_summary(create_model("charnet_s", num_classes=62))["params"] <= 100_000
+@pytest.mark.parametrize("name,budget", [("charnet_s", 100_000), ("charnet_xs", 30_000)])
+def test_small_charnets_fit_their_parameter_budgets(name, budget):
+    assert model_summary(create_model(name, num_classes=62))["params"] <= budget
 
 
 @pytest.mark.parametrize("name", ["minivision_v2", "minivision_v3"])
@@ -134,7 +135,7 @@ def test_minivision_pool_before_relu_is_the_model_cards_function(name):
 
 def test_sizes_are_ordered_small_to_large():
     params = {n: model_summary(create_model(n))["params"] for n in list_models("charnet_*")}
-    assert params["charnet_s"] < params["charnet_m"] < params["charnet_l"]
+    assert params["charnet_xs"] < params["charnet_s"] < params["charnet_m"] < params["charnet_l"]
     assert 1_000_000 <= params["charnet_m"] <= 3_000_000
 
 

@@ -8,7 +8,8 @@ from charclf.train.config import TrainConfig
 from charclf.train.recipes import RECIPES, describe_recipes, get_recipe, list_recipes, override_config
 
 EXPECTED = {"byclass_study", "byclass_finetune", "minivision_v2", "minivision_v3", "lenet5_keras",
-            "efficientnet_kaggle", "charclf_fast", "charclf_best", "charclf_small"}
+            "efficientnet_kaggle", "charclf_fast", "charclf_best", "charclf_small",
+            "charclf_tiny"}
 
 
 def test_every_named_recipe_exists_and_is_a_train_config():

@@ -11,6 +11,7 @@ from charclf.study.plan import (
     MULTI_SEED_MODELS,
     TRAINING_PLAN,
     ablation_runs,
+    beyond_runs,
     feasibility,
     training_runs,
 )
@@ -38,6 +39,14 @@ def test_quick_profile_is_one_seed_and_test_only():
     assert [r.seed for r in runs] == [0] * len(TRAINING_PLAN)
     assert all(r.evaluate_parts == ("test",) for r in runs)
     assert [r.model for r in training_runs("quick", ["vgg", "lenet"])] == ["lenet", "vgg"]  # plan order
+
+
+def test_beyond_runs_are_three_seeds_of_our_small_models_in_their_own_group():
+    runs = beyond_runs("full")
+    assert [(r.name, r.recipe) for r in runs] == [(f"11_beyond/charnet_xs-seed{s}", "charclf_tiny")
+                                                  for s in (0, 1, 2)]
+    assert get_recipe(runs[0].recipe).model == "charnet_xs"
+    assert [r.seed for r in beyond_runs("quick")] == [0] and beyond_runs("full", ["vgg"]) == []
 
 
 @pytest.mark.parametrize("group", ["02_augmentation", "09_efficientnet_ideas"])

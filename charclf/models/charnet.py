@@ -17,6 +17,8 @@ starts as the identity — "zero-init residual", which trains deep nets faster a
 Shortcuts are identity, or a strided 1x1 conv + BN where the shape changes.
 
 Sizes (params at 62 classes; MACs per 28x28 image):
+- ``charnet_xs``: widths 16/32/64, separable blocks 1/2/2, 16-wide full conv stem: **29,534** params. Aim:
+  the most accurate ByClass model within 30k parameters (LeNet-5's 66k reach ~85%).
 - ``charnet_s``: widths 24/64/128, separable blocks 1/2/2, 24-wide full conv stem: **98,734** params,
   about 8.2 MMACs. Aim: >= 86% on ByClass with <= 100k parameters (accuracy per parameter).
 - ``charnet_m``: widths 64/128/256, basic blocks 2/2/2, a WRN-16-4 adapted to 28x28 (stages at 28/14/7
@@ -89,6 +91,12 @@ class CharNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.blocks(self.stem(x)))
+
+
+@register_model
+def charnet_xs(num_classes: int = 62, dropout: float = 0.0) -> nn.Module:
+    """Extra small: charnet_s's separable design at widths 16/32/64, <= 30k parameters at 62 classes."""
+    return CharNet(num_classes, widths=(16, 32, 64), depths=(1, 2, 2), block="sep", dropout=dropout)
 
 
 @register_model

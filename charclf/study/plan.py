@@ -123,6 +123,19 @@ def training_runs(profile: str, models: list[str] | None = None) -> list[Planned
     return runs
 
 
+# Notebook 11: our models beyond the earlier works, three seeds each under the full profile (the <=100k
+# charnet_s is notebook 04's). Their mean +- std goes to the model cards in model_hub/.
+BEYOND_PLAN = {"charnet_xs": "charclf_tiny"}
+
+
+def beyond_runs(profile: str, models: list[str] | None = None) -> list[PlannedRun]:
+    """Notebook 11's runs under ``profile``: three seeds per model under full, one under quick."""
+    seeds = FULL_SEEDS if profile == "full" else FULL_SEEDS[:1]
+    parts = ("train", "test") if profile == "full" else ("test",)
+    return [PlannedRun(run_name("11_beyond", model, s), model, recipe, s, parts)
+            for model, recipe in BEYOND_PLAN.items() if models is None or model in models for s in seeds]
+
+
 def measure_images_per_s(model_name: str, config, data, *, steps: int = 6, warmup: int = 2) -> float:
     """Images/s of the recipe's own training step (batch size, precision, augmentation) on ``data.train``,
     timed over ``steps`` steps after ``warmup`` untimed ones on a fresh model (thrown away afterwards)."""
@@ -229,7 +242,7 @@ def run_ablation(ctx, group: str):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="full", choices=["quick", "full"])
-    parser.add_argument("--only", default="04", choices=["04", "02", "09"], help="which notebook's runs")
+    parser.add_argument("--only", default="04", choices=["04", "02", "09", "11"], help="which notebook's runs")
     parser.add_argument("--models", help="comma-separated models, trained in this order (default: the whole plan)")
     parser.add_argument("--seeds", help="comma-separated seeds to run (default: all the plan's seeds); lets a "
                         "queue train one seed of every model before the second seeds")
@@ -242,8 +255,8 @@ def main(argv=None) -> int:
     ctx = setup(0, profile=args.profile, data_dir=args.data_dir, quiet=True)
     data = ctx.load_data("byclass")
     models = args.models.split(",") if args.models else None
-    if args.only == "04":
-        plan = training_runs(args.profile, models)
+    if args.only in ("04", "11"):
+        plan = (training_runs if args.only == "04" else beyond_runs)(args.profile, models)
         if models is not None:  # in the order given: a queue can put the cheap runs first
             plan.sort(key=lambda r: (models.index(r.model), r.seed))
         if args.seeds:

@@ -1,0 +1,172 @@
+"""Ensembles of trained runs: average their softmax probabilities, choose the members on val, score test once.
+
+    python -m charclf.experiments.ensemble outputs/runs/full/04_training/*-seed* --out outputs/runs/full/11_beyond/ensemble
+
+Every member is a finished run folder with weights (``charclf.load_model``-able). Each is scored once per part
+in float32 through :func:`charclf.eval.evaluate.evaluate_model`, with the TTA setting its own record states,
+and its probabilities are cached in ``<out>/probs/<member>.npz`` (a rerun with more members scores only the
+new ones; a cache whose weights changed is refused, not silently reused).
+
+Two ensembles are reported, both as the mean of the members' probabilities:
+
+- ``all``: every member given, decided before anything was scored (no selection at all);
+- ``greedy``: forward selection on **val** (Caruana et al. 2004): start from the best member on val and add,
+  with replacement, the member that raises val accuracy most (ties: lower val log-loss), until no addition
+  helps or ``max_steps`` is reached. Adding a member twice weights it double.
+
+The test part is read once, after the choice, for each ensemble and each member.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from charclf.errors import ConfigError, DataError
+
+PARTS = ("val", "test")
+
+
+def weights_digest(run_dir: Path) -> str:
+    """SHA-256 of a run's ``model.safetensors``: the identity of the member a cached score belongs to."""
+    return hashlib.sha256((Path(run_dir) / "model.safetensors").read_bytes()).hexdigest()
+
+
+def member_name(run_dir: Path) -> str:
+    """``<group>/<run>`` of a run folder (e.g. ``04_training/vgg-seed0``): unique within a study."""
+    run_dir = Path(run_dir)
+    return f"{run_dir.parent.name}/{run_dir.name}"
+
+
+def score_member(run_dir: Path, data, cache_dir: Path, *, log=print) -> dict[str, np.ndarray]:
+    """``{part: probs (N, C) float32}`` for val and test of ``data``, from the cache when its weights match."""
+    from charclf.eval.evaluate import evaluate_model
+    from charclf.eval.record import RunRecord
+    from charclf.fileio import atomic_path
+    from charclf.models.hub import load_model
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "model.safetensors").is_file():
+        raise DataError(run_dir, "no model.safetensors, so it cannot be an ensemble member",
+                        "pass finished runs whose weights were kept")
+    digest = weights_digest(run_dir)
+    cache = cache_dir / f"{member_name(run_dir).replace('/', '__')}.npz"
+    if cache.is_file():
+        with np.load(cache) as saved:
+            if str(saved["weights_sha256"]) != digest:
+                raise DataError(cache, f"cached probabilities of other weights than {run_dir}'s",
+                                "move the cache aside (it is not deleted for you) and rerun")
+            return {part: saved[part] for part in PARTS}
+    record = RunRecord.load(run_dir)
+    trained_on = (record.data.get("split"), record.data.get("protocol"))
+    if trained_on != (data.split, data.protocol):
+        raise DataError(run_dir, f"trained on split/protocol {trained_on}, but the ensemble scores "
+                        f"{(data.split, data.protocol)}", "ensemble runs of one split and protocol")
+    model = load_model(run_dir)
+    probs = {}
+    for part in PARTS:
+        probs[part] = evaluate_model(model, getattr(data, part), tta=record.tta).probs
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(cache) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, weights_sha256=np.array(digest), **probs)
+    log(f"scored {member_name(run_dir)} (TTA {record.tta}): val acc "
+        f"{accuracy(probs['val'], data.val.labels.numpy()):.4f}")
+    return probs
+
+
+def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
+    return float((probs.argmax(axis=1) == labels).mean())
+
+
+def log_loss(probs: np.ndarray, labels: np.ndarray) -> float:
+    return float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean())
+
+
+def greedy_selection(val_probs: dict[str, np.ndarray], labels: np.ndarray, *, max_steps: int = 20) -> list[str]:
+    """Forward selection with replacement on val accuracy (ties: val log-loss); a list of names, repeats allowed."""
+    if not val_probs:
+        raise ConfigError("greedy_selection: no members. Fix: pass at least one run")
+
+    def score(p: np.ndarray) -> tuple[float, float]:
+        return accuracy(p, labels), -log_loss(p, labels)
+
+    chosen = [max(val_probs, key=lambda n: score(val_probs[n]))]
+    total = val_probs[chosen[0]].astype(np.float64)
+    best = score(total)
+    for _ in range(max_steps - 1):
+        trials = {n: score((total + p) / (len(chosen) + 1)) for n, p in val_probs.items()}
+        name = max(trials, key=trials.get)
+        if trials[name] <= best:
+            break
+        chosen.append(name)
+        total = total + val_probs[name]
+        best = trials[name]
+    return chosen
+
+
+def combine(probs: dict[str, np.ndarray], members: list[str]) -> np.ndarray:
+    """The mean of the members' probabilities (a member listed twice counts twice)."""
+    return sum(probs[m].astype(np.float64) for m in members) / len(members)
+
+
+def run_ensemble(run_dirs, data, out, *, max_steps: int = 20, log=print) -> dict:
+    """Score every member, build the ``all`` and ``greedy`` ensembles, write ``<out>/results.json``."""
+    from charclf.eval.record import RunRecord
+    from charclf.fileio import write_json
+    from charclf.provenance import run_metadata
+
+    run_dirs = [Path(d) for d in run_dirs]
+    names = [member_name(d) for d in run_dirs]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"ensemble members must be distinct runs, got {names}")
+    out = Path(out)
+    scores = {name: score_member(d, data, out / "probs", log=log) for name, d in zip(names, run_dirs)}
+    labels = {part: getattr(data, part).labels.numpy() for part in PARTS}
+    val = {n: s["val"] for n, s in scores.items()}
+    greedy = greedy_selection(val, labels["val"], max_steps=max_steps)
+
+    def summary(members: list[str]) -> dict:
+        part_probs = {part: combine({n: scores[n][part] for n in set(members)}, members) for part in PARTS}
+        return {"members": members, "distinct_members": sorted(set(members)),
+                "params": sum(RunRecord.load(run_dirs[names.index(n)]).params for n in set(members)),
+                **{f"{part}_acc": accuracy(part_probs[part], labels[part]) for part in PARTS},
+                **{f"{part}_log_loss": log_loss(part_probs[part], labels[part]) for part in PARTS}}
+
+    member_rows = []
+    for name, run_dir in zip(names, run_dirs):
+        record = RunRecord.load(run_dir)
+        member_rows.append({"member": name, "model": record.model, "params": record.params, "tta": record.tta,
+                            **{f"{part}_acc": accuracy(scores[name][part], labels[part]) for part in PARTS}})
+    results = {
+        "members": member_rows, "all": summary(names), "greedy": summary(greedy), "max_steps": max_steps,
+        "selection": "greedy forward selection with replacement on val accuracy (ties: val log-loss); "
+                     "'all' is every member given, no selection; test read once per ensemble",
+        "combine": "mean of softmax probabilities (each member with its own record's TTA setting), float32 "
+                   "evaluation",
+        **run_metadata(protocol=data.protocol, split=data.split, sizes={p: len(labels[p]) for p in PARTS}),
+    }
+    write_json(out / "results.json", results)
+    return results
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", help="finished run folders with model.safetensors")
+    parser.add_argument("--out", required=True, help="folder for probs/ and results.json")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--protocol", default="holdout", choices=["holdout", "official"])
+    parser.add_argument("--max-steps", type=int, default=20)
+    args = parser.parse_args(argv)
+    from charclf.data import load_data
+
+    data = load_data("byclass", args.protocol, args.data_dir)
+    results = run_ensemble(args.runs, data, args.out, max_steps=args.max_steps)
+    print(json.dumps({k: results[k] for k in ("all", "greedy")}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

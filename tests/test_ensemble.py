@@ -1,0 +1,76 @@
+"""Ensembles of trained runs: probabilities averaged, members chosen on val only, test read after the choice."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from synth import quadrant_bundle
+
+from charclf.errors import DataError
+from charclf.experiments.ensemble import accuracy, combine, greedy_selection, run_ensemble
+from charclf.train import fit
+from charclf.train.config import AugmentConfig
+from charclf.train.recipes import get_recipe
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def onehot(pred, n_classes=3, confidence=0.9):
+    probs = np.full((len(pred), n_classes), (1 - confidence) / (n_classes - 1))
+    probs[np.arange(len(pred)), pred] = confidence
+    return probs
+
+
+def test_greedy_starts_from_the_best_member_and_adds_only_what_raises_val_accuracy():
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    val = {"good": onehot([0, 1, 2, 0, 1, 0]),      # 5/6
+           "bad": onehot([1, 2, 0, 1, 2, 0]),       # 0/6: can only hurt
+           "fixer": onehot([2, 2, 2, 2, 2, 2], confidence=0.99)}  # right only on the 2s
+    chosen = greedy_selection(val, labels)
+    assert chosen[0] == "good" and "bad" not in chosen
+    assert accuracy(combine(val, chosen), labels) >= accuracy(val["good"], labels)
+
+
+def test_combine_weights_a_repeated_member_twice():
+    a, b = onehot([0, 0]), onehot([1, 1])
+    mixed = combine({"a": a, "b": b}, ["a", "a", "b"])
+    np.testing.assert_allclose(mixed, (2 * a + b) / 3)
+    assert (mixed.argmax(axis=1) == 0).all()
+
+
+def _train(out, seed, data):
+    config = get_recipe("byclass_study", model="lenet", epochs=1, batch_size=16, augment=AugmentConfig(),
+                        optimizer__lr=0.05, seed=seed)
+    from charclf.models import create_model
+    from charclf.train.engine import seed_everything
+
+    seed_everything(seed)
+    fit(create_model("lenet", num_classes=data.num_classes), data, config, out, progress=False)
+    return out
+
+
+def test_run_ensemble_scores_members_once_and_caches_their_probabilities(tmp_path):
+    data = quadrant_bundle(64, 32, 32, 0)
+    runs = [_train(tmp_path / "runs" / f"lenet-seed{s}", s, data) for s in (0, 1)]
+    results = run_ensemble(runs, data, tmp_path / "ens", log=lambda *_: None)
+    saved = json.loads((tmp_path / "ens" / "results.json").read_text())
+    assert saved["protocol"] == data.protocol and saved["git_sha"]
+    assert {m["member"] for m in saved["members"]} == {"runs/lenet-seed0", "runs/lenet-seed1"}
+    assert saved["greedy"]["val_acc"] >= max(m["val_acc"] for m in saved["members"])
+    assert set(saved["all"]["members"]) == {"runs/lenet-seed0", "runs/lenet-seed1"}
+    assert results["all"]["params"] == 2 * saved["members"][0]["params"]
+    caches = sorted(p.name for p in (tmp_path / "ens" / "probs").iterdir())
+    assert caches == ["runs__lenet-seed0.npz", "runs__lenet-seed1.npz"]
+    # A rerun reads the cache; a cache of other weights is refused, never silently reused or deleted.
+    assert run_ensemble(runs, data, tmp_path / "ens", log=lambda *_: None)["all"] == results["all"]
+    (runs[0] / "model.safetensors").write_bytes((runs[1] / "model.safetensors").read_bytes())
+    with pytest.raises(DataError, match="cached probabilities of other weights"):
+        run_ensemble(runs, data, tmp_path / "ens", log=lambda *_: None)
+    assert len(list((tmp_path / "ens" / "probs").iterdir())) == 2
+
+
+def test_a_run_without_weights_is_a_clear_error(tmp_path):
+    (tmp_path / "run").mkdir()
+    with pytest.raises(DataError, match="no model.safetensors"):
+        run_ensemble([tmp_path / "run"], quadrant_bundle(8, 8, 8, 0), tmp_path / "ens")

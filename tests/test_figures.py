@@ -119,6 +119,24 @@ def test_training_curves_overlay_runs(tmp_path):
     _render(fig, "curves", tmp_path)
 
 
+def test_race_curves_draw_one_line_per_race_and_mark_who_reached_the_target(tmp_path):
+    def race(pipeline, seed, accs, reached):
+        return {"pipeline": pipeline, "seed": seed, "reached": reached,
+                "curve": [(10.0 * (i + 1), i + 1, a) for i, a in enumerate(accs)]}
+
+    result = {"target": 0.86, "races": [race("usual", 0, [0.8, 0.85, 0.861], True),
+                                        race("charclf", 0, [0.84, 0.862], True),
+                                        race("usual", 1, [0.8, 0.83], False)]}
+    fig = viz.race_curves(result, subtitle="holdout")
+    ax = fig.axes[0]
+    solid = [line for line in ax.get_lines() if line.get_linestyle() == "-"]
+    assert len(solid) == 3  # one per race
+    reached = [line for line in ax.get_lines() if line.get_linestyle() in ("None", "") and line.get_markersize() == 7]
+    assert len(reached) == 2  # the race that never reached the target has no mark
+    assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == ["charclf", "target 86.0%", "usual"]
+    _render(fig, "race", tmp_path)
+
+
 def test_confusion_heatmap_62_classes(tmp_path):
     y_true, y_pred, _ = _synthetic_predictions()
     cm = confusion(y_true, y_pred, 62)

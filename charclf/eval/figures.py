@@ -285,6 +285,30 @@ def training_curves(histories, *, title: str | None = None, subtitle: str | None
     return fig
 
 
+def race_curves(result: dict, *, title: str | None = None, subtitle: str | None = None) -> Figure:
+    """Val accuracy against training seconds for every race of a time-to-accuracy result
+    (``charclf.experiments.time_to_accuracy.run_race``): one colour per pipeline, one line per seed, the target
+    dashed, and a dot where each race first reached it."""
+    fig, axes = _new_figure((8, 4.5))
+    ax = axes[0, 0]
+    pipelines = list(dict.fromkeys(r["pipeline"] for r in result["races"]))
+    for race in result["races"]:
+        colour = f"C{pipelines.index(race['pipeline'])}"
+        seconds, _, acc = zip(*race["curve"])
+        first = race["seed"] == min(r["seed"] for r in result["races"] if r["pipeline"] == race["pipeline"])
+        ax.plot(seconds, acc, "-", color=colour, marker="o", markersize=2.5, linewidth=1.2,
+                label=race["pipeline"] if first else None)
+        if race["reached"]:
+            ax.plot(seconds[-1], acc[-1], "o", color=colour, markersize=7, markerfacecolor="none")
+    ax.axhline(result["target"], color="0.4", linestyle="--", linewidth=1, label=f"target {result['target']:.1%}")
+    ax.set_xlabel("training seconds (stopwatch: training epochs only)")
+    ax.set_ylabel("val accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    _title(fig, "Time to accuracy", title, subtitle)
+    return fig
+
+
 # -- hyperparameter search ------------------------------------------------------------------------------
 def plot_search(df, params: list[str] | None = None):
     """Each hyperparameter against the validation loss, one panel per parameter; the best trial in red.

@@ -1,0 +1,160 @@
+"""Notebook 11's tables: every model's accuracy / parameters / CPU-seconds, the goals beyond the earlier works
+(met or not), and the ensemble of the study's trained runs.
+
+A goal's candidate is chosen on val (the highest val mean among the models inside the goal's limits); its test
+mean is then read and compared with the goal. Nothing here trains: it reads run records and, for the ensemble,
+scores the committed weights (cached per member, see :mod:`charclf.experiments.ensemble`).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+# The notebooks whose runs compare models on the complete protocol (not ablation arms or fine-tuning stages).
+MODEL_GROUPS = ("04_training", "11_beyond")
+ENSEMBLE_RUN = "11_beyond/ensemble"
+
+
+@dataclass(frozen=True)
+class Goal:
+    name: str
+    target: float  # mean holdout-test accuracy over seeds
+    max_params: int | None = None
+    max_train_s: float | None = None  # training seconds on the machine that trained it
+
+
+GOALS = (
+    Goal("single model, trained in <= 2 h on the study's CPU", 0.870, max_train_s=2 * 3600.0),
+    Goal("<= 100k parameters", 0.867, max_params=100_000),
+    Goal("<= 30k parameters", 0.852, max_params=30_000),
+)
+ENSEMBLE_GOAL = 0.875
+
+
+def model_rows(runs_dir: Path) -> pd.DataFrame:
+    """One row per run record of :data:`MODEL_GROUPS` under ``runs_dir`` (``report.run_rows`` columns)."""
+    from charclf.study.report import run_rows
+
+    rows = run_rows(runs_dir.parent)
+    if rows.empty:
+        return rows
+    return rows[(rows["profile"] == runs_dir.name) & rows["group"].isin(MODEL_GROUPS)].reset_index(drop=True)
+
+
+def frontier(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per model: seeds, parameters, MACs, val and test accuracy (mean, sample std), mean training seconds and
+    images/s, and whether the test number used TTA; sorted by val mean."""
+    from charclf.study.report import seed_stats
+
+    if rows.empty:
+        return pd.DataFrame()
+    grouped = rows.groupby("model")
+    out = seed_stats(rows).join(pd.DataFrame({
+        "params": grouped["params"].first(), "MMACs": grouped["macs"].first() / 1e6,
+        "train s mean": grouped["train_time_s"].mean(), "images / s": grouped["images_per_s"].mean(),
+        "TTA": grouped["tta"].first(), "precision": grouped["precision"].first()}))
+    return out.sort_values("val_mean", ascending=False)
+
+
+def goals_table(front: pd.DataFrame, ensemble: dict | None = None) -> pd.DataFrame:
+    """One row per goal: the candidate chosen on val inside the goal's limits, its test mean +- std over its
+    seeds, and whether the mean meets the goal (a goal asks for 3 seeds; ``seeds`` says how many there are)."""
+    rows = []
+    for goal in GOALS:
+        inside = front
+        if goal.max_params is not None:
+            inside = inside[inside["params"] <= goal.max_params]
+        if goal.max_train_s is not None:
+            inside = inside[inside["train s mean"] <= goal.max_train_s]
+        row = {"goal": goal.name, "target": goal.target}
+        if inside.empty:
+            rows.append({**row, "candidate (chosen on val)": None, "met": False})
+            continue
+        name = inside["val_mean"].idxmax()
+        best = inside.loc[name]
+        rows.append({**row, "candidate (chosen on val)": name, "params": int(best["params"]), "seeds": int(best["n"]),
+                     "val mean": best["val_mean"], "test mean": best["test_mean"], "test std": best["test_std"],
+                     "met": bool(best["test_mean"] >= goal.target and best["n"] >= 3)})
+    if ensemble is not None:
+        chosen = ensemble["greedy"]
+        rows.append({"goal": "ensemble", "target": ENSEMBLE_GOAL,
+                     "candidate (chosen on val)": " + ".join(chosen["distinct_members"]),
+                     "params": chosen["params"], "seeds": 1, "val mean": chosen["val_acc"],
+                     "test mean": chosen["test_acc"], "met": bool(chosen["test_acc"] >= ENSEMBLE_GOAL)})
+    return pd.DataFrame(rows).set_index("goal")
+
+
+def ensemble_members(runs_dir: Path) -> list[Path]:
+    """Finished runs of :data:`MODEL_GROUPS` whose weights were kept, in name order."""
+    from charclf.train.run_folder import is_finished_run
+
+    return sorted(d for group in MODEL_GROUPS for d in (runs_dir / group).glob("*-seed*")
+                  if is_finished_run(d) and (d / "model.safetensors").is_file())
+
+
+def ensemble(runs_dir: Path, data, *, log=print) -> dict | None:
+    """The ensemble of every member :func:`ensemble_members` finds (None when there is none).
+
+    A saved results.json is loaded when it covers every member found (a fresh clone, which lacks the weights
+    of some runs, still renders the committed ensemble). When runs were added since, the ensemble is rebuilt
+    (only new members are scored) and the old results are kept beside it as ``results-<created_utc>.json``."""
+    from charclf.experiments.ensemble import member_name, run_ensemble
+
+    members = ensemble_members(runs_dir)
+    if not members:
+        return None
+    out = runs_dir / ENSEMBLE_RUN
+    saved = out / "results.json"
+    if saved.is_file():
+        results = json.loads(saved.read_text())
+        if {member_name(d) for d in members} <= {m["member"] for m in results["members"]}:
+            return results
+        stamp = results.get("created_utc", "undated").replace(":", "")
+        saved.rename(out / f"results-{stamp}.json")
+    return run_ensemble(members, data, out, log=log)
+
+
+def members_table(results: dict) -> pd.DataFrame:
+    """The ensemble's members, each alone, and the two ensembles, as one table."""
+    table = pd.DataFrame(results["members"]).set_index("member")[["model", "params", "tta", "val_acc", "test_acc"]]
+    for kind in ("all", "greedy"):
+        e = results[kind]
+        table.loc[f"ensemble: {kind} ({len(e['members'])} votes)"] = {
+            "model": "ensemble", "params": e["params"], "tta": None, "val_acc": e["val_acc"], "test_acc": e["test_acc"]}
+    return table
+
+
+def ablation_table(runs_dir: Path, ensemble_results: dict | None = None) -> pd.DataFrame:
+    """What helped and what did not: each finished arm of notebooks 02 and 09 against their shared base run
+    (one change each, same model, recipe length and seed), and the ensemble against its best member on val.
+    Deltas are in accuracy points; val decides, test is shown beside it."""
+    from charclf.eval.record import RunRecord
+    from charclf.study.plan import ablation_runs
+    from charclf.train.run_folder import is_finished_run
+
+    rows = []
+    for group in ("02_augmentation", "09_efficientnet_ideas"):
+        arms = [(run, runs_dir / run.name) for run in ablation_runs(group)]
+        arms = [(run, RunRecord.load(d)) for run, d in arms if is_finished_run(d)]
+        # The base arm changes nothing but the (shortened) epochs.
+        base = next(((run, r) for run, r in arms if set(dict(run.overrides)) == {"epochs"}), None)
+        if base is None:
+            continue
+        for run, record in arms:
+            if run is base[0] or run.name in {r["run"] for r in rows}:
+                continue
+            rows.append({"run": run.name, "change": run.label, "baseline": base[0].label,
+                         "val acc": record.best_val_acc, "test acc": record.test_acc,
+                         "Δ val (pts)": 100 * (record.best_val_acc - base[1].best_val_acc),
+                         "Δ test (pts)": 100 * (record.test_acc - base[1].test_acc)})
+    if ensemble_results is not None:
+        best = max(ensemble_results["members"], key=lambda m: m["val_acc"])
+        greedy = ensemble_results["greedy"]
+        rows.append({"run": ENSEMBLE_RUN, "change": "greedy ensemble (chosen on val)",
+                     "baseline": f"its best member on val ({best['member']})", "val acc": greedy["val_acc"],
+                     "test acc": greedy["test_acc"], "Δ val (pts)": 100 * (greedy["val_acc"] - best["val_acc"]),
+                     "Δ test (pts)": 100 * (greedy["test_acc"] - best["test_acc"])})
+    return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()

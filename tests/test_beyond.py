@@ -1,0 +1,98 @@
+"""Notebook 11's tables: a goal's candidate is chosen on val inside the goal's limits, then its test mean judged."""
+from __future__ import annotations
+
+import pytest
+from records import write_fake_run
+
+from charclf.study.beyond import GOALS, frontier, goals_table, model_rows
+
+
+def _study(tmp_path):
+    runs = tmp_path / "runs" / "full"
+    for seed, (val, test) in enumerate([(0.87, 0.866), (0.871, 0.87), (0.869, 0.868)]):
+        write_fake_run(runs / "04_training" / f"charnet_s-seed{seed}", model="charnet_s", params=98_734, seed=seed,
+                       best_val_acc=val, test_acc=test, train_time_s=4000.0)
+    # Higher test but lower val than charnet_s: the <=100k goal must not pick it.
+    write_fake_run(runs / "11_beyond" / "peeker-seed0", model="peeker", params=90_000, best_val_acc=0.80,
+                   test_acc=0.95)
+    write_fake_run(runs / "11_beyond" / "charnet_xs-seed0", model="charnet_xs", params=29_534, best_val_acc=0.85,
+                   test_acc=0.853)
+    write_fake_run(runs / "04_training" / "vgg-seed0", model="vgg", params=1_463_678, best_val_acc=0.88,
+                   test_acc=0.874, train_time_s=3 * 3600.0)
+    # Other groups (ablations) and other profiles are not model comparisons.
+    write_fake_run(runs / "02_augmentation" / "none", model="minivision_v3", best_val_acc=0.99, test_acc=0.99)
+    write_fake_run(tmp_path / "runs" / "quick" / "04_training" / "vgg-seed0", model="vgg", best_val_acc=0.99)
+    return runs
+
+
+def test_frontier_has_one_row_per_model_of_the_model_groups_of_one_profile(tmp_path):
+    front = frontier(model_rows(_study(tmp_path)))
+    assert sorted(front.index) == ["charnet_s", "charnet_xs", "peeker", "vgg"]
+    assert front.loc["charnet_s", "n"] == 3
+    assert front.loc["charnet_s", "test_mean"] == pytest.approx((0.866 + 0.87 + 0.868) / 3)
+    assert front.loc["vgg", "train s mean"] == 3 * 3600.0
+
+
+def test_goals_choose_on_val_within_limits_and_need_three_seeds(tmp_path):
+    goals = goals_table(frontier(model_rows(_study(tmp_path))))
+    assert list(goals.index) == [g.name for g in GOALS]
+    single, small, tiny = (goals.loc[g.name] for g in GOALS)
+    assert single["candidate (chosen on val)"] == "charnet_s"  # vgg trained over the 2 h limit
+    assert small["candidate (chosen on val)"] == "charnet_s" and bool(small["met"])  # 0.868 >= 0.867, 3 seeds
+    assert not bool(single["met"])  # 0.868 < 0.870
+    assert tiny["candidate (chosen on val)"] == "charnet_xs" and not bool(tiny["met"])  # one seed only
+
+
+def test_the_ensemble_goal_reads_the_greedy_ensemble(tmp_path):
+    ensemble = {"greedy": {"distinct_members": ["a", "b"], "params": 10, "val_acc": 0.88, "test_acc": 0.876}}
+    goals = goals_table(frontier(model_rows(_study(tmp_path))), ensemble)
+    assert bool(goals.loc["ensemble", "met"]) and goals.loc["ensemble", "candidate (chosen on val)"] == "a + b"
+
+
+def test_ablation_rows_are_each_arm_against_the_shared_base_once(tmp_path):
+    from charclf.study.beyond import ablation_table
+    from charclf.study.plan import ablation_runs
+
+    runs = tmp_path / "runs" / "full"
+    arms = {r.name: r for g in ("02_augmentation", "09_efficientnet_ideas") for r in ablation_runs(g)}
+    write_fake_run(runs / "02_augmentation/recipe-crop-rotation", best_val_acc=0.86, test_acc=0.85)
+    write_fake_run(runs / "02_augmentation/none", best_val_acc=0.85, test_acc=0.845)
+    write_fake_run(runs / "02_augmentation/recipe-mixup-cutmix", best_val_acc=0.865, test_acc=0.852)
+    write_fake_run(runs / "09_efficientnet_ideas/lion", best_val_acc=0.84, test_acc=0.83)
+    for name in ("02_augmentation/recipe-crop-rotation", "02_augmentation/none", "02_augmentation/recipe-mixup-cutmix",
+                 "09_efficientnet_ideas/lion"):
+        assert name in arms
+    ensemble = {"members": [{"member": "a", "val_acc": 0.86, "test_acc": 0.85},
+                            {"member": "b", "val_acc": 0.85, "test_acc": 0.86}],
+                "greedy": {"val_acc": 0.87, "test_acc": 0.865}}
+    table = ablation_table(runs, ensemble)
+    assert sorted(table.index) == ["02_augmentation/none", "02_augmentation/recipe-mixup-cutmix",
+                                   "09_efficientnet_ideas/lion", "11_beyond/ensemble"]  # mixup counted once
+    assert table.loc["02_augmentation/none", "Δ val (pts)"] == pytest.approx(-1.0)
+    assert table.loc["09_efficientnet_ideas/lion", "Δ test (pts)"] == pytest.approx(-2.0)
+    assert table.loc["11_beyond/ensemble", "Δ val (pts)"] == pytest.approx(1.0)  # against member a, best on val
+
+
+def test_ensemble_loads_saved_results_covering_every_member_and_keeps_old_ones_when_rebuilt(tmp_path, monkeypatch):
+    import json
+
+    import charclf.experiments.ensemble as ens
+    from charclf.study import beyond
+
+    runs = tmp_path / "runs" / "full"
+    for name in ("04_training/a-seed0", "04_training/b-seed0"):
+        write_fake_run(runs / name)
+        (runs / name / "model.safetensors").write_bytes(b"weights")
+    out = runs / beyond.ENSEMBLE_RUN
+    out.mkdir(parents=True)
+    saved = {"created_utc": "2026-01-01T00:00:00+00:00",
+             "members": [{"member": m} for m in ("04_training/a-seed0", "04_training/b-seed0", "04_training/c-seed0")]}
+    (out / "results.json").write_text(json.dumps(saved))
+    built = []
+    monkeypatch.setattr(ens, "run_ensemble", lambda members, data, o, log: built.append(members) or {"new": True})
+    assert beyond.ensemble(runs, data=None) == saved and not built  # c's weights absent here: still covered
+    write_fake_run(runs / "11_beyond/d-seed0")
+    (runs / "11_beyond/d-seed0/model.safetensors").write_bytes(b"weights")
+    assert beyond.ensemble(runs, data=None) == {"new": True}
+    assert [p.name for p in built[0]] == ["a-seed0", "b-seed0", "d-seed0"]
+    assert json.loads((out / "results-2026-01-01T000000+0000.json").read_text()) == saved

@@ -71,27 +71,6 @@ beyond, status = train_plan(ctx, data, beyond_runs(ctx.profile))
 ctx.show(status, "This notebook's runs (images/s measured before training)")
 
 # %% [markdown]
-# ## The frontier: accuracy, parameters, CPU-seconds
-#
-# Every model trained on the complete protocol in notebooks 04 and 11, one row per model (mean and sample std
-# over its seeds; `n` seeds). `train s mean` is the training time on the machine that trained it (see each
-# record's provenance), `TTA` says whether the test number averages translated copies.
-
-# %%
-from charclf.study.beyond import frontier, model_rows
-front = frontier(model_rows(ctx.runs_dir))
-ctx.show(front.round(4), "Every model of the study: accuracy, size and training time")
-
-# %%
-from charclf.eval import figures as viz
-points = front.reset_index().rename(columns={"test_mean": "holdout-test accuracy"})
-ctx.save(viz.params_vs_accuracy(points, y="holdout-test accuracy", label="model",
-                                title="Accuracy per parameter", subtitle=ctx.tag), "11_params_vs_accuracy")
-ctx.save(viz.params_vs_accuracy(points, x="train s mean", y="holdout-test accuracy", label="model",
-                                title="Accuracy per CPU-second of training", subtitle=ctx.tag),
-         "11_seconds_vs_accuracy")
-
-# %% [markdown]
 # ## An ensemble of the study's models
 #
 # Every finished run above whose weights were kept is a candidate member. Two ensembles average the members'
@@ -109,6 +88,47 @@ else:
     print("greedy ensemble's votes:", ", ".join(ensembled["greedy"]["members"]))
 
 # %% [markdown]
+# ## Distilling the ensemble into the small models
+#
+# The ensemble is too slow to ship, but it can teach. Its greedy members score every image of the training
+# part once (clean images, each member with its own TTA setting), and `charnet_s` and `charnet_xs` train again
+# under their own recipes towards `0.5 × the ensemble's probabilities + 0.5 × the true label` (Hinton et al.'s
+# distillation at temperature 1: the soft targets carry which wrong classes are plausible, e.g. `O` for a `0`).
+# The teacher is written once and never rewritten, because its students' configs name its file; it learns
+# nothing from the val or test parts.
+
+# %%
+from charclf.study.beyond import train_students
+teacher, students, student_status = train_students(ctx, data, ensembled)
+if teacher is None:
+    print("No teacher: nothing to distil yet (no finished run with weights), or every student was loaded.")
+else:
+    print(f"teacher: {' + '.join(teacher['members'])}\n  its accuracy on the training part: {teacher['train_acc']:.2%}")
+if not student_status.empty:
+    ctx.show(student_status, "The distilled runs")
+
+# %% [markdown]
+# ## The frontier: accuracy, parameters, CPU-seconds
+#
+# Every model trained in notebooks 04 and 11, one row per model and way of training it (`charnet_s-kd` is
+# `charnet_s` distilled; mean and sample std over its seeds; `n` seeds). `train s mean` is the training time on the machine that trained it (see each
+# record's provenance), `TTA` says whether the test number averages translated copies.
+
+# %%
+from charclf.study.beyond import frontier, model_rows
+front = frontier(model_rows(ctx.runs_dir))
+ctx.show(front.round(4), "Every model of the study: accuracy, size and training time")
+
+# %%
+from charclf.eval import figures as viz
+points = front.reset_index().rename(columns={"test_mean": "holdout-test accuracy"})
+ctx.save(viz.params_vs_accuracy(points, y="holdout-test accuracy", label="entry",
+                                title="Accuracy per parameter", subtitle=ctx.tag), "11_params_vs_accuracy")
+ctx.save(viz.params_vs_accuracy(points, x="train s mean", y="holdout-test accuracy", label="entry",
+                                title="Accuracy per CPU-second of training", subtitle=ctx.tag),
+         "11_seconds_vs_accuracy")
+
+# %% [markdown]
 # ## The goals
 #
 # For each goal, the candidate is the model with the highest **val** mean inside the goal's limits; then its
@@ -123,7 +143,8 @@ ctx.show(goals.round(4), "The goals beyond the earlier works: met or not")
 # ## What helped and what did not
 #
 # One change at a time against a shared base (notebooks 02 and 09: Mini-Vision-V3's recipe at 15 epochs, one
-# seed), and the ensemble against its best member. Δ in accuracy points; val decides, test is beside it. Arms
+# seed), each distilled model against the same model without a teacher, and the ensemble against its best
+# member. Δ in accuracy points; val decides, test is beside it. Arms
 # not trained yet under this profile are absent.
 
 # %%

@@ -88,6 +88,8 @@ def test_ensemble_loads_saved_results_covering_every_member_and_keeps_old_ones_w
     saved = {"created_utc": "2026-01-01T00:00:00+00:00",
              "members": [{"member": m} for m in ("04_training/a-seed0", "04_training/b-seed0", "04_training/c-seed0")]}
     (out / "results.json").write_text(json.dumps(saved))
+    write_fake_run(runs / "11_beyond/a-kd-seed0")  # a distilled student is never a member
+    (runs / "11_beyond/a-kd-seed0/model.safetensors").write_bytes(b"weights")
     built = []
     monkeypatch.setattr(ens, "run_ensemble", lambda members, data, o, log: built.append(members) or {"new": True})
     assert beyond.ensemble(runs, data=None) == saved and not built  # c's weights absent here: still covered
@@ -96,3 +98,21 @@ def test_ensemble_loads_saved_results_covering_every_member_and_keeps_old_ones_w
     assert beyond.ensemble(runs, data=None) == {"new": True}
     assert [p.name for p in built[0]] == ["a-seed0", "b-seed0", "d-seed0"]
     assert json.loads((out / "results-2026-01-01T000000+0000.json").read_text()) == saved
+
+
+def test_distilled_runs_name_the_profiles_teacher_and_compare_with_their_untaught_seeds(tmp_path):
+    from charclf.study.beyond import ablation_table
+    from charclf.study.plan import beyond_runs, teacher_file
+
+    runs = beyond_runs("full", distilled=True)
+    assert {r.model for r in runs} == {"charnet_s", "charnet_xs"} and len(runs) == 6
+    assert teacher_file("full") == "runs/full/11_beyond/teacher/teacher.npz"
+    assert all(dict(r.overrides)["distill_teacher"] == teacher_file("full") for r in runs)
+    assert dict(runs[0].overrides)["distill_alpha"] == 0.5
+    root = tmp_path / "runs" / "full"
+    for seed, val in enumerate((0.86, 0.862)):
+        write_fake_run(root / f"04_training/charnet_s-seed{seed}", model="charnet_s", best_val_acc=val, test_acc=val)
+    write_fake_run(root / "11_beyond/charnet_s-kd-seed0", model="charnet_s", best_val_acc=0.871, test_acc=0.87)
+    row = ablation_table(root).loc["11_beyond/charnet_s-kd"]
+    assert row["Δ val (pts)"] == pytest.approx(1.0) and row["Δ test (pts)"] == pytest.approx(0.9)
+    assert "2 seed(s); distilled: 1" in row["baseline"]

@@ -15,6 +15,9 @@ Two ensembles are reported, both as the mean of the members' probabilities:
   helps or ``max_steps`` is reached. Adding a member twice weights it double.
 
 The test part is read once, after the choice, for each ensemble and each member.
+
+``--teacher DIR`` also writes the greedy ensemble's probabilities on the train part as a distillation teacher
+for small models (``TrainConfig.distill_teacher``; see :mod:`charclf.train.distill`).
 """
 from __future__ import annotations
 
@@ -41,12 +44,25 @@ def member_name(run_dir: Path) -> str:
     return f"{run_dir.parent.name}/{run_dir.name}"
 
 
-def score_member(run_dir: Path, data, cache_dir: Path, *, log=print) -> dict[str, np.ndarray]:
-    """``{part: probs (N, C) float32}`` for val and test of ``data``, from the cache when its weights match."""
+def member_probs(run_dir: Path, data, parts) -> dict[str, np.ndarray]:
+    """``{part: probs}`` of the run's model on ``parts`` of ``data``, in float32 with the TTA its record states."""
     from charclf.eval.evaluate import evaluate_model
     from charclf.eval.record import RunRecord
-    from charclf.fileio import atomic_path
     from charclf.models.hub import load_model
+
+    record = RunRecord.load(run_dir)
+    trained_on = (record.data.get("split"), record.data.get("protocol"))
+    if trained_on != (data.split, data.protocol):
+        raise DataError(run_dir, f"trained on split/protocol {trained_on}, but the ensemble scores "
+                        f"{(data.split, data.protocol)}", "ensemble runs of one split and protocol")
+    model = load_model(run_dir)
+    return {part: evaluate_model(model, getattr(data, part), tta=record.tta).probs for part in parts}
+
+
+def score_member(run_dir: Path, data, cache_dir: Path, *, log=print) -> dict[str, np.ndarray]:
+    """``{part: probs (N, C) float32}`` for val and test of ``data``, from the cache when its weights match."""
+    from charclf.eval.record import RunRecord
+    from charclf.fileio import atomic_path
 
     run_dir = Path(run_dir)
     if not (run_dir / "model.safetensors").is_file():
@@ -61,14 +77,7 @@ def score_member(run_dir: Path, data, cache_dir: Path, *, log=print) -> dict[str
                                 "move the cache aside (it is not deleted for you) and rerun")
             return {part: saved[part] for part in PARTS}
     record = RunRecord.load(run_dir)
-    trained_on = (record.data.get("split"), record.data.get("protocol"))
-    if trained_on != (data.split, data.protocol):
-        raise DataError(run_dir, f"trained on split/protocol {trained_on}, but the ensemble scores "
-                        f"{(data.split, data.protocol)}", "ensemble runs of one split and protocol")
-    model = load_model(run_dir)
-    probs = {}
-    for part in PARTS:
-        probs[part] = evaluate_model(model, getattr(data, part), tta=record.tta).probs
+    probs = member_probs(run_dir, data, PARTS)
     cache_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(cache) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, weights_sha256=np.array(digest), **probs)
@@ -152,6 +161,42 @@ def run_ensemble(run_dirs, data, out, *, max_steps: int = 20, log=print) -> dict
     return results
 
 
+def write_teacher(run_dirs, members: list[str], data, out, *, log=print) -> dict:
+    """A distillation teacher (``charclf.train.distill``): the ensemble ``members`` (names of ``run_dirs``,
+    repeats weighting a member more, e.g. the greedy choice) scored on ``data.train``, written as
+    ``<out>/teacher.npz`` with ``<out>/teacher.json`` saying what it is. A teacher is never overwritten: a
+    student's config names the file, so a new teacher needs a new folder."""
+    from charclf.fileio import atomic_path, write_json
+    from charclf.provenance import run_metadata
+    from charclf.train.distill import TEACHER_FORMAT
+
+    out = Path(out)
+    if (out / "teacher.npz").exists():
+        raise ConfigError(f"{out / 'teacher.npz'} exists and students may depend on it. Fix: write the new "
+                          f"teacher to another folder")
+    by_name = {member_name(d): Path(d) for d in run_dirs}
+    missing = sorted(set(members) - set(by_name))
+    if missing:
+        raise ConfigError(f"teacher members {missing} are not among the runs given. Fix: pass their run folders")
+    total = None
+    for name in sorted(set(members)):
+        probs = member_probs(by_name[name], data, ("train",))["train"].astype(np.float64) * members.count(name)
+        total = probs if total is None else total + probs
+        log(f"teacher: scored {name} on the train part ({len(probs):,} images)")
+    probs = (total / len(members)).astype(np.float16)
+    labels = data.train.labels.numpy()
+    with atomic_path(out / "teacher.npz", suffix=".npz") as tmp:
+        np.savez_compressed(tmp, format=np.array(TEACHER_FORMAT), probs=probs, labels=labels,
+                            classes=np.array(data.train.classes))
+    info = {"format": TEACHER_FORMAT, "members": members,
+            "weights_sha256": {n: weights_digest(by_name[n]) for n in sorted(set(members))},
+            "train_acc": accuracy(probs.astype(np.float32), labels),
+            "teacher_sha256": hashlib.sha256((out / "teacher.npz").read_bytes()).hexdigest(),
+            **run_metadata(protocol=data.protocol, split=data.split, train_size=len(labels))}
+    write_json(out / "teacher.json", info)
+    return info
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", help="finished run folders with model.safetensors")
@@ -159,12 +204,17 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--protocol", default="holdout", choices=["holdout", "official"])
     parser.add_argument("--max-steps", type=int, default=20)
+    parser.add_argument("--teacher", default=None, help="also write the greedy ensemble's probabilities on the "
+                        "train part to TEACHER/teacher.npz, a distillation teacher (TrainConfig.distill_teacher)")
     args = parser.parse_args(argv)
     from charclf.data import load_data
 
     data = load_data("byclass", args.protocol, args.data_dir)
     results = run_ensemble(args.runs, data, args.out, max_steps=args.max_steps)
     print(json.dumps({k: results[k] for k in ("all", "greedy")}, indent=2))
+    if args.teacher:
+        info = write_teacher(args.runs, results["greedy"]["members"], data, args.teacher)
+        print(f"teacher: {args.teacher}/teacher.npz, train accuracy {info['train_acc']:.4f}")
     return 0
 
 

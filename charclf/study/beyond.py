@@ -35,24 +35,27 @@ ENSEMBLE_GOAL = 0.875
 
 
 def model_rows(runs_dir: Path) -> pd.DataFrame:
-    """One row per run record of :data:`MODEL_GROUPS` under ``runs_dir`` (``report.run_rows`` columns)."""
+    """One row per run record of :data:`MODEL_GROUPS` under ``runs_dir`` (``report.run_rows`` columns), plus
+    ``entry``: the run's name without its seed (``vgg``, ``charnet_s-kd``), so a model trained two ways is two
+    entries."""
     from charclf.study.report import run_rows
 
     rows = run_rows(runs_dir.parent)
     if rows.empty:
         return rows
-    return rows[(rows["profile"] == runs_dir.name) & rows["group"].isin(MODEL_GROUPS)].reset_index(drop=True)
+    rows = rows[(rows["profile"] == runs_dir.name) & rows["group"].isin(MODEL_GROUPS)].reset_index(drop=True)
+    return rows.assign(entry=rows["run"].str.rsplit("/", n=1).str[-1].str.replace(r"-seed\d+$", "", regex=True))
 
 
 def frontier(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per model: seeds, parameters, MACs, val and test accuracy (mean, sample std), mean training seconds and
-    images/s, and whether the test number used TTA; sorted by val mean."""
+    """Per entry (model, or model + training variant): seeds, parameters, MACs, val and test accuracy (mean,
+    sample std), mean training seconds and images/s, and whether the test number used TTA; sorted by val mean."""
     from charclf.study.report import seed_stats
 
     if rows.empty:
         return pd.DataFrame()
-    grouped = rows.groupby("model")
-    out = seed_stats(rows).join(pd.DataFrame({
+    grouped = rows.groupby("entry")
+    out = seed_stats(rows, model="entry").join(pd.DataFrame({
         "params": grouped["params"].first(), "MMACs": grouped["macs"].first() / 1e6,
         "train s mean": grouped["train_time_s"].mean(), "images / s": grouped["images_per_s"].mean(),
         "TTA": grouped["tta"].first(), "precision": grouped["precision"].first()}))
@@ -88,11 +91,12 @@ def goals_table(front: pd.DataFrame, ensemble: dict | None = None) -> pd.DataFra
 
 
 def ensemble_members(runs_dir: Path) -> list[Path]:
-    """Finished runs of :data:`MODEL_GROUPS` whose weights were kept, in name order."""
+    """Finished runs of :data:`MODEL_GROUPS` whose weights were kept, in name order — but the distilled ones
+    (``*-kd-seed*``): they learnt from the ensemble, so they would vote twice with its members' opinions."""
     from charclf.train.run_folder import is_finished_run
 
     return sorted(d for group in MODEL_GROUPS for d in (runs_dir / group).glob("*-seed*")
-                  if is_finished_run(d) and (d / "model.safetensors").is_file())
+                  if "-kd-seed" not in d.name and is_finished_run(d) and (d / "model.safetensors").is_file())
 
 
 def ensemble(runs_dir: Path, data, *, log=print) -> dict | None:
@@ -150,6 +154,7 @@ def ablation_table(runs_dir: Path, ensemble_results: dict | None = None) -> pd.D
                          "val acc": record.best_val_acc, "test acc": record.test_acc,
                          "Δ val (pts)": 100 * (record.best_val_acc - base[1].best_val_acc),
                          "Δ test (pts)": 100 * (record.test_acc - base[1].test_acc)})
+    rows += _distillation_rows(runs_dir)
     if ensemble_results is not None:
         best = max(ensemble_results["members"], key=lambda m: m["val_acc"])
         greedy = ensemble_results["greedy"]
@@ -158,3 +163,64 @@ def ablation_table(runs_dir: Path, ensemble_results: dict | None = None) -> pd.D
                      "test acc": greedy["test_acc"], "Δ val (pts)": 100 * (greedy["val_acc"] - best["val_acc"]),
                      "Δ test (pts)": 100 * (greedy["test_acc"] - best["test_acc"])})
     return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
+
+
+def train_students(ctx, data, ensemble_results: dict | None):
+    """Notebook 11's distilled runs (``plan.beyond_runs(distilled=True)``): the teacher is written (or loaded)
+    only when a student still has to train, so rendering finished runs needs neither the teacher's
+    probabilities nor its members' weights. Returns ``(teacher info or None, runs, status)``."""
+    from charclf.study.plan import TEACHER_RUN, beyond_runs, train_plan
+    from charclf.train.run_folder import is_finished_run
+
+    plan = beyond_runs(ctx.profile, distilled=True)
+    teacher = None
+    if not all(is_finished_run(ctx.runs_dir / run.name) for run in plan) or ctx.retrain:
+        if ensemble_results is None:
+            return None, {}, pd.DataFrame()
+        teacher = ensure_teacher(ctx.runs_dir, data, ensemble_results)
+    elif (ctx.runs_dir / TEACHER_RUN / "teacher.json").is_file():
+        teacher = json.loads((ctx.runs_dir / TEACHER_RUN / "teacher.json").read_text())
+    runs, status = train_plan(ctx, data, plan)
+    return teacher, runs, status
+
+
+def ensure_teacher(runs_dir: Path, data, ensemble_results: dict, *, log=print) -> dict:
+    """The distillation teacher of this profile (``plan.TEACHER_RUN``): loaded when written before (a teacher
+    is never rewritten, its students name it), else the greedy ensemble's members scored on ``data.train``."""
+    from charclf.experiments.ensemble import write_teacher
+    from charclf.study.plan import TEACHER_RUN
+
+    folder = runs_dir / TEACHER_RUN
+    if (folder / "teacher.json").is_file() and (folder / "teacher.npz").is_file():
+        return json.loads((folder / "teacher.json").read_text())
+    return write_teacher(ensemble_members(runs_dir), ensemble_results["greedy"]["members"], data, folder, log=log)
+
+
+def _seed_means(runs_dir: Path, pattern: str) -> tuple[int, float, float] | None:
+    """(seeds, val mean, test mean) of the finished runs matching ``pattern`` under ``runs_dir``."""
+    from charclf.eval.record import RunRecord
+    from charclf.train.run_folder import is_finished_run
+
+    records = [RunRecord.load(d) for d in sorted(runs_dir.glob(pattern)) if is_finished_run(d)]
+    if not records:
+        return None
+    return (len(records), sum(r.best_val_acc for r in records) / len(records),
+            sum(r.test_acc for r in records) / len(records))
+
+
+def _distillation_rows(runs_dir: Path) -> list[dict]:
+    """Each distilled small model against the same model and recipe without a teacher (means over seeds)."""
+    from charclf.study.plan import BEYOND_PLAN, DISTILLED
+
+    rows = []
+    for model in DISTILLED:
+        group = "11_beyond" if model in BEYOND_PLAN else "04_training"
+        base = _seed_means(runs_dir, f"{group}/{model}-seed*")
+        taught = _seed_means(runs_dir, f"11_beyond/{model}-kd-seed*")
+        if base is None or taught is None:
+            continue
+        rows.append({"run": f"11_beyond/{model}-kd", "change": "distilled from the ensemble (alpha 0.5)",
+                     "baseline": f"{model} without a teacher ({base[0]} seed(s); distilled: {taught[0]})",
+                     "val acc": taught[1], "test acc": taught[2], "Δ val (pts)": 100 * (taught[1] - base[1]),
+                     "Δ test (pts)": 100 * (taught[2] - base[2])})
+    return rows

@@ -128,12 +128,30 @@ def training_runs(profile: str, models: list[str] | None = None) -> list[Planned
 BEYOND_PLAN = {"charnet_xs": "charclf_tiny"}
 
 
-def beyond_runs(profile: str, models: list[str] | None = None) -> list[PlannedRun]:
-    """Notebook 11's runs under ``profile``: three seeds per model under full, one under quick."""
+# ... and the small models again, distilled from the study's ensemble (the teacher notebook 11 writes once).
+DISTILLED = {"charnet_s": "charclf_small", "charnet_xs": "charclf_tiny"}
+DISTILL_ALPHA = 0.5
+TEACHER_RUN = "11_beyond/teacher"
+
+
+def teacher_file(profile: str) -> str:
+    """The teacher of ``profile``'s distilled runs, as ``TrainConfig.distill_teacher`` names it (relative to
+    the outputs folder)."""
+    return f"runs/{profile}/{TEACHER_RUN}/teacher.npz"
+
+
+def beyond_runs(profile: str, models: list[str] | None = None, *, distilled: bool = False) -> list[PlannedRun]:
+    """Notebook 11's runs under ``profile``: three seeds per model under full, one under quick; with
+    ``distilled``, the small models trained towards the ensemble teacher (``<model>-kd-seed<N>``)."""
     seeds = FULL_SEEDS if profile == "full" else FULL_SEEDS[:1]
     parts = ("train", "test") if profile == "full" else ("test",)
-    return [PlannedRun(run_name("11_beyond", model, s), model, recipe, s, parts)
-            for model, recipe in BEYOND_PLAN.items() if models is None or model in models for s in seeds]
+    if not distilled:
+        return [PlannedRun(run_name("11_beyond", model, s), model, recipe, s, parts)
+                for model, recipe in BEYOND_PLAN.items() if models is None or model in models for s in seeds]
+    overrides = (("distill_teacher", teacher_file(profile)), ("distill_alpha", DISTILL_ALPHA))
+    return [PlannedRun(run_name("11_beyond", f"{model}-kd", s), model, recipe, s, parts, overrides,
+                       f"{model} distilled from the ensemble (alpha {DISTILL_ALPHA})")
+            for model, recipe in DISTILLED.items() if models is None or model in models for s in seeds]
 
 
 def measure_images_per_s(model_name: str, config, data, *, steps: int = 6, warmup: int = 2) -> float:
@@ -242,7 +260,9 @@ def run_ablation(ctx, group: str):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="full", choices=["quick", "full"])
-    parser.add_argument("--only", default="04", choices=["04", "02", "09", "11"], help="which notebook's runs")
+    parser.add_argument("--only", default="04", choices=["04", "02", "09", "11", "11-distilled"],
+                        help="which notebook's runs (11-distilled: notebook 11's students, after writing their "
+                             "teacher from the ensemble of the finished runs when it does not exist yet)")
     parser.add_argument("--models", help="comma-separated models, trained in this order (default: the whole plan)")
     parser.add_argument("--seeds", help="comma-separated seeds to run (default: all the plan's seeds); lets a "
                         "queue train one seed of every model before the second seeds")
@@ -255,8 +275,13 @@ def main(argv=None) -> int:
     ctx = setup(0, profile=args.profile, data_dir=args.data_dir, quiet=True)
     data = ctx.load_data("byclass")
     models = args.models.split(",") if args.models else None
-    if args.only in ("04", "11"):
-        plan = (training_runs if args.only == "04" else beyond_runs)(args.profile, models)
+    if args.only == "11-distilled":
+        from charclf.study.beyond import ensemble, ensure_teacher
+
+        ensure_teacher(ctx.runs_dir, data, ensemble(ctx.runs_dir, data))
+    if args.only in ("04", "11", "11-distilled"):
+        plan = (training_runs(args.profile, models) if args.only == "04" else
+                beyond_runs(args.profile, models, distilled=args.only == "11-distilled"))
         if models is not None:  # in the order given: a queue can put the cheap runs first
             plan.sort(key=lambda r: (models.index(r.model), r.seed))
         if args.seeds:

@@ -235,7 +235,8 @@ class BatchAugment:
         b = x.shape[0]
         perm = torch.randperm(b, generator=generator, device=gdev, pin_memory=_pin(gdev, x.device))
         perm = perm.to(x.device, non_blocking=True)
-        one_hot = F.one_hot(y, self.num_classes).to(torch.float32)
+        # Hard labels become one-hot; soft targets (a distillation teacher's) are mixed as they are.
+        one_hot = y.to(torch.float32) if y.is_floating_point() else F.one_hot(y, self.num_classes).to(torch.float32)
         if use_cutmix:
             lam = float(rng.beta(cfg.cutmix_alpha, cfg.cutmix_alpha))
             (y0, y1, x0, x1), lam = cutmix_box(x.shape[-2], x.shape[-1], lam, rng)

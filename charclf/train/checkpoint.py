@@ -115,7 +115,12 @@ def load_resume(path: str | Path) -> dict:
 
 
 def check_same_config(saved: dict, current: dict, path: Path) -> None:
-    """Refuse a resume with another training config (``TrainConfig.to_dict``), but for ``RESUME_MAY_DIFFER``."""
+    """Refuse a resume with another training config (``TrainConfig.to_dict``), but for ``RESUME_MAY_DIFFER``.
+    A field newer than the resume state counts as its default there (the run trained without it)."""
+    from charclf.train.config import TrainConfig
+
+    defaults = TrainConfig().to_dict()
+    saved = {**{k: v for k, v in defaults.items() if k not in saved}, **saved}
     diff = sorted(k for k in set(saved) | set(current)
                   if k not in RESUME_MAY_DIFFER and _jsonish(saved.get(k)) != _jsonish(current.get(k)))
     if diff:

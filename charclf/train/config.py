@@ -63,6 +63,11 @@ class TrainConfig:
     loss: str = "ce"  # ce | weighted_ce | weighted_kldiv
     label_smoothing: float = 0.0
     ema_decay: float | None = None  # e.g. 0.999: evaluate/save an exponential moving average of the weights
+    # Knowledge distillation: train towards alpha * teacher + (1 - alpha) * one-hot label, where the teacher is
+    # a file of probabilities on the train part (charclf.experiments.ensemble.write_teacher); a relative path is
+    # under the outputs folder (charclf.paths.outputs_dir). None: no distillation.
+    distill_teacher: str | None = None
+    distill_alpha: float = 0.5
     early_stopping_patience: int | None = None  # epochs without val improvement before stopping
     grad_clip_norm: float | None = None  # clip the global gradient norm to this before each optimizer step
     device: str = "auto"  # auto | cpu | cuda | cuda:N

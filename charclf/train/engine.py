@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from charclf.data.dataset import CharDataset, DataBundle, stratified_subset
+from charclf.data.dataset import CharDataset, DataBundle, stratified_indices
 from charclf.errors import ConfigError, TrainingError
 from charclf.eval.inference import predict_logits
 from charclf.eval.record import RunRecord
@@ -37,6 +37,7 @@ from charclf.provenance import repo_relative, run_metadata
 from charclf.train import checkpoint, distributed, run_folder
 from charclf.train.augment import BatchAugment
 from charclf.train.config import TrainConfig
+from charclf.train.distill import distill_targets, load_teacher, teacher_path
 from charclf.train.ema import EMA
 from charclf.train.loop import steps_per_epoch, train_epoch
 from charclf.train.losses import build_loss
@@ -167,6 +168,8 @@ def fit(model: nn.Module, data: DataBundle, config: TrainConfig, out_dir: str | 
     if config.max_train_samples is not None and not config.max_train_samples >= 1:
         raise ConfigError(f"TrainConfig.max_train_samples={config.max_train_samples}: must be >= 1, or null to "
                           "train on the whole train part. Fix: correct the config")
+    if not 0.0 <= config.distill_alpha <= 1.0:
+        raise ConfigError(f"TrainConfig.distill_alpha={config.distill_alpha}: must be in [0, 1]. Fix: e.g. 0.5")
     if config.grad_clip_norm is not None and not config.grad_clip_norm > 0:
         raise ConfigError(f"TrainConfig.grad_clip_norm={config.grad_clip_norm}: must be > 0, or null for no "
                           "clipping. Fix: e.g. 1.0")
@@ -194,10 +197,16 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info,
     seed_everything(config.seed)
 
     # Data: the whole train part as uint8 on the device, once.
-    train = data.train
+    train, keep = data.train, None
     if config.max_train_samples is not None:
-        train = stratified_subset(train, config.max_train_samples, seed=config.seed)
+        keep = stratified_indices(train.labels.numpy(), config.max_train_samples, config.seed)
+        train = train.subset(keep)
     images, labels = train.images.to(device), train.labels.to(device)
+    soft_targets = None
+    if config.distill_teacher:  # checked against the whole train part, then cut like it
+        teacher = torch.from_numpy(load_teacher(teacher_path(config.distill_teacher), data.train))
+        teacher = teacher[torch.as_tensor(keep)] if keep is not None else teacher
+        soft_targets = distill_targets(teacher, train.labels, config.distill_alpha).to(device)
     mean, std = input_normalization(model, images)
 
     # Model and everything that trains it — built (and so validated) before the folder is touched.
@@ -239,7 +248,7 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info,
                                         amp_dtype=amp_dtype, channels_last=channels_last, generator=gen, ema=ema,
                                         grad_clip_norm=config.grad_clip_norm,
                                         progress=bar, indices=distributed.shard(order, info.rank, info.world_size),
-                                        epoch=epoch, log_every=config.log_every)
+                                        epoch=epoch, log_every=config.log_every, soft_targets=soft_targets)
                 except TrainingError as err:
                     if resume_path is None or not resume_path.exists():
                         raise

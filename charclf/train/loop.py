@@ -26,13 +26,16 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, l
                 images: torch.Tensor, labels: torch.Tensor, *, batch_size: int, mean: float, std: float,
                 amp_dtype: torch.dtype | None, channels_last: bool, generator: torch.Generator,
                 max_steps: int | None = None, ema=None, progress=None, indices: torch.Tensor | None = None,
-                epoch: int = 0, log_every: int = 50, grad_clip_norm: float | None = None) -> dict:
+                epoch: int = 0, log_every: int = 50, grad_clip_norm: float | None = None,
+                soft_targets: torch.Tensor | None = None) -> dict:
     """Train ``model`` for one epoch (or ``max_steps`` steps); returns {"loss", "acc", "samples", "seconds", "steps"}.
 
     images: uint8 (N, 28, 28) and labels: int64 (N,), both already on the training device.
     Order: ``indices`` as given (e.g. a DDP rank's shard, shuffled by the caller), else a permutation drawn from
     ``generator``, which also drives the augmentation. ``scheduler.step()`` runs after every optimizer step.
     ``grad_clip_norm``: clip the global gradient norm (all parameters together) before each optimizer step.
+    ``soft_targets``: float (N, C) on the device, the training targets instead of ``labels`` (distillation);
+    accuracy is still counted against ``labels``.
     ``progress``: an optional tqdm bar, advanced per step; its postfix shows loss/acc every ``log_every`` steps.
     A non-finite loss raises ``TrainingError`` naming ``epoch`` and the step.
     """
@@ -55,9 +58,9 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, l
         idx = order[step * batch_size:(step + 1) * batch_size]
         y = labels[idx]
         x = normalize(images[idx], mean, std)
-        targets = y
+        targets = y if soft_targets is None else soft_targets[idx]
         if use_augment:
-            x, targets = augment(x, y, generator=generator)
+            x, targets = augment(x, targets, generator=generator)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):

@@ -67,3 +67,24 @@ def test_publishing_an_unfinished_run_is_refused(tmp_path):
         publish_run(tmp_path / "run", tmp_path / "dest", title="x")
     assert not (tmp_path / "dest").exists()  # nothing half-published
     assert PUBLISHED_FILES[:3] == ("model.safetensors", "config.json", "metrics.json")
+
+
+def test_publishing_seeds_ships_the_best_on_val_and_reports_every_seed(tmp_path):
+    import json
+
+    from charclf.apps.modelcard import publish_best_seed
+
+    runs = []
+    for seed, (val, test) in enumerate([(0.90, 0.95), (0.92, 0.89), (0.91, 0.90)]):
+        _run_folder(tmp_path / f"seed{seed}")
+        RunRecord.load(tmp_path / f"seed{seed}").replace(
+            best_val_acc=val, evaluation={"test": {"accuracy": test, "n": 100, "tta": False}},
+            provenance={"git_sha": "abc", "seed": seed, "machine": {}}).save(tmp_path / f"seed{seed}")
+        runs.append(tmp_path / f"seed{seed}")
+    dest = publish_best_seed(runs, tmp_path / "hub", title="Three seeds")
+    assert (dest / "metrics.json").read_bytes() == (runs[1] / "metrics.json").read_bytes()  # best val, not best test
+    seeds = json.loads((dest / "seeds.json").read_text())
+    assert seeds["n"] == 3 and seeds["test_acc_mean"] == pytest.approx((0.95 + 0.89 + 0.90) / 3)
+    card = (dest / "README.md").read_text()
+    assert "| 1 | 0.9200 | 0.8900 |" in card
+    assert f"**{seeds['test_acc_mean']:.4f} ± {seeds['test_acc_std']:.4f}**" in card

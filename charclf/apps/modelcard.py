@@ -14,8 +14,38 @@ from charclf.errors import DataError
 PUBLISHED_FILES = ("model.safetensors", "config.json", "metrics.json", "train_config.json", "history.csv")
 
 
-def publish_run(run_dir: str | Path, dest: str | Path, *, title: str, summary: str = "") -> Path:
-    """Copy a run's model files into ``dest`` and write ``dest/README.md`` (the model card)."""
+def publish_best_seed(run_dirs, dest: str | Path, *, title: str, summary: str = "") -> Path:
+    """Publish the seed with the best **val** accuracy among ``run_dirs`` (one model and recipe, several seeds);
+    its card also reports every seed and their mean ± std, and ``seeds.json`` lists them."""
+    from charclf.eval.record import RunRecord
+
+    run_dirs = [Path(d) for d in run_dirs]
+    if not run_dirs:
+        raise DataError(None, "no runs to publish", "pass the run folders of a model's seeds")
+    best = max(run_dirs, key=lambda d: RunRecord.load(d).best_val_acc)
+    return publish_run(best, dest, title=title, summary=summary, seed_runs=run_dirs)
+
+
+def seed_rows(run_dirs) -> dict:
+    """Each seed's val and test accuracy, and the mean and sample std (ddof 1; None for one seed)."""
+    import statistics
+
+    from charclf.eval.record import RunRecord
+
+    records = {Path(d): RunRecord.load(d) for d in run_dirs}
+    seeds = [{"run": d.as_posix(), "seed": r.seed, "val_acc": r.best_val_acc, "test_acc": r.test_acc, "tta": r.tta}
+             for d, r in records.items()]
+    out = {"seeds": seeds, "n": len(seeds)}
+    for key in ("val_acc", "test_acc"):
+        values = [s[key] for s in seeds]
+        out[f"{key}_mean"] = statistics.mean(values)
+        out[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else None
+    return out
+
+
+def publish_run(run_dir: str | Path, dest: str | Path, *, title: str, summary: str = "", seed_runs=None) -> Path:
+    """Copy a run's model files into ``dest`` and write ``dest/README.md`` (the model card); with
+    ``seed_runs`` (the same recipe's runs over seeds, this one among them) also ``dest/seeds.json``."""
     run_dir, dest = Path(run_dir), Path(dest)
     missing = [f for f in PUBLISHED_FILES[:3] if not (run_dir / f).exists()]
     if missing:
@@ -24,6 +54,11 @@ def publish_run(run_dir: str | Path, dest: str | Path, *, title: str, summary: s
     for name in PUBLISHED_FILES:
         if (run_dir / name).exists():
             shutil.copy2(run_dir / name, dest / name)
+    if seed_runs is not None:
+        from charclf.fileio import write_json
+
+        write_json(dest / "seeds.json", {**seed_rows(seed_runs), "published": run_dir.as_posix(),
+                                         "chosen_on": "best val accuracy"})
     (dest / "README.md").write_text(model_card(dest, title=title, summary=summary, source=run_dir))
     return dest
 
@@ -57,6 +92,25 @@ def model_card(model_dir: str | Path, *, title: str, summary: str = "", source: 
     shown = model_dir.as_posix() if not model_dir.is_absolute() else model_dir.name
     trained_from = f"\n\nPublished from the run folder `{Path(source).as_posix()}`." if source else ""
     table = "\n".join(f"| {name} | {value:.4f} |" for name, value in rows if value is not None)
+    seeds_section = ""
+    if (model_dir / "seeds.json").is_file():
+        seeds = json.loads((model_dir / "seeds.json").read_text())
+
+        def pm(key: str) -> str:
+            std = seeds[f"{key}_std"]
+            return f"{seeds[f'{key}_mean']:.4f}" + (f" ± {std:.4f}" if std is not None else "")
+
+        lines = "\n".join(f"| {s['seed']} | {s['val_acc']:.4f} | {s['test_acc']:.4f} |" for s in seeds["seeds"])
+        seeds_section = f"""
+## Across seeds
+
+The same recipe over {seeds['n']} seeds (`seeds.json`); these weights are the seed with the best val accuracy.
+
+| seed | val accuracy | test accuracy{' (TTA)' if record.tta else ''} |
+|---|---|---|
+{lines}
+| **mean ± std** | **{pm('val_acc')}** | **{pm('test_acc')}** |
+"""
     precision = {"bf16": "bf16 autocast", "fp32": "float32"}[record.precision]
     opt, sched, aug = train_cfg.get("optimizer", {}), train_cfg.get("scheduler", {}), train_cfg.get("augment", {})
     return f"""# {title}
@@ -82,6 +136,7 @@ def model_card(model_dir: str | Path, *, title: str, summary: str = "", source: 
 |---|---|
 {table}
 
+{seeds_section}
 All numbers come from `metrics.json` in this folder (the run record `charclf.train.fit` wrote; every test
 number is one float32 evaluation of these weights).
 The holdout protocol re-splits the official ByClass **test** file (the only ByClass file available offline);

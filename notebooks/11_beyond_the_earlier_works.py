@@ -56,13 +56,16 @@ from charclf.study import setup
 ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain=RETRAIN)
 
 # %% [markdown]
-# ## Our smallest model
+# ## Our runs
 #
-# `charnet_xs` is `charnet_s`'s design (a full 3×3 stem, then residual blocks of depthwise-separable
-# convolutions at 28, 14 and 7 px, global average pooling, one linear layer) at widths 16/32/64: 29,534
-# parameters. It trains under `charnet_s`'s recipe unchanged (`charclf_tiny` = `charclf_small` but for the
-# model: SGD + OneCycle, label smoothing 0.1, EMA, mild affine, translation TTA), so the two sizes compare at
-# one recipe. `charnet_s` itself is one of notebook 04's runs.
+# * `charnet_xs` is `charnet_s`'s design (a full 3×3 stem, then residual blocks of depthwise-separable
+#   convolutions at 28, 14 and 7 px, global average pooling, one linear layer) at widths 16/32/64: 29,534
+#   parameters. It trains under `charnet_s`'s recipe unchanged (`charclf_tiny` = `charclf_small` but for the
+#   model: SGD + OneCycle, label smoothing 0.1, EMA, mild affine, translation TTA), so the two sizes compare at
+#   one recipe. `charnet_s` itself is one of notebook 04's runs.
+# * `minivision_v3-charclf` and `resnet-charclf` are two of the earlier works' fast models trained under our
+#   best recipe (`charclf_best`: the same ingredients, weight decay 5e-4, 30 epochs) instead of their own:
+#   candidates for a single model of ≥ 87% within 2 hours of training on 2 CPU cores.
 
 # %%
 from charclf.study.plan import beyond_runs, train_plan

@@ -42,11 +42,16 @@ def test_quick_profile_is_one_seed_and_test_only():
 
 
 def test_beyond_runs_are_three_seeds_of_our_small_models_in_their_own_group():
-    runs = beyond_runs("full")
+    runs = beyond_runs("full", ["charnet_xs"])
     assert [(r.name, r.recipe) for r in runs] == [(f"11_beyond/charnet_xs-seed{s}", "charclf_tiny")
                                                   for s in (0, 1, 2)]
     assert get_recipe(runs[0].recipe).model == "charnet_xs"
-    assert [r.seed for r in beyond_runs("quick")] == [0] and beyond_runs("full", ["vgg"]) == []
+    assert [r.seed for r in beyond_runs("quick", ["charnet_xs"])] == [0] and beyond_runs("full", ["vgg"]) == []
+    # An earlier work's model under our recipe is its own entry, trained as that model.
+    (mv3,) = beyond_runs("quick", ["minivision_v3-charclf"])
+    assert (mv3.entry, mv3.model, mv3.config(ctx("full")).model) == ("minivision_v3-charclf", "minivision_v3",
+                                                                     "minivision_v3")
+    assert mv3.config(ctx("full")).ema_decay == get_recipe("charclf_best").ema_decay
 
 
 @pytest.mark.parametrize("group", ["02_augmentation", "09_efficientnet_ideas"])

@@ -43,6 +43,11 @@ class PlannedRun:
     overrides: tuple[tuple[str, object], ...] = ()
     label: str = ""
 
+    @property
+    def entry(self) -> str:
+        """The run's name without its group and seed (``vgg``, ``minivision_v3-charclf``, ``charnet_s-kd``)."""
+        return self.name.rsplit("/", 1)[-1].rsplit("-seed", 1)[0]
+
     def config(self, ctx):
         """The run's TrainConfig under ``ctx``'s profile (epochs capped by the quick profile)."""
         from charclf.train.recipes import get_recipe
@@ -125,7 +130,11 @@ def training_runs(profile: str, models: list[str] | None = None) -> list[Planned
 
 # Notebook 11: our models beyond the earlier works, three seeds each under the full profile (the <=100k
 # charnet_s is notebook 04's). Their mean +- std goes to the model cards in model_hub/.
-BEYOND_PLAN = {"charnet_xs": "charclf_tiny"}
+# Entry -> (model, recipe): our smallest model, and two of the study's fast models under our best recipe
+# (OneCycle, label smoothing, EMA, TTA), candidates for a single model of >= 87% within 2 h on 2 CPU cores.
+BEYOND_PLAN = {"charnet_xs": ("charnet_xs", "charclf_tiny"),
+               "minivision_v3-charclf": ("minivision_v3", "charclf_best"),
+               "resnet-charclf": ("resnet", "charclf_best")}
 
 
 # ... and the small models again, distilled from the study's ensemble (the teacher notebook 11 writes once).
@@ -141,13 +150,15 @@ def teacher_file(profile: str) -> str:
 
 
 def beyond_runs(profile: str, models: list[str] | None = None, *, distilled: bool = False) -> list[PlannedRun]:
-    """Notebook 11's runs under ``profile``: three seeds per model under full, one under quick; with
-    ``distilled``, the small models trained towards the ensemble teacher (``<model>-kd-seed<N>``)."""
+    """Notebook 11's runs under ``profile``: three seeds per entry under full, one under quick (``models``
+    selects entries); with ``distilled``, the small models trained towards the ensemble teacher
+    (``<model>-kd-seed<N>``)."""
     seeds = FULL_SEEDS if profile == "full" else FULL_SEEDS[:1]
     parts = ("train", "test") if profile == "full" else ("test",)
     if not distilled:
-        return [PlannedRun(run_name("11_beyond", model, s), model, recipe, s, parts)
-                for model, recipe in BEYOND_PLAN.items() if models is None or model in models for s in seeds]
+        return [PlannedRun(run_name("11_beyond", entry, s), model, recipe, s, parts)
+                for entry, (model, recipe) in BEYOND_PLAN.items() if models is None or entry in models
+                for s in seeds]
     overrides = (("distill_teacher", teacher_file(profile)), ("distill_alpha", DISTILL_ALPHA))
     return [PlannedRun(run_name("11_beyond", f"{model}-kd", s), model, recipe, s, parts, overrides,
                        f"{model} distilled from the ensemble (alpha {DISTILL_ALPHA})")
@@ -283,7 +294,7 @@ def main(argv=None) -> int:
         plan = (training_runs(args.profile, models) if args.only == "04" else
                 beyond_runs(args.profile, models, distilled=args.only == "11-distilled"))
         if models is not None:  # in the order given: a queue can put the cheap runs first
-            plan.sort(key=lambda r: (models.index(r.model), r.seed))
+            plan.sort(key=lambda r: (models.index(r.model if r.model in models else r.entry), r.seed))
         if args.seeds:
             plan = [r for r in plan if r.seed in {int(s) for s in args.seeds.split(",")}]
     else:

@@ -45,35 +45,59 @@ def test_a_teacher_of_other_images_or_no_file_is_refused_naming_the_file(tmp_pat
         load_teacher(path, train)
     assert "t.npz" in str(err.value)
     ok = _teacher(tmp_path / "ok.npz", train, np.full((40, 4), 0.25))
-    assert load_teacher(ok, train).dtype == np.float32
+    teacher = load_teacher(ok, train)
+    assert teacher.probs.dtype == np.float32 and len(teacher.sha256) == 64
 
 
-def test_fit_trains_towards_the_teacher(tmp_path, monkeypatch):
-    """A teacher that puts all its mass on class 0, at alpha 1, must pull the predictions to class 0."""
+def test_fit_trains_each_image_towards_its_own_teacher_row(tmp_path, monkeypatch):
+    """The teacher's answer depends on the image (class = label + 1 mod 4); on a stratified subset of the train
+    part every kept image must get the target of its own teacher row, i.e. rows stay aligned with images."""
+    import charclf.train.engine as engine
+
     monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(tmp_path))
     data = quadrant_bundle(96, 32, 32, 0)
-    probs = np.zeros((len(data.train), 4))
-    probs[:, 0] = 1.0
+    probs = np.eye(4)[(data.train.labels.numpy() + 1) % 4]
     _teacher(tmp_path / "teacher.npz", data.train, probs)
+    seen = []
+    real_epoch = engine.train_epoch
 
-    def train(**kw):
-        from charclf.models import create_model
+    def spy(*args, **kw):
+        seen.append((args[6].clone(), kw["soft_targets"].clone()))  # labels, targets of the kept images
+        return real_epoch(*args, **kw)
 
-        torch.manual_seed(0)
-        model = create_model("lenet", num_classes=4)
-        config = get_recipe("byclass_study", model="lenet", epochs=3, batch_size=16, augment=AugmentConfig(),
-                            optimizer__lr=0.05, **kw)
-        history = fit(model, data, config, progress=False)
-        return history.attrs["metrics"]["best_val_acc"], model
+    monkeypatch.setattr(engine, "train_epoch", spy)
+    from charclf.models import create_model
 
-    plain_acc, _ = train()
-    _, taught = train(distill_teacher="teacher.npz", distill_alpha=1.0, max_train_samples=64)
-    from charclf.eval.inference import predict_logits
+    config = get_recipe("byclass_study", model="lenet", epochs=1, batch_size=16, augment=AugmentConfig(),
+                        distill_teacher="teacher.npz", distill_alpha=0.75, max_train_samples=50)
+    history = fit(create_model("lenet", num_classes=4), data, config, tmp_path / "run", progress=False)
+    labels, targets = seen[0]
+    assert len(labels) == 50 and set(labels.tolist()) == {0, 1, 2, 3}
+    expected = 0.75 * torch.eye(4)[(labels + 1) % 4] + 0.25 * torch.eye(4)[labels]
+    torch.testing.assert_close(targets, expected)
+    record = history.attrs["record"]
+    assert record.provenance["distill_teacher_sha256"] == load_teacher(tmp_path / "teacher.npz", data.train).sha256
 
-    cfg = taught.charclf_config
-    preds = predict_logits(taught, data.val.images, mean=cfg["mean"], std=cfg["std"]).argmax(1)
-    assert (preds == 0).float().mean() > 0.9  # the teacher's (wrong) answer, not the labels'
-    assert plain_acc > 0.5
+
+def test_a_resume_under_another_teacher_is_refused(tmp_path, monkeypatch):
+    from charclf.errors import TrainingError
+
+    monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(tmp_path))
+    data = quadrant_bundle(48, 16, 16, 0)
+    _teacher(tmp_path / "teacher.npz", data.train, np.full((48, 4), 0.25))
+    config = get_recipe("byclass_study", model="lenet", epochs=2, batch_size=16, augment=AugmentConfig(),
+                        distill_teacher="teacher.npz")
+    from charclf.models import create_model
+
+    def stop_after_first_epoch(row):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(create_model("lenet", num_classes=4), data, config, tmp_path / "run", progress=False,
+            callbacks=[stop_after_first_epoch])
+    _teacher(tmp_path / "teacher.npz", data.train, np.eye(4)[data.train.labels.numpy()])  # another teacher
+    with pytest.raises(TrainingError, match="other data.*distill_teacher_sha256"):
+        fit(create_model("lenet", num_classes=4), data, config, tmp_path / "run", progress=False, resume=True)
 
 
 def test_write_teacher_is_readable_and_never_overwritten(tmp_path):
@@ -87,13 +111,29 @@ def test_write_teacher_is_readable_and_never_overwritten(tmp_path):
     fit(create_model("lenet", num_classes=4), data,
         get_recipe("byclass_study", model="lenet", epochs=1, batch_size=16, augment=AugmentConfig()), run,
         progress=False)
-    info = write_teacher([run], [member_name(run)] * 2, data, tmp_path / "teacher", log=lambda *_: None)
-    probs = load_teacher(tmp_path / "teacher" / "teacher.npz", data.train)
-    assert probs.shape == (48, 4) and np.allclose(probs.sum(1), 1, atol=1e-2)
+    quiet = dict(log=lambda *_: None)
+    info = write_teacher([run], [member_name(run)] * 2, data, tmp_path / "teacher", **quiet)
+    teacher = load_teacher(tmp_path / "teacher" / "teacher.npz", data.train)
+    assert teacher.probs.shape == (48, 4) and np.allclose(teacher.probs.sum(1), 1, atol=1e-2)
     saved = json.loads((tmp_path / "teacher" / "teacher.json").read_text())
-    assert saved["members"] == [member_name(run)] * 2 and saved["teacher_sha256"] == info["teacher_sha256"]
+    assert saved["members"] == [member_name(run)] * 2 and saved["probs_sha256"] == info["probs_sha256"]
+    assert teacher.sha256 == saved["probs_sha256"]
     with pytest.raises(ConfigError, match="exists"):
-        write_teacher([run], [member_name(run)], data, tmp_path / "teacher")
+        write_teacher([run], [member_name(run)], data, tmp_path / "teacher", **quiet)
+    # A clone has teacher.json but not the (uncommitted) probabilities: they are rebuilt from the recorded
+    # members — whatever members are passed now — and come out the same; teacher.json is left as it was.
+    (tmp_path / "teacher" / "teacher.npz").unlink()
+    before = (tmp_path / "teacher" / "teacher.json").read_bytes()
+    assert write_teacher([run], ["someone/else"], data, tmp_path / "teacher", **quiet) == saved
+    assert load_teacher(tmp_path / "teacher" / "teacher.npz", data.train).sha256 == saved["probs_sha256"]
+    assert (tmp_path / "teacher" / "teacher.json").read_bytes() == before
+    # ... but not from other weights.
+    (tmp_path / "teacher" / "teacher.npz").unlink()
+    from charclf.models.hub import save_weights
+
+    save_weights(create_model("lenet", num_classes=4), run / "model.safetensors")
+    with pytest.raises(DataError, match="not those the teacher was built from"):
+        write_teacher([run], [], data, tmp_path / "teacher", **quiet)
 
 
 def test_mixup_mixes_soft_targets_exactly_as_the_one_hot_of_hard_ones():

@@ -22,14 +22,20 @@ def onehot(pred, n_classes=3, confidence=0.9):
     return probs
 
 
-def test_greedy_starts_from_the_best_member_and_adds_only_what_raises_val_accuracy():
+def test_greedy_starts_from_the_best_member_and_each_addition_improves_val():
     labels = np.array([0, 1, 2, 0, 1, 2])
-    val = {"good": onehot([0, 1, 2, 0, 1, 0]),      # 5/6
+    val = {"good": onehot([0, 1, 2, 0, 1, 0]),      # 5/6, wrong on the last image
            "bad": onehot([1, 2, 0, 1, 2, 0]),       # 0/6: can only hurt
-           "fixer": onehot([2, 2, 2, 2, 2, 2], confidence=0.99)}  # right only on the 2s
+           "fixer": np.vstack([np.full((5, 3), 1 / 3), [[0.005, 0.005, 0.99]]])}  # unsure, but sure of the last
     chosen = greedy_selection(val, labels)
-    assert chosen[0] == "good" and "bad" not in chosen
-    assert accuracy(combine(val, chosen), labels) >= accuracy(val["good"], labels)
+    assert chosen[0] == "good" and "bad" not in chosen and "fixer" in chosen
+    assert accuracy(combine(val, chosen), labels) == 1.0  # the fixer's confidence flips the last image
+    # Every step raised (val accuracy, -val log-loss): no step was taken for nothing.
+    from charclf.experiments.ensemble import log_loss
+
+    scores = [(accuracy(p, labels), -log_loss(p, labels)) for p in
+              (combine(val, chosen[:k]) for k in range(1, len(chosen) + 1))]
+    assert all(later > earlier for earlier, later in zip(scores, scores[1:]))
 
 
 def test_combine_weights_a_repeated_member_twice():
@@ -50,7 +56,7 @@ def _train(out, seed, data):
     return out
 
 
-def test_run_ensemble_scores_members_once_and_caches_their_probabilities(tmp_path):
+def test_run_ensemble_scores_members_once_and_caches_their_probabilities(tmp_path, monkeypatch):
     data = quadrant_bundle(64, 32, 32, 0)
     runs = [_train(tmp_path / "runs" / f"lenet-seed{s}", s, data) for s in (0, 1)]
     results = run_ensemble(runs, data, tmp_path / "ens", log=lambda *_: None)
@@ -62,8 +68,18 @@ def test_run_ensemble_scores_members_once_and_caches_their_probabilities(tmp_pat
     assert results["all"]["params"] == 2 * saved["members"][0]["params"]
     caches = sorted(p.name for p in (tmp_path / "ens" / "probs").iterdir())
     assert caches == ["runs__lenet-seed0.npz", "runs__lenet-seed1.npz"]
-    # A rerun reads the cache; a cache of other weights is refused, never silently reused or deleted.
+    # A rerun reads the cache (nothing is scored again); a cache of other weights or other data is refused,
+    # never silently reused or deleted.
+    import charclf.experiments.ensemble as ens
+
+    scored = []
+    real = ens.member_probs
+    monkeypatch.setattr(ens, "member_probs", lambda *a, **k: scored.append(a[0]) or real(*a, **k))
     assert run_ensemble(runs, data, tmp_path / "ens", log=lambda *_: None)["all"] == results["all"]
+    assert scored == []
+    other = quadrant_bundle(64, 32, 32, 1)
+    with pytest.raises(DataError, match="other data"):
+        run_ensemble(runs, other, tmp_path / "ens", log=lambda *_: None)
     (runs[0] / "model.safetensors").write_bytes((runs[1] / "model.safetensors").read_bytes())
     with pytest.raises(DataError, match="cached probabilities of other weights"):
         run_ensemble(runs, data, tmp_path / "ens", log=lambda *_: None)

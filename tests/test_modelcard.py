@@ -88,3 +88,17 @@ def test_publishing_seeds_ships_the_best_on_val_and_reports_every_seed(tmp_path)
     card = (dest / "README.md").read_text()
     assert "| 1 | 0.9200 | 0.8900 |" in card
     assert f"**{seeds['test_acc_mean']:.4f} ± {seeds['test_acc_std']:.4f}**" in card
+
+
+def test_publishing_refuses_mixed_runs_and_a_single_run_drops_stale_seed_stats(tmp_path):
+    from charclf.apps.modelcard import publish_best_seed
+
+    for name, seed in (("a", 0), ("b", 0)):
+        _run_folder(tmp_path / name)
+    with pytest.raises(DataError, match="distinct seeds"):
+        publish_best_seed([tmp_path / "a", tmp_path / "b"], tmp_path / "hub", title="x")
+    (tmp_path / "hub").mkdir()
+    (tmp_path / "hub" / "seeds.json").write_text("{}")
+    publish_run(tmp_path / "a", tmp_path / "hub", title="x")
+    assert not (tmp_path / "hub" / "seeds.json").exists()
+    assert "Across seeds" not in (tmp_path / "hub" / "README.md").read_text()

@@ -22,7 +22,13 @@ def publish_best_seed(run_dirs, dest: str | Path, *, title: str, summary: str = 
     run_dirs = [Path(d) for d in run_dirs]
     if not run_dirs:
         raise DataError(None, "no runs to publish", "pass the run folders of a model's seeds")
-    best = max(run_dirs, key=lambda d: RunRecord.load(d).best_val_acc)
+    records = {d: RunRecord.load(d) for d in run_dirs}
+    kinds = {(r.model, r.recipe, r.config.get("distill_teacher")) for r in records.values()}
+    seeds = [r.seed for r in records.values()]
+    if len(kinds) > 1 or len(set(seeds)) != len(seeds):
+        raise DataError(None, f"the runs are not one model and recipe over distinct seeds ({sorted(kinds, key=str)}, "
+                        f"seeds {seeds})", "pass the seeds of one model trained one way")
+    best = max(run_dirs, key=lambda d: records[d].best_val_acc)
     return publish_run(best, dest, title=title, summary=summary, seed_runs=run_dirs)
 
 
@@ -54,7 +60,9 @@ def publish_run(run_dir: str | Path, dest: str | Path, *, title: str, summary: s
     for name in PUBLISHED_FILES:
         if (run_dir / name).exists():
             shutil.copy2(run_dir / name, dest / name)
-    if seed_runs is not None:
+    if seed_runs is None:
+        (dest / "seeds.json").unlink(missing_ok=True)  # another model's seeds, replaced with its weights
+    else:
         from charclf.fileio import write_json
 
         write_json(dest / "seeds.json", {**seed_rows(seed_runs), "published": run_dir.as_posix(),

@@ -14,7 +14,8 @@ Two ensembles are reported, both as the mean of the members' probabilities:
   with replacement, the member that raises val accuracy most (ties: lower val log-loss), until no addition
   helps or ``max_steps`` is reached. Adding a member twice weights it double.
 
-The test part is read once, after the choice, for each ensemble and each member.
+The test probabilities are computed with the val ones (and cached), but only the val ones make a choice; the
+test accuracies are reported for each member and each ensemble.
 
 ``--teacher DIR`` also writes the greedy ensemble's probabilities on the train part as a distillation teacher
 for small models (``TrainConfig.distill_teacher``; see :mod:`charclf.train.distill`).
@@ -36,6 +37,16 @@ PARTS = ("val", "test")
 def weights_digest(run_dir: Path) -> str:
     """SHA-256 of a run's ``model.safetensors``: the identity of the member a cached score belongs to."""
     return hashlib.sha256((Path(run_dir) / "model.safetensors").read_bytes()).hexdigest()
+
+
+def data_digest(data) -> str:
+    """SHA-256 of what an ensemble scores: split, protocol and the val and test images and labels."""
+    h = hashlib.sha256(f"{data.split}/{data.protocol}".encode())
+    for part in PARTS:
+        ds = getattr(data, part)
+        h.update(ds.images.numpy().tobytes())
+        h.update(ds.labels.numpy().tobytes())
+    return h.hexdigest()
 
 
 def member_name(run_dir: Path) -> str:
@@ -68,19 +79,22 @@ def score_member(run_dir: Path, data, cache_dir: Path, *, log=print) -> dict[str
     if not (run_dir / "model.safetensors").is_file():
         raise DataError(run_dir, "no model.safetensors, so it cannot be an ensemble member",
                         "pass finished runs whose weights were kept")
-    digest = weights_digest(run_dir)
+    digest, scored = weights_digest(run_dir), data_digest(data)
     cache = cache_dir / f"{member_name(run_dir).replace('/', '__')}.npz"
     if cache.is_file():
         with np.load(cache) as saved:
             if str(saved["weights_sha256"]) != digest:
                 raise DataError(cache, f"cached probabilities of other weights than {run_dir}'s",
                                 "move the cache aside (it is not deleted for you) and rerun")
+            if str(saved["data_sha256"]) != scored:
+                raise DataError(cache, "cached probabilities of other data (split, protocol or val/test images "
+                                "differ)", "use another --out folder for other data, or move the cache aside")
             return {part: saved[part] for part in PARTS}
     record = RunRecord.load(run_dir)
     probs = member_probs(run_dir, data, PARTS)
     cache_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(cache) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, weights_sha256=np.array(digest), **probs)
+        np.savez_compressed(fh, weights_sha256=np.array(digest), data_sha256=np.array(scored), **probs)
     log(f"scored {member_name(run_dir)} (TTA {record.tta}): val acc "
         f"{accuracy(probs['val'], data.val.labels.numpy()):.4f}")
     return probs
@@ -148,11 +162,13 @@ def run_ensemble(run_dirs, data, out, *, max_steps: int = 20, log=print) -> dict
     for name, run_dir in zip(names, run_dirs):
         record = RunRecord.load(run_dir)
         member_rows.append({"member": name, "model": record.model, "params": record.params, "tta": record.tta,
+                            "weights_sha256": weights_digest(run_dir),
                             **{f"{part}_acc": accuracy(scores[name][part], labels[part]) for part in PARTS}})
     results = {
         "members": member_rows, "all": summary(names), "greedy": summary(greedy), "max_steps": max_steps,
         "selection": "greedy forward selection with replacement on val accuracy (ties: val log-loss); "
-                     "'all' is every member given, no selection; test read once per ensemble",
+                     "'all' is every member given, no selection; the test probabilities play no part in either "
+                     "choice and are read for the reported test accuracies only",
         "combine": "mean of softmax probabilities (each member with its own record's TTA setting), float32 "
                    "evaluation",
         **run_metadata(protocol=data.protocol, split=data.split, sizes={p: len(labels[p]) for p in PARTS}),
@@ -164,34 +180,50 @@ def run_ensemble(run_dirs, data, out, *, max_steps: int = 20, log=print) -> dict
 def write_teacher(run_dirs, members: list[str], data, out, *, log=print) -> dict:
     """A distillation teacher (``charclf.train.distill``): the ensemble ``members`` (names of ``run_dirs``,
     repeats weighting a member more, e.g. the greedy choice) scored on ``data.train``, written as
-    ``<out>/teacher.npz`` with ``<out>/teacher.json`` saying what it is. A teacher is never overwritten: a
-    student's config names the file, so a new teacher needs a new folder."""
+    ``<out>/teacher.npz`` with ``<out>/teacher.json`` saying what it is.
+
+    A teacher is never replaced (its students' records hold its hash): an existing ``teacher.npz`` is refused,
+    and where only ``teacher.json`` exists (a clone: the probabilities are not committed) the teacher is rebuilt
+    from the members it names, whose weights must be the recorded ones, and must come out identical."""
     from charclf.fileio import atomic_path, write_json
     from charclf.provenance import run_metadata
-    from charclf.train.distill import TEACHER_FORMAT
+    from charclf.train.distill import TEACHER_FORMAT, probs_digest
 
     out = Path(out)
     if (out / "teacher.npz").exists():
         raise ConfigError(f"{out / 'teacher.npz'} exists and students may depend on it. Fix: write the new "
                           f"teacher to another folder")
+    recorded = json.loads((out / "teacher.json").read_text()) if (out / "teacher.json").is_file() else None
+    members = list(recorded["members"]) if recorded else list(members)
     by_name = {member_name(d): Path(d) for d in run_dirs}
     missing = sorted(set(members) - set(by_name))
     if missing:
-        raise ConfigError(f"teacher members {missing} are not among the runs given. Fix: pass their run folders")
+        raise ConfigError(f"teacher members {missing} are not among the runs given. Fix: pass their run folders "
+                          f"(with their weights)")
+    digests = {n: weights_digest(by_name[n]) for n in sorted(set(members))}
+    if recorded and digests != recorded["weights_sha256"]:
+        changed = sorted(n for n in digests if digests[n] != recorded["weights_sha256"].get(n))
+        raise DataError(out / "teacher.json", f"the weights of {changed} are not those the teacher was built from",
+                        "restore those runs' weights, or write a new teacher to another folder")
     total = None
     for name in sorted(set(members)):
         probs = member_probs(by_name[name], data, ("train",))["train"].astype(np.float64) * members.count(name)
         total = probs if total is None else total + probs
         log(f"teacher: scored {name} on the train part ({len(probs):,} images)")
     probs = (total / len(members)).astype(np.float16)
+    digest = probs_digest(probs)
+    if recorded and digest != recorded["probs_sha256"]:
+        raise DataError(out / "teacher.json", "the rebuilt teacher's probabilities differ from the recorded ones "
+                        "(another machine's float rounding?)", "rebuild it where it was built, or write a new "
+                        "teacher to another folder and retrain its students")
     labels = data.train.labels.numpy()
     with atomic_path(out / "teacher.npz", suffix=".npz") as tmp:
         np.savez_compressed(tmp, format=np.array(TEACHER_FORMAT), probs=probs, labels=labels,
                             classes=np.array(data.train.classes))
-    info = {"format": TEACHER_FORMAT, "members": members,
-            "weights_sha256": {n: weights_digest(by_name[n]) for n in sorted(set(members))},
-            "train_acc": accuracy(probs.astype(np.float32), labels),
-            "teacher_sha256": hashlib.sha256((out / "teacher.npz").read_bytes()).hexdigest(),
+    if recorded:
+        return recorded
+    info = {"format": TEACHER_FORMAT, "members": members, "weights_sha256": digests,
+            "train_acc": accuracy(probs.astype(np.float32), labels), "probs_sha256": digest,
             **run_metadata(protocol=data.protocol, split=data.split, train_size=len(labels))}
     write_json(out / "teacher.json", info)
     return info

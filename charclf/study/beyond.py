@@ -64,10 +64,15 @@ def frontier(rows: pd.DataFrame) -> pd.DataFrame:
 
 def goals_table(front: pd.DataFrame, ensemble: dict | None = None) -> pd.DataFrame:
     """One row per goal: the candidate chosen on val inside the goal's limits, its test mean +- std over its
-    seeds, and whether the mean meets the goal (a goal asks for 3 seeds; ``seeds`` says how many there are)."""
+    seeds, and whether the mean meets the goal (a goal asks for 3 seeds; ``seeds`` says how many there are).
+    The ensemble row, when given, is one ensemble (the greedy one, chosen on val): its one test number."""
+    if front.empty:
+        return pd.DataFrame([{"goal": g.name, "target": g.target, "met": False} for g in GOALS]).set_index("goal")
     rows = []
     for goal in GOALS:
         inside = front
+        if goal.max_train_s is not None:  # a distilled student's time leaves out its teacher's training
+            inside = inside[~inside.index.str.endswith("-kd")]
         if goal.max_params is not None:
             inside = inside[inside["params"] <= goal.max_params]
         if goal.max_train_s is not None:
@@ -102,10 +107,11 @@ def ensemble_members(runs_dir: Path) -> list[Path]:
 def ensemble(runs_dir: Path, data, *, log=print) -> dict | None:
     """The ensemble of every member :func:`ensemble_members` finds (None when there is none).
 
-    A saved results.json is loaded when it covers every member found (a fresh clone, which lacks the weights
-    of some runs, still renders the committed ensemble). When runs were added since, the ensemble is rebuilt
-    (only new members are scored) and the old results are kept beside it as ``results-<created_utc>.json``."""
-    from charclf.experiments.ensemble import member_name, run_ensemble
+    A saved results.json is loaded when it covers every member found, with the same weights (a fresh clone,
+    which lacks the weights of some runs, still renders the committed ensemble). When runs were added or
+    retrained since, the ensemble is rebuilt (only new weights are scored) and the old results are kept beside
+    it as ``results-<created_utc>.json``."""
+    from charclf.experiments.ensemble import member_name, run_ensemble, weights_digest
 
     members = ensemble_members(runs_dir)
     if not members:
@@ -114,7 +120,9 @@ def ensemble(runs_dir: Path, data, *, log=print) -> dict | None:
     saved = out / "results.json"
     if saved.is_file():
         results = json.loads(saved.read_text())
-        if {member_name(d) for d in members} <= {m["member"] for m in results["members"]}:
+        recorded = {m["member"]: m.get("weights_sha256") for m in results["members"]}
+        # Every member found here is in the saved ensemble with the same weights (a retrained run is not).
+        if all(member_name(d) in recorded and recorded[member_name(d)] == weights_digest(d) for d in members):
             return results
         stamp = results.get("created_utc", "undated").replace(":", "")
         saved.rename(out / f"results-{stamp}.json")
@@ -175,7 +183,7 @@ def train_students(ctx, data, ensemble_results: dict | None):
     plan = beyond_runs(ctx.profile, distilled=True)
     teacher = None
     if not all(is_finished_run(ctx.runs_dir / run.name) for run in plan) or ctx.retrain:
-        if ensemble_results is None:
+        if ensemble_results is None and not (ctx.runs_dir / TEACHER_RUN / "teacher.json").is_file():
             return None, {}, pd.DataFrame()
         teacher = ensure_teacher(ctx.runs_dir, data, ensemble_results)
     elif (ctx.runs_dir / TEACHER_RUN / "teacher.json").is_file():
@@ -184,28 +192,37 @@ def train_students(ctx, data, ensemble_results: dict | None):
     return teacher, runs, status
 
 
-def ensure_teacher(runs_dir: Path, data, ensemble_results: dict, *, log=print) -> dict:
+def ensure_teacher(runs_dir: Path, data, ensemble_results: dict | None, *, log=print) -> dict:
     """The distillation teacher of this profile (``plan.TEACHER_RUN``): loaded when written before (a teacher
-    is never rewritten, its students name it), else the greedy ensemble's members scored on ``data.train``."""
+    is never replaced: its students' records hold its hash), rebuilt from the members its ``teacher.json``
+    names where only that file is present, else the greedy ensemble's members scored on ``data.train``."""
     from charclf.experiments.ensemble import write_teacher
     from charclf.study.plan import TEACHER_RUN
+
+    from charclf.errors import ConfigError
 
     folder = runs_dir / TEACHER_RUN
     if (folder / "teacher.json").is_file() and (folder / "teacher.npz").is_file():
         return json.loads((folder / "teacher.json").read_text())
-    return write_teacher(ensemble_members(runs_dir), ensemble_results["greedy"]["members"], data, folder, log=log)
+    if ensemble_results is None and not (folder / "teacher.json").is_file():
+        raise ConfigError(f"no distillation teacher in {folder} and no finished run to build one from. Fix: "
+                          f"train the study's models first (python -m charclf.study.plan --only 04)")
+    members = ensemble_results["greedy"]["members"] if ensemble_results is not None else []
+    # With teacher.json present (a clone), write_teacher rebuilds the recorded teacher, whatever ``members``.
+    return write_teacher(ensemble_members(runs_dir), members, data, folder, log=log)
 
 
-def _seed_means(runs_dir: Path, pattern: str) -> tuple[int, float, float] | None:
-    """(seeds, val mean, test mean) of the finished runs matching ``pattern`` under ``runs_dir``."""
+def _by_seed(runs_dir: Path, pattern: str) -> dict:
+    """``{seed: RunRecord}`` of the finished runs matching ``pattern`` under ``runs_dir``."""
     from charclf.eval.record import RunRecord
     from charclf.train.run_folder import is_finished_run
 
     records = [RunRecord.load(d) for d in sorted(runs_dir.glob(pattern)) if is_finished_run(d)]
-    if not records:
-        return None
-    return (len(records), sum(r.best_val_acc for r in records) / len(records),
-            sum(r.test_acc for r in records) / len(records))
+    return {r.seed: r for r in records}
+
+
+def _means(records: list) -> tuple[float, float]:
+    return (sum(r.best_val_acc for r in records) / len(records), sum(r.test_acc for r in records) / len(records))
 
 
 def _distillation_rows(runs_dir: Path) -> list[dict]:
@@ -215,12 +232,14 @@ def _distillation_rows(runs_dir: Path) -> list[dict]:
     rows = []
     for model in DISTILLED:
         group = "11_beyond" if model in BEYOND_PLAN else "04_training"
-        base = _seed_means(runs_dir, f"{group}/{model}-seed*")
-        taught = _seed_means(runs_dir, f"11_beyond/{model}-kd-seed*")
-        if base is None or taught is None:
+        base = _by_seed(runs_dir, f"{group}/{model}-seed*")
+        taught = _by_seed(runs_dir, f"11_beyond/{model}-kd-seed*")
+        seeds = sorted(set(base) & set(taught))  # paired: the same seeds on both sides
+        if not seeds:
             continue
+        (base_val, base_test), (val, test) = (_means([side[s] for s in seeds]) for side in (base, taught))
         rows.append({"run": f"11_beyond/{model}-kd", "change": "distilled from the ensemble (alpha 0.5)",
-                     "baseline": f"{model} without a teacher ({base[0]} seed(s); distilled: {taught[0]})",
-                     "val acc": taught[1], "test acc": taught[2], "Δ val (pts)": 100 * (taught[1] - base[1]),
-                     "Δ test (pts)": 100 * (taught[2] - base[2])})
+                     "baseline": f"{model} without a teacher (seeds {', '.join(map(str, seeds))} on both sides)",
+                     "val acc": val, "test acc": test, "Δ val (pts)": 100 * (val - base_val),
+                     "Δ test (pts)": 100 * (test - base_test)})
     return rows

@@ -137,7 +137,8 @@ BEYOND_PLAN = {"charnet_xs": ("charnet_xs", "charclf_tiny"),
                "resnet-charclf": ("resnet", "charclf_best")}
 
 
-# ... and the small models again, distilled from the study's ensemble (the teacher notebook 11 writes once).
+# ... and the small models again, distilled from the study's ensemble (the teacher notebook 11 writes once),
+# under their own recipes: the recipe's label smoothing (0.1) still applies, on top of the mixed targets.
 DISTILLED = {"charnet_s": "charclf_small", "charnet_xs": "charclf_tiny"}
 DISTILL_ALPHA = 0.5
 TEACHER_RUN = "11_beyond/teacher"
@@ -299,6 +300,8 @@ def main(argv=None) -> int:
             plan = [r for r in plan if r.seed in {int(s) for s in args.seeds.split(",")}]
     else:
         plan = ablation_runs({"02": "02_augmentation", "09": "09_efficientnet_ideas"}[args.only])
+    if models is not None and not plan:
+        parser.error(f"--models {args.models}: none of them is in --only {args.only}'s plan")
     _, status = train_plan(ctx, data, plan, train=not args.dry_run)
     print(status.to_string())
     return 0

@@ -2,12 +2,15 @@
 
 A teacher file (``.npz``, written by ``charclf.experiments.ensemble.write_teacher``) holds, for every image of
 one train part in its order: the teacher's probabilities (float16), the labels it was computed against, and
-the class names. ``fit`` trains towards ``alpha * teacher + (1 - alpha) * one_hot(label)`` (Hinton et al. 2015
+the class names. A run records the hash of those probabilities (``provenance.distill_teacher_sha256``) and
+refuses to resume under another teacher. ``fit`` trains towards ``alpha * teacher + (1 - alpha) * one_hot(label)`` (Hinton et al. 2015
 at temperature 1, which needs no extra loss: every charclf loss takes soft targets). Computed once on the
 clean images, not per augmented batch: a teacher forward pass per step would cost more than the student's.
 """
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +33,19 @@ def teacher_path(value: str | Path) -> Path:
     return path if path.is_absolute() else outputs_dir() / path
 
 
-def load_teacher(path: str | Path, train: CharDataset) -> np.ndarray:
-    """The teacher's probabilities (float32, (N, C)) for ``train``, after checking that the file was computed on
-    exactly these images' labels and classes, in this order."""
+@dataclass(frozen=True)
+class Teacher:
+    probs: np.ndarray  # float32 (N, C), rows of the train part in its order
+    sha256: str  # of the stored (float16) probabilities: the teacher's identity, whatever the file's zip bytes
+
+
+def probs_digest(probs: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(probs.astype(np.float16)).tobytes()).hexdigest()
+
+
+def load_teacher(path: str | Path, train: CharDataset) -> Teacher:
+    """The teacher's probabilities for ``train``, after checking that the file was computed on exactly these
+    images' labels and classes, in this order."""
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "the distillation teacher file does not exist", FIX)
@@ -45,14 +58,15 @@ def load_teacher(path: str | Path, train: CharDataset) -> np.ndarray:
     if fmt != TEACHER_FORMAT:
         raise DataError(path, f"teacher format {fmt!r}, expected {TEACHER_FORMAT!r}", FIX)
     if classes != tuple(train.classes):
-        raise DataError(path, f"the teacher's {len(classes)} classes are not this data's {train.num_classes}", FIX)
+        raise DataError(path, f"the teacher's classes {''.join(classes)!r} are not this data's "
+                              f"{''.join(train.classes)!r}", FIX)
     if labels.shape != (len(train),) or not np.array_equal(labels, train.labels.numpy()):
         raise DataError(path, f"the teacher was computed on another train part ({len(labels):,} labels, this one "
                               f"has {len(train):,}, or the same count in another order)", FIX)
     if probs.shape != (len(train), train.num_classes) or not np.isfinite(probs).all():
         raise DataError(path, f"teacher probabilities of shape {probs.shape} (or not finite); expected "
                               f"{(len(train), train.num_classes)}", FIX)
-    return probs.astype(np.float32)
+    return Teacher(probs=probs.astype(np.float32), sha256=probs_digest(probs))
 
 
 def distill_targets(teacher: torch.Tensor, labels: torch.Tensor, alpha: float) -> torch.Tensor:

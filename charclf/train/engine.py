@@ -202,11 +202,15 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info,
         keep = stratified_indices(train.labels.numpy(), config.max_train_samples, config.seed)
         train = train.subset(keep)
     images, labels = train.images.to(device), train.labels.to(device)
-    soft_targets = None
+    soft_targets, teacher_facts = None, {}
     if config.distill_teacher:  # checked against the whole train part, then cut like it
-        teacher = torch.from_numpy(load_teacher(teacher_path(config.distill_teacher), data.train))
-        teacher = teacher[torch.as_tensor(keep)] if keep is not None else teacher
-        soft_targets = distill_targets(teacher, train.labels, config.distill_alpha).to(device)
+        teacher = load_teacher(teacher_path(config.distill_teacher), data.train)
+        probs = torch.from_numpy(teacher.probs)
+        probs = probs[torch.as_tensor(keep)] if keep is not None else probs
+        soft_targets = distill_targets(probs, train.labels, config.distill_alpha).to(device)
+        # The teacher's identity (its probabilities' hash): a resume under another teacher is refused, and the
+        # record says which teacher the run learnt from.
+        teacher_facts = {"distill_teacher_sha256": teacher.sha256}
     mean, std = input_normalization(model, images)
 
     # Model and everything that trains it — built (and so validated) before the folder is touched.
@@ -217,7 +221,7 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info,
     # with as many classes, another protocol) would mix two runs.
     resumable = dict(model=model, optimizer=optimizer, scheduler=scheduler, ema=ema, config_dict=config.to_dict(),
                      fingerprint=checkpoint.fingerprint(model, config.model, data.num_classes, config.model_kwargs),
-                     data_fingerprint={**data.describe(), "classes": list(data.classes)})
+                     data_fingerprint={**data.describe(), "classes": list(data.classes), **teacher_facts})
 
     run = RunState()
     resume_path = out / checkpoint.RESUME_NAME if out is not None else None
@@ -296,7 +300,7 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info,
         record = RunRecord(**metrics, **model_record(model, config), data=data.describe(),
                            train_samples=len(train), recipe=config.name or None, config=config.to_dict(),
                            world_size=info.world_size, tta=bool(config.tta), evaluation=evaluation,
-                           provenance=run_metadata(protocol=data.protocol, seed=config.seed))
+                           provenance=run_metadata(protocol=data.protocol, seed=config.seed, **teacher_facts))
         record.save(out)
         history.attrs["record"] = record
         metrics = record.to_dict()

@@ -130,3 +130,12 @@ def test_distilled_runs_name_the_profiles_teacher_and_compare_with_their_untaugh
     # Paired on seed 0 only (seed 1 has no distilled run yet): 0.871 - 0.86 and 0.87 - 0.86.
     assert row["Δ val (pts)"] == pytest.approx(1.1) and row["Δ test (pts)"] == pytest.approx(1.0)
     assert "seeds 0 on both sides" in row["baseline"]
+
+
+def test_hub_slots_take_the_best_on_val_within_size_among_entries_with_enough_seeds(tmp_path):
+    from charclf.study.beyond import hub_choices
+
+    front = frontier(model_rows(_study(tmp_path)))
+    assert hub_choices(front) == dict.fromkeys(("best", "default", "small"), "charnet_s")  # only it has 3 seeds
+    assert hub_choices(front, min_seeds=1) == {"best": "vgg", "default": "charnet_s", "small": "charnet_s",
+                                               "tiny": "charnet_xs"}

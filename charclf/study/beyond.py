@@ -243,3 +243,25 @@ def _distillation_rows(runs_dir: Path) -> list[dict]:
                      "val acc": val, "test acc": test, "Δ val (pts)": 100 * (val - base_val),
                      "Δ test (pts)": 100 * (test - base_test)})
     return rows
+
+
+# model_hub/<folder> -> (the largest parameter count allowed, what the folder is for). ``default`` is what
+# ``charclf predict`` and ``charclf demo`` load: the best model under ~1M parameters (small enough to load
+# and run instantly on any laptop).
+HUB_SLOTS = {"best": (None, "the best single model of the study"),
+             "default": (1_000_000, "the best model under 1M parameters (charclf predict / demo)"),
+             "small": (100_000, "the best model with at most 100k parameters"),
+             "tiny": (30_000, "the best model with at most 30k parameters")}
+
+
+def hub_choices(front: pd.DataFrame, *, min_seeds: int = 3) -> dict[str, str]:
+    """``{hub folder: entry}``: for each :data:`HUB_SLOTS` slot, the entry with the highest val mean among those
+    within its size and with at least ``min_seeds`` seeds (a slot nobody fills is left out)."""
+    out = {}
+    for slot, (max_params, _) in HUB_SLOTS.items():
+        inside = front[front["n"] >= min_seeds]
+        if max_params is not None:
+            inside = inside[inside["params"] <= max_params]
+        if not inside.empty:
+            out[slot] = inside["val_mean"].idxmax()
+    return out

@@ -1,0 +1,50 @@
+"""Publish the study's best models into model_hub/ from the full-profile runs, each with its seeds' numbers.
+
+    python tools/publish_models.py              # show what would be published
+    python tools/publish_models.py --write      # publish (replaces those model_hub folders)
+
+For each slot of ``charclf.study.beyond.HUB_SLOTS`` (best, default = best under 1M parameters, small <= 100k,
+tiny <= 30k) the entry with the highest **val** mean over at least ``--min-seeds`` seeds is chosen; its seed with
+the best val accuracy is shipped, and its card reports every seed and their mean ± std.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from charclf.paths import model_hub_dir, runs_dir
+
+
+def main(argv=None) -> int:
+    from charclf.apps.modelcard import publish_best_seed
+    from charclf.study.beyond import HUB_SLOTS, frontier, hub_choices, model_rows
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default="full")
+    parser.add_argument("--min-seeds", type=int, default=3)
+    parser.add_argument("--write", action="store_true", help="publish (default: only show the choice)")
+    args = parser.parse_args(argv)
+
+    root = runs_dir(args.profile)
+    rows = model_rows(root)
+    front = frontier(rows)
+    choices = hub_choices(front, min_seeds=args.min_seeds) if not front.empty else {}
+    if not choices:
+        print(f"no entry of {root} has {args.min_seeds} seeds yet: nothing to publish")
+        return 0
+    for slot, entry in choices.items():
+        best = front.loc[entry]
+        print(f"model_hub/{slot}: {entry} ({int(best['params']):,} params, {int(best['n'])} seeds, val "
+              f"{best['val_mean']:.4f}, test {best['test_mean']:.4f} ± {best['test_std']:.4f}) — {HUB_SLOTS[slot][1]}")
+        if args.write:
+            mine = rows[rows["entry"] == entry]
+            runs = [root / group / Path(run).name for group, run in zip(mine["group"], mine["run"])]
+            publish_best_seed(runs, model_hub_dir() / slot, title=f"{entry}: {HUB_SLOTS[slot][1]}",
+                              summary=f"Chosen on val among the study's `{args.profile}`-profile runs "
+                                      f"(`tools/publish_models.py`).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -139,3 +139,23 @@ def test_hub_slots_take_the_best_on_val_within_size_among_entries_with_enough_se
     assert hub_choices(front) == dict.fromkeys(("best", "default", "small"), "charnet_s")  # only it has 3 seeds
     assert hub_choices(front, min_seeds=1) == {"best": "vgg", "default": "charnet_s", "small": "charnet_s",
                                                "tiny": "charnet_xs"}
+
+
+def test_publish_models_ships_only_the_slots_asked_for_with_their_seeds(tmp_path, monkeypatch, capsys):
+    import json
+
+    publish_models = pytest.importorskip("publish_models")  # tools/, on the path in a clone (conftest)
+    outputs = tmp_path / "outputs"
+    runs = outputs / "runs" / "full"
+    for seed, val in enumerate((0.85, 0.86, 0.855)):
+        folder = runs / "11_beyond" / f"charnet_xs-seed{seed}"
+        write_fake_run(folder, model="charnet_xs", params=29_534, seed=seed, best_val_acc=val, test_acc=val)
+        (folder / "model.safetensors").write_bytes(f"weights of seed {seed}".encode())
+    monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(outputs))
+    monkeypatch.setenv("CHARCLF_MODEL_HUB", str(tmp_path / "hub"))
+    assert publish_models.main(["--slots", "tiny"]) == 0 and not (tmp_path / "hub").exists()  # a dry run
+    assert publish_models.main(["--slots", "tiny", "--write"]) == 0
+    assert sorted(p.name for p in (tmp_path / "hub").iterdir()) == ["tiny"]  # not best/default/small
+    assert (tmp_path / "hub/tiny/model.safetensors").read_bytes() == b"weights of seed 1"  # best val
+    assert json.loads((tmp_path / "hub/tiny/seeds.json").read_text())["n"] == 3
+    assert "model_hub/tiny: charnet_xs" in capsys.readouterr().out

@@ -13,18 +13,24 @@ import argparse
 import sys
 from pathlib import Path
 
+from charclf.apps.modelcard import publish_best_seed
 from charclf.paths import model_hub_dir, runs_dir
+from charclf.study.beyond import HUB_SLOTS, frontier, hub_choices, model_rows
 
 
 def main(argv=None) -> int:
-    from charclf.apps.modelcard import publish_best_seed
-    from charclf.study.beyond import HUB_SLOTS, frontier, hub_choices, model_rows
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="full")
     parser.add_argument("--min-seeds", type=int, default=3)
+    parser.add_argument("--slots", default=",".join(HUB_SLOTS),
+                        help="comma-separated slots to publish (default: all); e.g. `tiny` while the larger "
+                             "models' seeds are still training, so no slot is filled by default")
     parser.add_argument("--write", action="store_true", help="publish (default: only show the choice)")
     args = parser.parse_args(argv)
+    slots = args.slots.split(",")
+    unknown = sorted(set(slots) - set(HUB_SLOTS))
+    if unknown:
+        parser.error(f"--slots {unknown}: choose from {', '.join(HUB_SLOTS)}")
 
     root = runs_dir(args.profile)
     rows = model_rows(root)
@@ -33,7 +39,7 @@ def main(argv=None) -> int:
     if not choices:
         print(f"no entry of {root} has {args.min_seeds} seeds yet: nothing to publish")
         return 0
-    for slot, entry in choices.items():
+    for slot, entry in ((k, v) for k, v in choices.items() if k in slots):
         best = front.loc[entry]
         print(f"model_hub/{slot}: {entry} ({int(best['params']):,} params, {int(best['n'])} seeds, val "
               f"{best['val_mean']:.4f}, test {best['test_mean']:.4f} ± {best['test_std']:.4f}) — {HUB_SLOTS[slot][1]}")

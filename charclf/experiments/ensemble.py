@@ -101,11 +101,19 @@ def score_member(run_dir: Path, data, cache_dir: Path, *, log=print) -> dict[str
 
 
 def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
-    return float((probs.argmax(axis=1) == labels).mean())
+    """sklearn's accuracy of the argmax predictions (the metric the rest of charclf's evaluation uses)."""
+    from sklearn.metrics import accuracy_score
+
+    return float(accuracy_score(labels, probs.argmax(axis=1)))
 
 
 def log_loss(probs: np.ndarray, labels: np.ndarray) -> float:
-    return float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean())
+    """sklearn's log-loss over all of the probabilities' classes (also those absent from ``labels``)."""
+    from sklearn.metrics import log_loss as sk_log_loss
+
+    # float32 softmax rows sum to 1 only to float32 precision, which sklearn warns about: renormalise in float64.
+    probs = probs.astype(np.float64)
+    return float(sk_log_loss(labels, probs / probs.sum(axis=1, keepdims=True), labels=np.arange(probs.shape[1])))
 
 
 def greedy_selection(val_probs: dict[str, np.ndarray], labels: np.ndarray, *, max_steps: int = 20) -> list[str]:

@@ -52,6 +52,11 @@ class TrainingError(CharclfError, RuntimeError):
     """Training cannot go on (NaN loss, incompatible resume folder, existing output folder ...)."""
 
 
+class NotTrainedYet(TrainingError):
+    """A result was asked for that has not been trained, and this execution only renders finished results
+    (``charclf study`` without ``--train``, or ``$CHARCLF_RENDER_ONLY=1``): training was not started."""
+
+
 class ImageError(CharclfError):
     """An input image for prediction cannot be used (not an image, empty, blank, truncated, absurd size)."""
 

@@ -39,7 +39,8 @@
 # **Profiles.** Each notebook has a `parameters` cell. `PROFILE = "quick"` trains on small, honest,
 # stratified subsets for a couple of epochs, so the whole study runs in minutes on a laptop CPU;
 # `PROFILE = "full"` uses the complete protocol and each recipe's own epochs (hours on 2 CPU cores; models too heavy for the machine are listed, not trained). Every table and figure
-# names the profile and the protocol it came from. Run them all with `charclf study --profile quick`.
+# names the profile and the protocol it came from. `charclf study` renders them all from the committed
+# full-profile runs (minutes; it trains nothing), and `charclf study --profile quick --train` runs the smoke test.
 
 # %%
 # Colab only: install charclf from GitHub with the extras the notebooks use (Optuna, Lion, Gradio), keeping
@@ -164,7 +165,7 @@ ctx.show(pd.DataFrame({p: [len(getattr(data, p))] for p in ("train", "val", "tes
 # instead of training it again, so a reader regenerates every figure in minutes. To train again:
 #
 # * set `RETRAIN = True` in a notebook's parameters cell, or
-# * run `charclf study --profile quick --retrain`, or
+# * run `charclf study --profile quick --train --retrain` (`charclf study` alone only renders finished runs), or
 # * set the environment variable `CHARCLF_RETRAIN=1` (it overrides the parameter; continuous integration sets
 #   it so the quick profile really trains on every change).
 #

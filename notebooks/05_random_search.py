@@ -74,7 +74,7 @@ s = ctx.settings
 search = run_search("resnet", data, ctx.adapt(get_recipe("byclass_study")), BYCLASS_GRID, n_trials=s.tune_trials,
                     sampler="random", seed=ctx.seed, epochs_per_trial=s.tune_epochs,
                     max_train_samples=s.tune_train_samples, out_dir=ctx.workdir("05_random_search/resnet-grid"),
-                    progress=True)
+                    progress=True, train=ctx.train_missing)
 
 # %%
 trials = search.trials_dataframe()
@@ -108,7 +108,7 @@ print("optimizer:", best.optimizer, "\nbatch size:", best.batch_size)
 # %%
 tpe = run_search("resnet", data, ctx.adapt(get_recipe("byclass_study")), BYCLASS_GRID, n_trials=s.tune_trials,
                  sampler="tpe", seed=ctx.seed, epochs_per_trial=s.tune_epochs, max_train_samples=s.tune_train_samples,
-                 out_dir=ctx.workdir("05_random_search/resnet-grid-tpe"), progress=True)
+                 out_dir=ctx.workdir("05_random_search/resnet-grid-tpe"), progress=True, train=ctx.train_missing)
 import matplotlib.pyplot as plt
 fig, ax = plt.subplots(figsize=(7, 3.5), layout="constrained")
 comparison = {}

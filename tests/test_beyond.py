@@ -159,3 +159,29 @@ def test_publish_models_ships_only_the_slots_asked_for_with_their_seeds(tmp_path
     assert (tmp_path / "hub/tiny/model.safetensors").read_bytes() == b"weights of seed 1"  # best val
     assert json.loads((tmp_path / "hub/tiny/seeds.json").read_text())["n"] == 3
     assert "model_hub/tiny: charnet_xs" in capsys.readouterr().out
+
+
+def test_rendering_never_writes_a_teacher_and_lists_the_students_as_not_trained(tmp_path, monkeypatch):
+    import dataclasses
+    from pathlib import Path
+
+    from charclf.study import beyond
+    from charclf.study.notebook import StudyContext
+    from charclf.study.plan import NOT_YET_TRAINED, TEACHER_RUN
+    from charclf.study.profiles import PROFILES
+
+    monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(tmp_path))
+    monkeypatch.delenv("CHARCLF_RETRAIN", raising=False)
+    monkeypatch.setattr(beyond, "ensure_teacher", lambda *a, **k: pytest.fail("rendering wrote a teacher"))
+    render = StudyContext(profile="full", protocol="holdout", seed=0, data_dir=Path("."), retrain=False,
+                          settings=PROFILES["full"], train_missing=False)
+
+    class Data:
+        num_classes = 62
+
+    ensemble = {"greedy": {"members": ["04_training/minivision_v3-seed0"]}}
+    teacher, students, status = beyond.train_students(render, Data(), ensemble)
+    assert teacher is None and students == {} and set(status["reason"]) == {NOT_YET_TRAINED}
+    assert not (render.runs_dir / TEACHER_RUN).exists()
+    with pytest.raises(pytest.fail.Exception, match="wrote a teacher"):  # a training context does write one
+        beyond.train_students(dataclasses.replace(render, train_missing=True), Data(), ensemble)

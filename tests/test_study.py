@@ -11,8 +11,9 @@ pytest.importorskip("ipykernel")
 
 from records import write_fake_run  # noqa: E402
 
-from charclf.errors import DataError  # noqa: E402
+from charclf.errors import ConfigError, DataError  # noqa: E402
 from charclf.study.runner import (  # noqa: E402
+    NotebookNeedsTraining,
     StudyError,
     find_notebooks,
     format_summary,
@@ -129,3 +130,45 @@ def test_data_folder_travels_as_env_and_no_download_reaches_the_kernels(tiny_stu
     assert nb.metadata["charclf_study"]["parameters"]["DATA_DIR"] is None
     assert main(args) == 0 and len(fetched) == 1  # by default the study fetches missing data first
     assert _stdout(nbformat.read(out / "02_env.ipynb", as_version=4).cells[2]).split()[-1] == "NO_DOWNLOAD=-"
+
+
+def test_rendering_keeps_a_notebook_that_needs_training_and_goes_on(tiny_study, tmp_path, monkeypatch, capsys):
+    """Without --train, a notebook whose cell raises NotTrainedYet is reported and left as committed; the next
+    notebooks still render; with --train the same error is a failure, never hidden."""
+    from charclf.apps.cli import main
+
+    _notebook(tiny_study / "00_first.ipynb", [
+        'import os; print("render=" + os.environ["CHARCLF_RENDER_ONLY"])',
+        ("from charclf.errors import NotTrainedYet\n"
+         "if os.environ['CHARCLF_RENDER_ONLY'] == '1': raise NotTrainedYet('run 04_training/vgg-seed0 is not there')")])
+    before = (tiny_study / "00_first.ipynb").read_text()
+    monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(tmp_path / "outputs"))
+    results = run_study("full", data_dir=tmp_path, notebooks=tiny_study, echo=lambda *a, **k: None, train=False)
+    first, second = results
+    assert "vgg-seed0" in first.not_rendered and second.not_rendered is None
+    assert (tiny_study / "00_first.ipynb").read_text() == before  # the committed copy is unchanged
+    assert _stdout(nbformat.read(tiny_study / "01_second.ipynb", as_version=4).cells[3]).strip() == "42 holdout"
+    executed = run_study("full", data_dir=tmp_path, notebooks=tiny_study, echo=lambda *a, **k: None, train=True,
+                         only="00", out_dir=tmp_path / "trained")
+    assert "render=0" in _stdout(nbformat.read(tmp_path / "trained" / "00_first.ipynb", as_version=4).cells[2])
+    assert executed[0].not_rendered is None
+    with pytest.raises(ConfigError, match="--train --retrain"):
+        run_study("full", data_dir=tmp_path, notebooks=tiny_study, echo=lambda *a, **k: None, train=False,
+                  retrain=True)
+    # The command renders by default and times renders apart from trainings.
+    assert main(["study", "--notebooks-dir", str(tiny_study), "--data-dir", str(tmp_path), "--no-download"]) == 0
+    timings = json.loads((tmp_path / "outputs" / "study" / "full-render-timings.json").read_text())
+    assert list(timings["notebook_seconds"]) == ["01_second"] and timings["profile"] == "full"
+    assert main(["study", "--retrain", "--notebooks-dir", str(tiny_study), "--no-download"]) != 0
+    assert "--train --retrain" in capsys.readouterr().err
+
+
+def test_not_trained_yet_from_a_notebook_is_its_own_error(tiny_study, tmp_path):
+    from charclf.study.runner import execute_notebook
+
+    _notebook(tiny_study / "02_pending.ipynb", [
+        "from charclf.errors import NotTrainedYet\nraise NotTrainedYet('the search has 3 of its 28 trials')"])
+    with pytest.raises(NotebookNeedsTraining, match="3 of its 28 trials") as info:
+        execute_notebook(tiny_study / "02_pending.ipynb", {"PROFILE": "full", "DATA_DIR": None,
+                                                           "PROTOCOL": "holdout", "SEED": 0, "RETRAIN": False})
+    assert isinstance(info.value, StudyError) and "02_pending.ipynb" in str(info.value)

@@ -80,7 +80,7 @@ def test_quick_profile_caps_ablation_epochs():
 
 def test_feasibility_refuses_a_recipe_over_the_budget(monkeypatch):
     """A model whose full recipe would exceed the run budget is listed with its measurement, not trained."""
-    import charclf.study.plan as plan
+    from charclf.study import plan
 
     class Data:
         num_classes = 62
@@ -93,3 +93,35 @@ def test_feasibility_refuses_a_recipe_over_the_budget(monkeypatch):
     assert check["estimated_s"] == pytest.approx(20 * 93_055 / 13.0)
     monkeypatch.setattr(plan, "measure_images_per_s", lambda *a, **k: 1e6)
     assert feasibility(ctx("full"), run, run.config(ctx("full")), Data())["trained"]
+
+
+def test_rendering_lists_missing_runs_without_measuring_or_training(tmp_path, monkeypatch):
+    """A render-only context loads the finished runs of a plan and lists the others as not yet trained; an
+    ablation, whose table compares all of its arms, refuses to render with an arm missing."""
+    import dataclasses
+
+    from records import write_fake_run
+
+    from charclf.errors import NotTrainedYet
+    from charclf.study import plan
+
+    monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(tmp_path))
+    monkeypatch.delenv("CHARCLF_RETRAIN", raising=False)
+    monkeypatch.setattr(plan, "measure_images_per_s", lambda *a, **k: pytest.fail("rendering measured a model"))
+    render = dataclasses.replace(ctx("full"), train_missing=False)
+    runs = training_runs("full", ["lenet", "alexnet"])
+    write_fake_run(render.runs_dir / runs[0].name, model="lenet", best_val_acc=0.8)
+
+    class Data:
+        num_classes = 62
+
+    loaded, status = plan.train_plan(render, Data(), runs)
+    assert list(loaded) == [runs[0].name]
+    assert status.loc[runs[0].name, "trained"] and not status.loc[runs[1].name, "trained"]
+    assert status.loc[runs[1].name, "reason"] == plan.NOT_YET_TRAINED
+    assert not (render.runs_dir / runs[1].name).exists()
+
+    arms = plan.ablation_runs("02_augmentation")
+    monkeypatch.setattr(StudyContext, "load_data", lambda self, *a, **k: Data())
+    with pytest.raises(NotTrainedYet, match=arms[0].name.split("/")[1]):
+        plan.run_ablation(render, "02_augmentation")

@@ -6,9 +6,16 @@ import json
 import pytest
 from records import write_fake_run
 
-from charclf.errors import ConfigError, TrainingError, UnknownNameError
+from charclf.errors import ConfigError, NotTrainedYet, TrainingError, UnknownNameError
 from charclf.study.profiles import profile_settings
-from charclf.study.runs import RETRAIN_ENV, cached_json, cached_run, retrain_requested
+from charclf.study.runs import (
+    RENDER_ENV,
+    RETRAIN_ENV,
+    cached_json,
+    cached_run,
+    render_only_requested,
+    retrain_requested,
+)
 from charclf.train import SchedulerConfig
 from charclf.train.recipes import compress_schedule
 
@@ -85,6 +92,42 @@ def test_cached_json_hands_a_killed_experiment_back_to_resume(tmp_path, monkeypa
 
     assert cached_json("06", "full", build, runs_root=tmp_path) == {"gain": 0.1}
     assert seen == [b"state of epoch 7"]  # kept for the builder to resume, not deleted
+
+
+def test_rendering_loads_finished_results_and_trains_or_removes_nothing(tmp_path, monkeypatch):
+    monkeypatch.delenv(RETRAIN_ENV, raising=False)
+    calls = []
+    cached_run("04_training/lenet-seed0", "full", _fake_training(calls), runs_root=tmp_path)
+    loaded = cached_run("04_training/lenet-seed0", "full", _fake_training(calls), runs_root=tmp_path,
+                        train_missing=False)
+    assert loaded.cached and len(calls) == 1
+    killed = tmp_path / "full" / "04_training" / "vgg-seed0"
+    killed.mkdir(parents=True)
+    (killed / "resume.pt").write_bytes(b"epoch 3")
+    for name, state in (("04_training/vgg-seed0", "unfinished"), ("04_training/resnet-seed0", "not there")):
+        with pytest.raises(NotTrainedYet, match="--train") as info:
+            cached_run(name, "full", _fake_training(calls), runs_root=tmp_path, train_missing=False)
+        assert name in str(info.value) and f"is {state} at" in str(info.value)
+    assert len(calls) == 1 and (killed / "resume.pt").read_bytes() == b"epoch 3"  # the killed run is kept
+    assert not (tmp_path / "full" / "04_training" / "resnet-seed0").exists()
+    with pytest.raises(NotTrainedYet, match="06"):
+        cached_json("06", "full", lambda folder: calls.append(folder), runs_root=tmp_path, train_missing=False)
+    assert len(calls) == 1 and not (tmp_path / "full" / "06").exists()
+    with pytest.raises(ConfigError, match="--train --retrain"):  # retraining while rendering is a contradiction
+        cached_run("04_training/lenet-seed0", "full", _fake_training(calls), True, runs_root=tmp_path,
+                   train_missing=False)
+
+
+def test_render_env_is_read_strictly(monkeypatch):
+    monkeypatch.delenv(RENDER_ENV, raising=False)
+    assert not render_only_requested()
+    monkeypatch.setenv(RENDER_ENV, "1")
+    assert render_only_requested()
+    monkeypatch.setenv(RENDER_ENV, "0")
+    assert not render_only_requested()
+    monkeypatch.setenv(RENDER_ENV, "sometimes")
+    with pytest.raises(ConfigError, match=RENDER_ENV):
+        render_only_requested()
 
 
 def test_profiles_and_schedule_compression():

@@ -170,6 +170,26 @@ def test_rerun_resumes_to_the_same_trials_as_an_uninterrupted_search(tmp_path):
         search("resumed", 5, epochs_per_trial=2)
 
 
+def test_a_render_only_search_loads_a_finished_study_and_trains_nothing(tmp_path):
+    from charclf.errors import NotTrainedYet
+
+    data = tiny_bundle(8, 4, 4)
+    objective = counted(cheap_objective(BYCLASS_GRID))
+
+    def search(n_trials, train):
+        return run_search("lenet", data, space=BYCLASS_GRID, seed=3, n_trials=n_trials, out_dir=tmp_path / "s",
+                          objective=objective, progress=False, train=train)
+
+    with pytest.raises(NotTrainedYet, match="0 of its 3 trials"):
+        search(3, train=False)
+    assert not (tmp_path / "s").exists()  # no empty database left behind
+    search(2, train=True)
+    with pytest.raises(NotTrainedYet, match="2 of its 3 trials"):
+        search(3, train=False)
+    assert objective.calls == 2
+    assert len(search(2, train=False).study.trials) == 2 and objective.calls == 2
+
+
 def test_tpe_starts_with_the_seeded_random_trials(tmp_path):
     kw = dict(space=CONTINUOUS_SPACE, n_trials=12, seed=5, objective=cheap_objective(CONTINUOUS_SPACE),
               progress=False)

@@ -433,6 +433,19 @@ def load_or_create_study(storage, study_name: str, *, sampler=None, pruner=None,
     return study
 
 
+def _require_finished(study, n_trials: int, out_dir: Path) -> None:
+    from optuna.trial import TrialState
+
+    from charclf.errors import NotTrainedYet
+
+    done = 0 if study is None else len(study.get_trials(deepcopy=False,
+                                                           states=(TrialState.COMPLETE, TrialState.PRUNED)))
+    if done < n_trials:
+        raise NotTrainedYet(f"the search in {out_dir} has {done} of its {n_trials} trials, and this execution only "
+                            "renders finished results. Fix: run it to the end first (the same call with "
+                            "train=True resumes it; in a notebook: `charclf study --train --only NN`)")
+
+
 def optimize_to_budget(study, objective: Callable, n_trials: int, *,
                        log: Callable[[str], None] | None = None) -> int:
     """Run trials until the study holds ``n_trials`` finished (COMPLETE/PRUNED) trials, counted over all
@@ -655,7 +668,7 @@ def run_search(model_name: str, data, base_config: TrainConfig | None = None,
                seed: int = 0, epochs_per_trial: int = 5, max_train_samples: int | None = None,
                max_val_samples: int | None = None, out_dir: str | os.PathLike | None = None,
                heartbeat_interval: int = DEFAULT_HEARTBEAT_S, grace_period: int | None = None,
-               objective: Callable | None = None, progress: bool = True) -> SearchResult:
+               objective: Callable | None = None, progress: bool = True, train: bool = True) -> SearchResult:
     """Search ``space`` for ``model_name`` on ``data`` (train on train, score on val); returns a SearchResult.
 
     ``n_trials`` (default ``space.n_iter``) is the total number of finished trials the study should hold,
@@ -670,6 +683,8 @@ def run_search(model_name: str, data, base_config: TrainConfig | None = None,
     training objective (a function of an Optuna trial returning the value to minimise), e.g. for a custom
     training loop.
     Writes ``search.json`` (best parameters, provenance) and ``trials.csv`` into ``out_dir``.
+    ``train=False`` only loads a finished search: fewer than ``n_trials`` finished trials raise
+    :class:`~charclf.errors.NotTrainedYet` (a notebook that renders committed results, trains nothing).
     """
     from charclf.data.dataset import stratified_subset
     from charclf.fileio import write_csv, write_json
@@ -701,10 +716,14 @@ def run_search(model_name: str, data, base_config: TrainConfig | None = None,
             "max_val_samples": max_val_samples, "data": data.describe(), "base_config": meaning,
             "objective": "fit" if objective is None else "custom"}
     log = (lambda line: print(line, flush=True)) if progress else None
+    if not train and url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
+        _require_finished(None, n_trials, out_dir)  # never create an empty database just to find nothing in it
     with _quiet_optuna():
         study = load_or_create_study(
             make_storage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period), study_name,
             sampler=make_sampler(sampler, space, seed), pruner=make_pruner(pruner), spec=spec)
+        if not train:
+            _require_finished(study, n_trials, out_dir)
         if objective is None:
             objective = fit_objective(model_name, data, base_config, space, epochs_per_trial=epochs_per_trial,
                                       prune=pruner not in (None, "none"))

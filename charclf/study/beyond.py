@@ -176,13 +176,14 @@ def ablation_table(runs_dir: Path, ensemble_results: dict | None = None) -> pd.D
 def train_students(ctx, data, ensemble_results: dict | None):
     """Notebook 11's distilled runs (``plan.beyond_runs(distilled=True)``): the teacher is written (or loaded)
     only when a student still has to train, so rendering finished runs needs neither the teacher's
-    probabilities nor its members' weights. Returns ``(teacher info or None, runs, status)``."""
+    probabilities nor its members' weights, and a render-only ``ctx`` never writes one. Returns ``(teacher info
+    or None, runs, status)``."""
     from charclf.study.plan import TEACHER_RUN, beyond_runs, train_plan
     from charclf.train.run_folder import is_finished_run
 
     plan = beyond_runs(ctx.profile, distilled=True)
     teacher = None
-    if not all(is_finished_run(ctx.runs_dir / run.name) for run in plan) or ctx.retrain:
+    if ctx.train_missing and (not all(is_finished_run(ctx.runs_dir / run.name) for run in plan) or ctx.retrain):
         if ensemble_results is None and not (ctx.runs_dir / TEACHER_RUN / "teacher.json").is_file():
             return None, {}, pd.DataFrame()
         teacher = ensure_teacher(ctx.runs_dir, data, ensemble_results)

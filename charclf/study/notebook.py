@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from charclf.errors import TrainingError
+from charclf.errors import ConfigError, TrainingError
 from charclf.paths import figures_dir, outputs_dir
 from charclf.study.profiles import ProfileSettings, profile_settings
 from charclf.study.runs import (
+    RENDER_ENV,
     RETRAIN_ENV,
     Run,
     cached_json,
@@ -33,6 +34,7 @@ from charclf.study.runs import (
     is_finished_run,
     load_run,
     prune_run,
+    render_only_requested,
     resumable,
     retrain_requested,
     update_record,
@@ -121,6 +123,7 @@ class StudyContext:
     retrain: bool
     settings: ProfileSettings
     download: bool = True  # fetch missing official files on first use ($CHARCLF_NO_DOWNLOAD=1: never)
+    train_missing: bool = True  # False when rendering ($CHARCLF_RENDER_ONLY=1): load finished results only
 
     @property
     def data_dir_label(self) -> str:
@@ -227,7 +230,7 @@ class StudyContext:
         return max(runs, key=lambda r: getattr(r.record, metric))
 
     def cached_run(self, name: str, build_fn: Callable[[Path], object]) -> Run:
-        return cached_run(name, self.profile, build_fn, self.retrain)
+        return cached_run(name, self.profile, build_fn, self.retrain, train_missing=self.train_missing)
 
     def workdir(self, name: str) -> Path:
         """``outputs/runs/<profile>/<name>`` for a step that caches itself (e.g. an Optuna study in SQLite,
@@ -235,11 +238,13 @@ class StudyContext:
         path = self.runs_dir / name
         if self.retrain and path.exists():
             shutil.rmtree(path)
-        path.mkdir(parents=True, exist_ok=True)
+        if self.train_missing:  # rendering writes nothing: a step with nothing cached says so itself
+            path.mkdir(parents=True, exist_ok=True)
         return path
 
     def cached_json(self, name: str, build_fn: Callable[[Path], object], filename: str = "results.json") -> dict:
-        return cached_json(name, self.profile, build_fn, self.retrain, filename=filename)
+        return cached_json(name, self.profile, build_fn, self.retrain, filename=filename,
+                           train_missing=self.train_missing)
 
     def train(self, name: str, config, data, *, model=None, keep_weights: bool = True,
               evaluate_parts: tuple[str, ...] = ("test",)) -> Run:
@@ -290,9 +295,13 @@ def setup(seed: int = 0, *, profile: str = "quick", data_dir=None, protocol: str
 
         raise unknown_name("protocol", protocol, ["holdout", "official"])
     seed_everything(seed)
+    if render_only_requested() and retrain_requested(retrain):
+        raise ConfigError(f"RETRAIN asks to train again while ${RENDER_ENV}=1 asks to train nothing. Fix: drop one "
+                          "of the two (`charclf study --train --retrain` retrains)")
     download = downloads_allowed() if download is None else bool(download)
     ctx = StudyContext(profile=profile, protocol=protocol, seed=int(seed), data_dir=resolve_data_dir(data_dir),
-                       retrain=retrain_requested(retrain), settings=settings, download=download)
+                       retrain=retrain_requested(retrain), settings=settings, download=download,
+                       train_missing=not render_only_requested())
     if not quiet:
         for key, value in versions().items():
             print(f"{key:>12}: {value}")
@@ -303,4 +312,6 @@ def setup(seed: int = 0, *, profile: str = "quick", data_dir=None, protocol: str
         print(f"{'download':>12}: " + ("missing official files are downloaded on first use" if download else
                                        "off" + (f" (${NO_DOWNLOAD_ENV})" if not downloads_allowed() else "")))
         print(f"{'retrain':>12}: {ctx.retrain}" + (f" (from ${RETRAIN_ENV})" if RETRAIN_ENV in os.environ else ""))
+        if not ctx.train_missing:
+            print(f"{'render only':>12}: finished results are loaded, nothing is trained (${RENDER_ENV}=1)")
     return ctx

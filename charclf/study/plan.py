@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
+from charclf.errors import NotTrainedYet
+
 # Notebook 04: every earlier work's model under its own recipe, and ours.
 TRAINING_PLAN = {
     "lenet": "byclass_study", "alexnet": "byclass_study", "vgg": "byclass_study", "resnet": "byclass_study",
@@ -27,6 +29,7 @@ TRAINING_PLAN = {
 MULTI_SEED_MODELS = ("vgg", "minivision_v3", "charnet_s")
 FULL_SEEDS = (0, 1, 2)
 # A full recipe that would take longer than this on the machine at hand is not trained there.
+NOT_YET_TRAINED = "not yet trained"  # a plan row's reason while a run is missing and the notebook only renders
 RUN_BUDGET_S = {"quick": None, "full": 3 * 3600.0}
 
 
@@ -211,10 +214,11 @@ def feasibility(ctx, run: PlannedRun, config, data) -> dict:
             "reason": skip}
 
 
-def train_plan(ctx, data, plan: list[PlannedRun], *, train: bool = True):
+def train_plan(ctx, data, plan: list[PlannedRun], *, train: bool | None = None):
     """Load each planned run that has finished; train the others that fit this machine (unless ``train`` is
-    false). Returns ``(runs, status)``: ``{run name: Run}`` and a DataFrame with one row per planned run saying
-    whether it trained, with the measured images/s and estimated time of those measured here.
+    false; default: unless ``ctx`` only renders). Returns ``(runs, status)``: ``{run name: Run}`` and a DataFrame
+    with one row per planned run saying whether it trained, with the measured images/s and estimated time of
+    those measured here (a run not trained yet is a row with reason "not yet trained", and nothing is measured).
 
     Measurements are cached as ``<runs>/<group>/feasibility/<model>-seed<N>.json``: the notebook shows what the
     background runner measured before deciding. The quick profile only applies its MACs limit (no timing)."""
@@ -226,6 +230,7 @@ def train_plan(ctx, data, plan: list[PlannedRun], *, train: bool = True):
     from charclf.provenance import run_metadata
     from charclf.train.run_folder import is_finished_run
 
+    train = ctx.train_missing if train is None else train
     runs, rows = {}, []
     for planned in plan:
         config = planned.config(ctx)
@@ -237,7 +242,7 @@ def train_plan(ctx, data, plan: list[PlannedRun], *, train: bool = True):
             if skip is not None:
                 check = {"run": planned.name, "model": planned.model, "recipe": planned.recipe,
                          "seed": planned.seed, "trained": False, "reason": skip}
-            elif ctx.profile != "quick" and (check is None or ctx.retrain):
+            elif ctx.profile != "quick" and (check is None or ctx.retrain) and train:
                 check = feasibility(ctx, planned, config, data)
                 write_json(check_path, {**check, **run_metadata(profile=ctx.profile, protocol=ctx.protocol)})
             if skip is not None or (check is not None and not check["trained"]):
@@ -245,7 +250,7 @@ def train_plan(ctx, data, plan: list[PlannedRun], *, train: bool = True):
                 rows.append(check)
                 continue
             if not train:
-                rows.append({**(check or {}), "run": planned.name, "trained": False, "reason": "not yet trained"})
+                rows.append({**(check or {}), "run": planned.name, "trained": False, "reason": NOT_YET_TRAINED})
                 continue
         run = ctx.train(planned.name, config, data, evaluate_parts=planned.evaluate_parts)
         runs[planned.name] = run
@@ -264,6 +269,11 @@ def run_ablation(ctx, group: str):
     from charclf.study.runs import runs_table
 
     runs, status = train_plan(ctx, ctx.load_data("byclass"), ablation_runs(group))
+    pending = status.index[status["reason"] == NOT_YET_TRAINED].tolist()
+    if pending:  # an ablation compares its arms: a table missing some would answer nothing
+        raise NotTrainedYet(f"{group}: arm(s) {', '.join(pending)} not trained yet under the {ctx.profile} profile, "
+                            "and this execution only renders finished runs. Fix: train them first "
+                            f"(`python -m charclf.study.plan --profile {ctx.profile} --only {group[:2]}`)")
     table = runs_table(runs).join(status["label"])
     columns = ["label", "epochs", "train images", "best val acc", "test acc", "test TTA", "train time (s)"]
     return table[columns], {table.loc[name, "label"]: run.history for name, run in runs.items()}

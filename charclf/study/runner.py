@@ -1,7 +1,13 @@
 """``charclf study``: execute the numbered notebooks in order and print a summary of the results they wrote.
 
-    charclf study --profile quick                 # every notebook, small honest subsets, minutes on a CPU
-    charclf study --profile full --only 04,07     # two notebooks, the complete protocol (GPU)
+    charclf study                                 # render the committed full-profile runs (minutes, trains nothing)
+    charclf study --profile quick --train         # every notebook, small honest subsets, minutes on a CPU
+    charclf study --profile full --train --only 04,07   # train what is missing: hours on a CPU
+
+Without ``--train`` the notebooks only load finished results (``$CHARCLF_RENDER_ONLY=1``): a notebook that
+needs a run, a search or an experiment not trained yet stops at that cell, is reported as not rendered, and
+keeps its committed copy; the others are executed and written. ``--train`` trains what is missing (a killed
+run resumes where it stopped).
 
 Each notebook has one cell tagged ``parameters`` (PROFILE, DATA_DIR, PROTOCOL, SEED, RETRAIN). The runner
 replaces that cell's code with the values asked for — no papermill needed — executes the notebook with
@@ -17,8 +23,8 @@ notebooks as ``$CHARCLF_DATA_DIR``, so executed notebooks never record this mach
 Cached runs: notebooks load finished runs from ``outputs/runs/<profile>/`` instead of retraining. ``--retrain``
 (or ``CHARCLF_RETRAIN=1`` in the environment, which CI sets) trains everything again.
 
-A notebook that fails stops the study with an error naming the notebook and the cell; its partly executed
-copy goes to a temporary folder, and the committed notebook is left untouched.
+A notebook that fails otherwise stops the study with an error naming the notebook and the cell; its partly
+executed copy goes to a temporary folder, and the committed notebook is left untouched.
 """
 from __future__ import annotations
 
@@ -33,7 +39,7 @@ from pathlib import Path
 from charclf.argtypes import NON_NEGATIVE, SECONDS
 from charclf.errors import CharclfError, ConfigError
 from charclf.study.profiles import PROFILES
-from charclf.study.runs import RETRAIN_ENV
+from charclf.study.runs import RENDER_ENV, RETRAIN_ENV
 
 PARAMETERS_TAG = "parameters"
 PARAMETER_NAMES = ("PROFILE", "DATA_DIR", "PROTOCOL", "SEED", "RETRAIN")
@@ -43,6 +49,10 @@ STUDY_METADATA_KEY = "charclf_study"
 
 class StudyError(CharclfError):
     """A study notebook is missing, malformed, or failed while executing."""
+
+
+class NotebookNeedsTraining(StudyError):
+    """A notebook executed to render stopped at a result not trained yet (its cell raised ``NotTrainedYet``)."""
 
 
 def notebooks_dir() -> Path:
@@ -127,6 +137,7 @@ class NotebookResult:
     name: str
     path: Path
     seconds: float
+    not_rendered: str | None = None  # why a render left this notebook's committed copy as it was
 
 
 def execute_notebook(src: Path, params: dict, *, out_path: Path | None = None, cwd: Path | None = None,
@@ -162,7 +173,10 @@ def execute_notebook(src: Path, params: dict, *, out_path: Path | None = None, c
         nbformat.write(nb, dump)
         where = (f"cell {failed} ({_first_line(nb.cells[failed].source)!r})" if failed is not None
                  else "a cell (kernel died or timed out)")
-        detail = _error_summary(nb, failed) or str(err).strip().splitlines()[-1:]
+        detail = _error_summary(nb, failed) or (str(err).strip().splitlines() or [""])[-1]
+        if detail.startswith("NotTrainedYet:"):
+            raise NotebookNeedsTraining(f"{src.name} needs a result not trained yet, at {where}: "
+                                        f"{detail.split(':', 1)[1].strip()}") from err
         raise StudyError(f"notebook {src.name} failed at {where}: {detail}. The partly executed copy with the "
                          f"full traceback is {dump}; the committed notebook was not changed") from err
     seconds = time.perf_counter() - start
@@ -216,10 +230,12 @@ def fetch_study_data(data_dir=None, protocol: str = "holdout", *, echo=print) ->
 def run_study(profile: str = "quick", *, only=None, data_dir=None, protocol: str = "holdout", seed: int = 0,
               retrain: bool = False, notebooks: str | Path | None = None, out_dir: str | Path | None = None,
               kernel_name: str = DEFAULT_KERNEL, timeout: int | None = None, echo=print,
-              download: bool = True) -> list[NotebookResult]:
+              download: bool = True, train: bool = True) -> list[NotebookResult]:
     """Execute the study notebooks in order; stops at the first failure (a :class:`StudyError`).
 
     ``download=False`` sets ``$CHARCLF_NO_DOWNLOAD=1`` for the notebooks: a missing file is then an error.
+    ``train=False`` renders: the notebooks load finished results only (``$CHARCLF_RENDER_ONLY=1``), and one that
+    needs a result not trained yet is left as committed (its result says why) while the study goes on.
     """
     from charclf.data import resolve_data_dir
     from charclf.data.download import NO_DOWNLOAD_ENV
@@ -233,7 +249,10 @@ def run_study(profile: str = "quick", *, only=None, data_dir=None, protocol: str
     paths = find_notebooks(directory, only)
     # The data folder travels as $CHARCLF_DATA_DIR (absolute, as the kernels run in notebooks/), and the
     # injected DATA_DIR stays None: the executed notebooks, which are committed, never name this machine's paths.
-    env = {DATA_ENV: str(resolve_data_dir(data_dir).resolve())}
+    if retrain and not train:
+        raise ConfigError("retrain=True asks to train everything again, train=False to train nothing. "
+                          "Fix: pass train=True (`charclf study --train --retrain`)")
+    env = {DATA_ENV: str(resolve_data_dir(data_dir).resolve()), RENDER_ENV: "0" if train else "1"}
     if not download:
         env[NO_DOWNLOAD_ENV] = "1"
     params = {"PROFILE": profile, "DATA_DIR": None, "PROTOCOL": protocol, "SEED": int(seed),
@@ -242,9 +261,18 @@ def run_study(profile: str = "quick", *, only=None, data_dir=None, protocol: str
     for path in paths:
         echo(f"[study] {path.name} ({profile} profile, {protocol} protocol) ...", flush=True)
         out = Path(out_dir) / path.name if out_dir else None
-        result = execute_notebook(path, params, out_path=out, cwd=directory, kernel_name=kernel_name,
-                                  timeout=timeout, env=env)
-        echo(f"[study] {path.name}: done in {result.seconds:.1f} s -> {result.path}", flush=True)
+        started = time.perf_counter()
+        try:
+            result = execute_notebook(path, params, out_path=out, cwd=directory, kernel_name=kernel_name,
+                                      timeout=timeout, env=env)
+        except NotebookNeedsTraining as err:
+            if train:  # cannot happen unless a notebook forces rendering itself: never hide it
+                raise
+            result = NotebookResult(name=path.stem, path=path, seconds=time.perf_counter() - started,
+                                    not_rendered=str(err))
+            echo(f"[study] {path.name}: NOT rendered, its committed copy is unchanged — {err}", flush=True)
+        else:
+            echo(f"[study] {path.name}: done in {result.seconds:.1f} s -> {result.path}", flush=True)
         results.append(result)
     return results
 
@@ -280,13 +308,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("study", help="execute the study notebooks (quick or full profile)",
                               description=__doc__.split("\n\n")[0],
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--profile", choices=sorted(PROFILES), default="quick",
-                   help="quick: small subsets on a CPU (minutes); full: the complete protocol (hours on a CPU)")
+    p.add_argument("--profile", choices=sorted(PROFILES), default="full",
+                   help="full (default): the complete protocol (training it takes hours on a CPU); quick: small "
+                        "subsets, the CI smoke test (training it takes minutes)")
+    p.add_argument("--train", action="store_true",
+                   help="train what is missing (default: only render the finished results under "
+                        "outputs/runs/<profile>/; a notebook that needs a missing one keeps its committed copy)")
     p.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 04,07")
     p.add_argument("--data-dir", default=None, help="EMNIST/MNIST folder (default: $CHARCLF_DATA_DIR, then data/)")
     p.add_argument("--protocol", choices=("holdout", "official"), default="holdout")
     p.add_argument("--seed", type=NON_NEGATIVE, default=0)
-    p.add_argument("--retrain", action="store_true", help="train again instead of loading cached runs")
+    p.add_argument("--retrain", action="store_true",
+                   help="with --train: train everything again instead of loading finished runs")
     p.add_argument("--no-download", action="store_true",
                    help="never download missing data (default: fetch NIST's ~535 MB archive and classic MNIST "
                         "into the data folder first; also off with CHARCLF_NO_DOWNLOAD=1)")
@@ -304,17 +337,22 @@ def run(args) -> int:
     from charclf.paths import outputs_dir
     from charclf.provenance import run_metadata
 
+    if args.retrain and not args.train:
+        raise ConfigError("--retrain trains everything again, but without --train `charclf study` only renders. "
+                          "Fix: `charclf study --train --retrain`")
     started = time.perf_counter()
     download = downloads_allowed() and not args.no_download
     if download:
         fetch_study_data(args.data_dir, args.protocol)
     results = run_study(args.profile, only=args.only, data_dir=args.data_dir, protocol=args.protocol,
                         seed=args.seed, retrain=args.retrain, notebooks=args.notebooks_dir, out_dir=args.out_dir,
-                        kernel_name=args.kernel, timeout=args.timeout, download=download)
+                        kernel_name=args.kernel, timeout=args.timeout, download=download, train=args.train)
     total = time.perf_counter() - started
-    timings = {r.name: round(r.seconds, 1) for r in results}
-    # With --only, keep the other notebooks' last times: the file always covers the whole study.
-    path = outputs_dir() / "study" / f"{args.profile}-timings.json"
+    timings = {r.name: round(r.seconds, 1) for r in results if r.not_rendered is None}
+    # With --only, keep the other notebooks' last times: the file always covers the whole study. Rendering
+    # (loading finished runs) is timed apart from executing with training.
+    kind = "timings" if args.train else "render-timings"
+    path = outputs_dir() / "study" / f"{args.profile}-{kind}.json"
     previous = json.loads(path.read_text()).get("notebook_seconds", {}) if path.is_file() else {}
     every = dict(sorted({**previous, **timings}.items()))
     write_json(path, run_metadata(profile=args.profile, protocol=args.protocol, seed=args.seed,
@@ -325,5 +363,10 @@ def run(args) -> int:
     for name, secs in timings.items():
         print(f"  {name:<32} {secs:8.1f} s")
     print(f"  {'total':<32} {total:8.1f} s\n")
+    skipped = [r for r in results if r.not_rendered is not None]
+    if skipped:
+        print(f"Not rendered ({len(skipped)}: results not trained yet; their committed copies are unchanged): "
+              + ", ".join(r.name for r in skipped) + f". Train them with `charclf study --profile {args.profile} "
+              "--train --only NN`.\n")
     print(format_summary(summarize_runs(outputs_dir() / "runs" / args.profile), args.profile, args.protocol))
     return 0

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from charclf.errors import ConfigError, TrainingError
+from charclf.errors import ConfigError, NotTrainedYet, TrainingError
 from charclf.eval.record import RunRecord
 from charclf.paths import outputs_dir
 from charclf.study.profiles import profile_settings
 from charclf.train.run_folder import RUN_MARKERS, is_finished_run, prune_run, resumable  # noqa: F401
 
 RETRAIN_ENV = "CHARCLF_RETRAIN"
+RENDER_ENV = "CHARCLF_RENDER_ONLY"  # set by `charclf study` without --train: load finished results, train nothing
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -38,6 +39,28 @@ def retrain_requested(retrain: bool = False) -> bool:
     if value in _FALSE:
         return False
     raise ConfigError(f"${RETRAIN_ENV}={env!r} is not understood. Fix: set it to 1 (retrain) or 0 (use cached runs)")
+
+
+def render_only_requested() -> bool:
+    """Whether ``$CHARCLF_RENDER_ONLY`` asks notebooks to load finished results only and train nothing (what
+    ``charclf study`` sets unless ``--train`` is given): a missing result then raises :class:`NotTrainedYet`."""
+    env = os.environ.get(RENDER_ENV)
+    value = "" if env is None else env.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"${RENDER_ENV}={env!r} is not understood. Fix: set it to 1 (render finished results only) "
+                      "or 0 (train what is missing)")
+
+
+def not_trained_yet(what: str, path: Path, profile: str) -> NotTrainedYet:
+    """The error of a render-only execution that needs ``what`` (at ``path``), which is not finished."""
+    state = "unfinished" if Path(path).exists() else "not there"
+    return NotTrainedYet(f"{what} is {state} at {_display_path(path)}, and this execution only renders finished "
+                         f"results (${RENDER_ENV}=1). Fix: train it first, e.g. `charclf study --profile {profile} "
+                         f"--train --only NN` for this notebook (or `python -m charclf.study.plan --profile "
+                         f"{profile}` for notebook 04's runs)")
 
 
 # -- cached runs -----------------------------------------------------------------------------------------
@@ -75,17 +98,22 @@ def load_run(run_dir: str | Path, *, name: str | None = None, cached: bool = Tru
 
 
 def cached_run(name: str, profile: str, build_fn: Callable[[Path], object], retrain: bool = False, *,
-               runs_root: str | Path | None = None) -> Run:
+               runs_root: str | Path | None = None, train_missing: bool = True) -> Run:
     """Load the finished run ``outputs/runs/<profile>/<name>``, or build it with ``build_fn(run_dir)``.
 
     ``build_fn`` trains into the folder it is given (typically ``fit(model, data, cfg, run_dir)``). A folder
     that was killed mid-way with a resume state (``resume.pt``) is handed to ``build_fn`` as it is, which
     resumes it (``fit`` refuses a resume under another config). Any other unfinished folder, or one that is to
     be retrained, is removed first, so a stale metrics.json can never sit beside new weights.
+
+    ``train_missing=False`` (rendering) only loads: a run that is not finished raises :class:`NotTrainedYet`
+    and nothing is trained or removed.
     """
     profile_settings(profile)  # refuse unknown profiles before touching any folder
     retrain = retrain_requested(retrain)
     run_dir = Path(runs_root or outputs_dir() / "runs") / profile / name
+    if not train_missing and (retrain or not is_finished_run(run_dir)):
+        raise (not_trained_yet(f"run {name!r}", run_dir, profile) if not retrain else _render_and_retrain())
     if not retrain and is_finished_run(run_dir):
         run = load_run(run_dir, name=name, cached=True)
         made, sha = run.record.provenance.get("created_utc", "?"), str(run.record.git_sha)[:12]
@@ -172,16 +200,21 @@ def generalisation_table(runs) -> "object":
 
 
 def cached_json(name: str, profile: str, build_fn: Callable[[Path], object], retrain: bool = False, *,
-                filename: str = "results.json", runs_root: str | Path | None = None) -> dict:
+                filename: str = "results.json", runs_root: str | Path | None = None,
+                train_missing: bool = True) -> dict:
     """Like :func:`cached_run` for experiments that write one results JSON (pre-train -> fine-tune, transfer):
     load ``outputs/runs/<profile>/<name>/<filename>`` when it exists, else build the folder with
     ``build_fn(folder)`` and load what it wrote. An unfinished folder (a killed experiment) is kept and handed
     to ``build_fn``, which must resume its runs (``pretrain_finetune(resume=True)``,
-    ``transfer_to_mnist(resume=True)``); it is removed only when retraining."""
+    ``transfer_to_mnist(resume=True)``); it is removed only when retraining. ``train_missing=False``
+    (rendering) only loads, like :func:`cached_run`."""
     profile_settings(profile)
     retrain = retrain_requested(retrain)
     folder = Path(runs_root or outputs_dir() / "runs") / profile / name
     path = folder / filename
+    if not train_missing and (retrain or not path.is_file()):
+        raise not_trained_yet(f"experiment {name!r} ({filename})", folder, profile) if not retrain \
+            else _render_and_retrain()
     if not retrain and path.is_file():
         results = json.loads(path.read_text())
         print(f"[{name}] loaded the cached results {_display_path(path)} (made {results.get('created_utc', '?')}, "
@@ -200,6 +233,11 @@ def cached_json(name: str, profile: str, build_fn: Callable[[Path], object], ret
         if run_dir.is_dir() and is_finished_run(run_dir):
             prune_run(run_dir)
     return json.loads(path.read_text())
+
+
+def _render_and_retrain() -> ConfigError:
+    return ConfigError(f"retraining was asked for (RETRAIN or ${RETRAIN_ENV}=1) while ${RENDER_ENV}=1 asks to train "
+                       f"nothing. Fix: drop one of the two (`charclf study --train --retrain` retrains)")
 
 
 def _display_path(path: Path) -> str:

@@ -97,6 +97,18 @@ if general.empty:
 else:
     ctx.show(general.round(4), "Train part vs test part, same weights")
 
+# %% [markdown]
+# ## Next to the earlier study
+#
+# The earlier ByClass study reports VGG, AlexNet, ResNet and SpinalNet on the official test set. Our numbers come
+# from another protocol (below), so the gap measures the protocols as much as the models. The sentences under the
+# table are computed from this notebook's tables, so they hold for whichever runs have finished.
+
+# %%
+from charclf.study.earlier import earlier_study_table, findings
+ctx.show(earlier_study_table(summary).round(4), "The earlier study's test accuracies next to ours")
+print("\n".join(f"* {line}" for line in findings(summary, status)))
+
 # %%
 from charclf.eval import figures as viz
 first_seed = {run.record.model: run for run in runs.values() if run.name.endswith("-seed0")}

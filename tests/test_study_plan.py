@@ -119,6 +119,7 @@ def test_rendering_lists_missing_runs_without_measuring_or_training(tmp_path, mo
     assert list(loaded) == [runs[0].name]
     assert status.loc[runs[0].name, "trained"] and not status.loc[runs[1].name, "trained"]
     assert status.loc[runs[1].name, "reason"] == plan.NOT_YET_TRAINED
+    assert (status.loc[runs[1].name, "model"], status.loc[runs[1].name, "seed"]) == ("alexnet", 0)
     assert not (render.runs_dir / runs[1].name).exists()
 
     arms = plan.ablation_runs("02_augmentation")

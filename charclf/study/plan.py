@@ -250,7 +250,9 @@ def train_plan(ctx, data, plan: list[PlannedRun], *, train: bool | None = None):
                 rows.append(check)
                 continue
             if not train:
-                rows.append({**(check or {}), "run": planned.name, "trained": False, "reason": NOT_YET_TRAINED})
+                rows.append({**(check or {}), "run": planned.name, "model": planned.model, "recipe": planned.recipe,
+                             "seed": planned.seed, "label": planned.label, "trained": False,
+                             "reason": NOT_YET_TRAINED})
                 continue
         run = ctx.train(planned.name, config, data, evaluate_parts=planned.evaluate_parts)
         runs[planned.name] = run

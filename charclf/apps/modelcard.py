@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 from charclf.errors import DataError
+from charclf.provenance import repo_relative
 
 PUBLISHED_FILES = ("model.safetensors", "config.json", "metrics.json", "train_config.json", "history.csv")
 
@@ -97,8 +98,10 @@ def model_card(model_dir: str | Path, *, title: str, summary: str = "", source: 
     # The folder as a reader of the card would type it: relative as given, else just its name. The reproduce
     # command points at the train_config.json copied *into* this folder (the run folder it came from is
     # usually not committed); the data folder is the user's own ($CHARCLF_DATA_DIR or ./data).
-    shown = model_dir.as_posix() if not model_dir.is_absolute() else model_dir.name
-    trained_from = f"\n\nPublished from the run folder `{Path(source).as_posix()}`." if source else ""
+    shown = model_dir.as_posix() if not model_dir.is_absolute() else repo_relative(model_dir)
+    if Path(shown).is_absolute():  # outside the repository: the folder's name is all a reader can use
+        shown = model_dir.name
+    trained_from = f"\n\nPublished from the run folder `{repo_relative(source)}`." if source else ""
     table = "\n".join(f"| {name} | {value:.4f} |" for name, value in rows if value is not None)
     seeds_section = ""
     if (model_dir / "seeds.json").is_file():

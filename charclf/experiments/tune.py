@@ -437,13 +437,14 @@ def _require_finished(study, n_trials: int, out_dir: Path) -> None:
     from optuna.trial import TrialState
 
     from charclf.errors import NotTrainedYet
+    from charclf.provenance import repo_relative
 
     done = 0 if study is None else len(study.get_trials(deepcopy=False,
                                                            states=(TrialState.COMPLETE, TrialState.PRUNED)))
     if done < n_trials:
-        raise NotTrainedYet(f"the search in {out_dir} has {done} of its {n_trials} trials, and this execution only "
-                            "renders finished results. Fix: run it to the end first (the same call with "
-                            "train=True resumes it; in a notebook: `charclf study --train --only NN`)")
+        raise NotTrainedYet(f"the search in {repo_relative(out_dir)} has {done} of its {n_trials} trials, and this "
+                            "execution only renders finished results. Fix: run it to the end first (the same call "
+                            "with train=True resumes it; in a notebook: `charclf study --train --only NN`)")
 
 
 def optimize_to_budget(study, objective: Callable, n_trials: int, *,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from charclf.paths import bench_dir, outputs_dir
-from charclf.provenance import REPO_ROOT
+from charclf.provenance import repo_relative
 
 PROTOCOL_WORDS = {
     "holdout": "the offline re-split of the official ByClass test file: train 93,055 / val 11,634 / test 11,634",
@@ -26,13 +26,6 @@ PROFILE_WORDS = {
 }
 
 
-def _rel(path: Path) -> str:
-    try:
-        return path.resolve().relative_to(REPO_ROOT).as_posix()
-    except ValueError:
-        return str(path)
-
-
 def run_rows(root: str | Path | None = None) -> pd.DataFrame:
     """One row per run record under ``root`` (default outputs/runs): every column from the run's RunRecord,
     every test column from its one test evaluation."""
@@ -44,7 +37,7 @@ def run_rows(root: str | Path | None = None) -> pd.DataFrame:
         parts = run.relative_to(root).parts
         test = r.test
         rows.append({
-            "run": _rel(run),
+            "run": repo_relative(run),
             "profile": parts[0],  # outputs/runs/<profile>/...
             # outputs/runs/<profile>/<group>/<run>: the notebook experiment (04_training ...), "" for flat runs
             "group": parts[1] if len(parts) > 2 else "",
@@ -76,7 +69,7 @@ def bench_rows(path: str | Path | None = None) -> pd.DataFrame:
         return pd.DataFrame()
     bench = json.loads(path.read_text())
     df = pd.DataFrame(bench["results"])
-    df["artifact"] = _rel(path)
+    df["artifact"] = repo_relative(path)
     return df
 
 

@@ -241,9 +241,6 @@ def _render_and_retrain() -> ConfigError:
 
 
 def _display_path(path: Path) -> str:
-    from charclf.provenance import REPO_ROOT
+    from charclf.provenance import repo_relative
 
-    try:
-        return str(Path(path).resolve().relative_to(REPO_ROOT))
-    except ValueError:
-        return str(path)
+    return repo_relative(path)

@@ -21,6 +21,17 @@ def test_committed_notebook_names_no_machine_path(ipynb):
                       "charclf.data.official.display_data_dir (or relative to the repo) and re-execute it")
 
 
+HUB_FILES = sorted(p for p in (Path(__file__).resolve().parent.parent / "model_hub").rglob("*")
+                   if p.suffix in (".json", ".md"))
+
+
+@pytest.mark.parametrize("path", HUB_FILES, ids=[p.relative_to(p.parents[1]).as_posix() for p in HUB_FILES])
+def test_published_models_name_no_machine_path(path):
+    """A model card or seeds.json names its run folders relative to the repository."""
+    hits = sorted({m.group(0) for m in MACHINE_PATH.finditer(path.read_text())})
+    assert not hits, f"{path} names machine paths {hits[:5]}. Fix: republish it (tools/publish_models.py --write)"
+
+
 def test_display_data_dir(tmp_path, monkeypatch):
     from charclf.data.official import DATA_ENV, display_data_dir
     from charclf.provenance import REPO_ROOT

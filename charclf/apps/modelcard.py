@@ -40,7 +40,7 @@ def seed_rows(run_dirs) -> dict:
     from charclf.eval.record import RunRecord
 
     records = {Path(d): RunRecord.load(d) for d in run_dirs}
-    seeds = [{"run": d.as_posix(), "seed": r.seed, "val_acc": r.best_val_acc, "test_acc": r.test_acc, "tta": r.tta}
+    seeds = [{"run": repo_relative(d), "seed": r.seed, "val_acc": r.best_val_acc, "test_acc": r.test_acc, "tta": r.tta}
              for d, r in records.items()]
     out = {"seeds": seeds, "n": len(seeds)}
     for key in ("val_acc", "test_acc"):
@@ -66,7 +66,7 @@ def publish_run(run_dir: str | Path, dest: str | Path, *, title: str, summary: s
     else:
         from charclf.fileio import write_json
 
-        write_json(dest / "seeds.json", {**seed_rows(seed_runs), "published": run_dir.as_posix(),
+        write_json(dest / "seeds.json", {**seed_rows(seed_runs), "published": repo_relative(run_dir),
                                          "chosen_on": "best val accuracy"})
     (dest / "README.md").write_text(model_card(dest, title=title, summary=summary, source=run_dir))
     return dest

@@ -85,6 +85,7 @@ def test_publishing_seeds_ships_the_best_on_val_and_reports_every_seed(tmp_path)
     assert (dest / "metrics.json").read_bytes() == (runs[1] / "metrics.json").read_bytes()  # best val, not best test
     seeds = json.loads((dest / "seeds.json").read_text())
     assert seeds["n"] == 3 and seeds["test_acc_mean"] == pytest.approx((0.95 + 0.89 + 0.90) / 3)
+    assert seeds["val_acc_std"] == pytest.approx(0.01)  # sample std (ddof 1), as in every table over seeds
     card = (dest / "README.md").read_text()
     assert "| 1 | 0.9200 | 0.8900 |" in card
     assert f"**{seeds['test_acc_mean']:.4f} ± {seeds['test_acc_std']:.4f}**" in card

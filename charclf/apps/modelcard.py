@@ -34,19 +34,20 @@ def publish_best_seed(run_dirs, dest: str | Path, *, title: str, summary: str = 
 
 
 def seed_rows(run_dirs) -> dict:
-    """Each seed's val and test accuracy, and the mean and sample std (ddof 1; None for one seed)."""
-    import statistics
+    """Each seed's val and test accuracy, and their mean and sample std (``seed_stats``; None for one seed)."""
+    import pandas as pd
 
     from charclf.eval.record import RunRecord
+    from charclf.eval.seeds import seed_stats
 
     records = {Path(d): RunRecord.load(d) for d in run_dirs}
     seeds = [{"run": repo_relative(d), "seed": r.seed, "val_acc": r.best_val_acc, "test_acc": r.test_acc, "tta": r.tta}
              for d, r in records.items()]
+    stats = seed_stats(pd.DataFrame(seeds).assign(model="")).iloc[0]
     out = {"seeds": seeds, "n": len(seeds)}
-    for key in ("val_acc", "test_acc"):
-        values = [s[key] for s in seeds]
-        out[f"{key}_mean"] = statistics.mean(values)
-        out[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else None
+    for key, column in (("val_acc", "val"), ("test_acc", "test")):
+        out[f"{key}_mean"] = float(stats[f"{column}_mean"])
+        out[f"{key}_std"] = None if pd.isna(stats[f"{column}_std"]) else float(stats[f"{column}_std"])
     return out
 
 

@@ -50,7 +50,7 @@ def model_rows(runs_dir: Path) -> pd.DataFrame:
 def frontier(rows: pd.DataFrame) -> pd.DataFrame:
     """Per entry (model, or model + training variant): seeds, parameters, MACs, val and test accuracy (mean,
     sample std), mean training seconds and images/s, and whether the test number used TTA; sorted by val mean."""
-    from charclf.study.report import seed_stats
+    from charclf.eval.seeds import seed_stats
 
     if rows.empty:
         return pd.DataFrame()

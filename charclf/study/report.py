@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from charclf.eval.seeds import seed_stats
 from charclf.paths import bench_dir, outputs_dir
 from charclf.provenance import repo_relative
 
@@ -51,16 +52,6 @@ def run_rows(root: str | Path | None = None) -> pd.DataFrame:
             "seed": r.seed, "git_sha": (r.git_sha or "")[:10],
         })
     return pd.DataFrame(rows)
-
-
-def seed_stats(table: pd.DataFrame, *, model: str = "model", val: str = "val_acc", test: str = "test_acc",
-               seed: str | None = "seed") -> pd.DataFrame:
-    """Mean and sample std (ddof=1; NaN for one seed) of val and test accuracy per model, ``n`` = seeds.
-    The one aggregation over seeds: the README's table and the notebooks' both come from here."""
-    grouped = table.groupby(model)
-    return pd.DataFrame({"n": grouped[seed].nunique() if seed else grouped.size(),
-                         "val_mean": grouped[val].mean(), "val_std": grouped[val].std(),
-                         "test_mean": grouped[test].mean(), "test_std": grouped[test].std()})
 
 
 def bench_rows(path: str | Path | None = None) -> pd.DataFrame:

@@ -167,7 +167,7 @@ def runs_table(runs) -> "object":
 def seed_summary(table) -> "object":
     """Mean and std over seeds of ``runs_table``'s accuracies, one row per model (``n`` = number of seeds);
     std is the sample std (ddof=1), NaN for a single seed."""
-    from charclf.study.report import seed_stats
+    from charclf.eval.seeds import seed_stats
 
     stats = seed_stats(table, val="best val acc", test="test acc", seed=None)
     grouped = table.groupby("model")

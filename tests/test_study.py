@@ -172,3 +172,19 @@ def test_not_trained_yet_from_a_notebook_is_its_own_error(tiny_study, tmp_path):
         execute_notebook(tiny_study / "02_pending.ipynb", {"PROFILE": "full", "DATA_DIR": None,
                                                            "PROTOCOL": "holdout", "SEED": 0, "RETRAIN": False})
     assert isinstance(info.value, StudyError) and "02_pending.ipynb" in str(info.value)
+
+
+def test_figures_join_the_folder_only_with_a_written_notebook(tiny_study, tmp_path, monkeypatch):
+    """A notebook that stops (here: not rendered for want of training) leaves none of its partial run's figures
+    beside the committed ones; a rendered notebook's figures land in the figures folder."""
+    draw = ("import matplotlib.pyplot as plt\nfrom charclf.study import setup\n"
+            "ctx = setup(0, profile=PROFILE, quiet=True)\nctx.save(plt.figure(), '{name}')")
+    _notebook(tiny_study / "00_first.ipynb", [
+        draw.format(name="00_partial"),
+        "from charclf.errors import NotTrainedYet\nraise NotTrainedYet('run 04_training/vgg-seed0 is not there')"])
+    _notebook(tiny_study / "01_second.ipynb", [draw.format(name="01_drawn")])
+    monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(tmp_path / "outputs"))
+    first, second = run_study("full", data_dir=tmp_path, notebooks=tiny_study, echo=lambda *a, **k: None,
+                              train=False)
+    assert first.not_rendered and second.not_rendered is None
+    assert sorted(p.name for p in (tmp_path / "outputs" / "figures").iterdir()) == ["01_drawn_full.png"]

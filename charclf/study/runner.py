@@ -24,13 +24,15 @@ Cached runs: notebooks load finished runs from ``outputs/runs/<profile>/`` inste
 (or ``CHARCLF_RETRAIN=1`` in the environment, which CI sets) trains everything again.
 
 A notebook that fails otherwise stops the study with an error naming the notebook and the cell; its partly
-executed copy goes to a temporary folder, and the committed notebook is left untouched.
+executed copy (and the figures it drew) goes to a temporary folder, and the committed notebook and figures are
+left untouched. Figures join ``outputs/figures/`` only with the executed notebook that drew them.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -38,6 +40,7 @@ from pathlib import Path
 
 from charclf.argtypes import NON_NEGATIVE, SECONDS
 from charclf.errors import CharclfError, ConfigError
+from charclf.paths import FIGURES_ENV, figures_dir
 from charclf.study.profiles import PROFILES
 from charclf.study.runs import RENDER_ENV, RETRAIN_ENV
 
@@ -164,12 +167,17 @@ def execute_notebook(src: Path, params: dict, *, out_path: Path | None = None, c
     env = {**os.environ, **(env or {}), "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
     if params.get("RETRAIN"):
         env[RETRAIN_ENV] = "1"  # inside a notebook the environment wins over the parameter: make them agree
+    # Figures are staged and join the figures folder only with the written notebook: a notebook that stops
+    # (failed, or not rendered for want of training) leaves no figure of its partial run beside the committed ones.
+    figures = Path(env[FIGURES_ENV]) if env.get(FIGURES_ENV) else figures_dir()
+    staging = Path(tempfile.mkdtemp(prefix="charclf-study-"))
+    env[FIGURES_ENV] = str(staging / "figures")
     start = time.perf_counter()
     try:
         client.execute(env=env)
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as err:
         failed = _failed_cell(nb)
-        dump = Path(tempfile.mkdtemp(prefix="charclf-study-")) / src.name
+        dump = staging / src.name  # beside the figures the partial run drew
         nbformat.write(nb, dump)
         where = (f"cell {failed} ({_first_line(nb.cells[failed].source)!r})" if failed is not None
                  else "a cell (kernel died or timed out)")
@@ -189,7 +197,18 @@ def execute_notebook(src: Path, params: dict, *, out_path: Path | None = None, c
     strip_notebook(nb)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out_path)
+    _move_figures(staging / "figures", figures)
+    shutil.rmtree(staging, ignore_errors=True)
     return NotebookResult(name=src.stem, path=out_path, seconds=seconds)
+
+
+def _move_figures(staged: Path, figures: Path) -> None:
+    """Move an executed notebook's figures into the figures folder (replacing that notebook's earlier ones)."""
+    if not staged.is_dir():
+        return
+    figures.mkdir(parents=True, exist_ok=True)
+    for path in sorted(staged.iterdir()):
+        shutil.move(str(path), str(figures / path.name))
 
 
 def _failed_cell(nb) -> int | None:

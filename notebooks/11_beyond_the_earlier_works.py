@@ -104,7 +104,9 @@ else:
 from charclf.study.beyond import train_students
 teacher, students, student_status = train_students(ctx, data, ensembled)
 if teacher is None:
-    print("No teacher: nothing to distil yet (no finished run with weights), or every student was loaded.")
+    print("No teacher written yet: " + ("no distilled student has trained, and rendering writes no teacher "
+          "(`python -m charclf.study.plan --only 11-distilled` writes it and trains them)." if not ctx.train_missing
+          else "no finished run with weights to ensemble, or every student was loaded."))
 else:
     print(f"teacher: {' + '.join(teacher['members'])}\n  its accuracy on the training part: {teacher['train_acc']:.2%}")
 if not student_status.empty:

@@ -184,6 +184,7 @@ def test_figures_join_the_folder_only_with_a_written_notebook(tiny_study, tmp_pa
         "from charclf.errors import NotTrainedYet\nraise NotTrainedYet('run 04_training/vgg-seed0 is not there')"])
     _notebook(tiny_study / "01_second.ipynb", [draw.format(name="01_drawn")])
     monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(tmp_path / "outputs"))
+    monkeypatch.delenv("CHARCLF_RETRAIN", raising=False)  # set by notebooks/conftest.py when both suites run
     first, second = run_study("full", data_dir=tmp_path, notebooks=tiny_study, echo=lambda *a, **k: None,
                               train=False)
     assert first.not_rendered and second.not_rendered is None

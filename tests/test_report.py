@@ -56,4 +56,12 @@ def test_seed_stats_is_the_one_aggregation_over_seeds(tmp_path):
         _fake_run(tmp_path / "runs" / "full" / "04_training" / f"vgg-seed{seed}", test_acc=acc, arch="vgg", seed=seed)
     stats = report.seed_stats(report.run_rows(tmp_path / "runs")).loc["vgg"]
     assert stats.n == 3 and stats.test_mean == pytest.approx(0.82) and stats.test_std == pytest.approx(0.02)
-    assert "**82.00% ± 2.00%**" in report.results_markdown(tmp_path / "runs")
+    assert "| `vgg` | 3 | " in report.results_markdown(tmp_path / "runs")  # a count, not "3.0"
+    assert "**82.00% ± 2.00%** | no |" in report.results_markdown(tmp_path / "runs")  # TTA stated
+
+
+def test_seed_table_says_when_seeds_mix_tta(tmp_path):
+    for seed, tta in enumerate((True, False)):
+        _fake_run(tmp_path / "runs" / "full" / "04_training" / f"vgg-seed{seed}", test_acc=0.8, arch="vgg", seed=seed,
+                  tta=tta)
+    assert "| mixed |" in report.results_markdown(tmp_path / "runs")

@@ -77,10 +77,12 @@ def _seed_summary(runs: pd.DataFrame) -> list[str]:
     if stats.empty:
         return []
     lines = ["", "Mean ± std over seeds (sample std), same recipe and data, one row per model:", "",
-             "| model | seeds | val acc | test acc |", "|---|---:|---:|---:|"]
+             "| model | seeds | val acc | test acc | TTA |", "|---|---:|---:|---:|---|"]
+    tta = runs.groupby("model")["tta"].agg(lambda v: {True: "yes", False: "no"}.get(v.iloc[0], "?")
+                                           if v.nunique(dropna=False) == 1 else "mixed")
     for model, r in stats.iterrows():
-        lines.append(f"| `{model}` | {r.n} | {r.val_mean:.2%} ± {r.val_std:.2%} | "
-                     f"**{r.test_mean:.2%} ± {r.test_std:.2%}** |")
+        lines.append(f"| `{model}` | {int(r.n)} | {r.val_mean:.2%} ± {r.val_std:.2%} | "
+                     f"**{r.test_mean:.2%} ± {r.test_std:.2%}** | {tta[model]} |")
     return lines
 
 

@@ -65,3 +65,13 @@ def test_seed_table_says_when_seeds_mix_tta(tmp_path):
         _fake_run(tmp_path / "runs" / "full" / "04_training" / f"vgg-seed{seed}", test_acc=0.8, arch="vgg", seed=seed,
                   tta=tta)
     assert "| mixed |" in report.results_markdown(tmp_path / "runs")
+
+
+def test_a_profile_without_notebook_04_runs_gets_no_empty_main_table(tmp_path):
+    # MNIST transfer runs live only under 08_mnist_transfer: their table is the experiment's, not an empty header.
+    _fake_run(tmp_path / "runs" / "quick" / "08_mnist_transfer" / "seed0" / "scratch", test_acc=0.97,
+              data={"split": "classic-mnist", "protocol": "official", "num_classes": 10,
+                    "sizes": {"train": 54_000, "val": 6000, "test": 10_000}})
+    md = report.results_markdown(tmp_path / "runs")
+    assert "| model | params |" not in md
+    assert "`08_mnist_transfer` (quick profile)" in md and "| seed0/scratch |" in md

@@ -95,12 +95,14 @@ def results_markdown(root: str | Path | None = None) -> str:
     for (profile_dir, protocol), group in df.groupby(["profile", "protocol"], sort=False):
         lines += ["", f"**`outputs/runs/{profile_dir}/`** ({PROFILE_WORDS.get(profile_dir, profile_dir)}) — "
                       f"{group['split'].iloc[0]}, **{protocol} protocol** ({PROTOCOL_WORDS.get(protocol, protocol)}), "
-                      f"device: {', '.join(sorted(set(map(str, group['device']))))}.", "",
-                  "| model | params | MACs | train images | epochs | val acc | test acc | TTA | merged-47 acc | "
-                  "weighted F1 | precision | train time | images/s | artifact |",
-                  "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---:|---:|---|"]
+                      f"device: {', '.join(sorted(set(map(str, group['device']))))}."]
         # Notebook 04 (and flat run folders) in the main table; every other experiment in a table of its own.
+        # A profile with no such run (MNIST transfer only) gets no main table: an empty header says nothing.
         main = group[group["group"].isin(["", "04_training"])]
+        if not main.empty:
+            lines += ["", "| model | params | MACs | train images | epochs | val acc | test acc | TTA | merged-47 acc | "
+                          "weighted F1 | precision | train time | images/s | artifact |",
+                      "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---:|---:|---|"]
         for r in main.sort_values("test_acc", ascending=False).itertuples():
             lines.append(f"| `{r.model}` | {r.params:,} | {r.macs / 1e6:.1f} M | {_fmt(r.train_images, ',')} | "
                          f"{_fmt(r.epochs, 'd')} | {_fmt(r.val_acc, '.2%')} | **{_fmt(r.test_acc, '.2%')}** | "

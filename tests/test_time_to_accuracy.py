@@ -182,3 +182,49 @@ def test_cli_races_prints_the_table_and_writes_the_json(outputs, tmp_path, capsy
     data = json.loads(out.read_text())
     assert data["recipe"] == "minivision_v3" and data["max_epochs"] == 1 and data["device_tag"] == "cpu"
     assert set(data["summary"]) == set(PIPELINES) and len(data["races"]) == 2
+
+
+def test_cli_fast_recipe_adds_the_charclf_fast_entrant(outputs, tmp_path, capsys):
+    data_dir = make_emnist_dir(tmp_path / "data", splits=("byclass",), n=200, holdout=True, mnist=False)
+    out = tmp_path / "race.json"
+    rc = main(["bench", "--time-to-accuracy", "--device", "cpu", "--data-dir", str(data_dir), "--seeds", "0",
+               "--max-epochs", "1", "--target", "0.01", "--out", str(out), "--fast-recipe", "charclf_fast"])
+    captured = capsys.readouterr()
+    printed = captured.out
+    assert rc == 0, captured.err
+    assert "ratio_fast (usual / charclf_fast" in printed
+    data = json.loads(out.read_text())
+    assert data["fast_recipe"] == "charclf_fast" and len(data["races"]) == 3
+    assert [r["pipeline"] for r in data["races"]] == ["usual", "charclf", "charclf_fast"]
+
+
+@pytest.mark.parametrize("recipe, says", [("no_such_recipe", "charclf_small"), ("charclf_tiny", "ema_decay")])
+def test_cli_refuses_a_fast_recipe_it_cannot_race_before_training(outputs, tmp_path, capsys, recipe, says):
+    data_dir = make_emnist_dir(tmp_path / "data", splits=("byclass",), n=200, holdout=True, mnist=False)
+    rc = main(["bench", "--time-to-accuracy", "--device", "cpu", "--data-dir", str(data_dir),
+               "--out", str(tmp_path / "race.json"), "--fast-recipe", recipe])
+    captured = capsys.readouterr()
+    assert rc == 2 and recipe in captured.err + captured.out and says in captured.err
+    assert "epoch" not in captured.out  # refused before any race
+    assert not (tmp_path / "race.json").exists()
+
+
+def test_a_fast_recipe_races_as_a_third_entrant_with_its_own_ratio(data, test_reads):
+    fast = tiny_config(model="lenet", epochs=2, batch_size=64, name="tiny_fast")
+    result = tta.run_race(data, seeds=(0, 1), target=0.0, config=tiny_config(name="tiny"), fast_config=fast, log=None)
+    json.dumps(result)
+    assert [(r["pipeline"], r["engine"], r["recipe"]) for r in result["races"][:3]] == [
+        ("usual", "usual", "tiny"), ("charclf", "charclf", "tiny"), (tta.FAST, "charclf", "tiny_fast")]
+    assert test_reads == ["test"] * 6  # one look per race, the fast entrant's included
+    s = result["summary"]
+    assert set(s) == {"usual", "charclf", tta.FAST} and s[tta.FAST]["reached"] == 2
+    assert result["ratio_fast"] == pytest.approx(s["usual"]["seconds_to_target_mean"]
+                                                 / s[tta.FAST]["seconds_to_target_mean"])
+    assert result["ratio"] == pytest.approx(s["usual"]["seconds_to_target_mean"] / s["charclf"]["seconds_to_target_mean"])
+    assert result["fast_recipe"] == "tiny_fast" and result["fast_config"]["model"] == "lenet"
+    assert result["config"]["model"] == "lenet5_keras"  # the shared recipe is still the earlier works'
+
+
+def test_without_a_fast_recipe_the_result_has_no_fast_ratio(data, test_reads):
+    result = tta.run_race(data, seeds=(0,), target=0.0, max_epochs=1, config=tiny_config(), log=None)
+    assert "ratio_fast" not in result and {r["pipeline"] for r in result["races"]} == set(PIPELINES)

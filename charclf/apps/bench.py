@@ -24,9 +24,11 @@ table's ratio is a row's images/s over the best usual pipeline of the same model
 ``--time-to-accuracy`` races instead: both pipelines train Mini-Vision-V3's recipe (usual: as the earlier works
 shipped it, fp32) until the val accuracy reaches ``--target``, over ``--seeds``; it prints the training seconds to
 target (mean ± std) of each and their ratio, and writes ``outputs/bench/bench-<device>-time-to-accuracy.json``
-(see ``charclf.experiments.time_to_accuracy``).
+(see ``charclf.experiments.time_to_accuracy``). ``--fast-recipe NAME`` adds a third entrant, ``charclf_fast``:
+that recipe of ours through charclf's pipeline, with ``ratio_fast`` = usual over it.
 
     charclf bench --time-to-accuracy --target 0.86 --seeds 0,1,2
+    charclf bench --time-to-accuracy --fast-recipe charclf_fast --seeds 0,1,2
 """
 from __future__ import annotations
 
@@ -342,6 +344,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     race.add_argument("--pipelines", default="usual,charclf", help="comma-separated: usual, charclf")
     race.add_argument("--max-train-samples", type=COUNT, default=None,
                       help="train on a stratified subset of this many images (smoke runs)")
+    race.add_argument("--fast-recipe", default=None,
+                      help="also race this recipe of ours through charclf's pipeline (entrant charclf_fast, "
+                           "e.g. charclf_race); the JSON's ratio_fast is usual over it")
     race.add_argument("--overwrite", action="store_true", help="replace an existing default output file")
     p.set_defaults(func=run)
     return p
@@ -402,9 +407,12 @@ def format_race_table(result: dict) -> str:
     widths = [max(len(x) for x in col) for col in zip(head, *body)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in (head, tuple("-" * w for w in widths),
                                                                            *body)]
-    ratio = result["ratio"]
-    lines.append(f"ratio (usual / charclf seconds to val acc {result['target']:g}): "
-                 + (f"{ratio:.2f}x" if ratio is not None else "n/a (both need every seed on target)"))
+    for key, fast in (("ratio", "charclf"), ("ratio_fast", "charclf_fast")):
+        if key not in result:
+            continue
+        ratio = result[key]
+        lines.append(f"{key} (usual / {fast} seconds to val acc {result['target']:g}): "
+                     + (f"{ratio:.2f}x" if ratio is not None else "n/a (both need every seed on target)"))
     return "\n".join(lines)
 
 
@@ -426,13 +434,16 @@ def run_time_to_accuracy(args) -> int:
     seeds = _int_list(args.seeds, "seeds")
     pipelines = tuple(p.strip() for p in args.pipelines.split(",") if p.strip())
     config = get_recipe("minivision_v3", device=str(device), max_train_samples=args.max_train_samples)
+    fast_config = (None if args.fast_recipe is None else
+                   get_recipe(args.fast_recipe, device=str(device), max_train_samples=args.max_train_samples))
     data = load_data("byclass", "holdout", args.data_dir)
     print(f"charclf bench --time-to-accuracy on {device_tag(device)}: {config.name} to val acc {args.target:g}, "
           f"seeds {','.join(map(str, seeds))}, {torch.get_num_threads()} torch threads, "
-          f"{args.max_train_samples or len(data.train)} training images", flush=True)
+          f"{args.max_train_samples or len(data.train)} training images"
+          + (f"; charclf_fast: {fast_config.name}" if fast_config else ""), flush=True)
     load_before = _load_average()
     result = run_race(data, seeds=seeds, target=args.target, max_epochs=args.max_epochs, pipelines=pipelines,
-                      config=config, log=lambda line: print(line, flush=True))
+                      config=config, fast_config=fast_config, log=lambda line: print(line, flush=True))
     result.update(device_tag=device_tag(device), load_average_1min={"before": load_before, "after": _load_average()})
     print()
     print(format_race_table(result))

@@ -126,3 +126,32 @@ def test_rendering_lists_missing_runs_without_measuring_or_training(tmp_path, mo
     monkeypatch.setattr(StudyContext, "load_data", lambda self, *a, **k: Data())
     with pytest.raises(NotTrainedYet, match=arms[0].name.split("/")[1]):
         plan.run_ablation(render, "02_augmentation")
+
+
+def test_a_dry_run_measures_and_lists_without_training(tmp_path, monkeypatch):
+    """``--dry-run`` ("measure and list, train nothing"): each missing run's step is timed once and cached as
+    its feasibility record; a slow model is listed with its reason, a fast one as not yet trained."""
+    import dataclasses
+    import json
+
+    from charclf.study import plan
+
+    monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(tmp_path))
+    monkeypatch.delenv("CHARCLF_RETRAIN", raising=False)
+    speeds = {"ensnet": 13.0, "lenet": 1e6}
+    monkeypatch.setattr(plan, "measure_images_per_s", lambda model, *a, **k: speeds[model])
+    monkeypatch.setattr(StudyContext, "train", lambda *a, **k: pytest.fail("a dry run trained"))
+    dry = dataclasses.replace(ctx("full"), train_missing=False)
+    runs = training_runs("full", ["lenet", "ensnet"])
+
+    class Data:
+        num_classes = 62
+        train = [0] * 93_055
+
+    loaded, status = plan.train_plan(dry, Data(), runs, train=False, measure=True)
+    assert loaded == {}
+    lenet, ensnet = (r.name for r in runs)
+    assert status.loc[lenet, "reason"] == plan.NOT_YET_TRAINED and status.loc[lenet, "images_per_s"] == 1e6
+    assert "needs a GPU" in status.loc[ensnet, "reason"] and status.loc[ensnet, "images_per_s"] == 13.0
+    saved = json.loads((dry.runs_dir / "04_training" / "feasibility" / "ensnet-seed0.json").read_text())
+    assert saved["images_per_s"] == 13.0 and not saved["trained"] and saved["git_sha"]

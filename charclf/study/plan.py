@@ -214,11 +214,13 @@ def feasibility(ctx, run: PlannedRun, config, data) -> dict:
             "reason": skip}
 
 
-def train_plan(ctx, data, plan: list[PlannedRun], *, train: bool | None = None):
+def train_plan(ctx, data, plan: list[PlannedRun], *, train: bool | None = None, measure: bool | None = None):
     """Load each planned run that has finished; train the others that fit this machine (unless ``train`` is
     false; default: unless ``ctx`` only renders). Returns ``(runs, status)``: ``{run name: Run}`` and a DataFrame
     with one row per planned run saying whether it trained, with the measured images/s and estimated time of
-    those measured here (a run not trained yet is a row with reason "not yet trained", and nothing is measured).
+    those measured here (a run not trained yet is a row with reason "not yet trained"). ``measure`` (default:
+    ``train``) times a missing run's step without training it (``--dry-run``), so a model too slow for the
+    machine is listed with its measurement before anything trains.
 
     Measurements are cached as ``<runs>/<group>/feasibility/<model>-seed<N>.json``: the notebook shows what the
     background runner measured before deciding. The quick profile only applies its MACs limit (no timing)."""
@@ -231,6 +233,7 @@ def train_plan(ctx, data, plan: list[PlannedRun], *, train: bool | None = None):
     from charclf.train.run_folder import is_finished_run
 
     train = ctx.train_missing if train is None else train
+    measure = train if measure is None else measure
     runs, rows = {}, []
     for planned in plan:
         config = planned.config(ctx)
@@ -242,7 +245,7 @@ def train_plan(ctx, data, plan: list[PlannedRun], *, train: bool | None = None):
             if skip is not None:
                 check = {"run": planned.name, "model": planned.model, "recipe": planned.recipe,
                          "seed": planned.seed, "trained": False, "reason": skip}
-            elif ctx.profile != "quick" and (check is None or ctx.retrain) and train:
+            elif ctx.profile != "quick" and (check is None or ctx.retrain) and measure:
                 check = feasibility(ctx, planned, config, data)
                 write_json(check_path, {**check, **run_metadata(profile=ctx.profile, protocol=ctx.protocol)})
             if skip is not None or (check is not None and not check["trained"]):
@@ -314,7 +317,7 @@ def main(argv=None) -> int:
         plan = ablation_runs({"02": "02_augmentation", "09": "09_efficientnet_ideas"}[args.only])
     if models is not None and not plan:
         parser.error(f"--models {args.models}: none of them is in --only {args.only}'s plan")
-    _, status = train_plan(ctx, data, plan, train=not args.dry_run)
+    _, status = train_plan(ctx, data, plan, train=not args.dry_run, measure=True)
     print(status.to_string())
     return 0
 

@@ -228,3 +228,19 @@ def test_a_fast_recipe_races_as_a_third_entrant_with_its_own_ratio(data, test_re
 def test_without_a_fast_recipe_the_result_has_no_fast_ratio(data, test_reads):
     result = tta.run_race(data, seeds=(0,), target=0.0, max_epochs=1, config=tiny_config(), log=None)
     assert "ratio_fast" not in result and {r["pipeline"] for r in result["races"]} == set(PIPELINES)
+
+
+def test_a_recipe_search_race_never_reads_the_test_part(data, test_reads):
+    result = tta.run_race(data, seeds=(0,), target=0.0, max_epochs=1, pipelines=(), config=tiny_config(),
+                          fast_config=tiny_config(name="candidate"), log=None, score_test=False)
+    (only,) = result["races"]
+    assert only["pipeline"] == tta.FAST and only["reached"] and only["test_acc"] is None
+    assert test_reads == [] and result["test"].startswith("not read")
+
+
+def test_every_race_recipe_candidate_is_a_raceable_mini_vision_v3_config():
+    search = pytest.importorskip("search_race_recipe")  # tools/, on the path in a clone (conftest)
+    for name in search.CANDIDATES:
+        config = tta.race_config(search.candidate_config(name), seed=0, max_epochs=None)  # raises on EMA
+        assert config.model == "minivision_v3" and config.name == f"race-{name}" and config.epochs <= 6
+        assert config.scheduler.name == "onecycle" and config.label_smoothing == 0.1

@@ -82,7 +82,8 @@ def race_config(config: TrainConfig | None, seed: int, max_epochs: int | None) -
 
 
 def race(pipeline: str, data: DataBundle, *, target: float = DEFAULT_TARGET, seed: int = 0,
-         max_epochs: int | None = None, config: TrainConfig | None = None, log=None, label: str | None = None) -> dict:
+         max_epochs: int | None = None, config: TrainConfig | None = None, log=None, label: str | None = None,
+         score_test: bool = True) -> dict:
     """Train ``pipeline`` ("usual" or "charclf") on ``data.train`` until the val accuracy first reaches ``target``
     (checked after every epoch, at most ``max_epochs``), then score those weights once on ``data.test``.
 
@@ -90,7 +91,8 @@ def race(pipeline: str, data: DataBundle, *, target: float = DEFAULT_TARGET, see
     val_acc, test_acc (None when not reached: no weights to score), images_per_s, precision, memory_format,
     train_s, wall_s (with setup and the val evaluations), curve: [(training seconds, epoch, val acc), ...]}.
     ``config.max_train_samples`` trains both pipelines on the same stratified subset. ``label`` names the race in
-    the log (default: the pipeline).
+    the log (default: the pipeline). ``score_test=False`` leaves the test part unread (``test_acc`` None): for
+    choosing a recipe, which must look at val only.
     """
     from charclf.models import create_model
     from charclf.train.engine import pixel_stats, resolve_device
@@ -118,7 +120,7 @@ def race(pipeline: str, data: DataBundle, *, target: float = DEFAULT_TARGET, see
     reached = epochs[-1]["val_acc"] >= target
     train_s = sum(e["train_s"] for e in epochs)
     test_acc = None
-    if reached:  # the one look at the test part
+    if reached and score_test:  # the one look at the test part
         result = evaluate_model(model, data.test, mean=mean, std=std, tta=config.tta,
                                 batch_size=config.eval_batch_size)
         test_acc = result.metrics["accuracy"]
@@ -193,7 +195,7 @@ def summarize(races: list[dict], pipelines: tuple[str, ...]) -> dict:
     for name in pipelines:
         mine = [r for r in races if r["pipeline"] == name]
         seconds = [r["seconds_to_target"] for r in mine if r["reached"]]
-        tests = [r["test_acc"] for r in mine if r["reached"]]
+        tests = [r["test_acc"] for r in mine if r["reached"] and r["test_acc"] is not None]
         out[name] = {"seeds": [r["seed"] for r in mine], "reached": len(seconds),
                      "seconds_to_target_mean": statistics.mean(seconds) if seconds else None,
                      "seconds_to_target_std": statistics.stdev(seconds) if len(seconds) > 1 else None,
@@ -216,13 +218,13 @@ def _ratio(summary: dict, slow: str, fast: str, n_seeds: int) -> float | None:
 
 def run_race(data: DataBundle, *, seeds=(0, 1, 2), target: float = DEFAULT_TARGET, max_epochs: int | None = None,
              pipelines=PIPELINES, config: TrainConfig | None = None, fast_config: TrainConfig | None = None,
-             log=print) -> dict:
+             log=print, score_test: bool = True) -> dict:
     """:func:`race` every pipeline for every seed (pipelines alternate within a seed, so a busy spell on a shared
     machine hits both alike), then summarise: per-pipeline seconds_to_target mean ± std and
     ``ratio = mean usual / mean charclf`` — only when every seed reached the target on both sides, so both means
     are over the same seeds (else None). With ``fast_config``, a third entrant ``charclf_fast`` trains that
     recipe through charclf's pipeline (its own epochs unless ``max_epochs``), and ``ratio_fast`` is usual over it.
-    Returns the result, provenance included, ready for JSON."""
+    ``score_test=False``: no race reads the test part (a recipe search). Returns the result, provenance included, ready for JSON."""
     from charclf.provenance import run_metadata
 
     pipelines = tuple(pipelines)
@@ -240,7 +242,8 @@ def run_race(data: DataBundle, *, seeds=(0, 1, 2), target: float = DEFAULT_TARGE
     races = []
     for seed in seeds:
         for name, (pipeline, cfg) in entrants.items():
-            r = race(pipeline, data, target=target, seed=seed, max_epochs=cfg.epochs, config=cfg, log=log, label=name)
+            r = race(pipeline, data, target=target, seed=seed, max_epochs=cfg.epochs, config=cfg, log=log, label=name,
+                     score_test=score_test)
             races.append({**r, "pipeline": name, "engine": pipeline, "recipe": cfg.name or None})
     summary = summarize(races, tuple(entrants))
     ratio = _ratio(summary, "usual", "charclf", len(seeds))
@@ -257,7 +260,8 @@ def run_race(data: DataBundle, *, seeds=(0, 1, 2), target: float = DEFAULT_TARGE
         "config": dataclasses.replace(config, seed=seeds[0]).to_dict(), "data": data.describe(),
         "stopwatch": "training epochs only (data loading, augmentation, forward, backward, optimizer steps); "
                      "val evaluation and setup are off the clock (wall_s includes them)",
-        "test": "the weights of the first epoch on target, scored once on the test part (evaluate_model, fp32)",
+        "test": ("the weights of the first epoch on target, scored once on the test part (evaluate_model, fp32)"
+                 if score_test else "not read (score_test=False)"),
         "summary": summary, "ratio": ratio,
         "ratio_definition": "mean seconds_to_target of usual over charclf, when every seed reached the target "
                             "on both",

@@ -1,0 +1,95 @@
+"""Choose our time-to-accuracy recipe on val: race each candidate through charclf's pipeline, test part unread.
+
+    python tools/search_race_recipe.py                  # every candidate, seed 0, target 0.86 val
+    python tools/search_race_recipe.py --only onecycle6 --max-train-samples 2000 --target 0   # smoke run
+
+Each candidate is Mini-Vision-V3 (the fastest architecture per accuracy point on a CPU in notebook 04) under a
+short schedule in the airbench spirit: OneCycle, label smoothing, Nesterov SGD. The race stops at the first epoch
+whose val accuracy reaches the target; the candidate with the fewest training seconds to it becomes
+``recipes.charclf_race``, and ``charclf bench --time-to-accuracy --fast-recipe charclf_race`` then races it against
+the earlier works' pipeline over three seeds, reading test once per race. Writes
+``outputs/bench/race-recipe-search-<device>.json`` (every candidate's curve, config and provenance), refusing to
+replace an existing one unless ``--overwrite``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from charclf.train.config import OptimizerConfig, SchedulerConfig
+from charclf.train.recipes import get_recipe
+
+# One change at a time from a shared short schedule (the base: 6 epochs of OneCycle at batch 256).
+_SGD = OptimizerConfig(name="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
+_ONECYCLE = SchedulerConfig(name="onecycle", warmup_epochs=1)
+_BASE = dict(model="minivision_v3", optimizer=_SGD, scheduler=_ONECYCLE, label_smoothing=0.1, ema_decay=None,
+             early_stopping_patience=None)
+CANDIDATES = {
+    "onecycle6": dict(_BASE, epochs=6),
+    "onecycle4": dict(_BASE, epochs=4),
+    "onecycle6-tta": dict(_BASE, epochs=6, tta=True),  # TTA runs at evaluation only: off the stopwatch
+    "onecycle5-batch512": dict(_BASE, epochs=5, batch_size=512,
+                               optimizer=OptimizerConfig(name="sgd", lr=0.2, momentum=0.9, nesterov=True,
+                                                         weight_decay=5e-4)),
+}
+
+
+def candidate_config(name: str, device: str = "auto", max_train_samples: int | None = None):
+    """The TrainConfig of candidate ``name``: Mini-Vision-V3's recipe with the candidate's changes."""
+    import dataclasses
+
+    config = get_recipe("minivision_v3", device=device, max_train_samples=max_train_samples, **CANDIDATES[name])
+    return dataclasses.replace(config, name=f"race-{name}")
+
+
+def main(argv=None) -> int:
+    import torch
+
+    from charclf.data import load_data
+    from charclf.errors import ConfigError
+    from charclf.experiments.time_to_accuracy import run_race
+    from charclf.fileio import write_json
+    from charclf.paths import bench_dir
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", default=",".join(CANDIDATES), help="comma-separated candidates (default: all)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--target", type=float, default=0.86)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--max-train-samples", type=int, default=None)
+    p.add_argument("--out", default=None)
+    p.add_argument("--overwrite", action="store_true")
+    args = p.parse_args(argv)
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(CANDIDATES))
+    if unknown:
+        p.error(f"--only {unknown}: choose from {', '.join(CANDIDATES)}")
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    out = bench_dir() / f"race-recipe-search-{device}.json" if args.out is None else args.out
+    if args.out is None and out.exists() and not args.overwrite:
+        raise SystemExit(f"{out} already exists. Fix: --overwrite to replace it, or --out PATH")
+    data = load_data("byclass", "holdout", args.data_dir)
+    results = {}
+    for name in names:
+        try:
+            race = run_race(data, seeds=(args.seed,), target=args.target, pipelines=(),
+                            fast_config=candidate_config(name, device, args.max_train_samples), score_test=False,
+                            log=lambda line: print(line, flush=True))
+        except ConfigError as err:
+            raise SystemExit(f"candidate {name}: {err}") from err
+        results[name] = race
+        r = race["races"][0]
+        print(f"{name}: reached={r['reached']} after {r['train_s']:.1f} s of training, {r['epochs']} epochs, "
+              f"val {r['val_acc']:.4f}", flush=True)
+    chosen = min((n for n in results if results[n]["races"][0]["reached"]),
+                 key=lambda n: results[n]["races"][0]["seconds_to_target"], default=None)
+    write_json(out, {"target": args.target, "target_on": "val", "seed": args.seed, "chosen": chosen,
+                     "chosen_by": "fewest training seconds to the target on val; test never read",
+                     "candidates": results})
+    print(f"chosen: {chosen}\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

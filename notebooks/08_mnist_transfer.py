@@ -114,3 +114,18 @@ ctx.save(viz.training_curves(histories, title=f"MNIST training curves, seed {see
 # a stratified subset of the test file (the count is printed above): compare the rows with each other, not
 # with published MNIST numbers. The full profile trains on all of MNIST's training part for five epochs, as
 # the earlier study did, over three seeds, and scores the official 10,000-image test file.
+
+# %% [markdown]
+# The verdicts, computed from the summary table (mean over the seeds; a gap counts only when it is larger than
+# the seeds' own spread, the larger of the two standard deviations):
+
+# %%
+mean, spread = summary.xs("mean", axis=1, level=1), summary.xs("std", axis=1, level=1)
+for column, where in (("test_acc", "MNIST test"), ("emnist_mnist_test_acc", "EMNIST-MNIST test")):
+    for other in ("scratch", "minivision_v2"):
+        gap = mean.loc["transfer", column] - mean.loc[other, column]
+        noise = spread.loc[["transfer", other], column].max()
+        verdict = ("one seed: its spread is unknown" if pd.isna(noise) else
+                   "larger than the seeds' spread" if abs(gap) > noise else "within the seeds' spread")
+        print(f"{where}: transfer {mean.loc['transfer', column]:.2%} vs {other} {mean.loc[other, column]:.2%} "
+              f"({gap * 100:+.2f} points, {verdict}; {len(seeds)} seed(s), {epochs} epochs each)")

@@ -103,3 +103,18 @@ def test_publishing_refuses_mixed_runs_and_a_single_run_drops_stale_seed_stats(t
     publish_run(tmp_path / "a", tmp_path / "hub", title="x")
     assert not (tmp_path / "hub" / "seeds.json").exists()
     assert "Across seeds" not in (tmp_path / "hub" / "README.md").read_text()
+
+
+@pytest.mark.parametrize("recipe, says, never", [
+    ("minivision_v3", "random crop (padding 2), rotation ±10°", "affine"),
+    ("byclass_study", "affine ±15° / translate 0.1 / scale [0.9, 1.1] / shear 3", "crop"),
+    ("efficientnet_kaggle", "MixUp α 0.2, CutMix α 1 (p 0.5)", "rotation"),
+    ("lenet5_keras", "none", "affine"),
+])
+def test_the_card_names_the_augmentation_the_recipe_used(recipe, says, never):
+    from charclf.apps.modelcard import augment_words
+    from charclf.train.recipes import get_recipe
+
+    words = augment_words(get_recipe(recipe).to_dict()["augment"])
+    assert words == says if says == "none" else says in words
+    assert never not in words

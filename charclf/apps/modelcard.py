@@ -73,6 +73,26 @@ def publish_run(run_dir: str | Path, dest: str | Path, *, title: str, summary: s
     return dest
 
 
+def augment_words(aug: dict) -> str:
+    """A TrainConfig's ``augment`` block in words, naming only what the run used (crop, rotation, affine, mixing):
+    a card that listed the affine fields alone would say "none" of Mini-Vision's crop + rotation."""
+    parts = []
+    if aug.get("crop_padding"):
+        parts.append(f"random crop (padding {aug['crop_padding']})")
+    if aug.get("rotation"):
+        parts.append(f"rotation ±{aug['rotation']:g}°")
+    scale = aug.get("scale") or [1.0, 1.0]
+    if aug.get("degrees") or aug.get("translate") or aug.get("shear") or list(scale) != [1.0, 1.0]:
+        parts.append(f"affine ±{aug.get('degrees', 0):g}° / translate {aug.get('translate', 0):g} / scale "
+                     f"{list(scale)} / shear {aug.get('shear', 0):g}")
+    for kind in ("mixup", "cutmix"):
+        if aug.get(f"{kind}_alpha"):
+            parts.append(f"{'MixUp' if kind == 'mixup' else 'CutMix'} α {aug[f'{kind}_alpha']:g}")
+    if aug.get("mixup_alpha") or aug.get("cutmix_alpha"):
+        parts[-1] += f" (p {aug.get('mix_prob', 1.0):g})"
+    return ", ".join(parts) or "none"
+
+
 def model_card(model_dir: str | Path, *, title: str, summary: str = "", source: str | Path | None = None) -> str:
     """Markdown model card built from ``config.json``, ``metrics.json`` and ``train_config.json``."""
     from charclf.eval.record import RunRecord
@@ -138,7 +158,7 @@ The same recipe over {seeds['n']} seeds (`seeds.json`); these weights are the se
 | input | 28×28 grey, upright, white ink on black, `(x/255 - {config['mean']:.4f}) / {config['std']:.4f}` |
 | data | EMNIST **{data.get('split', '?')}**, **{data.get('protocol', config.get('protocol'))} protocol** (train {sizes.get('train', '?'):,} / val {sizes.get('val', '?'):,} / test {sizes.get('test', '?'):,}) |
 | trained on | {machine.get('device', '?')} ({machine.get('cpu_count', '?')} cores{', ' + machine['gpu'] if machine.get('gpu') else ''}), torch {machine.get('torch', '?')}, {precision}, {record.train_time_s:.0f} s of training |
-| recipe | {train_cfg.get('epochs', '?')} epochs, batch {train_cfg.get('batch_size', '?')}, {opt.get('name', '?')} lr {opt.get('lr', '?')} wd {opt.get('weight_decay', '?')}, {sched.get('name', '?')} schedule, loss {train_cfg.get('loss', '?')} (label smoothing {train_cfg.get('label_smoothing', 0)}), EMA {train_cfg.get('ema_decay')}, affine ±{aug.get('degrees', 0)}° / translate {aug.get('translate', 0)} / scale {aug.get('scale')} / shear {aug.get('shear', 0)} |
+| recipe | {train_cfg.get('epochs', '?')} epochs, batch {train_cfg.get('batch_size', '?')}, {opt.get('name', '?')} lr {opt.get('lr', '?')} wd {opt.get('weight_decay', '?')}, {sched.get('name', '?')} schedule, loss {train_cfg.get('loss', '?')} (label smoothing {train_cfg.get('label_smoothing', 0)}), EMA {train_cfg.get('ema_decay')}, augmentation: {augment_words(aug)} |
 | seed | {record.seed} |
 | git SHA of the training code | `{record.git_sha or config.get('git_sha', '?')}` |
 

@@ -244,3 +244,15 @@ def test_every_race_recipe_candidate_is_a_raceable_mini_vision_v3_config():
         config = tta.race_config(search.candidate_config(name), seed=0, max_epochs=None)  # raises on EMA
         assert config.model == "minivision_v3" and config.name == f"race-{name}" and config.epochs <= 6
         assert config.scheduler.name == "onecycle" and config.label_smoothing == 0.1
+
+
+def test_charclf_race_is_the_candidate_the_committed_search_chose():
+    import dataclasses
+    from pathlib import Path
+
+    from charclf.train.recipes import get_recipe
+
+    search = pytest.importorskip("search_race_recipe")
+    artifact = Path(__file__).resolve().parents[1] / "outputs" / "bench" / "race-recipe-search-cpu.json"
+    chosen = json.loads(artifact.read_text())["chosen"]
+    assert dataclasses.replace(search.candidate_config(chosen), name="charclf_race") == get_recipe("charclf_race")

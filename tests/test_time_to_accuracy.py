@@ -220,7 +220,8 @@ def test_a_fast_recipe_races_as_a_third_entrant_with_its_own_ratio(data, test_re
     assert set(s) == {"usual", "charclf", tta.FAST} and s[tta.FAST]["reached"] == 2
     assert result["ratio_fast"] == pytest.approx(s["usual"]["seconds_to_target_mean"]
                                                  / s[tta.FAST]["seconds_to_target_mean"])
-    assert result["ratio"] == pytest.approx(s["usual"]["seconds_to_target_mean"] / s["charclf"]["seconds_to_target_mean"])
+    assert result["ratio"] == pytest.approx(s["usual"]["seconds_to_target_mean"]
+                                            / s["charclf"]["seconds_to_target_mean"])
     assert result["fast_recipe"] == "tiny_fast" and result["fast_config"]["model"] == "lenet"
     assert result["config"]["model"] == "lenet5_keras"  # the shared recipe is still the earlier works'
 

@@ -22,8 +22,7 @@ from charclf.train.recipes import get_recipe
 # One change at a time from a shared short schedule (the base: 6 epochs of OneCycle at batch 256).
 _SGD = OptimizerConfig(name="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
 _ONECYCLE = SchedulerConfig(name="onecycle", warmup_epochs=1)
-_BASE = dict(model="minivision_v3", optimizer=_SGD, scheduler=_ONECYCLE, label_smoothing=0.1, ema_decay=None,
-             early_stopping_patience=None)
+_BASE = dict(optimizer=_SGD, scheduler=_ONECYCLE, label_smoothing=0.1)
 CANDIDATES = {
     "onecycle6": dict(_BASE, epochs=6),
     "onecycle4": dict(_BASE, epochs=4),

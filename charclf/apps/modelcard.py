@@ -85,11 +85,10 @@ def augment_words(aug: dict) -> str:
     if aug.get("degrees") or aug.get("translate") or aug.get("shear") or list(scale) != [1.0, 1.0]:
         parts.append(f"affine ±{aug.get('degrees', 0):g}° / translate {aug.get('translate', 0):g} / scale "
                      f"{list(scale)} / shear {aug.get('shear', 0):g}")
-    for kind in ("mixup", "cutmix"):
-        if aug.get(f"{kind}_alpha"):
-            parts.append(f"{'MixUp' if kind == 'mixup' else 'CutMix'} α {aug[f'{kind}_alpha']:g}")
-    if aug.get("mixup_alpha") or aug.get("cutmix_alpha"):
-        parts[-1] += f" (p {aug.get('mix_prob', 1.0):g})"
+    mixing = [f"{label} α {aug[key]:g}" for key, label in (("mixup_alpha", "MixUp"), ("cutmix_alpha", "CutMix"))
+              if aug.get(key)]
+    if mixing:
+        parts.append(", ".join(mixing) + f" (p {aug.get('mix_prob', 1.0):g})")
     return ", ".join(parts) or "none"
 
 

@@ -224,7 +224,8 @@ def run_race(data: DataBundle, *, seeds=(0, 1, 2), target: float = DEFAULT_TARGE
     ``ratio = mean usual / mean charclf`` — only when every seed reached the target on both sides, so both means
     are over the same seeds (else None). With ``fast_config``, a third entrant ``charclf_fast`` trains that
     recipe through charclf's pipeline (its own epochs unless ``max_epochs``), and ``ratio_fast`` is usual over it.
-    ``score_test=False``: no race reads the test part (a recipe search). Returns the result, provenance included, ready for JSON."""
+    ``score_test=False``: no race reads the test part (a recipe search). Returns the result, provenance included,
+    ready for JSON."""
     from charclf.provenance import run_metadata
 
     pipelines = tuple(pipelines)

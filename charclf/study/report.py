@@ -100,8 +100,8 @@ def results_markdown(root: str | Path | None = None) -> str:
         # A profile with no such run (MNIST transfer only) gets no main table: an empty header says nothing.
         main = group[group["group"].isin(["", "04_training"])]
         if not main.empty:
-            lines += ["", "| model | params | MACs | train images | epochs | val acc | test acc | TTA | merged-47 acc | "
-                          "weighted F1 | precision | train time | images/s | artifact |",
+            lines += ["", "| model | params | MACs | train images | epochs | val acc | test acc | TTA | "
+                          "merged-47 acc | weighted F1 | precision | train time | images/s | artifact |",
                       "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---:|---:|---|"]
         for r in main.sort_values("test_acc", ascending=False).itertuples():
             lines.append(f"| `{r.model}` | {r.params:,} | {r.macs / 1e6:.1f} M | {_fmt(r.train_images, ',')} | "

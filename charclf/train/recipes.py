@@ -130,7 +130,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
         "charclf (tools/search_race_recipe.py; outputs/bench/race-recipe-search-cpu.json)",
         notes=("chosen on val, seed 0, among four short schedules by the fewest training seconds to 86.0% val on "
                "2 CPU cores: 4 epochs reached 86.09% in 218 s, 6 epochs 86.20% at epoch 5 in 281 s, batch 512 "
-               "over 5 epochs missed (85.96%); the test part was not read",
+               "over 5 epochs missed (best 85.96%, at epoch 4); the test part was not read",
                "Mini-Vision-V3 is the fastest architecture per accuracy point on a CPU here (notebook 04); its "
                "crop + rotation augmentation is kept",
                "4 epochs leave almost no margin over 86.0%: a seed may end just under it, which the bench reports "

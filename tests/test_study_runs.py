@@ -7,6 +7,7 @@ import pytest
 from records import write_fake_run
 
 from charclf.errors import ConfigError, NotTrainedYet, TrainingError, UnknownNameError
+from charclf.eval.record import RunRecord
 from charclf.study.profiles import profile_settings
 from charclf.study.runs import (
     RENDER_ENV,
@@ -73,10 +74,31 @@ def test_cached_json(tmp_path, monkeypatch):
         calls.append(folder)
         (folder / "results.json").write_text(json.dumps({"gain": 0.1}))
 
-    assert cached_json("06", "full", build, runs_root=tmp_path) == {"gain": 0.1}
-    assert cached_json("06", "full", build, runs_root=tmp_path) == {"gain": 0.1} and len(calls) == 1
+    stamped = {"gain": 0.1, "profile": "full"}
+    assert cached_json("06", "full", build, runs_root=tmp_path) == stamped
+    assert cached_json("06", "full", build, runs_root=tmp_path) == stamped and len(calls) == 1
     cached_json("06", "full", build, True, runs_root=tmp_path)
     assert len(calls) == 2
+
+
+def test_cached_json_records_the_profile_on_the_experiments_own_runs(tmp_path, monkeypatch):
+    # Experiments (06, 08) train with fit directly; the study layer stamps their records and results.
+    monkeypatch.delenv(RETRAIN_ENV, raising=False)
+
+    def build(folder):
+        for arm in ("transfer", "scratch"):
+            write_fake_run(folder / arm, best_val_acc=0.9)
+        (folder / "unfinished").mkdir()
+        (folder / "results.json").write_text(json.dumps({"runs": 2, "profile": None}))
+
+    results = cached_json("08_mnist_transfer/seed1", "full", build, runs_root=tmp_path)
+    assert results == {"runs": 2, "profile": "full"}
+    folder = tmp_path / "full" / "08_mnist_transfer" / "seed1"
+    for arm in ("transfer", "scratch"):
+        record = RunRecord.load(folder / arm)
+        assert (record.profile, record.run) == ("full", f"08_mnist_transfer/seed1/{arm}")
+        assert record.best_val_acc == 0.9  # only the bookkeeping changed
+    assert not (folder / "unfinished" / "metrics.json").exists()
 
 
 def test_cached_json_hands_a_killed_experiment_back_to_resume(tmp_path, monkeypatch):
@@ -90,7 +112,7 @@ def test_cached_json_hands_a_killed_experiment_back_to_resume(tmp_path, monkeypa
         seen.append((folder / "pretrain" / "resume.pt").read_bytes())
         (folder / "results.json").write_text(json.dumps({"gain": 0.1}))
 
-    assert cached_json("06", "full", build, runs_root=tmp_path) == {"gain": 0.1}
+    assert cached_json("06", "full", build, runs_root=tmp_path)["gain"] == 0.1
     assert seen == [b"state of epoch 7"]  # kept for the builder to resume, not deleted
 
 

@@ -229,10 +229,23 @@ def cached_json(name: str, profile: str, build_fn: Callable[[Path], object], ret
     if not path.is_file():
         raise TrainingError(f"{folder}: the build function returned but did not write {filename}. "
                             "Fix: let it write its results into the folder it is given")
-    for run_dir in folder.iterdir():  # the experiment's own fit folders: keep what a reader needs
+    _stamp_profile(folder, path, name, profile)
+    return json.loads(path.read_text())
+
+
+def _stamp_profile(folder: Path, results_path: Path, name: str, profile: str) -> None:
+    """Record the study profile on what ``build_fn`` just wrote: the results JSON and the record of each of the
+    experiment's own fit folders (which it trains with ``fit`` directly, outside :meth:`StudyContext.train`),
+    pruned to what a reader needs. Without this their profile showed only in the folder's path."""
+    from charclf.fileio import write_json
+
+    results = json.loads(results_path.read_text())
+    if isinstance(results, dict) and results.get("profile") is None:
+        write_json(results_path, {**results, "profile": profile})
+    for run_dir in sorted(folder.iterdir()):
         if run_dir.is_dir() and is_finished_run(run_dir):
             prune_run(run_dir)
-    return json.loads(path.read_text())
+            update_record(run_dir, profile=profile, run=f"{name}/{run_dir.name}")
 
 
 def _render_and_retrain() -> ConfigError:

@@ -185,6 +185,8 @@ else:
     print(f"ratio (usual / charclf, same recipe): {race['ratio']}")
     if "ratio_fast" in race:
         print(f"ratio_fast (usual / charclf_fast, recipe {race['fast_recipe']}): {race['ratio_fast']}")
+    from charclf.study.beyond import race_goals
+    ctx.show(race_goals(race), "The race's goals (seconds and ratio; test mean at the stopping epoch)")
     ctx.save(viz.race_curves(race, title="Time to accuracy: the earlier works' pipeline vs charclf's",
                              subtitle=f"{race['protocol']} protocol · {race['races'][0]['train_samples']:,} training images"),
              "11_time_to_accuracy")
@@ -192,7 +194,7 @@ else:
 # %% [markdown]
 # ## Reading these numbers
 #
-# The verdicts come from the goals table above, computed from the records:
+# The verdicts come from the goals tables above, computed from the records and the race's JSON:
 
 # %%
 for goal, row in goals.iterrows():
@@ -200,6 +202,11 @@ for goal, row in goals.iterrows():
     seen = "no candidate yet" if pd.isna(row.get("test mean")) else (
         f"{row['candidate (chosen on val)']}: test mean {row['test mean']:.2%} over {int(row['seeds'])} seed(s)")
     print(f"{goal}: target {row['target']:.1%} — {verdict} ({seen})")
+if race is not None:
+    for goal, row in race_goals(race).iterrows():
+        seen = "no entrant reached the target on every seed" if row["candidate"] is None else \
+            f"{row['candidate']}: {row['value']:.1f}"
+        print(f"race, {goal}: {'met' if row['met'] else 'not met'} ({seen})")
 
 # %% [markdown]
 # * Under the **quick** profile the runs above see a few thousand images for at most two epochs: the tables

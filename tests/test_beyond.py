@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from records import write_fake_run
 
-from charclf.study.beyond import GOALS, frontier, goals_table, model_rows
+from charclf.study.beyond import GOALS, frontier, goals_table, model_rows, race_goals
 
 
 def _study(tmp_path):
@@ -185,3 +185,35 @@ def test_rendering_never_writes_a_teacher_and_lists_the_students_as_not_trained(
     assert not (render.runs_dir / TEACHER_RUN).exists()
     with pytest.raises(pytest.fail.Exception, match="wrote a teacher"):  # a training context does write one
         beyond.train_students(dataclasses.replace(render, train_missing=True), Data(), ensemble)
+
+
+def _entrant(seconds, tests, seeds=3):
+    reached = len(seconds)
+    return {"seeds": list(range(seeds)), "reached": reached,
+            "seconds_to_target_mean": sum(seconds) / reached if reached else None,
+            "seconds_to_target_std": 1.0 if reached > 1 else None,
+            "test_acc_mean": sum(tests) / len(tests) if tests else None}
+
+
+def test_race_goals_pick_our_fastest_entrant_that_reached_on_every_seed():
+    race = {"target": 0.86, "ratio": 1.2, "ratio_fast": 3.1,
+            "summary": {"usual": _entrant([700, 800, 900], [0.861] * 3),
+                        "charclf": _entrant([600, 650, 700], [0.862] * 3),
+                        "charclf_fast": _entrant([200, 250], [0.863] * 2)}}  # missed on one seed
+    goals = race_goals(race)
+    time_row, ratio_row = goals.iloc[0], goals.iloc[1]
+    assert time_row["candidate"] == "charclf" and time_row["value"] == 650 and not time_row["met"]
+    assert ratio_row["candidate"] == "ratio_fast" and ratio_row["value"] == 3.1 and not ratio_row["met"]
+    race["summary"]["charclf_fast"] = _entrant([50, 55, 60], [0.861, 0.862, 0.860])
+    race["ratio_fast"] = 14.5
+    goals = race_goals(race)
+    assert goals.iloc[0]["candidate"] == "charclf_fast" and goals.iloc[0]["met"] and goals.iloc[1]["met"]
+    race["summary"]["charclf_fast"] = _entrant([50, 55, 60], [0.85] * 3)  # fast, but its test part misses
+    assert not race_goals(race).iloc[0]["met"]
+
+
+def test_race_goals_without_any_finished_entrant_or_ratio_are_unmet():
+    race = {"target": 0.86, "ratio": None, "summary": {"usual": _entrant([700], [0.86], seeds=3),
+                                                        "charclf": _entrant([], [])}}
+    goals = race_goals(race)
+    assert goals["candidate"].isna().all() and not goals["met"].any()

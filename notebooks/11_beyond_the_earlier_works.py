@@ -186,7 +186,8 @@ else:
     if "ratio_fast" in race:
         print(f"ratio_fast (usual / charclf_fast, recipe {race['fast_recipe']}): {race['ratio_fast']}")
     from charclf.study.beyond import race_goals
-    ctx.show(race_goals(race), "The race's goals (seconds and ratio; test mean at the stopping epoch)")
+    race_goal_table = race_goals(race)
+    ctx.show(race_goal_table, "The race's goals (seconds and ratio; test mean at the stopping epoch)")
     ctx.save(viz.race_curves(race, title="Time to accuracy: the earlier works' pipeline vs charclf's",
                              subtitle=f"{race['protocol']} protocol · {race['races'][0]['train_samples']:,} training images"),
              "11_time_to_accuracy")
@@ -203,7 +204,7 @@ for goal, row in goals.iterrows():
         f"{row['candidate (chosen on val)']}: test mean {row['test mean']:.2%} over {int(row['seeds'])} seed(s)")
     print(f"{goal}: target {row['target']:.1%} — {verdict} ({seen})")
 if race is not None:
-    for goal, row in race_goals(race).iterrows():
+    for goal, row in race_goal_table.iterrows():
         seen = "no entrant reached the target on every seed" if row["candidate"] is None else \
             f"{row['candidate']}: {row['value']:.1f}"
         print(f"race, {goal}: {'met' if row['met'] else 'not met'} ({seen})")

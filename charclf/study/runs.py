@@ -229,23 +229,25 @@ def cached_json(name: str, profile: str, build_fn: Callable[[Path], object], ret
     if not path.is_file():
         raise TrainingError(f"{folder}: the build function returned but did not write {filename}. "
                             "Fix: let it write its results into the folder it is given")
-    _stamp_profile(folder, path, name, profile)
-    return json.loads(path.read_text())
+    return _stamp_profile(folder, path, name, profile)
 
 
-def _stamp_profile(folder: Path, results_path: Path, name: str, profile: str) -> None:
+def _stamp_profile(folder: Path, results_path: Path, name: str, profile: str) -> object:
     """Record the study profile on what ``build_fn`` just wrote: the results JSON and the record of each of the
     experiment's own fit folders (which it trains with ``fit`` directly, outside :meth:`StudyContext.train`),
-    pruned to what a reader needs. Without this their profile showed only in the folder's path."""
+    pruned to what a reader needs. Without this their profile showed only in the folder's path. Returns the
+    stamped results, so that the caller need not read the file again."""
     from charclf.fileio import write_json
 
     results = json.loads(results_path.read_text())
     if isinstance(results, dict) and results.get("profile") is None:
-        write_json(results_path, {**results, "profile": profile})
+        results = {**results, "profile": profile}
+        write_json(results_path, results)
     for run_dir in sorted(folder.iterdir()):
         if run_dir.is_dir() and is_finished_run(run_dir):
             prune_run(run_dir)
             update_record(run_dir, profile=profile, run=f"{name}/{run_dir.name}")
+    return results
 
 
 def _render_and_retrain() -> ConfigError:

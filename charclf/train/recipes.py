@@ -133,8 +133,9 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
                "over 5 epochs missed (best 85.96%, at epoch 4); the test part was not read",
                "Mini-Vision-V3 is the fastest architecture per accuracy point on a CPU here (notebook 04); its "
                "crop + rotation augmentation is kept",
-               "4 epochs leave almost no margin over 86.0%: a seed may end just under it, which the bench reports "
-               "as not reached"),
+               "4 epochs leave almost no margin over 86.0%: in the three-seed race (outputs/bench/"
+               "bench-cpu-time-to-accuracy.json) seeds 1 and 2 ended at 85.83% and 85.86% val, not reached; "
+               "the next search should choose on at least two seeds"),
         model="minivision_v3", epochs=4, batch_size=256, augment=MINIVISION_AUGMENT,
         optimizer=OptimizerConfig(name="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4),
         scheduler=SchedulerConfig(name="onecycle", warmup_epochs=1), loss="ce", label_smoothing=0.1),

@@ -88,6 +88,32 @@ def test_batched_affine_matches_torchvision_functional_affine(seed):
     assert (ours - x).abs().mean() > 0.01
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_nearest_resampling_matches_torchvision_and_keeps_the_original_pixel_values(seed):
+    _, x = glyph_batch(6, seed=10 * seed)
+    angle, translate, scale, shear = random_params(6, seed)
+    ours = apply_affine(x, angle, translate, scale, shear, fill=0.0, interpolation="nearest")
+    for i in range(6):
+        args = (angle[i].item(), [int(v) for v in translate[i].tolist()], scale[i].item(), shear[i].tolist())
+        ref = TF.affine(x[i], *args, interpolation=InterpolationMode.NEAREST, fill=0.0)
+        # Same sampling grid; a pixel whose source lies on a rounding tie may pick the other neighbour.
+        assert (ours[i] != ref).float().mean() < 0.01
+    # nearest copies pixels, bilinear blends them: only nearest keeps the image's set of values
+    values = set(x.unique().tolist()) | {0.0}
+    assert set(ours.unique().tolist()) <= values
+    assert not set(apply_affine(x, angle, translate, scale, shear).unique().tolist()) <= values
+
+
+def test_batch_augment_uses_the_configured_interpolation():
+    _, x = glyph_batch(8)
+    y = torch.zeros(8, dtype=torch.long)
+    cfg = AugmentConfig(crop_padding=2, rotation=10, interpolation="nearest")
+    out, _ = BatchAugment(cfg, 4)(x, y, torch.Generator().manual_seed(0))
+    assert set(out.unique().tolist()) <= set(x.unique().tolist()) | {0.0}
+    blended, _ = BatchAugment(AugmentConfig(crop_padding=2, rotation=10), 4)(x, y, torch.Generator().manual_seed(0))
+    assert (blended - out).abs().max() > 0.1  # same draws, other resampling
+
+
 def test_fill_is_the_normalised_background():
     _, x = glyph_batch(4)
     mean, std = 0.17, 0.33
@@ -254,3 +280,5 @@ def test_bad_ranges_raise_config_error():
         BatchAugment(AugmentConfig(scale=(1.1, 0.9)), 10)
     with pytest.raises(ConfigError, match="mix_prob"):
         BatchAugment(AugmentConfig(mixup_alpha=0.2, mix_prob=1.5), 10)
+    with pytest.raises(ConfigError, match="interpolation='bicubic'.*bilinear, nearest"):
+        BatchAugment(AugmentConfig(rotation=10, interpolation="bicubic"), 10)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -101,8 +102,6 @@ def test_resume_from_another_model_is_refused(tmp_path):
 
 
 def test_resume_on_other_data_is_refused(tmp_path):
-    from dataclasses import replace
-
     cfg = TrainConfig(model="lenet5_keras", epochs=2, batch_size=64)
     out = tmp_path / "run"
     torch.manual_seed(123)
@@ -123,6 +122,18 @@ def test_resume_with_a_changed_config_is_refused(tmp_path):
     changed = TrainConfig(model="lenet5_keras", epochs=1, batch_size=64, optimizer=OptimizerConfig(lr=0.5))
     with pytest.raises(TrainingError, match="different training config.*optimizer"):
         train(tmp_path / "run", changed, resume=True)
+
+
+def test_a_nested_field_newer_than_the_resume_state_counts_as_its_default(tmp_path):
+    from charclf.train.checkpoint import check_same_config
+
+    current = CONFIG.to_dict()
+    saved = CONFIG.to_dict()
+    del saved["augment"]["interpolation"]  # a state written before the field existed
+    check_same_config(saved, current, tmp_path / "resume.pt")  # the run trained with the default: no refusal
+    changed = replace(CONFIG, augment=replace(CONFIG.augment, interpolation="nearest")).to_dict()
+    with pytest.raises(TrainingError, match=r"augment:.*'bilinear'.*'nearest'"):
+        check_same_config(saved, changed, tmp_path / "resume.pt")
 
 
 def test_resume_without_a_state_starts_fresh_with_a_note(tmp_path, capsys):

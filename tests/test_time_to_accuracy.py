@@ -247,6 +247,19 @@ def test_every_race_recipe_candidate_is_a_raceable_mini_vision_v3_config():
         assert config.scheduler.name == "onecycle" and config.label_smoothing == 0.1
 
 
+def test_the_race_search_chooses_only_a_candidate_that_reached_the_target_on_every_seed():
+    search = pytest.importorskip("search_race_recipe")
+
+    def result(*seconds):  # None: that seed missed the target
+        return {"races": [{"seed": i, "reached": s is not None, "seconds_to_target": s}
+                          for i, s in enumerate(seconds)]}
+
+    # the fastest on seed 0 missed on seed 1: a one-seed search would have chosen it
+    results = {"fast-but-fragile": result(200.0, None), "steady": result(300.0, 320.0), "slow": result(400.0, 390.0)}
+    assert search.choose(results) == "steady"
+    assert search.choose({"a": result(None, 10.0)}) is None
+
+
 def test_charclf_race_is_the_candidate_the_committed_search_chose():
     import dataclasses
     from pathlib import Path

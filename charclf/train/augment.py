@@ -9,7 +9,8 @@ every batch. Here the whole batch is already a float tensor on the training devi
 * turn them into per-sample inverse matrices with torchvision's own convention
   (``_get_inverse_affine_matrix``: centre of the image, clockwise angle, x-shear),
 * compose rotation -> affine -> crop into ONE matrix per image and resample the batch with a single
-  ``F.affine_grid`` + ``F.grid_sample`` (one bilinear resampling also blurs less than three in a row),
+  ``F.affine_grid`` + ``F.grid_sample`` (one bilinear resampling also blurs less than three in a row;
+  ``AugmentConfig.interpolation="nearest"`` resamples like ``RandomRotation``'s default instead),
 * or, when only whole-pixel shifts are asked for (translate and/or crop), shift exactly with a gather.
 
 MixUp and CutMix follow on the same batch and return soft targets (B, C).
@@ -90,26 +91,30 @@ def affine_matrices(angle: Tensor, translate: Tensor, scale: Tensor, shear: Tens
     return _pixel_to_theta(inverse_pixel_matrices(angle, translate, scale, shear), size)
 
 
-def _resample(x: Tensor, m: Tensor, fill: float) -> Tensor:
-    """Resample a batch with per-sample inverse pixel matrices; outside the image the value is ``fill``."""
+INTERPOLATIONS = ("bilinear", "nearest")  # F.grid_sample modes, named as torchvision's InterpolationMode
+
+
+def _resample(x: Tensor, m: Tensor, fill: float, mode: str = "bilinear") -> Tensor:
+    """Resample a batch with per-sample inverse pixel matrices (``mode``: one of INTERPOLATIONS); outside the
+    image the value is ``fill``."""
     theta = _pixel_to_theta(m, (x.shape[-2], x.shape[-1]))
     work = x if x.dtype in (torch.float32, torch.float64) else x.float()
     theta = theta.to(device=x.device, dtype=work.dtype)
     grid = F.affine_grid(theta, list(work.shape), align_corners=False)
     # Sampling (x - fill) with zero padding and adding fill back gives 'fill outside' in one pass
     # (torchvision samples an extra mask channel instead; the interiors are identical).
-    out = F.grid_sample(work - fill, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + fill
+    out = F.grid_sample(work - fill, grid, mode=mode, padding_mode="zeros", align_corners=False) + fill
     return out.to(x.dtype)
 
 
 def apply_affine(x: Tensor, angle: Tensor, translate: Tensor, scale: Tensor, shear: Tensor,
-                 fill: float = 0.0) -> Tensor:
-    """Affine-transform a batch (B, C, H, W) with per-sample parameters, bilinear, ``fill`` outside.
+                 fill: float = 0.0, interpolation: str = "bilinear") -> Tensor:
+    """Affine-transform a batch (B, C, H, W) with per-sample parameters, ``fill`` outside.
 
     Same parameters and result as ``torchvision.transforms.functional.affine(img, angle, translate, scale,
-    shear, interpolation=BILINEAR, fill=fill)`` applied image by image.
+    shear, interpolation=BILINEAR or NEAREST, fill=fill)`` applied image by image.
     """
-    return _resample(x, inverse_pixel_matrices(angle, translate, scale, shear), fill)
+    return _resample(x, inverse_pixel_matrices(angle, translate, scale, shear), fill, interpolation)
 
 
 def shift_integer(x: Tensor, dy: Tensor, dx: Tensor, fill: float = 0.0, *, max_shift: int | None = None) -> Tensor:
@@ -161,6 +166,11 @@ class BatchAugment:
             from charclf.errors import ConfigError
 
             raise ConfigError(f"AugmentConfig.scale={cfg.scale!r}: needs 0 < low <= high. Fix: e.g. (0.9, 1.1)")
+        if cfg.interpolation not in INTERPOLATIONS:
+            from charclf.errors import ConfigError
+
+            raise ConfigError(f"AugmentConfig.interpolation={cfg.interpolation!r}: unknown. Fix: one of "
+                              f"{', '.join(INTERPOLATIONS)}")
         if not (0.0 <= cfg.mix_prob <= 1.0) or cfg.mixup_alpha < 0 or cfg.cutmix_alpha < 0:
             from charclf.errors import ConfigError
 
@@ -219,7 +229,7 @@ class BatchAugment:
             crop = torch.eye(3, dtype=m.dtype, device=m.device).repeat(b, 1, 1)
             crop[:, 0, 2], crop[:, 1, 2] = cj - p, ci - p  # output pixel -> pixel of the un-cropped image
             m = m @ crop
-        return _resample(x, m, self.fill)
+        return _resample(x, m, self.fill, cfg.interpolation)
 
     # -- MixUp / CutMix --------------------------------------------------------------------------------
     def _mix(self, x: Tensor, y: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:

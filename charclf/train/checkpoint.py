@@ -116,17 +116,28 @@ def load_resume(path: str | Path) -> dict:
 
 def check_same_config(saved: dict, current: dict, path: Path) -> None:
     """Refuse a resume with another training config (``TrainConfig.to_dict``), but for ``RESUME_MAY_DIFFER``.
-    A field newer than the resume state counts as its default there (the run trained without it)."""
+    A field newer than the resume state, nested ones included (``augment.interpolation``), counts as its default
+    there (the run trained without it)."""
     from charclf.train.config import TrainConfig
 
-    defaults = TrainConfig().to_dict()
-    saved = {**{k: v for k, v in defaults.items() if k not in saved}, **saved}
+    saved = _with_defaults(saved, TrainConfig().to_dict())
     diff = sorted(k for k in set(saved) | set(current)
                   if k not in RESUME_MAY_DIFFER and _jsonish(saved.get(k)) != _jsonish(current.get(k)))
     if diff:
         details = "; ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in diff)
         raise TrainingError(f"{path}: the run was started with a different training config ({details}). "
                             f"Fix: resume with the run's own train_config.json, or start a new --out folder")
+
+
+def _with_defaults(saved: dict, defaults: dict) -> dict:
+    """``saved`` with each key it lacks taken from ``defaults``, recursively into nested configs."""
+    merged = dict(saved)
+    for key, default in defaults.items():
+        if key not in merged:
+            merged[key] = default
+        elif isinstance(default, dict) and isinstance(merged[key], dict):
+            merged[key] = _with_defaults(merged[key], default)
+    return merged
 
 
 def check_same_data(saved: dict | None, current: dict, path: Path) -> None:

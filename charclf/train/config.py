@@ -22,6 +22,9 @@ class AugmentConfig:
     mixup_alpha: float = 0.0  # > 0 enables MixUp
     cutmix_alpha: float = 0.0  # > 0 enables CutMix
     mix_prob: float = 1.0  # probability a batch gets MixUp/CutMix (when both on, one of them at random)
+    # Resampling of the geometric part: "bilinear" (RandomAffine's usual choice), or "nearest", which is
+    # RandomRotation's default and so what the earlier works' crop + rotation pipeline trained on.
+    interpolation: str = "bilinear"
 
     @property
     def mixes(self) -> bool:

@@ -118,3 +118,16 @@ def test_the_card_names_the_augmentation_the_recipe_used(recipe, says, never):
     words = augment_words(get_recipe(recipe).to_dict()["augment"])
     assert words == says if says == "none" else says in words
     assert never not in words
+
+
+def test_the_card_says_when_the_augmentation_resampled_nearest():
+    from dataclasses import asdict
+
+    from charclf.apps.modelcard import augment_words
+    from charclf.train.config import AugmentConfig
+
+    words = augment_words(asdict(AugmentConfig(crop_padding=2, rotation=10, interpolation="nearest")))
+    assert words == "random crop (padding 2), rotation ±10°, nearest resampling"
+    # a crop alone shifts whole pixels: no resampling to name; bilinear, the default, goes unsaid
+    assert "nearest" not in augment_words(asdict(AugmentConfig(crop_padding=2, interpolation="nearest")))
+    assert "resampling" not in augment_words(asdict(AugmentConfig(rotation=10)))

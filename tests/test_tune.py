@@ -170,6 +170,22 @@ def test_rerun_resumes_to_the_same_trials_as_an_uninterrupted_search(tmp_path):
         search("resumed", 5, epochs_per_trial=2)
 
 
+def test_a_search_begun_before_a_config_field_existed_still_resumes(tmp_path):
+    from charclf.train.config import TrainConfig
+
+    storage = make_storage(f"sqlite:///{tmp_path / 'search.db'}")
+    # like run_search's spec, which leaves the run-place fields (name, device, ...) out of base_config
+    spec = json.loads(json.dumps({"model": "lenet", "base_config": {
+        k: v for k, v in TrainConfig().to_dict().items() if k not in ("name", "device")}}))
+    begun = json.loads(json.dumps(spec))
+    del begun["base_config"]["augment"]["interpolation"]  # stored by a charclf without the field
+    load_or_create_study(storage, "s", spec=begun)
+    load_or_create_study(storage, "s", spec=spec)  # its trials ran with the default: the same search
+    spec["base_config"]["augment"]["interpolation"] = "nearest"
+    with pytest.raises(ConfigError, match="other settings.*base_config"):
+        load_or_create_study(storage, "s", spec=spec)
+
+
 def test_a_render_only_search_loads_a_finished_study_and_trains_nothing(tmp_path):
     from charclf.errors import NotTrainedYet
 

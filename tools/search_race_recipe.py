@@ -16,14 +16,14 @@ replace an existing one unless ``--overwrite``.
 from __future__ import annotations
 
 import argparse
-import sys
-
 import dataclasses
+import sys
 
 from charclf.train.config import OptimizerConfig, SchedulerConfig
 from charclf.train.recipes import MINIVISION_AUGMENT, get_recipe
 
-# One change at a time from a shared short schedule (the base: 6 epochs of OneCycle at batch 256).
+# One change at a time from a shared short schedule (OneCycle at batch 256, 6 epochs unless a candidate says
+# otherwise; each "-nearest" candidate is its plain namesake with nearest resampling).
 _SGD = OptimizerConfig(name="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
 _ONECYCLE = SchedulerConfig(name="onecycle", warmup_epochs=1)
 _BASE = dict(optimizer=_SGD, scheduler=_ONECYCLE, label_smoothing=0.1)
@@ -50,12 +50,16 @@ def candidate_config(name: str, device: str = "auto", max_train_samples: int | N
 
 def choose(results: dict) -> str | None:
     """The candidate that reached the target on every seed in the fewest mean training seconds (None if none
-    did). ``results``: ``{candidate: run_race(...) result}``."""
-    def mean_seconds(name):
-        races = results[name]["races"]
-        return sum(r["seconds_to_target"] for r in races) / len(races)
+    did), by the same rule as the race's own goals (``charclf.study.beyond.race_goals``). ``results``:
+    ``{candidate: run_race(...) result}``, each summarised under its ``charclf_fast`` entrant."""
+    from charclf.experiments.time_to_accuracy import FAST
 
-    return min((n for n in results if all(r["reached"] for r in results[n]["races"])), key=mean_seconds, default=None)
+    def every_seed(name):
+        summary = results[name]["summary"][FAST]
+        return summary["reached"] == len(summary["seeds"]) > 0
+
+    return min(filter(every_seed, results), key=lambda n: results[n]["summary"][FAST]["seconds_to_target_mean"],
+               default=None)
 
 
 def main(argv=None) -> int:
@@ -80,9 +84,11 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     try:
-        seeds = tuple(int(s) for s in args.seeds.split(",") if s.strip())
+        seeds = tuple(dict.fromkeys(int(s) for s in args.seeds.split(",") if s.strip()))  # repeats dropped
     except ValueError:
         p.error(f"--seeds {args.seeds!r}: comma-separated integers, e.g. 0,1")
+    if not seeds:
+        p.error("--seeds: give at least one seed, e.g. 0,1")
     unknown = sorted(set(names) - set(CANDIDATES))
     if unknown:
         p.error(f"--only {unknown}: choose from {', '.join(CANDIDATES)}")

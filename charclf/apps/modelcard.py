@@ -82,9 +82,12 @@ def augment_words(aug: dict) -> str:
     if aug.get("rotation"):
         parts.append(f"rotation ±{aug['rotation']:g}°")
     scale = aug.get("scale") or [1.0, 1.0]
-    if aug.get("degrees") or aug.get("translate") or aug.get("shear") or list(scale) != [1.0, 1.0]:
+    affine = aug.get("degrees") or aug.get("translate") or aug.get("shear") or list(scale) != [1.0, 1.0]
+    if affine:
         parts.append(f"affine ±{aug.get('degrees', 0):g}° / translate {aug.get('translate', 0):g} / scale "
                      f"{list(scale)} / shear {aug.get('shear', 0):g}")
+    if (affine or aug.get("rotation")) and aug.get("interpolation") == "nearest":  # a crop alone never resamples
+        parts.append("nearest resampling")
     mixing = [f"{label} α {aug[key]:g}" for key, label in (("mixup_alpha", "MixUp"), ("cutmix_alpha", "CutMix"))
               if aug.get(key)]
     if mixing:

@@ -35,6 +35,7 @@ from charclf.data.dataset import DataBundle, stratified_subset
 from charclf.errors import ConfigError, unknown_name
 from charclf.eval.evaluate import evaluate_model
 from charclf.train.config import TrainConfig
+from charclf.train.usual import USUAL_RESAMPLING
 
 PIPELINES = ("usual", "charclf")
 FAST = "charclf_fast"  # the entrant running charclf's pipeline with its own recipe (run_race's fast_config)
@@ -259,6 +260,7 @@ def run_race(data: DataBundle, *, seeds=(0, 1, 2), target: float = DEFAULT_TARGE
     result.update({
         "target": target, "target_on": "val", "max_epochs": config.epochs, "recipe": config.name or None,
         "config": dataclasses.replace(config, seed=seeds[0]).to_dict(), "data": data.describe(),
+        "usual_resampling": USUAL_RESAMPLING,  # config.augment.interpolation is charclf's side only
         "stopwatch": "training epochs only (data loading, augmentation, forward, backward, optimizer steps); "
                      "val evaluation and setup are off the clock (wall_s includes them)",
         "test": ("the weights of the first epoch on target, scored once on the test part (evaluate_model, fp32)"

@@ -422,6 +422,11 @@ def load_or_create_study(storage, study_name: str, *, sampler=None, pruner=None,
     if spec is not None:
         spec = json.loads(json.dumps(spec, default=str))
         stored = study.user_attrs.get(SPEC_ATTR)
+        if isinstance(stored, dict) and isinstance(stored.get("base_config"), dict):
+            # a config field added since the study began counts as its default there (its trials ran without it)
+            from charclf.train.config import with_new_fields
+
+            stored = {**stored, "base_config": with_new_fields(stored["base_config"], top_level=False)}
         if stored is None:
             study.set_user_attr(SPEC_ATTR, spec)
         elif stored != spec:

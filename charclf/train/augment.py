@@ -10,7 +10,8 @@ every batch. Here the whole batch is already a float tensor on the training devi
   (``_get_inverse_affine_matrix``: centre of the image, clockwise angle, x-shear),
 * compose rotation -> affine -> crop into ONE matrix per image and resample the batch with a single
   ``F.affine_grid`` + ``F.grid_sample`` (one bilinear resampling also blurs less than three in a row;
-  ``AugmentConfig.interpolation="nearest"`` resamples like ``RandomRotation``'s default instead),
+  ``AugmentConfig.interpolation="nearest"`` resamples like torchvision's default for ``RandomAffine`` and
+  ``RandomRotation`` instead),
 * or, when only whole-pixel shifts are asked for (translate and/or crop), shift exactly with a gather.
 
 MixUp and CutMix follow on the same batch and return soft targets (B, C).

@@ -118,26 +118,23 @@ def check_same_config(saved: dict, current: dict, path: Path) -> None:
     """Refuse a resume with another training config (``TrainConfig.to_dict``), but for ``RESUME_MAY_DIFFER``.
     A field newer than the resume state, nested ones included (``augment.interpolation``), counts as its default
     there (the run trained without it)."""
-    from charclf.train.config import TrainConfig
+    from charclf.train.config import with_new_fields
 
-    saved = _with_defaults(saved, TrainConfig().to_dict())
+    saved = with_new_fields(saved)
     diff = sorted(k for k in set(saved) | set(current)
                   if k not in RESUME_MAY_DIFFER and _jsonish(saved.get(k)) != _jsonish(current.get(k)))
     if diff:
-        details = "; ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in diff)
+        details = "; ".join(_differences(k, _jsonish(saved.get(k)), _jsonish(current.get(k))) for k in diff)
         raise TrainingError(f"{path}: the run was started with a different training config ({details}). "
                             f"Fix: resume with the run's own train_config.json, or start a new --out folder")
 
 
-def _with_defaults(saved: dict, defaults: dict) -> dict:
-    """``saved`` with each key it lacks taken from ``defaults``, recursively into nested configs."""
-    merged = dict(saved)
-    for key, default in defaults.items():
-        if key not in merged:
-            merged[key] = default
-        elif isinstance(default, dict) and isinstance(merged[key], dict):
-            merged[key] = _with_defaults(merged[key], default)
-    return merged
+def _differences(key: str, saved, current) -> str:
+    """What changed under ``key``, as dotted paths into nested sections (``augment.rotation: 10.0 -> 5.0``)."""
+    if isinstance(saved, dict) and isinstance(current, dict):
+        return "; ".join(_differences(f"{key}.{k}", saved.get(k), current.get(k))
+                         for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k))
+    return f"{key}: {saved!r} -> {current!r}"
 
 
 def check_same_data(saved: dict | None, current: dict, path: Path) -> None:

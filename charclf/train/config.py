@@ -22,8 +22,8 @@ class AugmentConfig:
     mixup_alpha: float = 0.0  # > 0 enables MixUp
     cutmix_alpha: float = 0.0  # > 0 enables CutMix
     mix_prob: float = 1.0  # probability a batch gets MixUp/CutMix (when both on, one of them at random)
-    # Resampling of the geometric part: "bilinear" (RandomAffine's usual choice), or "nearest", which is
-    # RandomRotation's default and so what the earlier works' crop + rotation pipeline trained on.
+    # Resampling of the rotation/affine part: "bilinear" (charclf's choice: one smooth resampling), or
+    # "nearest", torchvision's default for RandomAffine and RandomRotation and so what the earlier works trained on.
     interpolation: str = "bilinear"
 
     @property
@@ -107,6 +107,27 @@ class TrainConfig:
         except DataError as err:
             raise ConfigError(str(err)) from err
         return _build(cls, data, str(path))
+
+
+def with_new_fields(data: dict, cls=None, *, top_level: bool = True) -> dict:
+    """``data`` (the ``to_dict`` of an older ``cls``, default TrainConfig) with each field added since set to its
+    default, recursing into the nested config sections (``augment.interpolation``): the run that wrote it trained
+    without the field, i.e. with its default. Free-form dict fields (``model_kwargs``) are left as they are.
+    ``top_level=False`` fills the nested sections only, for a dict that leaves some top-level fields out on
+    purpose (a search's stored spec)."""
+    import json
+
+    cls = TrainConfig if cls is None else cls
+    defaults = cls()
+    out = dict(data)
+    for f in dataclasses.fields(cls):
+        default = getattr(defaults, f.name)
+        if dataclasses.is_dataclass(default) and isinstance(out.get(f.name), dict):
+            out[f.name] = with_new_fields(out[f.name], type(default))
+        elif top_level and f.name not in out:
+            out[f.name] = json.loads(json.dumps(dataclasses.asdict(default) if dataclasses.is_dataclass(default)
+                                                else default))
+    return out
 
 
 def _build(cls, data, source: str):

@@ -19,11 +19,15 @@ from charclf.train.config import AugmentConfig
 from charclf.train.throughput import sync
 
 
+USUAL_RESAMPLING = "nearest (torchvision's default for RandomAffine and RandomRotation, as the works shipped it)"
+
+
 def torchvision_transform(cfg: AugmentConfig, mean: float, std: float):
     """The per-sample torchvision pipeline with ``cfg``'s ranges: ``RandomAffine`` (degrees, translate, scale,
     shear), ``RandomCrop(28, padding)``, ``RandomRotation`` — each only when ``cfg`` asks for it, in the order the
     earlier works list them (Mini-Vision: crop, then rotation) — then ``ToTensor`` and ``Normalize``.
-    torchvision's defaults otherwise (nearest-neighbour resampling, black fill), as the works shipped them."""
+    torchvision's defaults otherwise (nearest-neighbour resampling, black fill), as the works shipped them:
+    ``cfg.interpolation`` is charclf's pipeline's setting and is not used here (see ``USUAL_RESAMPLING``)."""
     from torchvision import transforms
 
     if cfg.mixes:

@@ -14,6 +14,7 @@ the profile's budget is listed as untrained with that measurement, never trained
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from dataclasses import dataclass
 
 from charclf.errors import NotTrainedYet
@@ -73,6 +74,8 @@ def _arms() -> dict[str, dict]:
                mix_prob=kaggle.augment.mix_prob)
     recipe_aug_mixed = AugmentConfig(crop_padding=MINIVISION_AUGMENT.crop_padding,
                                      rotation=MINIVISION_AUGMENT.rotation, **mix)
+    # torchvision's RandomRotation resamples nearest; charclf's batched augmentation bilinear by default
+    recipe_aug_nearest = dataclasses.replace(MINIVISION_AUGMENT, interpolation="nearest")
     from charclf.train.recipes import compress_schedule
 
     restarts = compress_schedule(kaggle.scheduler, ABLATION_EPOCHS / kaggle.epochs)
@@ -86,6 +89,8 @@ def _arms() -> dict[str, dict]:
             "none": ({"augment": AugmentConfig()}, "no augmentation"),
             "byclass-affine": ({"augment": BYCLASS_AFFINE}, "the ByClass study's RandomAffine instead"),
             "recipe-mixup-cutmix": ({"augment": recipe_aug_mixed}, "the recipe's augmentation + MixUp/CutMix"),
+            "recipe-crop-rotation-nearest": ({"augment": recipe_aug_nearest},
+                                             "the recipe's own augmentation, resampled nearest (as torchvision does)"),
         },
         "09_efficientnet_ideas": {
             # The same runs as two arms of 02 (same config and seed): shared, not trained twice.

@@ -73,6 +73,16 @@ def test_ablations_share_identical_runs_instead_of_training_them_twice():
         assert aug[name].config(ctx("full")) == ideas[name].config(ctx("full"))
 
 
+def test_arms_are_selected_by_name_in_the_order_given():
+    from charclf.study.plan import select_arms
+
+    arms = ablation_runs("02_augmentation")
+    chosen = select_arms(arms, ["recipe-crop-rotation-nearest", "recipe-crop-rotation"])
+    assert [r.name for r in chosen] == ["02_augmentation/recipe-crop-rotation-nearest",
+                                        "02_augmentation/recipe-crop-rotation"]
+    assert select_arms(arms, None) == arms and select_arms(arms, ["no-such-arm"]) == []
+
+
 def test_quick_profile_caps_ablation_epochs():
     for run in ablation_runs("02_augmentation"):
         assert run.config(ctx("quick")).epochs == PROFILES["quick"].max_epochs

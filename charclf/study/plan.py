@@ -118,6 +118,13 @@ def ablation_runs(group: str) -> list[PlannedRun]:
             for arm, (overrides, label) in arms.items()]
 
 
+def select_arms(plan: list[PlannedRun], arms: list[str] | None) -> list[PlannedRun]:
+    """The ablation runs named in ``arms`` (by :attr:`PlannedRun.entry`), in that order; all when None."""
+    if arms is None:
+        return plan
+    return sorted((r for r in plan if r.entry in arms), key=lambda r: arms.index(r.entry))
+
+
 def run_name(group: str, model: str, seed: int) -> str:
     return f"{group}/{model}-seed{seed}"
 
@@ -295,7 +302,8 @@ def main(argv=None) -> int:
     parser.add_argument("--only", default="04", choices=["04", "02", "09", "11", "11-distilled"],
                         help="which notebook's runs (11-distilled: notebook 11's students, after writing their "
                              "teacher from the ensemble of the finished runs when it does not exist yet)")
-    parser.add_argument("--models", help="comma-separated models, trained in this order (default: the whole plan)")
+    parser.add_argument("--models", help="comma-separated models (for 02 and 09: arms, e.g. recipe-crop-rotation), "
+                        "trained in this order (default: the whole plan)")
     parser.add_argument("--seeds", help="comma-separated seeds to run (default: all the plan's seeds); lets a "
                         "queue train one seed of every model before the second seeds")
     parser.add_argument("--data-dir", default=None)
@@ -319,7 +327,7 @@ def main(argv=None) -> int:
         if args.seeds:
             plan = [r for r in plan if r.seed in {int(s) for s in args.seeds.split(",")}]
     else:
-        plan = ablation_runs({"02": "02_augmentation", "09": "09_efficientnet_ideas"}[args.only])
+        plan = select_arms(ablation_runs({"02": "02_augmentation", "09": "09_efficientnet_ideas"}[args.only]), models)
     if models is not None and not plan:
         parser.error(f"--models {args.models}: none of them is in --only {args.only}'s plan")
     _, status = train_plan(ctx, data, plan, train=not args.dry_run, measure=True)

@@ -83,12 +83,12 @@ for name, cfg in transforms.items():
 #
 # * **ByClass study**: `RandomAffine(degrees=15, translate=(0.1, 0.1), scale=(0.9, 1.1), shear=3)`.
 # * **Mini-Vision V2/V3**: `RandomCrop(28, padding=2)` then `RandomRotation(10)`.
-#
-# torchvision resamples `RandomAffine` and `RandomRotation` with the nearest pixel by default, which is what
-# these works trained on; `BatchAugment` resamples bilinear unless `AugmentConfig(interpolation="nearest")`.
 # * **Ours (mild affine)**: smaller rotations and translations — large rotations or shears can turn one
 #   character into another (`N`/`Z`, `6`/`9` at the extremes), and EMNIST is already centred and
 #   size-normalised.
+#
+# torchvision resamples `RandomAffine` and `RandomRotation` with the nearest pixel by default, which is what
+# the earlier works trained on; `BatchAugment` resamples bilinear unless `AugmentConfig(interpolation="nearest")`.
 
 # %%
 from charclf.train.recipes import BYCLASS_AFFINE, MILD_AFFINE, MINIVISION_AUGMENT

@@ -20,15 +20,13 @@ import dataclasses
 import sys
 
 from charclf.train.config import OptimizerConfig, SchedulerConfig
-from charclf.train.recipes import MINIVISION_AUGMENT, get_recipe
+from charclf.train.recipes import MINIVISION_AUGMENT_NEAREST, get_recipe
 
 # One change at a time from a shared short schedule (OneCycle at batch 256, 6 epochs unless a candidate says
 # otherwise; each "-nearest" candidate is its plain namesake with nearest resampling).
 _SGD = OptimizerConfig(name="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
 _ONECYCLE = SchedulerConfig(name="onecycle", warmup_epochs=1)
 _BASE = dict(optimizer=_SGD, scheduler=_ONECYCLE, label_smoothing=0.1)
-# The earlier works' crop + RandomRotation resample with nearest (torchvision's default); ours bilinear.
-_NEAREST = dataclasses.replace(MINIVISION_AUGMENT, interpolation="nearest")
 CANDIDATES = {
     "onecycle6": dict(_BASE, epochs=6),
     "onecycle4": dict(_BASE, epochs=4),
@@ -37,8 +35,8 @@ CANDIDATES = {
                                optimizer=OptimizerConfig(name="sgd", lr=0.2, momentum=0.9, nesterov=True,
                                                          weight_decay=5e-4)),
     "onecycle5": dict(_BASE, epochs=5),
-    "onecycle5-nearest": dict(_BASE, epochs=5, augment=_NEAREST),
-    "onecycle6-nearest": dict(_BASE, epochs=6, augment=_NEAREST),
+    "onecycle5-nearest": dict(_BASE, epochs=5, augment=MINIVISION_AUGMENT_NEAREST),
+    "onecycle6-nearest": dict(_BASE, epochs=6, augment=MINIVISION_AUGMENT_NEAREST),
 }
 
 

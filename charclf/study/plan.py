@@ -14,7 +14,6 @@ the profile's budget is listed as untrained with that measurement, never trained
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from dataclasses import dataclass
 
 from charclf.errors import NotTrainedYet
@@ -67,15 +66,13 @@ ABLATION_MODEL, ABLATION_RECIPE, ABLATION_EPOCHS = "minivision_v3", "minivision_
 
 def _arms() -> dict[str, dict]:
     from charclf.train.config import AugmentConfig, OptimizerConfig
-    from charclf.train.recipes import BYCLASS_AFFINE, MINIVISION_AUGMENT, RECIPES
+    from charclf.train.recipes import BYCLASS_AFFINE, MINIVISION_AUGMENT, MINIVISION_AUGMENT_NEAREST, RECIPES
 
     kaggle = RECIPES["efficientnet_kaggle"].config
     mix = dict(mixup_alpha=kaggle.augment.mixup_alpha, cutmix_alpha=kaggle.augment.cutmix_alpha,
                mix_prob=kaggle.augment.mix_prob)
     recipe_aug_mixed = AugmentConfig(crop_padding=MINIVISION_AUGMENT.crop_padding,
                                      rotation=MINIVISION_AUGMENT.rotation, **mix)
-    # torchvision's RandomRotation resamples nearest; charclf's batched augmentation bilinear by default
-    recipe_aug_nearest = dataclasses.replace(MINIVISION_AUGMENT, interpolation="nearest")
     from charclf.train.recipes import compress_schedule
 
     restarts = compress_schedule(kaggle.scheduler, ABLATION_EPOCHS / kaggle.epochs)
@@ -89,7 +86,7 @@ def _arms() -> dict[str, dict]:
             "none": ({"augment": AugmentConfig()}, "no augmentation"),
             "byclass-affine": ({"augment": BYCLASS_AFFINE}, "the ByClass study's RandomAffine instead"),
             "recipe-mixup-cutmix": ({"augment": recipe_aug_mixed}, "the recipe's augmentation + MixUp/CutMix"),
-            "recipe-crop-rotation-nearest": ({"augment": recipe_aug_nearest},
+            "recipe-crop-rotation-nearest": ({"augment": MINIVISION_AUGMENT_NEAREST},
                                              "the recipe's own augmentation, resampled nearest (as torchvision does)"),
         },
         "09_efficientnet_ideas": {

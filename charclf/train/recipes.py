@@ -23,6 +23,8 @@ from charclf.train.config import AugmentConfig, OptimizerConfig, SchedulerConfig
 BYCLASS_AFFINE = AugmentConfig(degrees=15.0, translate=0.1, scale=(0.9, 1.1), shear=3.0)
 # Mini-Vision V2/V3: RandomCrop(28, padding=2) then RandomRotation(10).
 MINIVISION_AUGMENT = AugmentConfig(crop_padding=2, rotation=10.0)
+# The same, resampled as torchvision's RandomRotation does (charclf's default is bilinear): notebook 02's arm.
+MINIVISION_AUGMENT_NEAREST = AugmentConfig(crop_padding=2, rotation=10.0, interpolation="nearest")
 # Ours: milder than the ByClass affine. Characters change identity under large rotations or shears
 # (e.g. 'N'/'Z', '6'/'9' at the extreme), and EMNIST is already centred and size-normalised.
 MILD_AFFINE = AugmentConfig(degrees=8.0, translate=0.08, scale=(0.92, 1.08), shear=5.0)

@@ -35,6 +35,8 @@
 # | 08 MNIST transfer | an EMNIST model fine-tuned on MNIST vs trained from scratch |
 # | 09 EfficientNet recipe | MixUp/CutMix, Lion, warm restarts, class-weighted KL loss |
 # | 10 try it yourself | predict characters in your own image files; the draw-a-character demo |
+# | 11 beyond the earlier works | the accuracy / parameters / CPU-seconds frontier, the goals met or not, the ablation, the time-to-accuracy race |
+# | 12 label errors | cleanlab's audit of the ByClass labels: likely errors, their kinds, the test part's ceiling |
 #
 # **Profiles.** Each notebook has a `parameters` cell. `PROFILE = "quick"` trains on small, honest,
 # stratified subsets for a couple of epochs, so the whole study runs in minutes on a laptop CPU;

@@ -147,7 +147,8 @@ ctx.show(pd.DataFrame({
 # %% [markdown]
 # ## What augmentation is worth
 #
-# One model and recipe — Mini-Vision-V3's, cut to 15 epochs — trained five times, changing only the
+# One model and recipe — Mini-Vision-V3's, cut to 15 epochs at the full profile (the quick profile caps it at 2
+# epochs on 3,000 images, see the title) — trained five times, changing only the
 # augmentation: none, the recipe's own crop + rotation, the ByClass study's RandomAffine instead, the
 # recipe's augmentation plus MixUp/CutMix, and the recipe's own augmentation resampled nearest, as torchvision
 # does, instead of bilinear. Val picks each run's epoch; the test part is read once.

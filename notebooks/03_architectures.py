@@ -59,7 +59,7 @@ print(len(list_models()), "registered models:", ", ".join(list_models()))
 # | `minivision_v2`, `minivision_v3` | the two tiny CNNs (MNIST; EMNIST Balanced) |
 # | `lenet5_keras` | the Keras LeNet-5 (64,851 parameters at 47 classes) |
 # | `efficientnet_b2`, `efficientnet_b3` | the EfficientNet transfer study: torchvision's networks with a 1-channel stem, run at 112 px |
-# | `charnet_s`, `charnet_m`, `charnet_l` | this project's own residual networks: ≤ 100k parameters, a WRN-16-4, a WRN-22-6-like |
+# | `charnet_xs`, `charnet_s`, `charnet_m`, `charnet_l` | this project's own residual networks: ≤ 30k parameters, ≤ 100k parameters, a WRN-16-4, a WRN-22-6-like |
 
 # %%
 table = describe_models(num_classes=62)

@@ -95,5 +95,6 @@ ctx.save(viz.training_curves({label: run.history for label, run in runs.items()}
 #   ended. "SGD continued" starts from the same weights: the difference between the two is the optimizer
 #   (with the same data and epochs). "Adam from scratch" has no pre-training: the difference is what the
 #   two-stage procedure buys over one Adam run of the same total length.
-# * Under the quick profile every run is capped at two epochs on 3,000 images, so the numbers mostly reflect
+# * Under the quick profile each stage is capped at two epochs (Adam from scratch runs both stages' four) on
+#   3,000 images (the pre-training on 90 % of them), so the numbers mostly reflect
 #   the extra epochs; the full profile's runs are the ones to draw a conclusion from.

@@ -25,8 +25,8 @@
 #
 # Offline, ImageNet weights cannot be downloaded: the networks start from random initialisation unless a local
 # weights file is given (`create_model("efficientnet_b2", pretrained=True, weights_path=...)`; without one,
-# a clear warning says so). EfficientNet at 112 px is costly on a CPU: the quick profile trains B2 on a few
-# hundred images for one epoch — enough to run every part of the recipe, not to measure it.
+# a clear warning says so). EfficientNet at 112 px is costly on a CPU: the quick profile does not train B2 or B3
+# at all (over its MACs-per-image limit); the full profile times them and trains what fits the machine.
 
 # %%
 # Colab only: install charclf from GitHub with the extras the notebooks use (Optuna, Lion, Gradio), keeping
@@ -113,9 +113,10 @@ ctx.save(fig, "09_class_weights");
 # ## EfficientNet-B2 and B3 themselves
 #
 # The study fine-tunes ImageNet weights at 112 px. Neither fits this project's CPU machines: the weights cannot
-# be downloaded there, and a 112 px EfficientNet trains at a few images per second on 2 cores. The plan below
-# times one training step of each on this machine and estimates the full recipe; a model whose estimate is over
-# the profile's budget is listed, not trained (a GPU session trains it).
+# be downloaded there, and a 112 px EfficientNet trains at a few images per second on 2 cores. Under the quick
+# profile the plan below lists both as over its MACs-per-image limit, untimed; under the full profile it times
+# one training step of each on this machine and estimates the full recipe, and a model whose estimate does not
+# fit the machine is listed, not trained (a GPU session trains it).
 
 # %%
 from charclf.study.plan import PlannedRun, train_plan

@@ -123,8 +123,8 @@ ctx.save(viz.prediction_grid(seen, truth, pred, classes, ncols=5,
 
 # %% [markdown]
 # Rendered fonts are not handwriting — EMNIST models have never seen a font's uniform strokes — so they are a
-# harder test than they look; quick-profile models trained for two epochs on a few thousand images get many of
-# them wrong. Use a full-profile model (or `model_hub/default`) for real use.
+# harder test than they look, and even a model that reads handwriting well can misread some of them (count
+# them in the grid above). Use a full-profile model (or `model_hub/default`) for real use.
 #
 # ## The draw-a-character demo
 #

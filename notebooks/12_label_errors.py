@@ -176,8 +176,9 @@ ctx.show(la.experiment_table(results).round(4), "Test accuracy with and without 
 # ## Conclusions
 #
 # What the **full profile** found (the committed outputs of this notebook; 4 folds × 4 epochs of Mini-Vision-V3 on
-# the offline protocol's 93,055 training images, out-of-fold accuracy 84.6–85.6 %). Under the quick profile
-# (what CI executes) the models see 1,500 images for one epoch and these sentences do not describe its tables.
+# the offline protocol's 93,055 training images, out-of-fold accuracy 84.5–85.6 %). Under the quick profile
+# (what CI executes) each fold model sees 1,500 of the 3,000 training images for one epoch, and these sentences
+# do not describe its tables.
 #
 # * **How much is flagged.** cleanlab flags 10,777 of the 116,323 images (9.3 %). 2,867 of them are case
 #   pairs EMNIST itself merges (s/S, o/O, c/C ...): not errors. That leaves 7,910 likely errors (6.8 %): 5,870

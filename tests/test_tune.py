@@ -109,6 +109,15 @@ def test_search_on_tiny_data_trains_and_returns_best_params(tmp_path):
     assert (tmp_path / "trials.csv").exists() and (tmp_path / "study.db").exists()
 
 
+def test_best_config_trains_on_the_whole_training_set_not_the_trials_subset(tmp_path):
+    data = tiny_bundle()
+    result = run_search("lenet", data, space=BYCLASS_GRID, n_trials=1, epochs_per_trial=1, out_dir=tmp_path,
+                        seed=0, progress=False, max_train_samples=40)
+    assert result.spec["max_train_samples"] == 40  # the trials trained on the subset...
+    assert result.best_config().max_train_samples is None  # ...the best setting trains on all of train
+    assert result.best_config(max_train_samples=60).max_train_samples == 60
+
+
 def test_diverging_trial_is_pruned_not_fatal(tmp_path):
     space = SearchSpace({"lr": (1e9,), "momentum": (0.99,)}, n_iter=1, name="explode")
     result = run_search("lenet", tiny_bundle(), space=space, n_trials=1, epochs_per_trial=1, out_dir=tmp_path,

@@ -574,6 +574,9 @@ class SearchResult:
     storage_url: str
     out_dir: Path | None = None
     spec: dict = field(default_factory=dict)
+    # The training-set size the caller's base config asked for (None: all of train), before the search's own
+    # ``max_train_samples`` subset, which is for the short trials only: the best setting trains on this.
+    train_samples: int | None = None
 
     def trials_dataframe(self, all_states: bool = False):
         """One row per trial: number, state, val_loss (the objective), each parameter, val accuracy, worker,
@@ -593,11 +596,13 @@ class SearchResult:
         return float(self.study.best_value)
 
     def best_config(self, **overrides) -> TrainConfig:
-        """The base config with the best parameters (and ``overrides``) applied — ready for a full training."""
+        """The base config with the best parameters (and ``overrides``) applied — ready for a full training: on
+        the training set the caller's base config asked for, not on the trials' ``max_train_samples`` subset."""
         from charclf.train.recipes import override_config
 
         return override_config(self.base_config, {**self.space.config_overrides(self.best_params),
-                                                  "model": self.model_name, **overrides},
+                                                  "model": self.model_name, "max_train_samples": self.train_samples,
+                                                  **overrides},
                                source="best search parameters")
 
     def plot(self):
@@ -704,6 +709,7 @@ def run_search(model_name: str, data, base_config: TrainConfig | None = None,
     if epochs_per_trial < 1:
         raise ConfigError(f"epochs_per_trial={epochs_per_trial}: must be >= 1")
     base_config = base_config if base_config is not None else get_recipe("byclass_study")
+    train_samples = base_config.max_train_samples
     fixed = {"model": model_name, "seed": seed}
     if max_train_samples is not None:
         fixed["max_train_samples"] = max_train_samples
@@ -735,7 +741,8 @@ def run_search(model_name: str, data, base_config: TrainConfig | None = None,
                                       prune=pruner not in (None, "none"))
         optimize_to_budget(study, objective, n_trials, log=log)
     result = SearchResult(study=study, space=space, n_trials=n_trials, model_name=model_name,
-                          base_config=base_config, storage_url=url, out_dir=out_dir, spec=spec)
+                          base_config=base_config, storage_url=url, out_dir=out_dir, spec=spec,
+                          train_samples=train_samples)
     summary = result.summary()
     # Several workers finish the same study at about the same time: both writers go through a private temporary
     # file and an atomic rename, so none reads another's half-written file; the last worker to stop writes last.

@@ -170,3 +170,25 @@ def test_versions_name_the_training_precision():
 
     info = versions()
     assert info["training precision"] == ("bf16" if torch.cuda.is_available() or cpu_has_fast_bf16() else "fp32")
+
+
+def test_a_cached_run_under_another_config_is_flagged_not_passed_off(tmp_path):
+    import dataclasses
+    import warnings
+
+    from charclf.study.notebook import CachedRunConfigWarning, _warn_if_config_changed
+    from charclf.study.runs import load_run
+    from charclf.train.recipes import get_recipe
+
+    trained = get_recipe("minivision_v3", epochs=15)
+    write_fake_run(tmp_path / "run")
+    (tmp_path / "run" / "train_config.json").write_text(json.dumps(trained.to_dict()))
+    run = load_run(tmp_path / "run", name="04_training/mv3")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same config, or one differing only in where it runs: silent
+        _warn_if_config_changed("04_training/mv3", run, dataclasses.replace(trained, device="cpu", log_every=7))
+    asked = dataclasses.replace(trained, epochs=20, augment=dataclasses.replace(trained.augment, rotation=5.0))
+    with pytest.warns(CachedRunConfigWarning, match="RETRAIN") as record:
+        _warn_if_config_changed("04_training/mv3", run, asked)
+    (message,) = [str(w.message) for w in record if w.category is CachedRunConfigWarning]
+    assert "04_training/mv3" in message and "epochs: 15 -> 20" in message and "augment.rotation: 10.0 -> 5.0" in message

@@ -17,6 +17,7 @@ import os
 import platform
 import shutil
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -273,8 +274,28 @@ class StudyContext:
                 (run_dir / "model.safetensors").unlink(missing_ok=True)
 
         run = self.cached_run(name, build)
+        if run.cached:
+            _warn_if_config_changed(name, run, config)
         print(describe_run(run))
         return run
+
+
+class CachedRunConfigWarning(UserWarning):
+    """A cached run was trained under another config than the notebook cell now asks for."""
+
+
+def _warn_if_config_changed(name: str, run: Run, config) -> None:
+    """Say so when a cached run's own config differs from the cell's: the cell shows the cached run's numbers,
+    and a reader must not take them for the config in the cell (a recipe or code change since it was trained)."""
+    from charclf.provenance import repo_relative
+    from charclf.train.checkpoint import config_differences
+
+    details = config_differences(run.config, config.to_dict()) if run.config else ""
+    if details:
+        warnings.warn(f"[{name}] the cached run {repo_relative(run.dir)} was trained under another config than this "
+                      f"cell asks for ({details}); what follows is the cached run's, under its own "
+                      f"train_config.json. Fix: set RETRAIN = True (or CHARCLF_RETRAIN=1) to train it under this "
+                      f"cell's config", CachedRunConfigWarning, stacklevel=3)
 
 
 def setup(seed: int = 0, *, profile: str = "quick", data_dir=None, protocol: str = "holdout",

@@ -118,15 +118,22 @@ def check_same_config(saved: dict, current: dict, path: Path) -> None:
     """Refuse a resume with another training config (``TrainConfig.to_dict``), but for ``RESUME_MAY_DIFFER``.
     A field newer than the resume state, nested ones included (``augment.interpolation``), counts as its default
     there (the run trained without it)."""
+    details = config_differences(saved, current)
+    if details:
+        raise TrainingError(f"{path}: the run was started with a different training config ({details}). "
+                            f"Fix: resume with the run's own train_config.json, or start a new --out folder")
+
+
+def config_differences(saved: dict, current: dict) -> str:
+    """How training config ``current`` differs from a run's ``saved`` one, as ``"; "``-joined dotted paths
+    (``augment.rotation: 10.0 -> 5.0``); empty when they train the same way. ``RESUME_MAY_DIFFER`` fields are
+    ignored, and a field newer than ``saved`` counts as its default there (the run trained without it)."""
     from charclf.train.config import with_new_fields
 
     saved = with_new_fields(saved)
     diff = sorted(k for k in set(saved) | set(current)
                   if k not in RESUME_MAY_DIFFER and _jsonish(saved.get(k)) != _jsonish(current.get(k)))
-    if diff:
-        details = "; ".join(_differences(k, _jsonish(saved.get(k)), _jsonish(current.get(k))) for k in diff)
-        raise TrainingError(f"{path}: the run was started with a different training config ({details}). "
-                            f"Fix: resume with the run's own train_config.json, or start a new --out folder")
+    return "; ".join(_differences(k, _jsonish(saved.get(k)), _jsonish(current.get(k))) for k in diff)
 
 
 def _differences(key: str, saved, current) -> str:

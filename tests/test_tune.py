@@ -20,6 +20,7 @@ from charclf.data import DataBundle  # noqa: E402
 from charclf.errors import ConfigError  # noqa: E402
 from charclf.eval.figures import plot_search  # noqa: E402
 from charclf.experiments.tune import (  # noqa: E402
+    _RUN_PLACE_FIELDS,
     BYCLASS_GRID,
     CONTINUOUS_SPACE,
     SearchSpace,
@@ -185,14 +186,18 @@ def test_a_search_begun_before_a_config_field_existed_still_resumes(tmp_path):
     storage = make_storage(f"sqlite:///{tmp_path / 'search.db'}")
     # like run_search's spec, which leaves the run-place fields (name, device, ...) out of base_config
     spec = json.loads(json.dumps({"model": "lenet", "base_config": {
-        k: v for k, v in TrainConfig().to_dict().items() if k not in ("name", "device")}}))
+        k: v for k, v in TrainConfig().to_dict().items() if k not in _RUN_PLACE_FIELDS}}))
     begun = json.loads(json.dumps(spec))
-    del begun["base_config"]["augment"]["interpolation"]  # stored by a charclf without the field
+    # stored by a charclf without these fields, nested and top-level
+    del begun["base_config"]["augment"]["interpolation"], begun["base_config"]["distill_alpha"]
     load_or_create_study(storage, "s", spec=begun)
-    load_or_create_study(storage, "s", spec=spec)  # its trials ran with the default: the same search
-    spec["base_config"]["augment"]["interpolation"] = "nearest"
-    with pytest.raises(ConfigError, match="other settings.*base_config"):
-        load_or_create_study(storage, "s", spec=spec)
+    load_or_create_study(storage, "s", spec=spec)  # its trials ran with the defaults: the same search
+    for field, value in (("augment", {**spec["base_config"]["augment"], "interpolation": "nearest"}),
+                         ("distill_alpha", 0.9)):
+        changed = json.loads(json.dumps(spec))
+        changed["base_config"][field] = value
+        with pytest.raises(ConfigError, match="other settings.*base_config"):
+            load_or_create_study(storage, "s", spec=changed)
 
 
 def test_a_render_only_search_loads_a_finished_study_and_trains_nothing(tmp_path):

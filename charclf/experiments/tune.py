@@ -426,7 +426,7 @@ def load_or_create_study(storage, study_name: str, *, sampler=None, pruner=None,
             # a config field added since the study began counts as its default there (its trials ran without it)
             from charclf.train.config import with_new_fields
 
-            stored = {**stored, "base_config": with_new_fields(stored["base_config"], top_level=False)}
+            stored = {**stored, "base_config": with_new_fields(stored["base_config"], left_out=_RUN_PLACE_FIELDS)}
         if stored is None:
             study.set_user_attr(SPEC_ATTR, spec)
         elif stored != spec:

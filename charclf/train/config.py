@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,12 +110,12 @@ class TrainConfig:
         return _build(cls, data, str(path))
 
 
-def with_new_fields(data: dict, cls=None, *, top_level: bool = True) -> dict:
+def with_new_fields(data: dict, cls=None, *, left_out: Collection[str] = ()) -> dict:
     """``data`` (the ``to_dict`` of an older ``cls``, default TrainConfig) with each field added since set to its
     default, recursing into the nested config sections (``augment.interpolation``): the run that wrote it trained
     without the field, i.e. with its default. Free-form dict fields (``model_kwargs``) are left as they are.
-    ``top_level=False`` fills the nested sections only, for a dict that leaves some top-level fields out on
-    purpose (a search's stored spec)."""
+    ``left_out`` names top-level fields the dict omits on purpose (a search's stored spec drops where its trials
+    ran), which stay out."""
     import json
 
     cls = TrainConfig if cls is None else cls
@@ -124,7 +125,7 @@ def with_new_fields(data: dict, cls=None, *, top_level: bool = True) -> dict:
         default = getattr(defaults, f.name)
         if dataclasses.is_dataclass(default) and isinstance(out.get(f.name), dict):
             out[f.name] = with_new_fields(out[f.name], type(default))
-        elif top_level and f.name not in out:
+        elif f.name not in out and f.name not in left_out:
             out[f.name] = json.loads(json.dumps(dataclasses.asdict(default) if dataclasses.is_dataclass(default)
                                                 else default))
     return out

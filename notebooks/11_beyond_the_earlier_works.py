@@ -66,6 +66,9 @@ ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain
 # * `minivision_v3-charclf` and `resnet-charclf` are two of the earlier works' fast models trained under our
 #   best recipe (`charclf_best`: the same ingredients, weight decay 5e-4, 30 epochs) instead of their own:
 #   candidates for a single model of ≥ 87% within 2 hours of training on 2 CPU cores.
+# * `minivision_v3-nearest` is Mini-Vision-V3's own recipe with one change: its crop and rotation resampled
+#   nearest, as the card's torchvision transforms do, instead of charclf's bilinear. Its seeds pair with notebook
+#   04's `minivision_v3` seeds, so the ablation below measures the resampling over three seeds, not one.
 
 # %%
 from charclf.study.plan import beyond_runs, train_plan

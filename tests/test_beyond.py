@@ -132,6 +132,32 @@ def test_distilled_runs_name_the_profiles_teacher_and_compare_with_their_untaugh
     assert "seeds 0 on both sides" in row["baseline"]
 
 
+def test_nearest_resampling_is_paired_seed_by_seed_with_notebook_04s_bilinear_runs(tmp_path):
+    import dataclasses
+
+    from charclf.study.beyond import ablation_table
+    from charclf.study.plan import beyond_runs
+    from charclf.train.recipes import get_recipe
+
+    runs = beyond_runs("full", ["minivision_v3-nearest"])
+    assert [r.seed for r in runs] == [0, 1, 2]
+    nearest, bilinear = get_recipe("minivision_v3_nearest"), get_recipe("minivision_v3")
+    assert nearest.augment.interpolation == "nearest"  # the one change against notebook 04's recipe
+    assert dataclasses.replace(nearest, name=bilinear.name,
+                               augment=dataclasses.replace(nearest.augment, interpolation="bilinear")) == bilinear
+    root = tmp_path / "runs" / "full"
+    for seed, (val, test) in enumerate([(0.865, 0.864), (0.867, 0.862), (0.868, 0.866)]):
+        write_fake_run(root / f"04_training/minivision_v3-seed{seed}", model="minivision_v3", seed=seed,
+                       best_val_acc=val, test_acc=test)
+    for seed, (val, test) in enumerate([(0.870, 0.869), (0.871, 0.868)]):
+        write_fake_run(root / f"11_beyond/minivision_v3-nearest-seed{seed}", model="minivision_v3", seed=seed,
+                       best_val_acc=val, test_acc=test)
+    row = ablation_table(root).loc["11_beyond/minivision_v3-nearest"]
+    # seeds 0 and 1 on both sides: val (0.8705 - 0.866), test (0.8685 - 0.863)
+    assert row["Δ val (pts)"] == pytest.approx(0.45) and row["Δ test (pts)"] == pytest.approx(0.55)
+    assert "seeds 0, 1 on both sides" in row["baseline"] and "bilinear" in row["baseline"]
+
+
 def test_hub_slots_take_the_best_on_val_within_size_among_entries_with_enough_seeds(tmp_path):
     from charclf.study.beyond import hub_choices
 

@@ -196,7 +196,7 @@ def ablation_table(runs_dir: Path, ensemble_results: dict | None = None) -> pd.D
                          "val acc": record.best_val_acc, "test acc": record.test_acc,
                          "Δ val (pts)": 100 * (record.best_val_acc - base[1].best_val_acc),
                          "Δ test (pts)": 100 * (record.test_acc - base[1].test_acc)})
-    rows += _distillation_rows(runs_dir)
+    rows += _paired_rows(runs_dir)
     if ensemble_results is not None:
         best = max(ensemble_results["members"], key=lambda m: m["val_acc"])
         greedy = ensemble_results["greedy"]
@@ -260,21 +260,26 @@ def _means(records: list) -> tuple[float, float]:
     return (sum(r.best_val_acc for r in records) / len(records), sum(r.test_acc for r in records) / len(records))
 
 
-def _distillation_rows(runs_dir: Path) -> list[dict]:
-    """Each distilled small model against the same model and recipe without a teacher (means over seeds)."""
-    from charclf.study.plan import BEYOND_PLAN, DISTILLED
+def _paired_rows(runs_dir: Path) -> list[dict]:
+    """Notebook 11's one-change comparisons over seeds, each against the same model and recipe without the change
+    (means over the seeds both sides have): each distilled small model against no teacher, and Mini-Vision-V3's
+    recipe resampled nearest against notebook 04's bilinear runs."""
+    from charclf.study.plan import BEYOND_PLAN, DISTILLED, DISTILL_ALPHA
 
+    pairs = [(f"11_beyond/{model}-kd", f"distilled from the ensemble (alpha {DISTILL_ALPHA})",
+              f"{'11_beyond' if model in BEYOND_PLAN else '04_training'}/{model}", f"{model} without a teacher")
+             for model in DISTILLED]
+    pairs.append(("11_beyond/minivision_v3-nearest", "Mini-Vision-V3's full recipe resampled nearest",
+                  "04_training/minivision_v3", "the same recipe resampled bilinear (notebook 04)"))
     rows = []
-    for model in DISTILLED:
-        group = "11_beyond" if model in BEYOND_PLAN else "04_training"
-        base = _by_seed(runs_dir, f"{group}/{model}-seed*")
-        taught = _by_seed(runs_dir, f"11_beyond/{model}-kd-seed*")
-        seeds = sorted(set(base) & set(taught))  # paired: the same seeds on both sides
+    for run, change, base_run, base_label in pairs:
+        base, changed = _by_seed(runs_dir, f"{base_run}-seed*"), _by_seed(runs_dir, f"{run}-seed*")
+        seeds = sorted(set(base) & set(changed))  # paired: the same seeds on both sides
         if not seeds:
             continue
-        (base_val, base_test), (val, test) = (_means([side[s] for s in seeds]) for side in (base, taught))
-        rows.append({"run": f"11_beyond/{model}-kd", "change": "distilled from the ensemble (alpha 0.5)",
-                     "baseline": f"{model} without a teacher (seeds {', '.join(map(str, seeds))} on both sides)",
+        (base_val, base_test), (val, test) = (_means([side[s] for s in seeds]) for side in (base, changed))
+        rows.append({"run": run, "change": change,
+                     "baseline": f"{base_label} (seeds {', '.join(map(str, seeds))} on both sides)",
                      "val acc": val, "test acc": test, "Δ val (pts)": 100 * (val - base_val),
                      "Δ test (pts)": 100 * (test - base_test)})
     return rows

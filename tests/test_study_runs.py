@@ -18,7 +18,7 @@ from charclf.study.runs import (
     retrain_requested,
 )
 from charclf.train import SchedulerConfig
-from charclf.train.recipes import compress_schedule
+from charclf.train.recipes import compress_schedule, get_recipe
 
 
 def _fake_training(calls):
@@ -172,23 +172,28 @@ def test_versions_name_the_training_precision():
     assert info["training precision"] == ("bf16" if torch.cuda.is_available() or cpu_has_fast_bf16() else "fp32")
 
 
-def test_a_cached_run_under_another_config_is_flagged_not_passed_off(tmp_path):
+def test_a_cached_run_under_another_config_is_flagged_not_passed_off(tmp_path, monkeypatch, capsys):
     import dataclasses
-    import warnings
 
-    from charclf.study.notebook import CachedRunConfigWarning, _warn_if_config_changed
-    from charclf.study.runs import load_run
-    from charclf.train.recipes import get_recipe
+    from charclf.study.notebook import StudyContext
 
+    monkeypatch.delenv(RETRAIN_ENV, raising=False)
+    monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(tmp_path))
+    ctx = StudyContext(profile="full", protocol="holdout", seed=0, data_dir=tmp_path, retrain=False,
+                       settings=profile_settings("full"))
     trained = get_recipe("minivision_v3", epochs=15)
-    write_fake_run(tmp_path / "run")
-    (tmp_path / "run" / "train_config.json").write_text(json.dumps(trained.to_dict()))
-    run = load_run(tmp_path / "run", name="04_training/mv3")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the same config, or one differing only in where it runs: silent
-        _warn_if_config_changed("04_training/mv3", run, dataclasses.replace(trained, device="cpu", log_every=7))
+    folder = tmp_path / "runs" / "full" / "04_training" / "mv3"
+    write_fake_run(folder)
+    (folder / "train_config.json").write_text(json.dumps(trained.to_dict()))
+
+    def cached(config):
+        capsys.readouterr()
+        ctx.train("04_training/mv3", config, data=None)  # cached: nothing trains, so no data is needed
+        return capsys.readouterr().out
+
+    # the same config, or one differing only in where it runs: no warning
+    assert "WARNING" not in cached(dataclasses.replace(trained, device="cpu", log_every=7))
     asked = dataclasses.replace(trained, epochs=20, augment=dataclasses.replace(trained.augment, rotation=5.0))
-    with pytest.warns(CachedRunConfigWarning, match="RETRAIN") as record:
-        _warn_if_config_changed("04_training/mv3", run, asked)
-    (message,) = [str(w.message) for w in record if w.category is CachedRunConfigWarning]
-    assert "04_training/mv3" in message and "epochs: 15 -> 20" in message and "augment.rotation: 10.0 -> 5.0" in message
+    out = cached(asked)
+    assert "[04_training/mv3] WARNING" in out and "RETRAIN = True" in out
+    assert "epochs: 15 -> 20" in out and "augment.rotation: 10.0 -> 5.0" in out

@@ -20,7 +20,6 @@ from charclf.data import DataBundle  # noqa: E402
 from charclf.errors import ConfigError  # noqa: E402
 from charclf.eval.figures import plot_search  # noqa: E402
 from charclf.experiments.tune import (  # noqa: E402
-    _RUN_PLACE_FIELDS,
     BYCLASS_GRID,
     CONTINUOUS_SPACE,
     SearchSpace,
@@ -111,12 +110,19 @@ def test_search_on_tiny_data_trains_and_returns_best_params(tmp_path):
 
 
 def test_best_config_trains_on_the_whole_training_set_not_the_trials_subset(tmp_path):
+    from charclf.train.recipes import get_recipe
+
     data = tiny_bundle()
     result = run_search("lenet", data, space=BYCLASS_GRID, n_trials=1, epochs_per_trial=1, out_dir=tmp_path,
                         seed=0, progress=False, max_train_samples=40)
     assert result.spec["max_train_samples"] == 40  # the trials trained on the subset...
     assert result.best_config().max_train_samples is None  # ...the best setting trains on all of train
     assert result.best_config(max_train_samples=60).max_train_samples == 60
+    # A caller's own limit is what the best setting trains on, not the trials' smaller subset.
+    limited = run_search("lenet", data, get_recipe("byclass_study", max_train_samples=56), space=BYCLASS_GRID,
+                         n_trials=1, epochs_per_trial=1, out_dir=tmp_path / "limited", seed=0, progress=False,
+                         max_train_samples=40)
+    assert limited.spec["max_train_samples"] == 40 and limited.best_config().max_train_samples == 56
 
 
 def test_diverging_trial_is_pruned_not_fatal(tmp_path):
@@ -181,12 +187,12 @@ def test_rerun_resumes_to_the_same_trials_as_an_uninterrupted_search(tmp_path):
 
 
 def test_a_search_begun_before_a_config_field_existed_still_resumes(tmp_path):
-    from charclf.train.config import TrainConfig
+    from charclf.train.config import RUN_PLACE_FIELDS, TrainConfig
 
     storage = make_storage(f"sqlite:///{tmp_path / 'search.db'}")
     # like run_search's spec, which leaves the run-place fields (name, device, ...) out of base_config
     spec = json.loads(json.dumps({"model": "lenet", "base_config": {
-        k: v for k, v in TrainConfig().to_dict().items() if k not in _RUN_PLACE_FIELDS}}))
+        k: v for k, v in TrainConfig().to_dict().items() if k not in RUN_PLACE_FIELDS}}))
     begun = json.loads(json.dumps(spec))
     # stored by a charclf without these fields, nested and top-level
     del begun["base_config"]["augment"]["interpolation"], begun["base_config"]["distill_alpha"]

@@ -52,7 +52,7 @@ import numpy as np
 
 from charclf.argtypes import COUNT, NON_NEGATIVE, SECONDS
 from charclf.errors import ConfigError, TrainingError, unknown_name
-from charclf.train.config import TrainConfig
+from charclf.train.config import RUN_PLACE_FIELDS, TrainConfig, with_new_fields
 
 # Short parameter names (the ByClass study's) -> TrainConfig field paths. Any dotted path works too.
 PARAM_PATHS = {
@@ -70,8 +70,6 @@ WORKER_ATTR = "worker"
 SPEC_ATTR = "charclf_search_spec"
 DEFAULT_HEARTBEAT_S = 10
 MAX_RETRY = 3  # a parameter set that kills its worker more often than this is not re-queued again
-# TrainConfig fields that say where/how fast a trial runs, not what it computes: workers may differ in them.
-_RUN_PLACE_FIELDS = {"device", "compile", "eval_batch_size", "log_every", "name"}
 
 
 # -- search spaces -------------------------------------------------------------------------------------------
@@ -424,9 +422,7 @@ def load_or_create_study(storage, study_name: str, *, sampler=None, pruner=None,
         stored = study.user_attrs.get(SPEC_ATTR)
         if isinstance(stored, dict) and isinstance(stored.get("base_config"), dict):
             # a config field added since the study began counts as its default there (its trials ran without it)
-            from charclf.train.config import with_new_fields
-
-            stored = {**stored, "base_config": with_new_fields(stored["base_config"], left_out=_RUN_PLACE_FIELDS)}
+            stored = {**stored, "base_config": with_new_fields(stored["base_config"], left_out=RUN_PLACE_FIELDS)}
         if stored is None:
             study.set_user_attr(SPEC_ATTR, spec)
         elif stored != spec:
@@ -574,9 +570,9 @@ class SearchResult:
     storage_url: str
     out_dir: Path | None = None
     spec: dict = field(default_factory=dict)
-    # The training-set size the caller's base config asked for (None: all of train), before the search's own
-    # ``max_train_samples`` subset, which is for the short trials only: the best setting trains on this.
-    train_samples: int | None = None
+    # The caller's base config's max_train_samples (None: all of train), before the search's own subset, which is
+    # for the short trials only: best_config() trains the best setting on this.
+    caller_max_train_samples: int | None = None
 
     def trials_dataframe(self, all_states: bool = False):
         """One row per trial: number, state, val_loss (the objective), each parameter, val accuracy, worker,
@@ -601,7 +597,7 @@ class SearchResult:
         from charclf.train.recipes import override_config
 
         return override_config(self.base_config, {**self.space.config_overrides(self.best_params),
-                                                  "model": self.model_name, "max_train_samples": self.train_samples,
+                                                  "model": self.model_name, "max_train_samples": self.caller_max_train_samples,
                                                   **overrides},
                                source="best search parameters")
 
@@ -709,7 +705,7 @@ def run_search(model_name: str, data, base_config: TrainConfig | None = None,
     if epochs_per_trial < 1:
         raise ConfigError(f"epochs_per_trial={epochs_per_trial}: must be >= 1")
     base_config = base_config if base_config is not None else get_recipe("byclass_study")
-    train_samples = base_config.max_train_samples
+    caller_max_train_samples = base_config.max_train_samples
     fixed = {"model": model_name, "seed": seed}
     if max_train_samples is not None:
         fixed["max_train_samples"] = max_train_samples
@@ -722,7 +718,7 @@ def run_search(model_name: str, data, base_config: TrainConfig | None = None,
     if max_val_samples is not None and max_val_samples < len(data.val):
         data = dataclasses.replace(data, val=stratified_subset(data.val, max_val_samples, seed=seed))
     # What the trials mean; workers joining the study must agree on it (where it runs may differ).
-    meaning = {k: v for k, v in base_config.to_dict().items() if k not in _RUN_PLACE_FIELDS}
+    meaning = {k: v for k, v in base_config.to_dict().items() if k not in RUN_PLACE_FIELDS}
     spec = {"model": model_name, "space": space.describe(), "sampler": sampler, "pruner": pruner or "none",
             "seed": seed, "epochs_per_trial": epochs_per_trial, "max_train_samples": base_config.max_train_samples,
             "max_val_samples": max_val_samples, "data": data.describe(), "base_config": meaning,
@@ -742,7 +738,7 @@ def run_search(model_name: str, data, base_config: TrainConfig | None = None,
         optimize_to_budget(study, objective, n_trials, log=log)
     result = SearchResult(study=study, space=space, n_trials=n_trials, model_name=model_name,
                           base_config=base_config, storage_url=url, out_dir=out_dir, spec=spec,
-                          train_samples=train_samples)
+                          caller_max_train_samples=caller_max_train_samples)
     summary = result.summary()
     # Several workers finish the same study at about the same time: both writers go through a private temporary
     # file and an atomic rename, so none reads another's half-written file; the last worker to stop writes last.

@@ -261,18 +261,11 @@ def _means(records: list) -> tuple[float, float]:
 
 
 def _paired_rows(runs_dir: Path) -> list[dict]:
-    """Notebook 11's one-change comparisons over seeds, each against the same model and recipe without the change
-    (means over the seeds both sides have): each distilled small model against no teacher, and Mini-Vision-V3's
-    recipe resampled nearest against notebook 04's bilinear runs."""
-    from charclf.study.plan import BEYOND_PLAN, DISTILLED, DISTILL_ALPHA
+    """``plan.paired_comparisons`` as ablation rows: means over the seeds both sides have."""
+    from charclf.study.plan import paired_comparisons
 
-    pairs = [(f"11_beyond/{model}-kd", f"distilled from the ensemble (alpha {DISTILL_ALPHA})",
-              f"{'11_beyond' if model in BEYOND_PLAN else '04_training'}/{model}", f"{model} without a teacher")
-             for model in DISTILLED]
-    pairs.append(("11_beyond/minivision_v3-nearest", "Mini-Vision-V3's full recipe resampled nearest",
-                  "04_training/minivision_v3", "the same recipe resampled bilinear (notebook 04)"))
     rows = []
-    for run, change, base_run, base_label in pairs:
+    for run, change, base_run, base_label in paired_comparisons():
         base, changed = _by_seed(runs_dir, f"{base_run}-seed*"), _by_seed(runs_dir, f"{run}-seed*")
         seeds = sorted(set(base) & set(changed))  # paired: the same seeds on both sides
         if not seeds:

@@ -17,7 +17,6 @@ import os
 import platform
 import shutil
 import sys
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -275,27 +274,24 @@ class StudyContext:
 
         run = self.cached_run(name, build)
         if run.cached:
-            _warn_if_config_changed(name, run, config)
+            print(cached_run_config_warning(name, run, config) or "", end="")
         print(describe_run(run))
         return run
 
 
-class CachedRunConfigWarning(UserWarning):
-    """A cached run was trained under another config than the notebook cell now asks for."""
-
-
-def _warn_if_config_changed(name: str, run: Run, config) -> None:
-    """Say so when a cached run's own config differs from the cell's: the cell shows the cached run's numbers,
-    and a reader must not take them for the config in the cell (a recipe or code change since it was trained)."""
+def cached_run_config_warning(name: str, run: Run, config) -> str | None:
+    """A warning line (printed in the notebook's output, so no machine path reaches it) when a cached run's own
+    config differs from the one the cell asks for, else None: the cell shows the cached run's numbers, and a reader
+    must not take them for the cell's config (a recipe or code change since the run was trained)."""
     from charclf.provenance import repo_relative
-    from charclf.train.checkpoint import config_differences
+    from charclf.train.config import config_differences
 
     details = config_differences(run.config, config.to_dict()) if run.config else ""
-    if details:
-        warnings.warn(f"[{name}] the cached run {repo_relative(run.dir)} was trained under another config than this "
-                      f"cell asks for ({details}); what follows is the cached run's, under its own "
-                      f"train_config.json. Fix: set RETRAIN = True (or CHARCLF_RETRAIN=1) to train it under this "
-                      f"cell's config", CachedRunConfigWarning, stacklevel=3)
+    if not details:
+        return None
+    return (f"[{name}] WARNING: the cached run {repo_relative(run.dir)} was trained under another config than this "
+            f"cell asks for ({details}); what follows is the cached run's, under its own train_config.json. Fix: "
+            f"set RETRAIN = True (or CHARCLF_RETRAIN=1) to train it under this cell's config\n")
 
 
 def setup(seed: int = 0, *, profile: str = "quick", data_dir=None, protocol: str = "holdout",

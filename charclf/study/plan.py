@@ -158,6 +158,19 @@ DISTILL_ALPHA = 0.5
 TEACHER_RUN = "11_beyond/teacher"
 
 
+def paired_comparisons() -> list[tuple[str, str, str, str]]:
+    """Notebook 11's one-change comparisons over seeds, as ``(run, change, baseline run, baseline)``, each run a
+    ``<group>/<entry>`` whose ``-seed<N>`` folders pair with the baseline's: each distilled small model against the
+    same model without a teacher, and Mini-Vision-V3's recipe resampled nearest against notebook 04's bilinear."""
+    pairs = [(f"11_beyond/{model}-kd", f"distilled from the ensemble (alpha {DISTILL_ALPHA})",
+              f"{'11_beyond' if model in BEYOND_PLAN else '04_training'}/{model}", f"{model} without a teacher")
+             for model in DISTILLED]
+    model, recipe = BEYOND_PLAN["minivision_v3-nearest"]
+    pairs.append(("11_beyond/minivision_v3-nearest", f"{recipe}: Mini-Vision-V3's recipe resampled nearest",
+                  f"04_training/{model}", f"{TRAINING_PLAN[model]}: the same recipe resampled bilinear (notebook 04)"))
+    return pairs
+
+
 def teacher_file(profile: str) -> str:
     """The teacher of ``profile``'s distilled runs, as ``TrainConfig.distill_teacher`` names it (relative to
     the outputs folder)."""

@@ -18,12 +18,11 @@ import torch
 from torch import nn
 
 from charclf.errors import TrainingError, file_error
+from charclf.train.config import config_differences, json_equivalent
 from charclf.models.registry import unwrap
 
 RESUME_NAME = "resume.pt"
 FORMAT_VERSION = 1
-# Settings that may change between a run and its resume without changing the numbers it computes.
-RESUME_MAY_DIFFER = {"device", "compile", "eval_batch_size", "log_every", "name"}
 
 
 def fingerprint(model: nn.Module, architecture: str, num_classes: int, model_kwargs: dict) -> dict:
@@ -115,7 +114,7 @@ def load_resume(path: str | Path) -> dict:
 
 
 def check_same_config(saved: dict, current: dict, path: Path) -> None:
-    """Refuse a resume with another training config (``TrainConfig.to_dict``), but for ``RESUME_MAY_DIFFER``.
+    """Refuse a resume with another training config (``TrainConfig.to_dict``), but for ``RUN_PLACE_FIELDS``.
     A field newer than the resume state, nested ones included (``augment.interpolation``), counts as its default
     there (the run trained without it)."""
     details = config_differences(saved, current)
@@ -124,45 +123,16 @@ def check_same_config(saved: dict, current: dict, path: Path) -> None:
                             f"Fix: resume with the run's own train_config.json, or start a new --out folder")
 
 
-def config_differences(saved: dict, current: dict) -> str:
-    """How training config ``current`` differs from a run's ``saved`` one, as ``"; "``-joined dotted paths
-    (``augment.rotation: 10.0 -> 5.0``); empty when they train the same way. ``RESUME_MAY_DIFFER`` fields are
-    ignored, and a field newer than ``saved`` counts as its default there (the run trained without it)."""
-    from charclf.train.config import with_new_fields
-
-    saved = with_new_fields(saved)
-    diff = sorted(k for k in set(saved) | set(current)
-                  if k not in RESUME_MAY_DIFFER and _jsonish(saved.get(k)) != _jsonish(current.get(k)))
-    return "; ".join(_differences(k, _jsonish(saved.get(k)), _jsonish(current.get(k))) for k in diff)
-
-
-def _differences(key: str, saved, current) -> str:
-    """What changed under ``key``, as dotted paths into nested sections (``augment.rotation: 10.0 -> 5.0``)."""
-    if isinstance(saved, dict) and isinstance(current, dict):
-        return "; ".join(_differences(f"{key}.{k}", saved.get(k), current.get(k))
-                         for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k))
-    return f"{key}: {saved!r} -> {current!r}"
-
-
 def check_same_data(saved: dict | None, current: dict, path: Path) -> None:
     """Refuse a resume on other data than the run was trained on (split, protocol, part sizes, classes)."""
     if saved is None:  # a resume state from before data was recorded: nothing to compare
         return
-    saved, current = _jsonish(saved), _jsonish(current)
+    saved, current = json_equivalent(saved), json_equivalent(current)
     if saved != current:
         diff = "; ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in sorted(set(saved) | set(current))
                          if saved.get(k) != current.get(k))
         raise TrainingError(f"{path}: the run was trained on other data ({diff}). Fix: resume with the run's "
                             f"split/protocol/data dir (see its config.json), or start a new --out folder")
-
-
-def _jsonish(value):
-    """Tuples and lists compare equal (the resume file stores what to_dict gave; JSON turns tuples into lists)."""
-    if isinstance(value, dict):
-        return {k: _jsonish(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonish(v) for v in value]
-    return value
 
 
 def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:

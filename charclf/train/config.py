@@ -131,6 +131,40 @@ def with_new_fields(data: dict, cls=None, *, left_out: Collection[str] = ()) -> 
     return out
 
 
+# TrainConfig fields that say where and how fast a run trains, not what it computes: a resume, a search's workers
+# and a notebook's cached run may differ in them.
+RUN_PLACE_FIELDS = frozenset({"device", "compile", "eval_batch_size", "log_every", "name"})
+
+
+def config_differences(saved: dict, current: dict) -> str:
+    """How training config ``current`` differs from a run's ``saved`` one (both ``TrainConfig.to_dict``), as
+    ``"; "``-joined dotted paths (``augment.rotation: 10.0 -> 5.0``); empty when they train the same way.
+    ``RUN_PLACE_FIELDS`` are ignored, and a field newer than ``saved`` counts as its default there (the run
+    trained without it)."""
+    saved = with_new_fields(saved)
+    diff = sorted(k for k in set(saved) | set(current)
+                  if k not in RUN_PLACE_FIELDS and json_equivalent(saved.get(k)) != json_equivalent(current.get(k)))
+    return "; ".join(_differences(k, json_equivalent(saved.get(k)), json_equivalent(current.get(k))) for k in diff)
+
+
+def _differences(key: str, saved, current) -> str:
+    """What changed under ``key``, as dotted paths into nested sections (``augment.rotation: 10.0 -> 5.0``)."""
+    if isinstance(saved, dict) and isinstance(current, dict):
+        return "; ".join(_differences(f"{key}.{k}", saved.get(k), current.get(k))
+                         for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k))
+    return f"{key}: {saved!r} -> {current!r}"
+
+
+def json_equivalent(value):
+    """``value`` as it reads back from JSON, so tuples and lists compare equal (a saved config or resume state holds
+    what ``to_dict`` gave; JSON turns its tuples into lists)."""
+    if isinstance(value, dict):
+        return {k: json_equivalent(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_equivalent(v) for v in value]
+    return value
+
+
 def _build(cls, data, source: str):
     """Build a (nested) frozen dataclass from a dict, refusing unknown keys and wrong types."""
     if not isinstance(data, dict):

@@ -273,8 +273,8 @@ class StudyContext:
                 (run_dir / "model.safetensors").unlink(missing_ok=True)
 
         run = self.cached_run(name, build)
-        if run.cached:
-            print(cached_run_config_warning(name, run, config) or "", end="")
+        if run.cached and (warning := cached_run_config_warning(name, run, config)):
+            print(warning, end="")
         print(describe_run(run))
         return run
 

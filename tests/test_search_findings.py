@@ -30,6 +30,10 @@ def test_the_two_samplers_are_compared_at_the_same_budget():
                         "best after 3 of its 3 trials.")
     lines = search_findings({"random": tpe, "TPE": random})
     assert lines[2] == "At the same budget, random's best val loss is lower by 0.0100. TPE never matched random's best."
+    # Both samplers seeded alike draw the same first trial: a tie is a tie, not a win.
+    lines = search_findings({"random": random, "TPE": _trials([0.50, 0.7])})
+    assert lines[2] == "At the same budget, both reach the same best val loss. TPE first matched random's best after 1 " \
+                       "of its 2 trials."
 
 
 def test_trials_to_match_counts_pruned_trials_as_spent_budget():

@@ -49,14 +49,14 @@ def search_findings(searches: dict[str, pd.DataFrame], default=None, tuned=None)
     if len(best) == 2:
         (ref, ref_row), (other, other_row) = best.items()
         gap = other_row["val_loss"] - ref_row["val_loss"]
-        better = other if gap < 0 else ref
         matched = trials_to_match(searches[other], ref_row["val_loss"])
-        lines.append(f"At the same budget, {better}'s best val loss is lower by {abs(gap):.4f}. "
+        lines.append((f"At the same budget, {other if gap < 0 else ref}'s best val loss is lower by {abs(gap):.4f}. "
+                      if gap else f"At the same budget, both reach the same best val loss. ")
                      + (f"{other} first matched {ref}'s best after {matched} of its {len(searches[other])} trials."
                         if matched else f"{other} never matched {ref}'s best."))
     if default is not None and tuned is not None:
         d_val, d_test = 100 * (tuned.best_val_acc - default.best_val_acc), 100 * (tuned.test_acc - default.test_acc)
-        lines.append(f"On the complete protocol the searched setting reaches val {tuned.best_val_acc:.2%} and test "
+        lines.append(f"Trained in full, the searched setting reaches val {tuned.best_val_acc:.2%} and test "
                      f"{tuned.test_acc:.2%} ({tuned.train_samples:,} images, {tuned.epochs_run} epochs); the default "
                      f"recipe val {default.best_val_acc:.2%} and test {default.test_acc:.2%} ({default.train_samples:,} "
                      f"images, {default.epochs_run} epochs): {d_val:+.2f} points on val, {d_test:+.2f} on test.")

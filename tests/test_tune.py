@@ -223,7 +223,12 @@ def test_a_render_only_search_loads_a_finished_study_and_trains_nothing(tmp_path
     with pytest.raises(NotTrainedYet, match="2 of its 3 trials"):
         search(3, train=False)
     assert objective.calls == 2
+    # Loading the finished search leaves its files (and their provenance: who ran the trials) as they were.
+    written = {name: (tmp_path / "s" / name).read_text() for name in ("search.json", "trials.csv")}
+    (tmp_path / "s" / "search.json").write_text(written["search.json"].replace('"git_sha"', '"git_sha_then"'))
     assert len(search(2, train=False).study.trials) == 2 and objective.calls == 2
+    assert '"git_sha_then"' in (tmp_path / "s" / "search.json").read_text()
+    assert (tmp_path / "s" / "trials.csv").read_text() == written["trials.csv"]
 
 
 def test_tpe_starts_with_the_seeded_random_trials(tmp_path):

@@ -735,16 +735,21 @@ def run_search(model_name: str, data, base_config: TrainConfig | None = None,
         if objective is None:
             objective = fit_objective(model_name, data, base_config, space, epochs_per_trial=epochs_per_trial,
                                       prune=pruner not in (None, "none"))
+        trials_before = len(study.get_trials(deepcopy=False))
         optimize_to_budget(study, objective, n_trials, log=log)
+        ran_trials = len(study.get_trials(deepcopy=False)) != trials_before
     result = SearchResult(study=study, space=space, n_trials=n_trials, model_name=model_name,
                           base_config=base_config, storage_url=url, out_dir=out_dir, spec=spec,
                           caller_max_train_samples=caller_max_train_samples)
     summary = result.summary()
-    # Several workers finish the same study at about the same time: both writers go through a private temporary
-    # file and an atomic rename, so none reads another's half-written file; the last worker to stop writes last.
-    write_csv(result.trials_dataframe(), out_dir / "trials.csv")
-    write_json(out_dir / "search.json", {**summary, **run_metadata(
-        recipe=base_config.name or "tune", protocol=data.protocol, seed=seed, config=base_config.to_dict())})
+    # The files describe the trials, with the provenance of the code that ran them: a call that only loaded a
+    # finished search (a notebook render) leaves them as they are.
+    if ran_trials or not (out_dir / "search.json").is_file():
+        # Several workers finish the same study at about the same time: both writers go through a private
+        # temporary file and an atomic rename, so none reads another's half-written file; the last to stop wins.
+        write_csv(result.trials_dataframe(), out_dir / "trials.csv")
+        write_json(out_dir / "search.json", {**summary, **run_metadata(
+            recipe=base_config.name or "tune", protocol=data.protocol, seed=seed, config=base_config.to_dict())})
     if progress and summary["best_trial"] is not None:
         print(f"best of {summary['finished']} trials: #{summary['best_trial']} {summary['best_params']} "
               f"(val loss {summary['best_val_loss']:.4f})", flush=True)

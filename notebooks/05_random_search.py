@@ -149,7 +149,7 @@ ctx.show(runs_table(both), "ResNet: the searched setting vs the default recipe")
 # trials; the tuned and default runs are compared on validation accuracy, with the test part beside it.
 
 # %%
-from charclf.study.search_findings import search_findings
+from charclf.study.findings import search_findings
 lines = search_findings({"random search": search.trials_dataframe(), "TPE": tpe.trials_dataframe()},
                         default=both["default recipe (04)"].record, tuned=tuned.record)
 print("\n".join(f"* {line}" for line in lines))

@@ -72,10 +72,9 @@ stages = pd.DataFrame({"pretrain (SGD, 90 %)": results["pretrain"], "finetune (A
 stages = stages[["optimizer", "lr", "train_samples", "epochs_run", "best_epoch", "val_acc", "test_acc",
                  "train_time_s"]]
 ctx.show(stages, f"{MODEL}: pre-training, fine-tuning and the two controls")
-print(f"fine-tune vs pre-train: val {results['gain']['val_acc']:+.2%}, test {results['gain']['test_acc']:+.2%}")
-for name, control in results["controls"].items():
-    print(f"fine-tune vs {name}: val {results['finetune']['val_acc'] - control['val_acc']:+.2%}, "
-          f"test {results['finetune']['test_acc'] - control['test_acc']:+.2%}")
+# The conclusions, computed from the table above (val decides; one seed each).
+from charclf.study.findings import finetune_findings
+print("\n".join(f"* {line}" for line in finetune_findings(results)))
 
 # %%
 from charclf.eval import figures as viz

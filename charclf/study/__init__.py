@@ -6,7 +6,8 @@ report, and ``charclf study`` (running the notebooks).
 
 Modules: ``notebook`` (setup, StudyContext), ``profiles`` (quick / full), ``runs`` (cached runs and the tables
 built from their records), ``plan`` (which runs the study trains), ``report`` (README tables), ``runner``
-(executing the notebooks), ``nbstrip`` (committing executed notebooks without noise).
+(executing the notebooks), ``nbstrip`` (committing executed notebooks without noise), ``earlier`` and ``findings``
+(the notebooks' conclusions, computed from their numbers), ``beyond`` (notebook 11).
 """
 from __future__ import annotations
 

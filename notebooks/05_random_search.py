@@ -101,7 +101,8 @@ print("optimizer:", best.optimizer, "\nbatch size:", best.batch_size)
 # %% [markdown]
 # ## Random search vs TPE, same grid, same budget
 #
-# Optuna's TPE sampler proposes each trial from the finished ones (its first trials are random). Run over the
+# Optuna's TPE sampler proposes each trial from the finished ones; its first ten trials are the same seeded
+# random draws as the random search's, so only its later trials can differ. Run over the
 # same grid with the same number of trials, epochs and subset, it answers whether a smarter sampler buys
 # anything at the ByClass study's budget. Both are scored by the validation loss.
 
@@ -110,16 +111,18 @@ tpe = run_search("resnet", data, ctx.adapt(get_recipe("byclass_study")), BYCLASS
                  sampler="tpe", seed=ctx.seed, epochs_per_trial=s.tune_epochs, max_train_samples=s.tune_train_samples,
                  out_dir=ctx.workdir("05_random_search/resnet-grid-tpe"), progress=True, train=ctx.train_missing)
 import matplotlib.pyplot as plt
+from charclf.study.findings import complete_trials
 fig, ax = plt.subplots(figsize=(7, 3.5), layout="constrained")
 comparison = {}
 for name, result in {"random": search, "TPE": tpe}.items():
-    df = result.trials_dataframe().sort_values("number")
-    ax.plot(df["number"] + 1, df["val_loss"].cummin(), marker="o", label=name)
-    comparison[name] = {"trials": len(df), "best val loss": df["val_loss"].min(),
-                        "best trial": int(df.loc[df["val_loss"].idxmin(), "number"]),
+    df = result.trials_dataframe()
+    done = complete_trials(df)  # a pruned trial's loss is a mid-training one: only complete trials compete
+    ax.plot(done["number"] + 1, done["val_loss"].cummin(), marker="o", label=name)
+    comparison[name] = {"trials": len(df), "complete": len(done), "best val loss": done["val_loss"].min(),
+                        "best trial": int(done.loc[done["val_loss"].idxmin(), "number"]),
                         "best params": str(result.best_params)}
 ax.set_xlabel("trials finished")
-ax.set_ylabel("best validation loss so far")
+ax.set_ylabel("best val loss so far (complete trials)")
 ax.legend()
 ax.set_title(ctx.title("Random search vs TPE over the ByClass grid (ResNet)"))
 ctx.save(fig, "05_random_vs_tpe")
@@ -149,7 +152,8 @@ ctx.show(runs_table(both), "ResNet: the searched setting vs the default recipe")
 # trials; the tuned and default runs are compared on validation accuracy, with the test part beside it.
 
 # %%
+from charclf.experiments.tune import TPE_STARTUP_TRIALS
 from charclf.study.findings import search_findings
 lines = search_findings({"random search": search.trials_dataframe(), "TPE": tpe.trials_dataframe()},
-                        default=both["default recipe (04)"].record, tuned=tuned.record)
+                        default=both["default recipe (04)"].record, tuned=tuned.record, shared_first=TPE_STARTUP_TRIALS)
 print("\n".join(f"* {line}" for line in lines))

@@ -1,39 +1,51 @@
-"""Notebook 05's conclusions are read off the trials and the two runs, never written by hand."""
+"""Notebooks 05's and 06's conclusions are read off their trials, runs and results, never written by hand."""
 from __future__ import annotations
 
 import pandas as pd
 
-from charclf.study.findings import finetune_findings, search_findings, trials_to_match
+from charclf.study.findings import complete_trials, finetune_findings, search_findings, trials_to_match
 from records import fake_record
 
 
-def _trials(losses, states=None, lr=0.1):
+def _trials(losses, states=None, lr=0.1, diverged=None):
     n = len(losses)
     df = pd.DataFrame({"number": range(n), "state": states or ["COMPLETE"] * n, "val_loss": losses,
-                       "lr": [lr] * n, "batch_size": [32] * n, "momentum": [0.9] * n, "weight_decay": [1e-4] * n})
+                       "lr": [lr] * n, "batch_size": [32] * n, "momentum": [0.9] * n, "weight_decay": [1e-4] * n,
+                       "diverged": diverged or [False] * n})
     df.attrs["params"] = ["lr", "batch_size", "momentum", "weight_decay"]
     return df
 
 
-def test_each_search_reports_its_best_complete_trial_and_counts_pruned_ones():
-    # The pruned trial's lower loss (reported mid-training) is not a result: the best is a complete trial.
-    random = _trials([0.60, 0.40, 0.55], ["COMPLETE", "PRUNED", "COMPLETE"])
-    lines = search_findings({"random": random})
-    assert lines == ["random: 3 trials finished (1 pruned by the median rule); the lowest val loss, 0.5500, is "
-                     "trial #2 (lr 0.1, batch_size 32, momentum 0.9, weight_decay 0.0001)."]
+def test_each_search_reports_its_best_complete_trial_and_tells_pruned_from_diverged():
+    # The pruned trial's lower loss (its last mid-training one) is not a result: the best is a complete trial.
+    random = _trials([0.60, 0.40, 0.55, 9.0], ["COMPLETE", "PRUNED", "COMPLETE", "PRUNED"],
+                     diverged=[False, False, False, True])
+    assert search_findings({"random": random}) == [
+        "random: 4 trials finished (1 pruned by the median rule, 1 stopped as diverged); the lowest val loss of a "
+        "complete trial, 0.5500, is trial #2 (lr 0.1, batch_size 32, momentum 0.9, weight_decay 0.0001)."]
+    assert list(complete_trials(random)["number"]) == [0, 2]
 
 
-def test_the_two_samplers_are_compared_at_the_same_budget():
+def test_the_two_samplers_are_compared_beyond_the_trials_they_share():
     random, tpe = _trials([0.60, 0.50, 0.58]), _trials([0.70, 0.52, 0.49])
-    lines = search_findings({"random": random, "TPE": tpe})
-    assert lines[2] == ("At the same budget, TPE's best val loss is lower by 0.0100. TPE first matched random's "
-                        "best after 3 of its 3 trials.")
-    lines = search_findings({"random": tpe, "TPE": random})
-    assert lines[2] == "At the same budget, random's best val loss is lower by 0.0100. TPE never matched random's best."
-    # Both samplers seeded alike draw the same first trial: a tie is a tie, not a win.
-    lines = search_findings({"random": random, "TPE": _trials([0.50, 0.7])})
-    assert lines[2] == "At the same budget, both reach the same best val loss. TPE first matched random's best after 1 " \
-                       "of its 2 trials."
+    lines = search_findings({"random": random, "TPE": tpe}, shared_first=1)
+    assert lines[2] == ("Over 3 trials each, TPE's best val loss is lower by 0.0100. TPE first matched random's best "
+                        "at its trial 3, after the 1 it shares.")
+    lines = search_findings({"random": tpe, "TPE": random}, shared_first=1)
+    assert lines[2] == "Over 3 trials each, random's best val loss is lower by 0.0100. TPE never matched random's best."
+    # A match inside the shared seeded start is not the smarter sampler's doing; a tie is a tie, not a win.
+    lines = search_findings({"random": random, "TPE": _trials([0.70, 0.50, 0.9])}, shared_first=2)
+    assert lines[2] == ("Over 3 trials each, both reach the same best val loss. TPE matched random's best within the 2 "
+                        "seeded random trials the two share, so not by its own proposals.")
+    # Different budgets are named as such.
+    assert search_findings({"random": random, "TPE": _trials([0.4, 0.45])})[2].startswith("Over 3 and 2 trials, TPE's")
+
+
+def test_searches_still_within_their_shared_start_are_not_compared():
+    random, tpe = _trials([0.60, 0.50]), _trials([0.60, 0.50])
+    lines = search_findings({"random search": random, "TPE": tpe}, shared_first=10)
+    assert lines[2] == ("Both searches (2 trials each) are still within the 10 seeded random trials they share, so they "
+                        "are the same draws so far: TPE has not proposed a trial of its own.")
 
 
 def test_trials_to_match_counts_pruned_trials_as_spent_budget():
@@ -44,21 +56,22 @@ def test_trials_to_match_counts_pruned_trials_as_spent_budget():
 
 def test_a_search_with_no_complete_trial_says_so():
     lines = search_findings({"random": _trials([0.5], ["PRUNED"]), "TPE": _trials([0.4])})
-    assert lines[0] == "random: no trial has completed yet (1 finished, 1 pruned)."
+    assert lines[0] == "random: no trial has completed yet (1 finished, 1 pruned by the median rule)."
     assert len(lines) == 2  # no comparison without both bests
 
 
 def test_tuned_vs_default_states_the_gaps_and_whether_seeds_can_explain_them():
     default = fake_record(best_val_acc=0.8534, test_acc=0.8534, train_samples=93_055, epochs_run=20)
-    small_gain = fake_record(best_val_acc=0.8550, test_acc=0.8520, train_samples=93_055, epochs_run=20)
+    small_gain = fake_record(best_val_acc=0.8574, test_acc=0.8520, train_samples=93_055, epochs_run=20)
     lines = search_findings({"random": _trials([0.5])}, default=default, tuned=small_gain)
-    assert "val 85.50% and test 85.20% (93,055 images, 20 epochs)" in lines[1]
-    assert lines[1].endswith("+0.16 points on val, -0.14 on test.")
-    assert lines[2].startswith("The val gap is under 0.3 points, within what seeds alone move a run")
+    assert "val 85.74% and test 85.20% (93,055 images, 20 epochs)" in lines[1]
+    assert "+0.40 points on val, -0.14 on test. The setting was chosen on val" in lines[1]
+    assert lines[2].startswith("The val gap is under 0.5 points, within what seeds alone can move two runs")
 
     big_gain = fake_record(best_val_acc=0.8600, test_acc=0.8590, train_samples=93_055, epochs_run=20)
     assert search_findings({}, default=default, tuned=big_gain)[-1] == (
-        "The searched setting is better than the default recipe on val, and the test part agrees.")
+        "The searched setting is better than the default recipe on val, and the test part agrees (larger than "
+        "notebook 04's seed spread, but one seed each: indicative, not conclusive).")
     test_disagrees = fake_record(best_val_acc=0.8600, test_acc=0.8500, train_samples=93_055, epochs_run=20)
     assert search_findings({}, default=default, tuned=test_disagrees)[-1].endswith(
         "the test part does not agree, so read it as noise rather than a difference.")
@@ -74,21 +87,33 @@ def _stage(val, test, optimizer="adam", samples=93_055, epochs=10):
     return {"val_acc": val, "test_acc": test, "optimizer": optimizer, "train_samples": samples, "epochs_run": epochs}
 
 
-def test_finetune_findings_attribute_the_gain_with_the_controls():
+def test_finetune_findings_attribute_the_change_with_the_controls():
     results = {"pretrain": _stage(0.850, 0.848, "sgd", 83_749, 20), "finetune": _stage(0.866, 0.864),
-               "controls": {"sgd_continued": _stage(0.865, 0.861, "sgd"), "adam_scratch": _stage(0.858, 0.857, epochs=30)}}
+               "controls": {"sgd_continued": _stage(0.865, 0.861, "sgd"),
+                            "adam_scratch": _stage(0.858, 0.857, epochs=30)}}
     lines = finetune_findings(results)
-    assert lines[0].startswith("Pre-training (sgd) reaches val 85.00%, test 84.80% (83,749 images, 20 epochs); "
-                               "fine-tuning from it (adam) reaches val 86.60%")
-    assert "+1.60 points on val" in lines[0]
-    assert lines[1] == ("Against SGD continued from the same weights for the same epochs (val 86.50%, test 86.10% "
-                        "(93,055 images, 10 epochs)): +0.10 points on val, +0.30 on test — the val gap is under 0.3 "
-                        "points, within what seeds alone move a run (one seed each): no measurable difference.")
-    assert lines[2].endswith("+0.80 points on val, +0.70 on test — the two stages beat one Adam run of the same "
-                             "length, and the test part agrees.")
+    assert lines[0] == ("Pre-training (sgd) reaches val 85.00%, test 84.80% (83,749 images, 20 epochs); fine-tuning "
+                        "from it (adam) reaches val 86.60%, test 86.40% (93,055 images, 10 epochs): +1.60 points on "
+                        "val. That change mixes 3 things (more data, more epochs, another optimizer); the controls "
+                        "separate them.")
+    assert lines[1] == ("Against sgd continued from the same weights for the same epochs (val 86.50%, test 86.10% "
+                        "(93,055 images, 10 epochs)): +0.10 points on val, +0.30 on test — the val gap is under 0.5 "
+                        "points, within what seeds alone can move two runs of one seed each: no measurable "
+                        "difference.")
+    assert lines[2].startswith("Against adam from scratch for both stages' epochs (")
+    assert lines[2].endswith("+0.80 points on val, +0.70 on test — the two stages beat one adam run of that budget, "
+                             "and the test part agrees (larger than notebook 04's seed spread, but one seed each: "
+                             "indicative, not conclusive).")
+    # A control that ran fewer epochs than both stages is not called a run of "both stages' epochs".
+    results["controls"]["adam_scratch"]["epochs_run"] = 24
+    assert "adam from scratch for both stages' 30 epochs as its budget (" in finetune_findings(results)[2]
 
 
-def test_finetune_findings_without_controls_say_the_gain_is_not_attributed():
-    lines = finetune_findings({"pretrain": _stage(0.80, 0.80, "sgd"), "finetune": _stage(0.70, 0.71)})
-    assert "-10.00 points on val" in lines[0]
-    assert lines[1].startswith("No controls were run")
+def test_finetune_findings_name_only_the_changes_that_happened():
+    lines = finetune_findings({"pretrain": _stage(0.80, 0.80, "adam"), "finetune": _stage(0.70, 0.71)})
+    assert lines == ["Pre-training (adam) reaches val 80.00%, test 80.00% (93,055 images, 10 epochs); fine-tuning from "
+                     "it (adam) reaches val 70.00%, test 71.00% (93,055 images, 10 epochs): -10.00 points on val. The "
+                     "stages differ only in more epochs."]
+    lines = finetune_findings({"pretrain": _stage(0.80, 0.80, "sgd"), "finetune": _stage(0.81, 0.81)})
+    assert "That change mixes 2 things (more epochs, another optimizer)." in lines[0]
+    assert lines[1] == "No controls were run, so the change cannot be attributed to any one of these."

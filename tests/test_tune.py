@@ -224,11 +224,20 @@ def test_a_render_only_search_loads_a_finished_study_and_trains_nothing(tmp_path
         search(3, train=False)
     assert objective.calls == 2
     # Loading the finished search leaves its files (and their provenance: who ran the trials) as they were.
-    written = {name: (tmp_path / "s" / name).read_text() for name in ("search.json", "trials.csv")}
-    (tmp_path / "s" / "search.json").write_text(written["search.json"].replace('"git_sha"', '"git_sha_then"'))
+    folder = tmp_path / "s"
+    (folder / "search.json").write_text((folder / "search.json").read_text().replace('"git_sha"', '"git_sha_then"'))
+    (folder / "trials.csv").write_text((folder / "trials.csv").read_text() + "# as written then\n")
     assert len(search(2, train=False).study.trials) == 2 and objective.calls == 2
-    assert '"git_sha_then"' in (tmp_path / "s" / "search.json").read_text()
-    assert (tmp_path / "s" / "trials.csv").read_text() == written["trials.csv"]
+    assert '"git_sha_then"' in (folder / "search.json").read_text()
+    assert (folder / "trials.csv").read_text().endswith("# as written then\n")
+    # ... unless they no longer describe the study (a worker killed before it wrote them): then they are mended.
+    stale = json.loads((folder / "search.json").read_text())
+    (folder / "search.json").write_text(json.dumps({**stale, "finished": 1}))
+    search(2, train=False)
+    assert json.loads((folder / "search.json").read_text())["finished"] == 2
+    (folder / "trials.csv").unlink()
+    search(2, train=False)
+    assert (folder / "trials.csv").is_file()
 
 
 def test_tpe_starts_with_the_seeded_random_trials(tmp_path):
@@ -320,6 +329,8 @@ def test_ctrl_c_fails_the_trial_and_a_rerun_runs_its_parameters(tmp_path):
     assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
     assert trials[2].system_attrs["failed_trial"] == 1 and trials[2].params == trials[1].params
     assert sorted(param_tuples(result, BYCLASS_GRID.names)) == sorted(param_tuples(fresh, BYCLASS_GRID.names))
+    # The rerun's trials (the re-queued one among them) reach its files.
+    assert json.loads((tmp_path / "s" / "search.json").read_text())["finished"] == 3
 
 
 WORKER = textwrap.dedent("""

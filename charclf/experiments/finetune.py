@@ -117,7 +117,9 @@ def pretrain_finetune(model_name: str, data, *, pretrain_config: TrainConfig | N
         _, sgd_metrics = stage(out / "sgd_continued", net, ft_data, sgd_cfg)
         controls["sgd_continued"] = _stage_summary(sgd_metrics, out / "sgd_continued", len(full_train), sgd_cfg)
         total = pre_metrics.epochs_run + extra
-        adam_cfg = override_config(ft_cfg, {"epochs": total}, source="adam_scratch config")
+        # No early stopping: the control is one run of the two stages' whole epoch budget.
+        adam_cfg = override_config(ft_cfg, {"epochs": total, "early_stopping_patience": None},
+                                   source="adam_scratch config")
         _, adam_metrics = stage(out / "adam_scratch", fresh_model(), ft_data, adam_cfg)
         controls["adam_scratch"] = _stage_summary(adam_metrics, out / "adam_scratch", len(full_train), adam_cfg)
 

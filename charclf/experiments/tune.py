@@ -296,7 +296,7 @@ def _sampler_classes():
     class SeededStartupTPE(BaseSampler):
         """TPE (with the constant liar, for parallel workers) after ``n_startup`` seeded random trials."""
 
-        def __init__(self, space: SearchSpace, seed: int = 0, n_startup: int = 10):
+        def __init__(self, space: SearchSpace, seed: int = 0, n_startup: int = TPE_STARTUP_TRIALS):
             self.n_startup = int(n_startup)
             self._random = SeededRandomSampler(space, seed)
             with warnings.catch_warnings():
@@ -332,7 +332,12 @@ def _sampler_classes():
     return SeededRandomSampler, SeededStartupTPE
 
 
-def make_sampler(kind: str, space: SearchSpace, seed: int = 0, *, n_startup: int = 10):
+# TPE's first trials are the seeded random sampler's draws (it has nothing to model yet): with the same seed, a
+# TPE search and a random one share these trials exactly, so only TPE's later trials can tell the two apart.
+TPE_STARTUP_TRIALS = 10
+
+
+def make_sampler(kind: str, space: SearchSpace, seed: int = 0, *, n_startup: int = TPE_STARTUP_TRIALS):
     """``"random"`` (reproduces the ByClass study's random search) or ``"tpe"``."""
     random_cls, tpe_cls = _sampler_classes()
     if kind == "random":
@@ -735,16 +740,15 @@ def run_search(model_name: str, data, base_config: TrainConfig | None = None,
         if objective is None:
             objective = fit_objective(model_name, data, base_config, space, epochs_per_trial=epochs_per_trial,
                                       prune=pruner not in (None, "none"))
-        trials_before = len(study.get_trials(deepcopy=False))
-        optimize_to_budget(study, objective, n_trials, log=log)
-        ran_trials = len(study.get_trials(deepcopy=False)) != trials_before
+        started = optimize_to_budget(study, objective, n_trials, log=log)
     result = SearchResult(study=study, space=space, n_trials=n_trials, model_name=model_name,
                           base_config=base_config, storage_url=url, out_dir=out_dir, spec=spec,
                           caller_max_train_samples=caller_max_train_samples)
     summary = result.summary()
     # The files describe the trials, with the provenance of the code that ran them: a call that only loaded a
-    # finished search (a notebook render) leaves them as they are.
-    if ran_trials or not (out_dir / "search.json").is_file():
+    # finished search (a notebook render) leaves them as they are — unless they no longer describe the study
+    # (a worker killed between its last trial and this write).
+    if started or _summary_is_stale(out_dir, summary):
         # Several workers finish the same study at about the same time: both writers go through a private
         # temporary file and an atomic rename, so none reads another's half-written file; the last to stop wins.
         write_csv(result.trials_dataframe(), out_dir / "trials.csv")
@@ -754,6 +758,17 @@ def run_search(model_name: str, data, base_config: TrainConfig | None = None,
         print(f"best of {summary['finished']} trials: #{summary['best_trial']} {summary['best_params']} "
               f"(val loss {summary['best_val_loss']:.4f})", flush=True)
     return result
+
+
+def _summary_is_stale(out_dir: Path, summary: dict) -> bool:
+    """True when ``out_dir``'s search.json or trials.csv is missing or counts other trials than ``summary``."""
+    if not (out_dir / "search.json").is_file() or not (out_dir / "trials.csv").is_file():
+        return True
+    try:
+        saved = json.loads((out_dir / "search.json").read_text())
+    except (OSError, ValueError):
+        return True
+    return any(saved.get(key) != summary[key] for key in ("finished", "complete", "pruned", "best_trial"))
 
 
 # -- CLI --------------------------------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from charclf.study.findings import SEED_NOISE_PTS
+
 # The six-CNN ByClass study's test accuracies: its official ByClass test set (116,323 images), training on
 # ~120k images. Our offline protocol differs (see EARLIER_PROTOCOL_DIFFERENCES), so the gap is not a verdict.
 EARLIER_BYCLASS_STUDY = {"vgg": 0.8724, "alexnet": 0.8696, "resnet": 0.8688, "spinalnet": 0.8592}
@@ -58,7 +60,7 @@ def findings(summary: pd.DataFrame, status: pd.DataFrame | None = None) -> list[
     single = [m for m, r in summary.iterrows() if r["n"] < 2]
     if single:
         lines.append(f"One seed only (no spread measured yet): {', '.join(f'`{m}`' for m in single)}; differences "
-                     "of a few tenths of a point between those can be seed noise.")
+                     f"under {SEED_NOISE_PTS} points between those can be seed noise.")
     if status is not None and len(status):
         from charclf.study.plan import NOT_YET_TRAINED
 

@@ -155,5 +155,6 @@ ctx.show(runs_table(both), "ResNet: the searched setting vs the default recipe")
 from charclf.experiments.tune import TPE_STARTUP_TRIALS
 from charclf.study.findings import search_findings
 lines = search_findings({"random search": search.trials_dataframe(), "TPE": tpe.trials_dataframe()},
-                        default=both["default recipe (04)"].record, tuned=tuned.record, shared_first=TPE_STARTUP_TRIALS)
+                        default=both["default recipe (04)"].record, tuned=tuned.record, shared_first=TPE_STARTUP_TRIALS,
+                        profile=ctx.profile)
 print("\n".join(f"* {line}" for line in lines))

@@ -74,7 +74,7 @@ stages = stages[["optimizer", "lr", "train_samples", "epochs_run", "best_epoch",
 ctx.show(stages, f"{MODEL}: pre-training, fine-tuning and the two controls")
 # The conclusions, computed from the table above (val decides; one seed each).
 from charclf.study.findings import finetune_findings
-print("\n".join(f"* {line}" for line in finetune_findings(results)))
+print("\n".join(f"* {line}" for line in finetune_findings(results, profile=ctx.profile)))
 
 # %%
 from charclf.eval import figures as viz

@@ -117,3 +117,14 @@ def test_finetune_findings_name_only_the_changes_that_happened():
     lines = finetune_findings({"pretrain": _stage(0.80, 0.80, "sgd"), "finetune": _stage(0.81, 0.81)})
     assert "That change mixes 2 things (more epochs, another optimizer)." in lines[0]
     assert lines[1] == "No controls were run, so the change cannot be attributed to any one of these."
+
+
+def test_verdicts_outside_the_full_profile_say_they_are_no_result():
+    default, tuned = fake_record(best_val_acc=0.30, test_acc=0.31), fake_record(best_val_acc=0.61, test_acc=0.60)
+    assert search_findings({}, default=default, tuned=tuned, profile="quick")[-1] == (
+        "The searched setting is better than the default recipe on val here (the quick profile is a smoke test with no "
+        "measured seed spread, not a result).")
+    results = {"pretrain": _stage(0.5, 0.5, "sgd", 2_700, 2), "finetune": _stage(0.72, 0.72, samples=3_000, epochs=2),
+               "controls": {"sgd_continued": _stage(0.66, 0.64, "sgd", 3_000, 2)}}
+    assert finetune_findings(results, profile="quick")[1].endswith(
+        "the switch to adam helps here (the quick profile is a smoke test with no measured seed spread, not a result).")

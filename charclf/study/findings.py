@@ -4,7 +4,7 @@ as sentences read off their numbers.
 Like :mod:`charclf.study.earlier` for notebook 04: the conclusions are computed from the trials, run records and
 results the notebook shows, so they follow whatever the runs found. Val decides (val loss within a search, val
 accuracy between runs); test accuracy is reported beside it. The seed-noise threshold below was measured under
-the full profile; under the quick profile (1,500 val images, a few epochs) no sentence here is a result.
+the full profile; under the quick profile (1,500 val images, a few epochs) the verdicts say they are no result.
 """
 from __future__ import annotations
 
@@ -18,8 +18,12 @@ import pandas as pd
 SEED_NOISE_PTS = 0.5
 
 
-def compare_runs(d_val: float, d_test: float, better: str, worse: str) -> str:
-    """The verdict on a one-seed-each difference of ``d_val`` / ``d_test`` accuracy points."""
+def compare_runs(d_val: float, d_test: float, better: str, worse: str, *, profile: str = "full") -> str:
+    """The verdict on a one-seed-each difference of ``d_val`` / ``d_test`` accuracy points. The seed-noise
+    threshold was measured under the full profile only: under another one the direction is all that is said."""
+    if profile != "full":
+        verdict = better if d_val > 0 else worse
+        return verdict + f" here (the {profile} profile is a smoke test with no measured seed spread, not a result)"
     if round(abs(d_val), 2) < SEED_NOISE_PTS:
         return (f"the val gap is under {SEED_NOISE_PTS} points, within what seeds alone can move two runs of one "
                 "seed each: no measurable difference")
@@ -63,7 +67,8 @@ def _search_line(name: str, trials: pd.DataFrame) -> tuple[str, pd.Series | None
             f"{row['val_loss']:.4f}, is trial #{int(row['number'])} ({_params(row, names)})."), row
 
 
-def search_findings(searches: dict[str, pd.DataFrame], default=None, tuned=None, *, shared_first: int = 0) -> list[str]:
+def search_findings(searches: dict[str, pd.DataFrame], default=None, tuned=None, *, shared_first: int = 0,
+                    profile: str = "full") -> list[str]:
     """Sentences about ``searches`` (``{sampler: trials_dataframe()}``, the first one the reference) and, when
     both are given, the tuned run against the default recipe (:class:`~charclf.eval.record.RunRecord` each).
     ``shared_first``: how many first trials the second search shares with the first by construction (TPE's
@@ -104,7 +109,7 @@ def search_findings(searches: dict[str, pd.DataFrame], default=None, tuned=None,
                      "setting was chosen on val, so its val number leans optimistic and the test part is the clean "
                      "check.")
         verdict = compare_runs(d_val, d_test, "the searched setting is better than the default recipe on val",
-                               "the searched setting is worse than the default recipe on val")
+                               "the searched setting is worse than the default recipe on val", profile=profile)
         lines.append(verdict[0].upper() + verdict[1:] + ".")
         if tuned.train_samples != default.train_samples:
             lines.append("The two runs trained on different numbers of images, so the comparison is not like for "
@@ -112,7 +117,7 @@ def search_findings(searches: dict[str, pd.DataFrame], default=None, tuned=None,
     return lines
 
 
-def finetune_findings(results: dict) -> list[str]:
+def finetune_findings(results: dict, *, profile: str = "full") -> list[str]:
     """Sentences about :func:`charclf.experiments.finetune.pretrain_finetune`'s ``results``: what the fine-tune
     changed over its pre-trained start, and — with its controls — whether the optimizer switch (against the
     pre-training's optimizer continued for the same epochs) and the two stages (against the fine-tune's optimizer
@@ -148,7 +153,7 @@ def finetune_findings(results: dict) -> list[str]:
             label, better, worse = name, "the fine-tune is better", "the fine-tune is worse"
         d_val, d_test = 100 * (ft["val_acc"] - control["val_acc"]), 100 * (ft["test_acc"] - control["test_acc"])
         lines.append(f"Against {label} ({stage(control)}): {d_val:+.2f} points on val, {d_test:+.2f} on test — "
-                     f"{compare_runs(d_val, d_test, better, worse)}.")
+                     f"{compare_runs(d_val, d_test, better, worse, profile=profile)}.")
     if not results.get("controls") and len(changes) > 1:
         lines.append("No controls were run, so the change cannot be attributed to any one of these.")
     return lines

@@ -102,14 +102,16 @@ print("optimizer:", best.optimizer, "\nbatch size:", best.batch_size)
 # ## Random search vs TPE, same grid, same budget
 #
 # Optuna's TPE sampler proposes each trial from the finished ones; its first ten trials are the same seeded
-# random draws as the random search's, so only its later trials can differ. Run over the
+# random draws as the random search's, so they are copied from it (`startup_from`, each marked `copied_from`)
+# rather than trained again, and only its later trials can differ. Run over the
 # same grid with the same number of trials, epochs and subset, it answers whether a smarter sampler buys
 # anything at the ByClass study's budget. Both are scored by the validation loss.
 
 # %%
 tpe = run_search("resnet", data, ctx.adapt(get_recipe("byclass_study")), BYCLASS_GRID, n_trials=s.tune_trials,
                  sampler="tpe", seed=ctx.seed, epochs_per_trial=s.tune_epochs, max_train_samples=s.tune_train_samples,
-                 out_dir=ctx.workdir("05_random_search/resnet-grid-tpe"), progress=True, train=ctx.train_missing)
+                 out_dir=ctx.workdir("05_random_search/resnet-grid-tpe"), progress=True, train=ctx.train_missing,
+                 startup_from=search)
 import matplotlib.pyplot as plt
 from charclf.study.findings import complete_trials
 fig, ax = plt.subplots(figsize=(7, 3.5), layout="constrained")

@@ -22,6 +22,7 @@ from charclf.eval.figures import plot_search  # noqa: E402
 from charclf.experiments.tune import (  # noqa: E402
     BYCLASS_GRID,
     CONTINUOUS_SPACE,
+    TPE_STARTUP_TRIALS,
     SearchSpace,
     load_or_create_study,
     make_sampler,
@@ -250,6 +251,28 @@ def test_tpe_starts_with_the_seeded_random_trials(tmp_path):
     assert len(param_tuples(tpe, names)) == 12
     for lr, bs, mom, wd in param_tuples(tpe, names):
         assert 1e-3 <= lr <= 0.2 and bs in (32, 64, 128, 256) and 0 <= mom <= 0.95 and 1e-6 <= wd <= 1e-2
+
+
+def test_tpe_copies_its_seeded_start_from_the_random_search_and_decides_the_same(tmp_path):
+    data = tiny_bundle(8, 4, 4)
+    objective = counted(cheap_objective(BYCLASS_GRID))
+    kw = dict(space=BYCLASS_GRID, seed=4, n_trials=14, objective=objective, progress=False)
+    random = run_search("lenet", data, sampler="random", out_dir=tmp_path / "random", **kw)
+    trained = run_search("lenet", data, sampler="tpe", out_dir=tmp_path / "trained", **kw)
+    assert objective.calls == 28
+    copied = run_search("lenet", data, sampler="tpe", out_dir=tmp_path / "copied", startup_from=random, **kw)
+    assert objective.calls == 28 + 14 - TPE_STARTUP_TRIALS  # only TPE's own proposals trained
+    assert param_tuples(copied, BYCLASS_GRID.names) == param_tuples(trained, BYCLASS_GRID.names)
+    assert [t.value for t in finished(copied.study)] == [t.value for t in finished(trained.study)]
+    origins = copied.trials_dataframe()["copied_from"].tolist()
+    assert origins[:TPE_STARTUP_TRIALS] == [f"{random.study.study_name}#{n}" for n in range(TPE_STARTUP_TRIALS)]
+    assert all(not isinstance(o, str) for o in origins[TPE_STARTUP_TRIALS:])  # None (NaN in the frame)
+    # A study that already began is left as it began; a search of another spec is refused.
+    run_search("lenet", data, sampler="tpe", out_dir=tmp_path / "copied", startup_from=random, **kw)
+    assert objective.calls == 28 + 14 - TPE_STARTUP_TRIALS
+    with pytest.raises(ConfigError, match="more than its sampler.*seed"):
+        run_search("lenet", data, sampler="tpe", out_dir=tmp_path / "other", startup_from=random,
+                   **{**kw, "seed": 5})
 
 
 def test_pruned_trials_count_toward_the_budget(tmp_path):

@@ -67,6 +67,7 @@ PARAM_PATHS = {
 }
 FINISHED_STATES = ("COMPLETE", "PRUNED")
 WORKER_ATTR = "worker"
+COPIED_ATTR = "copied_from"  # a trial copied from another search (copy_startup_trials): "<study name>#<number>"
 SPEC_ATTR = "charclf_search_spec"
 DEFAULT_HEARTBEAT_S = 10
 MAX_RETRY = 3  # a parameter set that kills its worker more often than this is not re-queued again
@@ -640,10 +641,10 @@ def trials_dataframe(study, space: SearchSpace | None = None, *, all_states: boo
                     "epochs": len(t.user_attrs.get("val_loss_per_epoch", []) or []),
                     "diverged": bool(t.user_attrs.get("diverged", False)),
                     "retry_of": t.system_attrs.get("failed_trial"), "worker": t.user_attrs.get(WORKER_ATTR),
-                    "duration_s": duration})
+                    "duration_s": duration, "copied_from": t.user_attrs.get(COPIED_ATTR)})
         rows.append(row)
     df = pd.DataFrame(rows, columns=["number", "state", "val_loss", *names, "best_val_acc", "epochs", "diverged",
-                                     "retry_of", "worker", "duration_s"])
+                                     "retry_of", "worker", "duration_s", "copied_from"])
     df.attrs["params"] = list(names)
     return df.sort_values("number").reset_index(drop=True)
 
@@ -680,7 +681,8 @@ def run_search(model_name: str, data, base_config: TrainConfig | None = None,
                seed: int = 0, epochs_per_trial: int = 5, max_train_samples: int | None = None,
                max_val_samples: int | None = None, out_dir: str | os.PathLike | None = None,
                heartbeat_interval: int = DEFAULT_HEARTBEAT_S, grace_period: int | None = None,
-               objective: Callable | None = None, progress: bool = True, train: bool = True) -> SearchResult:
+               objective: Callable | None = None, progress: bool = True, train: bool = True,
+               startup_from: "SearchResult | None" = None) -> SearchResult:
     """Search ``space`` for ``model_name`` on ``data`` (train on train, score on val); returns a SearchResult.
 
     ``n_trials`` (default ``space.n_iter``) is the total number of finished trials the study should hold,
@@ -693,7 +695,9 @@ def run_search(model_name: str, data, base_config: TrainConfig | None = None,
     ``storage``: a database URL (or a file path for SQLite); default ``sqlite:///<out_dir>/study.db`` with
     ``out_dir`` defaulting to ``<charclf.paths.outputs_dir()>/tune/<study_name>``. ``objective`` replaces the
     training objective (a function of an Optuna trial returning the value to minimise), e.g. for a custom
-    training loop.
+    training loop. ``startup_from`` (a TPE search only): a finished random search of the same spec and seed, whose
+    first :data:`TPE_STARTUP_TRIALS` finished trials are copied into a new TPE study instead of being trained
+    again — TPE's seeded random start draws exactly those trials (see :func:`copy_startup_trials`).
     Writes ``search.json`` (best parameters, provenance) and ``trials.csv`` into ``out_dir``.
     ``train=False`` only loads a finished search: fewer than ``n_trials`` finished trials raise
     :class:`~charclf.errors.NotTrainedYet` (a notebook that renders committed results, trains nothing).
@@ -735,6 +739,8 @@ def run_search(model_name: str, data, base_config: TrainConfig | None = None,
         study = load_or_create_study(
             make_storage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period), study_name,
             sampler=make_sampler(sampler, space, seed), pruner=make_pruner(pruner), spec=spec)
+        if startup_from is not None and train:
+            copy_startup_trials(startup_from, study, spec, log=log)
         if not train:
             _require_finished(study, n_trials, out_dir)
         if objective is None:
@@ -758,6 +764,43 @@ def run_search(model_name: str, data, base_config: TrainConfig | None = None,
         print(f"best of {summary['finished']} trials: #{summary['best_trial']} {summary['best_params']} "
               f"(val loss {summary['best_val_loss']:.4f})", flush=True)
     return result
+
+
+def copy_startup_trials(source: "SearchResult", study, spec: dict, *, n_startup: int = TPE_STARTUP_TRIALS,
+                        log=None) -> int:
+    """Copy ``source``'s first ``n_startup`` finished trials (params, val losses per epoch, state) into ``study``,
+    a new TPE study of the same spec but the sampler; returns how many were copied.
+
+    A TPE search's first ``n_startup`` trials are the seeded random sampler's draws (:class:`SeededStartupTPE`),
+    and a random search of the same seed draws the same sequence, so these trials are the same trainings: copying
+    them saves their compute and changes nothing the TPE search decides (its pruner and model see the same
+    history). Each copy names its origin in the ``copied_from`` user attribute. A study that already holds trials
+    is left alone (it was started without the copies, and its draws must go on as they began)."""
+    from charclf.errors import ConfigError
+
+    optuna = _optuna()
+    from optuna.trial import TrialState
+
+    theirs = {k: v for k, v in json.loads(json.dumps(source.spec, default=str)).items() if k != "sampler"}
+    ours = {k: v for k, v in json.loads(json.dumps(spec, default=str)).items() if k != "sampler"}
+    if theirs != ours:
+        diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+        raise ConfigError(f"startup_from: the search {source.study.study_name!r} differs from this one in more than "
+                          f"its sampler ({', '.join(diff)}), so its trials are not this search's. Fix: pass a search "
+                          "with the same model, space, seed, epochs and data, or none")
+    if spec.get("sampler") != "tpe" or study.get_trials(deepcopy=False):
+        return 0
+    finished = sorted(source.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)),
+                      key=lambda t: t.number)[:n_startup]
+    for t in finished:
+        study.add_trial(optuna.trial.create_trial(
+            state=t.state, value=t.value, params=t.params, distributions=t.distributions,
+            intermediate_values=t.intermediate_values,
+            user_attrs={**t.user_attrs, COPIED_ATTR: f"{source.study.study_name}#{t.number}"}))
+    if log and finished:
+        log(f"copied the first {len(finished)} trials of {source.study.study_name!r} (TPE's seeded random start "
+            "draws the same ones)")
+    return len(finished)
 
 
 def _summary_is_stale(out_dir: Path, summary: dict) -> bool:

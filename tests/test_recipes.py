@@ -92,3 +92,18 @@ def test_describe_recipes_table():
     row = df.set_index("recipe").loc["minivision_v3"]
     assert row.lr == 0.05 and row.batch_size == 256 and "rotation 10" in row.augmentation
     assert {"description", "source", "model", "optimizer", "epochs"} <= set(df.columns)
+
+
+def test_config_differences_name_each_changed_path_and_skip_where_a_run_trains():
+    from charclf.train.config import config_differences, dict_differences
+
+    saved = TrainConfig().to_dict()
+    changed = override_config(TrainConfig(), {"augment.rotation": 5.0, "epochs": 3, "device": "cuda"}).to_dict()
+    assert config_differences(saved, saved) == ""
+    details = config_differences(saved, changed)
+    assert f"augment.rotation: {saved['augment']['rotation']!r} -> 5.0" in details
+    assert f"epochs: {saved['epochs']!r} -> 3" in details
+    assert "device" not in details  # where it runs, not what it computes
+    # any JSON-like mapping: tuples equal lists, ignored keys are left out
+    assert dict_differences({"a": (1, 2), "s": "random"}, {"a": [1, 2], "s": "tpe"}, ignore={"s"}) == ""
+    assert dict_differences({"a": {"b": 1}}, {"a": {"b": 2}, "c": 0}) == "a.b: 1 -> 2; c: None -> 0"

@@ -203,7 +203,7 @@ def test_a_search_begun_before_a_config_field_existed_still_resumes(tmp_path):
                          ("distill_alpha", 0.9)):
         changed = json.loads(json.dumps(spec))
         changed["base_config"][field] = value
-        with pytest.raises(ConfigError, match="other settings.*base_config"):
+        with pytest.raises(ConfigError, match=r"other settings.*base_config\."):
             load_or_create_study(storage, "s", spec=changed)
 
 
@@ -259,17 +259,19 @@ def test_tpe_copies_its_seeded_start_from_the_random_search_and_decides_the_same
     kw = dict(space=BYCLASS_GRID, seed=4, n_trials=14, objective=objective, progress=False)
     random = run_search("lenet", data, sampler="random", out_dir=tmp_path / "random", **kw)
     trained = run_search("lenet", data, sampler="tpe", out_dir=tmp_path / "trained", **kw)
-    assert objective.calls == 28
+    repeats = int(trained.trials_dataframe().repeat_of.notna().sum())  # TPE samples the grid with replacement
+    assert objective.calls == 28 - repeats
     copied = run_search("lenet", data, sampler="tpe", out_dir=tmp_path / "copied", startup_from=random, **kw)
-    assert objective.calls == 28 + 14 - TPE_STARTUP_TRIALS  # only TPE's own proposals trained
+    assert objective.calls == 28 - repeats + 14 - TPE_STARTUP_TRIALS - repeats  # only TPE's own new proposals
     assert param_tuples(copied, BYCLASS_GRID.names) == param_tuples(trained, BYCLASS_GRID.names)
     assert [t.value for t in finished(copied.study)] == [t.value for t in finished(trained.study)]
     origins = copied.trials_dataframe()["copied_from"].tolist()
     assert origins[:TPE_STARTUP_TRIALS] == [f"{random.study.study_name}#{n}" for n in range(TPE_STARTUP_TRIALS)]
     assert all(not isinstance(o, str) for o in origins[TPE_STARTUP_TRIALS:])  # None (NaN in the frame)
     # A study that already began is left as it began; a search of another spec is refused.
+    calls = objective.calls
     run_search("lenet", data, sampler="tpe", out_dir=tmp_path / "copied", startup_from=random, **kw)
-    assert objective.calls == 28 + 14 - TPE_STARTUP_TRIALS
+    assert objective.calls == calls
     with pytest.raises(ConfigError, match="more than its sampler.*seed"):
         run_search("lenet", data, sampler="tpe", out_dir=tmp_path / "other", startup_from=random,
                    **{**kw, "seed": 5})
@@ -293,6 +295,34 @@ def test_pruned_trials_count_toward_the_budget(tmp_path):
     # MedianPruner waits for 5 finished trials; after that, a trial worse than the median is stopped.
     late = df[df.number >= 5]
     assert ((late.state == "PRUNED") == (late.x > df[df.number < 5].x.median())).all()
+
+
+def test_a_trial_that_draws_an_earlier_trials_parameters_takes_its_result_instead_of_training(tmp_path):
+    space = SearchSpace({"x": (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0)}, n_iter=8, name="x")
+
+    def objective(trial):
+        x = space.suggest(trial)["x"]
+        for step in (1, 2, 3):
+            trial.report(x + step, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return x + 3
+
+    objective = counted(objective)
+    # 16 trials on an 8-point grid: the seeded random sampler draws the grid twice over
+    result = run_search("lenet", tiny_bundle(8, 4, 4), space=space, n_trials=16, pruner="median",
+                        objective=objective, out_dir=tmp_path, progress=False)
+    df = result.trials_dataframe().set_index("number")
+    first, again = df.loc[:7], df.loc[8:]
+    assert first.repeat_of.isna().all() and sorted(first.x) == list(space.params["x"])
+    by_x = {x: n for n, x in first.x.items()}
+    assert [int(again.repeat_of[n]) for n in again.index] == [by_x[x] for x in again.x]
+    earlier_state = [first.state[by_x[x]] for x in again.x]
+    retrained = sum(now == "COMPLETE" and then == "PRUNED" for now, then in zip(again.state, earlier_state))
+    assert objective.calls == 8 + retrained  # only a point pruned before but let through now is trained
+    for n in again.index:
+        if again.state[n] == "COMPLETE":
+            assert again.val_loss[n] == again.x[n] + 3
 
 
 def _take_and_abandon_a_trial(url: str, study_name: str, seed: int):

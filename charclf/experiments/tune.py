@@ -52,7 +52,7 @@ import numpy as np
 
 from charclf.argtypes import COUNT, NON_NEGATIVE, SECONDS
 from charclf.errors import ConfigError, TrainingError, unknown_name
-from charclf.train.config import RUN_PLACE_FIELDS, TrainConfig, with_new_fields
+from charclf.train.config import RUN_PLACE_FIELDS, TrainConfig, dict_differences, with_new_fields
 
 # Short parameter names (the ByClass study's) -> TrainConfig field paths. Any dotted path works too.
 PARAM_PATHS = {
@@ -67,7 +67,13 @@ PARAM_PATHS = {
 }
 FINISHED_STATES = ("COMPLETE", "PRUNED")
 WORKER_ATTR = "worker"
+
+# TPE's first trials are the seeded random sampler's draws (it has nothing to model yet): with the same seed, a
+# TPE search and a random one share these trials exactly, so only TPE's later trials can tell the two apart.
+TPE_STARTUP_TRIALS = 10
+
 COPIED_ATTR = "copied_from"  # a trial copied from another search (copy_startup_trials): "<study name>#<number>"
+REPEAT_ATTR = "repeat_of"  # a trial that drew an earlier trial's parameters and took its result (reuse_repeats)
 SPEC_ATTR = "charclf_search_spec"
 DEFAULT_HEARTBEAT_S = 10
 MAX_RETRY = 3  # a parameter set that kills its worker more often than this is not re-queued again
@@ -333,11 +339,6 @@ def _sampler_classes():
     return SeededRandomSampler, SeededStartupTPE
 
 
-# TPE's first trials are the seeded random sampler's draws (it has nothing to model yet): with the same seed, a
-# TPE search and a random one share these trials exactly, so only TPE's later trials can tell the two apart.
-TPE_STARTUP_TRIALS = 10
-
-
 def make_sampler(kind: str, space: SearchSpace, seed: int = 0, *, n_startup: int = TPE_STARTUP_TRIALS):
     """``"random"`` (reproduces the ByClass study's random search) or ``"tpe"``."""
     random_cls, tpe_cls = _sampler_classes()
@@ -432,11 +433,9 @@ def load_or_create_study(storage, study_name: str, *, sampler=None, pruner=None,
         if stored is None:
             study.set_user_attr(SPEC_ATTR, spec)
         elif stored != spec:
-            diff = sorted(k for k in set(stored) | set(spec) if stored.get(k) != spec.get(k))
-            details = "; ".join(f"{k}: {stored.get(k)!r} (stored) vs {spec.get(k)!r} (now)" for k in diff)
             raise ConfigError(f"study {study_name!r} in {getattr(storage, 'url', storage)} was started with other "
-                              f"settings ({details}). Fix: rerun with the same settings to resume it, or choose "
-                              "another --study-name")
+                              f"settings (stored -> now: {dict_differences(stored, spec)}). Fix: rerun with the same "
+                              "settings to resume it, or choose another --study-name")
     return study
 
 
@@ -563,6 +562,45 @@ def fit_objective(model_name: str, data, base_config: TrainConfig, space: Search
     return objective
 
 
+def reuse_repeats(objective: Callable, space: SearchSpace) -> Callable:
+    """``objective``, except that a trial drawing the parameters of an earlier finished trial takes that trial's
+    result instead of training again (Optuna's FAQ, "How can I ignore duplicated samples?").
+
+    Every trial trains from the same seed, so a repeat would retrain to the same losses; TPE samples with
+    replacement, and on a small grid it proposes points it has already run (2 of its 18 own trials in notebook 05).
+    The earlier trial's per-epoch val losses are reported again, so the pruner judges the repeat against today's
+    median; an earlier pruned trial that the pruner now lets through is trained after all. The copy names its
+    origin in the ``repeat_of`` user attribute."""
+    optuna = _optuna()
+    from optuna.trial import TrialState
+
+    own_attrs = {WORKER_ATTR, COPIED_ATTR, REPEAT_ATTR}
+
+    def objective_or_earlier(trial) -> float:
+        space.suggest(trial)
+        earlier = next((t for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,
+                                                                                    TrialState.PRUNED))
+                        if t.number != trial.number and t.params == trial.params), None)
+        if earlier is None:
+            return objective(trial)
+        trial.set_user_attr(REPEAT_ATTR, earlier.number)
+        for key, value in earlier.user_attrs.items():
+            if key not in own_attrs:
+                trial.set_user_attr(key, value)
+        if earlier.user_attrs.get("diverged"):
+            raise optuna.TrialPruned(f"repeats trial {earlier.number}, whose training diverged")
+        for step, value in sorted(earlier.intermediate_values.items()):
+            trial.report(value, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"repeats trial {earlier.number}: epoch {step}'s val loss {value:.4f} is "
+                                         "worse than the median of earlier trials")
+        if earlier.state == TrialState.COMPLETE:
+            return float(earlier.value)
+        return objective(trial)  # pruned then, not now: its later epochs were never run
+
+    return objective_or_earlier
+
+
 # -- results ---------------------------------------------------------------------------------------------------
 @dataclass
 class SearchResult:
@@ -582,7 +620,7 @@ class SearchResult:
 
     def trials_dataframe(self, all_states: bool = False):
         """One row per trial: number, state, val_loss (the objective), each parameter, val accuracy, worker,
-        retry_of, diverged, duration. Finished trials only unless ``all_states``."""
+        retry_of, copied_from, repeat_of, diverged, duration. Finished trials only unless ``all_states``."""
         return trials_dataframe(self.study, self.space, all_states=all_states)
 
     @property
@@ -641,10 +679,11 @@ def trials_dataframe(study, space: SearchSpace | None = None, *, all_states: boo
                     "epochs": len(t.user_attrs.get("val_loss_per_epoch", []) or []),
                     "diverged": bool(t.user_attrs.get("diverged", False)),
                     "retry_of": t.system_attrs.get("failed_trial"), "worker": t.user_attrs.get(WORKER_ATTR),
-                    "duration_s": duration, "copied_from": t.user_attrs.get(COPIED_ATTR)})
+                    "duration_s": duration, "copied_from": t.user_attrs.get(COPIED_ATTR),
+                    "repeat_of": t.user_attrs.get(REPEAT_ATTR)})
         rows.append(row)
     df = pd.DataFrame(rows, columns=["number", "state", "val_loss", *names, "best_val_acc", "epochs", "diverged",
-                                     "retry_of", "worker", "duration_s", "copied_from"])
+                                     "retry_of", "worker", "duration_s", "copied_from", "repeat_of"])
     df.attrs["params"] = list(names)
     return df.sort_values("number").reset_index(drop=True)
 
@@ -746,7 +785,7 @@ def run_search(model_name: str, data, base_config: TrainConfig | None = None,
         if objective is None:
             objective = fit_objective(model_name, data, base_config, space, epochs_per_trial=epochs_per_trial,
                                       prune=pruner not in (None, "none"))
-        started = optimize_to_budget(study, objective, n_trials, log=log)
+        started = optimize_to_budget(study, reuse_repeats(objective, space), n_trials, log=log)
     result = SearchResult(study=study, space=space, n_trials=n_trials, model_name=model_name,
                           base_config=base_config, storage_url=url, out_dir=out_dir, spec=spec,
                           caller_max_train_samples=caller_max_train_samples)
@@ -781,12 +820,11 @@ def copy_startup_trials(source: "SearchResult", study, spec: dict, *, n_startup:
     optuna = _optuna()
     from optuna.trial import TrialState
 
-    theirs = {k: v for k, v in json.loads(json.dumps(source.spec, default=str)).items() if k != "sampler"}
-    ours = {k: v for k, v in json.loads(json.dumps(spec, default=str)).items() if k != "sampler"}
-    if theirs != ours:
-        diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+    details = dict_differences(json.loads(json.dumps(source.spec, default=str)),
+                               json.loads(json.dumps(spec, default=str)), ignore={"sampler"})
+    if details:
         raise ConfigError(f"startup_from: the search {source.study.study_name!r} differs from this one in more than "
-                          f"its sampler ({', '.join(diff)}), so its trials are not this search's. Fix: pass a search "
+                          f"its sampler ({details}), so its trials are not this search's. Fix: pass a search "
                           "with the same model, space, seed, epochs and data, or none")
     if spec.get("sampler") != "tpe" or study.get_trials(deepcopy=False):
         return 0

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,9 +141,15 @@ def config_differences(saved: dict, current: dict) -> str:
     ``"; "``-joined dotted paths (``augment.rotation: 10.0 -> 5.0``); empty when they train the same way.
     ``RUN_PLACE_FIELDS`` are ignored, and a field newer than ``saved`` counts as its default there (the run
     trained without it)."""
-    saved = with_new_fields(saved)
+    return dict_differences(with_new_fields(saved), current, ignore=RUN_PLACE_FIELDS)
+
+
+def dict_differences(saved: Mapping, current: Mapping, *, ignore=frozenset()) -> str:
+    """How the JSON-like mapping ``current`` differs from ``saved``, as ``"; "``-joined dotted paths
+    (``augment.rotation: 10.0 -> 5.0``), keys in ``ignore`` left out; empty when they are equal. Tuples and lists
+    compare equal (JSON turns one into the other)."""
     diff = sorted(k for k in set(saved) | set(current)
-                  if k not in RUN_PLACE_FIELDS and json_equivalent(saved.get(k)) != json_equivalent(current.get(k)))
+                  if k not in ignore and json_equivalent(saved.get(k)) != json_equivalent(current.get(k)))
     return "; ".join(_differences(k, json_equivalent(saved.get(k)), json_equivalent(current.get(k))) for k in diff)
 
 

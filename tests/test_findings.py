@@ -26,6 +26,15 @@ def test_each_search_reports_its_best_complete_trial_and_tells_pruned_from_diver
     assert list(complete_trials(random)["number"]) == [0, 2]
 
 
+def test_a_repeated_point_is_counted_apart_and_not_listed_twice():
+    trials = _trials([0.60, 0.55, 0.55, 0.9, 0.9], ["COMPLETE", "COMPLETE", "COMPLETE", "PRUNED", "PRUNED"])
+    trials["repeat_of"] = [None, None, 1, None, 3]  # trial 2 took trial 1's result, trial 4 trial 3's pruning
+    assert list(complete_trials(trials)["number"]) == [0, 1]
+    assert search_findings({"random": trials})[0].startswith(
+        "random: 5 trials finished (1 pruned by the median rule, 2 drew an earlier trial's point again and took its "
+        "result untrained); the lowest val loss of a complete trial, 0.5500, is trial #1 ")
+
+
 def test_the_two_samplers_are_compared_beyond_the_trials_they_share():
     random, tpe = _trials([0.60, 0.50, 0.58]), _trials([0.70, 0.52, 0.49])
     lines = search_findings({"random": random, "TPE": tpe}, shared_first=1)

@@ -27,6 +27,7 @@ from charclf.experiments.tune import (  # noqa: E402
     load_or_create_study,
     make_sampler,
     make_storage,
+    reuse_repeats,
     run_search,
 )
 
@@ -302,6 +303,7 @@ def test_a_trial_that_draws_an_earlier_trials_parameters_takes_its_result_instea
 
     def objective(trial):
         x = space.suggest(trial)["x"]
+        trial.set_user_attr("train_time_s", 1.0)
         for step in (1, 2, 3):
             trial.report(x + step, step)
             if trial.should_prune():
@@ -312,17 +314,38 @@ def test_a_trial_that_draws_an_earlier_trials_parameters_takes_its_result_instea
     # 16 trials on an 8-point grid: the seeded random sampler draws the grid twice over
     result = run_search("lenet", tiny_bundle(8, 4, 4), space=space, n_trials=16, pruner="median",
                         objective=objective, out_dir=tmp_path, progress=False)
+    assert objective.calls == 8
     df = result.trials_dataframe().set_index("number")
     first, again = df.loc[:7], df.loc[8:]
     assert first.repeat_of.isna().all() and sorted(first.x) == list(space.params["x"])
+    assert "PRUNED" in set(first.state) and "COMPLETE" in set(first.state)
     by_x = {x: n for n, x in first.x.items()}
-    assert [int(again.repeat_of[n]) for n in again.index] == [by_x[x] for x in again.x]
-    earlier_state = [first.state[by_x[x]] for x in again.x]
-    retrained = sum(now == "COMPLETE" and then == "PRUNED" for now, then in zip(again.state, earlier_state))
-    assert objective.calls == 8 + retrained  # only a point pruned before but let through now is trained
     for n in again.index:
+        earlier = by_x[again.x[n]]
+        assert int(again.repeat_of[n]) == earlier and again.state[n] == first.state[earlier]
         if again.state[n] == "COMPLETE":
             assert again.val_loss[n] == again.x[n] + 3
+        assert result.study.trials[n].intermediate_values == result.study.trials[earlier].intermediate_values
+        assert "train_time_s" not in result.study.trials[n].user_attrs  # the repeat trained nothing
+
+
+def test_a_repeat_prefers_a_complete_earlier_trial_to_a_pruned_one(tmp_path):
+    from optuna.distributions import CategoricalDistribution
+    from optuna.trial import TrialState, create_trial
+
+    space = SearchSpace({"x": (0.0, 1.0)}, n_iter=2, name="x")
+    storage = make_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    study = load_or_create_study(storage, "s")
+    dist = {"x": CategoricalDistribution([0.0, 1.0])}
+    study.add_trial(create_trial(state=TrialState.PRUNED, params={"x": 0.0}, distributions=dist,
+                                 intermediate_values={1: 5.0}))
+    study.add_trial(create_trial(state=TrialState.COMPLETE, value=2.0, params={"x": 0.0}, distributions=dist,
+                                 intermediate_values={1: 2.0}))
+    objective = counted(lambda trial: 99.0)
+    study.enqueue_trial({"x": 0.0})
+    study.optimize(reuse_repeats(objective, space), n_trials=1)
+    repeat = study.trials[-1]
+    assert objective.calls == 0 and repeat.value == 2.0 and repeat.user_attrs["repeat_of"] == 1
 
 
 def _take_and_abandon_a_trial(url: str, study_name: str, seed: int):

@@ -568,35 +568,33 @@ def reuse_repeats(objective: Callable, space: SearchSpace) -> Callable:
 
     Every trial trains from the same seed, so a repeat would retrain to the same losses; TPE samples with
     replacement, and on a small grid it proposes points it has already run (2 of its 18 own trials in notebook 05).
-    The earlier trial's per-epoch val losses are reported again, so the pruner judges the repeat against today's
-    median; an earlier pruned trial that the pruner now lets through is trained after all. The copy names its
-    origin in the ``repeat_of`` user attribute."""
+    A repeat of a complete trial returns its value; a repeat of a pruned (or diverged) one is pruned again, since
+    the search has already spent its compute on that point once. The earlier trial's per-epoch val losses are
+    reported again, as a retraining would have, and its per-epoch records copied (not its training time: the
+    repeat trained nothing). The repeat names its origin in the ``repeat_of`` user attribute; a complete earlier
+    trial is preferred over a pruned one of the same parameters."""
     optuna = _optuna()
     from optuna.trial import TrialState
 
-    own_attrs = {WORKER_ATTR, COPIED_ATTR, REPEAT_ATTR}
+    not_copied = {WORKER_ATTR, COPIED_ATTR, REPEAT_ATTR, "train_time_s"}
 
     def objective_or_earlier(trial) -> float:
         space.suggest(trial)
-        earlier = next((t for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,
-                                                                                    TrialState.PRUNED))
-                        if t.number != trial.number and t.params == trial.params), None)
-        if earlier is None:
+        matches = [t for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+                   if t.number != trial.number and t.params == trial.params]
+        if not matches:
             return objective(trial)
+        earlier = min(matches, key=lambda t: (t.state != TrialState.COMPLETE, t.number))
         trial.set_user_attr(REPEAT_ATTR, earlier.number)
         for key, value in earlier.user_attrs.items():
-            if key not in own_attrs:
+            if key not in not_copied:
                 trial.set_user_attr(key, value)
-        if earlier.user_attrs.get("diverged"):
-            raise optuna.TrialPruned(f"repeats trial {earlier.number}, whose training diverged")
         for step, value in sorted(earlier.intermediate_values.items()):
             trial.report(value, step)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"repeats trial {earlier.number}: epoch {step}'s val loss {value:.4f} is "
-                                         "worse than the median of earlier trials")
         if earlier.state == TrialState.COMPLETE:
             return float(earlier.value)
-        return objective(trial)  # pruned then, not now: its later epochs were never run
+        how = "diverged" if earlier.user_attrs.get("diverged") else "was pruned"
+        raise optuna.TrialPruned(f"repeats trial {earlier.number}, which {how}")
 
     return objective_or_earlier
 

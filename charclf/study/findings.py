@@ -36,7 +36,10 @@ def compare_runs(d_val: float, d_test: float, better: str, worse: str, *, profil
 
 def complete_trials(trials: pd.DataFrame) -> pd.DataFrame:
     """The trials that trained to the end: a pruned trial's val loss is its last mid-training one, not a result."""
-    return trials[(trials["state"] == "COMPLETE") & trials["val_loss"].notna()].sort_values("number")
+    complete = trials[(trials["state"] == "COMPLETE") & trials["val_loss"].notna()]
+    if "repeat_of" in complete:  # a repeat took an earlier trial's result: that trial is already here
+        complete = complete[complete["repeat_of"].isna()]
+    return complete.sort_values("number")
 
 
 def _params(row: pd.Series, names: list[str]) -> str:
@@ -53,11 +56,14 @@ def trials_to_match(trials: pd.DataFrame, target: float) -> int | None:
 
 
 def _search_line(name: str, trials: pd.DataFrame) -> tuple[str, pd.Series | None]:
-    pruned = trials["state"] == "PRUNED"
+    repeats = trials["repeat_of"].notna() if "repeat_of" in trials else trials["state"].isna()
+    pruned = (trials["state"] == "PRUNED") & ~repeats
     diverged = pruned & trials["diverged"].fillna(False).astype(bool) if "diverged" in trials else pruned & False
     stopped = f"{int((pruned & ~diverged).sum())} pruned by the median rule"
     if diverged.any():
         stopped += f", {int(diverged.sum())} stopped as diverged"
+    if repeats.any():
+        stopped += f", {int(repeats.sum())} drew an earlier trial's point again and took its result untrained"
     complete = complete_trials(trials)
     if complete.empty:
         return f"{name}: no trial has completed yet ({len(trials)} finished, {stopped}).", None

@@ -35,6 +35,13 @@ def test_a_repeated_point_is_counted_apart_and_not_listed_twice():
         "result untrained); the lowest val loss of a complete trial, 0.5500, is trial #1 ")
 
 
+def test_a_study_saved_before_repeats_and_divergence_were_recorded_still_reads():
+    trials = _trials([0.60, 0.40, 0.55], ["COMPLETE", "PRUNED", "COMPLETE"]).drop(columns="diverged")
+    assert search_findings({"random": trials})[0].startswith(
+        "random: 3 trials finished (1 pruned by the median rule); the lowest val loss of a complete trial, 0.5500, "
+        "is trial #2 ")
+
+
 def test_the_two_samplers_are_compared_beyond_the_trials_they_share():
     random, tpe = _trials([0.60, 0.50, 0.58]), _trials([0.70, 0.52, 0.49])
     lines = search_findings({"random": random, "TPE": tpe}, shared_first=1)

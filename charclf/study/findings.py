@@ -56,9 +56,11 @@ def trials_to_match(trials: pd.DataFrame, target: float) -> int | None:
 
 
 def _search_line(name: str, trials: pd.DataFrame) -> tuple[str, pd.Series | None]:
-    repeats = trials["repeat_of"].notna() if "repeat_of" in trials else trials["state"].isna()
+    # Older studies have no repeat_of or diverged column: none of their trials was either.
+    none = pd.Series(False, index=trials.index)
+    repeats = trials["repeat_of"].notna() if "repeat_of" in trials else none
     pruned = (trials["state"] == "PRUNED") & ~repeats
-    diverged = pruned & trials["diverged"].fillna(False).astype(bool) if "diverged" in trials else pruned & False
+    diverged = pruned & (trials["diverged"].fillna(False).astype(bool) if "diverged" in trials else none)
     stopped = f"{int((pruned & ~diverged).sum())} pruned by the median rule"
     if diverged.any():
         stopped += f", {int(diverged.sum())} stopped as diverged"

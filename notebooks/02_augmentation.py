@@ -157,6 +157,9 @@ ctx.show(pd.DataFrame({
 from charclf.study.plan import run_ablation
 ablation, histories = run_ablation(ctx, "02_augmentation")
 ctx.show(ablation, "Augmentation ablation on Mini-Vision-V3")
+# The conclusions, computed from the table above (each arm against the first; val decides; one seed each).
+from charclf.study.findings import ablation_findings
+print("\n".join(f"* {line}" for line in ablation_findings(ablation, profile=ctx.profile)))
 ctx.save(viz.training_curves(histories, title=f"Mini-Vision-V3 under {len(histories)} augmentations",
                              subtitle=ctx.tag),
          "02_augmentation_ablation_curves")

@@ -137,6 +137,9 @@ ctx.show(effnet_status, "EfficientNet under its recipe: measured images/s and th
 from charclf.study.plan import run_ablation
 ablation, histories = run_ablation(ctx, "09_efficientnet_ideas")
 ctx.show(ablation, "The EfficientNet recipe's ideas, one at a time, on Mini-Vision-V3")
+# The conclusions, computed from the table above (each arm against the first; val decides; one seed each).
+from charclf.study.findings import ablation_findings
+print("\n".join(f"* {line}" for line in ablation_findings(ablation, profile=ctx.profile)))
 
 # %%
 from charclf.eval import figures as viz

@@ -1,9 +1,10 @@
-"""Notebooks 05's and 06's conclusions are read off their trials, runs and results, never written by hand."""
+"""Notebooks 02's, 05's, 06's and 09's conclusions are read off their trials, runs and results, never written by hand."""
 from __future__ import annotations
 
 import pandas as pd
 
-from charclf.study.findings import complete_trials, finetune_findings, search_findings, trials_to_match
+from charclf.study.findings import (ablation_findings, complete_trials, finetune_findings, search_findings,
+                                   trials_to_match)
 from records import fake_record
 
 
@@ -144,3 +145,26 @@ def test_verdicts_outside_the_full_profile_say_they_are_no_result():
                "controls": {"sgd_continued": _stage(0.66, 0.64, "sgd", 3_000, 2)}}
     assert finetune_findings(results, profile="quick")[1].endswith(
         "the switch to adam helps here (the quick profile is a smoke test with no measured seed spread, not a result).")
+
+
+def _ablation(rows):
+    return pd.DataFrame([{"run": run, "label": label, "best val acc": val, "test acc": test}
+                         for run, label, val, test in rows]).set_index("run")
+
+
+def test_ablation_findings_read_each_arm_against_the_first_and_pick_on_val():
+    table = _ablation([("base", "base recipe", 0.8640, 0.8640), ("none", "no augmentation", 0.8620, 0.8660),
+                       ("lion", "Lion", 0.8720, 0.8700), ("kl", "KLDiv", 0.8700, 0.8600)])
+    lines = ablation_findings(table)
+    assert lines[0] == "Reference, base recipe: val 86.40%, test 86.40%."
+    assert lines[1] == ("no augmentation: val 86.20%, test 86.60% — -0.20 points on val, +0.20 on test: the val gap is "
+                        "under 0.5 points, within what seeds alone can move two runs of one seed each: no measurable "
+                        "difference.")
+    assert lines[2].endswith("+0.80 points on val, +0.60 on test: the change helps, and the test part agrees (larger "
+                             "than notebook 04's seed spread, but one seed each: indicative, not conclusive).")
+    assert lines[3].endswith("the change helps; the test part does not agree, so read it as noise rather than a "
+                             "difference.")
+    assert lines[4] == ("Highest val accuracy: Lion (87.20%); its test accuracy, 87.00%, is read once, after the "
+                        "choice.")
+    assert ablation_findings(table, profile="quick")[2].endswith("the change helps here (the quick profile is a smoke "
+                                                                 "test with no measured seed spread, not a result).")

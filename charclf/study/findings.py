@@ -1,5 +1,5 @@
-"""What notebooks 05 (the searches and the tuned run) and 06 (pre-training, fine-tuning and its controls) say,
-as sentences read off their numbers.
+"""What notebooks 02 and 09 (the ablations), 05 (the searches and the tuned run) and 06 (pre-training,
+fine-tuning and its controls) say, as sentences read off their numbers.
 
 Like :mod:`charclf.study.earlier` for notebook 04: the conclusions are computed from the trials, run records and
 results the notebook shows, so they follow whatever the runs found. Val decides (val loss within a search, val
@@ -164,4 +164,22 @@ def finetune_findings(results: dict, *, profile: str = "full") -> list[str]:
                      f"{compare_runs(d_val, d_test, better, worse, profile=profile)}.")
     if not results.get("controls") and len(changes) > 1:
         lines.append("No controls were run, so the change cannot be attributed to any one of these.")
+    return lines
+
+
+def ablation_findings(table: pd.DataFrame, *, profile: str = "full") -> list[str]:
+    """Sentences about an ablation's ``table`` (:func:`charclf.study.plan.run_ablation`'s: one row per arm, the
+    first the reference): each other arm against the reference, one seed each, val deciding; then the arm with
+    the best val accuracy."""
+    base = table.iloc[0]
+    lines = [f"Reference, {base['label']}: val {base['best val acc']:.2%}, test {base['test acc']:.2%}."]
+    for _, arm in table.iloc[1:].iterrows():
+        d_val = 100 * (arm["best val acc"] - base["best val acc"])
+        d_test = 100 * (arm["test acc"] - base["test acc"])
+        lines.append(f"{arm['label']}: val {arm['best val acc']:.2%}, test {arm['test acc']:.2%} — "
+                     f"{d_val:+.2f} points on val, {d_test:+.2f} on test: "
+                     f"{compare_runs(d_val, d_test, 'the change helps', 'the change hurts', profile=profile)}.")
+    best = table["best val acc"].idxmax()
+    lines.append(f"Highest val accuracy: {table.loc[best, 'label']} ({table.loc[best, 'best val acc']:.2%}); "
+                 f"its test accuracy, {table.loc[best, 'test acc']:.2%}, is read once, after the choice.")
     return lines

@@ -1,4 +1,5 @@
-"""Notebooks 02's, 05's, 06's and 09's conclusions are read off their trials, runs and results, never written by hand."""
+"""Notebooks 02's, 05's, 06's and 09's conclusions are read off their trials, runs and results, never written by
+hand."""
 from __future__ import annotations
 
 import pandas as pd
@@ -157,9 +158,9 @@ def test_ablation_findings_read_each_arm_against_the_first_and_pick_on_val():
                        ("lion", "Lion", 0.8720, 0.8700), ("kl", "KLDiv", 0.8700, 0.8600)])
     lines = ablation_findings(table)
     assert lines[0] == "Reference, base recipe: val 86.40%, test 86.40%."
-    assert lines[1] == ("no augmentation: val 86.20%, test 86.60% — -0.20 points on val, +0.20 on test: the val gap is "
-                        "under 0.5 points, within what seeds alone can move two runs of one seed each: no measurable "
-                        "difference.")
+    assert lines[1] == ("no augmentation: val 86.20%, test 86.60% — -0.20 points on val, +0.20 on test: the val gap "
+                        "is under 0.5 points, within what seeds alone can move two runs of one seed each: no "
+                        "measurable difference.")
     assert lines[2].endswith("+0.80 points on val, +0.60 on test: the change helps, and the test part agrees (larger "
                              "than notebook 04's seed spread, but one seed each: indicative, not conclusive).")
     assert lines[3].endswith("the change helps; the test part does not agree, so read it as noise rather than a "
@@ -168,3 +169,11 @@ def test_ablation_findings_read_each_arm_against_the_first_and_pick_on_val():
                         "choice.")
     assert ablation_findings(table, profile="quick")[2].endswith("the change helps here (the quick profile is a smoke "
                                                                  "test with no measured seed spread, not a result).")
+
+
+def test_ablation_findings_say_the_macro_recall_change_beside_the_accuracy_verdict():
+    table = _ablation([("base", "base recipe", 0.8640, 0.8640), ("kl", "class-weighted", 0.8150, 0.8180)])
+    table["test macro recall"] = [0.7275, 0.7566]
+    line = ablation_findings(table)[1]
+    assert "the change hurts, and the test part agrees" in line
+    assert line.endswith("Macro recall on test (the mean of the per-class recalls): 75.66%, +2.91 points.")

@@ -136,6 +136,15 @@ def test_rendering_lists_missing_runs_without_measuring_or_training(tmp_path, mo
     monkeypatch.setattr(StudyContext, "load_data", lambda self, *a, **k: Data())
     with pytest.raises(NotTrainedYet, match=arms[0].name.split("/")[1]):
         plan.run_ablation(render, "02_augmentation")
+    # With every arm finished it renders, the test part's macro recall beside the accuracy (NaN when not scored).
+    for i, arm in enumerate(arms):
+        test = {"accuracy": 0.8, "n": 100, "tta": False, "precision": "fp32", "recall_macro": 0.7 + i / 100}
+        write_fake_run(render.runs_dir / arm.name, model="minivision_v3",
+                       evaluation={"test": test} if i else {"test": {**test, "recall_macro": None}})
+    table, histories = plan.run_ablation(render, "02_augmentation")
+    assert list(table.index) == [arm.name for arm in arms] and len(histories) == len(arms)
+    assert table["test macro recall"].isna().tolist() == [True] + [False] * (len(arms) - 1)
+    assert table["test macro recall"].iloc[1] == pytest.approx(0.71)
 
 
 def test_a_dry_run_measures_and_lists_without_training(tmp_path, monkeypatch):

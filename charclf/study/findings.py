@@ -169,16 +169,22 @@ def finetune_findings(results: dict, *, profile: str = "full") -> list[str]:
 
 def ablation_findings(table: pd.DataFrame, *, profile: str = "full") -> list[str]:
     """Sentences about an ablation's ``table`` (:func:`charclf.study.plan.run_ablation`'s: one row per arm, the
-    first the reference): each other arm against the reference, one seed each, val deciding; then the arm with
-    the best val accuracy."""
+    first the reference): each other arm against the reference, one seed each, val deciding, with the change in
+    test macro recall beside it when the table has that column; then the arm with the best val accuracy."""
     base = table.iloc[0]
     lines = [f"Reference, {base['label']}: val {base['best val acc']:.2%}, test {base['test acc']:.2%}."]
     for _, arm in table.iloc[1:].iterrows():
         d_val = 100 * (arm["best val acc"] - base["best val acc"])
         d_test = 100 * (arm["test acc"] - base["test acc"])
-        lines.append(f"{arm['label']}: val {arm['best val acc']:.2%}, test {arm['test acc']:.2%} — "
-                     f"{d_val:+.2f} points on val, {d_test:+.2f} on test: "
-                     f"{compare_runs(d_val, d_test, 'the change helps', 'the change hurts', profile=profile)}.")
+        line = (f"{arm['label']}: val {arm['best val acc']:.2%}, test {arm['test acc']:.2%} — "
+                f"{d_val:+.2f} points on val, {d_test:+.2f} on test: "
+                f"{compare_runs(d_val, d_test, 'the change helps', 'the change hurts', profile=profile)}.")
+        if pd.notna(arm.get("test macro recall")) and pd.notna(base.get("test macro recall")):
+            # Said beside, not instead: val accuracy decides; macro recall shows what a rebalancing arm buys.
+            d_recall = 100 * (arm["test macro recall"] - base["test macro recall"])
+            line += (f" Macro recall on test (the mean of the per-class recalls): "
+                     f"{arm['test macro recall']:.2%}, {d_recall:+.2f} points.")
+        lines.append(line)
     best = table["best val acc"].idxmax()
     lines.append(f"Highest val accuracy: {table.loc[best, 'label']} ({table.loc[best, 'best val acc']:.2%}); "
                  f"its test accuracy, {table.loc[best, 'test acc']:.2%}, is read once, after the choice.")

@@ -304,7 +304,12 @@ def run_ablation(ctx, group: str):
                             "and this execution only renders finished runs. Fix: train them first "
                             f"(`python -m charclf.study.plan --profile {ctx.profile} --only {group[:2]}`)")
     table = runs_table(runs).join(status["label"])
-    columns = ["label", "epochs", "train images", "best val acc", "test acc", "test TTA", "train time (s)"]
+    # The mean of the per-class recalls (balanced accuracy): what a class-weighted loss aims at, where the
+    # accuracy alone would show only its cost on an imbalanced test part. NaN for a run scored without it.
+    table["test macro recall"] = [(run.record.part("test") or {}).get("recall_macro", float("nan"))
+                                  for run in (runs[name] for name in table.index)]
+    columns = ["label", "epochs", "train images", "best val acc", "test acc", "test macro recall", "test TTA",
+               "train time (s)"]
     return table[columns], {table.loc[name, "label"]: run.history for name, run in runs.items()}
 
 

@@ -119,10 +119,8 @@ ctx.save(fig, "09_class_weights");
 # fit the machine is listed, not trained (a GPU session trains it).
 
 # %%
-from charclf.study.plan import PlannedRun, train_plan
-effnets = [PlannedRun(f"09_efficientnet/{name}-seed0", name, "efficientnet_kaggle", 0)
-           for name in ("efficientnet_b2", "efficientnet_b3")]
-effnet_runs, effnet_status = train_plan(ctx, data, effnets)
+from charclf.study.plan import efficientnet_runs, train_plan
+effnet_runs, effnet_status = train_plan(ctx, data, efficientnet_runs())
 ctx.show(effnet_status, "EfficientNet under its recipe: measured images/s and the estimated time of the full recipe")
 
 # %% [markdown]

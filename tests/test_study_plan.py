@@ -174,3 +174,25 @@ def test_a_dry_run_measures_and_lists_without_training(tmp_path, monkeypatch):
     assert "needs a GPU" in status.loc[ensnet, "reason"] and status.loc[ensnet, "images_per_s"] == 13.0
     saved = json.loads((dry.runs_dir / "04_training" / "feasibility" / "ensnet-seed0.json").read_text())
     assert saved["images_per_s"] == 13.0 and not saved["trained"] and saved["git_sha"]
+
+
+def test_efficientnet_runs_are_b2_and_b3_under_their_recipe_and_the_cli_only_times_them(monkeypatch):
+    """Notebook 09's EfficientNets as plan data: ``--only 09-efficientnet --dry-run`` reaches exactly them."""
+    from charclf.study import plan
+
+    runs = plan.efficientnet_runs()
+    assert [(r.name, r.model, r.recipe) for r in runs] == [
+        (f"09_efficientnet/{m}-seed0", m, "efficientnet_kaggle") for m in ("efficientnet_b2", "efficientnet_b3")]
+    assert [r.model for r in plan.efficientnet_runs(["efficientnet_b3", "vgg"])] == ["efficientnet_b3"]
+    seen = {}
+
+    def fake_train_plan(ctx, data, planned, *, train, measure):
+        seen.update(names=[r.name for r in planned], train=train, measure=measure)
+        import pandas as pd
+        return {}, pd.DataFrame()
+
+    monkeypatch.setattr(plan, "train_plan", fake_train_plan)
+    monkeypatch.setattr("charclf.study.notebook.setup", lambda *a, **k: type(
+        "Ctx", (), {"load_data": staticmethod(lambda split: None)})())
+    assert plan.main(["--profile", "full", "--only", "09-efficientnet", "--dry-run"]) == 0
+    assert seen == {"names": [r.name for r in runs], "train": False, "measure": True}

@@ -10,6 +10,7 @@ the profile's budget is listed as untrained with that measurement, never trained
 
     python -m charclf.study.plan --profile full --only 04          # train what is missing, cheapest first
     python -m charclf.study.plan --profile full --only 04 --dry-run
+    python -m charclf.study.plan --profile full --only 09-efficientnet --dry-run   # time B2/B3 only
 """
 from __future__ import annotations
 
@@ -120,6 +121,17 @@ def select_arms(plan: list[PlannedRun], arms: list[str] | None) -> list[PlannedR
     if arms is None:
         return plan
     return sorted((r for r in plan if r.entry in arms), key=lambda r: arms.index(r.entry))
+
+
+# Notebook 09: the EfficientNet transfer study's own networks under its recipe. At 112 px neither fits a CPU, so
+# the full profile times one step of each and lists them with that measurement (a GPU session trains them).
+EFFICIENTNETS = ("efficientnet_b2", "efficientnet_b3")
+
+
+def efficientnet_runs(models: list[str] | None = None) -> list[PlannedRun]:
+    """Notebook 09's EfficientNet-B2 and B3 runs under ``efficientnet_kaggle`` (seed 0)."""
+    return [PlannedRun(run_name("09_efficientnet", name, 0), name, "efficientnet_kaggle", 0)
+            for name in EFFICIENTNETS if models is None or name in models]
 
 
 def run_name(group: str, model: str, seed: int) -> str:
@@ -306,8 +318,8 @@ def run_ablation(ctx, group: str):
     table = runs_table(runs).join(status["label"])
     # The mean of the per-class recalls (balanced accuracy): what a class-weighted loss aims at, where the
     # accuracy alone would show only its cost on an imbalanced test part. NaN for a run scored without it.
-    table["test macro recall"] = [(run.record.part("test") or {}).get("recall_macro", float("nan"))
-                                  for run in (runs[name] for name in table.index)]
+    table["test macro recall"] = [(runs[name].record.part("test") or {}).get("recall_macro", float("nan"))
+                                  for name in table.index]
     columns = ["label", "epochs", "train images", "best val acc", "test acc", "test macro recall", "test TTA",
                "train time (s)"]
     return table[columns], {table.loc[name, "label"]: run.history for name, run in runs.items()}
@@ -316,8 +328,9 @@ def run_ablation(ctx, group: str):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="full", choices=["quick", "full"])
-    parser.add_argument("--only", default="04", choices=["04", "02", "09", "11", "11-distilled"],
-                        help="which notebook's runs (11-distilled: notebook 11's students, after writing their "
+    parser.add_argument("--only", default="04", choices=["04", "02", "09", "09-efficientnet", "11", "11-distilled"],
+                        help="which notebook's runs (09-efficientnet: EfficientNet-B2/B3 themselves, which a CPU "
+                             "only times, see --dry-run; 11-distilled: notebook 11's students, after writing their "
                              "teacher from the ensemble of the finished runs when it does not exist yet)")
     parser.add_argument("--models", help="comma-separated models (for 02 and 09: arms, e.g. recipe-crop-rotation), "
                         "trained in this order (default: the whole plan)")
@@ -336,7 +349,9 @@ def main(argv=None) -> int:
         from charclf.study.beyond import ensemble, ensure_teacher
 
         ensure_teacher(ctx.runs_dir, data, ensemble(ctx.runs_dir, data))
-    if args.only in ("04", "11", "11-distilled"):
+    if args.only == "09-efficientnet":
+        plan = efficientnet_runs(models)
+    elif args.only in ("04", "11", "11-distilled"):
         plan = (training_runs(args.profile, models) if args.only == "04" else
                 beyond_runs(args.profile, models, distilled=args.only == "11-distilled"))
         if models is not None:  # in the order given: a queue can put the cheap runs first

@@ -15,7 +15,8 @@ from charclf.study.findings import SEED_NOISE_PTS
 EARLIER_BYCLASS_STUDY = {"vgg": 0.8724, "alexnet": 0.8696, "resnet": 0.8688, "spinalnet": 0.8592}
 EARLIER_PROTOCOL_DIFFERENCES = (
     "the earlier study trained on ~120k images and tested on the official ByClass test set; our holdout protocol "
-    "trains on 93,055 images re-split from that test file and tests on 11,634 of them, in float32 on 2 CPU cores")
+    "trains on 93,055 images re-split from that test file and tests on 11,634 of them, on 2 CPU cores (float32 "
+    "or bf16 autocast: the runs table's precision column says which, per run)")
 
 
 def earlier_study_table(summary: pd.DataFrame) -> pd.DataFrame:

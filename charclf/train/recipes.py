@@ -151,7 +151,9 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
                "the first, one-seed search (outputs/bench/race-recipe-search-cpu.json) chose 4 epochs, which "
                "reached 86.0% val on seed 0 only in the three-seed race; one more epoch buys the margin",
                "Mini-Vision-V3 is the fastest architecture per accuracy point on a CPU here (notebook 04); its "
-               "crop + rotation augmentation is kept"),
+               "crop + rotation augmentation is kept",
+               "still marginal: in the three-seed race on a bf16 CPU (outputs/bench/bench-cpu-time-to-accuracy."
+               "json) seeds 1 and 2 reached 86.0% val in 74 s and 60 s, seed 0 ended at 85.89%"),
         model="minivision_v3", epochs=5, batch_size=256, augment=MINIVISION_AUGMENT,
         optimizer=OptimizerConfig(name="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4),
         scheduler=SchedulerConfig(name="onecycle", warmup_epochs=1), loss="ce", label_smoothing=0.1),

@@ -156,6 +156,12 @@ def test_nearest_resampling_is_paired_seed_by_seed_with_notebook_04s_bilinear_ru
     # seeds 0 and 1 on both sides: val (0.8705 - 0.866), test (0.8685 - 0.863)
     assert row["Δ val (pts)"] == pytest.approx(0.45) and row["Δ test (pts)"] == pytest.approx(0.55)
     assert "seeds 0, 1 on both sides" in row["baseline"] and "bilinear" in row["baseline"]
+    assert "confound" not in row["change"]
+    # Seed 1's nearest run made in bf16 against float32 baselines: the table says so beside the change.
+    write_fake_run(root / "11_beyond/minivision_v3-nearest-seed1", model="minivision_v3", seed=1,
+                   best_val_acc=0.871, test_acc=0.868, precision="bf16")
+    change = ablation_table(root).loc["11_beyond/minivision_v3-nearest", "change"]
+    assert change.startswith("minivision_v3_nearest") and "confound: bf16/fp32 against the baseline's fp32" in change
 
 
 def test_hub_slots_take_the_best_on_val_within_size_among_entries_with_enough_seeds(tmp_path):

@@ -271,6 +271,12 @@ def _paired_rows(runs_dir: Path) -> list[dict]:
         if not seeds:
             continue
         (base_val, base_test), (val, test) = (_means([side[s] for s in seeds]) for side in (base, changed))
+        # A second difference between the sides (runs made on machines with and without native bf16) is named
+        # beside the change, so the delta is never read as the change's alone.
+        ours, theirs = ({side[s].precision for s in seeds} for side in (changed, base))
+        if ours != theirs:
+            change = (f"{change} (also a confound: {'/'.join(sorted(ours))} against the baseline's "
+                      f"{'/'.join(sorted(theirs))} precision)")
         rows.append({"run": run, "change": change,
                      "baseline": f"{base_label} (seeds {', '.join(map(str, seeds))} on both sides)",
                      "val acc": val, "test acc": test, "Δ val (pts)": 100 * (val - base_val),

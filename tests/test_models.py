@@ -79,6 +79,7 @@ def test_published_parameter_counts(name, num_classes, expected):
     ("lenet", 35_814), ("alexnet", 1_849_070), ("vgg", 1_463_678), ("resnet", 707_886), ("spinalnet", 386_050),
     ("ensnet", 26_944_101), ("efficientnet_b2", 7_787_776), ("efficientnet_b3", 10_790_806),
     ("charnet_xs", 29_534), ("charnet_s", 98_734), ("charnet_m", 2_773_278), ("charnet_l", 9_695_070),
+    ("minivision_s", 97_022), ("minivision_s_gap", 95_990),
 ])
 def test_documented_parameter_counts_at_62_classes(name, expected):
     model = create_model(name, num_classes=62)
@@ -103,7 +104,8 @@ def test_study_layouts_match_the_issue():
     assert lenet.avgpool.output_size == 3
 
 
-@pytest.mark.parametrize("name,budget", [("charnet_s", 100_000), ("charnet_xs", 30_000)])
+@pytest.mark.parametrize("name,budget", [("charnet_s", 100_000), ("charnet_xs", 30_000), ("minivision_s", 100_000),
+                                         ("minivision_s_gap", 100_000)])
 def test_small_charnets_fit_their_parameter_budgets(name, budget):
     assert model_summary(create_model(name, num_classes=62))["params"] <= budget
 
@@ -190,7 +192,8 @@ def test_register_model_refuses_duplicates_and_accepts_new(monkeypatch):
 
 def test_list_models_pattern():
     assert list_models("efficientnet_b?") == ["efficientnet_b2", "efficientnet_b3"]
-    assert list_models("minivision_*") == ["minivision_v2", "minivision_v3"]
+    assert list_models("minivision_v?") == ["minivision_v2", "minivision_v3"]
+    assert list_models("minivision_s*") == ["minivision_s", "minivision_s_gap"]
     assert list_models("no_such_model*") == []
 
 

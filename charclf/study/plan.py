@@ -156,11 +156,15 @@ def training_runs(profile: str, models: list[str] | None = None) -> list[Planned
 # charnet_s is notebook 04's). Their mean +- std goes to the model cards in model_hub/.
 # Entry -> (model, recipe): our smallest model; two of the study's fast models under our best recipe
 # (OneCycle, label smoothing, EMA, TTA), candidates for a single model of >= 87% within 2 h on 2 CPU cores; and
-# Mini-Vision-V3's own recipe resampled nearest, paired seed by seed with notebook 04's bilinear runs.
+# Mini-Vision-V3's own recipe resampled nearest, paired seed by seed with notebook 04's bilinear runs; and two
+# <= 100k-parameter narrowings of Mini-Vision-V3 under that recipe (plain convs, so bf16 applies, unlike
+# charnet_s's depthwise ones), seed 0 of each compared on val before the better one gets seeds 1 and 2.
 BEYOND_PLAN = {"charnet_xs": ("charnet_xs", "charclf_tiny"),
                "minivision_v3-charclf": ("minivision_v3", "charclf_best"),
                "resnet-charclf": ("resnet", "charclf_best"),
-               "minivision_v3-nearest": ("minivision_v3", "minivision_v3_nearest")}
+               "minivision_v3-nearest": ("minivision_v3", "minivision_v3_nearest"),
+               "minivision_s": ("minivision_s", "minivision_v3_nearest"),
+               "minivision_s_gap": ("minivision_s_gap", "minivision_v3_nearest")}
 
 
 # ... and the small models again, distilled from the study's ensemble (the teacher notebook 11 writes once),

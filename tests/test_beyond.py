@@ -104,11 +104,12 @@ def test_ensemble_loads_saved_results_covering_every_member_and_keeps_old_ones_w
     write_fake_run(runs / "11_beyond/a-kd-seed0")  # a distilled student is never a member
     (runs / "11_beyond/a-kd-seed0/model.safetensors").write_bytes(b"weights")
     built = []
-    monkeypatch.setattr(ens, "run_ensemble", lambda members, data, o, log: built.append(members) or {"new": True})
+    monkeypatch.setattr(ens, "run_ensemble",
+                        lambda members, data, o, metadata, log: built.append((members, metadata)) or {"new": True})
     assert beyond.ensemble(runs, data=None) == saved and not built  # c's weights absent here: still covered
     (runs / "04_training/b-seed0/model.safetensors").write_bytes(b"retrained")  # same run, new weights
     assert beyond.ensemble(runs, data=None) == {"new": True}
-    assert [p.name for p in built[0]] == ["a-seed0", "b-seed0"]
+    assert [p.name for p in built[0][0]] == ["a-seed0", "b-seed0"] and built[0][1] == {"profile": "full"}
     assert json.loads((out / "results-2026-01-01T000000+0000.json").read_text()) == saved
 
 

@@ -59,9 +59,9 @@ def _train(out, seed, data):
 def test_run_ensemble_scores_members_once_and_caches_their_probabilities(tmp_path, monkeypatch):
     data = quadrant_bundle(64, 32, 32, 0)
     runs = [_train(tmp_path / "runs" / f"lenet-seed{s}", s, data) for s in (0, 1)]
-    results = run_ensemble(runs, data, tmp_path / "ens", log=lambda *_: None)
+    results = run_ensemble(runs, data, tmp_path / "ens", metadata={"profile": "quick"}, log=lambda *_: None)
     saved = json.loads((tmp_path / "ens" / "results.json").read_text())
-    assert saved["protocol"] == data.protocol and saved["git_sha"]
+    assert saved["protocol"] == data.protocol and saved["git_sha"] and saved["profile"] == "quick"
     assert {m["member"] for m in saved["members"]} == {"runs/lenet-seed0", "runs/lenet-seed1"}
     assert saved["greedy"]["val_acc"] >= max(m["val_acc"] for m in saved["members"])
     assert set(saved["all"]["members"]) == {"runs/lenet-seed0", "runs/lenet-seed1"}

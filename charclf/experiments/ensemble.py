@@ -143,8 +143,9 @@ def combine(probs: dict[str, np.ndarray], members: list[str]) -> np.ndarray:
     return sum(probs[m].astype(np.float64) for m in members) / len(members)
 
 
-def run_ensemble(run_dirs, data, out, *, max_steps: int = 20, log=print) -> dict:
-    """Score every member, build the ``all`` and ``greedy`` ensembles, write ``<out>/results.json``."""
+def run_ensemble(run_dirs, data, out, *, max_steps: int = 20, metadata: dict | None = None, log=print) -> dict:
+    """Score every member, build the ``all`` and ``greedy`` ensembles, write ``<out>/results.json`` (stamped
+    with provenance and ``metadata``, e.g. the study profile the members come from)."""
     from charclf.eval.record import RunRecord
     from charclf.fileio import write_json
     from charclf.provenance import run_metadata
@@ -179,7 +180,8 @@ def run_ensemble(run_dirs, data, out, *, max_steps: int = 20, log=print) -> dict
                      "choice and are read for the reported test accuracies only",
         "combine": "mean of softmax probabilities (each member with its own record's TTA setting), float32 "
                    "evaluation",
-        **run_metadata(protocol=data.protocol, split=data.split, sizes={p: len(labels[p]) for p in PARTS}),
+        **run_metadata(protocol=data.protocol, split=data.split, sizes={p: len(labels[p]) for p in PARTS},
+                       **(metadata or {})),
     }
     write_json(out / "results.json", results)
     return results

@@ -160,7 +160,8 @@ def ensemble(runs_dir: Path, data, *, log=print) -> dict | None:
             return results
         stamp = results.get("created_utc", "undated").replace(":", "")
         saved.rename(out / f"results-{stamp}.json")
-    return run_ensemble(members, data, out, log=log)
+    # The study's runs_dir is outputs/runs/<profile>: the profile says which recipes' lengths the members had.
+    return run_ensemble(members, data, out, metadata={"profile": runs_dir.name}, log=log)
 
 
 def members_table(results: dict) -> pd.DataFrame:

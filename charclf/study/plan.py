@@ -177,13 +177,16 @@ TEACHER_RUN = "11_beyond/teacher"
 def paired_comparisons() -> list[tuple[str, str, str, str]]:
     """Notebook 11's one-change comparisons over seeds, as ``(run, change, baseline run, baseline)``, each run a
     ``<group>/<entry>`` whose ``-seed<N>`` folders pair with the baseline's: each distilled small model against the
-    same model without a teacher, and Mini-Vision-V3's recipe resampled nearest against notebook 04's bilinear."""
+    same model without a teacher, Mini-Vision-V3's recipe resampled nearest against notebook 04's bilinear, and
+    the two <= 100k narrowings of Mini-Vision-V3 against each other (the seeds both have: seed 0 decided)."""
     pairs = [(f"11_beyond/{model}-kd", f"distilled from the ensemble (alpha {DISTILL_ALPHA})",
               f"{'11_beyond' if model in BEYOND_PLAN else '04_training'}/{model}", f"{model} without a teacher")
              for model in DISTILLED]
     model, recipe = BEYOND_PLAN["minivision_v3-nearest"]
     pairs.append(("11_beyond/minivision_v3-nearest", f"{recipe}: Mini-Vision-V3's recipe resampled nearest",
                   f"04_training/{model}", f"{TRAINING_PLAN[model]}: the same recipe resampled bilinear (notebook 04)"))
+    pairs.append(("11_beyond/minivision_s_gap", "<= 100k: blocks 32/64/120 + global-average-pool head",
+                  "11_beyond/minivision_s", "<= 100k: blocks 32/64/64 + Linear 576->64 head"))
     return pairs
 
 

@@ -103,8 +103,8 @@ else:
 # ## Distilling the ensemble into the small models
 #
 # The ensemble is too slow to ship, but it can teach. Its greedy members score every image of the training
-# part once (clean images, each member with its own TTA setting), and `charnet_s` and `charnet_xs` train again
-# under their own recipes towards `0.5 × the ensemble's probabilities + 0.5 × the true label` (Hinton et al.'s
+# part once (clean images, each member with its own TTA setting), and `charnet_s`, `charnet_xs` and
+# `minivision_s` train again under their own recipes towards `0.5 × the ensemble's probabilities + 0.5 × the true label` (Hinton et al.'s
 # distillation at temperature 1: the soft targets carry which wrong classes are plausible, e.g. `O` for a `0`).
 # The teacher is written once and never rewritten, because its students' configs name its file; it learns
 # nothing from the val or test parts.

@@ -118,7 +118,8 @@ def test_distilled_runs_name_the_profiles_teacher_and_compare_with_their_untaugh
     from charclf.study.plan import beyond_runs, teacher_file
 
     runs = beyond_runs("full", distilled=True)
-    assert {r.model for r in runs} == {"charnet_s", "charnet_xs"} and len(runs) == 6
+    assert {r.model for r in runs} == {"charnet_s", "charnet_xs", "minivision_s"} and len(runs) == 9
+    assert {r.recipe for r in runs if r.model == "minivision_s"} == {"minivision_v3_nearest"}
     assert teacher_file("full") == "runs/full/11_beyond/teacher/teacher.npz"
     assert all(dict(r.overrides)["distill_teacher"] == teacher_file("full") for r in runs)
     assert dict(runs[0].overrides)["distill_alpha"] == 0.5

@@ -168,8 +168,9 @@ BEYOND_PLAN = {"charnet_xs": ("charnet_xs", "charclf_tiny"),
 
 
 # ... and the small models again, distilled from the study's ensemble (the teacher notebook 11 writes once),
-# under their own recipes: the recipe's label smoothing (0.1) still applies, on top of the mixed targets.
-DISTILLED = {"charnet_s": "charclf_small", "charnet_xs": "charclf_tiny"}
+# under their own recipes: a recipe's label smoothing (charclf_small/tiny's 0.1) still applies, on top of the
+# mixed targets.
+DISTILLED = {"charnet_s": "charclf_small", "charnet_xs": "charclf_tiny", "minivision_s": "minivision_v3_nearest"}
 DISTILL_ALPHA = 0.5
 TEACHER_RUN = "11_beyond/teacher"
 

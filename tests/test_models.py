@@ -79,7 +79,7 @@ def test_published_parameter_counts(name, num_classes, expected):
     ("lenet", 35_814), ("alexnet", 1_849_070), ("vgg", 1_463_678), ("resnet", 707_886), ("spinalnet", 386_050),
     ("ensnet", 26_944_101), ("efficientnet_b2", 7_787_776), ("efficientnet_b3", 10_790_806),
     ("charnet_xs", 29_534), ("charnet_s", 98_734), ("charnet_m", 2_773_278), ("charnet_l", 9_695_070),
-    ("minivision_s", 97_022), ("minivision_s_gap", 95_990),
+    ("minivision_s", 97_022), ("minivision_s_gap", 95_990), ("minivision_v3_s2d", 405_086),
 ])
 def test_documented_parameter_counts_at_62_classes(name, expected):
     model = create_model(name, num_classes=62)
@@ -108,6 +108,17 @@ def test_study_layouts_match_the_issue():
                                          ("minivision_s_gap", 100_000)])
 def test_small_charnets_fit_their_parameter_budgets(name, budget):
     assert model_summary(create_model(name, num_classes=62))["params"] <= budget
+
+
+def test_minivision_v3_s2d_is_mini_vision_v3_but_for_a_lossless_14px_stem():
+    s2d, mv3 = create_model("minivision_v3_s2d", num_classes=62), create_model("minivision_v3", num_classes=62)
+    shapes = lambda m: {k: v.shape for k, v in m.state_dict().items() if not k.startswith("features.0.")}
+    assert shapes(s2d) == shapes(mv3)  # blocks 2-3 and the head are Mini-Vision-V3's
+    stem = s2d.features[0]
+    x = torch.arange(28 * 28, dtype=torch.float32).reshape(1, 1, 28, 28)
+    patches = stem[0](x)  # space-to-depth keeps every pixel: a permutation of the image
+    assert patches.shape == (1, 4, 14, 14) and torch.equal(patches.flatten().sort().values, x.flatten())
+    assert stem[1].in_channels == 4 and s2d.features[:1](x).shape == (1, 32, 14, 14)
 
 
 @pytest.mark.parametrize("name", ["minivision_v2", "minivision_v3"])

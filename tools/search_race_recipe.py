@@ -3,8 +3,9 @@
     python tools/search_race_recipe.py                  # every candidate, seeds 0 and 1, target 0.86 val
     python tools/search_race_recipe.py --only onecycle6 --seeds 0 --max-train-samples 2000 --target 0   # smoke
 
-Each candidate is Mini-Vision-V3 (the fastest architecture per accuracy point on a CPU in notebook 04) under a
-short schedule in the airbench spirit: OneCycle, label smoothing, Nesterov SGD. The race stops at the first epoch
+Each candidate is Mini-Vision-V3 (the fastest architecture per accuracy point on a CPU in notebook 04), or its
+space-to-depth variant ``minivision_v3_s2d`` (the same network without the 28 px stage), under a short schedule in
+the airbench spirit: OneCycle, label smoothing, Nesterov SGD. The race stops at the first epoch
 whose val accuracy reaches the target; among the candidates that reach it on every seed, the one with the fewest
 mean training seconds to it becomes ``recipes.charclf_race`` (one seed is not enough: the first search chose a
 4-epoch schedule on seed 0 that then missed on seeds 1 and 2), and
@@ -19,7 +20,7 @@ import argparse
 import dataclasses
 import sys
 
-from charclf.train.config import OptimizerConfig, SchedulerConfig
+from charclf.train.config import AugmentConfig, OptimizerConfig, SchedulerConfig
 from charclf.train.recipes import MINIVISION_AUGMENT_NEAREST, get_recipe
 
 # One change at a time from a shared short schedule (OneCycle at batch 256, 6 epochs unless a candidate says
@@ -27,6 +28,7 @@ from charclf.train.recipes import MINIVISION_AUGMENT_NEAREST, get_recipe
 _SGD = OptimizerConfig(name="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
 _ONECYCLE = SchedulerConfig(name="onecycle", warmup_epochs=1)
 _BASE = dict(optimizer=_SGD, scheduler=_ONECYCLE, label_smoothing=0.1)
+_CROP = AugmentConfig(crop_padding=2)
 CANDIDATES = {
     "onecycle6": dict(_BASE, epochs=6),
     "onecycle4": dict(_BASE, epochs=4),
@@ -40,11 +42,18 @@ CANDIDATES = {
     "onecycle5": dict(_BASE, epochs=5),
     "onecycle5-nearest": dict(_BASE, epochs=5, augment=MINIVISION_AUGMENT_NEAREST),
     "onecycle6-nearest": dict(_BASE, epochs=6, augment=MINIVISION_AUGMENT_NEAREST),
+    # Crop only (RandomCrop(28, padding=2), no rotation): a whole-pixel shift, an exact gather, cheaper than a
+    # resampling; over a few epochs the network has not yet fitted the unrotated data, so rotation can only slow it.
+    "crop3": dict(_BASE, epochs=3, augment=_CROP),
+    "crop4": dict(_BASE, epochs=4, augment=_CROP),
+    "s2d-crop3": dict(_BASE, epochs=3, augment=_CROP, model="minivision_v3_s2d"),
+    "s2d-crop4": dict(_BASE, epochs=4, augment=_CROP, model="minivision_v3_s2d"),
 }
 
 
 def candidate_config(name: str, device: str = "auto", max_train_samples: int | None = None):
-    """The TrainConfig of candidate ``name``: Mini-Vision-V3's recipe with the candidate's changes."""
+    """The TrainConfig of candidate ``name``: Mini-Vision-V3's recipe with the candidate's changes (which may
+    include the model)."""
     config = get_recipe("minivision_v3", device=device, max_train_samples=max_train_samples, **CANDIDATES[name])
     return dataclasses.replace(config, name=f"race-{name}")
 

@@ -270,7 +270,7 @@ def test_charclf_race_is_the_candidate_the_committed_search_chose():
     from charclf.train.recipes import get_recipe
 
     search = pytest.importorskip("search_race_recipe")
-    # the third search (seeds 0, 1 and 2, bf16) superseded the one-seed and two-seed ones
-    artifact = Path(__file__).resolve().parents[1] / "outputs" / "bench" / "race-recipe-search-cpu-3seeds-bf16.json"
+    # the fourth search (crop-only candidates and minivision_v3_s2d, seeds 0, 1 and 2, bf16) superseded the others
+    artifact = Path(__file__).resolve().parents[1] / "outputs" / "bench" / "race-recipe-search-cpu-3seeds-crop.json"
     chosen = json.loads(artifact.read_text())["chosen"]
     assert dataclasses.replace(search.candidate_config(chosen), name="charclf_race") == get_recipe("charclf_race")

@@ -158,13 +158,17 @@ def training_runs(profile: str, models: list[str] | None = None) -> list[Planned
 # (OneCycle, label smoothing, EMA, TTA), candidates for a single model of >= 87% within 2 h on 2 CPU cores; and
 # Mini-Vision-V3's own recipe resampled nearest, paired seed by seed with notebook 04's bilinear runs; and two
 # <= 100k-parameter narrowings of Mini-Vision-V3 under that recipe (plain convs, so bf16 applies, unlike
-# charnet_s's depthwise ones), seed 0 of each compared on val before the better one gets seeds 1 and 2.
+# charnet_s's depthwise ones), seed 0 of each compared on val before the better one gets seeds 1 and 2; and the
+# race's space-to-depth Mini-Vision-V3 under both full recipes: what its cheaper stem costs in accuracy, and
+# members from another architecture for the ensemble.
 BEYOND_PLAN = {"charnet_xs": ("charnet_xs", "charclf_tiny"),
                "minivision_v3-charclf": ("minivision_v3", "charclf_best"),
                "resnet-charclf": ("resnet", "charclf_best"),
                "minivision_v3-nearest": ("minivision_v3", "minivision_v3_nearest"),
                "minivision_s": ("minivision_s", "minivision_v3_nearest"),
-               "minivision_s_gap": ("minivision_s_gap", "minivision_v3_nearest")}
+               "minivision_s_gap": ("minivision_s_gap", "minivision_v3_nearest"),
+               "minivision_v3_s2d-nearest": ("minivision_v3_s2d", "minivision_v3_nearest"),
+               "minivision_v3_s2d-charclf": ("minivision_v3_s2d", "charclf_best")}
 
 
 # ... and the small models again, distilled from the study's ensemble (the teacher notebook 11 writes once),
@@ -179,7 +183,8 @@ def paired_comparisons() -> list[tuple[str, str, str, str]]:
     """Notebook 11's one-change comparisons over seeds, as ``(run, change, baseline run, baseline)``, each run a
     ``<group>/<entry>`` whose ``-seed<N>`` folders pair with the baseline's: each distilled small model against the
     same model without a teacher, Mini-Vision-V3's recipe resampled nearest against notebook 04's bilinear, and
-    the two <= 100k narrowings of Mini-Vision-V3 against each other (the seeds both have: seed 0 decided)."""
+    the two <= 100k narrowings of Mini-Vision-V3 against each other (the seeds both have: seed 0 decided), and the
+    space-to-depth Mini-Vision-V3 against Mini-Vision-V3 under each of the two recipes both trained."""
     pairs = [(f"11_beyond/{model}-kd", f"distilled from the ensemble (alpha {DISTILL_ALPHA})",
               f"{'11_beyond' if model in BEYOND_PLAN else '04_training'}/{model}", f"{model} without a teacher")
              for model in DISTILLED]
@@ -188,6 +193,9 @@ def paired_comparisons() -> list[tuple[str, str, str, str]]:
                   f"04_training/{model}", f"{TRAINING_PLAN[model]}: the same recipe resampled bilinear (notebook 04)"))
     pairs.append(("11_beyond/minivision_s_gap", "<= 100k: blocks 32/64/120 + global-average-pool head",
                   "11_beyond/minivision_s", "<= 100k: blocks 32/64/64 + Linear 576->64 head"))
+    for recipe_run in ("nearest", "charclf"):
+        pairs.append((f"11_beyond/minivision_v3_s2d-{recipe_run}", "space-to-depth stem instead of the 28 px block",
+                      f"11_beyond/minivision_v3-{recipe_run}", "Mini-Vision-V3"))
     return pairs
 
 

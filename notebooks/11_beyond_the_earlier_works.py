@@ -75,6 +75,11 @@ ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain
 #   to the last convolution. Plain convolutions train in bf16, several times faster on a CPU than `charnet_s`'s
 #   depthwise ones. Seed 0 of each was compared on val; only the better one trained seeds 1 and 2 (the other's
 #   missing seeds are listed as not trained).
+# * `minivision_v3_s2d` is the race's network (below): Mini-Vision-V3 whose 28 px block is replaced by a
+#   lossless space-to-depth stem (each 2×2 patch of the image becomes 4 channels of a 14×14 one, then a 3×3
+#   convolution to 32 channels), which makes its CPU training step cheaper. It trains under both full recipes,
+#   Mini-Vision-V3's nearest-resampled one and `charclf_best`, so the ablation measures what the stem costs at
+#   full length, and the ensemble gets members of another architecture.
 
 # %%
 from charclf.study.plan import beyond_runs, train_plan

@@ -20,15 +20,14 @@ import argparse
 import dataclasses
 import sys
 
-from charclf.train.config import AugmentConfig, OptimizerConfig, SchedulerConfig
-from charclf.train.recipes import MINIVISION_AUGMENT_NEAREST, get_recipe
+from charclf.train.config import OptimizerConfig, SchedulerConfig
+from charclf.train.recipes import CROP_ONLY, MINIVISION_AUGMENT_NEAREST, get_recipe
 
 # One change at a time from a shared short schedule (OneCycle at batch 256, 6 epochs unless a candidate says
 # otherwise; each "-nearest" candidate is its plain namesake with nearest resampling).
 _SGD = OptimizerConfig(name="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
 _ONECYCLE = SchedulerConfig(name="onecycle", warmup_epochs=1)
 _BASE = dict(optimizer=_SGD, scheduler=_ONECYCLE, label_smoothing=0.1)
-_CROP = AugmentConfig(crop_padding=2)
 CANDIDATES = {
     "onecycle6": dict(_BASE, epochs=6),
     "onecycle4": dict(_BASE, epochs=4),
@@ -44,10 +43,10 @@ CANDIDATES = {
     "onecycle6-nearest": dict(_BASE, epochs=6, augment=MINIVISION_AUGMENT_NEAREST),
     # Crop only (RandomCrop(28, padding=2), no rotation): a whole-pixel shift, an exact gather, cheaper than a
     # resampling; over a few epochs the network has not yet fitted the unrotated data, so rotation can only slow it.
-    "crop3": dict(_BASE, epochs=3, augment=_CROP),
-    "crop4": dict(_BASE, epochs=4, augment=_CROP),
-    "s2d-crop3": dict(_BASE, epochs=3, augment=_CROP, model="minivision_v3_s2d"),
-    "s2d-crop4": dict(_BASE, epochs=4, augment=_CROP, model="minivision_v3_s2d"),
+    "crop3": dict(_BASE, epochs=3, augment=CROP_ONLY),
+    "crop4": dict(_BASE, epochs=4, augment=CROP_ONLY),
+    "s2d-crop3": dict(_BASE, epochs=3, augment=CROP_ONLY, model="minivision_v3_s2d"),
+    "s2d-crop4": dict(_BASE, epochs=4, augment=CROP_ONLY, model="minivision_v3_s2d"),
 }
 
 

@@ -21,9 +21,10 @@ on a CPU with native bf16):
 
 Ours, for speed (notebook 11's time-to-accuracy race): ``minivision_v3_s2d`` is Mini-Vision-V3 whose first block
 starts with a lossless space-to-depth (``PixelUnshuffle(2)``: each 2x2 patch of the 28x28 image becomes 4 channels
-of a 14x14 one), then Conv3x3(4 -> 32) -> ReLU -> BN at 14x14, with no pool. On a 2-core CPU the 28 px stage (the
-1-channel conv, which oneDNN runs badly, and the max pool over 32x28x28 with its backward) cost ~40% of
-Mini-Vision-V3's bf16 training step; the rest of the network is unchanged. 1,184 + 64 + 18,496 + 128 + 73,856 +
+of a 14x14 one), then Conv3x3(4 -> 32) -> ReLU -> BN at 14x14, with no pool: it skips the 28 px stage (a
+1-channel conv, which oneDNN runs badly, and a max pool over 32x28x28 with its backward). On a 2-core bf16 CPU its
+training step runs 8,837 images/s against Mini-Vision-V3's 7,774 (outputs/bench/bench-cpu-s2d-stem.json, written
+by ``charclf bench``); the rest of the network is unchanged. 1,184 + 64 + 18,496 + 128 + 73,856 +
 256 + 295,168 + 15,934 = **405,086** params at 62 classes.
 """
 from __future__ import annotations

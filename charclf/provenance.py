@@ -31,8 +31,32 @@ def git_sha(short: bool = False) -> str:
     return sha + ("+dirty" if dirty else "")
 
 
+# The CPU flags that decide how fast (and in which precision) charclf trains on a CPU: AVX2 is the float32
+# baseline; AVX512-BF16 and AMX are what oneDNN needs for native bf16 (see charclf.train.precision).
+CPU_FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+@lru_cache(maxsize=None)
+def cpu_info() -> dict:
+    """The CPU's model name and which of ``CPU_FLAGS_OF_INTEREST`` it has (Linux /proc/cpuinfo; elsewhere the
+    platform's processor string and no flags)."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        text = ""
+    for line in text.splitlines():  # the first processor's entries describe them all
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and value.strip():
+            model = value.strip()
+        elif key.strip() == "flags":
+            flags = set(value.split())
+            break
+    return {"cpu_model": model, "cpu_flags": [f for f in CPU_FLAGS_OF_INTEREST if f in flags]}
+
+
 def machine_info() -> dict:
-    """A short description of the machine a run used (device name, cores, library versions)."""
+    """A short description of the machine a run used (device name, CPU model and flags, cores, library versions)."""
     import torch
 
     info = {
@@ -41,6 +65,7 @@ def machine_info() -> dict:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "torch": torch.__version__,
+        **cpu_info(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": "cpu",

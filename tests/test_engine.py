@@ -421,3 +421,44 @@ def test_evaluate_parts_must_include_test(tmp_path):
     with pytest.raises(ConfigError, match="test is always"):
         fit(new_model(cfg), bundle(), cfg, tmp_path / "run", progress=False, evaluate_parts=("train",))
     assert not (tmp_path / "run").exists()
+
+
+# -- the run names the architecture that trained (issue: config.json once said "vgg" for a LeNet) -----------------
+def test_fit_takes_the_architecture_from_the_model(tmp_path):
+    data = bundle(64, 32)
+    model = create_model("lenet", num_classes=len(CLASSES))
+    fit(model, data, TrainConfig(epochs=1, batch_size=32), tmp_path / "run", progress=False)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["architecture"] == "lenet"
+    assert TrainConfig.from_json(tmp_path / "run" / "train_config.json").model == "lenet"
+    assert RunRecord.load(tmp_path / "run").model == "lenet"
+    assert type(load_model(tmp_path / "run")).__name__ == type(model).__name__  # it loads back
+
+
+def test_fit_refuses_a_config_naming_another_architecture(tmp_path):
+    model = create_model("lenet", num_classes=len(CLASSES))
+    with pytest.raises(ConfigError, match="TrainConfig.model='vgg' but the model given to fit was built as 'lenet'"):
+        fit(model, bundle(64, 32), TrainConfig(model="vgg", epochs=1), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()  # refused before the folder is touched
+
+
+def test_fit_refuses_a_module_of_unknown_architecture_without_a_name(tmp_path):
+    model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, len(CLASSES)))
+    with pytest.raises(ConfigError, match="not built by charclf.create_model"):
+        fit(model, bundle(64, 32), TrainConfig(epochs=1), tmp_path / "run", progress=False)
+
+
+def test_val_is_scored_in_float32_and_each_epoch_records_its_precision(tmp_path):
+    """Selection uses the test evaluation's numerics: the history's val_acc equals a float32 evaluate_model of
+    the chosen weights, even when the steps trained in bf16."""
+    from charclf.eval.evaluate import evaluate_model
+
+    cfg = config(epochs=2, amp="bf16")
+    data = bundle()
+    model = new_model(cfg)
+    history = fit(model, data, cfg, tmp_path / "run", progress=False)
+    assert history.precision.tolist() == ["bf16", "bf16"]
+    record = RunRecord.load(tmp_path / "run")
+    assert record.precision == "bf16" and record.selection_precision == "fp32"
+    best = history[history.epoch == record.best_epoch].val_acc.iloc[0]
+    mean, std = pixel_stats(data.train.images)
+    assert evaluate_model(model, data.val, mean=mean, std=std).metrics["accuracy"] == pytest.approx(best, abs=1e-12)

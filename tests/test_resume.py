@@ -155,3 +155,32 @@ if __name__ == "__main__":  # the subprocess side of the kill test
     torch.set_num_threads(int(sys.argv[2]))
     kill_after = int(sys.argv[3])
     train(Path(sys.argv[1]), callbacks=[lambda row: os._exit(3) if row["epoch"] == kill_after else None])
+
+
+def test_resume_that_would_change_precision_is_refused_unless_allowed(tmp_path):
+    """amp="auto" resolves per machine: a resume elsewhere must not switch precision silently."""
+    from charclf.train import checkpoint
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_epoch_1(row):
+        if row["epoch"] == 1:
+            raise Stop
+
+    cfg = replace(CONFIG, epochs=2, amp="off")
+    with pytest.raises(Stop):
+        train(tmp_path / "run", cfg, callbacks=[stop_after_epoch_1])
+    state = checkpoint.load_resume(tmp_path / "run" / "resume.pt")
+    assert state["precision"] == "fp32"
+    state["precision"] = "bf16"  # as if the first epoch had run on a CPU with native bf16
+    checkpoint.save_resume(tmp_path / "run" / "resume.pt", {k: v for k, v in state.items() if k != "format_version"})
+    before = (tmp_path / "run" / "resume.pt").read_bytes()
+    with pytest.raises(TrainingError, match="trained in bf16, but here they would train in fp32.*--allow-precision-change"):
+        train(tmp_path / "run", cfg, resume=True)
+    assert (tmp_path / "run" / "resume.pt").read_bytes() == before  # nothing lost
+
+    torch.manual_seed(123)
+    model = create_model(cfg.model, num_classes=len(CLASSES))
+    history = fit(model, data(), cfg, tmp_path / "run", resume=True, progress=False, allow_precision_change=True)
+    assert history.precision.tolist()[-1] == "fp32" and history.attrs["record"].precision in ("fp32", "mixed")

@@ -145,7 +145,11 @@ The same recipe over {seeds['n']} seeds (`seeds.json`); these weights are the se
 {lines}
 | **mean ± std** | **{pm('val_acc')}** | **{pm('test_acc')}** |
 """
-    precision = {"bf16": "bf16 autocast", "fp32": "float32"}[record.precision]
+    precision = {"bf16": "bf16 autocast", "fp32": "float32", "mixed": "bf16 and float32 epochs (history.csv says which)"
+                 }.get(record.precision, record.precision)
+    # Which numerics chose these weights (the per-epoch val score) and scored them (test: always float32).
+    selected_in = {"fp32": "float32", None: f"{precision} (the training precision: runs before val was scored in "
+                   "float32)"}.get(record.selection_precision, record.selection_precision)
     opt, sched, aug = train_cfg.get("optimizer", {}), train_cfg.get("scheduler", {}), train_cfg.get("augment", {})
     return f"""# {title}
 
@@ -161,6 +165,7 @@ The same recipe over {seeds['n']} seeds (`seeds.json`); these weights are the se
 | data | EMNIST **{data.get('split', '?')}**, **{data.get('protocol', config.get('protocol'))} protocol** (train {sizes.get('train', '?'):,} / val {sizes.get('val', '?'):,} / test {sizes.get('test', '?'):,}) |
 | trained on | {machine.get('device', '?')} ({machine.get('cpu_count', '?')} cores{', ' + machine['gpu'] if machine.get('gpu') else ''}), torch {machine.get('torch', '?')}, {precision}, {record.train_time_s:.0f} s of training |
 | recipe | {train_cfg.get('epochs', '?')} epochs, batch {train_cfg.get('batch_size', '?')}, {opt.get('name', '?')} lr {opt.get('lr', '?')} wd {opt.get('weight_decay', '?')}, {sched.get('name', '?')} schedule, loss {train_cfg.get('loss', '?')} (label smoothing {train_cfg.get('label_smoothing', 0)}), EMA {train_cfg.get('ema_decay')}, augmentation: {augment_words(aug)} |
+| scored in | selection on val: {selected_in}; test: float32 |
 | seed | {record.seed} |
 | git SHA of the training code | `{record.git_sha or config.get('git_sha', '?')}` |
 

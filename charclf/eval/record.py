@@ -47,7 +47,7 @@ class RunRecord:
     train_samples: int  # images trained on (after any max_train_samples subset)
     recipe: str | None
     config: dict  # TrainConfig.to_dict()
-    precision: str  # "bf16" or "fp32": what the training steps ran in
+    precision: str  # "bf16" or "fp32" (or "mixed" after a resume allowed to change it): what the training steps ran in
     channels_last: bool
     device: str
     world_size: int
@@ -69,6 +69,9 @@ class RunRecord:
     profile: str | None = None  # the study profile that made it (quick / full), None outside the study
     run: str | None = None  # its name in the study (04_training/vgg-seed0)
     weights_kept: bool = True
+    # What the per-epoch val scores that chose the weights ran in: "fp32" (the test evaluation's path) since fit
+    # scores val without autocast; None for older runs, whose val ran in the training precision.
+    selection_precision: str | None = None
     schema: str = SCHEMA
 
     def __post_init__(self):

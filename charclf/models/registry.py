@@ -88,7 +88,17 @@ def create_model(name: str, num_classes: int = 62, **kwargs) -> nn.Module:
         accepted = [p for p in signature.parameters if p != "num_classes"]
         raise ConfigError(f"model {name!r} does not accept the arguments {sorted(kwargs)} ({err}); "
                           f"accepted keyword arguments: {accepted or 'none'}") from None
-    return factory(num_classes=num_classes, **kwargs)
+    model = factory(num_classes=num_classes, **kwargs)
+    # What the model is, carried by the model itself: fit records it in config.json, so a run can never name
+    # another architecture than the one it trained (see built_as).
+    model.charclf_built_as = {"architecture": name, "model_kwargs": dict(kwargs)}
+    return model
+
+
+def built_as(model) -> dict | None:
+    """``{"architecture", "model_kwargs"}`` of a model built by :func:`create_model` (or loaded with
+    ``charclf.load_model``), None for a module built some other way."""
+    return getattr(unwrap(model), "charclf_built_as", None)
 
 
 def unwrap(model):

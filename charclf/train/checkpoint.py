@@ -141,24 +141,37 @@ def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def resume_state(*, model: nn.Module, optimizer, scheduler, ema, run: dict, fingerprint: dict, config_dict: dict,
-                 data_fingerprint: dict) -> dict:
+                 data_fingerprint: dict, precision: str) -> dict:
     """Everything a resume needs after the epoch just finished (``run``: the run state, e.g. best epoch and
     history); ``save_resume`` writes it and :func:`restore` puts it back."""
     return {"fingerprint": fingerprint, "data": data_fingerprint, "config": config_dict, "run": dict(run),
+            "precision": precision,
             "model": cpu_state(model), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict() if scheduler is not None else None,
             "ema": ema.state_dict() if ema is not None else None, "rng": rng_state()}
 
 
+def check_same_precision(saved: str | None, current: str, path: Path, allow_change: bool) -> None:
+    """Refuse a resume that would train its next epochs in another precision than the epochs so far (the same
+    ``amp="auto"`` resolves to bf16 on a CPU with AVX512-BF16/AMX and to float32 elsewhere), unless allowed."""
+    if saved is None or saved == current or allow_change:  # None: a state from before precision was recorded
+        return
+    raise TrainingError(f"{path}: the run's epochs so far trained in {saved}, but here they would train in {current} "
+                        f"(amp resolves per machine). Fix: resume on a machine that runs {saved}, or pass "
+                        "--allow-precision-change (fit(..., allow_precision_change=True)) to mix them; history.csv "
+                        "then records each epoch's precision")
+
+
 def restore(path: Path, *, model: nn.Module, optimizer, scheduler, ema, fingerprint: dict, config_dict: dict,
-            data_fingerprint: dict) -> dict:
-    """Continue from the resume state at ``path``: refuse one written for another model, training config or data
-    (the file is left as it is), else load model/optimizer/scheduler/EMA in place and the global RNG states.
+            data_fingerprint: dict, precision: str, allow_precision_change: bool = False) -> dict:
+    """Continue from the resume state at ``path``: refuse one written for another model, training config, data
+    or precision (the file is left as it is), else load model/optimizer/scheduler/EMA in place and the global RNG states.
     Returns the saved run state (the dict :func:`resume_state` was given as ``run``)."""
     saved = load_resume(path)
     check_fingerprint(saved["fingerprint"], fingerprint, path)
     check_same_config(saved["config"], config_dict, path)
     check_same_data(saved.get("data"), data_fingerprint, path)
+    check_same_precision(saved.get("precision"), precision, path, allow_precision_change)
     unwrap(model).load_state_dict(saved["model"])  # in place: DDP, EMA pairs and channels_last stay valid
     optimizer.load_state_dict(saved["optimizer"])
     if scheduler is not None:

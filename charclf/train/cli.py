@@ -25,6 +25,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="continue the run in --out from its last completed epoch (its train_config.json is the "
                         "base config unless --config is given)")
     p.add_argument("--overwrite", action="store_true", help="delete the run in --out and start again")
+    p.add_argument("--allow-precision-change", action="store_true",
+                   help="let --resume train on in another precision than the run's epochs so far (e.g. bf16 on a "
+                        "CPU with AVX512-BF16, float32 on an AVX2-only one); refused without it")
     p.add_argument("--config", type=Path, help="TrainConfig as JSON (e.g. a run's train_config.json)")
     p.add_argument("--data-dir", help="data directory (default: $CHARCLF_DATA_DIR, else the repo's data/)")
     p.add_argument("--batch-size", type=COUNT)
@@ -96,6 +99,7 @@ def run(args) -> int:
     seed_everything(config.seed)
     model = create_model(config.model, num_classes=data.num_classes, **config.model_kwargs)
     history = fit(model, data, config, args.out, resume=args.resume, overwrite=args.overwrite,
+                  allow_precision_change=args.allow_precision_change,
                   progress=not args.no_progress)
     r = history.attrs["record"]
     print(f"run folder: {args.out}")

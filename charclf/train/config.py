@@ -56,7 +56,9 @@ class SchedulerConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    model: str = "vgg"
+    # The registry name of the model trained. Empty: taken from the model given to fit (built by create_model);
+    # a name that disagrees with that model is refused.
+    model: str = ""
     model_kwargs: dict = field(default_factory=dict)
     epochs: int = 10
     batch_size: int = 128

@@ -101,17 +101,46 @@ def input_normalization(model: nn.Module, images: torch.Tensor) -> tuple[float, 
     return pixel_stats(images)
 
 
-def evaluate_logits(model: nn.Module, ds: CharDataset, *, mean: float, std: float, config: TrainConfig,
-                    amp_dtype: torch.dtype | None) -> tuple[float, float]:
-    """(loss, accuracy) of ``model`` on ``ds`` through the same predict_logits the rest of the package uses."""
+def evaluate_logits(model: nn.Module, ds: CharDataset, *, mean: float, std: float,
+                    config: TrainConfig) -> tuple[float, float]:
+    """(loss, accuracy) of ``model`` on ``ds`` through the same predict_logits (float32, no autocast) as the test
+    evaluation: the epoch chosen on val is chosen by the numbers test is scored with, whatever precision trained."""
     device = next(model.parameters()).device
-    with torch.autocast(device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
-        logits = predict_logits(model, ds.images, mean=mean, std=std, batch_size=config.eval_batch_size,
-                                device=device, tta=config.tta)
+    logits = predict_logits(model, ds.images, mean=mean, std=std, batch_size=config.eval_batch_size,
+                            device=device, tta=config.tta)
     # With TTA the "logits" are log-probabilities; cross_entropy of log-probs is the NLL of the averaged probs.
     loss = F.cross_entropy(logits, ds.labels).item()
     acc = (logits.argmax(1) == ds.labels).double().mean().item()
     return loss, acc
+
+
+def config_for_model(model: nn.Module, config: TrainConfig) -> TrainConfig:
+    """``config`` naming the architecture and kwargs ``model`` was built with (``create_model`` stamps them on
+    it): an empty ``config.model`` is filled in, a disagreeing one refused, so config.json can only name the
+    network that trained. A module built without the registry needs ``config.model`` to say what it is."""
+    import dataclasses
+
+    from charclf.models.registry import architecture_kwargs, built_as
+
+    built = built_as(model)
+    if built is None:
+        if not config.model:
+            raise ConfigError(f"fit got a {type(unwrap(model)).__name__} that was not built by "
+                              "charclf.create_model, so its architecture is unknown and config.json could not "
+                              "rebuild it. Fix: build it with create_model(NAME), or register its factory with "
+                              "@register_model and pass TrainConfig(model=NAME)")
+        return config
+    if not config.model:
+        return dataclasses.replace(config, model=built["architecture"],
+                                   model_kwargs=dict(config.model_kwargs or built["model_kwargs"]))
+    if config.model != built["architecture"]:
+        raise ConfigError(f"TrainConfig.model={config.model!r} but the model given to fit was built as "
+                          f"{built['architecture']!r}. Fix: pass TrainConfig(model={built['architecture']!r}) "
+                          "(or leave model empty to take it from the model), or train the model the config names")
+    if architecture_kwargs(config.model_kwargs) != architecture_kwargs(built["model_kwargs"]):
+        raise ConfigError(f"TrainConfig.model_kwargs={config.model_kwargs!r} but the model given to fit was built "
+                          f"with {built['model_kwargs']!r}. Fix: pass the kwargs the model was built with")
+    return config
 
 
 # -- fit ----------------------------------------------------------------------------------------------------
@@ -143,7 +172,7 @@ class RunState:
 def fit(model: nn.Module, data: DataBundle, config: TrainConfig, out_dir: str | Path | None = None, *,
         resume: bool = False, overwrite: bool = False, progress: bool = True,
         callbacks: list[Callable[[dict], None]] | None = None,
-        evaluate_parts: tuple[str, ...] = ("test",)) -> pd.DataFrame:
+        evaluate_parts: tuple[str, ...] = ("test",), allow_precision_change: bool = False) -> pd.DataFrame:
     """Train ``model`` on ``data.train``, pick the best epoch on ``data.val``, and return the history.
 
     With ``out_dir`` the run folder described in this module's docstring is written (only by rank 0 under
@@ -157,6 +186,9 @@ def fit(model: nn.Module, data: DataBundle, config: TrainConfig, out_dir: str | 
 
     ``evaluate_parts`` are the parts scored at the end (with ``out_dir``) by :func:`final_evaluation`; "test"
     is always among them. Add "train" for a generalisation table (train vs test metrics of the same weights).
+
+    A resume whose precision would differ from the epochs already trained (``amp="auto"`` resolves to bf16 on one
+    CPU and float32 on another) is refused unless ``allow_precision_change``; history.csv records each epoch's.
     """
     unknown = set(evaluate_parts) - {"train", "val", "test"}
     if unknown or "test" not in evaluate_parts:
@@ -173,6 +205,7 @@ def fit(model: nn.Module, data: DataBundle, config: TrainConfig, out_dir: str | 
     if config.grad_clip_norm is not None and not config.grad_clip_norm > 0:
         raise ConfigError(f"TrainConfig.grad_clip_norm={config.grad_clip_norm}: must be > 0, or null for no "
                           "clipping. Fix: e.g. 1.0")
+    config = config_for_model(model, config)
     if out_dir is None and (resume or overwrite):
         raise ConfigError("resume/overwrite need a run folder. Fix: pass out_dir (the folder of the run)")
     out = Path(out_dir) if out_dir is not None else None
@@ -182,14 +215,16 @@ def fit(model: nn.Module, data: DataBundle, config: TrainConfig, out_dir: str | 
                              or (config.device == "auto" and torch.cuda.is_available()))
     try:
         return _fit(model, data, config, out, resume, overwrite, progress, callbacks or [], info,
-                    tuple(evaluate_parts))
+                    tuple(evaluate_parts), allow_precision_change)
     finally:
         distributed.teardown(info)
 
 
-def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info, evaluate_parts) -> pd.DataFrame:
+def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info, evaluate_parts,
+         allow_precision_change) -> pd.DataFrame:
     device = resolve_device(config.device, info.local_rank)
     amp_dtype = resolve_amp(config.amp, device, model)
+    precision = precision_name(amp_dtype)
     channels_last = _switch(config.channels_last, "channels_last", True, ("auto", "on", "off"))
     show = progress and info.is_main
     # Notes (resuming, early stopping) go to stderr even without progress bars; rank 0 only.
@@ -226,7 +261,8 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info,
     run = RunState()
     resume_path = out / checkpoint.RESUME_NAME if out is not None else None
     if resume and resume_path.exists():
-        run = RunState(**checkpoint.restore(resume_path, **resumable))
+        run = RunState(**checkpoint.restore(resume_path, **resumable, precision=precision,
+                                            allow_precision_change=allow_precision_change))
         note(f"resuming {repo_relative(out)} after epoch {run.epoch} (best val acc {run.best_val_acc:.4f} at epoch {run.best_epoch})")
     elif resume:
         note(f"note: {repo_relative(resume_path)} not found — starting a fresh run in {repo_relative(out)}")
@@ -262,15 +298,15 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info,
                 [stats["loss"] * stats["samples"], stats["acc"] * stats["samples"], stats["samples"],
                  stats["seconds"]], device)
             seconds /= info.world_size
-            val_loss, val_acc = evaluate_logits(eval_model, data.val, mean=mean, std=std, config=config,
-                                                amp_dtype=amp_dtype)
+            val_loss, val_acc = evaluate_logits(eval_model, data.val, mean=mean, std=std, config=config)
             improved = run.record({"epoch": epoch, "train_loss": loss_sum / samples, "train_acc": correct / samples,
                                    "val_loss": val_loss, "val_acc": val_acc, "lr": optimizer.param_groups[0]["lr"],
-                                   "epoch_time_s": seconds, "images_per_s": samples / seconds}, eval_model)
+                                   "epoch_time_s": seconds, "images_per_s": samples / seconds,
+                                   "precision": precision}, eval_model)
             epochs_bar.set_postfix(val_acc=f"{val_acc:.4f}", best=f"{run.best_val_acc:.4f}")
             if out is not None and info.is_main:
                 run_folder.save_epoch(out, run.history, improved, eval_model, model, hub_kw, writer,
-                                      checkpoint.resume_state(run=vars(run), **resumable))
+                                      checkpoint.resume_state(run=vars(run), precision=precision, **resumable))
             for callback in callbacks:
                 callback(dict(run.history[-1]))
             if config.early_stopping_patience is not None and run.stale_epochs >= config.early_stopping_patience:
@@ -291,7 +327,10 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info,
     history = pd.DataFrame(run.history, columns=HISTORY_COLUMNS)
     metrics = _summary(history, run, time.perf_counter() - t_start, mean, std)
     # What "auto" resolved to on this machine: the same config trains in bf16 on one machine, float32 on another.
-    metrics.update(precision=precision_name(amp_dtype), channels_last=channels_last, device=str(device))
+    # A resume allowed to change precision trained epochs in both: the record says "mixed", history says which.
+    precisions = {row.get("precision") or precision for row in run.history}
+    metrics.update(precision=precisions.pop() if len(precisions) == 1 else "mixed", selection_precision="fp32",
+                   channels_last=channels_last, device=str(device))
     if out is not None and info.is_main:
         # The one look at the test part: the weights chosen on val, evaluated once, by the same function (and
         # in the same float32) as `charclf evaluate`, so a run carries one test number, not two.

@@ -16,7 +16,10 @@ from charclf.models.hub import save_pretrained, save_weights
 from charclf.train import checkpoint
 from charclf.train.config import TrainConfig
 
-HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s", "images_per_s"]
+# val_acc is scored in float32 whatever the training precision; "precision" is what the epoch's steps ran in.
+HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s", "images_per_s",
+                   "precision"]
+NUMERIC_HISTORY_COLUMNS = HISTORY_COLUMNS[1:-1]
 # What fit writes into a run folder, and nothing else: --overwrite removes only these.
 RUN_FILES = ("model.safetensors", "config.json", "train_config.json", "history.csv", "last.safetensors",
              checkpoint.RESUME_NAME, "metrics.json",
@@ -125,7 +128,7 @@ def save_epoch(out: Path, rows: list[dict], improved: bool, eval_model: nn.Modul
     write_csv(pd.DataFrame(rows, columns=HISTORY_COLUMNS), out / "history.csv")
     if writer is not None:
         row = rows[-1]
-        for key in HISTORY_COLUMNS[1:]:
+        for key in NUMERIC_HISTORY_COLUMNS:
             writer.add_scalar(key, row[key], row["epoch"])
         writer.flush()
     checkpoint.save_resume(out / checkpoint.RESUME_NAME, resume_state)

@@ -134,7 +134,7 @@ def test_distilled_runs_name_the_profiles_teacher_and_compare_with_their_untaugh
     assert "seeds 0 on both sides" in row["baseline"]
 
 
-def test_nearest_resampling_is_paired_seed_by_seed_with_notebook_04s_bilinear_runs(tmp_path):
+def test_nearest_resampling_is_paired_seed_by_seed_with_the_bilinear_runs_of_the_same_machine(tmp_path):
     import dataclasses
 
     from charclf.study.beyond import ablation_table
@@ -149,7 +149,7 @@ def test_nearest_resampling_is_paired_seed_by_seed_with_notebook_04s_bilinear_ru
                                augment=dataclasses.replace(nearest.augment, interpolation="bilinear")) == bilinear
     root = tmp_path / "runs" / "full"
     for seed, (val, test) in enumerate([(0.865, 0.864), (0.867, 0.862), (0.868, 0.866)]):
-        write_fake_run(root / f"04_training/minivision_v3-seed{seed}", model="minivision_v3", seed=seed,
+        write_fake_run(root / f"11_beyond/minivision_v3-recipe-seed{seed}", model="minivision_v3", seed=seed,
                        best_val_acc=val, test_acc=test)
     for seed, (val, test) in enumerate([(0.870, 0.869), (0.871, 0.868)]):
         write_fake_run(root / f"11_beyond/minivision_v3-nearest-seed{seed}", model="minivision_v3", seed=seed,

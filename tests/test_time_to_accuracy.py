@@ -127,8 +127,14 @@ def test_run_race_summarises_each_pipeline_and_the_ratio(data, test_reads):
     result = tta.run_race(data, seeds=(0, 1), target=0.0, max_epochs=2, config=tiny_config(), log=None)
     json.dumps(result)  # ready for write_json as is
     assert [(r["pipeline"], r["seed"]) for r in result["races"]] == [
-        ("usual", 0), ("charclf", 0), ("usual", 1), ("charclf", 1)]
-    assert test_reads == ["test"] * 4
+        ("usual", 0), ("charclf", 0), (tta.ISOLATED, 0), ("usual", 1), ("charclf", 1), (tta.ISOLATED, 1)]
+    assert test_reads == ["test"] * 6
+    # The entrant that isolates the pipeline trains at the usual side's precision and resampling.
+    isolated, usual = result["summary"][tta.ISOLATED], result["summary"]["usual"]
+    assert (isolated["precision"], isolated["resampling"]) == (usual["precision"], usual["resampling"]) == ("fp32", "nearest")
+    assert isolated["memory_format"] == "channels_last" and usual["memory_format"] == "NCHW"
+    assert result["ratio_pipeline"] == pytest.approx(usual["seconds_to_target_mean"]
+                                                     / isolated["seconds_to_target_mean"])
     for name in PIPELINES:
         s = result["summary"][name]
         seconds = [r["seconds_to_target"] for r in result["races"] if r["pipeline"] == name]
@@ -139,6 +145,16 @@ def test_run_race_summarises_each_pipeline_and_the_ratio(data, test_reads):
                                             / result["summary"]["charclf"]["seconds_to_target_mean"])
     assert result["target"] == 0.0 and result["target_on"] == "val" and result["protocol"] == "holdout"
     assert result["git_sha"] and result["machine"] and result["config"]["model"] == "lenet5_keras"
+
+
+def test_a_race_on_the_seeds_that_chose_its_recipe_is_refused(data):
+    from charclf.errors import ConfigError
+    from charclf.train.recipes import search_seeds
+
+    assert search_seeds("charclf_race") == (0, 1, 2)  # read from the search artifact the recipe names
+    with pytest.raises(ConfigError, match=r"seeds \[2\] also chose the raced recipe.*Fix: race on other seeds"):
+        tta.run_race(data, seeds=(2, 3), target=0.0, max_epochs=1, config=tiny_config(), log=None,
+                     search_seeds=(0, 1, 2))
 
 
 def test_no_ratio_unless_every_seed_reached_on_both_sides():
@@ -179,9 +195,10 @@ def test_cli_races_prints_the_table_and_writes_the_json(outputs, tmp_path, capsy
     printed = capsys.readouterr().out
     assert rc == 0 and str(out) in printed
     assert "seconds to target" in printed and "ratio (usual / charclf" in printed
+    assert "ratio_pipeline (usual / charclf_fp32_nearest" in printed and "resampling" in printed
     data = json.loads(out.read_text())
     assert data["recipe"] == "minivision_v3" and data["max_epochs"] == 1 and data["device_tag"] == "cpu"
-    assert set(data["summary"]) == set(PIPELINES) and len(data["races"]) == 2
+    assert set(data["summary"]) == {*PIPELINES, tta.ISOLATED} and len(data["races"]) == 3
 
 
 def test_cli_fast_recipe_adds_the_charclf_fast_entrant(outputs, tmp_path, capsys):
@@ -194,8 +211,8 @@ def test_cli_fast_recipe_adds_the_charclf_fast_entrant(outputs, tmp_path, capsys
     assert rc == 0, captured.err
     assert "ratio_fast (usual / charclf_fast" in printed
     data = json.loads(out.read_text())
-    assert data["fast_recipe"] == "charclf_fast" and len(data["races"]) == 3
-    assert [r["pipeline"] for r in data["races"]] == ["usual", "charclf", "charclf_fast"]
+    assert data["fast_recipe"] == "charclf_fast" and len(data["races"]) == 4
+    assert [r["pipeline"] for r in data["races"]] == ["usual", "charclf", tta.ISOLATED, "charclf_fast"]
 
 
 @pytest.mark.parametrize("recipe, says", [("no_such_recipe", "charclf_small"), ("charclf_tiny", "ema_decay")])
@@ -211,7 +228,8 @@ def test_cli_refuses_a_fast_recipe_it_cannot_race_before_training(outputs, tmp_p
 
 def test_a_fast_recipe_races_as_a_third_entrant_with_its_own_ratio(data, test_reads):
     fast = tiny_config(model="lenet", epochs=2, batch_size=64, name="tiny_fast")
-    result = tta.run_race(data, seeds=(0, 1), target=0.0, config=tiny_config(name="tiny"), fast_config=fast, log=None)
+    result = tta.run_race(data, seeds=(0, 1), target=0.0, config=tiny_config(name="tiny"), fast_config=fast, log=None,
+                          isolate=False)
     json.dumps(result)
     assert [(r["pipeline"], r["engine"], r["recipe"]) for r in result["races"][:3]] == [
         ("usual", "usual", "tiny"), ("charclf", "charclf", "tiny"), (tta.FAST, "charclf", "tiny_fast")]
@@ -227,7 +245,7 @@ def test_a_fast_recipe_races_as_a_third_entrant_with_its_own_ratio(data, test_re
 
 
 def test_without_a_fast_recipe_the_result_has_no_fast_ratio(data, test_reads):
-    result = tta.run_race(data, seeds=(0,), target=0.0, max_epochs=1, config=tiny_config(), log=None)
+    result = tta.run_race(data, seeds=(0,), target=0.0, max_epochs=1, config=tiny_config(), log=None, isolate=False)
     assert "ratio_fast" not in result and {r["pipeline"] for r in result["races"]} == set(PIPELINES)
 
 

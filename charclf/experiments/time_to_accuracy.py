@@ -9,9 +9,17 @@ differ only in how the data reaches the model and in precision / memory format:
 * ``charclf`` — ``fit``: the data on the device, ``BatchAugment`` per batch, amp "auto" (bf16 where the hardware
   runs it natively), channels_last.
 
-Optionally a third entrant, ``charclf_fast``, runs charclf's pipeline with a recipe of its own (``fast_config``,
-e.g. ``recipes.charclf_race``): the usual-vs-charclf ``ratio`` isolates the pipeline, the usual-vs-charclf_fast
-``ratio_fast`` is what a reader gains from both the pipeline and our recipe.
+``usual`` and ``charclf`` differ in more than the pipeline: precision (fp32 against bf16 where native) and the
+rotation's resampling (torchvision's nearest against charclf's bilinear), and so, through the resampling, in how
+many epochs reach the target. The entrant ``charclf_fp32_nearest`` isolates the pipeline: charclf's pipeline with
+the usual side's precision (float32) and resampling (nearest), everything else the recipe's; ``ratio_pipeline``
+is usual over it. ``ratio`` (usual over charclf) is the pipeline plus bf16 plus bilinear resampling.
+
+Optionally a further entrant, ``charclf_fast``, runs charclf's pipeline with a recipe of its own (``fast_config``,
+e.g. ``recipes.charclf_race``); the usual-vs-charclf_fast ``ratio_fast`` is what a reader gains from the
+pipeline, the precision and our recipe together. Each entrant's precision, resampling and epochs are in the
+summary. A race that chose a recipe must be timed on other seeds than the search that chose it
+(``search_seeds`` are recorded and refused as race seeds).
 
 The stopwatch runs during the training epochs only. After every epoch the val accuracy is measured off the clock
 (``wall_s`` keeps the time with it) and the race ends at the first epoch whose val accuracy reaches ``target``.
@@ -38,6 +46,7 @@ from charclf.train.config import TrainConfig
 from charclf.train.usual import USUAL_RESAMPLING
 
 PIPELINES = ("usual", "charclf")
+ISOLATED = "charclf_fp32_nearest"  # charclf's pipeline at the usual side's precision and resampling
 FAST = "charclf_fast"  # the entrant running charclf's pipeline with its own recipe (run_race's fast_config)
 DEFAULT_RECIPE = "minivision_v3"
 DEFAULT_TARGET = 0.86
@@ -112,8 +121,9 @@ def race(pipeline: str, data: DataBundle, *, target: float = DEFAULT_TARGET, see
     if pipeline == "charclf":
         precision = precision_name(resolve_amp(config.amp, device, model))
         memory_format = "NCHW" if config.channels_last == "off" else "channels_last"
+        resampling = config.augment.interpolation
     else:
-        precision, memory_format = "fp32", "NCHW"
+        precision, memory_format, resampling = "fp32", "NCHW", "nearest"  # torchvision's (USUAL_RESAMPLING)
 
     clock = _Clock(target, f"{label or pipeline} seed {seed}", log)
     (_train_charclf if pipeline == "charclf" else _train_usual)(model, data, config, clock, mean, std, device)
@@ -132,7 +142,8 @@ def race(pipeline: str, data: DataBundle, *, target: float = DEFAULT_TARGET, see
     return {"pipeline": pipeline, "seed": seed, "reached": reached, "epochs": len(epochs),
             "seconds_to_target": train_s if reached else None, "val_acc": epochs[-1]["val_acc"],
             "test_acc": test_acc, "images_per_s": sum(e["samples"] for e in epochs) / train_s,
-            "precision": precision, "memory_format": memory_format, "train_samples": len(data.train),
+            "precision": precision, "memory_format": memory_format, "resampling": resampling,
+            "train_samples": len(data.train),
             "train_s": train_s, "wall_s": epochs[-1]["wall_s"], "curve": curve}
 
 
@@ -204,7 +215,9 @@ def summarize(races: list[dict], pipelines: tuple[str, ...]) -> dict:
                      "test_acc_mean": statistics.mean(tests) if tests else None,
                      "images_per_s_mean": statistics.mean(r["images_per_s"] for r in mine),
                      "precision": mine[0]["precision"] if mine else None,
-                     "memory_format": mine[0]["memory_format"] if mine else None}
+                     "memory_format": mine[0]["memory_format"] if mine else None,
+                     "resampling": mine[0].get("resampling") if mine else None,
+                     "recipe": mine[0].get("recipe") if mine else None}
     return out
 
 
@@ -219,14 +232,17 @@ def _ratio(summary: dict, slow: str, fast: str, n_seeds: int) -> float | None:
 
 def run_race(data: DataBundle, *, seeds=(0, 1, 2), target: float = DEFAULT_TARGET, max_epochs: int | None = None,
              pipelines=PIPELINES, config: TrainConfig | None = None, fast_config: TrainConfig | None = None,
-             log=print, score_test: bool = True) -> dict:
+             log=print, score_test: bool = True, isolate: bool = True, search_seeds=()) -> dict:
     """:func:`race` every pipeline for every seed (pipelines alternate within a seed, so a busy spell on a shared
     machine hits both alike), then summarise: per-pipeline seconds_to_target mean ± std and
     ``ratio = mean usual / mean charclf`` — only when every seed reached the target on both sides, so both means
     are over the same seeds (else None). With ``fast_config``, a third entrant ``charclf_fast`` trains that
     recipe through charclf's pipeline (its own epochs unless ``max_epochs``), and ``ratio_fast`` is usual over it.
-    ``score_test=False``: no race reads the test part (a recipe search). Returns the result, provenance included,
-    ready for JSON."""
+    ``score_test=False``: no race reads the test part (a recipe search). With ``isolate`` (and both pipelines
+    racing) the entrant ``charclf_fp32_nearest`` runs too, and ``ratio_pipeline`` is usual over it.
+    ``search_seeds``: the seeds of the search that chose ``fast_config``'s recipe; a race on any of them is refused
+    (a recipe timed on the seeds that chose it is timed in-sample). Returns the result, provenance included, ready
+    for JSON."""
     from charclf.provenance import run_metadata
 
     pipelines = tuple(pipelines)
@@ -237,8 +253,16 @@ def run_race(data: DataBundle, *, seeds=(0, 1, 2), target: float = DEFAULT_TARGE
         raise ConfigError(f"target={target}: a val accuracy in [0, 1]. Fix: e.g. target=0.86")
     if not seeds:
         raise ConfigError("seeds is empty. Fix: e.g. seeds=(0, 1, 2)")
+    overlap = sorted(set(seeds) & set(search_seeds))
+    if overlap:
+        raise ConfigError(f"seeds {overlap} also chose the raced recipe (search seeds {sorted(search_seeds)}): "
+                          "timing a recipe on them is in-sample. Fix: race on other seeds, e.g. 3,4,5")
     config = race_config(config, seeds[0], max_epochs)  # validated before any training
     entrants = {name: ("usual" if name == "usual" else "charclf", config) for name in pipelines}
+    isolated = isolate and set(PIPELINES) <= set(pipelines)
+    if isolated:
+        entrants[ISOLATED] = ("charclf", dataclasses.replace(
+            config, amp="off", augment=dataclasses.replace(config.augment, interpolation="nearest")))
     if fast_config is not None:
         entrants[FAST] = ("charclf", race_config(fast_config, seeds[0], max_epochs))
     races = []
@@ -249,7 +273,14 @@ def run_race(data: DataBundle, *, seeds=(0, 1, 2), target: float = DEFAULT_TARGE
             races.append({**r, "pipeline": name, "engine": pipeline, "recipe": cfg.name or None})
     summary = summarize(races, tuple(entrants))
     ratio = _ratio(summary, "usual", "charclf", len(seeds))
-    result = run_metadata(profile="bench-time-to-accuracy", protocol=data.protocol, seeds=list(seeds))
+    result = run_metadata(profile="bench-time-to-accuracy", protocol=data.protocol, seeds=list(seeds),
+                          search_seeds=sorted(search_seeds))
+    if isolated:
+        result.update({"ratio_pipeline": _ratio(summary, "usual", ISOLATED, len(seeds)),
+                       "ratio_pipeline_definition": "mean seconds_to_target of usual over charclf_fp32_nearest: "
+                                                    "the same recipe, precision (fp32) and resampling (nearest), "
+                                                    "only the pipeline differs (data on the device, batched "
+                                                    "augmentation, channels_last)"})
     if fast_config is not None:
         fast = entrants[FAST][1]
         result.update({"ratio_fast": _ratio(summary, "usual", FAST, len(seeds)), "fast_recipe": fast.name or None,
@@ -267,6 +298,7 @@ def run_race(data: DataBundle, *, seeds=(0, 1, 2), target: float = DEFAULT_TARGE
                  if score_test else "not read (score_test=False)"),
         "summary": summary, "ratio": ratio,
         "ratio_definition": "mean seconds_to_target of usual over charclf, when every seed reached the target "
-                            "on both",
+                            "on both: the pipeline, bf16 where native and bilinear resampling together (see the "
+                            "summary's precision and resampling per entrant)",
         "races": races})
     return result

@@ -41,10 +41,26 @@ class Recipe:
     source: str  # the earlier work (or "charclf") and where in it the values are stated
     config: TrainConfig
     notes: tuple[str, ...] = field(default_factory=tuple)  # deviations from the source, values the source omits
+    # The search that chose it, when one did: a JSON under outputs/ with its "seeds" (timing or scoring the recipe
+    # on those seeds would be in-sample; see search_seeds).
+    search_artifact: str | None = None
 
 
-def _recipe(name: str, description: str, source: str, notes: tuple[str, ...] = (), **config) -> Recipe:
-    return Recipe(name, description, source, TrainConfig(name=name, **config), notes)
+def _recipe(name: str, description: str, source: str, notes: tuple[str, ...] = (), search_artifact=None,
+            **config) -> Recipe:
+    return Recipe(name, description, source, TrainConfig(name=name, **config), notes, search_artifact)
+
+
+def search_seeds(name: str) -> tuple[int, ...]:
+    """The seeds of the search that chose recipe ``name`` (read from its ``search_artifact``), () when no search
+    chose it."""
+    from charclf.provenance import REPO_ROOT, read_json
+
+    recipe = RECIPES.get(name)
+    if recipe is None or recipe.search_artifact is None:
+        return ()
+    path = REPO_ROOT / recipe.search_artifact
+    return tuple(read_json(path, f"restore {recipe.search_artifact} from git")["seeds"])
 
 
 # Our small nets' training (charclf_best's, with weight decay 1e-4 instead of 5e-4: a model of <= 100k
@@ -159,6 +175,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
                "is Mini-Vision-V3's",
                "the earlier searches (race-recipe-search-cpu.json, -2seeds.json, -3seeds-bf16.json) kept "
                "Mini-Vision-V3's crop + rotation and needed 4, 5 and then 6 epochs: onecycle6 took 65-88 s"),
+        search_artifact="outputs/bench/race-recipe-search-cpu-3seeds-crop.json",
         model="minivision_v3_s2d", epochs=3, batch_size=256, augment=CROP_ONLY,
         optimizer=OptimizerConfig(name="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4),
         scheduler=SchedulerConfig(name="onecycle", warmup_epochs=1), loss="ce", label_smoothing=0.1),

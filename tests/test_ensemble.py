@@ -45,6 +45,28 @@ def test_combine_weights_a_repeated_member_twice():
     assert (mixed.argmax(axis=1) == 0).all()
 
 
+def test_cross_validated_selection_prefers_the_method_that_holds_up_on_held_out_halves():
+    """Many noisy members that each fit a different random slice of val: greedy adds whichever fits the val
+    noise, while held-out halves see that the uniform top-k average generalises. The choice is made on val alone."""
+    from charclf.experiments.ensemble import cross_validated_selection, top_k_selection
+
+    rng = np.random.default_rng(0)
+    n, classes = 400, 5
+    labels = np.arange(n) % classes
+    val = {}
+    for m in range(12):  # each member: right on ~70% of images, a different random 70%
+        probs = rng.dirichlet(np.ones(classes), size=n)
+        right = rng.random(n) < 0.7
+        probs[right] = 0.5 * probs[right] + 0.5 * np.eye(classes)[labels[right]]
+        val[f"m{m}"] = probs / probs.sum(axis=1, keepdims=True)
+    result = cross_validated_selection(val, labels)
+    assert set(result["candidates"]) == {"greedy", *(f"top-{k}" for k in range(1, 13))}
+    assert result["held_out_val_acc"] == max(result["candidates"].values())
+    assert result["method"].startswith("top-") and int(result["method"][4:]) > 1
+    assert result["members"] == top_k_selection(val, labels, int(result["method"][4:]))  # re-run on all of val
+    assert cross_validated_selection(val, labels) == result  # deterministic (seeded halves)
+
+
 def _train(out, seed, data):
     config = get_recipe("byclass_study", model="lenet", epochs=1, batch_size=16, augment=AugmentConfig(),
                         optimizer__lr=0.05, seed=seed)
@@ -66,6 +88,7 @@ def test_run_ensemble_scores_members_once_and_caches_their_probabilities(tmp_pat
     assert saved["greedy"]["val_acc"] >= max(m["val_acc"] for m in saved["members"])
     assert set(saved["all"]["members"]) == {"runs/lenet-seed0", "runs/lenet-seed1"}
     assert results["all"]["params"] == 2 * saved["members"][0]["params"]
+    assert saved["cv"]["method"] in saved["cv"]["candidates"] and saved["cv"]["test_acc"] is not None
     caches = sorted(p.name for p in (tmp_path / "ens" / "probs").iterdir())
     assert caches == ["runs__lenet-seed0.npz", "runs__lenet-seed1.npz"]
     # A rerun reads the cache (nothing is scored again); a cache of other weights or other data is refused,

@@ -213,7 +213,7 @@ else:
 
 # %%
 for goal, row in goals.iterrows():
-    verdict = "met" if row["met"] else "not met"
+    verdict = row["verdict"]
     seen = "no candidate yet" if pd.isna(row.get("test mean")) else (
         f"{row['candidate (chosen on val)']}: test mean {row['test mean']:.2%} over {int(row['seeds'])} seed(s)")
     print(f"{goal}: target {row['target']:.1%} — {verdict} ({seen})")
@@ -221,7 +221,7 @@ if race is not None:
     for goal, row in race_goal_table.iterrows():
         seen = "no entrant reached the target on every seed" if row["candidate"] is None else \
             f"{row['candidate']}: {row['value']:.1f}"
-        print(f"race, {goal}: {'met' if row['met'] else 'not met'} ({seen})")
+        print(f"race, {goal}: {row['verdict']} ({seen})")
 
 # %% [markdown]
 # * Under the **quick** profile the runs above see a few thousand images for at most two epochs: the tables

@@ -26,16 +26,36 @@ class Goal:
     max_train_s: float | None = None  # training seconds on the machine that trained it
 
 
+# The second round of goals (the first, 87.0% / 86.7% / 85.2% / ensemble 87.5% / race 60 s, were met or nearly:
+# met goals are no longer goals).
 GOALS = (
-    Goal("single model, trained in <= 2 h on the study's CPU", 0.870, max_train_s=2 * 3600.0),
-    Goal("<= 100k parameters", 0.867, max_params=100_000),
-    Goal("<= 30k parameters", 0.852, max_params=30_000),
+    Goal("single model, trained in <= 2 h on the study's CPU", 0.875, max_train_s=2 * 3600.0),
+    Goal("<= 100k parameters", 0.870, max_params=100_000),
+    Goal("<= 30k parameters", 0.865, max_params=30_000),
+    Goal("<= 10k parameters", 0.845, max_params=10_000),
 )
-ENSEMBLE_GOAL = 0.875
+ENSEMBLE_GOAL = 0.880
 # The time-to-accuracy race's goals: our fastest entrant at the target within this many training seconds (its
 # test accuracy at that epoch at least the target too), and that many times faster than the earlier pipeline.
-RACE_GOAL_S = 60.0
+RACE_GOAL_S = 25.0
 RACE_GOAL_RATIO = 10.0
+GOAL_SEEDS = 3  # a goal is judged on the mean over this many seeds
+
+
+def verdict(value: float | None, target: float, std: float | None = None, *, seeds: int = GOAL_SEEDS,
+            lower_is_better: bool = False) -> tuple[float | None, str]:
+    """``(margin, words)`` of a goal: the margin by which ``value`` (a mean over ``seeds``) clears ``target``
+    (positive = met; for seconds, ``lower_is_better``), and "met", "met, within noise" (a margin under one std),
+    "not met", "not met, within noise" or "not met: n seed(s), the goal needs 3"."""
+    if value is None:
+        return None, "not met: no candidate yet"
+    margin = (target - value) if lower_is_better else (value - target)
+    noise = std is not None and abs(margin) < std
+    if seeds < GOAL_SEEDS:
+        return margin, f"not met: {seeds} seed(s), the goal needs {GOAL_SEEDS}"
+    if margin >= 0:
+        return margin, "met, within noise" if noise else "met"
+    return margin, "not met, within noise" if noise else "not met"
 
 
 def model_rows(runs_dir: Path) -> pd.DataFrame:
@@ -72,7 +92,8 @@ def goals_table(front: pd.DataFrame, ensemble: dict | None = None) -> pd.DataFra
     The ensemble row, when given, is one ensemble: the one whose selection method was chosen on held-out val
     halves (``cv``; the greedy one for results from before it existed), its one test number."""
     if front.empty:
-        return pd.DataFrame([{"goal": g.name, "target": g.target, "met": False} for g in GOALS]).set_index("goal")
+        return pd.DataFrame([{"goal": g.name, "target": g.target, "met": False, "verdict": verdict(None, g.target)[1]}
+                             for g in GOALS]).set_index("goal")
     rows = []
     for goal in GOALS:
         inside = front
@@ -84,19 +105,26 @@ def goals_table(front: pd.DataFrame, ensemble: dict | None = None) -> pd.DataFra
             inside = inside[inside["train s mean"] <= goal.max_train_s]
         row = {"goal": goal.name, "target": goal.target}
         if inside.empty:
-            rows.append({**row, "candidate (chosen on val)": None, "met": False})
+            rows.append({**row, "candidate (chosen on val)": None, "met": False,
+                         "verdict": verdict(None, goal.target)[1]})
             continue
         name = inside["val_mean"].idxmax()
         best = inside.loc[name]
+        std = None if pd.isna(best["test_std"]) else float(best["test_std"])
+        margin, words = verdict(float(best["test_mean"]), goal.target, std, seeds=int(best["n"]))
         rows.append({**row, "candidate (chosen on val)": name, "params": int(best["params"]), "seeds": int(best["n"]),
-                     "val mean": best["val_mean"], "test mean": best["test_mean"], "test std": best["test_std"],
-                     "met": bool(best["test_mean"] >= goal.target and best["n"] >= 3)})
+                     "precision": best.get("precision"), "val mean": best["val_mean"], "test mean": best["test_mean"],
+                     "test std": best["test_std"], "margin": margin, "met": words.startswith("met"),
+                     "verdict": words})
     if ensemble is not None:
         chosen = ensemble.get("cv", ensemble["greedy"])
+        # One ensemble, one test number: no seeds to average, so the margin stands alone.
+        margin, words = verdict(chosen["test_acc"], ENSEMBLE_GOAL, seeds=GOAL_SEEDS)
         rows.append({"goal": "ensemble", "target": ENSEMBLE_GOAL,
                      "candidate (chosen on val)": " + ".join(chosen["distinct_members"]),
                      "params": chosen["params"], "seeds": 1, "val mean": chosen["val_acc"],
-                     "test mean": chosen["test_acc"], "met": bool(chosen["test_acc"] >= ENSEMBLE_GOAL)})
+                     "test mean": chosen["test_acc"], "margin": margin, "met": words.startswith("met"),
+                     "verdict": f"{words} (one ensemble)"})
     return pd.DataFrame(rows).set_index("goal")
 
 
@@ -104,29 +132,45 @@ def race_goals(race: dict) -> pd.DataFrame:
     """The race's two goals, read from ``charclf bench --time-to-accuracy``'s JSON: our fastest entrant that
     reached the target on every seed (chosen on its seconds, which the val target stops), its seconds mean and
     test mean against :data:`RACE_GOAL_S`; and the best ratio over the earlier works' pipeline against
-    :data:`RACE_GOAL_RATIO`. An entrant that missed the target on a seed has no mean, so it is no candidate."""
+    :data:`RACE_GOAL_RATIO`. An entrant that missed the target on a seed has no mean, so it is no candidate, and
+    a race timed on the seeds of the search that chose its recipe (in-sample) meets no goal."""
+    from charclf.train.recipes import search_seeds
+
     summary, target = race["summary"], race["target"]
+    chosen_on = set(race.get("search_seeds") or (search_seeds(race["fast_recipe"]) if race.get("fast_recipe") else ()))
+    in_sample = sorted(chosen_on & set(race.get("seeds") or ()))
     ours = {name: s for name, s in summary.items() if name != "usual" and s["reached"] == len(s["seeds"])}
     rows = []
     time_goal = f"{target:.1%} in <= {RACE_GOAL_S:.0f} s of training"
+
+    def judged(value, goal_target, std=None, *, lower_is_better=False, extra_ok=True):
+        margin, words = verdict(value, goal_target, std, lower_is_better=lower_is_better)
+        if in_sample:
+            words = f"not met: timed on seeds {in_sample}, which chose the recipe (in-sample)"
+        elif words.startswith("met") and not extra_ok:
+            words = "not met: test accuracy at the stop below the target"
+        return {"margin": margin, "met": words.startswith("met"), "verdict": words}
+
     if not ours:
-        rows.append({"goal": time_goal, "target": RACE_GOAL_S, "candidate": None, "value": None, "met": False})
+        rows.append({"goal": time_goal, "target": RACE_GOAL_S, "candidate": None, "value": None,
+                     **judged(None, RACE_GOAL_S)})
     else:
         name = min(ours, key=lambda n: ours[n]["seconds_to_target_mean"])
         best = ours[name]
         rows.append({"goal": time_goal, "target": RACE_GOAL_S, "candidate": name,
                      "value": best["seconds_to_target_mean"], "std": best["seconds_to_target_std"],
-                     "test mean": best["test_acc_mean"],
-                     "met": bool(best["seconds_to_target_mean"] <= RACE_GOAL_S
-                                 and (best["test_acc_mean"] or 0.0) >= target)})
+                     "test mean": best["test_acc_mean"], "precision": best.get("precision"),
+                     **judged(best["seconds_to_target_mean"], RACE_GOAL_S, best["seconds_to_target_std"],
+                              lower_is_better=True, extra_ok=(best["test_acc_mean"] or 0.0) >= target)})
     ratios = {key: race.get(key) for key in ("ratio", "ratio_fast") if race.get(key) is not None}
     ratio_goal = f">= {RACE_GOAL_RATIO:.0f}x faster than the earlier works' pipeline"
     if not ratios:
-        rows.append({"goal": ratio_goal, "target": RACE_GOAL_RATIO, "candidate": None, "value": None, "met": False})
+        rows.append({"goal": ratio_goal, "target": RACE_GOAL_RATIO, "candidate": None, "value": None,
+                     **judged(None, RACE_GOAL_RATIO)})
     else:
         key = max(ratios, key=ratios.get)
         rows.append({"goal": ratio_goal, "target": RACE_GOAL_RATIO, "candidate": key, "value": ratios[key],
-                     "met": bool(ratios[key] >= RACE_GOAL_RATIO)})
+                     **judged(ratios[key], RACE_GOAL_RATIO)})
     return pd.DataFrame(rows).set_index("goal")
 
 

@@ -52,6 +52,11 @@ class TrainingError(CharclfError, RuntimeError):
     """Training cannot go on (NaN loss, incompatible resume folder, existing output folder ...)."""
 
 
+class DivergenceError(TrainingError):
+    """The training loss became NaN or infinite: the setting diverged (a hyperparameter search records such a
+    trial as pruned and goes on; anywhere else it stops the training)."""
+
+
 class NotTrainedYet(TrainingError):
     """A result was asked for that has not been trained, and this execution only renders finished results
     (``charclf study`` without ``--train``, or ``$CHARCLF_RENDER_ONLY=1``): training was not started."""

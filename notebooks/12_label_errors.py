@@ -84,7 +84,8 @@ ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain
 
 # %%
 from charclf.experiments import label_audit as la
-results, audit_dir = la.notebook_audit(ctx)
+from charclf.study import label_audit_tables as tables
+results, audit_dir = tables.notebook_audit(ctx)
 print(la.describe(results))
 
 # %% [markdown]
@@ -94,7 +95,7 @@ print(la.describe(results))
 # everywhere. The out-of-fold accuracy is each fold model's accuracy on the images it scored.
 
 # %%
-ctx.show(la.models_table(results), "Models of the audit: folds (out-of-fold) and the full model")
+ctx.show(tables.models_table(results), "Models of the audit: folds (out-of-fold) and the full model")
 
 # %% [markdown]
 # ## How many images are flagged, and of which kind
@@ -103,7 +104,7 @@ ctx.show(la.models_table(results), "Models of the audit: folds (out-of-fold) and
 # (one minus its label-health score) counts all issues, case ambiguity included.
 
 # %%
-ctx.show(la.rates_table(results).round(4), "Flagged images per part and kind")
+ctx.show(tables.rates_table(results).round(4), "Flagged images per part and kind")
 
 # %% [markdown]
 # ## Per class
@@ -113,7 +114,7 @@ ctx.show(la.rates_table(results).round(4), "Flagged images per part and kind")
 
 # %%
 from charclf.eval import figures as viz
-per_class = la.per_class_table(results)
+per_class = tables.per_class_table(results)
 ctx.save(viz.label_error_rates(per_class, subtitle=ctx.tag), "12_label_error_rates")
 
 # %%
@@ -143,7 +144,7 @@ ctx.show(top.head(20), "The CSV's first 20 likely errors (byclass-test-label-iss
 # mistake would show here as a character that reads normally only after the fix.
 
 # %%
-images, fixed, given, names = la.orientation_examples(issues, ctx.data_dir, k=24)
+images, fixed, given, names = tables.orientation_examples(issues, ctx.data_dir, k=24)
 print(f"{int((issues['kind'] == 'orientation').sum())} orientation outliers; orientations that fit them: "
       f"{issues.loc[issues['kind'] == 'orientation', 'orientation'].value_counts().to_dict()}")
 ctx.save(viz.orientation_gallery(images, fixed, given, names, subtitle=ctx.tag), "12_orientation_outliers")
@@ -158,7 +159,7 @@ ctx.save(viz.orientation_gallery(images, fixed, given, names, subtitle=ctx.tag),
 # the flags: the by-eye precision on the top 50 says how many of them are truly wrong labels.
 
 # %%
-ctx.show(la.ceiling_table(results), "Test errors on likely label errors, and the ceiling")
+ctx.show(tables.ceiling_table(results), "Test errors on likely label errors, and the ceiling")
 
 # %% [markdown]
 # ## One experiment: training without the likely errors
@@ -170,7 +171,7 @@ ctx.show(la.ceiling_table(results), "Test errors on likely label errors, and the
 # favours the baseline on it; the fair comparison of the two models is on the original test part.
 
 # %%
-ctx.show(la.experiment_table(results).round(4), "Test accuracy with and without the likely errors in training")
+ctx.show(tables.experiment_table(results).round(4), "Test accuracy with and without the likely errors in training")
 
 # %% [markdown]
 # ## Conclusions

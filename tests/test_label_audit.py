@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +20,8 @@ from charclf.data import CharDataset  # noqa: E402
 from charclf.data.official import load_any  # noqa: E402
 from charclf.errors import ConfigError  # noqa: E402
 from charclf.experiments import label_audit as la  # noqa: E402
+from charclf.experiments.label_audit import steps  # noqa: E402
+from charclf.study import label_audit_tables as tables  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -42,19 +45,20 @@ def finished(data_dir, tmp_path_factory):
 
 
 # -- folds ----------------------------------------------------------------------------------------------
-def test_folds_are_stratified_and_cover_every_image_exactly_once():
+@pytest.mark.parametrize("method", la.FOLD_METHODS)
+def test_folds_are_stratified_and_cover_every_image_exactly_once(method):
     labels = np.repeat(np.arange(5), [40, 13, 7, 100, 4])
-    folds = la.stratified_folds(labels, 4, seed=3)
+    folds = la.stratified_folds(labels, 4, seed=3, method=method)
     assert folds.shape == labels.shape and set(np.unique(folds)) == {0, 1, 2, 3}
     members = [np.flatnonzero(folds == k) for k in range(4)]
     assert sorted(np.concatenate(members).tolist()) == list(range(len(labels)))  # each image once
     for cls in range(5):
         per_fold = np.bincount(folds[labels == cls], minlength=4)
         assert per_fold.max() - per_fold.min() <= 1, f"class {cls} unevenly dealt: {per_fold}"
-    assert np.array_equal(folds, la.stratified_folds(labels, 4, seed=3))  # reproducible
-    assert not np.array_equal(folds, la.stratified_folds(labels, 4, seed=4))
+    assert np.array_equal(folds, la.stratified_folds(labels, 4, seed=3, method=method))  # reproducible
+    assert not np.array_equal(folds, la.stratified_folds(labels, 4, seed=4, method=method))
     with pytest.raises(ConfigError):
-        la.stratified_folds(labels, 1)
+        la.stratified_folds(labels, 1, method=method)
 
 
 def _image_ids(images: torch.Tensor, lookup: dict) -> set:
@@ -66,13 +70,13 @@ def test_out_of_fold_a_model_never_scores_an_image_it_trained_on(data_dir, tmp_p
     lookup = {img.tobytes(): i for i, img in enumerate(official)}  # synthetic images are all distinct
     assert len(lookup) == len(official)
     trained_on = []
-    real = la._train_model
+    real = steps._train_model
 
     def recording(config, bundle, run_dir=None):
         trained_on.append(_image_ids(bundle.train.images, lookup))
         return real(config, bundle, run_dir)
 
-    monkeypatch.setattr(la, "_train_model", recording)
+    monkeypatch.setattr(steps, "_train_model", recording)
     settings = la.AuditSettings(**{**FAST, "folds": 3})
     data = la.load_audit_data(data_dir, settings)
     la.run_folds(tmp_path, data, settings, log=lambda *a: None)
@@ -215,8 +219,8 @@ def test_results_json_records_provenance_rates_ceiling_and_experiment(finished):
     assert set(ex["scores"]) == {"baseline", "cleaned"}
     assert len(saved["models"]["folds"]) == 2
     assert not (out / la.FULL_RUN / "resume.pt").exists()  # finished runs keep no resume state
-    assert la.rates_table(saved).loc["all", "flagged"] == o["flagged"]
-    assert la.experiment_table(saved).shape == (2, 2)
+    assert tables.rates_table(saved).loc["all", "flagged"] == o["flagged"]
+    assert tables.experiment_table(saved).shape == (2, 2)
 
 
 def test_a_complete_audit_reruns_without_training(finished, monkeypatch):
@@ -279,7 +283,7 @@ def test_settings_and_protocol_are_checked():
         protocol = "official"
 
     with pytest.raises(ConfigError, match="holdout"):
-        la.notebook_audit(Ctx())
+        tables.notebook_audit(Ctx())
 
 
 def test_load_issues_names_a_bad_csv(tmp_path):
@@ -304,12 +308,12 @@ def test_audit_figures(finished, data_dir):
                                   top["label_quality"], top["kind"], k=12)
     assert isinstance(fig, Figure) and "12 label issues" in fig._suptitle.get_text()
     rows = issues.head(3).assign(kind="orientation", orientation=["rot90", "transpose", "flip_lr"])
-    images, fixed, given, names = la.orientation_examples(rows, data_dir)
+    images, fixed, given, names = tables.orientation_examples(rows, data_dir)
     assert np.array_equal(fixed[0], np.rot90(images[0]))
     assert np.array_equal(fixed[1], images[1].T)
     fig = viz.orientation_gallery(images, fixed, given, names)
     assert len([ax for ax in fig.axes if ax.images]) == 6  # three pairs
-    fig = viz.label_error_rates(la.per_class_table(results))
+    fig = viz.label_error_rates(tables.per_class_table(results))
     assert isinstance(fig, Figure)
 
 
@@ -323,5 +327,98 @@ def test_the_notebook_full_profile_reads_the_commands_folder_with_its_settings(f
     monkeypatch.setattr(charclf.train, "fit", _no_fit)
     assert la.AuditSettings.from_folder(tmp_path / "label_audit") == la.AuditSettings(**FAST)
     ctx = SimpleNamespace(profile="full", protocol="holdout", seed=0, data_dir=None)
-    loaded, folder = la.notebook_audit(ctx)
+    loaded, folder = tables.notebook_audit(ctx)
     assert folder == tmp_path / "label_audit" and loaded == results
+
+
+# -- folds: scikit-learn's, and the committed audit's round-robin --------------------------------------------
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_stratified_kfold_folds_are_scikit_learns():
+    from sklearn.model_selection import StratifiedKFold
+
+    labels = np.repeat(np.arange(6), [30, 11, 8, 50, 5, 9])
+    folds = la.stratified_folds(labels, 4, seed=2)
+    splits = StratifiedKFold(4, shuffle=True, random_state=2).split(np.zeros((len(labels), 1)), labels)
+    for k, (_, held) in enumerate(splits):
+        assert np.array_equal(np.flatnonzero(folds == k), np.sort(held))
+    with pytest.raises(ConfigError, match="fold method"):
+        la.stratified_folds(labels, 4, method="kfold")
+    with pytest.raises(ConfigError, match="fold_method"):
+        la.AuditSettings(fold_method="kfold")
+
+
+def test_the_committed_audit_records_round_robin_folds_and_they_still_check():
+    """outputs/label_audit was made before fold_method existed: its settings read as round-robin, and its fold
+    files hold exactly the images that method deals (so resuming it or rewriting its report stays valid).
+    scikit-learn's folds of the same images differ: a new audit with them is another audit."""
+    out = REPO / "outputs" / "label_audit"
+    if not (out / la.CONFIG_NAME).is_file():
+        pytest.skip("the committed label audit is not in this checkout")
+    settings = la.AuditSettings.from_folder(out)
+    assert settings.fold_method == la.LEGACY_FOLD_METHOD == "round_robin"
+    held, labels = {}, {}
+    for k in range(settings.folds):
+        with np.load(la.fold_path(out, k, settings.folds)) as npz:
+            held[k], labels[k] = npz["positions"], npz["labels"]
+    n = sum(len(p) for p in held.values())
+    train_labels = np.empty(n, dtype=np.int64)
+    for k in held:
+        train_labels[held[k]] = labels[k]
+    for method, same in (("round_robin", True), ("stratified_kfold", False)):
+        folds = la.stratified_folds(train_labels, settings.folds, settings.seed, method)
+        assert all(np.array_equal(np.flatnonzero(folds == k), held[k]) for k in held) == same, method
+
+
+def test_a_folder_from_before_fold_method_resumes_as_round_robin_only(tmp_path):
+    record = {"settings": la.AuditSettings(**FAST).to_dict(), "data": {"sizes": {"train": 1}}}
+    old = json.loads(json.dumps(record))
+    del old["settings"]["fold_method"]  # as audits wrote it before the setting existed
+    (tmp_path / la.CONFIG_NAME).write_text(json.dumps(old))
+    legacy = {**record, "settings": {**record["settings"], "fold_method": "round_robin"}}
+    la.check_config(tmp_path, legacy)  # the same audit: accepted, the file left as it was
+    assert json.loads((tmp_path / la.CONFIG_NAME).read_text()) == old
+    with pytest.raises(ConfigError, match="differs in settings"):
+        la.check_config(tmp_path, record)  # scikit-learn's folds: another audit
+    assert la.AuditSettings.from_folder(tmp_path).fold_method == "round_robin"
+
+
+# -- the runtime estimate: measured, not written down -----------------------------------------------------------
+def test_estimate_seconds_follows_the_measured_rates():
+    settings = la.AuditSettings(folds=4, epochs=2)
+    sizes = {"train": 8000, "val": 1000, "test": 1000}
+    est = la.estimate_seconds(settings, sizes, {"train": 1000.0, "infer": 4000.0})
+    fit_s = lambda n: 2 * (n / 1000 + 1000 / 4000)  # noqa: E731  (2 epochs of training + fp32 val)
+    assert est["folds"] == pytest.approx(4 * fit_s(6000) + 8 * 8000 / 4000)
+    assert est["full_model"] == pytest.approx(fit_s(8000) + 8 * 2000 / 4000)
+    assert est["experiment"] == pytest.approx(fit_s(8000) + 4 * 1000 / 4000)
+    assert est["total"] == pytest.approx(est["folds"] + est["full_model"] + est["experiment"])
+    twice = la.estimate_seconds(settings, sizes, {"train": 2000.0, "infer": 8000.0})
+    assert twice["total"] == pytest.approx(est["total"] / 2)  # a machine twice as fast: half the time
+
+
+def test_the_rates_are_measured_on_this_machine(data_dir, monkeypatch):
+    monkeypatch.setattr(charclf.train, "fit", _no_fit)  # a few timed steps, never a training
+    settings = la.AuditSettings(**FAST)
+    data = la.load_audit_data(data_dir, settings)
+    lines = []
+    est = la.estimate(settings, data, log=lines.append)
+    rates = est["images_per_s"]
+    assert set(rates) == {"train", "infer"} and all(0 < v < float("inf") for v in rates.values())
+    assert est["total"] > 0 and "training" in lines[0] and "images/s" in lines[0]
+
+
+# -- the notebook's tables (charclf.study.label_audit_tables) ----------------------------------------------------
+def test_the_notebook_tables_read_the_results(finished):
+    _, results = finished
+    models = tables.models_table(results)
+    assert list(models.index) == ["fold 1", "fold 2", "full model"]
+    assert models.loc["fold 1", "train images"] + models.loc["fold 1", "scored images"] == 496
+    assert models.loc["full model", "scored images"] == 62 + 62 and np.isnan(models.loc["full model", "out-of-fold acc"])
+    ceiling = tables.ceiling_table(results)["test part"]
+    assert ceiling["test images"] == 62 and isinstance(ceiling["model errors"], int)
+    assert ceiling["ceiling: accuracy of a perfect model against these labels"] == results["test"]["ceiling_accuracy"]
+    rates = tables.rates_table(results)
+    assert list(rates.index) == [*la.PARTS, "all"] and rates["images"].sum() == 2 * 620
+    assert len(tables.per_class_table(results)) == 62

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 optuna = pytest.importorskip("optuna")
+from optuna.distributions import CategoricalDistribution, FloatDistribution  # noqa: E402
 
 from charclf.data import DataBundle  # noqa: E402
 from charclf.errors import ConfigError  # noqa: E402
@@ -85,6 +86,7 @@ def param_tuples(result_or_study, names) -> list[tuple]:
     return [tuple(t.params[k] for k in names) for t in trials]
 
 
+@pytest.mark.slow  # ~7-10 s: four real trainings
 def test_search_on_tiny_data_trains_and_returns_best_params(tmp_path):
     data = tiny_bundle()
     result = run_search("lenet", data, space=BYCLASS_GRID, n_trials=4, epochs_per_trial=2, out_dir=tmp_path,
@@ -155,6 +157,7 @@ def test_median_pruning_stops_a_bad_training_after_its_first_epoch():
     assert len(bad.user_attrs["val_loss_per_epoch"]) == 1  # training stopped after epoch 1 of 3
 
 
+@pytest.mark.slow  # ~7-10 s: three 28-trial studies
 def test_grid_random_search_is_without_replacement_and_reproducible(tmp_path):
     run = lambda name, seed: run_search(  # noqa: E731
         "lenet", tiny_bundle(8, 4, 4), space=BYCLASS_GRID, n_trials=28, seed=seed, out_dir=tmp_path / name,
@@ -254,6 +257,7 @@ def test_tpe_starts_with_the_seeded_random_trials(tmp_path):
         assert 1e-3 <= lr <= 0.2 and bs in (32, 64, 128, 256) and 0 <= mom <= 0.95 and 1e-6 <= wd <= 1e-2
 
 
+@pytest.mark.slow  # ~7-10 s: four 14-trial studies
 def test_tpe_copies_its_seeded_start_from_the_random_search_and_decides_the_same(tmp_path):
     data = tiny_bundle(8, 4, 4)
     objective = counted(cheap_objective(BYCLASS_GRID))
@@ -330,7 +334,6 @@ def test_a_trial_that_draws_an_earlier_trials_parameters_takes_its_result_instea
 
 
 def test_a_repeat_prefers_a_complete_earlier_trial_to_a_pruned_one(tmp_path):
-    from optuna.distributions import CategoricalDistribution
     from optuna.trial import TrialState, create_trial
 
     space = SearchSpace({"x": (0.0, 1.0)}, n_iter=2, name="x")
@@ -360,6 +363,7 @@ def _take_and_abandon_a_trial(url: str, study_name: str, seed: int):
     return trial, time.monotonic()
 
 
+@pytest.mark.slow  # ~7-10 s: waits out a heartbeat grace period
 def test_dead_workers_trial_is_requeued_run_once_and_does_not_shift_the_draws(tmp_path):
     """A trial left RUNNING by a dead worker does not hold the budget; once its heartbeat is stale the next
     run fails it and runs its parameters again, exactly once. A single worker resuming the search ends with
@@ -449,6 +453,7 @@ def _wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.slow  # ~1 min: three worker processes and a heartbeat grace period
 def test_two_workers_after_a_killed_one_share_the_budget_and_rerun_its_trial(tmp_path):
     """Worker A is killed mid-trial. After its heartbeat went stale, B and A2 race for the budget: the killed
     trial's parameters run again exactly once, no grid point is trained twice, and the two racing workers end
@@ -521,9 +526,9 @@ def test_search_space_validation():
     with pytest.raises(ConfigError, match="no choices"):
         SearchSpace({"lr": ()})
     with pytest.raises(ConfigError, match="invalid range"):
-        from charclf.experiments.tune import LogUniform
-
-        SearchSpace({"lr": LogUniform(0.0, 1.0)})
+        SearchSpace({"lr": FloatDistribution(0.1, 0.1, log=True)})  # Optuna allows one point; a search, not
+    with pytest.raises(ConfigError, match="FloatDistribution/IntDistribution"):
+        SearchSpace({"lr": 0.1})
     assert BYCLASS_GRID.grid_size == 144 and BYCLASS_GRID.n_iter == 28
     assert BYCLASS_GRID.config_overrides({"lr": 0.1, "batch_size": 16}) == {"optimizer.lr": 0.1, "batch_size": 16}
 
@@ -552,7 +557,7 @@ def test_cli_tune_on_synthetic_official_files(tmp_path, capsys):
 
 
 def test_results_show_storage_without_password_or_machine_path(tmp_path):
-    from charclf.experiments.tune import _safe_url
+    from charclf.experiments.tune import safe_url as _safe_url
     from charclf.provenance import REPO_ROOT
 
     assert _safe_url("postgresql://user:secret@db:5432/x") == "postgresql://***@db:5432/x"

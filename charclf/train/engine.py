@@ -292,7 +292,8 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info,
                 except TrainingError as err:
                     if resume_path is None or not resume_path.exists():
                         raise
-                    raise TrainingError(f"{err}. The last good checkpoint ({resume_path}, epoch {run.epoch}) "
+                    # the same type (DivergenceError stays one), with where the last good state is
+                    raise type(err)(f"{err}. The last good checkpoint ({resume_path}, epoch {run.epoch}) "
                                         f"is kept untouched") from err
             loss_sum, correct, samples, seconds = distributed.all_reduce_sum(
                 [stats["loss"] * stats["samples"], stats["acc"] * stats["samples"], stats["samples"],

@@ -12,7 +12,7 @@ import time
 import torch
 from torch import nn
 
-from charclf.errors import TrainingError
+from charclf.errors import DivergenceError
 from charclf.eval.inference import normalize
 
 
@@ -37,7 +37,7 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, l
     ``soft_targets``: float (N, C) on the device, the training targets instead of ``labels`` (distillation);
     accuracy is still counted against ``labels``.
     ``progress``: an optional tqdm bar, advanced per step; its postfix shows loss/acc every ``log_every`` steps.
-    A non-finite loss raises ``TrainingError`` naming ``epoch`` and the step.
+    A non-finite loss raises ``DivergenceError`` (a ``TrainingError``) naming ``epoch`` and the step.
     """
     device = images.device
     if indices is None:
@@ -88,7 +88,7 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, l
         if (step + 1) % log_every == 0 or step + 1 == steps:
             bad = int(first_bad)
             if bad >= 0:
-                raise TrainingError(
+                raise DivergenceError(
                     f"the training loss became NaN/inf at epoch {epoch}, step {bad + 1} of {steps} "
                     f"(lr {optimizer.param_groups[0]['lr']:.3g}). Fix: lower the learning rate (or add warmup) "
                     f"and check the data for bad values")

@@ -1,5 +1,5 @@
-"""Images/s of charclf's own training step: the one timing loop behind ``charclf bench`` and the study plan's
-feasibility measurement (which recipe fits this machine)."""
+"""Images/s of charclf's own training step: the one timing loop behind ``charclf bench``, the study plan's
+feasibility measurement (which recipe fits this machine) and the label audit's runtime estimate."""
 from __future__ import annotations
 
 import math
@@ -46,3 +46,31 @@ def time_train_steps(model: nn.Module, optimizer, loss_fn, augment, images: torc
     seconds = time.perf_counter() - start
     return {"images": int(out["samples"]), "seconds": seconds, "images_per_s": out["samples"] / seconds,
             "final_loss": float(out["loss"])}
+
+
+def measure_images_per_s(model_name: str, config, data, *, steps: int = 6, warmup: int = 2) -> float:
+    """Images/s of the recipe's own training step (batch size, precision, augmentation) on ``data.train``,
+    timed over ``steps`` steps after ``warmup`` untimed ones on a fresh model (thrown away afterwards)."""
+    import torch
+
+    from charclf.models import create_model
+    from charclf.train.augment import BatchAugment
+    from charclf.train.engine import pixel_stats, resolve_device
+    from charclf.train.losses import build_loss
+    from charclf.train.optim import build_optimizer
+    from charclf.train.precision import resolve_amp
+
+    device = resolve_device(config.device)
+    model = create_model(model_name, num_classes=data.num_classes, **config.model_kwargs).to(device)
+    model = model.to(memory_format=torch.channels_last)
+    n = min(len(data.train), (steps + warmup) * config.batch_size)
+    images, labels = data.train.images[:n].to(device), data.train.labels[:n].to(device)
+    mean, std = pixel_stats(images)
+    optimizer = build_optimizer(model, config.optimizer)
+    augment = BatchAugment(config.augment, data.num_classes, fill=(0.0 - mean) / std)
+    loss_fn = build_loss(config.loss, num_classes=data.num_classes, class_counts=data.train.class_counts(),
+                         label_smoothing=config.label_smoothing).to(device)
+    return time_train_steps(model, optimizer, loss_fn, augment if augment.enabled else None, images, labels,
+                            batch_size=config.batch_size, steps=steps, warmup=warmup, mean=mean, std=std,
+                            amp_dtype=resolve_amp(config.amp, device, model), channels_last=True,
+                            grad_clip_norm=config.grad_clip_norm)["images_per_s"]

@@ -76,6 +76,9 @@ def test_evaluate_known_answers_through_the_real_preprocessing(tiny_set):
     root, _, rows = tiny_set
     metrics, entries = ev.evaluate(StubModel(), rows, root, variants=("shadowed", "ruled"))
     assert metrics["overall"] == {"n": 6, "top1": 2 / 6, "top5": 4 / 6, "merged_top1": 3 / 6}
+    assert metrics["wrong_confidence"]["n_wrong"] == 3  # 0, o, x answered O; the blank has no answer
+    # softmax of the stub logits 10, 9, 8, 7, 6, -10...: the top answer always gets 0.64
+    assert metrics["wrong_confidence"]["at_least_0.9"] == 0 and 0.6 < metrics["wrong_confidence"]["median"] < 0.7
     assert metrics["preprocess_failures"] == 1  # the blank image: refused, counted wrong, never dropped
     assert metrics["capture"]["tablet"] == {"n": 2, "top1": 0.5, "top5": 1.0, "merged_top1": 0.5}
     assert metrics["kind"]["lower"]["merged_top1"] == 0.5  # o right once merged, x wrong

@@ -146,6 +146,14 @@ def score(entries: list[dict], merge: dict[str, str]) -> dict:
     return {"n": n, "top1": top1 / n, "top5": top5 / n, "merged_top1": mtop1 / n}
 
 
+def wrong_confidence(entries: list[dict]) -> dict:
+    """How sure the model was when wrong: the median top probability of wrong answers, and how many were
+    at least 90% sure (a confident wrong answer hides the ambiguity from the user)."""
+    conf = [e["top"][0][1] for e in entries if e["top"] and e["top"][0][0] != e["label"]]
+    return {"n_wrong": len(conf), "median": float(np.median(conf)) if conf else None,
+            "at_least_0.9": sum(c >= 0.9 for c in conf)}
+
+
 def slices(entries: list[dict], merge: dict[str, str], keys=("source", "capture", "kind")) -> dict:
     out = {}
     for key in keys:
@@ -178,7 +186,8 @@ def evaluate(model, rows, root: Path, *, variants=VARIANTS, workers: int = 1) ->
     metrics = {"overall": score(originals, merge), **slices(originals, merge),
                "synthetic": {v: score([e for e in entries if e["variant"] == v], merge) for v in variants},
                "synthetic_base": score([e for e in originals if e["capture"] == SYNTHETIC_FROM], merge),
-               "preprocess_failures": sum(e["error"] is not None for e in originals)}
+               "preprocess_failures": sum(e["error"] is not None for e in originals),
+               "wrong_confidence": wrong_confidence(originals)}
     return metrics, entries
 
 
@@ -305,6 +314,10 @@ def format_summary(artifact: dict) -> str:
         out += [line(f"{key}={name}", s) for name, s in m[key].items()]
     out.append(line(f"{SYNTHETIC_FROM} (clean)", m["synthetic_base"]))
     out += [line(f"synthetic={v}", s) for v, s in m["synthetic"].items()]
+    wc = m.get("wrong_confidence") or {}
+    if wc.get("n_wrong"):
+        out.append(f"  wrong answers: {wc['n_wrong']}, median confidence {wc['median']:.2f}, "
+                   f"{wc['at_least_0.9']} at >= 0.9; refused by the preprocessing: {m['preprocess_failures']}")
     return "\n".join(out)
 
 

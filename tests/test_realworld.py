@@ -193,3 +193,20 @@ def test_local_realworld_set_matches_the_manifest():
     status = rw.check_local(root, rows)
     assert not status["mismatch"], status["mismatch"][:3]
     assert not status["missing"], f"{len(status['missing'])} missing, e.g. {status['missing'][:3]}"
+
+
+def test_cli_fetches_a_manifest_and_exits_1_with_one_line_per_failure(tmp_path, capsys):
+    from charclf.apps.cli import main
+
+    server = MirrorServer({"/a.png": png(1)})
+    rows = [one_row(server, "a.png", png(1)), one_row(server, "gone.png", png(2))]
+    manifest = rw.write_manifest(rows, tmp_path / "m.csv")
+    argv = ["data", "fetch-realworld", "--manifest", str(manifest), "--dir", str(tmp_path / "set")]
+    assert main(argv) == 1
+    out, err = capsys.readouterr()
+    assert "1 fetched, 0 already verified, 1 failed" in out
+    failures = [line for line in err.splitlines() if line.startswith("failed:")]
+    assert len(failures) == 1 and "gone.png" in failures[0] and "404" in failures[0]
+    server.files["/gone.png"] = png(2)
+    assert main(argv) == 0
+    assert "1 fetched, 1 already verified, 0 failed" in capsys.readouterr().out

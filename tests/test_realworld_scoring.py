@@ -146,3 +146,18 @@ def test_default_out_names_the_model_path(monkeypatch, tmp_path):
     from charclf.provenance import REPO_ROOT
 
     assert ev.default_out(REPO_ROOT / "model_hub" / "default") == tmp_path / "realworld" / "model_hub-default.json"
+
+
+def test_a_replacement_preprocessing_is_used_for_every_image(tiny_set):
+    """Ablations swap one step: the replacement, not imageprep's, must reach every image (originals, crops,
+    variants) and its refusals must be reported like imageprep's."""
+    root, _, rows = tiny_set
+    seen = []
+
+    def fake(image):
+        seen.append(type(image).__name__)
+        return np.zeros((28, 28), np.uint8)
+
+    metrics, entries = ev.evaluate(StubModel(), rows, root, variants=("ruled",), preprocess=fake)
+    assert len(seen) == len(entries) == 6 + 2
+    assert metrics["preprocess_failures"] == 0  # the fake accepts the blank image imageprep refuses

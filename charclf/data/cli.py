@@ -34,6 +34,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     real.add_argument("--dir", default=None, help="where to put it (default: <data dir>/realworld)")
     real.add_argument("--from-mirror", default=None, metavar="DIR",
                       help="read the files from git snapshots DIR/OWNER+NAME/repo instead of the internet")
+    real.add_argument("--manifest", default=None, help="manifest CSV (default: the package's)")
     real.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
     real.set_defaults(func=run, data_command="fetch-realworld")
 

@@ -270,7 +270,7 @@ def run_fetch(args) -> int:
     import sys
 
     root = Path(args.dir) if args.dir else default_dir()
-    rows = read_manifest()
+    rows = read_manifest(args.manifest or MANIFEST_PATH)
     counts = fetch_realworld(root, rows, mirror=args.from_mirror, timeout=args.timeout,
                              log=lambda line: print(line, file=sys.stderr))
     print(f"{root}: {len(rows)} images in {len(unique_files(rows))} files: {counts['fetched']} fetched, "

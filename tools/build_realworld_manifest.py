@@ -21,13 +21,17 @@ from pathlib import Path
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from charclf.data.realworld import (MANIFEST_PATH, SOURCES, ManifestRow, mirror_git_dir, raw_url,  # noqa: E402
-                                    write_manifest)
+from charclf.data.realworld import (MANIFEST_PATH, SOURCES, ManifestRow, kind_of, mirror_git_dir,  # noqa: E402
+                                    raw_url, write_manifest)
 
 LETTERS_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 # The VU CharWizard cards: a 5 x 3 grid printed with these letters in this order (visible in every frame).
 CARD_LAYOUT = ("ABCDI", "KOLMR", "EHXWT")
-CARD_FRAMES = {"raw-data/dataset-2025/frames": (3, 17, 33, 49), "raw-data/dataset-2024/frames": (5, 40, 77, 110)}
+CARD_FRAMES = {"raw-data/dataset-2025/frames": (3, 33, 49), "raw-data/dataset-2024/frames": (5, 40, 110)}
+# Per source, images per class by kind: lower case and digits get more where a source has them, so that the
+# set is not dominated by capitals (the cards are capitals only).
+PER_CLASS = {"photo_pen": {"digit": 10, "upper": 5, "lower": 7}, "tablet_chars74k": {"upper": 5, "lower": 7},
+             "scan_cursive": {"digit": 3, "upper": 2, "lower": 2}}
 CARD_INSET = 0.06  # crop this share of the cell off each side, so the printed grid lines stay mostly outside
 
 
@@ -101,7 +105,7 @@ def pick_photo_pen(mirror: Path) -> list[ManifestRow]:
         pat = re.compile(rf"^PNG/{prefix}_{re.escape(label)}_\d+\.png$", re.IGNORECASE)
         # Case matters in the letter (CAP_A vs SMALL_a), not in the extension (.png / .PNG).
         paths = sorted((f for f in files if pat.match(f) and f.split("/")[1].split("_")[1] == label), key=numeric_key)
-        p.add_spread(paths, label, 8 if label.isdigit() else 5)
+        p.add_spread(paths, label, PER_CLASS["photo_pen"][kind_of(label)])
     return p.rows
 
 
@@ -117,7 +121,8 @@ def pick_tablet(mirror: Path) -> list[ManifestRow]:
         if m:
             by_class.setdefault(int(m.group(1)), []).append(f)
     for cls in sorted(by_class):
-        p.add_spread(sorted(by_class[cls], key=numeric_key), order[cls - 1], 7)
+        label = order[cls - 1]
+        p.add_spread(sorted(by_class[cls], key=numeric_key), label, PER_CLASS["tablet_chars74k"][kind_of(label)])
     return p.rows
 
 
@@ -132,7 +137,7 @@ def pick_scan_cursive(mirror: Path) -> list[ManifestRow]:
         bad = [f for f in paths if not f.split("/")[-1].startswith(f"{label} (")]
         if bad:
             raise SystemExit(f"{bad[0]}: file name disagrees with label.txt's {label!r} for folder {k}")
-        p.add_spread(paths, label, 3 if label.isdigit() else 2)
+        p.add_spread(paths, label, PER_CLASS["scan_cursive"][kind_of(label)])
     return p.rows
 
 

@@ -1,4 +1,4 @@
-"""``charclf data verify`` and ``charclf data download``."""
+"""``charclf data verify``, ``charclf data download`` and ``charclf data fetch-realworld``."""
 from __future__ import annotations
 
 import argparse
@@ -29,6 +29,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     download.add_argument("--no-progress", action="store_true", help="no progress bar")
     download.set_defaults(func=run, data_command="download")
 
+    real = actions.add_parser("fetch-realworld", help="fetch the real-world handwriting set (photos, tablet "
+                                                      "drawings, scans; not NIST) with sha256 checks")
+    real.add_argument("--dir", default=None, help="where to put it (default: <data dir>/realworld)")
+    real.add_argument("--from-mirror", default=None, metavar="DIR",
+                      help="read the files from git snapshots DIR/OWNER+NAME/repo instead of the internet")
+    real.add_argument("--manifest", default=None, help="manifest CSV (default: the package's)")
+    real.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
+    real.set_defaults(func=run, data_command="fetch-realworld")
+
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
     return parser
 
@@ -36,6 +45,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args) -> int:
     if args.data_command == "download":
         return _download(args)
+    if args.data_command == "fetch-realworld":
+        from charclf.data.realworld import run_fetch
+
+        return run_fetch(args)
     return _verify(args)
 
 

@@ -1,0 +1,360 @@
+"""``charclf evaluate-images``: score a model on the real-world handwriting set, as a user's images would be.
+
+Every image goes through the package's own path for a user's file — ``charclf.apps.imageprep`` (``load_image``,
+``preprocess_image``) and ``charclf.apps.predict.predict_arrays`` — so the numbers measure what ``charclf
+predict`` does, preprocessing included. Reported: top-1, top-5 and merged top-1 (the 15 letters whose cases look
+alike, c i j k l m o p s u v w x y z, folded as EMNIST ByMerge does, via ``charclf.data.merge``), overall and by
+source, capture type and digit/upper/lower, plus every error. Two synthetic slices test capture conditions the
+sources lack: the tablet drawings under a left-to-right shadow, and on light-blue ruled lines. They are scored
+apart and never mixed into the overall numbers.
+
+The JSON artifact (with provenance: git SHA, model, preprocessing source hash, manifest hash) and a failure
+gallery PNG go to ``outputs/realworld/``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from charclf.argtypes import COUNT
+from charclf.errors import CharclfError, DataError
+
+VARIANTS = ("shadowed", "ruled")
+SYNTHETIC_FROM = "tablet"  # the variants are made from clean drawings, so the condition is the only change
+SHADOW_RANGE = (0.25, 1.0)  # illumination at the left and right edges (1 = full light)
+RULE_COLOUR = (150, 190, 235)  # light-blue notebook ruling
+RULE_SPACING = 0.1  # of the image height
+RULE_WIDTH = 0.004  # of the image height (at least 1 px)
+GALLERY_MAX = 160
+THUMB = 56
+
+
+# -- synthetic capture conditions -----------------------------------------------------------------------------
+def shadowed(image: Image.Image) -> Image.Image:
+    """The page lit unevenly: brightness falls linearly from the right edge to ``SHADOW_RANGE[0]`` at the left."""
+    rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
+    light = np.linspace(*SHADOW_RANGE, rgb.shape[1], dtype=np.float32)[None, :, None]
+    return Image.fromarray(np.clip(rgb * light, 0, 255).astype(np.uint8))
+
+
+def ruled(image: Image.Image) -> Image.Image:
+    """Light-blue horizontal lines under the ink, as on notebook paper (a multiply blend: ink stays ink)."""
+    rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
+    h = rgb.shape[0]
+    paper = np.ones_like(rgb)
+    step, width = max(4, round(RULE_SPACING * h)), max(1, round(RULE_WIDTH * h))
+    for top in range(step // 2, h, step):
+        paper[top:top + width] = np.asarray(RULE_COLOUR, dtype=np.float32) / 255.0
+    return Image.fromarray(np.clip(rgb * paper, 0, 255).astype(np.uint8))
+
+
+VARIANT_FUNCS = {"shadowed": shadowed, "ruled": ruled}
+
+
+# -- loading the set ------------------------------------------------------------------------------------------
+def load_row_image(row, root: Path) -> Image.Image:
+    """The row's image as a user would hand it over: the whole file, or the crop the manifest names."""
+    from charclf.apps.imageprep import load_image
+
+    image = load_image(row.local_path(root))
+    return image.crop(row.crop) if row.crop else image
+
+
+def require_local(root: Path, rows) -> None:
+    from charclf.data.realworld import check_local
+
+    status = check_local(root, rows)
+    bad = len(status["missing"]) + len(status["mismatch"])
+    if bad:
+        first = (status["missing"] + status["mismatch"])[0]
+        raise DataError(root, f"the real-world set is incomplete: {len(status['missing'])} files missing and "
+                              f"{len(status['mismatch'])} with a wrong sha256 (first: {first})",
+                        f"run `charclf data fetch-realworld --dir {root}` (add --from-mirror DIR to read git "
+                        "snapshots instead of the internet)")
+
+
+def build_items(rows, root: Path, variants=VARIANTS) -> list[dict]:
+    """One item per scored image: the originals, then each synthetic variant of the tablet drawings."""
+    items = [{"row": r, "variant": "original"} for r in rows]
+    for v in variants:
+        items += [{"row": r, "variant": v} for r in rows if r.capture == SYNTHETIC_FROM]
+    return items
+
+
+def _prepare(job: tuple) -> tuple[np.ndarray | None, str | None]:
+    """One item's (uint8 28x28, None) or (None, the one-line reason preprocessing refused it).
+
+    Whole files go in by path, exactly as ``charclf predict FILE`` does; crops and variants as PIL images.
+    """
+    row, variant, root, preprocess_image = job
+    if preprocess_image is None:
+        from charclf.apps.imageprep import preprocess_image
+    try:
+        if variant == "original" and not row.crop:
+            return preprocess_image(row.local_path(root)), None
+        image = load_row_image(row, root)
+        if variant != "original":
+            image = VARIANT_FUNCS[variant](image)
+        return preprocess_image(image), None
+    except CharclfError as err:
+        return None, " ".join(str(err).split())
+
+
+def preprocess_items(items: list[dict], root: Path, workers: int = 1, preprocess=None) -> None:
+    """Fill each item's ``x`` and ``error``; ``workers`` > 1 spreads the images over processes (the large
+    tablet drawings take ~0.2 s each on one core, the whole set several minutes).
+
+    ``preprocess`` replaces ``imageprep.preprocess_image`` (path or image -> uint8 28x28), e.g.
+    ``functools.partial(preprocess_image, normalize_strokes=False)`` for an ablation row; with workers it must
+    pickle (a module-level function or a partial of one), since a monkeypatch would not reach the workers.
+    """
+    jobs = [(it["row"], it["variant"], root, preprocess) for it in items]
+    if workers > 1 and len(jobs) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: the parent may hold torch's thread pools, which a forked child can deadlock on.
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            results = list(pool.map(_prepare, jobs, chunksize=8))
+    else:
+        results = [_prepare(job) for job in jobs]
+    for item, (x, error) in zip(items, results):
+        item["x"], item["error"] = x, error
+
+
+# -- metrics --------------------------------------------------------------------------------------------------
+def merged_char(labels) -> dict[str, str]:
+    """Character -> its ByMerge class (lower case of the 15 look-alike letters folded into upper case)."""
+    from charclf.data.merge import merge_map
+
+    labels = tuple(labels)
+    index, merged = merge_map(labels)
+    return {c: merged[i] for c, i in zip(labels, index)}
+
+
+def score(entries: list[dict], merge: dict[str, str]) -> dict:
+    """top-1 / top-5 / merged top-1 of entries ``{"label", "top": [(char, p), ...]}`` (empty top = wrong)."""
+    n = len(entries)
+    if n == 0:
+        return {"n": 0, "top1": None, "top5": None, "merged_top1": None}
+    top1 = sum(bool(e["top"]) and e["top"][0][0] == e["label"] for e in entries)
+    top5 = sum(e["label"] in [c for c, _ in e["top"][:5]] for e in entries)
+    mtop1 = sum(bool(e["top"]) and merge.get(e["top"][0][0]) == merge.get(e["label"], e["label"])
+                for e in entries)
+    return {"n": n, "top1": top1 / n, "top5": top5 / n, "merged_top1": mtop1 / n}
+
+
+def wrong_confidence(entries: list[dict]) -> dict:
+    """How sure the model was when wrong: the median top probability of wrong answers, and how many were
+    at least 90% sure (a confident wrong answer hides the ambiguity from the user)."""
+    conf = [e["top"][0][1] for e in entries if e["top"] and e["top"][0][0] != e["label"]]
+    return {"n_wrong": len(conf), "median": float(np.median(conf)) if conf else None,
+            "at_least_0.9": sum(c >= 0.9 for c in conf)}
+
+
+def slices(entries: list[dict], merge: dict[str, str], keys=("source", "capture", "kind")) -> dict:
+    out = {}
+    for key in keys:
+        groups = defaultdict(list)
+        for e in entries:
+            groups[e[key]].append(e)
+        out[key] = {name: score(group, merge) for name, group in sorted(groups.items())}
+    return out
+
+
+def evaluate(model, rows, root: Path, *, variants=VARIANTS, workers: int = 1,
+             preprocess=None) -> tuple[dict, list[dict]]:
+    """(metrics, entries): every scored image with its label, prediction and slice keys."""
+    from charclf.apps.predict import predict_arrays
+
+    items = build_items(rows, root, variants)
+    preprocess_items(items, root, workers, preprocess)
+    good = [it for it in items if it["x"] is not None]
+    ranked = predict_arrays(model, np.stack([it["x"] for it in good]), top=5) if good else []
+    for it, top in zip(good, ranked):
+        it["top"] = top
+    entries = []
+    for it in items:
+        r = it["row"]
+        entries.append({"id": r.id, "source": r.source, "capture": r.capture, "kind": r.kind, "label": r.label,
+                        "variant": it["variant"], "path": r.path, "crop": list(r.crop) if r.crop else None,
+                        "top": [(c, round(p, 4)) for c, p in it.get("top", [])], "error": it.get("error"),
+                        "x": it["x"]})
+    merge = merged_char(model.charclf_config["labels"])
+    originals = [e for e in entries if e["variant"] == "original"]
+    metrics = {"overall": score(originals, merge), **slices(originals, merge),
+               "synthetic": {v: score([e for e in entries if e["variant"] == v], merge) for v in variants},
+               "synthetic_base": score([e for e in originals if e["capture"] == SYNTHETIC_FROM], merge),
+               "preprocess_failures": sum(e["error"] is not None for e in originals),
+               "wrong_confidence": wrong_confidence(originals)}
+    return metrics, entries
+
+
+def error_list(entries: list[dict], merge: dict[str, str]) -> list[dict]:
+    out = []
+    for e in entries:
+        if e["top"] and e["top"][0][0] == e["label"]:
+            continue
+        pred = e["top"][0][0] if e["top"] else None
+        out.append({k: e[k] for k in ("id", "variant", "source", "capture", "kind", "label", "path", "crop")}
+                   | {"pred": pred, "conf": e["top"][0][1] if e["top"] else None,
+                      "merged_ok": pred is not None and merge.get(pred) == merge.get(e["label"]),
+                      "top5": e["top"], "error": e["error"]})
+    return out
+
+
+# -- artifacts ------------------------------------------------------------------------------------------------
+def failure_gallery(errors: list[dict], entries_by_key: dict, root: Path, path: Path) -> Path:
+    """A PNG grid: for each wrong prediction, the input as given, the 28x28 the model saw, and label -> guess."""
+    from PIL import ImageDraw
+
+    shown = errors[:GALLERY_MAX]
+    cols = 8
+    cell_w, cell_h = 2 * THUMB + 6, THUMB + 16
+    rows_n = max(1, -(-len(shown) // cols))
+    sheet = Image.new("RGB", (cols * cell_w, rows_n * cell_h), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, err in enumerate(shown):
+        x, y = (i % cols) * cell_w, (i // cols) * cell_h
+        entry = entries_by_key[(err["id"], err["variant"])]
+        try:
+            from charclf.data.realworld import ManifestRow
+
+            row = ManifestRow(id=err["id"], source=err["source"], label=err["label"], capture=err["capture"],
+                              path=err["path"], url="", sha256="0" * 64,
+                              crop=tuple(err["crop"]) if err["crop"] else None)
+            image = load_row_image(row, root)
+            if err["variant"] != "original":
+                image = VARIANT_FUNCS[err["variant"]](image)
+            image = image.convert("RGB")
+            image.thumbnail((THUMB, THUMB))
+            sheet.paste(image, (x, y + 14))
+        except CharclfError:
+            pass
+        if entry["x"] is not None:
+            seen = Image.fromarray(entry["x"]).resize((THUMB, THUMB), Image.NEAREST).convert("RGB")
+            sheet.paste(seen, (x + THUMB + 2, y + 14))
+        guess = f"{err['pred']} {err['conf']:.2f}" if err["pred"] is not None else "refused"
+        tag = "" if err["variant"] == "original" else f" {err['variant'][:3]}"
+        draw.text((x + 1, y + 1), f"{err['label']}->{guess}{tag}", fill=(200, 0, 0))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+    return path
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def provenance(model_dir: Path, manifest: Path, root: Path, seconds: float) -> dict:
+    from charclf.apps import imageprep
+    from charclf.provenance import repo_relative, run_metadata
+
+    return run_metadata(
+        model=repo_relative(model_dir),
+        model_weights_sha256=file_sha256(model_dir / "model.safetensors") if (model_dir / "model.safetensors").is_file()
+        else None,
+        preprocessing={"module": "charclf.apps.imageprep",
+                       "version": getattr(imageprep, "PREPROCESS_VERSION", None),
+                       "source_sha256": file_sha256(Path(imageprep.__file__))},
+        manifest=repo_relative(manifest), manifest_sha256=file_sha256(manifest), data_dir=repo_relative(root),
+        synthetic={"from": SYNTHETIC_FROM, "shadow_range": SHADOW_RANGE, "rule_colour": RULE_COLOUR,
+                   "rule_spacing": RULE_SPACING, "rule_width": RULE_WIDTH},
+        seconds=round(seconds, 1))
+
+
+def default_out(model_dir: Path) -> Path:
+    """``outputs/realworld/<model path, '/' -> '-'>.json``, e.g. model_hub-default.json."""
+    from charclf.paths import outputs_dir
+    from charclf.provenance import repo_relative
+
+    name = repo_relative(model_dir).strip("/").replace("/", "-").lstrip(".-") or "model"
+    return outputs_dir() / "realworld" / f"{name}.json"
+
+
+def run_evaluation(model_dir: Path, root: Path, manifest: Path, out: Path, *, variants=VARIANTS,
+                   workers: int = 1, preprocess=None) -> dict:
+    from charclf.data.realworld import SOURCES, read_manifest
+    from charclf.models.hub import load_model
+
+    start = time.perf_counter()
+    rows = read_manifest(manifest)
+    require_local(root, rows)
+    model = load_model(model_dir)
+    metrics, entries = evaluate(model, rows, root, variants=variants, workers=workers, preprocess=preprocess)
+    merge = merged_char(model.charclf_config["labels"])
+    errors = error_list(entries, merge)
+    gallery = out.with_suffix(".png")
+    failure_gallery(errors, {(e["id"], e["variant"]): e for e in entries}, root, gallery)
+    used = sorted({r.source for r in rows})
+    artifact = {"metrics": metrics,
+                "sources": {s: SOURCES.get(s, {}) | {"images": sum(r.source == s for r in rows)} for s in used},
+                "counts": {k: sum(r.kind == k for r in rows) for k in ("digit", "upper", "lower")},
+                "errors": errors, "gallery": gallery.name,
+                "provenance": provenance(model_dir, manifest, root, time.perf_counter() - start)}
+    if preprocess is not None:  # an ablation: say which preprocessing replaced imageprep's
+        artifact["provenance"]["preprocessing"]["replaced_by"] = repr(preprocess)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # One line per error keeps the committed artifact readable in a diff and a third of the indented size.
+    head = json.dumps({k: v for k, v in artifact.items() if k != "errors"}, indent=1)
+    body = ",\n".join(json.dumps(e, separators=(",", ":")) for e in errors)
+    out.write_text(f'{head[:-2]},\n "errors": [\n{body}\n ]\n}}\n', encoding="utf-8")
+    return artifact
+
+
+def format_summary(artifact: dict) -> str:
+    m = artifact["metrics"]
+
+    def line(name, s):
+        if not s["n"]:
+            return f"  {name:<22} {0:>5}"
+        return f"  {name:<22} {s['n']:>5}  {s['top1']:6.1%}  {s['top5']:6.1%}  {s['merged_top1']:6.1%}"
+
+    out = [f"  {'slice':<22} {'n':>5}  {'top-1':>6}  {'top-5':>6}  {'merged':>6}", line("overall", m["overall"])]
+    for key in ("kind", "capture", "source"):
+        out += [line(f"{key}={name}", s) for name, s in m[key].items()]
+    out.append(line(f"{SYNTHETIC_FROM} (clean)", m["synthetic_base"]))
+    out += [line(f"synthetic={v}", s) for v, s in m["synthetic"].items()]
+    wc = m.get("wrong_confidence") or {}
+    if wc.get("n_wrong"):
+        out.append(f"  wrong answers: {wc['n_wrong']}, median confidence {wc['median']:.2f}, "
+                   f"{wc['at_least_0.9']} at >= 0.9; refused by the preprocessing: {m['preprocess_failures']}")
+    return "\n".join(out)
+
+
+# -- CLI ------------------------------------------------------------------------------------------------------
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("evaluate-images", help="score a model on the real-world handwriting set",
+                              description="Score a model on the real-world handwriting set (fetch it first with "
+                                          "`charclf data fetch-realworld`) through the same preprocessing as "
+                                          "`charclf predict`; writes a JSON artifact and a failure gallery PNG.")
+    p.add_argument("--model", default=None, metavar="DIR", help="model folder (default: model_hub/default)")
+    p.add_argument("--dir", default=None, help="the fetched set (default: <data dir>/realworld)")
+    p.add_argument("--manifest", default=None, help="manifest CSV (default: the package's)")
+    p.add_argument("--out", default=None, help="JSON path (default: outputs/realworld/<model path>.json); the "
+                                               "gallery goes beside it as .png")
+    p.add_argument("--no-synthetic", action="store_true", help="skip the shadowed and ruled-paper variants")
+    p.add_argument("--workers", type=COUNT, default=min(4, os.cpu_count() or 1),
+                   help="processes for the preprocessing (default: up to 4 cores)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from charclf.apps.predict import resolve_model_dir
+    from charclf.data.realworld import MANIFEST_PATH, default_dir
+
+    model_dir = resolve_model_dir(args.model)
+    root = Path(args.dir) if args.dir else default_dir()
+    out = Path(args.out) if args.out else default_out(model_dir)
+    artifact = run_evaluation(model_dir, root, Path(args.manifest) if args.manifest else MANIFEST_PATH, out,
+                              variants=() if args.no_synthetic else VARIANTS, workers=args.workers)
+    print(format_summary(artifact))
+    print(f"wrote {out} and {out.with_suffix('.png')}")
+    return 0

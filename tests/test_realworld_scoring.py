@@ -1,0 +1,163 @@
+"""``charclf evaluate-images`` on a tiny synthetic set with known answers (a stub model, the real preprocessing)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import string
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from charclf.data import realworld as rw
+from charclf.eval import realworld as ev
+
+LABELS = list(string.digits + string.ascii_uppercase + string.ascii_lowercase)
+RANKING = "O0oQD"  # the stub model's answer for every image, best first
+
+
+class StubModel(nn.Module):
+    """Always ranks O > 0 > o > Q > D > the rest, whatever the image."""
+
+    def __init__(self):
+        super().__init__()
+        self.anchor = nn.Parameter(torch.zeros(1))  # predict_logits reads the device from a parameter
+        logits = torch.full((len(LABELS),), -10.0)
+        for rank, char in enumerate(RANKING):
+            logits[LABELS.index(char)] = 10.0 - rank
+        self.register_buffer("logits", logits)
+        self.charclf_config = {"labels": LABELS, "mean": 0.0, "std": 1.0}
+
+    def forward(self, x):
+        return self.logits.expand(x.shape[0], -1) + 0 * self.anchor
+
+
+def ring(size=(60, 80)) -> np.ndarray:
+    h, w = size[1], size[0]
+    yy, xx = np.mgrid[:h, :w]
+    r = np.hypot((yy - h / 2) / (h * 0.35), (xx - w / 2) / (w * 0.35))
+    return np.where(np.abs(r - 1) < 0.18, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture()
+def tiny_set(tmp_path):
+    """Six images: O (right), 0 (top-5), o (top-5, merged right), x (wrong), a crop of a two-glyph photo (O), blank."""
+    root = tmp_path / "set"
+    (root / "s").mkdir(parents=True)
+    arr = ring()
+    files = {"O.png": arr, "zero.png": arr, "o.png": arr, "x.png": arr,
+             "page.png": np.concatenate([arr, np.full_like(arr, 255), 255 - (255 - arr) // 2], axis=1),
+             "blank.png": np.full_like(arr, 255)}
+    for name, a in files.items():
+        Image.fromarray(a).save(root / "s" / name)
+    sha = {n: hashlib.sha256((root / "s" / n).read_bytes()).hexdigest() for n in files}
+    spec = [("O.png", "O", "tablet", None), ("zero.png", "0", "tablet", None), ("o.png", "o", "photo", None),
+            ("x.png", "x", "photo", None), ("page.png", "O", "photo", (0, 0, 60, 80)),
+            ("blank.png", "A", "scan", None)]
+    rows = [rw.ManifestRow(id=f"s-{i}", source="s", label=label, capture=cap, path=name,
+                           url=f"http://127.0.0.1:1/{name}", sha256=sha[name], crop=crop)
+            for i, (name, label, cap, crop) in enumerate(spec)]
+    manifest = rw.write_manifest(rows, tmp_path / "manifest.csv")
+    return root, manifest, rows
+
+
+def test_score_counts_top1_top5_and_case_merging():
+    merge = ev.merged_char(LABELS)
+    assert merge["o"] == "O" and merge["c"] == "C" and merge["a"] == "a" and merge["0"] == "0"
+    entries = [{"label": "O", "top": [("O", .9)]}, {"label": "o", "top": [("O", .9)]},
+               {"label": "0", "top": [("O", .9), ("0", .1)]}, {"label": "a", "top": []}]
+    assert ev.score(entries, merge) == {"n": 4, "top1": 0.25, "top5": 0.5, "merged_top1": 0.5}
+    assert ev.score([], merge)["top1"] is None
+
+
+def test_evaluate_known_answers_through_the_real_preprocessing(tiny_set):
+    root, _, rows = tiny_set
+    metrics, entries = ev.evaluate(StubModel(), rows, root, variants=("shadowed", "ruled"))
+    assert metrics["overall"] == {"n": 6, "top1": 2 / 6, "top5": 4 / 6, "merged_top1": 3 / 6}
+    assert metrics["wrong_confidence"]["n_wrong"] == 3  # 0, o, x answered O; the blank has no answer
+    # softmax of the stub logits 10, 9, 8, 7, 6, -10...: the top answer always gets 0.64
+    assert metrics["wrong_confidence"]["at_least_0.9"] == 0 and 0.6 < metrics["wrong_confidence"]["median"] < 0.7
+    assert metrics["preprocess_failures"] == 1  # the blank image: refused, counted wrong, never dropped
+    assert metrics["capture"]["tablet"] == {"n": 2, "top1": 0.5, "top5": 1.0, "merged_top1": 0.5}
+    assert metrics["kind"]["lower"]["merged_top1"] == 0.5  # o right once merged, x wrong
+    assert metrics["synthetic"]["shadowed"]["n"] == 2 and metrics["synthetic_base"]["n"] == 2
+    blank = next(e for e in entries if e["id"] == "s-5")
+    assert blank["top"] == [] and "blank image" in blank["error"]
+    crop = next(e for e in entries if e["id"] == "s-4" and e["variant"] == "original")
+    # The crop holds only the left ring: the model input is one centred ring, not the whole page.
+    assert crop["x"].shape == (28, 28) and crop["x"][:, :3].max() < 60 and crop["x"][:, -3:].max() < 60
+
+
+def test_variants_darken_the_left_and_draw_blue_lines():
+    page = Image.fromarray(np.full((100, 200), 255, np.uint8))
+    shade = np.asarray(ev.shadowed(page))
+    assert shade[50, 0, 0] < 80 and shade[50, -1, 0] == 255
+    lined = np.asarray(ev.ruled(page)).astype(int)
+    blue_rows = np.flatnonzero((lined[:, 0, 2] - lined[:, 0, 0]) > 50)
+    assert len(blue_rows) >= 8 and np.all(lined[:, 0, 0][lined[:, 0, 2] == 255] >= 150)
+    ink = Image.fromarray(np.zeros((100, 200), np.uint8))
+    assert np.asarray(ev.ruled(ink)).max() == 0  # ink stays ink under the ruling
+
+
+def test_run_evaluation_writes_artifact_with_provenance_and_gallery(tiny_set, tmp_path, monkeypatch):
+    root, manifest, _ = tiny_set
+    monkeypatch.setattr("charclf.models.hub.load_model", lambda path: StubModel())
+    monkeypatch.setitem(rw.SOURCES, "s", {"repo": "o/s", "commit": "c" * 40, "url": "u", "licence": "CC0",
+                                          "capture": "tablet", "labels": "names"})
+    out = tmp_path / "out" / "stub.json"
+    artifact = ev.run_evaluation(tmp_path, root, manifest, out, variants=("ruled",))
+    saved = json.loads(out.read_text())
+    assert saved["metrics"] == json.loads(json.dumps(artifact["metrics"]))
+    assert saved["counts"] == {"digit": 1, "upper": 3, "lower": 2}
+    assert saved["sources"]["s"]["licence"] == "CC0" and saved["sources"]["s"]["images"] == 6
+    prov = saved["provenance"]
+    assert prov["git_sha"] and prov["manifest_sha256"] == hashlib.sha256(manifest.read_bytes()).hexdigest()
+    assert len(prov["preprocessing"]["source_sha256"]) == 64
+    wrong = {(e["id"], e["variant"]) for e in saved["errors"]}
+    assert ("s-1", "original") in wrong and ("s-0", "original") not in wrong
+    assert next(e for e in saved["errors"] if e["id"] == "s-2")["merged_ok"] is True
+    gallery = Image.open(out.with_suffix(".png"))
+    assert gallery.size[0] > 100 and gallery.size[1] > 50
+    assert "overall" in ev.format_summary(saved)
+
+
+def test_an_incomplete_set_is_refused_with_the_fetch_command(tiny_set, tmp_path):
+    root, manifest, rows = tiny_set
+    (root / "s" / "x.png").unlink()
+    with pytest.raises(rw.DataError, match=r"1 files missing.*Fix: run `charclf data fetch-realworld"):
+        ev.require_local(root, rows)
+
+
+@pytest.mark.slow  # spawns two worker processes (~5 s on 2 shared cores)
+def test_preprocessing_in_worker_processes_matches_one_process(tiny_set):
+    root, _, rows = tiny_set
+    one, two = ev.build_items(rows, root, ()), ev.build_items(rows, root, ())
+    ev.preprocess_items(one, root, workers=1)
+    ev.preprocess_items(two, root, workers=2)
+    for a, b in zip(one, two):
+        assert a["error"] == b["error"]
+        assert (a["x"] is None and b["x"] is None) or np.array_equal(a["x"], b["x"])
+
+
+def test_default_out_names_the_model_path(monkeypatch, tmp_path):
+    monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(tmp_path))
+    from charclf.provenance import REPO_ROOT
+
+    assert ev.default_out(REPO_ROOT / "model_hub" / "default") == tmp_path / "realworld" / "model_hub-default.json"
+
+
+def test_a_replacement_preprocessing_is_used_for_every_image(tiny_set):
+    """Ablations swap one step: the replacement, not imageprep's, must reach every image (originals, crops,
+    variants) and its refusals must be reported like imageprep's."""
+    root, _, rows = tiny_set
+    seen = []
+
+    def fake(image):
+        seen.append(type(image).__name__)
+        return np.zeros((28, 28), np.uint8)
+
+    metrics, entries = ev.evaluate(StubModel(), rows, root, variants=("ruled",), preprocess=fake)
+    assert len(seen) == len(entries) == 6 + 2
+    assert metrics["preprocess_failures"] == 0  # the fake accepts the blank image imageprep refuses

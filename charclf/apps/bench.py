@@ -48,7 +48,7 @@ from torch import nn
 
 from charclf.argtypes import COUNT, NON_NEGATIVE, number
 from charclf.errors import CharclfError, ConfigError
-from charclf.train.config import AugmentConfig
+from charclf.train.config import AugmentConfig, OptimizerConfig, TrainConfig
 from charclf.train.precision import cpu_has_fast_bf16
 from charclf.train.throughput import sync
 from charclf.train.usual import UsualDataset
@@ -59,6 +59,8 @@ NUM_CLASSES = 62  # ByClass
 # The earlier works' augmentation: torchvision RandomAffine(15, translate=(0.1, 0.1), scale=(0.9, 1.1), shear=3).
 AFFINE = {"degrees": 15.0, "translate": 0.1, "scale": (0.9, 1.1), "shear": 3.0}
 SGD = {"lr": 0.01, "momentum": 0.9}
+# Both as a recipe (plain cross-entropy, no schedule or EMA): charclf's rows build them as fit builds any recipe.
+BENCH_CONFIG = TrainConfig(optimizer=OptimizerConfig(name="sgd", **SGD), augment=AugmentConfig(**AFFINE), loss="ce")
 
 
 @dataclass(frozen=True)
@@ -137,23 +139,17 @@ VARIANTS = {  # name -> (amp dtype, channels_last, torch.compile)
 def time_charclf(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int, steps: int,
                  warmup: int, mean: float, std: float, variant: str, seed: int) -> dict:
     """Images/s of ``steps`` steps of ``charclf.train.loop.train_epoch`` (after ``warmup`` untimed ones)."""
-    from charclf.train.augment import BatchAugment
-    from charclf.train.config import OptimizerConfig
-    from charclf.train.losses import build_loss
-    from charclf.train.optim import build_optimizer
+    from charclf.train.build import build_training
     from charclf.train.throughput import time_train_steps
 
     amp_dtype, channels_last, compiled = VARIANTS[variant]
-    device = images.device
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(model, OptimizerConfig(name="sgd", **SGD))
+    parts = build_training(model, BENCH_CONFIG, num_classes=NUM_CLASSES, mean=mean, std=std, device=images.device)
     net = torch.compile(model) if compiled else model
-    augment = BatchAugment(AugmentConfig(**AFFINE), NUM_CLASSES, fill=(0.0 - mean) / std)
-    loss_fn = build_loss("ce", num_classes=NUM_CLASSES).to(device)
-    return time_train_steps(net, optimizer, loss_fn, augment, images, labels, batch_size=batch_size, steps=steps,
-                            warmup=warmup, mean=mean, std=std, amp_dtype=amp_dtype, channels_last=channels_last,
-                            seed=seed)
+    return time_train_steps(net, parts.optimizer, parts.loss_fn, parts.augment, images, labels,
+                            batch_size=batch_size, steps=steps, warmup=warmup, mean=mean, std=std,
+                            amp_dtype=amp_dtype, channels_last=channels_last, seed=seed)
 
 
 def time_charclf_data(images: torch.Tensor, labels: torch.Tensor, *, batch_size: int, steps: int, warmup: int,
@@ -161,10 +157,10 @@ def time_charclf_data(images: torch.Tensor, labels: torch.Tensor, *, batch_size:
     """Images/s of the data half of ``train_epoch`` alone — index a batch on the device, normalise, BatchAugment —
     to show how much of a step the data path costs (the training rows call ``train_epoch`` itself)."""
     from charclf.eval.inference import normalize
-    from charclf.train.augment import BatchAugment
+    from charclf.train.build import build_augment
 
     device = images.device
-    augment = BatchAugment(AugmentConfig(**AFFINE), NUM_CLASSES, fill=(0.0 - mean) / std)
+    augment = build_augment(BENCH_CONFIG, NUM_CLASSES, mean=mean, std=std)
     generator = torch.Generator().manual_seed(seed)
     n = (steps + warmup) * batch_size
     order = torch.cat([torch.randperm(len(images), generator=generator)

@@ -17,6 +17,7 @@ COMMANDS = {
     "bench": "charclf.apps.bench",
     "tune": "charclf.experiments.tune",
     "study": "charclf.study.runner",
+    "plan": "charclf.study.plan_cli",
 }
 
 HELP = {
@@ -28,6 +29,7 @@ HELP = {
     "bench": "training-throughput benchmark: usual pipeline vs charclf",
     "tune": "random/TPE hyperparameter search (Optuna)",
     "study": "execute the study notebooks (quick or full profile)",
+    "plan": "train or time the study's planned runs (background runner)",
 }
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from charclf.errors import ConfigError, DataError
+from charclf.eval.record import evaluation_key  # noqa: F401  (lives with the record it keys; re-exported)
 
 PARTS = ("test", "val")
 
@@ -308,11 +309,6 @@ def evaluate_run(run_dir, split: str = "test", data_dir=None, tta: bool | None =
     else:  # a model folder without a training record (e.g. downloaded): its evaluations only
         write_json(run_dir / "metrics.json", {"evaluation": {key: entry}})
     return entry
-
-
-def evaluation_key(part: str, tta: bool) -> str:
-    """Key under ``metrics.json["evaluation"]``: ``"test"``, ``"test_tta"``, ``"val"`` ..."""
-    return f"{part}_tta" if tta else part
 
 
 def _train_config_tta(run_dir: Path) -> bool:

@@ -242,7 +242,7 @@ def ensure_teacher(runs_dir: Path, data, ensemble_results: dict | None, *, log=p
         return json.loads((folder / "teacher.json").read_text())
     if ensemble_results is None and not (folder / "teacher.json").is_file():
         raise ConfigError(f"no distillation teacher in {folder} and no finished run to build one from. Fix: "
-                          f"train the study's models first (python -m charclf.study.plan --only 04)")
+                          f"train the study's models first (charclf plan --only 04)")
     members = ensemble_results["greedy"]["members"] if ensemble_results is not None else []
     # With teacher.json present (a clone), write_teacher rebuilds the recorded teacher, whatever ``members``.
     return write_teacher(ensemble_members(runs_dir), members, data, folder, log=log)

@@ -1,6 +1,6 @@
 """What the study trains, as data: one list that the notebooks render and a background runner trains.
 
-Notebook 04 and ``python -m charclf.study.plan`` read the same :func:`training_runs`, so the runs a long
+Notebook 04 and ``charclf plan`` read the same :func:`training_runs`, so the runs a long
 background job leaves under ``outputs/runs/<profile>/`` are exactly the ones the notebook loads (a run killed
 by the end of a session resumes where it stopped; see :func:`charclf.study.notebook.cached_run`).
 
@@ -8,13 +8,15 @@ A model trains under a profile only when its full recipe fits the machine: befor
 step is timed on the real data (:func:`measure_images_per_s`) and the recipe's time is estimated; a model over
 the profile's budget is listed as untrained with that measurement, never trained under a cut recipe.
 
-    python -m charclf.study.plan --profile full --only 04          # train what is missing, cheapest first
-    python -m charclf.study.plan --profile full --only 04 --dry-run
-    python -m charclf.study.plan --profile full --only 09-efficientnet --dry-run   # time B2/B3 only
+    charclf plan --profile full --only 04          # train what is missing, cheapest first
+    charclf plan --profile full --only 04 --dry-run
+    charclf plan --profile full --only 09-efficientnet --dry-run   # time B2/B3 only
+
+(the command line lives in :mod:`charclf.study.plan_cli`, above both this plan and notebook 11's
+:mod:`charclf.study.beyond`, which reads it).
 """
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 
 from charclf.errors import NotTrainedYet
@@ -332,7 +334,7 @@ def run_ablation(ctx, group: str):
     if pending:  # an ablation compares its arms: a table missing some would answer nothing
         raise NotTrainedYet(f"{group}: arm(s) {', '.join(pending)} not trained yet under the {ctx.profile} profile, "
                             "and this execution only renders finished runs. Fix: train them first "
-                            f"(`python -m charclf.study.plan --profile {ctx.profile} --only {group[:2]}`)")
+                            f"(`charclf plan --profile {ctx.profile} --only {group[:2]}`)")
     table = runs_table(runs).join(status["label"])
     # The mean of the per-class recalls (balanced accuracy): what a class-weighted loss aims at, where the
     # accuracy alone would show only its cost on an imbalanced test part. NaN for a run scored without it.
@@ -343,47 +345,9 @@ def run_ablation(ctx, group: str):
     return table[columns], {table.loc[name, "label"]: run.history for name, run in runs.items()}
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", default="full", choices=["quick", "full"])
-    parser.add_argument("--only", default="04", choices=["04", "02", "09", "09-efficientnet", "11", "11-distilled"],
-                        help="which notebook's runs (09-efficientnet: EfficientNet-B2/B3 themselves, which a CPU "
-                             "only times, see --dry-run; 11-distilled: notebook 11's students, after writing their "
-                             "teacher from the ensemble of the finished runs when it does not exist yet)")
-    parser.add_argument("--models", help="comma-separated models (for 02 and 09: arms, e.g. recipe-crop-rotation), "
-                        "trained in this order (default: the whole plan)")
-    parser.add_argument("--seeds", help="comma-separated seeds to run (default: all the plan's seeds); lets a "
-                        "queue train one seed of every model before the second seeds")
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--dry-run", action="store_true", help="measure and list, train nothing")
-    args = parser.parse_args(argv)
+if __name__ == "__main__":  # the former `python -m charclf.study.plan`, kept working: it is `charclf plan` now
+    import runpy
+    import sys
 
-    from charclf.study.notebook import setup
-
-    ctx = setup(0, profile=args.profile, data_dir=args.data_dir, quiet=True)
-    data = ctx.load_data("byclass")
-    models = args.models.split(",") if args.models else None
-    if args.only == "11-distilled":
-        from charclf.study.beyond import ensemble, ensure_teacher
-
-        ensure_teacher(ctx.runs_dir, data, ensemble(ctx.runs_dir, data))
-    if args.only == "09-efficientnet":
-        plan = efficientnet_runs(models)
-    elif args.only in ("04", "11", "11-distilled"):
-        plan = (training_runs(args.profile, models) if args.only == "04" else
-                beyond_runs(args.profile, models, distilled=args.only == "11-distilled"))
-        if models is not None:  # in the order given: a queue can put the cheap runs first
-            plan.sort(key=lambda r: (models.index(r.model if r.model in models else r.entry), r.seed))
-        if args.seeds:
-            plan = [r for r in plan if r.seed in {int(s) for s in args.seeds.split(",")}]
-    else:
-        plan = select_arms(ablation_runs({"02": "02_augmentation", "09": "09_efficientnet_ideas"}[args.only]), models)
-    if models is not None and not plan:
-        parser.error(f"--models {args.models}: none of them is in --only {args.only}'s plan")
-    _, status = train_plan(ctx, data, plan, train=not args.dry_run, measure=True)
-    print(status.to_string())
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.argv = ["charclf", "plan", *sys.argv[1:]]
+    runpy.run_module("charclf", run_name="__main__")

@@ -21,7 +21,7 @@ detected on val, the test number is read once and chooses nothing.
     from charclf.data import load_data
     result = run_race(load_data("byclass", "holdout"), seeds=(0, 1, 2), target=0.86)
 
-or ``charclf bench --time-to-accuracy``, which also prints the table and writes the JSON.
+or ``charclf race``, which also prints the table and writes the JSON.
 """
 from __future__ import annotations
 

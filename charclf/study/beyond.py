@@ -100,7 +100,7 @@ def goals_table(front: pd.DataFrame, ensemble: dict | None = None) -> pd.DataFra
 
 
 def race_goals(race: dict) -> pd.DataFrame:
-    """The race's two goals, read from ``charclf bench --time-to-accuracy``'s JSON: our fastest entrant that
+    """The race's two goals, read from ``charclf race``'s JSON: our fastest entrant that
     reached the target on every seed (chosen on its seconds, which the val target stops), its seconds mean and
     test mean against :data:`RACE_GOAL_S`; and the best ratio over the earlier works' pipeline against
     :data:`RACE_GOAL_RATIO`. An entrant that missed the target on a seed has no mean, so it is no candidate."""

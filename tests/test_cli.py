@@ -45,3 +45,12 @@ def test_every_script_and_main_is_a_subcommand():
 def test_an_unknown_subcommand_is_one_line(capsys):
     assert main(["nope"]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_the_slow_ids_of_conftest_name_tests_that_exist():
+    from conftest import SLOW_TESTS
+
+    for test_id in sorted(SLOW_TESTS):
+        path, name = test_id.split("::")
+        defined = {node.name for node in ast.parse((ROOT / path).read_text()).body if isinstance(node, ast.FunctionDef)}
+        assert name in defined, f"tests/conftest.py SLOW_TESTS: {test_id} is not a test (renamed or removed?)"

@@ -152,6 +152,7 @@ def test_nan_loss_stops_with_a_clear_message(data_dir, tmp_path, capsys):
     assert not (out / "metrics.json").exists()
 
 
+@pytest.mark.slow  # a fresh python process
 def test_the_charclf_command_runs_in_a_fresh_process(data_dir, tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "charclf", "train", "--model", "lenet5_keras", "--epochs", "1",

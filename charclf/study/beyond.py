@@ -131,11 +131,18 @@ def race_goals(race: dict) -> pd.DataFrame:
 
 def ensemble_members(runs_dir: Path) -> list[Path]:
     """Finished runs of :data:`MODEL_GROUPS` whose weights were kept, in name order — but the distilled ones
-    (``*-kd-seed*``): they learnt from the ensemble, so they would vote twice with its members' opinions."""
+    (their train_config.json names a ``distill_teacher``): they learnt from the ensemble, so they would vote twice
+    with its members' opinions."""
     from charclf.train.run_folder import is_finished_run
 
     return sorted(d for group in MODEL_GROUPS for d in (runs_dir / group).glob("*-seed*")
-                  if "-kd-seed" not in d.name and is_finished_run(d) and (d / "model.safetensors").is_file())
+                  if is_finished_run(d) and (d / "model.safetensors").is_file() and not _distilled(d))
+
+
+def _distilled(run_dir: Path) -> bool:
+    """Whether the run trained towards a teacher, as its recorded config says (not its name)."""
+    config = run_dir / "train_config.json"
+    return config.is_file() and json.loads(config.read_text()).get("distill_teacher") is not None
 
 
 def ensemble(runs_dir: Path, data, *, log=print) -> dict | None:

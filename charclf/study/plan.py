@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from charclf.errors import NotTrainedYet
+from charclf.study.runid import RunId, notebook_of
 
 # Notebook 04: every earlier work's model under its own recipe, and ours.
 TRAINING_PLAN = {
@@ -38,10 +39,11 @@ RUN_BUDGET_S = {"quick": None, "full": 3 * 3600.0}
 
 @dataclass(frozen=True)
 class PlannedRun:
-    """One training run of the study: a folder ``outputs/runs/<profile>/<name>``; ``overrides`` change the
-    recipe (``get_recipe`` keywords, as ``(key, value)`` pairs) and ``label`` says what the run tests."""
+    """One training run of the study: a folder ``outputs/runs/<profile>/<name>`` (``run_id.name``), trained with
+    ``seed``; ``overrides`` change the recipe (``get_recipe`` keywords, as ``(key, value)`` pairs) and ``label``
+    says what the run tests."""
 
-    name: str
+    run_id: RunId
     model: str
     recipe: str
     seed: int
@@ -50,9 +52,14 @@ class PlannedRun:
     label: str = ""
 
     @property
+    def name(self) -> str:
+        """The run's folder under the profile's runs folder (``04_training/vgg-seed0``)."""
+        return self.run_id.name
+
+    @property
     def entry(self) -> str:
-        """The run's name without its group and seed (``vgg``, ``minivision_v3-charclf``, ``charnet_s-kd``)."""
-        return self.name.rsplit("/", 1)[-1].rsplit("-seed", 1)[0]
+        """The run's entry and variant, without group or seed (``vgg``, ``minivision_v3-charclf``, ``charnet_s-kd``)."""
+        return self.run_id.stem
 
     def config(self, ctx):
         """The run's TrainConfig under ``ctx``'s profile (epochs capped by the quick profile)."""
@@ -93,9 +100,9 @@ def _arms() -> dict[str, dict]:
                                              "the recipe's own augmentation, resampled nearest (as torchvision does)"),
         },
         "09_efficientnet_ideas": {
-            # The same runs as two arms of 02 (same config and seed): shared, not trained twice.
-            "../02_augmentation/recipe-crop-rotation": ({}, "base: Mini-Vision-V3's recipe (SGD, StepLR, CE)"),
-            "../02_augmentation/recipe-mixup-cutmix": ({"augment": recipe_aug_mixed}, "+ MixUp/CutMix"),
+            # The same runs as two arms of 02 (same config and seed): shared, not trained twice (SHARED_ARMS).
+            "recipe-crop-rotation": ({}, "base: Mini-Vision-V3's recipe (SGD, StepLR, CE)"),
+            "recipe-mixup-cutmix": ({"augment": recipe_aug_mixed}, "+ MixUp/CutMix"),
             "lion": ({"optimizer": lion}, "Lion instead of SGD"),
             "warmup-cosine-restarts": ({"scheduler": restarts}, "warmup + cosine warm restarts instead of StepLR"),
             "weighted-kldiv": ({"loss": "weighted_kldiv"}, "class-weighted KLDiv instead of cross-entropy"),
@@ -105,16 +112,17 @@ def _arms() -> dict[str, dict]:
     }
 
 
-def _join(group: str, arm: str) -> str:
-    """``group/arm``, where an arm named ``../other/arm`` is the run of another group."""
-    return arm[3:] if arm.startswith("../") else f"{group}/{arm}"
+# Arms that are another group's run (same config and seed), by group: arm -> the group whose folder holds it.
+SHARED_ARMS = {"09_efficientnet_ideas": {"recipe-crop-rotation": "02_augmentation",
+                                         "recipe-mixup-cutmix": "02_augmentation"}}
 
 
 def ablation_runs(group: str) -> list[PlannedRun]:
-    """The arms of notebook 02's augmentation ablation or 09's EfficientNet-ideas ablation (one seed each)."""
-    arms = _arms()[group]
-    return [PlannedRun(_join(group, arm), ABLATION_MODEL, ABLATION_RECIPE, 0, ("test",),
-                       tuple({"epochs": ABLATION_EPOCHS, **overrides}.items()), label)
+    """The arms of notebook 02's augmentation ablation or 09's EfficientNet-ideas ablation (one seed each, seed 0,
+    which their folder names do not carry)."""
+    arms, shared = _arms()[group], SHARED_ARMS.get(group, {})
+    return [PlannedRun(RunId(group, arm, shared_with=shared.get(arm)), ABLATION_MODEL, ABLATION_RECIPE, 0,
+                       ("test",), tuple({"epochs": ABLATION_EPOCHS, **overrides}.items()), label)
             for arm, (overrides, label) in arms.items()]
 
 
@@ -132,12 +140,8 @@ EFFICIENTNETS = ("efficientnet_b2", "efficientnet_b3")
 
 def efficientnet_runs(models: list[str] | None = None) -> list[PlannedRun]:
     """Notebook 09's EfficientNet-B2 and B3 runs under ``efficientnet_kaggle`` (seed 0)."""
-    return [PlannedRun(run_name("09_efficientnet", name, 0), name, "efficientnet_kaggle", 0)
+    return [PlannedRun(RunId("09_efficientnet", name, seed=0), name, "efficientnet_kaggle", 0)
             for name in EFFICIENTNETS if models is None or name in models]
-
-
-def run_name(group: str, model: str, seed: int) -> str:
-    return f"{group}/{model}-seed{seed}"
 
 
 def training_runs(profile: str, models: list[str] | None = None) -> list[PlannedRun]:
@@ -150,7 +154,7 @@ def training_runs(profile: str, models: list[str] | None = None) -> list[Planned
             continue
         seeds = FULL_SEEDS if profile == "full" and model in MULTI_SEED_MODELS else FULL_SEEDS[:1]
         parts = ("train", "test") if profile == "full" else ("test",)
-        runs += [PlannedRun(run_name("04_training", model, s), model, recipe, s, parts) for s in seeds]
+        runs += [PlannedRun(RunId("04_training", model, seed=s), model, recipe, s, parts) for s in seeds]
     return runs
 
 
@@ -163,18 +167,20 @@ def training_runs(profile: str, models: list[str] | None = None) -> list[Planned
 # charnet_s's depthwise ones), seed 0 of each compared on val before the better one gets seeds 1 and 2; and the
 # race's space-to-depth Mini-Vision-V3 under both full recipes: what its cheaper stem costs in accuracy, and
 # members from another architecture for the ensemble.
-BEYOND_PLAN = {"charnet_xs": ("charnet_xs", "charclf_tiny"),
-               "minivision_v3-charclf": ("minivision_v3", "charclf_best"),
-               "resnet-charclf": ("resnet", "charclf_best"),
-               "minivision_v3-nearest": ("minivision_v3", "minivision_v3_nearest"),
+# (model, variant) -> recipe; a run's folder is <model>[-<variant>]-seed<N> (RunId).
+BEYOND_PLAN = {("charnet_xs", ""): "charclf_tiny",
+               ("minivision_v3", "charclf"): "charclf_best",
+               ("resnet", "charclf"): "charclf_best",
+               ("minivision_v3", "nearest"): "minivision_v3_nearest",
                # Notebook 04's Mini-Vision-V3 run again, on the machine (and so at the precision) of the runs it is
                # compared with here: the nearest arm above and the space-to-depth model trained in bf16, where
                # notebook 04's three seeds trained in float32.
-               "minivision_v3-recipe": ("minivision_v3", "minivision_v3"),
-               "minivision_s": ("minivision_s", "minivision_v3_nearest"),
-               "minivision_s_gap": ("minivision_s_gap", "minivision_v3_nearest"),
-               "minivision_v3_s2d-nearest": ("minivision_v3_s2d", "minivision_v3_nearest"),
-               "minivision_v3_s2d-charclf": ("minivision_v3_s2d", "charclf_best")}
+               ("minivision_v3", "recipe"): "minivision_v3",
+               ("minivision_s", ""): "minivision_v3_nearest",
+               ("minivision_s_gap", ""): "minivision_v3_nearest",
+               ("minivision_v3_s2d", "nearest"): "minivision_v3_nearest",
+               ("minivision_v3_s2d", "charclf"): "charclf_best"}
+BEYOND = "11_beyond"
 
 
 # ... and the small models again, distilled from the study's ensemble (the teacher notebook 11 writes once),
@@ -182,7 +188,7 @@ BEYOND_PLAN = {"charnet_xs": ("charnet_xs", "charclf_tiny"),
 # mixed targets.
 DISTILLED = {"charnet_s": "charclf_small", "charnet_xs": "charclf_tiny", "minivision_s": "minivision_v3_nearest"}
 DISTILL_ALPHA = 0.5
-TEACHER_RUN = "11_beyond/teacher"
+TEACHER_RUN = RunId(BEYOND, "teacher").name
 
 
 def paired_comparisons() -> list[tuple[str, str, str, str]]:
@@ -191,18 +197,19 @@ def paired_comparisons() -> list[tuple[str, str, str, str]]:
     same model without a teacher, Mini-Vision-V3's recipe resampled nearest against notebook 04's bilinear, and
     the two <= 100k narrowings of Mini-Vision-V3 against each other (the seeds both have: seed 0 decided), and the
     space-to-depth Mini-Vision-V3 against Mini-Vision-V3 under each of the two recipes both trained."""
-    pairs = [(f"11_beyond/{model}-kd", f"distilled from the ensemble (alpha {DISTILL_ALPHA})",
-              f"{'11_beyond' if model in BEYOND_PLAN else '04_training'}/{model}", f"{model} without a teacher")
+    pairs = [(RunId(BEYOND, model, "kd"), f"distilled from the ensemble (alpha {DISTILL_ALPHA})",
+              RunId(BEYOND if (model, "") in BEYOND_PLAN else "04_training", model), f"{model} without a teacher")
              for model in DISTILLED]
-    model, recipe = BEYOND_PLAN["minivision_v3-nearest"]
-    pairs.append(("11_beyond/minivision_v3-nearest", f"{recipe}: Mini-Vision-V3's recipe resampled nearest",
-                  "11_beyond/minivision_v3-recipe", f"{TRAINING_PLAN[model]}: the same recipe resampled bilinear"))
-    pairs.append(("11_beyond/minivision_s_gap", "<= 100k: blocks 32/64/120 + global-average-pool head",
-                  "11_beyond/minivision_s", "<= 100k: blocks 32/64/64 + Linear 576->64 head"))
+    recipe = BEYOND_PLAN[("minivision_v3", "nearest")]
+    pairs.append((RunId(BEYOND, "minivision_v3", "nearest"), f"{recipe}: Mini-Vision-V3's recipe resampled nearest",
+                  RunId(BEYOND, "minivision_v3", "recipe"),
+                  f"{TRAINING_PLAN['minivision_v3']}: the same recipe resampled bilinear"))
+    pairs.append((RunId(BEYOND, "minivision_s_gap"), "<= 100k: blocks 32/64/120 + global-average-pool head",
+                  RunId(BEYOND, "minivision_s"), "<= 100k: blocks 32/64/64 + Linear 576->64 head"))
     for recipe_run in ("nearest", "charclf"):
-        pairs.append((f"11_beyond/minivision_v3_s2d-{recipe_run}", "space-to-depth stem instead of the 28 px block",
-                      f"11_beyond/minivision_v3-{recipe_run}", "Mini-Vision-V3"))
-    return pairs
+        pairs.append((RunId(BEYOND, "minivision_v3_s2d", recipe_run), "space-to-depth stem instead of the 28 px block",
+                      RunId(BEYOND, "minivision_v3", recipe_run), "Mini-Vision-V3"))
+    return [(run.series, change, base.series, baseline) for run, change, base, baseline in pairs]
 
 
 def teacher_file(profile: str) -> str:
@@ -218,11 +225,11 @@ def beyond_runs(profile: str, models: list[str] | None = None, *, distilled: boo
     seeds = FULL_SEEDS if profile == "full" else FULL_SEEDS[:1]
     parts = ("train", "test") if profile == "full" else ("test",)
     if not distilled:
-        return [PlannedRun(run_name("11_beyond", entry, s), model, recipe, s, parts)
-                for entry, (model, recipe) in BEYOND_PLAN.items() if models is None or entry in models
-                for s in seeds]
+        return [PlannedRun(RunId(BEYOND, model, variant, s), model, recipe, s, parts)
+                for (model, variant), recipe in BEYOND_PLAN.items()
+                if models is None or RunId(BEYOND, model, variant).stem in models for s in seeds]
     overrides = (("distill_teacher", teacher_file(profile)), ("distill_alpha", DISTILL_ALPHA))
-    return [PlannedRun(run_name("11_beyond", f"{model}-kd", s), model, recipe, s, parts, overrides,
+    return [PlannedRun(RunId(BEYOND, model, "kd", s), model, recipe, s, parts, overrides,
                        f"{model} distilled from the ensemble (alpha {DISTILL_ALPHA})")
             for model, recipe in DISTILLED.items() if models is None or model in models for s in seeds]
 
@@ -334,7 +341,7 @@ def run_ablation(ctx, group: str):
     if pending:  # an ablation compares its arms: a table missing some would answer nothing
         raise NotTrainedYet(f"{group}: arm(s) {', '.join(pending)} not trained yet under the {ctx.profile} profile, "
                             "and this execution only renders finished runs. Fix: train them first "
-                            f"(`charclf plan --profile {ctx.profile} --only {group[:2]}`)")
+                            f"(`charclf plan --profile {ctx.profile} --only {notebook_of(group)}`)")
     table = runs_table(runs).join(status["label"])
     # The mean of the per-class recalls (balanced accuracy): what a class-weighted loss aims at, where the
     # accuracy alone would show only its cost on an imbalanced test part. NaN for a run scored without it.

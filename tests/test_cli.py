@@ -26,6 +26,11 @@ def test_each_subcommand_help_exits_0(name, capsys):
     assert "usage:" in capsys.readouterr().out
 
 
+def test_a_main_names_itself_by_its_subcommand(capsys):
+    assert main(["ensemble", "--help"]) == 0
+    assert capsys.readouterr().out.startswith("usage: charclf ensemble")
+
+
 def _has_main_block(path: Path) -> bool:
     return any(isinstance(node, ast.If) and "__name__" in ast.unparse(node.test)
                for node in ast.parse(path.read_text()).body)

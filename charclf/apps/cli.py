@@ -112,9 +112,14 @@ def _readme(argv: list[str]) -> int:
 def _run_main(command: str, argv: list[str]) -> int:
     if command == "readme":
         return _readme(argv)
-    if command in TOOLS:
-        return int(_tool(TOOLS[command]).main(argv) or 0)
-    return int(importlib.import_module(MAINS[command]).main(argv) or 0)
+    # argparse names the program after sys.argv[0]: the usage line then reads `charclf ensemble ...`.
+    program, sys.argv[0] = sys.argv[0], f"charclf {command}"
+    try:
+        if command in TOOLS:
+            return int(_tool(TOOLS[command]).main(argv) or 0)
+        return int(importlib.import_module(MAINS[command]).main(argv) or 0)
+    finally:
+        sys.argv[0] = program
 
 
 def _deprecated(argv: list[str]) -> list[str]:

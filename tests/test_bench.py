@@ -63,6 +63,7 @@ def test_synthetic_fallback_says_so(tmp_path):
     assert note["source"] == "synthetic" and "not found" in note["note"]
 
 
+@pytest.mark.slow  # ~7 s on the real data
 def test_real_data_is_used_when_present(real_data_dir):
     images, labels, note = load_bench_images(real_data_dir, 10)
     assert note["source"] == "emnist-byclass" and note["protocol"] == "holdout"

@@ -120,8 +120,9 @@ def test_ensemble_loads_saved_results_covering_every_member_and_keeps_old_ones_w
              "members": [{"member": m, "weights_sha256": digest}
                          for m in ("04_training/a-seed0", "04_training/b-seed0", "04_training/c-seed0")]}
     (out / "results.json").write_text(json.dumps(saved))
-    write_fake_run(runs / "11_beyond/a-kd-seed0")  # a distilled student is never a member
+    write_fake_run(runs / "11_beyond/a-kd-seed0")  # a distilled student is never a member: its config says so
     (runs / "11_beyond/a-kd-seed0/model.safetensors").write_bytes(b"weights")
+    (runs / "11_beyond/a-kd-seed0/train_config.json").write_text(json.dumps({"distill_teacher": "teacher.npz"}))
     built = []
     monkeypatch.setattr(ens, "run_ensemble",
                         lambda members, data, o, metadata, log: built.append((members, metadata)) or {"new": True})

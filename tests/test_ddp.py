@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from charclf.data import CharDataset, DataBundle
@@ -64,6 +65,7 @@ def worker(out: Path) -> None:
                                                         "train_loss": history.train_loss.tolist()}))
 
 
+@pytest.mark.slow  # two torchrun processes
 def test_two_gloo_ranks_train_disjoint_shards_and_only_rank0_writes(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", __file__,

@@ -13,21 +13,10 @@ from PIL import Image, ImageDraw
 from charclf.apps.demo import predict_sketch, sketch_to_input
 from charclf.apps.imageprep import preprocess_image
 from charclf.apps.predict import predict_arrays
-from charclf.models.hub import load_model, save_pretrained
+from charclf.models.hub import load_model
 
 BYCLASS = tuple("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 CANVAS = (400, 400)
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    from charclf.models import create_model
-
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("model")
-    save_pretrained(create_model("lenet", num_classes=62), out, architecture="lenet", num_classes=62,
-                    labels=BYCLASS, mean=0.17, std=0.33, protocol="holdout", extra={"split": "byclass"})
-    return out
 
 
 @pytest.fixture(scope="module")

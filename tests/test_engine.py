@@ -279,12 +279,13 @@ def test_train_epoch_runs_bf16_autocast_and_channels_last_on_cpu():
 
 
 def test_tta_is_translations_only_and_averages_probabilities():
-    from charclf.eval.inference import TTA_SHIFTS, normalize, predict_logits, shift_batch
+    from charclf.eval.inference import TTA_SHIFTS, normalize, predict_logits
+    from charclf.tensorops import shift_integer
 
     assert (0, 0) in TTA_SHIFTS and all(abs(dy) + abs(dx) == 1 for dy, dx in TTA_SHIFTS if (dy, dx) != (0, 0))
     x = torch.full((1, 1, 28, 28), -0.5)
     x[..., 10, 12] = 2.0
-    down, left = shift_batch(x, 1, 0), shift_batch(x, 0, -1)
+    down, left = shift_integer(x, 1, 0, fill=None), shift_integer(x, 0, -1, fill=None)
     assert down[0, 0, 11, 12] == 2.0 and left[0, 0, 10, 11] == 2.0       # moved, not mirrored or rotated
     assert (down[..., 0, :] == -0.5).all() and (left[..., :, 27] == -0.5).all()  # no wrap-around: background
 
@@ -293,7 +294,7 @@ def test_tta_is_translations_only_and_averages_probabilities():
     images = bars(10, "val").images
     xb = normalize(images, 0.1, 0.3)
     with torch.no_grad():
-        probs = sum(torch.softmax(model(shift_batch(xb, dy, dx)), 1) for dy, dx in TTA_SHIFTS) / len(TTA_SHIFTS)
+        probs = sum(torch.softmax(model(shift_integer(xb, dy, dx, fill=None)), 1) for dy, dx in TTA_SHIFTS) / len(TTA_SHIFTS)
     torch.testing.assert_close(predict_logits(model, images, mean=0.1, std=0.3, tta=True), probs.log())
     torch.testing.assert_close(predict_logits(model, images, mean=0.1, std=0.3, batch_size=3), model(xb).detach())
 

@@ -193,7 +193,7 @@ def test_evaluate_run_merges_into_metrics_json(run_dir, monkeypatch, capsys):
         return _bundle()
 
     monkeypatch.setattr(charclf.data, "load_data", fake_load_data)
-    entry = evaluate_run(run_dir, split="test", data_dir="somewhere")
+    entry = evaluate_run(run_dir, "test", data_dir="somewhere")
     assert calls == [("byclass", "holdout", "somewhere")]  # split/protocol from the run's config.json
     assert entry["n"] == 186 and entry["part"] == "test" and entry["protocol"] == "holdout"
     assert entry["tta"] is False and len(entry["per_class"]) == 62
@@ -212,13 +212,24 @@ def test_evaluate_run_merges_into_metrics_json(run_dir, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "accuracy" in out and "merged-47" in out and "ECE" in out
 
+    # --split is the EMNIST split (scored with the run's classes); the old --split PART still means the part.
+    calls.clear()
+    assert main(["evaluate", str(run_dir), "--split", "bymerge"]) == 0
+    assert calls[-1][:2] == ("bymerge", "holdout")
+    assert main(["evaluate", str(run_dir), "--split", "val", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "is `--part val` now" in captured.err and json.loads(captured.out[captured.out.index("{"):])["part"] == "val"
+    assert calls[-1][:2] == ("byclass", "holdout")
+
 
 def test_evaluate_run_errors(run_dir, monkeypatch):
     import charclf.data
 
     monkeypatch.setattr(charclf.data, "load_data", lambda *a, **k: _bundle())
     with pytest.raises(ConfigError, match="part"):
-        evaluate_run(run_dir, split="train")
+        evaluate_run(run_dir, part="train")
+    with pytest.warns(DeprecationWarning, match="part="), pytest.raises(ConfigError, match="part"):
+        evaluate_run(run_dir, split="train")  # the old meaning of split: still the part, with a warning
     cfg = json.loads((run_dir / "config.json").read_text())
     del cfg["split"]
     (run_dir / "config.json").write_text(json.dumps(cfg))
@@ -230,7 +241,7 @@ def test_evaluate_run_errors(run_dir, monkeypatch):
 
 @pytest.mark.realdata
 def test_evaluate_run_on_real_holdout(run_dir, real_data_dir):
-    entry = evaluate_run(run_dir, split="test", data_dir=real_data_dir)
+    entry = evaluate_run(run_dir, "test", data_dir=real_data_dir)
     assert entry["n"] == 11634 and entry["protocol"] == "holdout" and entry["split"] == "byclass"
     assert 0.0 <= entry["accuracy"] <= entry["merged47_accuracy"] <= 1.0
 

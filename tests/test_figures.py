@@ -137,6 +137,7 @@ def test_race_curves_draw_one_line_per_race_and_mark_who_reached_the_target(tmp_
     _render(fig, "race", tmp_path)
 
 
+@pytest.mark.slow  # ~7 s of drawing
 def test_confusion_heatmap_62_classes(tmp_path):
     y_true, y_pred, _ = _synthetic_predictions()
     cm = confusion(y_true, y_pred, 62)
@@ -149,6 +150,7 @@ def test_confusion_heatmap_62_classes(tmp_path):
             tmp_path)
 
 
+@pytest.mark.slow  # ~7 s of drawing
 def test_per_class_prediction_grids_params_reliability(tmp_path):
     y_true, y_pred, probs = _synthetic_predictions(600, 12)
     ds = _dataset(600)

@@ -66,6 +66,7 @@ def test_download_verify_and_load_under_the_shipped_protocol(tmp_path, mirror, e
     assert not runnable.loc[("byclass", "holdout"), "runnable"]  # verify never counts non-official bytes
 
 
+@pytest.mark.slow  # executes notebook 00
 def test_notebook_00_quick_profile_on_a_fresh_machine(tmp_path, mirror, env):
     pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")

@@ -80,7 +80,7 @@ def test_notebook_holds_calls_not_library_code(py):
 @pytest.mark.parametrize("ipynb", IPYNBS, ids=_ids(IPYNBS))
 def test_committed_notebook_is_stripped(ipynb):
     nb = nbformat.read(ipynb, as_version=4)
-    assert strip_notebook(copy.deepcopy(nb)) == nb, f"{ipynb.name} carries run noise. Fix: python -m charclf.study.nbstrip"
+    assert strip_notebook(copy.deepcopy(nb)) == nb, f"{ipynb.name} carries run noise. Fix: charclf nbstrip NOTEBOOK.ipynb"
 
 
 def test_strip_keeps_outputs_and_drops_noise():

@@ -15,24 +15,12 @@ from charclf.apps.cli import main
 from charclf.apps.imageprep import load_image, preprocess_image
 from charclf.apps.predict import predict_files
 from charclf.errors import ImageError
-from charclf.models.hub import load_model, save_pretrained
+from charclf.models.hub import load_model
 
 BYCLASS = tuple("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
 
 # -- fixtures -------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    """A tiny random-init LeNet saved the Hugging Face way (invariance needs no training)."""
-    from charclf.models import create_model
-
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("model")
-    save_pretrained(create_model("lenet", num_classes=62), out, architecture="lenet", num_classes=62,
-                    labels=BYCLASS, mean=0.17, std=0.33, protocol="holdout", extra={"split": "byclass"})
-    return out
-
-
 @pytest.fixture(scope="module")
 def model(model_dir):
     return load_model(model_dir)

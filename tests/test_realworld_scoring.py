@@ -12,7 +12,7 @@ from PIL import Image
 from torch import nn
 
 from charclf.data import realworld as rw
-from charclf.eval import realworld as ev
+from charclf.apps import realworld as ev
 
 LABELS = list(string.digits + string.ascii_uppercase + string.ascii_lowercase)
 RANKING = "O0oQD"  # the stub model's answer for every image, best first

@@ -57,6 +57,7 @@ def assert_same_weights(a: dict, b: dict) -> None:
         assert torch.equal(a[k], b[k]), k
 
 
+@pytest.mark.slow  # a subprocess killed mid-run
 def test_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_run(tmp_path):
     killed = tmp_path / "killed"
     # The subprocess imports this checkout's charclf, not whichever one is installed (e.g. from a git worktree).

@@ -50,6 +50,7 @@ def _stdout(cell) -> str:
     return "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
 
 
+@pytest.mark.slow  # runs Jupyter kernels
 def test_injected_parameters_reach_the_kernel_and_defaults_stay_committed(tiny_study, tmp_path):
     out = tmp_path / "executed"
     results = run_study("full", data_dir=tmp_path, seed=7, retrain=True, notebooks=tiny_study, out_dir=out,
@@ -76,6 +77,7 @@ def test_only_selects_by_number_and_rejects_unknown(tiny_study):
         find_notebooks(tiny_study, "09")
 
 
+@pytest.mark.slow  # runs Jupyter kernels
 def test_a_failing_notebook_fails_loudly_naming_notebook_and_cell(tiny_study, tmp_path):
     _notebook(tiny_study / "02_broken.ipynb", ["y = 1", "raise ValueError('the data is wrong')", "print('never')"])
     before = (tiny_study / "02_broken.ipynb").read_text()
@@ -109,6 +111,7 @@ def test_summary_reads_the_run_records(tmp_path):
         summarize_runs(runs)
 
 
+@pytest.mark.slow  # runs Jupyter kernels
 def test_data_folder_travels_as_env_and_no_download_reaches_the_kernels(tiny_study, tmp_path, monkeypatch):
     import charclf.study.runner as study
     from charclf.apps.cli import main
@@ -132,6 +135,7 @@ def test_data_folder_travels_as_env_and_no_download_reaches_the_kernels(tiny_stu
     assert _stdout(nbformat.read(out / "02_env.ipynb", as_version=4).cells[2]).split()[-1] == "NO_DOWNLOAD=-"
 
 
+@pytest.mark.slow  # runs Jupyter kernels
 def test_rendering_keeps_a_notebook_that_needs_training_and_goes_on(tiny_study, tmp_path, monkeypatch, capsys):
     """Without --train, a notebook whose cell raises NotTrainedYet is reported and left as committed; the next
     notebooks still render; with --train the same error is a failure, never hidden."""
@@ -163,6 +167,7 @@ def test_rendering_keeps_a_notebook_that_needs_training_and_goes_on(tiny_study, 
     assert "--train --retrain" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # runs Jupyter kernels
 def test_not_trained_yet_from_a_notebook_is_its_own_error(tiny_study, tmp_path):
     from charclf.study.runner import execute_notebook
 
@@ -174,6 +179,7 @@ def test_not_trained_yet_from_a_notebook_is_its_own_error(tiny_study, tmp_path):
     assert isinstance(info.value, StudyError) and "02_pending.ipynb" in str(info.value)
 
 
+@pytest.mark.slow  # runs Jupyter kernels
 def test_figures_join_the_folder_only_with_a_written_notebook(tiny_study, tmp_path, monkeypatch):
     """A notebook that stops (here: not rendered for want of training) leaves none of its partial run's figures
     beside the committed ones; a rendered notebook's figures land in the figures folder."""

@@ -194,5 +194,7 @@ def test_efficientnet_runs_are_b2_and_b3_under_their_recipe_and_the_cli_only_tim
     monkeypatch.setattr(plan, "train_plan", fake_train_plan)
     monkeypatch.setattr("charclf.study.notebook.setup", lambda *a, **k: type(
         "Ctx", (), {"load_data": staticmethod(lambda split: None)})())
-    assert plan.main(["--profile", "full", "--only", "09-efficientnet", "--dry-run"]) == 0
+    from charclf.apps.cli import main
+
+    assert main(["plan", "--profile", "full", "--only", "09-efficientnet", "--dry-run"]) == 0
     assert seen == {"names": [r.name for r in runs], "train": False, "measure": True}

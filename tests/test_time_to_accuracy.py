@@ -1,4 +1,4 @@
-"""``charclf bench --time-to-accuracy``: when a race stops, what it scores on test, what it writes — tiny synthetic
+"""``charclf race`` (once ``charclf bench --time-to-accuracy``): when a race stops, what it scores on test, what it writes — tiny synthetic
 data and a tiny model; no timing assertions."""
 from __future__ import annotations
 
@@ -180,17 +180,21 @@ def test_cli_refuses_to_overwrite_the_default_artifact(outputs, tmp_path, capsys
     artifact = outputs / "bench" / "bench-cpu-time-to-accuracy.json"
     artifact.parent.mkdir(parents=True)
     artifact.write_text("{}")
-    rc = main(["bench", "--time-to-accuracy", "--device", "cpu", "--data-dir", str(tmp_path / "nowhere")])
+    rc = main(["race", "--device", "cpu", "--data-dir", str(tmp_path / "nowhere")])
     err = capsys.readouterr().err
     assert rc == 2 and str(artifact) in err and "--overwrite" in err and len(err.strip().splitlines()) == 1
     assert artifact.read_text() == "{}"
+    # The old spelling still runs the race, after one line saying what it is now.
+    rc = main(["bench", "--time-to-accuracy", "--device", "cpu", "--data-dir", str(tmp_path / "nowhere")])
+    note, error = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and "is now `charclf race`" in note and str(artifact) in error
 
 
 def test_cli_races_prints_the_table_and_writes_the_json(outputs, tmp_path, capsys):
     data_dir = make_emnist_dir(tmp_path / "data", splits=("byclass",), n=200, holdout=True, mnist=False)
     out = tmp_path / "race.json"
     out.write_text("{}")  # named by --out: replaced without --overwrite
-    rc = main(["bench", "--time-to-accuracy", "--device", "cpu", "--data-dir", str(data_dir), "--seeds", "0",
+    rc = main(["race", "--device", "cpu", "--data-dir", str(data_dir), "--seeds", "0",
                "--max-epochs", "1", "--target", "0.01", "--out", str(out)])
     printed = capsys.readouterr().out
     assert rc == 0 and str(out) in printed
@@ -204,7 +208,7 @@ def test_cli_races_prints_the_table_and_writes_the_json(outputs, tmp_path, capsy
 def test_cli_fast_recipe_adds_the_charclf_fast_entrant(outputs, tmp_path, capsys):
     data_dir = make_emnist_dir(tmp_path / "data", splits=("byclass",), n=200, holdout=True, mnist=False)
     out = tmp_path / "race.json"
-    rc = main(["bench", "--time-to-accuracy", "--device", "cpu", "--data-dir", str(data_dir), "--seeds", "0",
+    rc = main(["race", "--device", "cpu", "--data-dir", str(data_dir), "--seeds", "0",
                "--max-epochs", "1", "--target", "0.01", "--out", str(out), "--fast-recipe", "charclf_fast"])
     captured = capsys.readouterr()
     printed = captured.out
@@ -218,7 +222,7 @@ def test_cli_fast_recipe_adds_the_charclf_fast_entrant(outputs, tmp_path, capsys
 @pytest.mark.parametrize("recipe, says", [("no_such_recipe", "charclf_small"), ("charclf_tiny", "ema_decay")])
 def test_cli_refuses_a_fast_recipe_it_cannot_race_before_training(outputs, tmp_path, capsys, recipe, says):
     data_dir = make_emnist_dir(tmp_path / "data", splits=("byclass",), n=200, holdout=True, mnist=False)
-    rc = main(["bench", "--time-to-accuracy", "--device", "cpu", "--data-dir", str(data_dir),
+    rc = main(["race", "--device", "cpu", "--data-dir", str(data_dir),
                "--out", str(tmp_path / "race.json"), "--fast-recipe", recipe])
     captured = capsys.readouterr()
     assert rc == 2 and recipe in captured.err + captured.out and says in captured.err

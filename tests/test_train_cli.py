@@ -116,6 +116,26 @@ def test_bad_config_files_fail_clearly_and_write_nothing(data_dir, tmp_path, cap
     assert not out.exists()
 
 
+def test_recipe_is_the_base_config_then_flags(data_dir, tmp_path, capsys):
+    from charclf.train.recipes import get_recipe
+
+    out = tmp_path / "run"
+    assert main(["train", "--recipe", "lenet5_keras", "--epochs", "1", "--max-train-samples", "64",
+                 "--data-dir", str(data_dir), "--out", str(out), "--no-progress"]) == 0
+    cfg, recipe = TrainConfig.from_json(out / "train_config.json"), get_recipe("lenet5_keras")
+    assert (cfg.model, cfg.name, cfg.optimizer, cfg.augment) == (recipe.model, recipe.name, recipe.optimizer,
+                                                                 recipe.augment)
+    assert (cfg.epochs, cfg.max_train_samples) == (1, 64)
+    assert main(["train", "--recipe", "nope", "--out", str(tmp_path / "r")]) == 2
+    assert "nope" in capsys.readouterr().err
+    assert main(["train", "--recipe", "lenet5_keras", "--config", str(out / "train_config.json"),
+                 "--out", str(tmp_path / "r")]) == 2
+    assert "--config and --recipe" in capsys.readouterr().err
+    assert main(["train", "--model", "lenet5_keras", "--protocol", "offical", "--out", str(tmp_path / "r")]) == 2
+    assert "invalid choice" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
 def test_unknown_model_and_missing_model(data_dir, tmp_path, capsys):
     assert main(["train", "--model", "lenet5", "--data-dir", str(data_dir), "--out", str(tmp_path / "r")]) == 2
     assert "unknown model 'lenet5'" in capsys.readouterr().err
@@ -132,6 +152,7 @@ def test_nan_loss_stops_with_a_clear_message(data_dir, tmp_path, capsys):
     assert not (out / "metrics.json").exists()
 
 
+@pytest.mark.slow  # a fresh python process
 def test_the_charclf_command_runs_in_a_fresh_process(data_dir, tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "charclf", "train", "--model", "lenet5_keras", "--epochs", "1",

@@ -1,5 +1,7 @@
 """Rewrite every run record under the given folders in the RunRecord schema, and check each one.
 
+``charclf migrate-runs [options]`` runs this script (from a clone of the repository).
+
     python tools/migrate_runs.py outputs model_hub            # migrate (legacy metrics.json -> charclf.run/1)
     python tools/migrate_runs.py outputs model_hub --verify   # and re-evaluate every run that kept its weights
 

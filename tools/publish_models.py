@@ -1,5 +1,7 @@
 """Publish the study's best models into model_hub/ from the full-profile runs, each with its seeds' numbers.
 
+``charclf publish [options]`` runs this script (from a clone of the repository).
+
     python tools/publish_models.py              # show what would be published
     python tools/publish_models.py --write      # publish (replaces those model_hub folders)
 

@@ -1,5 +1,7 @@
 """Choose our time-to-accuracy recipe on val: race each candidate through charclf's pipeline, test part unread.
 
+``charclf race-search [options]`` runs this script (from a clone of the repository).
+
     python tools/search_race_recipe.py                  # every candidate, seeds 0 and 1, target 0.86 val
     python tools/search_race_recipe.py --only onecycle6 --seeds 0 --max-train-samples 2000 --target 0   # smoke
 
@@ -9,7 +11,7 @@ the airbench spirit: OneCycle, label smoothing, Nesterov SGD. The race stops at 
 whose val accuracy reaches the target; among the candidates that reach it on every seed, the one with the fewest
 mean training seconds to it becomes ``recipes.charclf_race`` (one seed is not enough: the first search chose a
 4-epoch schedule on seed 0 that then missed on seeds 1 and 2), and
-``charclf bench --time-to-accuracy --fast-recipe charclf_race`` then races it against the earlier works'
+``charclf race --fast-recipe charclf_race`` then races it against the earlier works'
 pipeline over three seeds, reading test once per race. Writes
 ``outputs/bench/race-recipe-search-<device>.json`` (every candidate's curve, config and provenance), refusing to
 replace an existing one unless ``--overwrite``.

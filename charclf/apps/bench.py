@@ -21,14 +21,7 @@ table's ratio is a row's images/s over the best usual pipeline of the same model
     charclf bench --device cpu --steps 20 --workers 0,2
     python -m charclf.apps.bench --models vgg --batch-size 512
 
-``--time-to-accuracy`` races instead: both pipelines train Mini-Vision-V3's recipe (usual: as the earlier works
-shipped it, fp32) until the val accuracy reaches ``--target``, over ``--seeds``; it prints the training seconds to
-target (mean ± std) of each and their ratio, and writes ``outputs/bench/bench-<device>-time-to-accuracy.json``
-(see ``charclf.experiments.time_to_accuracy``). ``--fast-recipe NAME`` adds a third entrant, ``charclf_fast``:
-that recipe of ours through charclf's pipeline, with ``ratio_fast`` = usual over it.
-
-    charclf bench --time-to-accuracy --target 0.86 --seeds 0,1,2
-    charclf bench --time-to-accuracy --fast-recipe charclf_fast --seeds 0,1,2
+The time-to-accuracy race, once ``--time-to-accuracy`` here, is ``charclf race`` (:mod:`charclf.apps.race`).
 """
 from __future__ import annotations
 
@@ -46,9 +39,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from charclf.argtypes import COUNT, NON_NEGATIVE, number
+from charclf.argtypes import COUNT, NON_NEGATIVE
 from charclf.errors import CharclfError, ConfigError
-from charclf.train.config import AugmentConfig
+from charclf.train.config import AugmentConfig, OptimizerConfig, TrainConfig
 from charclf.train.precision import cpu_has_fast_bf16
 from charclf.train.throughput import sync
 from charclf.train.usual import UsualDataset
@@ -59,6 +52,8 @@ NUM_CLASSES = 62  # ByClass
 # The earlier works' augmentation: torchvision RandomAffine(15, translate=(0.1, 0.1), scale=(0.9, 1.1), shear=3).
 AFFINE = {"degrees": 15.0, "translate": 0.1, "scale": (0.9, 1.1), "shear": 3.0}
 SGD = {"lr": 0.01, "momentum": 0.9}
+# Both as a recipe (plain cross-entropy, no schedule or EMA): charclf's rows build them as fit builds any recipe.
+BENCH_CONFIG = TrainConfig(optimizer=OptimizerConfig(name="sgd", **SGD), augment=AugmentConfig(**AFFINE), loss="ce")
 
 
 @dataclass(frozen=True)
@@ -137,23 +132,17 @@ VARIANTS = {  # name -> (amp dtype, channels_last, torch.compile)
 def time_charclf(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int, steps: int,
                  warmup: int, mean: float, std: float, variant: str, seed: int) -> dict:
     """Images/s of ``steps`` steps of ``charclf.train.loop.train_epoch`` (after ``warmup`` untimed ones)."""
-    from charclf.train.augment import BatchAugment
-    from charclf.train.config import OptimizerConfig
-    from charclf.train.losses import build_loss
-    from charclf.train.optim import build_optimizer
+    from charclf.train.build import build_training
     from charclf.train.throughput import time_train_steps
 
     amp_dtype, channels_last, compiled = VARIANTS[variant]
-    device = images.device
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(model, OptimizerConfig(name="sgd", **SGD))
+    parts = build_training(model, BENCH_CONFIG, num_classes=NUM_CLASSES, mean=mean, std=std, device=images.device)
     net = torch.compile(model) if compiled else model
-    augment = BatchAugment(AugmentConfig(**AFFINE), NUM_CLASSES, fill=(0.0 - mean) / std)
-    loss_fn = build_loss("ce", num_classes=NUM_CLASSES).to(device)
-    return time_train_steps(net, optimizer, loss_fn, augment, images, labels, batch_size=batch_size, steps=steps,
-                            warmup=warmup, mean=mean, std=std, amp_dtype=amp_dtype, channels_last=channels_last,
-                            seed=seed)
+    return time_train_steps(net, parts.optimizer, parts.loss_fn, parts.augment, images, labels,
+                            batch_size=batch_size, steps=steps, warmup=warmup, mean=mean, std=std,
+                            amp_dtype=amp_dtype, channels_last=channels_last, seed=seed)
 
 
 def time_charclf_data(images: torch.Tensor, labels: torch.Tensor, *, batch_size: int, steps: int, warmup: int,
@@ -161,10 +150,10 @@ def time_charclf_data(images: torch.Tensor, labels: torch.Tensor, *, batch_size:
     """Images/s of the data half of ``train_epoch`` alone — index a batch on the device, normalise, BatchAugment —
     to show how much of a step the data path costs (the training rows call ``train_epoch`` itself)."""
     from charclf.eval.inference import normalize
-    from charclf.train.augment import BatchAugment
+    from charclf.train.build import build_augment
 
     device = images.device
-    augment = BatchAugment(AugmentConfig(**AFFINE), NUM_CLASSES, fill=(0.0 - mean) / std)
+    augment = build_augment(BENCH_CONFIG, NUM_CLASSES, mean=mean, std=std)
     generator = torch.Generator().manual_seed(seed)
     n = (steps + warmup) * batch_size
     order = torch.cat([torch.randperm(len(images), generator=generator)
@@ -303,7 +292,7 @@ def _row_line(r: dict, batch: int, rep: int, repeats: int) -> str:
             f"{r['images_per_s']:>9,.0f} images/s ({r['images']} images in {r['seconds']:.2f} s)")
 
 
-def _load_average() -> float | None:
+def load_average() -> float | None:
     try:
         return round(os.getloadavg()[0], 2)
     except (AttributeError, OSError):  # not on Windows
@@ -332,29 +321,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=COUNT, default=None,
                    help="rounds over all pipelines, median reported (default 3 on CPU, 1 on GPU)")
     p.add_argument("--seed", type=NON_NEGATIVE, default=0)
-    race = p.add_argument_group("time to accuracy (--time-to-accuracy; charclf.experiments.time_to_accuracy)")
-    race.add_argument("--time-to-accuracy", action="store_true",
-                      help="race the usual pipeline and charclf's (Mini-Vision-V3's recipe) to a val accuracy "
-                           "on the ByClass holdout data, instead of timing steps")
-    race.add_argument("--target", type=number(float, low=0, high=1, low_open=True), default=0.86,
-                      help="val accuracy to reach (default 0.86)")
-    race.add_argument("--seeds", default="3,4,5",
-                      help="comma-separated seeds (default 3,4,5: charclf_race was chosen on seeds 0-2, and a race "
-                           "on the seeds that chose its recipe is refused)")
-    race.add_argument("--max-epochs", type=COUNT, default=None, help="give up after this many epochs (default: "
-                                                                      "the recipe's, 50)")
-    race.add_argument("--pipelines", default="usual,charclf", help="comma-separated: usual, charclf")
-    race.add_argument("--max-train-samples", type=COUNT, default=None,
-                      help="train on a stratified subset of this many images (smoke runs)")
-    race.add_argument("--fast-recipe", default=None,
-                      help="also race this recipe of ours through charclf's pipeline (entrant charclf_fast, "
-                           "e.g. charclf_race); the JSON's ratio_fast is usual over it")
-    race.add_argument("--overwrite", action="store_true", help="replace an existing default output file")
     p.set_defaults(func=run)
     return p
 
 
-def _int_list(text: str, what: str) -> tuple[int, ...]:
+def int_list(text: str, what: str) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError as err:
@@ -391,74 +362,11 @@ def settings_from_args(args) -> BenchSettings:
     if not models:
         raise ConfigError("--models is empty. Fix: e.g. --models vgg,minivision_v3")
     return BenchSettings(models=models, batch_size=args.batch_size, steps=steps, warmup=warmup, device=str(device),
-                         workers=_int_list(args.workers, "workers"), variants=variants, repeats=repeats,
+                         workers=int_list(args.workers, "workers"), variants=variants, repeats=repeats,
                          data_only=not args.no_data_only, seed=args.seed)
 
 
-def format_race_table(result: dict) -> str:
-    """Side by side: pipeline, precision, seeds on target, training seconds to target (mean ± std), epochs,
-    mean test accuracy of the weights on target; then the ratio."""
-    head = ("pipeline", "precision", "resampling", "reached", "seconds to target", "epochs", "test acc")
-    body = []
-    for name, s in result["summary"].items():
-        mean, std = s["seconds_to_target_mean"], s["seconds_to_target_std"]
-        seconds = "-" if mean is None else f"{mean:,.1f}" + ("" if std is None else f" ± {std:,.1f}")
-        test = "-" if s["test_acc_mean"] is None else f"{s['test_acc_mean']:.4f}"
-        body.append((name, f"{s['precision']} {s['memory_format']}", str(s.get("resampling")),
-                     f"{s['reached']}/{len(s['seeds'])}", seconds,
-                     ",".join(map(str, s["epochs"])), test))
-    widths = [max(len(x) for x in col) for col in zip(head, *body)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in (head, tuple("-" * w for w in widths),
-                                                                           *body)]
-    for key, fast in (("ratio", "charclf"), ("ratio_pipeline", "charclf_fp32_nearest"), ("ratio_fast", "charclf_fast")):
-        if key not in result:
-            continue
-        ratio = result[key]
-        lines.append(f"{key} (usual / {fast} seconds to val acc {result['target']:g}): "
-                     + (f"{ratio:.2f}x" if ratio is not None else "n/a (both need every seed on target)"))
-    return "\n".join(lines)
-
-
-def run_time_to_accuracy(args) -> int:
-    """``charclf bench --time-to-accuracy``: run_race on the ByClass holdout data, print the table, write the JSON."""
-    from charclf.data import load_data
-    from charclf.experiments.time_to_accuracy import run_race
-    from charclf.fileio import write_json
-    from charclf.paths import bench_dir
-    from charclf.train.recipes import get_recipe, search_seeds
-
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
-    out = Path(args.out) if args.out else bench_dir() / f"bench-{device_tag(device)}-time-to-accuracy.json"
-    if out.exists() and not (args.out or args.overwrite):  # an hour of racing is not replaced by accident
-        raise ConfigError(f"{out} already exists. Fix: pass --overwrite to replace it, or --out PATH to write "
-                          "elsewhere")
-    seeds = _int_list(args.seeds, "seeds")
-    pipelines = tuple(p.strip() for p in args.pipelines.split(",") if p.strip())
-    config = get_recipe("minivision_v3", device=str(device), max_train_samples=args.max_train_samples)
-    fast_config = (None if args.fast_recipe is None else
-                   get_recipe(args.fast_recipe, device=str(device), max_train_samples=args.max_train_samples))
-    data = load_data("byclass", "holdout", args.data_dir)
-    print(f"charclf bench --time-to-accuracy on {device_tag(device)}: {config.name} to val acc {args.target:g}, "
-          f"seeds {','.join(map(str, seeds))}, {torch.get_num_threads()} torch threads, "
-          f"{args.max_train_samples or len(data.train)} training images"
-          + (f"; charclf_fast: {fast_config.name}" if fast_config else ""), flush=True)
-    load_before = _load_average()
-    result = run_race(data, seeds=seeds, target=args.target, max_epochs=args.max_epochs, pipelines=pipelines,
-                      config=config, fast_config=fast_config, log=lambda line: print(line, flush=True),
-                      search_seeds=search_seeds(args.fast_recipe) if args.fast_recipe else ())
-    result.update(device_tag=device_tag(device), load_average_1min={"before": load_before, "after": _load_average()})
-    print()
-    print(format_race_table(result))
-    write_json(out, result)
-    print(f"\nwrote {out}")
-    return 0
-
-
 def run(args) -> int:
-    if args.time_to_accuracy:
-        return run_time_to_accuracy(args)
     from charclf.fileio import write_json
     from charclf.models import create_model
     from charclf.paths import bench_dir
@@ -474,7 +382,7 @@ def run(args) -> int:
           f"(+{settings.warmup} warm-up) per pipeline x {settings.repeats} rounds, {torch.get_num_threads()} torch "
           "threads, "
           f"data: {data_note['source']} ({data_note['images']} images)", flush=True)
-    load_before = _load_average()
+    load_before = load_average()
     rows = run_bench(settings, images, labels, log=lambda line: print(line, flush=True))
     print()
     print(format_table(rows))
@@ -484,7 +392,7 @@ def run(args) -> int:
     result.update({"data": data_note, "affine": AFFINE, "optimizer": {"name": "sgd", **SGD},
                    "ratio_definition": "images/s over the best usual pipeline of the same model",
                    # a shared machine slows every row; the load says how busy it was around the run
-                   "load_average_1min": {"before": load_before, "after": _load_average()},
+                   "load_average_1min": {"before": load_before, "after": load_average()},
                    "results": rows})
     write_json(out, result)
     print(f"\nwrote {out}")

@@ -30,6 +30,12 @@ class CharDataset:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        """``(image, label)`` like torchvision's MNIST with ``ToTensor``: a float32 (1, 28, 28) image in 0..1 and an
+        int label, so a ``torch.utils.data.DataLoader`` batches the part as any image dataset. (Training indexes
+        ``images`` whole on the device instead; this is for code written around a DataLoader.)"""
+        return self.images[index].unsqueeze(0).float().div_(255.0), int(self.labels[index])
+
     @property
     def num_classes(self) -> int:
         return len(self.classes)

@@ -573,11 +573,7 @@ def official_label_counts(data_dir=None):
     Returns (counts, missing): a long DataFrame (split, part, label, char, count) and the list of labels files
     that are absent — offline, most of EMNIST's train files are, and the notebook says so instead of failing.
     """
-    import numpy as np
     import pandas as pd
-
-    from charclf.data import SPLITS, official_file, resolve_data_dir
-    from charclf.data.official import find_file, mapping_info
 
     root = resolve_data_dir(data_dir)
     rows, missing = [], []

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,8 +17,10 @@ import numpy as np
 import pandas as pd
 
 from charclf.errors import ConfigError, DataError
+from charclf.eval.record import evaluation_key  # lives with the record it keys; importable from here too
 
 PARTS = ("test", "val")
+OLD_PART_NAMES = ("train", "val", "test")  # what --split / split= meant before it named the EMNIST split
 
 
 # -- metrics on label arrays ----------------------------------------------------------------------------
@@ -263,20 +267,25 @@ def _run_data_settings(run_dir: Path, config: dict, saved: dict) -> dict:
     return settings
 
 
-def evaluate_run(run_dir, split: str = "test", data_dir=None, tta: bool | None = None, *,
+def evaluate_run(run_dir, part: str = "test", data_dir=None, tta: bool | None = None, *, split: str | None = None,
                  batch_size: int = 1024, device=None) -> dict:
-    """Evaluate a run folder's model on the ``split`` part (``"test"`` or ``"val"``) of the data it was trained
-    on, merge the result into ``<run_dir>/metrics.json`` under ``"evaluation": {part: ...}`` and return it.
+    """Evaluate a run folder's model on the ``part`` (``"test"`` or ``"val"``) of the data it was trained on,
+    merge the result into ``<run_dir>/metrics.json`` under ``"evaluation": {part: ...}`` and return it.
 
-    ``split`` names the *part* (the contract's name); the dataset split (byclass ...) and protocol come from
-    the run's config.json. ``tta=None`` uses the run's training config (``train_config.json``) when present.
+    The EMNIST ``split`` (byclass ...) and protocol come from the run's config.json; ``split`` scores another
+    split with the same classes instead (a digits model on classic MNIST). ``tta=None`` uses the run's training
+    config (``train_config.json``) when present. (``split`` once named the part: a part name there still works,
+    with a DeprecationWarning.)
     """
     from charclf.data import load_data
     from charclf.fileio import write_json
     from charclf.models.hub import load_model
     from charclf.provenance import run_metadata
 
-    part = split
+    if split in OLD_PART_NAMES:
+        warnings.warn(f"evaluate_run(split={split!r}) names a part: use part={split!r} (split is the EMNIST split)",
+                      DeprecationWarning, stacklevel=2)
+        part, split = split, None
     if part not in PARTS:
         raise ConfigError(f"unknown part {part!r} to evaluate. Fix: use one of {', '.join(PARTS)}")
     from charclf.eval.inference import default_device
@@ -286,6 +295,8 @@ def evaluate_run(run_dir, split: str = "test", data_dir=None, tta: bool | None =
     config = model.charclf_config
     saved = _read_metrics(run_dir)
     settings = _run_data_settings(run_dir, config, saved)
+    if split is not None:
+        settings["split"] = split
     if tta is None:
         tta = _train_config_tta(run_dir)
     bundle = load_data(settings["split"], settings["protocol"], data_dir)
@@ -308,11 +319,6 @@ def evaluate_run(run_dir, split: str = "test", data_dir=None, tta: bool | None =
     else:  # a model folder without a training record (e.g. downloaded): its evaluations only
         write_json(run_dir / "metrics.json", {"evaluation": {key: entry}})
     return entry
-
-
-def evaluation_key(part: str, tta: bool) -> str:
-    """Key under ``metrics.json["evaluation"]``: ``"test"``, ``"test_tta"``, ``"val"`` ..."""
-    return f"{part}_tta" if tta else part
 
 
 def _train_config_tta(run_dir: Path) -> bool:
@@ -353,8 +359,11 @@ def add_parser(subparsers) -> None:
                               description="Evaluate a run folder's model on its data and merge the numbers into "
                                           "RUN_DIR/metrics.json under 'evaluation'.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="folder with model.safetensors + config.json")
-    p.add_argument("--part", "--split", dest="part", choices=PARTS, default="test",
+    p.add_argument("--part", choices=PARTS, default="test",
                    help="which part of the run's data to score (default: test)")
+    p.add_argument("--split", default=None,
+                   help="EMNIST split to score on (default: the run's own); another split needs the same classes, "
+                        "e.g. a digits model on classic-mnist")
     p.add_argument("--data-dir", default=None, help="data folder (default: $CHARCLF_DATA_DIR or ./data)")
     p.add_argument("--tta", action=_BoolOrNone, nargs=0, default=None,
                    help="average over small shifts (default: as the run was trained)")
@@ -371,7 +380,11 @@ class _BoolOrNone(argparse.Action):
 
 
 def run(args) -> int:
-    entry = evaluate_run(args.run_dir, split=args.part, data_dir=args.data_dir, tta=args.tta)
+    if args.split in OLD_PART_NAMES:  # the old meaning of --split
+        print(f"note: `--split {args.split}` named the part; it is `--part {args.split}` now (--split is the EMNIST "
+              "split)", file=sys.stderr)
+        args.part, args.split = args.split, None
+    entry = evaluate_run(args.run_dir, args.part, data_dir=args.data_dir, tta=args.tta, split=args.split)
     if args.json:
         print(json.dumps(entry, indent=2, default=float))
     else:

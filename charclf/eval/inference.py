@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from charclf.tensorops import resolve_device, shift_integer
+
 # Shifts (in pixels) used by test-time augmentation. Translations only: flips or rotations would turn
 # characters into other characters (b/d, 6/9, M/W).
 TTA_SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
@@ -19,25 +21,9 @@ def normalize(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
     return (x / 255.0 - mean) / std
 
 
-def shift_batch(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
-    """Translate a batch by whole pixels, filling with the background value (the minimum, i.e. 'no ink')."""
-    if dy == 0 and dx == 0:
-        return x
-    fill = x.amin()
-    out = torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
-    if dy > 0:
-        out[..., :dy, :] = fill
-    elif dy < 0:
-        out[..., dy:, :] = fill
-    if dx > 0:
-        out[..., :, :dx] = fill
-    elif dx < 0:
-        out[..., :, dx:] = fill
-    return out
-
-
 def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The device inference runs on when none is named: ``resolve_device("auto")``, as training chooses."""
+    return resolve_device("auto")
 
 
 # A CPU's caches hold a few hundred 28x28 activations per layer, not a GPU-sized 1024: in one-off timings on
@@ -66,7 +52,7 @@ def predict_logits(model: nn.Module, images: torch.Tensor, *, mean: float, std: 
             if not tta:
                 outs.append(model(xb).float().cpu())
                 continue
-            probs = sum(torch.softmax(model(shift_batch(xb, dy, dx)).float(), dim=1) for dy, dx in TTA_SHIFTS)
+            probs = sum(torch.softmax(model(shift_integer(xb, dy, dx, fill=None)).float(), dim=1) for dy, dx in TTA_SHIFTS)
             outs.append(torch.log(probs / len(TTA_SHIFTS)).cpu())
     finally:
         model.train(was_training)

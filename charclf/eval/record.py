@@ -26,10 +26,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from charclf.errors import DataError
-from charclf.eval.evaluate import evaluation_key
+
+
+def evaluation_key(part: str, tta: bool) -> str:
+    """Key under ``metrics.json["evaluation"]``: ``"test"``, ``"test_tta"``, ``"val"`` ..."""
+    return f"{part}_tta" if tta else part
+
 
 SCHEMA = "charclf.run/1"
 RECORD_FILE = "metrics.json"
+
+
 class NotARunRecord(DataError):
     """Valid JSON that is not a run record (an experiment's results, a bare evaluation): readers skip it."""
 

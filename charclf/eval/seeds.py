@@ -1,17 +1,53 @@
-"""The one aggregation over seeds: mean and sample std of val and test accuracy per model.
+"""The one aggregation over seeds: mean and sample std per model (or run), how it is printed, and when a gap
+between two such means counts.
 
-The README's table, the notebooks' tables and the model cards' ``seeds.json`` all come from ``seed_stats``, so a
-3-seed number reads the same wherever it is shown.
+The README's table, the notebooks' tables and the model cards' ``seeds.json`` all come from here, so a 3-seed
+number reads the same wherever it is shown.
 """
 from __future__ import annotations
 
+import math
+
 import pandas as pd
+
+WITHIN = "within the seeds' spread"
+LARGER = "larger than the seeds' spread"
+ONE_SEED = "one seed: its spread is unknown"
+
+
+def mean_std(table: pd.DataFrame, by: str, columns: list[str]) -> pd.DataFrame:
+    """Mean and sample std (ddof=1; NaN for one seed) of ``columns`` per ``by`` group: columns
+    ``(column, "mean")`` and ``(column, "std")``, groups sorted, as ``groupby(by)[columns].agg(["mean", "std"])``."""
+    return table.groupby(by)[list(columns)].agg(["mean", "std"])
+
+
+def format_mean_std(stats: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    """:func:`mean_std`'s table as text, one column per measured column: ``"0.8712 ± 0.0011"``, or the mean alone
+    where the std is NaN (one seed)."""
+    means, stds = stats.xs("mean", axis=1, level=1), stats.xs("std", axis=1, level=1)
+    return (means.map(f"{{:.{digits}f}}".format)
+            + stds.map(lambda v: "" if pd.isna(v) else f" ± {v:.{digits}f}"))
 
 
 def seed_stats(table: pd.DataFrame, *, model: str = "model", val: str = "val_acc", test: str = "test_acc",
                seed: str | None = "seed") -> pd.DataFrame:
     """Mean and sample std (ddof=1; NaN for one seed) of val and test accuracy per model, ``n`` = seeds."""
+    stats = mean_std(table, model, [val, test])
     grouped = table.groupby(model)
     return pd.DataFrame({"n": grouped[seed].nunique() if seed else grouped.size(),
-                         "val_mean": grouped[val].mean(), "val_std": grouped[val].std(),
-                         "test_mean": grouped[test].mean(), "test_std": grouped[test].std()})
+                         "val_mean": stats[(val, "mean")], "val_std": stats[(val, "std")],
+                         "test_mean": stats[(test, "mean")], "test_std": stats[(test, "std")]})
+
+
+def gap_verdict(gap: float, std_a: float, std_b: float, *, one_seed_noise: float | None = None) -> str:
+    """Whether the gap between two means over seeds counts: only when it is larger than the seeds' own spread,
+    the larger of the two sample stds (a one-seed side has none). With one seed on both sides the spread is unknown: say so, or, given
+    ``one_seed_noise`` (a threshold measured elsewhere, e.g. ``study.findings.SEED_NOISE_PTS / 100`` in
+    accuracy units), compare the gap with that instead."""
+    spreads = [s for s in (std_a, std_b) if not math.isnan(s)]
+    noise = max(spreads) if spreads else math.nan  # a one-seed side adds no spread (as pandas' max skips NaN)
+    if math.isnan(noise):
+        if one_seed_noise is None:
+            return ONE_SEED
+        noise = one_seed_noise
+    return LARGER if abs(gap) > noise else WITHIN

@@ -29,7 +29,7 @@ detected on val, the test number is read once and chooses nothing.
     from charclf.data import load_data
     result = run_race(load_data("byclass", "holdout"), seeds=(0, 1, 2), target=0.86)
 
-or ``charclf bench --time-to-accuracy``, which also prints the table and writes the JSON.
+or ``charclf race``, which also prints the table and writes the JSON.
 """
 from __future__ import annotations
 
@@ -105,7 +105,8 @@ def race(pipeline: str, data: DataBundle, *, target: float = DEFAULT_TARGET, see
     choosing a recipe, which must look at val only.
     """
     from charclf.models import create_model
-    from charclf.train.engine import pixel_stats, resolve_device
+    from charclf.tensorops import resolve_device
+    from charclf.train.engine import pixel_stats
     from charclf.train.precision import precision_name, resolve_amp
 
     if pipeline not in PIPELINES:
@@ -169,8 +170,7 @@ def _train_charclf(model, data, config, clock, mean, std, device) -> None:
 
 def _train_usual(model, data, config, clock, mean, std, device) -> None:
     """The earlier works' loop: DataLoader over per-sample torchvision transforms, float32, NCHW."""
-    from charclf.train.losses import build_loss
-    from charclf.train.optim import build_optimizer, build_scheduler
+    from charclf.train.build import build_training
     from charclf.train.usual import UsualDataset, train_epoch_usual
 
     train = data.train
@@ -179,10 +179,10 @@ def _train_usual(model, data, config, clock, mean, std, device) -> None:
     loader = torch.utils.data.DataLoader(dataset, batch_size=config.batch_size, shuffle=True, num_workers=0,
                                          pin_memory=device.type == "cuda",
                                          generator=torch.Generator().manual_seed(config.seed))
-    optimizer = build_optimizer(model, config.optimizer)
-    scheduler = build_scheduler(optimizer, config.scheduler, epochs=config.epochs, steps_per_epoch=len(loader))
-    loss_fn = build_loss(config.loss, num_classes=data.num_classes, class_counts=train.class_counts(),
-                         label_smoothing=config.label_smoothing).to(device)
+    # The recipe's optimizer, schedule and loss as fit builds them; its augmentation runs in UsualDataset instead.
+    parts = build_training(model, config, num_classes=data.num_classes, mean=mean, std=std,
+                           class_counts=train.class_counts(), steps_per_epoch=len(loader), device=device)
+    optimizer, scheduler, loss_fn = parts.optimizer, parts.scheduler, parts.loss_fn
     torch.manual_seed(config.seed)  # the transforms draw from torch's global generator (num_workers=0)
     for epoch in range(1, config.epochs + 1):
         stats = train_epoch_usual(model, loader, optimizer, scheduler, loss_fn, device=device,

@@ -129,7 +129,7 @@ def goals_table(front: pd.DataFrame, ensemble: dict | None = None) -> pd.DataFra
 
 
 def race_goals(race: dict) -> pd.DataFrame:
-    """The race's two goals, read from ``charclf bench --time-to-accuracy``'s JSON: our fastest entrant that
+    """The race's two goals, read from ``charclf race``'s JSON: our fastest entrant that
     reached the target on every seed (chosen on its seconds, which the val target stops), its seconds mean and
     test mean against :data:`RACE_GOAL_S`; and the best ratio over the earlier works' pipeline against
     :data:`RACE_GOAL_RATIO`. An entrant that missed the target on a seed has no mean, so it is no candidate, and
@@ -176,11 +176,18 @@ def race_goals(race: dict) -> pd.DataFrame:
 
 def ensemble_members(runs_dir: Path) -> list[Path]:
     """Finished runs of :data:`MODEL_GROUPS` whose weights were kept, in name order — but the distilled ones
-    (``*-kd-seed*``): they learnt from the ensemble, so they would vote twice with its members' opinions."""
+    (their train_config.json names a ``distill_teacher``): they learnt from the ensemble, so they would vote twice
+    with its members' opinions."""
     from charclf.train.run_folder import is_finished_run
 
     return sorted(d for group in MODEL_GROUPS for d in (runs_dir / group).glob("*-seed*")
-                  if "-kd-seed" not in d.name and is_finished_run(d) and (d / "model.safetensors").is_file())
+                  if is_finished_run(d) and (d / "model.safetensors").is_file() and not _distilled(d))
+
+
+def _distilled(run_dir: Path) -> bool:
+    """Whether the run trained towards a teacher, as its recorded config says (not its name)."""
+    config = run_dir / "train_config.json"
+    return config.is_file() and json.loads(config.read_text()).get("distill_teacher") is not None
 
 
 def ensemble(runs_dir: Path, data, *, log=print) -> dict | None:
@@ -294,7 +301,7 @@ def ensure_teacher(runs_dir: Path, data, ensemble_results: dict | None, *, log=p
         return json.loads((folder / "teacher.json").read_text())
     if ensemble_results is None and not (folder / "teacher.json").is_file():
         raise ConfigError(f"no distillation teacher in {folder} and no finished run to build one from. Fix: "
-                          f"train the study's models first (python -m charclf.study.plan --only 04)")
+                          f"train the study's models first (charclf plan --only 04)")
     members = ensemble_results["greedy"]["members"] if ensemble_results is not None else []
     # With teacher.json present (a clone), write_teacher rebuilds the recorded teacher, whatever ``members``.
     return write_teacher(ensemble_members(runs_dir), members, data, folder, log=log)

@@ -5,12 +5,11 @@ What goes is what changes on every run without meaning anything: execution count
 random cell ids, widget state (a progress bar's widget cannot render outside a live kernel), and the
 carriage-return frames of text progress bars.
 
-``python -m charclf.study.nbstrip NOTEBOOK...`` strips files in place.
+``charclf nbstrip NOTEBOOK...`` strips files in place.
 """
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 # Cell metadata keys written by Jupyter/nbclient/papermill that only record how a run went.
@@ -108,11 +107,12 @@ def strip_file(path: str | Path) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    paths = sys.argv[1:] if argv is None else argv
-    if not paths:
-        print("usage: python -m charclf.study.nbstrip NOTEBOOK.ipynb ...", file=sys.stderr)
-        return 2
-    for path in paths:
+    """``charclf nbstrip NOTEBOOK...`` (also ``python -m charclf.study.nbstrip``): strip files in place."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="charclf nbstrip", description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="+", metavar="NOTEBOOK.ipynb")
+    for path in parser.parse_args(argv).notebooks:
         if strip_file(path):
             print(f"stripped {path}")
     return 0

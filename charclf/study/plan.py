@@ -1,6 +1,6 @@
 """What the study trains, as data: one list that the notebooks render and a background runner trains.
 
-Notebook 04 and ``python -m charclf.study.plan`` read the same :func:`training_runs`, so the runs a long
+Notebook 04 and ``charclf plan`` read the same :func:`training_runs`, so the runs a long
 background job leaves under ``outputs/runs/<profile>/`` are exactly the ones the notebook loads (a run killed
 by the end of a session resumes where it stopped; see :func:`charclf.study.notebook.cached_run`).
 
@@ -8,16 +8,19 @@ A model trains under a profile only when its full recipe fits the machine: befor
 step is timed on the real data (:func:`measure_images_per_s`) and the recipe's time is estimated; a model over
 the profile's budget is listed as untrained with that measurement, never trained under a cut recipe.
 
-    python -m charclf.study.plan --profile full --only 04          # train what is missing, cheapest first
-    python -m charclf.study.plan --profile full --only 04 --dry-run
-    python -m charclf.study.plan --profile full --only 09-efficientnet --dry-run   # time B2/B3 only
+    charclf plan --profile full --only 04          # train what is missing, cheapest first
+    charclf plan --profile full --only 04 --dry-run
+    charclf plan --profile full --only 09-efficientnet --dry-run   # time B2/B3 only
+
+(the command line lives in :mod:`charclf.study.plan_cli`, above both this plan and notebook 11's
+:mod:`charclf.study.beyond`, which reads it).
 """
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 
 from charclf.errors import NotTrainedYet
+from charclf.study.runid import RunId, notebook_of
 from charclf.train.throughput import measure_images_per_s
 
 # Notebook 04: every earlier work's model under its own recipe, and ours.
@@ -37,10 +40,11 @@ RUN_BUDGET_S = {"quick": None, "full": 3 * 3600.0}
 
 @dataclass(frozen=True)
 class PlannedRun:
-    """One training run of the study: a folder ``outputs/runs/<profile>/<name>``; ``overrides`` change the
-    recipe (``get_recipe`` keywords, as ``(key, value)`` pairs) and ``label`` says what the run tests."""
+    """One training run of the study: a folder ``outputs/runs/<profile>/<name>`` (``run_id.name``), trained with
+    ``seed``; ``overrides`` change the recipe (``get_recipe`` keywords, as ``(key, value)`` pairs) and ``label``
+    says what the run tests."""
 
-    name: str
+    run_id: RunId
     model: str
     recipe: str
     seed: int
@@ -49,9 +53,14 @@ class PlannedRun:
     label: str = ""
 
     @property
+    def name(self) -> str:
+        """The run's folder under the profile's runs folder (``04_training/vgg-seed0``)."""
+        return self.run_id.name
+
+    @property
     def entry(self) -> str:
-        """The run's name without its group and seed (``vgg``, ``minivision_v3-charclf``, ``charnet_s-kd``)."""
-        return self.name.rsplit("/", 1)[-1].rsplit("-seed", 1)[0]
+        """The run's entry and variant, without group or seed (``vgg``, ``minivision_v3-charclf``, ``charnet_s-kd``)."""
+        return self.run_id.stem
 
     def config(self, ctx):
         """The run's TrainConfig under ``ctx``'s profile (epochs capped by the quick profile)."""
@@ -92,9 +101,9 @@ def _arms() -> dict[str, dict]:
                                              "the recipe's own augmentation, resampled nearest (as torchvision does)"),
         },
         "09_efficientnet_ideas": {
-            # The same runs as two arms of 02 (same config and seed): shared, not trained twice.
-            "../02_augmentation/recipe-crop-rotation": ({}, "base: Mini-Vision-V3's recipe (SGD, StepLR, CE)"),
-            "../02_augmentation/recipe-mixup-cutmix": ({"augment": recipe_aug_mixed}, "+ MixUp/CutMix"),
+            # The same runs as two arms of 02 (same config and seed): shared, not trained twice (SHARED_ARMS).
+            "recipe-crop-rotation": ({}, "base: Mini-Vision-V3's recipe (SGD, StepLR, CE)"),
+            "recipe-mixup-cutmix": ({"augment": recipe_aug_mixed}, "+ MixUp/CutMix"),
             "lion": ({"optimizer": lion}, "Lion instead of SGD"),
             "warmup-cosine-restarts": ({"scheduler": restarts}, "warmup + cosine warm restarts instead of StepLR"),
             "weighted-kldiv": ({"loss": "weighted_kldiv"}, "class-weighted KLDiv instead of cross-entropy"),
@@ -104,16 +113,17 @@ def _arms() -> dict[str, dict]:
     }
 
 
-def _join(group: str, arm: str) -> str:
-    """``group/arm``, where an arm named ``../other/arm`` is the run of another group."""
-    return arm[3:] if arm.startswith("../") else f"{group}/{arm}"
+# Arms that are another group's run (same config and seed), by group: arm -> the group whose folder holds it.
+SHARED_ARMS = {"09_efficientnet_ideas": {"recipe-crop-rotation": "02_augmentation",
+                                         "recipe-mixup-cutmix": "02_augmentation"}}
 
 
 def ablation_runs(group: str) -> list[PlannedRun]:
-    """The arms of notebook 02's augmentation ablation or 09's EfficientNet-ideas ablation (one seed each)."""
-    arms = _arms()[group]
-    return [PlannedRun(_join(group, arm), ABLATION_MODEL, ABLATION_RECIPE, 0, ("test",),
-                       tuple({"epochs": ABLATION_EPOCHS, **overrides}.items()), label)
+    """The arms of notebook 02's augmentation ablation or 09's EfficientNet-ideas ablation (one seed each, seed 0,
+    which their folder names do not carry)."""
+    arms, shared = _arms()[group], SHARED_ARMS.get(group, {})
+    return [PlannedRun(RunId(group, arm, shared_with=shared.get(arm)), ABLATION_MODEL, ABLATION_RECIPE, 0,
+                       ("test",), tuple({"epochs": ABLATION_EPOCHS, **overrides}.items()), label)
             for arm, (overrides, label) in arms.items()]
 
 
@@ -131,12 +141,8 @@ EFFICIENTNETS = ("efficientnet_b2", "efficientnet_b3")
 
 def efficientnet_runs(models: list[str] | None = None) -> list[PlannedRun]:
     """Notebook 09's EfficientNet-B2 and B3 runs under ``efficientnet_kaggle`` (seed 0)."""
-    return [PlannedRun(run_name("09_efficientnet", name, 0), name, "efficientnet_kaggle", 0)
+    return [PlannedRun(RunId("09_efficientnet", name, seed=0), name, "efficientnet_kaggle", 0)
             for name in EFFICIENTNETS if models is None or name in models]
-
-
-def run_name(group: str, model: str, seed: int) -> str:
-    return f"{group}/{model}-seed{seed}"
 
 
 def training_runs(profile: str, models: list[str] | None = None) -> list[PlannedRun]:
@@ -149,7 +155,7 @@ def training_runs(profile: str, models: list[str] | None = None) -> list[Planned
             continue
         seeds = FULL_SEEDS if profile == "full" and model in MULTI_SEED_MODELS else FULL_SEEDS[:1]
         parts = ("train", "test") if profile == "full" else ("test",)
-        runs += [PlannedRun(run_name("04_training", model, s), model, recipe, s, parts) for s in seeds]
+        runs += [PlannedRun(RunId("04_training", model, seed=s), model, recipe, s, parts) for s in seeds]
     return runs
 
 
@@ -162,18 +168,20 @@ def training_runs(profile: str, models: list[str] | None = None) -> list[Planned
 # charnet_s's depthwise ones), seed 0 of each compared on val before the better one gets seeds 1 and 2; and the
 # race's space-to-depth Mini-Vision-V3 under both full recipes: what its cheaper stem costs in accuracy, and
 # members from another architecture for the ensemble.
-BEYOND_PLAN = {"charnet_xs": ("charnet_xs", "charclf_tiny"),
-               "minivision_v3-charclf": ("minivision_v3", "charclf_best"),
-               "resnet-charclf": ("resnet", "charclf_best"),
-               "minivision_v3-nearest": ("minivision_v3", "minivision_v3_nearest"),
+# (model, variant) -> recipe; a run's folder is <model>[-<variant>]-seed<N> (RunId).
+BEYOND_PLAN = {("charnet_xs", ""): "charclf_tiny",
+               ("minivision_v3", "charclf"): "charclf_best",
+               ("resnet", "charclf"): "charclf_best",
+               ("minivision_v3", "nearest"): "minivision_v3_nearest",
                # Notebook 04's Mini-Vision-V3 run again, on the machine (and so at the precision) of the runs it is
                # compared with here: the nearest arm above and the space-to-depth model trained in bf16, where
                # notebook 04's three seeds trained in float32.
-               "minivision_v3-recipe": ("minivision_v3", "minivision_v3"),
-               "minivision_s": ("minivision_s", "minivision_v3_nearest"),
-               "minivision_s_gap": ("minivision_s_gap", "minivision_v3_nearest"),
-               "minivision_v3_s2d-nearest": ("minivision_v3_s2d", "minivision_v3_nearest"),
-               "minivision_v3_s2d-charclf": ("minivision_v3_s2d", "charclf_best")}
+               ("minivision_v3", "recipe"): "minivision_v3",
+               ("minivision_s", ""): "minivision_v3_nearest",
+               ("minivision_s_gap", ""): "minivision_v3_nearest",
+               ("minivision_v3_s2d", "nearest"): "minivision_v3_nearest",
+               ("minivision_v3_s2d", "charclf"): "charclf_best"}
+BEYOND = "11_beyond"
 
 
 # ... and the small models again, distilled from the study's ensemble (the teacher notebook 11 writes once),
@@ -181,7 +189,7 @@ BEYOND_PLAN = {"charnet_xs": ("charnet_xs", "charclf_tiny"),
 # mixed targets.
 DISTILLED = {"charnet_s": "charclf_small", "charnet_xs": "charclf_tiny", "minivision_s": "minivision_v3_nearest"}
 DISTILL_ALPHA = 0.5
-TEACHER_RUN = "11_beyond/teacher"
+TEACHER_RUN = RunId(BEYOND, "teacher").name
 
 
 def paired_comparisons() -> list[tuple[str, str, str, str]]:
@@ -190,18 +198,19 @@ def paired_comparisons() -> list[tuple[str, str, str, str]]:
     same model without a teacher, Mini-Vision-V3's recipe resampled nearest against notebook 04's bilinear, and
     the two <= 100k narrowings of Mini-Vision-V3 against each other (the seeds both have: seed 0 decided), and the
     space-to-depth Mini-Vision-V3 against Mini-Vision-V3 under each of the two recipes both trained."""
-    pairs = [(f"11_beyond/{model}-kd", f"distilled from the ensemble (alpha {DISTILL_ALPHA})",
-              f"{'11_beyond' if model in BEYOND_PLAN else '04_training'}/{model}", f"{model} without a teacher")
+    pairs = [(RunId(BEYOND, model, "kd"), f"distilled from the ensemble (alpha {DISTILL_ALPHA})",
+              RunId(BEYOND if (model, "") in BEYOND_PLAN else "04_training", model), f"{model} without a teacher")
              for model in DISTILLED]
-    model, recipe = BEYOND_PLAN["minivision_v3-nearest"]
-    pairs.append(("11_beyond/minivision_v3-nearest", f"{recipe}: Mini-Vision-V3's recipe resampled nearest",
-                  "11_beyond/minivision_v3-recipe", f"{TRAINING_PLAN[model]}: the same recipe resampled bilinear"))
-    pairs.append(("11_beyond/minivision_s_gap", "<= 100k: blocks 32/64/120 + global-average-pool head",
-                  "11_beyond/minivision_s", "<= 100k: blocks 32/64/64 + Linear 576->64 head"))
+    recipe = BEYOND_PLAN[("minivision_v3", "nearest")]
+    pairs.append((RunId(BEYOND, "minivision_v3", "nearest"), f"{recipe}: Mini-Vision-V3's recipe resampled nearest",
+                  RunId(BEYOND, "minivision_v3", "recipe"),
+                  f"{TRAINING_PLAN['minivision_v3']}: the same recipe resampled bilinear"))
+    pairs.append((RunId(BEYOND, "minivision_s_gap"), "<= 100k: blocks 32/64/120 + global-average-pool head",
+                  RunId(BEYOND, "minivision_s"), "<= 100k: blocks 32/64/64 + Linear 576->64 head"))
     for recipe_run in ("nearest", "charclf"):
-        pairs.append((f"11_beyond/minivision_v3_s2d-{recipe_run}", "space-to-depth stem instead of the 28 px block",
-                      f"11_beyond/minivision_v3-{recipe_run}", "Mini-Vision-V3"))
-    return pairs
+        pairs.append((RunId(BEYOND, "minivision_v3_s2d", recipe_run), "space-to-depth stem instead of the 28 px block",
+                      RunId(BEYOND, "minivision_v3", recipe_run), "Mini-Vision-V3"))
+    return [(run.series, change, base.series, baseline) for run, change, base, baseline in pairs]
 
 
 def teacher_file(profile: str) -> str:
@@ -217,11 +226,11 @@ def beyond_runs(profile: str, models: list[str] | None = None, *, distilled: boo
     seeds = FULL_SEEDS if profile == "full" else FULL_SEEDS[:1]
     parts = ("train", "test") if profile == "full" else ("test",)
     if not distilled:
-        return [PlannedRun(run_name("11_beyond", entry, s), model, recipe, s, parts)
-                for entry, (model, recipe) in BEYOND_PLAN.items() if models is None or entry in models
-                for s in seeds]
+        return [PlannedRun(RunId(BEYOND, model, variant, s), model, recipe, s, parts)
+                for (model, variant), recipe in BEYOND_PLAN.items()
+                if models is None or RunId(BEYOND, model, variant).stem in models for s in seeds]
     overrides = (("distill_teacher", teacher_file(profile)), ("distill_alpha", DISTILL_ALPHA))
-    return [PlannedRun(run_name("11_beyond", f"{model}-kd", s), model, recipe, s, parts, overrides,
+    return [PlannedRun(RunId(BEYOND, model, "kd", s), model, recipe, s, parts, overrides,
                        f"{model} distilled from the ensemble (alpha {DISTILL_ALPHA})")
             for model, recipe in DISTILLED.items() if models is None or model in models for s in seeds]
 
@@ -306,7 +315,7 @@ def run_ablation(ctx, group: str):
     if pending:  # an ablation compares its arms: a table missing some would answer nothing
         raise NotTrainedYet(f"{group}: arm(s) {', '.join(pending)} not trained yet under the {ctx.profile} profile, "
                             "and this execution only renders finished runs. Fix: train them first "
-                            f"(`python -m charclf.study.plan --profile {ctx.profile} --only {group[:2]}`)")
+                            f"(`charclf plan --profile {ctx.profile} --only {notebook_of(group)}`)")
     table = runs_table(runs).join(status["label"])
     # The mean of the per-class recalls (balanced accuracy): what a class-weighted loss aims at, where the
     # accuracy alone would show only its cost on an imbalanced test part. NaN for a run scored without it.
@@ -317,47 +326,9 @@ def run_ablation(ctx, group: str):
     return table[columns], {table.loc[name, "label"]: run.history for name, run in runs.items()}
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", default="full", choices=["quick", "full"])
-    parser.add_argument("--only", default="04", choices=["04", "02", "09", "09-efficientnet", "11", "11-distilled"],
-                        help="which notebook's runs (09-efficientnet: EfficientNet-B2/B3 themselves, which a CPU "
-                             "only times, see --dry-run; 11-distilled: notebook 11's students, after writing their "
-                             "teacher from the ensemble of the finished runs when it does not exist yet)")
-    parser.add_argument("--models", help="comma-separated models (for 02 and 09: arms, e.g. recipe-crop-rotation), "
-                        "trained in this order (default: the whole plan)")
-    parser.add_argument("--seeds", help="comma-separated seeds to run (default: all the plan's seeds); lets a "
-                        "queue train one seed of every model before the second seeds")
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--dry-run", action="store_true", help="measure and list, train nothing")
-    args = parser.parse_args(argv)
+if __name__ == "__main__":  # the former `python -m charclf.study.plan`, kept working: it is `charclf plan` now
+    import runpy
+    import sys
 
-    from charclf.study.notebook import setup
-
-    ctx = setup(0, profile=args.profile, data_dir=args.data_dir, quiet=True)
-    data = ctx.load_data("byclass")
-    models = args.models.split(",") if args.models else None
-    if args.only == "11-distilled":
-        from charclf.study.beyond import ensemble, ensure_teacher
-
-        ensure_teacher(ctx.runs_dir, data, ensemble(ctx.runs_dir, data))
-    if args.only == "09-efficientnet":
-        plan = efficientnet_runs(models)
-    elif args.only in ("04", "11", "11-distilled"):
-        plan = (training_runs(args.profile, models) if args.only == "04" else
-                beyond_runs(args.profile, models, distilled=args.only == "11-distilled"))
-        if models is not None:  # in the order given: a queue can put the cheap runs first
-            plan.sort(key=lambda r: (models.index(r.model if r.model in models else r.entry), r.seed))
-        if args.seeds:
-            plan = [r for r in plan if r.seed in {int(s) for s in args.seeds.split(",")}]
-    else:
-        plan = select_arms(ablation_runs({"02": "02_augmentation", "09": "09_efficientnet_ideas"}[args.only]), models)
-    if models is not None and not plan:
-        parser.error(f"--models {args.models}: none of them is in --only {args.only}'s plan")
-    _, status = train_plan(ctx, data, plan, train=not args.dry_run, measure=True)
-    print(status.to_string())
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.argv = ["charclf", "plan", *sys.argv[1:]]
+    runpy.run_module("charclf", run_name="__main__")

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from charclf.argtypes import NON_NEGATIVE, SECONDS
-from charclf.errors import CharclfError, ConfigError
+from charclf.errors import CharclfError, ConfigError, NotTrainedYet
 from charclf.paths import FIGURES_ENV, figures_dir
 from charclf.study.profiles import PROFILES
 from charclf.study.runs import RENDER_ENV, RETRAIN_ENV
@@ -181,10 +181,11 @@ def execute_notebook(src: Path, params: dict, *, out_path: Path | None = None, c
         nbformat.write(nb, dump)
         where = (f"cell {failed} ({_first_line(nb.cells[failed].source)!r})" if failed is not None
                  else "a cell (kernel died or timed out)")
-        detail = _error_summary(nb, failed) or (str(err).strip().splitlines() or [""])[-1]
-        if detail.startswith("NotTrainedYet:"):
+        raised = _cell_error(nb, failed)
+        if raised is not None and raised[0] == NotTrainedYet.__name__:
             raise NotebookNeedsTraining(f"{src.name} needs a result not trained yet, at {where}: "
-                                        f"{detail.split(':', 1)[1].strip()}") from err
+                                        f"{raised[1].strip()}") from err
+        detail = f"{raised[0]}: {raised[1]}" if raised else (str(err).strip().splitlines() or [""])[-1]
         raise StudyError(f"notebook {src.name} failed at {where}: {detail}. The partly executed copy with the "
                          f"full traceback is {dump}; the committed notebook was not changed") from err
     seconds = time.perf_counter() - start
@@ -218,13 +219,15 @@ def _failed_cell(nb) -> int | None:
     return None
 
 
-def _error_summary(nb, index: int | None) -> str:
+def _cell_error(nb, index: int | None) -> tuple[str, str] | None:
+    """``(exception type name, message)`` of the error the cell raised in the kernel, or None. The exception lives
+    in the kernel's process: its type's name, as nbclient reports it, is what can be matched here."""
     if index is None:
-        return ""
+        return None
     for out in nb.cells[index].outputs:
         if out.get("output_type") == "error":
-            return f"{out.get('ename')}: {out.get('evalue')}"
-    return ""
+            return out.get("ename") or "", out.get("evalue") or ""
+    return None
 
 
 def _first_line(source: str) -> str:

@@ -59,7 +59,7 @@ def not_trained_yet(what: str, path: Path, profile: str) -> NotTrainedYet:
     state = "unfinished" if Path(path).exists() else "not there"
     return NotTrainedYet(f"{what} is {state} at {_display_path(path)}, and this execution only renders finished "
                          f"results (${RENDER_ENV}=1). Fix: train it first, e.g. `charclf study --profile {profile} "
-                         f"--train --only NN` for this notebook (or `python -m charclf.study.plan --profile "
+                         f"--train --only NN` for this notebook (or `charclf plan --profile "
                          f"{profile}` for notebook 04's runs)")
 
 

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from charclf.tensorops import shift_integer  # the one whole-pixel shift (also test-time augmentation's)
 from charclf.train.config import AugmentConfig
 
 __all__ = ["BatchAugment", "inverse_pixel_matrices", "affine_matrices", "apply_affine", "shift_integer"]
@@ -116,29 +117,6 @@ def apply_affine(x: Tensor, angle: Tensor, translate: Tensor, scale: Tensor, she
     shear, interpolation=BILINEAR or NEAREST, fill=fill)`` applied image by image.
     """
     return _resample(x, inverse_pixel_matrices(angle, translate, scale, shear), fill, interpolation)
-
-
-def shift_integer(x: Tensor, dy: Tensor, dx: Tensor, fill: float = 0.0, *, max_shift: int | None = None) -> Tensor:
-    """Exact whole-pixel shifts: ``out[b, :, i, j] = x[b, :, i - dy[b], j - dx[b]]`` (``fill`` outside).
-
-    This is ``F.affine(img, 0, (dx, dy), 1, 0)`` — or a ``RandomCrop`` after zero padding — without any
-    interpolation: pad once, then gather each image's window. ``max_shift`` (a bound on |dy|, |dx|) avoids
-    reading the shifts back to the host, which would stall a GPU.
-    """
-    b, c, h, w = x.shape
-    dy, dx = dy.to(x.device, torch.long), dx.to(x.device, torch.long)
-    if max_shift is None:
-        max_shift = int(max(dy.abs().max().item(), dx.abs().max().item())) if b else 0
-    pad = int(max_shift)
-    if pad == 0:
-        return x
-    padded = F.pad(x, (pad, pad, pad, pad), value=fill)
-    rows = torch.arange(h, device=x.device)[None, :] - dy[:, None] + pad  # (B, H)
-    cols = torch.arange(w, device=x.device)[None, :] - dx[:, None] + pad  # (B, W)
-    batch = torch.arange(b, device=x.device)[:, None, None]
-    # Advanced indices separated by a slice go first: (B, H, W, C) -> (B, C, H, W).
-    out = padded[batch, :, rows[:, :, None], cols[:, None, :]]
-    return out.permute(0, 3, 1, 2).contiguous()
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -13,11 +13,11 @@ from charclf.train.config import TrainConfig
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "train", help="train a model on a split and protocol",
-        description="Train a registered model. Settings come from TrainConfig defaults, then --config FILE.json, "
-                    "then the flags given here (flags win).")
-    p.add_argument("--model", help="registry name (see charclf.list_models()); required unless --config sets it")
+        description="Train a registered model. Settings come from TrainConfig defaults, or --recipe NAME, or "
+                    "--config FILE.json, then the flags given here (flags win).")
+    p.add_argument("--model", help="registry name (see charclf.list_models()); required unless --recipe or --config sets it")
     p.add_argument("--split", help="EMNIST split or classic-mnist (default byclass; on --resume, the run's)")
-    p.add_argument("--protocol",
+    p.add_argument("--protocol", choices=("holdout", "official"),
                    help="holdout (re-split test file) | official (default holdout; on --resume, the run's)")
     p.add_argument("--epochs", type=COUNT)
     p.add_argument("--out", required=True, type=Path, help="run folder to write (refused if it exists and is not empty)")
@@ -29,6 +29,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="let --resume train on in another precision than the run's epochs so far (e.g. bf16 on a "
                         "CPU with AVX512-BF16, float32 on an AVX2-only one); refused without it")
     p.add_argument("--config", type=Path, help="TrainConfig as JSON (e.g. a run's train_config.json)")
+    p.add_argument("--recipe", help="a named recipe as the base config (see charclf.train.recipes.list_recipes(); "
+                                    "e.g. minivision_v3); its model unless --model is given")
     p.add_argument("--data-dir", help="data directory (default: $CHARCLF_DATA_DIR, else the repo's data/)")
     p.add_argument("--batch-size", type=COUNT)
     p.add_argument("--lr", type=POSITIVE, help="optimizer learning rate")
@@ -41,7 +43,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def build_config(args) -> TrainConfig:
-    """TrainConfig defaults < --config file < command-line flags.
+    """TrainConfig defaults (or --recipe NAME, or --config FILE) < command-line flags.
 
     With ``--resume`` and no ``--config``, the run's own ``train_config.json`` is the base instead of the
     defaults, so ``charclf train --out DIR --resume`` continues a run without repeating its flags.
@@ -49,7 +51,14 @@ def build_config(args) -> TrainConfig:
     from charclf.errors import ConfigError
 
     saved = Path(args.out) / "train_config.json"
-    if args.config:
+    if args.config and args.recipe:
+        raise ConfigError("--config and --recipe both give the base config. Fix: pass one of them (flags then "
+                          "change it)")
+    if args.recipe:
+        from charclf.train.recipes import get_recipe
+
+        config = get_recipe(args.recipe)
+    elif args.config:
         config = TrainConfig.from_json(args.config)
     elif args.resume and saved.is_file():
         config = TrainConfig.from_json(saved)
@@ -60,8 +69,8 @@ def build_config(args) -> TrainConfig:
     config = dataclasses.replace(config, **{k: v for k, v in flags.items() if v is not None})
     if args.lr is not None:
         config = dataclasses.replace(config, optimizer=dataclasses.replace(config.optimizer, lr=args.lr))
-    if args.model is None and args.config is None and not (args.resume and saved.is_file()):
-        raise ConfigError("charclf train needs a model. Fix: pass --model NAME (or --config FILE.json with 'model')")
+    if not config.model:
+        raise ConfigError("charclf train needs a model. Fix: pass --model NAME (or --recipe NAME, or --config FILE.json with 'model')")
     return config
 
 

@@ -34,14 +34,12 @@ from charclf.eval.inference import predict_logits
 from charclf.eval.record import RunRecord
 from charclf.models.registry import unwrap
 from charclf.provenance import repo_relative, run_metadata
+from charclf.tensorops import resolve_device
 from charclf.train import checkpoint, distributed, run_folder
-from charclf.train.augment import BatchAugment
+from charclf.train.build import build_training
 from charclf.train.config import TrainConfig
 from charclf.train.distill import distill_targets, load_teacher, teacher_path
-from charclf.train.ema import EMA
 from charclf.train.loop import steps_per_epoch, train_epoch
-from charclf.train.losses import build_loss
-from charclf.train.optim import build_optimizer, build_scheduler
 from charclf.train.precision import precision_name, resolve_amp
 from charclf.train.run_folder import HISTORY_COLUMNS, write_csv
 
@@ -57,18 +55,6 @@ def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
     """A distinct, reproducible seed per (seed, epoch, rank): data order and augmentation of an epoch depend on
     nothing else, so a resumed run sees exactly the batches an uninterrupted one would."""
     return (seed * 1_000_003 + epoch * 10_007 + rank * 101) % 2**63
-
-
-def resolve_device(name: str, rank_local: int = 0) -> torch.device:
-    if name == "auto":
-        return torch.device(f"cuda:{rank_local}" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as err:
-        raise ConfigError(f"TrainConfig.device={name!r} is not a device. Fix: use auto, cpu, cuda or cuda:N") from err
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"TrainConfig.device={name!r} but CUDA is not available here. Fix: use device 'auto' or 'cpu'")
-    return device
 
 
 def _switch(value: str, name: str, auto: bool, choices: tuple[str, ...]) -> bool:
@@ -401,10 +387,6 @@ def _build_training(model: nn.Module, config: TrainConfig, train: CharDataset, n
     if config.compile:
         net = torch.compile(net)
     steps = steps_per_epoch(-(-len(train) // info.world_size), config.batch_size)
-    optimizer = build_optimizer(model, config.optimizer)
-    scheduler = build_scheduler(optimizer, config.scheduler, epochs=config.epochs, steps_per_epoch=steps)
-    loss_fn = build_loss(config.loss, num_classes=num_classes, class_counts=train.class_counts(),
-                         label_smoothing=config.label_smoothing).to(device)
-    augment = BatchAugment(config.augment, num_classes, fill=(0.0 - mean) / std)  # fill = black
-    ema = EMA(model, config.ema_decay) if config.ema_decay else None
-    return net, optimizer, scheduler, loss_fn, augment if augment.enabled else None, ema, steps
+    parts = build_training(model, config, num_classes=num_classes, mean=mean, std=std,
+                           class_counts=train.class_counts(), steps_per_epoch=steps, device=device)
+    return net, parts.optimizer, parts.scheduler, parts.loss_fn, parts.augment, parts.ema, steps

@@ -54,10 +54,9 @@ def measure_images_per_s(model_name: str, config, data, *, steps: int = 6, warmu
     import torch
 
     from charclf.models import create_model
-    from charclf.train.augment import BatchAugment
-    from charclf.train.engine import pixel_stats, resolve_device
-    from charclf.train.losses import build_loss
-    from charclf.train.optim import build_optimizer
+    from charclf.tensorops import resolve_device
+    from charclf.train.build import build_training
+    from charclf.train.engine import pixel_stats
     from charclf.train.precision import resolve_amp
 
     device = resolve_device(config.device)
@@ -66,11 +65,10 @@ def measure_images_per_s(model_name: str, config, data, *, steps: int = 6, warmu
     n = min(len(data.train), (steps + warmup) * config.batch_size)
     images, labels = data.train.images[:n].to(device), data.train.labels[:n].to(device)
     mean, std = pixel_stats(images)
-    optimizer = build_optimizer(model, config.optimizer)
-    augment = BatchAugment(config.augment, data.num_classes, fill=(0.0 - mean) / std)
-    loss_fn = build_loss(config.loss, num_classes=data.num_classes, class_counts=data.train.class_counts(),
-                         label_smoothing=config.label_smoothing).to(device)
-    return time_train_steps(model, optimizer, loss_fn, augment if augment.enabled else None, images, labels,
+    # No schedule: a few steps at the recipe's base learning rate time the same work.
+    parts = build_training(model, config, num_classes=data.num_classes, mean=mean, std=std,
+                           class_counts=data.train.class_counts(), device=device)
+    return time_train_steps(model, parts.optimizer, parts.loss_fn, parts.augment, images, labels,
                             batch_size=config.batch_size, steps=steps, warmup=warmup, mean=mean, std=std,
                             amp_dtype=resolve_amp(config.amp, device, model), channels_last=True,
                             grad_clip_norm=config.grad_clip_norm)["images_per_s"]

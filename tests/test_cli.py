@@ -1,0 +1,61 @@
+"""One CLI: everything a user runs is a ``charclf`` subcommand, listed by ``charclf --help``, each with a help."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from charclf.apps.cli import COMMANDS, HELP, MAINS, TOOLS, main
+
+ROOT = Path(__file__).resolve().parents[1]
+SUBCOMMANDS = sorted(HELP)
+
+
+def test_every_subcommand_is_wired_and_listed_by_help(capsys):
+    assert set(HELP) == set(COMMANDS) | set(MAINS) | set(TOOLS)
+    assert main(["--help"]) == 0
+    listed = capsys.readouterr().out
+    for name in SUBCOMMANDS:
+        assert f"    {name} " in listed or f"    {name}\n" in listed, f"charclf --help does not list {name}"
+
+
+@pytest.mark.parametrize("name", SUBCOMMANDS)
+def test_each_subcommand_help_exits_0(name, capsys):
+    assert main([name, "--help"]) == 0
+    assert "usage:" in capsys.readouterr().out
+
+
+def test_a_main_names_itself_by_its_subcommand(capsys):
+    assert main(["ensemble", "--help"]) == 0
+    assert capsys.readouterr().out.startswith("usage: charclf ensemble")
+
+
+def _has_main_block(path: Path) -> bool:
+    return any(isinstance(node, ast.If) and "__name__" in ast.unparse(node.test)
+               for node in ast.parse(path.read_text()).body)
+
+
+def test_every_script_and_main_is_a_subcommand():
+    """A module or tool someone runs (``python -m charclf.x`` / ``python tools/x.py``) is reachable as a subcommand:
+    its module is one of COMMANDS/MAINS (or a ``charclf plan``-style wrapper of one), its tool one of TOOLS."""
+    wired = set(COMMANDS.values()) | set(MAINS.values()) | {"charclf.apps.cli", "charclf.study.plan"}
+    mains = {".".join(p.relative_to(ROOT).with_suffix("").parts)
+             for p in (ROOT / "charclf").rglob("*.py") if p.name != "__main__.py" and _has_main_block(p)}
+    assert mains <= wired, f"not a charclf subcommand: {sorted(mains - wired)}"
+    tools = {p.stem for p in (ROOT / "tools").glob("*.py") if _has_main_block(p)}
+    assert tools <= set(TOOLS.values()), f"tools not a charclf subcommand: {sorted(tools - set(TOOLS.values()))}"
+
+
+def test_an_unknown_subcommand_is_one_line(capsys):
+    assert main(["nope"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_the_slow_ids_of_conftest_name_tests_that_exist():
+    from conftest import SLOW_TESTS
+
+    for test_id in sorted(SLOW_TESTS):
+        path, name = test_id.split("::")
+        defined = {node.name for node in ast.parse((ROOT / path).read_text()).body if isinstance(node, ast.FunctionDef)}
+        assert name in defined, f"tests/conftest.py SLOW_TESTS: {test_id} is not a test (renamed or removed?)"

@@ -123,3 +123,15 @@ def test_app_on_localhost_through_gradio_client(model_dir, model, tmp_path, monk
     finally:
         demo.close()
     assert os.environ.get("GRADIO_ANALYTICS_ENABLED") == "False"
+
+
+def test_respond_names_lookalikes_and_enlarges_the_input(model, monkeypatch):
+    """One stroke updates the top 5, the answer in words (look-alikes named) and the input shown 8x."""
+    import charclf.apps.demo as demo_mod
+
+    monkeypatch.setattr(demo_mod, "predict_arrays", lambda m, images, top=5: [[("O", 0.5), ("0", 0.3), ("o", 0.1)]])
+    top, said, seen = demo_mod.respond(model, strokes_layer())
+    assert list(top) == ["O", "0", "o"] and said == "**O or 0 or o (look-alikes)**"
+    small = sketch_to_input(strokes_layer())
+    assert seen.shape == (224, 224) and (seen[::8, ::8] == small).all() and (seen[7::8, 7::8] == small).all()
+    assert demo_mod.respond(model, None) == ({}, "", None)

@@ -473,3 +473,26 @@ def test_cli_one_image_does_not_import_torch(tmp_path):
             "print('torch' in sys.modules); sys.exit(rc)")
     out = subprocess.run([sys.executable, "-c", code, str(good)], capture_output=True, text=True, check=True).stdout
     assert out.splitlines()[0].startswith(f"{good}: A ") and out.splitlines()[-1] == "False"
+
+
+def test_small_batches_run_on_one_torch_thread(model, monkeypatch):
+    import charclf.eval.inference as inference
+    from charclf.apps.predict import SMALL_BATCH, predict_arrays
+
+    seen = []
+    real = inference.predict_logits
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(inference, "predict_logits", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        image = preprocess_image(Image.fromarray(draw_a()))
+        predict_arrays(model, image[None])
+        predict_arrays(model, np.repeat(image[None], SMALL_BATCH + 1, axis=0))
+        assert seen == [1, 2] and torch.get_num_threads() == 2  # restored afterwards
+    finally:
+        torch.set_num_threads(before)

@@ -107,6 +107,12 @@ def demo_times(model_dir: Path, repeat: int) -> dict:
             "model_only": _summary(_timed(lambda: model_probs(model, image), repeat))}
 
 
+def _shown(path: Path) -> str:
+    """A path as committed artifacts name it: relative to the repository when inside it (no machine paths)."""
+    path = Path(path).resolve()
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="cold CLI runs per engine (default 3)")
@@ -128,7 +134,7 @@ def main(argv=None) -> int:
     model = model_times(model_dir, args.repeat)
     demo = demo_times(model_dir, args.repeat)
     result = {
-        "meta": run_metadata(tool="tools/bench_predict_latency.py", model_dir=str(model_dir),
+        "meta": run_metadata(tool="tools/bench_predict_latency.py", model_dir=_shown(model_dir),
                              cpu_count=os.cpu_count(), load_average_before=[round(v, 2) for v in load_before],
                              load_average_after=[round(v, 2) for v in os.getloadavg()],
                              note="measured on a machine shared with other jobs (a training run and other "

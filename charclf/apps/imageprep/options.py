@@ -11,7 +11,7 @@ from typing import Iterable
 
 from charclf.errors import ConfigError
 
-PREPROCESS_VERSION = "2.1"  # 1.x: border background, specks, thickening only; 2.x: the steps below
+PREPROCESS_VERSION = "2.2"  # 1.x: border background, specks, thickening only; 2.x: the steps below
 
 
 @dataclass(frozen=True)

@@ -355,10 +355,10 @@ def test_a_failure_nobody_foresaw_stays_with_its_file(tmp_path, model, monkeypat
                                       "c": Image.fromarray(255 - draw_a())}).values())
     real = predict_mod._prepare
 
-    def flaky(path):
+    def flaky(path, disable=()):
         if "boom" in str(path):
             raise ZeroDivisionError("division by zero")
-        return real(path)
+        return real(path, disable)
 
     monkeypatch.setattr(predict_mod, "_prepare", flaky)
     entries = predict_files(paths, model, top=3)
@@ -496,3 +496,23 @@ def test_small_batches_run_on_one_torch_thread(model, monkeypatch):
         assert seen == [1, 2] and torch.get_num_threads() == 2  # restored afterwards
     finally:
         torch.set_num_threads(before)
+
+
+def test_cli_disable_a_step_for_an_ablation(tmp_path, model_dir, capsys):
+    from charclf.apps.predict import predict_files
+
+    ruled = Image.new("RGB", (240, 240), (235, 235, 235))
+    d = ImageDraw.Draw(ruled)
+    for y in range(8, 240, 32):
+        d.line([(0, y), (239, y)], fill=(150, 185, 235), width=2)
+    d.line([(80, 40), (80, 200), (170, 200)], fill=(25, 25, 25), width=16)
+    path = tmp_path / "ruled.png"
+    ruled.save(path)
+    model = load_model(model_dir)
+    on, off = (predict_files([path], model, top=62, disable=d)[0]["top"] for d in ((), ("remove_lines",)))
+    assert dict(on) != dict(off)
+    assert main(["predict", str(path), "--model", str(model_dir), "--disable", "remove_lines", "--json",
+                 "--top", "62"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["top"] == [list(t) for t in off]
+    assert main(["predict", str(path), "--model", str(model_dir), "--disable", "remove_line"]) == 2
+    assert "remove_lines" in capsys.readouterr().err  # the valid names are listed

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from charclf.apps.imageprep import load_image, preprocess_image  # noqa: F401  (re-exported: the contract's home)
+from charclf.apps.imageprep import STEPS, load_image, preprocess_image  # noqa: F401  (re-exported: the contract's home)
 from charclf.argtypes import COUNT
 from charclf.errors import CharclfError, DataError
 
@@ -117,25 +117,30 @@ def _unexpected(path, err: Exception) -> str:
             "still fails, report it with the file")
 
 
-def _prepare(path) -> np.ndarray:
-    return preprocess_image(Path(path))
+def _prepare(path, disable=()) -> np.ndarray:
+    return preprocess_image(Path(path), disable=disable)
 
 
-def predict_files(paths, model, top: int = 5, *, tta: bool = False, merged: bool = False) -> list[dict]:
+def predict_files(paths, model, top: int = 5, *, tta: bool = False, merged: bool = False,
+                  disable=()) -> list[dict]:
     """One entry per path, in order: ``{"file", "ok", "error", "top": [(char, prob), ...], "answer",
     "lookalikes"}``.
 
     Each file is isolated: whatever goes wrong with one (unreadable, no character, NaN pixels, or a failure
     nobody foresaw) gives it ``ok=False`` and a one-line ``error``, and never stops the others. The good files
-    go through the model in one batch; should the batch fail, each is retried alone.
+    go through the model in one batch; should the batch fail, each is retried alone. ``disable`` names
+    preprocessing steps to skip (``charclf.apps.imageprep.STEPS``), for an ablation.
     """
+    from charclf.apps.imageprep import resolve_options
+
+    resolve_options(disable=disable)  # an unknown step name is refused once, before any file
     if isinstance(paths, (str, Path)):
         paths = [paths]
     entries, images, good = [], [], []
     for path in paths:
         entry = {"file": str(path), "ok": False, "error": None, "top": [], "answer": "", "lookalikes": None}
         try:
-            images.append(_prepare(path))
+            images.append(_prepare(path, disable))
             good.append(entry)
             entry["ok"] = True
         except CharclfError as err:
@@ -207,6 +212,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--engine", choices=("auto", "torch"), default="auto",
                    help="auto (default): run Mini-Vision models in numpy, without importing torch (seconds "
                         "faster for a few images; same probabilities); torch: always use torch")
+    p.add_argument("--disable", action="append", default=[], metavar="STEP",
+                   help="skip a preprocessing step (repeatable), for an ablation: " + ", ".join(STEPS))
     p.add_argument("--json", action="store_true", help="print a JSON list instead of text")
     p.set_defaults(func=run)
 
@@ -227,7 +234,8 @@ def load_for_predict(model_dir, *, tta: bool = False, engine: str = "auto"):
 
 def run(args) -> int:
     model = load_for_predict(resolve_model_dir(args.model), tta=args.tta, engine=args.engine)
-    entries = predict_files(args.images, model, top=args.top, tta=args.tta, merged=args.merged)
+    entries = predict_files(args.images, model, top=args.top, tta=args.tta, merged=args.merged,
+                            disable=args.disable)
     if args.json:
         print(json.dumps(entries, indent=2))
     else:

@@ -40,7 +40,7 @@ def _free_port() -> int:
 
 
 def _browser():
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install selenium)")
+    from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
 
@@ -65,6 +65,7 @@ def _wait(condition, timeout=30.0, what="the page"):
 
 def test_drawn_l_in_a_real_browser_matches_predict(tmp_path, monkeypatch, capsys):
     pytest.importorskip("gradio", reason="gradio is not installed (pip install 'charclf[demo]')")
+    pytest.importorskip("selenium", reason="selenium is not installed (pip install selenium; in requirements.txt)")
     from charclf.apps import demo as demo_mod
     from charclf.apps.predict import default_model_dir
 

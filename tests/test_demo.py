@@ -95,14 +95,32 @@ def test_app_on_localhost_through_gradio_client(model_dir, model, tmp_path, monk
         assert demo.local_url.startswith(f"http://127.0.0.1:{port}")
         client = gradio_client.Client(demo.local_url, verbose=False, download_files=False)
         file = gradio_client.handle_file(str(png))
-        result = client.predict({"background": None, "layers": [], "composite": file}, api_name="/predict")
-        assert result["label"] == next(iter(expected))
+        result, said, seen = client.predict({"background": None, "layers": [], "composite": file},
+                                            api_name="/predict")
+        assert result["label"] == next(iter(expected)) and said.strip("*").split(" ")[0] == result["label"]
+        shown = np.asarray(Image.open(seen["path"] if isinstance(seen, dict) else seen).convert("L"))
+        assert shown.shape == (224, 224)  # the 28x28 input, 8x, nearest neighbour: crisp 8x8 blocks
+        np.testing.assert_array_equal(shown[::8, ::8], sketch_to_input(strokes_layer()))
+        np.testing.assert_array_equal(shown, np.kron(shown[::8, ::8], np.ones((8, 8), dtype=np.uint8)))
         confidences = {c["label"]: c["confidence"] for c in result["confidences"]}
         assert list(confidences) == list(expected)
         np.testing.assert_allclose(list(confidences.values()), list(expected.values()), atol=1e-4)
         # An empty canvas gives no labels, not an error.
-        blank = client.predict({"background": None, "layers": [], "composite": None}, api_name="/predict")
-        assert not blank.get("confidences")
+        blank, said, seen = client.predict({"background": None, "layers": [], "composite": None},
+                                           api_name="/predict")
+        assert not blank.get("confidences") and not said and seen is None
     finally:
         demo.close()
     assert os.environ.get("GRADIO_ANALYTICS_ENABLED") == "False"
+
+
+def test_respond_names_lookalikes_and_enlarges_the_input(model, monkeypatch):
+    """One stroke updates the top 5, the answer in words (look-alikes named) and the input shown 8x."""
+    import charclf.apps.demo as demo_mod
+
+    monkeypatch.setattr(demo_mod, "predict_arrays", lambda m, images, top=5: [[("O", 0.5), ("0", 0.3), ("o", 0.1)]])
+    top, said, seen = demo_mod.respond(model, strokes_layer())
+    assert list(top) == ["O", "0", "o"] and said == "**O or 0 or o (look-alikes)**"
+    small = sketch_to_input(strokes_layer())
+    assert seen.shape == (224, 224) and (seen[::8, ::8] == small).all() and (seen[7::8, 7::8] == small).all()
+    assert demo_mod.respond(model, None) == ({}, "", None)

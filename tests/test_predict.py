@@ -3,6 +3,7 @@ file gets a clear error without stopping the others; the CLI's exit codes and JS
 from __future__ import annotations
 
 import json
+import re
 import struct
 import zlib
 
@@ -15,7 +16,7 @@ from charclf.apps.cli import main
 from charclf.apps.imageprep import load_image, preprocess_image
 from charclf.apps.predict import predict_files
 from charclf.errors import ImageError
-from charclf.models.hub import load_model
+from charclf.models.hub import load_model, save_pretrained
 
 BYCLASS = tuple("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
@@ -261,7 +262,8 @@ def test_cli_exit_codes_text_and_json(tmp_path, model_dir, capsys):
 
     assert main(["predict", str(good), "--model", str(model_dir), "--top", "3"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"{good}: ") and len(out.strip().split(": ", 1)[1].split("  ")) == 3
+    parts = out.strip().split(": ", 1)[1].split("  ")  # [a look-alike note,] then "char prob" x 3
+    assert out.startswith(f"{good}: ") and len([p for p in parts if re.fullmatch(r"\S \d\.\d{3}", p)]) == 3
 
     assert main(["predict", str(good), str(bad), "--model", str(model_dir), "--json"]) == 1
     entries = json.loads(capsys.readouterr().out)
@@ -306,3 +308,199 @@ def test_shipped_default_model_reads_drawn_characters(tmp_path, capsys):
     entries = json.loads(capsys.readouterr().out)
     assert [e["top"][0][0] for e in entries] == ["A"] * len(paths) + ["7"]
     assert all(len(e["top"]) == 3 and e["top"][0][1] > 0.5 for e in entries)
+
+
+# -- one bad file among good ones (issue 35, case 6) -----------------------------------------------------
+def _float_tiff(path, bad_value):
+    arr = (255.0 - draw_a().astype(np.float32))  # dark ink on a light page, as a float image
+    arr[5, 7] = bad_value
+    Image.fromarray(arr, mode="F").save(path)
+    assert Image.open(path).mode == "F" and not np.isfinite(np.asarray(Image.open(path))).all()  # really there
+    return path
+
+
+@pytest.mark.parametrize("bad_value", [np.nan, np.inf, -np.inf])
+def test_nan_pixel_in_a_float_tiff_fails_only_that_file(tmp_path, model_dir, capsys, bad_value):
+    good1, good2 = tmp_path / "a.png", tmp_path / "b.tif"
+    Image.fromarray(255 - draw_a()).save(good1)
+    Image.fromarray(255.0 - draw_a().astype(np.float32), mode="F").save(good2)  # a finite float TIFF works
+    bad = _float_tiff(tmp_path / "nan.tif", bad_value)
+    assert main(["predict", str(good1), str(bad), str(good2), "--model", str(model_dir), "--top", "2"]) == 1
+    captured = capsys.readouterr()
+    out_lines = captured.out.strip().splitlines()
+    assert [line.split(": ")[0] for line in out_lines] == [str(good1), str(good2)]  # both good files answered
+    err_lines = captured.err.strip().splitlines()
+    assert len(err_lines) == 1 and err_lines[0].startswith(f"{bad}: error: ")
+    assert "NaN or infinite" in err_lines[0] and "Fix:" in err_lines[0] and "Traceback" not in captured.err
+
+
+def test_a_failure_nobody_foresaw_stays_with_its_file(tmp_path, model, monkeypatch):
+    """Isolation is the mechanism, not a list of known errors: any exception in one file's conversion gives
+    that file an error line, and the model still answers for the rest."""
+    import charclf.apps.predict as predict_mod
+
+    paths = list(_save_all(tmp_path, {"a": Image.fromarray(draw_a()), "boom": Image.fromarray(draw_a()),
+                                      "c": Image.fromarray(255 - draw_a())}).values())
+    real = predict_mod._prepare
+
+    def flaky(path, disable=()):
+        if "boom" in str(path):
+            raise ZeroDivisionError("division by zero")
+        return real(path, disable)
+
+    monkeypatch.setattr(predict_mod, "_prepare", flaky)
+    entries = predict_files(paths, model, top=3)
+    assert [e["ok"] for e in entries] == [True, False, True]
+    assert entries[1]["error"].startswith(f"{paths[1]}: ") and "ZeroDivisionError" in entries[1]["error"]
+    assert "Fix:" in entries[1]["error"] and len(entries[0]["top"]) == 3 and len(entries[2]["top"]) == 3
+
+
+def test_a_model_failure_on_one_image_spares_the_others(tmp_path, model, monkeypatch):
+    import charclf.apps.predict as predict_mod
+
+    paths = list(_save_all(tmp_path, {"a": Image.fromarray(draw_a()), "b": Image.fromarray(255 - draw_a())}).values())
+    real = predict_mod.predict_arrays
+    calls = []
+
+    def fails_on_batches_and_on_b(model, images, **kw):
+        calls.append(len(images))
+        if len(images) > 1 or len(calls) == 3:  # the batch, then the second image alone
+            raise RuntimeError("out of memory")
+        return real(model, images, **kw)
+
+    monkeypatch.setattr(predict_mod, "predict_arrays", fails_on_batches_and_on_b)
+    entries = predict_files(paths, model, top=2)
+    assert calls == [2, 1, 1] and [e["ok"] for e in entries] == [True, False]
+    assert "RuntimeError: out of memory" in entries[1]["error"] and len(entries[0]["top"]) == 2
+
+
+# -- look-alikes and the merged classes ------------------------------------------------------------------
+def test_lookalikes_are_named():
+    from charclf.apps.predict import answer, format_entry, lookalikes
+
+    assert lookalikes([("O", 0.4), ("0", 0.35), ("Q", 0.1), ("o", 0.08), ("D", 0.04)]) == ["O", "0", "o"]
+    assert answer([("O", 0.4), ("0", 0.35), ("o", 0.2)]) == "O or 0 or o (look-alikes)"
+    assert answer([("l", 0.5), ("1", 0.3), ("I", 0.1), ("i", 0.01)]) == "l or 1 or I (look-alikes)"
+    for pair in ("Ss", "s5", "Zz", "z2", "Cc", "kK", "Yy", "Ii"):
+        assert lookalikes([(pair[0], 0.5), (pair[1], 0.4)]) == list(pair), pair
+    for pair in ("AH", "L1", "Ee", "Bb", "O6", "aA"):  # not look-alikes (a and A differ; so do e and E)
+        assert lookalikes([(pair[0], 0.5), (pair[1], 0.4)]) is None, pair
+    assert answer([("A", 0.9), ("H", 0.05)]) == "A" and answer([]) == ""
+    assert answer([("L", 0.998), ("l", 0.001)]) == "L"  # a look-alike far behind is no doubt
+    entry = {"file": "o.png", "ok": True, "error": None, "top": [("O", 0.5), ("0", 0.4)],
+             "answer": "O or 0 (look-alikes)", "lookalikes": ["O", "0"]}
+    assert format_entry(entry) == "o.png: O or 0 (look-alikes)  O 0.500  0 0.400"
+
+
+def test_merged_sums_the_case_pairs(model):
+    from charclf.apps.predict import predict_arrays
+    from charclf.data.merge import MERGED_LETTERS
+
+    image = preprocess_image(Image.fromarray(draw_a()))[None]
+    full = dict(predict_arrays(model, image, top=62)[0])
+    merged = dict(predict_arrays(model, image, top=47, merged=True)[0])
+    assert len(merged) == 47 and not set(MERGED_LETTERS) & set(merged)
+    assert abs(sum(merged.values()) - 1.0) < 1e-5
+    for c in MERGED_LETTERS:
+        assert merged[c.upper()] == pytest.approx(full[c] + full[c.upper()], abs=1e-6)
+    assert merged["a"] == pytest.approx(full["a"]) and merged["A"] == pytest.approx(full["A"])
+
+
+def test_cli_merged(tmp_path, model_dir, capsys):
+    good = tmp_path / "a.png"
+    Image.fromarray(255 - draw_a()).save(good)
+    assert main(["predict", str(good), "--model", str(model_dir), "--merged", "--top", "47", "--json"]) == 0
+    entry = json.loads(capsys.readouterr().out)[0]
+    chars = [c for c, _ in entry["top"]]
+    assert len(chars) == 47 and "c" not in chars and "C" in chars and "a" in chars
+    assert entry["answer"] and "lookalikes" in entry
+
+
+# -- the torch-free path for one image --------------------------------------------------------------------
+@pytest.mark.parametrize("arch", ["minivision_v3", "minivision_v2", "minivision_s"])
+def test_numpy_minivision_matches_torch(tmp_path, arch):
+    """``charclf predict`` runs Mini-Vision models in numpy (no torch import); it must give the torch model's
+    probabilities, trained BatchNorm statistics included."""
+    from charclf.apps.fastpredict import load
+    from charclf.apps.predict import model_probs
+    from charclf.models import create_model
+
+    torch.manual_seed(1)
+    net = create_model(arch, num_classes=62)
+    for m in net.modules():  # non-trivial running statistics, as after training
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5), m.running_var.uniform_(0.5, 2.0), m.weight.data.uniform_(0.5, 1.5)
+    save_pretrained(net, tmp_path, architecture=arch, num_classes=62, labels=BYCLASS, mean=0.17, std=0.33,
+                    protocol="holdout", extra={"split": "byclass"})
+    fast, slow = load(tmp_path), load_model(tmp_path)
+    assert fast is not None
+    images = np.stack([preprocess_image(Image.fromarray(draw_a())),
+                       np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)])
+    np.testing.assert_allclose(model_probs(fast, images), model_probs(slow, images), atol=1e-5)
+
+
+def test_numpy_path_declines_what_it_cannot_run(tmp_path, model_dir):
+    from charclf.apps.fastpredict import load
+
+    assert load(model_dir) is None  # a LeNet: torch runs it
+    assert load(tmp_path / "missing") is None
+
+
+def test_cli_one_image_does_not_import_torch(tmp_path):
+    """The point of the numpy path: `charclf predict one.png` with the shipped model never imports torch."""
+    import subprocess
+    import sys
+
+    from charclf.apps.predict import default_model_dir
+
+    if not (default_model_dir() / "model.safetensors").exists():
+        pytest.skip("model_hub/default is not in this checkout")
+    good = tmp_path / "a.png"
+    Image.fromarray(255 - draw_a()).save(good)
+    code = ("import sys; from charclf.apps.cli import main; rc = main(['predict', sys.argv[1]]); "
+            "print('torch' in sys.modules); sys.exit(rc)")
+    out = subprocess.run([sys.executable, "-c", code, str(good)], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[0].startswith(f"{good}: A ") and out.splitlines()[-1] == "False"
+
+
+def test_small_batches_run_on_one_torch_thread(model, monkeypatch):
+    import charclf.eval.inference as inference
+    from charclf.apps.predict import SMALL_BATCH, predict_arrays
+
+    seen = []
+    real = inference.predict_logits
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(inference, "predict_logits", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        image = preprocess_image(Image.fromarray(draw_a()))
+        predict_arrays(model, image[None])
+        predict_arrays(model, np.repeat(image[None], SMALL_BATCH + 1, axis=0))
+        assert seen == [1, 2] and torch.get_num_threads() == 2  # restored afterwards
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_cli_disable_a_step_for_an_ablation(tmp_path, model_dir, capsys):
+    from charclf.apps.predict import predict_files
+
+    ruled = Image.new("RGB", (240, 240), (235, 235, 235))
+    d = ImageDraw.Draw(ruled)
+    for y in range(8, 240, 32):
+        d.line([(0, y), (239, y)], fill=(150, 185, 235), width=2)
+    d.line([(80, 40), (80, 200), (170, 200)], fill=(25, 25, 25), width=16)
+    path = tmp_path / "ruled.png"
+    ruled.save(path)
+    model = load_model(model_dir)
+    on, off = (predict_files([path], model, top=62, disable=d)[0]["top"] for d in ((), ("remove_lines",)))
+    assert dict(on) != dict(off)
+    assert main(["predict", str(path), "--model", str(model_dir), "--disable", "remove_lines", "--json",
+                 "--top", "62"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["top"] == [list(t) for t in off]
+    assert main(["predict", str(path), "--model", str(model_dir), "--disable", "remove_line"]) == 2
+    assert "remove_lines" in capsys.readouterr().err  # the valid names are listed

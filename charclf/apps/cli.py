@@ -40,6 +40,7 @@ TOOLS = {
     "migrate-runs": "migrate_runs",
     "readme": "write_readme",
     "realworld-manifest": "build_realworld_manifest",
+    "predict-latency": "bench_predict_latency",
 }
 
 HELP = {
@@ -63,6 +64,7 @@ HELP = {
     "migrate-runs": "rewrite and check committed run records in the RunRecord schema (repo only)",
     "readme": "rewrite README.md's results block from the committed artifacts (repo only)",
     "realworld-manifest": "rebuild the real-world set's manifest from git snapshots of its sources (repo only)",
+    "predict-latency": "time predict on one image and the demo's answer to a stroke (repo only)",
 }
 # Old spellings still accepted: (subcommand, flag) -> the subcommand that replaced it.
 DEPRECATED_FLAGS = {("bench", "--time-to-accuracy"): "race"}

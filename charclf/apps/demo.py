@@ -13,12 +13,24 @@ from pathlib import Path
 import numpy as np
 
 from charclf.apps.imageprep import preprocess_image
-from charclf.apps.predict import predict_arrays, resolve_model_dir
+from charclf.apps.predict import answer, load_for_predict, predict_arrays, resolve_model_dir
 from charclf.argtypes import PORT
 from charclf.errors import CharclfError, ImageError
 
 DEFAULT_HOST = "127.0.0.1"
 CANVAS = (400, 400)
+PREVIEW_SCALE = 8  # the 28x28 model input is shown at 224x224, each pixel an 8x8 block (nearest neighbour)
+SKETCH_ID = "sketchpad"
+# Gradio's Sketchpad opens with no tool selected ("select the draw tool to start"), so a first stroke selects
+# page text instead of drawing. Click its Brush button once the component has mounted (it mounts after load).
+ACTIVATE_BRUSH_JS = f"""() => {{
+  let tries = 0;
+  const timer = setInterval(() => {{
+    const brush = document.querySelector('#{SKETCH_ID} button[aria-label="Brush"], #{SKETCH_ID} button[title="Brush"]');
+    if (brush) {{ brush.click(); }}
+    if (brush || ++tries > 100) {{ clearInterval(timer); }}
+  }}, 100);
+}}"""
 
 
 def _gradio():
@@ -97,9 +109,25 @@ def predict_sketch(model, sketch, top: int = 5) -> dict[str, float]:
     return dict(predict_arrays(model, image[None], top=top)[0])
 
 
+def respond(model, sketch, top: int = 5) -> tuple[dict[str, float], str, np.ndarray | None]:
+    """Everything one stroke updates, from one conversion: the top characters, the answer in words (naming
+    look-alikes: "O or 0 or o (look-alikes)") and the model's input enlarged for people to see."""
+    image = sketch_to_input(sketch)
+    if image is None:
+        return {}, "", None
+    ranked = predict_arrays(model, image[None], top=top)[0]
+    return dict(ranked), f"**{answer(ranked)}**", enlarge(image)
+
+
+def enlarge(image: np.ndarray, scale: int = PREVIEW_SCALE) -> np.ndarray:
+    """Nearest-neighbour enlargement: every model pixel a crisp ``scale`` x ``scale`` block."""
+    return np.kron(image, np.ones((scale, scale), dtype=image.dtype))
+
+
 def build_demo(model, *, title: str = "charclf: draw a character"):
-    """A ``gradio.Blocks`` app: a Sketchpad, a ``Label`` with the top-5 characters (API name ``/predict``),
-    and the 28x28 image the model sees (``/model_input``); both update on every stroke."""
+    """A ``gradio.Blocks`` app: a Sketchpad (brush active on load), the answer in words (naming look-alikes),
+    a ``Label`` with the top-5 characters and the 28x28 image the model sees, enlarged 8x with nearest
+    neighbour; all three update on every stroke (API name ``/predict``: the top 5, the answer, the image)."""
     gr = _gradio()
     labels = model.charclf_config["labels"]
     arch = model.charclf_config.get("architecture", "model")
@@ -110,15 +138,18 @@ def build_demo(model, *, title: str = "charclf: draw a character"):
         with gr.Row():
             sketch = gr.Sketchpad(label="draw here", type="numpy", image_mode="RGBA", canvas_size=CANVAS,
                                   brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"),
-                                  format="png")
+                                  format="png", elem_id=SKETCH_ID)
             with gr.Column():
-                label = gr.Label(num_top_classes=5, label="top 5")
-                seen = gr.Image(label="what the model sees (28x28)", image_mode="L", height=140, width=140,
-                                interactive=False)
-        sketch.change(lambda s: predict_sketch(model, s, top=5), inputs=sketch, outputs=label, api_name="predict",
-                      show_progress="hidden", trigger_mode="always_last")
-        sketch.change(sketch_to_input, inputs=sketch, outputs=seen, api_name="model_input", show_progress="hidden",
-                      trigger_mode="always_last")
+                said = gr.Markdown("", elem_id="answer", label="answer")
+                label = gr.Label(num_top_classes=5, label="top 5", elem_id="top5")
+                side = 28 * PREVIEW_SCALE
+                seen = gr.Image(label=f"what the model sees (28x28, shown {PREVIEW_SCALE}x)", image_mode="L",
+                                height=side + 110, width=side + 20, interactive=False, elem_id="model_input",
+                                format="png")  # lossless: the pixels are what the model sees
+        # One event per stroke: one conversion and one model call feed all three outputs.
+        sketch.change(lambda s: respond(model, s, top=5), inputs=sketch, outputs=[label, said, seen],
+                      api_name="predict", show_progress="hidden", trigger_mode="always_last")
+        demo.load(None, None, None, js=ACTIVATE_BRUSH_JS)
     return demo
 
 
@@ -130,9 +161,7 @@ def launch(model_dir=None, host: str = DEFAULT_HOST, port: int | None = None, sh
     even in notebooks where Gradio would switch it on by itself. ``block=False`` returns the running
     ``Blocks`` at once (call ``.close()`` to stop it), for notebooks and tests.
     """
-    from charclf.models.hub import load_model
-
-    model = load_model(resolve_model_dir(model_dir))
+    model = load_for_predict(resolve_model_dir(model_dir))  # the model `charclf predict` uses, loaded once
     if port is not None:
         check_port_free(host, port)  # before gradio starts: its own message speaks of launch() parameters
     demo = build_demo(model)

@@ -2,6 +2,8 @@
 hand."""
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from charclf.study.findings import (ablation_findings, complete_trials, finetune_findings, search_findings,
@@ -177,3 +179,39 @@ def test_ablation_findings_say_the_macro_recall_change_beside_the_accuracy_verdi
     line = ablation_findings(table)[1]
     assert "the change hurts, and the test part agrees" in line
     assert line.endswith("Macro recall on test (the mean of the per-class recalls): 75.66%, +2.91 points.")
+
+
+def test_goal_verdict_needs_the_mean_to_clear_the_goal_by_one_std():
+    from charclf.study.headline import goal_verdict
+
+    assert goal_verdict(0.8706, 0.870, 0.00065).startswith("met, within noise (+0.06 points")
+    assert goal_verdict(0.8598, 0.852, 0.0014) == "met (+0.78 points)"
+    assert goal_verdict(0.8727, 0.875) == "not met (-0.23 points)"
+    assert goal_verdict(0.8727, 0.870).startswith("met, within noise") and "one run" in goal_verdict(0.8727, 0.870)
+    assert goal_verdict(35.1, 60.0, 7.7, lower_is_better=True, unit="s", scale=1.0) == "met (+24.90 s)"
+
+
+def test_findings_table_reads_every_row_from_an_artifact():
+    from charclf.study.headline import findings_rows
+
+    rows = findings_rows()
+    findings = " ".join(r["finding"] for r in rows)
+    for what in ("single model", "100k", "30k", "ensemble", "race", "MNIST", "label audit"):
+        assert what in findings
+    for r in rows:  # every row links a notebook and an artifact that exists in the repository
+        assert "notebooks/" in r["notebook"]
+        from charclf.provenance import REPO_ROOT
+        for path in re.findall(r"\]\(([^)]+)\)", r["artifact"]):
+            assert (REPO_ROOT / path).is_file(), path
+
+
+def test_label_audit_share_counts_each_kind_of_flag():
+    from charclf.study.headline import audit_shares
+
+    audit = {"test": {"model_errors": 100, "errors_on_likely_label_errors": 30, "likely_label_errors": 30,
+                      "ceiling_accuracy": 0.9, "model_accuracy": 0.8},
+             "by_part": {"test": {"by_kind": {"wrong_label": 8, "orientation": 2, "digit_letter": 20, "case": 5}}}}
+    shares = audit_shares(audit)
+    assert shares["exact"] and shares["shares"]["wrong_label"] == (8, 0.08)
+    audit["test"]["errors_on_likely_label_errors"] = 25  # not every flag an error: the counts are bounds
+    assert not audit_shares(audit)["exact"]

@@ -35,7 +35,8 @@ def _findings(root) -> str:
 def _results(root, *, smoke: bool = False) -> str:
     from charclf.study.report import results_markdown
 
-    return results_markdown(root, smoke=smoke)
+    # The repository's own outputs unless told otherwise (not $CHARCLF_OUTPUTS_DIR: tests point that elsewhere).
+    return results_markdown(root or REPO_ROOT / "outputs" / "runs", smoke=smoke)
 
 
 def replace_block(text: str, name: str, body: str, *, where: str = "") -> str:

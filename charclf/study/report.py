@@ -153,7 +153,9 @@ def results_markdown(root: str | Path | None = None, *, smoke: bool = False, ben
                 lines.append(f"| {r.run.split('/' + name + '/', 1)[-1]} | `{r.model}` | {_fmt(r.train_images, ',')} | "
                              f"{_fmt(r.epochs, 'd')} | {_fmt(r.val_acc, '.2%')} | {_fmt(r.test_acc, '.2%')} | "
                              f"{ {True: 'yes', False: 'no'}.get(r.tta, '?')} | {_precision(r)} | [metrics]({r.run}/metrics.json) |")
-    bench = bench_rows() if (not smoke if bench is None else bench) else pd.DataFrame()
+    # The bench beside the runs (outputs/bench next to outputs/runs), so a given root reads one outputs folder.
+    bench_path = Path(root).parent / "bench" / "bench-cpu.json" if root else None
+    bench = bench_rows(bench_path) if (not smoke if bench is None else bench) else pd.DataFrame()
     if not bench.empty:
         lines += ["", f"**Training throughput on this 2-core CPU** (`charclf bench`, batch "
                       f"{int(bench['batch_size'].iloc[0])}, artifact [{bench['artifact'].iloc[0]}]"

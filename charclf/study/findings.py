@@ -189,3 +189,118 @@ def ablation_findings(table: pd.DataFrame, *, profile: str = "full") -> list[str
     lines.append(f"Highest val accuracy: {table.loc[best, 'label']} ({table.loc[best, 'best val acc']:.2%}); "
                  f"its test accuracy, {table.loc[best, 'test acc']:.2%}, is read once, after the choice.")
     return lines
+
+
+# -- "What we found": each notebook's closing sentences, built from the numbers it shows -------------------
+def print_found(lines: list[str]) -> None:
+    """Print ``lines`` as a Markdown-like bullet list (the closing cell of every notebook)."""
+    print("\n".join(f"* {line}" for line in lines))
+
+
+def dataset_found(train_counts: pd.Series, share: pd.DataFrame) -> list[str]:
+    """Notebook 01: the class imbalance of the training part and what the 15 case-ambiguous letters cost a
+    classifier that sees only their shape (``share``: one row per letter, columns ``lower`` and ``upper``)."""
+    total = int(train_counts.sum())
+    ambiguous = int(share[["lower", "upper"]].sum().sum())
+    lost = int(share[["lower", "upper"]].min(axis=1).sum())
+    return [f"The training part holds {total:,} images of {len(train_counts)} classes; the most frequent class "
+            f"({train_counts.idxmax()!r}, {int(train_counts.max()):,}) has {train_counts.max() / train_counts.min():.1f}× "
+            f"the images of the rarest ({train_counts.idxmin()!r}, {int(train_counts.min()):,}).",
+            f"The 15 case-ambiguous letters hold {ambiguous:,} training images ({ambiguous / total:.1%}); a classifier "
+            f"that reads only their shape and always picks the more frequent case is wrong on {lost:,} of them: "
+            f"{lost / total:.1%} of the training part, an error no 62-class model can avoid on these letters "
+            f"without cues beyond the shape."]
+
+
+def ablation_summary(table: pd.DataFrame, *, profile: str = "full") -> list[str]:
+    """Notebooks 02 and 09: the arm with the best val accuracy, and which arms moved val by more than seed noise
+    (one seed each), from :func:`charclf.study.plan.run_ablation`'s table (the first row is the reference)."""
+    base = table.iloc[0]
+    best = table["best val acc"].idxmax()
+    d_val = 100 * (table["best val acc"] - base["best val acc"])
+    beyond = [f"{table.loc[i, 'label']} ({d:+.2f})" for i, d in d_val.iloc[1:].items() if abs(d) >= SEED_NOISE_PTS]
+    lines = [f"Best on val: {table.loc[best, 'label']} at {table.loc[best, 'best val acc']:.2%} (test "
+             f"{table.loc[best, 'test acc']:.2%}), against the reference's {base['best val acc']:.2%}."]
+    if profile != "full":
+        lines.append(f"The {profile} profile is a smoke test: these arms show the pipeline runs, not what they are worth.")
+    elif beyond:
+        lines.append(f"Arms that moved val by at least {SEED_NOISE_PTS} points (one seed each): {', '.join(beyond)}; "
+                     "every other arm is within seed noise of the reference.")
+    else:
+        lines.append(f"No arm moved val by {SEED_NOISE_PTS} points or more: within seed noise, one seed each.")
+    return lines
+
+
+def evaluation_found(name: str, entry: dict, top: pd.DataFrame) -> list[str]:
+    """Notebook 07: the best run's test accuracy, what merging the case pairs removes, calibration, and how
+    many of its most frequent confusions are a question of case (``top``: with a ``case only`` column)."""
+    acc, merged = entry["accuracy"], entry.get("merged47_accuracy")
+    lines = [f"`{name}` (chosen on val) scores {acc:.2%} on the {entry['n']:,} test images."]
+    if merged is not None:
+        removed = 1 - (1 - merged) / (1 - acc)
+        lines.append(f"Scored after merging the 15 case pairs, the same predictions reach {merged:.2%}: "
+                     f"{removed:.0%} of its errors are a confusion between the two cases of one letter.")
+    lines.append(f"{int(top['case only'].sum())} of its {len(top)} most frequent confusions differ only by case; "
+                 f"its expected calibration error is {entry['ece']:.4f}.")
+    return lines
+
+
+def training_found(summary: pd.DataFrame, table: pd.DataFrame) -> list[str]:
+    """Notebook 04: the best model on val and the smallest close to it (:func:`charclf.study.earlier.findings`),
+    then which precisions trained the runs, so times are compared only within one."""
+    from charclf.study.earlier import findings
+
+    lines = findings(summary)[:2]
+    counts = table["precision"].value_counts()
+    if len(counts) > 1:
+        lines.append("The runs trained in " + " and ".join(f"{p} ({n} runs)" for p, n in counts.items())
+                     + " on different machines across sessions: compare training times only between runs of the "
+                     "same precision.")
+    return lines
+
+
+def precision_columns(table: pd.DataFrame, runs: dict) -> pd.DataFrame:
+    """``runs_table(runs)`` with ``val precision``: what the per-epoch val that chose the weights ran in (an
+    older run, recorded as None, scored val in its training precision)."""
+    chosen = {label: run.record.selection_precision or run.record.precision for label, run in runs.items()}
+    return table.assign(**{"val precision": table.index.map(chosen)})
+
+
+def summary_precision(summary: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """``seed_summary`` with the precisions of each model's seeds (counted where they differ)."""
+    from charclf.study.report import precision_label
+
+    labels = {model: precision_label(list(g["precision"]), list(g["val precision"]))
+              for model, g in table.groupby("model")}
+    return summary.assign(**{"precision (train / val)": summary.index.map(labels)})
+
+
+def audit_found(results: dict) -> list[str]:
+    """Notebook 12: how much is flagged, what share of the model's test errors falls on each kind of flag, the
+    ceiling, and the cleaning experiment — from the audit's JSON."""
+    from charclf.study.headline import audit_shares
+
+    overall, kinds = results["overall"], results["overall"]["by_kind"]
+    s = audit_shares(results)
+    share = {k: s["shares"].get(k, (0, 0.0)) for k in ("wrong_label", "orientation", "digit_letter", "case")}
+    plain = share["wrong_label"][0] + share["orientation"][0]
+    bound = "" if s["exact"] else "at most "
+    lines = [f"cleanlab flags {overall['flagged']:,} of {overall['images']:,} images ({overall['flagged_rate']:.1%}); "
+             f"{kinds.get('case', 0):,} are case pairs EMNIST itself merges (not errors), leaving "
+             f"{overall['likely_errors']:,} likely errors: {kinds.get('digit_letter', 0):,} digit/letter look-alikes, "
+             f"{kinds.get('wrong_label', 0):,} plainly wrong labels and {kinds.get('orientation', 0):,} orientation "
+             "outliers.",
+             f"Of the audit model's {s['errors']:,} test errors ({s['accuracy']:.2%} accuracy), {bound}{plain:,} "
+             f"({plain / s['errors']:.1%}) fall on plainly wrong or mis-oriented labels, "
+             f"{share['digit_letter'][0]:,} ({share['digit_letter'][1]:.1%}) on digit/letter look-alikes (many "
+             f"of them ambiguous handwriting rather than a wrong label) and {share['case'][0]:,} "
+             f"({share['case'][1]:.1%}) on case pairs. If every likely error were a real one, a perfect model "
+             f"could score at most {s['ceiling']:.1%} against these labels."]
+    experiment = results.get("experiment") or {}
+    scores = experiment.get("scores") or {}
+    if "baseline" in scores and "cleaned" in scores:
+        before, after = scores["baseline"]["test"]["accuracy"], scores["cleaned"]["test"]["accuracy"]
+        lines.append(f"Trained without its {experiment['removed_train_images']:,} likely errors, the same recipe "
+                     f"scores {after:.2%} on the original test part against {before:.2%} "
+                     f"({100 * (after - before):+.2f} points, one seed each).")
+    return lines

@@ -304,3 +304,32 @@ def audit_found(results: dict) -> list[str]:
                      f"scores {after:.2%} on the original test part against {before:.2%} "
                      f"({100 * (after - before):+.2f} points, one seed each).")
     return lines
+
+
+def architectures_found(table: pd.DataFrame, check: pd.DataFrame, same_order: bool) -> list[str]:
+    """Notebook 03: how many models, their range of size and cost, whether the published parameter counts are
+    reproduced, and whether pooling before the ReLU computes exactly what the card's order does."""
+    smallest, largest = table["params"].idxmin(), table["params"].idxmax()
+    cheapest, dearest = table["MMACs"].idxmin(), table["MMACs"].idxmax()
+    return [f"{len(table)} registered models, from `{smallest}` ({int(table.loc[smallest, 'params']):,} parameters) "
+            f"to `{largest}` ({int(table.loc[largest, 'params']):,}), and from {table.loc[cheapest, 'MMACs']:.2f} "
+            f"(`{cheapest}`) to {table.loc[dearest, 'MMACs']:,.0f} MMACs per image (`{dearest}`).",
+            f"{int(check['equal'].sum())} of the {len(check)} published parameter counts are reproduced exactly.",
+            "Pooling before the ReLU gives " + ("bit-identical outputs to" if same_order else "outputs that differ from")
+            + " the card's Conv → ReLU → MaxPool order on a random batch."]
+
+
+def data_found(parts: dict, tag: str) -> list[str]:
+    """Notebook 00: the parts of the protocol every notebook trains, chooses and tests on (``{part: dataset}``)."""
+    sizes = {p: len(ds) for p, ds in parts.items()}
+    present = min(int((ds.class_counts() > 0).sum()) for ds in parts.values())
+    return [f"The protocol's parts hold {sizes['train']:,} training, {sizes['val']:,} val and {sizes['test']:,} test "
+            f"images, every one of the {present} classes in every part ({tag}); val chooses, test is read once."]
+
+
+def predictions_found(name: str, entries: list[dict], truth: list[int], pred: list[int]) -> list[str]:
+    """Notebook 10: how many image files the model read right, and how many it refused with an error."""
+    right = sum(t == p for t, p in zip(truth, pred))
+    refused = sum(not e["ok"] for e in entries)
+    return [f"`{name}` read {right} of the {len(truth)} readable files right; {refused} file(s) were refused "
+            "with a one-line error while the others ran."]

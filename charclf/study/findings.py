@@ -207,9 +207,9 @@ def dataset_found(train_counts: pd.Series, share: pd.DataFrame) -> list[str]:
             f"({train_counts.idxmax()!r}, {int(train_counts.max()):,}) has {train_counts.max() / train_counts.min():.1f}× "
             f"the images of the rarest ({train_counts.idxmin()!r}, {int(train_counts.min()):,}).",
             f"The 15 case-ambiguous letters hold {ambiguous:,} training images ({ambiguous / total:.1%}); a classifier "
-            f"that reads only their shape and always picks the more frequent case is wrong on {lost:,} of them: "
-            f"{lost / total:.1%} of the training part, an error no 62-class model can avoid on these letters "
-            f"without cues beyond the shape."]
+            f"that cannot tell their two cases apart and always picks the more frequent one is wrong on {lost:,} of "
+            f"them: {lost / total:.1%} of the training part (notebook 07 measures how much of a trained model's "
+            f"error is such a confusion of case)."]
 
 
 def ablation_summary(table: pd.DataFrame, *, profile: str = "full") -> list[str]:
@@ -253,7 +253,8 @@ def training_found(summary: pd.DataFrame, table: pd.DataFrame) -> list[str]:
     lines = findings(summary)[:2]
     counts = table["precision"].value_counts()
     if len(counts) > 1:
-        lines.append("The runs trained in " + " and ".join(f"{p} ({n} runs)" for p, n in counts.items())
+        lines.append("The runs trained in " + " and ".join(f"{p} ({n} run{'s' if n != 1 else ''})"
+                                                           for p, n in counts.items())
                      + " on different machines across sessions: compare training times only between runs of the "
                      "same precision.")
     return lines

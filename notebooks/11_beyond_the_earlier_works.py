@@ -235,6 +235,7 @@ else:
 # when the three-seed test mean clears it by at least one standard deviation, "met, within noise" when by less:
 
 # %%
+from charclf.study.beyond import RACE_GOAL_S
 from charclf.study.headline import goal_verdict
 for goal, row in goals.iterrows():
     std = row.get("test std") if row.get("seeds", 0) >= 3 else None
@@ -242,13 +243,19 @@ for goal, row in goals.iterrows():
                goal_verdict(row["test mean"], row["target"], std) if row.get("seeds", 0) >= 3 or goal == "ensemble"
                else f"not met: {int(row['seeds'])} of the 3 seeds a goal asks for")
     seen = "no candidate yet" if pd.isna(row.get("test mean")) else (
-        f"{row['candidate (chosen on val)']}: test mean {row['test mean']:.2%} over {int(row['seeds'])} seed(s)")
+        f"{row['candidate (chosen on val)']}: test {'mean ' if row['seeds'] > 1 else ''}{row['test mean']:.2%}, "
+        + (f"{int(row['seeds'])} seeds" if goal != "ensemble" else "one ensemble"))
     print(f"{goal}: target {row['target']:.1%} — {verdict} ({seen})")
 if race is not None:
     for goal, row in race_goal_table.iterrows():
-        seen = "no entrant reached the target on every seed" if row["candidate"] is None else \
-            f"{row['candidate']}: {row['value']:.1f}"
-        print(f"race, {goal}: {'met' if row['met'] else 'not met'} ({seen})")
+        if row["candidate"] is None:
+            print(f"race, {goal}: not met (no entrant reached the target on every seed)")
+            continue
+        seconds = row["target"] == RACE_GOAL_S  # the time goal: lower is better, spread over the seeds
+        verdict = goal_verdict(row["value"], row["target"], row.get("std") if seconds else None,
+                               lower_is_better=seconds, unit="s" if seconds else "×", scale=1.0)
+        print(f"race, {goal}: {verdict} ({row['candidate']}: {row['value']:.1f}"
+              + (f" ± {row['std']:.1f} s" if seconds else "×") + ")")
 
 # %% [markdown]
 # * Under the **quick** profile the runs above see a few thousand images for at most two epochs: the tables

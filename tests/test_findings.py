@@ -215,3 +215,15 @@ def test_label_audit_share_counts_each_kind_of_flag():
     assert shares["exact"] and shares["shares"]["wrong_label"] == (8, 0.08)
     audit["test"]["errors_on_likely_label_errors"] = 25  # not every flag an error: the counts are bounds
     assert not audit_shares(audit)["exact"]
+
+
+def test_ablation_summary_names_the_best_arm_or_says_none_beat_the_reference():
+    from charclf.study.findings import ablation_summary
+
+    table = pd.DataFrame({"label": ["base", "lion", "mixup"], "best val acc": [0.864, 0.866, 0.857],
+                          "test acc": [0.863, 0.862, 0.856]}, index=["base", "lion", "mixup"])
+    lines = ablation_summary(table)
+    assert lines[0].startswith("Best on val: lion at 86.60%") and "mixup (-0.70)" in lines[1]
+    table.loc["lion", "best val acc"] = 0.860
+    assert ablation_summary(table)[0].startswith("No arm beat the reference, base")
+    assert "smoke test" in ablation_summary(table, profile="quick")[1]

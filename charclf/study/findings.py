@@ -219,8 +219,12 @@ def ablation_summary(table: pd.DataFrame, *, profile: str = "full") -> list[str]
     best = table["best val acc"].idxmax()
     d_val = 100 * (table["best val acc"] - base["best val acc"])
     beyond = [f"{table.loc[i, 'label']} ({d:+.2f})" for i, d in d_val.iloc[1:].items() if abs(d) >= SEED_NOISE_PTS]
-    lines = [f"Best on val: {table.loc[best, 'label']} at {table.loc[best, 'best val acc']:.2%} (test "
-             f"{table.loc[best, 'test acc']:.2%}), against the reference's {base['best val acc']:.2%}."]
+    if best == table.index[0]:
+        lines = [f"No arm beat the reference, {base['label']}, on val ({base['best val acc']:.2%}; test "
+                 f"{base['test acc']:.2%})."]
+    else:
+        lines = [f"Best on val: {table.loc[best, 'label']} at {table.loc[best, 'best val acc']:.2%} (test "
+                 f"{table.loc[best, 'test acc']:.2%}), against the reference's {base['best val acc']:.2%}."]
     if profile != "full":
         lines.append(f"The {profile} profile is a smoke test: these arms show the pipeline runs, not what they are worth.")
     elif beyond:

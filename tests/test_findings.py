@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pandas as pd
+import pytest
 
 from charclf.study.findings import (ablation_findings, complete_trials, finetune_findings, search_findings,
                                    trials_to_match)
@@ -227,3 +228,17 @@ def test_ablation_summary_names_the_best_arm_or_says_none_beat_the_reference():
     table.loc["lion", "best val acc"] = 0.860
     assert ablation_summary(table)[0].startswith("No arm beat the reference, base")
     assert "smoke test" in ablation_summary(table, profile="quick")[1]
+
+
+def test_every_notebook_opens_with_its_question_and_ends_with_what_it_found():
+    from pathlib import Path
+
+    jupytext = pytest.importorskip("jupytext")
+    sources = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.py"))
+    assert sources
+    for path in sources:
+        cells = jupytext.read(path).cells
+        first = next(c for c in cells if c.cell_type == "markdown")
+        assert "**Question:**" in first.source, f"{path.name}: its first markdown cell states no question"
+        tail = [c.source for c in cells[-4:] if c.cell_type == "markdown"]
+        assert any("## What we found" in s for s in tail), f"{path.name}: no 'What we found' at its end"

@@ -158,7 +158,9 @@ ctx.show(pd.DataFrame({
 
 # %%
 from charclf.study.plan import run_ablation
+from charclf.study.findings import with_precision
 ablation, histories = run_ablation(ctx, "02_augmentation")
+ablation = with_precision(ablation, {name: ctx.runs_dir / name for name in ablation.index})
 ctx.show(ablation, "Augmentation ablation on Mini-Vision-V3")
 # The conclusions, computed from the table above (each arm against the first; val decides; one seed each).
 from charclf.study.findings import ablation_findings

@@ -148,7 +148,8 @@ winner = min((search, tpe), key=lambda r: r.best_value)
 tuned = ctx.train("05_random_search/resnet-tuned-seed0", ctx.adapt(winner.best_config()), data)
 default_runs, _ = train_plan(ctx, data, training_runs(ctx.profile, ["resnet"])[:1])
 both = {"default recipe (04)": next(iter(default_runs.values())), f"tuned ({winner.best_params})": tuned}
-ctx.show(runs_table(both), "ResNet: the searched setting vs the default recipe")
+from charclf.study.findings import precision_columns
+ctx.show(precision_columns(runs_table(both), both), "ResNet: the searched setting vs the default recipe")
 
 # %% [markdown]
 # ## What we found

@@ -75,6 +75,11 @@ stages = pd.DataFrame({"pretrain (SGD, 90 %)": results["pretrain"], "finetune (A
                        "control: Adam from scratch (100 %)": results["controls"]["adam_scratch"]}).T
 stages = stages[["optimizer", "lr", "train_samples", "epochs_run", "best_epoch", "val_acc", "test_acc",
                  "train_time_s"]]
+from charclf.study.findings import with_precision
+folder_of = {"pretrain (SGD, 90 %)": "pretrain", "finetune (Adam, 100 %)": "finetune",
+             "control: SGD continued (100 %)": "sgd_continued", "control: Adam from scratch (100 %)": "adam_scratch"}
+stages = with_precision(stages, {label: ctx.runs_dir / "06_pretrain_finetune" / MODEL / folder
+                                 for label, folder in folder_of.items()})
 ctx.show(stages, f"{MODEL}: pre-training, fine-tuning and the two controls")
 
 # %%

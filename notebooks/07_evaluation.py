@@ -238,6 +238,7 @@ else:
 
 # %%
 from charclf.study import is_finished_run, load_run
+from charclf.study.findings import run_precision
 from charclf.fileio import write_json
 from charclf.provenance import run_metadata
 runs = [load_run(d) for d in sorted((ctx.runs_dir / "04_training").iterdir()) if is_finished_run(d)]
@@ -245,6 +246,7 @@ records = []
 for run in runs:
     entry = run.record.test  # the run's one test evaluation
     records.append({"run": run.name, "model": run.record.model, "TTA": run.record.tta,
+                    "precision (train / val)": run_precision(run.record),
                     "val acc": run.record.best_val_acc, "test n": entry["n"],
                     **{m: entry.get(m) for m in ("accuracy", "f1_macro", "merged47_accuracy", "ece")}})
 records = pd.DataFrame(records)
@@ -254,6 +256,7 @@ mean, std = grouped[columns].mean(), grouped[columns].std()
 every = mean.map("{:.4f}".format) + std.map(lambda v: "" if pd.isna(v) else f" ± {v:.4f}")
 every.insert(0, "seeds", grouped.size())
 every.insert(1, "TTA", grouped["TTA"].first())
+every.insert(2, "precision (train / val)", grouped["precision (train / val)"].agg(lambda v: ", ".join(sorted(set(v)))))
 every = every.loc[mean.sort_values("val acc", ascending=False).index]
 ctx.show(every, f"Every model of notebook 04 on the test part ({int(records['test n'].iloc[0]):,} images): "
                 "mean ± std over seeds, from each run's recorded evaluation")

@@ -137,7 +137,9 @@ ctx.show(effnet_status, "EfficientNet under its recipe: measured images/s and th
 
 # %%
 from charclf.study.plan import run_ablation
+from charclf.study.findings import with_precision
 ablation, histories = run_ablation(ctx, "09_efficientnet_ideas")
+ablation = with_precision(ablation, {name: ctx.runs_dir / name for name in ablation.index})
 ctx.show(ablation, "The EfficientNet recipe's ideas, one at a time, on Mini-Vision-V3")
 # The conclusions, computed from the table above (each arm against the first; val decides; one seed each).
 from charclf.study.findings import ablation_findings

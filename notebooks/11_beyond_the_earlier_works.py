@@ -154,7 +154,11 @@ if not student_status.empty:
 
 # %%
 from charclf.study.beyond import frontier, model_rows
-front = frontier(model_rows(ctx.runs_dir))
+from charclf.study.findings import entry_precisions
+rows = model_rows(ctx.runs_dir)
+front = frontier(rows)
+if not front.empty:  # every seed's precision, not the first seed's only
+    front = front.drop(columns="precision").join(entry_precisions(rows))
 ctx.show(front.round(4), "Every model of the study: accuracy, size and training time")
 
 # %%
@@ -164,8 +168,9 @@ points = front.reset_index().rename(columns={"test_mean": "holdout-test accuracy
 display(ctx.save(viz.params_vs_accuracy(points, y="holdout-test accuracy", label="entry",
                                         title="Accuracy per parameter", subtitle=ctx.tag), "11_params_vs_accuracy"))
 display(ctx.save(viz.params_vs_accuracy(points, x="train s mean", y="holdout-test accuracy", label="entry",
-                                        hue="precision", title="Accuracy per CPU-second of training (on the "
-                                        "machine that trained each run; colour: its precision)", subtitle=ctx.tag),
+                                        hue="precision (train / val)",
+                                        title="Accuracy per CPU-second of training (on the machine that trained "
+                                              "each run; colour: its precision)", subtitle=ctx.tag),
                  "11_seconds_vs_accuracy"))
 
 # %% [markdown]

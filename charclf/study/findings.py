@@ -338,3 +338,27 @@ def predictions_found(name: str, entries: list[dict], truth: list[int], pred: li
     refused = sum(not e["ok"] for e in entries)
     return [f"`{name}` read {right} of the {len(truth)} readable files right; {refused} file(s) were refused "
             "with a one-line error while the others ran."]
+
+
+def run_precision(record) -> str:
+    """``"bf16 / fp32"``: the precision a run trained in, and the one its per-epoch val (which chose its weights)
+    ran in — an older run, recorded as None, scored val in its training precision."""
+    return f"{record.precision} / {record.selection_precision or record.precision}"
+
+
+def with_precision(table: pd.DataFrame, run_dirs: dict) -> pd.DataFrame:
+    """``table`` with a ``precision (train / val)`` column, read from the run record of each row's folder
+    (``{row label: run folder}``), so a table comparing runs shows what each arm ran in."""
+    from charclf.eval.record import RunRecord
+
+    labels = {label: run_precision(RunRecord.load(folder)) for label, folder in run_dirs.items()}
+    return table.assign(**{"precision (train / val)": table.index.map(labels)})
+
+
+def entry_precisions(rows: pd.DataFrame) -> pd.Series:
+    """Per entry of :func:`charclf.study.beyond.model_rows`: the precisions of its seeds, counted where they
+    differ (``frontier``'s own column shows the first seed's only)."""
+    from charclf.study.report import precision_label
+
+    return pd.Series({entry: precision_label(list(g["precision"]), list(g["selection_precision"]))
+                      for entry, g in rows.groupby("entry")}, name="precision (train / val)")

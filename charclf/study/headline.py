@@ -245,6 +245,8 @@ def findings_markdown(repo: str | Path | None = None, *, prefix: str = "") -> st
     output, with ``prefix="../"``)."""
     findings = findings_rows(repo, prefix=prefix)
     earlier = earlier_rows(repo, prefix=prefix)
+    if not findings and not earlier:  # an installed package without the repository's outputs/
+        return "_No committed results here: a clone of the repository holds them under outputs/._"
     text = ["All on the offline `holdout` protocol (train 93,055 / val 11,634 / test 11,634 images of EMNIST "
             "ByClass, 62 classes) unless the row says otherwise; test accuracy is mean ± sample std over seeds, "
             "scored once in float32 on the weights chosen on val. *precision*: what trained the runs / what scored "

@@ -2,6 +2,8 @@
 the text outputs it was committed with — but for the environment lines ``rendercheck.ENVIRONMENT_LINES`` names."""
 from __future__ import annotations
 
+import os
+
 import nbformat
 import pytest
 
@@ -64,3 +66,14 @@ def test_every_committed_notebook_is_the_render_of_head(real_data_dir, tmp_path,
     problems = rendercheck.check_renders(workdir=tmp_path)
     assert not problems, "stale renders (fix: charclf study --no-download, then commit the notebooks):\n" + \
         "\n".join(problems)
+
+
+def test_rendering_never_retrains_nor_writes_the_committed_outputs(tmp_path, monkeypatch):
+    # notebooks/conftest.py sets CHARCLF_RETRAIN=1 for the whole pytest session (nbmake's quick runs)
+    monkeypatch.setenv("CHARCLF_RETRAIN", "1")
+    monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", "/somewhere/else")
+    with rendercheck.render_environment(tmp_path / "outputs", tmp_path / "figures"):
+        assert "CHARCLF_RETRAIN" not in os.environ
+        assert os.environ["CHARCLF_OUTPUTS_DIR"] == str(tmp_path / "outputs")
+        assert os.environ["CHARCLF_FIGURES_DIR"] == str(tmp_path / "figures")
+    assert os.environ["CHARCLF_RETRAIN"] == "1" and os.environ["CHARCLF_OUTPUTS_DIR"] == "/somewhere/else"

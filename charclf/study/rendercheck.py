@@ -16,6 +16,7 @@ import os
 import re
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 # Lines that describe the rendering machine, not the study: ``(pattern, replacement)``, applied per line.
@@ -85,29 +86,46 @@ def linked_copy(source: Path, dest: Path) -> Path:
     return dest
 
 
+@contextmanager
+def render_environment(outputs: Path, figures: Path):
+    """The environment the kernels inherit while rendering: the linked outputs and a temporary figures folder
+    (nothing committed is written), and no ``$CHARCLF_RETRAIN`` — under ``pytest tests notebooks``,
+    notebooks/conftest.py sets it for nbmake's quick runs, and it would make these full-profile kernels train."""
+    from charclf.paths import FIGURES_ENV, OUTPUTS_ENV
+    from charclf.study.runs import RETRAIN_ENV
+
+    changes = {OUTPUTS_ENV: str(outputs), FIGURES_ENV: str(figures), RETRAIN_ENV: None}
+    saved = {key: os.environ.get(key) for key in changes}
+    try:
+        for key, value in changes.items():
+            _set(key, value)
+        yield
+    finally:
+        for key, value in saved.items():
+            _set(key, value)
+
+
+def _set(key: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(key, None)
+    else:
+        os.environ[key] = value
+
+
 def check_renders(repo: Path | None = None, *, only=None, workdir: Path | None = None, echo=print) -> list[str]:
     """Render ``repo``'s notebooks (default: this repository) from its committed runs and return one line per
     notebook whose text outputs differ from the committed copy, or which could not be rendered."""
     import nbformat
 
-    from charclf.paths import FIGURES_ENV, OUTPUTS_ENV
     from charclf.provenance import REPO_ROOT
     from charclf.study.runner import find_notebooks, run_study
 
     repo = Path(repo) if repo else REPO_ROOT
     workdir = Path(workdir or tempfile.mkdtemp(prefix="charclf-render-head-"))
     outputs = linked_copy(repo / "outputs", workdir / "outputs")
-    saved = {key: os.environ.get(key) for key in (OUTPUTS_ENV, FIGURES_ENV)}
-    os.environ[OUTPUTS_ENV], os.environ[FIGURES_ENV] = str(outputs), str(workdir / "figures")
-    try:  # the kernels inherit this environment: the committed outputs and figures are never written
+    with render_environment(outputs, workdir / "figures"):
         results = run_study("full", only=only, notebooks=repo / "notebooks", out_dir=workdir / "rendered",
                             download=False, train=False, echo=echo)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     problems = []
     for path, result in zip(find_notebooks(repo / "notebooks", only), results):
         if result.not_rendered:

@@ -249,7 +249,7 @@ for goal, row in goals.iterrows():
                else f"not met: {int(row['seeds'])} of the 3 seeds a goal asks for")
     seen = "no candidate yet" if pd.isna(row.get("test mean")) else (
         f"{row['candidate (chosen on val)']}: test {'mean ' if row['seeds'] > 1 else ''}{row['test mean']:.2%}, "
-        + (f"{int(row['seeds'])} seeds" if goal != "ensemble" else "one ensemble"))
+        + (f"{int(row['seeds'])} seed{'s' if row['seeds'] != 1 else ''}" if goal != "ensemble" else "one ensemble"))
     print(f"{goal}: target {row['target']:.1%} — {verdict} ({seen})")
 if race is not None:
     for goal, row in race_goal_table.iterrows():

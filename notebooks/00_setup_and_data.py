@@ -18,6 +18,9 @@
 #
 # # 00 · Setup and data
 #
+# **Question:** what did the study find, and what does a reader need — data, protocol, profiles —
+# to reproduce it? The findings table below is the README's (one function builds both from the artifacts).
+#
 # This is the first notebook of **charclf**, an open study of handwritten character recognition on
 # [EMNIST](https://www.nist.gov/itl/products-and-services/emnist-dataset). Every notebook is a chapter of the
 # report; all the logic lives in the `charclf` package, so each cell is a call you can reuse in your own work.
@@ -59,7 +62,8 @@ if "google.colab" in sys.modules:
 
 # %% tags=["parameters"]
 import os
-PROFILE = "quick"  # "quick": small honest subsets on a CPU (minutes) | "full": the complete protocol (hours on a CPU)
+PROFILE = "quick"  # "quick": small subsets, minutes | "full": the complete protocol; `charclf study` sets it
+# and prints the value it used under this cell
 DATA_DIR = os.environ.get("CHARCLF_DATA_DIR")  # folder with emnist/, mnist/, protocols/; None: the repo's data/
 PROTOCOL = "holdout"  # "holdout": the offline protocol (the ByClass test file re-split) | "official"
 SEED = 0
@@ -68,6 +72,17 @@ RETRAIN = False  # True: train again instead of loading cached runs (CHARCLF_RET
 # %%
 from charclf.study import setup
 ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain=RETRAIN)
+
+# %% [markdown]
+# ## What the study found
+#
+# Read from the committed full-profile artifacts, whichever profile runs this notebook; each row links its
+# notebook and the files it was read from.
+
+# %%
+from IPython.display import Markdown
+from charclf.study.headline import findings_markdown
+Markdown(findings_markdown(prefix="../"))
 
 # %% [markdown]
 # On a fresh machine the data folder is empty: the next cell downloads NIST's archive (about 535 MB, with a
@@ -172,3 +187,12 @@ ctx.show(pd.DataFrame({p: [len(getattr(data, p))] for p in ("train", "val", "tes
 #   it so the quick profile really trains on every change).
 #
 # Each `metrics.json` records the git commit, the machine, the seed, the protocol and the full training config.
+
+# %% [markdown]
+# ## What we found
+#
+# Computed from the data this notebook loaded:
+
+# %%
+from charclf.study.findings import data_found, print_found
+print_found(data_found(parts, ctx.tag))

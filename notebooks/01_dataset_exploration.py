@@ -18,6 +18,9 @@
 #
 # # 01 · Dataset exploration
 #
+# **Question:** what does EMNIST ByClass look like before any model sees it — how unbalanced, how oriented, and how
+# much of it can its shape alone not tell apart?
+#
 # What does EMNIST look like before any model sees it? This notebook looks at the class balance of every split
 # whose label files are present, samples of each class, pixel statistics, the orientation of the official
 # files, and the classes that cannot be told apart by their shape alone.
@@ -36,7 +39,8 @@ if "google.colab" in sys.modules:
 
 # %% tags=["parameters"]
 import os
-PROFILE = "quick"  # "quick": small honest subsets on a CPU (minutes) | "full": the complete protocol (hours on a CPU)
+PROFILE = "quick"  # "quick": small subsets, minutes | "full": the complete protocol; `charclf study` sets it
+# and prints the value it used under this cell
 DATA_DIR = os.environ.get("CHARCLF_DATA_DIR")  # folder with emnist/, mnist/, protocols/; None: the repo's data/
 PROTOCOL = "holdout"  # "holdout": the offline protocol (the ByClass test file re-split) | "official"
 SEED = 0
@@ -183,3 +187,12 @@ print(f"merging the 15 pairs maps {len(full.classes)} classes to {len(merged_cla
 print("a classifier that always picks the more frequent case of these letters would still be wrong on "
       f"{int(share[['lower', 'upper']].min(axis=1).sum()):,} of the {int(share[['lower', 'upper']].sum().sum()):,} "
       "training images of these letters")
+
+# %% [markdown]
+# ## What we found
+#
+# Computed from the counts above:
+
+# %%
+from charclf.study.findings import dataset_found, print_found
+print_found(dataset_found(train_counts, share))

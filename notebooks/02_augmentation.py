@@ -18,6 +18,8 @@
 #
 # # 02 · Augmentation
 #
+# **Question:** what does each augmentation do to a character, and what is it worth to Mini-Vision-V3 over 15 epochs?
+#
 # Augmentation shows a model more variations of each character than the data holds. The earlier works used
 # torchvision transforms applied one image at a time in a `DataLoader`; `charclf` applies the same random
 # transforms (same parameter ranges and conventions as torchvision's `RandomAffine`, `RandomRotation`,
@@ -36,7 +38,8 @@ if "google.colab" in sys.modules:
 
 # %% tags=["parameters"]
 import os
-PROFILE = "quick"  # "quick": small honest subsets on a CPU (minutes) | "full": the complete protocol (hours on a CPU)
+PROFILE = "quick"  # "quick": small subsets, minutes | "full": the complete protocol; `charclf study` sets it
+# and prints the value it used under this cell
 DATA_DIR = os.environ.get("CHARCLF_DATA_DIR")  # folder with emnist/, mnist/, protocols/; None: the repo's data/
 PROTOCOL = "holdout"  # "holdout": the offline protocol (the ByClass test file re-split) | "official"
 SEED = 0
@@ -155,7 +158,9 @@ ctx.show(pd.DataFrame({
 
 # %%
 from charclf.study.plan import run_ablation
+from charclf.study.findings import with_precision
 ablation, histories = run_ablation(ctx, "02_augmentation")
+ablation = with_precision(ablation, {name: ctx.runs_dir / name for name in ablation.index})
 ctx.show(ablation, "Augmentation ablation on Mini-Vision-V3")
 # The conclusions, computed from the table above (each arm against the first; val decides; one seed each).
 from charclf.study.findings import ablation_findings
@@ -163,3 +168,12 @@ print("\n".join(f"* {line}" for line in ablation_findings(ablation, profile=ctx.
 ctx.save(viz.training_curves(histories, title=f"Mini-Vision-V3 under {len(histories)} augmentations",
                              subtitle=ctx.tag),
          "02_augmentation_ablation_curves")
+
+# %% [markdown]
+# ## What we found
+#
+# Computed from the ablation table above (one seed per arm; val decides):
+
+# %%
+from charclf.study.findings import ablation_summary, print_found
+print_found(ablation_summary(ablation, profile=ctx.profile))

@@ -18,6 +18,9 @@
 #
 # # 03 · Architectures
 #
+# **Question:** which models does the study compare, how large and how costly is each, and are they the networks their
+# works published?
+#
 # Every architecture of the study is built by name from one registry, timm style:
 # `create_model("vgg", num_classes=62)`. This notebook lists them all with their size (parameters) and cost
 # (multiply-accumulates per 28×28 image, counted by hooks on every convolution and linear layer), and checks
@@ -35,7 +38,8 @@ if "google.colab" in sys.modules:
 
 # %% tags=["parameters"]
 import os
-PROFILE = "quick"  # "quick": small honest subsets on a CPU (minutes) | "full": the complete protocol (hours on a CPU)
+PROFILE = "quick"  # "quick": small subsets, minutes | "full": the complete protocol; `charclf study` sets it
+# and prints the value it used under this cell
 DATA_DIR = os.environ.get("CHARCLF_DATA_DIR")  # folder with emnist/, mnist/, protocols/; None: the repo's data/
 PROTOCOL = "holdout"  # "holdout": the offline protocol (the ByClass test file re-split) | "official"
 SEED = 0
@@ -126,3 +130,12 @@ print(create_model("charnet_s", num_classes=62))
 # Every model takes a normalised float batch `(N, 1, 28, 28)` and returns logits `(N, classes)`; the
 # EfficientNets resize to 112 px inside the model, so all models share one data pipeline. Notebook 04
 # trains them.
+
+# %% [markdown]
+# ## What we found
+#
+# Computed from the tables and the check above:
+
+# %%
+from charclf.study.findings import architectures_found, print_found
+print_found(architectures_found(table, check, torch.equal(as_card, as_here)))

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -17,6 +17,9 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/charclf-study/charclf/blob/main/notebooks/04_training.ipynb)
 #
 # # 04 · Training the models of the earlier works (and ours)
+#
+# **Question:** how accurate is each earlier work's model on this protocol, trained under its own recipe with one
+# engine, and how does that compare with what the works published?
 #
 # The heart of the reproduction: every earlier work's model, trained on the same data under its own recipe,
 # with one training engine (`charclf.train.fit`): the six CNNs of the ByClass study (LeNet, AlexNet, VGG,
@@ -40,7 +43,8 @@ if "google.colab" in sys.modules:
 
 # %% tags=["parameters"]
 import os
-PROFILE = "quick"  # "quick": small honest subsets on a CPU (minutes) | "full": the complete protocol (hours on a CPU)
+PROFILE = "quick"  # "quick": small subsets, minutes | "full": the complete protocol; `charclf study` sets it
+# and prints the value it used under this cell
 DATA_DIR = os.environ.get("CHARCLF_DATA_DIR")  # folder with emnist/, mnist/, protocols/; None: the repo's data/
 PROTOCOL = "holdout"  # "holdout": the offline protocol (the ByClass test file re-split) | "official"
 SEED = 0
@@ -66,7 +70,10 @@ ctx.show(recipes[["model", "optimizer", "lr", "scheduler", "batch_size", "epochs
 # ## Training
 #
 # Model → recipe. The ByClass study's recipe is the same for its six CNNs; the Mini-Vision recipes were made
-# for MNIST (V2) and EMNIST Balanced (V3) and are used here on ByClass's 62 classes unchanged.
+# for MNIST (V2) and EMNIST Balanced (V3) and are used here on ByClass's 62 classes with their own optimizer,
+# schedule, epochs and augmentation ranges, with one difference: charclf's batched augmentation resamples their
+# crop + rotation **bilinear**, where the works' torchvision transforms resample the nearest pixel (the
+# `augmentation` column above; notebook 02 measures what that changes, notebook 11 trains the nearest version).
 
 # %%
 from charclf.study.plan import TRAINING_PLAN, train_plan, training_runs
@@ -80,10 +87,12 @@ ctx.show(status, "The plan: which runs this profile trains on this machine (imag
 
 # %%
 from charclf.study import generalisation_table, runs_table, seed_summary
+from charclf.study.findings import precision_columns, summary_precision
 table = runs_table(runs).assign(recipe=lambda t: t["model"].map(TRAINING_PLAN)).sort_values("best val acc",
                                                                                            ascending=False)
-ctx.show(table, "Every run under its recipe (val picks the epoch; test measured once, float32)")
-summary = seed_summary(table)
+table = precision_columns(table, runs)  # + what the per-epoch val that chose the weights ran in
+ctx.show(table, "Every run under its recipe (val picks the epoch in the `val precision`; test measured once, float32)")
+summary = summary_precision(seed_summary(table), table)
 ctx.show(summary, "Per model: mean and std over seeds (std is blank for a single seed)")
 
 # %% [markdown]
@@ -125,11 +134,14 @@ ctx.save(viz.params_vs_accuracy(points, y="holdout-test accuracy", label="model"
 # %% [markdown]
 # ## Time per epoch
 #
-# These are the times of this machine (see the setup cell's device line) for the profile's training part;
-# `charclf bench` compares the training engine itself with the usual `DataLoader` pipeline. Each run trains in
-# the precision that `TrainConfig(amp="auto")` picks on this machine (the table's `precision` column): bf16
-# where the hardware runs it natively — GPUs, and CPUs with AVX512-BF16/AMX, except for depthwise-convolution
-# models such as `charnet_s`, which bf16 does not speed up on a CPU.
+# These are the times recorded by the machines that trained each run, not by the machine that renders this
+# notebook: the runs were made over several sessions on two kinds of 2-core CPU, an AVX2-only one (float32)
+# and AVX512-BF16 ones (bf16), so the bars are coloured by the run's `precision` and only bars of one colour
+# compare (the cell prints the counts; VGG's bf16 seed, for one, took a fraction of its float32 seeds' time).
+# Each run trained in the precision `TrainConfig(amp="auto")` picked on its machine: bf16 where the hardware
+# runs it natively — GPUs, and CPUs with AVX512-BF16/AMX, except for depthwise-convolution models such as
+# `charnet_s`, which bf16 does not speed up on a CPU. `charclf bench` compares the training engine itself with
+# the usual `DataLoader` pipeline on one machine.
 #
 # MACs per image are only a rough proxy for training time, and the parameter count a worse one. Compare, in
 # the table above, the `MMACs` and `images / s` of the models that cost about the same 8 MMACs per image
@@ -145,7 +157,13 @@ ctx.save(viz.params_vs_accuracy(points, y="holdout-test accuracy", label="model"
 # %%
 import matplotlib.pyplot as plt
 fig, ax = plt.subplots(figsize=(8, 4), layout="constrained")
-table.sort_values("s / epoch")["s / epoch"].plot.barh(ax=ax, color="tab:green")
+timed = table.sort_values("s / epoch")
+colours = {"fp32": "tab:green", "bf16": "tab:purple"}
+ax.barh(timed.index, timed["s / epoch"], color=[colours.get(p, "tab:gray") for p in timed["precision"]])
+for precision, colour in colours.items():
+    ax.barh([], [], color=colour, label=f"{precision} ({int((timed['precision'] == precision).sum())} runs)")
+ax.legend(title="trained in", loc="lower right")
+print("runs per training precision:", timed["precision"].value_counts().to_dict())
 ax.set_xlabel(f"seconds per epoch ({int(table['train images'].iloc[0]):,} training images)")
 ax.set_title(ctx.title("Training time per epoch"))
 ctx.save(fig, "04_time_per_epoch");
@@ -162,3 +180,13 @@ ctx.save(fig, "04_time_per_epoch");
 # * Either way the protocol is the offline one (the ByClass test file re-split), never the official test set.
 #
 # Notebook 07 evaluates the best of these runs (chosen on validation accuracy) in depth.
+
+# %% [markdown]
+# ## What we found
+#
+# Computed from the tables above (val chooses; test is read once):
+
+# %%
+from charclf.study.earlier import training_found
+from charclf.study.findings import print_found
+print_found(training_found(summary, table))

@@ -18,6 +18,9 @@
 #
 # # 05 · Random search
 #
+# **Question:** does the ByClass study's random search find a better setting than its default recipe, and does TPE find
+# it with fewer trials?
+#
 # The ByClass study tuned its CNNs with a **random search**: 28 points drawn from a grid of 144 (learning rate
 # × batch size × momentum × weight decay), each scored by the validation loss after a short training. This
 # notebook runs that search with `charclf.experiments.tune` (Optuna underneath: a seeded random sampler that draws the grid
@@ -38,7 +41,8 @@ if "google.colab" in sys.modules:
 
 # %% tags=["parameters"]
 import os
-PROFILE = "quick"  # "quick": small honest subsets on a CPU (minutes) | "full": the complete protocol (hours on a CPU)
+PROFILE = "quick"  # "quick": small subsets, minutes | "full": the complete protocol; `charclf study` sets it
+# and prints the value it used under this cell
 DATA_DIR = os.environ.get("CHARCLF_DATA_DIR")  # folder with emnist/, mnist/, protocols/; None: the repo's data/
 PROTOCOL = "holdout"  # "holdout": the offline protocol (the ByClass test file re-split) | "official"
 SEED = 0
@@ -144,10 +148,11 @@ winner = min((search, tpe), key=lambda r: r.best_value)
 tuned = ctx.train("05_random_search/resnet-tuned-seed0", ctx.adapt(winner.best_config()), data)
 default_runs, _ = train_plan(ctx, data, training_runs(ctx.profile, ["resnet"])[:1])
 both = {"default recipe (04)": next(iter(default_runs.values())), f"tuned ({winner.best_params})": tuned}
-ctx.show(runs_table(both), "ResNet: the searched setting vs the default recipe")
+from charclf.study.findings import precision_columns
+ctx.show(precision_columns(runs_table(both), both), "ResNet: the searched setting vs the default recipe")
 
 # %% [markdown]
-# ## What the numbers say
+# ## What we found
 #
 # The sentences below are computed from the two searches' trials and the two runs above, so they hold for
 # whichever profile rendered this notebook. Each search picks by its lowest validation loss after the short

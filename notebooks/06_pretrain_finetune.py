@@ -18,6 +18,9 @@
 #
 # # 06 · Pre-training → fine-tuning
 #
+# **Question:** does the ByClass study's two-stage training (SGD pre-training, then Adam fine-tuning) beat one stage of
+# the same length?
+#
 # The ByClass study trained its final models in two stages: **pre-training** with SGD on 90 % of the training
 # data, then **fine-tuning** the pre-trained weights with Adam on 100 % of it (the held-back 10 % now
 # included). The pre-training here uses the `byclass_study` recipe: SGD with the learning rate the original
@@ -43,7 +46,8 @@ if "google.colab" in sys.modules:
 
 # %% tags=["parameters"]
 import os
-PROFILE = "quick"  # "quick": small honest subsets on a CPU (minutes) | "full": the complete protocol (hours on a CPU)
+PROFILE = "quick"  # "quick": small subsets, minutes | "full": the complete protocol; `charclf study` sets it
+# and prints the value it used under this cell
 DATA_DIR = os.environ.get("CHARCLF_DATA_DIR")  # folder with emnist/, mnist/, protocols/; None: the repo's data/
 PROTOCOL = "holdout"  # "holdout": the offline protocol (the ByClass test file re-split) | "official"
 SEED = 0
@@ -71,10 +75,12 @@ stages = pd.DataFrame({"pretrain (SGD, 90 %)": results["pretrain"], "finetune (A
                        "control: Adam from scratch (100 %)": results["controls"]["adam_scratch"]}).T
 stages = stages[["optimizer", "lr", "train_samples", "epochs_run", "best_epoch", "val_acc", "test_acc",
                  "train_time_s"]]
+from charclf.study.findings import with_precision
+folder_of = {"pretrain (SGD, 90 %)": "pretrain", "finetune (Adam, 100 %)": "finetune",
+             "control: SGD continued (100 %)": "sgd_continued", "control: Adam from scratch (100 %)": "adam_scratch"}
+stages = with_precision(stages, {label: ctx.runs_dir / "06_pretrain_finetune" / MODEL / folder
+                                 for label, folder in folder_of.items()})
 ctx.show(stages, f"{MODEL}: pre-training, fine-tuning and the two controls")
-# The conclusions, computed from the table above (val decides; one seed each).
-from charclf.study.findings import finetune_findings
-print("\n".join(f"* {line}" for line in finetune_findings(results, profile=ctx.profile)))
 
 # %%
 from charclf.eval import figures as viz
@@ -97,3 +103,12 @@ ctx.save(viz.training_curves({label: run.history for label, run in runs.items()}
 # * Under the quick profile each stage is capped at two epochs (Adam from scratch runs both stages' four) on
 #   3,000 images (the pre-training on 90 % of them), so the numbers mostly reflect
 #   the extra epochs; the full profile's runs are the ones to draw a conclusion from.
+
+# %% [markdown]
+# ## What we found
+#
+# Computed from the stages table above (val decides; one seed each):
+
+# %%
+from charclf.study.findings import finetune_findings, print_found
+print_found(finetune_findings(results, profile=ctx.profile))

@@ -18,6 +18,9 @@
 #
 # # 07 · Evaluation
 #
+# **Question:** where does the best model of notebook 04 go wrong, how much of that is a confusion of case, and can its
+# confidence be trusted?
+#
 # Accuracy alone hides *which* characters a model confuses and how far its confidence can be trusted. This
 # notebook takes the best run of notebook 04 — chosen on **validation** accuracy, never on test — and looks at
 # its errors on the test part and on the train part: confusion matrices (62 classes, and merged to 47), per-class
@@ -36,7 +39,8 @@ if "google.colab" in sys.modules:
 
 # %% tags=["parameters"]
 import os
-PROFILE = "quick"  # "quick": small honest subsets on a CPU (minutes) | "full": the complete protocol (hours on a CPU)
+PROFILE = "quick"  # "quick": small subsets, minutes | "full": the complete protocol; `charclf study` sets it
+# and prints the value it used under this cell
 DATA_DIR = os.environ.get("CHARCLF_DATA_DIR")  # folder with emnist/, mnist/, protocols/; None: the repo's data/
 PROTOCOL = "holdout"  # "holdout": the offline protocol (the ByClass test file re-split) | "official"
 SEED = 0
@@ -196,8 +200,10 @@ else:
 # ## Merging the case-ambiguous letters
 #
 # NIST's ByMerge and Balanced splits merge `c i j k l m o p s u v w x y z` with their capitals (62 → 47
-# classes). Scoring the same predictions after that merge shows how much of the error is case confusion that
-# no classifier could resolve from a normalised 28×28 image.
+# classes). Scoring the same predictions after that merge shows how much of the error is a confusion between
+# the two cases of one of these letters — the pairs EMNIST's own merged splits treat as one class, because
+# after size normalisation many of their images differ in nothing but the label (notebook 01 counts how many of
+# them a shape-only classifier must get wrong).
 
 # %%
 merged = pd.DataFrame({part: {"accuracy (62 classes)": p["entry"]["accuracy"],
@@ -232,6 +238,7 @@ else:
 
 # %%
 from charclf.study import is_finished_run, load_run
+from charclf.study.findings import run_precision
 from charclf.fileio import write_json
 from charclf.provenance import run_metadata
 runs = [load_run(d) for d in sorted((ctx.runs_dir / "04_training").iterdir()) if is_finished_run(d)]
@@ -239,6 +246,7 @@ records = []
 for run in runs:
     entry = run.record.test  # the run's one test evaluation
     records.append({"run": run.name, "model": run.record.model, "TTA": run.record.tta,
+                    "precision (train / val)": run_precision(run.record),
                     "val acc": run.record.best_val_acc, "test n": entry["n"],
                     **{m: entry.get(m) for m in ("accuracy", "f1_macro", "merged47_accuracy", "ece")}})
 records = pd.DataFrame(records)
@@ -248,6 +256,7 @@ mean, std = grouped[columns].mean(), grouped[columns].std()
 every = mean.map("{:.4f}".format) + std.map(lambda v: "" if pd.isna(v) else f" ± {v:.4f}")
 every.insert(0, "seeds", grouped.size())
 every.insert(1, "TTA", grouped["TTA"].first())
+every.insert(2, "precision (train / val)", grouped["precision (train / val)"].agg(lambda v: ", ".join(sorted(set(v)))))
 every = every.loc[mean.sort_values("val acc", ascending=False).index]
 ctx.show(every, f"Every model of notebook 04 on the test part ({int(records['test n'].iloc[0]):,} images): "
                 "mean ± std over seeds, from each run's recorded evaluation")
@@ -255,3 +264,12 @@ _ = write_json(ctx.runs_dir / "07_evaluation" / "summary.json", {
         "best_by_val": best.name, "tta": tta, "runs": records.to_dict(orient="records"),
         "per_model_mean": mean.to_dict(orient="index"), "per_model_std": std.to_dict(orient="index"),
         **run_metadata(profile=ctx.profile, protocol=ctx.protocol, seed=ctx.seed)})
+
+# %% [markdown]
+# ## What we found
+#
+# Computed from the best run's recorded evaluation and its confusions above:
+
+# %%
+from charclf.study.findings import evaluation_found, print_found
+print_found(evaluation_found(best.name, test["entry"], top))

@@ -18,6 +18,8 @@
 #
 # # 08 · Transfer to MNIST
 #
+# **Question:** does pre-training on EMNIST help a network learn the ten MNIST digits?
+#
 # Does what a network learnt on 62 handwritten characters help on the ten MNIST digits? The ByClass study took
 # its EMNIST-trained model, replaced the classifier head with a 10-way one and fine-tuned it for 5 epochs on
 # MNIST. `charclf.experiments.transfer.transfer_to_mnist` repeats that and adds the two comparisons that answer the
@@ -45,7 +47,8 @@ if "google.colab" in sys.modules:
 
 # %% tags=["parameters"]
 import os
-PROFILE = "quick"  # "quick": small honest subsets on a CPU (minutes) | "full": the complete protocol (hours on a CPU)
+PROFILE = "quick"  # "quick": small subsets, minutes | "full": the complete protocol; `charclf study` sets it
+# and prints the value it used under this cell
 DATA_DIR = os.environ.get("CHARCLF_DATA_DIR")  # folder with emnist/, mnist/, protocols/; None: the repo's data/
 PROTOCOL = "holdout"  # "holdout": the offline protocol (the ByClass test file re-split) | "official"
 SEED = 0
@@ -78,11 +81,16 @@ results = {seed: ctx.cached_json(f"08_mnist_transfer/seed{seed}", lambda folder,
 import pandas as pd
 table = pd.concat({seed: pd.DataFrame(r["runs"]).set_index("run") for seed, r in results.items()}, names=["seed"])
 MNIST_TAG = f"{ctx.profile} profile, official MNIST files"  # not the EMNIST holdout protocol
-ctx.show(table[["model", "what", "params", "optimizer", "lr", "epochs", "train_samples", "test_images",
-                "best_val_acc", "test_acc", "emnist_mnist_test_acc", "train_time_s"]],
-         f"MNIST: transfer from EMNIST vs from scratch vs Mini-Vision-V2 ({epochs} epochs each, per seed)")
+from charclf.study import show_table  # ctx.show would tag these MNIST tables with the EMNIST protocol
+from charclf.study import load_run
+records = {key: load_run(ctx.runs_dir / "08_mnist_transfer" / f"seed{key[0]}" / key[1]).record for key in table.index}
+table["precision (train / val)"] = [f"{r.precision} / {r.selection_precision or r.precision}" for r in records.values()]
+show_table(table[["model", "what", "params", "optimizer", "lr", "epochs", "train_samples", "test_images",
+                  "best_val_acc", "test_acc", "emnist_mnist_test_acc", "precision (train / val)", "train_time_s"]],
+           f"MNIST: transfer from EMNIST vs from scratch vs Mini-Vision-V2 ({epochs} epochs each, per seed) "
+           f"[{MNIST_TAG}]")
 summary = table.groupby("run")[["best_val_acc", "test_acc", "emnist_mnist_test_acc"]].agg(["mean", "std"])
-ctx.show(summary, f"Mean and std over {len(seeds)} seed(s) (std blank for one seed) [{MNIST_TAG}]")
+show_table(summary, f"Mean and std over {len(seeds)} seed(s) (std blank for one seed) [{MNIST_TAG}]")
 print(results[seeds[0]]["emnist_mnist_test"])
 print(f"MNIST test images scored per run: {int(table['test_images'].iloc[0]):,}")
 
@@ -116,6 +124,8 @@ ctx.save(viz.training_curves(histories, title=f"MNIST training curves, seed {see
 # the earlier study did, over three seeds, and scores the official 10,000-image test file.
 
 # %% [markdown]
+# ## What we found
+#
 # The verdicts, computed from the summary table (mean over the seeds; a gap counts only when it is larger than
 # the seeds' own spread, the larger of the two standard deviations):
 

@@ -18,6 +18,8 @@
 #
 # # 09 · The EfficientNet recipe
 #
+# **Question:** what are the ideas of the EfficientNet study's recipe worth on a model a CPU can train?
+#
 # The EfficientNet study fine-tuned ImageNet EfficientNet-B2/B3 on EMNIST with a modern recipe: a 1-channel
 # stem, inputs upscaled to 112 px, MixUp and CutMix, the Lion optimizer, a linear warm-up followed by cosine
 # warm restarts, and a class-weighted KL-divergence loss against the (soft) MixUp/CutMix targets. Here that
@@ -40,7 +42,8 @@ if "google.colab" in sys.modules:
 
 # %% tags=["parameters"]
 import os
-PROFILE = "quick"  # "quick": small honest subsets on a CPU (minutes) | "full": the complete protocol (hours on a CPU)
+PROFILE = "quick"  # "quick": small subsets, minutes | "full": the complete protocol; `charclf study` sets it
+# and prints the value it used under this cell
 DATA_DIR = os.environ.get("CHARCLF_DATA_DIR")  # folder with emnist/, mnist/, protocols/; None: the repo's data/
 PROTOCOL = "holdout"  # "holdout": the offline protocol (the ByClass test file re-split) | "official"
 SEED = 0
@@ -113,7 +116,8 @@ ctx.save(fig, "09_class_weights");
 # ## EfficientNet-B2 and B3 themselves
 #
 # The study fine-tunes ImageNet weights at 112 px. Neither fits this project's CPU machines: the weights cannot
-# be downloaded there, and a 112 px EfficientNet trains at a few images per second on 2 cores. Under the quick
+# be downloaded there, and a 112 px EfficientNet trains at only tens of images per second on 2 cores (the plan
+# below prints each one's measured rate and the time its recipe would take). Under the quick
 # profile the plan below lists both as over its MACs-per-image limit, untimed; under the full profile it times
 # one training step of each on this machine and estimates the full recipe, and a model whose estimate does not
 # fit the machine is listed, not trained (a GPU session trains it).
@@ -133,7 +137,9 @@ ctx.show(effnet_status, "EfficientNet under its recipe: measured images/s and th
 
 # %%
 from charclf.study.plan import run_ablation
+from charclf.study.findings import with_precision
 ablation, histories = run_ablation(ctx, "09_efficientnet_ideas")
+ablation = with_precision(ablation, {name: ctx.runs_dir / name for name in ablation.index})
 ctx.show(ablation, "The EfficientNet recipe's ideas, one at a time, on Mini-Vision-V3")
 # The conclusions, computed from the table above (each arm against the first; val decides; one seed each).
 from charclf.study.findings import ablation_findings
@@ -153,3 +159,12 @@ ctx.save(viz.training_curves(histories, title="Mini-Vision-V3 with each idea of 
 #   unmixed run's; compare arms on the validation and test columns.
 # * Under the quick profile each arm trains for two epochs on 3,000 images: the table shows that every piece
 #   works end to end, not what it is worth. The full profile trains each arm on the complete training part.
+
+# %% [markdown]
+# ## What we found
+#
+# Computed from the ablation table above (one seed per arm; val decides):
+
+# %%
+from charclf.study.findings import ablation_summary, print_found
+print_found(ablation_summary(ablation, profile=ctx.profile))

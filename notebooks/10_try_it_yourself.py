@@ -18,17 +18,22 @@
 #
 # # 10 · Try it yourself
 #
+# **Question:** what does a trained model read in your own image files?
+#
 # Use a trained model on your own handwriting. `charclf predict` reads PNG, JPEG, BMP or WebP files in any
 # colour mode, with dark ink on light paper or the reverse, at any size, and converts each the way EMNIST was
 # made from NIST's scans (crop to the ink, pad to a square, blur, resize to 28×28, centre) before the model
 # sees it. The draw-a-character demo does the same for a sketchpad in the browser.
 #
 # ```bash
-# charclf predict my_letter.png another.jpg --model outputs/runs/quick/04_training/resnet-seed0 --top 5
-# charclf demo --model outputs/runs/quick/04_training/resnet-seed0     # http://127.0.0.1:7860, this machine only
+# charclf predict my_letter.png another.jpg --top 5          # model_hub/default
+# charclf predict my_letter.png --model model_hub/small      # or any full-profile run folder
+# charclf demo                                               # http://127.0.0.1:7860, this machine only
 # ```
 #
-# Without `--model`, both use the small model shipped in `model_hub/default` when the repo has one.
+# Without `--model`, both use `model_hub/default`: the study's best single model under 1M parameters
+# (Mini-Vision-V3 trained with nearest resampling, 404,222 parameters; its README card gives its numbers).
+# `model_hub/small` (≤ 100k parameters) and `model_hub/tiny` (≤ 30k) are smaller.
 
 # %%
 # Colab only: install charclf from GitHub with the extras the notebooks use (Optuna, Lion, Gradio), keeping
@@ -42,7 +47,8 @@ if "google.colab" in sys.modules:
 
 # %% tags=["parameters"]
 import os
-PROFILE = "quick"  # "quick": small honest subsets on a CPU (minutes) | "full": the complete protocol (hours on a CPU)
+PROFILE = "quick"  # "quick": small subsets, minutes | "full": the complete protocol; `charclf study` sets it
+# and prints the value it used under this cell
 DATA_DIR = os.environ.get("CHARCLF_DATA_DIR")  # folder with emnist/, mnist/, protocols/; None: the repo's data/
 PROTOCOL = "holdout"  # "holdout": the offline protocol (the ByClass test file re-split) | "official"
 SEED = 0
@@ -144,3 +150,12 @@ print(type(demo).__module__ + "." + type(demo).__name__, "built; launch it with 
 # %%
 drawing = np.asarray(Image.open(folder / "font_A.png").convert("RGBA"))
 print("predict_sketch on a drawn 'A':", {c: round(p, 3) for c, p in predict_sketch(model, drawing, top=5).items()})
+
+# %% [markdown]
+# ## What we found
+#
+# Computed from the predictions above:
+
+# %%
+from charclf.study.findings import predictions_found, print_found
+print_found(predictions_found(best.name, entries, truth, pred))

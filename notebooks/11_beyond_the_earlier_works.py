@@ -18,6 +18,9 @@
 #
 # # 11 · Beyond the earlier works
 #
+# **Question:** can an ordinary 2-core CPU beat the earlier works — a better single model, smaller models, an ensemble,
+# a faster time to accuracy?
+#
 # Notebooks 04–09 reproduce the earlier works. This one asks what a reader with an ordinary CPU can do
 # better, and measures it against four goals set before any of these runs (mean over 3 seeds, chosen on
 # val, holdout-test accuracy):
@@ -45,7 +48,8 @@ if "google.colab" in sys.modules:
 
 # %% tags=["parameters"]
 import os
-PROFILE = "quick"  # "quick": small honest subsets on a CPU (minutes) | "full": the complete protocol (hours on a CPU)
+PROFILE = "quick"  # "quick": small subsets, minutes | "full": the complete protocol; `charclf study` sets it
+# and prints the value it used under this cell
 DATA_DIR = os.environ.get("CHARCLF_DATA_DIR")  # folder with emnist/, mnist/, protocols/; None: the repo's data/
 PROTOCOL = "holdout"  # "holdout": the offline protocol (the ByClass test file re-split) | "official"
 SEED = 0
@@ -66,9 +70,12 @@ ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain
 # * `minivision_v3-charclf` and `resnet-charclf` are two of the earlier works' fast models trained under our
 #   best recipe (`charclf_best`: the same ingredients, weight decay 5e-4, 30 epochs) instead of their own:
 #   candidates for a single model of ≥ 87% within 2 hours of training on 2 CPU cores.
-# * `minivision_v3-nearest` is Mini-Vision-V3's own recipe with one change: its crop and rotation resampled
-#   nearest, as the card's torchvision transforms do, instead of charclf's bilinear. Its seeds pair with notebook
-#   04's `minivision_v3` seeds, so the ablation below measures the resampling over three seeds, not one.
+# * `minivision_v3-nearest` is Mini-Vision-V3's own recipe with its crop and rotation resampled nearest, as the
+#   card's torchvision transforms do, instead of charclf's bilinear. Its seeds trained in bf16 on an AVX512-BF16
+#   CPU, while notebook 04's `minivision_v3` seeds trained in float32 on an AVX2-only one, so against those it
+#   differs in precision too. The ablation below pairs it instead with `minivision_v3-recipe`, the bilinear
+#   recipe trained in bf16 on the same kind of CPU, seed by seed; its `precision` and `also differs` columns say
+#   whether anything but the resampling still differs (a pair whose baseline has not finished is absent).
 # * `minivision_s` and `minivision_s_gap` are Mini-Vision-V3 narrowed to ≤ 100k parameters, for the ≤ 100k
 #   goal, under the same nearest-resampled recipe: blocks 32/64/64 with a smaller flatten + Linear head (97,022
 #   parameters), or blocks 32/64/120 with a global-average-pool head (95,990), the parameters moved from the head
@@ -107,12 +114,15 @@ else:
 # %% [markdown]
 # ## Distilling the ensemble into the small models
 #
-# The ensemble is too slow to ship, but it can teach. Its greedy members score every image of the training
-# part once (clean images, each member with its own TTA setting), and `charnet_s`, `charnet_xs` and
-# `minivision_s` train again under their own recipes towards `0.5 × the ensemble's probabilities + 0.5 × the true label` (Hinton et al.'s
-# distillation at temperature 1: the soft targets carry which wrong classes are plausible, e.g. `O` for a `0`).
-# The teacher is written once and never rewritten, because its students' configs name its file; it learns
-# nothing from the val or test parts.
+# The ensemble is too slow to ship, but it can teach. The teacher is the greedy ensemble **of the day it was
+# written**: its members score every image of the training part once (clean images, each member with its own
+# TTA setting), and the small models train under their own recipes towards `0.5 × the teacher's probabilities
+# + 0.5 × the true label` (Hinton et al.'s distillation at temperature 1: the soft targets carry which wrong
+# classes are plausible, e.g. `O` for a `0`). The teacher is written once and never rewritten, because its
+# students' configs name its file, so it can differ from the ensemble above, which is rebuilt as runs are added:
+# the cell prints its members and whether they are the greedy ensemble's. It learns nothing from the val or
+# test parts. The plan distils `charnet_s`, `charnet_xs` and `minivision_s`; the cell counts which have
+# trained.
 
 # %%
 from charclf.study.beyond import train_students
@@ -123,8 +133,17 @@ if teacher is None:
           else "no finished run with weights to ensemble, or every student was loaded."))
 else:
     print(f"teacher: {' + '.join(teacher['members'])}\n  its accuracy on the training part: {teacher['train_acc']:.2%}")
+    if ensembled is not None:
+        same = set(teacher["members"]) == set(ensembled["greedy"]["distinct_members"])
+        print("  its members are " + ("the greedy ensemble's above" if same else
+              f"not the greedy ensemble's above ({len(set(teacher['members']))} runs against "
+              f"{len(ensembled['greedy']['distinct_members'])}): an earlier ensemble's, kept because its students "
+              "learnt from it"))
 if not student_status.empty:
     ctx.show(student_status, "The distilled runs")
+    trained = student_status.groupby("model", sort=False)["trained"].agg(["sum", "size"])
+    print("distilled seeds trained: " + ", ".join(f"{model} {int(r['sum'])} of {int(r['size'])}"
+                                                  for model, r in trained.iterrows()))
 
 # %% [markdown]
 # ## The frontier: accuracy, parameters, CPU-seconds
@@ -135,17 +154,24 @@ if not student_status.empty:
 
 # %%
 from charclf.study.beyond import frontier, model_rows
-front = frontier(model_rows(ctx.runs_dir))
+from charclf.study.findings import entry_precisions
+rows = model_rows(ctx.runs_dir)
+front = frontier(rows)
+if not front.empty:  # every seed's precision, not the first seed's only
+    front = front.drop(columns="precision").join(entry_precisions(rows))
 ctx.show(front.round(4), "Every model of the study: accuracy, size and training time")
 
 # %%
 from charclf.eval import figures as viz
 points = front.reset_index().rename(columns={"test_mean": "holdout-test accuracy"})
-ctx.save(viz.params_vs_accuracy(points, y="holdout-test accuracy", label="entry",
-                                title="Accuracy per parameter", subtitle=ctx.tag), "11_params_vs_accuracy")
-ctx.save(viz.params_vs_accuracy(points, x="train s mean", y="holdout-test accuracy", label="entry",
-                                title="Accuracy per CPU-second of training", subtitle=ctx.tag),
-         "11_seconds_vs_accuracy")
+# display() each figure: a cell shows only its last value, and both figures are part of the argument.
+display(ctx.save(viz.params_vs_accuracy(points, y="holdout-test accuracy", label="entry",
+                                        title="Accuracy per parameter", subtitle=ctx.tag), "11_params_vs_accuracy"))
+display(ctx.save(viz.params_vs_accuracy(points, x="train s mean", y="holdout-test accuracy", label="entry",
+                                        hue="precision (train / val)",
+                                        title="Accuracy per CPU-second of training (on the machine that trained "
+                                              "each run; colour: its precision)", subtitle=ctx.tag),
+                 "11_seconds_vs_accuracy"))
 
 # %% [markdown]
 # ## The goals
@@ -202,26 +228,33 @@ else:
     from charclf.study.beyond import race_goals
     race_goal_table = race_goals(race)
     ctx.show(race_goal_table, "The race's goals (seconds and ratio; test mean at the stopping epoch)")
-    ctx.save(viz.race_curves(race, title="Time to accuracy: the earlier works' pipeline vs charclf's",
-                             subtitle=f"{race['protocol']} protocol · {race['races'][0]['train_samples']:,} training images"),
-             "11_time_to_accuracy")
+    display(ctx.save(viz.race_curves(race, title="Time to accuracy: the earlier works' pipeline vs charclf's",
+                                     subtitle=f"{race['protocol']} protocol · "
+                                              f"{race['races'][0]['train_samples']:,} training images"),
+                     "11_time_to_accuracy"))
 
 # %% [markdown]
-# ## Reading these numbers
+# ## What we found
 #
-# The verdicts come from the goals tables above, computed from the records and the race's JSON:
+# The verdicts come from the goals tables above, computed from the records and the race's JSON. A goal is met
+# when the three-seed test mean clears it by at least one standard deviation, "met, within noise" when by less:
 
 # %%
+from charclf.study.beyond import RACE_GOAL_S
 for goal, row in goals.iterrows():
     verdict = row["verdict"]
     seen = "no candidate yet" if pd.isna(row.get("test mean")) else (
-        f"{row['candidate (chosen on val)']}: test mean {row['test mean']:.2%} over {int(row['seeds'])} seed(s)")
+        f"{row['candidate (chosen on val)']}: test {'mean ' if row['seeds'] > 1 else ''}{row['test mean']:.2%}, "
+        + (f"{int(row['seeds'])} seed{'s' if row['seeds'] != 1 else ''}" if goal != "ensemble" else "one ensemble"))
     print(f"{goal}: target {row['target']:.1%} — {verdict} ({seen})")
 if race is not None:
     for goal, row in race_goal_table.iterrows():
-        seen = "no entrant reached the target on every seed" if row["candidate"] is None else \
-            f"{row['candidate']}: {row['value']:.1f}"
-        print(f"race, {goal}: {row['verdict']} ({seen})")
+        if row["candidate"] is None:
+            print(f"race, {goal}: {row['verdict']} (no entrant reached the target on every seed)")
+            continue
+        seconds = row["target"] == RACE_GOAL_S  # the time goal: seconds mean ± std over the seeds
+        print(f"race, {goal}: {row['verdict']} ({row['candidate']}: {row['value']:.1f}"
+              + (f" ± {row['std']:.1f} s" if seconds else "×") + ")")
 
 # %% [markdown]
 # * Under the **quick** profile the runs above see a few thousand images for at most two epochs: the tables

@@ -18,6 +18,8 @@
 #
 # # 12 · Label errors in EMNIST
 #
+# **Question:** how many EMNIST ByClass labels are likely wrong, and how much of a model's test error do they explain?
+#
 # The EfficientNet study says EMNIST "contains mislabeled and pre-augmented images (e.g., rotated by 90
 # degrees)", but no earlier work shows one. Today's models err on about one test image in seven. How much of
 # that error comes from wrong labels rather than wrong models sets the real ceiling of this task. This notebook
@@ -46,7 +48,8 @@ if "google.colab" in sys.modules:
 
 # %% tags=["parameters"]
 import os
-PROFILE = "quick"  # "quick": small honest subsets on a CPU (minutes) | "full": the complete protocol
+PROFILE = "quick"  # "quick": small subsets, minutes | "full": the complete protocol; `charclf study` sets it
+# and prints the value it used under this cell
 DATA_DIR = os.environ.get("CHARCLF_DATA_DIR")  # folder with emnist/, mnist/, protocols/; None: the repo's data/
 PROTOCOL = "holdout"  # the audit cites images by their index in the official ByClass test file: holdout only
 SEED = 0
@@ -62,7 +65,10 @@ ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain
 # 1. **Out-of-fold probabilities.** The training part is split into stratified folds; the model of fold *k*
 #    trains on the other folds and scores only fold *k*, so no image is scored by a model that saw it. The val
 #    and test parts are scored by one model trained on the whole training part. All probabilities are computed
-#    in float32 by `charclf.eval.evaluate.evaluate_model`. The model is Mini-Vision-V3 under its own recipe.
+#    in float32 by `charclf.eval.evaluate.evaluate_model`. The model is Mini-Vision-V3 under a shortened
+#    version of its recipe: its optimizer and augmentation, but a few epochs with the learning rate halved
+#    every epoch instead of 50 epochs halved every 5 (`audit-config.json` and the models table below record
+#    the settings and the accuracy they reach).
 # 2. **cleanlab** ([confident learning](https://arxiv.org/abs/1911.00068)) flags an image when the probability
 #    of its given label is below what that class usually gets while another class is above *its* usual level
 #    (`cleanlab.filter.find_label_issues`); the *label quality* is the probability of the given label
@@ -156,7 +162,7 @@ ctx.save(viz.orientation_gallery(images, fixed, given, names, subtitle=ctx.tag),
 # against these labels is one minus the share of likely label errors in the test part. The table also counts how
 # many of the full model's test errors fall on flagged images. By construction most flagged images are ones the
 # model gets wrong (cleanlab flags where the model disagrees with the label), so this count is only as good as
-# the flags: the by-eye precision on the top 50 says how many of them are truly wrong labels.
+# the flags, and most of them are the soft digit/letter kind: "What we found" below splits the errors by kind.
 
 # %%
 ctx.show(tables.ceiling_table(results), "Test errors on likely label errors, and the ceiling")
@@ -174,32 +180,22 @@ ctx.show(tables.ceiling_table(results), "Test errors on likely label errors, and
 ctx.show(tables.experiment_table(results).round(4), "Test accuracy with and without the likely errors in training")
 
 # %% [markdown]
-# ## Conclusions
+# ## What we found
 #
-# What the **full profile** found (the committed outputs of this notebook; 4 folds × 4 epochs of Mini-Vision-V3 on
-# the offline protocol's 93,055 training images, out-of-fold accuracy 84.5–85.6 %). Under the quick profile
-# (what CI executes) each fold model sees 1,500 of the 3,000 training images for one epoch, and these sentences
-# do not describe its tables.
+# Computed from the audit's JSON (`label-audit.json`) that the tables above read. Under the quick profile (what
+# CI executes) each fold model sees 1,500 of the 3,000 training images for one epoch: its sentences test the
+# pipeline and say nothing about EMNIST.
+
+# %%
+from charclf.study.findings import audit_found, print_found
+print_found(audit_found(results))
+
+# %% [markdown]
+# Read beside those numbers:
 #
-# * **How much is flagged.** cleanlab flags 10,777 of the 116,323 images (9.3 %). 2,867 of them are case
-#   pairs EMNIST itself merges (s/S, o/O, c/C ...): not errors. That leaves 7,910 likely errors (6.8 %): 5,870
-#   digit/letter look-alikes (0/O/o, 1/l/I/i ...), 1,843 plainly wrong labels (1.6 %) and 197 orientation
-#   outliers (0.17 %). The look-alike kind is the soft one: many of those images are ambiguous handwriting
-#   rather than a wrong label, so 6.8 % is an upper estimate and the wrong-label + orientation 1.8 % a lower
-#   one. cleanlab's own noise estimate for the training part is 7.5 %.
-# * **Precision, by eye.** Of the 50 likely errors with the lowest label quality (the gallery above), I judge
-#   44 truly wrong (the image clearly shows the suggested character, or at least not the given one) and 6
-#   ambiguous (a looped z read as 3, a cursive z read as 2, a 5 read as 3, a scribble): 88 % precision at the
-#   top of the ranking.
-# * **Rotated or mirrored images exist, but they are rare.** Of the 24 orientation outliers shown, a few are
-#   convincing (a transposed 2, a mirrored F); most are look-alike label errors that happen to fit a turned
-#   version of their label better (N-shapes labelled n, a 5 labelled S). The EfficientNet study's claim holds
-#   in kind, not in amount: at most 0.17 % of the file.
-# * **The ceiling.** The full model scores 85.33 % on the test part; 827 of its 1,707 errors (48 %) fall on
-#   likely label errors, so a perfect model could score at most 92.9 % against these labels. About half of
-#   the remaining error of an EMNIST ByClass model is the labels', much of it look-alike ambiguity.
-# * **Cleaning the training part did not help.** Trained without its 6,241 likely errors, the same recipe
-#   scores 84.92 % on the original test part against 85.33 %: 0.41 pp lower, about the size of run-to-run
-#   noise (±0.3 pp of sampling error alone on 11,634 images). Removing look-alike examples also removes useful
-#   signal. One seed each; the cleaned test part favours the baseline (it was flagged with the baseline's own
-#   probabilities), so the models compare fairly only on the original test part.
+# * The digit/letter look-alike kind is the soft one: many of those images are ambiguous handwriting rather than
+#   a wrong label, so the likely-error count is an upper estimate and the wrong-label + orientation count a
+#   lower one. The gallery of the top issues above is there to be judged by eye; the audit records no by-eye
+#   verdict, so none is quoted here.
+# * Rotated or mirrored scans exist (the orientation gallery shows what each outlier looks like turned), but
+#   they are rare: the EfficientNet study's claim holds in kind, not in amount.

@@ -182,8 +182,10 @@ def test_nearest_resampling_is_paired_seed_by_seed_with_the_bilinear_runs_of_the
     # Seed 1's nearest run made in bf16 against float32 baselines: the table says so beside the change.
     write_fake_run(root / "11_beyond/minivision_v3-nearest-seed1", model="minivision_v3", seed=1,
                    best_val_acc=0.871, test_acc=0.868, precision="bf16")
-    change = ablation_table(root).loc["11_beyond/minivision_v3-nearest", "change"]
-    assert change.startswith("minivision_v3_nearest") and "confound: bf16/fp32 against the baseline's fp32" in change
+    row = ablation_table(root).loc["11_beyond/minivision_v3-nearest"]
+    assert row["change"].startswith("minivision_v3_nearest")  # the label stays the one change ...
+    assert row["also differs"].startswith("precision: bf16/fp32 vs fp32")  # ... the confound has its own column
+    assert row["precision (arm / baseline)"] == "bf16/fp32 (val bf16/fp32) / fp32 (val fp32)"
 
 
 def test_hub_slots_take_the_best_on_val_within_size_among_entries_with_enough_seeds(tmp_path):

@@ -2,7 +2,10 @@
 hand."""
 from __future__ import annotations
 
+import re
+
 import pandas as pd
+import pytest
 
 from charclf.study.findings import (ablation_findings, complete_trials, finetune_findings, search_findings,
                                    trials_to_match)
@@ -177,3 +180,66 @@ def test_ablation_findings_say_the_macro_recall_change_beside_the_accuracy_verdi
     line = ablation_findings(table)[1]
     assert "the change hurts, and the test part agrees" in line
     assert line.endswith("Macro recall on test (the mean of the per-class recalls): 75.66%, +2.91 points.")
+
+
+def test_goal_verdict_needs_the_mean_to_clear_the_goal_by_one_std():
+    from charclf.study.headline import goal_verdict
+
+    assert goal_verdict(0.8706, 0.870, 0.00065).startswith("met, within noise (+0.06 points")
+    assert goal_verdict(0.8598, 0.852, 0.0014) == "met (+0.78 points, 1 std 0.14)"
+    assert goal_verdict(0.8727, 0.875) == "not met (-0.23 points)"
+    assert goal_verdict(0.8727, 0.870) == "met (+0.27 points)"  # one number (an ensemble): no spread to compare
+    assert goal_verdict(0.8727, 0.870, 0.001, seeds=1).startswith("not met: 1 seed(s), the goal needs 3")
+    assert goal_verdict(35.1, 60.0, 7.7, lower_is_better=True, unit="s", scale=1.0) == "met (+24.90 s, 1 std 7.70)"
+
+
+def test_findings_table_reads_every_row_from_an_artifact():
+    from charclf.study.headline import findings_rows
+
+    rows = findings_rows()
+    findings = " ".join(r["finding"] for r in rows)
+    for what in ("single model", "100k", "30k", "ensemble", "race", "MNIST", "label audit"):
+        assert what in findings
+    for r in rows:  # every row links a notebook and an artifact that exists in the repository
+        assert "notebooks/" in r["notebook"]
+        from charclf.provenance import REPO_ROOT
+        for path in re.findall(r"\]\(([^)]+)\)", r["artifact"]):
+            assert (REPO_ROOT / path).is_file(), path
+
+
+def test_label_audit_share_counts_each_kind_of_flag():
+    from charclf.study.headline import audit_shares
+
+    audit = {"test": {"model_errors": 100, "errors_on_likely_label_errors": 30, "likely_label_errors": 30,
+                      "ceiling_accuracy": 0.9, "model_accuracy": 0.8},
+             "by_part": {"test": {"by_kind": {"wrong_label": 8, "orientation": 2, "digit_letter": 20, "case": 5}}}}
+    shares = audit_shares(audit)
+    assert shares["exact"] and shares["shares"]["wrong_label"] == (8, 0.08)
+    audit["test"]["errors_on_likely_label_errors"] = 25  # not every flag an error: the counts are bounds
+    assert not audit_shares(audit)["exact"]
+
+
+def test_ablation_summary_names_the_best_arm_or_says_none_beat_the_reference():
+    from charclf.study.findings import ablation_summary
+
+    table = pd.DataFrame({"label": ["base", "lion", "mixup"], "best val acc": [0.864, 0.866, 0.857],
+                          "test acc": [0.863, 0.862, 0.856]}, index=["base", "lion", "mixup"])
+    lines = ablation_summary(table)
+    assert lines[0].startswith("Best on val: lion at 86.60%") and "mixup (-0.70)" in lines[1]
+    table.loc["lion", "best val acc"] = 0.860
+    assert ablation_summary(table)[0].startswith("No arm beat the reference, base")
+    assert "smoke test" in ablation_summary(table, profile="quick")[1]
+
+
+def test_every_notebook_opens_with_its_question_and_ends_with_what_it_found():
+    from pathlib import Path
+
+    jupytext = pytest.importorskip("jupytext")
+    sources = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.py"))
+    assert sources
+    for path in sources:
+        cells = jupytext.read(path).cells
+        first = next(c for c in cells if c.cell_type == "markdown")
+        assert "**Question:**" in first.source, f"{path.name}: its first markdown cell states no question"
+        tail = [c.source for c in cells[-4:] if c.cell_type == "markdown"]
+        assert any("## What we found" in s for s in tail), f"{path.name}: no 'What we found' at its end"

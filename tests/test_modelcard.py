@@ -55,9 +55,15 @@ def test_card_numbers_come_from_the_run_artifacts(tmp_path):
 
 def test_card_names_the_precision_the_run_used(tmp_path):
     _run_folder(tmp_path / "run")
-    RunRecord.load(tmp_path / "run").replace(precision="bf16").save(tmp_path / "run")
+    record = RunRecord.load(tmp_path / "run")
+    machine = {**record.provenance.get("machine", {}), "cpu_model": "Some CPU", "cpu_flags": ["avx2", "avx512_bf16"]}
+    record.replace(precision="bf16", selection_precision="fp32",
+                   provenance={**record.provenance, "machine": machine}).save(tmp_path / "run")
     card = (publish_run(tmp_path / "run", tmp_path / "hub", title="x") / "README.md").read_text()
-    assert "bf16 autocast" in card
+    row = next(line for line in card.splitlines() if line.startswith("| precision |"))
+    # which precision trained the model (and on which CPU), which scored the val that chose it, and the test's
+    assert "trained in bf16 autocast on Some CPU (avx2, avx512_bf16)" in row
+    assert "chose these weights scored in float32" in row and "test scored in float32" in row
 
 
 def test_publishing_an_unfinished_run_is_refused(tmp_path):

@@ -24,7 +24,7 @@ def test_table_rows_come_from_run_folders(tmp_path):
 def test_markdown_names_protocol_and_artifact(tmp_path, monkeypatch):
     monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(tmp_path))
     _fake_run(tmp_path / "runs" / "quick" / "a", test_acc=0.4321)
-    md = report.results_markdown(tmp_path / "runs")
+    md = report.results_markdown(tmp_path / "runs", smoke=True)  # the quick profile: the smoke-test block
     assert "43.21%" in md and "holdout protocol" in md and "quick profile" in md
     assert "61.00%" in md  # merged-47 from the evaluation block
 
@@ -32,14 +32,47 @@ def test_markdown_names_protocol_and_artifact(tmp_path, monkeypatch):
 def test_write_readme_replaces_only_the_marked_block(tmp_path, monkeypatch):
     monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(tmp_path))
     _fake_run(tmp_path / "runs" / "cpu" / "a", test_acc=0.8)
-    readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{write_readme.START}\nOLD-BLOCK\n{write_readme.END}\noutro\n")
+    readme = tmp_path / "RESULTS.md"
+    readme.write_text(f"intro\n{write_readme.START}\nOLD-BLOCK\n{write_readme.END}\nmiddle\n"
+                      "<!-- SMOKE:START -->\n<!-- SMOKE:END -->\noutro\n")
     write_readme.write_readme(readme, tmp_path / "runs")
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("outro\n") and "OLD-BLOCK" not in text and "80.00%" in text
+    assert "\nmiddle\n" in text
     readme.write_text("no markers")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="RESULTS:START"):
         write_readme.write_readme(readme, tmp_path / "runs")
+
+
+def test_smoke_profile_stays_out_of_the_results(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(tmp_path))
+    _fake_run(tmp_path / "runs" / "quick" / "04_training" / "charnet_s-seed0", test_acc=0.0667, arch="charnet_s")
+    _fake_run(tmp_path / "runs" / "full" / "04_training" / "vgg-seed0", test_acc=0.86, arch="vgg")
+    results = report.results_markdown(tmp_path / "runs")
+    smoke = report.results_markdown(tmp_path / "runs", smoke=True)
+    assert "6.67%" not in results and "86.00%" in results
+    assert "6.67%" in smoke and "86.00%" not in smoke
+
+
+def test_tables_show_training_and_selection_precision(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(tmp_path))
+    _fake_run(tmp_path / "runs" / "full" / "02_augmentation" / "a", test_acc=0.8, precision="bf16")
+    md = report.results_markdown(tmp_path / "runs")
+    assert "precision (train / val)" in md and "| bf16 / bf16 |" in md  # an old run: val ran as it trained
+    assert report.precision_label(["bf16", "fp32"], ["fp32", None]) == "bf16 ×1, fp32 ×1 / val fp32"
+
+
+def test_first_difference_names_the_line():
+    assert write_readme.first_difference("a\nb\n", "a\nb\n") is None
+    assert write_readme.first_difference("a\nb", "a\nc").startswith("line 2: committed 'b'")
+    assert "has 1 lines" in write_readme.first_difference("a", "a\nb")
+
+
+def test_readme_fits_a_few_screens_and_its_blocks_are_current():
+    from charclf.provenance import REPO_ROOT
+
+    assert len((REPO_ROOT / "README.md").read_text().splitlines()) <= 200
+    assert write_readme.check() == []  # else: python tools/write_readme.py
 
 
 def test_train_images_counts_the_images_trained_on(tmp_path):
@@ -48,7 +81,7 @@ def test_train_images_counts_the_images_trained_on(tmp_path):
               data={"split": "mnist", "protocol": "holdout", "num_classes": 10,
                     "sizes": {"train": 54_000, "val": 6000, "test": 10_000}})
     assert report.run_rows(tmp_path / "runs")["train_images"].tolist() == [3000]
-    assert "| 3,000 |" in report.results_markdown(tmp_path / "runs")
+    assert "| 3,000 |" in report.results_markdown(tmp_path / "runs", smoke=True)
 
 
 def test_seed_stats_is_the_one_aggregation_over_seeds(tmp_path):
@@ -72,6 +105,6 @@ def test_a_profile_without_notebook_04_runs_gets_no_empty_main_table(tmp_path):
     _fake_run(tmp_path / "runs" / "quick" / "08_mnist_transfer" / "seed0" / "scratch", test_acc=0.97,
               data={"split": "classic-mnist", "protocol": "official", "num_classes": 10,
                     "sizes": {"train": 54_000, "val": 6000, "test": 10_000}})
-    md = report.results_markdown(tmp_path / "runs")
+    md = report.results_markdown(tmp_path / "runs", smoke=True)
     assert "| model | params |" not in md
     assert "`08_mnist_transfer` (quick profile)" in md and "| seed0/scratch |" in md

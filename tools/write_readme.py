@@ -1,32 +1,107 @@
-"""Rewrite README.md's results block from the committed artifacts (repo-only: a pip install has no README).
+"""Rewrite the generated blocks of README.md and RESULTS.md from the committed artifacts (repo-only: a pip
+install has no README).
 
-    python tools/write_readme.py
+    python tools/write_readme.py            # rewrite the blocks
+    python tools/write_readme.py --check    # exit 1, naming the first differing line, if a block is stale
 
-Replaces what lies between ``<!-- RESULTS:START -->`` and ``<!-- RESULTS:END -->`` with
-``charclf.study.report.results_markdown()``; the rest of the README is left as it is.
+README.md's block between ``<!-- FINDINGS:START -->`` and ``<!-- FINDINGS:END -->`` is
+``charclf.study.headline.findings_markdown()`` (notebook 00 shows the same table). RESULTS.md's results block
+(``<!-- RESULTS:START -->`` ... ``END``) is ``charclf.study.report.results_markdown()``; its smoke-test block
+(``<!-- SMOKE:START -->`` ... ``END``) holds the quick profile's tables, which are no result. The text around the
+markers is left as it is.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 from charclf.provenance import REPO_ROOT
-from charclf.study.report import results_markdown
 
 START, END = "<!-- RESULTS:START -->", "<!-- RESULTS:END -->"
+BLOCKS = {  # file -> [(marker name, builder)]
+    "README.md": [("FINDINGS", lambda root: _findings(root))],
+    "RESULTS.md": [("RESULTS", lambda root: _results(root)), ("SMOKE", lambda root: _results(root, smoke=True))],
+}
 
 
-def write_readme(readme: str | Path = REPO_ROOT / "README.md", root=None) -> Path:
+def _findings(root) -> str:
+    from charclf.study.headline import findings_markdown
+
+    # ``root`` is a runs folder (outputs/runs) in the tests; the findings read the repository above it.
+    return findings_markdown(Path(root).parent.parent if root else None)
+
+
+def _results(root, *, smoke: bool = False) -> str:
+    from charclf.study.report import results_markdown
+
+    # The repository's own outputs unless told otherwise (not $CHARCLF_OUTPUTS_DIR: tests point that elsewhere).
+    return results_markdown(root or REPO_ROOT / "outputs" / "runs", smoke=smoke)
+
+
+def replace_block(text: str, name: str, body: str, *, where: str = "") -> str:
+    """``text`` with what lies between ``<!-- NAME:START -->`` and ``<!-- NAME:END -->`` replaced by ``body``."""
+    start, end = f"<!-- {name}:START -->", f"<!-- {name}:END -->"
+    if start not in text or end not in text:
+        raise ValueError(f"{where}: markers {start} / {end} not found. Fix: put them where the block goes")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{body}\n{end}{tail}"
+
+
+def render(path: Path, blocks, root=None) -> str:
+    """The text ``path`` should hold: its current text with every generated block rebuilt."""
+    text = path.read_text()
+    for name, build in blocks:
+        text = replace_block(text, name, build(root), where=str(path))
+    return text
+
+
+def write_readme(readme: str | Path = REPO_ROOT / "README.md", root=None, *, blocks=None) -> Path:
+    """Rewrite ``readme``'s generated blocks (``blocks``: by default those :data:`BLOCKS` names for its file
+    name; a file named otherwise gets the RESULTS block)."""
     readme = Path(readme)
-    text = readme.read_text()
-    if START not in text or END not in text:
-        raise ValueError(f"{readme}: markers {START} / {END} not found")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{START}\n{results_markdown(root)}\n{END}{tail}")
+    blocks = blocks or BLOCKS.get(readme.name, BLOCKS["RESULTS.md"][:1])
+    readme.write_text(render(readme, blocks, root))
     return readme
 
 
+def first_difference(committed: str, expected: str) -> str | None:
+    """``"line N: committed '...' / generated '...'"`` for the first line that differs, or None."""
+    old, new = committed.splitlines(), expected.splitlines()
+    for number, (a, b) in enumerate(zip(old, new), 1):
+        if a != b:
+            return f"line {number}: committed {a[:120]!r} / generated {b[:120]!r}"
+    if len(old) != len(new):
+        number = min(len(old), len(new)) + 1
+        return f"line {number}: the committed file has {len(old)} lines, the generated one {len(new)}"
+    return None
+
+
+def check(repo: Path = REPO_ROOT, root=None) -> list[str]:
+    """One line per file whose generated blocks are stale (empty: all current)."""
+    problems = []
+    for name, blocks in BLOCKS.items():
+        path = repo / name
+        difference = first_difference(path.read_text(), render(path, blocks, root))
+        if difference:
+            problems.append(f"{name} is stale at {difference}. Fix: python tools/write_readme.py")
+    return problems
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a generated block is stale")
+    args = parser.parse_args(argv)
+    if args.check:
+        problems = check()
+        for line in problems:
+            print(line)
+        return 1 if problems else 0
+    for name in BLOCKS:
+        print(f"updated {write_readme(REPO_ROOT / name)}")
+    return 0
+
+
 if __name__ == "__main__":
-    print(f"updated {write_readme()}")
-    sys.exit(0)
+    sys.exit(main())

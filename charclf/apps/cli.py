@@ -32,6 +32,7 @@ MAINS = {
     "label-audit": "charclf.experiments.label_audit",
     "report": "charclf.study.report",
     "nbstrip": "charclf.study.nbstrip",
+    "render-check": "charclf.study.rendercheck",
 }
 # subcommand -> repo-only script tools/<name>.py with main(argv), or None for write_readme (no main: see _readme)
 TOOLS = {
@@ -59,6 +60,7 @@ HELP = {
     "label-audit": "cross-validated audit of EMNIST's labels (cleanlab)",
     "report": "print the study's results tables (markdown) from the committed runs",
     "nbstrip": "strip run noise from executed notebooks, keeping their outputs",
+    "render-check": "re-render every notebook from the committed runs into a temporary folder and compare",
     "publish": "publish the best full-profile models into model_hub/ (repo only)",
     "race-search": "choose the race recipe on val (repo only)",
     "migrate-runs": "rewrite and check committed run records in the RunRecord schema (repo only)",

@@ -150,6 +150,9 @@ The same recipe over {seeds['n']} seeds (`seeds.json`); these weights are the se
     # Which numerics chose these weights (the per-epoch val score) and scored them (test: always float32).
     selected_in = {"fp32": "float32", None: f"{precision} (the training precision: runs before val was scored in "
                    "float32)"}.get(record.selection_precision, record.selection_precision)
+    # The CPU and the flags that decide bf16 (recorded by runs since provenance has them; older ones lack them).
+    flags = ", ".join(machine.get("cpu_flags") or [])
+    cpu = (f" on {machine['cpu_model']}" + (f" ({flags})" if flags else "")) if machine.get("cpu_model") else ""
     opt, sched, aug = train_cfg.get("optimizer", {}), train_cfg.get("scheduler", {}), train_cfg.get("augment", {})
     return f"""# {title}
 
@@ -165,7 +168,7 @@ The same recipe over {seeds['n']} seeds (`seeds.json`); these weights are the se
 | data | EMNIST **{data.get('split', '?')}**, **{data.get('protocol', config.get('protocol'))} protocol** (train {sizes.get('train', '?'):,} / val {sizes.get('val', '?'):,} / test {sizes.get('test', '?'):,}) |
 | trained on | {machine.get('device', '?')} ({machine.get('cpu_count', '?')} cores{', ' + machine['gpu'] if machine.get('gpu') else ''}), torch {machine.get('torch', '?')}, {precision}, {record.train_time_s:.0f} s of training |
 | recipe | {train_cfg.get('epochs', '?')} epochs, batch {train_cfg.get('batch_size', '?')}, {opt.get('name', '?')} lr {opt.get('lr', '?')} wd {opt.get('weight_decay', '?')}, {sched.get('name', '?')} schedule, loss {train_cfg.get('loss', '?')} (label smoothing {train_cfg.get('label_smoothing', 0)}), EMA {train_cfg.get('ema_decay')}, augmentation: {augment_words(aug)} |
-| scored in | selection on val: {selected_in}; test: float32 |
+| precision | trained in {precision}{cpu}; the per-epoch val that chose these weights scored in {selected_in}; test scored in float32 |
 | seed | {record.seed} |
 | git SHA of the training code | `{record.git_sha or config.get('git_sha', '?')}` |
 

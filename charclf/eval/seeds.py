@@ -29,6 +29,12 @@ def format_mean_std(stats: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
             + stds.map(lambda v: "" if pd.isna(v) else f" ± {v:.{digits}f}"))
 
 
+# Notebook 04's three-seed models spread by 0.11-0.19 points (sample std of one run's test accuracy), so the
+# difference of two single-seed runs has a std of about sqrt(2) x that, 0.16-0.27 points: below about twice that,
+# a gap between two runs of one seed each is not told apart from seed noise.
+SEED_NOISE_PTS = 0.5
+
+
 def seed_stats(table: pd.DataFrame, *, model: str = "model", val: str = "val_acc", test: str = "test_acc",
                seed: str | None = "seed") -> pd.DataFrame:
     """Mean and sample std (ddof=1; NaN for one seed) of val and test accuracy per model, ``n`` = seeds."""
@@ -42,7 +48,7 @@ def seed_stats(table: pd.DataFrame, *, model: str = "model", val: str = "val_acc
 def gap_verdict(gap: float, std_a: float, std_b: float, *, one_seed_noise: float | None = None) -> str:
     """Whether the gap between two means over seeds counts: only when it is larger than the seeds' own spread,
     the larger of the two sample stds (a one-seed side has none). With one seed on both sides the spread is unknown: say so, or, given
-    ``one_seed_noise`` (a threshold measured elsewhere, e.g. ``study.findings.SEED_NOISE_PTS / 100`` in
+    ``one_seed_noise`` (a threshold measured elsewhere, e.g. ``SEED_NOISE_PTS / 100`` in
     accuracy units), compare the gap with that instead."""
     spreads = [s for s in (std_a, std_b) if not math.isnan(s)]
     noise = max(spreads) if spreads else math.nan  # a one-seed side adds no spread (as pandas' max skips NaN)

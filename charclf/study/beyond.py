@@ -250,6 +250,7 @@ def ablation_table(runs_dir: Path, ensemble_results: dict | None = None) -> pd.D
             if run is base[0] or run.name in {r["run"] for r in rows}:
                 continue
             rows.append({"run": run.name, "change": run.label, "baseline": base[0].label,
+                         **_precision_columns([record], [base[1]]),
                          "val acc": record.best_val_acc, "test acc": record.test_acc,
                          "Δ val (pts)": 100 * (record.best_val_acc - base[1].best_val_acc),
                          "Δ test (pts)": 100 * (record.test_acc - base[1].test_acc)})
@@ -261,7 +262,9 @@ def ablation_table(runs_dir: Path, ensemble_results: dict | None = None) -> pd.D
         change = (f"ensemble, {chosen['method']} (method chosen on held-out val halves)" if kind == "cv"
                   else "greedy ensemble (chosen on val)")
         rows.append({"run": ENSEMBLE_RUN, "change": change,
-                     "baseline": f"its best member on val ({best['member']})", "val acc": chosen["val_acc"],
+                     "baseline": f"its best member on val ({best['member']})",
+                     "precision (arm / baseline)": "members as trained; scored fp32", "also differs": "",
+                     "val acc": chosen["val_acc"],
                      "test acc": chosen["test_acc"], "Δ val (pts)": 100 * (chosen["val_acc"] - best["val_acc"]),
                      "Δ test (pts)": 100 * (chosen["test_acc"] - best["test_acc"])})
     return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
@@ -320,6 +323,21 @@ def _means(records: list) -> tuple[float, float]:
     return (sum(r.best_val_acc for r in records) / len(records), sum(r.test_acc for r in records) / len(records))
 
 
+def _precision_columns(ours: list, theirs: list) -> dict:
+    """Each side's training precision and the precision its val selection ran in (``selection_precision``; an
+    older run's None: its training precision), and any difference between the sides in a column of its own
+    (runs made on machines with and without native bf16), so a delta is never read as the change's alone."""
+    def side(records, attr):
+        return "/".join(sorted({getattr(r, attr, None) or r.precision for r in records}))
+
+    differs = [f"{what}: {side(ours, attr)} vs {side(theirs, attr)}"
+               for what, attr in (("precision", "precision"), ("val precision", "selection_precision"))
+               if side(ours, attr) != side(theirs, attr)]
+    return {"precision (arm / baseline)": f"{side(ours, 'precision')} (val {side(ours, 'selection_precision')}) / "
+                                          f"{side(theirs, 'precision')} (val {side(theirs, 'selection_precision')})",
+            "also differs": "; ".join(differs)}
+
+
 def _paired_rows(runs_dir: Path) -> list[dict]:
     """``plan.paired_comparisons`` as ablation rows: means over the seeds both sides have."""
     from charclf.study.plan import paired_comparisons
@@ -331,14 +349,9 @@ def _paired_rows(runs_dir: Path) -> list[dict]:
         if not seeds:
             continue
         (base_val, base_test), (val, test) = (_means([side[s] for s in seeds]) for side in (base, changed))
-        # A second difference between the sides (runs made on machines with and without native bf16) is named
-        # beside the change, so the delta is never read as the change's alone.
-        ours, theirs = ({side[s].precision for s in seeds} for side in (changed, base))
-        if ours != theirs:
-            change = (f"{change} (also a confound: {'/'.join(sorted(ours))} against the baseline's "
-                      f"{'/'.join(sorted(theirs))} precision)")
         rows.append({"run": run, "change": change,
                      "baseline": f"{base_label} (seeds {', '.join(map(str, seeds))} on both sides)",
+                     **_precision_columns([changed[s] for s in seeds], [base[s] for s in seeds]),
                      "val acc": val, "test acc": test, "Δ val (pts)": 100 * (val - base_val),
                      "Δ test (pts)": 100 * (test - base_test)})
     return rows

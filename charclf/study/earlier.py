@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from charclf.study.findings import SEED_NOISE_PTS
+from charclf.eval.seeds import SEED_NOISE_PTS
 
 # The six-CNN ByClass study's test accuracies: its official ByClass test set (116,323 images), training on
 # ~120k images. Our offline protocol differs (see EARLIER_PROTOCOL_DIFFERENCES), so the gap is not a verdict.
@@ -84,3 +84,16 @@ def _by_model(rows: pd.DataFrame) -> str:
 
 def _seeds(n) -> str:
     return f"{int(n)} seed" + ("s" if int(n) != 1 else "")
+
+
+def training_found(summary: pd.DataFrame, table: pd.DataFrame) -> list[str]:
+    """Notebook 04: the best model on val and the smallest close to it (:func:`findings`),
+    then which precisions trained the runs, so times are compared only within one."""
+    lines = findings(summary)[:2]
+    counts = table["precision"].value_counts()
+    if len(counts) > 1:
+        lines.append("The runs trained in " + " and ".join(f"{p} ({n} run{'s' if n != 1 else ''})"
+                                                           for p, n in counts.items())
+                     + " on different machines across sessions: compare training times only between runs of the "
+                     "same precision.")
+    return lines

@@ -12,10 +12,7 @@ from numbers import Number
 
 import pandas as pd
 
-# Notebook 04's three-seed models spread by 0.11-0.19 points (sample std of one run's test accuracy), so the
-# difference of two single-seed runs has a std of about sqrt(2) x that, 0.16-0.27 points: below about twice that,
-# a gap between two runs of one seed each is not told apart from seed noise.
-SEED_NOISE_PTS = 0.5
+from charclf.eval.seeds import SEED_NOISE_PTS  # noqa: F401  (re-exported: the notebooks read it here)
 
 
 def compare_runs(d_val: float, d_test: float, better: str, worse: str, *, profile: str = "full") -> str:
@@ -189,3 +186,161 @@ def ablation_findings(table: pd.DataFrame, *, profile: str = "full") -> list[str
     lines.append(f"Highest val accuracy: {table.loc[best, 'label']} ({table.loc[best, 'best val acc']:.2%}); "
                  f"its test accuracy, {table.loc[best, 'test acc']:.2%}, is read once, after the choice.")
     return lines
+
+
+# -- "What we found": each notebook's closing sentences, built from the numbers it shows -------------------
+def print_found(lines: list[str]) -> None:
+    """Print ``lines`` as a Markdown-like bullet list (the closing cell of every notebook)."""
+    print("\n".join(f"* {line}" for line in lines))
+
+
+def dataset_found(train_counts: pd.Series, share: pd.DataFrame) -> list[str]:
+    """Notebook 01: the class imbalance of the training part and what the 15 case-ambiguous letters cost a
+    classifier that sees only their shape (``share``: one row per letter, columns ``lower`` and ``upper``)."""
+    total = int(train_counts.sum())
+    ambiguous = int(share[["lower", "upper"]].sum().sum())
+    lost = int(share[["lower", "upper"]].min(axis=1).sum())
+    return [f"The training part holds {total:,} images of {len(train_counts)} classes; the most frequent class "
+            f"({train_counts.idxmax()!r}, {int(train_counts.max()):,}) has {train_counts.max() / train_counts.min():.1f}× "
+            f"the images of the rarest ({train_counts.idxmin()!r}, {int(train_counts.min()):,}).",
+            f"The 15 case-ambiguous letters hold {ambiguous:,} training images ({ambiguous / total:.1%}); a classifier "
+            f"that cannot tell their two cases apart and always picks the more frequent one is wrong on {lost:,} of "
+            f"them: {lost / total:.1%} of the training part (notebook 07 measures how much of a trained model's "
+            f"error is such a confusion of case)."]
+
+
+def ablation_summary(table: pd.DataFrame, *, profile: str = "full") -> list[str]:
+    """Notebooks 02 and 09: the arm with the best val accuracy, and which arms moved val by more than seed noise
+    (one seed each), from :func:`charclf.study.plan.run_ablation`'s table (the first row is the reference)."""
+    base = table.iloc[0]
+    best = table["best val acc"].idxmax()
+    d_val = 100 * (table["best val acc"] - base["best val acc"])
+    beyond = [f"{table.loc[i, 'label']} ({d:+.2f})" for i, d in d_val.iloc[1:].items() if abs(d) >= SEED_NOISE_PTS]
+    if best == table.index[0]:
+        lines = [f"No arm beat the reference, {base['label']}, on val ({base['best val acc']:.2%}; test "
+                 f"{base['test acc']:.2%})."]
+    else:
+        lines = [f"Best on val: {table.loc[best, 'label']} at {table.loc[best, 'best val acc']:.2%} (test "
+                 f"{table.loc[best, 'test acc']:.2%}), against the reference's {base['best val acc']:.2%}."]
+    if profile != "full":
+        lines.append(f"The {profile} profile is a smoke test: these arms show the pipeline runs, not what they are worth.")
+    elif beyond:
+        lines.append(f"Arms that moved val by at least {SEED_NOISE_PTS} points (one seed each): {', '.join(beyond)}; "
+                     "every other arm is within seed noise of the reference.")
+    else:
+        lines.append(f"No arm moved val by {SEED_NOISE_PTS} points or more: within seed noise, one seed each.")
+    return lines
+
+
+def evaluation_found(name: str, entry: dict, top: pd.DataFrame) -> list[str]:
+    """Notebook 07: the best run's test accuracy, what merging the case pairs removes, calibration, and how
+    many of its most frequent confusions are a question of case (``top``: with a ``case only`` column)."""
+    acc, merged = entry["accuracy"], entry.get("merged47_accuracy")
+    lines = [f"`{name}` (chosen on val) scores {acc:.2%} on the {entry['n']:,} test images."]
+    if merged is not None:
+        removed = 1 - (1 - merged) / (1 - acc)
+        lines.append(f"Scored after merging the 15 case pairs, the same predictions reach {merged:.2%}: "
+                     f"{removed:.0%} of its errors are a confusion between the two cases of one letter.")
+    lines.append(f"{int(top['case only'].sum())} of its {len(top)} most frequent confusions differ only by case; "
+                 f"its expected calibration error is {entry['ece']:.4f}.")
+    return lines
+
+
+def precision_columns(table: pd.DataFrame, runs: dict) -> pd.DataFrame:
+    """``runs_table(runs)`` with ``val precision``: what the per-epoch val that chose the weights ran in (an
+    older run, recorded as None, scored val in its training precision)."""
+    chosen = {label: run.record.selection_precision or run.record.precision for label, run in runs.items()}
+    return table.assign(**{"val precision": table.index.map(chosen)})
+
+
+def summary_precision(summary: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """``seed_summary`` with the precisions of each model's seeds (counted where they differ)."""
+    from charclf.study.report import precision_label
+
+    labels = {model: precision_label(list(g["precision"]), list(g["val precision"]))
+              for model, g in table.groupby("model")}
+    return summary.assign(**{"precision (train / val)": summary.index.map(labels)})
+
+
+def audit_found(results: dict) -> list[str]:
+    """Notebook 12: how much is flagged, what share of the model's test errors falls on each kind of flag, the
+    ceiling, and the cleaning experiment — from the audit's JSON."""
+    from charclf.study.headline import audit_shares
+
+    overall, kinds = results["overall"], results["overall"]["by_kind"]
+    s = audit_shares(results)
+    share = {k: s["shares"].get(k, (0, 0.0)) for k in ("wrong_label", "orientation", "digit_letter", "case")}
+    plain = share["wrong_label"][0] + share["orientation"][0]
+    bound = "" if s["exact"] else "at most "
+    lines = [f"cleanlab flags {overall['flagged']:,} of {overall['images']:,} images ({overall['flagged_rate']:.1%}); "
+             f"{kinds.get('case', 0):,} are case pairs EMNIST itself merges (not errors), leaving "
+             f"{overall['likely_errors']:,} likely errors: {kinds.get('digit_letter', 0):,} digit/letter look-alikes, "
+             f"{kinds.get('wrong_label', 0):,} plainly wrong labels and {kinds.get('orientation', 0):,} orientation "
+             "outliers.",
+             f"Of the audit model's {s['errors']:,} test errors ({s['accuracy']:.2%} accuracy), {bound}{plain:,} "
+             f"({plain / s['errors']:.1%}) fall on plainly wrong or mis-oriented labels, "
+             f"{share['digit_letter'][0]:,} ({share['digit_letter'][1]:.1%}) on digit/letter look-alikes (many "
+             f"of them ambiguous handwriting rather than a wrong label) and {share['case'][0]:,} "
+             f"({share['case'][1]:.1%}) on case pairs. If every likely error were a real one, a perfect model "
+             f"could score at most {s['ceiling']:.1%} against these labels."]
+    experiment = results.get("experiment") or {}
+    scores = experiment.get("scores") or {}
+    if "baseline" in scores and "cleaned" in scores:
+        before, after = scores["baseline"]["test"]["accuracy"], scores["cleaned"]["test"]["accuracy"]
+        lines.append(f"Trained without its {experiment['removed_train_images']:,} likely errors, the same recipe "
+                     f"scores {after:.2%} on the original test part against {before:.2%} "
+                     f"({100 * (after - before):+.2f} points, one seed each).")
+    return lines
+
+
+def architectures_found(table: pd.DataFrame, check: pd.DataFrame, same_order: bool) -> list[str]:
+    """Notebook 03: how many models, their range of size and cost, whether the published parameter counts are
+    reproduced, and whether pooling before the ReLU computes exactly what the card's order does."""
+    smallest, largest = table["params"].idxmin(), table["params"].idxmax()
+    cheapest, dearest = table["MMACs"].idxmin(), table["MMACs"].idxmax()
+    return [f"{len(table)} registered models, from `{smallest}` ({int(table.loc[smallest, 'params']):,} parameters) "
+            f"to `{largest}` ({int(table.loc[largest, 'params']):,}), and from {table.loc[cheapest, 'MMACs']:.2f} "
+            f"(`{cheapest}`) to {table.loc[dearest, 'MMACs']:,.0f} MMACs per image (`{dearest}`).",
+            f"{int(check['equal'].sum())} of the {len(check)} published parameter counts are reproduced exactly.",
+            "Pooling before the ReLU gives " + ("bit-identical outputs to" if same_order else "outputs that differ from")
+            + " the card's Conv → ReLU → MaxPool order on a random batch."]
+
+
+def data_found(parts: dict, tag: str) -> list[str]:
+    """Notebook 00: the parts of the protocol every notebook trains, chooses and tests on (``{part: dataset}``)."""
+    sizes = {p: len(ds) for p, ds in parts.items()}
+    present = min(int((ds.class_counts() > 0).sum()) for ds in parts.values())
+    return [f"The protocol's parts hold {sizes['train']:,} training, {sizes['val']:,} val and {sizes['test']:,} test "
+            f"images, every one of the {present} classes in every part ({tag}); val chooses, test is read once."]
+
+
+def predictions_found(name: str, entries: list[dict], truth: list[int], pred: list[int]) -> list[str]:
+    """Notebook 10: how many image files the model read right, and how many it refused with an error."""
+    right = sum(t == p for t, p in zip(truth, pred))
+    refused = sum(not e["ok"] for e in entries)
+    return [f"`{name}` read {right} of the {len(truth)} readable files right; {refused} file(s) were refused "
+            "with a one-line error while the others ran."]
+
+
+def run_precision(record) -> str:
+    """``"bf16 / fp32"``: the precision a run trained in, and the one its per-epoch val (which chose its weights)
+    ran in — an older run, recorded as None, scored val in its training precision."""
+    return f"{record.precision} / {record.selection_precision or record.precision}"
+
+
+def with_precision(table: pd.DataFrame, run_dirs: dict) -> pd.DataFrame:
+    """``table`` with a ``precision (train / val)`` column, read from the run record of each row's folder
+    (``{row label: run folder}``), so a table comparing runs shows what each arm ran in."""
+    from charclf.eval.record import RunRecord
+
+    labels = {label: run_precision(RunRecord.load(folder)) for label, folder in run_dirs.items()}
+    return table.assign(**{"precision (train / val)": table.index.map(labels)})
+
+
+def entry_precisions(rows: pd.DataFrame) -> pd.Series:
+    """Per entry of :func:`charclf.study.beyond.model_rows`: the precisions of its seeds, counted where they
+    differ (``frontier``'s own column shows the first seed's only)."""
+    from charclf.study.report import precision_label
+
+    return pd.Series({entry: precision_label(list(g["precision"]), list(g["selection_precision"]))
+                      for entry, g in rows.groupby("entry")}, name="precision (train / val)")

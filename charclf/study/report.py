@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -48,6 +49,8 @@ def run_rows(root: str | Path | None = None) -> pd.DataFrame:
             "test_acc": test["accuracy"], "tta": r.tta, "merged47_acc": test.get("merged47_accuracy"),
             "f1_weighted": test.get("f1_weighted"), "train_time_s": r.train_time_s,
             "images_per_s": r.images_per_s, "precision": r.precision,
+            # None: an older run, whose per-epoch val ran in its training precision
+            "selection_precision": getattr(r, "selection_precision", None),
             "device": r.provenance.get("machine", {}).get("gpu") or r.device,
             "seed": r.seed, "git_sha": (r.git_sha or "")[:10],
         })
@@ -70,6 +73,25 @@ def _fmt(value, spec: str) -> str:
     return format(value, spec)
 
 
+def precision_label(train: list, selection: list) -> str:
+    """``"bf16 / val fp32"``-style: the training precision of each run (counted where they differ) and the
+    precision its val score ran in (``None``: an older run, whose val ran in its training precision)."""
+    def counted(values):
+        counts = Counter(values)
+        return counts.most_common(1)[0][0] if len(counts) == 1 else ", ".join(
+            f"{v} ×{n}" for v, n in sorted(counts.items()))
+    chosen = [s or t for t, s in zip(train, selection)]
+    return f"{counted(train)} / val {counted(chosen)}"
+
+
+def _precision(r) -> str:
+    """"bf16 / fp32": the training precision and the one the per-epoch val ran in (an older run's val, recorded
+    as None, ran in its training precision)."""
+    train = _fmt(r.precision, "s")
+    selection = getattr(r, "selection_precision", None)
+    return f"{train} / {selection if isinstance(selection, str) else train}"
+
+
 def _seed_summary(runs: pd.DataFrame) -> list[str]:
     """Markdown lines: mean +- std (sample std) of val and test accuracy per model, where a model has >1 seed."""
     stats = seed_stats(runs)
@@ -77,49 +99,63 @@ def _seed_summary(runs: pd.DataFrame) -> list[str]:
     if stats.empty:
         return []
     lines = ["", "Mean ± std over seeds (sample std), same recipe and data, one row per model:", "",
-             "| model | seeds | val acc | test acc | TTA |", "|---|---:|---:|---:|---|"]
+             "| model | seeds | val acc | test acc | TTA | precision (train / val) |", "|---|---:|---:|---:|---|---|"]
     tta = runs.groupby("model")["tta"].agg(lambda v: {True: "yes", False: "no"}.get(v.iloc[0], "?")
                                            if v.nunique(dropna=False) == 1 else "mixed")
+    precisions = {model: precision_label(list(g["precision"]), list(g.get("selection_precision", [None] * len(g))))
+                  for model, g in runs.groupby("model")}
     for model, r in stats.iterrows():
         lines.append(f"| `{model}` | {int(r.n)} | {r.val_mean:.2%} ± {r.val_std:.2%} | "
-                     f"**{r.test_mean:.2%} ± {r.test_std:.2%}** | {tta[model]} |")
+                     f"**{r.test_mean:.2%} ± {r.test_std:.2%}** | {tta[model]} | {precisions[model]} |")
     return lines
 
 
-def results_markdown(root: str | Path | None = None) -> str:
-    """The README's results section, as Markdown."""
+SMOKE_PROFILES = ("quick",)
+
+
+def results_markdown(root: str | Path | None = None, *, smoke: bool = False, bench: bool | None = None) -> str:
+    """RESULTS.md's tables, as Markdown: the runs of every profile but the smoke-test ones (``smoke=False``), or
+    only those (``smoke=True``: the quick profile, a test of the pipeline and never a result). ``bench``: add the
+    throughput table (default: with the results, not with the smoke test)."""
     df = run_rows(root)
+    if not df.empty:
+        df = df[df["profile"].isin(SMOKE_PROFILES) == smoke]
     lines = []
     if df.empty:
         lines.append("_No finished runs yet._")
     for (profile_dir, protocol), group in df.groupby(["profile", "protocol"], sort=False):
         lines += ["", f"**`outputs/runs/{profile_dir}/`** ({PROFILE_WORDS.get(profile_dir, profile_dir)}) — "
                       f"{group['split'].iloc[0]}, **{protocol} protocol** ({PROTOCOL_WORDS.get(protocol, protocol)}), "
-                      f"device: {', '.join(sorted(set(map(str, group['device']))))}."]
+                      f"device: {', '.join(sorted(set(map(str, group['device']))))}; trained in "
+                      + ", ".join(f"{precision} ({n} runs)" for precision, n in
+                                  sorted(Counter(group["precision"].fillna("?")).items())) + "."]
         # Notebook 04 (and flat run folders) in the main table; every other experiment in a table of its own.
         # A profile with no such run (MNIST transfer only) gets no main table: an empty header says nothing.
         main = group[group["group"].isin(["", "04_training"])]
         if not main.empty:
             lines += ["", "| model | params | MACs | train images | epochs | val acc | test acc | TTA | "
-                          "merged-47 acc | weighted F1 | precision | train time | images/s | artifact |",
+                          "merged-47 acc | weighted F1 | precision (train / val) | train time | images/s | artifact |",
                       "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---:|---:|---|"]
         for r in main.sort_values("test_acc", ascending=False).itertuples():
             lines.append(f"| `{r.model}` | {r.params:,} | {r.macs / 1e6:.1f} M | {_fmt(r.train_images, ',')} | "
                          f"{_fmt(r.epochs, 'd')} | {_fmt(r.val_acc, '.2%')} | **{_fmt(r.test_acc, '.2%')}** | "
                          f"{ {True: 'yes', False: 'no'}.get(r.tta, '?')} | "
-                         f"{_fmt(r.merged47_acc, '.2%')} | {_fmt(r.f1_weighted, '.3f')} | {_fmt(r.precision, 's')} | "
+                         f"{_fmt(r.merged47_acc, '.2%')} | {_fmt(r.f1_weighted, '.3f')} | {_precision(r)} | "
                          f"{_fmt(r.train_time_s, '.0f')} s | {_fmt(r.images_per_s, ',.0f')} | "
                          f"[{r.run}]({r.run}/metrics.json) |")
         lines += _seed_summary(main)
         for name, sub in group[~group["group"].isin(["", "04_training"])].groupby("group", sort=True):
             lines += ["", f"`{name}` ({profile_dir} profile):", "",
-                      "| run | model | train images | epochs | val acc | test acc | TTA | artifact |",
-                      "|---|---|---:|---:|---:|---:|---|---|"]
+                      "| run | model | train images | epochs | val acc | test acc | TTA | precision (train / val) | "
+                      "artifact |",
+                      "|---|---|---:|---:|---:|---:|---|---|---|"]
             for r in sub.sort_values("run").itertuples():
                 lines.append(f"| {r.run.split('/' + name + '/', 1)[-1]} | `{r.model}` | {_fmt(r.train_images, ',')} | "
                              f"{_fmt(r.epochs, 'd')} | {_fmt(r.val_acc, '.2%')} | {_fmt(r.test_acc, '.2%')} | "
-                             f"{ {True: 'yes', False: 'no'}.get(r.tta, '?')} | [metrics]({r.run}/metrics.json) |")
-    bench = bench_rows()
+                             f"{ {True: 'yes', False: 'no'}.get(r.tta, '?')} | {_precision(r)} | [metrics]({r.run}/metrics.json) |")
+    # The bench beside the runs (outputs/bench next to outputs/runs), so a given root reads one outputs folder.
+    bench_path = Path(root).parent / "bench" / "bench-cpu.json" if root else None
+    bench = bench_rows(bench_path) if (not smoke if bench is None else bench) else pd.DataFrame()
     if not bench.empty:
         lines += ["", f"**Training throughput on this 2-core CPU** (`charclf bench`, batch "
                       f"{int(bench['batch_size'].iloc[0])}, artifact [{bench['artifact'].iloc[0]}]"

@@ -88,6 +88,23 @@ def find_notebooks(directory: str | Path, only: str | list[str] | None = None) -
     return [directory / f"{s}.ipynb" for s in stems]
 
 
+def kernel_config():
+    """The kernel manager's settings: an encrypted or local transport, never plain TCP. ipykernel >= 7 warns on
+    every start ("Kernel is running over TCP without encryption") when the manager neither provisions CurveZMQ
+    keys nor uses IPC; jupyter_client provisions the keys under ``transport_encryption="auto"`` for a kernelspec
+    that declares curve support, so the warning (and the plain-text socket) go away at their source."""
+    import zmq
+    from jupyter_client.manager import KernelManager
+    from traitlets.config import Config
+
+    config = Config()
+    if "transport_encryption" in KernelManager.class_trait_names() and zmq.has("curve"):
+        config.KernelManager.transport_encryption = "auto"
+    elif os.name == "posix":  # older jupyter_client or a libzmq without curve: Unix sockets, not TCP
+        config.KernelManager.transport = "ipc"
+    return config
+
+
 def read_source_notebook(ipynb: Path):
     """The notebook to execute: built from the paired ``.py`` when there is one (the source people edit)."""
     import nbformat
@@ -161,7 +178,7 @@ def execute_notebook(src: Path, params: dict, *, out_path: Path | None = None, c
     nb = read_source_notebook(src)
     index, original = inject_parameters(nb, params, src.name)
     client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, allow_errors=False,
-                            resources={"metadata": {"path": str(cwd or src.parent)}})
+                            resources={"metadata": {"path": str(cwd or src.parent)}}, config=kernel_config())
     # The kernel inherits our environment, except that figures must render inline even where the caller
     # set MPLBACKEND=Agg (CI does): the executed notebooks are the report.
     env = {**os.environ, **(env or {}), "MPLBACKEND": "module://matplotlib_inline.backend_inline"}

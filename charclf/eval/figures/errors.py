@@ -126,23 +126,43 @@ def misclassified_gallery(images, y_true, y_pred, classes, probs=None, *, k: int
 
 
 # -- comparisons and calibration ------------------------------------------------------------------------
+def _annotate_apart(ax, xs, ys, labels, *, fontsize: float = 7.0) -> None:
+    """Label each point, moving a label up (with a leader line) until its box overlaps no label placed before
+    it: points of a study cluster (many models within a point of accuracy), and labels at one fixed offset
+    print over each other."""
+    ax.figure.canvas.draw()  # fixes the limits, so data -> pixel positions are final
+    points = ax.transData.transform(np.column_stack([xs, ys]))
+    scale = ax.figure.dpi / 72.0  # pixels per point
+    height = (fontsize + 2) * scale
+    placed = []  # (x0, y0, x1, y1) in pixels
+    for i in np.argsort(points[:, 1]):
+        width = 0.6 * fontsize * scale * len(labels[i])
+        x0, y0 = points[i, 0] + 4 * scale, points[i, 1] + 3 * scale
+        while any(x0 < b[2] and b[0] < x0 + width and y0 < b[3] and b[1] < y0 + height for b in placed):
+            y0 += height
+        placed.append((x0, y0, x0 + width, y0 + height))
+        offset = ((x0 - points[i, 0]) / scale, (y0 - points[i, 1]) / scale)
+        moved = offset[1] > 3.5
+        ax.annotate(labels[i], (xs[i], ys[i]), textcoords="offset points", xytext=offset, fontsize=fontsize,
+                    arrowprops={"arrowstyle": "-", "color": "0.6", "linewidth": 0.5} if moved else None)
+
+
 def params_vs_accuracy(df: pd.DataFrame, *, x: str = "params", y: str = "accuracy", label: str = "model",
                        hue: str | None = None, logx: bool = True, title: str | None = None,
                        subtitle: str | None = None) -> Figure:
     """Accuracy against parameter count (log x), one labelled point per model, and the Pareto front."""
     import seaborn as sns
 
-    fig, axes = new_figure((7.5, 4.8))
+    fig, axes = new_figure((7.5, 4.8) if len(df) <= 10 else (10.0, 6.5))
     ax = axes[0, 0]
     sns.scatterplot(data=df, x=x, y=y, hue=hue, ax=ax, s=45, legend=hue is not None)
-    for _, row in df.iterrows():
-        ax.annotate(str(row[label]), (row[x], row[y]), textcoords="offset points", xytext=(4, 3), fontsize=7)
     # Pareto front: models no smaller model beats.
     ordered = df.sort_values([x, y], ascending=[True, False])
     front = ordered[ordered[y] >= ordered[y].cummax()]
     ax.step(front[x], front[y], where="post", color="0.5", linewidth=1, linestyle=":", label="Pareto front")
     if logx:
         ax.set_xscale("log")
+    _annotate_apart(ax, df[x].to_numpy(float), df[y].to_numpy(float), [str(v) for v in df[label]])
     ax.set_xlabel("parameters" if x == "params" else x)
     ax.set_ylabel(y)
     ax.grid(alpha=0.3, which="both")

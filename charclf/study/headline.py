@@ -1,0 +1,266 @@
+"""The study's findings at a glance: one table, built from the committed artifacts, that README.md and notebook
+00 both show (``tools/write_readme.py`` writes it into the README; notebook 00 calls :func:`findings_markdown`).
+
+Each row states a number (mean ± sample std over seeds where there are seeds), the precision that trained the
+runs and the one that scored the val part which chose them (test is always scored in float32), the goal it is
+held against, the notebook that owns it and the artifact it was read from. A goal reads "met" only when the
+mean clears it by at least one std, "met, within noise" when it clears it by less, else "not met" with the margin.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from charclf.study.report import precision_label
+
+NOTEBOOKS = {
+    "04": "notebooks/04_training.ipynb", "08": "notebooks/08_mnist_transfer.ipynb",
+    "11": "notebooks/11_beyond_the_earlier_works.ipynb", "12": "notebooks/12_label_errors.ipynb",
+}
+RACE_JSON = "outputs/bench/bench-cpu-time-to-accuracy.json"
+ENSEMBLE_JSON = "outputs/runs/full/11_beyond/ensemble/results.json"
+MNIST_DIR = "outputs/runs/full/08_mnist_transfer"
+AUDIT_JSON = "outputs/label_audit/label-audit.json"
+# The earlier works' architectures, each under its own work's recipe (notebook 04's entries), in the order the
+# README's first table names the works.
+EARLIER_ENTRIES = {"lenet": "ByClass study", "alexnet": "ByClass study", "vgg": "ByClass study",
+                   "resnet": "ByClass study", "spinalnet": "ByClass study", "minivision_v2": "Mini-Vision V2",
+                   "minivision_v3": "Mini-Vision V3", "lenet5_keras": "Keras LeNet-5"}
+
+
+def goal_verdict(mean: float, target: float, std: float | None = None, *, lower_is_better: bool = False,
+                 unit: str = "points", scale: float = 100.0, seeds: int | None = None) -> str:
+    """The goal's verdict in words (:func:`charclf.study.beyond.verdict`: met / met, within noise / not met ...)
+    with its margin in ``unit`` (and the std it was compared with)."""
+    from charclf.study.beyond import GOAL_SEEDS, verdict
+
+    margin, words = verdict(mean, target, None if std is None or pd.isna(std) else float(std),
+                            seeds=GOAL_SEEDS if seeds is None else seeds, lower_is_better=lower_is_better)
+    if margin is None:
+        return words
+    spread = f", 1 std {std * scale:.2f}" if std is not None and not pd.isna(std) else ""
+    return f"{words} ({margin * scale:+.2f} {unit}{spread})"
+
+
+def _pct(mean, std=None) -> str:
+    return f"{mean:.2%}" + (f" ± {std:.2%}" if std is not None and not pd.isna(std) else "")
+
+
+def _link(text: str, path: str, prefix: str) -> str:
+    return f"[{text}]({prefix}{path})"
+
+
+def _seed_links(runs: pd.DataFrame, prefix: str) -> str:
+    return " · ".join(_link(f"s{int(r.seed)}", f"{r.run}/metrics.json", prefix)
+                      for r in runs.sort_values("seed").itertuples())
+
+
+def _entry_row(what: str, rows: pd.DataFrame, front: pd.DataFrame, entry: str, goal: str, notebook: str,
+               prefix: str) -> dict:
+    stats, runs = front.loc[entry], rows[rows["entry"] == entry]
+    return {"finding": what,
+            "result": f"`{entry}` ({int(stats['params']):,} params): **{_pct(stats['test_mean'], stats['test_std'])}** "
+                      f"test, {int(stats['n'])} seed{'s' if stats['n'] != 1 else ''}",
+            "goal": goal, "precision": precision_label(list(runs["precision"]), list(runs["selection_precision"])),
+            "notebook": _link(notebook, NOTEBOOKS[notebook], prefix), "artifact": _seed_links(runs, prefix)}
+
+
+def findings_rows(repo: str | Path | None = None, *, prefix: str = "") -> list[dict]:
+    """The findings table's rows, read from the artifacts under ``repo`` (default: this repository). Links are
+    relative to the repository root, behind ``prefix`` (``"../"`` from notebooks/)."""
+    from charclf.provenance import REPO_ROOT
+    from charclf.study import beyond
+
+    repo = Path(repo) if repo else REPO_ROOT
+    rows = beyond.model_rows(repo / "outputs" / "runs" / "full")
+    front = beyond.frontier(rows)
+    ensemble_path = repo / ENSEMBLE_JSON
+    ensemble = json.loads(ensemble_path.read_text()) if ensemble_path.is_file() else None
+    goals = beyond.goals_table(front, ensemble)
+    out = []
+    labels = {"single model, trained in <= 2 h on the study's CPU": "best single model (≤ 2 h of CPU training)",
+              "<= 100k parameters": "best model ≤ 100k parameters", "<= 30k parameters": "best model ≤ 30k parameters",
+              "<= 10k parameters": "best model ≤ 10k parameters"}
+    for goal, label in labels.items():
+        if goal not in goals.index or pd.isna(goals.loc[goal].get("candidate (chosen on val)")):
+            continue
+        g = goals.loc[goal]
+        verdict = goal_verdict(g["test mean"], g["target"], g["test std"], seeds=int(g["seeds"]))
+        out.append(_entry_row(f"{label}, chosen on val", rows, front, g["candidate (chosen on val)"],
+                              f"≥ {g['target']:.1%}: {verdict}", "11", prefix))
+    if ensemble is not None:
+        # The ensemble whose selection method held-out val halves chose (greedy for results from before it).
+        chosen = ensemble.get("cv", ensemble["greedy"])
+        how = f"{chosen['method']}, chosen on held-out val halves" if "method" in chosen else "greedy on val"
+        members = ensemble["members"]
+        runs = rows[rows["run"].isin([f"outputs/runs/full/{m}" for m in chosen["distinct_members"]])]
+        out.append({"finding": f"ensemble ({how}) over {len(members)} finished runs",
+                    "result": f"{len(chosen['members'])} votes of {len(chosen['distinct_members'])} runs: "
+                              f"**{chosen['test_acc']:.2%}** test (val {chosen['val_acc']:.2%}), one ensemble",
+                    "goal": f"≥ {beyond.ENSEMBLE_GOAL:.1%}: "
+                            f"{goal_verdict(chosen['test_acc'], beyond.ENSEMBLE_GOAL)} (one ensemble)",
+                    "precision": precision_label(list(runs["precision"]), list(runs["selection_precision"])),
+                    "notebook": _link("11", NOTEBOOKS["11"], prefix),
+                    "artifact": _link("results.json", ENSEMBLE_JSON, prefix)})
+    out += race_rows(repo, prefix=prefix)
+    out += mnist_rows(repo, prefix=prefix)
+    out += audit_rows(repo, prefix=prefix)
+    return out
+
+
+def race_rows(repo: Path, *, prefix: str = "") -> list[dict]:
+    """The time-to-accuracy race: our fastest entrant's seconds and the best ratio over the earlier pipeline."""
+    from charclf.study import beyond
+
+    path = repo / RACE_JSON
+    if not path.is_file():
+        return []
+    race = json.loads(path.read_text())
+    goals = beyond.race_goals(race)
+    summary = race["summary"]
+    out = []
+    for goal, g in goals.iterrows():
+        if g["candidate"] is None or pd.isna(g["value"]):
+            continue
+        if g["target"] == beyond.RACE_GOAL_S:
+            s = summary[g["candidate"]]
+            recipe = race.get("fast_recipe") if g["candidate"] == "charclf_fast" else g["candidate"]
+            result = (f"`{recipe}`: **{s['seconds_to_target_mean']:.1f} ± {s['seconds_to_target_std']:.1f} s** "
+                      f"of training to {race['target']:.1%} val (seeds {', '.join(map(str, s['seeds']))}; "
+                      f"test then {s['test_acc_mean']:.2%})")
+            verdict = g["verdict"] if not g["met"] and g["verdict"].startswith("not met: timed") else goal_verdict(
+                s["seconds_to_target_mean"], beyond.RACE_GOAL_S, s["seconds_to_target_std"], lower_is_better=True,
+                unit="s", scale=1.0)
+            precision = f"{s.get('precision', '?')} (train)"
+        else:
+            usual = summary.get("usual", {})
+            result = (f"`{g['candidate']}` = **{g['value']:.2f}×** (the earlier works' pipeline: "
+                      f"{usual.get('seconds_to_target_mean', float('nan')):.1f} s)")
+            verdict = g["verdict"] if not g["met"] and g["verdict"].startswith("not met: timed") else goal_verdict(
+                g["value"], beyond.RACE_GOAL_RATIO, unit="×", scale=1.0)
+            fast = summary.get("charclf_fast", {})
+            precision = f"{usual.get('precision', '?')} against {fast.get('precision', '?')}: arms differ"
+        seconds = g["target"] == beyond.RACE_GOAL_S
+        out.append({"finding": f"time-to-accuracy race: " + (f"training seconds to {race['target']:.1%} val" if seconds
+                                                             else "speed-up over the earlier works' pipeline"),
+                    "result": result,
+                    "goal": (f"≤ {beyond.RACE_GOAL_S:.0f} s" if seconds else f"≥ {beyond.RACE_GOAL_RATIO:.0f}×")
+                            + f": {verdict}", "precision": precision,
+                    "notebook": _link("11", NOTEBOOKS["11"], prefix), "artifact": _link(path.name, RACE_JSON, prefix)})
+    return out
+
+
+def mnist_table(repo: Path) -> pd.DataFrame:
+    """Notebook 08's runs over its seeds: one row per (seed, run) from each ``seed*/results.json``."""
+    frames = {}
+    for seed_dir in sorted((repo / MNIST_DIR).glob("seed*")):
+        if (seed_dir / "results.json").is_file():
+            results = json.loads((seed_dir / "results.json").read_text())
+            frames[int(seed_dir.name[4:])] = pd.DataFrame(results["runs"]).set_index("run")
+    return pd.concat(frames, names=["seed"]) if frames else pd.DataFrame()
+
+
+def mnist_rows(repo: Path, *, prefix: str = "") -> list[dict]:
+    from charclf.eval.record import RunRecord
+
+    table = mnist_table(repo)
+    if table.empty or not {"transfer", "scratch"} <= set(table.index.get_level_values("run")):
+        return []
+    stats = table.groupby("run")["test_acc"].agg(["mean", "std", "count"])
+    records = [RunRecord.load(repo / d) for d in table["run_dir"] if (repo / d / "metrics.json").is_file()]
+    t, s = stats.loc["transfer"], stats.loc["scratch"]
+    gap, noise = t["mean"] - s["mean"], max(t["std"], s["std"])
+    seeds = sorted(table.index.get_level_values("seed").unique())
+    return [{"finding": "MNIST: EMNIST pre-training vs from scratch (official MNIST test, 10,000 images)",
+             "result": f"transfer **{_pct(t['mean'], t['std'])}**, scratch {_pct(s['mean'], s['std'])} "
+                       f"({int(t['count'])} seeds): {100 * gap:+.2f} points, "
+                       + ("within" if abs(gap) <= noise else "beyond") + " the seeds' spread",
+             "goal": "–", "precision": precision_label([r.precision for r in records],
+                                                      [r.selection_precision for r in records]),
+             "notebook": _link("08", NOTEBOOKS["08"], prefix),
+             "artifact": " · ".join(_link(f"s{seed}", f"{MNIST_DIR}/seed{seed}/results.json", prefix)
+                                    for seed in seeds)}]
+
+
+def audit_shares(audit: dict) -> dict:
+    """The test part's errors of the audit's model, by the kind of flag on the image (``{kind: (count, share)}``
+    plus ``"errors"``). Every flagged test image is an error of that model when the JSON's two counts agree (the
+    flag needs the model to read another label); otherwise the counts are upper bounds and ``exact`` is False."""
+    test, kinds = audit["test"], audit["by_part"]["test"]["by_kind"]
+    errors = test["model_errors"]
+    exact = test.get("errors_on_likely_label_errors") == test.get("likely_label_errors")
+    shares = {kind: (n, n / errors) for kind, n in kinds.items()}
+    return {"errors": errors, "exact": exact, "shares": shares, "ceiling": test["ceiling_accuracy"],
+            "accuracy": test["model_accuracy"]}
+
+
+def audit_rows(repo: Path, *, prefix: str = "") -> list[dict]:
+    path = repo / AUDIT_JSON
+    if not path.is_file():
+        return []
+    audit = json.loads(path.read_text())
+    s = audit_shares(audit)
+    plain = sum(s["shares"].get(k, (0, 0))[0] for k in ("wrong_label", "orientation"))
+    soft = s["shares"].get("digit_letter", (0, 0))[0]
+    bound = "" if s["exact"] else "at most "
+    model = audit["models"]["full"]
+    return [{"finding": "label audit: test errors that fall on suspect labels",
+             "result": f"of the audit model's {s['errors']:,} test errors ({s['accuracy']:.2%} accuracy), {bound}"
+                       f"**{plain:,} ({plain / s['errors']:.1%})** on plainly wrong or mis-oriented labels, "
+                       f"{soft:,} ({soft / s['errors']:.1%}) on digit/letter look-alikes; ceiling if every flag "
+                       f"were a real error {s['ceiling']:.1%} (one seed)",
+             "goal": "–", "precision": f"{model.get('precision', '?')} / val {model.get('precision', '?')}",
+             "notebook": _link("12", NOTEBOOKS["12"], prefix), "artifact": _link(path.name, AUDIT_JSON, prefix)}]
+
+
+def earlier_rows(repo: str | Path | None = None, *, prefix: str = "") -> list[dict]:
+    """The earlier works' architectures on this protocol, each under its own work's recipe (notebook 04)."""
+    from charclf.provenance import REPO_ROOT
+    from charclf.study import beyond
+    from charclf.study.earlier import EARLIER_BYCLASS_STUDY
+
+    repo = Path(repo) if repo else REPO_ROOT
+    rows = beyond.model_rows(repo / "outputs" / "runs" / "full")
+    if rows.empty:
+        return []
+    rows = rows[rows["group"] == "04_training"]
+    front = beyond.frontier(rows)
+    out = []
+    for entry, work in EARLIER_ENTRIES.items():
+        if entry not in front.index:
+            continue
+        row = _entry_row(work, rows, front, entry, "", "04", prefix)
+        theirs = EARLIER_BYCLASS_STUDY.get(entry)
+        row["goal"] = (f"its paper: {theirs:.2%} (official test, ~120k train images)" if theirs else "–")
+        out.append(row)
+    return out
+
+
+def _markdown(rows: list[dict], columns: dict[str, str]) -> str:
+    lines = ["| " + " | ".join(columns.values()) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(r[c]) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def findings_markdown(repo: str | Path | None = None, *, prefix: str = "") -> str:
+    """The findings table and the earlier works' table, as Markdown (README.md's block; notebook 00's first
+    output, with ``prefix="../"``)."""
+    findings = findings_rows(repo, prefix=prefix)
+    earlier = earlier_rows(repo, prefix=prefix)
+    if not findings and not earlier:  # an installed package without the repository's outputs/
+        return "_No committed results here: a clone of the repository holds them under outputs/._"
+    text = ["All on the offline `holdout` protocol (train 93,055 / val 11,634 / test 11,634 images of EMNIST "
+            "ByClass, 62 classes) unless the row says otherwise; test accuracy is mean ± sample std over seeds, "
+            "scored once in float32 on the weights chosen on val. *precision*: what trained the runs / what scored "
+            "the val part that chose them.", "",
+            _markdown(findings, {"finding": "finding", "result": "result", "goal": "goal",
+                                 "precision": "precision (train / val)", "notebook": "notebook",
+                                 "artifact": "artifact"})]
+    if earlier:
+        text += ["", "The earlier works' architectures, each under its own work's recipe, on this protocol:", "",
+                 _markdown(earlier, {"finding": "work", "result": "result", "goal": "published",
+                                     "precision": "precision (train / val)", "notebook": "notebook",
+                                     "artifact": "artifact"})]
+    return "\n".join(text)

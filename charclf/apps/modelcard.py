@@ -29,7 +29,7 @@ def publish_best_seed(run_dirs, dest: str | Path, *, title: str, summary: str = 
     if len(kinds) > 1 or len(set(seeds)) != len(seeds):
         raise DataError(None, f"the runs are not one model and recipe over distinct seeds ({sorted(kinds, key=str)}, "
                         f"seeds {seeds})", "pass the seeds of one model trained one way")
-    best = max(run_dirs, key=lambda d: records[d].best_val_acc)
+    best = max(run_dirs, key=lambda d: records[d].val_acc)
     return publish_run(best, dest, title=title, summary=summary, seed_runs=run_dirs)
 
 
@@ -41,7 +41,7 @@ def seed_rows(run_dirs) -> dict:
     from charclf.eval.seeds import seed_stats
 
     records = {Path(d): RunRecord.load(d) for d in run_dirs}
-    seeds = [{"run": repo_relative(d), "seed": r.seed, "val_acc": r.best_val_acc, "test_acc": r.test_acc, "tta": r.tta}
+    seeds = [{"run": repo_relative(d), "seed": r.seed, "val_acc": r.val_acc, "test_acc": r.test_acc, "tta": r.tta}
              for d, r in records.items()]
     stats = seed_stats(pd.DataFrame(seeds).assign(model="")).iloc[0]
     out = {"seeds": seeds, "n": len(seeds)}
@@ -108,7 +108,7 @@ def model_card(model_dir: str | Path, *, title: str, summary: str = "", source: 
     sizes = data.get("sizes", {})
     evals = record.evaluation
 
-    rows = [("val accuracy (model selection)", record.best_val_acc),
+    rows = [("val accuracy (model selection, float32)", record.val_acc),
             (f"test accuracy{' (TTA)' if record.tta else ''}", record.test_acc)]
     for key, label in (("test", "test"), ("test_tta", "test, TTA (translations)")):
         ev = evals.get(key)

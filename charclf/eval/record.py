@@ -112,6 +112,23 @@ class RunRecord:
         return self.evaluation.get(evaluation_key(part, self.tta))
 
     @property
+    def val_acc(self) -> float:
+        """Val accuracy in float32, the test evaluation's numerics: what chooses between runs (best seed, a goal's
+        candidate, the published slot). New runs selected their epoch on float32 val (``best_val_acc``); an older
+        run whose val ran in bf16 is read from its float32 ``evaluation`` of val when ``charclf evaluate --part val``
+        added one, else (not re-scored yet) from ``best_val_acc`` in its training precision (``val_precision``)."""
+        if self.selection_precision != "fp32" and self.precision != "fp32" and self.part("val") is not None:
+            return float(self.part("val")["accuracy"])
+        return self.best_val_acc
+
+    @property
+    def val_precision(self) -> str:
+        """The numerics of :attr:`val_acc`: "fp32", or the training precision of an older run not re-scored."""
+        if self.selection_precision == "fp32" or self.precision == "fp32" or self.part("val") is not None:
+            return "fp32"
+        return self.precision
+
+    @property
     def seed(self) -> int | None:
         return self.provenance.get("seed", self.config.get("seed"))
 

@@ -251,8 +251,8 @@ def ablation_table(runs_dir: Path, ensemble_results: dict | None = None) -> pd.D
                 continue
             rows.append({"run": run.name, "change": run.label, "baseline": base[0].label,
                          **_precision_columns([record], [base[1]]),
-                         "val acc": record.best_val_acc, "test acc": record.test_acc,
-                         "Δ val (pts)": 100 * (record.best_val_acc - base[1].best_val_acc),
+                         "val acc": record.val_acc, "test acc": record.test_acc,
+                         "Δ val (pts)": 100 * (record.val_acc - base[1].val_acc),
                          "Δ test (pts)": 100 * (record.test_acc - base[1].test_acc)})
     rows += _paired_rows(runs_dir)
     if ensemble_results is not None:
@@ -320,7 +320,7 @@ def _by_seed(runs_dir: Path, pattern: str) -> dict:
 
 
 def _means(records: list) -> tuple[float, float]:
-    return (sum(r.best_val_acc for r in records) / len(records), sum(r.test_acc for r in records) / len(records))
+    return (sum(r.val_acc for r in records) / len(records), sum(r.test_acc for r in records) / len(records))
 
 
 def _precision_columns(ours: list, theirs: list) -> dict:
@@ -331,10 +331,10 @@ def _precision_columns(ours: list, theirs: list) -> dict:
         return "/".join(sorted({getattr(r, attr, None) or r.precision for r in records}))
 
     differs = [f"{what}: {side(ours, attr)} vs {side(theirs, attr)}"
-               for what, attr in (("precision", "precision"), ("val precision", "selection_precision"))
+               for what, attr in (("precision", "precision"), ("val precision", "val_precision"))
                if side(ours, attr) != side(theirs, attr)]
-    return {"precision (arm / baseline)": f"{side(ours, 'precision')} (val {side(ours, 'selection_precision')}) / "
-                                          f"{side(theirs, 'precision')} (val {side(theirs, 'selection_precision')})",
+    return {"precision (arm / baseline)": f"{side(ours, 'precision')} (val {side(ours, 'val_precision')}) / "
+                                          f"{side(theirs, 'precision')} (val {side(theirs, 'val_precision')})",
             "also differs": "; ".join(differs)}
 
 

@@ -249,7 +249,7 @@ def evaluation_found(name: str, entry: dict, top: pd.DataFrame) -> list[str]:
 def precision_columns(table: pd.DataFrame, runs: dict) -> pd.DataFrame:
     """``runs_table(runs)`` with ``val precision``: what the per-epoch val that chose the weights ran in (an
     older run, recorded as None, scored val in its training precision)."""
-    chosen = {label: run.record.selection_precision or run.record.precision for label, run in runs.items()}
+    chosen = {label: run.record.val_precision for label, run in runs.items()}
     return table.assign(**{"val precision": table.index.map(chosen)})
 
 
@@ -325,7 +325,7 @@ def predictions_found(name: str, entries: list[dict], truth: list[int], pred: li
 def run_precision(record) -> str:
     """``"bf16 / fp32"``: the precision a run trained in, and the one its per-epoch val (which chose its weights)
     ran in — an older run, recorded as None, scored val in its training precision."""
-    return f"{record.precision} / {record.selection_precision or record.precision}"
+    return f"{record.precision} / {record.val_precision}"
 
 
 def with_precision(table: pd.DataFrame, run_dirs: dict) -> pd.DataFrame:

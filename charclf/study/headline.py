@@ -178,7 +178,7 @@ def mnist_rows(repo: Path, *, prefix: str = "") -> list[dict]:
                        f"({int(t['count'])} seeds): {100 * gap:+.2f} points, "
                        + ("within" if abs(gap) <= noise else "beyond") + " the seeds' spread",
              "goal": "–", "precision": precision_label([r.precision for r in records],
-                                                      [r.selection_precision for r in records]),
+                                                      [r.val_precision for r in records]),
              "notebook": _link("08", NOTEBOOKS["08"], prefix),
              "artifact": " · ".join(_link(f"s{seed}", f"{MNIST_DIR}/seed{seed}/results.json", prefix)
                                     for seed in seeds)}]

@@ -45,12 +45,12 @@ def run_rows(root: str | Path | None = None) -> pd.DataFrame:
             "group": parts[1] if len(parts) > 2 else "",
             "model": r.model, "params": r.params, "macs": r.macs,
             "split": r.data.get("split"), "protocol": r.data.get("protocol"),
-            "train_images": r.train_samples, "epochs": r.epochs_run, "val_acc": r.best_val_acc,
+            "train_images": r.train_samples, "epochs": r.epochs_run, "val_acc": r.val_acc,
             "test_acc": test["accuracy"], "tta": r.tta, "merged47_acc": test.get("merged47_accuracy"),
             "f1_weighted": test.get("f1_weighted"), "train_time_s": r.train_time_s,
             "images_per_s": r.images_per_s, "precision": r.precision,
-            # None: an older run, whose per-epoch val ran in its training precision
-            "selection_precision": getattr(r, "selection_precision", None),
+            # What val_acc ran in: fp32, or an older run's training precision until it is re-scored in fp32
+            "selection_precision": r.val_precision,
             "device": r.provenance.get("machine", {}).get("gpu") or r.device,
             "seed": r.seed, "git_sha": (r.git_sha or "")[:10],
         })
@@ -87,9 +87,7 @@ def precision_label(train: list, selection: list) -> str:
 def _precision(r) -> str:
     """"bf16 / fp32": the training precision and the one the per-epoch val ran in (an older run's val, recorded
     as None, ran in its training precision)."""
-    train = _fmt(r.precision, "s")
-    selection = getattr(r, "selection_precision", None)
-    return f"{train} / {selection if isinstance(selection, str) else train}"
+    return f"{_fmt(r.precision, 's')} / {r.val_precision}"
 
 
 def _seed_summary(runs: pd.DataFrame) -> list[str]:

@@ -325,7 +325,7 @@ def summarize_runs(runs_dir: str | Path):
     from charclf.eval.record import load_records
 
     runs_dir = Path(runs_dir)
-    rows = [{"run": str(path.relative_to(runs_dir)), "model": r.model, "params": r.params, "val_acc": r.best_val_acc,
+    rows = [{"run": str(path.relative_to(runs_dir)), "model": r.model, "params": r.params, "val_acc": r.val_acc,
              "test_acc": r.test_acc, "time_s": r.train_time_s} for path, r in load_records(runs_dir).items()]
     return pd.DataFrame(rows, columns=["run", "model", "params", "val_acc", "test_acc", "time_s"])
 

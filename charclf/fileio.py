@@ -3,15 +3,92 @@
 Everything goes to a uniquely named temporary file in the target's folder and is renamed over the target only
 once complete, so a killed process leaves either the old file or the new one, never half of one, and two
 processes writing the same file (tuning workers) never write into each other's temporary file.
+
+The file gets the mode a plain ``open(path, "w")`` would give it: an existing file keeps its mode, a new one
+gets ``0o666`` less the umask (``mkstemp`` alone would make every file 0600). A write that fails because the disk
+is full, read-only or not writable is one ``WriteError`` naming the file and the fix — whatever library was
+writing (``torch.save`` reports a full disk as a ``RuntimeError`` from ``inline_container.cc``, safetensors as
+an ``IoError`` string).
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Iterator
+
+from charclf.errors import CharclfError, WriteError
+
+FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+# How libraries that do not raise OSError say "the disk is full" (torch's C++ writer, safetensors' Rust one).
+_FULL_TEXTS = ("no space left", "storagefull", "os error 28", "disk quota", "file write failed")
+RERUN = "free space and rerun (a training run: rerun it with --resume; its last complete epoch is kept)"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def target_mode(path: Path) -> int:
+    """The permission bits ``path`` should get: its current ones when it exists, else 0o666 less the umask."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def write_failure(path: str | os.PathLike, err: BaseException) -> WriteError | None:
+    """The ``WriteError`` that says why writing ``path`` failed with ``err`` (full disk, read-only, permission),
+    or None when ``err`` is something else (a bug, a bad value): that one propagates as it is."""
+    if isinstance(err, CharclfError):
+        return None
+    code = err.errno if isinstance(err, OSError) else None
+    text = str(err).lower()
+    full = code in FULL or (code is None and any(t in text for t in _FULL_TEXTS))
+    if not full and code is None and isinstance(err, RuntimeError | OSError):
+        with contextlib.suppress(OSError):  # a library's vague write error on a disk with nothing left
+            full = shutil.disk_usage(Path(path).parent).free < (1 << 20)
+    if full:
+        why = err.strerror if code else "no space left on the device"
+        return WriteError(f"{path}: disk full while writing it ({why}). Fix: {RERUN}")
+    if code in NOT_WRITABLE:
+        why = "the file system is read-only" if code == errno.EROFS else "permission denied"
+        return WriteError(f"{path}: cannot be written ({why}). Fix: write to another folder (e.g. another --out), "
+                          "or make this one writable")
+    return None
+
+
+def check_writable(folder: str | os.PathLike, what: str = "--out") -> Path:
+    """Refuse, before any work, an output folder that cannot be written: the folder itself when it exists, else
+    the nearest existing folder above it (where it would be created). Probes by creating (and removing) a file,
+    which is the only test that holds for root, read-only mounts and ACLs alike."""
+    folder = Path(folder)
+    probe_dir = folder
+    while not probe_dir.exists() and probe_dir != probe_dir.parent:
+        probe_dir = probe_dir.parent
+    if not probe_dir.is_dir():
+        raise WriteError(f"{probe_dir}: is a file, so {what} {folder} cannot be created there. Fix: choose "
+                         f"another {what}")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".charclf-write-check.", dir=probe_dir)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as err:
+        why = {errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
+               errno.EPERM: "permission denied"}.get(err.errno, err.strerror or str(err))
+        if err.errno in FULL:
+            raise WriteError(f"{probe_dir}: disk full, so {what} {folder} cannot be written. Fix: {RERUN}") from err
+        raise WriteError(f"{folder}: {what} cannot be written ({why} in {probe_dir}). Fix: choose a writable "
+                         f"{what}, or make {probe_dir} writable") from err
+    return folder
 
 
 @contextlib.contextmanager
@@ -21,15 +98,23 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     For writers that want a file name (``torch.save``, ``np.savez``, ``DataFrame.to_csv``, safetensors);
     ``suffix`` keeps an extension those writers insist on (``np.savez`` appends ``.npz`` otherwise)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+        os.close(fd)
+        tmp = Path(tmp)
         yield tmp
+        os.chmod(tmp, target_mode(path))
         os.replace(tmp, path)
+    except Exception as err:
+        failure = write_failure(path, err)
+        if failure is None:
+            raise
+        raise failure from err
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -2,14 +2,17 @@
 the guards that keep training from destroying anything else in it, and the writes of each epoch."""
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import shutil
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pandas as pd
 from torch import nn
 
-from charclf.errors import ConfigError, TrainingError
+from charclf.errors import ConfigError, RunFinished, TrainingError
 from charclf.eval.record import RECORD_FILE
 from charclf.fileio import write_csv  # noqa: F401  (engine writes its CSVs through this module)
 from charclf.models.hub import save_pretrained, save_weights
@@ -23,14 +26,19 @@ RUN_FILES = ("model.safetensors", "config.json", "train_config.json", "history.c
              *(f"confusion_{part}{tta}.csv" for part in ("train", "val", "test") for tta in ("", "_tta")))
 RESULT_FILES = ("model.safetensors", "config.json", "metrics.json", "history.csv", "last.safetensors")
 TB_DIR = "tb"
+LOCK_NAME = ".charclf-train.lock"  # held (flock) by the one process training into the folder; holds its PID
 
 
 def check_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
     """Refuse any output folder whose contents training could destroy (read-only check, before any work).
 
-    - a new or empty folder is always fine;
-    - ``resume`` needs the run's resume.pt; without it, only a run killed before its first epoch (nothing but
-      train_config.json / tb/) may start afresh — a folder holding results is refused, never retrained over;
+    - a new or empty folder is always fine (the lock file alone counts as empty);
+    - ``resume`` of a finished run (its metrics.json holds a training record) without resume.pt raises
+      ``RunFinished`` (with resume.pt, ``fit`` raises it once the state matched): nothing is left to do, and
+      nothing in the folder may change (evaluations added by ``charclf evaluate`` stay);
+    - ``resume`` needs the run's resume.pt; without it, only a run killed before its first resume.pt was in
+      place (at most one epoch in history.csv, no training record) may start afresh — a folder holding more
+      results is refused, never retrained over;
     - ``overwrite`` removes only the files ``fit`` writes (``RUN_FILES``), and refuses a folder holding
       anything else (a model card, notes, another tool's files), naming it;
     - anything else non-empty is refused.
@@ -40,14 +48,17 @@ def check_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
         raise ConfigError("resume=True and overwrite=True contradict each other. Fix: pass only one of them")
     if out.exists() and not out.is_dir():
         raise TrainingError(f"{out}: exists and is not a folder. Fix: choose another output folder")
-    entries = sorted(out.iterdir()) if out.exists() else []
+    entries = sorted(p for p in out.iterdir() if p.name != LOCK_NAME) if out.exists() else []
     if not entries:
         return
     foreign = [p.name for p in entries if not is_run_entry(p)]
     if resume:
         if (out / checkpoint.RESUME_NAME).is_file():
-            return
+            return  # fit restores it (refusing another model, config or data), then refuse_finished
+        refuse_finished(out)  # a finished run pruned of its resume.pt
         results = [p.name for p in entries if p.name in RESULT_FILES]
+        if results and history_epochs(out) <= 1 and not foreign:
+            return  # killed while saving its first epoch, before resume.pt was in place: at most one epoch lost
         if results:
             raise TrainingError(f"{out}: holds a trained run ({', '.join(results)}) but no "
                                 f"{checkpoint.RESUME_NAME}, so there is nothing to resume and --resume would "
@@ -69,10 +80,65 @@ def check_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
                             f"(no train_config.json inside). Fix: choose an empty or new --out folder")
 
 
+def refuse_finished(out: Path) -> None:
+    """Raise ``RunFinished`` when ``out`` holds a finished run: resuming it must change nothing (not rewrite
+    metrics.json, which would drop the evaluations ``charclf evaluate`` added), and says so."""
+    finished = finished_summary(out)
+    if finished:
+        raise RunFinished(f"{out}: this run is finished ({finished}); --resume has nothing to do and changed "
+                          "nothing. Fix: to score it again use `charclf evaluate`; to train longer or again, "
+                          "train into a new --out folder")
+
+
+def finished_summary(out: Path) -> str:
+    """A few words on the finished run in ``out`` ("3 epochs, best val acc 0.8123 at epoch 2"), or "" when its
+    metrics.json holds no training record (absent, unreadable, or only ``charclf evaluate``'s evaluations)."""
+    try:
+        record = json.loads((Path(out) / RECORD_FILE).read_text())
+    except (OSError, ValueError):
+        return ""
+    if not isinstance(record, dict) or "epochs_run" not in record or "best_val_acc" not in record:
+        return ""
+    return (f"{record.get('epochs_run')} epochs, best val acc {record.get('best_val_acc')} at epoch "
+            f"{record.get('best_epoch')}")
+
+
+def history_epochs(out: Path) -> int:
+    """How many epochs ``out``'s history.csv records (0 when absent or unreadable)."""
+    try:
+        with open(Path(out) / "history.csv", encoding="utf-8") as fh:
+            return max(sum(1 for line in fh if line.strip()) - 1, 0)
+    except OSError:
+        return 0
+
+
+def orphan_temp_files(out: Path) -> list[Path]:
+    """Temporary files a killed writer left in ``out`` (``.<run file>.<random>.tmp``). Only meaningful while
+    holding the folder's lock: then no live process is writing them."""
+    return sorted(p for p in Path(out).glob(".*.tmp") if p.is_file() and is_run_entry(p))
+
+
+def check_before_work(out: Path | None, config: TrainConfig, data) -> None:
+    """The checks of ``fit``'s inputs that need the data or the disk, before anything is trained: the output
+    folder can be written (a read-only or full disk refused now, not after an epoch), and
+    ``max_train_samples`` is not larger than the train part (which would silently train on all of it)."""
+    from charclf.fileio import check_writable
+
+    if out is not None:
+        check_writable(out)
+    limit, available = config.max_train_samples, len(data.train)
+    if limit is not None and limit > available:
+        raise ConfigError(f"max_train_samples={limit:,} but the {data.split}/{data.protocol} train part has only "
+                          f"{available:,} images. Fix: pass at most {available:,} (--max-train-samples), or leave "
+                          "it out to train on the whole train part")
+
+
 def is_run_entry(path: Path) -> bool:
     """Whether ``path`` (an entry of a run folder) is something ``fit`` writes: a run file, the temporary file
-    of one (left by a kill mid-write), or tb/ holding only TensorBoard event files."""
+    of one (left by a kill mid-write), the folder's lock file, or tb/ holding only TensorBoard event files."""
     name = path.name
+    if name == LOCK_NAME:
+        return True
     if path.is_dir() and not path.is_symlink():
         return name == TB_DIR and all(p.is_file() and p.name.startswith("events.out.tfevents.")
                                       for p in path.iterdir())
@@ -86,7 +152,8 @@ def clear_run_dir(out: Path, note: Callable[[str], None]) -> list[str]:
     """Remove the run files of ``out`` for --overwrite, saying what goes; re-checks first (the folder may have
     changed since check_out_dir), so nothing charclf did not write is ever deleted. Returns the names removed."""
     check_out_dir(out, resume=False, overwrite=True)
-    entries = sorted(out.iterdir()) if out.exists() else []
+    # The lock file stays: this process holds it, and a new file would let a second process lock another inode.
+    entries = sorted(p for p in out.iterdir() if p.name != LOCK_NAME) if out.exists() else []
     if entries:
         note(f"--overwrite: removing {', '.join(p.name + ('/' if p.is_dir() else '') for p in entries)} from {out}")
     for path in entries:
@@ -104,6 +171,12 @@ def prepare(out: Path, config: TrainConfig, *, overwrite: bool, purge_step: int,
     if overwrite:
         clear_run_dir(out, note)
     out.mkdir(parents=True, exist_ok=True)
+    orphans = orphan_temp_files(out)  # under the lock: left by a killed try, never by a live writer
+    if orphans:
+        note(f"removing {len(orphans)} temporary file(s) a killed run left in {out}: "
+             f"{', '.join(p.name for p in orphans[:5])}")
+        for path in orphans:
+            path.unlink(missing_ok=True)
     config.to_json(out / "train_config.json")
     return _open_tensorboard(out, purge_step=purge_step)
 
@@ -156,3 +229,78 @@ def prune_run(run_dir: str | Path) -> None:
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
+
+
+# -- one training per folder -------------------------------------------------------------------------------
+_HELD: dict[Path, object] = {}  # folders this process has locked -> the open lock file (re-entrant)
+
+
+@contextlib.contextmanager
+def run_lock(out: Path | None, resume: bool = False, overwrite: bool = False) -> Iterator[None]:
+    """Hold ``out``'s lock (an ``flock`` on ``out/.charclf-train.lock``, which records the holder's PID) while
+    training into it. A second process is refused at once, naming the holder's PID. The kernel drops an flock
+    when its process dies, even by SIGKILL, so a killed run never keeps its folder locked: its stale lock file
+    (a dead PID) is simply taken over. The file is removed when training ends. Once locked,
+    ``check_out_dir`` runs again: the folder may have changed while this process was waiting to start.
+    ``out`` None (no run folder, or a DDP rank other than 0) locks nothing."""
+    if out is None:
+        yield
+        return
+    out = Path(out)
+    key = out.resolve()
+    if key in _HELD:  # the CLI locks before loading data, fit locks again: same process, same lock
+        yield
+        return
+    created = not out.exists()
+    fh = _acquire(out)
+    try:
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        _HELD[key] = fh
+        check_out_dir(out, resume, overwrite)
+        yield
+    finally:
+        _HELD.pop(key, None)
+        # Unlink while still holding the lock, then release: a process that opened the old file meanwhile sees
+        # (in _acquire) that it locked a file no longer in the folder, and tries again.
+        with contextlib.suppress(OSError):
+            os.unlink(out / LOCK_NAME)
+        fh.close()
+        if created:  # refused before writing anything: leave no empty folder behind
+            with contextlib.suppress(OSError):
+                out.rmdir()
+
+
+def _acquire(out: Path):
+    """Open and flock ``out``'s lock file without waiting; a lock held by a live process is a ``RunLocked``."""
+    import fcntl
+
+    from charclf.errors import RunLocked
+    from charclf.fileio import write_failure
+
+    path = out / LOCK_NAME
+    while True:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            fh = open(path, "a+", encoding="utf-8")
+        except OSError as err:
+            failure = write_failure(path, err)
+            raise (failure or TrainingError(f"{out}: cannot create the run folder's lock file ({err}). Fix: "
+                                            "choose a writable --out folder")) from err
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            fh.close()
+            raise RunLocked(f"{out}: another training (PID {holder}) is writing into this folder. Fix: wait for "
+                            "it to finish (or stop it), or train into another --out folder") from err
+        try:
+            same = os.fstat(fh.fileno()).st_ino == os.stat(path).st_ino
+        except OSError:
+            same = False
+        if same:
+            return fh
+        fh.close()  # the holder removed this file as we opened it: lock the folder's current one

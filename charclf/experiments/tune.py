@@ -37,6 +37,7 @@ import contextlib
 import dataclasses
 import itertools
 import json
+import logging
 import math
 import os
 import socket
@@ -482,7 +483,8 @@ def optimize_to_budget(study, objective: Callable, n_trials: int, *,
     if log is not None:
         callbacks.append(lambda _study, trial: log(_trial_line(trial)))
     try:
-        study.optimize(tagged, n_trials=remaining, callbacks=callbacks, gc_after_trial=False)
+        with _no_interrupt_tracebacks():
+            study.optimize(tagged, n_trials=remaining, callbacks=callbacks, gc_after_trial=False)
     except KeyboardInterrupt:
         # Optuna marks the interrupted trial FAIL, but its heartbeat stopped cleanly, so it never goes stale and
         # the retry callback never sees it. Re-queue it with that same callback, so that a resumed search runs
@@ -493,6 +495,33 @@ def optimize_to_budget(study, objective: Callable, n_trials: int, *,
             retry(study, frozen)
         raise
     return len(started)
+
+
+class _DropInterruptLogs(logging.Filter):
+    """Optuna logs an interrupted trial as a failure with its whole KeyboardInterrupt traceback, then "Trial N
+    failed with value None."; the interrupt is reported once, on one line, by ``run`` (and the trial re-queued),
+    so those two records are dropped."""
+
+    interrupted = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt):
+            self.interrupted = True
+            return False
+        return not (self.interrupted and "failed with value" in record.getMessage())
+
+
+@contextlib.contextmanager
+def _no_interrupt_tracebacks():
+    handlers = logging.getLogger("optuna").handlers
+    drop = _DropInterruptLogs()
+    for handler in handlers:
+        handler.addFilter(drop)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(drop)
 
 
 def _trial_line(t) -> str:
@@ -693,10 +722,9 @@ def _safe_url(url: str) -> str:
         from charclf.provenance import repo_relative
 
         return f"sqlite:///{repo_relative(url[len('sqlite:///'):])}"
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
+    from charclf.errors import mask_credentials
+
+    return mask_credentials(url)
 
 
 # -- run_search -------------------------------------------------------------------------------------------------
@@ -890,10 +918,16 @@ def run(args) -> int:
     space = get_space(args.space)
     base = get_recipe(args.recipe, device=args.device)
     data = load_data(args.split, args.protocol, args.data_dir)
-    result = run_search(args.model, data, base, space, n_trials=args.trials, sampler=args.sampler,
-                        pruner=args.pruner, storage=args.storage, study_name=args.study_name, seed=args.seed,
-                        epochs_per_trial=args.epochs_per_trial, max_train_samples=args.max_train_samples,
-                        max_val_samples=args.max_val_samples, out_dir=args.out, heartbeat_interval=args.heartbeat)
+    try:
+        result = run_search(args.model, data, base, space, n_trials=args.trials, sampler=args.sampler,
+                            pruner=args.pruner, storage=args.storage, study_name=args.study_name, seed=args.seed,
+                            epochs_per_trial=args.epochs_per_trial, max_train_samples=args.max_train_samples,
+                            max_val_samples=args.max_val_samples, out_dir=args.out,
+                            heartbeat_interval=args.heartbeat)
+    except KeyboardInterrupt:
+        print("charclf tune: interrupted. The search's finished trials are kept in its storage and the interrupted "
+              "one is queued again: rerun the same command to resume it", file=sys.stderr)
+        return 130
     df = result.trials_dataframe()
     with contextlib.suppress(ImportError):
         import pandas as pd

@@ -160,7 +160,7 @@ MIN_RATE = 4096  # bytes/s: a download slower than this over a whole RATE_WINDOW
 RATE_WINDOW = 30.0  # seconds
 
 
-def stream(resp, *, min_rate: float | None = None, limit: int | None = None, name: str = "") -> Iterator[bytes]:
+def stream(resp, *, min_rate: float | None = None, limit: int | None = None) -> Iterator[bytes]:
     """The body of ``resp`` in chunks of at most ``CHUNK`` bytes (``limit`` bytes in all at most), failing with
     ``TimeoutError`` when fewer than ``min_rate`` bytes/s arrive over any ``RATE_WINDOW`` seconds.
 
@@ -178,14 +178,14 @@ def stream(resp, *, min_rate: float | None = None, limit: int | None = None, nam
         elapsed = time.monotonic() - window_start
         if elapsed >= RATE_WINDOW:
             if window_bytes < min_rate * elapsed:
-                raise TimeoutError(f"{mask_credentials(name)}: the transfer stalled ({window_bytes:,} bytes in "
-                                   f"{elapsed:.0f} s, below the minimum {min_rate:,.0f} bytes/s)")
+                raise TimeoutError(f"the transfer stalled ({window_bytes:,} bytes in {elapsed:.0f} s, below the "
+                                   f"minimum {min_rate:,.0f} bytes/s)")
             window_start, window_bytes = time.monotonic(), 0
 
 
-def read_limited(resp, limit: int, *, name: str, min_rate: float | None = None) -> bytes:
+def read_limited(resp, limit: int, *, min_rate: float | None = None) -> bytes:
     """At most ``limit`` bytes of ``resp``'s body, under :func:`stream`'s minimum rate."""
-    return b"".join(stream(resp, min_rate=min_rate, limit=limit, name=name))
+    return b"".join(stream(resp, min_rate=min_rate, limit=limit))
 
 
 def _fetch(url: str, part: Path, *, timeout: float, progress: bool, min_rate: float | None = None) -> int:
@@ -212,7 +212,7 @@ def _fetch(url: str, part: Path, *, timeout: float, progress: bool, min_rate: fl
         with open(part, "ab" if have else "wb") as fh, tqdm(total=total, initial=have, unit="B", unit_scale=True,
                                                             unit_divisor=1024, desc=part.name.removesuffix(".part"),
                                                             disable=not progress) as bar:
-            for chunk in stream(resp, min_rate=min_rate, name=url):
+            for chunk in stream(resp, min_rate=min_rate):
                 fh.write(chunk)
                 bar.update(len(chunk))
     size = part.stat().st_size
@@ -260,7 +260,8 @@ def parse_manifest(text: str, *, archive: str = ZIP_NAME, name: str = MANIFEST_N
 ALLOW_FLAG = "--allow-non-nist-mirror"
 
 
-def mirror_checksums(url: str, *, timeout: float, allow_non_nist: bool = False) -> Checksums:
+def mirror_checksums(url: str, *, timeout: float, allow_non_nist: bool = False,
+                     min_rate: float | None = None) -> Checksums:
     """What ``url``'s archive must match: NIST's pinned checksums, always, for NIST and for any mirror (a byte
     copy of NIST's archive passes them). A mirror's ``SHA256SUMS`` adds its line for the archive; a manifest
     whose members are not NIST's is refused here, before any download — unless ``allow_non_nist``, when the
@@ -271,7 +272,7 @@ def mirror_checksums(url: str, *, timeout: float, allow_non_nist: bool = False) 
     try:
         with urllib.request.urlopen(urllib.request.Request(murl, headers={"User-Agent": "charclf"}),
                                     timeout=timeout) as resp:
-            text = read_limited(resp, 1 << 20, name=murl).decode("utf-8", errors="replace")
+            text = read_limited(resp, 1 << 20, min_rate=min_rate).decode("utf-8", errors="replace")
     except urllib.error.HTTPError as err:
         if err.code in (403, 404, 410):
             return OFFICIAL
@@ -349,7 +350,8 @@ def download_emnist(data_dir: str | Path | None = None, mirrors: list[str] | tup
         if not explicit:
             for url in mirrors:
                 try:
-                    checks = mirror_checksums(url, timeout=timeout, allow_non_nist=allow_non_nist)
+                    checks = mirror_checksums(url, timeout=timeout, allow_non_nist=allow_non_nist,
+                                              min_rate=min_rate)
                 except (DataError, *NETWORK_ERRORS):
                     continue
                 if checks not in candidates:
@@ -368,7 +370,8 @@ def download_emnist(data_dir: str | Path | None = None, mirrors: list[str] | tup
     only_checksums = True
     for url in mirrors:
         try:
-            checks = explicit or mirror_checksums(url, timeout=timeout, allow_non_nist=allow_non_nist)
+            checks = explicit or mirror_checksums(url, timeout=timeout, allow_non_nist=allow_non_nist,
+                                                  min_rate=min_rate)
         except NETWORK_ERRORS as err:
             only_checksums = False
             failures.append(f"{mask_credentials(manifest_url(url))}: {getattr(err, 'reason', None) or err}")
@@ -378,8 +381,8 @@ def download_emnist(data_dir: str | Path | None = None, mirrors: list[str] | tup
             failures.append(f"{mask_credentials(url)}: {err.problem}")
             continue
         print(f"Downloading EMNIST ({ZIP_NAME}: NIST's archive is ~{NIST_ZIP_SIZE_MB} MB, and needs as much free "
-              f"disk) from {mask_credentials(url)}\n  into {target.parent}/ (checked against {checks.source}; resumable: re-run to "
-              "continue an interrupted download)", flush=True)
+              f"disk) from {mask_credentials(url)}\n  into {target.parent}/ (checked against {checks.source}; "
+              "resumable: re-run to continue an interrupted download)", flush=True)
         for attempt in range(2):  # a second, fresh attempt when a resumed .part turns out wrong
             try:
                 resumed_from = _fetch(url, part, timeout=timeout, progress=progress, min_rate=min_rate)

@@ -48,6 +48,7 @@ def check_out_dir(out: Path, resume: bool, overwrite: bool) -> None:
         raise ConfigError("resume=True and overwrite=True contradict each other. Fix: pass only one of them")
     if out.exists() and not out.is_dir():
         raise TrainingError(f"{out}: exists and is not a folder. Fix: choose another output folder")
+    refuse_if_locked(out)  # first: "another training is writing here" says more than "not empty"
     entries = sorted(p for p in out.iterdir() if p.name != LOCK_NAME) if out.exists() else []
     if not entries:
         return
@@ -273,6 +274,32 @@ def run_lock(out: Path | None, resume: bool = False, overwrite: bool = False) ->
                 out.rmdir()
 
 
+def refuse_if_locked(out: Path) -> None:
+    """Raise ``RunLocked`` (naming the PID) when a live process holds ``out``'s lock; a lock file left by a
+    dead process, or none, passes. Takes nothing: a shared, non-blocking probe, released at once."""
+    import fcntl
+
+    from charclf.errors import RunLocked
+
+    if Path(out).resolve() in _HELD:
+        return
+    try:
+        fh = open(Path(out) / LOCK_NAME, encoding="utf-8")
+    except OSError:
+        return  # no lock file (or unreadable: run_lock will say)
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as err:
+            raise RunLocked(_locked_message(out, fh.read().strip())) from err
+        fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _locked_message(out: Path, holder: str) -> str:
+    return (f"{out}: another training (PID {holder or 'unknown'}) is writing into this folder. Fix: wait for it "
+            "to finish (or stop it), or train into another --out folder")
+
+
 def _acquire(out: Path):
     """Open and flock ``out``'s lock file without waiting; a lock held by a live process is a ``RunLocked``."""
     import fcntl
@@ -293,10 +320,9 @@ def _acquire(out: Path):
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:
             fh.seek(0)
-            holder = fh.read().strip() or "unknown"
+            holder = fh.read().strip()
             fh.close()
-            raise RunLocked(f"{out}: another training (PID {holder}) is writing into this folder. Fix: wait for "
-                            "it to finish (or stop it), or train into another --out folder") from err
+            raise RunLocked(_locked_message(out, holder)) from err
         try:
             same = os.fstat(fh.fileno()).st_ino == os.stat(path).st_ino
         except OSError:

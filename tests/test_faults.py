@@ -33,21 +33,12 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synth import make_emnist_dir  # noqa: E402
+# The 320-image synthetic ByClass folder and the private decode cache of charclf train's own tests.
+from test_train_cli import data_dir, private_cache  # noqa: E402,F401
 
 from charclf.apps.cli import main  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return make_emnist_dir(tmp_path_factory.mktemp("data"), splits=("byclass",), n=320, holdout=True, mnist=False)
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("CHARCLF_CACHE_DIR", str(tmp_path / "cache"))
 
 
 def train_args(data_dir, out, *extra) -> list[str]:

@@ -138,7 +138,7 @@ def is_run_entry(path: Path) -> bool:
     """Whether ``path`` (an entry of a run folder) is something ``fit`` writes: a run file, the temporary file
     of one (left by a kill mid-write), the folder's lock file, or tb/ holding only TensorBoard event files."""
     name = path.name
-    if name == LOCK_NAME:
+    if name == LOCK_NAME or name.startswith(".charclf-write-check."):  # the lock; fileio.check_writable's probe
         return True
     if path.is_dir() and not path.is_symlink():
         return name == TB_DIR and all(p.is_file() and p.name.startswith("events.out.tfevents.")

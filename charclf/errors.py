@@ -15,6 +15,17 @@ _SECRET_QUERY = re.compile(r"(?P<key>[?&;](?:[A-Za-z0-9_.-]*(?:token|key|secret|
                            r"credential|auth)[A-Za-z0-9_.-]*)=)[^&\s'\"#]+", re.IGNORECASE)
 
 
+# Characters that would act on a terminal instead of showing (ANSI escapes, backspace, bell, carriage return,
+# C1 controls) or reorder what it shows (bidi overrides). A file name or a file's content quoted in a message may
+# hold any of them; they are shown escaped (\x1b), so a message always reads as what it is.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` with terminal control characters escaped (newlines and tabs kept); see ``_CONTROL``."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))
+
+
 def mask_credentials(text: str) -> str:
     """``text`` with every URL's user/password and every secret-looking query value replaced by ``***``:
     ``postgresql://bob:hunter2@db/x`` -> ``postgresql://***@db/x``. Every error message of the package goes
@@ -25,10 +36,11 @@ def mask_credentials(text: str) -> str:
 
 class CharclfError(Exception):
     """Base class of every error the package raises on purpose. Its text never shows a credential: a storage
-    or mirror URL quoted in a message (or in a library's error it repeats) is masked (:func:`mask_credentials`)."""
+    or mirror URL quoted in a message (or in a library's error it repeats) is masked (:func:`mask_credentials`);
+    and never drives the terminal: control characters from file names or contents are escaped (:func:`printable`)."""
 
     def __str__(self) -> str:
-        return mask_credentials(super().__str__())
+        return printable(mask_credentials(super().__str__()))
 
 
 class DataError(CharclfError):
@@ -64,7 +76,7 @@ class UnknownNameError(ConfigError, KeyError):
     """A registry lookup (model, optimizer, scheduler, recipe ...) failed; the message lists close matches."""
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
-        return mask_credentials(str(self.args[0])) if self.args else ""
+        return printable(mask_credentials(str(self.args[0]))) if self.args else ""
 
 
 class TrainingError(CharclfError, RuntimeError):

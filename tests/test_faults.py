@@ -119,6 +119,10 @@ def test_case_2_a_second_training_into_the_same_folder_is_refused_naming_the_fir
             assert second.returncode == 2, err
             assert f"another training (PID {first.pid}) is writing into this folder" in err
             assert len(err.strip().splitlines()) == 1
+        # nor may an evaluation merge into the metrics.json that training is about to write
+        evaluate = charclf("evaluate", str(out), "--data-dir", str(data_dir))
+        _, err = evaluate.communicate(timeout=120)
+        assert evaluate.returncode == 2 and f"another training (PID {first.pid})" in err, err
         assert first.poll() is None  # the first one was not disturbed
         assert set(before) <= {p.name for p in out.iterdir()}
     finally:
@@ -200,6 +204,55 @@ def test_case_8_a_full_disk_is_one_line_and_resume_is_exact(data_dir, tmp_path, 
         assert main(train_args(data_dir, out, "--epochs", "2", "--resume")) == 0
         assert len((out / "history.csv").read_text().strip().splitlines()) == 3
         assert not list(out.glob(".*.tmp"))
+
+
+class Endless:
+    """An HTTP/1.0 server on 127.0.0.1 that streams ``size`` bytes without a Content-Length (so no free-space
+    check can refuse the download up front) and has no SHA256SUMS."""
+
+    def __init__(self, size: int):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                if not self.path.endswith("/gzip.zip"):
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.end_headers()
+                with contextlib.suppress(OSError):
+                    for _ in range(size // 65536):
+                        self.wfile.write(b"\0" * 65536)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/gzip.zip"
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.mark.slow
+def test_a_download_onto_a_full_disk_is_one_line(tmp_path, capsys):
+    server = Endless(4 * 2**20)
+    try:
+        with tmpfs(tmp_path / "disk", "1m") as disk:
+            line = one_line(capsys, ["data", "download", "--data-dir", str(disk / "data"), "--mirror", server.url,
+                                     "--no-progress"])
+            assert "gzip.zip.part: disk full while writing it" in line and "free space and rerun" in line
+    finally:
+        server.close()
+
+
+def test_control_characters_from_file_names_never_reach_the_terminal(tmp_path, capsys):
+    """A file name (or content) quoted in a message is shown, escaped, never interpreted by the terminal."""
+    bad = tmp_path / "cfg\x1b[2J\x1b]0;pwned\x07\u202e.json"
+    line = one_line(capsys, ["train", "--config", str(bad), "--out", str(tmp_path / "run")])
+    assert "\x1b" not in line and "\x07" not in line and "\u202e" not in line
+    assert "\\x1b[2J" in line and "\\u202e" in line
 
 
 @pytest.mark.slow

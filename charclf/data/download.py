@@ -60,6 +60,7 @@ from charclf.data.official import (
     resolve_data_dir,
 )
 from charclf.errors import ChecksumError, DataError, DownloadError, mask_credentials
+from charclf.fileio import write_failure
 
 CHUNK = 1 << 20
 NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, socket.timeout, ConnectionError, TimeoutError)
@@ -205,16 +206,26 @@ def _fetch(url: str, part: Path, *, timeout: float, progress: bool, min_rate: fl
     with resp:
         if have and resp.status != 206:  # the server ignored Range: start over
             have = 0
-        length = resp.headers.get("Content-Length")
-        total = have + int(length) if length is not None else None
+        # http.client's parsed Content-Length: None when the header is absent, negative or not a number (a lying
+        # server's "abc" must not become a ValueError traceback here).
+        length = resp.length
+        total = have + length if length is not None else None
         if length is not None:
-            _check_space(part.parent, int(length))
-        with open(part, "ab" if have else "wb") as fh, tqdm(total=total, initial=have, unit="B", unit_scale=True,
-                                                            unit_divisor=1024, desc=part.name.removesuffix(".part"),
-                                                            disable=not progress) as bar:
-            for chunk in stream(resp, min_rate=min_rate):
-                fh.write(chunk)
-                bar.update(len(chunk))
+            _check_space(part.parent, length)
+        try:
+            with open(part, "ab" if have else "wb") as fh, tqdm(total=total, initial=have, unit="B", unit_scale=True,
+                                                                unit_divisor=1024, disable=not progress,
+                                                                desc=part.name.removesuffix(".part")) as bar:
+                for chunk in stream(resp, min_rate=min_rate):
+                    fh.write(chunk)
+                    bar.update(len(chunk))
+        except OSError as err:  # the disk filled up or went read-only mid-download: say so (the .part resumes)
+            if isinstance(err, NETWORK_ERRORS):
+                raise
+            failure = write_failure(part, err)
+            if failure is None:
+                raise
+            raise failure from err
     size = part.stat().st_size
     if total is not None and size != total:
         raise http.client.IncompleteRead(b"", total - size)

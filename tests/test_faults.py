@@ -206,33 +206,52 @@ def test_case_8_a_full_disk_is_one_line_and_resume_is_exact(data_dir, tmp_path, 
         assert not list(out.glob(".*.tmp"))
 
 
-class Endless:
-    """An HTTP/1.0 server on 127.0.0.1 that streams ``size`` bytes without a Content-Length (so no free-space
-    check can refuse the download up front) and has no SHA256SUMS."""
+class LocalServer:
+    """A threaded HTTP server on 127.0.0.1 answering GETs with ``self.get(handler)``; ``close`` stops it."""
 
-    def __init__(self, size: int):
+    def __init__(self):
+        self.stop = threading.Event()
+        outer = self
+
         class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
+            def log_message(self, *args):  # keep pytest output clean
                 pass
 
             def do_GET(self):
-                if not self.path.endswith("/gzip.zip"):
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.end_headers()
-                with contextlib.suppress(OSError):
-                    for _ in range(size // 65536):
-                        self.wfile.write(b"\0" * 65536)
+                with contextlib.suppress(OSError):  # the client gave up: nothing to do
+                    outer.get(self)
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/gzip.zip"
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.url = self.base + "/gzip.zip"
         threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
+    def get(self, handler) -> None:
+        raise NotImplementedError
+
     def close(self):
+        self.stop.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class Endless(LocalServer):
+    """Streams ``size`` bytes of gzip.zip without a Content-Length (so no free-space check can refuse the
+    download up front), over HTTP/1.0; no SHA256SUMS."""
+
+    def __init__(self, size: int):
+        self.size = size
+        super().__init__()
+
+    def get(self, handler) -> None:
+        if not handler.path.endswith("/gzip.zip"):
+            handler.send_error(404)
+            return
+        handler.send_response(200)
+        handler.end_headers()
+        for _ in range(self.size // 65536):
+            handler.wfile.write(b"\0" * 65536)
 
 
 @pytest.mark.slow
@@ -289,39 +308,22 @@ def test_case_17_files_keep_their_mode_and_new_ones_follow_the_umask(data_dir, t
 
 
 # -- slow and lying servers --------------------------------------------------------------------------------------
-class Trickle:
-    """An HTTP server on 127.0.0.1 that promises ``size`` bytes and sends one every ``every`` seconds."""
+class Trickle(LocalServer):
+    """Promises ``size`` bytes and sends one every ``every`` seconds (any path, SHA256SUMS included)."""
 
     def __init__(self, size: int = 10_000, every: float = 0.2):
-        self.stop = threading.Event()
-        outer = self
+        self.size, self.every = size, every
+        super().__init__()
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                self.send_response(200)
-                self.send_header("Content-Length", str(size))
-                self.end_headers()
-                for _ in range(size):
-                    if outer.stop.wait(every):
-                        return
-                    try:
-                        self.wfile.write(b"x")
-                        self.wfile.flush()
-                    except OSError:
-                        return
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def close(self):
-        self.stop.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def get(self, handler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(self.size))
+        handler.end_headers()
+        for _ in range(self.size):
+            if self.stop.wait(self.every):
+                return
+            handler.wfile.write(b"x")
+            handler.wfile.flush()
 
 
 @pytest.mark.parametrize("what", ["archive", "manifest"])

@@ -326,6 +326,32 @@ class Trickle(LocalServer):
             handler.wfile.flush()
 
 
+class SlowHeaders(LocalServer):
+    """Sends its status line and headers one byte every 0.2 s: each read is quick, the response never comes."""
+
+    def get(self, handler) -> None:
+        for byte in b"HTTP/1.0 200 OK\r\nContent-Length: 10\r\n\r\n0123456789":
+            if self.stop.wait(0.2):
+                return
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+
+
+def test_a_server_trickling_its_headers_fails_at_the_deadline(tmp_path, monkeypatch):
+    import charclf.data.download as download
+    from charclf.errors import DownloadError
+
+    monkeypatch.delenv(download.ALLOW_ENV, raising=False)
+    server = SlowHeaders()
+    try:
+        t = time.perf_counter()
+        with pytest.raises(DownloadError, match=r"SHA256SUMS: no response within 2 s"):
+            download.download_emnist(tmp_path / "data", [server.url], progress=False, timeout=2)
+        assert time.perf_counter() - t < 8
+    finally:
+        server.close()
+
+
 @pytest.mark.parametrize("what", ["archive", "manifest"])
 def test_case_11_a_trickling_server_fails_at_the_minimum_rate(tmp_path, monkeypatch, what):
     import charclf.data.download as download

@@ -32,6 +32,7 @@ import os
 import re
 import shutil
 import socket
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -184,6 +185,30 @@ def stream(resp, *, min_rate: float | None = None, limit: int | None = None) -> 
             window_start, window_bytes = time.monotonic(), 0
 
 
+def open_url(request: urllib.request.Request, *, timeout: float):
+    """``urlopen``, but the connection *and the response headers* must arrive within ``timeout`` seconds in all.
+
+    urlopen's own timeout bounds each socket read, so a server that trickles its status line and headers a byte
+    at a time would hold it forever; here it runs in a daemon thread that is abandoned (its socket times out on
+    its own) when the deadline passes."""
+    box: dict = {}
+
+    def run():
+        try:
+            box["resp"] = urllib.request.urlopen(request, timeout=timeout)
+        except BaseException as err:  # noqa: BLE001 - handed to the caller's thread as it is
+            box["err"] = err
+
+    thread = threading.Thread(target=run, daemon=True, name="charclf-urlopen")
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise TimeoutError(f"no response within {timeout:g} s (the server is not sending its headers)")
+    if "err" in box:
+        raise box["err"]
+    return box["resp"]
+
+
 def read_limited(resp, limit: int, *, min_rate: float | None = None) -> bytes:
     """At most ``limit`` bytes of ``resp``'s body, under :func:`stream`'s minimum rate."""
     return b"".join(stream(resp, min_rate=min_rate, limit=limit))
@@ -198,7 +223,7 @@ def _fetch(url: str, part: Path, *, timeout: float, progress: bool, min_rate: fl
     if have:
         headers["Range"] = f"bytes={have}-"
     try:
-        resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+        resp = open_url(urllib.request.Request(url, headers=headers), timeout=timeout)
     except urllib.error.HTTPError as err:
         if err.code == 416 and have:  # nothing left to send: the .part is complete already
             return have
@@ -281,8 +306,7 @@ def mirror_checksums(url: str, *, timeout: float, allow_non_nist: bool = False,
         return OFFICIAL
     murl = manifest_url(url)
     try:
-        with urllib.request.urlopen(urllib.request.Request(murl, headers={"User-Agent": "charclf"}),
-                                    timeout=timeout) as resp:
+        with open_url(urllib.request.Request(murl, headers={"User-Agent": "charclf"}), timeout=timeout) as resp:
             text = read_limited(resp, 1 << 20, min_rate=min_rate).decode("utf-8", errors="replace")
     except urllib.error.HTTPError as err:
         if err.code in (403, 404, 410):

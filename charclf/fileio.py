@@ -20,7 +20,7 @@ import shutil
 import stat
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from charclf.errors import CharclfError, WriteError
 
@@ -154,3 +154,65 @@ def _json_default(o):
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+# -- one writer at a time ----------------------------------------------------------------------------------------
+def lock_holder(lock: str | os.PathLike) -> str | None:
+    """The PID recorded in ``lock`` when a live process holds it ("" when it wrote none yet), else None (no
+    file, or one a dead process left). A shared, non-blocking probe, released at once: it takes nothing."""
+    import fcntl
+
+    try:
+        fh = open(lock, encoding="utf-8")
+    except OSError:
+        return None
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return fh.read().strip()
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return None
+
+
+@contextlib.contextmanager
+def exclusive(lock: str | os.PathLike, busy: Callable[[str], Exception]) -> Iterator[None]:
+    """Hold an ``flock`` on the file ``lock`` (which records this process's PID) for the block, or raise
+    ``busy(holder_pid)`` at once when a live process holds it. The kernel drops an flock when its process dies,
+    even by SIGKILL, so a killed holder never blocks anyone: its stale file is simply taken over. The file is
+    removed on release — unlinked while still locked, and a process that opened it meanwhile notices (the path
+    no longer names the inode it locked) and locks the current file instead."""
+    import fcntl
+
+    lock = Path(lock)
+    while True:
+        try:
+            fh = open(lock, "a+", encoding="utf-8")
+        except OSError as err:
+            failure = write_failure(lock, err)
+            raise (failure or WriteError(f"{lock}: cannot create this lock file ({err.strerror or err}). Fix: make "
+                                         "its folder writable")) from err
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            fh.seek(0)
+            holder = fh.read().strip()
+            fh.close()
+            raise busy(holder or "unknown") from err
+        try:
+            same = os.fstat(fh.fileno()).st_ino == os.stat(lock).st_ino
+        except OSError:
+            same = False
+        if same:
+            break
+        fh.close()
+    try:
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
+        fh.close()

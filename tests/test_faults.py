@@ -352,6 +352,25 @@ def test_a_server_trickling_its_headers_fails_at_the_deadline(tmp_path, monkeypa
         server.close()
 
 
+@pytest.mark.slow
+def test_two_downloads_into_one_data_dir_one_is_refused_naming_the_other(tmp_path, capsys):
+    server = Trickle(size=1_000_000, every=0.001)  # slow enough to be still running when the second starts
+    data = tmp_path / "data"
+    first = charclf("data", "download", "--data-dir", str(data), "--mirror", server.url, "--no-progress")
+    try:
+        lock = data / "emnist" / ".gzip.zip.lock"
+        wait_for(lambda: lock.is_file() and lock.read_text().strip() == str(first.pid) or first.poll() is not None,
+                 what="the first download to lock its folder")
+        assert first.poll() is None, first.communicate()
+        line = one_line(capsys, ["data", "download", "--data-dir", str(data), "--mirror", server.url,
+                                 "--no-progress"])
+        assert f"another charclf download (PID {first.pid}) is fetching it into this folder" in line
+    finally:
+        first.kill()
+        first.communicate()
+        server.close()
+
+
 @pytest.mark.parametrize("what", ["archive", "manifest"])
 def test_case_11_a_trickling_server_fails_at_the_minimum_rate(tmp_path, monkeypatch, what):
     import charclf.data.download as download

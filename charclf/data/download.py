@@ -61,7 +61,7 @@ from charclf.data.official import (
     resolve_data_dir,
 )
 from charclf.errors import ChecksumError, DataError, DownloadError, mask_credentials
-from charclf.fileio import write_failure
+from charclf.fileio import exclusive, write_failure
 
 CHUNK = 1 << 20
 NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, socket.timeout, ConnectionError, TimeoutError)
@@ -378,6 +378,19 @@ def download_emnist(data_dir: str | Path | None = None, mirrors: list[str] | tup
     if not os.access(target.parent, os.W_OK):
         raise DataError(target.parent, "the download folder is not writable",
                         "pass a writable --data-dir, or set CHARCLF_DATA_DIR")
+    # Two processes appending to one gzip.zip.part would interleave their bytes: one downloads, the other is told.
+    def busy(holder: str) -> DownloadError:
+        return DownloadError(target, f"another charclf download (PID {holder}) is fetching it into this folder",
+                             "wait for it to finish, then run the command again (it keeps the verified archive)")
+
+    with exclusive(target.with_name(f".{ZIP_NAME}.lock"), busy):
+        return _get_archive(target, part, mirrors, explicit, force=force, timeout=timeout, progress=progress,
+                            allow_non_nist=allow_non_nist, min_rate=min_rate)
+
+
+def _get_archive(target: Path, part: Path, mirrors: list[str], explicit: Checksums | None, *, force: bool,
+                 timeout: float, progress: bool, allow_non_nist: bool, min_rate: float | None) -> Path:
+    """``download_emnist``'s work, under its lock: keep a good archive already there, else try each mirror."""
     if target.exists() and not force:
         # An existing archive is checked, and kept if good; a bad one is reported, never overwritten silently.
         # It may have come from any of the mirrors, so it is good if it passes one of their checksum sets.

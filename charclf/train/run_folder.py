@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Callable, Iterator
@@ -233,17 +232,18 @@ def prune_run(run_dir: str | Path) -> None:
 
 
 # -- one training per folder -------------------------------------------------------------------------------
-_HELD: dict[Path, object] = {}  # folders this process has locked -> the open lock file (re-entrant)
+_HELD: set[Path] = set()  # folders this process has locked (the lock is re-entrant within a process)
 
 
 @contextlib.contextmanager
 def run_lock(out: Path | None, resume: bool = False, overwrite: bool = False) -> Iterator[None]:
-    """Hold ``out``'s lock (an ``flock`` on ``out/.charclf-train.lock``, which records the holder's PID) while
-    training into it. A second process is refused at once, naming the holder's PID. The kernel drops an flock
-    when its process dies, even by SIGKILL, so a killed run never keeps its folder locked: its stale lock file
-    (a dead PID) is simply taken over. The file is removed when training ends. Once locked,
-    ``check_out_dir`` runs again: the folder may have changed while this process was waiting to start.
-    ``out`` None (no run folder, or a DDP rank other than 0) locks nothing."""
+    """Hold ``out``'s lock (``charclf.fileio.exclusive`` on ``out/.charclf-train.lock``, which records the
+    holder's PID) while training into it. A second process is refused at once, naming the holder's PID; a lock
+    a killed process left is taken over. Once locked, ``check_out_dir`` runs again: the folder may have changed
+    while this process was starting. ``out`` None (no run folder, or a DDP rank other than 0) locks nothing."""
+    from charclf.errors import RunLocked
+    from charclf.fileio import exclusive, write_failure
+
     if out is None:
         yield
         return
@@ -253,22 +253,18 @@ def run_lock(out: Path | None, resume: bool = False, overwrite: bool = False) ->
         yield
         return
     created = not out.exists()
-    fh = _acquire(out)
     try:
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"{os.getpid()}\n")
-        fh.flush()
-        _HELD[key] = fh
-        check_out_dir(out, resume, overwrite)
-        yield
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise (write_failure(out, err) or TrainingError(f"{out}: cannot create the run folder ({err}). Fix: "
+                                                        "choose a writable --out folder")) from err
+    try:
+        with exclusive(out / LOCK_NAME, lambda holder: RunLocked(_locked_message(out, holder))):
+            _HELD.add(key)
+            check_out_dir(out, resume, overwrite)
+            yield
     finally:
-        _HELD.pop(key, None)
-        # Unlink while still holding the lock, then release: a process that opened the old file meanwhile sees
-        # (in _acquire) that it locked a file no longer in the folder, and tries again.
-        with contextlib.suppress(OSError):
-            os.unlink(out / LOCK_NAME)
-        fh.close()
+        _HELD.discard(key)
         if created:  # refused before writing anything: leave no empty folder behind
             with contextlib.suppress(OSError):
                 out.rmdir()
@@ -276,57 +272,17 @@ def run_lock(out: Path | None, resume: bool = False, overwrite: bool = False) ->
 
 def refuse_if_locked(out: Path) -> None:
     """Raise ``RunLocked`` (naming the PID) when a live process holds ``out``'s lock; a lock file left by a
-    dead process, or none, passes. Takes nothing: a shared, non-blocking probe, released at once."""
-    import fcntl
-
+    dead process, or none, passes."""
     from charclf.errors import RunLocked
+    from charclf.fileio import lock_holder
 
     if Path(out).resolve() in _HELD:
         return
-    try:
-        fh = open(Path(out) / LOCK_NAME, encoding="utf-8")
-    except OSError:
-        return  # no lock file (or unreadable: run_lock will say)
-    with fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError as err:
-            raise RunLocked(_locked_message(out, fh.read().strip())) from err
-        fcntl.flock(fh, fcntl.LOCK_UN)
+    holder = lock_holder(Path(out) / LOCK_NAME)
+    if holder is not None:
+        raise RunLocked(_locked_message(out, holder))
 
 
 def _locked_message(out: Path, holder: str) -> str:
     return (f"{out}: another training (PID {holder or 'unknown'}) is writing into this folder. Fix: wait for it "
             "to finish (or stop it), or train into another --out folder")
-
-
-def _acquire(out: Path):
-    """Open and flock ``out``'s lock file without waiting; a lock held by a live process is a ``RunLocked``."""
-    import fcntl
-
-    from charclf.errors import RunLocked
-    from charclf.fileio import write_failure
-
-    path = out / LOCK_NAME
-    while True:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            fh = open(path, "a+", encoding="utf-8")
-        except OSError as err:
-            failure = write_failure(path, err)
-            raise (failure or TrainingError(f"{out}: cannot create the run folder's lock file ({err}). Fix: "
-                                            "choose a writable --out folder")) from err
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as err:
-            fh.seek(0)
-            holder = fh.read().strip()
-            fh.close()
-            raise RunLocked(_locked_message(out, holder)) from err
-        try:
-            same = os.fstat(fh.fileno()).st_ino == os.stat(path).st_ino
-        except OSError:
-            same = False
-        if same:
-            return fh
-        fh.close()  # the holder removed this file as we opened it: lock the folder's current one

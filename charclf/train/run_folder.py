@@ -244,7 +244,7 @@ def run_lock(out: Path | None, resume: bool = False, overwrite: bool = False) ->
     from charclf.errors import RunLocked
     from charclf.fileio import exclusive, write_failure
 
-    if out is None:
+    if out is None or _secondary_rank():
         yield
         return
     out = Path(out)
@@ -276,11 +276,18 @@ def refuse_if_locked(out: Path) -> None:
     from charclf.errors import RunLocked
     from charclf.fileio import lock_holder
 
-    if Path(out).resolve() in _HELD:
+    if Path(out).resolve() in _HELD or _secondary_rank():
         return
     holder = lock_holder(Path(out) / LOCK_NAME)
     if holder is not None:
         raise RunLocked(_locked_message(out, holder))
+
+
+def _secondary_rank() -> bool:
+    """A torchrun rank other than 0: it writes nothing into the run folder, and rank 0 holds its lock."""
+    import os
+
+    return int(os.environ.get("RANK", "0") or 0) != 0
 
 
 def _locked_message(out: Path, holder: str) -> str:

@@ -32,4 +32,8 @@ COUNT = number(int, low=1)  # epochs, batch size, samples, trials, top-k ...
 NON_NEGATIVE = number(int, low=0)  # seeds, warm-up steps
 SECONDS = number(int, low=1)
 PORT = number(int, low=1, high=65535)
-POSITIVE = number(float, low=0, low_open=True)  # learning rates
+POSITIVE = number(float, low=0, low_open=True)
+# A learning rate is finite *and* sane: 1e308 passes "positive and finite" but overflows the first optimizer step
+# (Adam's update, weight decay's lr * wd) into inf/NaN. No optimizer or schedule here trains at lr > 10.
+MAX_LR = 10.0
+LEARNING_RATE = number(float, low=0, low_open=True, high=MAX_LR)

@@ -5,11 +5,42 @@ Every error a user can cause (bad file, bad config, bad name) is a ``CharclfErro
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+# user:password@ in any URL (storage URLs, mirrors), and secrets passed in a query string (?token=..., presigned
+# S3 URLs' X-Amz-Signature=...). What a credential looks like is decided here once, for every message and log.
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*:/{1,3})[^\s/@'\"]+@")
+_SECRET_QUERY = re.compile(r"(?P<key>[?&;](?:[A-Za-z0-9_.-]*(?:token|key|secret|password|passwd|pwd|signature|sig|"
+                           r"credential|auth)[A-Za-z0-9_.-]*)=)[^&\s'\"#]+", re.IGNORECASE)
+
+
+# Characters that would act on a terminal instead of showing (ANSI escapes, backspace, bell, carriage return,
+# C1 controls) or reorder what it shows (bidi overrides). A file name or a file's content quoted in a message may
+# hold any of them; they are shown escaped (\x1b), so a message always reads as what it is.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` with terminal control characters escaped (newlines and tabs kept); see ``_CONTROL``."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))
+
+
+def mask_credentials(text: str) -> str:
+    """``text`` with every URL's user/password and every secret-looking query value replaced by ``***``:
+    ``postgresql://bob:hunter2@db/x`` -> ``postgresql://***@db/x``. Every error message of the package goes
+    through it (``CharclfError.__str__``), and so does whatever charclf prints or logs about a URL."""
+    text = _URL_USERINFO.sub(lambda m: f"{m.group('scheme')}***@", str(text))
+    return _SECRET_QUERY.sub(lambda m: f"{m.group('key')}***", text)
 
 
 class CharclfError(Exception):
-    """Base class of every error the package raises on purpose."""
+    """Base class of every error the package raises on purpose. Its text never shows a credential: a storage
+    or mirror URL quoted in a message (or in a library's error it repeats) is masked (:func:`mask_credentials`);
+    and never drives the terminal: control characters from file names or contents are escaped (:func:`printable`)."""
+
+    def __str__(self) -> str:
+        return printable(mask_credentials(super().__str__()))
 
 
 class DataError(CharclfError):
@@ -45,7 +76,7 @@ class UnknownNameError(ConfigError, KeyError):
     """A registry lookup (model, optimizer, scheduler, recipe ...) failed; the message lists close matches."""
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
-        return str(self.args[0]) if self.args else ""
+        return printable(mask_credentials(str(self.args[0]))) if self.args else ""
 
 
 class TrainingError(CharclfError, RuntimeError):
@@ -55,6 +86,19 @@ class TrainingError(CharclfError, RuntimeError):
 class DivergenceError(TrainingError):
     """The training loss became NaN or infinite: the setting diverged (a hyperparameter search records such a
     trial as pruned and goes on; anywhere else it stops the training)."""
+
+
+class RunFinished(TrainingError):
+    """``--resume`` was asked of a run that finished: there is nothing to do, and nothing in the folder changes
+    (``charclf train`` says so and exits 0)."""
+
+
+class RunLocked(TrainingError):
+    """Another live process is training into the same run folder."""
+
+
+class WriteError(CharclfError):
+    """A file could not be written: the disk is full, read-only, or not ours to write. Names the file."""
 
 
 class NotTrainedYet(TrainingError):

@@ -3,15 +3,92 @@
 Everything goes to a uniquely named temporary file in the target's folder and is renamed over the target only
 once complete, so a killed process leaves either the old file or the new one, never half of one, and two
 processes writing the same file (tuning workers) never write into each other's temporary file.
+
+The file gets the mode a plain ``open(path, "w")`` would give it: an existing file keeps its mode, a new one
+gets ``0o666`` less the umask (``mkstemp`` alone would make every file 0600). A write that fails because the disk
+is full, read-only or not writable is one ``WriteError`` naming the file and the fix — whatever library was
+writing (``torch.save`` reports a full disk as a ``RuntimeError`` from ``inline_container.cc``, safetensors as
+an ``IoError`` string).
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import shutil
+import stat
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
+
+from charclf.errors import CharclfError, WriteError
+
+FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+# How libraries that do not raise OSError say "the disk is full" (torch's C++ writer, safetensors' Rust one).
+_FULL_TEXTS = ("no space left", "storagefull", "os error 28", "disk quota", "file write failed")
+RERUN = "free space and rerun (a training run: rerun it with --resume; its last complete epoch is kept)"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def target_mode(path: Path) -> int:
+    """The permission bits ``path`` should get: its current ones when it exists, else 0o666 less the umask."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def write_failure(path: str | os.PathLike, err: BaseException) -> WriteError | None:
+    """The ``WriteError`` that says why writing ``path`` failed with ``err`` (full disk, read-only, permission),
+    or None when ``err`` is something else (a bug, a bad value): that one propagates as it is."""
+    if isinstance(err, CharclfError):
+        return None
+    code = err.errno if isinstance(err, OSError) else None
+    text = str(err).lower()
+    full = code in FULL or (code is None and any(t in text for t in _FULL_TEXTS))
+    if not full and code is None and isinstance(err, RuntimeError | OSError):
+        with contextlib.suppress(OSError):  # a library's vague write error on a disk with nothing left
+            full = shutil.disk_usage(Path(path).parent).free < (1 << 20)
+    if full:
+        why = err.strerror if code else "no space left on the device"
+        return WriteError(f"{path}: disk full while writing it ({why}). Fix: {RERUN}")
+    if code in NOT_WRITABLE:
+        why = "the file system is read-only" if code == errno.EROFS else "permission denied"
+        return WriteError(f"{path}: cannot be written ({why}). Fix: write to another folder (e.g. another --out), "
+                          "or make this one writable")
+    return None
+
+
+def check_writable(folder: str | os.PathLike, what: str = "--out") -> Path:
+    """Refuse, before any work, an output folder that cannot be written: the folder itself when it exists, else
+    the nearest existing folder above it (where it would be created). Probes by creating (and removing) a file,
+    which is the only test that holds for root, read-only mounts and ACLs alike."""
+    folder = Path(folder)
+    probe_dir = folder
+    while not probe_dir.exists() and probe_dir != probe_dir.parent:
+        probe_dir = probe_dir.parent
+    if not probe_dir.is_dir():
+        raise WriteError(f"{probe_dir}: is a file, so {what} {folder} cannot be created there. Fix: choose "
+                         f"another {what}")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".charclf-write-check.", dir=probe_dir)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as err:
+        why = {errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
+               errno.EPERM: "permission denied"}.get(err.errno, err.strerror or str(err))
+        if err.errno in FULL:
+            raise WriteError(f"{probe_dir}: disk full, so {what} {folder} cannot be written. Fix: {RERUN}") from err
+        raise WriteError(f"{folder}: {what} cannot be written ({why} in {probe_dir}). Fix: choose a writable "
+                         f"{what}, or make {probe_dir} writable") from err
+    return folder
 
 
 @contextlib.contextmanager
@@ -21,15 +98,23 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     For writers that want a file name (``torch.save``, ``np.savez``, ``DataFrame.to_csv``, safetensors);
     ``suffix`` keeps an extension those writers insist on (``np.savez`` appends ``.npz`` otherwise)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+        os.close(fd)
+        tmp = Path(tmp)
         yield tmp
+        os.chmod(tmp, target_mode(path))
         os.replace(tmp, path)
+    except Exception as err:
+        failure = write_failure(path, err)
+        if failure is None:
+            raise
+        raise failure from err
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -69,3 +154,65 @@ def _json_default(o):
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+# -- one writer at a time ----------------------------------------------------------------------------------------
+def lock_holder(lock: str | os.PathLike) -> str | None:
+    """The PID recorded in ``lock`` when a live process holds it ("" when it wrote none yet), else None (no
+    file, or one a dead process left). A shared, non-blocking probe, released at once: it takes nothing."""
+    import fcntl
+
+    try:
+        fh = open(lock, encoding="utf-8")
+    except OSError:
+        return None
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return fh.read().strip()
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return None
+
+
+@contextlib.contextmanager
+def exclusive(lock: str | os.PathLike, busy: Callable[[str], Exception]) -> Iterator[None]:
+    """Hold an ``flock`` on the file ``lock`` (which records this process's PID) for the block, or raise
+    ``busy(holder_pid)`` at once when a live process holds it. The kernel drops an flock when its process dies,
+    even by SIGKILL, so a killed holder never blocks anyone: its stale file is simply taken over. The file is
+    removed on release — unlinked while still locked, and a process that opened it meanwhile notices (the path
+    no longer names the inode it locked) and locks the current file instead."""
+    import fcntl
+
+    lock = Path(lock)
+    while True:
+        try:
+            fh = open(lock, "a+", encoding="utf-8")
+        except OSError as err:
+            failure = write_failure(lock, err)
+            raise (failure or WriteError(f"{lock}: cannot create this lock file ({err.strerror or err}). Fix: make "
+                                         "its folder writable")) from err
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            fh.seek(0)
+            holder = fh.read().strip()
+            fh.close()
+            raise busy(holder or "unknown") from err
+        try:
+            same = os.fstat(fh.fileno()).st_ino == os.stat(lock).st_ino
+        except OSError:
+            same = False
+        if same:
+            break
+        fh.close()
+    try:
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
+        fh.close()

@@ -207,8 +207,9 @@ def test_resume_refuses_a_published_model_folder(tmp_path, capsys):
     folder = tmp_path / "default"
     shutil.copytree(PUBLISHED, folder)
     before = snapshot(folder)
-    line = cli_error(capsys, train_argv(folder, "--resume"))
-    assert f"{folder}: holds a trained run" in line and "no resume.pt" in line and "Fix:" in line
+    # a finished run (its metrics.json holds a training record): nothing to do, nothing changed, said on one line
+    line = cli_error(capsys, train_argv(folder, "--resume"), code=0)
+    assert f"{folder}: this run is finished" in line and "changed nothing" in line and "Fix:" in line
     assert snapshot(folder) == before
 
 
@@ -217,8 +218,12 @@ def test_resume_refuses_any_finished_run_without_resume_state(finished_run, tmp_
     shutil.copytree(finished_run, folder)
     (folder / "resume.pt").unlink()  # as train.run_folder.prune_run leaves cached runs
     before = snapshot(folder)
-    line = cli_error(capsys, train_argv(folder, "--resume", "--model", "lenet5_keras"))
-    assert "model.safetensors" in line and "metrics.json" in line and "nothing to resume" in line
+    line = cli_error(capsys, train_argv(folder, "--resume"), code=0)
+    assert "this run is finished" in line and "nothing to do" in line and "changed nothing" in line
+    assert snapshot(folder) == before
+    # asked for another model, the same finished run is refused (exit 2), and still nothing changes
+    line = cli_error(capsys, train_argv(folder, "--resume", "--model", "minivision_v3"))
+    assert "different training config" in line and "minivision_v3" in line
     assert snapshot(folder) == before
 
 
@@ -453,8 +458,9 @@ def test_classic_mnist_raw_under_gz_name_is_damaged_not_ok(tmp_path, monkeypatch
 
 
 # -- 4. decode cache: keyed on content, not mtime (charclf.data.cache.content_key) ----------------------------
-@pytest.mark.parametrize("where", ["start", "end"])
+@pytest.mark.parametrize("where", ["start", "middle", "end"])
 def test_file_corrupted_in_place_with_mtime_kept_is_not_served_from_the_cache(tmp_path, monkeypatch, where):
+    """Issue 35 case 3: a same-size change anywhere, the middle of a file larger than any sample included."""
     import os
 
     from synth import make_emnist_dir
@@ -462,31 +468,60 @@ def test_file_corrupted_in_place_with_mtime_kept_is_not_served_from_the_cache(tm
     from charclf.data.official import load_official, official_file
 
     monkeypatch.setenv("CHARCLF_CACHE_DIR", str(tmp_path / "cache"))
-    root = make_emnist_dir(tmp_path / "data", splits=("digits",), mnist=False, n=40)
+    # noise: the images .gz is ~3 MB, larger than the 2 MB the old key sampled from its two ends
+    root = make_emnist_dir(tmp_path / "data", splits=("digits",), mnist=False, n=1500 if where == "middle" else 40)
     load_official("digits", "test", root)  # fills the cache
     assert len(list((tmp_path / "cache" / "idx").glob("*.npy"))) == 2
     path = root / "emnist" / official_file("digits", "test", "images")
     st = path.stat()
     data = bytearray(path.read_bytes())
-    at = 40 if where == "start" else len(data) - 6  # deflate data / the gzip trailer (CRC32, size)
+    at = {"start": 40, "middle": len(data) // 2, "end": len(data) - 6}[where]  # deflate data / gzip trailer
     data[at] ^= 0xFF
     path.write_bytes(bytes(data))
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # same size, same mtime: only the content differs
     assert path.stat().st_mtime_ns == st.st_mtime_ns and path.stat().st_size == st.st_size
-    with pytest.raises(DataError, match="emnist-digits-test-images-idx3-ubyte.gz: the gzip "):
+    with pytest.raises(DataError, match="emnist-digits-test-images-idx3-ubyte.gz: (the gzip |is truncated|is longer)"):
         load_official("digits", "test", root)
 
 
-def test_content_key_samples_both_ends_and_the_size(tmp_path):
-    from charclf.data.cache import SAMPLE_BYTES, content_key
+def test_content_key_covers_every_byte_and_the_size(tmp_path):
+    from charclf.data.cache import content_key
 
     path = tmp_path / "big.bin"
-    base = bytes(3 * SAMPLE_BYTES)
+    base = bytes(5 << 20)
     keys = set()
-    for data in (base, b"\x01" + base[1:], base[:-1] + b"\x01", base + b"\x00"):
+    for data in (base, b"\x01" + base[1:], base[:-1] + b"\x01", base + b"\x00",
+                 base[:len(base) // 2] + b"\x01" + base[len(base) // 2 + 1:]):
         path.write_bytes(data)
         keys.add(content_key(path))
-    assert len(keys) == 4
+    assert len(keys) == 5
+
+
+def test_copies_of_one_file_share_one_cache_entry_and_the_cache_is_bounded(tmp_path, monkeypatch):
+    """Issue 35 case 18: one entry per content (not per path), and LRU eviction past $CHARCLF_CACHE_MAX_MB."""
+    import shutil
+
+    from synth import make_emnist_dir
+
+    from charclf.data.official import load_official
+
+    cache = tmp_path / "cache" / "idx"
+    monkeypatch.setenv("CHARCLF_CACHE_DIR", str(tmp_path / "cache"))
+    root = make_emnist_dir(tmp_path / "data", splits=("digits",), mnist=False, n=200)
+    for i in range(5):
+        shutil.copytree(root, tmp_path / f"copy{i}")
+        load_official("digits", "test", tmp_path / f"copy{i}")
+    assert len(list(cache.glob("*.npy"))) == 2  # images + labels, whatever the number of copies
+    first = load_official("digits", "test", root)
+    sizes = sum(p.stat().st_size for p in cache.glob("*.npy"))
+    monkeypatch.setenv("CHARCLF_CACHE_MAX_MB", str(sizes / 2**20 * 1.5))  # room for one more split, not two
+    other = make_emnist_dir(tmp_path / "other", splits=("digits",), mnist=False, n=200, seed=1)
+    third = make_emnist_dir(tmp_path / "third", splits=("digits",), mnist=False, n=200, seed=2)
+    load_official("digits", "test", other)
+    load_official("digits", "test", third)
+    assert sum(p.stat().st_size for p in cache.glob("*.npy")) <= sizes * 1.5
+    again = load_official("digits", "test", root)  # evicted or not, the same arrays
+    assert (again[0] == first[0]).all() and (again[1] == first[1]).all()
 
 
 # -- 5. command-line arguments: ranges checked by argparse types (charclf.apps.cli.number) ---------------------------

@@ -12,6 +12,7 @@ import charclf.data.download as download
 from charclf.apps.cli import main
 from charclf.data import NIST_URL, download_emnist, load_data, load_mnist, load_official, verify_archive
 from charclf.data.download import (
+    ALLOW_ENV,
     MIRRORS_ENV,
     NO_DOWNLOAD_ENV,
     download_mnist,
@@ -161,8 +162,10 @@ def test_cli_download_checks_against_the_official_md5(tmp_path, server, capsys):
 
 # ------------------------------------------------------------------------- mirrors with a checksum manifest
 @pytest.fixture
-def mirror(synthetic, archive):
-    """A mirror of a (synthetic) archive that publishes SHA256SUMS beside it, as a real mirror would."""
+def mirror(synthetic, archive, monkeypatch):
+    """A mirror of a (synthetic) archive that publishes SHA256SUMS beside it, as a real mirror would. Its data
+    is not NIST's, so using it needs the explicit allowance (set here; the refusal tests remove it)."""
+    monkeypatch.setenv(ALLOW_ENV, "1")
     files, _ = synthetic
     srv = MirrorServer({"/emnist/gzip.zip": archive, "/emnist/SHA256SUMS": manifest(archive, files)})
     srv.url = srv.base + "/emnist/gzip.zip"
@@ -177,6 +180,33 @@ def test_mirror_is_checked_against_its_manifest_and_flagged_as_not_nist(tmp_path
     assert [r["path"] for r in mirror.requests] == ["/emnist/SHA256SUMS", "/emnist/gzip.zip"]
     # the archive it kept is recognised on a re-run (against the same manifest), not reported as bad
     assert download_emnist(tmp_path / "data", [mirror.url], progress=False) == path
+
+
+def test_mirror_with_other_members_is_refused_unless_allowed(tmp_path, mirror, monkeypatch):
+    monkeypatch.delenv(ALLOW_ENV)
+    with pytest.raises(DownloadError, match="not NIST's files.*allow-non-nist-mirror"):
+        download_emnist(tmp_path / "data", [mirror.url], progress=False)
+    assert "/emnist/gzip.zip" not in [r["path"] for r in mirror.requests]  # refused before the download
+    assert main(["data", "download", "--data-dir", str(tmp_path / "data"), "--mirror", mirror.url,
+                 "--no-progress"]) == 2
+
+
+def test_a_manifest_listing_only_the_archive_does_not_make_it_verified(tmp_path, mirror, archive, monkeypatch,
+                                                                      capsys):
+    """Issue 35 case 4: a mirror's SHA256SUMS with only gzip.zip's line proves the mirror self-consistent,
+    nothing more: the members are still checked against NIST's pinned sums."""
+    monkeypatch.delenv(ALLOW_ENV)
+    mirror.files["/emnist/SHA256SUMS"] = f"{hashlib.sha256(archive).hexdigest()}  gzip.zip\n".encode()
+    assert main(["data", "download", "--data-dir", str(tmp_path / "data"), "--mirror", mirror.url,
+                 "--no-progress"]) == 2
+    err = capsys.readouterr()
+    assert "verified EMNIST archive (" not in err.out and "could not get a verified EMNIST archive" in err.err
+    assert "lacks 20 expected member" in err.err and "--allow-non-nist-mirror" in err.err  # NIST's 24 checked
+    assert not (tmp_path / "data" / "emnist" / "gzip.zip").exists()
+    with pytest.warns(UserWarning, match="its own SHA256SUMS only"):
+        assert main(["data", "download", "--data-dir", str(tmp_path / "data"), "--mirror", mirror.url,
+                     "--no-progress", "--allow-non-nist-mirror"]) == 0
+    assert "verified EMNIST archive (" not in capsys.readouterr().out
 
 
 def test_mirror_whose_archive_differs_from_its_manifest_is_refused(tmp_path, mirror, archive, synthetic):

@@ -3,6 +3,7 @@ shipped with the package."""
 from __future__ import annotations
 
 import hashlib
+import re
 
 import numpy as np
 import pytest
@@ -79,9 +80,40 @@ def test_holdout_protocol_uses_the_index_file(root, split):
 
 
 def test_holdout_with_explicit_protocol_file(root, tmp_path):
-    path = make_holdout_npz(tmp_path / "mine.npz", n_total=300, fractions=(0.5, 0.25, 0.25), seed=1)
+    labels = expected("letters", "test", n=300)[1]  # stratified: every part holds every class
+    path = make_holdout_npz(tmp_path / "mine.npz", labels=labels, fractions=(0.5, 0.25, 0.25), seed=1)
     bundle = load_data("letters", "holdout", root, protocol_file=path)
     assert (len(bundle.train), len(bundle.val), len(bundle.test)) == (150, 75, 75)
+
+
+@pytest.mark.parametrize("bad", ["empty-test", "class-missing"])
+def test_a_protocol_with_an_empty_part_or_a_missing_class_is_refused_by_verify_and_load(root, tmp_path, bad):
+    """Issue 35 case 5: refused before any work (load_data) and by `charclf data verify` (not runnable)."""
+    import shutil
+
+    labels = expected("letters", "test", n=300)[1]
+    parts = make_holdout_split(labels, (0.8, 0.1, 0.1), seed=0)
+    if bad == "empty-test":
+        parts = {**parts, "train": np.concatenate([parts["train"], parts["test"]]), "test": parts["test"][:0]}
+        message = "its test part is empty"
+    else:  # every 'Q' of val moved to train: val still has >= 26 images, so it could hold every class
+        q = np.isin(parts["val"], np.flatnonzero(labels == 16))
+        parts = {**parts, "train": np.concatenate([parts["train"], parts["val"][q]]), "val": parts["val"][~q]}
+        # loading names the class by its character, verify by its official label (Letters' 'Q' is 17)
+        message = r"its val part \(\d+ images\) has no image of 1 of the 26 classes \(('Q'|label 17)\)"
+    data = tmp_path / "data"
+    shutil.copytree(root, data)
+    (data / "protocols").mkdir(exist_ok=True)
+    np.savez(data / "protocols" / "letters-test-holdout.npz", **parts)
+    with pytest.raises(DataError, match=message):
+        load_data("letters", "holdout", data)
+    from charclf.data.verify import runnable_protocols, verify_data_dir
+
+    table = verify_data_dir(data)
+    row = table[(table.dataset == "letters") & (table.kind == "holdout-index")].iloc[0]
+    assert row.status == "damaged" and re.search(message, row.note)
+    runnable = runnable_protocols(table).set_index(["dataset", "protocol"]).runnable
+    assert not runnable[("letters", "holdout")]
 
 
 def test_make_holdout_split_is_stratified_and_disjoint():

@@ -110,3 +110,16 @@ def test_check_sha256_raises_checksum_error_naming_the_file():
     with pytest.raises(ChecksumError, match="abc.gz: sha256 is ba7816bf.*official value is 0000") as info:
         check_sha256(b"abc", "0" * 64, name="abc.gz")
     assert "download" in info.value.fix
+
+
+def test_a_bad_labels_file_does_not_make_its_intact_holdout_index_damaged(tmp_path, tables):
+    """Issue 35 case 12: the labels file's damage is reported on its row; the index file (which a user might
+    otherwise delete) is 'unverified', not 'damaged'."""
+    sha, md5 = tables
+    root = make_emnist_dir(tmp_path, splits=("digits",), mnist=False, holdout=True)
+    labels = root / "emnist" / official_file("digits", "test", "labels")
+    labels.write_bytes(labels.read_bytes()[:40])  # truncated
+    table = verify_data_dir(root, sha256=sha, mnist_md5=md5)
+    assert _status(table, labels.name) in ("damaged", "mismatch")
+    index = table.set_index("file").loc["digits-test-holdout.npz"]
+    assert index.status == "unverified" and "test labels file is unusable (see its row)" in index.note

@@ -15,8 +15,11 @@ def module_name(path: Path) -> str:
 
 def _without_main_block(tree: ast.Module) -> ast.Module:
     """The module without its ``if __name__ == "__main__":`` block: run as a script, a module is ``__main__``,
-    another module object than the one others import, so what that block imports closes no circle."""
+    another module object than the one others import, so what that block imports closes no circle. Nor does an
+    ``if TYPE_CHECKING:`` block: its imports never run (annotations only)."""
     def is_main(node) -> bool:
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            return True
         return (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
                 and isinstance(node.test.left, ast.Name) and node.test.left.id == "__name__")
 

@@ -564,3 +564,47 @@ def test_results_show_storage_without_password_or_machine_path(tmp_path):
     inside = REPO_ROOT / "outputs" / "runs" / "s" / "study.db"
     assert _safe_url(f"sqlite:///{inside}") == "sqlite:///outputs/runs/s/study.db"
     assert _safe_url(f"sqlite:///{tmp_path}/study.db") == f"sqlite:///{tmp_path}/study.db"  # outside: as given
+
+
+def test_ctrl_c_is_one_line_without_optunas_traceback(tmp_path, capsys, monkeypatch):
+    """Issue 35 case 10: Optuna logs an interrupted trial with its KeyboardInterrupt traceback; the CLI says it
+    once, on one line, with what to do (the search itself resumes: test above)."""
+    import charclf.experiments.tune.search as tune
+
+    objective = cheap_objective(BYCLASS_GRID)
+
+    def interrupted(trial):
+        objective(trial)
+        raise KeyboardInterrupt
+
+    real = tune.run_search
+    monkeypatch.setattr(tune, "run_search", lambda *a, **k: real(*a, **{**k, "objective": interrupted,
+                                                                         "progress": False}))
+    monkeypatch.setattr("charclf.data.load_data", lambda *a, **k: tiny_bundle(8, 4, 4))
+    import io
+    import logging
+
+    from charclf.apps.cli import main
+
+    logged = io.StringIO()  # what Optuna's own stderr handler would print (it holds the stderr of its creation)
+    handler = logging.StreamHandler(logged)
+    logging.getLogger("optuna").addHandler(handler)
+    try:
+        rc = main(["tune", "--model", "lenet", "--trials", "2", "--storage", str(tmp_path / "s.db"),
+                   "--study-name", "s", "--out", str(tmp_path / "out")])
+    finally:
+        logging.getLogger("optuna").removeHandler(handler)
+    assert "KeyboardInterrupt" not in logged.getvalue() and "failed" not in logged.getvalue()
+    err = capsys.readouterr().err
+    assert rc == 130 and "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert err.strip().splitlines()[-1].startswith("charclf tune: interrupted") and "run the same command" in err
+
+
+def test_a_storage_password_never_reaches_a_message(tmp_path):
+    """Issue 35 case 15: the storage URL (and whatever sqlalchemy says about it) is masked in the error."""
+    from charclf.errors import ConfigError
+    from charclf.experiments.tune import make_storage
+
+    with pytest.raises(ConfigError) as info:
+        make_storage("postgresql+nosuchdriver://bob:hunter2@127.0.0.1:1/db")
+    assert "hunter2" not in str(info.value) and "***@127.0.0.1" in str(info.value)

@@ -21,8 +21,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     download.add_argument("--data-dir", default=None, help=data_dir_help)
     download.add_argument("--mirror", action="append", default=None, metavar="URL",
                           help="URL of gzip.zip to try, in the order given (repeatable; replaces the NIST default "
-                               "and $CHARCLF_EMNIST_MIRRORS). A mirror's SHA256SUMS beside the archive, if any, "
-                               "is what it is checked against; else NIST's pinned checksums")
+                               "and $CHARCLF_EMNIST_MIRRORS). Every archive's members are checked against NIST's "
+                               "pinned sha256 (a mirror's SHA256SUMS, if any, must also match its archive)")
+    download.add_argument("--allow-non-nist-mirror", action="store_true",
+                          help="accept a mirror whose members are not NIST's files, checked against the mirror's "
+                               "own SHA256SUMS only (results on its data are not comparable with published ones)")
     download.add_argument("--mnist", action="store_true",
                           help="also download classic (LeCun) MNIST, ~12 MB, into <data dir>/mnist/")
     download.add_argument("--force", action="store_true", help="download again even if a verified archive exists")
@@ -82,8 +85,13 @@ def _verify(args) -> int:
 def _download(args) -> int:
     from charclf.data.download import download_emnist, download_mnist
 
-    path = download_emnist(args.data_dir, args.mirror, progress=not args.no_progress, force=args.force)
-    print(f"verified EMNIST archive: {path}")
+    path = download_emnist(args.data_dir, args.mirror, progress=not args.no_progress, force=args.force,
+                           allow_non_nist=args.allow_non_nist_mirror)
+    if args.allow_non_nist_mirror:
+        print(f"EMNIST archive: {path} (--allow-non-nist-mirror: members checked against NIST's sums, or else the "
+              "mirror's own SHA256SUMS; `charclf data verify` shows which files are NIST's)")
+    else:
+        print(f"verified EMNIST archive (every member matches NIST's pinned sha256): {path}")
     if args.mnist:
         print(f"classic MNIST: {download_mnist(args.data_dir, progress=not args.no_progress)}")
     return 0

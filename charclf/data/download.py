@@ -10,9 +10,12 @@
 
 Verification is never switched off. NIST's archive is checked against the checksums pinned in
 ``charclf.data.official``. A mirror may publish a checksum manifest ``SHA256SUMS`` beside its archive (the
-``sha256sum`` format: ``<sha256>  gzip.zip`` for the archive and ``<sha256>  gzip/<member>`` for members); when it
-does, its archive is checked against that manifest (and a warning says when its members are not NIST's);
-when it does not, the archive must pass NIST's own pinned checksums, as a byte copy of NIST's archive does.
+``sha256sum`` format: ``<sha256>  gzip.zip`` for the archive and ``<sha256>  gzip/<member>`` for members). A
+mirror's own manifest proves only that the mirror is self-consistent, so it never replaces NIST's sums: the
+archive is checked against the manifest's line for it, *and* every member against NIST's pinned sha256. A
+mirror whose members are not NIST's is refused, unless the user explicitly allows a non-NIST mirror
+(``allow_non_nist=True``, ``--allow-non-nist-mirror``): then its manifest is what the archive must match, and a
+warning says its data is not NIST's.
 
 Download on first use: :func:`ensure_data` fetches what a (split, protocol) needs when it is missing —
 ``load_data(..., download=True)``, the notebooks and ``charclf study`` call it; ``$CHARCLF_NO_DOWNLOAD=1``
@@ -29,6 +32,8 @@ import os
 import re
 import shutil
 import socket
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -36,6 +41,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from charclf.data.idx import GZIP_MAGIC, gunzip
 from charclf.data.official import (
@@ -54,7 +60,8 @@ from charclf.data.official import (
     official_file,
     resolve_data_dir,
 )
-from charclf.errors import ChecksumError, DataError, DownloadError
+from charclf.errors import ChecksumError, DataError, DownloadError, mask_credentials
+from charclf.fileio import exclusive, write_failure
 
 CHUNK = 1 << 20
 NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, socket.timeout, ConnectionError, TimeoutError)
@@ -62,6 +69,7 @@ MANIFEST_NAME = "SHA256SUMS"  # a mirror's checksum manifest, beside its archive
 MIRRORS_ENV = "CHARCLF_EMNIST_MIRRORS"  # archive URLs (space or comma separated) tried instead of NIST's
 MNIST_MIRRORS_ENV = "CHARCLF_MNIST_MIRRORS"  # folder URLs holding LeCun's four .gz files
 NO_DOWNLOAD_ENV = "CHARCLF_NO_DOWNLOAD"  # 1: the notebooks and `charclf study` never download
+ALLOW_ENV = "CHARCLF_ALLOW_NON_NIST_MIRROR"  # 1: as --allow-non-nist-mirror, for load_data(download=True) too
 # torchvision's mirrors of LeCun's files (yann.lecun.com often refuses downloads).
 MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
 MNIST_SIZE_MB = 12
@@ -150,7 +158,63 @@ def _check_space(folder: Path, need: int) -> None:
                                     "are free", "free some space, or pass another --data-dir / $CHARCLF_DATA_DIR")
 
 
-def _fetch(url: str, part: Path, *, timeout: float, progress: bool) -> int:
+MIN_RATE = 4096  # bytes/s: a download slower than this over a whole RATE_WINDOW is stalled
+RATE_WINDOW = 30.0  # seconds
+
+
+def stream(resp, *, min_rate: float | None = None, limit: int | None = None) -> Iterator[bytes]:
+    """The body of ``resp`` in chunks of at most ``CHUNK`` bytes (``limit`` bytes in all at most), failing with
+    ``TimeoutError`` when fewer than ``min_rate`` bytes/s arrive over any ``RATE_WINDOW`` seconds.
+
+    The socket timeout bounds each read only: a server that trickles a byte every few seconds never trips
+    it, and would hold a download (or a manifest fetch) forever. This bounds the whole transfer's rate."""
+    min_rate = MIN_RATE if min_rate is None else min_rate
+    window_start, window_bytes, total = time.monotonic(), 0, 0
+    while limit is None or total < limit:
+        chunk = resp.read1(CHUNK if limit is None else min(CHUNK, limit - total))
+        if not chunk:
+            return
+        total += len(chunk)
+        window_bytes += len(chunk)
+        yield chunk
+        elapsed = time.monotonic() - window_start
+        if elapsed >= RATE_WINDOW:
+            if window_bytes < min_rate * elapsed:
+                raise TimeoutError(f"the transfer stalled ({window_bytes:,} bytes in {elapsed:.0f} s, below the "
+                                   f"minimum {min_rate:,.0f} bytes/s)")
+            window_start, window_bytes = time.monotonic(), 0
+
+
+def open_url(request: urllib.request.Request, *, timeout: float):
+    """``urlopen``, but the connection *and the response headers* must arrive within ``timeout`` seconds in all.
+
+    urlopen's own timeout bounds each socket read, so a server that trickles its status line and headers a byte
+    at a time would hold it forever; here it runs in a daemon thread that is abandoned (its socket times out on
+    its own) when the deadline passes."""
+    box: dict = {}
+
+    def run():
+        try:
+            box["resp"] = urllib.request.urlopen(request, timeout=timeout)
+        except BaseException as err:  # noqa: BLE001 - handed to the caller's thread as it is
+            box["err"] = err
+
+    thread = threading.Thread(target=run, daemon=True, name="charclf-urlopen")
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise TimeoutError(f"no response within {timeout:g} s (the server is not sending its headers)")
+    if "err" in box:
+        raise box["err"]
+    return box["resp"]
+
+
+def read_limited(resp, limit: int, *, min_rate: float | None = None) -> bytes:
+    """At most ``limit`` bytes of ``resp``'s body, under :func:`stream`'s minimum rate."""
+    return b"".join(stream(resp, min_rate=min_rate, limit=limit))
+
+
+def _fetch(url: str, part: Path, *, timeout: float, progress: bool, min_rate: float | None = None) -> int:
     """Append ``url``'s remaining bytes to ``part`` (resuming with a Range request). Returns the bytes resumed from."""
     from tqdm.auto import tqdm
 
@@ -159,7 +223,7 @@ def _fetch(url: str, part: Path, *, timeout: float, progress: bool) -> int:
     if have:
         headers["Range"] = f"bytes={have}-"
     try:
-        resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+        resp = open_url(urllib.request.Request(url, headers=headers), timeout=timeout)
     except urllib.error.HTTPError as err:
         if err.code == 416 and have:  # nothing left to send: the .part is complete already
             return have
@@ -167,16 +231,26 @@ def _fetch(url: str, part: Path, *, timeout: float, progress: bool) -> int:
     with resp:
         if have and resp.status != 206:  # the server ignored Range: start over
             have = 0
-        length = resp.headers.get("Content-Length")
-        total = have + int(length) if length is not None else None
+        # http.client's parsed Content-Length: None when the header is absent, negative or not a number (a lying
+        # server's "abc" must not become a ValueError traceback here).
+        length = resp.length
+        total = have + length if length is not None else None
         if length is not None:
-            _check_space(part.parent, int(length))
-        with open(part, "ab" if have else "wb") as fh, tqdm(total=total, initial=have, unit="B", unit_scale=True,
-                                                            unit_divisor=1024, desc=part.name.removesuffix(".part"),
-                                                            disable=not progress) as bar:
-            while chunk := resp.read(CHUNK):
-                fh.write(chunk)
-                bar.update(len(chunk))
+            _check_space(part.parent, length)
+        try:
+            with open(part, "ab" if have else "wb") as fh, tqdm(total=total, initial=have, unit="B", unit_scale=True,
+                                                                unit_divisor=1024, disable=not progress,
+                                                                desc=part.name.removesuffix(".part")) as bar:
+                for chunk in stream(resp, min_rate=min_rate):
+                    fh.write(chunk)
+                    bar.update(len(chunk))
+        except OSError as err:  # the disk filled up or went read-only mid-download: say so (the .part resumes)
+            if isinstance(err, NETWORK_ERRORS):
+                raise
+            failure = write_failure(part, err)
+            if failure is None:
+                raise
+            raise failure from err
     size = part.stat().st_size
     if total is not None and size != total:
         raise http.client.IncompleteRead(b"", total - size)
@@ -219,30 +293,53 @@ def parse_manifest(text: str, *, archive: str = ZIP_NAME, name: str = MANIFEST_N
     return Checksums(sha256=archive_sha, members=members, source=f"the mirror's manifest {name}")
 
 
-def mirror_checksums(url: str, *, timeout: float) -> Checksums:
-    """What ``url``'s archive must match: NIST's pinned checksums for NIST; for a mirror, the ``SHA256SUMS``
-    published beside it, else (no manifest there) NIST's pinned checksums too — a byte copy passes them."""
+ALLOW_FLAG = "--allow-non-nist-mirror"
+
+
+def mirror_checksums(url: str, *, timeout: float, allow_non_nist: bool = False,
+                     min_rate: float | None = None) -> Checksums:
+    """What ``url``'s archive must match: NIST's pinned checksums, always, for NIST and for any mirror (a byte
+    copy of NIST's archive passes them). A mirror's ``SHA256SUMS`` adds its line for the archive; a manifest
+    whose members are not NIST's is refused here, before any download — unless ``allow_non_nist``, when the
+    manifest's sums replace NIST's member sums (a mirror of other data, used knowingly)."""
     if is_nist(url):
         return OFFICIAL
     murl = manifest_url(url)
     try:
-        with urllib.request.urlopen(urllib.request.Request(murl, headers={"User-Agent": "charclf"}),
-                                    timeout=timeout) as resp:
-            text = resp.read(1 << 20).decode("utf-8", errors="replace")
+        with open_url(urllib.request.Request(murl, headers={"User-Agent": "charclf"}), timeout=timeout) as resp:
+            text = read_limited(resp, 1 << 20, min_rate=min_rate).decode("utf-8", errors="replace")
     except urllib.error.HTTPError as err:
         if err.code in (403, 404, 410):
             return OFFICIAL
         raise
     archive = urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1] or ZIP_NAME
-    return parse_manifest(text, archive=archive, name=murl)
+    manifest = parse_manifest(text, archive=archive, name=murl)
+    differ = sorted(n for n, h in manifest.members.items() if OFFICIAL_SHA256.get(n, h) != h)
+    if allow_non_nist:
+        return manifest
+    if differ:
+        raise DownloadError(mask_credentials(murl), f"lists {len(differ)} member(s) that are not NIST's files (e.g. "
+                            f"{differ[0]}: not the official sha256)", "use NIST's archive or a byte copy of it; to "
+                            f"use this mirror's data anyway, pass {ALLOW_FLAG} (allow_non_nist=True): results on it "
+                            "are not comparable with published ones")
+    return Checksums(sha256=manifest.sha256, members=OFFICIAL_SHA256,
+                     source=f"NIST's pinned member checksums (and the archive's line in {mask_credentials(murl)})")
 
 
 def _warn_if_not_official(url: str, checks: Checksums) -> None:
+    """After a download allowed from a non-NIST mirror: say when its members are not (or not shown to be)
+    NIST's files."""
+    url = mask_credentials(url)
     differ = [n for n, h in checks.members.items() if n in OFFICIAL_SHA256 and OFFICIAL_SHA256[n] != h]
+    unchecked = [n for n in OFFICIAL_SHA256 if n not in checks.members]
     if differ:
         warnings.warn(f"{url}: {len(differ)} member(s) of this mirror's archive are not NIST's files (e.g. "
                       f"{differ[0]} differs from the official sha256): results on them are not comparable with "
                       "published ones; `charclf data verify` marks them 'mismatch'", UserWarning, stacklevel=3)
+    elif unchecked:
+        warnings.warn(f"{url}: this mirror's archive was checked against its own SHA256SUMS only ({ALLOW_FLAG}); "
+                      f"{len(unchecked)} member(s) were not compared with NIST's sums: run `charclf data verify` "
+                      "to see which are NIST's files", UserWarning, stacklevel=3)
 
 
 def _verify(path: Path, checks: Checksums) -> None:
@@ -251,15 +348,21 @@ def _verify(path: Path, checks: Checksums) -> None:
 
 def download_emnist(data_dir: str | Path | None = None, mirrors: list[str] | tuple[str, ...] | None = None, *,
                     md5=_UNSET, sha256: dict[str, str] | None = None, timeout: float = 20.0,
-                    progress: bool = True, force: bool = False) -> Path:
+                    progress: bool = True, force: bool = False, allow_non_nist: bool | None = None,
+                    min_rate: float | None = None) -> Path:
     """Download EMNIST's ``gzip.zip`` into ``<data_dir>/emnist/`` and verify it. Returns the archive's path.
 
     ``mirrors``: full URLs of the archive, tried in order (default: ``$CHARCLF_EMNIST_MIRRORS``, else NIST).
-    Each is checked against NIST's pinned checksums, or a mirror's own ``SHA256SUMS`` (see the module's doc).
+    Each is checked against NIST's pinned checksums (and a mirror's ``SHA256SUMS`` line for its archive); only
+    ``allow_non_nist`` (default: ``$CHARCLF_ALLOW_NON_NIST_MIRROR`` is 1) lets a mirror's own member sums stand
+    in for NIST's (see the module's doc).
     An existing verified archive is kept (``force`` downloads again). ``md5``/``sha256`` replace every other
-    checksum (tests of synthetic archives).
+    checksum (tests of synthetic archives). ``min_rate``: bytes/s below which a download counts as stalled
+    (default ``MIN_RATE``; see :func:`read_limited`).
     """
     explicit = None
+    if allow_non_nist is None:
+        allow_non_nist = not downloads_allowed(default=True, env=ALLOW_ENV)  # "1" turns it on
     if md5 is not _UNSET or sha256 is not None:
         explicit = Checksums(md5=NIST_ZIP_MD5 if md5 is _UNSET else md5,
                              members=OFFICIAL_SHA256 if sha256 is None else sha256, source="the caller's checksums")
@@ -275,6 +378,19 @@ def download_emnist(data_dir: str | Path | None = None, mirrors: list[str] | tup
     if not os.access(target.parent, os.W_OK):
         raise DataError(target.parent, "the download folder is not writable",
                         "pass a writable --data-dir, or set CHARCLF_DATA_DIR")
+    # Two processes appending to one gzip.zip.part would interleave their bytes: one downloads, the other is told.
+    def busy(holder: str) -> DownloadError:
+        return DownloadError(target, f"another charclf download (PID {holder}) is fetching it into this folder",
+                             "wait for it to finish, then run the command again (it keeps the verified archive)")
+
+    with exclusive(target.with_name(f".{ZIP_NAME}.lock"), busy):
+        return _get_archive(target, part, mirrors, explicit, force=force, timeout=timeout, progress=progress,
+                            allow_non_nist=allow_non_nist, min_rate=min_rate)
+
+
+def _get_archive(target: Path, part: Path, mirrors: list[str], explicit: Checksums | None, *, force: bool,
+                 timeout: float, progress: bool, allow_non_nist: bool, min_rate: float | None) -> Path:
+    """``download_emnist``'s work, under its lock: keep a good archive already there, else try each mirror."""
     if target.exists() and not force:
         # An existing archive is checked, and kept if good; a bad one is reported, never overwritten silently.
         # It may have come from any of the mirrors, so it is good if it passes one of their checksum sets.
@@ -282,7 +398,8 @@ def download_emnist(data_dir: str | Path | None = None, mirrors: list[str] | tup
         if not explicit:
             for url in mirrors:
                 try:
-                    checks = mirror_checksums(url, timeout=timeout)
+                    checks = mirror_checksums(url, timeout=timeout, allow_non_nist=allow_non_nist,
+                                              min_rate=min_rate)
                 except (DataError, *NETWORK_ERRORS):
                     continue
                 if checks not in candidates:
@@ -301,24 +418,25 @@ def download_emnist(data_dir: str | Path | None = None, mirrors: list[str] | tup
     only_checksums = True
     for url in mirrors:
         try:
-            checks = explicit or mirror_checksums(url, timeout=timeout)
+            checks = explicit or mirror_checksums(url, timeout=timeout, allow_non_nist=allow_non_nist,
+                                                  min_rate=min_rate)
         except NETWORK_ERRORS as err:
             only_checksums = False
-            failures.append(f"{manifest_url(url)}: {getattr(err, 'reason', None) or err}")
+            failures.append(f"{mask_credentials(manifest_url(url))}: {getattr(err, 'reason', None) or err}")
             continue
-        except DownloadError as err:  # a manifest that cannot be read: this mirror cannot be verified
+        except DownloadError as err:  # a manifest that cannot be read, or not NIST's: never downloaded
             only_checksums = False
-            failures.append(f"{url}: {err.problem}")
+            failures.append(f"{mask_credentials(url)}: {err.problem}")
             continue
         print(f"Downloading EMNIST ({ZIP_NAME}: NIST's archive is ~{NIST_ZIP_SIZE_MB} MB, and needs as much free "
-              f"disk) from {url}\n  into {target.parent}/ (checked against {checks.source}; resumable: re-run to "
-              "continue an interrupted download)", flush=True)
+              f"disk) from {mask_credentials(url)}\n  into {target.parent}/ (checked against {checks.source}; "
+              "resumable: re-run to continue an interrupted download)", flush=True)
         for attempt in range(2):  # a second, fresh attempt when a resumed .part turns out wrong
             try:
-                resumed_from = _fetch(url, part, timeout=timeout, progress=progress)
+                resumed_from = _fetch(url, part, timeout=timeout, progress=progress, min_rate=min_rate)
             except NETWORK_ERRORS as err:
                 only_checksums = False
-                failures.append(f"{url}: {getattr(err, 'reason', None) or err}")
+                failures.append(f"{mask_credentials(url)}: {getattr(err, 'reason', None) or err}")
                 break  # keep the .part: the next mirror (or a re-run) resumes it
             try:
                 _verify(part, checks)
@@ -326,14 +444,18 @@ def download_emnist(data_dir: str | Path | None = None, mirrors: list[str] | tup
                 part.unlink(missing_ok=True)  # wrong bytes: never resume from them
                 if resumed_from and attempt == 0:
                     continue
-                failures.append(f"{url}: {err.problem}")
+                failures.append(f"{mask_credentials(url)}: {err.problem}")
                 break
             os.replace(part, target)
             if checks is not explicit:
                 _warn_if_not_official(url, checks)
             return target
     cls = ChecksumError if only_checksums else DownloadError
-    raise cls(target, "could not get a verified EMNIST archive: " + "; ".join(failures), _manual_fix(target))
+    fix = _manual_fix(target)
+    if not allow_non_nist and not explicit and any(not is_nist(u) for u in mirrors):
+        fix += (f"; to use a mirror whose files are not NIST's, knowingly, pass {ALLOW_FLAG} "
+                "(results on its data are not comparable with published ones)")
+    raise cls(target, "could not get a verified EMNIST archive: " + "; ".join(failures), fix)
 
 
 # ------------------------------------------------------------------------------------- classic MNIST
@@ -390,9 +512,9 @@ def download_mnist(data_dir: str | Path | None = None, mirrors: list[str] | tupl
 
 
 # ------------------------------------------------------------------------------------ first use
-def downloads_allowed(default: bool = True) -> bool:
-    """False when ``$CHARCLF_NO_DOWNLOAD`` is 1/true/yes/on; ``default`` when it is unset."""
-    value = os.environ.get(NO_DOWNLOAD_ENV)
+def downloads_allowed(default: bool = True, env: str = NO_DOWNLOAD_ENV) -> bool:
+    """False when ``$CHARCLF_NO_DOWNLOAD`` (``env``) is 1/true/yes/on; ``default`` when it is unset."""
+    value = os.environ.get(env)
     if value is None or not value.strip():
         return default
     return value.strip().lower() not in {"1", "true", "yes", "on"}

@@ -17,6 +17,8 @@ import numpy as np
 from charclf.errors import DataError
 from charclf.fileio import atomic_write_bytes
 
+IMAGE_SHAPE = (28, 28)  # every EMNIST and MNIST image
+
 GZIP_MAGIC = b"\x1f\x8b"
 UINT8 = 0x08
 LABELS_MAGIC = 0x00000801

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from charclf.data.cache import cached_array, content_key
-from charclf.data.idx import GZIP_MAGIC, gunzip, parse_idx
+from charclf.data.cache import cached_array, content_key, hash_chunks, read_range
+from charclf.data.idx import GZIP_MAGIC, IMAGE_SHAPE, gunzip, parse_idx
 from charclf.errors import ChecksumError, DataError, file_error, unknown_name
 from charclf.paths import COLAB_DATA_DIR, DATA_ENV  # noqa: F401  (the data layer's names for them)
 
@@ -105,9 +105,6 @@ OFFICIAL_MAPPING_SHA256 = {
     "digits": "6d157dc46a7b1c80d630f4fed571d9964db37ee1669cac403b6db2c8bb109d94",
     "mnist": "6d157dc46a7b1c80d630f4fed571d9964db37ee1669cac403b6db2c8bb109d94",
 }
-
-IMAGE_SHAPE = (28, 28)
-
 
 # ----------------------------------------------------------------------------------------------- names
 def check_split(split: str, *, allow_classic: bool = False) -> str:
@@ -235,12 +232,28 @@ class Located:
         return "gz" if self.path.suffix == ".gz" else "raw"
 
     def content_key(self) -> str:
-        """The cache key: ``content_key`` of the file on disk (the archive for a member, whose central
-        directory at its end holds every member's CRC)."""
+        """The cache key: the sha256 of every byte of the file (``charclf.data.cache.content_key``); for a
+        member of an archive, of every byte it occupies there (local header and compressed data) and its
+        central-directory entry — the member's ~30 MB, not the 535 MB archive."""
         try:
-            return content_key(self.path)
+            if self.member is None:
+                return content_key(self.path)
+            with zipfile.ZipFile(self.path) as zf:
+                info = zf.getinfo(self.member)
+            with open(self.path, "rb") as fh:
+                fh.seek(info.header_offset)
+                local = fh.read(30)
+            start = info.header_offset
+            length = 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little") \
+                + info.compress_size
+            entry = f"{self.member}|{info.CRC}|{info.compress_size}|{info.file_size}|{length}".encode()
+            return hash_chunks([entry, *read_range(self.path, start, length)])
         except OSError as err:
             raise file_error(self.path, err) from err
+        except (zipfile.BadZipFile, KeyError) as err:
+            raise DataError(self.label, f"cannot be read from the archive ({err})",
+                            f"the archive is damaged: delete {self.path} and run `charclf data download` again "
+                            f"(NIST md5 {NIST_ZIP_MD5})") from err
 
     def read_bytes(self) -> bytes:
         """The file's bytes as stored (still gzip-compressed for .gz files and members)."""
@@ -435,12 +448,12 @@ def _load_images(src: Located, *, transpose: bool, cache: bool) -> np.ndarray:
         return arr.copy()  # frombuffer views are read-only; callers get an ordinary array
 
     key = src.content_key() if cache else ""
-    return cached_array(src.label, key, "upright" if transpose else "asis", build, enabled=cache)
+    return cached_array(key, "upright" if transpose else "asis", build, enabled=cache)
 
 
 def _load_labels(src: Located, *, cache: bool) -> np.ndarray:
     key = src.content_key() if cache else ""
-    return cached_array(src.label, key, "labels", lambda: src.read_array(expect_ndim=1).copy(), enabled=cache)
+    return cached_array(key, "labels", lambda: src.read_array(expect_ndim=1).copy(), enabled=cache)
 
 
 def _check_pair(images: np.ndarray, labels: np.ndarray, img: Located, lab: Located,
@@ -463,62 +476,11 @@ def _check_pair(images: np.ndarray, labels: np.ndarray, img: Located, lab: Locat
     return out
 
 
-CSV_FIX = ("replace it with an intact copy (one row per image: the label, then 784 pixel values 0..255, no "
-           "header), or use NIST's files: `charclf data download`")
+def read_emnist_csv(path, *, name=None):
+    """See :func:`charclf.data.csvcopy.read_emnist_csv` (kept here, where the other readers are)."""
+    from charclf.data.csvcopy import read_emnist_csv as read
 
-
-def read_emnist_csv(path: str | Path, *, name: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Parse a CSV copy of EMNIST: one row per image, the official label then 784 pixels, images stored
-    transposed exactly like the idx files. Returns (uint8 (N, 28, 28) images as stored, uint8 labels)."""
-    import pandas as pd
-
-    path = Path(path)
-    label = name if name is not None else path
-    n_cols = 1 + IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
-    try:
-        with open(path, "rb") as fh:
-            first = fh.readline()
-        # Some copies start with a header row ("label,pixel0,..."): a first field that is not a number.
-        header = 0 if first.split(b",", 1)[0].strip() and not first.split(b",", 1)[0].strip().isdigit() else None
-        # int16 holds any value a damaged file may have, so out-of-range pixels are caught below, not wrapped;
-        # chunks keep the parser's memory small (the ByClass train CSV is 1.7 GB).
-        chunks = [c.to_numpy() for c in pd.read_csv(path, header=header, dtype=np.int16, chunksize=50_000,
-                                                    engine="c")]
-    except OSError as err:
-        raise DataError(label, f"cannot be read ({err.strerror or err})", "check the file's permissions") from err
-    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OverflowError) as err:
-        raise DataError(label, f"is not a numeric EMNIST CSV ({' '.join(str(err).split())[:200]})", CSV_FIX) from err
-    table = np.concatenate(chunks) if chunks else np.zeros((0, n_cols), np.int16)
-    if table.ndim != 2 or table.shape[1] != n_cols:
-        raise DataError(label, f"has {table.shape[1] if table.ndim == 2 else 0} columns, expected {n_cols} "
-                               "(the label, then 28x28 pixels)", CSV_FIX)
-    if not len(table):
-        raise DataError(label, "has no rows", CSV_FIX)
-    if table.min() < 0 or table.max() > 255:
-        bad = int(np.flatnonzero(((table < 0) | (table > 255)).any(1))[0])
-        raise DataError(label, f"row {bad + 1 + (header == 0)} has a value outside 0..255", CSV_FIX)
-    table = table.astype(np.uint8)
-    return np.ascontiguousarray(table[:, 1:]).reshape(-1, *IMAGE_SHAPE), np.ascontiguousarray(table[:, 0])
-
-
-def _load_csv(src: Located, *, cache: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Images (upright) and official labels of a CSV copy, through the same .npy cache as the idx files."""
-    parsed: list = []
-
-    def parse() -> tuple[np.ndarray, np.ndarray]:  # parsed at most once, even when both caches are cold
-        if not parsed:
-            parsed.append(read_emnist_csv(src.path, name=src.label))
-        return parsed[0]
-
-    def upright() -> np.ndarray:
-        import torch
-
-        return torch.from_numpy(parse()[0]).transpose(1, 2).contiguous().numpy()
-
-    key = src.content_key() if cache else ""
-    labels = cached_array(src.label, key, "csv-labels", lambda: parse()[1], enabled=cache)
-    images = cached_array(src.label, key, "csv-upright", upright, enabled=cache)
-    return images, labels
+    return read(path, name=name)
 
 
 def load_official(split: str, part: str, data_dir: str | Path | None = None, *,
@@ -537,7 +499,9 @@ def load_official(split: str, part: str, data_dir: str | Path | None = None, *,
     csv = find_csv(split, part, root) if img is None or lab is None else None
     classes, first, mapping_src = mapping_info(split, root)
     if csv is not None:
-        images, labels = _load_csv(csv, cache=cache)
+        from charclf.data.csvcopy import load_csv
+
+        images, labels = load_csv(csv, cache=cache)
         return images, _check_pair(images, labels, csv, csv, classes, first, mapping_src)
     img = img or locate(img_name, root)  # raises the clear "not found" error
     lab = lab or locate(lab_name, root)

@@ -117,6 +117,28 @@ def load_holdout_indices(path: str | Path, n_total: int) -> dict[str, np.ndarray
     return {k: v.astype(np.int64) for k, v in parts.items()}
 
 
+def check_parts(parts: dict[str, np.ndarray], where: str | Path, fix: str, *, describe=None) -> None:
+    """Refuse a protocol whose parts cannot give honest numbers, before any work: every part (``{name: labels}``)
+    must be non-empty, and must hold every class the data has at least one image per part of. Only what cannot
+    be split is let through, as in tiny synthetic sets: a part with fewer images than the data has classes, and
+    a class with fewer images than there are parts. An empty test part would cost an epoch and end in a wrong
+    diagnosis; a missing class silently drops out of the numbers. ``describe(label)`` names a class in the
+    message (default: its label value)."""
+    for name, labels in parts.items():
+        if len(labels) == 0:
+            raise DataError(where, f"its {name} part is empty", fix)
+    classes, counts = np.unique(np.concatenate([np.asarray(v) for v in parts.values()]), return_counts=True)
+    present = classes[counts >= len(parts)]
+    for name, labels in parts.items():
+        if len(labels) < len(classes):
+            continue
+        missing = np.setdiff1d(present, np.unique(labels))
+        if len(missing):
+            shown = ", ".join(describe(int(c)) if describe else f"label {int(c)}" for c in missing[:5])
+            raise DataError(where, f"its {name} part ({len(labels):,} images) has no image of {len(missing)} of the "
+                                   f"{len(classes)} classes ({shown}{' ...' if len(missing) > 5 else ''})", fix)
+
+
 def make_holdout_split(labels: np.ndarray, fractions=(0.8, 0.1, 0.1), seed: int = 0) -> dict[str, np.ndarray]:
     """A stratified train/val/test index split of ``labels`` (how a holdout .npz is made)."""
     labels = np.asarray(labels)
@@ -175,10 +197,16 @@ def load_data(split: str = "byclass", protocol: str = "holdout", data_dir: str |
         keep[val_idx] = False
         parts = {"train": (train_x[keep], train_y[keep]), "val": (train_x[val_idx], train_y[val_idx]),
                  "test": (test_x, test_y)}
+        where, fix = root, (f"the official {split} files give these parts: check them with `charclf data verify`, "
+                            "or use another val_fraction")
     else:
         x, y = load_any(split, "test", root, cache=cache)
         idx = load_holdout_indices(path, len(y))
         parts = {k: (x[v], y[v]) for k, v in idx.items()}
+        where, fix = path, ("make an index file whose train, val and test parts each hold every class "
+                            "(charclf.data.make_holdout_split), or delete it to use the one charclf ships")
+    check_parts({k: py for k, (_, py) in parts.items()}, where, f"{fix}; protocol {protocol!r}",
+                describe=lambda c: repr(classes[c]) if 0 <= c < len(classes) else f"label {c}")
     sets = {k: _dataset(px, py, classes, split, k, protocol) for k, (px, py) in parts.items()}
     return DataBundle(train=sets["train"], val=sets["val"], test=sets["test"], split=split, protocol=protocol,
                       classes=classes)

@@ -26,7 +26,7 @@ from charclf.data.official import (
     read_mapping,
     resolve_data_dir,
 )
-from charclf.data.protocols import holdout_file, holdout_source, load_holdout_indices
+from charclf.data.protocols import check_parts, holdout_file, holdout_source, load_holdout_indices
 from charclf.errors import ChecksumError, DataError
 
 if TYPE_CHECKING:  # pandas is imported when a table is built, keeping `import charclf.data` light
@@ -98,17 +98,30 @@ def _check_mapping(found: Located, split: str) -> tuple[str, str]:
 
 
 def _check_holdout(found: Located, labels: Located | None) -> tuple[str, str]:
-    """A holdout index file is ours, not NIST's: check it is well formed and fits the test file it splits."""
+    """A holdout index file is ours, not NIST's: check it is well formed and fits the test file it splits (its
+    range, and that every part is non-empty and holds every class: ``check_parts``, as loading does). A bad
+    labels file is that file's fault, reported on its own row: the index file is then only checked alone."""
+    y, unusable = None, ""
+    if labels is not None:
+        try:
+            y = labels.read_array(expect_ndim=1)
+        except DataError:
+            unusable = "the test labels file is unusable (see its row)"
     try:
-        n_total = len(labels.read_array(expect_ndim=1)) if labels is not None else None
-        parts = load_holdout_indices(found.path, n_total if n_total is not None else 2**62)
+        parts = load_holdout_indices(found.path, len(y) if y is not None else 2**62)
+        for name, idx in parts.items():
+            if len(idx) == 0:
+                raise DataError(found.path, f"its {name} part is empty")
+        if y is not None:
+            check_parts({k: y[v] for k, v in parts.items()}, found.path, "")
     except DataError as err:
         return DAMAGED, err.problem
     sizes = "/".join(f"{len(v):,}" for v in parts.values())
     source = holdout_source(found.path)
-    if n_total is None:
-        return UNVERIFIED, f"train/val/test {sizes}; test labels missing, so the range is not checked; {source}"
-    return OK, f"train/val/test {sizes}, disjoint, within the {n_total:,} test images; {source}"
+    if y is None:
+        why = unusable or "test labels missing"
+        return UNVERIFIED, f"train/val/test {sizes}; {why}, so its range and classes are not checked; {source}"
+    return OK, f"train/val/test {sizes}, disjoint, within the {len(y):,} test images; {source}"
 
 
 def _row(dataset: str, part: str, kind: str, name: str, found: Located | None,

@@ -291,6 +291,11 @@ def evaluate_run(run_dir, part: str = "test", data_dir=None, tta: bool | None = 
     from charclf.eval.inference import default_device
 
     run_dir = Path(run_dir)
+    from charclf.fileio import check_writable
+    from charclf.runlock import refuse_if_locked
+
+    check_writable(run_dir, "RUN_DIR")  # metrics.json is written there: refuse now, not after the evaluation
+    refuse_if_locked(run_dir)  # a training writing into it would rewrite metrics.json under this evaluation
     model = load_model(run_dir, device=device or default_device())
     config = model.charclf_config
     saved = _read_metrics(run_dir)

@@ -6,7 +6,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from charclf.argtypes import COUNT, NON_NEGATIVE, POSITIVE
+from charclf.argtypes import COUNT, LEARNING_RATE, NON_NEGATIVE
 from charclf.train.config import TrainConfig
 
 
@@ -33,7 +33,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                                     "e.g. minivision_v3); its model unless --model is given")
     p.add_argument("--data-dir", help="data directory (default: $CHARCLF_DATA_DIR, else the repo's data/)")
     p.add_argument("--batch-size", type=COUNT)
-    p.add_argument("--lr", type=POSITIVE, help="optimizer learning rate")
+    p.add_argument("--lr", type=LEARNING_RATE, help="optimizer learning rate (0 < lr <= 10)")
     p.add_argument("--max-train-samples", type=COUNT, help="train on a stratified subset of this size")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--seed", type=NON_NEGATIVE)
@@ -51,6 +51,11 @@ def build_config(args) -> TrainConfig:
     from charclf.errors import ConfigError
 
     saved = Path(args.out) / "train_config.json"
+    if args.resume and not Path(args.out).exists():
+        from charclf.errors import TrainingError
+
+        raise TrainingError(f"{args.out}: does not exist, so there is no run to resume. Fix: check the --out "
+                            "path, or drop --resume (and pass --model) to start a new run there")
     if args.config and args.recipe:
         raise ConfigError("--config and --recipe both give the base config. Fix: pass one of them (flags then "
                           "change it)")
@@ -70,7 +75,11 @@ def build_config(args) -> TrainConfig:
     if args.lr is not None:
         config = dataclasses.replace(config, optimizer=dataclasses.replace(config.optimizer, lr=args.lr))
     if not config.model:
-        raise ConfigError("charclf train needs a model. Fix: pass --model NAME (or --recipe NAME, or --config FILE.json with 'model')")
+        if args.resume:
+            raise ConfigError(f"{args.out}: holds no train_config.json, so --resume does not know which model to "
+                              "train. Fix: pass --model NAME (or --recipe / --config), or resume the right folder")
+        raise ConfigError("charclf train needs a model. Fix: pass --model NAME (or --recipe NAME, or --config "
+                          "FILE.json with 'model')")
     return config
 
 
@@ -90,26 +99,54 @@ def data_choice(args) -> tuple[str, str]:
 
 
 def run(args) -> int:
+    from charclf.errors import RunFinished
+
+    try:
+        return _train(args)
+    except RunFinished as done:
+        # Resuming a finished run with its own config: nothing to do, nothing changed, not a failure. Asking it
+        # for something else (more epochs, another lr) is refused as a resume with another config always is.
+        from charclf.train.checkpoint import check_same_config
+
+        saved = Path(args.out) / "train_config.json"
+        if saved.is_file():
+            check_same_config(TrainConfig.from_json(saved).to_dict(), build_config(args).to_dict(), saved)
+        asked, recorded = data_choice(args), data_choice(argparse.Namespace(**{**vars(args), "split": None,
+                                                                               "protocol": None}))
+        if asked != recorded:
+            from charclf.errors import TrainingError
+
+            raise TrainingError(f"{args.out}: the run was trained on other data (split/protocol "
+                                f"{'/'.join(recorded)}, asked {'/'.join(asked)}). Fix: train into a new --out folder")
+        print(f"charclf train: {' '.join(str(done).split())}", file=sys.stderr)
+        return 0
+
+
+def _train(args) -> int:
     from charclf.data import load_data
     from charclf.errors import unknown_name
+    from charclf.fileio import check_writable
     from charclf.models import create_model, list_models
     from charclf.train.engine import fit, seed_everything
-    from charclf.train.run_folder import check_out_dir
+    from charclf.train.run_folder import check_before_work, check_out_dir, refuse_finished, run_lock
 
     config = build_config(args)
-    # Fail fast, before loading data: a wrong name or an occupied folder should cost nothing.
+    # Fail fast, before loading data: a wrong name, an occupied, busy or unwritable folder should cost nothing.
     if config.model not in list_models():
         raise unknown_name("model", config.model, list_models())
     check_out_dir(args.out, args.resume, args.overwrite)
-
-    split, protocol = data_choice(args)
-    data = load_data(split, protocol, args.data_dir)
-    # Seed before building: --seed then fixes the initial weights too, as it does in the notebooks.
-    seed_everything(config.seed)
-    model = create_model(config.model, num_classes=data.num_classes, **config.model_kwargs)
-    history = fit(model, data, config, args.out, resume=args.resume, overwrite=args.overwrite,
-                  allow_precision_change=args.allow_precision_change,
-                  progress=not args.no_progress)
+    if args.resume:
+        refuse_finished(args.out)  # at once, not after loading data (run compares config and data)
+    check_writable(args.out)
+    with run_lock(args.out, args.resume, args.overwrite):  # fit takes the same lock (re-entrant)
+        split, protocol = data_choice(args)
+        data = load_data(split, protocol, args.data_dir)
+        check_before_work(args.out, config, data)
+        # Seed before building: --seed then fixes the initial weights too, as it does in the notebooks.
+        seed_everything(config.seed)
+        model = create_model(config.model, num_classes=data.num_classes, **config.model_kwargs)
+        history = fit(model, data, config, args.out, resume=args.resume, overwrite=args.overwrite,
+                      allow_precision_change=args.allow_precision_change, progress=not args.no_progress)
     r = history.attrs["record"]
     print(f"run folder: {args.out}")
     print(f"best val accuracy: {r.best_val_acc:.4f} (epoch {r.best_epoch} of {len(history)}; split "

@@ -197,11 +197,13 @@ def fit(model: nn.Module, data: DataBundle, config: TrainConfig, out_dir: str | 
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         run_folder.check_out_dir(out, resume, overwrite)  # before any work: a refused folder costs nothing
+    run_folder.check_before_work(out, config, data)
     info = distributed.setup(use_cuda=config.device.startswith("cuda")
                              or (config.device == "auto" and torch.cuda.is_available()))
     try:
-        return _fit(model, data, config, out, resume, overwrite, progress, callbacks or [], info,
-                    tuple(evaluate_parts), allow_precision_change)
+        with run_folder.run_lock(out if info.is_main else None, resume, overwrite):  # one training per folder
+            return _fit(model, data, config, out, resume, overwrite, progress, callbacks or [], info,
+                        tuple(evaluate_parts), allow_precision_change)
     finally:
         distributed.teardown(info)
 
@@ -249,6 +251,7 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info,
     if resume and resume_path.exists():
         run = RunState(**checkpoint.restore(resume_path, **resumable, precision=precision,
                                             allow_precision_change=allow_precision_change))
+        run_folder.refuse_finished(out)  # the same model, config and data, finished: nothing may change
         note(f"resuming {repo_relative(out)} after epoch {run.epoch} (best val acc {run.best_val_acc:.4f} at epoch {run.best_epoch})")
     elif resume:
         note(f"note: {repo_relative(resume_path)} not found — starting a fresh run in {repo_relative(out)}")

@@ -122,7 +122,6 @@ def safe_url(url: str) -> str:
         from charclf.provenance import repo_relative
 
         return f"sqlite:///{repo_relative(url[len('sqlite:///'):])}"
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
+    from charclf.errors import mask_credentials
+
+    return mask_credentials(url)

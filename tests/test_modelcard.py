@@ -41,7 +41,7 @@ def test_card_numbers_come_from_the_run_artifacts(tmp_path):
         assert (dest / name).read_bytes() == (tmp_path / "run" / name).read_bytes()
     card = (dest / "README.md").read_text()
     assert card.startswith("# My model\n\nA test model.")
-    for value in ("| val accuracy (model selection) | 0.9123 |", "| test accuracy | 0.9046 |",
+    for value in ("| val accuracy (model selection, float32) | 0.9123 |", "| test accuracy | 0.9046 |",
                   "| test: weighted F1 | 0.8765 |", "| test: macro F1 | 0.8654 |", "| test: ECE (15 bins) | 0.0432 |"):
         assert value in card
     assert f"| parameters | {model_summary(model)['params']:,} |" in card
@@ -137,3 +137,15 @@ def test_the_card_says_when_the_augmentation_resampled_nearest():
     # a crop alone shifts whole pixels: no resampling to name; bilinear, the default, goes unsaid
     assert "nearest" not in augment_words(asdict(AugmentConfig(crop_padding=2, interpolation="nearest")))
     assert "resampling" not in augment_words(asdict(AugmentConfig(rotation=10)))
+
+
+def test_the_best_seed_is_chosen_on_float32_val_and_a_tie_on_calibration():
+    from types import SimpleNamespace
+
+    from charclf.apps.modelcard import selection_key
+
+    def record(seed, acc, ece):
+        return SimpleNamespace(val_acc=acc, seed=seed, part=lambda part: {"accuracy": acc, "ece": ece})
+
+    seeds = [record(0, 0.8703, 0.0095), record(1, 0.8702, 0.0080), record(2, 0.8703, 0.0092)]
+    assert max(seeds, key=selection_key).seed == 2  # ties seed 0 on accuracy, better calibrated

@@ -87,7 +87,9 @@ def precision_label(train: list, selection: list) -> str:
 def _precision(r) -> str:
     """"bf16 / fp32": the training precision and the one the per-epoch val ran in (an older run's val, recorded
     as None, ran in its training precision)."""
-    return f"{_fmt(r.precision, 's')} / {r.val_precision}"
+    train = _fmt(r.precision, "s")
+    selection = getattr(r, "selection_precision", None)  # run_rows: what the val column ran in
+    return f"{train} / {selection if isinstance(selection, str) else train}"
 
 
 def _seed_summary(runs: pd.DataFrame) -> list[str]:

@@ -22,18 +22,21 @@
 # a faster time to accuracy?
 #
 # Notebooks 04–09 reproduce the earlier works. This one asks what a reader with an ordinary CPU can do
-# better, and measures it against four goals set before any of these runs (mean over 3 seeds, chosen on
-# val, holdout-test accuracy):
+# better, and measures it against goals (mean over 3 seeds, chosen on float32 val, holdout-test accuracy). The
+# first round (87.0% single, 86.7% ≤ 100k, 85.2% ≤ 30k, ensemble 87.5%, race ≤ 60 s) was met or nearly met;
+# met goals are no longer goals, so the tables below judge the second round, read from `charclf.study.beyond`:
 #
 # | goal | target |
 # |---|---|
-# | a single model, trained in ≤ 2 h on 2 CPU cores | ≥ 87.0% |
-# | an ensemble | ≥ 87.5% |
-# | ≤ 100k parameters | ≥ 86.7% |
-# | ≤ 30k parameters | ≥ 85.2% |
+# | a single model, trained in ≤ 2 h on 2 CPU cores | ≥ 87.5% |
+# | an ensemble, members and weights chosen on val | ≥ 88.0% |
+# | ≤ 100k parameters | ≥ 87.0% |
+# | ≤ 30k parameters | ≥ 86.5% |
+# | ≤ 10k parameters | ≥ 84.5% |
 #
-# and one race: the seconds each training pipeline needs to reach 86.0% val accuracy on the same recipe
-# (`charclf bench --time-to-accuracy`).
+# and the race: training seconds to 86.0% val (≤ 25 s) and the speed-up over the earlier works' pipeline
+# (≥ 10×), on seeds that took no part in choosing the raced recipe (`charclf race`). A goal is "met" when the
+# three-seed mean clears it by at least one std, "met, within noise" when by less.
 #
 # Everything below is read from run records that `charclf` wrote (notebook 04's runs and this notebook's own);
 # the ensemble scores their committed weights. Selection uses val only; each test number is read once.
@@ -97,19 +100,30 @@ ctx.show(status, "This notebook's runs (images/s measured before training)")
 # %% [markdown]
 # ## An ensemble of the study's models
 #
-# Every finished run above whose weights were kept is a candidate member. Two ensembles average the members'
-# probabilities: **all** of them (no choice at all), and a **greedy** one, built on val by forward selection
-# with replacement (start from the best member on val, add whichever member raises val accuracy most, stop
-# when none does). Each member's probabilities are cached, so new runs only add their own scoring.
+# Every finished run above whose weights were kept is a candidate member. The ensembles average the members'
+# probabilities: **all** of them (no choice at all); a **greedy** one, built on val by forward selection with
+# replacement (start from the best member on val, add whichever member raises val accuracy most, stop when none
+# does); and **cv**, the one the goal reads. Greedy selection once fitted val noise (seven more candidates raised
+# val by 0.13 points and lowered test by 0.11), so `cv` chooses the selection *method* on held-out halves of val:
+# greedy, or the k best members on val averaged uniformly, for every k; each method selects on one stratified
+# half and is scored on the other, both ways, and the best held-out accuracy wins and is run on the whole of val.
+# Each member's probabilities are cached, so new runs only add their own scoring.
 
 # %%
+import pandas as pd
 from charclf.study.beyond import ensemble, members_table
 ensembled = ensemble(ctx.runs_dir, data)
 if ensembled is None:
     print("No finished run with weights yet: nothing to ensemble.")
 else:
-    ctx.show(members_table(ensembled).round(4), "Members alone, and the two ensembles")
+    ctx.show(members_table(ensembled).round(4), "Members alone, and the ensembles")
     print("greedy ensemble's votes:", ", ".join(ensembled["greedy"]["members"]))
+    if "cv" in ensembled:
+        cv = ensembled["cv"]
+        held_out = pd.Series(cv["candidates"]).sort_values(ascending=False)
+        print(f"cv: {cv['method']} chosen on held-out val halves ({cv['held_out_val_acc']:.2%}; greedy there: "
+              f"{cv['candidates']['greedy']:.2%}); its members: {', '.join(cv['members'])}")
+        ctx.show(held_out.head(8).to_frame("held-out val accuracy").round(4), "The selection methods on held-out val halves (best 8)")
 
 # %% [markdown]
 # ## Distilling the ensemble into the small models
@@ -203,13 +217,18 @@ else:
 # %% [markdown]
 # ## The time-to-accuracy race
 #
-# `charclf bench --time-to-accuracy` trains Mini-Vision-V3's recipe twice from the same initial weights: once
-# through the earlier works' pipeline (a `DataLoader` with per-image torchvision transforms, float32, as they
-# shipped it) and once through `charclf`'s (the whole dataset in memory, augmentation in batches,
-# channels_last, bf16 where the hardware runs it natively). With `--fast-recipe`, a third entrant,
-# `charclf_fast`, trains a recipe of ours through `charclf`'s pipeline. Each stops at the first epoch whose val
-# accuracy reaches the target; the stopwatch counts training epochs only. The bench writes the JSON this cell
-# reads: `ratio` isolates the pipeline (same recipe), `ratio_fast` adds our recipe.
+# `charclf race` trains Mini-Vision-V3's recipe from the same initial weights through the earlier works'
+# pipeline (`usual`: a `DataLoader` with per-image torchvision transforms, float32, nearest resampling, as they
+# shipped it) and through `charclf`'s (the whole dataset in memory, augmentation in batches, channels_last). The
+# `charclf` entrant also trains in bf16 where the hardware runs it natively and resamples its rotations bilinear,
+# so `ratio` (usual over charclf) is the pipeline, the precision and the resampling together. The entrant
+# `charclf_fp32_nearest` runs `charclf`'s pipeline at the usual side's float32 and nearest resampling: its
+# `ratio_pipeline` is the pipeline alone (recorded in races run since it was added). `charclf_fast` trains a
+# recipe of ours (`charclf_race`) through `charclf`'s pipeline: `ratio_fast` is what a reader gains from all of
+# it. Each entrant stops at the first epoch whose float32 val accuracy reaches the target; the stopwatch counts
+# training epochs only. The table below states each entrant's precision, resampling and epochs, and the race's
+# seeds beside the seeds of the search that chose `charclf_race`: a race on those seeds is in-sample, and meets
+# no goal.
 
 # %%
 import json
@@ -217,15 +236,13 @@ import pandas as pd
 from charclf.paths import bench_dir
 race_file = bench_dir() / "bench-cpu-time-to-accuracy.json"
 if not race_file.is_file():
-    print(f"{race_file.name} not found in {race_file.parent.name}/: run `charclf bench --time-to-accuracy` first.")
+    print(f"{race_file.name} not found in {race_file.parent.name}/: run `charclf race` first.")
     race = None
 else:
     race = json.loads(race_file.read_text())
     ctx.show(pd.DataFrame(race["summary"]).T, f"Seconds to {race['target']:.1%} val accuracy, per pipeline")
-    print(f"ratio (usual / charclf, same recipe): {race['ratio']}")
-    if "ratio_fast" in race:
-        print(f"ratio_fast (usual / charclf_fast, recipe {race['fast_recipe']}): {race['ratio_fast']}")
-    from charclf.study.beyond import race_goals
+    from charclf.study.beyond import race_facts, race_goals
+    print(race_facts(race))
     race_goal_table = race_goals(race)
     ctx.show(race_goal_table, "The race's goals (seconds and ratio; test mean at the stopping epoch)")
     display(ctx.save(viz.race_curves(race, title="Time to accuracy: the earlier works' pipeline vs charclf's",

@@ -278,3 +278,18 @@ def test_race_goals_without_any_finished_entrant_or_ratio_are_unmet():
                                                         "charclf": _entrant([], [])}}
     goals = race_goals(race)
     assert goals["candidate"].isna().all() and not goals["met"].any()
+
+
+def test_race_facts_state_each_entrants_precision_resampling_and_the_search_seeds():
+    from charclf.study.beyond import race_facts
+
+    race = {"seeds": [3, 4, 5], "search_seeds": [0, 1, 2], "ratio": 2.0, "ratio_pipeline": 1.5, "ratio_fast": 9.0,
+            "fast_recipe": "charclf_race", "config": {"augment": {"rotation": 10.0, "interpolation": "bilinear"}},
+            "summary": {"usual": {"precision": "fp32", "memory_format": "NCHW", "epochs": [6]},
+                        "charclf_fp32_nearest": {"precision": "fp32", "memory_format": "channels_last",
+                                                 "resampling": "nearest", "epochs": [7]},
+                        "charclf": {"precision": "bf16", "memory_format": "channels_last", "epochs": [9]}}}
+    text = race_facts(race)
+    assert "usual: fp32 NCHW, resampling nearest" in text and "charclf: bf16 channels_last, resampling bilinear" in text
+    assert "ratio_pipeline (usual / charclf_fp32_nearest: the pipeline alone): 1.50x" in text
+    assert "race seeds [3, 4, 5]; the fast recipe was chosen on seeds [0, 1, 2]" in text and "in-sample" not in text

@@ -128,6 +128,42 @@ def goals_table(front: pd.DataFrame, ensemble: dict | None = None) -> pd.DataFra
     return pd.DataFrame(rows).set_index("goal")
 
 
+def race_facts(race: dict) -> str:
+    """What a reader must know to read a race's ratios: each entrant's precision, resampling and epochs, each
+    ratio and what it compares, and the race's seeds beside the seeds of the search that chose the fast recipe."""
+    from charclf.train.recipes import search_seeds
+
+    def resampling_of(name: str, summary: dict) -> str:
+        """The entrant's rotation/affine resampling; older JSONs recorded it in the configs only."""
+        if summary.get("resampling"):
+            return summary["resampling"]
+        if name == "usual":
+            return "nearest"
+        augment = (race.get("fast_config") if name == "charclf_fast" else race.get("config") or {}).get("augment", {})
+        rotates = augment.get("rotation") or augment.get("degrees") or augment.get("shear")
+        return augment.get("interpolation", "bilinear") if rotates else "none (no rotation: crop only)"
+
+    lines = []
+    for name, s in race["summary"].items():
+        resampling = resampling_of(name, s)
+        lines.append(f"{name}: {s.get('precision')} {s.get('memory_format')}, resampling {resampling}, "
+                     f"epochs {s.get('epochs')}")
+    meaning = {"ratio": "usual / charclf: pipeline + precision + resampling",
+               "ratio_pipeline": "usual / charclf_fp32_nearest: the pipeline alone",
+               "ratio_fast": f"usual / charclf_fast ({race.get('fast_recipe')}): pipeline + precision + recipe"}
+    for key, words in meaning.items():
+        if key in race:
+            value = race[key]
+            lines.append(f"{key} ({words}): " + (f"{value:.2f}x" if value is not None else "n/a"))
+        elif key == "ratio_pipeline":
+            lines.append(f"{key} ({words}): not measured in this race (it predates that entrant)")
+    chosen_on = race.get("search_seeds") or (list(search_seeds(race["fast_recipe"])) if race.get("fast_recipe")
+                                             else [])
+    lines.append(f"race seeds {race.get('seeds')}; the fast recipe was chosen on seeds {chosen_on}"
+                 + (" (in-sample: the same seeds)" if set(chosen_on) & set(race.get("seeds") or ()) else ""))
+    return "\n".join(lines)
+
+
 def race_goals(race: dict) -> pd.DataFrame:
     """The race's two goals, read from ``charclf race``'s JSON: our fastest entrant that
     reached the target on every seed (chosen on its seconds, which the val target stops), its seconds mean and

@@ -135,8 +135,10 @@ def ablation_table(artifact: dict):
     rows = [artifact["reference"]["before"]] if "before" in artifact.get("reference", {}) else []
     rows += artifact["rows"]
     table = pd.DataFrame(rows).set_index("disabled")
-    keep = [c for c in table.columns if c in ("n", "preprocess_failures") or table[c].dtype.kind == "f"]
-    table = table[keep].drop(columns=[c for c in ("seconds",) if c in keep])
+    # Per source is left to the JSON: capture already splits the set (photo = photo_cards + photo_pen).
+    keep = [c for c in table.columns if c in ("n", "top1", "top5", "merged_top1", "preprocess_failures")
+            or c.startswith(("kind=", "capture=")) or c.endswith("_merged")]
+    table = table[keep]
     base = next((r["merged_top1"] for r in artifact["rows"] if r["disabled"] == "none"), None)
     if base is not None:
         table.insert(table.columns.get_loc("merged_top1") + 1, "Δ merged", table["merged_top1"] - base)
@@ -225,3 +227,101 @@ def steps_figure(examples, root: Path, *, title: str = "The preprocessing, one s
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+# -- notebook tables --------------------------------------------------------------------------------------------
+def local_set(*candidates: Path) -> Path | None:
+    """The first folder holding the whole real-world set with the manifest's checksums, else None (a fresh clone,
+    CI: the notebook then shows the committed figures)."""
+    from charclf.data.realworld import check_local, read_manifest
+
+    rows = read_manifest()
+    for root in candidates:
+        if root is not None and Path(root).is_dir():
+            status = check_local(root, rows)
+            if not status["missing"] and not status["mismatch"]:
+                return Path(root)
+    return None
+
+
+def sources_table(sources: dict, rows):
+    """Per source: where it comes from, its licence, how it was captured, how labels are known, and counts."""
+    import pandas as pd
+
+    out = []
+    for name, src in sources.items():
+        mine = [r for r in rows if r.source == name]
+        out.append({"source": name, "repository": f"{src['repo']}@{src['commit'][:7]}", "capture": src["capture"],
+                    "images": len(mine), **{k: sum(r.kind == k for r in mine) for k in ("digit", "upper", "lower")},
+                    "licence": src["licence"], "labels known from": src["labels"]})
+    return pd.DataFrame(out).set_index("source")
+
+
+def slices_table(before: dict, after: dict):
+    """top-1 and merged top-1 before and after, overall and by kind, capture, source and synthetic condition."""
+    import pandas as pd
+
+    def flat(metrics):
+        rows = {"overall": metrics["overall"]}
+        for key in ("kind", "capture", "source"):
+            rows |= {f"{key}={k}": v for k, v in metrics.get(key, {}).items()}
+        rows[f"{SYNTHETIC_FROM} (clean)"] = metrics.get("synthetic_base", {})
+        rows |= {f"synthetic={k}": v for k, v in metrics.get("synthetic", {}).items()}
+        return rows
+
+    b, a = flat(before["metrics"]), flat(after["metrics"])
+    out = [{"slice": k, "n": s.get("n"), "top-1 before": b.get(k, {}).get("top1"), "top-1 after": s.get("top1"),
+            "merged before": b.get(k, {}).get("merged_top1"), "merged after": s.get("merged_top1"),
+            "top-5 after": s.get("top5")} for k, s in a.items()]
+    table = pd.DataFrame(out).set_index("slice")
+    table["Δ merged"] = table["merged after"] - table["merged before"]
+    return table
+
+
+def findings(goals, slices, ablation_artifact: dict | None) -> list[str]:
+    """Short sentences computed from the goals, slices and ablation tables (nothing typed in by hand)."""
+    met = goals[goals["met"] == True]  # noqa: E712  (a column of True / False / None)
+    lines = [f"{len(met)} of {len(goals)} goals are met: " + (", ".join(met.index) or "none") + "."]
+    missed = goals[goals["met"] == False]  # noqa: E712
+    for goal, r in missed.iterrows():
+        was = "" if r["before"] is None or r["before"] != r["before"] else f" (before {r['before']:.1%})"
+        lines.append(f"Not met: {goal}: {r['after']:.1%} against {r['target']:.0%}{was}.")
+    moved = slices.dropna(subset=["Δ merged"]).sort_values("Δ merged")
+    top, low = moved.iloc[-1], moved.iloc[0]
+    lines.append(f"The new preprocessing moved merged top-1 overall from {slices.loc['overall', 'merged before']:.1%} "
+                 f"to {slices.loc['overall', 'merged after']:.1%}; the largest gain is {top.name} "
+                 f"({top['Δ merged']:+.1%}), the smallest change {low.name} ({low['Δ merged']:+.1%}).")
+    if ablation_artifact and ablation_artifact.get("rows"):
+        table = ablation_table(ablation_artifact).drop(index=["old preprocessing (before)"], errors="ignore")
+        steps = table.drop(index=["none"], errors="ignore")
+        if len(steps) and "Δ merged" in table.columns:
+            worst = steps["Δ merged"].idxmin()
+            syn = [c for c in ("shadowed_merged", "ruled_merged") if c in steps.columns]
+            lines.append(f"Turning off {worst} costs the most on the real set ({steps.loc[worst, 'Δ merged']:+.1%} "
+                         f"merged top-1)" + "".join(
+                             f"; on the {c.split('_')[0]} copies {steps[c].idxmin()} matters most "
+                             f"({steps[c].min() - table.loc['none', c]:+.1%})" for c in syn if "none" in table.index)
+                         + ".")
+            helpless = []
+            for step in steps.index[steps["Δ merged"] >= 0]:
+                hurt = [f"{c.split('_')[0]} copies {steps.loc[step, c] - table.loc['none', c]:+.1%}" for c in syn
+                        if "none" in table.index and steps.loc[step, c] < table.loc["none", c]]
+                helpless.append(f"{step} ({'; without it: ' + ', '.join(hurt) if hurt else 'no slice loses'})")
+            if helpless:
+                lines.append("Steps whose removal does not lower merged top-1 on the real set: "
+                             + ", ".join(helpless) + ".")
+        if not ablation_artifact.get("complete", True):
+            lines.append("The ablation is incomplete: steps " + ", ".join(
+                s for s in ablation_artifact["steps"] if s not in table.index) + " were not scored.")
+    return lines
+
+
+def as_percent(table, keep=("n", "preprocess_failures")):
+    """A copy with every float column written as a percentage (a plain DataFrame renders without the random
+    ids a pandas Styler adds, so the rendered notebook diffs cleanly)."""
+    out = table.copy()
+    for col in out.columns:
+        if col not in keep and out[col].dtype.kind in "fO":
+            out[col] = [("–" if v is None or v != v else f"{v:+.1%}" if col.startswith("Δ") else f"{v:.1%}")
+                        if not isinstance(v, (bool, str)) else v for v in out[col]]
+    return out

@@ -306,7 +306,7 @@ def findings(goals, slices, ablation_artifact: dict | None) -> list[str]:
             for step in steps.index[steps["Δ merged"] >= 0]:
                 hurt = [f"{c.split('_')[0]} copies {steps.loc[step, c] - table.loc['none', c]:+.1%}" for c in syn
                         if "none" in table.index and steps.loc[step, c] < table.loc["none", c]]
-                helpless.append(f"{step} ({'; without it: ' + ', '.join(hurt) if hurt else 'no slice loses'})")
+                helpless.append(f"{step} ({'without it: ' + ', '.join(hurt) if hurt else 'no slice loses'})")
             if helpless:
                 lines.append("Steps whose removal does not lower merged top-1 on the real set: "
                              + ", ".join(helpless) + ".")

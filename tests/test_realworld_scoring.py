@@ -161,3 +161,79 @@ def test_a_replacement_preprocessing_is_used_for_every_image(tiny_set):
     metrics, entries = ev.evaluate(StubModel(), rows, root, variants=("ruled",), preprocess=fake)
     assert len(seen) == len(entries) == 6 + 2
     assert metrics["preprocess_failures"] == 0  # the fake accepts the blank image imageprep refuses
+
+
+# -- the ablation, the goals table and the steps figure (charclf.apps.realworld_report) ----------------------
+def test_ablation_scores_one_row_per_step_and_resumes(tiny_set, tmp_path, monkeypatch):
+    from charclf.apps import realworld_report as rep
+
+    root, manifest, _ = tiny_set
+    monkeypatch.setattr("charclf.models.hub.load_model", lambda path: StubModel())
+    calls = []
+    real = rep.evaluate
+
+    def spy(model, rows, root, *, variants, workers, preprocess):
+        calls.append(preprocess.keywords["disable"])
+        return real(model, rows, root, variants=variants, workers=workers, preprocess=preprocess)
+
+    monkeypatch.setattr(rep, "evaluate", spy)
+    (tmp_path / "model.safetensors").write_bytes(b"stub")  # rows are reused only for the same weights' hash
+    before = tmp_path / "before.json"
+    before.write_text(json.dumps({"metrics": {"overall": {"n": 6, "top1": 0.1, "top5": 0.2, "merged_top1": 0.3},
+                                              "kind": {"lower": {"n": 2, "merged_top1": 0.0}}},
+                                  "provenance": {"preprocessing": {"version": None}}}))
+    out = tmp_path / "ablation.json"
+    art = rep.ablation(tmp_path, root, manifest, out, steps=("remove_lines", "thin"), variants=("ruled",),
+                       before=before, log=lambda *_: None)
+    assert calls == [("remove_lines",), ("thin",), ()]  # each step off once, then all steps on
+    assert [r["disabled"] for r in art["rows"]] == ["none", "remove_lines", "thin"] and art["complete"]
+    row = art["rows"][1]
+    assert row["n"] == 6 and row["merged_top1"] == 3 / 6 and row["ruled_merged"] == 0.5
+    assert row["kind=lower"] == 0.5 and row["preprocess_failures"] == 1  # the blank image
+    assert art["reference"]["before"]["merged_top1"] == 0.3
+    assert art["provenance"]["preprocessing"]["version"] and len(art["provenance"]["preprocessing"]["package_sha256"]) == 64
+    table = rep.ablation_table(json.loads(out.read_text()))
+    assert list(table.index) == ["old preprocessing (before)", "none", "remove_lines", "thin"]
+    assert table.loc["old preprocessing (before)", "Δ merged"] == pytest.approx(0.3 - 0.5)
+    calls.clear()  # a rerun with the same model, manifest and preprocessing scores nothing again
+    rep.ablation(tmp_path, root, manifest, out, steps=("remove_lines", "thin"), variants=("ruled",),
+                 log=lambda *_: None)
+    assert calls == []
+
+
+def test_goals_table_reads_every_number_from_the_artifacts(tmp_path):
+    import pandas as pd
+
+    from charclf.apps import realworld_report as rep
+
+    model = tmp_path / "model_hub" / "m"
+    model.mkdir(parents=True)
+    (model / "model.safetensors").write_bytes(b"weights")
+    (model / "metrics.json").write_text(json.dumps({"evaluation": {"test": {"accuracy": 0.871}}}))
+    sha = hashlib.sha256(b"weights").hexdigest()
+
+    def artifact(overall, photo, lower, shadowed, ruled, weights=sha):
+        return {"metrics": {"overall": {"top1": overall - 0.1, "merged_top1": overall},
+                            "capture": {"photo": {"merged_top1": photo}}, "kind": {"lower": {"merged_top1": lower}},
+                            "synthetic": {"shadowed": {"merged_top1": shadowed}, "ruled": {"merged_top1": ruled}}},
+                "provenance": {"model": "model_hub/m", "model_weights_sha256": weights}}
+
+    table = rep.goals_table(artifact(0.7, 0.7, 0.6, 0.05, 0.2, weights="0" * 64), artifact(0.9, 0.8, 0.85, 0.8, 0.7),
+                            repo_root=tmp_path)
+    assert table.loc["merged top-1, overall", "after"] == 0.9 and table.loc["merged top-1, overall", "met"]
+    assert table["met"].tolist() == [True, True, False, True, True, False, True]
+    emnist = table.loc[rep.EMNIST_GOAL[1]]
+    assert emnist["after"] == 0.871 and pd.isna(emnist["before"])  # other weights: not read from this card
+
+
+def test_steps_figure_shows_each_example_through_every_step(tiny_set):
+    from charclf.apps import realworld_report as rep
+    from charclf.apps.imageprep import STEPS
+
+    root, _, rows = tiny_set
+    examples = rep.pick_examples(rows, variants=("ruled",))
+    assert examples[0] == (rows[0], "original") and examples[-1] == (rows[0], "ruled")
+    fig = rep.steps_figure(examples[:1] + examples[-1:], root)
+    axes = fig.axes
+    assert len(axes) == 2 * (len(STEPS) + 2)  # as given, no step, then one column per step switched on
+    assert axes[1].get_title() == "no step" and axes[-1].images  # the full preprocessing drew an image

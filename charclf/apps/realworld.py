@@ -253,6 +253,14 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def package_sha256(folder: Path) -> str:
+    """One hash over every module of a package (imageprep is a package: its __init__ alone misses the steps)."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(folder).glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def provenance(model_dir: Path, manifest: Path, root: Path, seconds: float) -> dict:
     from charclf.apps import imageprep
     from charclf.provenance import repo_relative, run_metadata
@@ -263,7 +271,8 @@ def provenance(model_dir: Path, manifest: Path, root: Path, seconds: float) -> d
         else None,
         preprocessing={"module": "charclf.apps.imageprep",
                        "version": getattr(imageprep, "PREPROCESS_VERSION", None),
-                       "source_sha256": file_sha256(Path(imageprep.__file__))},
+                       "source_sha256": file_sha256(Path(imageprep.__file__)),
+                       "package_sha256": package_sha256(Path(imageprep.__file__).parent)},
         manifest=repo_relative(manifest), manifest_sha256=file_sha256(manifest), data_dir=repo_relative(root),
         synthetic={"from": SYNTHETIC_FROM, "shadow_range": SHADOW_RANGE, "rule_colour": RULE_COLOUR,
                    "rule_spacing": RULE_SPACING, "rule_width": RULE_WIDTH},
@@ -343,6 +352,15 @@ def add_parser(subparsers) -> None:
     p.add_argument("--no-synthetic", action="store_true", help="skip the shadowed and ruled-paper variants")
     p.add_argument("--workers", type=COUNT, default=min(4, os.cpu_count() or 1),
                    help="processes for the preprocessing (default: up to 4 cores)")
+    p.add_argument("--ablation", action="store_true",
+                   help="score once per preprocessing step with that step off (one row each) and write "
+                        "outputs/realworld/ablation-<model path>.json (or --out); the all-steps row comes from "
+                        "the model's evaluate-images artifact when it matches, the before row from --before")
+    p.add_argument("--steps", default=None, metavar="A,B",
+                   help="with --ablation: only these steps (default: all of imageprep's PrepOptions)")
+    p.add_argument("--before", default=None, metavar="JSON",
+                   help="with --ablation: the old preprocessing's artifact, shown as the reference row "
+                        "(default: outputs/realworld/<model path>-before.json when it exists)")
     p.set_defaults(func=run)
 
 
@@ -352,9 +370,27 @@ def run(args) -> int:
 
     model_dir = resolve_model_dir(args.model)
     root = Path(args.dir) if args.dir else default_dir()
+    manifest = Path(args.manifest) if args.manifest else MANIFEST_PATH
+    if args.ablation:
+        return run_ablation(args, model_dir, root, manifest)
     out = Path(args.out) if args.out else default_out(model_dir)
-    artifact = run_evaluation(model_dir, root, Path(args.manifest) if args.manifest else MANIFEST_PATH, out,
+    artifact = run_evaluation(model_dir, root, manifest, out,
                               variants=() if args.no_synthetic else VARIANTS, workers=args.workers)
     print(format_summary(artifact))
     print(f"wrote {out} and {out.with_suffix('.png')}")
+    return 0
+
+
+def run_ablation(args, model_dir: Path, root: Path, manifest: Path) -> int:
+    from charclf.apps.imageprep.options import check_step
+    from charclf.apps.realworld_report import ablation, ablation_table
+
+    scores = default_out(model_dir)
+    out = Path(args.out) if args.out else scores.with_name(f"ablation-{scores.name}")
+    before = Path(args.before) if args.before else scores.with_name(f"{scores.stem}-before.json")
+    steps = None if args.steps is None else [check_step(s.strip()) for s in args.steps.split(",") if s.strip()]
+    artifact = ablation(model_dir, root, manifest, out, steps=steps, workers=args.workers, after=scores,
+                        before=before, variants=() if args.no_synthetic else VARIANTS)
+    print(ablation_table(artifact).to_string(float_format=lambda v: f"{v:.3f}"))
+    print(f"wrote {out}")
     return 0

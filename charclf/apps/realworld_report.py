@@ -1,0 +1,327 @@
+"""What the real-world scores say: the preprocessing ablation, the issue's goals table, and a step-by-step figure.
+
+- ``ablation``: the real-world set (and its shadowed / ruled synthetic slices) scored with each preprocessing
+  step of ``charclf.apps.imageprep`` turned off in turn, one row per step, next to the all-steps row and the
+  old preprocessing's "before" row read from their artifacts. Written as one JSON artifact after every row, so
+  an interrupted run keeps what it measured and a rerun with the same model, manifest and preprocessing
+  source resumes instead of scoring again (a full row costs minutes on 2 cores).
+- ``goals_table``: before / after / target / met for the goals of the real-handwriting issue, every number read
+  from the scorer's artifacts and the shipped model's ``metrics.json``.
+- ``steps_figure``: a few real images through the preprocessing with the steps switched on one after another.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import time
+from pathlib import Path
+
+from charclf.apps.realworld import SYNTHETIC_FROM, VARIANT_FUNCS, VARIANTS, evaluate, load_row_image, provenance
+
+# The issue's goals: (key, what, where in an artifact's metrics, target). Targets are the specification; every
+# measured value comes from an artifact.
+GOALS = (
+    ("merged_top1", "merged top-1, overall", ("overall", "merged_top1"), 0.88),
+    ("top1", "top-1, overall", ("overall", "top1"), 0.78),
+    ("photo_merged", "photographed pen on paper: merged top-1", ("capture", "photo", "merged_top1"), 0.85),
+    ("lower_merged", "lower case: merged top-1", ("kind", "lower", "merged_top1"), 0.82),
+    ("shadowed_merged", "shadowed copies (synthetic): merged top-1", ("synthetic", "shadowed", "merged_top1"), 0.75),
+    ("ruled_merged", "ruled-paper copies (synthetic): merged top-1", ("synthetic", "ruled", "merged_top1"), 0.75),
+)
+EMNIST_GOAL = ("emnist_test", "EMNIST holdout test accuracy of the shipped model", 0.87)
+
+
+def read_artifact(path: Path) -> dict:
+    from charclf.provenance import read_json
+
+    return read_json(path, f"score the model again with `charclf evaluate-images --out {path}`")
+
+
+def dig(tree: dict, keys: tuple):
+    for key in keys:
+        if not isinstance(tree, dict) or key not in tree:
+            return None
+        tree = tree[key]
+    return tree
+
+
+# -- ablation -------------------------------------------------------------------------------------------------
+def summary_row(metrics: dict, disabled: str) -> dict:
+    """One ablation row from ``evaluate``'s metrics: overall, merged by kind / capture / source, synthetic."""
+    row = {"disabled": disabled, "n": metrics["overall"]["n"], "top1": metrics["overall"]["top1"],
+           "top5": metrics["overall"]["top5"], "merged_top1": metrics["overall"]["merged_top1"]}
+    for key in ("kind", "capture", "source"):
+        row |= {f"{key}={name}": s["merged_top1"] for name, s in metrics.get(key, {}).items()}
+    row |= {f"{v}_merged": s["merged_top1"] for v, s in metrics.get("synthetic", {}).items()}
+    row["preprocess_failures"] = metrics.get("preprocess_failures")
+    return row
+
+
+def _same_inputs(a: dict, b: dict) -> bool:
+    """Two provenances scored the same weights, manifest and preprocessing code (so a row can be reused)."""
+    keys = (("model_weights_sha256",), ("manifest_sha256",), ("preprocessing", "source_sha256"),
+            ("preprocessing", "version"))
+    package = ("preprocessing", "package_sha256")  # absent from artifacts written before it was recorded
+    return (all(dig(a, k) is not None and dig(a, k) == dig(b, k) for k in keys)
+            and (dig(a, package) is None or dig(b, package) is None or dig(a, package) == dig(b, package)))
+
+
+def ablation(model_dir: Path, root: Path, manifest: Path, out: Path, *, steps=None, variants=VARIANTS,
+             workers: int = 1, after: Path | None = None, before: Path | None = None, log=print) -> dict:
+    """Score the set once per preprocessing step with that step off; write ``out`` after every row.
+
+    ``after``: the all-steps artifact of ``charclf evaluate-images``; its metrics become the all-steps row when
+    it scored the same weights, manifest and preprocessing code, else that row is scored here. ``before``: the
+    old preprocessing's artifact, copied in as the reference row. Rows already in ``out`` from the same inputs
+    are kept, not rescored.
+    """
+    from charclf.apps.imageprep import STEPS, preprocess_image
+    from charclf.apps.realworld import require_local
+    from charclf.data.realworld import read_manifest
+    from charclf.models.hub import load_model
+
+    steps = tuple(STEPS if steps is None else steps)
+    start = time.perf_counter()
+    rows = read_manifest(manifest)
+    require_local(root, rows)
+    model = load_model(model_dir)
+    prov = provenance(model_dir, manifest, root, 0.0)
+    prov["variants"] = list(variants)
+    done = {}
+    if out.is_file():
+        old = read_artifact(out)
+        if _same_inputs(old.get("provenance", {}), prov) and old["provenance"].get("variants") == list(variants):
+            done = {r["disabled"]: r for r in old.get("rows", [])}
+    reference = {}
+    if before is not None and before.is_file():
+        b = read_artifact(before)
+        reference["before"] = summary_row(b["metrics"], "old preprocessing (before)") | {
+            "artifact": before.name, "preprocess_version": dig(b, ("provenance", "preprocessing", "version"))}
+
+    def write(complete: bool) -> dict:
+        ordered = [done[k] for k in ("none", *steps) if k in done]
+        artifact = {"rows": ordered, "reference": reference, "steps": list(steps), "complete": complete,
+                    "provenance": prov | {"seconds": round(time.perf_counter() - start, 1)}}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(artifact, indent=1) + "\n", encoding="utf-8")
+        return artifact
+
+    # The all-steps row last: the evaluate-images run that provides it may still be finishing meanwhile.
+    for step in (*steps, "none"):
+        if step in done:
+            log(f"  {step}: kept from {out.name}")
+            continue
+        if step == "none" and after is not None and after.is_file():
+            a = read_artifact(after)
+            if _same_inputs(a.get("provenance", {}), prov):
+                done[step] = summary_row(a["metrics"], "none") | {"artifact": after.name}
+                log(f"  none: read from {after.name}")
+                continue
+        t0 = time.perf_counter()
+        prep = functools.partial(preprocess_image, disable=() if step == "none" else (step,))
+        metrics, _ = evaluate(model, rows, root, variants=variants, workers=workers, preprocess=prep)
+        done[step] = summary_row(metrics, step) | {"seconds": round(time.perf_counter() - t0, 1)}
+        log(f"  {step} off: merged top-1 {metrics['overall']['merged_top1']:.1%} "
+            f"({time.perf_counter() - t0:.0f} s)")
+        write(False)
+    return write(True)
+
+
+def ablation_table(artifact: dict):
+    """The ablation as a DataFrame: one row per disabled step (+ the before row), percentages, and the change
+    of merged top-1 against the all-steps row."""
+    import pandas as pd
+
+    rows = [artifact["reference"]["before"]] if "before" in artifact.get("reference", {}) else []
+    rows += artifact["rows"]
+    table = pd.DataFrame(rows).set_index("disabled")
+    # Per source is left to the JSON: capture already splits the set (photo = photo_cards + photo_pen).
+    keep = [c for c in table.columns if c in ("n", "top1", "top5", "merged_top1", "preprocess_failures")
+            or c.startswith(("kind=", "capture=")) or c.endswith("_merged")]
+    table = table[keep]
+    base = next((r["merged_top1"] for r in artifact["rows"] if r["disabled"] == "none"), None)
+    if base is not None:
+        table.insert(table.columns.get_loc("merged_top1") + 1, "Δ merged", table["merged_top1"] - base)
+    return table
+
+
+# -- goals ----------------------------------------------------------------------------------------------------
+def emnist_test_accuracy(artifact: dict, repo_root: Path | None = None) -> float | None:
+    """The holdout test accuracy from the metrics.json of the model an artifact scored, when the model folder
+    still holds the weights the artifact names (else None: a different model was shipped since)."""
+    from charclf.apps.realworld import file_sha256
+    from charclf.provenance import REPO_ROOT
+
+    prov = artifact.get("provenance", {})
+    folder = (repo_root or REPO_ROOT) / str(prov.get("model", ""))
+    weights, metrics = folder / "model.safetensors", folder / "metrics.json"
+    if not (prov.get("model") and weights.is_file() and metrics.is_file()):
+        return None
+    if prov.get("model_weights_sha256") != file_sha256(weights):
+        return None
+    return dig(json.loads(metrics.read_text(encoding="utf-8")), ("evaluation", "test", "accuracy"))
+
+
+def goals_table(before: dict, after: dict, *, repo_root: Path | None = None):
+    """The issue's goals: before / after / target / met, from two ``evaluate-images`` artifacts."""
+    import pandas as pd
+
+    rows = []
+    for key, what, path, target in GOALS:
+        b, a = dig(before.get("metrics", {}), path), dig(after.get("metrics", {}), path)
+        rows.append({"goal": what, "before": b, "after": a, "target": target,
+                     "met": None if a is None else bool(a >= target)})
+    key, what, target = EMNIST_GOAL
+    b, a = emnist_test_accuracy(before, repo_root), emnist_test_accuracy(after, repo_root)
+    rows.append({"goal": what, "before": b, "after": a, "target": target,
+                 "met": None if a is None else bool(a >= target)})
+    return pd.DataFrame(rows).set_index("goal")
+
+
+# -- the steps, shown ------------------------------------------------------------------------------------------
+def pick_examples(rows, per_capture: int = 1, variants=VARIANTS) -> list[tuple]:
+    """(row, variant) pairs: the first image of each source, then synthetic copies of the first tablet drawing."""
+    picked, seen = [], {}
+    for r in rows:
+        if seen.get(r.source, 0) < per_capture:
+            seen[r.source] = seen.get(r.source, 0) + 1
+            picked.append((r, "original"))
+    tablet = next((r for r in rows if r.capture == SYNTHETIC_FROM), None)
+    if tablet is not None:
+        picked += [(tablet, v) for v in variants]
+    return picked
+
+
+def steps_figure(examples, root: Path, *, title: str = "The preprocessing, one step at a time"):
+    """A grid: per example, the image as given, then the 28x28 the model would see with no step, then with the
+    steps of ``PrepOptions`` switched on one after another (the last column is the full preprocessing)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from charclf.apps.imageprep import STEPS, PrepOptions, ink_map, ink_to_emnist
+    from charclf.errors import CharclfError
+
+    states = [("no step", PrepOptions().without(*STEPS))]
+    states += [(f"+ {s}", PrepOptions().without(*STEPS[i + 1:])) for i, s in enumerate(STEPS)]
+    fig, axes = plt.subplots(len(examples), len(states) + 1, figsize=(1.45 * (len(states) + 1),
+                                                                      1.6 * len(examples) + 0.6), squeeze=False)
+    for r, (row, variant) in enumerate(examples):
+        image = load_row_image(row, root)
+        if variant != "original":
+            image = VARIANT_FUNCS[variant](image)
+        axes[r, 0].imshow(np.asarray(image.convert("RGB")))
+        axes[r, 0].set_ylabel(f"{row.label} · {row.source}\n{variant}", fontsize=7)
+        for c, (name, opts) in enumerate(states, start=1):
+            ax = axes[r, c]
+            try:
+                ax.imshow(ink_to_emnist(ink_map(image, options=opts), options=opts), cmap="gray", vmin=0, vmax=255)
+            except CharclfError:
+                ax.text(0.5, 0.5, "refused", ha="center", va="center", fontsize=7, transform=ax.transAxes)
+            if r == 0:
+                ax.set_title(name.replace("_", " "), fontsize=7)
+        if r == 0:
+            axes[r, 0].set_title("as given", fontsize=7)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# -- notebook tables --------------------------------------------------------------------------------------------
+def local_set(*candidates: Path) -> Path | None:
+    """The first folder holding the whole real-world set with the manifest's checksums, else None (a fresh clone,
+    CI: the notebook then shows the committed figures)."""
+    from charclf.data.realworld import check_local, read_manifest
+
+    rows = read_manifest()
+    for root in candidates:
+        if root is not None and Path(root).is_dir():
+            status = check_local(root, rows)
+            if not status["missing"] and not status["mismatch"]:
+                return Path(root)
+    return None
+
+
+def sources_table(sources: dict, rows):
+    """Per source: where it comes from, its licence, how it was captured, how labels are known, and counts."""
+    import pandas as pd
+
+    out = []
+    for name, src in sources.items():
+        mine = [r for r in rows if r.source == name]
+        out.append({"source": name, "repository": f"{src['repo']}@{src['commit'][:7]}", "capture": src["capture"],
+                    "images": len(mine), **{k: sum(r.kind == k for r in mine) for k in ("digit", "upper", "lower")},
+                    "licence": src["licence"], "labels known from": src["labels"]})
+    return pd.DataFrame(out).set_index("source")
+
+
+def slices_table(before: dict, after: dict):
+    """top-1 and merged top-1 before and after, overall and by kind, capture, source and synthetic condition."""
+    import pandas as pd
+
+    def flat(metrics):
+        rows = {"overall": metrics["overall"]}
+        for key in ("kind", "capture", "source"):
+            rows |= {f"{key}={k}": v for k, v in metrics.get(key, {}).items()}
+        rows[f"{SYNTHETIC_FROM} (clean)"] = metrics.get("synthetic_base", {})
+        rows |= {f"synthetic={k}": v for k, v in metrics.get("synthetic", {}).items()}
+        return rows
+
+    b, a = flat(before["metrics"]), flat(after["metrics"])
+    out = [{"slice": k, "n": s.get("n"), "top-1 before": b.get(k, {}).get("top1"), "top-1 after": s.get("top1"),
+            "merged before": b.get(k, {}).get("merged_top1"), "merged after": s.get("merged_top1"),
+            "top-5 after": s.get("top5")} for k, s in a.items()]
+    table = pd.DataFrame(out).set_index("slice")
+    table["Δ merged"] = table["merged after"] - table["merged before"]
+    return table
+
+
+def findings(goals, slices, ablation_artifact: dict | None) -> list[str]:
+    """Short sentences computed from the goals, slices and ablation tables (nothing typed in by hand)."""
+    met = goals[goals["met"] == True]  # noqa: E712  (a column of True / False / None)
+    lines = [f"{len(met)} of {len(goals)} goals are met: " + (", ".join(met.index) or "none") + "."]
+    missed = goals[goals["met"] == False]  # noqa: E712
+    for goal, r in missed.iterrows():
+        was = "" if r["before"] is None or r["before"] != r["before"] else f" (before {r['before']:.1%})"
+        lines.append(f"Not met: {goal}: {r['after']:.1%} against {r['target']:.0%}{was}.")
+    moved = slices.dropna(subset=["Δ merged"]).sort_values("Δ merged")
+    top, low = moved.iloc[-1], moved.iloc[0]
+    lines.append(f"The new preprocessing moved merged top-1 overall from {slices.loc['overall', 'merged before']:.1%} "
+                 f"to {slices.loc['overall', 'merged after']:.1%}; the largest gain is {top.name} "
+                 f"({top['Δ merged']:+.1%}), the smallest change {low.name} ({low['Δ merged']:+.1%}).")
+    if ablation_artifact and ablation_artifact.get("rows"):
+        table = ablation_table(ablation_artifact).drop(index=["old preprocessing (before)"], errors="ignore")
+        steps = table.drop(index=["none"], errors="ignore")
+        if len(steps) and "Δ merged" in table.columns:
+            worst = steps["Δ merged"].idxmin()
+            syn = [c for c in ("shadowed_merged", "ruled_merged") if c in steps.columns]
+            lines.append(f"Turning off {worst} costs the most on the real set ({steps.loc[worst, 'Δ merged']:+.1%} "
+                         f"merged top-1)" + "".join(
+                             f"; on the {c.split('_')[0]} copies {steps[c].idxmin()} matters most "
+                             f"({steps[c].min() - table.loc['none', c]:+.1%})" for c in syn if "none" in table.index)
+                         + ".")
+            helpless = []
+            for step in steps.index[steps["Δ merged"] >= 0]:
+                hurt = [f"{c.split('_')[0]} copies {steps.loc[step, c] - table.loc['none', c]:+.1%}" for c in syn
+                        if "none" in table.index and steps.loc[step, c] < table.loc["none", c]]
+                helpless.append(f"{step} ({'without it: ' + ', '.join(hurt) if hurt else 'no slice loses'})")
+            if helpless:
+                lines.append("Steps whose removal does not lower merged top-1 on the real set: "
+                             + ", ".join(helpless) + ".")
+        if not ablation_artifact.get("complete", True):
+            lines.append("The ablation is incomplete: steps " + ", ".join(
+                s for s in ablation_artifact["steps"] if s not in table.index) + " were not scored.")
+    return lines
+
+
+def as_percent(table, keep=("n", "preprocess_failures")):
+    """A copy with every float column written as a percentage (a plain DataFrame renders without the random
+    ids a pandas Styler adds, so the rendered notebook diffs cleanly)."""
+    out = table.copy()
+    for col in out.columns:
+        if col not in keep and out[col].dtype.kind in "fO":
+            out[col] = [("–" if v is None or v != v else f"{v:+.1%}" if col.startswith("Δ") else f"{v:.1%}")
+                        if not isinstance(v, (bool, str)) else v for v in out[col]]
+    return out

@@ -18,8 +18,8 @@
 #
 # # 10 · Try it yourself
 #
-# **Question: how well does a model trained only on EMNIST read handwriting that is not EMNIST — your own
-# photos, scans and drawings — and what does the conversion to EMNIST's format have to do for it?**
+# **Question:** how well does a model trained only on EMNIST read handwriting that is not EMNIST — your own
+# photos, scans and drawings — and what does the conversion to EMNIST's format have to do for it?
 #
 # Use a trained model on your own handwriting. `charclf predict` reads PNG, JPEG, BMP or WebP files in any
 # colour mode, with dark ink on light paper or the reverse, at any size, and converts each the way EMNIST was

@@ -168,11 +168,10 @@ if not student_status.empty:
 
 # %%
 from charclf.study.beyond import frontier, model_rows
-from charclf.study.findings import entry_precisions
 rows = model_rows(ctx.runs_dir)
 front = frontier(rows)
-if not front.empty:  # every seed's precision, not the first seed's only
-    front = front.drop(columns="precision").join(entry_precisions(rows))
+if not front.empty:  # "precision (train / val)" counts every seed's; the first seed's alone is not shown
+    front = front.drop(columns="precision")
 ctx.show(front.round(4), "Every model of the study: accuracy, size and training time")
 
 # %%

@@ -17,7 +17,7 @@ COMMANDS = {
     "data": "charclf.data.cli",
     "train": "charclf.train.cli",
     "evaluate": "charclf.eval.evaluate",
-    "evaluate-images": "charclf.apps.realworld",
+    "evaluate-images": "charclf.apps.realworld_cli",
     "predict": "charclf.apps.predict",
     "demo": "charclf.apps.demo",
     "bench": "charclf.apps.bench",

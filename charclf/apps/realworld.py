@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -23,7 +22,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from charclf.argtypes import COUNT
 from charclf.errors import CharclfError, DataError
 
 VARIANTS = ("shadowed", "ruled")
@@ -336,61 +334,3 @@ def format_summary(artifact: dict) -> str:
         out.append(f"  wrong answers: {wc['n_wrong']}, median confidence {wc['median']:.2f}, "
                    f"{wc['at_least_0.9']} at >= 0.9; refused by the preprocessing: {m['preprocess_failures']}")
     return "\n".join(out)
-
-
-# -- CLI ------------------------------------------------------------------------------------------------------
-def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("evaluate-images", help="score a model on the real-world handwriting set",
-                              description="Score a model on the real-world handwriting set (fetch it first with "
-                                          "`charclf data fetch-realworld`) through the same preprocessing as "
-                                          "`charclf predict`; writes a JSON artifact and a failure gallery PNG.")
-    p.add_argument("--model", default=None, metavar="DIR", help="model folder (default: model_hub/default)")
-    p.add_argument("--dir", default=None, help="the fetched set (default: <data dir>/realworld)")
-    p.add_argument("--manifest", default=None, help="manifest CSV (default: the package's)")
-    p.add_argument("--out", default=None, help="JSON path (default: outputs/realworld/<model path>.json); the "
-                                               "gallery goes beside it as .png")
-    p.add_argument("--no-synthetic", action="store_true", help="skip the shadowed and ruled-paper variants")
-    p.add_argument("--workers", type=COUNT, default=min(4, os.cpu_count() or 1),
-                   help="processes for the preprocessing (default: up to 4 cores)")
-    p.add_argument("--ablation", action="store_true",
-                   help="score once per preprocessing step with that step off (one row each) and write "
-                        "outputs/realworld/ablation-<model path>.json (or --out); the all-steps row comes from "
-                        "the model's evaluate-images artifact when it matches, the before row from --before")
-    p.add_argument("--steps", default=None, metavar="A,B",
-                   help="with --ablation: only these steps (default: all of imageprep's PrepOptions)")
-    p.add_argument("--before", default=None, metavar="JSON",
-                   help="with --ablation: the old preprocessing's artifact, shown as the reference row "
-                        "(default: outputs/realworld/<model path>-before.json when it exists)")
-    p.set_defaults(func=run)
-
-
-def run(args) -> int:
-    from charclf.apps.predict import resolve_model_dir
-    from charclf.data.realworld import MANIFEST_PATH, default_dir
-
-    model_dir = resolve_model_dir(args.model)
-    root = Path(args.dir) if args.dir else default_dir()
-    manifest = Path(args.manifest) if args.manifest else MANIFEST_PATH
-    if args.ablation:
-        return run_ablation(args, model_dir, root, manifest)
-    out = Path(args.out) if args.out else default_out(model_dir)
-    artifact = run_evaluation(model_dir, root, manifest, out,
-                              variants=() if args.no_synthetic else VARIANTS, workers=args.workers)
-    print(format_summary(artifact))
-    print(f"wrote {out} and {out.with_suffix('.png')}")
-    return 0
-
-
-def run_ablation(args, model_dir: Path, root: Path, manifest: Path) -> int:
-    from charclf.apps.imageprep.options import check_step
-    from charclf.apps.realworld_report import ablation, ablation_table
-
-    scores = default_out(model_dir)
-    out = Path(args.out) if args.out else scores.with_name(f"ablation-{scores.name}")
-    before = Path(args.before) if args.before else scores.with_name(f"{scores.stem}-before.json")
-    steps = None if args.steps is None else [check_step(s.strip()) for s in args.steps.split(",") if s.strip()]
-    artifact = ablation(model_dir, root, manifest, out, steps=steps, workers=args.workers, after=scores,
-                        before=before, variants=() if args.no_synthetic else VARIANTS)
-    print(ablation_table(artifact).to_string(float_format=lambda v: f"{v:.3f}"))
-    print(f"wrote {out}")
-    return 0

@@ -78,11 +78,13 @@ def frontier(rows: pd.DataFrame) -> pd.DataFrame:
 
     if rows.empty:
         return pd.DataFrame()
+    from charclf.study.report import entry_precisions
+
     grouped = rows.groupby("entry")
     out = seed_stats(rows, model="entry").join(pd.DataFrame({
         "params": grouped["params"].first(), "MMACs": grouped["macs"].first() / 1e6,
         "train s mean": grouped["train_time_s"].mean(), "images / s": grouped["images_per_s"].mean(),
-        "TTA": grouped["tta"].first(), "precision": grouped["precision"].first()}))
+        "TTA": grouped["tta"].first(), "precision": grouped["precision"].first()})).join(entry_precisions(rows))
     return out.sort_values("val_mean", ascending=False)
 
 
@@ -113,15 +115,17 @@ def goals_table(front: pd.DataFrame, ensemble: dict | None = None) -> pd.DataFra
         std = None if pd.isna(best["test_std"]) else float(best["test_std"])
         margin, words = verdict(float(best["test_mean"]), goal.target, std, seeds=int(best["n"]))
         rows.append({**row, "candidate (chosen on val)": name, "params": int(best["params"]), "seeds": int(best["n"]),
-                     "precision": best.get("precision"), "val mean": best["val_mean"], "test mean": best["test_mean"],
+                     "precision (train / val)": best.get("precision (train / val)"), "val mean": best["val_mean"], "test mean": best["test_mean"],
                      "test std": best["test_std"], "margin": margin, "met": words.startswith("met"),
                      "verdict": words})
     if ensemble is not None:
         chosen = ensemble.get("cv", ensemble["greedy"])
         # One ensemble, one test number: no seeds to average, so the margin stands alone.
         margin, words = verdict(chosen["test_acc"], ENSEMBLE_GOAL, seeds=GOAL_SEEDS)
+        distinct = chosen["distinct_members"]
         rows.append({"goal": "ensemble", "target": ENSEMBLE_GOAL,
-                     "candidate (chosen on val)": " + ".join(chosen["distinct_members"]),
+                     "candidate (chosen on val)": (" + ".join(distinct) if len(distinct) <= 4 else
+                                                   f"{chosen.get('method', 'greedy')}: {len(distinct)} runs"),
                      "params": chosen["params"], "seeds": 1, "val mean": chosen["val_acc"],
                      "test mean": chosen["test_acc"], "margin": margin, "met": words.startswith("met"),
                      "verdict": f"{words} (one ensemble)"})

@@ -335,12 +335,3 @@ def with_precision(table: pd.DataFrame, run_dirs: dict) -> pd.DataFrame:
 
     labels = {label: run_precision(RunRecord.load(folder)) for label, folder in run_dirs.items()}
     return table.assign(**{"precision (train / val)": table.index.map(labels)})
-
-
-def entry_precisions(rows: pd.DataFrame) -> pd.Series:
-    """Per entry of :func:`charclf.study.beyond.model_rows`: the precisions of its seeds, counted where they
-    differ (``frontier``'s own column shows the first seed's only)."""
-    from charclf.study.report import precision_label
-
-    return pd.Series({entry: precision_label(list(g["precision"]), list(g["selection_precision"]))
-                      for entry, g in rows.groupby("entry")}, name="precision (train / val)")

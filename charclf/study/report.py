@@ -84,6 +84,13 @@ def precision_label(train: list, selection: list) -> str:
     return f"{counted(train)} / val {counted(chosen)}"
 
 
+def entry_precisions(rows: pd.DataFrame) -> pd.Series:
+    """Per entry of :func:`charclf.study.beyond.model_rows`: the precisions of its seeds, counted where they
+    differ (``frontier``'s own column shows the first seed's only)."""
+    return pd.Series({entry: precision_label(list(g["precision"]), list(g["selection_precision"]))
+                      for entry, g in rows.groupby("entry")}, name="precision (train / val)")
+
+
 def _precision(r) -> str:
     """"bf16 / fp32": the training precision and the one the per-epoch val ran in (an older run's val, recorded
     as None, ran in its training precision)."""

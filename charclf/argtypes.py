@@ -29,7 +29,9 @@ def number(kind: type = int, *, low: float | None = None, high: float | None = N
 
 
 COUNT = number(int, low=1)  # epochs, batch size, samples, trials, top-k ...
-NON_NEGATIVE = number(int, low=0)  # seeds, warm-up steps
+NON_NEGATIVE = number(int, low=0)  # warm-up steps
+MAX_SEED = 2**63 - 1  # random, numpy's generators and torch.manual_seed all take it; 2**64 overflows torch
+SEED = number(int, low=0, high=MAX_SEED)
 SECONDS = number(int, low=1)
 PORT = number(int, low=1, high=65535)
 POSITIVE = number(float, low=0, low_open=True)

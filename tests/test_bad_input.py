@@ -722,3 +722,67 @@ def test_bad_config_file_for_train_is_one_line(tmp_path, capsys, make, expected)
     line = cli_error(capsys, ["train", "--config", str(cfg), "--out", str(tmp_path / "run")])
     assert f"charclf train: error: {cfg}: {expected}" in line and "Fix:" in line
     assert not (tmp_path / "run").exists()
+
+
+# -- probe of issue 35's classes: strings that reach the terminal, numbers in a config file ------------------------
+@pytest.mark.parametrize("name", ["a\nb.png: A 0.999", "c\x1b[31mred.png", "d\u202egnp.exe", "e\tf\r.png"])
+def test_a_file_name_printed_by_predict_stays_on_one_line_and_drives_no_terminal(good_model, image, tmp_path,
+                                                                                   capsys, name):
+    """A file name is escaped in predict's result lines, good and failed alike: it can neither forge a second
+    result line (a newline) nor colour, clear or reorder the terminal (ANSI escapes, bidi overrides)."""
+    good, bad = tmp_path / name, tmp_path / f"bad {name}"
+    shutil.copy(image, good)
+    bad.write_text("not an image")
+    capsys.readouterr()
+    assert main(["predict", "--model", str(good_model), "--top", "1", str(good), str(bad)]) == 1
+    out, err = capsys.readouterr()
+    for text in (out, err):
+        assert len(text.strip().splitlines()) == 1, text
+        assert not any(c in text for c in "\x1b\u202e\t\r"), text
+    assert out.startswith(repr(str(good))[1:-1]) and "error:" in err
+
+
+def test_whatever_a_command_prints_on_stdout_drives_no_terminal(capsys):
+    """The CLI's stdout escapes ANSI escapes and bidi overrides in any print (a run folder, a verified path)."""
+    from charclf.apps import cli
+
+    printed = []
+    original = cli._main
+    try:
+        cli._main = lambda argv: printed.append(print("run folder: /tmp/x\x1b[2J\u202eyz\n\tnext")) or 0
+        assert cli.main([]) == 0
+    finally:
+        cli._main = original
+    assert capsys.readouterr().out == "run folder: /tmp/x\\x1b[2J\\u202eyz\n\tnext\n"
+
+
+@pytest.mark.parametrize("field, value, says", [
+    ("optimizer.lr", 1e308, "must be > 0 and <= 10"), ("optimizer.lr", "NaN", "finite"),
+    ("optimizer.weight_decay", "NaN", "finite"), ("optimizer.momentum", 1e300, "must be in [0, 1)"),
+    ("optimizer.betas", [2.0, "Infinity"], "finite"), ("ema_decay", "NaN", "finite"), ("ema_decay", 1.5, "(0, 1)"),
+    ("label_smoothing", 10 ** 400, "finite"), ("seed", 10 ** 20, "TrainConfig.seed"), ("seed", -3, "TrainConfig.seed"),
+    ("early_stopping_patience", -2, "early_stopping_patience")])
+def test_a_config_file_with_an_absurd_number_is_one_line_before_any_work(tmp_path, capsys, field, value, says):
+    """Every number of a --config file is checked as --lr and --seed are on the command line: NaN, Infinity, a
+    float beyond range, an lr of 1e308 or a seed beyond 2**64 is one line, and no run folder is made."""
+    cfg = {"model": "lenet5_keras", "epochs": 1, "optimizer": {}}
+    *parents, last = field.split(".")
+    node = cfg
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[last] = value
+    text = json.dumps(cfg).replace('"NaN"', "NaN").replace('"Infinity"', "Infinity")
+    path = tmp_path / "cfg.json"
+    path.write_text(text)
+    out = tmp_path / "run"
+    line = cli_error(capsys, ["train", "--config", str(path), "--out", str(out), "--no-progress",
+                              "--data-dir", str(tmp_path / "no-data")])
+    assert says in line, line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("flag", ["--seed"])
+@pytest.mark.parametrize("command", ["train", "tune", "bench"])
+def test_a_seed_beyond_what_the_generators_take_is_refused_by_the_argument_check(tmp_path, capsys, command, flag):
+    line = cli_error(capsys, [command, flag, str(2 ** 64), "--out", str(tmp_path / "x")])
+    assert "--seed" in line and "out of range" in line

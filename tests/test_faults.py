@@ -439,3 +439,28 @@ if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "kill-at-rena
     fileio.os.__dict__.update(os.__dict__)
     fileio.os.replace = replace
     raise SystemExit(main(sys.argv[2:]))
+
+
+@pytest.mark.slow
+def test_two_evaluations_of_one_run_at_once_both_are_kept(data_dir, tmp_path, monkeypatch):
+    """`charclf evaluate --part val` finishing while `charclf evaluate --tta` of the same run computes: the
+    second merges into metrics.json as it is when it writes (under a lock), not as it read it at its start, so
+    the first's evaluation is not silently dropped (both said "written ... under evaluation.X", exit 0)."""
+    from charclf.eval import evaluate as ev
+
+    out = tmp_path / "run"
+    assert main(train_args(data_dir, out)) == 0
+    real = ev.evaluate_model
+
+    def another_evaluation_finishes_meanwhile(*args, **kwargs):
+        monkeypatch.setattr(ev, "evaluate_model", real)
+        assert main(["evaluate", str(out), "--part", "val", "--data-dir", str(data_dir)]) == 0
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ev, "evaluate_model", another_evaluation_finishes_meanwhile)
+    assert main(["evaluate", str(out), "--tta", "--data-dir", str(data_dir)]) == 0
+    assert sorted(json.loads((out / "metrics.json").read_text())["evaluation"]) == ["test", "test_tta", "val"]
+    assert not (out / ".metrics.json.lock").exists()  # released and removed
+    # A lock file a killed evaluation left is part of the run folder: --overwrite clears it, nothing is refused.
+    (out / ".metrics.json.lock").write_text("12345\n")
+    assert main(train_args(data_dir, out, "--overwrite")) == 0

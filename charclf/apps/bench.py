@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from charclf.argtypes import COUNT, NON_NEGATIVE
+from charclf.argtypes import COUNT, NON_NEGATIVE, SEED
 from charclf.errors import CharclfError, ConfigError
 from charclf.train.config import AugmentConfig, OptimizerConfig, TrainConfig
 from charclf.train.precision import cpu_has_fast_bf16
@@ -320,7 +320,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="torch intra-op threads for training (default: torch's choice, usually the core count)")
     p.add_argument("--repeats", type=COUNT, default=None,
                    help="rounds over all pipelines, median reported (default 3 on CPU, 1 on GPU)")
-    p.add_argument("--seed", type=NON_NEGATIVE, default=0)
+    p.add_argument("--seed", type=SEED, default=0)
     p.set_defaults(func=run)
     return p
 

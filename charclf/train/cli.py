@@ -6,7 +6,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from charclf.argtypes import COUNT, LEARNING_RATE, NON_NEGATIVE
+from charclf.argtypes import COUNT, LEARNING_RATE, SEED
 from charclf.train.config import TrainConfig
 
 
@@ -36,7 +36,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--lr", type=LEARNING_RATE, help="optimizer learning rate (0 < lr <= 10)")
     p.add_argument("--max-train-samples", type=COUNT, help="train on a stratified subset of this size")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--seed", type=NON_NEGATIVE)
+    p.add_argument("--seed", type=SEED)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
     return p
@@ -130,7 +130,7 @@ def _train(args) -> int:
     from charclf.train.engine import fit, seed_everything
     from charclf.train.run_folder import check_before_work, check_out_dir, refuse_finished, run_lock
 
-    config = build_config(args)
+    config = build_config(args).check()
     # Fail fast, before loading data: a wrong name, an occupied, busy or unwritable folder should cost nothing.
     if config.model not in list_models():
         raise unknown_name("model", config.model, list_models())

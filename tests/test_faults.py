@@ -464,3 +464,31 @@ def test_two_evaluations_of_one_run_at_once_both_are_kept(data_dir, tmp_path, mo
     # A lock file a killed evaluation left is part of the run folder: --overwrite clears it, nothing is refused.
     (out / ".metrics.json.lock").write_text("12345\n")
     assert main(train_args(data_dir, out, "--overwrite")) == 0
+
+
+def test_fetch_realworld_onto_a_read_only_or_full_disk_is_one_line_not_a_network_failure_per_file(tmp_path,
+                                                                                                    capsys):
+    """fetch-realworld into a read-only --dir printed one "could not fetch ... Fix: check the network" line per
+    file (808 for the real manifest); onto a disk that fills up, the same per file. Now: a read-only --dir is
+    refused before any request, and a full disk stops the fetch at the first file, naming it (verified files stay)."""
+    import hashlib
+
+    from httpmirror import MirrorServer
+
+    from charclf.data import realworld as rw
+
+    data = b"\x89PNG" + b"\0" * 300_000
+    server = MirrorServer({f"/{i}.png": data for i in range(3)})
+    rows = [rw.ManifestRow(id=str(i), source="synth", label="A", capture="tablet", path=f"{i}.png",
+                           url=server.url(f"/{i}.png"), sha256=hashlib.sha256(data).hexdigest()) for i in range(3)]
+    manifest = rw.write_manifest(rows, tmp_path / "m.csv")
+    with tmpfs(tmp_path / "disk", "512k") as disk:
+        argv = ["data", "fetch-realworld", "--manifest", str(manifest), "--dir", str(disk / "set")]
+        line = one_line(capsys, argv)
+        assert "disk full while writing it" in line and "/synth/" in line and "network" not in line
+        assert not list(disk.rglob("*.tmp"))
+        remount(disk, "ro")
+        n_requests = len(server.requests)
+        line = one_line(capsys, argv)
+        assert "--dir cannot be written (the file system is read-only" in line
+        assert len(server.requests) == n_requests  # refused before any request

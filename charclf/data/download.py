@@ -60,7 +60,7 @@ from charclf.data.official import (
     official_file,
     resolve_data_dir,
 )
-from charclf.errors import ChecksumError, DataError, DownloadError, mask_credentials
+from charclf.errors import ChecksumError, DataError, DownloadError, WriteError, mask_credentials
 from charclf.fileio import exclusive, write_failure
 
 CHUNK = 1 << 20
@@ -154,8 +154,15 @@ def _check_space(folder: Path, need: int) -> None:
     except OSError:
         return
     if need > free:
-        raise DownloadError(folder, f"needs {need / 2**20:,.0f} MB free for the download, only {free / 2**20:,.0f} MB "
-                                    "are free", "free some space, or pass another --data-dir / $CHARCLF_DATA_DIR")
+        # A WriteError, not a DownloadError: no other mirror (or file of a manifest) fits either, so it stops
+        # the command instead of failing once per mirror or file.
+        raise WriteError(f"{folder}: needs {_size(need)} free for the download, only {_size(free)} are free. Fix: "
+                         "free some space, or pass another --data-dir / $CHARCLF_DATA_DIR")
+
+
+def _size(n: int) -> str:
+    """Bytes for a message: "0 MB free" of 300 KB needed would read as nonsense."""
+    return f"{n / 2**20:,.0f} MB" if n >= 10 * 2**20 else f"{n / 2**10:,.0f} KB"
 
 
 MIN_RATE = 4096  # bytes/s: a download slower than this over a whole RATE_WINDOW is stalled

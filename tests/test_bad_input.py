@@ -786,3 +786,16 @@ def test_a_config_file_with_an_absurd_number_is_one_line_before_any_work(tmp_pat
 def test_a_seed_beyond_what_the_generators_take_is_refused_by_the_argument_check(tmp_path, capsys, command, flag):
     line = cli_error(capsys, [command, flag, str(2 ** 64), "--out", str(tmp_path / "x")])
     assert "--seed" in line and "out of range" in line
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["race", "--seeds", "3," + str(10 ** 23)], "--seeds"),  # was a torch overflow traceback
+    (["race", "--threads", "100000"], "--threads"),  # was a segfault in torch.set_num_threads
+    (["bench", "--threads", "100000"], "--threads"),
+    (["bench", "--workers", "0,100000"], "--workers"),  # would fork 100000 DataLoader workers
+    (["bench", "--batch-size", "99999999999"], "--batch-size"),  # was a MemoryError traceback
+    (["train", "--batch-size", "99999999999", "--model", "lenet5_keras"], "--batch-size")])
+def test_absurd_thread_worker_batch_and_seed_counts_are_refused_in_one_line(tmp_path, capsys, argv, says):
+    line = cli_error(capsys, [*argv, "--out", str(tmp_path / "out.json")])
+    assert says in line and ("out of range" in line or "<=" in line), line
+    assert not (tmp_path / "out.json").exists()

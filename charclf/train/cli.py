@@ -6,7 +6,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from charclf.argtypes import COUNT, LEARNING_RATE, SEED
+from charclf.argtypes import BATCH_SIZE, COUNT, LEARNING_RATE, SEED
 from charclf.train.config import TrainConfig
 
 
@@ -32,7 +32,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--recipe", help="a named recipe as the base config (see charclf.train.recipes.list_recipes(); "
                                     "e.g. minivision_v3); its model unless --model is given")
     p.add_argument("--data-dir", help="data directory (default: $CHARCLF_DATA_DIR, else the repo's data/)")
-    p.add_argument("--batch-size", type=COUNT)
+    p.add_argument("--batch-size", type=BATCH_SIZE)
     p.add_argument("--lr", type=LEARNING_RATE, help="optimizer learning rate (0 < lr <= 10)")
     p.add_argument("--max-train-samples", type=COUNT, help="train on a stratified subset of this size")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N")

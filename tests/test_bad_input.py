@@ -799,3 +799,13 @@ def test_absurd_thread_worker_batch_and_seed_counts_are_refused_in_one_line(tmp_
     line = cli_error(capsys, [*argv, "--out", str(tmp_path / "out.json")])
     assert says in line and ("out of range" in line or "<=" in line), line
     assert not (tmp_path / "out.json").exists()
+
+
+@pytest.mark.parametrize("target", ["self", "missing.png"])
+def test_a_looping_or_dangling_symlink_is_named_as_a_link_not_a_missing_file(good_model, tmp_path, capsys, target):
+    link = tmp_path / "link.png"
+    link.symlink_to(link if target == "self" else tmp_path / target)
+    capsys.readouterr()
+    assert main(["predict", "--model", str(good_model), str(link)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "symbolic link" in err and "not found" not in err, err

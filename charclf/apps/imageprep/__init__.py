@@ -34,6 +34,7 @@ tiny, each with an ``ImageError`` that names the file, the problem and the fix.
 """
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 from typing import Iterable
@@ -75,6 +76,9 @@ def load_image(path: str | Path) -> Image.Image:
     """
     path = Path(path)
     if not path.exists():
+        if path.is_symlink():  # "not found" would send the user looking for a file that is there, as a link
+            raise ImageError(f"{path}: is a symbolic link to {os.readlink(path)}, which does not exist or loops "
+                             "back to itself. Fix: point the link at the image file, or pass the file itself")
         raise ImageError(f"{path}: file not found. Fix: check the path")
     if path.is_dir():
         raise ImageError(f"{path}: is a folder, not an image file. Fix: pass the image files inside it")

@@ -809,3 +809,15 @@ def test_a_looping_or_dangling_symlink_is_named_as_a_link_not_a_missing_file(goo
     assert main(["predict", "--model", str(good_model), str(link)]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "symbolic link" in err and "not found" not in err, err
+
+
+def test_a_folder_name_with_a_newline_stays_on_its_line_in_data_verify(tmp_path, capsys):
+    """Paths a command prints as its result (data verify's folder, train's run folder, evaluate's metrics.json,
+    'wrote ...') are escaped: a newline in a folder name cannot forge a line of the table below it."""
+    folder = tmp_path / "d\x1b[31m\nok  byclass test images ok"
+    (folder / "emnist").mkdir(parents=True)
+    capsys.readouterr()
+    main(["data", "verify", "--data-dir", str(folder)])
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("data directory: ") and first.endswith("\\nok  byclass test images ok"), first
+    assert "\x1b" not in first

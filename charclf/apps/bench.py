@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from charclf.argtypes import BATCH_SIZE, COUNT, MAX_THREADS, NON_NEGATIVE, SEED, THREADS
-from charclf.errors import CharclfError, ConfigError
+from charclf.errors import CharclfError, ConfigError, printable
 from charclf.train.config import AugmentConfig, OptimizerConfig, TrainConfig
 from charclf.train.precision import cpu_has_fast_bf16
 from charclf.train.throughput import sync
@@ -396,7 +396,7 @@ def run(args) -> int:
                    "load_average_1min": {"before": load_before, "after": load_average()},
                    "results": rows})
     write_json(out, result)
-    print(f"\nwrote {out}")
+    print(f"\nwrote {printable(out)}")
     return 0
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from charclf.argtypes import COUNT, MAX_SEED, THREADS, number
-from charclf.errors import ConfigError
+from charclf.errors import ConfigError, printable
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -108,5 +108,5 @@ def run(args) -> int:
     print()
     print(format_race_table(result))
     write_json(out, result)
-    print(f"\nwrote {out}")
+    print(f"\nwrote {printable(out)}")
     return 0

@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from charclf.argtypes import COUNT
-from charclf.errors import CharclfError, DataError
+from charclf.errors import CharclfError, DataError, printable
 
 VARIANTS = ("shadowed", "ruled")
 SYNTHETIC_FROM = "tablet"  # the variants are made from clean drawings, so the condition is the only change
@@ -356,5 +356,5 @@ def run(args) -> int:
     artifact = run_evaluation(model_dir, root, Path(args.manifest) if args.manifest else MANIFEST_PATH, out,
                               variants=() if args.no_synthetic else VARIANTS, workers=args.workers)
     print(format_summary(artifact))
-    print(f"wrote {out} and {out.with_suffix('.png')}")
+    print(f"wrote {printable(out)} and {printable(out.with_suffix('.png'))}")
     return 0

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import re
 import subprocess
 import urllib.parse
@@ -278,7 +277,7 @@ def run_fetch(args) -> int:
     rows = read_manifest(args.manifest or MANIFEST_PATH)
     counts = fetch_realworld(root, rows, mirror=args.from_mirror, timeout=args.timeout,
                              log=lambda line: print(line, file=sys.stderr))
-    print(f"{root}: {len(rows)} images in {len(unique_files(rows))} files: {counts['fetched']} fetched, "
+    print(f"{printable(root)}: {len(rows)} images in {len(unique_files(rows))} files: {counts['fetched']} fetched, "
           f"{counts['kept']} already verified, {counts['failed']} failed")
     if counts["failed"]:
         print(f"{counts['failed']} files failed (listed above). Fix: run the command again; verified files are "

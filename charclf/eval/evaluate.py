@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from charclf.errors import ConfigError, DataError
+from charclf.errors import ConfigError, DataError, printable
 from charclf.eval.record import evaluation_key  # lives with the record it keys; importable from here too
 
 PARTS = ("test", "val")
@@ -402,6 +402,6 @@ def run(args) -> int:
         print(json.dumps(entry, indent=2, default=float))
     else:
         print(format_summary(entry))
-        print(f"written to {Path(args.run_dir) / 'metrics.json'} under "
+        print(f"written to {printable(Path(args.run_dir) / 'metrics.json')} under "
               f"evaluation.{evaluation_key(args.part, entry.get('tta'))}")
     return 0

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from charclf.argtypes import BATCH_SIZE, COUNT, LEARNING_RATE, SEED
+from charclf.errors import printable
 from charclf.train.config import TrainConfig
 
 
@@ -148,7 +149,7 @@ def _train(args) -> int:
         history = fit(model, data, config, args.out, resume=args.resume, overwrite=args.overwrite,
                       allow_precision_change=args.allow_precision_change, progress=not args.no_progress)
     r = history.attrs["record"]
-    print(f"run folder: {args.out}")
+    print(f"run folder: {printable(args.out)}")
     print(f"best val accuracy: {r.best_val_acc:.4f} (epoch {r.best_epoch} of {len(history)}; split "
           f"{data.split}, protocol {data.protocol}); test accuracy of that model: {r.test_acc:.4f}"
           f"{' (with TTA)' if r.tta else ''}")

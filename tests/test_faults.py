@@ -492,3 +492,36 @@ def test_fetch_realworld_onto_a_read_only_or_full_disk_is_one_line_not_a_network
         line = one_line(capsys, argv)
         assert "--dir cannot be written (the file system is read-only" in line
         assert len(server.requests) == n_requests  # refused before any request
+
+
+def test_a_mirror_serving_a_web_page_instead_of_the_archive_is_named_so_and_the_next_mirror_tried(tmp_path, capsys):
+    """A 200 with an HTML error/quota page used to read as 'md5 is X, expected Y'; now it says what came, and the
+    next mirror is still tried (for EMNIST, for a real-world file likewise)."""
+    from httpmirror import MirrorServer
+
+    page = b"<html><body>Quota exceeded</body></html>"
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    other = MirrorServer({})  # 404 for everything: it must be asked
+    try:
+        web = f"http://127.0.0.1:{httpd.server_address[1]}/gzip.zip"
+        line = one_line(capsys, ["data", "download", "--data-dir", str(tmp_path / "data"), "--mirror", web,
+                                 "--mirror", other.url("/gzip.zip"), "--no-progress"])
+        assert "got a web page (text/html) instead of the file" in line and "md5 is" not in line
+        assert any(r["path"] == "/gzip.zip" for r in other.requests)
+        assert not list((tmp_path / "data").rglob("*.part"))
+    finally:
+        httpd.shutdown()
+        other.close()

@@ -180,7 +180,6 @@ def fit(model: nn.Module, data: DataBundle, config: TrainConfig, out_dir: str | 
     if unknown or "test" not in evaluate_parts:
         raise ConfigError(f"evaluate_parts={evaluate_parts!r}: parts are train, val and test, and test is always "
                           "scored. Fix: e.g. evaluate_parts=('train', 'test')")
-    config.check()
     for name in ("epochs", "batch_size", "eval_batch_size", "log_every"):
         if getattr(config, name) < 1:
             raise ConfigError(f"TrainConfig.{name}={getattr(config, name)}: must be >= 1. Fix: correct the config")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 
 
 def number(kind: type = int, *, low: float | None = None, high: float | None = None, low_open: bool = False):
@@ -29,8 +30,16 @@ def number(kind: type = int, *, low: float | None = None, high: float | None = N
 
 
 COUNT = number(int, low=1)  # epochs, batch size, samples, trials, top-k ...
-NON_NEGATIVE = number(int, low=0)  # seeds, warm-up steps
+NON_NEGATIVE = number(int, low=0)  # warm-up steps
+MAX_SEED = 2**63 - 1  # random, numpy's generators and torch.manual_seed all take it; 2**64 overflows torch
+SEED = number(int, low=0, high=MAX_SEED)
 SECONDS = number(int, low=1)
+# Beyond these a value is a typo, and it fails late and badly: torch.set_num_threads(100000) segfaults, 100000
+# DataLoader workers fork 100000 processes, a batch of 1e11 images is a MemoryError traceback.
+MAX_THREADS = 4 * (os.cpu_count() or 2)
+THREADS = number(int, low=1, high=MAX_THREADS)
+MAX_BATCH = 65536
+BATCH_SIZE = number(int, low=1, high=MAX_BATCH)
 PORT = number(int, low=1, high=65535)
 POSITIVE = number(float, low=0, low_open=True)
 # A learning rate is finite *and* sane: 1e308 passes "positive and finite" but overflows the first optimizer step

@@ -17,13 +17,37 @@ _SECRET_QUERY = re.compile(r"(?P<key>[?&;](?:[A-Za-z0-9_.-]*(?:token|key|secret|
 
 # Characters that would act on a terminal instead of showing (ANSI escapes, backspace, bell, carriage return,
 # C1 controls) or reorder what it shows (bidi overrides). A file name or a file's content quoted in a message may
-# hold any of them; they are shown escaped (\x1b), so a message always reads as what it is.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# hold any of them; they are shown escaped (\x1b), so a message always reads as what it is. A newline or tab is
+# escaped too: a message is one line, and a file named "a\nb.png: A 0.99" must not forge a second one.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# What charclf's own output may not carry either (``TerminalSafe``): the same, less the newline, tab and carriage
+# return its own formatting and progress lines use.
+_TERMINAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match) -> str:
+    return repr(match.group())[1:-1]
 
 
 def printable(text: str) -> str:
-    """``text`` with terminal control characters escaped (newlines and tabs kept); see ``_CONTROL``."""
-    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))
+    """``text`` (a message, or a file name about to be printed) on one line, with every control character
+    escaped; see ``_CONTROL``."""
+    return _CONTROL.sub(_escape, str(text))
+
+
+class TerminalSafe:
+    """A text stream (``sys.stdout``) that escapes ANSI escapes, C1 controls and bidi overrides in whatever is
+    written to it, so no file name or file content a command prints (a run folder, a verified path, a manifest's
+    entry) acts on the terminal. The CLI wraps stdout in it for every command."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(_TERMINAL.sub(_escape, text))
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def mask_credentials(text: str) -> str:

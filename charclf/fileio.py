@@ -176,9 +176,10 @@ def lock_holder(lock: str | os.PathLike) -> str | None:
 
 
 @contextlib.contextmanager
-def exclusive(lock: str | os.PathLike, busy: Callable[[str], Exception]) -> Iterator[None]:
+def exclusive(lock: str | os.PathLike, busy: Callable[[str], Exception] | None = None) -> Iterator[None]:
     """Hold an ``flock`` on the file ``lock`` (which records this process's PID) for the block, or raise
-    ``busy(holder_pid)`` at once when a live process holds it. The kernel drops an flock when its process dies,
+    ``busy(holder_pid)`` at once when a live process holds it (``busy`` None: wait for it instead, for a short
+    read-modify-write such as merging an evaluation into metrics.json). The kernel drops an flock when its process dies,
     even by SIGKILL, so a killed holder never blocks anyone: its stale file is simply taken over. The file is
     removed on release — unlinked while still locked, and a process that opened it meanwhile notices (the path
     no longer names the inode it locked) and locks the current file instead."""
@@ -193,8 +194,11 @@ def exclusive(lock: str | os.PathLike, busy: Callable[[str], Exception]) -> Iter
             raise (failure or WriteError(f"{lock}: cannot create this lock file ({err.strerror or err}). Fix: make "
                                          "its folder writable")) from err
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fh, fcntl.LOCK_EX | (fcntl.LOCK_NB if busy is not None else 0))
         except OSError as err:
+            if busy is None:
+                fh.close()
+                raise
             fh.seek(0)
             holder = fh.read().strip()
             fh.close()

@@ -7,6 +7,9 @@ import os
 from pathlib import Path
 
 LOCK_NAME = ".charclf-train.lock"  # held (flock) by the one process training into the folder; holds its PID
+# held (flock, briefly) while `charclf evaluate` merges its result into metrics.json; one a killed evaluation left
+# is part of the run folder like the lock above (--overwrite removes it, --resume ignores it)
+METRICS_LOCK = ".metrics.json.lock"
 HELD: set[Path] = set()  # folders this process has locked (the lock is re-entrant within a process)
 
 

@@ -722,3 +722,123 @@ def test_bad_config_file_for_train_is_one_line(tmp_path, capsys, make, expected)
     line = cli_error(capsys, ["train", "--config", str(cfg), "--out", str(tmp_path / "run")])
     assert f"charclf train: error: {cfg}: {expected}" in line and "Fix:" in line
     assert not (tmp_path / "run").exists()
+
+
+# -- probe of issue 35's classes: strings that reach the terminal, numbers in a config file ------------------------
+@pytest.mark.parametrize("name", ["a\nb.png: A 0.999", "c\x1b[31mred.png", "d\u202egnp.exe", "e\tf\r.png"])
+def test_a_file_name_printed_by_predict_stays_on_one_line_and_drives_no_terminal(good_model, image, tmp_path,
+                                                                                   capsys, name):
+    """A file name is escaped in predict's result lines, good and failed alike: it can neither forge a second
+    result line (a newline) nor colour, clear or reorder the terminal (ANSI escapes, bidi overrides)."""
+    good, bad = tmp_path / name, tmp_path / f"bad {name}"
+    shutil.copy(image, good)
+    bad.write_text("not an image")
+    capsys.readouterr()
+    assert main(["predict", "--model", str(good_model), "--top", "1", str(good), str(bad)]) == 1
+    out, err = capsys.readouterr()
+    for text in (out, err):
+        assert len(text.strip().splitlines()) == 1, text
+        assert not any(c in text for c in "\x1b\u202e\t\r"), text
+    assert out.startswith(repr(str(good))[1:-1]) and "error:" in err
+
+
+def test_whatever_a_command_prints_on_stdout_drives_no_terminal(capsys):
+    """The CLI's stdout escapes ANSI escapes and bidi overrides in any print (a run folder, a verified path)."""
+    from charclf.apps import cli
+
+    printed = []
+    original = cli._main
+    try:
+        cli._main = lambda argv: printed.append(print("run folder: /tmp/x\x1b[2J\u202eyz\n\tnext")) or 0
+        assert cli.main([]) == 0
+    finally:
+        cli._main = original
+    assert capsys.readouterr().out == "run folder: /tmp/x\\x1b[2J\\u202eyz\n\tnext\n"
+
+
+@pytest.mark.parametrize("field, value, says", [
+    ("optimizer.lr", 1e308, "must be > 0 and <= 10"), ("optimizer.lr", "NaN", "finite"),
+    ("optimizer.weight_decay", "NaN", "finite"), ("optimizer.momentum", 1e300, "must be in [0, 1)"),
+    ("optimizer.betas", [2.0, "Infinity"], "finite"), ("ema_decay", "NaN", "finite"), ("ema_decay", 1.5, "(0, 1)"),
+    ("label_smoothing", 10 ** 400, "finite"), ("seed", 10 ** 20, "TrainConfig.seed"), ("seed", -3, "TrainConfig.seed"),
+    ("early_stopping_patience", -2, "early_stopping_patience")])
+def test_a_config_file_with_an_absurd_number_is_one_line_before_any_work(tmp_path, capsys, field, value, says):
+    """Every number of a --config file is checked as --lr and --seed are on the command line: NaN, Infinity, a
+    float beyond range, an lr of 1e308 or a seed beyond 2**64 is one line, and no run folder is made."""
+    cfg = {"model": "lenet5_keras", "epochs": 1, "optimizer": {}}
+    *parents, last = field.split(".")
+    node = cfg
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[last] = value
+    text = json.dumps(cfg).replace('"NaN"', "NaN").replace('"Infinity"', "Infinity")
+    path = tmp_path / "cfg.json"
+    path.write_text(text)
+    out = tmp_path / "run"
+    line = cli_error(capsys, ["train", "--config", str(path), "--out", str(out), "--no-progress",
+                              "--data-dir", str(tmp_path / "no-data")])
+    assert says in line, line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("flag", ["--seed"])
+@pytest.mark.parametrize("command", ["train", "tune", "bench"])
+def test_a_seed_beyond_what_the_generators_take_is_refused_by_the_argument_check(tmp_path, capsys, command, flag):
+    line = cli_error(capsys, [command, flag, str(2 ** 64), "--out", str(tmp_path / "x")])
+    assert "--seed" in line and "out of range" in line
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["race", "--seeds", "3," + str(10 ** 23)], "--seeds"),  # was a torch overflow traceback
+    (["race", "--threads", "100000"], "--threads"),  # was a segfault in torch.set_num_threads
+    (["bench", "--threads", "100000"], "--threads"),
+    (["bench", "--workers", "0,100000"], "--workers"),  # would fork 100000 DataLoader workers
+    (["bench", "--batch-size", "99999999999"], "--batch-size"),  # was a MemoryError traceback
+    (["train", "--batch-size", "99999999999", "--model", "lenet5_keras"], "--batch-size")])
+def test_absurd_thread_worker_batch_and_seed_counts_are_refused_in_one_line(tmp_path, capsys, argv, says):
+    line = cli_error(capsys, [*argv, "--out", str(tmp_path / "out.json")])
+    assert says in line and ("out of range" in line or "<=" in line), line
+    assert not (tmp_path / "out.json").exists()
+
+
+@pytest.mark.parametrize("target", ["self", "missing.png"])
+def test_a_looping_or_dangling_symlink_is_named_as_a_link_not_a_missing_file(good_model, tmp_path, capsys, target):
+    link = tmp_path / "link.png"
+    link.symlink_to(link if target == "self" else tmp_path / target)
+    capsys.readouterr()
+    assert main(["predict", "--model", str(good_model), str(link)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "symbolic link" in err and "not found" not in err, err
+
+
+def test_a_folder_name_with_a_newline_stays_on_its_line_in_data_verify(tmp_path, capsys):
+    """Paths a command prints as its result (data verify's folder, train's run folder, evaluate's metrics.json,
+    'wrote ...') are escaped: a newline in a folder name cannot forge a line of the table below it."""
+    folder = tmp_path / "d\x1b[31m\nok  byclass test images ok"
+    (folder / "emnist").mkdir(parents=True)
+    capsys.readouterr()
+    main(["data", "verify", "--data-dir", str(folder)])
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("data directory: ") and first.endswith("\\nok  byclass test images ok"), first
+    assert "\x1b" not in first
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "TIFF"])
+def test_a_multi_frame_image_is_refused_in_one_line_not_read_by_its_first_frame(tmp_path, fmt):
+    """A blank first frame used to be refused as 'blank' and a multi-page scan's later characters silently
+    ignored: a file of several frames is refused, naming the count, and the other files still get answers."""
+    from PIL import Image, ImageDraw
+
+    from charclf.apps.imageprep import load_image
+    from charclf.errors import ImageError
+
+    blank = Image.new("L", (64, 64), 255)
+    inked = blank.copy()
+    ImageDraw.Draw(inked).line([(32, 8), (32, 56)], fill=0, width=6)
+    path = tmp_path / f"two.{fmt.lower()}"
+    blank.save(path, format=fmt, save_all=True, append_images=[inked])
+    with pytest.raises(ImageError, match=r"holds 2 frames .* Fix: save the frame or page you want"):
+        load_image(path)
+    single = tmp_path / f"one.{fmt.lower()}"
+    inked.save(single, format=fmt)
+    assert load_image(single).size == (64, 64)

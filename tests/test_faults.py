@@ -439,3 +439,89 @@ if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "kill-at-rena
     fileio.os.__dict__.update(os.__dict__)
     fileio.os.replace = replace
     raise SystemExit(main(sys.argv[2:]))
+
+
+@pytest.mark.slow
+def test_two_evaluations_of_one_run_at_once_both_are_kept(data_dir, tmp_path, monkeypatch):
+    """`charclf evaluate --part val` finishing while `charclf evaluate --tta` of the same run computes: the
+    second merges into metrics.json as it is when it writes (under a lock), not as it read it at its start, so
+    the first's evaluation is not silently dropped (both said "written ... under evaluation.X", exit 0)."""
+    from charclf.eval import evaluate as ev
+
+    out = tmp_path / "run"
+    assert main(train_args(data_dir, out)) == 0
+    real = ev.evaluate_model
+
+    def another_evaluation_finishes_meanwhile(*args, **kwargs):
+        monkeypatch.setattr(ev, "evaluate_model", real)
+        assert main(["evaluate", str(out), "--part", "val", "--data-dir", str(data_dir)]) == 0
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ev, "evaluate_model", another_evaluation_finishes_meanwhile)
+    assert main(["evaluate", str(out), "--tta", "--data-dir", str(data_dir)]) == 0
+    assert sorted(json.loads((out / "metrics.json").read_text())["evaluation"]) == ["test", "test_tta", "val"]
+    assert not (out / ".metrics.json.lock").exists()  # released and removed
+    # A lock file a killed evaluation left is part of the run folder: --overwrite clears it, nothing is refused.
+    (out / ".metrics.json.lock").write_text("12345\n")
+    assert main(train_args(data_dir, out, "--overwrite")) == 0
+
+
+def test_fetch_realworld_onto_a_read_only_or_full_disk_is_one_line_not_a_network_failure_per_file(tmp_path,
+                                                                                                    capsys):
+    """fetch-realworld into a read-only --dir printed one "could not fetch ... Fix: check the network" line per
+    file (808 for the real manifest); onto a disk that fills up, the same per file. Now: a read-only --dir is
+    refused before any request, and a full disk stops the fetch at the first file, naming it (verified files stay)."""
+    import hashlib
+
+    from httpmirror import MirrorServer
+
+    from charclf.data import realworld as rw
+
+    data = b"\x89PNG" + b"\0" * 300_000
+    server = MirrorServer({f"/{i}.png": data for i in range(3)})
+    rows = [rw.ManifestRow(id=str(i), source="synth", label="A", capture="tablet", path=f"{i}.png",
+                           url=server.url(f"/{i}.png"), sha256=hashlib.sha256(data).hexdigest()) for i in range(3)]
+    manifest = rw.write_manifest(rows, tmp_path / "m.csv")
+    with tmpfs(tmp_path / "disk", "512k") as disk:
+        argv = ["data", "fetch-realworld", "--manifest", str(manifest), "--dir", str(disk / "set")]
+        line = one_line(capsys, argv)
+        assert "disk full while writing it" in line and "/synth/" in line and "network" not in line
+        assert not list(disk.rglob("*.tmp"))
+        remount(disk, "ro")
+        n_requests = len(server.requests)
+        line = one_line(capsys, argv)
+        assert "--dir cannot be written (the file system is read-only" in line
+        assert len(server.requests) == n_requests  # refused before any request
+
+
+def test_a_mirror_serving_a_web_page_instead_of_the_archive_is_named_so_and_the_next_mirror_tried(tmp_path, capsys):
+    """A 200 with an HTML error/quota page used to read as 'md5 is X, expected Y'; now it says what came, and the
+    next mirror is still tried (for EMNIST, for a real-world file likewise)."""
+    from httpmirror import MirrorServer
+
+    page = b"<html><body>Quota exceeded</body></html>"
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    other = MirrorServer({})  # 404 for everything: it must be asked
+    try:
+        web = f"http://127.0.0.1:{httpd.server_address[1]}/gzip.zip"
+        line = one_line(capsys, ["data", "download", "--data-dir", str(tmp_path / "data"), "--mirror", web,
+                                 "--mirror", other.url("/gzip.zip"), "--no-progress"])
+        assert "got a web page (text/html) instead of the file" in line and "md5 is" not in line
+        assert any(r["path"] == "/gzip.zip" for r in other.requests)
+        assert not list((tmp_path / "data").rglob("*.part"))
+    finally:
+        httpd.shutdown()
+        other.close()

@@ -39,8 +39,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from charclf.argtypes import COUNT, NON_NEGATIVE
-from charclf.errors import CharclfError, ConfigError
+from charclf.argtypes import BATCH_SIZE, COUNT, MAX_THREADS, NON_NEGATIVE, SEED, THREADS
+from charclf.errors import CharclfError, ConfigError, printable
 from charclf.train.config import AugmentConfig, OptimizerConfig, TrainConfig
 from charclf.train.precision import cpu_has_fast_bf16
 from charclf.train.throughput import sync
@@ -306,7 +306,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("bench", help="training-throughput benchmark: usual pipeline vs charclf",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", default=",".join(DEFAULT_MODELS), help="comma-separated registry names")
-    p.add_argument("--batch-size", type=COUNT, default=128)
+    p.add_argument("--batch-size", type=BATCH_SIZE, default=128)
     p.add_argument("--steps", type=COUNT, default=None, help="timed steps per pipeline (default 30 on CPU, 300 on GPU)")
     p.add_argument("--warmup", type=NON_NEGATIVE, default=None, help="untimed steps first (default 5 on CPU, 30 on GPU)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
@@ -316,22 +316,23 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--no-data-only", action="store_true", help="skip the rows timing the data paths without a model")
     p.add_argument("--data-dir", default=None, help="folder with emnist/ and protocols/ (default: the usual search)")
     p.add_argument("--out", default=None, help="JSON path (default outputs/bench/bench-<device>.json)")
-    p.add_argument("--threads", type=COUNT, default=None,
+    p.add_argument("--threads", type=THREADS, default=None,
                    help="torch intra-op threads for training (default: torch's choice, usually the core count)")
     p.add_argument("--repeats", type=COUNT, default=None,
                    help="rounds over all pipelines, median reported (default 3 on CPU, 1 on GPU)")
-    p.add_argument("--seed", type=NON_NEGATIVE, default=0)
+    p.add_argument("--seed", type=SEED, default=0)
     p.set_defaults(func=run)
     return p
 
 
-def int_list(text: str, what: str) -> tuple[int, ...]:
+def int_list(text: str, what: str, high: int) -> tuple[int, ...]:
+    """``--what 0,2``: integers in [0, high] (seeds: MAX_SEED; DataLoader workers: MAX_THREADS)."""
     try:
         values = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError as err:
         raise ConfigError(f"--{what} {text!r}: expected comma-separated integers. Fix: e.g. --{what} 0,2") from err
-    if not values or min(values) < 0:
-        raise ConfigError(f"--{what} {text!r}: expected integers >= 0. Fix: e.g. --{what} 0,2")
+    if not values or min(values) < 0 or max(values) > high:
+        raise ConfigError(f"--{what} {text!r}: expected integers >= 0 and <= {high}. Fix: e.g. --{what} 0,2")
     return values
 
 
@@ -362,7 +363,7 @@ def settings_from_args(args) -> BenchSettings:
     if not models:
         raise ConfigError("--models is empty. Fix: e.g. --models vgg,minivision_v3")
     return BenchSettings(models=models, batch_size=args.batch_size, steps=steps, warmup=warmup, device=str(device),
-                         workers=int_list(args.workers, "workers"), variants=variants, repeats=repeats,
+                         workers=int_list(args.workers, "workers", MAX_THREADS), variants=variants, repeats=repeats,
                          data_only=not args.no_data_only, seed=args.seed)
 
 
@@ -395,7 +396,7 @@ def run(args) -> int:
                    "load_average_1min": {"before": load_before, "after": load_average()},
                    "results": rows})
     write_json(out, result)
-    print(f"\nwrote {out}")
+    print(f"\nwrote {printable(out)}")
     return 0
 
 

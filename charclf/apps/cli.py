@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-from charclf.errors import CharclfError, ConfigError
+from charclf.errors import CharclfError, ConfigError, TerminalSafe
 
 # subcommand -> module exposing add_parser(subparsers) and run(args) -> int
 COMMANDS = {
@@ -140,6 +140,16 @@ def _deprecated(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Whatever a command prints (file names, a manifest's fields) never drives the terminal; errors are escaped
+    # in full by CharclfError itself.
+    stdout, sys.stdout = sys.stdout, TerminalSafe(sys.stdout)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout = stdout
+
+
+def _main(argv: list[str] | None) -> int:
     argv = _deprecated(sys.argv[1:] if argv is None else list(argv))
     command = argv[0] if argv else None
     try:

@@ -17,7 +17,7 @@ import numpy as np
 
 from charclf.apps.imageprep import STEPS, load_image, preprocess_image  # noqa: F401  (re-exported: the contract's home)
 from charclf.argtypes import COUNT
-from charclf.errors import CharclfError, DataError
+from charclf.errors import CharclfError, DataError, printable
 
 DEFAULT_MODEL = "default"  # the model_hub folder predict and demo use when no --model is given
 # Up to this many images run on one torch thread: for a handful of 28x28 images the threads' start-up and
@@ -112,9 +112,9 @@ def answer(ranked: list[tuple[str, float]]) -> str:
 
 def _unexpected(path, err: Exception) -> str:
     """One line for a failure no check foresaw: which file, what happened, and what to try."""
-    return (f"{path}: could not be turned into a character image ({type(err).__name__}: "
-            f"{' '.join(str(err).split())[:200]}). Fix: save the image again as an 8-bit PNG and retry; if it "
-            "still fails, report it with the file")
+    return printable(f"{path}: could not be turned into a character image ({type(err).__name__}: "
+                     f"{' '.join(str(err).split())[:200]}). Fix: save the image again as an 8-bit PNG and retry; "
+                     "if it still fails, report it with the file")
 
 
 def _prepare(path, disable=()) -> np.ndarray:
@@ -188,11 +188,12 @@ def resolve_model_dir(model_dir: str | Path | None) -> Path:
 
 def format_entry(entry: dict) -> str:
     """``a.png: A 0.912  H 0.031 ...``, or with look-alikes on top ``o.png: O or 0 or o (look-alikes)  O ...``."""
+    name = printable(entry["file"])  # one line per file, whatever its name holds (a newline, an ANSI escape)
     if not entry["ok"]:
-        return f"{entry['file']}: error: {entry['error']}"
+        return f"{name}: error: {entry['error']}"
     ranked = "  ".join(f"{char} {prob:.3f}" for char, prob in entry["top"])
     note = f"{entry['answer']}  " if entry.get("lookalikes") else ""
-    return f"{entry['file']}: {note}{ranked}"
+    return f"{name}: {note}{ranked}"
 
 
 # -- CLI ------------------------------------------------------------------------------------------------

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from charclf.argtypes import COUNT, number
-from charclf.errors import ConfigError
+from charclf.argtypes import COUNT, MAX_SEED, THREADS, number
+from charclf.errors import ConfigError, printable
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -41,7 +41,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="also race this recipe of ours through charclf's pipeline (entrant charclf_fast, "
                         "e.g. charclf_race); the JSON's ratio_fast is usual over it")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--threads", type=COUNT, default=None,
+    p.add_argument("--threads", type=THREADS, default=None,
                    help="torch intra-op threads for training (default: torch's choice, usually the core count)")
     p.add_argument("--data-dir", default=None, help="folder with emnist/ and protocols/ (default: the usual search)")
     p.add_argument("--out", default=None,
@@ -90,7 +90,7 @@ def run(args) -> int:
     if out.exists() and not (args.out or args.overwrite):  # an hour of racing is not replaced by accident
         raise ConfigError(f"{out} already exists. Fix: pass --overwrite to replace it, or --out PATH to write "
                           "elsewhere")
-    seeds = int_list(args.seeds, "seeds")
+    seeds = int_list(args.seeds, "seeds", MAX_SEED)
     pipelines = tuple(p.strip() for p in args.pipelines.split(",") if p.strip())
     config = get_recipe("minivision_v3", device=str(device), max_train_samples=args.max_train_samples)
     fast_config = (None if args.fast_recipe is None else
@@ -108,5 +108,5 @@ def run(args) -> int:
     print()
     print(format_race_table(result))
     write_json(out, result)
-    print(f"\nwrote {out}")
+    print(f"\nwrote {printable(out)}")
     return 0

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from charclf.apps.realworld import VARIANTS, default_out, format_summary, run_evaluation
 from charclf.argtypes import COUNT
+from charclf.errors import printable
 
 
 def add_parser(subparsers) -> None:
@@ -47,7 +48,7 @@ def run(args) -> int:
     artifact = run_evaluation(model_dir, root, manifest, out,
                               variants=() if args.no_synthetic else VARIANTS, workers=args.workers)
     print(format_summary(artifact))
-    print(f"wrote {out} and {out.with_suffix('.png')}")
+    print(f"wrote {printable(out)} and {printable(out.with_suffix('.png'))}")
     return 0
 
 
@@ -62,5 +63,5 @@ def run_ablation(args, model_dir: Path, root: Path, manifest: Path) -> int:
     artifact = ablation(model_dir, root, manifest, out, steps=steps, workers=args.workers, after=scores,
                         before=before, variants=() if args.no_synthetic else VARIANTS)
     print(ablation_table(artifact).to_string(float_format=lambda v: f"{v:.3f}"))
-    print(f"wrote {out}")
+    print(f"wrote {printable(out)}")
     return 0

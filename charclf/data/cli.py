@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from charclf.data.official import DATA_ENV, NIST_URL
+from charclf.errors import printable
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -65,7 +66,7 @@ def _verify(args) -> int:
     table = verify_data_dir(root)
     protocols = runnable_protocols(table)
     with pd.option_context("display.max_rows", None, "display.max_colwidth", 70, "display.width", 200):
-        print(f"data directory: {root.resolve()}\n")
+        print(f"data directory: {printable(root.resolve())}\n")
         print(table[["dataset", "part", "kind", "status", "layout", "file", "note"]].to_string(index=False))
         counts = table["status"].value_counts().to_dict()
         print("\nfiles: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
@@ -74,7 +75,7 @@ def _verify(args) -> int:
     can = protocols[protocols["runnable"]]
     if can.empty:
         why = "the folder does not exist" if not root.exists() else "none of the needed files is usable"
-        print(f"\nno protocol can run with {root} ({why}). Fix: pass the folder that holds emnist/ and mnist/ "
+        print(f"\nno protocol can run with {printable(root)} ({why}). Fix: pass the folder that holds emnist/ and mnist/ "
               f"(--data-dir or ${DATA_ENV}), put the files there (see data/README.md), or run "
               f"`charclf data download --data-dir {root}`")
         return 1
@@ -88,10 +89,10 @@ def _download(args) -> int:
     path = download_emnist(args.data_dir, args.mirror, progress=not args.no_progress, force=args.force,
                            allow_non_nist=args.allow_non_nist_mirror)
     if args.allow_non_nist_mirror:
-        print(f"EMNIST archive: {path} (--allow-non-nist-mirror: members checked against NIST's sums, or else the "
+        print(f"EMNIST archive: {printable(path)} (--allow-non-nist-mirror: members checked against NIST's sums, or else the "
               "mirror's own SHA256SUMS; `charclf data verify` shows which files are NIST's)")
     else:
-        print(f"verified EMNIST archive (every member matches NIST's pinned sha256): {path}")
+        print(f"verified EMNIST archive (every member matches NIST's pinned sha256): {printable(path)}")
     if args.mnist:
         print(f"classic MNIST: {download_mnist(args.data_dir, progress=not args.no_progress)}")
     return 0

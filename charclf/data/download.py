@@ -60,7 +60,7 @@ from charclf.data.official import (
     official_file,
     resolve_data_dir,
 )
-from charclf.errors import ChecksumError, DataError, DownloadError, mask_credentials
+from charclf.errors import ChecksumError, DataError, DownloadError, WriteError, mask_credentials
 from charclf.fileio import exclusive, write_failure
 
 CHUNK = 1 << 20
@@ -154,8 +154,15 @@ def _check_space(folder: Path, need: int) -> None:
     except OSError:
         return
     if need > free:
-        raise DownloadError(folder, f"needs {need / 2**20:,.0f} MB free for the download, only {free / 2**20:,.0f} MB "
-                                    "are free", "free some space, or pass another --data-dir / $CHARCLF_DATA_DIR")
+        # A WriteError, not a DownloadError: no other mirror (or file of a manifest) fits either, so it stops
+        # the command instead of failing once per mirror or file.
+        raise WriteError(f"{folder}: needs {_size(need)} free for the download, only {_size(free)} are free. Fix: "
+                         "free some space, or pass another --data-dir / $CHARCLF_DATA_DIR")
+
+
+def _size(n: int) -> str:
+    """Bytes for a message: "0 MB free" of 300 KB needed would read as nonsense."""
+    return f"{n / 2**20:,.0f} MB" if n >= 10 * 2**20 else f"{n / 2**10:,.0f} KB"
 
 
 MIN_RATE = 4096  # bytes/s: a download slower than this over a whole RATE_WINDOW is stalled
@@ -214,6 +221,13 @@ def read_limited(resp, limit: int, *, min_rate: float | None = None) -> bytes:
     return b"".join(stream(resp, min_rate=min_rate, limit=limit))
 
 
+def web_page(resp) -> bool:
+    """Whether ``resp`` is a web page. Every file charclf downloads is binary (archives, .gz, images) or plain
+    text (SHA256SUMS): a web page is a server's error, quota, sign-in or "not found" page served with 200, which
+    would otherwise read as a bad checksum or a malformed manifest."""
+    return resp.headers.get_content_type() in ("text/html", "application/xhtml+xml")
+
+
 def _fetch(url: str, part: Path, *, timeout: float, progress: bool, min_rate: float | None = None) -> int:
     """Append ``url``'s remaining bytes to ``part`` (resuming with a Range request). Returns the bytes resumed from."""
     from tqdm.auto import tqdm
@@ -229,6 +243,11 @@ def _fetch(url: str, part: Path, *, timeout: float, progress: bool, min_rate: fl
             return have
         raise
     with resp:
+        if web_page(resp):
+            raise DownloadError(part.with_name(part.name.removesuffix(".part")),
+                                f"got a web page ({resp.headers.get_content_type()}) instead of the file from "
+                                f"{mask_credentials(url)}, likely an error, quota or sign-in page", "open the URL in "
+                                "a browser to see why, or use another mirror")
         if have and resp.status != 206:  # the server ignored Range: start over
             have = 0
         # http.client's parsed Content-Length: None when the header is absent, negative or not a number (a lying
@@ -307,6 +326,8 @@ def mirror_checksums(url: str, *, timeout: float, allow_non_nist: bool = False,
     murl = manifest_url(url)
     try:
         with open_url(urllib.request.Request(murl, headers={"User-Agent": "charclf"}), timeout=timeout) as resp:
+            if web_page(resp):  # a host's "not found" page served with 200: no manifest, as a 404
+                return OFFICIAL
             text = read_limited(resp, 1 << 20, min_rate=min_rate).decode("utf-8", errors="replace")
     except urllib.error.HTTPError as err:
         if err.code in (403, 404, 410):
@@ -438,6 +459,10 @@ def _get_archive(target: Path, part: Path, mirrors: list[str], explicit: Checksu
                 only_checksums = False
                 failures.append(f"{mask_credentials(url)}: {getattr(err, 'reason', None) or err}")
                 break  # keep the .part: the next mirror (or a re-run) resumes it
+            except DownloadError as err:  # a web page instead of the archive: the next mirror may serve it
+                only_checksums = False
+                failures.append(err.problem)
+                break
             try:
                 _verify(part, checks)
             except DataError as err:

@@ -12,14 +12,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import re
 import subprocess
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from charclf.errors import ChecksumError, DataError, DownloadError
+from charclf.errors import ChecksumError, DataError, DownloadError, printable
+from charclf.fileio import atomic_write_bytes, check_writable, write_failure
 
 MANIFEST_DIR = Path(__file__).resolve().parent / "realworld"
 MANIFEST_PATH = MANIFEST_DIR / "manifest.csv"
@@ -230,9 +230,7 @@ def fetch_one(row: ManifestRow, root: Path, *, mirror: Path | None, sources: dic
                                     f"(from {mirror or row.url})",
                             "the source changed or the transfer was damaged; fetch again, and if it persists "
                             "report the source as changed")
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, target)  # never leave a half-written file under the final name
+    atomic_write_bytes(target, data)  # never a half-written file under the final name; a full disk is named
     part.unlink(missing_ok=True)
     return "fetched"
 
@@ -251,6 +249,7 @@ def fetch_realworld(root: str | Path | None = None, rows: list[ManifestRow] | No
     rows = read_manifest() if rows is None else rows
     sources = SOURCES if sources is None else sources
     mirror = Path(mirror) if mirror is not None else None
+    check_writable(root, "--dir")  # a read-only or full folder: one line now, not a "network" failure per file
     counts = {"kept": 0, "fetched": 0, "failed": 0}
     for row in unique_files(rows):
         try:
@@ -259,9 +258,14 @@ def fetch_realworld(root: str | Path | None = None, rows: list[ManifestRow] | No
             counts["failed"] += 1
             log(f"failed: {' '.join(str(err).split())}")
         except NETWORK_ERRORS + (OSError, subprocess.SubprocessError) as err:
+            # The disk filling up (or going read-only) mid-way stops the whole fetch, naming the file: every
+            # later file would fail the same way, and it is no network problem.
+            failure = None if isinstance(err, NETWORK_ERRORS) else write_failure(row.local_path(root), err)
+            if failure is not None:
+                raise failure from err
             counts["failed"] += 1
-            log(f"failed: {row.local_path(root)}: could not fetch {row.url} ({err}). Fix: check the network "
-                f"and run the command again (verified files are kept)")
+            log(printable(f"failed: {row.local_path(root)}: could not fetch {row.url} ({err}). Fix: check the "
+                          "network and run the command again (verified files are kept)"))
     return counts
 
 
@@ -273,7 +277,7 @@ def run_fetch(args) -> int:
     rows = read_manifest(args.manifest or MANIFEST_PATH)
     counts = fetch_realworld(root, rows, mirror=args.from_mirror, timeout=args.timeout,
                              log=lambda line: print(line, file=sys.stderr))
-    print(f"{root}: {len(rows)} images in {len(unique_files(rows))} files: {counts['fetched']} fetched, "
+    print(f"{printable(root)}: {len(rows)} images in {len(unique_files(rows))} files: {counts['fetched']} fetched, "
           f"{counts['kept']} already verified, {counts['failed']} failed")
     if counts["failed"]:
         print(f"{counts['failed']} files failed (listed above). Fix: run the command again; verified files are "

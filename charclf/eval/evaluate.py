@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from charclf.errors import ConfigError, DataError
+from charclf.errors import ConfigError, DataError, printable
 from charclf.eval.record import evaluation_key  # lives with the record it keys; importable from here too
 
 PARTS = ("test", "val")
@@ -292,7 +292,7 @@ def evaluate_run(run_dir, part: str = "test", data_dir=None, tta: bool | None = 
 
     run_dir = Path(run_dir)
     from charclf.fileio import check_writable
-    from charclf.runlock import refuse_if_locked
+    from charclf.runlock import METRICS_LOCK, refuse_if_locked
 
     check_writable(run_dir, "RUN_DIR")  # metrics.json is written there: refuse now, not after the evaluation
     refuse_if_locked(run_dir)  # a training writing into it would rewrite metrics.json under this evaluation
@@ -316,13 +316,21 @@ def evaluate_run(run_dir, part: str = "test", data_dir=None, tta: bool | None = 
                                        tta=bool(tta), model_dir=str(run_dir), model_git_sha=config.get("git_sha"))
     # With and without TTA are different numbers: keep both ("test", "test_tta") rather than overwrite.
     key = evaluation_key(part, tta)
-    if saved:  # a run record: the new evaluation joins it, nothing else in it changes
-        from charclf.eval.record import RunRecord
+    # Merge under a lock, re-reading metrics.json: another `charclf evaluate` of this folder (another part, or
+    # with TTA) may have written its evaluation while this one computed; merging into the copy read at the start
+    # would silently drop it. A training that started meanwhile is refused as at the start.
+    from charclf.fileio import exclusive
 
-        record = RunRecord.from_dict(saved, path=run_dir / "metrics.json", run_dir=run_dir)
-        record.replace(evaluation={**record.evaluation, key: entry}).save(run_dir)
-    else:  # a model folder without a training record (e.g. downloaded): its evaluations only
-        write_json(run_dir / "metrics.json", {"evaluation": {key: entry}})
+    with exclusive(run_dir / METRICS_LOCK):
+        refuse_if_locked(run_dir)
+        saved = _read_metrics(run_dir)
+        if saved:  # a run record: the new evaluation joins it, nothing else in it changes
+            from charclf.eval.record import RunRecord
+
+            record = RunRecord.from_dict(saved, path=run_dir / "metrics.json", run_dir=run_dir)
+            record.replace(evaluation={**record.evaluation, key: entry}).save(run_dir)
+        else:  # a model folder without a training record (e.g. downloaded): its evaluations only
+            write_json(run_dir / "metrics.json", {"evaluation": {key: entry}})
     return entry
 
 
@@ -394,6 +402,6 @@ def run(args) -> int:
         print(json.dumps(entry, indent=2, default=float))
     else:
         print(format_summary(entry))
-        print(f"written to {Path(args.run_dir) / 'metrics.json'} under "
+        print(f"written to {printable(Path(args.run_dir) / 'metrics.json')} under "
               f"evaluation.{evaluation_key(args.part, entry.get('tta'))}")
     return 0

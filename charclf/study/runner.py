@@ -38,7 +38,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from charclf.argtypes import NON_NEGATIVE, SECONDS
+from charclf.argtypes import SECONDS, SEED
 from charclf.errors import CharclfError, ConfigError, NotTrainedYet
 from charclf.paths import FIGURES_ENV, figures_dir
 from charclf.study.profiles import PROFILES
@@ -356,7 +356,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 04,07")
     p.add_argument("--data-dir", default=None, help="EMNIST/MNIST folder (default: $CHARCLF_DATA_DIR, then data/)")
     p.add_argument("--protocol", choices=("holdout", "official"), default="holdout")
-    p.add_argument("--seed", type=NON_NEGATIVE, default=0)
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--retrain", action="store_true",
                    help="with --train: train everything again instead of loading finished runs")
     p.add_argument("--no-download", action="store_true",

@@ -6,7 +6,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from charclf.argtypes import COUNT, LEARNING_RATE, NON_NEGATIVE
+from charclf.argtypes import BATCH_SIZE, COUNT, LEARNING_RATE, SEED
+from charclf.errors import printable
 from charclf.train.config import TrainConfig
 
 
@@ -32,11 +33,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--recipe", help="a named recipe as the base config (see charclf.train.recipes.list_recipes(); "
                                     "e.g. minivision_v3); its model unless --model is given")
     p.add_argument("--data-dir", help="data directory (default: $CHARCLF_DATA_DIR, else the repo's data/)")
-    p.add_argument("--batch-size", type=COUNT)
+    p.add_argument("--batch-size", type=BATCH_SIZE)
     p.add_argument("--lr", type=LEARNING_RATE, help="optimizer learning rate (0 < lr <= 10)")
     p.add_argument("--max-train-samples", type=COUNT, help="train on a stratified subset of this size")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--seed", type=NON_NEGATIVE)
+    p.add_argument("--seed", type=SEED)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
     return p
@@ -130,7 +131,7 @@ def _train(args) -> int:
     from charclf.train.engine import fit, seed_everything
     from charclf.train.run_folder import check_before_work, check_out_dir, refuse_finished, run_lock
 
-    config = build_config(args)
+    config = build_config(args).check()
     # Fail fast, before loading data: a wrong name, an occupied, busy or unwritable folder should cost nothing.
     if config.model not in list_models():
         raise unknown_name("model", config.model, list_models())
@@ -148,7 +149,7 @@ def _train(args) -> int:
         history = fit(model, data, config, args.out, resume=args.resume, overwrite=args.overwrite,
                       allow_precision_change=args.allow_precision_change, progress=not args.no_progress)
     r = history.attrs["record"]
-    print(f"run folder: {args.out}")
+    print(f"run folder: {printable(args.out)}")
     print(f"best val accuracy: {r.best_val_acc:.4f} (epoch {r.best_epoch} of {len(history)}; split "
           f"{data.split}, protocol {data.protocol}); test accuracy of that model: {r.test_acc:.4f}"
           f"{' (with TTA)' if r.tta else ''}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -85,6 +86,30 @@ class TrainConfig:
     max_train_samples: int | None = None  # stratified subset of the train part (quick profile)
     log_every: int = 50  # steps between progress-bar updates of loss/acc
     name: str = ""  # free text, e.g. the recipe's name
+
+    def check(self) -> "TrainConfig":
+        """Refuse, before any work, a value no training can use that its type lets through: an lr of 1e308 (the
+        CLI's --lr bound, for a config file too: it overflows the first step), a momentum or beta >= 1, a seed the
+        generators cannot take. ``charclf train`` calls it before loading data. (``fit`` does not: a search may try
+        an lr that diverges, and records that trial as pruned.)"""
+        from charclf.argtypes import MAX_LR, MAX_SEED
+
+        opt = self.optimizer
+        if not 0 < opt.lr <= MAX_LR:
+            raise ConfigError(f"OptimizerConfig.lr={opt.lr}: the learning rate must be > 0 and <= {MAX_LR:g}. Fix: "
+                              "e.g. 0.01 for sgd")
+        if not 0 <= opt.momentum < 1 or not all(0 <= b < 1 for b in opt.betas):
+            raise ConfigError(f"OptimizerConfig: momentum={opt.momentum} and betas={list(opt.betas)} must be in "
+                              "[0, 1). Fix: e.g. momentum 0.9, betas [0.9, 0.999]")
+        if not 0 <= self.seed <= MAX_SEED:  # random, numpy and torch all take it (torch: at most 2**64 - 1)
+            raise ConfigError(f"TrainConfig.seed={self.seed}: must be in [0, {MAX_SEED}]. Fix: e.g. 0")
+        if self.early_stopping_patience is not None and not self.early_stopping_patience >= 1:
+            raise ConfigError(f"TrainConfig.early_stopping_patience={self.early_stopping_patience}: must be >= 1, "
+                              "or null for no early stopping. Fix: e.g. 5")
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise ConfigError(f"TrainConfig.ema_decay={self.ema_decay}: must be in (0, 1), or null for no EMA. "
+                              "Fix: e.g. 0.999")
+        return self
 
     # -- JSON -------------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -225,7 +250,14 @@ def _coerce(tp, value, where: str):
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _bad_value(where, f"expected a number, got {value!r}")
-        return float(value)
+        # JSON lets NaN and Infinity through, and an int beyond a float's range overflows: no setting means either
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise _bad_value(where, f"expected a finite number, got {value!r}")
+        return number
     if tp is str:
         if not isinstance(value, str):
             raise _bad_value(where, f"expected a string, got {value!r}")

@@ -17,7 +17,8 @@ from charclf.fileio import write_csv  # noqa: F401  (engine writes its CSVs thro
 from charclf.models.hub import save_pretrained, save_weights
 from charclf.train import checkpoint
 from charclf.train.config import TrainConfig
-from charclf.runlock import HELD, LOCK_NAME, locked_message, refuse_if_locked, secondary_rank  # noqa: F401
+from charclf.runlock import (HELD, LOCK_NAME, METRICS_LOCK, locked_message, refuse_if_locked,  # noqa: F401
+                             secondary_rank)
 
 # val_acc is scored in float32 whatever the training precision; "precision" is what the epoch's steps ran in.
 HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s", "images_per_s",
@@ -140,7 +141,7 @@ def is_run_entry(path: Path) -> bool:
     """Whether ``path`` (an entry of a run folder) is something ``fit`` writes: a run file, the temporary file
     of one (left by a kill mid-write), the folder's lock file, or tb/ holding only TensorBoard event files."""
     name = path.name
-    if name == LOCK_NAME or name.startswith(".charclf-write-check."):  # the lock; fileio.check_writable's probe
+    if name in (LOCK_NAME, METRICS_LOCK) or name.startswith(".charclf-write-check."):  # locks; check_writable
         return True
     if path.is_dir() and not path.is_symlink():
         return name == TB_DIR and all(p.is_file() and p.name.startswith("events.out.tfevents.")

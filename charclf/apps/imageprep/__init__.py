@@ -34,6 +34,7 @@ tiny, each with an ``ImageError`` that names the file, the problem and the fix.
 """
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 from typing import Iterable
@@ -75,6 +76,9 @@ def load_image(path: str | Path) -> Image.Image:
     """
     path = Path(path)
     if not path.exists():
+        if path.is_symlink():  # "not found" would send the user looking for a file that is there, as a link
+            raise ImageError(f"{path}: is a symbolic link to {os.readlink(path)}, which does not exist or loops "
+                             "back to itself. Fix: point the link at the image file, or pass the file itself")
         raise ImageError(f"{path}: file not found. Fix: check the path")
     if path.is_dir():
         raise ImageError(f"{path}: is a folder, not an image file. Fix: pass the image files inside it")
@@ -90,6 +94,12 @@ def load_image(path: str | Path) -> Image.Image:
         try:
             with fh, Image.open(fh) as img:
                 _check_size(path, img.size)
+                frames = getattr(img, "n_frames", 1)
+                if frames > 1:  # an animation or a multi-page scan: reading its first frame alone would be a
+                    # silent partial answer (a blank first frame refused, later characters never read)
+                    raise ImageError(f"{path}: holds {frames} frames (an animation or a multi-page file), and "
+                                     "charclf reads one character per image. Fix: save the frame or page you "
+                                     "want as its own PNG (one per character)")
                 img.load()
                 img = ImageOps.exif_transpose(img)  # returns a decoded copy, so the file can close
         except ImageError:

@@ -8,7 +8,7 @@ import logging
 import sys
 from typing import Callable, TypeVar
 
-from charclf.argtypes import COUNT, NON_NEGATIVE, SECONDS
+from charclf.argtypes import COUNT, SECONDS, SEED
 
 SPACE_NAMES = ("byclass", "continuous")  # the keys of space.SPACES (a test checks), without importing Optuna
 DEFAULT_HEARTBEAT_S = 10  # storage.DEFAULT_HEARTBEAT_S (a test checks), without importing Optuna
@@ -38,7 +38,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--split", default="byclass")
     p.add_argument("--protocol", default="holdout", choices=["holdout", "official"])
-    p.add_argument("--seed", type=NON_NEGATIVE, default=0)
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--heartbeat", type=SECONDS, default=DEFAULT_HEARTBEAT_S,
                    help="seconds between a trial's heartbeats; a trial silent for 3x this is re-queued")

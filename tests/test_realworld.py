@@ -14,7 +14,7 @@ from PIL import Image
 
 from charclf.data import realworld as rw
 from charclf.errors import DataError
-from tests.httpmirror import MirrorServer
+from httpmirror import MirrorServer
 
 SOURCES = {"synth": {"repo": "someone/synth-hand", "commit": "c" * 40, "url": "https://github.com/someone/synth-hand",
                      "licence": "CC0", "capture": "tablet", "labels": "file name"}}

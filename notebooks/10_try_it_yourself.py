@@ -240,19 +240,11 @@ for name in (rw_before["gallery"], rw_after["gallery"]):
 #
 # One image per source and the two synthetic copies of a tablet drawing: as given, then the 28×28 with no
 # cleaning step, then with the steps switched on one after another (the last column is what the model sees).
-# With the set on disk the figure is drawn here; without it (a fresh clone, CI) the committed one is shown.
+# The figure is `outputs/realworld/steps.png`, drawn by `charclf.apps.realworld_report.steps_figure` from the
+# fetched set; it is shown from the committed file, so the notebook renders the same with or without the set.
 
 # %%
-from charclf.data.realworld import default_dir
-rw_set = rw_report.local_set(default_dir(), REPO_ROOT / "data" / "realworld")
-if rw_set is not None:
-    import matplotlib.pyplot as plt
-    fig = rw_report.steps_figure(rw_report.pick_examples(rw_rows), rw_set)
-    display(fig)
-    plt.close(fig)  # shown once: pyplot would draw it again at the end of the cell
-else:
-    print("the real-world set is not on this machine: showing the committed figure")
-    display(ShowImage(filename=str(RW / "steps.png")))
+display(ShowImage(filename=str(RW / "steps.png")))
 
 # %% [markdown]
 # ## What we found

@@ -53,7 +53,13 @@ def test_an_unknown_subcommand_is_one_line(capsys):
 
 
 def test_the_slow_ids_of_conftest_name_tests_that_exist():
-    from conftest import SLOW_TESTS
+    import importlib.util
+
+    # By path: `pytest tests notebooks` has two modules named conftest, and `import conftest` may find the other.
+    spec = importlib.util.spec_from_file_location("tests_conftest", ROOT / "tests" / "conftest.py")
+    conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conftest)
+    SLOW_TESTS = conftest.SLOW_TESTS
 
     for test_id in sorted(SLOW_TESTS):
         path, name = test_id.split("::")

@@ -35,6 +35,8 @@ def mirror(tmp_path_factory):
 @pytest.fixture
 def env(tmp_path, mirror, monkeypatch):
     monkeypatch.setenv(MIRRORS_ENV, mirror.url)
+    # The mirror serves synthetic stand-ins for NIST's files: a user must allow such a mirror knowingly.
+    monkeypatch.setenv("CHARCLF_ALLOW_NON_NIST_MIRROR", "1")
     monkeypatch.setenv("CHARCLF_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv(NO_DOWNLOAD_ENV, raising=False)
     monkeypatch.delenv(DATA_ENV, raising=False)

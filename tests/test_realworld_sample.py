@@ -139,6 +139,23 @@ def test_cli_sample_writes_sample_named_artifacts(tmp_path, monkeypatch, capsys)
     assert out.with_suffix(".png").is_file() and not (tmp_path / "realworld" / "model_hub-default.json").exists()
 
 
+def test_cli_sample_ablation_writes_the_steps_figure(tmp_path, monkeypatch, capsys):
+    from PIL import Image
+
+    from charclf.apps.cli import main
+
+    if not (DEFAULT_MODEL / "model.safetensors").is_file():
+        pytest.skip("model_hub/default is not in this checkout")
+    monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(tmp_path))
+    assert main(["evaluate-images", "--sample", "--ablation", "--steps", "thin", "--workers", "1"]) == 0
+    folder = tmp_path / "realworld"
+    art = json.loads((folder / "ablation-sample-model_hub-default.json").read_text())
+    assert [r["disabled"] for r in art["rows"]] == ["none", "thin"] and art["complete"]
+    figure = Image.open(folder / "sample-steps.png")  # one row per sample source, none of the full set's name
+    assert figure.size[0] > 1000 and figure.size[1] > 200 and not (folder / "steps.png").exists()
+    assert "sample-steps.png" in capsys.readouterr().out
+
+
 def test_cli_sample_refuses_dir_and_manifest_in_one_line(capsys):
     from charclf.apps.cli import main
 

@@ -31,7 +31,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--ablation", action="store_true",
                    help="score once per preprocessing step with that step off (one row each) and write "
                         "outputs/realworld/ablation-<model path>.json (or --out); the all-steps row comes from "
-                        "the model's evaluate-images artifact when it matches, the before row from --before")
+                        "the model's evaluate-images artifact when it matches, the before row from --before; "
+                        "also draws the preprocessing step by step on a few of the images (steps.png beside it)")
     p.add_argument("--steps", default=None, metavar="A,B",
                    help="with --ablation: only these steps (default: all of imageprep's PrepOptions)")
     p.add_argument("--before", default=None, metavar="JSON",
@@ -71,14 +72,19 @@ def scores_path(args, model_dir: Path) -> Path:
 
 def run_ablation(args, model_dir: Path, root: Path, manifest: Path) -> int:
     from charclf.apps.imageprep.options import check_step
-    from charclf.apps.realworld_report import ablation, ablation_table
+    from charclf.apps.realworld_report import STEPS_FIGURE, ablation, ablation_table, write_steps_figure
+    from charclf.data.realworld import read_manifest
 
     scores = scores_path(args, model_dir)
     out = Path(args.out) if args.out else scores.with_name(f"ablation-{scores.name}")
     before = Path(args.before) if args.before else scores.with_name(f"{scores.stem}-before.json")
     steps = None if args.steps is None else [check_step(s.strip()) for s in args.steps.split(",") if s.strip()]
+    variants = () if args.no_synthetic else VARIANTS
     artifact = ablation(model_dir, root, manifest, out, steps=steps, workers=args.workers, after=scores,
-                        before=before, variants=() if args.no_synthetic else VARIANTS)
+                        before=before, variants=variants)
     print(ablation_table(artifact).to_string(float_format=lambda v: f"{v:.3f}"))
-    print(f"wrote {printable(out)}")
+    # The step-by-step figure depends on the preprocessing and the set, not the model: one per set and folder.
+    figure = out.parent / ((SAMPLE_PREFIX if args.sample else "") + STEPS_FIGURE)
+    write_steps_figure(read_manifest(manifest), root, figure, variants=variants)
+    print(f"wrote {printable(out)} and {printable(figure)}")
     return 0

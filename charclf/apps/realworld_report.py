@@ -245,20 +245,6 @@ def write_steps_figure(rows, root: Path, path: Path, *, variants=VARIANTS, dpi: 
 
 
 # -- notebook tables --------------------------------------------------------------------------------------------
-def local_set(*candidates: Path) -> Path | None:
-    """The first folder holding the whole real-world set with the manifest's checksums, else None (a fresh clone,
-    CI: the notebook then shows the committed figures)."""
-    from charclf.data.realworld import check_local, read_manifest
-
-    rows = read_manifest()
-    for root in candidates:
-        if root is not None and Path(root).is_dir():
-            status = check_local(root, rows)
-            if not status["missing"] and not status["mismatch"]:
-                return Path(root)
-    return None
-
-
 def sources_table(sources: dict, rows):
     """Per source: where it comes from, its licence, how it was captured, how labels are known, and counts."""
     import pandas as pd

@@ -75,3 +75,24 @@ def test_no_seed_on_both_arms_is_an_empty_table(study):
     _arm(runs, outputs, BASE, (0,), (0.870,), (0.80,))
     assert rp.paired_table(runs, "full", CHANGED, BASE).empty
     assert rp.keep_verdict(rp.paired_table(runs, "full", CHANGED, BASE)).startswith("not measured yet")
+
+
+def test_the_text_table_shows_arms_in_percent_and_the_change_in_signed_points(study):
+    runs, outputs = study
+    _arm(runs, outputs, BASE, (0, 1, 2), (0.870, 0.871, 0.869), (0.80, 0.81, 0.79))
+    _arm(runs, outputs, CHANGED, (0, 1, 2), (0.869, 0.871, 0.870), (0.83, 0.84, 0.82))
+    text = rp.as_text(rp.paired_table(runs, "full", CHANGED, BASE)).set_index(["arm", "seed"])
+    assert text.loc[(BASE, "0"), "real merged"] == "80.00%"
+    assert text.loc[("change", "mean of 3"), "real merged"] == "+3.00 pts"
+    assert text.loc[("change", "std"), "real merged"] == "0.00 pts"
+
+
+def test_evaluate_images_keeps_a_study_runs_place_by_default(tmp_path, monkeypatch):
+    from charclf.apps.realworld import default_out
+    from charclf.paths import OUTPUTS_ENV
+
+    monkeypatch.setenv(OUTPUTS_ENV, str(tmp_path / "outputs"))
+    run = tmp_path / "outputs" / "runs" / "full" / "11_beyond" / "minivision_v3-capture-seed0"
+    assert default_out(run) == tmp_path / "outputs" / "realworld" / "runs" / "full" / "11_beyond" / \
+        "minivision_v3-capture-seed0.json"
+    assert default_out(tmp_path / "elsewhere" / "model").parent == tmp_path / "outputs" / "realworld"

@@ -290,10 +290,19 @@ def provenance(model_dir: Path, manifest: Path, root: Path, seconds: float) -> d
 
 
 def default_out(model_dir: Path) -> Path:
-    """``outputs/realworld/<model path, '/' -> '-'>.json``, e.g. model_hub-default.json."""
+    """``outputs/realworld/<model path, '/' -> '-'>.json``, e.g. model_hub-default.json; a study run's folder
+    ``outputs/runs/<profile>/<group>/<run>`` keeps its place: ``outputs/realworld/runs/<profile>/<group>/<run>.json``
+    (where notebook 10's paired table reads it)."""
     from charclf.paths import outputs_dir
     from charclf.provenance import repo_relative
 
+    runs = outputs_dir() / "runs"
+    try:
+        inside = Path(model_dir).resolve().relative_to(runs.resolve())
+    except ValueError:
+        inside = None
+    if inside is not None and len(inside.parts) >= 3:
+        return (outputs_dir() / "realworld" / "runs" / inside).with_suffix(".json")
     name = repo_relative(model_dir).strip("/").replace("/", "-").lstrip(".-") or "model"
     return outputs_dir() / "realworld" / f"{name}.json"
 

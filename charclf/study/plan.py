@@ -179,6 +179,7 @@ BEYOND_PLAN = {("charnet_xs", ""): "charclf_tiny",
                ("minivision_v3", "recipe"): "minivision_v3",
                ("minivision_s", ""): "minivision_v3_nearest",
                ("minivision_s_gap", ""): "minivision_v3_nearest",
+               ("minivision_xs", ""): "minivision_v3_nearest",  # <= 10k: the same design, narrower still
                ("minivision_v3_s2d", "nearest"): "minivision_v3_nearest",
                ("minivision_v3_s2d", "charclf"): "charclf_best",
                # The nearest arm again with capture augmentation (issue #39): for photographed and scanned

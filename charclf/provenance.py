@@ -55,6 +55,9 @@ def cpu_info() -> dict:
     return {"cpu_model": model, "cpu_flags": [f for f in CPU_FLAGS_OF_INTEREST if f in flags]}
 
 
+ISA_LIMITS = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")  # oneDNN's and ATen's instruction-set caps
+
+
 def machine_info() -> dict:
     """A short description of the machine a run used (device name, CPU model and flags, cores, library versions)."""
     import torch
@@ -70,6 +73,13 @@ def machine_info() -> dict:
         "torch_threads": torch.get_num_threads(),
         "device": "cpu",
     }
+    # A run made with the kernels capped below the CPU's (to measure an AVX2-only machine on a newer one) says so:
+    # cpu_flags name what the CPU has, these what the libraries were allowed to use.
+    capped = {name: os.environ[name] for name in ISA_LIMITS if os.environ.get(name)}
+    if capped:
+        info["isa_limits"] = capped
+        info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+        info["onednn_bf16"] = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     if torch.cuda.is_available():
         info["device"] = "cuda"
         info["gpu"] = torch.cuda.get_device_name(0)

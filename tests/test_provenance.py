@@ -1,0 +1,16 @@
+"""Provenance says which machine made a result, including when its kernels were capped below the CPU's."""
+from __future__ import annotations
+
+from charclf.provenance import ISA_LIMITS, machine_info
+
+
+def test_an_instruction_set_cap_is_recorded_beside_the_cpu_flags(monkeypatch):
+    for name in ISA_LIMITS:
+        monkeypatch.delenv(name, raising=False)
+    plain = machine_info()
+    assert "isa_limits" not in plain and "cpu_flags" in plain
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    capped = machine_info()
+    assert capped["isa_limits"] == {"ONEDNN_MAX_CPU_ISA": "AVX2"}
+    assert capped["onednn_bf16"] is False  # oneDNN reads the cap at this call: bf16 kernels are off under AVX2
+    assert capped["cpu_flags"] == plain["cpu_flags"]  # the CPU itself is unchanged

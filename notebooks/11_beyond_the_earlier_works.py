@@ -112,7 +112,7 @@ ctx.show(status, "This notebook's runs (images/s measured before training)")
 # %%
 import pandas as pd
 from charclf.study.beyond import ensemble, members_table
-ensembled = ensemble(ctx.runs_dir, data)
+ensembled = ensemble(ctx.runs_dir, data, profile=ctx.profile)
 if ensembled is None:
     print("No finished run with weights yet: nothing to ensemble.")
 else:
@@ -170,9 +170,9 @@ if not student_status.empty:
 from charclf.study.beyond import frontier, model_rows
 rows = model_rows(ctx.runs_dir)
 front = frontier(rows)
-if not front.empty:  # "precision (train / val)" counts every seed's; the first seed's alone is not shown
-    front = front.drop(columns="precision")
-ctx.show(front.round(4), "Every model of the study: accuracy, size and training time")
+# "precision (train / val)" counts every seed's (the first seed's alone is not shown); "distilled" is the goals'
+ctx.show(front.drop(columns=["precision", "distilled"], errors="ignore").round(4),
+         "Every model of the study: accuracy, size and training time")
 
 # %%
 from charclf.eval import figures as viz
@@ -207,7 +207,7 @@ ctx.show(goals.round(4), "The goals beyond the earlier works: met or not")
 
 # %%
 from charclf.study.beyond import ablation_table
-ablation = ablation_table(ctx.runs_dir, ensembled)
+ablation = ablation_table(ctx.runs_dir, ensembled, profile=ctx.profile)
 if ablation.empty:
     print(f"No ablation arm has finished under the {ctx.profile} profile yet (notebooks 02 and 09 train them).")
 else:

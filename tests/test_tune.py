@@ -245,6 +245,7 @@ def test_a_render_only_search_loads_a_finished_study_and_trains_nothing(tmp_path
     assert (folder / "trials.csv").is_file()
 
 
+@pytest.mark.slow  # a seeded study of real trials
 def test_tpe_starts_with_the_seeded_random_trials(tmp_path):
     kw = dict(space=CONTINUOUS_SPACE, n_trials=12, seed=5, objective=cheap_objective(CONTINUOUS_SPACE),
               progress=False)
@@ -302,6 +303,7 @@ def test_pruned_trials_count_toward_the_budget(tmp_path):
     assert ((late.state == "PRUNED") == (late.x > df[df.number < 5].x.median())).all()
 
 
+@pytest.mark.slow  # a study of real trials
 def test_a_trial_that_draws_an_earlier_trials_parameters_takes_its_result_instead_of_training(tmp_path):
     space = SearchSpace({"x": (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0)}, n_iter=8, name="x")
 
@@ -391,6 +393,7 @@ def test_dead_workers_trial_is_requeued_run_once_and_does_not_shift_the_draws(tm
     assert json.loads((tmp_path / "killed" / "search.json").read_text())["finished"] == 5
 
 
+@pytest.mark.slow  # sleeps
 def test_ctrl_c_fails_the_trial_and_a_rerun_runs_its_parameters(tmp_path):
     objective = cheap_objective(BYCLASS_GRID)
 
@@ -533,6 +536,7 @@ def test_search_space_validation():
     assert BYCLASS_GRID.config_overrides({"lr": 0.1, "batch_size": 16}) == {"optimizer.lr": 0.1, "batch_size": 16}
 
 
+@pytest.mark.slow  # the CLI end to end: a study of real trainings
 def test_cli_tune_on_synthetic_official_files(tmp_path, capsys):
     sys.path.insert(0, str(Path(__file__).parent))
     from synth import make_emnist_dir

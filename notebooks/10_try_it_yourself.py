@@ -120,7 +120,7 @@ print(len(files), "files:", ", ".join(f.name for f in files))
 # %%
 import pandas as pd
 from charclf.apps.predict import predict_files
-entries = predict_files(files, model, top=3)
+entries = predict_files(model, files, top=3)
 ctx.show(pd.DataFrame([{"file": Path(e["file"]).name, "ok": e["ok"],
                         "top 3": "  ".join(f"{c} {p:.2f}" for c, p in e["top"]),
                         "error": (e["error"] or "").replace(f"{folder}/", "")[:110]} for e in entries]),

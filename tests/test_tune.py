@@ -129,12 +129,28 @@ def test_best_config_trains_on_the_whole_training_set_not_the_trials_subset(tmp_
     assert limited.spec["max_train_samples"] == 40 and limited.best_config().max_train_samples == 56
 
 
-def test_diverging_trial_is_pruned_not_fatal(tmp_path):
-    space = SearchSpace({"lr": (1e9,), "momentum": (0.99,)}, n_iter=1, name="explode")
-    result = run_search("lenet", tiny_bundle(), space=space, n_trials=1, epochs_per_trial=1, out_dir=tmp_path,
-                        pruner=None, progress=False)
-    df = result.trials_dataframe()
-    assert list(df.state) == ["PRUNED"] and bool(df.diverged.iloc[0])
+def test_a_trial_whose_config_fit_would_refuse_is_pruned_with_the_reason_not_fatal(tmp_path):
+    """lr 1e9 is above TrainConfig.check's bound: fit refuses it with a ConfigError (it used to train a NaN
+    epoch); the search records the trial as pruned, says why, and goes on to the next trial."""
+    from charclf.experiments.tune import fit_objective
+    from charclf.train.recipes import get_recipe
+
+    space = SearchSpace({"lr": (1e9, 0.01), "momentum": (0.9,)}, n_iter=2, name="explode")
+    objective = fit_objective("lenet", tiny_bundle(), get_recipe("byclass_study"), space, epochs_per_trial=1,
+                              prune=False)
+    study = optuna.create_study()
+    study.enqueue_trial({"lr": 1e9, "momentum": 0.9})
+    study.enqueue_trial({"lr": 0.01, "momentum": 0.9})
+    study.optimize(objective, n_trials=2)
+    refused, trained = study.trials
+    assert refused.state.name == "PRUNED" and "OptimizerConfig.lr=1000000000.0" in refused.user_attrs["refused"]
+    assert "val_loss_per_epoch" not in refused.user_attrs  # refused before anything trained
+    assert trained.state.name == "COMPLETE"
+    # Through run_search: a search of refused trials only ends, with no best setting, instead of crashing.
+    result = run_search("lenet", tiny_bundle(), space=SearchSpace({"lr": (1e9,)}, n_iter=1, name="explode"),
+                        n_trials=1, epochs_per_trial=1, out_dir=tmp_path, pruner=None, progress=False)
+    assert list(result.trials_dataframe().state) == ["PRUNED"]
+    assert "must be > 0 and <= 10" in result.study.trials[0].user_attrs["refused"]
     assert json.loads((tmp_path / "search.json").read_text())["best_params"] is None
 
 

@@ -232,6 +232,27 @@ def ablation_summary(table: pd.DataFrame, *, profile: str = "full") -> list[str]
     return lines
 
 
+def transfer_found(summary: pd.DataFrame, *, seeds: int, epochs: int, profile: str = "full") -> list[str]:
+    """Notebook 08's verdicts: transfer against each of the two other runs, on both test sets, read off
+    ``summary`` (:func:`charclf.eval.seeds.mean_std` per run). A gap counts when it is larger than the seeds'
+    own spread (:func:`~charclf.eval.seeds.gap_verdict`); with one seed on each side, under the full profile, when
+    it is larger than :data:`SEED_NOISE_PTS` (the threshold measured there, as :func:`compare_runs` uses)."""
+    from charclf.eval.seeds import gap_verdict
+
+    mean, spread = summary.xs("mean", axis=1, level=1), summary.xs("std", axis=1, level=1)
+    one_seed_noise = SEED_NOISE_PTS / 100 if profile == "full" else None
+    lines = []
+    for (column, where), other in ((c, o) for c in (("test_acc", "MNIST test"),
+                                                    ("emnist_mnist_test_acc", "EMNIST-MNIST test"))
+                                   for o in ("scratch", "minivision_v2")):
+        gap = mean.loc["transfer", column] - mean.loc[other, column]
+        verdict = gap_verdict(gap, spread.loc["transfer", column], spread.loc[other, column],
+                              one_seed_noise=one_seed_noise)
+        lines.append(f"{where}: transfer {mean.loc['transfer', column]:.2%} vs {other} {mean.loc[other, column]:.2%} "
+                     f"({gap * 100:+.2f} points, {verdict}; {seeds} seed(s), {epochs} epochs each)")
+    return lines
+
+
 def evaluation_found(name: str, entry: dict, top: pd.DataFrame) -> list[str]:
     """Notebook 07: the best run's test accuracy, what merging the case pairs removes, calibration, and how
     many of its most frequent confusions are a question of case (``top``: with a ``case only`` column)."""

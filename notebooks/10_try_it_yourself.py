@@ -62,18 +62,10 @@ ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain
 
 # %%
 # What model_hub/default is, read from its files (it changes when a better model is published).
-import json
+from charclf.apps.predict import describe_model
 from charclf.provenance import REPO_ROOT
 HUB = REPO_ROOT / "model_hub" / "default"
-if (HUB / "config.json").is_file():
-    hub_config = json.loads((HUB / "config.json").read_text())
-    hub_metrics = json.loads((HUB / "metrics.json").read_text())
-    print(f"model_hub/default: {hub_config['architecture']}, {hub_metrics['params']:,} parameters, "
-          f"{hub_config['num_classes']} classes ({hub_config['split']}), trained under the {hub_config['protocol']} "
-          f"protocol; test accuracy {hub_metrics['evaluation']['test']['accuracy']:.2%}, merged-47 "
-          f"{hub_metrics['evaluation']['test']['merged47_accuracy']:.2%}")
-else:
-    print("this checkout has no model_hub/default")
+print(describe_model(HUB, "model_hub/default"))
 
 # %% [markdown]
 # ## A model

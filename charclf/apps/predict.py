@@ -194,6 +194,19 @@ def _model_first(model, paths):
     return model, paths
 
 
+def describe_model(folder: Path, label: str) -> str:
+    """One line on the model saved in ``folder`` (``label``: how the reader knows it, e.g. ``model_hub/default``),
+    read from its config.json and metrics.json: architecture, size, classes, protocol, test accuracies."""
+    if not (folder / "config.json").is_file():
+        return f"this checkout has no {label}"
+    config = json.loads((folder / "config.json").read_text())
+    metrics = json.loads((folder / "metrics.json").read_text())
+    test = metrics["evaluation"]["test"]
+    return (f"{label}: {config['architecture']}, {metrics['params']:,} parameters, {config['num_classes']} classes "
+            f"({config['split']}), trained under the {config['protocol']} protocol; test accuracy "
+            f"{test['accuracy']:.2%}, merged-47 {test['merged47_accuracy']:.2%}")
+
+
 def default_model_dir() -> Path:
     """``<model hub>/default`` (see ``charclf.paths.model_hub_dir``; ``$CHARCLF_MODEL_HUB`` moves it)."""
     from charclf.paths import model_hub_dir

@@ -44,6 +44,15 @@ def _params(row: pd.Series, names: list[str]) -> str:
                      for name in names)
 
 
+def search_summary(result) -> dict:
+    """A search's row of notebook 05's random-vs-TPE table: trials finished, complete ones, and the best complete
+    trial (its val loss, number and parameters; a pruned trial's loss is a mid-training one and does not compete)."""
+    trials = result.trials_dataframe()
+    done = complete_trials(trials)
+    return {"trials": len(trials), "complete": len(done), "best val loss": done["val_loss"].min(),
+            "best trial": int(done.loc[done["val_loss"].idxmin(), "number"]), "best params": str(result.best_params)}
+
+
 def trials_to_match(trials: pd.DataFrame, target: float) -> int | None:
     """How many trials (counting pruned ones: they spent budget too) a search had finished when a complete trial
     first reached ``target`` val loss or lower; None if it never did."""

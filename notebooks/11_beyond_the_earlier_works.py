@@ -110,7 +110,6 @@ ctx.show(status, "This notebook's runs (images/s measured before training)")
 # Each member's probabilities are cached, so new runs only add their own scoring.
 
 # %%
-import pandas as pd
 from charclf.study.beyond import ensemble
 from charclf.study.beyond_found import show_ensemble
 ensembled = ensemble(ctx.runs_dir, data, profile=ctx.profile)

@@ -129,9 +129,8 @@ def test_ensemble_loads_saved_results_covering_every_member_and_keeps_old_ones_w
              "members": [{"member": m, "weights_sha256": digest}
                          for m in ("04_training/lenet-seed0", "04_training/vgg-seed0", "04_training/alexnet-seed0")]}
     (out / "results.json").write_text(json.dumps(saved))
-    write_fake_run(runs / "11_beyond/charnet_s-kd-seed0")  # a distilled student is never a member
+    _run(runs, "11_beyond/charnet_s-kd-seed0", teacher=TEACHER)  # a distilled student is never a member
     (runs / "11_beyond/charnet_s-kd-seed0/model.safetensors").write_bytes(b"weights")
-    (runs / "11_beyond/charnet_s-kd-seed0/train_config.json").write_text(json.dumps({"distill_teacher": TEACHER}))
     built = []
     monkeypatch.setattr(ens, "run_ensemble",
                         lambda members, data, o, metadata, log: built.append((members, metadata)) or {"new": True})
@@ -309,8 +308,6 @@ def test_race_facts_state_each_entrants_precision_resampling_and_the_search_seed
 def test_run_identity_is_the_plans_and_the_records_not_the_folder_names(tmp_path, monkeypatch):
     """Names that fooled the string conventions: an entry ending in ``-kd`` that no teacher taught, a folder copied
     beside a run whose name looks like a seed run, and a runs folder not named after its profile."""
-    import json
-
     from charclf.study import beyond, plan
 
     monkeypatch.setitem(plan.BEYOND_PLAN, ("tiny-kd", ""), "charclf_tiny")  # an entry, not a distillation
@@ -324,7 +321,6 @@ def test_run_identity_is_the_plans_and_the_records_not_the_folder_names(tmp_path
     assert copy.run == "04_training/vgg-seed0-copy"  # a record outside the plan: no model comparison
     for folder in [*(runs / "11_beyond").iterdir(), runs / "04_training/vgg-seed0-copy"]:
         (folder / "model.safetensors").write_bytes(b"weights")
-    (runs / "11_beyond/charnet_xs-kd-seed0/train_config.json").write_text(json.dumps({"distill_teacher": TEACHER}))
 
     rows = model_rows(runs)
     assert set(rows["profile"]) == {"full"} and "vgg-seed0-copy" not in " ".join(rows["run"])
@@ -334,8 +330,7 @@ def test_run_identity_is_the_plans_and_the_records_not_the_folder_names(tmp_path
     single = goals_table(front).loc[GOALS[0].name]
     assert single["candidate (chosen on val)"] == "tiny-kd"  # "-kd" in its name, but no teacher: its time counts
     members = [d.name for d in beyond.ensemble_members(runs, profile="full")]
-    assert members == ["charnet_xs-kd-seed1", "charnet_xs-kd-seed2", "tiny-kd-seed0", "tiny-kd-seed1",
-                       "tiny-kd-seed2"]  # seed0's config names its teacher; the copy is no planned run
+    assert members == ["tiny-kd-seed0", "tiny-kd-seed1", "tiny-kd-seed2"]  # not the taught ones, nor the copy
 
 
 def test_paired_rows_pair_the_seeds_each_run_recorded(tmp_path):

@@ -88,7 +88,7 @@ def model_rows(runs_dir: Path) -> pd.DataFrame:
         row = record_row(folder, record)
         rows.append({"run": row.pop("run"), "profile": record.profile, "group": planned.run_id.group, **row,
                      "entry": planned.entry, "name": record.run,
-                     "distilled": record.config.get("distill_teacher") is not None})
+                     "distilled": distilled(record)})
     return pd.DataFrame(rows)
 
 
@@ -248,9 +248,16 @@ def ensemble_members(runs_dir: Path, *, profile: str) -> list[Path]:
 
 
 def _distilled(run_dir: Path) -> bool:
-    """Whether the run trained towards a teacher, as its recorded config says (not its name)."""
-    config = run_dir / "train_config.json"
-    return config.is_file() and json.loads(config.read_text()).get("distill_teacher") is not None
+    """Whether the finished run trained towards a teacher, as its record's config says (not its name): the
+    same field :func:`model_rows` reads."""
+    from charclf.eval.record import RunRecord
+
+    return distilled(RunRecord.load(run_dir))
+
+
+def distilled(record) -> bool:
+    """Whether the run of ``record`` (a RunRecord) trained towards a teacher: its config names one."""
+    return record.config.get("distill_teacher") is not None
 
 
 def ensemble(runs_dir: Path, data, *, profile: str, log=print) -> dict | None:

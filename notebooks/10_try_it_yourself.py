@@ -217,6 +217,24 @@ rw_abl = rw_report.ablation_table(rw_ablation)
 ctx.show(rw_report.as_percent(rw_abl), f"Ablation on the real-world set ({'complete' if rw_ablation['complete'] else 'INCOMPLETE'})")
 
 # %% [markdown]
+# ### Train for it: capture augmentation, paired seed by seed
+#
+# Can training close part of the gap? `minivision_v3-capture` is notebook 11's `minivision_v3-nearest` with one
+# change: half of the training images get what a pen, a camera and a scanner do (thicker or thinner strokes,
+# blur, fainter ink, a small elastic bend: `AugmentConfig`'s capture fields in recipe
+# `minivision_v3_nearest_capture`, their values set once from the measurements above, not searched). Both arms
+# are scored on EMNIST (val in float32, the holdout test) and on the real-world set, each run by
+# `charclf evaluate-images --model outputs/runs/full/11_beyond/<run>` (its artifact goes to
+# `outputs/realworld/runs/`). The rule, fixed before the runs: keep the change when the real-world merged top-1
+# rises and the EMNIST test does not fall by more than the std of the paired changes.
+
+# %%
+from charclf.study import realworld_pairs
+capture_pairs = realworld_pairs.paired_table(ctx.runs_dir, ctx.profile, realworld_pairs.CHANGED, realworld_pairs.BASE)
+ctx.show(realworld_pairs.as_text(capture_pairs), "Capture augmentation against its base, on EMNIST and real handwriting")
+print(realworld_pairs.keep_verdict(capture_pairs))
+
+# %% [markdown]
 # ### Failures, before and after
 #
 # Every wrong answer (up to 160): the image as given, the 28×28 the model saw, and *label → guess confidence*

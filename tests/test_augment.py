@@ -10,6 +10,7 @@ from torchvision.transforms import InterpolationMode
 
 from charclf.train.augment import (
     BatchAugment,
+    capture_effects,
     affine_matrices,
     apply_affine,
     cutmix_box,
@@ -282,3 +283,77 @@ def test_bad_ranges_raise_config_error():
         BatchAugment(AugmentConfig(mixup_alpha=0.2, mix_prob=1.5), 10)
     with pytest.raises(ConfigError, match="interpolation='bicubic'.*bilinear, nearest"):
         BatchAugment(AugmentConfig(rotation=10, interpolation="bicubic"), 10)
+
+
+# -- capture effects (stroke width, blur, contrast, elastic) ---------------------------------------------------
+FILL = -0.5  # a normalised background, as after (x - mean) / std
+
+
+def _normalised_glyphs(n: int = 16) -> torch.Tensor:
+    return glyph_batch(n)[1] * 2.0 + FILL  # background FILL, ink FILL + 2
+
+
+def test_capture_is_off_by_default_and_draws_nothing_when_off():
+    assert not AugmentConfig().captures and not BatchAugment(AugmentConfig(), 62).enabled
+    assert not AugmentConfig(blur=0.5, capture_prob=0.0).captures
+    # A recipe without capture keeps its random stream: the same geometry as before the capture fields existed.
+    x, y = _normalised_glyphs(), torch.zeros(16, dtype=torch.long)
+    plain = BatchAugment(RANDOM_AFFINE, 62, fill=FILL)(x, y, torch.Generator().manual_seed(3))[0]
+    again = BatchAugment(AugmentConfig(degrees=15, translate=0.1, scale=(0.9, 1.1), shear=3, contrast=(1.0, 1.0)),
+                         62, fill=FILL)(x, y, torch.Generator().manual_seed(3))[0]
+    assert torch.equal(plain, again)
+
+
+def test_contrast_scales_ink_about_the_background():
+    x = _normalised_glyphs()
+    out, _ = BatchAugment(AugmentConfig(contrast=(0.5, 0.5)), 62, fill=FILL)(x, torch.zeros(16, dtype=torch.long))
+    assert torch.allclose(out, FILL + 0.5 * (x - FILL), atol=1e-6)
+    assert torch.all(out[x == FILL] == FILL)  # the background stays the background
+
+
+def test_stroke_width_thickens_some_images_and_thins_others():
+    x = _normalised_glyphs(32)
+    cfg = AugmentConfig(stroke_width_prob=1.0)
+    out = BatchAugment(cfg, 62, fill=FILL)(x, torch.zeros(32, dtype=torch.long), torch.Generator().manual_seed(0))[0]
+    ink_before, ink_after = (x - FILL).sum((1, 2, 3)), (out - FILL).sum((1, 2, 3))
+    assert (ink_after > ink_before * 1.05).sum() >= 5 and (ink_after < ink_before * 0.95).sum() >= 5
+    assert out.min() >= FILL - 1e-6 and out.max() <= x.max() + 1e-6  # grey morphology invents no new values range
+    blank = torch.full((4, 1, 28, 28), FILL)
+    assert torch.equal(BatchAugment(cfg, 62, fill=FILL)(blank, torch.zeros(4, dtype=torch.long))[0], blank)
+
+
+def test_blur_softens_a_dot_and_keeps_its_ink():
+    x = torch.full((8, 1, 28, 28), FILL)
+    x[:, :, 14, 14] = FILL + 2
+    out = capture_effects(x, AugmentConfig(blur=1.0), FILL, torch.Generator().manual_seed(1))
+    assert torch.all(out[:, :, 14, 14] <= x[:, :, 14, 14] + 1e-6) and (out[:, :, 14, 14] < FILL + 1.9).any()
+    assert torch.allclose((out - FILL).sum((1, 2, 3)), (x - FILL).sum((1, 2, 3)), rtol=1e-4)
+
+
+def test_elastic_bends_a_character_by_at_most_its_bound():
+    x = _normalised_glyphs(16)
+    out = capture_effects(x, AugmentConfig(elastic=1.0), FILL, torch.Generator().manual_seed(2))
+    assert not torch.allclose(out, x)
+    rows = torch.arange(28.0).view(1, 1, 28, 1)
+    centre = lambda t: ((t - FILL) * rows).sum((1, 2, 3)) / (t - FILL).sum((1, 2, 3))  # noqa: E731
+    assert (centre(out) - centre(x)).abs().max() <= 1.0 + 1e-3  # every pixel moved by at most 1 px
+    blank = torch.full((2, 1, 28, 28), FILL)
+    assert torch.allclose(capture_effects(blank, AugmentConfig(elastic=3.0), FILL), blank)
+
+
+def test_capture_prob_leaves_the_other_images_unchanged_and_a_seed_reproduces_it():
+    x = _normalised_glyphs(64)
+    cfg = AugmentConfig(capture_prob=0.5, contrast=(0.5, 0.7), blur=0.5)
+    out = capture_effects(x, cfg, FILL, torch.Generator().manual_seed(4))
+    unchanged = torch.tensor([torch.equal(a, b) for a, b in zip(out, x)])
+    assert 16 <= int(unchanged.sum()) <= 48
+    assert torch.equal(out, capture_effects(x, cfg, FILL, torch.Generator().manual_seed(4)))
+
+
+@pytest.mark.parametrize("field, value", [("capture_prob", 1.5), ("stroke_width_prob", -0.1), ("blur", 2.0),
+                                          ("contrast", (0.0, 1.0)), ("contrast", (1.0, 0.5)), ("elastic", 9.0)])
+def test_bad_capture_ranges_raise_config_error(field, value):
+    from charclf.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=field):
+        BatchAugment(AugmentConfig(**{field: value}), 62)

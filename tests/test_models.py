@@ -79,7 +79,7 @@ def test_published_parameter_counts(name, num_classes, expected):
     ("lenet", 35_814), ("alexnet", 1_849_070), ("vgg", 1_463_678), ("resnet", 707_886), ("spinalnet", 386_050),
     ("ensnet", 26_944_101), ("efficientnet_b2", 7_787_776), ("efficientnet_b3", 10_790_806),
     ("charnet_xs", 29_534), ("charnet_s", 98_734), ("charnet_m", 2_773_278), ("charnet_l", 9_695_070),
-    ("minivision_s", 97_022), ("minivision_s_gap", 95_990), ("minivision_v3_s2d", 405_086),
+    ("minivision_s", 97_022), ("minivision_s_gap", 95_990), ("minivision_v3_s2d", 405_086), ("minivision_xs", 9_670),
 ])
 def test_documented_parameter_counts_at_62_classes(name, expected):
     model = create_model(name, num_classes=62)

@@ -237,3 +237,22 @@ def test_steps_figure_shows_each_example_through_every_step(tiny_set):
     axes = fig.axes
     assert len(axes) == 2 * (len(STEPS) + 2)  # as given, no step, then one column per step switched on
     assert axes[1].get_title() == "no step" and axes[-1].images  # the full preprocessing drew an image
+
+
+def test_cli_ablation_also_writes_the_step_figure_notebook_10_shows(tiny_set, tmp_path, monkeypatch, capsys):
+    """`charclf evaluate-images --ablation` leaves every artifact of notebook 10's real-handwriting section that
+    the scoring does not: the ablation JSON and steps.png beside it (one row per source, then the variants)."""
+    from charclf.apps.cli import main
+    from charclf.apps.realworld_report import STEPS_FIGURE
+
+    root, manifest, _ = tiny_set
+    monkeypatch.setattr("charclf.models.hub.load_model", lambda path: StubModel())
+    out = tmp_path / "report" / "ablation.json"
+    argv = ["evaluate-images", "--ablation", "--dir", str(root), "--manifest", str(manifest), "--model", str(tmp_path),
+            "--steps", "thin", "--workers", "1", "--out", str(out)]
+    assert main(argv) == 0
+    assert json.loads(out.read_text())["complete"]
+    figure = Image.open(out.parent / STEPS_FIGURE)
+    # the tiny set has one source and one tablet drawing: 1 original + 2 variants = 3 rows of 1.6 inches at 110 dpi
+    assert figure.size[1] == round((1.6 * 3 + 0.6) * 110)
+    assert STEPS_FIGURE in capsys.readouterr().out

@@ -10,6 +10,10 @@ apart and never mixed into the overall numbers.
 
 The JSON artifact (with provenance: git SHA, model, preprocessing source hash, manifest hash) and a failure
 gallery PNG go to ``outputs/realworld/``.
+
+``SAMPLE_DIR`` is a small committed copy of the set (a few dozen images of the two MIT-licensed sources, the
+original bytes with each source's LICENSE; ``charclf evaluate-images --sample``): it is scored the same way,
+offline, by a fresh clone, a pip install and the tests. The other sources state no licence and are never copied.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from charclf.data.realworld import MANIFEST_DIR
 from charclf.errors import CharclfError, DataError
 
 VARIANTS = ("shadowed", "ruled")
@@ -32,6 +37,8 @@ RULE_SPACING = 0.1  # of the image height
 RULE_WIDTH = 0.004  # of the image height (at least 1 px)
 GALLERY_MAX = 160
 THUMB = 56
+SAMPLE_DIR = MANIFEST_DIR / "sample"  # laid out like a fetched set: <source>/<path in the source repository>
+SAMPLE_MANIFEST = SAMPLE_DIR / "manifest.csv"  # rows copied verbatim from manifest.csv (same ids, URLs, sha256)
 
 
 # -- synthetic capture conditions -----------------------------------------------------------------------------
@@ -72,10 +79,15 @@ def require_local(root: Path, rows) -> None:
     bad = len(status["missing"]) + len(status["mismatch"])
     if bad:
         first = (status["missing"] + status["mismatch"])[0]
-        raise DataError(root, f"the real-world set is incomplete: {len(status['missing'])} files missing and "
-                              f"{len(status['mismatch'])} with a wrong sha256 (first: {first})",
-                        f"run `charclf data fetch-realworld --dir {root}` (add --from-mirror DIR to read git "
-                        "snapshots instead of the internet)")
+        sample = Path(root).resolve() == SAMPLE_DIR.resolve()
+        if sample:  # the committed copy: fetching into the package folder would be the wrong fix
+            fix = "restore it with `git checkout charclf/data/realworld/sample` (or reinstall charclf)"
+        else:
+            fix = (f"run `charclf data fetch-realworld --dir {root}` (add --from-mirror DIR to read git snapshots "
+                   "instead of the internet)")
+        raise DataError(root, f"the real-world {'sample' if sample else 'set'} is incomplete: "
+                              f"{len(status['missing'])} files missing and {len(status['mismatch'])} with a wrong "
+                              f"sha256 (first: {first})", fix)
 
 
 def build_items(rows, root: Path, variants=VARIANTS) -> list[dict]:
@@ -278,10 +290,19 @@ def provenance(model_dir: Path, manifest: Path, root: Path, seconds: float) -> d
 
 
 def default_out(model_dir: Path) -> Path:
-    """``outputs/realworld/<model path, '/' -> '-'>.json``, e.g. model_hub-default.json."""
+    """``outputs/realworld/<model path, '/' -> '-'>.json``, e.g. model_hub-default.json; a study run's folder
+    ``outputs/runs/<profile>/<group>/<run>`` keeps its place: ``outputs/realworld/runs/<profile>/<group>/<run>.json``
+    (where notebook 10's paired table reads it)."""
     from charclf.paths import outputs_dir
     from charclf.provenance import repo_relative
 
+    runs = outputs_dir() / "runs"
+    try:
+        inside = Path(model_dir).resolve().relative_to(runs.resolve())
+    except ValueError:
+        inside = None
+    if inside is not None and len(inside.parts) >= 3:
+        return (outputs_dir() / "realworld" / "runs" / inside).with_suffix(".json")
     name = repo_relative(model_dir).strip("/").replace("/", "-").lstrip(".-") or "model"
     return outputs_dir() / "realworld" / f"{name}.json"
 

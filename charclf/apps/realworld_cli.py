@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from charclf.apps.realworld import VARIANTS, default_out, format_summary, run_evaluation
+from charclf.apps.realworld import SAMPLE_DIR, SAMPLE_MANIFEST, VARIANTS, default_out, format_summary, run_evaluation
 from charclf.argtypes import COUNT
-from charclf.errors import printable
+from charclf.errors import ConfigError, printable
+
+SAMPLE_PREFIX = "sample-"  # the sample's artifacts sit beside the full set's without replacing them
 
 
 def add_parser(subparsers) -> None:
@@ -18,6 +20,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--model", default=None, metavar="DIR", help="model folder (default: model_hub/default)")
     p.add_argument("--dir", default=None, help="the fetched set (default: <data dir>/realworld)")
     p.add_argument("--manifest", default=None, help="manifest CSV (default: the package's)")
+    p.add_argument("--sample", action="store_true",
+                   help="score the small sample committed with the package (the MIT-licensed sources' images, "
+                        "offline, seconds) instead of the fetched set; artifacts are named sample-...")
     p.add_argument("--out", default=None, help="JSON path (default: outputs/realworld/<model path>.json); the "
                                                "gallery goes beside it as .png")
     p.add_argument("--no-synthetic", action="store_true", help="skip the shadowed and ruled-paper variants")
@@ -26,7 +31,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--ablation", action="store_true",
                    help="score once per preprocessing step with that step off (one row each) and write "
                         "outputs/realworld/ablation-<model path>.json (or --out); the all-steps row comes from "
-                        "the model's evaluate-images artifact when it matches, the before row from --before")
+                        "the model's evaluate-images artifact when it matches, the before row from --before; "
+                        "also draws the preprocessing step by step on a few of the images (steps.png beside it)")
     p.add_argument("--steps", default=None, metavar="A,B",
                    help="with --ablation: only these steps (default: all of imageprep's PrepOptions)")
     p.add_argument("--before", default=None, metavar="JSON",
@@ -39,12 +45,18 @@ def run(args) -> int:
     from charclf.apps.predict import resolve_model_dir
     from charclf.data.realworld import MANIFEST_PATH, default_dir
 
+    if args.sample and (args.dir or args.manifest):
+        raise ConfigError("--sample scores the committed sample with its own manifest, so it takes no --dir or "
+                          "--manifest. Fix: drop --sample to score a fetched set, or drop --dir and --manifest")
     model_dir = resolve_model_dir(args.model)
-    root = Path(args.dir) if args.dir else default_dir()
-    manifest = Path(args.manifest) if args.manifest else MANIFEST_PATH
+    if args.sample:
+        root, manifest = SAMPLE_DIR, SAMPLE_MANIFEST
+    else:
+        root = Path(args.dir) if args.dir else default_dir()
+        manifest = Path(args.manifest) if args.manifest else MANIFEST_PATH
     if args.ablation:
         return run_ablation(args, model_dir, root, manifest)
-    out = Path(args.out) if args.out else default_out(model_dir)
+    out = Path(args.out) if args.out else scores_path(args, model_dir)
     artifact = run_evaluation(model_dir, root, manifest, out,
                               variants=() if args.no_synthetic else VARIANTS, workers=args.workers)
     print(format_summary(artifact))
@@ -52,16 +64,27 @@ def run(args) -> int:
     return 0
 
 
+def scores_path(args, model_dir: Path) -> Path:
+    """The default artifact: ``outputs/realworld/<model path>.json``, with ``sample-`` in front for --sample."""
+    out = default_out(model_dir)
+    return out.with_name(SAMPLE_PREFIX + out.name) if args.sample else out
+
+
 def run_ablation(args, model_dir: Path, root: Path, manifest: Path) -> int:
     from charclf.apps.imageprep.options import check_step
-    from charclf.apps.realworld_report import ablation, ablation_table
+    from charclf.apps.realworld_report import STEPS_FIGURE, ablation, ablation_table, write_steps_figure
+    from charclf.data.realworld import read_manifest
 
-    scores = default_out(model_dir)
+    scores = scores_path(args, model_dir)
     out = Path(args.out) if args.out else scores.with_name(f"ablation-{scores.name}")
     before = Path(args.before) if args.before else scores.with_name(f"{scores.stem}-before.json")
     steps = None if args.steps is None else [check_step(s.strip()) for s in args.steps.split(",") if s.strip()]
+    variants = () if args.no_synthetic else VARIANTS
     artifact = ablation(model_dir, root, manifest, out, steps=steps, workers=args.workers, after=scores,
-                        before=before, variants=() if args.no_synthetic else VARIANTS)
+                        before=before, variants=variants)
     print(ablation_table(artifact).to_string(float_format=lambda v: f"{v:.3f}"))
-    print(f"wrote {printable(out)}")
+    # The step-by-step figure depends on the preprocessing and the set, not the model: one per set and folder.
+    figure = out.parent / ((SAMPLE_PREFIX if args.sample else "") + STEPS_FIGURE)
+    write_steps_figure(read_manifest(manifest), root, figure, variants=variants)
+    print(f"wrote {printable(out)} and {printable(figure)}")
     return 0

@@ -7,7 +7,8 @@
   source resumes instead of scoring again (a full row costs minutes on 2 cores).
 - ``goals_table``: before / after / target / met for the goals of the real-handwriting issue, every number read
   from the scorer's artifacts and the shipped model's ``metrics.json``.
-- ``steps_figure``: a few real images through the preprocessing with the steps switched on one after another.
+- ``steps_figure``: a few real images through the preprocessing with the steps switched on one after another;
+  ``charclf evaluate-images --ablation`` writes it as ``steps.png`` beside the ablation (notebook 10 shows it).
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ GOALS = (
     ("ruled_merged", "ruled-paper copies (synthetic): merged top-1", ("synthetic", "ruled", "merged_top1"), 0.75),
 )
 EMNIST_GOAL = ("emnist_test", "EMNIST holdout test accuracy of the shipped model", 0.87)
+STEPS_FIGURE = "steps.png"  # written by `charclf evaluate-images --ablation`, shown by notebook 10
 
 
 def read_artifact(path: Path) -> dict:
@@ -229,21 +231,20 @@ def steps_figure(examples, root: Path, *, title: str = "The preprocessing, one s
     return fig
 
 
+def write_steps_figure(rows, root: Path, path: Path, *, variants=VARIANTS, dpi: int = 110) -> Path:
+    """``steps_figure`` of ``pick_examples(rows)`` saved as a PNG at ``path`` (the figure notebook 10 shows)."""
+    import matplotlib.pyplot as plt
+
+    fig = steps_figure(pick_examples(rows, variants=variants), root)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=dpi, facecolor="white")
+    finally:
+        plt.close(fig)  # pyplot keeps every figure it made until closed
+    return path
+
+
 # -- notebook tables --------------------------------------------------------------------------------------------
-def local_set(*candidates: Path) -> Path | None:
-    """The first folder holding the whole real-world set with the manifest's checksums, else None (a fresh clone,
-    CI: the notebook then shows the committed figures)."""
-    from charclf.data.realworld import check_local, read_manifest
-
-    rows = read_manifest()
-    for root in candidates:
-        if root is not None and Path(root).is_dir():
-            status = check_local(root, rows)
-            if not status["missing"] and not status["mismatch"]:
-                return Path(root)
-    return None
-
-
 def sources_table(sources: dict, rows):
     """Per source: where it comes from, its licence, how it was captured, how labels are known, and counts."""
     import pandas as pd

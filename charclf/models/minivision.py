@@ -18,6 +18,9 @@ on a CPU with native bf16):
 - ``minivision_s``: blocks 32, 64, 64, flatten 64*3*3 = 576 -> 64 -> classes, dropout 0.1: **97,022** params.
 - ``minivision_s_gap``: blocks 32, 64, 120, global average pool -> dropout 0.1 -> Linear(120, classes): the
   parameters go to the last conv instead of the head: **95,990** params.
+- ``minivision_xs``: blocks 14, 20, 28, global average pool -> dropout 0.1 -> Linear(28, classes), for the
+  <= 10k goal: 140 + 28 + 2,540 + 40 + 5,068 + 56 + 1,798 = **9,670** params at 62 (a flatten head costs more than
+  the convs here: 28*3*3 -> 62 alone would be 15,686).
 
 Ours, for speed (notebook 11's time-to-accuracy race): ``minivision_v3_s2d`` is Mini-Vision-V3 whose first block
 starts with a lossless space-to-depth (``PixelUnshuffle(2)``: each 2x2 patch of the 28x28 image becomes 4 channels
@@ -101,3 +104,9 @@ def minivision_s(num_classes: int = 62, dropout: float = 0.1) -> nn.Module:
 def minivision_s_gap(num_classes: int = 62, dropout: float = 0.1) -> nn.Module:
     """Ours: Mini-Vision-V3's blocks 32/64/120 with a global-average-pool head; 95,990 params at 62."""
     return MiniVision((32, 64, 120), num_classes, hidden=None, dropout=dropout)
+
+
+@register_model
+def minivision_xs(num_classes: int = 62, dropout: float = 0.1) -> nn.Module:
+    """Ours: Mini-Vision-V3's design at <= 10k: blocks 14/20/28 and a global-average-pool head; 9,670 params at 62."""
+    return MiniVision((14, 20, 28), num_classes, hidden=None, dropout=dropout)

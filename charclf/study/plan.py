@@ -179,8 +179,12 @@ BEYOND_PLAN = {("charnet_xs", ""): "charclf_tiny",
                ("minivision_v3", "recipe"): "minivision_v3",
                ("minivision_s", ""): "minivision_v3_nearest",
                ("minivision_s_gap", ""): "minivision_v3_nearest",
+               ("minivision_xs", ""): "minivision_v3_nearest",  # <= 10k: the same design, narrower still
                ("minivision_v3_s2d", "nearest"): "minivision_v3_nearest",
-               ("minivision_v3_s2d", "charclf"): "charclf_best"}
+               ("minivision_v3_s2d", "charclf"): "charclf_best",
+               # The nearest arm again with capture augmentation (issue #39): for photographed and scanned
+               # characters, paired seed by seed with the nearest arm.
+               ("minivision_v3", "capture"): "minivision_v3_nearest_capture"}
 BEYOND = "11_beyond"
 
 
@@ -205,6 +209,8 @@ def paired_comparisons() -> list[tuple[RunId, str, RunId, str]]:
     pairs.append((RunId(BEYOND, "minivision_v3", "nearest"), f"{recipe}: Mini-Vision-V3's recipe resampled nearest",
                   RunId(BEYOND, "minivision_v3", "recipe"),
                   f"{TRAINING_PLAN['minivision_v3']}: the same recipe resampled bilinear"))
+    pairs.append((RunId(BEYOND, "minivision_v3", "capture"), "+ capture augmentation (stroke width, blur, contrast, "
+                  "elastic)", RunId(BEYOND, "minivision_v3", "nearest"), f"{recipe}: the same recipe without it"))
     pairs.append((RunId(BEYOND, "minivision_s_gap"), "<= 100k: blocks 32/64/120 + global-average-pool head",
                   RunId(BEYOND, "minivision_s"), "<= 100k: blocks 32/64/64 + Linear 576->64 head"))
     for recipe_run in ("nearest", "charclf"):

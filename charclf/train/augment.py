@@ -14,6 +14,8 @@ every batch. Here the whole batch is already a float tensor on the training devi
   ``RandomRotation`` instead),
 * or, when only whole-pixel shifts are asked for (translate and/or crop), shift exactly with a gather.
 
+Capture effects (``AugmentConfig.capture_prob`` and the fields after it: stroke width, blur, contrast, elastic
+distortion) follow the geometry, per image and batched, to mimic a pen, a camera and a scanner.
 MixUp and CutMix follow on the same batch and return soft targets (B, C).
 Characters are never mirrored: a flip turns b into d and a 2 into something else.
 """
@@ -29,7 +31,8 @@ from torch import Tensor
 from charclf.tensorops import shift_integer  # the one whole-pixel shift (also test-time augmentation's)
 from charclf.train.config import AugmentConfig
 
-__all__ = ["BatchAugment", "inverse_pixel_matrices", "affine_matrices", "apply_affine", "shift_integer"]
+__all__ = ["BatchAugment", "capture_effects", "inverse_pixel_matrices", "affine_matrices", "apply_affine",
+           "shift_integer"]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -155,15 +158,25 @@ class BatchAugment:
 
             raise ConfigError(f"AugmentConfig: mix_prob={cfg.mix_prob} must be in [0, 1] and mixup_alpha="
                               f"{cfg.mixup_alpha}, cutmix_alpha={cfg.cutmix_alpha} must be >= 0. Fix: correct them")
+        lo, hi = cfg.contrast
+        if not (0.0 <= cfg.capture_prob <= 1.0 and 0.0 <= cfg.stroke_width_prob <= 1.0 and 0.0 <= cfg.blur <= 1.0
+                and 0 < lo <= hi and 0.0 <= cfg.elastic <= MAX_ELASTIC_PX):
+            from charclf.errors import ConfigError
+
+            raise ConfigError(f"AugmentConfig: capture_prob={cfg.capture_prob}, stroke_width_prob="
+                              f"{cfg.stroke_width_prob} and blur={cfg.blur} must be in [0, 1], contrast="
+                              f"{cfg.contrast!r} needs 0 < low <= high, elastic={cfg.elastic} must be in "
+                              f"[0, {MAX_ELASTIC_PX}] pixels. Fix: e.g. 0.5, 0.5, 0.5, (0.6, 1.0), 1.0")
         # Which geometric parts are on; whole-pixel shifts alone take the exact gather path.
         self._resamples = cfg.degrees > 0 or cfg.rotation > 0 or cfg.shear > 0 or cfg.scale != (1.0, 1.0)
         self._shifts = cfg.translate > 0 or cfg.crop_padding > 0
         self._mixes = cfg.mixes and cfg.mix_prob > 0
+        self._captures = cfg.captures
 
     @property
     def enabled(self) -> bool:
         """False when the config does nothing (the training loop then skips the call)."""
-        return self._resamples or self._shifts or self._mixes
+        return self._resamples or self._shifts or self._mixes or self._captures
 
     def __repr__(self) -> str:
         return f"BatchAugment({self.cfg}, num_classes={self.num_classes}, fill={self.fill})"
@@ -174,6 +187,8 @@ class BatchAugment:
             return x, y
         if self._resamples or self._shifts:
             x = self._geometry(x, generator)
+        if self._captures:  # draws nothing when off, so the other recipes' random streams are unchanged
+            x = capture_effects(x, self.cfg, self.fill, generator)
         if self._mixes:
             return self._mix(x, y, generator)
         return x, y
@@ -236,6 +251,57 @@ class BatchAugment:
             x = x * lam + x[perm] * (1.0 - lam)
         targets = one_hot * lam + one_hot[perm] * (1.0 - lam)
         return x, targets
+
+
+MAX_ELASTIC_PX = 4.0  # beyond a few pixels a 28 px character stops being the same character
+
+
+def _gaussian3(device: torch.device, dtype: torch.dtype) -> Tensor:
+    g = torch.exp(-torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64) / (2 * 0.8 ** 2))
+    k = torch.outer(g, g)
+    return (k / k.sum()).to(device=device, dtype=dtype).view(1, 1, 3, 3)
+
+
+def capture_effects(x: Tensor, cfg: AugmentConfig, fill: float, generator: torch.Generator | None = None) -> Tensor:
+    """Stroke width, blur, contrast and elastic distortion, each drawn per image, on a batch (B, 1, H, W) whose
+    background is ``fill``; a share ``cfg.capture_prob`` of the images gets them, the rest pass unchanged.
+
+    * stroke width: with probability ``stroke_width_prob`` an image is thickened (a blend of up to 1 towards a 3x3
+      grey dilation) or thinned (up to 0.5 towards a 3x3 grey erosion: a full erosion deletes 2 px strokes);
+    * blur: a blend of U(0, ``blur``) towards a 3x3 Gaussian (sigma 0.8);
+    * contrast: ink scaled about the background by U(``contrast``), fainter below 1;
+    * elastic: a displacement field drawn on a 4x4 grid of U(-1, 1) x ``elastic`` pixels and upsampled bicubic,
+      so it is smooth (a character bends, it does not tear), resampled bilinear with ``fill`` outside.
+
+    All random numbers come from ``generator`` (one draw per batch), so a seed reproduces a run."""
+    b, c, h, w = x.shape
+    work = x if x.dtype in (torch.float32, torch.float64) else x.float()
+    u = _rand((b, 6), generator, x.device).to(work.dtype)
+    per = lambda col: col.view(b, 1, 1, 1)  # noqa: E731 - a per-image scalar broadcast over the image
+    chosen = per((u[:, 0] < cfg.capture_prob).to(work.dtype))
+    out = work
+    if cfg.elastic > 0:
+        field = (2 * _rand((b, 2, 4, 4), generator, x.device).to(work.dtype) - 1) * cfg.elastic
+        field = F.interpolate(field, size=(h, w), mode="bicubic", align_corners=True)
+        base = F.affine_grid(torch.eye(2, 3, dtype=work.dtype, device=x.device).expand(b, 2, 3), [b, c, h, w],
+                             align_corners=False)
+        # Pixels to grid_sample's [-1, 1] coordinates: one pixel is 2 / size.
+        grid = base + torch.stack([field[:, 0] * 2 / w, field[:, 1] * 2 / h], dim=-1)
+        out = F.grid_sample(out - fill, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + fill
+    if cfg.stroke_width_prob > 0:
+        padded = F.pad(out, (1, 1, 1, 1), value=fill)
+        thicker, thinner = F.max_pool2d(padded, 3, stride=1), -F.max_pool2d(-padded, 3, stride=1)
+        on = per((u[:, 1] < cfg.stroke_width_prob).to(work.dtype))
+        thicken = per((u[:, 2] < 0.5).to(work.dtype))
+        strength = per(u[:, 3]) * on
+        out = out + strength * (thicken * (thicker - out) + (1 - thicken) * 0.5 * (thinner - out))
+    if cfg.blur > 0:
+        blurred = F.conv2d(F.pad(out, (1, 1, 1, 1), value=fill), _gaussian3(x.device, work.dtype))
+        out = out + per(u[:, 4]) * cfg.blur * (blurred - out)
+    lo, hi = cfg.contrast
+    if (lo, hi) != (1.0, 1.0):
+        out = fill + (lo + per(u[:, 5]) * (hi - lo)) * (out - fill)
+    return (chosen * out + (1 - chosen) * work).to(x.dtype)
 
 
 def cutmix_box(h: int, w: int, lam: float, rng: np.random.Generator) -> tuple[tuple[int, int, int, int], float]:

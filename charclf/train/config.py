@@ -27,10 +27,23 @@ class AugmentConfig:
     # Resampling of the rotation/affine part: "bilinear" (charclf's choice: one smooth resampling), or
     # "nearest", torchvision's default for RandomAffine and RandomRotation and so what the earlier works trained on.
     interpolation: str = "bilinear"
+    # Capture: what a pen, a camera and a scanner do to a character that NIST's scans did not (issue #39: real
+    # photos have fainter, thicker or thinner, softer and less rigid strokes than EMNIST). Off by default.
+    capture_prob: float = 1.0  # share of images that get the capture effects below (each drawn per image)
+    stroke_width_prob: float = 0.0  # per image: grey dilation (thicker) or erosion (thinner), half each
+    blur: float = 0.0  # per image: blend of up to this much towards a 3x3 Gaussian blur (sigma 0.8), in [0, 1]
+    contrast: tuple[float, float] = (1.0, 1.0)  # per image: ink scaled about the background by U(low, high)
+    elastic: float = 0.0  # per image: smooth random displacement of up to this many pixels
 
     @property
     def mixes(self) -> bool:
         return self.mixup_alpha > 0 or self.cutmix_alpha > 0
+
+    @property
+    def captures(self) -> bool:
+        """True when any capture effect is on (and some images get it)."""
+        return self.capture_prob > 0 and (self.stroke_width_prob > 0 or self.blur > 0 or self.elastic > 0
+                                          or tuple(self.contrast) != (1.0, 1.0))
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,9 @@ MINIVISION_AUGMENT = AugmentConfig(crop_padding=2, rotation=10.0)
 # The same, resampled as torchvision's RandomRotation does (charclf's default is bilinear): notebook 02's arm.
 MINIVISION_AUGMENT_NEAREST = AugmentConfig(crop_padding=2, rotation=10.0, interpolation="nearest")
 # Mini-Vision's crop alone, no rotation: our time-to-accuracy race's (a whole-pixel shift, no resampling).
+# ... and with capture effects on half the images (issue #39: what a pen, a camera and a scanner do).
+CAPTURE_AUGMENT_NEAREST = dataclasses.replace(MINIVISION_AUGMENT_NEAREST, capture_prob=0.5, stroke_width_prob=0.5,
+                                              blur=0.5, contrast=(0.6, 1.0), elastic=1.0)
 CROP_ONLY = AugmentConfig(crop_padding=2)
 # Ours: milder than the ByClass affine. Characters change identity under large rotations or shears
 # (e.g. 'N'/'Z', '6'/'9' at the extreme), and EMNIST is already centred and size-normalised.
@@ -124,6 +127,16 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
         notes=("identical to minivision_v3 but for AugmentConfig.interpolation: nearest led bilinear by +0.32 val "
                "points at 15 epochs on one seed (notebook 02); three seeds of the full recipe test it (notebook 11)",),
         **{**MINIVISION_V3_TRAINING, "augment": MINIVISION_AUGMENT_NEAREST}),
+    _recipe(
+        "minivision_v3_nearest_capture",
+        "minivision_v3_nearest + capture augmentation (stroke width, blur, contrast, elastic) on half the images.",
+        "charclf (issue #39: train for real photos and scans)",
+        notes=("one change from minivision_v3_nearest: AugmentConfig's capture fields. Values set once from the "
+               "issue's measurements of real captures (fainter ink, thicker or thinner strokes, soft edges), not "
+               "searched: half the images, stroke width on half of those, blur up to 0.5, ink x U(0.6, 1.0), "
+               "elastic up to 1 px",
+               "the elastic field is a second, bilinear resampling after the nearest crop + rotation"),
+        **{**MINIVISION_V3_TRAINING, "augment": CAPTURE_AUGMENT_NEAREST}),
     _recipe(
         "lenet5_keras",
         "LeNet-5 in Keras (64,851 params, EMNIST Balanced): Adam lr 1e-3, batch 128, cross-entropy, no augmentation.",

@@ -1,0 +1,130 @@
+"""A training change judged on real handwriting as well as on EMNIST, seed by seed (issue #39, "Train for it").
+
+Notebook 11 pairs runs that differ in one change (``plan.paired_comparisons``). For a change meant to help with real
+photos and scans, such as the capture augmentation, the pair is scored twice: on the EMNIST holdout (val in
+float32, test read once) from each run's ``metrics.json``, and on the real-world set from the artifact that
+``charclf evaluate-images --model outputs/runs/<profile>/<run>`` wrote for that run
+(``outputs/realworld/runs/<profile>/<run>.json``; the set is not in CI, so the notebook reads committed artifacts).
+
+The change is kept when, over the seeds both arms have, the real-world merged top-1 rises and the EMNIST holdout test
+does not fall: a fall counts only when the mean test change is below zero by more than the paired changes' std
+(one std of noise is not a fall).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from charclf.eval.record import RunRecord
+from charclf.paths import outputs_dir
+from charclf.study.plan import BEYOND, PlannedRun, beyond_runs
+from charclf.study.runid import RunId
+from charclf.train.run_folder import is_finished_run
+
+# The real-world slices a capture change is meant to move: the whole set, photos, scans and lower case, each as
+# merged top-1 (the look-alike cases folded, as ByMerge) and the whole set's plain top-1.
+REAL_COLUMNS = {"real merged": ("overall", "merged_top1"), "real top-1": ("overall", "top1"),
+                "photo merged": ("capture", "photo", "merged_top1"), "scan merged": ("capture", "scan", "merged_top1"),
+                "lower merged": ("kind", "lower", "merged_top1")}
+SETTINGS = ("precision (train / val)", "epoch chosen on")  # what else could differ between the arms: shown
+MIN_GOAL_SEEDS = 3
+# The capture augmentation (recipe minivision_v3_nearest_capture) and its base, notebook 11's nearest arm.
+CHANGED = RunId(BEYOND, "minivision_v3", "capture").series
+BASE = RunId(BEYOND, "minivision_v3", "nearest").series
+
+
+def realworld_artifact(profile: str, run: str, root: Path | None = None) -> Path:
+    """Where ``charclf evaluate-images`` keeps run ``run``'s (``11_beyond/minivision_v3-capture-seed0``) score."""
+    return (root or outputs_dir()) / "realworld" / "runs" / profile / f"{run}.json"
+
+
+def _dig(tree: dict, keys: tuple):
+    for key in keys:
+        tree = tree[key]
+    return tree
+
+
+def finished_seeds(runs_dir: Path, profile: str, series: str) -> list[tuple[PlannedRun, RunRecord]]:
+    """The finished runs of notebook 11's planned ``series`` (``11_beyond/minivision_v3-capture``: a
+    ``RunId.series``) under ``profile``, with their records, by seed."""
+    planned = [p for p in beyond_runs(profile) if p.run_id.series == series]
+    return [(p, RunRecord.load(runs_dir / p.name)) for p in planned if is_finished_run(runs_dir / p.name)]
+
+
+def seed_rows(runs_dir: Path, profile: str, series: str) -> pd.DataFrame:
+    """One row per finished seed of ``series``: EMNIST val (float32) and holdout test, the real-world columns (NaN
+    where the run has no real-world artifact), and the precision it trained and was selected in."""
+    import json
+
+    rows = []
+    for planned, record in finished_seeds(runs_dir, profile, series):
+        row = {"seed": planned.seed, "EMNIST val": record.val_acc, "EMNIST test": record.test_acc,
+               "precision (train / val)": f"{record.precision} / {record.val_precision}",
+               # Older runs chose their best epoch on val in their training precision; new ones in float32.
+               "epoch chosen on": f"{record.selection_precision or record.precision} val"}
+        artifact = realworld_artifact(profile, planned.name)
+        metrics = json.loads(artifact.read_text(encoding="utf-8"))["metrics"] if artifact.is_file() else None
+        for column, keys in REAL_COLUMNS.items():
+            row[column] = float(_dig(metrics, keys)) if metrics else math.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def paired_table(runs_dir: Path, profile: str, changed: str, base: str) -> pd.DataFrame:
+    """Seed by seed, the change against its base on the seeds both have, scored on both EMNIST and the real set:
+    a row per seed and arm, then each arm's mean ± std and the paired change (changed − base) with its std."""
+    a, b = seed_rows(runs_dir, profile, changed), seed_rows(runs_dir, profile, base)
+    if a.empty or b.empty:
+        return pd.DataFrame()
+    seeds = sorted(set(a["seed"]) & set(b["seed"]))
+    a, b = (t[t["seed"].isin(seeds)].set_index("seed").sort_index() for t in (a, b))
+    measured = ["EMNIST val", "EMNIST test", *REAL_COLUMNS]
+    out = []
+    for label, side in ((changed, a), (base, b)):
+        for seed, row in side.iterrows():
+            out.append({"arm": label, "seed": str(seed), **{c: row[c] for c in measured},
+                        **{c: row[c] for c in SETTINGS}})
+    for label, side in ((changed, a), (base, b)):
+        out.append({"arm": label, "seed": f"mean of {len(seeds)}", **{c: side[c].mean(skipna=False) for c in measured},
+                    **{c: ", ".join(sorted(set(side[c]))) for c in SETTINGS}})
+    delta = a[measured] - b[measured]
+    out.append({"arm": "change", "seed": f"mean of {len(seeds)}", **{c: delta[c].mean(skipna=False) for c in measured},
+                **{c: "same on both arms" if set(a[c]) == set(b[c]) else "DIFFERS between the arms"
+                   for c in SETTINGS}})
+    out.append({"arm": "change", "seed": "std", **{c: delta[c].std(ddof=1, skipna=False) for c in measured},
+                **{c: "" for c in SETTINGS}})
+    return pd.DataFrame(out)
+
+
+def keep_verdict(table: pd.DataFrame) -> str:
+    """Whether to keep the change, by the rule above, from :func:`paired_table`; it says why in one sentence."""
+    if table.empty:
+        return "not measured yet: no seed has both arms"
+    change = table[table["arm"] == "change"].set_index("seed")
+    n = int(change.index[0].split()[-1])
+    real, test = change.iloc[0]["real merged"], change.iloc[0]["EMNIST test"]
+    test_std = change.loc["std", "EMNIST test"]
+    if math.isnan(real):
+        return f"not measured yet: {n} paired seed(s) lack a real-world score"
+    if n < MIN_GOAL_SEEDS:
+        return (f"not decided: {n} paired seed(s), the rule needs {MIN_GOAL_SEEDS} (so far real merged "
+                f"{real * 100:+.2f} points, EMNIST test {test * 100:+.2f})")
+    falls = test < 0 and (math.isnan(test_std) or -test > test_std)
+    if real > 0 and not falls:
+        return (f"keep: real merged {real * 100:+.2f} points and EMNIST test {test * 100:+.2f} "
+                f"(paired std {test_std * 100:.2f}) over {n} seeds")
+    why = "real merged does not rise" if real <= 0 else "EMNIST test falls by more than its paired std"
+    return (f"drop: {why} (real merged {real * 100:+.2f} points, EMNIST test {test * 100:+.2f}, paired std "
+            f"{test_std * 100:.2f}) over {n} seeds")
+
+
+def as_text(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`paired_table` for reading: each arm's accuracies as percentages, the change rows in signed points."""
+    out = table.copy()
+    for column in ("EMNIST val", "EMNIST test", *REAL_COLUMNS):
+        out[column] = [("–" if v != v else f"{v * 100:+.2f} pts" if arm == "change" and seed != "std"
+                        else f"{v * 100:.2f} pts" if arm == "change" else f"{v:.2%}")
+                       for arm, seed, v in zip(table["arm"], table["seed"], table[column])]
+    return out

@@ -1,0 +1,98 @@
+"""A training change judged seed by seed on EMNIST and on the real-world set (charclf.study.realworld_pairs)."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from charclf.study import realworld_pairs as rp
+from records import write_fake_run
+
+CHANGED, BASE = "11_beyond/minivision_v3-capture", "11_beyond/minivision_v3-nearest"
+
+
+def _arm(runs, outputs, series, seeds, test, real, *, precision="bf16"):
+    for seed, t, r in zip(seeds, test, real):
+        name = f"{series}-seed{seed}"
+        write_fake_run(runs / name, seed=seed, test_acc=t, best_val_acc=t, precision=precision,
+                       selection_precision="fp32", run=name, profile="full", model="minivision_v3")
+        if r is not None:
+            path = rp.realworld_artifact("full", name, outputs)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            slice_ = {"n": 10, "top1": r - 0.1, "top5": 0.95, "merged_top1": r}
+            path.write_text(json.dumps({"metrics": {"overall": slice_, "capture": {"photo": slice_, "scan": slice_},
+                                                    "kind": {"lower": slice_}}}))
+
+
+@pytest.fixture
+def study(tmp_path, monkeypatch):
+    runs, outputs = tmp_path / "runs" / "full", tmp_path / "outputs"
+    monkeypatch.setattr(rp, "outputs_dir", lambda: outputs)
+    return runs, outputs
+
+
+def test_a_change_that_helps_real_handwriting_and_keeps_emnist_is_kept(study):
+    runs, outputs = study
+    _arm(runs, outputs, BASE, (0, 1, 2), (0.870, 0.871, 0.869), (0.80, 0.81, 0.79))
+    _arm(runs, outputs, CHANGED, (0, 1, 2), (0.869, 0.871, 0.870), (0.83, 0.84, 0.82))
+    table = rp.paired_table(runs, "full", CHANGED, BASE)
+    change = table[(table["arm"] == "change") & (table["seed"] == "mean of 3")].iloc[0]
+    assert change["real merged"] == pytest.approx(0.03) and change["EMNIST test"] == pytest.approx(0.0)
+    assert change["precision (train / val)"] == "same on both arms"
+    assert rp.keep_verdict(table).startswith("keep: real merged +3.00 points")
+
+
+def test_a_change_that_costs_emnist_more_than_its_noise_is_dropped(study):
+    runs, outputs = study
+    _arm(runs, outputs, BASE, (0, 1, 2), (0.870, 0.871, 0.869), (0.80, 0.81, 0.79))
+    _arm(runs, outputs, CHANGED, (0, 1, 2), (0.860, 0.862, 0.861), (0.83, 0.84, 0.82))
+    assert rp.keep_verdict(rp.paired_table(runs, "full", CHANGED, BASE)).startswith(
+        "drop: EMNIST test falls by more than its paired std")
+
+
+def test_only_paired_seeds_count_and_fewer_than_three_decide_nothing(study):
+    runs, outputs = study
+    _arm(runs, outputs, BASE, (0, 1, 2), (0.870, 0.871, 0.869), (0.80, 0.81, 0.79))
+    _arm(runs, outputs, CHANGED, (0, 1), (0.869, 0.871), (0.83, 0.84))
+    table = rp.paired_table(runs, "full", CHANGED, BASE)
+    assert set(table["seed"]) == {"0", "1", "mean of 2", "std"}
+    assert rp.keep_verdict(table).startswith("not decided: 2 paired seed(s)")
+
+
+def test_a_run_without_a_real_world_score_is_not_measured_and_a_precision_mix_is_named(study):
+    runs, outputs = study
+    _arm(runs, outputs, BASE, (0, 1, 2), (0.870, 0.871, 0.869), (0.80, None, 0.79), precision="fp32")
+    _arm(runs, outputs, CHANGED, (0, 1, 2), (0.869, 0.871, 0.870), (0.83, 0.84, 0.82))
+    table = rp.paired_table(runs, "full", CHANGED, BASE)
+    assert math.isnan(table[table["arm"] == "change"].iloc[0]["real merged"])
+    assert rp.keep_verdict(table).startswith("not measured yet")
+    assert table[table["arm"] == "change"].iloc[0]["precision (train / val)"] == "DIFFERS between the arms"
+
+
+def test_no_seed_on_both_arms_is_an_empty_table(study):
+    runs, outputs = study
+    _arm(runs, outputs, BASE, (0,), (0.870,), (0.80,))
+    assert rp.paired_table(runs, "full", CHANGED, BASE).empty
+    assert rp.keep_verdict(rp.paired_table(runs, "full", CHANGED, BASE)).startswith("not measured yet")
+
+
+def test_the_text_table_shows_arms_in_percent_and_the_change_in_signed_points(study):
+    runs, outputs = study
+    _arm(runs, outputs, BASE, (0, 1, 2), (0.870, 0.871, 0.869), (0.80, 0.81, 0.79))
+    _arm(runs, outputs, CHANGED, (0, 1, 2), (0.869, 0.871, 0.870), (0.83, 0.84, 0.82))
+    text = rp.as_text(rp.paired_table(runs, "full", CHANGED, BASE)).set_index(["arm", "seed"])
+    assert text.loc[(BASE, "0"), "real merged"] == "80.00%"
+    assert text.loc[("change", "mean of 3"), "real merged"] == "+3.00 pts"
+    assert text.loc[("change", "std"), "real merged"] == "0.00 pts"
+
+
+def test_evaluate_images_keeps_a_study_runs_place_by_default(tmp_path, monkeypatch):
+    from charclf.apps.realworld import default_out
+    from charclf.paths import OUTPUTS_ENV
+
+    monkeypatch.setenv(OUTPUTS_ENV, str(tmp_path / "outputs"))
+    run = tmp_path / "outputs" / "runs" / "full" / "11_beyond" / "minivision_v3-capture-seed0"
+    assert default_out(run) == tmp_path / "outputs" / "realworld" / "runs" / "full" / "11_beyond" / \
+        "minivision_v3-capture-seed0.json"
+    assert default_out(tmp_path / "elsewhere" / "model").parent == tmp_path / "outputs" / "realworld"

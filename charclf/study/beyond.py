@@ -238,7 +238,7 @@ def race_goals(race: dict) -> pd.DataFrame:
 
 def ensemble_members(runs_dir: Path, *, profile: str) -> list[Path]:
     """The finished runs of ``profile``'s plan in :data:`MODEL_GROUPS` whose weights were kept, in folder order —
-    but the distilled ones (their train_config.json names a ``distill_teacher``): they learnt from the ensemble,
+    but the distilled ones (their record's config names a ``distill_teacher``): they learnt from the ensemble,
     so they would vote twice with its members' opinions."""
     from charclf.train.run_folder import is_finished_run
 

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -126,9 +126,9 @@ ctx.save(viz.augmentation_grid(data.train.images[mirror], lambda x: x.flip(-1), 
 # %%
 batch = data.train.subset(torch.arange(16))
 x = batch.images[:, None].float() / 255
-for name, cfg in {"MixUp (alpha 0.2)": AugmentConfig(mixup_alpha=0.2),
-                  "MixUp (alpha 1.0)": AugmentConfig(mixup_alpha=1.0),
-                  "CutMix (alpha 1.0)": AugmentConfig(cutmix_alpha=1.0)}.items():
+mixes = {"MixUp (alpha 0.2)": AugmentConfig(mixup_alpha=0.2), "MixUp (alpha 1.0)": AugmentConfig(mixup_alpha=1.0),
+         "CutMix (alpha 1.0)": AugmentConfig(cutmix_alpha=1.0)}
+for name, cfg in mixes.items():
     aug = BatchAugment(cfg, data.num_classes)
     display(ctx.save(viz.augmentation_grid(x[:8], lambda t: aug(t, batch.labels[:8]), n_aug=5, seed=ctx.seed,
                                            title=f"{name}: each draw mixes the batch with a shuffled copy",

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -117,16 +117,13 @@ tpe = run_search("resnet", data, ctx.adapt(get_recipe("byclass_study")), BYCLASS
                  out_dir=ctx.workdir("05_random_search/resnet-grid-tpe"), progress=True, train=ctx.train_missing,
                  startup_from=search)
 import matplotlib.pyplot as plt
-from charclf.study.findings import complete_trials
+from charclf.study.findings import complete_trials, search_summary
 fig, ax = plt.subplots(figsize=(7, 3.5), layout="constrained")
 comparison = {}
 for name, result in {"random": search, "TPE": tpe}.items():
-    df = result.trials_dataframe()
-    done = complete_trials(df)  # a pruned trial's loss is a mid-training one: only complete trials compete
+    done = complete_trials(result.trials_dataframe())  # a pruned trial's loss is a mid-training one
     ax.plot(done["number"] + 1, done["val_loss"].cummin(), marker="o", label=name)
-    comparison[name] = {"trials": len(df), "complete": len(done), "best val loss": done["val_loss"].min(),
-                        "best trial": int(done.loc[done["val_loss"].idxmin(), "number"]),
-                        "best params": str(result.best_params)}
+    comparison[name] = search_summary(result)
 ax.set_xlabel("trials finished")
 ax.set_ylabel("best val loss so far (complete trials)")
 ax.legend()

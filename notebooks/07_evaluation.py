@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -74,38 +74,19 @@ classes = tuple(data.classes)
 # run did not score (the train part under the quick profile) is scored here, the same way.
 
 # %%
-import numpy as np
 import pandas as pd
-from charclf.eval.evaluate import evaluate_model, evaluation_key
+from charclf.eval.evaluate import evaluate_model
+from charclf.study.evaluation import check_against_record, recorded_parts
 batch = best.config.get("eval_batch_size", 1024)
 result = evaluate_model(model, data.test, tta=tta, batch_size=batch) if has_weights else None
-parts = {}
-for part, dataset in (("test", data.test), ("train", data.train)):
-    key, csv = evaluation_key(part, tta), best.dir / f"confusion_{evaluation_key(part, tta)}.csv"
-    if key in recorded and csv.is_file():
-        frame = pd.read_csv(csv, index_col=0, dtype={"true": str})
-        assert tuple(frame.index) == classes == tuple(frame.columns), f"{csv}: not labelled by the 62 classes"
-        parts[part] = {"entry": recorded[key], "confusion": frame.to_numpy(), "source": f"recorded ({csv.name})"}
-    elif has_weights:
-        fresh = result if part == "test" else evaluate_model(model, dataset, tta=tta, batch_size=batch)
-        parts[part] = {"entry": fresh.to_dict(), "confusion": fresh.confusion, "source": "computed here"}
-    else:
-        print(f"{part} part: not recorded by the run and its weights are not here (RETRAIN = True rebuilds them)")
+parts = recorded_parts(best, data, model, result, tta=tta, batch_size=batch)
 for part, p in parts.items():
     print(f"{part} part: {p['entry']['n']:,} images, {p['source']}")
 
 test = parts["test"]
-if result is not None and test["source"] != "computed here":
-    n = test["entry"]["n"]
-    assert n == len(data.test), (f"the run scored {n:,} test images, this notebook loaded {len(data.test):,}. "
-                                 "Fix: use notebook 04's SEED and PROTOCOL")
-    again, recorded_acc = result.metrics["accuracy"], test["entry"]["accuracy"]
-    same_cm = np.array_equal(result.confusion, test["confusion"])
-    print(f"test accuracy evaluated again here: {again:.4%}; recorded by fit: {recorded_acc:.4%} "
-          f"(net {abs(again - recorded_acc) * n:.0f} images apart; confusion matrix identical: {same_cm})")
-    # Same weights, data and float32 arithmetic: equal on the machine that trained the run; another CPU's kernels
-    # may round differently and flip a near-tie, hence a tolerance of 0.1% of the images and no more.
-    assert abs(again - recorded_acc) * n <= max(1, 0.001 * n), "the re-evaluation disagrees with the run's record"
+# Same weights, data and float32 arithmetic: the recorded accuracy again, to 0.1% of the images (another CPU's
+# kernels may round differently and flip a near-tie); asserted, not only printed.
+check_against_record(result, test, len(data.test))
 
 # %%
 rows = ["n", "accuracy", "merged47_accuracy", "precision_weighted", "recall_weighted", "f1_weighted",
@@ -220,12 +201,12 @@ ctx.show(merged.round(4), f"Case merging for {best.name}: the same predictions, 
 # many predictions fall in each bin.
 
 # %%
+title = f"Reliability diagram of {best.name} (test part)"
 if result is None:
     print(f"no weights for this run here, so no per-image probabilities; recorded test ECE: {test['entry']['ece']:.4f}")
 else:
     print(f"ECE: {result.metrics['ece']:.4f} (recorded by fit: {test['entry']['ece']:.4f})")
-    display(ctx.save(viz.reliability_diagram(result.probs, result.y_true, subtitle=ctx.tag,
-                                             title=f"Reliability diagram of {best.name} (test part)"),
+    display(ctx.save(viz.reliability_diagram(result.probs, result.y_true, subtitle=ctx.tag, title=title),
                      "07_reliability"))
 
 # %% [markdown]
@@ -238,31 +219,16 @@ else:
 
 # %%
 from charclf.study import is_finished_run, load_run
-from charclf.study.findings import run_precision
+from charclf.study.evaluation import every_model
 from charclf.fileio import write_json
 from charclf.provenance import run_metadata
 runs = [load_run(d) for d in sorted((ctx.runs_dir / "04_training").iterdir()) if is_finished_run(d)]
-records = []
-for run in runs:
-    entry = run.record.test  # the run's one test evaluation
-    records.append({"run": run.name, "model": run.record.model, "TTA": run.record.tta,
-                    "precision (train / val)": run_precision(run.record),
-                    "val acc": run.record.best_val_acc, "test n": entry["n"],
-                    **{m: entry.get(m) for m in ("accuracy", "f1_macro", "merged47_accuracy", "ece")}})
-records = pd.DataFrame(records)
-columns = ["val acc", "accuracy", "f1_macro", "merged47_accuracy", "ece"]
-grouped = records.groupby("model")
-mean, std = grouped[columns].mean(), grouped[columns].std()
-every = mean.map("{:.4f}".format) + std.map(lambda v: "" if pd.isna(v) else f" ± {v:.4f}")
-every.insert(0, "seeds", grouped.size())
-every.insert(1, "TTA", grouped["TTA"].first())
-every.insert(2, "precision (train / val)", grouped["precision (train / val)"].agg(lambda v: ", ".join(sorted(set(v)))))
-every = every.loc[mean.sort_values("val acc", ascending=False).index]
+records, stats, every = every_model(runs)
 ctx.show(every, f"Every model of notebook 04 on the test part ({int(records['test n'].iloc[0]):,} images): "
                 "mean ± std over seeds, from each run's recorded evaluation")
 _ = write_json(ctx.runs_dir / "07_evaluation" / "summary.json", {
         "best_by_val": best.name, "tta": tta, "runs": records.to_dict(orient="records"),
-        "per_model_mean": mean.to_dict(orient="index"), "per_model_std": std.to_dict(orient="index"),
+        **{f"per_model_{s}": stats.xs(s, axis=1, level=1).to_dict(orient="index") for s in ("mean", "std")},
         **run_metadata(profile=ctx.profile, protocol=ctx.protocol, seed=ctx.seed)})
 
 # %% [markdown]

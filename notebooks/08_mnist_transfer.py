@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -89,7 +89,8 @@ show_table(table[["model", "what", "params", "optimizer", "lr", "epochs", "train
                   "best_val_acc", "test_acc", "emnist_mnist_test_acc", "precision (train / val)", "train_time_s"]],
            f"MNIST: transfer from EMNIST vs from scratch vs Mini-Vision-V2 ({epochs} epochs each, per seed) "
            f"[{MNIST_TAG}]")
-summary = table.groupby("run")[["best_val_acc", "test_acc", "emnist_mnist_test_acc"]].agg(["mean", "std"])
+from charclf.eval.seeds import mean_std
+summary = mean_std(table, "run", ["best_val_acc", "test_acc", "emnist_mnist_test_acc"])
 show_table(summary, f"Mean and std over {len(seeds)} seed(s) (std blank for one seed) [{MNIST_TAG}]")
 print(results[seeds[0]]["emnist_mnist_test"])
 print(f"MNIST test images scored per run: {int(table['test_images'].iloc[0]):,}")
@@ -127,15 +128,9 @@ ctx.save(viz.training_curves(histories, title=f"MNIST training curves, seed {see
 # ## What we found
 #
 # The verdicts, computed from the summary table (mean over the seeds; a gap counts only when it is larger than
-# the seeds' own spread, the larger of the two standard deviations):
+# the seeds' own spread, the larger of the two standard deviations; with one seed each, under the full profile,
+# when it is larger than the seed noise measured in notebook 04, as notebooks 02, 06 and 09 judge one-seed gaps):
 
 # %%
-mean, spread = summary.xs("mean", axis=1, level=1), summary.xs("std", axis=1, level=1)
-for column, where in (("test_acc", "MNIST test"), ("emnist_mnist_test_acc", "EMNIST-MNIST test")):
-    for other in ("scratch", "minivision_v2"):
-        gap = mean.loc["transfer", column] - mean.loc[other, column]
-        noise = spread.loc[["transfer", other], column].max()
-        verdict = ("one seed: its spread is unknown" if pd.isna(noise) else
-                   "larger than the seeds' spread" if abs(gap) > noise else "within the seeds' spread")
-        print(f"{where}: transfer {mean.loc['transfer', column]:.2%} vs {other} {mean.loc[other, column]:.2%} "
-              f"({gap * 100:+.2f} points, {verdict}; {len(seeds)} seed(s), {epochs} epochs each)")
+from charclf.study.findings import transfer_found
+print("\n".join(transfer_found(summary, seeds=len(seeds), epochs=epochs, profile=ctx.profile)))

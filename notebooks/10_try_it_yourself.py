@@ -62,18 +62,10 @@ ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain
 
 # %%
 # What model_hub/default is, read from its files (it changes when a better model is published).
-import json
+from charclf.apps.predict import describe_model
 from charclf.provenance import REPO_ROOT
 HUB = REPO_ROOT / "model_hub" / "default"
-if (HUB / "config.json").is_file():
-    hub_config = json.loads((HUB / "config.json").read_text())
-    hub_metrics = json.loads((HUB / "metrics.json").read_text())
-    print(f"model_hub/default: {hub_config['architecture']}, {hub_metrics['params']:,} parameters, "
-          f"{hub_config['num_classes']} classes ({hub_config['split']}), trained under the {hub_config['protocol']} "
-          f"protocol; test accuracy {hub_metrics['evaluation']['test']['accuracy']:.2%}, merged-47 "
-          f"{hub_metrics['evaluation']['test']['merged47_accuracy']:.2%}")
-else:
-    print("this checkout has no model_hub/default")
+print(describe_model(HUB, "model_hub/default"))
 
 # %% [markdown]
 # ## A model
@@ -120,7 +112,7 @@ print(len(files), "files:", ", ".join(f.name for f in files))
 # %%
 import pandas as pd
 from charclf.apps.predict import predict_files
-entries = predict_files(files, model, top=3)
+entries = predict_files(model, files, top=3)
 ctx.show(pd.DataFrame([{"file": Path(e["file"]).name, "ok": e["ok"],
                         "top 3": "  ".join(f"{c} {p:.2f}" for c, p in e["top"]),
                         "error": (e["error"] or "").replace(f"{folder}/", "")[:110]} for e in entries]),

@@ -110,20 +110,10 @@ ctx.show(status, "This notebook's runs (images/s measured before training)")
 # Each member's probabilities are cached, so new runs only add their own scoring.
 
 # %%
-import pandas as pd
-from charclf.study.beyond import ensemble, members_table
-ensembled = ensemble(ctx.runs_dir, data)
-if ensembled is None:
-    print("No finished run with weights yet: nothing to ensemble.")
-else:
-    ctx.show(members_table(ensembled).round(4), "Members alone, and the ensembles")
-    print("greedy ensemble's votes:", ", ".join(ensembled["greedy"]["members"]))
-    if "cv" in ensembled:
-        cv = ensembled["cv"]
-        held_out = pd.Series(cv["candidates"]).sort_values(ascending=False)
-        print(f"cv: {cv['method']} chosen on held-out val halves ({cv['held_out_val_acc']:.2%}; greedy there: "
-              f"{cv['candidates']['greedy']:.2%}); its members: {', '.join(cv['members'])}")
-        ctx.show(held_out.head(8).to_frame("held-out val accuracy").round(4), "The selection methods on held-out val halves (best 8)")
+from charclf.study.beyond import ensemble
+from charclf.study.beyond_found import show_ensemble
+ensembled = ensemble(ctx.runs_dir, data, profile=ctx.profile)
+show_ensemble(ctx, ensembled)
 
 # %% [markdown]
 # ## Distilling the ensemble into the small models
@@ -140,24 +130,12 @@ else:
 
 # %%
 from charclf.study.beyond import train_students
+from charclf.study.beyond_found import students_line, teacher_lines
 teacher, students, student_status = train_students(ctx, data, ensembled)
-if teacher is None:
-    print("No teacher written yet: " + ("no distilled student has trained, and rendering writes no teacher "
-          "(`python -m charclf.study.plan --only 11-distilled` writes it and trains them)." if not ctx.train_missing
-          else "no finished run with weights to ensemble, or every student was loaded."))
-else:
-    print(f"teacher: {' + '.join(teacher['members'])}\n  its accuracy on the training part: {teacher['train_acc']:.2%}")
-    if ensembled is not None:
-        same = set(teacher["members"]) == set(ensembled["greedy"]["distinct_members"])
-        print("  its members are " + ("the greedy ensemble's above" if same else
-              f"not the greedy ensemble's above ({len(set(teacher['members']))} runs against "
-              f"{len(ensembled['greedy']['distinct_members'])}): an earlier ensemble's, kept because its students "
-              "learnt from it"))
+print("\n".join(teacher_lines(teacher, ensembled, train_missing=ctx.train_missing)))
 if not student_status.empty:
     ctx.show(student_status, "The distilled runs")
-    trained = student_status.groupby("model", sort=False)["trained"].agg(["sum", "size"])
-    print("distilled seeds trained: " + ", ".join(f"{model} {int(r['sum'])} of {int(r['size'])}"
-                                                  for model, r in trained.iterrows()))
+    print(students_line(student_status))
 
 # %% [markdown]
 # ## The frontier: accuracy, parameters, CPU-seconds
@@ -170,9 +148,9 @@ if not student_status.empty:
 from charclf.study.beyond import frontier, model_rows
 rows = model_rows(ctx.runs_dir)
 front = frontier(rows)
-if not front.empty:  # "precision (train / val)" counts every seed's; the first seed's alone is not shown
-    front = front.drop(columns="precision")
-ctx.show(front.round(4), "Every model of the study: accuracy, size and training time")
+# "precision (train / val)" counts every seed's (the first seed's alone is not shown); "distilled" is the goals'
+ctx.show(front.drop(columns=["precision", "distilled"], errors="ignore").round(4),
+         "Every model of the study: accuracy, size and training time")
 
 # %%
 from charclf.eval import figures as viz
@@ -207,7 +185,7 @@ ctx.show(goals.round(4), "The goals beyond the earlier works: met or not")
 
 # %%
 from charclf.study.beyond import ablation_table
-ablation = ablation_table(ctx.runs_dir, ensembled)
+ablation = ablation_table(ctx.runs_dir, ensembled, profile=ctx.profile)
 if ablation.empty:
     print(f"No ablation arm has finished under the {ctx.profile} profile yet (notebooks 02 and 09 train them).")
 else:
@@ -230,24 +208,17 @@ else:
 # no goal.
 
 # %%
-import json
 import pandas as pd
 from charclf.paths import bench_dir
-race_file = bench_dir() / "bench-cpu-time-to-accuracy.json"
-if not race_file.is_file():
-    print(f"{race_file.name} not found in {race_file.parent.name}/: run `charclf race` first.")
-    race = None
-else:
-    race = json.loads(race_file.read_text())
+from charclf.study.beyond import race_facts, race_goals
+from charclf.study.beyond_found import race_figure, read_race
+race = read_race(bench_dir() / "bench-cpu-time-to-accuracy.json")
+race_goal_table = race_goals(race) if race is not None else None
+if race is not None:
     ctx.show(pd.DataFrame(race["summary"]).T, f"Seconds to {race['target']:.1%} val accuracy, per pipeline")
-    from charclf.study.beyond import race_facts, race_goals
     print(race_facts(race))
-    race_goal_table = race_goals(race)
     ctx.show(race_goal_table, "The race's goals (seconds and ratio; test mean at the stopping epoch)")
-    display(ctx.save(viz.race_curves(race, title="Time to accuracy: the earlier works' pipeline vs charclf's",
-                                     subtitle=f"{race['protocol']} protocol · "
-                                              f"{race['races'][0]['train_samples']:,} training images"),
-                     "11_time_to_accuracy"))
+    display(ctx.save(race_figure(race), "11_time_to_accuracy"))
 
 # %% [markdown]
 # ## What we found
@@ -256,21 +227,8 @@ else:
 # when the three-seed test mean clears it by at least one standard deviation, "met, within noise" when by less:
 
 # %%
-from charclf.study.beyond import RACE_GOAL_S
-for goal, row in goals.iterrows():
-    verdict = row["verdict"]
-    seen = "no candidate yet" if pd.isna(row.get("test mean")) else (
-        f"{row['candidate (chosen on val)']}: test {'mean ' if row['seeds'] > 1 else ''}{row['test mean']:.2%}, "
-        + (f"{int(row['seeds'])} seed{'s' if row['seeds'] != 1 else ''}" if goal != "ensemble" else "one ensemble"))
-    print(f"{goal}: target {row['target']:.1%} — {verdict} ({seen})")
-if race is not None:
-    for goal, row in race_goal_table.iterrows():
-        if row["candidate"] is None:
-            print(f"race, {goal}: {row['verdict']} (no entrant reached the target on every seed)")
-            continue
-        seconds = row["target"] == RACE_GOAL_S  # the time goal: seconds mean ± std over the seeds
-        print(f"race, {goal}: {row['verdict']} ({row['candidate']}: {row['value']:.1f}"
-              + (f" ± {row['std']:.1f} s" if seconds else "×") + ")")
+from charclf.study.beyond_found import goal_lines, race_goal_lines
+print("\n".join(goal_lines(goals) + race_goal_lines(race_goal_table)))
 
 # %% [markdown]
 # * Under the **quick** profile the runs above see a few thousand images for at most two epochs: the tables

@@ -19,31 +19,6 @@ os.environ.setdefault("CHARCLF_CACHE_DIR", tempfile.mkdtemp(prefix="charclf-test
 torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or min(2, os.cpu_count() or 1)))
 
 
-# Slow tests (subprocesses, sleeps, a served app, > ~5 s on 2 cores) in files whose owners mark them in their
-# own time: marked here by id, so `pytest -m "not slow"` is the fast inner loop everywhere. A decorator in the
-# file (@pytest.mark.slow) is the usual way; tests/test_cli.py checks every id here still names a test.
-SLOW_TESTS = {
-    "tests/test_tune.py::test_two_workers_after_a_killed_one_share_the_budget_and_rerun_its_trial",  # subprocesses
-    "tests/test_tune.py::test_dead_workers_trial_is_requeued_run_once_and_does_not_shift_the_draws",  # sleeps
-    "tests/test_tune.py::test_ctrl_c_fails_the_trial_and_a_rerun_runs_its_parameters",  # sleeps
-    "tests/test_tune.py::test_grid_random_search_is_without_replacement_and_reproducible",
-    "tests/test_tune.py::test_tpe_copies_its_seeded_start_from_the_random_search_and_decides_the_same",
-    "tests/test_tune.py::test_tpe_starts_with_the_seeded_random_trials",
-    "tests/test_tune.py::test_a_trial_that_draws_an_earlier_trials_parameters_takes_its_result_instead_of_training",
-    "tests/test_tune.py::test_search_on_tiny_data_trains_and_returns_best_params",
-    "tests/test_tune.py::test_cli_tune_on_synthetic_official_files",
-    "tests/test_data_layouts.py::test_real_byclass_test_in_torchvision_layout",
-    "tests/test_data_layouts.py::test_real_byclass_test_as_csv",
-    "tests/test_demo.py::test_app_on_localhost_through_gradio_client",  # a served app
-}
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.nodeid.split("[", 1)[0] in SLOW_TESTS:
-            item.add_marker(pytest.mark.slow)
-
-
 def _real_data_dir() -> Path | None:
     env = os.environ.get("CHARCLF_DATA_DIR")
     candidates = [Path(env)] if env else []

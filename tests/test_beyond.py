@@ -7,28 +7,37 @@ from records import write_fake_run
 
 from charclf.study.beyond import GOALS, frontier, goals_table, model_rows, race_goals
 
+TEACHER = "runs/full/11_beyond/teacher/teacher.npz"
+
+
+def _run(runs, name, *, profile="full", teacher=None, **kw):
+    """A finished run folder ``runs/<name>`` whose record names it ``name`` in ``profile`` (as ``fit`` writes a
+    study run's record), trained towards ``teacher`` when given."""
+    model, seed = kw.setdefault("model", "lenet"), kw.setdefault("seed", 0)
+    config = {"model": model, "seed": seed, "tta": False, "distill_teacher": teacher}
+    return write_fake_run(runs / name, run=name, profile=profile, config=config, **kw)
+
 
 def _study(tmp_path):
     runs = tmp_path / "runs" / "full"
     for seed, (val, test) in enumerate([(0.87, 0.866), (0.871, 0.87), (0.869, 0.868)]):
-        write_fake_run(runs / "04_training" / f"charnet_s-seed{seed}", model="charnet_s", params=98_734, seed=seed,
-                       best_val_acc=val, test_acc=test, train_time_s=4000.0)
+        _run(runs, f"04_training/charnet_s-seed{seed}", model="charnet_s", params=98_734, seed=seed,
+             best_val_acc=val, test_acc=test, train_time_s=4000.0)
     # Higher test but lower val than charnet_s: the <=100k goal must not pick it.
-    write_fake_run(runs / "11_beyond" / "peeker-seed0", model="peeker", params=90_000, best_val_acc=0.80,
-                   test_acc=0.95)
-    write_fake_run(runs / "11_beyond" / "charnet_xs-seed0", model="charnet_xs", params=29_534, best_val_acc=0.85,
-                   test_acc=0.853)
-    write_fake_run(runs / "04_training" / "vgg-seed0", model="vgg", params=1_463_678, best_val_acc=0.88,
-                   test_acc=0.874, train_time_s=3 * 3600.0)
+    _run(runs, "11_beyond/minivision_s_gap-seed0", model="minivision_s_gap", params=90_000, best_val_acc=0.80,
+         test_acc=0.95)
+    _run(runs, "11_beyond/charnet_xs-seed0", model="charnet_xs", params=29_534, best_val_acc=0.85, test_acc=0.853)
+    _run(runs, "04_training/vgg-seed0", model="vgg", params=1_463_678, best_val_acc=0.88, test_acc=0.874,
+         train_time_s=3 * 3600.0)
     # Other groups (ablations) and other profiles are not model comparisons.
-    write_fake_run(runs / "02_augmentation" / "none", model="minivision_v3", best_val_acc=0.99, test_acc=0.99)
-    write_fake_run(tmp_path / "runs" / "quick" / "04_training" / "vgg-seed0", model="vgg", best_val_acc=0.99)
+    _run(runs, "02_augmentation/none", model="minivision_v3", best_val_acc=0.99, test_acc=0.99)
+    _run(tmp_path / "runs" / "quick", "04_training/vgg-seed0", profile="quick", model="vgg", best_val_acc=0.99)
     return runs
 
 
 def test_frontier_has_one_row_per_model_of_the_model_groups_of_one_profile(tmp_path):
     front = frontier(model_rows(_study(tmp_path)))
-    assert sorted(front.index) == ["charnet_s", "charnet_xs", "peeker", "vgg"]
+    assert sorted(front.index) == ["charnet_s", "charnet_xs", "minivision_s_gap", "vgg"]
     assert front.loc["charnet_s", "n"] == 3
     assert front.loc["charnet_s", "test_mean"] == pytest.approx((0.866 + 0.87 + 0.868) / 3)
     assert front.loc["vgg", "train s mean"] == 3 * 3600.0
@@ -62,8 +71,8 @@ def test_goals_without_runs_are_unmet_and_a_distilled_student_is_no_candidate_fo
     goals = goals_table(frontier(model_rows(tmp_path / "runs" / "full")))
     assert list(goals.index) == [g.name for g in GOALS] and not goals["met"].any()
     runs = _study(tmp_path)
-    write_fake_run(runs / "11_beyond/charnet_s-kd-seed0", model="charnet_s", params=98_734, best_val_acc=0.99,
-                   test_acc=0.99, train_time_s=100.0)
+    _run(runs, "11_beyond/charnet_s-kd-seed0", model="charnet_s", params=98_734, best_val_acc=0.99, test_acc=0.99,
+         train_time_s=100.0, teacher=TEACHER)
     goals = goals_table(frontier(model_rows(runs)))
     assert goals.loc[GOALS[0].name, "candidate (chosen on val)"] == "charnet_s"  # its teacher's hours not counted
     assert goals.loc[GOALS[1].name, "candidate (chosen on val)"] == "charnet_s-kd"  # size goals: it counts
@@ -95,7 +104,7 @@ def test_ablation_rows_are_each_arm_against_the_shared_base_once(tmp_path):
     ensemble = {"members": [{"member": "a", "val_acc": 0.86, "test_acc": 0.85},
                             {"member": "b", "val_acc": 0.85, "test_acc": 0.86}],
                 "greedy": {"val_acc": 0.87, "test_acc": 0.865}}
-    table = ablation_table(runs, ensemble)
+    table = ablation_table(runs, ensemble, profile="full")
     assert sorted(table.index) == ["02_augmentation/none", "02_augmentation/recipe-mixup-cutmix",
                                    "09_efficientnet_ideas/lion", "11_beyond/ensemble"]  # mixup counted once
     assert table.loc["02_augmentation/none", "Δ val (pts)"] == pytest.approx(-1.0)
@@ -110,26 +119,26 @@ def test_ensemble_loads_saved_results_covering_every_member_and_keeps_old_ones_w
     from charclf.study import beyond
 
     runs = tmp_path / "runs" / "full"
-    for name in ("04_training/a-seed0", "04_training/b-seed0"):
+    for name in ("04_training/lenet-seed0", "04_training/vgg-seed0"):
         write_fake_run(runs / name)
         (runs / name / "model.safetensors").write_bytes(b"weights")
     out = runs / beyond.ENSEMBLE_RUN
     out.mkdir(parents=True)
-    digest = ens.weights_digest(runs / "04_training/a-seed0")
+    digest = ens.weights_digest(runs / "04_training/lenet-seed0")
     saved = {"created_utc": "2026-01-01T00:00:00+00:00",
              "members": [{"member": m, "weights_sha256": digest}
-                         for m in ("04_training/a-seed0", "04_training/b-seed0", "04_training/c-seed0")]}
+                         for m in ("04_training/lenet-seed0", "04_training/vgg-seed0", "04_training/alexnet-seed0")]}
     (out / "results.json").write_text(json.dumps(saved))
-    write_fake_run(runs / "11_beyond/a-kd-seed0")  # a distilled student is never a member: its config says so
-    (runs / "11_beyond/a-kd-seed0/model.safetensors").write_bytes(b"weights")
-    (runs / "11_beyond/a-kd-seed0/train_config.json").write_text(json.dumps({"distill_teacher": "teacher.npz"}))
+    _run(runs, "11_beyond/charnet_s-kd-seed0", teacher=TEACHER)  # a distilled student is never a member
+    (runs / "11_beyond/charnet_s-kd-seed0/model.safetensors").write_bytes(b"weights")
     built = []
     monkeypatch.setattr(ens, "run_ensemble",
                         lambda members, data, o, metadata, log: built.append((members, metadata)) or {"new": True})
-    assert beyond.ensemble(runs, data=None) == saved and not built  # c's weights absent here: still covered
-    (runs / "04_training/b-seed0/model.safetensors").write_bytes(b"retrained")  # same run, new weights
-    assert beyond.ensemble(runs, data=None) == {"new": True}
-    assert [p.name for p in built[0][0]] == ["a-seed0", "b-seed0"] and built[0][1] == {"profile": "full"}
+    # alexnet's weights absent here: still covered
+    assert beyond.ensemble(runs, data=None, profile="full") == saved and not built
+    (runs / "04_training/vgg-seed0/model.safetensors").write_bytes(b"retrained")  # same run, new weights
+    assert beyond.ensemble(runs, data=None, profile="full") == {"new": True}
+    assert [p.name for p in built[0][0]] == ["lenet-seed0", "vgg-seed0"] and built[0][1] == {"profile": "full"}
     assert json.loads((out / "results-2026-01-01T000000+0000.json").read_text()) == saved
 
 
@@ -148,7 +157,7 @@ def test_distilled_runs_name_the_profiles_teacher_and_compare_with_their_untaugh
         write_fake_run(root / f"04_training/charnet_s-seed{seed}", model="charnet_s", seed=seed, best_val_acc=val,
                        test_acc=val)
     write_fake_run(root / "11_beyond/charnet_s-kd-seed0", model="charnet_s", best_val_acc=0.871, test_acc=0.87)
-    row = ablation_table(root).loc["11_beyond/charnet_s-kd"]
+    row = ablation_table(root, profile="full").loc["11_beyond/charnet_s-kd"]
     # Paired on seed 0 only (seed 1 has no distilled run yet): 0.871 - 0.86 and 0.87 - 0.86.
     assert row["Δ val (pts)"] == pytest.approx(1.1) and row["Δ test (pts)"] == pytest.approx(1.0)
     assert "seeds 0 on both sides" in row["baseline"]
@@ -174,7 +183,7 @@ def test_nearest_resampling_is_paired_seed_by_seed_with_the_bilinear_runs_of_the
     for seed, (val, test) in enumerate([(0.870, 0.869), (0.871, 0.868)]):
         write_fake_run(root / f"11_beyond/minivision_v3-nearest-seed{seed}", model="minivision_v3", seed=seed,
                        best_val_acc=val, test_acc=test)
-    row = ablation_table(root).loc["11_beyond/minivision_v3-nearest"]
+    row = ablation_table(root, profile="full").loc["11_beyond/minivision_v3-nearest"]
     # seeds 0 and 1 on both sides: val (0.8705 - 0.866), test (0.8685 - 0.863)
     assert row["Δ val (pts)"] == pytest.approx(0.45) and row["Δ test (pts)"] == pytest.approx(0.55)
     assert "seeds 0, 1 on both sides" in row["baseline"] and "bilinear" in row["baseline"]
@@ -182,7 +191,7 @@ def test_nearest_resampling_is_paired_seed_by_seed_with_the_bilinear_runs_of_the
     # Seed 1's nearest run made in bf16 against float32 baselines: the table says so beside the change.
     write_fake_run(root / "11_beyond/minivision_v3-nearest-seed1", model="minivision_v3", seed=1,
                    best_val_acc=0.871, test_acc=0.868, precision="bf16")
-    row = ablation_table(root).loc["11_beyond/minivision_v3-nearest"]
+    row = ablation_table(root, profile="full").loc["11_beyond/minivision_v3-nearest"]
     assert row["change"].startswith("minivision_v3_nearest")  # the label stays the one change ...
     assert row["also differs"].startswith("precision: bf16/fp32 vs fp32")  # ... the confound has its own column
     assert row["precision (arm / baseline)"] == "bf16/fp32 (val bf16/fp32) / fp32 (val fp32)"
@@ -205,7 +214,8 @@ def test_publish_models_ships_only_the_slots_asked_for_with_their_seeds(tmp_path
     runs = outputs / "runs" / "full"
     for seed, val in enumerate((0.85, 0.86, 0.855)):
         folder = runs / "11_beyond" / f"charnet_xs-seed{seed}"
-        write_fake_run(folder, model="charnet_xs", params=29_534, seed=seed, best_val_acc=val, test_acc=val)
+        _run(runs, f"11_beyond/charnet_xs-seed{seed}", model="charnet_xs", params=29_534, seed=seed,
+             best_val_acc=val, test_acc=val)
         (folder / "model.safetensors").write_bytes(f"weights of seed {seed}".encode())
     monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(outputs))
     monkeypatch.setenv("CHARCLF_MODEL_HUB", str(tmp_path / "hub"))
@@ -293,3 +303,44 @@ def test_race_facts_state_each_entrants_precision_resampling_and_the_search_seed
     assert "usual: fp32 NCHW, resampling nearest" in text and "charclf: bf16 channels_last, resampling bilinear" in text
     assert "ratio_pipeline (usual / charclf_fp32_nearest: the pipeline alone): 1.50x" in text
     assert "race seeds [3, 4, 5]; the fast recipe was chosen on seeds [0, 1, 2]" in text and "in-sample" not in text
+
+
+def test_run_identity_is_the_plans_and_the_records_not_the_folder_names(tmp_path, monkeypatch):
+    """Names that fooled the string conventions: an entry ending in ``-kd`` that no teacher taught, a folder copied
+    beside a run whose name looks like a seed run, and a runs folder not named after its profile."""
+    from charclf.study import beyond, plan
+
+    monkeypatch.setitem(plan.BEYOND_PLAN, ("tiny-kd", ""), "charclf_tiny")  # an entry, not a distillation
+    runs = tmp_path / "runs" / "snapshot"  # the records say "full"; the folder's name says nothing
+    for seed in range(3):
+        _run(runs, f"11_beyond/tiny-kd-seed{seed}", model="tiny-kd", params=20_000, seed=seed, best_val_acc=0.9,
+             test_acc=0.9, train_time_s=60.0)
+        _run(runs, f"11_beyond/charnet_xs-kd-seed{seed}", model="charnet_xs", params=29_534, seed=seed,
+             best_val_acc=0.95, test_acc=0.95, train_time_s=60.0, teacher=TEACHER)
+    copy = _run(runs, "04_training/vgg-seed0-copy", model="vgg", best_val_acc=0.99, test_acc=0.99)
+    assert copy.run == "04_training/vgg-seed0-copy"  # a record outside the plan: no model comparison
+    for folder in [*(runs / "11_beyond").iterdir(), runs / "04_training/vgg-seed0-copy"]:
+        (folder / "model.safetensors").write_bytes(b"weights")
+
+    rows = model_rows(runs)
+    assert set(rows["profile"]) == {"full"} and "vgg-seed0-copy" not in " ".join(rows["run"])
+    front = frontier(rows)
+    assert sorted(front.index) == ["charnet_xs-kd", "tiny-kd"] and front.loc["tiny-kd", "n"] == 3
+    assert list(front["distilled"]) == [True, False]  # sorted on val: the distilled one first
+    single = goals_table(front).loc[GOALS[0].name]
+    assert single["candidate (chosen on val)"] == "tiny-kd"  # "-kd" in its name, but no teacher: its time counts
+    members = [d.name for d in beyond.ensemble_members(runs, profile="full")]
+    assert members == ["tiny-kd-seed0", "tiny-kd-seed1", "tiny-kd-seed2"]  # not the taught ones, nor the copy
+
+
+def test_paired_rows_pair_the_seeds_each_run_recorded(tmp_path):
+    from charclf.study.beyond import ablation_table
+
+    root = tmp_path / "runs" / "full"
+    for seed, val in ((0, 0.86), (2, 0.862)):
+        _run(root, f"11_beyond/minivision_s-seed{seed}", model="minivision_s", seed=seed, best_val_acc=val,
+             test_acc=val)
+        _run(root, f"11_beyond/minivision_s_gap-seed{seed}", model="minivision_s_gap", seed=seed,
+             best_val_acc=val + 0.01, test_acc=val)
+    row = ablation_table(root, profile="full").loc["11_beyond/minivision_s_gap"]
+    assert "seeds 0, 2 on both sides" in row["baseline"] and row["Δ val (pts)"] == pytest.approx(1.0)

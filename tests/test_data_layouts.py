@@ -116,6 +116,7 @@ def real_test(real_data_dir):
             read_idx(folder / official_file("byclass", "test", "labels")))
 
 
+@pytest.mark.slow  # the whole official ByClass test file, rewritten
 @pytest.mark.realdata
 def test_real_byclass_test_in_torchvision_layout(real_data_dir, real_test, tmp_path):
     reference = real_test[0].transpose(0, 2, 1), real_test[1].astype(np.int64)  # what the idx reader gives
@@ -133,6 +134,7 @@ def test_real_byclass_test_in_torchvision_layout(real_data_dir, real_test, tmp_p
         assert np.array_equal(labels, reference[1])
 
 
+@pytest.mark.slow  # the whole official ByClass test file as CSV
 @pytest.mark.realdata
 def test_real_byclass_test_as_csv(real_data_dir, real_test, tmp_path):
     # A 2,000-row slice of the real file as CSV (the whole file would be 190 MB of text).

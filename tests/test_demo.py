@@ -72,6 +72,7 @@ def _free_port() -> int:
 
 
 # gradio's own queue code trips pandas 3 deprecation warnings; they are not ours to fix.
+@pytest.mark.slow  # a served app
 @pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword).*")
 def test_app_on_localhost_through_gradio_client(model_dir, model, tmp_path, monkeypatch):
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")

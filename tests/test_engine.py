@@ -448,6 +448,18 @@ def test_fit_refuses_a_module_of_unknown_architecture_without_a_name(tmp_path):
         fit(model, bundle(64, 32), TrainConfig(epochs=1), tmp_path / "run", progress=False)
 
 
+def test_fit_checks_the_config_first_so_a_python_caller_gets_the_config_error_not_a_nan_epoch(tmp_path):
+    """TrainConfig.check ran only in `charclf train`: fit with lr 1e308 trained a NaN epoch. Now fit refuses it
+    with the check's one line, before the run folder is made."""
+    model = create_model("lenet", num_classes=len(CLASSES))
+    cfg = TrainConfig(epochs=1, optimizer=OptimizerConfig(lr=1e308))
+    with pytest.raises(ConfigError, match=r"OptimizerConfig.lr=1e\+308: the learning rate must be > 0"):
+        fit(model, bundle(64, 32), cfg, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(ConfigError, match="TrainConfig.seed=-1"):
+        fit(model, bundle(64, 32), TrainConfig(epochs=1, seed=-1), None, progress=False)
+
+
 def test_val_is_scored_in_float32_and_each_epoch_records_its_precision(tmp_path):
     """Selection uses the test evaluation's numerics: the history's val_acc equals a float32 evaluate_model of
     the chosen weights, even when the steps trained in bf16."""

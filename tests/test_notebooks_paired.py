@@ -16,6 +16,7 @@ jupytext = pytest.importorskip("jupytext")
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 IPYNBS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 PYS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
+MAX_TOP_LEVEL_LINES = 6  # a top-level for/while/if/with/try longer than this is logic, not a call
 MAX_FUNCTION_LINES = 4  # a notebook may hold a tiny lambda-like helper; anything longer belongs in charclf
 COLAB_BADGE = "https://colab.research.google.com/github/"
 
@@ -75,6 +76,39 @@ def test_notebook_holds_calls_not_library_code(py):
                 length = node.end_lineno - node.lineno + 1
                 assert length <= MAX_FUNCTION_LINES, (f"{py.name} cell {i}: function {node.name} has {length} "
                                                       "lines — library code belongs in the charclf package")
+        problems = top_level_logic(tree)
+        assert not problems, f"{py.name} cell {i}: " + "; ".join(problems) + (
+            " — logic belongs in a function of the charclf module that owns the notebook's concern")
+
+
+COMPOUND = (ast.For, ast.AsyncFor, ast.While, ast.If, ast.With, ast.AsyncWith, ast.Try, ast.TryStar)
+LOOPS = (ast.For, ast.AsyncFor, ast.While)
+
+
+def top_level_logic(tree: ast.Module) -> list[str]:
+    """What a notebook cell runs at top level that is a program, not a call: a compound statement (for, while,
+    if, with, try) over MAX_TOP_LEVEL_LINES lines, or a loop inside a top-level loop, each as
+    "line N: ..." (N counts in the cell)."""
+    problems = []
+    for node in tree.body:
+        if not isinstance(node, COMPOUND):
+            continue
+        kind = type(node).__name__.lower().replace("async", "")
+        length = node.end_lineno - node.lineno + 1
+        if length > MAX_TOP_LEVEL_LINES:
+            problems.append(f"line {node.lineno}: a top-level {kind} of {length} lines (at most {MAX_TOP_LEVEL_LINES})")
+        if isinstance(node, LOOPS):
+            inner = [n for child in node.body + node.orelse for n in ast.walk(child) if isinstance(n, LOOPS)]
+            if inner:
+                problems.append(f"line {inner[0].lineno}: a loop nested in the top-level {kind} of line {node.lineno}")
+    return problems
+
+
+def test_top_level_logic_names_long_compound_statements_and_nested_loops():
+    cell = "x = 1\nfor a in b:\n    for c in a:\n        print(c)\nif x:\n" + "    y = 2\n" * 6 + "print(x)\n"
+    assert top_level_logic(ast.parse(cell)) == ["line 3: a loop nested in the top-level for of line 2",
+                                                "line 5: a top-level if of 7 lines (at most 6)"]
+    assert top_level_logic(ast.parse("for a in b:\n    print([c for c in a])\nwith x:\n    y()\n")) == []
 
 
 @pytest.mark.parametrize("ipynb", IPYNBS, ids=_ids(IPYNBS))

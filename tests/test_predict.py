@@ -226,11 +226,27 @@ def test_every_bad_file_gets_a_clear_error(tmp_path):
         load_image(tmp_path)
 
 
+def test_predict_files_takes_the_model_first_and_the_former_order_with_a_deprecation_warning(tmp_path, model):
+    import warnings
+    from pathlib import Path
+
+    path = _save_all(tmp_path, {"a": Image.fromarray(draw_a())})["a"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the model-first order warns of nothing
+        new = predict_files(model, [path], top=3)
+    with pytest.warns(DeprecationWarning, match=r"predict_files\(model, paths\)") as caught:
+        old = predict_files([path], model, top=3)
+    assert caught[0].filename == __file__  # the warning points at the caller's line
+    assert old == new and new[0]["ok"] and len(new[0]["top"]) == 3
+    with pytest.warns(DeprecationWarning):
+        assert predict_files(Path(path), model, top=3) == new  # one path, not in a list
+
+
 def test_batch_with_bad_files_keeps_the_good_ones(tmp_path, model):
     bad = _bad_files(tmp_path)
     good = _save_all(tmp_path, {"a1": Image.fromarray(draw_a()), "a2": Image.fromarray(255 - draw_a())})
     paths = [good["a1"], *[str(p) for p, _ in bad.values()], good["a2"]]
-    entries = predict_files(paths, model, top=5)
+    entries = predict_files(model, paths, top=5)
     assert [e["file"] for e in entries] == paths
     assert [e["ok"] for e in entries] == [True] + [False] * len(bad) + [True]
     for e in entries[1:-1]:
@@ -245,7 +261,7 @@ def test_batch_with_bad_files_keeps_the_good_ones(tmp_path, model):
 
 def test_predictions_identical_across_modes_and_polarities(tmp_path, model):
     paths = _save_all(tmp_path, variants(draw_a()))
-    entries = predict_files(list(paths.values()), model, top=5)
+    entries = predict_files(model, list(paths.values()), top=5)
     assert all(e["ok"] for e in entries)
     ref = entries[0]["top"]
     for name, e in zip(paths, entries):
@@ -349,7 +365,7 @@ def test_a_failure_nobody_foresaw_stays_with_its_file(tmp_path, model, monkeypat
         return real(path, disable)
 
     monkeypatch.setattr(predict_mod, "_prepare", flaky)
-    entries = predict_files(paths, model, top=3)
+    entries = predict_files(model, paths, top=3)
     assert [e["ok"] for e in entries] == [True, False, True]
     assert entries[1]["error"].startswith(f"{paths[1]}: ") and "ZeroDivisionError" in entries[1]["error"]
     assert "Fix:" in entries[1]["error"] and len(entries[0]["top"]) == 3 and len(entries[2]["top"]) == 3
@@ -369,7 +385,7 @@ def test_a_model_failure_on_one_image_spares_the_others(tmp_path, model, monkeyp
         return real(model, images, **kw)
 
     monkeypatch.setattr(predict_mod, "predict_arrays", fails_on_batches_and_on_b)
-    entries = predict_files(paths, model, top=2)
+    entries = predict_files(model, paths, top=2)
     assert calls == [2, 1, 1] and [e["ok"] for e in entries] == [True, False]
     assert "RuntimeError: out of memory" in entries[1]["error"] and len(entries[0]["top"]) == 2
 
@@ -497,7 +513,7 @@ def test_cli_disable_a_step_for_an_ablation(tmp_path, model_dir, capsys):
     path = tmp_path / "ruled.png"
     ruled.save(path)
     model = load_model(model_dir)
-    on, off = (predict_files([path], model, top=62, disable=d)[0]["top"] for d in ((), ("remove_lines",)))
+    on, off = (predict_files(model, [path], top=62, disable=d)[0]["top"] for d in ((), ("remove_lines",)))
     assert dict(on) != dict(off)
     assert main(["predict", str(path), "--model", str(model_dir), "--disable", "remove_lines", "--json",
                  "--top", "62"]) == 0

@@ -129,12 +129,28 @@ def test_best_config_trains_on_the_whole_training_set_not_the_trials_subset(tmp_
     assert limited.spec["max_train_samples"] == 40 and limited.best_config().max_train_samples == 56
 
 
-def test_diverging_trial_is_pruned_not_fatal(tmp_path):
-    space = SearchSpace({"lr": (1e9,), "momentum": (0.99,)}, n_iter=1, name="explode")
-    result = run_search("lenet", tiny_bundle(), space=space, n_trials=1, epochs_per_trial=1, out_dir=tmp_path,
-                        pruner=None, progress=False)
-    df = result.trials_dataframe()
-    assert list(df.state) == ["PRUNED"] and bool(df.diverged.iloc[0])
+def test_a_trial_whose_config_fit_would_refuse_is_pruned_with_the_reason_not_fatal(tmp_path):
+    """lr 1e9 is above TrainConfig.check's bound: fit refuses it with a ConfigError (it used to train a NaN
+    epoch); the search records the trial as pruned, says why, and goes on to the next trial."""
+    from charclf.experiments.tune import fit_objective
+    from charclf.train.recipes import get_recipe
+
+    space = SearchSpace({"lr": (1e9, 0.01), "momentum": (0.9,)}, n_iter=2, name="explode")
+    objective = fit_objective("lenet", tiny_bundle(), get_recipe("byclass_study"), space, epochs_per_trial=1,
+                              prune=False)
+    study = optuna.create_study()
+    study.enqueue_trial({"lr": 1e9, "momentum": 0.9})
+    study.enqueue_trial({"lr": 0.01, "momentum": 0.9})
+    study.optimize(objective, n_trials=2)
+    refused, trained = study.trials
+    assert refused.state.name == "PRUNED" and "OptimizerConfig.lr=1000000000.0" in refused.user_attrs["refused"]
+    assert "val_loss_per_epoch" not in refused.user_attrs  # refused before anything trained
+    assert trained.state.name == "COMPLETE"
+    # Through run_search: a search of refused trials only ends, with no best setting, instead of crashing.
+    result = run_search("lenet", tiny_bundle(), space=SearchSpace({"lr": (1e9,)}, n_iter=1, name="explode"),
+                        n_trials=1, epochs_per_trial=1, out_dir=tmp_path, pruner=None, progress=False)
+    assert list(result.trials_dataframe().state) == ["PRUNED"]
+    assert "must be > 0 and <= 10" in result.study.trials[0].user_attrs["refused"]
     assert json.loads((tmp_path / "search.json").read_text())["best_params"] is None
 
 
@@ -245,6 +261,7 @@ def test_a_render_only_search_loads_a_finished_study_and_trains_nothing(tmp_path
     assert (folder / "trials.csv").is_file()
 
 
+@pytest.mark.slow  # a seeded study of real trials
 def test_tpe_starts_with_the_seeded_random_trials(tmp_path):
     kw = dict(space=CONTINUOUS_SPACE, n_trials=12, seed=5, objective=cheap_objective(CONTINUOUS_SPACE),
               progress=False)
@@ -302,6 +319,7 @@ def test_pruned_trials_count_toward_the_budget(tmp_path):
     assert ((late.state == "PRUNED") == (late.x > df[df.number < 5].x.median())).all()
 
 
+@pytest.mark.slow  # a study of real trials
 def test_a_trial_that_draws_an_earlier_trials_parameters_takes_its_result_instead_of_training(tmp_path):
     space = SearchSpace({"x": (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0)}, n_iter=8, name="x")
 
@@ -391,6 +409,7 @@ def test_dead_workers_trial_is_requeued_run_once_and_does_not_shift_the_draws(tm
     assert json.loads((tmp_path / "killed" / "search.json").read_text())["finished"] == 5
 
 
+@pytest.mark.slow  # sleeps
 def test_ctrl_c_fails_the_trial_and_a_rerun_runs_its_parameters(tmp_path):
     objective = cheap_objective(BYCLASS_GRID)
 
@@ -533,6 +552,7 @@ def test_search_space_validation():
     assert BYCLASS_GRID.config_overrides({"lr": 0.1, "batch_size": 16}) == {"optimizer.lr": 0.1, "batch_size": 16}
 
 
+@pytest.mark.slow  # the CLI end to end: a study of real trainings
 def test_cli_tune_on_synthetic_official_files(tmp_path, capsys):
     sys.path.insert(0, str(Path(__file__).parent))
     from synth import make_emnist_dir

@@ -121,16 +121,18 @@ def _prepare(path, disable=()) -> np.ndarray:
     return preprocess_image(Path(path), disable=disable)
 
 
-def predict_files(paths, model, top: int = 5, *, tta: bool = False, merged: bool = False,
+def predict_files(model, paths, top: int = 5, *, tta: bool = False, merged: bool = False,
                   disable=()) -> list[dict]:
     """One entry per path, in order: ``{"file", "ok", "error", "top": [(char, prob), ...], "answer",
-    "lookalikes"}``.
+    "lookalikes"}``. The model comes first, as in :func:`predict_arrays`; the former order
+    ``predict_files(paths, model)`` still works, with a DeprecationWarning.
 
     Each file is isolated: whatever goes wrong with one (unreadable, no character, NaN pixels, or a failure
     nobody foresaw) gives it ``ok=False`` and a one-line ``error``, and never stops the others. The good files
     go through the model in one batch; should the batch fail, each is retried alone. ``disable`` names
     preprocessing steps to skip (``charclf.apps.imageprep.STEPS``), for an ablation.
     """
+    model, paths = _model_first(model, paths)
     from charclf.apps.imageprep import resolve_options
 
     resolve_options(disable=disable)  # an unknown step name is refused once, before any file
@@ -164,6 +166,45 @@ def predict_files(paths, model, top: int = 5, *, tta: bool = False, merged: bool
         if ranked is not None:
             entry.update(top=ranked, answer=answer(ranked), lookalikes=lookalikes(ranked))
     return entries
+
+
+def _is_model(obj) -> bool:
+    """Whether ``obj`` is a model (what ``load_model`` returns: a torch module). torch is never imported here:
+    a caller holding a model has imported it already."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.nn.Module)
+
+
+def _is_paths(obj) -> bool:
+    """Whether ``obj`` is a path or a sequence of them (str / Path)."""
+    if isinstance(obj, (str, Path)):
+        return True
+    return isinstance(obj, (list, tuple)) and all(isinstance(p, (str, Path)) for p in obj)
+
+
+def _model_first(model, paths):
+    """``(model, paths)`` from a call in either order: the former ``predict_files(paths, model)`` is recognised by
+    its arguments' types and warned about once per call site."""
+    import warnings
+
+    if _is_paths(model) and _is_model(paths):
+        warnings.warn("predict_files(paths, model) is deprecated: call predict_files(model, paths), the order of "
+                      "predict_arrays(model, images)", DeprecationWarning, stacklevel=3)
+        return paths, model
+    return model, paths
+
+
+def describe_model(folder: Path, label: str) -> str:
+    """One line on the model saved in ``folder`` (``label``: how the reader knows it, e.g. ``model_hub/default``),
+    read from its config.json and metrics.json: architecture, size, classes, protocol, test accuracies."""
+    if not (folder / "config.json").is_file():
+        return f"this checkout has no {label}"
+    config = json.loads((folder / "config.json").read_text())
+    metrics = json.loads((folder / "metrics.json").read_text())
+    test = metrics["evaluation"]["test"]
+    return (f"{label}: {config['architecture']}, {metrics['params']:,} parameters, {config['num_classes']} classes "
+            f"({config['split']}), trained under the {config['protocol']} protocol; test accuracy "
+            f"{test['accuracy']:.2%}, merged-47 {test['merged47_accuracy']:.2%}")
 
 
 def default_model_dir() -> Path:
@@ -235,7 +276,7 @@ def load_for_predict(model_dir, *, tta: bool = False, engine: str = "auto"):
 
 def run(args) -> int:
     model = load_for_predict(resolve_model_dir(args.model), tta=args.tta, engine=args.engine)
-    entries = predict_files(args.images, model, top=args.top, tta=args.tta, merged=args.merged,
+    entries = predict_files(model, args.images, top=args.top, tta=args.tta, merged=args.merged,
                             disable=args.disable)
     if args.json:
         print(json.dumps(entries, indent=2))

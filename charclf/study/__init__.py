@@ -7,8 +7,10 @@ report, and ``charclf study`` (running the notebooks).
 Modules: ``notebook`` (setup, StudyContext), ``profiles`` (quick / full), ``runs`` (cached runs and the tables
 built from their records), ``plan`` (which runs the study trains), ``report`` (README tables), ``runner``
 (executing the notebooks), ``nbstrip`` (committing executed notebooks without noise), ``earlier`` and ``findings``
-(the notebooks' conclusions, computed from their numbers), ``beyond`` (notebook 11), ``headline`` (the findings
-table README.md and notebook 00 share), ``rendercheck`` (the committed notebooks are the render of HEAD).
+(the notebooks' conclusions, computed from their numbers), ``evaluation`` (notebook 07's tables), ``beyond``
+(notebook 11's tables) and ``beyond_found`` (its sentences), ``runid`` (which run a planned run is, as data),
+``headline`` (the findings table README.md and notebook 00 share), ``rendercheck`` (the committed notebooks are
+the render of HEAD).
 """
 from __future__ import annotations
 

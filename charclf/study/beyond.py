@@ -58,17 +58,38 @@ def verdict(value: float | None, target: float, std: float | None = None, *, see
     return margin, "not met, within noise" if noise else "not met"
 
 
-def model_rows(runs_dir: Path) -> pd.DataFrame:
-    """One row per run record of :data:`MODEL_GROUPS` under ``runs_dir`` (``report.run_rows`` columns), plus
-    ``entry``: the run's name without its seed (``vgg``, ``charnet_s-kd``), so a model trained two ways is two
-    entries."""
-    from charclf.study.report import run_rows
+def model_runs(profile: str) -> dict:
+    """``{run name: PlannedRun}``: every run of :data:`MODEL_GROUPS` in ``profile``'s plan (notebook 04's, notebook
+    11's and its distilled ones). What a run is (its group, entry, variant, seed) is read from here, never from
+    its folder's name."""
+    from charclf.study.plan import beyond_runs, training_runs
 
-    rows = run_rows(runs_dir.parent)
-    if rows.empty:
-        return rows
-    rows = rows[(rows["profile"] == runs_dir.name) & rows["group"].isin(MODEL_GROUPS)].reset_index(drop=True)
-    return rows.assign(entry=rows["run"].str.rsplit("/", n=1).str[-1].str.replace(r"-seed\d+$", "", regex=True))
+    plan = training_runs(profile) + beyond_runs(profile) + beyond_runs(profile, distilled=True)
+    return {run.name: run for run in plan if run.run_id.group in MODEL_GROUPS}
+
+
+def model_rows(runs_dir: Path) -> pd.DataFrame:
+    """One row per run record under ``runs_dir`` that its profile's plan lists in :data:`MODEL_GROUPS`
+    (``report.run_rows`` columns), plus ``name`` (the run, as its record names it), ``entry``: the planned run's
+    entry and variant (``vgg``, ``charnet_s-kd``: a model trained two ways is two entries) and ``distilled``
+    (whether its recorded config names a teacher). The profile and the run are the fields each record holds
+    (``metrics.json``'s ``profile`` and ``run``), not its folder's names; a record outside the plan is no
+    model comparison."""
+    from charclf.eval.record import load_records
+    from charclf.study.report import record_row
+
+    plans, rows = {}, []
+    for folder, record in load_records(runs_dir).items():
+        if record.profile is None:  # a run made outside the study (no profile, no plan)
+            continue
+        planned = plans.setdefault(record.profile, model_runs(record.profile)).get(record.run)
+        if planned is None:
+            continue
+        row = record_row(folder, record)
+        rows.append({"run": row.pop("run"), "profile": record.profile, "group": planned.run_id.group, **row,
+                     "entry": planned.entry, "name": record.run,
+                     "distilled": distilled(record)})
+    return pd.DataFrame(rows)
 
 
 def frontier(rows: pd.DataFrame) -> pd.DataFrame:
@@ -84,7 +105,8 @@ def frontier(rows: pd.DataFrame) -> pd.DataFrame:
     out = seed_stats(rows, model="entry").join(pd.DataFrame({
         "params": grouped["params"].first(), "MMACs": grouped["macs"].first() / 1e6,
         "train s mean": grouped["train_time_s"].mean(), "images / s": grouped["images_per_s"].mean(),
-        "TTA": grouped["tta"].first(), "precision": grouped["precision"].first()})).join(entry_precisions(rows))
+        "TTA": grouped["tta"].first(), "precision": grouped["precision"].first(),
+        "distilled": grouped["distilled"].any()})).join(entry_precisions(rows))
     return out.sort_values("val_mean", ascending=False)
 
 
@@ -100,7 +122,7 @@ def goals_table(front: pd.DataFrame, ensemble: dict | None = None) -> pd.DataFra
     for goal in GOALS:
         inside = front
         if goal.max_train_s is not None:  # a distilled student's time leaves out its teacher's training
-            inside = inside[~inside.index.str.endswith("-kd")]
+            inside = inside[~inside["distilled"].astype(bool)]
         if goal.max_params is not None:
             inside = inside[inside["params"] <= goal.max_params]
         if goal.max_train_s is not None:
@@ -214,23 +236,31 @@ def race_goals(race: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("goal")
 
 
-def ensemble_members(runs_dir: Path) -> list[Path]:
-    """Finished runs of :data:`MODEL_GROUPS` whose weights were kept, in name order — but the distilled ones
-    (their train_config.json names a ``distill_teacher``): they learnt from the ensemble, so they would vote twice
-    with its members' opinions."""
+def ensemble_members(runs_dir: Path, *, profile: str) -> list[Path]:
+    """The finished runs of ``profile``'s plan in :data:`MODEL_GROUPS` whose weights were kept, in folder order —
+    but the distilled ones (their record's config names a ``distill_teacher``): they learnt from the ensemble,
+    so they would vote twice with its members' opinions."""
     from charclf.train.run_folder import is_finished_run
 
-    return sorted(d for group in MODEL_GROUPS for d in (runs_dir / group).glob("*-seed*")
+    folders = (runs_dir / name for name in model_runs(profile))
+    return sorted(d for d in folders
                   if is_finished_run(d) and (d / "model.safetensors").is_file() and not _distilled(d))
 
 
 def _distilled(run_dir: Path) -> bool:
-    """Whether the run trained towards a teacher, as its recorded config says (not its name)."""
-    config = run_dir / "train_config.json"
-    return config.is_file() and json.loads(config.read_text()).get("distill_teacher") is not None
+    """Whether the finished run trained towards a teacher, as its record's config says (not its name): the
+    same field :func:`model_rows` reads."""
+    from charclf.eval.record import RunRecord
+
+    return distilled(RunRecord.load(run_dir))
 
 
-def ensemble(runs_dir: Path, data, *, log=print) -> dict | None:
+def distilled(record) -> bool:
+    """Whether the run of ``record`` (a RunRecord) trained towards a teacher: its config names one."""
+    return record.config.get("distill_teacher") is not None
+
+
+def ensemble(runs_dir: Path, data, *, profile: str, log=print) -> dict | None:
     """The ensemble of every member :func:`ensemble_members` finds (None when there is none).
 
     A saved results.json is loaded when it covers every member found, with the same weights (a fresh clone,
@@ -239,7 +269,7 @@ def ensemble(runs_dir: Path, data, *, log=print) -> dict | None:
     it as ``results-<created_utc>.json``."""
     from charclf.experiments.ensemble import member_name, run_ensemble, weights_digest
 
-    members = ensemble_members(runs_dir)
+    members = ensemble_members(runs_dir, profile=profile)
     if not members:
         return None
     out = runs_dir / ENSEMBLE_RUN
@@ -252,8 +282,8 @@ def ensemble(runs_dir: Path, data, *, log=print) -> dict | None:
             return results
         stamp = results.get("created_utc", "undated").replace(":", "")
         saved.rename(out / f"results-{stamp}.json")
-    # The study's runs_dir is outputs/runs/<profile>: the profile says which recipes' lengths the members had.
-    return run_ensemble(members, data, out, metadata={"profile": runs_dir.name}, log=log)
+    # The profile says which recipes' lengths the members had.
+    return run_ensemble(members, data, out, metadata={"profile": profile}, log=log)
 
 
 def members_table(results: dict) -> pd.DataFrame:
@@ -270,7 +300,7 @@ def members_table(results: dict) -> pd.DataFrame:
     return table
 
 
-def ablation_table(runs_dir: Path, ensemble_results: dict | None = None) -> pd.DataFrame:
+def ablation_table(runs_dir: Path, ensemble_results: dict | None = None, *, profile: str) -> pd.DataFrame:
     """What helped and what did not: each finished arm of notebooks 02 and 09 against their shared base run
     (one change each, same model, recipe length and seed), and the ensemble against its best member on val.
     Deltas are in accuracy points; val decides, test is shown beside it."""
@@ -294,7 +324,7 @@ def ablation_table(runs_dir: Path, ensemble_results: dict | None = None) -> pd.D
                          "val acc": record.val_acc, "test acc": record.test_acc,
                          "Δ val (pts)": 100 * (record.val_acc - base[1].val_acc),
                          "Δ test (pts)": 100 * (record.test_acc - base[1].test_acc)})
-    rows += _paired_rows(runs_dir)
+    rows += _paired_rows(runs_dir, profile)
     if ensemble_results is not None:
         best = max(ensemble_results["members"], key=lambda m: m["val_acc"])
         kind = "cv" if "cv" in ensemble_results else "greedy"
@@ -323,14 +353,14 @@ def train_students(ctx, data, ensemble_results: dict | None):
     if ctx.train_missing and (not all(is_finished_run(ctx.runs_dir / run.name) for run in plan) or ctx.retrain):
         if ensemble_results is None and not (ctx.runs_dir / TEACHER_RUN / "teacher.json").is_file():
             return None, {}, pd.DataFrame()
-        teacher = ensure_teacher(ctx.runs_dir, data, ensemble_results)
+        teacher = ensure_teacher(ctx.runs_dir, data, ensemble_results, profile=ctx.profile)
     elif (ctx.runs_dir / TEACHER_RUN / "teacher.json").is_file():
         teacher = json.loads((ctx.runs_dir / TEACHER_RUN / "teacher.json").read_text())
     runs, status = train_plan(ctx, data, plan)
     return teacher, runs, status
 
 
-def ensure_teacher(runs_dir: Path, data, ensemble_results: dict | None, *, log=print) -> dict:
+def ensure_teacher(runs_dir: Path, data, ensemble_results: dict | None, *, profile: str, log=print) -> dict:
     """The distillation teacher of this profile (``plan.TEACHER_RUN``): loaded when written before (a teacher
     is never replaced: its students' records hold its hash), rebuilt from the members its ``teacher.json``
     names where only that file is present, else the greedy ensemble's members scored on ``data.train``."""
@@ -347,15 +377,19 @@ def ensure_teacher(runs_dir: Path, data, ensemble_results: dict | None, *, log=p
                           f"train the study's models first (charclf plan --only 04)")
     members = ensemble_results["greedy"]["members"] if ensemble_results is not None else []
     # With teacher.json present (a clone), write_teacher rebuilds the recorded teacher, whatever ``members``.
-    return write_teacher(ensemble_members(runs_dir), members, data, folder, log=log)
+    return write_teacher(ensemble_members(runs_dir, profile=profile), members, data, folder, log=log)
 
 
-def _by_seed(runs_dir: Path, pattern: str) -> dict:
-    """``{seed: RunRecord}`` of the finished runs matching ``pattern`` under ``runs_dir``."""
+def _by_seed(runs_dir: Path, series, plan: dict) -> dict:
+    """``{seed: RunRecord}`` of the finished runs of ``plan`` (:func:`model_runs`) whose RunId is ``series`` (a
+    RunId without a seed) but for its seed; the seed is the one each run recorded."""
+    from dataclasses import replace
+
     from charclf.eval.record import RunRecord
     from charclf.train.run_folder import is_finished_run
 
-    records = [RunRecord.load(d) for d in sorted(runs_dir.glob(pattern)) if is_finished_run(d)]
+    folders = [runs_dir / run.name for run in plan.values() if replace(run.run_id, seed=None) == series]
+    records = [RunRecord.load(d) for d in sorted(folders) if is_finished_run(d)]
     return {r.seed: r for r in records}
 
 
@@ -378,18 +412,18 @@ def _precision_columns(ours: list, theirs: list) -> dict:
             "also differs": "; ".join(differs)}
 
 
-def _paired_rows(runs_dir: Path) -> list[dict]:
+def _paired_rows(runs_dir: Path, profile: str) -> list[dict]:
     """``plan.paired_comparisons`` as ablation rows: means over the seeds both sides have."""
     from charclf.study.plan import paired_comparisons
 
-    rows = []
+    rows, plan = [], model_runs(profile)
     for run, change, base_run, base_label in paired_comparisons():
-        base, changed = _by_seed(runs_dir, f"{base_run}-seed*"), _by_seed(runs_dir, f"{run}-seed*")
+        base, changed = _by_seed(runs_dir, base_run, plan), _by_seed(runs_dir, run, plan)
         seeds = sorted(set(base) & set(changed))  # paired: the same seeds on both sides
         if not seeds:
             continue
         (base_val, base_test), (val, test) = (_means([side[s] for s in seeds]) for side in (base, changed))
-        rows.append({"run": run, "change": change,
+        rows.append({"run": run.series, "change": change,
                      "baseline": f"{base_label} (seeds {', '.join(map(str, seeds))} on both sides)",
                      **_precision_columns([changed[s] for s in seeds], [base[s] for s in seeds]),
                      "val acc": val, "test acc": test, "Δ val (pts)": 100 * (val - base_val),

@@ -44,6 +44,15 @@ def _params(row: pd.Series, names: list[str]) -> str:
                      for name in names)
 
 
+def search_summary(result) -> dict:
+    """A search's row of notebook 05's random-vs-TPE table: trials finished, complete ones, and the best complete
+    trial (its val loss, number and parameters; a pruned trial's loss is a mid-training one and does not compete)."""
+    trials = result.trials_dataframe()
+    done = complete_trials(trials)
+    return {"trials": len(trials), "complete": len(done), "best val loss": done["val_loss"].min(),
+            "best trial": int(done.loc[done["val_loss"].idxmin(), "number"]), "best params": str(result.best_params)}
+
+
 def trials_to_match(trials: pd.DataFrame, target: float) -> int | None:
     """How many trials (counting pruned ones: they spent budget too) a search had finished when a complete trial
     first reached ``target`` val loss or lower; None if it never did."""
@@ -229,6 +238,27 @@ def ablation_summary(table: pd.DataFrame, *, profile: str = "full") -> list[str]
                      "every other arm is within seed noise of the reference.")
     else:
         lines.append(f"No arm moved val by {SEED_NOISE_PTS} points or more: within seed noise, one seed each.")
+    return lines
+
+
+def transfer_found(summary: pd.DataFrame, *, seeds: int, epochs: int, profile: str = "full") -> list[str]:
+    """Notebook 08's verdicts: transfer against each of the two other runs, on both test sets, read off
+    ``summary`` (:func:`charclf.eval.seeds.mean_std` per run). A gap counts when it is larger than the seeds'
+    own spread (:func:`~charclf.eval.seeds.gap_verdict`); with one seed on each side, under the full profile, when
+    it is larger than :data:`SEED_NOISE_PTS` (the threshold measured there, as :func:`compare_runs` uses)."""
+    from charclf.eval.seeds import gap_verdict
+
+    mean, spread = summary.xs("mean", axis=1, level=1), summary.xs("std", axis=1, level=1)
+    one_seed_noise = SEED_NOISE_PTS / 100 if profile == "full" else None
+    lines = []
+    for (column, where), other in ((c, o) for c in (("test_acc", "MNIST test"),
+                                                    ("emnist_mnist_test_acc", "EMNIST-MNIST test"))
+                                   for o in ("scratch", "minivision_v2")):
+        gap = mean.loc["transfer", column] - mean.loc[other, column]
+        verdict = gap_verdict(gap, spread.loc["transfer", column], spread.loc[other, column],
+                              one_seed_noise=one_seed_noise)
+        lines.append(f"{where}: transfer {mean.loc['transfer', column]:.2%} vs {other} {mean.loc[other, column]:.2%} "
+                     f"({gap * 100:+.2f} points, {verdict}; {seeds} seed(s), {epochs} epochs each)")
     return lines
 
 

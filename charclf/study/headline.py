@@ -95,7 +95,7 @@ def findings_rows(repo: str | Path | None = None, *, prefix: str = "") -> list[d
         chosen = ensemble.get("cv", ensemble["greedy"])
         how = f"{chosen['method']}, chosen on held-out val halves" if "method" in chosen else "greedy on val"
         members = ensemble["members"]
-        runs = rows[rows["run"].isin([f"outputs/runs/full/{m}" for m in chosen["distinct_members"]])]
+        runs = rows[rows["name"].isin(chosen["distinct_members"])]
         out.append({"finding": f"ensemble ({how}) over {len(members)} finished runs",
                     "result": f"{len(chosen['members'])} votes of {len(chosen['distinct_members'])} runs: "
                               f"**{chosen['test_acc']:.2%}** test (val {chosen['val_acc']:.2%}), one ensemble",

@@ -196,9 +196,9 @@ DISTILL_ALPHA = 0.5
 TEACHER_RUN = RunId(BEYOND, "teacher").name
 
 
-def paired_comparisons() -> list[tuple[str, str, str, str]]:
+def paired_comparisons() -> list[tuple[RunId, str, RunId, str]]:
     """Notebook 11's one-change comparisons over seeds, as ``(run, change, baseline run, baseline)``, each run a
-    ``<group>/<entry>`` whose ``-seed<N>`` folders pair with the baseline's: each distilled small model against the
+    seedless RunId whose seeds pair with the baseline's: each distilled small model against the
     same model without a teacher, Mini-Vision-V3's recipe resampled nearest against notebook 04's bilinear, and
     the two <= 100k narrowings of Mini-Vision-V3 against each other (the seeds both have: seed 0 decided), and the
     space-to-depth Mini-Vision-V3 against Mini-Vision-V3 under each of the two recipes both trained."""
@@ -216,7 +216,7 @@ def paired_comparisons() -> list[tuple[str, str, str, str]]:
     for recipe_run in ("nearest", "charclf"):
         pairs.append((RunId(BEYOND, "minivision_v3_s2d", recipe_run), "space-to-depth stem instead of the 28 px block",
                       RunId(BEYOND, "minivision_v3", recipe_run), "Mini-Vision-V3"))
-    return [(run.series, change, base.series, baseline) for run, change, base, baseline in pairs]
+    return pairs
 
 
 def teacher_file(profile: str) -> str:

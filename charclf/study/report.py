@@ -28,32 +28,39 @@ PROFILE_WORDS = {
 }
 
 
+def record_row(folder: Path, r) -> dict:
+    """One table row of the RunRecord ``r`` saved in ``folder``: its own columns and its one test evaluation's."""
+    test = r.test
+    return {
+        "run": repo_relative(folder),
+        "model": r.model, "params": r.params, "macs": r.macs,
+        "split": r.data.get("split"), "protocol": r.data.get("protocol"),
+        "train_images": r.train_samples, "epochs": r.epochs_run, "val_acc": r.val_acc,
+        "test_acc": test["accuracy"], "tta": r.tta, "merged47_acc": test.get("merged47_accuracy"),
+        "f1_weighted": test.get("f1_weighted"), "train_time_s": r.train_time_s,
+        "images_per_s": r.images_per_s, "precision": r.precision,
+        # What val_acc ran in: fp32, or an older run's training precision until it is re-scored in fp32
+        "selection_precision": r.val_precision,
+        "device": r.provenance.get("machine", {}).get("gpu") or r.device,
+        "seed": r.seed, "git_sha": (r.git_sha or "")[:10],
+    }
+
+
 def run_rows(root: str | Path | None = None) -> pd.DataFrame:
     """One row per run record under ``root`` (default outputs/runs): every column from the run's RunRecord,
-    every test column from its one test evaluation."""
+    every test column from its one test evaluation, and the folders that hold it (``profile``, ``group``: the
+    results page is laid out by folder, and runs made outside the study record no profile)."""
     from charclf.eval.record import load_records
 
     root = Path(root) if root else outputs_dir() / "runs"
     rows = []
     for run, r in load_records(root).items():
         parts = run.relative_to(root).parts
-        test = r.test
-        rows.append({
-            "run": repo_relative(run),
-            "profile": parts[0],  # outputs/runs/<profile>/...
-            # outputs/runs/<profile>/<group>/<run>: the notebook experiment (04_training ...), "" for flat runs
-            "group": parts[1] if len(parts) > 2 else "",
-            "model": r.model, "params": r.params, "macs": r.macs,
-            "split": r.data.get("split"), "protocol": r.data.get("protocol"),
-            "train_images": r.train_samples, "epochs": r.epochs_run, "val_acc": r.val_acc,
-            "test_acc": test["accuracy"], "tta": r.tta, "merged47_acc": test.get("merged47_accuracy"),
-            "f1_weighted": test.get("f1_weighted"), "train_time_s": r.train_time_s,
-            "images_per_s": r.images_per_s, "precision": r.precision,
-            # What val_acc ran in: fp32, or an older run's training precision until it is re-scored in fp32
-            "selection_precision": r.val_precision,
-            "device": r.provenance.get("machine", {}).get("gpu") or r.device,
-            "seed": r.seed, "git_sha": (r.git_sha or "")[:10],
-        })
+        row = record_row(run, r)
+        rows.append({"run": row.pop("run"),
+                     "profile": parts[0],  # outputs/runs/<profile>/...
+                     # outputs/runs/<profile>/<group>/<run>: the notebook experiment (04_training ...), "" for flat runs
+                     "group": parts[1] if len(parts) > 2 else "", **row})
     return pd.DataFrame(rows)
 
 

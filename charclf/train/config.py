@@ -103,8 +103,8 @@ class TrainConfig:
     def check(self) -> "TrainConfig":
         """Refuse, before any work, a value no training can use that its type lets through: an lr of 1e308 (the
         CLI's --lr bound, for a config file too: it overflows the first step), a momentum or beta >= 1, a seed the
-        generators cannot take. ``charclf train`` calls it before loading data. (``fit`` does not: a search may try
-        an lr that diverges, and records that trial as pruned.)"""
+        generators cannot take. ``fit`` calls it first, before a run folder is touched, and ``charclf train`` before
+        loading data; a search checks each trial's config and records a refused one as pruned, with the reason."""
         from charclf.argtypes import MAX_LR, MAX_SEED
 
         opt = self.optimizer

@@ -176,6 +176,7 @@ def fit(model: nn.Module, data: DataBundle, config: TrainConfig, out_dir: str | 
     A resume whose precision would differ from the epochs already trained (``amp="auto"`` resolves to bf16 on one
     CPU and float32 on another) is refused unless ``allow_precision_change``; history.csv records each epoch's.
     """
+    config.check()  # a value no training can use is one ConfigError, not a NaN epoch after the folder is made
     unknown = set(evaluate_parts) - {"train", "val", "test"}
     if unknown or "test" not in evaluate_parts:
         raise ConfigError(f"evaluate_parts={evaluate_parts!r}: parts are train, val and test, and test is always "

@@ -1,8 +1,9 @@
 """The objective of a search: a short ``fit`` per trial, scored by its final validation loss.
 
 A trial reports each epoch's val loss to Optuna's pruner as it happens (through ``fit``'s per-epoch callback);
-one whose training diverges (``DivergenceError``: a NaN/inf loss) is recorded as PRUNED with ``diverged=True``
-and the search goes on. The test part is never touched: trials train with ``fit(out_dir=None)``, which
+one whose training diverges (``DivergenceError``: a NaN/inf loss) is recorded as PRUNED with ``diverged=True``,
+and one whose config ``TrainConfig.check`` refuses (an lr above the bound) as PRUNED with ``refused`` (the
+reason) before anything trains; the search goes on. The test part is never touched: trials train with ``fit(out_dir=None)``, which
 evaluates on val only.
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Callable
 import optuna
 from optuna.trial import TrialState
 
-from charclf.errors import DivergenceError
+from charclf.errors import ConfigError, DivergenceError
 from charclf.experiments.tune.results import COPIED_ATTR, REPEAT_ATTR, WORKER_ATTR
 from charclf.experiments.tune.sampler import FINISHED
 from charclf.experiments.tune.space import SearchSpace
@@ -39,6 +40,11 @@ def fit_objective(model_name: str, data, base_config: TrainConfig, space: Search
         config = override_config(base_config, {**space.config_overrides(params), "epochs": epochs_per_trial,
                                                "model": model_name, "early_stopping_patience": None},
                                  source=f"trial {trial.number}")
+        try:  # fit would refuse it too; here the trial is recorded with the reason and the search goes on
+            config.check()
+        except ConfigError as err:
+            trial.set_user_attr("refused", str(err))
+            raise optuna.TrialPruned(f"refused before training: {err}") from None
         torch.manual_seed(config.seed)
         model = create_model(model_name, num_classes=data.num_classes, **config.model_kwargs)
         losses: list[float] = []

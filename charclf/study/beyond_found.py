@@ -1,0 +1,101 @@
+"""Notebook 11's sentences and displays around the tables of :mod:`charclf.study.beyond`: the ensemble and its
+selection, the distillation teacher, the race, and the verdict of every goal, read off the records and JSONs.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from charclf.study.beyond import RACE_GOAL_S, members_table
+
+
+def show_ensemble(ctx, ensembled: dict | None) -> None:
+    """Show the ensemble's members and ensembles (``members_table``), the greedy ensemble's votes and, where
+    recorded, the ``cv`` selection: the method held-out val halves chose and the best 8 methods there."""
+    if ensembled is None:
+        print("No finished run with weights yet: nothing to ensemble.")
+        return
+    ctx.show(members_table(ensembled).round(4), "Members alone, and the ensembles")
+    print("greedy ensemble's votes:", ", ".join(ensembled["greedy"]["members"]))
+    if "cv" not in ensembled:
+        return
+    cv = ensembled["cv"]
+    held_out = pd.Series(cv["candidates"]).sort_values(ascending=False)
+    print(f"cv: {cv['method']} chosen on held-out val halves ({cv['held_out_val_acc']:.2%}; greedy there: "
+          f"{cv['candidates']['greedy']:.2%}); its members: {', '.join(cv['members'])}")
+    ctx.show(held_out.head(8).to_frame("held-out val accuracy").round(4),
+             "The selection methods on held-out val halves (best 8)")
+
+
+def teacher_lines(teacher: dict | None, ensembled: dict | None, *, train_missing: bool) -> list[str]:
+    """What the distillation teacher is (its members and train accuracy) and whether its members are the greedy
+    ensemble's of today; or why there is none yet (``train_missing``: whether this execution trains)."""
+    if teacher is None:
+        return ["No teacher written yet: " + (
+            "no distilled student has trained, and rendering writes no teacher (`python -m charclf.study.plan "
+            "--only 11-distilled` writes it and trains them)." if not train_missing
+            else "no finished run with weights to ensemble, or every student was loaded.")]
+    lines = [f"teacher: {' + '.join(teacher['members'])}",
+             f"  its accuracy on the training part: {teacher['train_acc']:.2%}"]
+    if ensembled is not None:
+        greedy = ensembled["greedy"]["distinct_members"]
+        same = set(teacher["members"]) == set(greedy)
+        lines.append("  its members are " + (
+            "the greedy ensemble's above" if same else
+            f"not the greedy ensemble's above ({len(set(teacher['members']))} runs against {len(greedy)}): an "
+            "earlier ensemble's, kept because its students learnt from it"))
+    return lines
+
+
+def students_line(status: pd.DataFrame) -> str:
+    """``distilled seeds trained: charnet_s 3 of 3, ...`` from ``train_students``' status table."""
+    trained = status.groupby("model", sort=False)["trained"].agg(["sum", "size"])
+    return "distilled seeds trained: " + ", ".join(f"{model} {int(r['sum'])} of {int(r['size'])}"
+                                                  for model, r in trained.iterrows())
+
+
+def read_race(path: Path) -> dict | None:
+    """``charclf race``'s JSON, or None with a line saying how to make it."""
+    if not path.is_file():
+        print(f"{path.name} not found in {path.parent.name}/: run `charclf race` first.")
+        return None
+    return json.loads(path.read_text())
+
+
+def race_figure(race: dict):
+    """The race's curves: val accuracy against training seconds, per entrant and seed."""
+    from charclf.eval import figures as viz
+
+    return viz.race_curves(race, title="Time to accuracy: the earlier works' pipeline vs charclf's",
+                           subtitle=f"{race['protocol']} protocol · {race['races'][0]['train_samples']:,} training "
+                                    "images")
+
+
+def goal_lines(goals: pd.DataFrame) -> list[str]:
+    """One line per goal of ``beyond.goals_table``: its target, verdict, and the candidate's test mean and seeds."""
+    lines = []
+    for goal, row in goals.iterrows():
+        seen = "no candidate yet" if pd.isna(row.get("test mean")) else (
+            f"{row['candidate (chosen on val)']}: test {'mean ' if row['seeds'] > 1 else ''}{row['test mean']:.2%}, "
+            + (f"{int(row['seeds'])} seed{'s' if row['seeds'] != 1 else ''}" if goal != "ensemble"
+               else "one ensemble"))
+        lines.append(f"{goal}: target {row['target']:.1%} — {row['verdict']} ({seen})")
+    return lines
+
+
+def race_goal_lines(race_goal_table: pd.DataFrame | None) -> list[str]:
+    """One line per goal of ``beyond.race_goals`` (none without a race): its verdict and the candidate's seconds
+    (mean ± std over the seeds) or ratio."""
+    if race_goal_table is None:
+        return []
+    lines = []
+    for goal, row in race_goal_table.iterrows():
+        if pd.isna(row["candidate"]):  # None becomes NaN in a column of strings
+            lines.append(f"race, {goal}: {row['verdict']} (no entrant reached the target on every seed)")
+            continue
+        seconds = row["target"] == RACE_GOAL_S  # the time goal: seconds mean ± std over the seeds
+        lines.append(f"race, {goal}: {row['verdict']} ({row['candidate']}: {row['value']:.1f}"
+                     + (f" ± {row['std']:.1f} s" if seconds else "×") + ")")
+    return lines

@@ -84,7 +84,7 @@ MNIST_TAG = f"{ctx.profile} profile, official MNIST files"  # not the EMNIST hol
 from charclf.study import show_table  # ctx.show would tag these MNIST tables with the EMNIST protocol
 from charclf.study import load_run
 records = {key: load_run(ctx.runs_dir / "08_mnist_transfer" / f"seed{key[0]}" / key[1]).record for key in table.index}
-table["precision (train / val)"] = [f"{r.precision} / {r.selection_precision or r.precision}" for r in records.values()]
+table["precision (train / val)"] = [f"{r.precision} / {r.val_precision}" for r in records.values()]
 show_table(table[["model", "what", "params", "optimizer", "lr", "epochs", "train_samples", "test_images",
                   "best_val_acc", "test_acc", "emnist_mnist_test_acc", "precision (train / val)", "train_time_s"]],
            f"MNIST: transfer from EMNIST vs from scratch vs Mini-Vision-V2 ({epochs} epochs each, per seed) "

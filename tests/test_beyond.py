@@ -195,6 +195,16 @@ def test_nearest_resampling_is_paired_seed_by_seed_with_the_bilinear_runs_of_the
     assert row["change"].startswith("minivision_v3_nearest")  # the label stays the one change ...
     assert row["also differs"].startswith("precision: bf16/fp32 vs fp32")  # ... the confound has its own column
     assert row["precision (arm / baseline)"] == "bf16/fp32 (val bf16/fp32) / fp32 (val fp32)"
+    # Both arms bf16 and scored in fp32, but one chose its best epoch on bf16 val (an older run): named too.
+    for seed in (0, 1):
+        write_fake_run(root / f"11_beyond/minivision_v3-nearest-seed{seed}", model="minivision_v3", seed=seed,
+                       best_val_acc=0.871, test_acc=0.868, precision="bf16", selection_precision="fp32")
+        write_fake_run(root / f"11_beyond/minivision_v3-recipe-seed{seed}", model="minivision_v3", seed=seed,
+                       best_val_acc=0.866, test_acc=0.863, precision="bf16",
+                       evaluation={"test": {"accuracy": 0.863}, "val": {"accuracy": 0.866}})
+    row = ablation_table(root, profile="full").loc["11_beyond/minivision_v3-nearest"]
+    assert row["precision (arm / baseline)"] == "bf16 (val fp32) / bf16 (val fp32)"
+    assert row["also differs"] == "best epoch chosen on val in: fp32 vs bf16"
 
 
 def test_hub_slots_take_the_best_on_val_within_size_among_entries_with_enough_seeds(tmp_path):

@@ -398,14 +398,15 @@ def _means(records: list) -> tuple[float, float]:
 
 
 def _precision_columns(ours: list, theirs: list) -> dict:
-    """Each side's training precision and the precision its val selection ran in (``selection_precision``; an
-    older run's None: its training precision), and any difference between the sides in a column of its own
-    (runs made on machines with and without native bf16), so a delta is never read as the change's alone."""
+    """Each side's training precision and the precision of its val score (``val_precision``), and any difference
+    between the sides in a column of its own: those two, and what chose the best epoch (``selection_precision``;
+    an older run's None: its training precision), so a delta is never read as the change's alone."""
     def side(records, attr):
         return "/".join(sorted({getattr(r, attr, None) or r.precision for r in records}))
 
     differs = [f"{what}: {side(ours, attr)} vs {side(theirs, attr)}"
-               for what, attr in (("precision", "precision"), ("val precision", "val_precision"))
+               for what, attr in (("precision", "precision"), ("val precision", "val_precision"),
+                                  ("best epoch chosen on val in", "selection_precision"))
                if side(ours, attr) != side(theirs, attr)]
     return {"precision (arm / baseline)": f"{side(ours, 'precision')} (val {side(ours, 'val_precision')}) / "
                                           f"{side(theirs, 'precision')} (val {side(theirs, 'val_precision')})",

@@ -63,7 +63,7 @@ def _entry_row(what: str, rows: pd.DataFrame, front: pd.DataFrame, entry: str, g
     return {"finding": what,
             "result": f"`{entry}` ({int(stats['params']):,} params): **{_pct(stats['test_mean'], stats['test_std'])}** "
                       f"test, {int(stats['n'])} seed{'s' if stats['n'] != 1 else ''}",
-            "goal": goal, "precision": precision_label(list(runs["precision"]), list(runs["selection_precision"])),
+            "goal": goal, "precision": precision_label(list(runs["precision"]), list(runs["val_precision"])),
             "notebook": _link(notebook, NOTEBOOKS[notebook], prefix), "artifact": _seed_links(runs, prefix)}
 
 
@@ -101,7 +101,7 @@ def findings_rows(repo: str | Path | None = None, *, prefix: str = "") -> list[d
                               f"**{chosen['test_acc']:.2%}** test (val {chosen['val_acc']:.2%}), one ensemble",
                     "goal": f"≥ {beyond.ENSEMBLE_GOAL:.1%}: "
                             f"{goal_verdict(chosen['test_acc'], beyond.ENSEMBLE_GOAL)} (one ensemble)",
-                    "precision": precision_label(list(runs["precision"]), list(runs["selection_precision"])),
+                    "precision": precision_label(list(runs["precision"]), list(runs["val_precision"])),
                     "notebook": _link("11", NOTEBOOKS["11"], prefix),
                     "artifact": _link("results.json", ENSEMBLE_JSON, prefix)})
     out += race_rows(repo, prefix=prefix)

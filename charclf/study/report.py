@@ -40,7 +40,9 @@ def record_row(folder: Path, r) -> dict:
         "f1_weighted": test.get("f1_weighted"), "train_time_s": r.train_time_s,
         "images_per_s": r.images_per_s, "precision": r.precision,
         # What val_acc ran in: fp32, or an older run's training precision until it is re-scored in fp32
-        "selection_precision": r.val_precision,
+        "val_precision": r.val_precision,
+        # What chose the run's best epoch: its per-epoch val's numerics (older runs: their training precision)
+        "epoch_chosen_on": r.selection_precision or r.precision,
         "device": r.provenance.get("machine", {}).get("gpu") or r.device,
         "seed": r.seed, "git_sha": (r.git_sha or "")[:10],
     }
@@ -94,7 +96,7 @@ def precision_label(train: list, selection: list) -> str:
 def entry_precisions(rows: pd.DataFrame) -> pd.Series:
     """Per entry of :func:`charclf.study.beyond.model_rows`: the precisions of its seeds, counted where they
     differ (``frontier``'s own column shows the first seed's only)."""
-    return pd.Series({entry: precision_label(list(g["precision"]), list(g["selection_precision"]))
+    return pd.Series({entry: precision_label(list(g["precision"]), list(g["val_precision"]))
                       for entry, g in rows.groupby("entry")}, name="precision (train / val)")
 
 
@@ -102,7 +104,7 @@ def _precision(r) -> str:
     """"bf16 / fp32": the training precision and the one the per-epoch val ran in (an older run's val, recorded
     as None, ran in its training precision)."""
     train = _fmt(r.precision, "s")
-    selection = getattr(r, "selection_precision", None)  # run_rows: what the val column ran in
+    selection = getattr(r, "val_precision", None)  # run_rows and RunRecord: what the val column ran in
     return f"{train} / {selection if isinstance(selection, str) else train}"
 
 
@@ -116,7 +118,7 @@ def _seed_summary(runs: pd.DataFrame) -> list[str]:
              "| model | seeds | val acc | test acc | TTA | precision (train / val) |", "|---|---:|---:|---:|---|---|"]
     tta = runs.groupby("model")["tta"].agg(lambda v: {True: "yes", False: "no"}.get(v.iloc[0], "?")
                                            if v.nunique(dropna=False) == 1 else "mixed")
-    precisions = {model: precision_label(list(g["precision"]), list(g.get("selection_precision", [None] * len(g))))
+    precisions = {model: precision_label(list(g["precision"]), list(g.get("val_precision", [None] * len(g))))
                   for model, g in runs.groupby("model")}
     for model, r in stats.iterrows():
         lines.append(f"| `{model}` | {int(r.n)} | {r.val_mean:.2%} ± {r.val_std:.2%} | "

@@ -245,13 +245,13 @@ def write_teacher(run_dirs, members: list[str], data, out, *, log=print) -> dict
     from the members it names, whose weights must be the recorded ones, and must come out identical."""
     from charclf.fileio import atomic_path, write_json
     from charclf.provenance import run_metadata
-    from charclf.train.distill import TEACHER_FORMAT, probs_digest
+    from charclf.train.distill import TEACHER_FORMAT, TEACHER_JSON, TEACHER_NPZ, probs_digest
 
     out = Path(out)
-    if (out / "teacher.npz").exists():
-        raise ConfigError(f"{out / 'teacher.npz'} exists and students may depend on it. Fix: write the new "
+    if (out / TEACHER_NPZ).exists():
+        raise ConfigError(f"{out / TEACHER_NPZ} exists and students may depend on it. Fix: write the new "
                           f"teacher to another folder")
-    recorded = json.loads((out / "teacher.json").read_text()) if (out / "teacher.json").is_file() else None
+    recorded = json.loads((out / TEACHER_JSON).read_text()) if (out / TEACHER_JSON).is_file() else None
     members = list(recorded["members"]) if recorded else list(members)
     by_name = {member_name(d): Path(d) for d in run_dirs}
     missing = sorted(set(members) - set(by_name))
@@ -261,7 +261,7 @@ def write_teacher(run_dirs, members: list[str], data, out, *, log=print) -> dict
     digests = {n: weights_digest(by_name[n]) for n in sorted(set(members))}
     if recorded and digests != recorded["weights_sha256"]:
         changed = sorted(n for n in digests if digests[n] != recorded["weights_sha256"].get(n))
-        raise DataError(out / "teacher.json", f"the weights of {changed} are not those the teacher was built from",
+        raise DataError(out / TEACHER_JSON, f"the weights of {changed} are not those the teacher was built from",
                         "restore those runs' weights, or write a new teacher to another folder")
     total = None
     for name in sorted(set(members)):
@@ -271,11 +271,11 @@ def write_teacher(run_dirs, members: list[str], data, out, *, log=print) -> dict
     probs = (total / len(members)).astype(np.float16)
     digest = probs_digest(probs)
     if recorded and digest != recorded["probs_sha256"]:
-        raise DataError(out / "teacher.json", "the rebuilt teacher's probabilities differ from the recorded ones "
+        raise DataError(out / TEACHER_JSON, "the rebuilt teacher's probabilities differ from the recorded ones "
                         "(another machine's float rounding?)", "rebuild it where it was built, or write a new "
                         "teacher to another folder and retrain its students")
     labels = data.train.labels.numpy()
-    with atomic_path(out / "teacher.npz", suffix=".npz") as tmp:
+    with atomic_path(out / TEACHER_NPZ, suffix=".npz") as tmp:
         np.savez_compressed(tmp, format=np.array(TEACHER_FORMAT), probs=probs, labels=labels,
                             classes=np.array(data.train.classes))
     if recorded:
@@ -283,7 +283,7 @@ def write_teacher(run_dirs, members: list[str], data, out, *, log=print) -> dict
     info = {"format": TEACHER_FORMAT, "members": members, "weights_sha256": digests,
             "train_acc": accuracy(probs.astype(np.float32), labels), "probs_sha256": digest,
             **run_metadata(protocol=data.protocol, split=data.split, train_size=len(labels))}
-    write_json(out / "teacher.json", info)
+    write_json(out / TEACHER_JSON, info)
     return info
 
 
@@ -303,8 +303,10 @@ def main(argv=None) -> int:
     results = run_ensemble(args.runs, data, args.out, max_steps=args.max_steps)
     print(json.dumps({k: results[k] for k in ("all", "greedy")}, indent=2))
     if args.teacher:
+        from charclf.train.distill import TEACHER_NPZ
+
         info = write_teacher(args.runs, results["greedy"]["members"], data, args.teacher)
-        print(f"teacher: {args.teacher}/teacher.npz, train accuracy {info['train_acc']:.4f}")
+        print(f"teacher: {Path(args.teacher) / TEACHER_NPZ}, train accuracy {info['train_acc']:.4f}")
     return 0
 
 

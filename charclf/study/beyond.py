@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from charclf.train.distill import TEACHER_JSON, TEACHER_NPZ
+
 # The notebooks whose runs compare models on the complete protocol (not ablation arms or fine-tuning stages).
 MODEL_GROUPS = ("04_training", "11_beyond")
 ENSEMBLE_RUN = "11_beyond/ensemble"
@@ -351,11 +353,11 @@ def train_students(ctx, data, ensemble_results: dict | None):
     plan = beyond_runs(ctx.profile, distilled=True)
     teacher = None
     if ctx.train_missing and (not all(is_finished_run(ctx.runs_dir / run.name) for run in plan) or ctx.retrain):
-        if ensemble_results is None and not (ctx.runs_dir / TEACHER_RUN / "teacher.json").is_file():
+        if ensemble_results is None and not (ctx.runs_dir / TEACHER_RUN / TEACHER_JSON).is_file():
             return None, {}, pd.DataFrame()
         teacher = ensure_teacher(ctx.runs_dir, data, ensemble_results, profile=ctx.profile)
-    elif (ctx.runs_dir / TEACHER_RUN / "teacher.json").is_file():
-        teacher = json.loads((ctx.runs_dir / TEACHER_RUN / "teacher.json").read_text())
+    elif (ctx.runs_dir / TEACHER_RUN / TEACHER_JSON).is_file():
+        teacher = json.loads((ctx.runs_dir / TEACHER_RUN / TEACHER_JSON).read_text())
     runs, status = train_plan(ctx, data, plan)
     return teacher, runs, status
 
@@ -370,9 +372,9 @@ def ensure_teacher(runs_dir: Path, data, ensemble_results: dict | None, *, profi
     from charclf.errors import ConfigError
 
     folder = runs_dir / TEACHER_RUN
-    if (folder / "teacher.json").is_file() and (folder / "teacher.npz").is_file():
-        return json.loads((folder / "teacher.json").read_text())
-    if ensemble_results is None and not (folder / "teacher.json").is_file():
+    if (folder / TEACHER_JSON).is_file() and (folder / TEACHER_NPZ).is_file():
+        return json.loads((folder / TEACHER_JSON).read_text())
+    if ensemble_results is None and not (folder / TEACHER_JSON).is_file():
         raise ConfigError(f"no distillation teacher in {folder} and no finished run to build one from. Fix: "
                           f"train the study's models first (charclf plan --only 04)")
     members = ensemble_results["greedy"]["members"] if ensemble_results is not None else []

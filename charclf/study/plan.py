@@ -222,7 +222,11 @@ def paired_comparisons() -> list[tuple[RunId, str, RunId, str]]:
 def teacher_file(profile: str) -> str:
     """The teacher of ``profile``'s distilled runs, as ``TrainConfig.distill_teacher`` names it (relative to
     the outputs folder)."""
-    return f"runs/{profile}/{TEACHER_RUN}/teacher.npz"
+    from pathlib import PurePosixPath
+
+    from charclf.train.distill import TEACHER_NPZ
+
+    return str(PurePosixPath("runs", profile, TEACHER_RUN, TEACHER_NPZ))
 
 
 def beyond_runs(profile: str, models: list[str] | None = None, *, distilled: bool = False) -> list[PlannedRun]:

@@ -21,6 +21,8 @@ from charclf.data.dataset import CharDataset
 from charclf.errors import ConfigError, DataError
 
 TEACHER_FORMAT = "charclf.teacher/1"
+# A teacher folder holds its probabilities and what they are; these names are its only spelling.
+TEACHER_NPZ, TEACHER_JSON = "teacher.npz", "teacher.json"
 FIX = "rebuild it with `python -m charclf.experiments.ensemble RUNS... --teacher DIR` on this train part"
 
 

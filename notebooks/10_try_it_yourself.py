@@ -264,3 +264,4 @@ from charclf.study.findings import predictions_found, print_found
 print_found(predictions_found(best.name, entries, truth, pred))  # the fonts and EMNIST images above
 for line in rw_report.findings(rw_goals, rw_slices, rw_ablation):  # the real handwriting
     print("-", line)
+print("- capture augmentation:", realworld_pairs.keep_verdict(capture_pairs))

@@ -74,6 +74,7 @@ def test_no_seed_on_both_arms_is_an_empty_table(study):
     runs, outputs = study
     _arm(runs, outputs, BASE, (0,), (0.870,), (0.80,))
     assert rp.paired_table(runs, "full", CHANGED, BASE).empty
+    assert rp.as_text(rp.paired_table(runs, "full", CHANGED, BASE)).empty  # the quick profile renders it
     assert rp.keep_verdict(rp.paired_table(runs, "full", CHANGED, BASE)).startswith("not measured yet")
 
 

@@ -123,6 +123,8 @@ def keep_verdict(table: pd.DataFrame) -> str:
 def as_text(table: pd.DataFrame) -> pd.DataFrame:
     """:func:`paired_table` for reading: each arm's accuracies as percentages, the change rows in signed points."""
     out = table.copy()
+    if out.empty:  # no seed on both arms yet (the quick profile, a fresh clone): nothing to format
+        return out
     for column in ("EMNIST val", "EMNIST test", *REAL_COLUMNS):
         out[column] = [("–" if v != v else f"{v * 100:+.2f} pts" if arm == "change" and seed != "std"
                         else f"{v * 100:.2f} pts" if arm == "change" else f"{v:.2%}")

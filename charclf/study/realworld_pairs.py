@@ -40,6 +40,12 @@ def realworld_artifact(profile: str, run: str, root: Path | None = None) -> Path
     return (root or outputs_dir()) / "realworld" / "runs" / profile / f"{run}.json"
 
 
+def _dig(tree: dict, keys: tuple):
+    for key in keys:
+        tree = tree[key]
+    return tree
+
+
 def finished_seeds(runs_dir: Path, profile: str, series: str) -> list[tuple[PlannedRun, RunRecord]]:
     """The finished runs of notebook 11's planned ``series`` (``11_beyond/minivision_v3-capture``: a
     ``RunId.series``) under ``profile``, with their records, by seed."""
@@ -50,7 +56,7 @@ def finished_seeds(runs_dir: Path, profile: str, series: str) -> list[tuple[Plan
 def seed_rows(runs_dir: Path, profile: str, series: str) -> pd.DataFrame:
     """One row per finished seed of ``series``: EMNIST val (float32) and holdout test, the real-world columns (NaN
     where the run has no real-world artifact), and the precision it trained and was selected in."""
-    from charclf.apps.realworld_report import dig, read_artifact
+    import json
 
     rows = []
     for planned, record in finished_seeds(runs_dir, profile, series):
@@ -59,10 +65,9 @@ def seed_rows(runs_dir: Path, profile: str, series: str) -> pd.DataFrame:
                # Older runs chose their best epoch on val in their training precision; new ones in float32.
                "epoch chosen on": f"{record.selection_precision or record.precision} val"}
         artifact = realworld_artifact(profile, planned.name)
-        metrics = read_artifact(artifact)["metrics"] if artifact.is_file() else None
+        metrics = json.loads(artifact.read_text(encoding="utf-8"))["metrics"] if artifact.is_file() else None
         for column, keys in REAL_COLUMNS.items():
-            value = dig(metrics, keys) if metrics else None
-            row[column] = math.nan if value is None else float(value)
+            row[column] = float(_dig(metrics, keys)) if metrics else math.nan
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -53,7 +53,7 @@ ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain
 # %%
 best = ctx.best_run("04_training")
 print(f"best run of notebook 04 by validation accuracy: {best.name} "
-      f"(val {best.record.best_val_acc:.2%}, {ctx.tag})")
+      f"(val {best.record.val_acc:.2%}, {ctx.tag})")
 tta = best.record.tta
 recorded = best.record.evaluation
 print(f"scored with test-time augmentation: {'yes' if tta else 'no'} (as the run was); "

@@ -142,6 +142,27 @@ def test_ensemble_loads_saved_results_covering_every_member_and_keeps_old_ones_w
     assert json.loads((out / "results-2026-01-01T000000+0000.json").read_text()) == saved
 
 
+def test_a_rebuilt_ensemble_prints_nothing_unless_asked(tmp_path, monkeypatch, capsys):
+    """The notebook's output must be the same whether this render rebuilt the ensemble or loaded it."""
+    import charclf.experiments.ensemble as ens
+    from charclf.study import beyond
+
+    runs = tmp_path / "runs" / "full"
+    write_fake_run(runs / "04_training/lenet-seed0")
+    (runs / "04_training/lenet-seed0/model.safetensors").write_bytes(b"weights")
+
+    def fake_run_ensemble(members, data, out, metadata, log):
+        log("scored 04_training/lenet-seed0 (TTA none): val acc 0.8000")
+        return {"new": True}
+
+    monkeypatch.setattr(ens, "run_ensemble", fake_run_ensemble)
+    assert beyond.ensemble(runs, data=None, profile="full") == {"new": True}
+    assert capsys.readouterr().out == ""
+    lines = []
+    beyond.ensemble(runs, data=None, profile="full", log=lines.append)
+    assert lines == ["scored 04_training/lenet-seed0 (TTA none): val acc 0.8000"]
+
+
 def test_distilled_runs_name_the_profiles_teacher_and_compare_with_their_untaught_seeds(tmp_path):
     from charclf.study.beyond import ablation_table
     from charclf.study.plan import beyond_runs, teacher_file

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from charclf.eval.realworld_scores import run_artifact
 from charclf.study import realworld_pairs as rp
 from records import write_fake_run
 
@@ -18,7 +19,7 @@ def _arm(runs, outputs, series, seeds, test, real, *, precision="bf16"):
         write_fake_run(runs / name, seed=seed, test_acc=t, best_val_acc=t, precision=precision,
                        selection_precision="fp32", run=name, profile="full", model="minivision_v3")
         if r is not None:
-            path = rp.realworld_artifact("full", name, outputs)
+            path = run_artifact("full", name, outputs)
             path.parent.mkdir(parents=True, exist_ok=True)
             slice_ = {"n": 10, "top1": r - 0.1, "top5": 0.95, "merged_top1": r}
             path.write_text(json.dumps({"metrics": {"overall": slice_, "capture": {"photo": slice_, "scan": slice_},
@@ -28,7 +29,7 @@ def _arm(runs, outputs, series, seeds, test, real, *, precision="bf16"):
 @pytest.fixture
 def study(tmp_path, monkeypatch):
     runs, outputs = tmp_path / "runs" / "full", tmp_path / "outputs"
-    monkeypatch.setattr(rp, "outputs_dir", lambda: outputs)
+    monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(outputs))
     return runs, outputs
 
 

@@ -302,7 +302,9 @@ def default_out(model_dir: Path) -> Path:
     except ValueError:
         inside = None
     if inside is not None and len(inside.parts) >= 3:
-        return (outputs_dir() / "realworld" / "runs" / inside).with_suffix(".json")
+        from charclf.eval.realworld_scores import run_artifact
+
+        return run_artifact(inside.parts[0], Path(*inside.parts[1:]).as_posix())
     name = repo_relative(model_dir).strip("/").replace("/", "-").lstrip(".-") or "model"
     return outputs_dir() / "realworld" / f"{name}.json"
 

@@ -17,6 +17,7 @@ import json
 import time
 from pathlib import Path
 
+from charclf.eval.realworld_scores import dig, read_artifact  # noqa: F401 (read_artifact: notebook 10 reads it here)
 from charclf.apps.realworld import SYNTHETIC_FROM, VARIANT_FUNCS, VARIANTS, evaluate, load_row_image, provenance
 
 # The goals: (key, what, where in an artifact's metrics, target). Targets are the specification; every
@@ -31,20 +32,6 @@ GOALS = (
 )
 EMNIST_GOAL = ("emnist_test", "EMNIST holdout test accuracy of the shipped model", 0.87)
 STEPS_FIGURE = "steps.png"  # written by `charclf evaluate-images --ablation`, shown by notebook 10
-
-
-def read_artifact(path: Path) -> dict:
-    from charclf.provenance import read_json
-
-    return read_json(path, f"score the model again with `charclf evaluate-images --out {path}`")
-
-
-def dig(tree: dict, keys: tuple):
-    for key in keys:
-        if not isinstance(tree, dict) or key not in tree:
-            return None
-        tree = tree[key]
-    return tree
 
 
 # -- ablation -------------------------------------------------------------------------------------------------

@@ -262,8 +262,12 @@ def distilled(record) -> bool:
     return record.config.get("distill_teacher") is not None
 
 
-def ensemble(runs_dir: Path, data, *, profile: str, log=print) -> dict | None:
+def ensemble(runs_dir: Path, data, *, profile: str, log=None) -> dict | None:
     """The ensemble of every member :func:`ensemble_members` finds (None when there is none).
+
+    ``log`` (default: silent) gets the rebuild's progress lines. Silent by default because the notebook's
+    output must not depend on whether this render rebuilt the ensemble or loaded it: the render of HEAD is
+    then the same on the first run after new members as on every later one. The CLI passes ``print``.
 
     A saved results.json is loaded when it covers every member found, with the same weights (a fresh clone,
     which lacks the weights of some runs, still renders the committed ensemble). When runs were added or
@@ -285,7 +289,7 @@ def ensemble(runs_dir: Path, data, *, profile: str, log=print) -> dict | None:
         stamp = results.get("created_utc", "undated").replace(":", "")
         saved.rename(out / f"results-{stamp}.json")
     # The profile says which recipes' lengths the members had.
-    return run_ensemble(members, data, out, metadata={"profile": profile}, log=log)
+    return run_ensemble(members, data, out, metadata={"profile": profile}, log=log or (lambda line: None))
 
 
 def members_table(results: dict) -> pd.DataFrame:

@@ -63,7 +63,7 @@ def every_model(runs: list) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 
     records = pd.DataFrame([{"run": run.name, "model": run.record.model, "TTA": run.record.tta,
                              "precision (train / val)": run_precision(run.record),
-                             "val acc": run.record.best_val_acc, "test n": run.record.test["n"],
+                             "val acc": run.record.val_acc, "test n": run.record.test["n"],
                              **{m: run.record.test.get(m) for m in EVERY_MODEL_METRICS}} for run in runs])
     stats = mean_std(records, "model", ["val acc", *EVERY_MODEL_METRICS])
     grouped = records.groupby("model")

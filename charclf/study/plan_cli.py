@@ -43,7 +43,8 @@ def run(args) -> int:
     if args.only == "11-distilled":
         from charclf.study.beyond import ensemble, ensure_teacher
 
-        ensure_teacher(ctx.runs_dir, data, ensemble(ctx.runs_dir, data, profile=ctx.profile), profile=ctx.profile)
+        ensembled = ensemble(ctx.runs_dir, data, profile=ctx.profile, log=print)
+        ensure_teacher(ctx.runs_dir, data, ensembled, profile=ctx.profile)
     if args.only == "09-efficientnet":
         plan = efficientnet_runs(models)
     elif args.only in ("04", "11", "11-distilled"):

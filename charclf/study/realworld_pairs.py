@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from charclf.eval.record import RunRecord
-from charclf.paths import outputs_dir
+from charclf.eval.realworld_scores import dig, read_artifact, run_artifact
 from charclf.study.plan import BEYOND, PlannedRun, beyond_runs
 from charclf.study.runid import RunId
 from charclf.train.run_folder import is_finished_run
@@ -35,17 +35,6 @@ CHANGED = RunId(BEYOND, "minivision_v3", "capture").series
 BASE = RunId(BEYOND, "minivision_v3", "nearest").series
 
 
-def realworld_artifact(profile: str, run: str, root: Path | None = None) -> Path:
-    """Where ``charclf evaluate-images`` keeps run ``run``'s (``11_beyond/minivision_v3-capture-seed0``) score."""
-    return (root or outputs_dir()) / "realworld" / "runs" / profile / f"{run}.json"
-
-
-def _dig(tree: dict, keys: tuple):
-    for key in keys:
-        tree = tree[key]
-    return tree
-
-
 def finished_seeds(runs_dir: Path, profile: str, series: str) -> list[tuple[PlannedRun, RunRecord]]:
     """The finished runs of notebook 11's planned ``series`` (``11_beyond/minivision_v3-capture``: a
     ``RunId.series``) under ``profile``, with their records, by seed."""
@@ -56,18 +45,17 @@ def finished_seeds(runs_dir: Path, profile: str, series: str) -> list[tuple[Plan
 def seed_rows(runs_dir: Path, profile: str, series: str) -> pd.DataFrame:
     """One row per finished seed of ``series``: EMNIST val (float32) and holdout test, the real-world columns (NaN
     where the run has no real-world artifact), and the precision it trained and was selected in."""
-    import json
-
     rows = []
     for planned, record in finished_seeds(runs_dir, profile, series):
         row = {"seed": planned.seed, "EMNIST val": record.val_acc, "EMNIST test": record.test_acc,
                "precision (train / val)": f"{record.precision} / {record.val_precision}",
                # Older runs chose their best epoch on val in their training precision; new ones in float32.
                "epoch chosen on": f"{record.selection_precision or record.precision} val"}
-        artifact = realworld_artifact(profile, planned.name)
-        metrics = json.loads(artifact.read_text(encoding="utf-8"))["metrics"] if artifact.is_file() else None
+        artifact = run_artifact(profile, planned.name)
+        metrics = read_artifact(artifact)["metrics"] if artifact.is_file() else None
         for column, keys in REAL_COLUMNS.items():
-            row[column] = float(_dig(metrics, keys)) if metrics else math.nan
+            value = dig(metrics, keys) if metrics else None
+            row[column] = math.nan if value is None else float(value)
         rows.append(row)
     return pd.DataFrame(rows)
 

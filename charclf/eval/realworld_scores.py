@@ -1,0 +1,32 @@
+"""Reading the real-world scores that ``charclf evaluate-images`` writes: one home for where a run's score lives,
+how an artifact is read (one clear line when it is missing or broken) and how a metric is looked up in it.
+
+The writer is :mod:`charclf.apps.realworld`; the readers are the report (:mod:`charclf.apps.realworld_report`) and
+the paired comparison of notebook 11's runs (:mod:`charclf.study.realworld_pairs`)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from charclf.paths import outputs_dir
+
+
+def read_artifact(path: Path) -> dict:
+    """The JSON artifact at ``path``; a missing or broken one is a DataError naming the file and the fix."""
+    from charclf.provenance import read_json
+
+    return read_json(path, f"score the model again with `charclf evaluate-images --out {path}`")
+
+
+def dig(tree: dict, keys: tuple):
+    """``tree[keys[0]][keys[1]]...``, or None where a key is absent (an older artifact lacks a slice)."""
+    for key in keys:
+        if not isinstance(tree, dict) or key not in tree:
+            return None
+        tree = tree[key]
+    return tree
+
+
+def run_artifact(profile: str, run: str, root: Path | None = None) -> Path:
+    """Where ``charclf evaluate-images --model <run folder>`` keeps run ``run``'s score
+    (``run`` like ``11_beyond/minivision_v3-capture-seed0``)."""
+    return (root or outputs_dir()) / "realworld" / "runs" / profile / f"{run}.json"

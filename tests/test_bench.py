@@ -95,8 +95,25 @@ def test_cli_writes_json_with_provenance(tmp_path, capsys):
     assert data["load_average_1min"]["before"] is not None
 
 
+def test_model_kwargs_reach_every_model_and_name_its_rows(tmp_path):
+    from charclf.apps.cli import main
+
+    out = tmp_path / "bench.json"
+    rc = main(["bench", "--models", "charnet_xs", "--device", "cpu", "--batch-size", "4", "--steps", "1",
+               "--warmup", "0", "--repeats", "1", "--no-data-only", "--data-dir", str(tmp_path / "nowhere"),
+               "--model-kwargs", '{"dropout": 0.1}', "--out", str(out)])
+    assert rc == 0
+    data = json.loads(out.read_text())
+    assert {r["model"] for r in data["results"]} == {"charnet_xs(dropout=0.1)"}
+    assert data["config"]["model_kwargs"] == {"dropout": 0.1}
+
+
 @pytest.mark.parametrize("argv, message", [(["--workers", "two"], "--workers"),
                                            (["--models", "vgx"], "vgg"),
+                                           (["--model-kwargs", "{input_size: 56}"], "not JSON"),
+                                           (["--model-kwargs", "[56]"], "a JSON object is needed"),
+                                           (["--models", "lenet", "--model-kwargs", '{"input_size": 56}'],
+                                            "does not accept"),
                                            (["--steps", "0"], "--steps"),
                                            (["--repeats", "0"], "--repeats")])
 def test_cli_bad_input_exits_with_clear_error(argv, message, tmp_path, capsys):

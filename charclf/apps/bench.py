@@ -69,6 +69,7 @@ class BenchSettings:
     data_only: bool = True  # also time both data paths without a model
     seed: int = 0
     torch_threads: int = field(default_factory=torch.get_num_threads)
+    model_kwargs: dict = field(default_factory=dict)  # passed to every model's builder, e.g. {"input_size": 56}
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -210,7 +211,9 @@ def run_bench(settings: BenchSettings, images: np.ndarray, labels: np.ndarray,
     if factories is None:
         from charclf.models import create_model
 
-        factories = {name: (lambda name=name: create_model(name, num_classes=NUM_CLASSES)) for name in settings.models}
+        factories = {model_label(name, settings.model_kwargs):
+                     (lambda name=name: create_model(name, num_classes=NUM_CLASSES, **settings.model_kwargs))
+                     for name in settings.models}
     mean = float(images[: 20000].mean() / 255.0)
     std = float(images[: 20000].std() / 255.0)
     dataset = AffineDataset(images, labels, mean, std)
@@ -263,6 +266,31 @@ def run_bench(settings: BenchSettings, images: np.ndarray, labels: np.ndarray,
             r["ratio"] = r["images_per_s"] / best_usual
         rows.extend(model_rows)
     return rows
+
+
+def model_label(name: str, model_kwargs: dict) -> str:
+    """The rows' model name: ``efficientnet_b2`` or, built with keywords, ``efficientnet_b2(input_size=56)``, so a
+    table of several sizes says which row is which."""
+    if not model_kwargs:
+        return name
+    return f"{name}({', '.join(f'{k}={v!r}' for k, v in sorted(model_kwargs.items()))})"
+
+
+def parse_model_kwargs(text: str | None) -> dict:
+    """``--model-kwargs '{"input_size": 56}'``: a JSON object, or one clear line saying what is wrong."""
+    import json
+
+    if not text:
+        return {}
+    try:
+        kwargs = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"--model-kwargs {text!r}: not JSON ({err.msg}). "
+                          "Fix: a JSON object, e.g. --model-kwargs '{\"input_size\": 56}'") from err
+    if not isinstance(kwargs, dict):
+        raise ConfigError(f"--model-kwargs {text!r}: a JSON object is needed, not {type(kwargs).__name__}. "
+                          "Fix: e.g. --model-kwargs '{\"input_size\": 56}'")
+    return kwargs
 
 
 def format_table(rows: list[dict]) -> str:
@@ -321,6 +349,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=COUNT, default=None,
                    help="rounds over all pipelines, median reported (default 3 on CPU, 1 on GPU)")
     p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--model-kwargs", default=None,
+                   help='JSON keywords for every model\'s builder, e.g. \'{"input_size": 56}\' (EfficientNet\'s '
+                        "internal resize); the rows name them")
     p.set_defaults(func=run)
     return p
 
@@ -364,7 +395,8 @@ def settings_from_args(args) -> BenchSettings:
         raise ConfigError("--models is empty. Fix: e.g. --models vgg,minivision_v3")
     return BenchSettings(models=models, batch_size=args.batch_size, steps=steps, warmup=warmup, device=str(device),
                          workers=int_list(args.workers, "workers", MAX_THREADS), variants=variants, repeats=repeats,
-                         data_only=not args.no_data_only, seed=args.seed)
+                         data_only=not args.no_data_only, seed=args.seed,
+                         model_kwargs=parse_model_kwargs(getattr(args, "model_kwargs", None)))
 
 
 def run(args) -> int:
@@ -374,8 +406,8 @@ def run(args) -> int:
     from charclf.provenance import run_metadata
 
     settings = settings_from_args(args)
-    for name in settings.models:  # fail on a typo before loading data
-        create_model(name, num_classes=NUM_CLASSES)
+    for name in settings.models:  # fail on a typo (a name or a keyword) before loading data
+        create_model(name, num_classes=NUM_CLASSES, **settings.model_kwargs)
     device = torch.device(settings.device)
     needed = (settings.steps + settings.warmup) * settings.batch_size
     images, labels, data_note = load_bench_images(args.data_dir, needed, settings.seed)

@@ -220,3 +220,17 @@ def exclusive(lock: str | os.PathLike, busy: Callable[[str], Exception] | None =
         with contextlib.suppress(OSError):
             os.unlink(lock)
         fh.close()
+
+
+def refuse_to_replace(*paths: str | os.PathLike, overwrite: bool = False) -> None:
+    """A command's result must not replace an earlier run's: ``ConfigError`` naming the first of ``paths`` that
+    exists, and the two ways on, unless ``overwrite`` (the user's ``--overwrite``). Called before any work, so a
+    refused command has cost nothing and changed nothing."""
+    from charclf.errors import ConfigError, printable
+
+    if overwrite:
+        return
+    for path in map(Path, paths):
+        if path.exists():
+            raise ConfigError(f"{printable(str(path))} already exists (an earlier run's result), and this command "
+                              "would replace it. Fix: pass --overwrite to replace it, or --out PATH to write elsewhere")

@@ -842,3 +842,56 @@ def test_a_multi_frame_image_is_refused_in_one_line_not_read_by_its_first_frame(
     single = tmp_path / f"one.{fmt.lower()}"
     inked.save(single, format=fmt)
     assert load_image(single).size == (64, 64)
+
+
+# -- a command's result never replaces an earlier one without --overwrite -------------------------------------
+def _earlier_result(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"an": "earlier run"}\n')
+    return path
+
+
+@pytest.mark.parametrize("argv, where", [
+    (["race", "--device", "cpu", "--seeds", "3"], "race.json"),
+    (["bench", "--device", "cpu", "--models", "lenet"], "bench.json"),
+    (["bench", "--device", "cpu", "--models", "lenet"], None),  # the default path: outputs/bench/bench-cpu.json
+    (["evaluate-images", "--sample", "--workers", "1"], None),  # outputs/realworld/sample-model_hub-default.json
+    (["evaluate-images", "--sample", "--workers", "1"], "gallery only"),  # its .png alone is a result too
+    (["evaluate-images", "--sample", "--workers", "1", "--ablation", "--steps", "thin"], None),  # other inputs
+], ids=["race --out", "bench --out", "bench default", "evaluate-images", "evaluate-images png",
+        "evaluate-images --ablation"])
+def test_a_result_is_not_replaced_without_overwrite(argv, where, tmp_path, monkeypatch, capsys):
+    outputs = tmp_path / "outputs"
+    monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(outputs))
+    if where in ("race.json", "bench.json"):
+        earlier = _earlier_result(tmp_path / where)
+        argv = [*argv, "--out", str(earlier)]
+    elif argv[0] == "bench":
+        earlier = _earlier_result(outputs / "bench" / "bench-cpu.json")
+    elif "--ablation" in argv:
+        earlier = _earlier_result(outputs / "realworld" / "ablation-sample-model_hub-default.json")
+    else:
+        earlier = _earlier_result(outputs / "realworld" / "sample-model_hub-default.json")
+        if where == "gallery only":
+            earlier.unlink()
+            earlier = _earlier_result(earlier.with_suffix(".png"))
+    before = snapshot(tmp_path)
+    line = cli_error(capsys, [*argv, "--data-dir", str(tmp_path / "nowhere")] if argv[0] in ("race", "bench")
+                     else argv)
+    assert str(earlier) in line and "--overwrite" in line and "Fix:" in line
+    assert snapshot(tmp_path) == before
+
+
+def test_the_latency_benchmark_does_not_replace_an_earlier_result(tmp_path, capsys):
+    import importlib.util
+
+    tool = Path(__file__).resolve().parents[1] / "tools" / "bench_predict_latency.py"
+    spec = importlib.util.spec_from_file_location("bench_predict_latency", tool)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    earlier = _earlier_result(tmp_path / "latency.json")
+    before = snapshot(tmp_path)
+    assert module.main(["--out", str(earlier)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(earlier) in err and "--overwrite" in err
+    assert snapshot(tmp_path) == before

@@ -193,9 +193,9 @@ def test_cli_refuses_to_overwrite_the_default_artifact(outputs, tmp_path, capsys
 def test_cli_races_prints_the_table_and_writes_the_json(outputs, tmp_path, capsys):
     data_dir = make_emnist_dir(tmp_path / "data", splits=("byclass",), n=200, holdout=True, mnist=False)
     out = tmp_path / "race.json"
-    out.write_text("{}")  # named by --out: replaced without --overwrite
+    out.write_text("{}")  # an earlier result: replaced only with --overwrite
     rc = main(["race", "--device", "cpu", "--data-dir", str(data_dir), "--seeds", "0",
-               "--max-epochs", "1", "--target", "0.01", "--out", str(out)])
+               "--max-epochs", "1", "--target", "0.01", "--out", str(out), "--overwrite"])
     printed = capsys.readouterr().out
     assert rc == 0 and str(out) in printed
     assert "seconds to target" in printed and "ratio (usual / charclf" in printed

@@ -119,12 +119,19 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=50, help="timed calls per in-process measurement")
     parser.add_argument("--model", default=None, help="model folder (default: model_hub/default)")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="JSON output (default: %(default)s)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out (default: refuse)")
     args = parser.parse_args(argv)
 
     from charclf.apps.predict import resolve_model_dir
-    from charclf.fileio import write_json
+    from charclf.errors import ConfigError
+    from charclf.fileio import refuse_to_replace, write_json
     from charclf.provenance import run_metadata
 
+    try:  # before minutes of timing, not after
+        refuse_to_replace(args.out, overwrite=args.overwrite)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     model_dir = resolve_model_dir(args.model)
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:

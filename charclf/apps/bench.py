@@ -349,6 +349,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=COUNT, default=None,
                    help="rounds over all pipelines, median reported (default 3 on CPU, 1 on GPU)")
     p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file (default: refuse)")
     p.add_argument("--model-kwargs", default=None,
                    help='JSON keywords for every model\'s builder, e.g. \'{"input_size": 56}\' (EfficientNet\'s '
                         "internal resize); the rows name them")
@@ -400,15 +401,17 @@ def settings_from_args(args) -> BenchSettings:
 
 
 def run(args) -> int:
-    from charclf.fileio import write_json
+    from charclf.fileio import refuse_to_replace, write_json
     from charclf.models import create_model
     from charclf.paths import bench_dir
     from charclf.provenance import run_metadata
 
     settings = settings_from_args(args)
+    device = torch.device(settings.device)
+    out = Path(args.out) if args.out else bench_dir() / f"bench-{device_tag(device)}.json"
+    refuse_to_replace(out, overwrite=getattr(args, "overwrite", False))
     for name in settings.models:  # fail on a typo (a name or a keyword) before loading data
         create_model(name, num_classes=NUM_CLASSES, **settings.model_kwargs)
-    device = torch.device(settings.device)
     needed = (settings.steps + settings.warmup) * settings.batch_size
     images, labels, data_note = load_bench_images(args.data_dir, needed, settings.seed)
     print(f"charclf bench on {device_tag(device)}: batch {settings.batch_size}, {settings.steps} timed steps "
@@ -419,7 +422,6 @@ def run(args) -> int:
     rows = run_bench(settings, images, labels, log=lambda line: print(line, flush=True))
     print()
     print(format_table(rows))
-    out = Path(args.out) if args.out else bench_dir() / f"bench-{device_tag(device)}.json"
     result = run_metadata(profile="bench", protocol=data_note["protocol"], seed=settings.seed,
                           config=asdict(settings), device_tag=device_tag(device))
     result.update({"data": data_note, "affine": AFFINE, "optimizer": {"name": "sgd", **SGD},

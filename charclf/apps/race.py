@@ -46,7 +46,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None, help="folder with emnist/ and protocols/ (default: the usual search)")
     p.add_argument("--out", default=None,
                    help="JSON path (default outputs/bench/bench-<device>-time-to-accuracy.json)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing default output file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file (default: refuse)")
     p.set_defaults(func=run)
     return p
 
@@ -79,7 +79,7 @@ def run(args) -> int:
     from charclf.apps.bench import device_tag, int_list, load_average
     from charclf.data import load_data
     from charclf.experiments.time_to_accuracy import run_race
-    from charclf.fileio import write_json
+    from charclf.fileio import refuse_to_replace, write_json
     from charclf.paths import bench_dir
     from charclf.train.recipes import get_recipe, search_seeds
 
@@ -87,9 +87,7 @@ def run(args) -> int:
         torch.set_num_threads(args.threads)
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
     out = Path(args.out) if args.out else bench_dir() / f"bench-{device_tag(device)}-time-to-accuracy.json"
-    if out.exists() and not (args.out or args.overwrite):  # an hour of racing is not replaced by accident
-        raise ConfigError(f"{out} already exists. Fix: pass --overwrite to replace it, or --out PATH to write "
-                          "elsewhere")
+    refuse_to_replace(out, overwrite=args.overwrite)  # an hour of racing is not replaced by accident
     seeds = int_list(args.seeds, "seeds", MAX_SEED)
     pipelines = tuple(p.strip() for p in args.pipelines.split(",") if p.strip())
     config = get_recipe("minivision_v3", device=str(device), max_train_samples=args.max_train_samples)

@@ -8,6 +8,7 @@ from pathlib import Path
 from charclf.apps.realworld import SAMPLE_DIR, SAMPLE_MANIFEST, VARIANTS, default_out, format_summary, run_evaluation
 from charclf.argtypes import COUNT
 from charclf.errors import ConfigError, printable
+from charclf.fileio import refuse_to_replace
 
 SAMPLE_PREFIX = "sample-"  # the sample's artifacts sit beside the full set's without replacing them
 
@@ -25,6 +26,9 @@ def add_parser(subparsers) -> None:
                         "offline, seconds) instead of the fetched set; artifacts are named sample-...")
     p.add_argument("--out", default=None, help="JSON path (default: outputs/realworld/<model path>.json); the "
                                                "gallery goes beside it as .png")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing artifacts (default: refuse, naming the file; an unfinished ablation of the "
+                        "same inputs is resumed either way)")
     p.add_argument("--no-synthetic", action="store_true", help="skip the shadowed and ruled-paper variants")
     p.add_argument("--workers", type=COUNT, default=min(4, os.cpu_count() or 1),
                    help="processes for the preprocessing (default: up to 4 cores)")
@@ -57,6 +61,7 @@ def run(args) -> int:
     if args.ablation:
         return run_ablation(args, model_dir, root, manifest)
     out = Path(args.out) if args.out else scores_path(args, model_dir)
+    refuse_to_replace(out, out.with_suffix(".png"), overwrite=args.overwrite)
     artifact = run_evaluation(model_dir, root, manifest, out,
                               variants=() if args.no_synthetic else VARIANTS, workers=args.workers)
     print(format_summary(artifact))
@@ -81,7 +86,7 @@ def run_ablation(args, model_dir: Path, root: Path, manifest: Path) -> int:
     steps = None if args.steps is None else [check_step(s.strip()) for s in args.steps.split(",") if s.strip()]
     variants = () if args.no_synthetic else VARIANTS
     artifact = ablation(model_dir, root, manifest, out, steps=steps, workers=args.workers, after=scores,
-                        before=before, variants=variants)
+                        before=before, variants=variants, overwrite=args.overwrite)
     print(ablation_table(artifact).to_string(float_format=lambda v: f"{v:.3f}"))
     # The step-by-step figure depends on the preprocessing and the set, not the model: one per set and folder.
     figure = out.parent / ((SAMPLE_PREFIX if args.sample else "") + STEPS_FIGURE)

@@ -17,7 +17,8 @@ import json
 import time
 from pathlib import Path
 
-from charclf.eval.realworld_scores import dig, read_artifact  # noqa: F401 (read_artifact: notebook 10 reads it here)
+from charclf.eval.realworld_scores import dig, read_artifact
+from charclf.fileio import refuse_to_replace  # noqa: F401 (read_artifact: notebook 10 reads it here)
 from charclf.apps.realworld import SYNTHETIC_FROM, VARIANT_FUNCS, VARIANTS, evaluate, load_row_image, provenance
 
 # The issue's goals: (key, what, where in an artifact's metrics, target). Targets are the specification; every
@@ -56,13 +57,14 @@ def _same_inputs(a: dict, b: dict) -> bool:
 
 
 def ablation(model_dir: Path, root: Path, manifest: Path, out: Path, *, steps=None, variants=VARIANTS,
-             workers: int = 1, after: Path | None = None, before: Path | None = None, log=print) -> dict:
+             workers: int = 1, after: Path | None = None, before: Path | None = None, overwrite: bool = False,
+             log=print) -> dict:
     """Score the set once per preprocessing step with that step off; write ``out`` after every row.
 
     ``after``: the all-steps artifact of ``charclf evaluate-images``; its metrics become the all-steps row when
     it scored the same weights, manifest and preprocessing code, else that row is scored here. ``before``: the
     old preprocessing's artifact, copied in as the reference row. Rows already in ``out`` from the same inputs
-    are kept, not rescored.
+    are kept, not rescored; an ``out`` of other inputs is refused unless ``overwrite``.
     """
     from charclf.apps.imageprep import STEPS, preprocess_image
     from charclf.apps.realworld import require_local
@@ -80,7 +82,9 @@ def ablation(model_dir: Path, root: Path, manifest: Path, out: Path, *, steps=No
     if out.is_file():
         old = read_artifact(out)
         if _same_inputs(old.get("provenance", {}), prov) and old["provenance"].get("variants") == list(variants):
-            done = {r["disabled"]: r for r in old.get("rows", [])}
+            done = {r["disabled"]: r for r in old.get("rows", [])}  # the same inputs: resumed, nothing replaced
+        else:  # another model, set or preprocessing: its rows would be lost
+            refuse_to_replace(out, overwrite=overwrite)
     reference = {}
     if before is not None and before.is_file():
         b = read_artifact(before)

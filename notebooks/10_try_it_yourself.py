@@ -217,6 +217,20 @@ rw_abl = rw_report.ablation_table(rw_ablation)
 ctx.show(rw_report.as_percent(rw_abl), f"Ablation on the real-world set ({'complete' if rw_ablation['complete'] else 'INCOMPLETE'})")
 
 # %% [markdown]
+# ### What kind of mistakes remain
+#
+# The shipped model's wrong answers on the real images (not the synthetic copies), sorted by kind: a case slip
+# that ByMerge's merged classes forgive (c read as C), a letter read as a digit (o as 0), a digit read as a
+# letter, or another letter or digit. Then lower case's most frequent mistakes that merged top-1 still counts
+# wrong. Both come from the artifact's error list.
+
+# %%
+rw_kinds = rw_report.error_kinds_table(rw_after)
+ctx.show(rw_kinds, "Wrong answers on the real images, by kind of mistake")
+ctx.show(rw_report.top_confusions(rw_after, "lower"), "Lower case: the most frequent mistakes merged top-1 counts")
+print(rw_report.error_kind_line(rw_kinds, "lower"))
+
+# %% [markdown]
 # ### Train for it: capture augmentation, paired seed by seed
 #
 # Can training close part of the gap? `minivision_v3-capture` is notebook 11's `minivision_v3-nearest` with one

@@ -256,3 +256,24 @@ def test_cli_ablation_also_writes_the_step_figure_notebook_10_shows(tiny_set, tm
     # the tiny set has one source and one tablet drawing: 1 original + 2 variants = 3 rows of 1.6 inches at 110 dpi
     assert figure.size[1] == round((1.6 * 3 + 0.6) * 110)
     assert STEPS_FIGURE in capsys.readouterr().out
+
+
+def test_error_kinds_sort_each_mistake_once():
+    from charclf.apps.realworld_report import ERROR_KINDS, error_kind, error_kinds_table, top_confusions
+
+    assert error_kind("c", "C", True) == ERROR_KINDS[0]
+    assert error_kind("o", "0", False) == "letter read as a digit"
+    assert error_kind("1", "l", False) == "digit read as a letter"
+    assert error_kind("r", "n", False) == "another letter" and error_kind("7", "1", False) == "another digit"
+
+    def err(label, pred, kind, merged_ok=False, variant="original"):
+        return {"label": label, "pred": pred, "kind": kind, "merged_ok": merged_ok, "variant": variant}
+
+    artifact = {"metrics": {"kind": {"digit": {"n": 4}, "lower": {"n": 5}}},
+                "errors": [err("o", "0", "lower"), err("o", "0", "lower"), err("c", "C", "lower", True),
+                           err("r", "n", "lower"), err("7", "1", "digit"),
+                           err("o", "0", "lower", variant="shadowed")]}  # a synthetic copy: not counted
+    table = error_kinds_table(artifact)
+    assert table.loc["lower", "wrong"] == 4 and table.loc["lower", "letter read as a digit"] == 2
+    assert table.loc["lower", ERROR_KINDS[0]] == 1 and table.loc["digit", "another digit"] == 1
+    assert top_confusions(artifact, "lower")["count"].to_dict() == {"o → 0": 2, "r → n": 1}  # no case slip

@@ -270,6 +270,53 @@ def slices_table(before: dict, after: dict):
     return table
 
 
+ERROR_KINDS = ("case only (ByMerge forgives it)", "letter read as a digit", "digit read as a letter",
+               "another letter", "another digit")
+
+
+def error_kind(label: str, pred: str, merged_ok: bool) -> str:
+    """What kind of mistake ``label`` read as ``pred`` is: a case slip ByMerge forgives (c/C), a letter taken for a
+    digit (o → 0), a digit taken for a letter, or a different letter or digit."""
+    if merged_ok:
+        return ERROR_KINDS[0]
+    if label.isdigit() != pred.isdigit():
+        return ERROR_KINDS[1] if pred.isdigit() else ERROR_KINDS[2]
+    return ERROR_KINDS[4] if label.isdigit() else ERROR_KINDS[3]
+
+
+def error_kinds_table(artifact: dict):
+    """The wrong answers on the real images (the synthetic copies left out), by character kind (digit, upper,
+    lower): how many, and of which :data:`ERROR_KINDS` — from the artifact's error list, nothing re-scored."""
+    import pandas as pd
+
+    errors = [e for e in artifact["errors"] if e["variant"] == "original" and e.get("pred") is not None]
+    rows = []
+    for kind, counts in artifact["metrics"]["kind"].items():
+        mine = [error_kind(e["label"], e["pred"], e["merged_ok"]) for e in errors if e["kind"] == kind]
+        rows.append({"kind": kind, "n": counts["n"], "wrong": len(mine), **{k: mine.count(k) for k in ERROR_KINDS}})
+    return pd.DataFrame(rows).set_index("kind")
+
+
+def top_confusions(artifact: dict, kind: str, n: int = 8):
+    """The ``n`` most frequent ``label → guess`` mistakes of ``kind`` on the real images that even merged
+    top-1 counts wrong (case slips left out), with their counts."""
+    import collections
+
+    import pandas as pd
+
+    pairs = collections.Counter(f"{e['label']} → {e['pred']}" for e in artifact["errors"]
+                                if e["variant"] == "original" and e["kind"] == kind and not e["merged_ok"]
+                                and e.get("pred") is not None)
+    return pd.DataFrame(pairs.most_common(n), columns=["label → guess", "count"]).set_index("label → guess")
+
+
+def error_kind_line(table, kind: str = "lower") -> str:
+    """One sentence on ``kind``'s mistakes from :func:`error_kinds_table`."""
+    r = table.loc[kind]
+    parts = [f"{r[k]} {k}" for k in ERROR_KINDS if r[k]]
+    return (f"Of the {r['wrong']} wrong {kind}-case answers (of {r['n']}): " + ", ".join(parts) + ".")
+
+
 def findings(goals, slices, ablation_artifact: dict | None) -> list[str]:
     """Short sentences computed from the goals, slices and ablation tables (nothing typed in by hand)."""
     met = goals[goals["met"] == True]  # noqa: E712  (a column of True / False / None)

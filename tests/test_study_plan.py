@@ -198,3 +198,75 @@ def test_efficientnet_runs_are_b2_and_b3_under_their_recipe_and_the_cli_only_tim
 
     assert main(["plan", "--profile", "full", "--only", "09-efficientnet", "--dry-run"]) == 0
     assert seen == {"names": [r.name for r in runs], "train": False, "measure": True}
+
+
+def test_the_cpu_scale_efficientnet_trains_the_largest_size_whose_recipe_fits(tmp_path, monkeypatch):
+    """Each size is timed once; the largest within the budget is the one chosen and trained; a finished size
+    stays the chosen one; a dry run times the sizes and trains none."""
+    import dataclasses
+
+    import pandas as pd
+
+    from records import write_fake_run
+
+    from charclf.study import plan
+
+    monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(tmp_path))
+    monkeypatch.delenv("CHARCLF_RETRAIN", raising=False)
+    runs = plan.efficientnet_cpu_runs()
+    assert [r.name for r in runs] == [f"09_efficientnet/efficientnet_b2-{s}px-seed0" for s in (28, 40, 56)]
+    config = runs[1].config(ctx("full"))
+    assert config.model_kwargs == {"input_size": 40} and config.optimizer.lr == 3e-4
+    assert config.loss == "weighted_kldiv" and config.augment.mixup_alpha > 0 and config.optimizer.name == "lion"
+    # 35 epochs of 93,055 images: 28 px and 40 px fit 3 h, 56 px does not.
+    speeds = {28: 900.0, 40: 400.0, 56: 150.0}
+    monkeypatch.setattr(plan, "measure_images_per_s",
+                        lambda model, config, data: speeds[config.model_kwargs["input_size"]])
+    trained = []
+
+    def fake_train(self, name, config, data, evaluate_parts):  # as ctx.train: loads a finished run, trains others
+        from charclf.train.run_folder import is_finished_run
+
+        if not is_finished_run(self.runs_dir / name):
+            trained.append(name)
+            write_fake_run(self.runs_dir / name, model="efficientnet_b2")
+        return name
+
+    monkeypatch.setattr(StudyContext, "train", fake_train)
+
+    class Data:
+        num_classes = 62
+        train = [0] * 93_055
+
+    dry = dataclasses.replace(ctx("full"), train_missing=False)
+    run, status = plan.efficientnet_cpu_plan(dry, Data(), train=False, measure=True)
+    assert run is None and trained == [] and status["chosen"].tolist() == [False, True, False]
+    assert "needs a GPU" in status.loc[runs[2].name, "reason"]
+    full = dataclasses.replace(ctx("full"), train_missing=True)
+    _, status = plan.efficientnet_cpu_plan(full, Data())
+    assert trained == [runs[1].name]
+    assert status.loc[runs[1].name, "trained"] and pd.isna(status.loc[runs[1].name, "reason"])
+    speeds[56] = 1e6  # a faster machine later: the finished 40 px run stays the one shown, nothing retrains
+    _, status = plan.efficientnet_cpu_plan(dataclasses.replace(full, train_missing=False), Data())
+    assert trained == [runs[1].name], trained
+    assert status.loc[runs[1].name, "chosen"]
+
+
+def test_the_cpu_scale_efficientnet_is_shown_beside_the_earlier_work_with_what_differs(tmp_path):
+    import types
+
+    import pandas as pd
+    from records import write_fake_run
+
+    from charclf.study.efficientnet_cpu import efficientnet_cpu_line, efficientnet_cpu_table
+
+    status = pd.DataFrame({"chosen": [False, True]}, index=["a-28px", "a-40px"])
+    assert "a-40px is the largest size" in efficientnet_cpu_line(None, status)
+    assert list(efficientnet_cpu_table(None, status)["test acc"]) == [0.8861]
+    record = write_fake_run(tmp_path / "run", model="efficientnet_b2", best_val_acc=0.85, test_acc=0.84)
+    record = record.replace(config={**record.config, "model_kwargs": {"input_size": 40}})
+    table = efficientnet_cpu_table(types.SimpleNamespace(record=record), status)
+    ours = table.loc["efficientnet_b2 at 40 px, ours (CPU scale)"]
+    assert ours["test acc"] == 0.84 and ours["weights"] == "none: from scratch"
+    assert "holdout" in ours["tested on"] and "official" in table.iloc[0]["tested on"]
+    assert "84.00%" in efficientnet_cpu_line(types.SimpleNamespace(record=record), status)

@@ -97,3 +97,9 @@ def training_found(summary: pd.DataFrame, table: pd.DataFrame) -> list[str]:
                      + " on different machines across sessions: compare training times only between runs of the "
                      "same precision.")
     return lines
+
+
+# The EfficientNet transfer study's B2: ImageNet weights fine-tuned at 112 px on a GPU, tested on the official
+# ByClass split. Our CPU-scale B2 has neither the weights nor the input size, so the two rows are not a verdict.
+EARLIER_EFFICIENTNET_B2 = 0.8861
+

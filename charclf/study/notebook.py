@@ -205,14 +205,16 @@ class StudyContext:
             changes["scheduler"] = compress_schedule(config.scheduler, changes["epochs"] / config.epochs)
         return dataclasses.replace(config, **changes)
 
-    def skip_reason(self, model_name: str, num_classes: int = 62) -> str | None:
-        """Why this profile does not train ``model_name`` (too many MACs per image for it), or None."""
+    def skip_reason(self, model_name: str, num_classes: int = 62, model_kwargs: dict | None = None) -> str | None:
+        """Why this profile does not train ``model_name`` (built with ``model_kwargs``: EfficientNet's
+        ``input_size`` changes its MACs) (too many MACs per image for it), or None."""
         limit = self.settings.max_mmacs
         if limit is None:
             return None
-        from charclf.models import describe_models
+        from charclf.models import create_model
+        from charclf.models.summary import model_summary
 
-        mmacs = float(describe_models(num_classes, names=[model_name])["macs"].iloc[0]) / 1e6
+        mmacs = model_summary(create_model(model_name, num_classes=num_classes, **(model_kwargs or {})))["macs"] / 1e6
         if mmacs <= limit:
             return None
         return (f"[{model_name}] not trained under the {self.profile} profile: {mmacs:,.0f} MMACs per image is "

@@ -75,8 +75,18 @@ class PlannedRun:
 ABLATION_MODEL, ABLATION_RECIPE, ABLATION_EPOCHS = "minivision_v3", "minivision_v3", 15
 
 
+def lion_from_scratch():
+    """Lion as the EfficientNet recipe sets it (betas, decay) but at lr 3e-4: its 1e-4 is for fine-tuning
+    pre-trained weights, and the Lion paper's advice for training from scratch is 3-10x below AdamW's usual 1e-3."""
+    from charclf.train.config import OptimizerConfig
+    from charclf.train.recipes import RECIPES
+
+    kaggle = RECIPES["efficientnet_kaggle"].config.optimizer
+    return OptimizerConfig(name="lion", lr=3e-4, weight_decay=kaggle.weight_decay, betas=kaggle.betas, momentum=0.0)
+
+
 def _arms() -> dict[str, dict]:
-    from charclf.train.config import AugmentConfig, OptimizerConfig
+    from charclf.train.config import AugmentConfig
     from charclf.train.recipes import BYCLASS_AFFINE, MINIVISION_AUGMENT, MINIVISION_AUGMENT_NEAREST, RECIPES
 
     kaggle = RECIPES["efficientnet_kaggle"].config
@@ -87,10 +97,7 @@ def _arms() -> dict[str, dict]:
     from charclf.train.recipes import compress_schedule
 
     restarts = compress_schedule(kaggle.scheduler, ABLATION_EPOCHS / kaggle.epochs)
-    # Lion: the kaggle recipe's betas and decay; lr 3e-4 (its 1e-4 is for fine-tuning pre-trained weights; the
-    # Lion paper's advice for training from scratch is 3-10x below AdamW's usual 1e-3).
-    lion = OptimizerConfig(name="lion", lr=3e-4, weight_decay=kaggle.optimizer.weight_decay,
-                           betas=kaggle.optimizer.betas, momentum=0.0)
+    lion = lion_from_scratch()
     return {
         "02_augmentation": {
             "recipe-crop-rotation": ({}, "the recipe's own augmentation: crop (pad 2) + rotation 10"),
@@ -143,6 +150,48 @@ def efficientnet_runs(models: list[str] | None = None) -> list[PlannedRun]:
     """Notebook 09's EfficientNet-B2 and B3 runs under ``efficientnet_kaggle`` (seed 0)."""
     return [PlannedRun(RunId("09_efficientnet", name, seed=0), name, "efficientnet_kaggle", 0)
             for name in EFFICIENTNETS if models is None or name in models]
+
+
+# Notebook 09's CPU-scale EfficientNet-B2: from scratch (no ImageNet weights can be fetched here) under the
+# recipe's MixUp/CutMix, Lion, warm-up + cosine restarts and class-weighted KLDiv, at a smaller internal resize.
+# Each size's training step is timed; the largest whose full recipe fits RUN_BUDGET_S is the one trained.
+EFFICIENTNET_CPU_MODEL, EFFICIENTNET_CPU_SIZES = "efficientnet_b2", (28, 40, 56)
+
+
+def efficientnet_cpu_runs(sizes=EFFICIENTNET_CPU_SIZES) -> list[PlannedRun]:
+    """One planned CPU-scale B2 run per internal input size (variant ``<size>px``, seed 0), smallest first."""
+    return [PlannedRun(RunId("09_efficientnet", EFFICIENTNET_CPU_MODEL, f"{size}px", seed=0), EFFICIENTNET_CPU_MODEL,
+                       "efficientnet_kaggle", 0, ("test",),
+                       (("model_kwargs", {"input_size": size}), ("optimizer", lion_from_scratch())),
+                       f"CPU scale: from scratch, {size} px inside the model, Lion lr 3e-4")
+            for size in sorted(sizes)]
+
+
+def efficientnet_cpu_plan(ctx, data, *, train: bool | None = None, measure: bool | None = None):
+    """Time every size of :func:`efficientnet_cpu_runs` (cached feasibility; ``measure``, default ``train``, times
+    the sizes not timed yet), then train (or load) the largest whose full recipe fits the profile's budget. Returns ``(run or None, status)``: the chosen run and one row
+    per size with its images/s, estimated time and whether it is the one chosen."""
+    import math
+
+    train = ctx.train_missing if train is None else train
+    plan = efficientnet_cpu_runs()
+    finished, status = train_plan(ctx, data, plan, train=False, measure=train if measure is None else measure)
+    timed = RUN_BUDGET_S.get(ctx.profile) is not None  # the quick profile times nothing: its MACs limit decides
+
+    def fits(r: PlannedRun) -> bool:  # measured within the budget (feasibility said so), or not timed at all
+        row = status.loc[r.name]
+        return row["reason"] == NOT_YET_TRAINED and (not timed or not math.isnan(row["estimated_s"]))
+
+    fitting = [r for r in plan if r.name in finished or fits(r)]
+    status["chosen"] = False
+    if not fitting:
+        return None, status
+    # A finished size stays the chosen one (its result is what the notebook shows); else the largest that fits.
+    chosen = next((r for r in reversed(plan) if r.name in finished), fitting[-1])
+    status.loc[chosen.name, "chosen"] = True
+    runs, after = train_plan(ctx, data, [chosen], train=train)
+    status.loc[chosen.name, ["trained", "reason"]] = after.loc[chosen.name, ["trained", "reason"]].tolist()
+    return runs.get(chosen.name), status
 
 
 def training_runs(profile: str, models: list[str] | None = None) -> list[PlannedRun]:
@@ -251,7 +300,7 @@ def feasibility(ctx, run: PlannedRun, config, data) -> dict:
     ips = measure_images_per_s(run.model, config, data)
     estimate = config.epochs * len(data.train) / ips
     budget = RUN_BUDGET_S.get(ctx.profile)
-    skip = ctx.skip_reason(run.model, data.num_classes)
+    skip = ctx.skip_reason(run.model, data.num_classes, config.model_kwargs)
     if skip is None and budget is not None and estimate > budget:
         skip = (f"[{run.model}] not trained under the {ctx.profile} profile on this machine: its {config.epochs}-"
                 f"epoch recipe would take ~{estimate / 3600:.1f} h at the measured {ips:,.0f} images/s "
@@ -288,7 +337,7 @@ def train_plan(ctx, data, plan: list[PlannedRun], *, train: bool | None = None, 
         check_path = run_dir.parent / "feasibility" / f"{run_dir.name}.json"
         check = json.loads(check_path.read_text()) if check_path.is_file() else None
         if not is_finished_run(run_dir) or ctx.retrain:
-            skip = ctx.skip_reason(planned.model, data.num_classes)
+            skip = ctx.skip_reason(planned.model, data.num_classes, config.model_kwargs)
             if skip is not None:
                 check = {"run": planned.name, "model": planned.model, "recipe": planned.recipe,
                          "seed": planned.seed, "trained": False, "reason": skip}

@@ -9,7 +9,7 @@ import argparse
 
 from charclf.errors import ConfigError
 
-ONLY = ("04", "02", "09", "09-efficientnet", "11", "11-distilled")
+ONLY = ("04", "02", "09", "09-efficientnet", "09-efficientnet-cpu", "11", "11-distilled")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -20,7 +20,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--profile", default="full", choices=["quick", "full"])
     p.add_argument("--only", default="04", choices=ONLY,
                    help="which notebook's runs (09-efficientnet: EfficientNet-B2/B3 themselves, which a CPU "
-                        "only times, see --dry-run; 11-distilled: notebook 11's students, after writing their "
+                        "only times, see --dry-run; 09-efficientnet-cpu: B2 from scratch at the largest internal "
+                        "size whose recipe fits the budget, after timing each size; 11-distilled: notebook 11's students, after writing their "
                         "teacher from the ensemble of the finished runs when it does not exist yet)")
     p.add_argument("--models", help="comma-separated models (for 02 and 09: arms, e.g. recipe-crop-rotation), "
                    "trained in this order (default: the whole plan)")
@@ -40,6 +41,12 @@ def run(args) -> int:
     ctx = setup(0, profile=args.profile, data_dir=args.data_dir, quiet=True)
     data = ctx.load_data("byclass")
     models = args.models.split(",") if args.models else None
+    if args.only == "09-efficientnet-cpu":
+        from charclf.study.plan import efficientnet_cpu_plan
+
+        _, status = efficientnet_cpu_plan(ctx, data, train=not args.dry_run, measure=True)
+        print(status.to_string())
+        return 0
     if args.only == "11-distilled":
         from charclf.study.beyond import ensemble, ensure_teacher
 

@@ -375,3 +375,31 @@ def test_paired_rows_pair_the_seeds_each_run_recorded(tmp_path):
              best_val_acc=val + 0.01, test_acc=val)
     row = ablation_table(root, profile="full").loc["11_beyond/minivision_s_gap"]
     assert "seeds 0, 2 on both sides" in row["baseline"] and row["Δ val (pts)"] == pytest.approx(1.0)
+
+
+def test_the_avx2_race_goal_counts_only_an_avx2_float32_race():
+    from charclf.study.beyond import avx2_race_goal
+
+    def race(capability, precisions, ratio):
+        summary = {name: {"precision": p, "seconds_to_target_mean": 100.0, "seconds_to_target_std": 1.0}
+                   for name, p in zip(("usual", "charclf_fast"), precisions)}
+        return {"machine": {"cpu_capability": capability}, "summary": summary, "ratio_fast": ratio, "seeds": [3]}
+
+    assert avx2_race_goal(race("AVX2", ("fp32", "fp32"), 5.5)).iloc[0]["verdict"] == "met"
+    assert avx2_race_goal(race("AVX2", ("fp32", "fp32"), 4.5)).iloc[0]["verdict"] == "not met"
+    assert "not AVX2" in avx2_race_goal(race("AVX512", ("fp32", "fp32"), 9.0)).iloc[0]["verdict"]
+    assert "not float32" in avx2_race_goal(race("AVX2", ("fp32", "bf16"), 9.0)).iloc[0]["verdict"]
+    assert not avx2_race_goal(None).iloc[0]["met"]
+
+
+def test_the_mnist_goal_reads_the_run_chosen_on_val_over_its_seeds():
+    from charclf.study.beyond import mnist_goal
+
+    table = pd.DataFrame({"seed": [0, 0, 1, 1, 2, 2], "run": ["transfer", "scratch"] * 3,
+                          "best_val_acc": [0.995, 0.990] * 3,
+                          "test_acc": [0.9965, 0.9990, 0.9962, 0.9990, 0.9967, 0.9990]}).set_index(["seed", "run"])
+    row = mnist_goal(table).iloc[0]
+    assert row["candidate (chosen on val)"] == "transfer" and row["seeds"] == 3  # not scratch's better test
+    assert row["verdict"] == "met" and row["test mean"] == pytest.approx(0.99647, abs=1e-5)
+    assert mnist_goal(table.iloc[:2]).iloc[0]["verdict"].startswith("not met: 1 seed")
+    assert mnist_goal(pd.DataFrame()).iloc[0]["verdict"].startswith("not met: no candidate")

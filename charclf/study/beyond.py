@@ -41,6 +41,10 @@ ENSEMBLE_GOAL = 0.880
 # test accuracy at that epoch at least the target too), and that many times faster than the earlier pipeline.
 RACE_GOAL_S = 25.0
 RACE_GOAL_RATIO = 10.0
+# The same race on a CPU without native bf16 (AVX2 only; measured here with the kernels capped to AVX2), where
+# every entrant trains in float32: ratio_fast at least this.
+AVX2_RACE_GOAL_RATIO = 5.0
+MNIST_GOAL = 0.996  # notebook 08's best run, chosen on val, on the official MNIST test (10,000 images)
 GOAL_SEEDS = 3  # a goal is judged on the mean over this many seeds
 
 
@@ -154,6 +158,61 @@ def goals_table(front: pd.DataFrame, ensemble: dict | None = None) -> pd.DataFra
                      "test mean": chosen["test_acc"], "margin": margin, "met": words.startswith("met"),
                      "verdict": f"{words} (one ensemble)"})
     return pd.DataFrame(rows).set_index("goal")
+
+
+def avx2_race_goal(race: dict | None) -> pd.DataFrame:
+    """The AVX2-only race's goal, read from its ``charclf race`` JSON: ``ratio_fast`` against
+    :data:`AVX2_RACE_GOAL_RATIO`, valid only when the race ran with the kernels capped to AVX2 (its machine
+    record's ``cpu_capability``) and every entrant trained in float32; otherwise the verdict says which is not so."""
+    goal = f">= {AVX2_RACE_GOAL_RATIO:.0f}x on an AVX2-only CPU (float32)"
+    if race is None:
+        margin, words = verdict(None, AVX2_RACE_GOAL_RATIO)
+        return pd.DataFrame([{"goal": goal, "target": AVX2_RACE_GOAL_RATIO, "candidate": None, "value": None,
+                              "margin": margin, "met": False, "verdict": words + " (no AVX2 race JSON)"}]
+                            ).set_index("goal")
+    machine = race.get("machine", {})
+    capability = (machine.get("cpu_capability") or ("avx512" if "avx512f" in str(machine.get("cpu_flags")) else "")
+                  ).lower() or None
+    precisions = sorted({str(s.get("precision")) for s in race["summary"].values()})
+    margin, words = verdict(race.get("ratio_fast"), AVX2_RACE_GOAL_RATIO)
+    if capability not in ("avx2", "default"):
+        words = f"not met: the race ran with {capability or 'unrecorded'} kernels, not AVX2"
+    elif precisions != ["fp32"]:
+        words = f"not met: entrants trained in {', '.join(precisions)}, not float32 only"
+    usual, fast = race["summary"].get("usual", {}), race["summary"].get("charclf_fast", {})
+    return pd.DataFrame([{
+        "goal": goal, "target": AVX2_RACE_GOAL_RATIO, "candidate": "ratio_fast", "value": race.get("ratio_fast"),
+        "seeds": race.get("seeds"),
+        "usual s (mean ± std)": _seconds(usual), "charclf_fast s (mean ± std)": _seconds(fast),
+        "kernels": capability, "precision": ", ".join(precisions), "margin": margin,
+        "met": words.startswith("met"), "verdict": words}]).set_index("goal")
+
+
+def _seconds(summary: dict) -> str:
+    if summary.get("seconds_to_target_mean") is None:
+        return "–"
+    return f"{summary['seconds_to_target_mean']:.1f} ± {summary.get('seconds_to_target_std') or 0:.1f}"
+
+
+def mnist_goal(table: pd.DataFrame) -> pd.DataFrame:
+    """The MNIST goal from notebook 08's runs (``table``: :func:`charclf.study.headline.mnist_table`, one row per
+    seed and run): the run with the best val mean over its seeds, its official-MNIST test mean ± std against
+    :data:`MNIST_GOAL`."""
+    goal = f"MNIST, single model from the study: >= {MNIST_GOAL:.1%}"
+    if table.empty:
+        margin, words = verdict(None, MNIST_GOAL)
+        return pd.DataFrame([{"goal": goal, "target": MNIST_GOAL, "margin": margin, "met": False,
+                              "verdict": words}]).set_index("goal")
+    stats = table.groupby("run").agg(val_mean=("best_val_acc", "mean"), test_mean=("test_acc", "mean"),
+                                     test_std=("test_acc", "std"), n=("test_acc", "count"))
+    name = stats["val_mean"].idxmax()
+    best = stats.loc[name]
+    std = None if pd.isna(best["test_std"]) else float(best["test_std"])
+    margin, words = verdict(float(best["test_mean"]), MNIST_GOAL, std, seeds=int(best["n"]))
+    return pd.DataFrame([{"goal": goal, "target": MNIST_GOAL, "candidate (chosen on val)": name,
+                          "seeds": int(best["n"]), "val mean": best["val_mean"], "test mean": best["test_mean"],
+                          "test std": best["test_std"], "margin": margin, "met": words.startswith("met"),
+                          "verdict": words}]).set_index("goal")
 
 
 def race_facts(race: dict) -> str:

@@ -20,6 +20,7 @@ NOTEBOOKS = {
     "11": "notebooks/11_beyond_the_earlier_works.ipynb", "12": "notebooks/12_label_errors.ipynb",
 }
 RACE_JSON = "outputs/bench/bench-cpu-time-to-accuracy.json"
+AVX2_RACE_JSON = "outputs/bench/bench-cpu-avx2-time-to-accuracy.json"
 ENSEMBLE_JSON = "outputs/runs/full/11_beyond/ensemble/results.json"
 MNIST_DIR = "outputs/runs/full/08_mnist_transfer"
 AUDIT_JSON = "outputs/label_audit/label-audit.json"
@@ -105,6 +106,7 @@ def findings_rows(repo: str | Path | None = None, *, prefix: str = "") -> list[d
                     "notebook": _link("11", NOTEBOOKS["11"], prefix),
                     "artifact": _link("results.json", ENSEMBLE_JSON, prefix)})
     out += race_rows(repo, prefix=prefix)
+    out += avx2_race_rows(repo, prefix=prefix)
     out += mnist_rows(repo, prefix=prefix)
     out += audit_rows(repo, prefix=prefix)
     return out
@@ -152,10 +154,31 @@ def race_rows(repo: Path, *, prefix: str = "") -> list[dict]:
     return out
 
 
-def mnist_table(repo: Path) -> pd.DataFrame:
-    """Notebook 08's runs over its seeds: one row per (seed, run) from each ``seed*/results.json``."""
+def avx2_race_rows(repo: Path, *, prefix: str = "") -> list[dict]:
+    """The race on an AVX2-only CPU (float32), when its JSON exists: ratio_fast against its goal."""
+    from charclf.study import beyond
+
+    path = repo / AVX2_RACE_JSON
+    if not path.is_file():
+        return []
+    race = json.loads(path.read_text())
+    g = beyond.avx2_race_goal(race).iloc[0]
+    if pd.isna(g["value"]):
+        return []
+    verdict = g["verdict"] if not g["met"] and g["verdict"].startswith("not met:") else goal_verdict(
+        g["value"], beyond.AVX2_RACE_GOAL_RATIO, unit="×", scale=1.0)
+    return [{"finding": "time-to-accuracy race on an AVX2-only CPU (kernels capped to AVX2, float32)",
+             "result": f"`ratio_fast` = **{g['value']:.2f}×** (the earlier works' pipeline: "
+                       f"{g['usual s (mean ± std)']} s; `{race.get('fast_recipe')}`: {g['charclf_fast s (mean ± std)']} s)",
+             "goal": f"≥ {beyond.AVX2_RACE_GOAL_RATIO:.0f}×: {verdict}", "precision": f"{g['precision']} (train)",
+             "notebook": _link("11", NOTEBOOKS["11"], prefix), "artifact": _link(path.name, AVX2_RACE_JSON, prefix)}]
+
+
+def mnist_table(repo: Path, folder: Path | None = None) -> pd.DataFrame:
+    """Notebook 08's runs over its seeds: one row per (seed, run) from each ``seed*/results.json`` of ``folder``
+    (default: the full profile's, ``repo / MNIST_DIR``)."""
     frames = {}
-    for seed_dir in sorted((repo / MNIST_DIR).glob("seed*")):
+    for seed_dir in sorted((folder or repo / MNIST_DIR).glob("seed*")):
         if (seed_dir / "results.json").is_file():
             results = json.loads((seed_dir / "results.json").read_text())
             frames[int(seed_dir.name[4:])] = pd.DataFrame(results["runs"]).set_index("run")
@@ -177,11 +200,20 @@ def mnist_rows(repo: Path, *, prefix: str = "") -> list[dict]:
              "result": f"transfer **{_pct(t['mean'], t['std'])}**, scratch {_pct(s['mean'], s['std'])} "
                        f"({int(t['count'])} seeds): {100 * gap:+.2f} points, "
                        + ("within" if abs(gap) <= noise else "beyond") + " the seeds' spread",
-             "goal": "–", "precision": precision_label([r.precision for r in records],
+             "goal": mnist_goal_words(table), "precision": precision_label([r.precision for r in records],
                                                       [r.val_precision for r in records]),
              "notebook": _link("08", NOTEBOOKS["08"], prefix),
              "artifact": " · ".join(_link(f"s{seed}", f"{MNIST_DIR}/seed{seed}/results.json", prefix)
                                     for seed in seeds)}]
+
+
+def mnist_goal_words(table: pd.DataFrame) -> str:
+    """The MNIST goal's verdict (the run chosen on val: :func:`charclf.study.beyond.mnist_goal`) with its margin."""
+    from charclf.study import beyond
+
+    g = beyond.mnist_goal(table).iloc[0]
+    return (f"≥ {beyond.MNIST_GOAL:.1%} ({g['candidate (chosen on val)']}, chosen on val): "
+            + goal_verdict(g["test mean"], beyond.MNIST_GOAL, g["test std"], seeds=int(g["seeds"])))
 
 
 def audit_shares(audit: dict) -> dict:

@@ -270,3 +270,22 @@ def test_the_cpu_scale_efficientnet_is_shown_beside_the_earlier_work_with_what_d
     assert ours["test acc"] == 0.84 and ours["weights"] == "none: from scratch"
     assert "holdout" in ours["tested on"] and "official" in table.iloc[0]["tested on"]
     assert "84.00%" in efficientnet_cpu_line(types.SimpleNamespace(record=record), status)
+
+
+def test_each_experiment_changes_one_thing_of_its_base_and_pairs_with_it_seed_by_seed():
+    import dataclasses
+
+    from charclf.study.plan import BEYOND, EXPERIMENT_BASE, EXPERIMENTS, paired_comparisons
+    from charclf.study.runid import RunId
+
+    full = ctx("full")
+    base = {r.seed: r for r in beyond_runs("full", [RunId(BEYOND, *EXPERIMENT_BASE).stem])}
+    for (model, variant), (overrides, _) in EXPERIMENTS.items():
+        arm = beyond_runs("full", [RunId(BEYOND, model, variant).stem])
+        assert [r.seed for r in arm] == sorted(base) and all(r.model == model for r in arm)
+        a, b = arm[0].config(full).to_dict(), base[0].config(full).to_dict()
+        changed = {k for k in a if a[k] != b[k]}
+        assert changed == {k.split("__")[0] for k in overrides}, (variant, changed)
+        assert dataclasses.replace(arm[1].config(full), seed=0) == arm[0].config(full)
+    pairs = {(run.stem, base_run.stem) for run, _, base_run, _ in paired_comparisons()}
+    assert {(f"{m}-{v}", RunId(BEYOND, *EXPERIMENT_BASE).stem) for m, v in EXPERIMENTS} <= pairs

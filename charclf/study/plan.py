@@ -236,6 +236,18 @@ BEYOND_PLAN = {("charnet_xs", ""): "charclf_tiny",
                ("minivision_v3", "capture"): "minivision_v3_nearest_capture"}
 BEYOND = "11_beyond"
 
+# Issue #38's one-change experiments, each paired seed by seed with its base entry of BEYOND_PLAN: (model,
+# variant) -> (overrides of the base's recipe, what changes). On minivision_s (97k parameters, the <= 100k
+# candidate, ~11 min a seed in bf16 here), so three seeds of an arm cost about half an hour.
+EXPERIMENT_BASE = ("minivision_s", "")
+EXPERIMENTS = {
+    ("minivision_s", "ema"): ({"ema_decay": 0.999}, "+ an EMA of the weights (decay 0.999), evaluated and saved"),
+    ("minivision_s", "ls"): ({"label_smoothing": 0.1}, "+ label smoothing 0.1"),
+    ("minivision_s", "onecycle"): ({"scheduler": {"name": "onecycle", "warmup_epochs": 5}},
+                                   "OneCycle (peak at the recipe's lr 0.05, 5 warm-up epochs) instead of the step "
+                                   "schedule"),
+}
+
 
 # ... and the small models again, distilled from the study's ensemble (the teacher notebook 11 writes once),
 # under their own recipes: a recipe's label smoothing (charclf_small/tiny's 0.1) still applies, on top of the
@@ -265,6 +277,9 @@ def paired_comparisons() -> list[tuple[RunId, str, RunId, str]]:
     for recipe_run in ("nearest", "charclf"):
         pairs.append((RunId(BEYOND, "minivision_v3_s2d", recipe_run), "space-to-depth stem instead of the 28 px block",
                       RunId(BEYOND, "minivision_v3", recipe_run), "Mini-Vision-V3"))
+    base = RunId(BEYOND, *EXPERIMENT_BASE)
+    pairs += [(RunId(BEYOND, model, variant), label, base, f"{base.stem} under {BEYOND_PLAN[EXPERIMENT_BASE]}")
+              for (model, variant), (_, label) in EXPERIMENTS.items()]
     return pairs
 
 
@@ -285,9 +300,14 @@ def beyond_runs(profile: str, models: list[str] | None = None, *, distilled: boo
     seeds = FULL_SEEDS if profile == "full" else FULL_SEEDS[:1]
     parts = ("train", "test") if profile == "full" else ("test",)
     if not distilled:
-        return [PlannedRun(RunId(BEYOND, model, variant, s), model, recipe, s, parts)
-                for (model, variant), recipe in BEYOND_PLAN.items()
-                if models is None or RunId(BEYOND, model, variant).stem in models for s in seeds]
+        plain = [PlannedRun(RunId(BEYOND, model, variant, s), model, recipe, s, parts)
+                 for (model, variant), recipe in BEYOND_PLAN.items()
+                 if models is None or RunId(BEYOND, model, variant).stem in models for s in seeds]
+        base_recipe = BEYOND_PLAN[EXPERIMENT_BASE]
+        return plain + [PlannedRun(RunId(BEYOND, model, variant, s), model, base_recipe, s, parts,
+                                   tuple(overrides.items()), label)
+                        for (model, variant), (overrides, label) in EXPERIMENTS.items()
+                        if models is None or RunId(BEYOND, model, variant).stem in models for s in seeds]
     overrides = (("distill_teacher", teacher_file(profile)), ("distill_alpha", DISTILL_ALPHA))
     return [PlannedRun(RunId(BEYOND, model, "kd", s), model, recipe, s, parts, overrides,
                        f"{model} distilled from the ensemble (alpha {DISTILL_ALPHA})")

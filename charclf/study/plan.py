@@ -243,6 +243,8 @@ EXPERIMENT_BASE = ("minivision_s", "")
 EXPERIMENTS = {
     ("minivision_s", "ema"): ({"ema_decay": 0.999}, "+ an EMA of the weights (decay 0.999), evaluated and saved"),
     ("minivision_s", "ls"): ({"label_smoothing": 0.1}, "+ label smoothing 0.1"),
+    ("minivision_s", "datainit"): ({"data_init_first_layer": True},
+                                   "+ the first convolution initialised from the data (patch whitening)"),
     ("minivision_s", "onecycle"): ({"scheduler": {"name": "onecycle", "warmup_epochs": 5}},
                                    "OneCycle (peak at the recipe's lr 0.05, 5 warm-up epochs) instead of the step "
                                    "schedule"),

@@ -83,6 +83,8 @@ class TrainConfig:
     loss: str = "ce"  # ce | weighted_ce | weighted_kldiv
     label_smoothing: float = 0.0
     ema_decay: float | None = None  # e.g. 0.999: evaluate/save an exponential moving average of the weights
+    # Initialise the first convolution from the train images' patch whitening (charclf.train.datainit; airbench).
+    data_init_first_layer: bool = False
     # Knowledge distillation: train towards alpha * teacher + (1 - alpha) * one-hot label, where the teacher is
     # a file of probabilities on the train part (charclf.experiments.ensemble.write_teacher); a relative path is
     # under the outputs folder (charclf.paths.outputs_dir). None: no distillation.

@@ -236,6 +236,10 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info,
         # record says which teacher the run learnt from.
         teacher_facts = {"distill_teacher_sha256": teacher.sha256}
     mean, std = input_normalization(model, images)
+    if config.data_init_first_layer and not (resume and out is not None and (out / checkpoint.RESUME_NAME).exists()):
+        from charclf.train.datainit import init_first_conv_from_data
+
+        init_first_conv_from_data(model, images, mean=mean, std=std, seed=config.seed)
 
     # Model and everything that trains it — built (and so validated) before the folder is touched.
     net, optimizer, scheduler, loss_fn, augment, ema, steps = _build_training(

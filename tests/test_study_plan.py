@@ -218,7 +218,7 @@ def test_the_cpu_scale_efficientnet_trains_the_largest_size_whose_recipe_fits(tm
     config = runs[1].config(ctx("full"))
     assert config.model_kwargs == {"input_size": 40} and config.optimizer.lr == 3e-4
     assert config.loss == "weighted_kldiv" and config.augment.mixup_alpha > 0 and config.optimizer.name == "lion"
-    # 35 epochs of 93,055 images: 28 px and 40 px fit 3 h, 56 px does not.
+    # 25 epochs of 93,055 images: 28 px and 40 px fit 3 h, 56 px does not.
     speeds = {28: 900.0, 40: 400.0, 56: 150.0}
     monkeypatch.setattr(plan, "measure_images_per_s",
                         lambda model, config, data: speeds[config.model_kwargs["input_size"]])
@@ -289,3 +289,29 @@ def test_each_experiment_changes_one_thing_of_its_base_and_pairs_with_it_seed_by
         assert dataclasses.replace(arm[1].config(full), seed=0) == arm[0].config(full)
     pairs = {(run.stem, base_run.stem) for run, _, base_run, _ in paired_comparisons()}
     assert {(f"{m}-{v}", RunId(BEYOND, *EXPERIMENT_BASE).stem) for m, v in EXPERIMENTS} <= pairs
+
+
+def test_a_cached_timing_is_re_estimated_when_the_plans_epochs_change(tmp_path, monkeypatch):
+    """A size timed under the recipe's 35 epochs (3.5 h: over the budget) fits once the plan trains 25."""
+    import dataclasses
+    import json
+
+    from charclf.study import plan
+
+    monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(tmp_path))
+    monkeypatch.delenv("CHARCLF_RETRAIN", raising=False)
+    monkeypatch.setattr(plan, "measure_images_per_s", lambda *a, **k: pytest.fail("a cached timing was re-measured"))
+    run = plan.efficientnet_cpu_runs([28])[0]
+    render = dataclasses.replace(ctx("full"), train_missing=False)
+    cached = render.runs_dir / "09_efficientnet" / "feasibility" / "efficientnet_b2-28px-seed0.json"
+    cached.parent.mkdir(parents=True)
+    cached.write_text(json.dumps({"run": run.name, "model": run.model, "images_per_s": 261.0, "epochs": 35,
+                                  "estimated_s": 35 * 93_055 / 261.0, "trained": False, "reason": "over"}))
+
+    class Data:
+        num_classes = 62
+
+    _, status = plan.train_plan(render, Data(), [run])
+    row = status.loc[run.name]
+    assert row["epochs"] == 25 and row["estimated_s"] == pytest.approx(25 * 93_055 / 261.0)
+    assert row["reason"] == plan.NOT_YET_TRAINED and row["label"] == run.label

@@ -155,15 +155,24 @@ def efficientnet_runs(models: list[str] | None = None) -> list[PlannedRun]:
 # Notebook 09's CPU-scale EfficientNet-B2: from scratch (no ImageNet weights can be fetched here) under the
 # recipe's MixUp/CutMix, Lion, warm-up + cosine restarts and class-weighted KLDiv, at a smaller internal resize.
 # Each size's training step is timed; the largest whose full recipe fits RUN_BUDGET_S is the one trained.
-EFFICIENTNET_CPU_MODEL, EFFICIENTNET_CPU_SIZES = "efficientnet_b2", (28, 40, 56)
+# The recipe's 35 epochs (5 warm-up + 3 cosine cycles of 10) do not fit 3 h at any size on 2 cores (28 px: ~3.5 h
+# at the 261 images/s measured on 7 Dec), so the schedule keeps its shape over 25 epochs: 4 warm-up + 3 cycles
+# of 7, still ending at an lr minimum (recipes.compress_schedule).
+EFFICIENTNET_CPU_MODEL, EFFICIENTNET_CPU_SIZES, EFFICIENTNET_CPU_EPOCHS = "efficientnet_b2", (28, 40, 56), 25
 
 
 def efficientnet_cpu_runs(sizes=EFFICIENTNET_CPU_SIZES) -> list[PlannedRun]:
     """One planned CPU-scale B2 run per internal input size (variant ``<size>px``, seed 0), smallest first."""
+    from charclf.train.recipes import RECIPES, compress_schedule
+
+    kaggle = RECIPES["efficientnet_kaggle"].config
+    schedule = compress_schedule(kaggle.scheduler, EFFICIENTNET_CPU_EPOCHS / kaggle.epochs)
     return [PlannedRun(RunId("09_efficientnet", EFFICIENTNET_CPU_MODEL, f"{size}px", seed=0), EFFICIENTNET_CPU_MODEL,
                        "efficientnet_kaggle", 0, ("test",),
-                       (("model_kwargs", {"input_size": size}), ("optimizer", lion_from_scratch())),
-                       f"CPU scale: from scratch, {size} px inside the model, Lion lr 3e-4")
+                       (("model_kwargs", {"input_size": size}), ("optimizer", lion_from_scratch()),
+                        ("epochs", EFFICIENTNET_CPU_EPOCHS), ("scheduler", schedule)),
+                       f"CPU scale: from scratch, {size} px inside the model, Lion lr 3e-4, the schedule over "
+                       f"{EFFICIENTNET_CPU_EPOCHS} epochs")
             for size in sorted(sizes)]
 
 
@@ -316,17 +325,31 @@ def beyond_runs(profile: str, models: list[str] | None = None, *, distilled: boo
             for model, recipe in DISTILLED.items() if models is None or model in models for s in seeds]
 
 
+def rescaled_check(ctx, run: PlannedRun, config, check: dict) -> dict:
+    """A cached feasibility ``check`` re-estimated for ``config``'s epochs from its measured images/s (the time of
+    an epoch does not depend on how many there are), against the same budget."""
+    estimate = check["estimated_s"] / check["epochs"] * config.epochs
+    reason = over_budget(ctx, run, config.epochs, estimate, check["images_per_s"])
+    return {**check, "epochs": config.epochs, "estimated_s": estimate, "trained": reason is None, "reason": reason}
+
+
+def over_budget(ctx, run: PlannedRun, epochs: int, estimate: float, ips: float) -> str | None:
+    """Why ``run`` is not trained when its estimated seconds are over the profile's budget (RUN_BUDGET_S), or None."""
+    budget = RUN_BUDGET_S.get(ctx.profile)
+    if budget is None or estimate <= budget:
+        return None
+    return (f"[{run.model}] not trained under the {ctx.profile} profile on this machine: its {epochs}-epoch recipe "
+            f"would take ~{estimate / 3600:.1f} h at the measured {ips:,.0f} images/s (budget {budget / 3600:.0f} h "
+            "per run); it needs a GPU")
+
+
 def feasibility(ctx, run: PlannedRun, config, data) -> dict:
     """Measured images/s of ``run``'s recipe here, the estimated time of its full recipe, and whether the
     profile trains it (within RUN_BUDGET_S); ``reason`` says why not."""
     ips = measure_images_per_s(run.model, config, data)
     estimate = config.epochs * len(data.train) / ips
-    budget = RUN_BUDGET_S.get(ctx.profile)
-    skip = ctx.skip_reason(run.model, data.num_classes, config.model_kwargs)
-    if skip is None and budget is not None and estimate > budget:
-        skip = (f"[{run.model}] not trained under the {ctx.profile} profile on this machine: its {config.epochs}-"
-                f"epoch recipe would take ~{estimate / 3600:.1f} h at the measured {ips:,.0f} images/s "
-                f"(budget {budget / 3600:.0f} h per run); it needs a GPU")
+    skip = ctx.skip_reason(run.model, data.num_classes, config.model_kwargs) or over_budget(
+        ctx, run, config.epochs, estimate, ips)
     return {"run": run.name, "model": run.model, "recipe": run.recipe, "seed": run.seed,
             "images_per_s": ips, "epochs": config.epochs, "estimated_s": estimate, "trained": skip is None,
             "reason": skip}
@@ -358,6 +381,8 @@ def train_plan(ctx, data, plan: list[PlannedRun], *, train: bool | None = None, 
         run_dir = ctx.runs_dir / planned.name
         check_path = run_dir.parent / "feasibility" / f"{run_dir.name}.json"
         check = json.loads(check_path.read_text()) if check_path.is_file() else None
+        if check is not None and check.get("epochs") not in (None, config.epochs) and check.get("images_per_s"):
+            check = rescaled_check(ctx, planned, config, check)  # the plan's epochs changed since it was timed
         if not is_finished_run(run_dir) or ctx.retrain:
             skip = ctx.skip_reason(planned.model, data.num_classes, config.model_kwargs)
             if skip is not None:
@@ -368,7 +393,7 @@ def train_plan(ctx, data, plan: list[PlannedRun], *, train: bool | None = None, 
                 write_json(check_path, {**check, **run_metadata(profile=ctx.profile, protocol=ctx.protocol)})
             if skip is not None or (check is not None and not check["trained"]):
                 print(check["reason"], flush=True)
-                rows.append(check)
+                rows.append({**check, "label": planned.label})
                 continue
             if not train:
                 rows.append({**(check or {}), "run": planned.name, "model": planned.model, "recipe": planned.recipe,

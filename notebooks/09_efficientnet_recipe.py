@@ -143,7 +143,7 @@ from charclf.study.efficientnet_cpu import efficientnet_cpu_line, efficientnet_c
 from charclf.study.plan import efficientnet_cpu_plan
 effnet_cpu_run, effnet_cpu_status = efficientnet_cpu_plan(ctx, data)
 ctx.show(effnet_cpu_status, "CPU-scale EfficientNet-B2: each size timed here, the largest that fits is chosen")
-ctx.show(efficientnet_cpu_table(effnet_cpu_run, effnet_cpu_status).round(4), "EfficientNet-B2: the earlier work and ours at CPU scale")
+ctx.show(efficientnet_cpu_table(effnet_cpu_run).round(4), "EfficientNet-B2: the earlier work and ours at CPU scale")
 print(efficientnet_cpu_line(effnet_cpu_run, effnet_cpu_status))
 
 # %% [markdown]

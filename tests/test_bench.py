@@ -112,6 +112,7 @@ def test_model_kwargs_reach_every_model_and_name_its_rows(tmp_path):
                                            (["--models", "vgx"], "vgg"),
                                            (["--model-kwargs", "{input_size: 56}"], "not JSON"),
                                            (["--model-kwargs", "[56]"], "a JSON object is needed"),
+                                           (["--model-kwargs", '{"num_classes": 10}'], "the bench's own"),
                                            (["--models", "lenet", "--model-kwargs", '{"input_size": 56}'],
                                             "does not accept"),
                                            (["--steps", "0"], "--steps"),

@@ -380,15 +380,28 @@ def test_paired_rows_pair_the_seeds_each_run_recorded(tmp_path):
 def test_the_avx2_race_goal_counts_only_an_avx2_float32_race():
     from charclf.study.beyond import avx2_race_goal
 
-    def race(capability, precisions, ratio):
+    capped = {"cpu_flags": "avx2 avx512f", "cpu_capability": "AVX2", "isa_limits": {"ONEDNN_MAX_CPU_ISA": "AVX2"}}
+
+    def race(machine, precisions, ratio, seeds=(3,)):
         summary = {name: {"precision": p, "seconds_to_target_mean": 100.0, "seconds_to_target_std": 1.0}
                    for name, p in zip(("usual", "charclf_fast"), precisions)}
-        return {"machine": {"cpu_capability": capability}, "summary": summary, "ratio_fast": ratio, "seeds": [3]}
+        return {"machine": machine, "summary": summary, "ratio_fast": ratio, "seeds": list(seeds),
+                "search_seeds": [0, 1, 2]}
 
-    assert avx2_race_goal(race("AVX2", ("fp32", "fp32"), 5.5)).iloc[0]["verdict"] == "met"
-    assert avx2_race_goal(race("AVX2", ("fp32", "fp32"), 4.5)).iloc[0]["verdict"] == "not met"
-    assert "not AVX2" in avx2_race_goal(race("AVX512", ("fp32", "fp32"), 9.0)).iloc[0]["verdict"]
-    assert "not float32" in avx2_race_goal(race("AVX2", ("fp32", "bf16"), 9.0)).iloc[0]["verdict"]
+    assert avx2_race_goal(race(capped, ("fp32", "fp32"), 5.5)).iloc[0]["verdict"] == "met"
+    assert avx2_race_goal(race({"cpu_flags": "sse avx2"}, ("fp32", "fp32"), 5.5)).iloc[0]["verdict"] == "met"
+    assert avx2_race_goal(race(capped, ("fp32", "fp32"), 4.5)).iloc[0]["verdict"] == "not met"
+    assert "in-sample" in avx2_race_goal(race(capped, ("fp32", "fp32"), 9.0, seeds=(0, 3))).iloc[0]["verdict"]
+    uncapped = {"cpu_flags": "avx2 avx512f"}
+    assert "avx512 kernels" in avx2_race_goal(race(uncapped, ("fp32", "fp32"), 9.0)).iloc[0]["verdict"]
+    aten_only = {"cpu_flags": "avx2 avx512f", "cpu_capability": "AVX2"}  # oneDNN's convolutions still AVX-512
+    assert "ATen only" in avx2_race_goal(race(aten_only, ("fp32", "fp32"), 9.0)).iloc[0]["verdict"]
+    assert "not float32" in avx2_race_goal(race(capped, ("fp32", "bf16"), 9.0)).iloc[0]["verdict"]
+    missed = avx2_race_goal(race(capped, ("fp32", "fp32"), None)).iloc[0]  # a seed missed the target
+    assert missed["candidate"] is None and not missed["met"]
+    from charclf.study.beyond_found import race_goal_lines
+
+    assert race_goal_lines(avx2_race_goal(race(capped, ("fp32", "fp32"), None)))  # no TypeError on a None value
     assert not avx2_race_goal(None).iloc[0]["met"]
 
 

@@ -44,9 +44,13 @@ def test_init_sets_the_leading_channels_of_the_first_conv_and_leaves_the_rest():
     assert torch.equal(first_conv(again).weight[:18], conv.weight[:18])  # the same data and seed: the same filters
 
 
-def test_a_model_without_a_square_first_conv_is_one_clear_error():
+@pytest.mark.parametrize("model", [torch.nn.Linear(4, 2), torch.nn.Conv2d(1, 8, (3, 5)),
+                                   torch.nn.Conv2d(2, 8, 3, groups=2), torch.nn.Conv2d(1, 8, 3, dilation=2),
+                                   torch.nn.Conv2d(3, 8, 3)],
+                         ids=["no conv", "not square", "grouped", "dilated", "three channels"])
+def test_a_first_layer_patch_whitening_cannot_serve_is_one_clear_error(model):
     with pytest.raises(ConfigError, match="data_init_first_layer=False"):
-        init_first_conv_from_data(torch.nn.Linear(4, 2), _correlated_images(), mean=0.1, std=0.3)
+        init_first_conv_from_data(model, _correlated_images(), mean=0.1, std=0.3)
 
 
 def test_fit_applies_it_to_a_fresh_run(tmp_path, monkeypatch):

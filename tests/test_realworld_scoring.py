@@ -186,7 +186,8 @@ def test_ablation_scores_one_row_per_step_and_resumes(tiny_set, tmp_path, monkey
     art = rep.ablation(tmp_path, root, manifest, out, steps=("remove_lines", "thin"), variants=("ruled",),
                        before=before, log=lambda *_: None)
     assert calls == [("remove_lines",), ("thin",), ()]  # each step off once, then all steps on
-    assert [r["disabled"] for r in art["rows"]] == ["none", "remove_lines", "thin"] and art["complete"]
+    # Two of the steps scored: their rows are there, and the artifact does not call itself the whole ablation.
+    assert [r["disabled"] for r in art["rows"]] == ["none", "remove_lines", "thin"] and not art["complete"]
     row = art["rows"][1]
     assert row["n"] == 6 and row["merged_top1"] == 3 / 6 and row["ruled_merged"] == 0.5
     assert row["kind=lower"] == 0.5 and row["preprocess_failures"] == 1  # the blank image
@@ -247,11 +248,18 @@ def test_cli_ablation_also_writes_the_step_figure_notebook_10_shows(tiny_set, tm
 
     root, manifest, _ = tiny_set
     monkeypatch.setattr("charclf.models.hub.load_model", lambda path: StubModel())
+    (tmp_path / "model.safetensors").write_bytes(b"stub")  # a rerun resumes only for the same weights' hash
     out = tmp_path / "report" / "ablation.json"
     argv = ["evaluate-images", "--ablation", "--dir", str(root), "--manifest", str(manifest), "--model", str(tmp_path),
             "--steps", "thin", "--workers", "1", "--out", str(out)]
     assert main(argv) == 0
-    assert json.loads(out.read_text())["complete"]
+    first = json.loads(out.read_text())
+    assert [r["disabled"] for r in first["rows"]] == ["none", "thin"] and not first["complete"]  # one step of all
+    # A rerun on the same inputs with another step adds its row and keeps the first call's.
+    assert main(argv[:-5] + ["remove_specks", "--workers", "1", "--out", str(out)]) == 0
+    second = json.loads(out.read_text())
+    assert [r["disabled"] for r in second["rows"]] == ["none", "remove_specks", "thin"]  # in the steps' order
+    assert second["rows"][-1] == first["rows"][-1] and not second["complete"]
     figure = Image.open(out.parent / STEPS_FIGURE)
     # the tiny set has one source and one tablet drawing: 1 original + 2 variants = 3 rows of 1.6 inches at 110 dpi
     assert figure.size[1] == round((1.6 * 3 + 0.6) * 110)
@@ -262,6 +270,7 @@ def test_error_kinds_sort_each_mistake_once():
     from charclf.apps.realworld_report import ERROR_KINDS, error_kind, error_kinds_table, top_confusions
 
     assert error_kind("c", "C", True) == ERROR_KINDS[0]
+    assert error_kind("a", "A", False) == "case only (ByMerge keeps the cases apart)"
     assert error_kind("o", "0", False) == "letter read as a digit"
     assert error_kind("1", "l", False) == "digit read as a letter"
     assert error_kind("r", "n", False) == "another letter" and error_kind("7", "1", False) == "another digit"

@@ -262,10 +262,10 @@ def test_the_cpu_scale_efficientnet_is_shown_beside_the_earlier_work_with_what_d
 
     status = pd.DataFrame({"chosen": [False, True]}, index=["a-28px", "a-40px"])
     assert "a-40px is the largest size" in efficientnet_cpu_line(None, status)
-    assert list(efficientnet_cpu_table(None, status)["test acc"]) == [0.8861]
+    assert list(efficientnet_cpu_table(None)["test acc"]) == [0.8861]
     record = write_fake_run(tmp_path / "run", model="efficientnet_b2", best_val_acc=0.85, test_acc=0.84)
     record = record.replace(config={**record.config, "model_kwargs": {"input_size": 40}})
-    table = efficientnet_cpu_table(types.SimpleNamespace(record=record), status)
+    table = efficientnet_cpu_table(types.SimpleNamespace(record=record))
     ours = table.loc["efficientnet_b2 at 40 px, ours (CPU scale)"]
     assert ours["test acc"] == 0.84 and ours["weights"] == "none: from scratch"
     assert "holdout" in ours["tested on"] and "official" in table.iloc[0]["tested on"]

@@ -14,13 +14,14 @@ mean training seconds to it becomes ``recipes.charclf_race`` (one seed is not en
 ``charclf race --fast-recipe charclf_race`` then races it against the earlier works'
 pipeline over three seeds, reading test once per race. Writes
 ``outputs/bench/race-recipe-search-<device>.json`` (every candidate's curve, config and provenance), refusing to
-replace an existing one unless ``--overwrite``.
+replace an existing one (the default path or an explicit ``--out``) unless ``--overwrite``.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 
 from charclf.train.config import OptimizerConfig, SchedulerConfig
 from charclf.train.recipes import CROP_ONLY, MINIVISION_AUGMENT_NEAREST, get_recipe
@@ -79,7 +80,7 @@ def main(argv=None) -> int:
     from charclf.data import load_data
     from charclf.errors import ConfigError
     from charclf.experiments.time_to_accuracy import run_race
-    from charclf.fileio import write_json
+    from charclf.fileio import refuse_to_replace, write_json
     from charclf.paths import bench_dir
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -104,9 +105,11 @@ def main(argv=None) -> int:
     if unknown:
         p.error(f"--only {unknown}: choose from {', '.join(CANDIDATES)}")
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    out = bench_dir() / f"race-recipe-search-{device}.json" if args.out is None else args.out
-    if args.out is None and out.exists() and not args.overwrite:
-        raise SystemExit(f"{out} already exists. Fix: --overwrite to replace it, or --out PATH")
+    out = bench_dir() / f"race-recipe-search-{device}.json" if args.out is None else Path(args.out)
+    try:  # the shared check: an explicit --out is no licence to replace an earlier search either
+        refuse_to_replace(out, overwrite=args.overwrite)
+    except ConfigError as err:
+        raise SystemExit(f"error: {err}") from None
     data = load_data("byclass", "holdout", args.data_dir)
     results = {}
     for name in names:

@@ -290,6 +290,9 @@ def parse_model_kwargs(text: str | None) -> dict:
     if not isinstance(kwargs, dict):
         raise ConfigError(f"--model-kwargs {text!r}: a JSON object is needed, not {type(kwargs).__name__}. "
                           "Fix: e.g. --model-kwargs '{\"input_size\": 56}'")
+    if "num_classes" in kwargs:  # the bench's own: ByClass's 62, as its data
+        raise ConfigError(f"--model-kwargs {text!r}: num_classes is the bench's own ({NUM_CLASSES}, ByClass). "
+                          "Fix: drop it from --model-kwargs")
     return kwargs
 
 

@@ -17,8 +17,8 @@ import json
 import time
 from pathlib import Path
 
-from charclf.eval.realworld_scores import dig, read_artifact
-from charclf.fileio import refuse_to_replace  # noqa: F401 (read_artifact: notebook 10 reads it here)
+from charclf.eval.realworld_scores import dig, read_artifact  # noqa: F401 (read_artifact: notebook 10 reads it here)
+from charclf.fileio import refuse_to_replace
 from charclf.apps.realworld import SYNTHETIC_FROM, VARIANT_FUNCS, VARIANTS, evaluate, load_row_image, provenance
 
 # The issue's goals: (key, what, where in an artifact's metrics, target). Targets are the specification; every
@@ -75,7 +75,6 @@ def ablation(model_dir: Path, root: Path, manifest: Path, out: Path, *, steps=No
     start = time.perf_counter()
     rows = read_manifest(manifest)
     require_local(root, rows)
-    model = load_model(model_dir)
     prov = provenance(model_dir, manifest, root, 0.0)
     prov["variants"] = list(variants)
     done = {}
@@ -85,15 +84,22 @@ def ablation(model_dir: Path, root: Path, manifest: Path, out: Path, *, steps=No
             done = {r["disabled"]: r for r in old.get("rows", [])}  # the same inputs: resumed, nothing replaced
         else:  # another model, set or preprocessing: its rows would be lost
             refuse_to_replace(out, overwrite=overwrite)
-    reference = {}
+    model = load_model(model_dir)
+    # A resumed artifact's reference row stays unless a --before file replaces it.
+    reference = dict(old.get("reference", {})) if done else {}
     if before is not None and before.is_file():
         b = read_artifact(before)
         reference["before"] = summary_row(b["metrics"], "old preprocessing (before)") | {
             "artifact": before.name, "preprocess_version": dig(b, ("provenance", "preprocessing", "version"))}
 
     def write(complete: bool) -> dict:
-        ordered = [done[k] for k in ("none", *steps) if k in done]
-        artifact = {"rows": ordered, "reference": reference, "steps": list(steps), "complete": complete,
+        # Every row scored for these inputs, also steps outside this call's --steps: a narrower rerun adds
+        # rows, it never drops the ones an earlier call scored.
+        ordered = [done[k] for k in ("none", *STEPS) if k in done] + [
+            done[k] for k in done if k not in ("none", *STEPS)]
+        scored = [k for k in STEPS if k in done]
+        artifact = {"rows": ordered, "reference": reference, "steps": list(STEPS),
+                    "complete": complete and len(scored) == len(STEPS),
                     "provenance": prov | {"seconds": round(time.perf_counter() - start, 1)}}
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(artifact, indent=1) + "\n", encoding="utf-8")
@@ -270,18 +276,21 @@ def slices_table(before: dict, after: dict):
     return table
 
 
-ERROR_KINDS = ("case only (ByMerge forgives it)", "letter read as a digit", "digit read as a letter",
-               "another letter", "another digit")
+ERROR_KINDS = ("case only (ByMerge forgives it)", "case only (ByMerge keeps the cases apart)",
+               "letter read as a digit", "digit read as a letter", "another letter", "another digit")
 
 
 def error_kind(label: str, pred: str, merged_ok: bool) -> str:
-    """What kind of mistake ``label`` read as ``pred`` is: a case slip ByMerge forgives (c/C), a letter taken for a
-    digit (o → 0), a digit taken for a letter, or a different letter or digit."""
+    """What kind of mistake ``label`` read as ``pred`` is: a case slip ByMerge forgives (c/C), one it does not
+    (a/A: its two cases look different, so merged top-1 counts it wrong), a letter taken for a digit (o → 0), a
+    digit taken for a letter, or a different letter or digit."""
     if merged_ok:
         return ERROR_KINDS[0]
+    if label != pred and label.lower() == pred.lower():
+        return ERROR_KINDS[1]
     if label.isdigit() != pred.isdigit():
-        return ERROR_KINDS[1] if pred.isdigit() else ERROR_KINDS[2]
-    return ERROR_KINDS[4] if label.isdigit() else ERROR_KINDS[3]
+        return ERROR_KINDS[2] if pred.isdigit() else ERROR_KINDS[3]
+    return ERROR_KINDS[5] if label.isdigit() else ERROR_KINDS[4]
 
 
 def error_kinds_table(artifact: dict):

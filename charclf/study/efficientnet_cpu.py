@@ -8,7 +8,7 @@ from charclf.study.earlier import EARLIER_EFFICIENTNET_B2
 from charclf.study.findings import run_precision
 
 
-def efficientnet_cpu_table(run, status: pd.DataFrame) -> pd.DataFrame:
+def efficientnet_cpu_table(run) -> pd.DataFrame:
     """The earlier work's B2 and ours at CPU scale (``run``: the chosen run of
     :func:`charclf.study.plan.efficientnet_cpu_plan`, or None while none has finished), each with what differs."""
     rows = [{"model": "efficientnet_b2, the earlier work", "weights": "ImageNet, fine-tuned",
@@ -33,7 +33,13 @@ def efficientnet_cpu_line(run, status: pd.DataFrame) -> str:
                else "no size's recipe fits this machine's budget, or none has been timed yet")
         return f"No CPU-scale EfficientNet-B2 result yet: {why}."
     r = run.record
-    return (f"EfficientNet-B2 from scratch at {r.config['model_kwargs']['input_size']} px (the largest size whose "
-            f"recipe fits this profile's budget per run): val {r.val_acc:.2%}, holdout test {r.test_acc:.2%}, against the earlier work's "
-            f"{EARLIER_EFFICIENTNET_B2:.2%} with ImageNet weights at 112 px on the official split — a CPU-scale "
+    size = r.config["model_kwargs"]["input_size"]
+    timed = status.get("estimated_s", pd.Series(float("nan"), index=status.index)).notna()
+    reason = status.get("reason", pd.Series(None, index=status.index, dtype=object))
+    fits = status.index[timed & (reason.isna() | (reason == "not yet trained"))]
+    how = ("the largest size whose schedule fits the budget per run" if len(fits) and fits[-1] == chosen[0]
+           else "trained earlier; the sizes' timings here may differ" if timed.any()
+           else "this profile times nothing: its MACs limit allowed it")
+    return (f"EfficientNet-B2 from scratch at {size} px ({how}): val {r.val_acc:.2%}, holdout test "
+            f"{r.test_acc:.2%}, against the earlier work's {EARLIER_EFFICIENTNET_B2:.2%} with ImageNet weights at 112 px on the official split — a CPU-scale "
             "variant, not a reproduction.")

@@ -38,6 +38,9 @@ def run(args) -> int:
     from charclf.study.plan import (ablation_runs, beyond_runs, efficientnet_runs, select_arms, train_plan,
                                     training_runs)
 
+    if args.only == "09-efficientnet-cpu" and (args.models or args.seeds):  # before any data loads
+        raise ConfigError("--only 09-efficientnet-cpu chooses its size (the largest whose recipe fits the budget) "
+                          "and trains seed 0, so it takes no --models or --seeds. Fix: drop them")
     ctx = setup(0, profile=args.profile, data_dir=args.data_dir, quiet=True)
     data = ctx.load_data("byclass")
     models = args.models.split(",") if args.models else None
@@ -58,7 +61,7 @@ def run(args) -> int:
         plan = (training_runs(args.profile, models) if args.only == "04" else
                 beyond_runs(args.profile, models, distilled=args.only == "11-distilled"))
         if models is not None:  # in the order given: a queue can put the cheap runs first
-            plan.sort(key=lambda r: (models.index(r.model if r.model in models else r.entry), r.seed))
+            plan.sort(key=lambda r: (models.index(r.entry if r.entry in models else r.model), r.seed))
         if args.seeds:
             plan = [r for r in plan if r.seed in {int(s) for s in args.seeds.split(",")}]
     else:

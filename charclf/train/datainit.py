@@ -49,9 +49,9 @@ def init_first_conv_from_data(model: nn.Module, images: torch.Tensor, *, mean: f
     images (uint8 ``(N, H, W)`` or ``(N, 1, H, W)``, normalised with ``mean``/``std`` as training does), their bias
     to 0. Returns how many channels were set (at most the layer's width)."""
     conv = first_conv(model)
-    if conv.kernel_size[0] != conv.kernel_size[1] or conv.groups != 1:
-        raise ConfigError(f"the first convolution {conv} is not a square, ungrouped kernel, which patch whitening "
-                          "needs. Fix: data_init_first_layer=False for this model")
+    if conv.kernel_size[0] != conv.kernel_size[1] or conv.groups != 1 or conv.dilation != (1, 1):
+        raise ConfigError(f"the first convolution {conv} is not a square, ungrouped, undilated kernel, which patch "
+                          "whitening needs. Fix: data_init_first_layer=False for this model")
     pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:samples]
     x = images[pick.to(images.device)].float().div(255.0)
     x = (x if x.dim() == 4 else x.unsqueeze(1)).sub(mean).div(std)

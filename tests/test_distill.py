@@ -35,6 +35,24 @@ def test_targets_mix_teacher_and_labels_and_sum_to_one():
         distill_targets(teacher, labels, 1.5)
 
 
+def test_a_temperature_softens_the_teacher_as_its_logits_over_t():
+    logits = torch.tensor([[2.0, 0.0, -3.0], [0.0, 1.0, 5.0]])
+    teacher = torch.softmax(logits, dim=1)
+    labels = torch.tensor([0, 2])
+    soft = distill_targets(teacher, labels, 1.0, temperature=3.0)  # alpha 1: the softened teacher alone
+    torch.testing.assert_close(soft, torch.softmax(logits / 3.0, dim=1), atol=1e-5, rtol=0)
+    assert soft[0].max() < teacher[0].max() and soft.argmax(1).tolist() == teacher.argmax(1).tolist()
+    assert torch.equal(distill_targets(teacher, labels, 0.5, temperature=1.0), distill_targets(teacher, labels, 0.5))
+    hard = torch.tensor([[1.0, 0.0, 0.0]])  # a zero probability stays finite
+    assert torch.isfinite(distill_targets(hard, labels[:1], 1.0, temperature=3.0)).all()
+    with pytest.raises(ConfigError, match="distill_temperature"):
+        distill_targets(teacher, labels, 0.5, temperature=0.0)
+    from charclf.train.config import TrainConfig
+
+    with pytest.raises(ConfigError, match="distill_temperature"):
+        TrainConfig(distill_temperature=-1.0).check()
+
+
 def test_a_teacher_of_other_images_or_no_file_is_refused_naming_the_file(tmp_path):
     train = quadrant_bundle(40, 8, 8, 0).train
     with pytest.raises(DataError, match="does not exist"):

@@ -315,3 +315,20 @@ def test_a_cached_timing_is_re_estimated_when_the_plans_epochs_change(tmp_path, 
     row = status.loc[run.name]
     assert row["epochs"] == 25 and row["estimated_s"] == pytest.approx(25 * 93_055 / 261.0)
     assert row["reason"] == plan.NOT_YET_TRAINED and row["label"] == run.label
+
+
+def test_each_distillation_experiment_changes_one_setting_of_the_distilled_run():
+    from charclf.study.plan import BEYOND, DISTILL_EXPERIMENTS, paired_comparisons
+    from charclf.study.runid import RunId
+
+    full = ctx("full")
+    runs = beyond_runs("full", distilled=True)
+    for (model, variant), (changed, _) in DISTILL_EXPERIMENTS.items():
+        arm = [r for r in runs if r.run_id.variant == variant]
+        base = [r for r in runs if r.model == model and r.run_id.variant == "kd"]
+        assert [r.seed for r in arm] == [r.seed for r in base] == [0, 1, 2]
+        a, b = arm[0].config(full).to_dict(), base[0].config(full).to_dict()
+        assert {k for k in a if a[k] != b[k]} == set(changed)
+        assert a["distill_teacher"] == b["distill_teacher"]
+        assert (RunId(BEYOND, model, variant), RunId(BEYOND, model, "kd")) in {
+            (run, base_run) for run, _, base_run, _ in paired_comparisons()}

@@ -268,6 +268,11 @@ EXPERIMENTS = {
 # mixed targets.
 DISTILLED = {"charnet_s": "charclf_small", "charnet_xs": "charclf_tiny", "minivision_s": "minivision_v3_nearest"}
 DISTILL_ALPHA = 0.5
+# Issue #38's distillation settings, each one change from the distilled minivision_s above (alpha 0.5, T 1) and
+# paired with it seed by seed: more weight on the teacher, and a softened teacher.
+DISTILL_EXPERIMENTS = {("minivision_s", "kd-a08"): ({"distill_alpha": 0.8}, "alpha 0.8 instead of 0.5"),
+                       ("minivision_s", "kd-t3"): ({"distill_temperature": 3.0},
+                                                   "the teacher softened at temperature 3 instead of 1")}
 TEACHER_RUN = RunId(BEYOND, "teacher").name
 
 
@@ -293,6 +298,9 @@ def paired_comparisons() -> list[tuple[RunId, str, RunId, str]]:
                       RunId(BEYOND, "minivision_v3", recipe_run), "Mini-Vision-V3"))
     pairs.append((RunId(BEYOND, "minivision_xs", "charclf"), f"{BEYOND_PLAN[('minivision_xs', 'charclf')]}: OneCycle, "
                   "label smoothing, EMA, TTA", RunId(BEYOND, "minivision_xs"), f"{recipe}: Mini-Vision-V3's recipe"))
+    pairs += [(RunId(BEYOND, model, variant), label, RunId(BEYOND, model, "kd"),
+               f"{model} distilled at alpha {DISTILL_ALPHA}, temperature 1")
+              for (model, variant), (_, label) in DISTILL_EXPERIMENTS.items()]
     base = RunId(BEYOND, *EXPERIMENT_BASE)
     pairs += [(RunId(BEYOND, model, variant), label, base, f"{base.stem} under {BEYOND_PLAN[EXPERIMENT_BASE]}")
               for (model, variant), (_, label) in EXPERIMENTS.items()]
@@ -325,9 +333,14 @@ def beyond_runs(profile: str, models: list[str] | None = None, *, distilled: boo
                         for (model, variant), (overrides, label) in EXPERIMENTS.items()
                         if models is None or RunId(BEYOND, model, variant).stem in models for s in seeds]
     overrides = (("distill_teacher", teacher_file(profile)), ("distill_alpha", DISTILL_ALPHA))
-    return [PlannedRun(RunId(BEYOND, model, "kd", s), model, recipe, s, parts, overrides,
-                       f"{model} distilled from the ensemble (alpha {DISTILL_ALPHA})")
-            for model, recipe in DISTILLED.items() if models is None or model in models for s in seeds]
+    students = [PlannedRun(RunId(BEYOND, model, "kd", s), model, recipe, s, parts, overrides,
+                           f"{model} distilled from the ensemble (alpha {DISTILL_ALPHA})")
+                for model, recipe in DISTILLED.items() if models is None or model in models for s in seeds]
+    return students + [
+        PlannedRun(RunId(BEYOND, model, variant, s), model, DISTILLED[model], s, parts,
+                   tuple({**dict(overrides), **changed}.items()), f"{model} distilled: {label}")
+        for (model, variant), (changed, label) in DISTILL_EXPERIMENTS.items()
+        if models is None or model in models or RunId(BEYOND, model, variant).stem in models for s in seeds]
 
 
 def rescaled_check(ctx, run: PlannedRun, config, check: dict) -> dict:

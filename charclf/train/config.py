@@ -90,6 +90,7 @@ class TrainConfig:
     # under the outputs folder (charclf.paths.outputs_dir). None: no distillation.
     distill_teacher: str | None = None
     distill_alpha: float = 0.5
+    distill_temperature: float = 1.0  # > 1 softens the teacher's probabilities (charclf.train.distill)
     early_stopping_patience: int | None = None  # epochs without val improvement before stopping
     grad_clip_norm: float | None = None  # clip the global gradient norm to this before each optimizer step
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -121,6 +122,9 @@ class TrainConfig:
         if self.early_stopping_patience is not None and not self.early_stopping_patience >= 1:
             raise ConfigError(f"TrainConfig.early_stopping_patience={self.early_stopping_patience}: must be >= 1, "
                               "or null for no early stopping. Fix: e.g. 5")
+        if not 0 < self.distill_temperature <= 100:
+            raise ConfigError(f"TrainConfig.distill_temperature={self.distill_temperature}: must be in (0, 100]. "
+                              "Fix: e.g. 1 (the teacher's own probabilities) or 3")
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:
             raise ConfigError(f"TrainConfig.ema_decay={self.ema_decay}: must be in (0, 1), or null for no EMA. "
                               "Fix: e.g. 0.999")

@@ -71,11 +71,20 @@ def load_teacher(path: str | Path, train: CharDataset) -> Teacher:
     return Teacher(probs=probs.astype(np.float32), sha256=probs_digest(probs))
 
 
-def distill_targets(teacher: torch.Tensor, labels: torch.Tensor, alpha: float) -> torch.Tensor:
-    """``alpha * teacher + (1 - alpha) * one_hot(labels)``, float32 (N, C): each row sums to 1 like the
-    teacher's (float16 storage leaves rows a hair off 1; they are renormalised)."""
+def distill_targets(teacher: torch.Tensor, labels: torch.Tensor, alpha: float,
+                    temperature: float = 1.0) -> torch.Tensor:
+    """``alpha * teacher_T + (1 - alpha) * one_hot(labels)``, float32 (N, C): each row sums to 1 like the
+    teacher's (float16 storage leaves rows a hair off 1; they are renormalised). ``teacher_T`` is the teacher
+    softened at ``temperature``: ``p ** (1 / T)`` renormalised, which is softmax(logits / T) of the teacher's own
+    logits, so T > 1 spreads its mass over the classes it finds plausible (the student still trains at T = 1
+    with the usual loss: the temperature shapes the targets only)."""
     if not 0.0 <= alpha <= 1.0:
         raise ConfigError(f"TrainConfig.distill_alpha={alpha}: must be in [0, 1]. Fix: e.g. 0.5")
+    if not 0.0 < temperature <= 100.0:
+        raise ConfigError(f"TrainConfig.distill_temperature={temperature}: must be in (0, 100]. Fix: e.g. 1 (the "
+                          "teacher's own probabilities) or 3")
     teacher = teacher.float()
+    if temperature != 1.0:  # in log space: tiny probabilities ** (1 / T) would underflow float32 otherwise
+        teacher = torch.softmax(teacher.clamp_min(1e-30).log() / temperature, dim=1)
     teacher = teacher / teacher.sum(dim=1, keepdim=True)
     return alpha * teacher + (1.0 - alpha) * F.one_hot(labels, teacher.shape[1]).float()

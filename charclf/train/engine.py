@@ -231,7 +231,8 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info,
         teacher = load_teacher(teacher_path(config.distill_teacher), data.train)
         probs = torch.from_numpy(teacher.probs)
         probs = probs[torch.as_tensor(keep)] if keep is not None else probs
-        soft_targets = distill_targets(probs, train.labels, config.distill_alpha).to(device)
+        soft_targets = distill_targets(probs, train.labels, config.distill_alpha,
+                                       config.distill_temperature).to(device)
         # The teacher's identity (its probabilities' hash): a resume under another teacher is refused, and the
         # record says which teacher the run learnt from.
         teacher_facts = {"distill_teacher_sha256": teacher.sha256}

@@ -207,6 +207,8 @@ def test_nearest_resampling_is_paired_seed_by_seed_with_the_bilinear_runs_of_the
     row = ablation_table(root, profile="full").loc["11_beyond/minivision_v3-nearest"]
     # seeds 0 and 1 on both sides: val (0.8705 - 0.866), test (0.8685 - 0.863)
     assert row["Δ val (pts)"] == pytest.approx(0.45) and row["Δ test (pts)"] == pytest.approx(0.55)
+    # the seed-by-seed test changes are +0.5 and +0.6 points: their std, the noise the mean is read against
+    assert row["Δ test paired std (pts)"] == pytest.approx(pd.Series([0.5, 0.6]).std())
     assert "seeds 0, 1 on both sides" in row["baseline"] and "bilinear" in row["baseline"]
     assert "confound" not in row["change"]
     # Seed 1's nearest run made in bf16 against float32 baselines: the table says so beside the change.

@@ -510,11 +510,14 @@ def _paired_rows(runs_dir: Path, profile: str) -> list[dict]:
         if not seeds:
             continue
         (base_val, base_test), (val, test) = (_means([side[s] for s in seeds]) for side in (base, changed))
+        # The spread of the seed-by-seed test changes: a mean change smaller than it is within noise.
+        diffs = pd.Series([100 * (changed[s].test_acc - base[s].test_acc) for s in seeds])
         rows.append({"run": run.series, "change": change,
                      "baseline": f"{base_label} (seeds {', '.join(map(str, seeds))} on both sides)",
                      **_precision_columns([changed[s] for s in seeds], [base[s] for s in seeds]),
                      "val acc": val, "test acc": test, "Δ val (pts)": 100 * (val - base_val),
-                     "Δ test (pts)": 100 * (test - base_test)})
+                     "Δ test (pts)": 100 * (test - base_test),
+                     "Δ test paired std (pts)": diffs.std() if len(seeds) > 1 else float("nan")})
     return rows
 
 

@@ -418,3 +418,22 @@ def test_the_mnist_goal_reads_the_run_chosen_on_val_over_its_seeds():
     assert row["verdict"] == "met" and row["test mean"] == pytest.approx(0.99647, abs=1e-5)
     assert mnist_goal(table.iloc[:2]).iloc[0]["verdict"].startswith("not met: 1 seed")
     assert mnist_goal(pd.DataFrame()).iloc[0]["verdict"].startswith("not met: no candidate")
+
+
+def test_tta_is_a_paired_row_of_the_same_weights_scored_again(tmp_path):
+    from charclf.study.beyond import ablation_table
+
+    root = tmp_path / "runs" / "full"
+
+    def acc(a):
+        return {"accuracy": a, "n": 100, "tta": True, "precision": "fp32"}
+
+    for seed, (val, test, val_t, test_t) in enumerate([(0.86, 0.85, 0.865, 0.856), (0.862, 0.852, 0.866, 0.859)]):
+        write_fake_run(root / f"11_beyond/minivision_s-seed{seed}", model="minivision_s", seed=seed,
+                       best_val_acc=val, selection_precision="fp32",
+                       evaluation={"test": {**acc(test), "tta": False}, "val_tta": acc(val_t), "test_tta": acc(test_t)})
+    write_fake_run(root / "11_beyond/minivision_s-seed2", model="minivision_s", seed=2)  # not scored with TTA
+    row = ablation_table(root, profile="full").loc["11_beyond/minivision_s +TTA"]
+    assert "seeds 0, 1" in row["baseline"] and row["also differs"] == ""
+    assert row["Δ val (pts)"] == pytest.approx(0.45) and row["Δ test (pts)"] == pytest.approx(0.65)
+    assert row["Δ test paired std (pts)"] == pytest.approx(pd.Series([0.6, 0.7]).std())

@@ -411,6 +411,7 @@ def ablation_table(runs_dir: Path, ensemble_results: dict | None = None, *, prof
                          "Δ val (pts)": 100 * (record.val_acc - base[1].val_acc),
                          "Δ test (pts)": 100 * (record.test_acc - base[1].test_acc)})
     rows += _paired_rows(runs_dir, profile)
+    rows += _tta_rows(runs_dir, profile)
     if ensemble_results is not None:
         best = max(ensemble_results["members"], key=lambda m: m["val_acc"])
         kind = "cv" if "cv" in ensemble_results else "greedy"
@@ -517,6 +518,34 @@ def _paired_rows(runs_dir: Path, profile: str) -> list[dict]:
                      **_precision_columns([changed[s] for s in seeds], [base[s] for s in seeds]),
                      "val acc": val, "test acc": test, "Δ val (pts)": 100 * (val - base_val),
                      "Δ test (pts)": 100 * (test - base_test),
+                     "Δ test paired std (pts)": diffs.std() if len(seeds) > 1 else float("nan")})
+    return rows
+
+
+def _tta_rows(runs_dir: Path, profile: str) -> list[dict]:
+    """Test-time translation averaging as a paired row per :data:`TTA_SERIES` entry trained without it: the same
+    weights scored again with TTA on val and test (``charclf evaluate RUN --part val --tta``, then ``--part
+    test``), over the seeds that have both; the weights, the epoch and the precision are the same on both sides."""
+    from charclf.study.plan import TTA_SERIES
+
+    rows, plan = [], model_runs(profile)
+    for series in TTA_SERIES:
+        records = {seed: r for seed, r in _by_seed(runs_dir, series, plan).items()
+                   if not r.tta and {"val_tta", "test_tta"} <= set(r.evaluation)}
+        if not records:
+            continue
+        seeds = sorted(records)
+        val = [records[s].evaluation["val_tta"]["accuracy"] for s in seeds]
+        test = [records[s].evaluation["test_tta"]["accuracy"] for s in seeds]
+        base_val, base_test = _means([records[s] for s in seeds])
+        diffs = pd.Series([100 * (t - records[s].test_acc) for s, t in zip(seeds, test)])
+        rows.append({"run": f"{series.series} +TTA", "change": "test-time translation averaging (the same "
+                     "weights, scored again)", "baseline": f"{series.stem} without it (seeds "
+                     f"{', '.join(map(str, seeds))})", **_precision_columns(list(records.values()),
+                                                                           list(records.values())),
+                     "val acc": sum(val) / len(val), "test acc": sum(test) / len(test),
+                     "Δ val (pts)": 100 * (sum(val) / len(val) - base_val),
+                     "Δ test (pts)": 100 * (sum(test) / len(test) - base_test),
                      "Δ test paired std (pts)": diffs.std() if len(seeds) > 1 else float("nan")})
     return rows
 

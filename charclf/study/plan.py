@@ -251,6 +251,9 @@ BEYOND = "11_beyond"
 # Issue #38's one-change experiments, each paired seed by seed with its base entry of BEYOND_PLAN: (model,
 # variant) -> (overrides of the base's recipe, what changes). On minivision_s (97k parameters, the <= 100k
 # candidate, ~11 min a seed in bf16 here), so three seeds of an arm cost about half an hour.
+# Test-time translation averaging, an evaluation-only change: these entries' seeds are scored again with it
+# (charclf evaluate --tta on val and test) and paired with themselves (beyond._tta_rows).
+TTA_SERIES = (RunId(BEYOND, "minivision_s"), RunId(BEYOND, "minivision_v3", "nearest"))
 EXPERIMENT_BASE = ("minivision_s", "")
 EXPERIMENTS = {
     ("minivision_s", "ema"): ({"ema_decay": 0.999}, "+ an EMA of the weights (decay 0.999), evaluated and saved"),

@@ -24,7 +24,7 @@
 # Notebooks 04–09 reproduce the earlier works. This one asks what a reader with an ordinary CPU can do
 # better, and measures it against goals (mean over 3 seeds, chosen on float32 val, holdout-test accuracy). The
 # first round (87.0% single, 86.7% ≤ 100k, 85.2% ≤ 30k, ensemble 87.5%, race ≤ 60 s) was met or nearly met;
-# met goals are no longer goals, so the tables below judge the second round, read from `charclf.study.beyond`:
+# met goals are no longer goals, so the tables below judge the second round (`charclf.study.goals`):
 #
 # | goal | target |
 # |---|---|
@@ -177,7 +177,7 @@ display(ctx.save(viz.params_vs_accuracy(points, x="train s mean", y="holdout-tes
 
 # %%
 import pandas as pd
-from charclf.study.beyond import goals_table, mnist_goal
+from charclf.study.goals import goals_table, mnist_goal
 from charclf.study.headline import mnist_table
 goals = pd.concat([goals_table(front, ensembled),
                    mnist_goal(mnist_table(ctx.runs_dir, ctx.runs_dir / "08_mnist_transfer"))])
@@ -218,7 +218,7 @@ else:
 # %%
 import pandas as pd
 from charclf.paths import bench_dir
-from charclf.study.beyond import race_facts, race_goals
+from charclf.study.goals import race_facts, race_goals
 from charclf.study.beyond_found import race_figure, read_race
 race = read_race(bench_dir() / "bench-cpu-time-to-accuracy.json")
 race_goal_table = race_goals(race) if race is not None else None
@@ -235,7 +235,7 @@ if race is not None:
 # counts only when the JSON's machine record says the kernels were AVX2 and every entrant float32.
 
 # %%
-from charclf.study.beyond import avx2_race_goal
+from charclf.study.goals import avx2_race_goal
 avx2_race = read_race(bench_dir() / "bench-cpu-avx2-time-to-accuracy.json")
 avx2_goal_table = avx2_race_goal(avx2_race)
 if avx2_race is not None:

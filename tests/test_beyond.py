@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 from records import write_fake_run
 
-from charclf.study.beyond import GOALS, frontier, goals_table, model_rows, race_goals
+from charclf.study.beyond import frontier, model_rows
+from charclf.study.goals import GOALS, goals_table, race_goals
 
 TEACHER = "runs/full/11_beyond/teacher/teacher.npz"
 
@@ -58,7 +59,7 @@ def test_goals_choose_on_val_within_limits_and_need_three_seeds(tmp_path):
 
 
 def test_a_goal_is_met_on_the_three_seed_mean_and_within_noise_when_the_margin_is_under_one_std():
-    from charclf.study.beyond import verdict
+    from charclf.study.goals import verdict
 
     assert verdict(0.8760, 0.875, 0.0005) == (pytest.approx(0.001), "met")
     assert verdict(0.8752, 0.875, 0.0010) == (pytest.approx(0.0002), "met, within noise")
@@ -324,7 +325,7 @@ def test_race_goals_without_any_finished_entrant_or_ratio_are_unmet():
 
 
 def test_race_facts_state_each_entrants_precision_resampling_and_the_search_seeds():
-    from charclf.study.beyond import race_facts
+    from charclf.study.goals import race_facts
 
     race = {"seeds": [3, 4, 5], "search_seeds": [0, 1, 2], "ratio": 2.0, "ratio_pipeline": 1.5, "ratio_fast": 9.0,
             "fast_recipe": "charclf_race", "config": {"augment": {"rotation": 10.0, "interpolation": "bilinear"}},
@@ -380,7 +381,7 @@ def test_paired_rows_pair_the_seeds_each_run_recorded(tmp_path):
 
 
 def test_the_avx2_race_goal_counts_only_an_avx2_float32_race():
-    from charclf.study.beyond import avx2_race_goal
+    from charclf.study.goals import avx2_race_goal
 
     capped = {"cpu_flags": "avx2 avx512f", "cpu_capability": "AVX2", "isa_limits": {"ONEDNN_MAX_CPU_ISA": "AVX2"}}
 
@@ -408,7 +409,7 @@ def test_the_avx2_race_goal_counts_only_an_avx2_float32_race():
 
 
 def test_the_mnist_goal_reads_the_run_chosen_on_val_over_its_seeds():
-    from charclf.study.beyond import mnist_goal
+    from charclf.study.goals import mnist_goal
 
     table = pd.DataFrame({"seed": [0, 0, 1, 1, 2, 2], "run": ["transfer", "scratch"] * 3,
                           "best_val_acc": [0.995, 0.990] * 3,

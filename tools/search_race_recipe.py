@@ -62,7 +62,7 @@ def candidate_config(name: str, device: str = "auto", max_train_samples: int | N
 
 def choose(results: dict) -> str | None:
     """The candidate that reached the target on every seed in the fewest mean training seconds (None if none
-    did), by the same rule as the race's own goals (``charclf.study.beyond.race_goals``). ``results``:
+    did), by the same rule as the race's own goals (``charclf.study.goals.race_goals``). ``results``:
     ``{candidate: run_race(...) result}``, each summarised under its ``charclf_fast`` entrant."""
     from charclf.experiments.time_to_accuracy import FAST
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from charclf.study.beyond import RACE_GOAL_S, members_table
+from charclf.study.beyond import members_table
+from charclf.study.goals import RACE_GOAL_S
 
 
 def show_ensemble(ctx, ensembled: dict | None) -> None:
@@ -74,7 +75,7 @@ def race_figure(race: dict):
 
 
 def goal_lines(goals: pd.DataFrame) -> list[str]:
-    """One line per goal of ``beyond.goals_table``: its target, verdict, and the candidate's test mean and seeds."""
+    """One line per goal of ``goals.goals_table``: its target, verdict, and the candidate's test mean and seeds."""
     lines = []
     for goal, row in goals.iterrows():
         seen = "no candidate yet" if pd.isna(row.get("test mean")) else (
@@ -86,7 +87,7 @@ def goal_lines(goals: pd.DataFrame) -> list[str]:
 
 
 def race_goal_lines(race_goal_table: pd.DataFrame | None) -> list[str]:
-    """One line per goal of ``beyond.race_goals`` (none without a race): its verdict and the candidate's seconds
+    """One line per goal of ``goals.race_goals`` (none without a race): its verdict and the candidate's seconds
     (mean ± std over the seeds) or ratio."""
     if race_goal_table is None:
         return []

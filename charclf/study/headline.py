@@ -33,9 +33,9 @@ EARLIER_ENTRIES = {"lenet": "ByClass study", "alexnet": "ByClass study", "vgg": 
 
 def goal_verdict(mean: float, target: float, std: float | None = None, *, lower_is_better: bool = False,
                  unit: str = "points", scale: float = 100.0, seeds: int | None = None) -> str:
-    """The goal's verdict in words (:func:`charclf.study.beyond.verdict`: met / met, within noise / not met ...)
+    """The goal's verdict in words (:func:`charclf.study.goals.verdict`: met / met, within noise / not met ...)
     with its margin in ``unit`` (and the std it was compared with)."""
-    from charclf.study.beyond import GOAL_SEEDS, verdict
+    from charclf.study.goals import GOAL_SEEDS, verdict
 
     margin, words = verdict(mean, target, None if std is None or pd.isna(std) else float(std),
                             seeds=GOAL_SEEDS if seeds is None else seeds, lower_is_better=lower_is_better)
@@ -73,13 +73,14 @@ def findings_rows(repo: str | Path | None = None, *, prefix: str = "") -> list[d
     relative to the repository root, behind ``prefix`` (``"../"`` from notebooks/)."""
     from charclf.provenance import REPO_ROOT
     from charclf.study import beyond
+    from charclf.study import goals as study_goals
 
     repo = Path(repo) if repo else REPO_ROOT
     rows = beyond.model_rows(repo / "outputs" / "runs" / "full")
     front = beyond.frontier(rows)
     ensemble_path = repo / ENSEMBLE_JSON
     ensemble = json.loads(ensemble_path.read_text()) if ensemble_path.is_file() else None
-    goals = beyond.goals_table(front, ensemble)
+    goals = study_goals.goals_table(front, ensemble)
     out = []
     labels = {"single model, trained in <= 2 h on the study's CPU": "best single model (≤ 2 h of CPU training)",
               "<= 100k parameters": "best model ≤ 100k parameters", "<= 30k parameters": "best model ≤ 30k parameters",
@@ -100,8 +101,8 @@ def findings_rows(repo: str | Path | None = None, *, prefix: str = "") -> list[d
         out.append({"finding": f"ensemble ({how}) over {len(members)} finished runs",
                     "result": f"{len(chosen['members'])} votes of {len(chosen['distinct_members'])} runs: "
                               f"**{chosen['test_acc']:.2%}** test (val {chosen['val_acc']:.2%}), one ensemble",
-                    "goal": f"≥ {beyond.ENSEMBLE_GOAL:.1%}: "
-                            f"{goal_verdict(chosen['test_acc'], beyond.ENSEMBLE_GOAL)} (one ensemble)",
+                    "goal": f"≥ {study_goals.ENSEMBLE_GOAL:.1%}: "
+                            f"{goal_verdict(chosen['test_acc'], study_goals.ENSEMBLE_GOAL)} (one ensemble)",
                     "precision": precision_label(list(runs["precision"]), list(runs["val_precision"])),
                     "notebook": _link("11", NOTEBOOKS["11"], prefix),
                     "artifact": _link("results.json", ENSEMBLE_JSON, prefix)})
@@ -114,26 +115,26 @@ def findings_rows(repo: str | Path | None = None, *, prefix: str = "") -> list[d
 
 def race_rows(repo: Path, *, prefix: str = "") -> list[dict]:
     """The time-to-accuracy race: our fastest entrant's seconds and the best ratio over the earlier pipeline."""
-    from charclf.study import beyond
+    from charclf.study import goals as study_goals
 
     path = repo / RACE_JSON
     if not path.is_file():
         return []
     race = json.loads(path.read_text())
-    goals = beyond.race_goals(race)
+    goals = study_goals.race_goals(race)
     summary = race["summary"]
     out = []
     for goal, g in goals.iterrows():
         if g["candidate"] is None or pd.isna(g["value"]):
             continue
-        if g["target"] == beyond.RACE_GOAL_S:
+        if g["target"] == study_goals.RACE_GOAL_S:
             s = summary[g["candidate"]]
             recipe = race.get("fast_recipe") if g["candidate"] == "charclf_fast" else g["candidate"]
             result = (f"`{recipe}`: **{s['seconds_to_target_mean']:.1f} ± {s['seconds_to_target_std']:.1f} s** "
                       f"of training to {race['target']:.1%} val (seeds {', '.join(map(str, s['seeds']))}; "
                       f"test then {s['test_acc_mean']:.2%})")
             verdict = g["verdict"] if not g["met"] and g["verdict"].startswith("not met: timed") else goal_verdict(
-                s["seconds_to_target_mean"], beyond.RACE_GOAL_S, s["seconds_to_target_std"], lower_is_better=True,
+                s["seconds_to_target_mean"], study_goals.RACE_GOAL_S, s["seconds_to_target_std"], lower_is_better=True,
                 unit="s", scale=1.0)
             precision = f"{s.get('precision', '?')} (train)"
         else:
@@ -141,14 +142,14 @@ def race_rows(repo: Path, *, prefix: str = "") -> list[dict]:
             result = (f"`{g['candidate']}` = **{g['value']:.2f}×** (the earlier works' pipeline: "
                       f"{usual.get('seconds_to_target_mean', float('nan')):.1f} s)")
             verdict = g["verdict"] if not g["met"] and g["verdict"].startswith("not met: timed") else goal_verdict(
-                g["value"], beyond.RACE_GOAL_RATIO, unit="×", scale=1.0)
+                g["value"], study_goals.RACE_GOAL_RATIO, unit="×", scale=1.0)
             fast = summary.get("charclf_fast", {})
             precision = f"{usual.get('precision', '?')} against {fast.get('precision', '?')}: arms differ"
-        seconds = g["target"] == beyond.RACE_GOAL_S
+        seconds = g["target"] == study_goals.RACE_GOAL_S
         out.append({"finding": f"time-to-accuracy race: " + (f"training seconds to {race['target']:.1%} val" if seconds
                                                              else "speed-up over the earlier works' pipeline"),
                     "result": result,
-                    "goal": (f"≤ {beyond.RACE_GOAL_S:.0f} s" if seconds else f"≥ {beyond.RACE_GOAL_RATIO:.0f}×")
+                    "goal": (f"≤ {study_goals.RACE_GOAL_S:.0f} s" if seconds else f"≥ {study_goals.RACE_GOAL_RATIO:.0f}×")
                             + f": {verdict}", "precision": precision,
                     "notebook": _link("11", NOTEBOOKS["11"], prefix), "artifact": _link(path.name, RACE_JSON, prefix)})
     return out
@@ -156,21 +157,21 @@ def race_rows(repo: Path, *, prefix: str = "") -> list[dict]:
 
 def avx2_race_rows(repo: Path, *, prefix: str = "") -> list[dict]:
     """The race on an AVX2-only CPU (float32), when its JSON exists: ratio_fast against its goal."""
-    from charclf.study import beyond
+    from charclf.study import goals as study_goals
 
     path = repo / AVX2_RACE_JSON
     if not path.is_file():
         return []
     race = json.loads(path.read_text())
-    g = beyond.avx2_race_goal(race).iloc[0]
+    g = study_goals.avx2_race_goal(race).iloc[0]
     if pd.isna(g["value"]):
         return []
     verdict = g["verdict"] if not g["met"] and g["verdict"].startswith("not met:") else goal_verdict(
-        g["value"], beyond.AVX2_RACE_GOAL_RATIO, unit="×", scale=1.0)
+        g["value"], study_goals.AVX2_RACE_GOAL_RATIO, unit="×", scale=1.0)
     return [{"finding": "time-to-accuracy race on an AVX2-only CPU (kernels capped to AVX2, float32)",
              "result": f"`ratio_fast` = **{g['value']:.2f}×** (the earlier works' pipeline: "
                        f"{g['usual s (mean ± std)']} s; `{race.get('fast_recipe')}`: {g['charclf_fast s (mean ± std)']} s)",
-             "goal": f"≥ {beyond.AVX2_RACE_GOAL_RATIO:.0f}×: {verdict}", "precision": f"{g['precision']} (train)",
+             "goal": f"≥ {study_goals.AVX2_RACE_GOAL_RATIO:.0f}×: {verdict}", "precision": f"{g['precision']} (train)",
              "notebook": _link("11", NOTEBOOKS["11"], prefix), "artifact": _link(path.name, AVX2_RACE_JSON, prefix)}]
 
 
@@ -208,12 +209,12 @@ def mnist_rows(repo: Path, *, prefix: str = "") -> list[dict]:
 
 
 def mnist_goal_words(table: pd.DataFrame) -> str:
-    """The MNIST goal's verdict (the run chosen on val: :func:`charclf.study.beyond.mnist_goal`) with its margin."""
-    from charclf.study import beyond
+    """The MNIST goal's verdict (the run chosen on val: :func:`charclf.study.goals.mnist_goal`) with its margin."""
+    from charclf.study import goals as study_goals
 
-    g = beyond.mnist_goal(table).iloc[0]
-    return (f"≥ {beyond.MNIST_GOAL:.1%} ({g['candidate (chosen on val)']}, chosen on val): "
-            + goal_verdict(g["test mean"], beyond.MNIST_GOAL, g["test std"], seeds=int(g["seeds"])))
+    g = study_goals.mnist_goal(table).iloc[0]
+    return (f"≥ {study_goals.MNIST_GOAL:.1%} ({g['candidate (chosen on val)']}, chosen on val): "
+            + goal_verdict(g["test mean"], study_goals.MNIST_GOAL, g["test std"], seeds=int(g["seeds"])))
 
 
 def audit_shares(audit: dict) -> dict:

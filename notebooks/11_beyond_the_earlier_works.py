@@ -190,6 +190,13 @@ ctx.show(goals.round(4), "The goals beyond the earlier works: met or not")
 # seed), each distilled model against the same model without a teacher, and the ensemble against its best
 # member. Δ in accuracy points; val decides, test is beside it. Arms
 # not trained yet under this profile are absent.
+#
+# The rows from notebook 11's own plan are paired seed by seed (the seeds both sides have), and *Δ test paired
+# std* is the spread of the seed-by-seed test changes: a mean change smaller than it is within noise. They
+# include the one-change experiments on `minivision_s` (an EMA of the weights, label smoothing, OneCycle, a
+# first convolution initialised from the data), two settings of distillation (α 0.8, temperature 3, each
+# against the α 0.5 student), and test-time translation averaging (the same weights scored again, so nothing
+# else differs).
 
 # %%
 from charclf.study.beyond import ablation_table

@@ -161,7 +161,9 @@ from charclf.eval import figures as viz
 points = front.reset_index().rename(columns={"test_mean": "holdout-test accuracy"})
 # display() each figure: a cell shows only its last value, and both figures are part of the argument.
 display(ctx.save(viz.params_vs_accuracy(points, y="holdout-test accuracy", label="entry",
-                                        title="Accuracy per parameter", subtitle=ctx.tag), "11_params_vs_accuracy"))
+                                        budgets=(10_000, 30_000, 100_000, 400_000, 1_500_000),
+                                        title="Accuracy per parameter: the earlier works' models (04) and ours (11)",
+                                        subtitle=ctx.tag), "11_params_vs_accuracy"))
 display(ctx.save(viz.params_vs_accuracy(points, x="train s mean", y="holdout-test accuracy", label="entry",
                                         hue="precision (train / val)",
                                         title="Accuracy per CPU-second of training (on the machine that trained "

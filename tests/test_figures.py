@@ -174,4 +174,7 @@ def test_per_class_prediction_grids_params_reliability(tmp_path):
     df = pd.DataFrame({"model": ["lenet", "vgg", "resnet", "charnet_tiny"], "params": [6e4, 2e6, 1.1e7, 9e4],
                        "accuracy": [0.85, 0.87, 0.875, 0.868]})
     _render(viz.params_vs_accuracy(df), "params", tmp_path)
+    fig = viz.params_vs_accuracy(df, budgets=(30_000, 1_500_000))
+    assert [t.get_text() for t in fig.axes[0].texts if t.get_text().startswith("≤")] == ["≤ 30k", "≤ 1.5M"]
+    assert len([ln for ln in fig.axes[0].lines if ln.get_linestyle() == "--"]) == 2
     _render(viz.reliability_diagram(probs, y_true), "reliability", tmp_path)

@@ -149,8 +149,9 @@ def _annotate_apart(ax, xs, ys, labels, *, fontsize: float = 7.0) -> None:
 
 def params_vs_accuracy(df: pd.DataFrame, *, x: str = "params", y: str = "accuracy", label: str = "model",
                        hue: str | None = None, logx: bool = True, title: str | None = None,
-                       subtitle: str | None = None) -> Figure:
-    """Accuracy against parameter count (log x), one labelled point per model, and the Pareto front."""
+                       subtitle: str | None = None, budgets: tuple[int, ...] = ()) -> Figure:
+    """Accuracy against parameter count (log x), one labelled point per model, and the Pareto front;
+    ``budgets``: parameter counts drawn as dashed verticals (the size classes a reader compares within)."""
     import seaborn as sns
 
     fig, axes = new_figure((7.5, 4.8) if len(df) <= 10 else (10.0, 6.5))
@@ -162,6 +163,11 @@ def params_vs_accuracy(df: pd.DataFrame, *, x: str = "params", y: str = "accurac
     ax.step(front[x], front[y], where="post", color="0.5", linewidth=1, linestyle=":", label="Pareto front")
     if logx:
         ax.set_xscale("log")
+    for budget in budgets:
+        ax.axvline(budget, color="0.7", linewidth=0.8, linestyle="--", zorder=0)
+        ax.annotate(f"≤ {budget / 1e6:g}M" if budget >= 1e6 else f"≤ {budget // 1000:g}k", (budget, 1.0),
+                    xycoords=("data", "axes fraction"), xytext=(-3, -3), textcoords="offset points", ha="right",
+                    va="top", fontsize=7, color="0.45")
     _annotate_apart(ax, df[x].to_numpy(float), df[y].to_numpy(float), [str(v) for v in df[label]])
     ax.set_xlabel("parameters" if x == "params" else x)
     ax.set_ylabel(y)

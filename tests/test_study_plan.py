@@ -332,3 +332,13 @@ def test_each_distillation_experiment_changes_one_setting_of_the_distilled_run()
         assert a["distill_teacher"] == b["distill_teacher"]
         assert (RunId(BEYOND, model, variant), RunId(BEYOND, model, "kd")) in {
             (run, base_run) for run, _, base_run, _ in paired_comparisons()}
+
+
+@pytest.mark.parametrize("extra", [["--models", "efficientnet_b2"], ["--seeds", "1"]])
+def test_the_cpu_scale_efficientnet_plan_refuses_models_and_seeds_before_loading_data(extra, monkeypatch, capsys):
+    from charclf.apps.cli import main
+
+    monkeypatch.setattr("charclf.study.notebook.setup", lambda *a, **k: pytest.fail("data was loaded"))
+    assert main(["plan", "--profile", "full", "--only", "09-efficientnet-cpu", *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "takes no --models or --seeds" in err and "Fix:" in err

@@ -77,6 +77,8 @@ def test_fit_writes_a_complete_run_folder(tmp_path):
     assert hub_cfg["architecture"] == "lenet5_keras" and hub_cfg["labels"] == list(CLASSES)
     assert hub_cfg["mean"] == pytest.approx(mean) and hub_cfg["std"] == pytest.approx(std)
     assert hub_cfg["protocol"] == "holdout" and hub_cfg["split"] == "synthetic"
+    # the training images' class counts, which predict divides out for a person's handwriting
+    assert hub_cfg["train_class_counts"] == data.train.class_counts().tolist()
 
     record = RunRecord.load(run)
     assert json.loads((run / "metrics.json").read_text())["schema"] == "charclf.run/1"

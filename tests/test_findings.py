@@ -198,7 +198,7 @@ def test_findings_table_reads_every_row_from_an_artifact():
 
     rows = findings_rows()
     findings = " ".join(r["finding"] for r in rows)
-    for what in ("single model", "100k", "30k", "ensemble", "race", "MNIST", "label audit"):
+    for what in ("single model", "100k", "30k", "ensemble", "race", "MNIST", "label audit", "real handwriting"):
         assert what in findings
     for r in rows:  # every row links a notebook and an artifact that exists in the repository
         assert "notebooks/" in r["notebook"]

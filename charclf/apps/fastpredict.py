@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from charclf.class_prior import COUNTS_KEY, counts_problem
+
 # architecture -> conv widths, for the hub's Mini-Vision variants with the flatten -> hidden -> classes head.
 ARCHITECTURES = {"minivision_v2": (32, 64), "minivision_v3": (32, 64, 128), "minivision_s": (32, 64, 64)}
 BN_EPS = 1e-5  # torch.nn.BatchNorm2d's default, which the saved models use
@@ -97,7 +99,8 @@ def load(model_dir: str | Path) -> NumpyMiniVision | None:
             return None
         labels, mean, std = config["labels"], float(config["mean"]), float(config["std"])
         if (len(labels) != config["num_classes"] or not all(isinstance(c, str) for c in labels)
-                or not (math.isfinite(mean) and math.isfinite(std) and std > 0)):
+                or not (math.isfinite(mean) and math.isfinite(std) and std > 0)
+                or (config.get(COUNTS_KEY) is not None and counts_problem(config[COUNTS_KEY], len(labels)))):
             return None
         from safetensors.numpy import load_file
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from charclf.apps.imageprep import STEPS, load_image, preprocess_image  # noqa: F401  (re-exported: the contract's home)
+from charclf import class_prior
 from charclf.argtypes import COUNT
 from charclf.errors import CharclfError, DataError, printable
 
@@ -55,12 +56,14 @@ def merged_probs(probs: np.ndarray, labels) -> tuple[np.ndarray, tuple[str, ...]
     return out, merged
 
 
-def model_probs(model, images: np.ndarray, *, tta: bool = False) -> np.ndarray:
-    """uint8 (N, 28, 28) -> float32 (N, classes) probabilities, from a torch model or a ``NumpyMiniVision``."""
+def model_probs(model, images: np.ndarray, *, tta: bool = False, prior: str = "auto") -> np.ndarray:
+    """uint8 (N, 28, 28) -> float32 (N, classes) probabilities, from a torch model or a ``NumpyMiniVision``, under
+    ``prior`` (``charclf.class_prior``: by default every character equally likely, when the model records its
+    training class counts)."""
     from charclf.apps.fastpredict import NumpyMiniVision
 
     if isinstance(model, NumpyMiniVision) and not tta:
-        return model.probs(images)
+        return class_prior.adjust(model.probs(images), model.charclf_config, prior)
     import torch
 
     from charclf.eval.inference import predict_logits
@@ -69,19 +72,20 @@ def model_probs(model, images: np.ndarray, *, tta: bool = False) -> np.ndarray:
     with torch_threads(len(images)), torch.inference_mode():
         logits = predict_logits(model, torch.as_tensor(np.asarray(images, dtype=np.uint8)), mean=cfg["mean"],
                                 std=cfg["std"], tta=tta)
-        return torch.softmax(logits.float(), dim=1).numpy()
+        probs = torch.softmax(logits.float(), dim=1).numpy()
+    return class_prior.adjust(probs, cfg, prior)
 
 
-def predict_arrays(model, images: np.ndarray, *, top: int = 5, tta: bool = False, merged: bool = False
-                   ) -> list[list[tuple[str, float]]]:
+def predict_arrays(model, images: np.ndarray, *, top: int = 5, tta: bool = False, merged: bool = False,
+                   prior: str = "auto") -> list[list[tuple[str, float]]]:
     """uint8 (N, 28, 28) upright EMNIST-style images -> for each, the ``top`` (char, probability) pairs.
 
     ``merged``: report EMNIST's 47 ByMerge classes (the 15 case-alike letters' two probabilities summed,
-    under the upper-case letter).
+    under the upper-case letter). ``prior``: see :func:`model_probs`.
     """
     if len(images) == 0:
         return []
-    probs = model_probs(model, images, tta=tta)
+    probs = model_probs(model, images, tta=tta, prior=prior)
     labels = model.charclf_config["labels"]
     if merged:
         probs, labels = merged_probs(probs, labels)
@@ -122,9 +126,10 @@ def _prepare(path, disable=()) -> np.ndarray:
 
 
 def predict_files(model, paths, top: int = 5, *, tta: bool = False, merged: bool = False,
-                  disable=()) -> list[dict]:
+                  disable=(), prior: str = "auto") -> list[dict]:
     """One entry per path, in order: ``{"file", "ok", "error", "top": [(char, prob), ...], "answer",
-    "lookalikes"}``. The model comes first, as in :func:`predict_arrays`; the former order
+    "lookalikes", "prior"}`` (``prior``: the one the probabilities assume, ``uniform`` or ``train``; see
+    :func:`model_probs`). The model comes first, as in :func:`predict_arrays`; the former order
     ``predict_files(paths, model)`` still works, with a DeprecationWarning.
 
     Each file is isolated: whatever goes wrong with one (unreadable, no character, NaN pixels, or a failure
@@ -136,11 +141,13 @@ def predict_files(model, paths, top: int = 5, *, tta: bool = False, merged: bool
     from charclf.apps.imageprep import resolve_options
 
     resolve_options(disable=disable)  # an unknown step name is refused once, before any file
+    used_prior = class_prior.resolve_prior(model.charclf_config, prior)  # refused once, before any file
     if isinstance(paths, (str, Path)):
         paths = [paths]
     entries, images, good = [], [], []
     for path in paths:
-        entry = {"file": str(path), "ok": False, "error": None, "top": [], "answer": "", "lookalikes": None}
+        entry = {"file": str(path), "ok": False, "error": None, "top": [], "answer": "", "lookalikes": None,
+                 "prior": used_prior}
         try:
             images.append(_prepare(path, disable))
             good.append(entry)
@@ -153,12 +160,13 @@ def predict_files(model, paths, top: int = 5, *, tta: bool = False, merged: bool
     if not images:
         return entries
     try:
-        results = predict_arrays(model, np.stack(images), top=top, tta=tta, merged=merged)
+        results = predict_arrays(model, np.stack(images), top=top, tta=tta, merged=merged, prior=used_prior)
     except Exception:  # noqa: BLE001  (find which image it was: the others keep their answers)
         results = []
         for entry, image in zip(good, images):
             try:
-                results.extend(predict_arrays(model, image[None], top=top, tta=tta, merged=merged))
+                results.extend(predict_arrays(model, image[None], top=top, tta=tta, merged=merged,
+                                              prior=used_prior))
             except Exception as err:  # noqa: BLE001
                 entry.update(ok=False, error=_unexpected(entry["file"], err))
                 results.append(None)
@@ -256,6 +264,7 @@ def add_parser(subparsers) -> None:
                         "faster for a few images; same probabilities); torch: always use torch")
     p.add_argument("--disable", action="append", default=[], metavar="STEP",
                    help="skip a preprocessing step (repeatable), for an ablation: " + ", ".join(STEPS))
+    p.add_argument("--prior", choices=class_prior.PRIORS, default="auto", help=class_prior.PRIOR_HELP)
     p.add_argument("--json", action="store_true", help="print a JSON list instead of text")
     p.set_defaults(func=run)
 
@@ -277,7 +286,7 @@ def load_for_predict(model_dir, *, tta: bool = False, engine: str = "auto"):
 def run(args) -> int:
     model = load_for_predict(resolve_model_dir(args.model), tta=args.tta, engine=args.engine)
     entries = predict_files(model, args.images, top=args.top, tta=args.tta, merged=args.merged,
-                            disable=args.disable)
+                            disable=args.disable, prior=args.prior)
     if args.json:
         print(json.dumps(entries, indent=2))
     else:

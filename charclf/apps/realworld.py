@@ -35,6 +35,7 @@ SHADOW_RANGE = (0.25, 1.0)  # illumination at the left and right edges (1 = full
 RULE_COLOUR = (150, 190, 235)  # light-blue notebook ruling
 RULE_SPACING = 0.1  # of the image height
 RULE_WIDTH = 0.004  # of the image height (at least 1 px)
+PRIOR_WORDS = {"uniform": "every character equally likely", "train": "EMNIST's frequencies, the raw answers"}
 GALLERY_MAX = 160
 THUMB = 56
 SAMPLE_DIR = MANIFEST_DIR / "sample"  # laid out like a fetched set: <source>/<path in the source repository>
@@ -180,14 +181,18 @@ def slices(entries: list[dict], merge: dict[str, str], keys=("source", "capture"
 
 
 def evaluate(model, rows, root: Path, *, variants=VARIANTS, workers: int = 1,
-             preprocess=None) -> tuple[dict, list[dict]]:
-    """(metrics, entries): every scored image with its label, prediction and slice keys."""
+             preprocess=None, prior: str = "auto") -> tuple[dict, list[dict]]:
+    """(metrics, entries): every scored image with its label, prediction and slice keys, predicted under
+    ``prior`` as ``charclf predict --prior`` does (``metrics["prior"]`` says which it was)."""
+    from charclf.class_prior import resolve_prior
+
     from charclf.apps.predict import predict_arrays
 
     items = build_items(rows, root, variants)
     preprocess_items(items, root, workers, preprocess)
     good = [it for it in items if it["x"] is not None]
-    ranked = predict_arrays(model, np.stack([it["x"] for it in good]), top=5) if good else []
+    used_prior = resolve_prior(model.charclf_config, prior)
+    ranked = predict_arrays(model, np.stack([it["x"] for it in good]), top=5, prior=used_prior) if good else []
     for it, top in zip(good, ranked):
         it["top"] = top
     entries = []
@@ -199,7 +204,7 @@ def evaluate(model, rows, root: Path, *, variants=VARIANTS, workers: int = 1,
                         "x": it["x"]})
     merge = merged_char(model.charclf_config["labels"])
     originals = [e for e in entries if e["variant"] == "original"]
-    metrics = {"overall": score(originals, merge), **slices(originals, merge),
+    metrics = {"prior": used_prior, "overall": score(originals, merge), **slices(originals, merge),
                "synthetic": {v: score([e for e in entries if e["variant"] == v], merge) for v in variants},
                "synthetic_base": score([e for e in originals if e["capture"] == SYNTHETIC_FROM], merge),
                "preprocess_failures": sum(e["error"] is not None for e in originals),
@@ -271,7 +276,8 @@ def package_sha256(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def provenance(model_dir: Path, manifest: Path, root: Path, seconds: float) -> dict:
+def provenance(model_dir: Path, manifest: Path, root: Path, seconds: float, prior: str = "train") -> dict:
+    """Where an artifact's numbers come from; ``prior`` is the resolved one (``uniform`` or ``train``)."""
     from charclf.apps import imageprep
     from charclf.provenance import repo_relative, run_metadata
 
@@ -286,13 +292,26 @@ def provenance(model_dir: Path, manifest: Path, root: Path, seconds: float) -> d
         manifest=repo_relative(manifest), manifest_sha256=file_sha256(manifest), data_dir=repo_relative(root),
         synthetic={"from": SYNTHETIC_FROM, "shadow_range": SHADOW_RANGE, "rule_colour": RULE_COLOUR,
                    "rule_spacing": RULE_SPACING, "rule_width": RULE_WIDTH},
-        seconds=round(seconds, 1))
+        prior=prior, seconds=round(seconds, 1))
 
 
-def default_out(model_dir: Path) -> Path:
+def default_out(model_dir: Path, prior: str = "auto") -> Path:
     """``outputs/realworld/<model path, '/' -> '-'>.json``, e.g. model_hub-default.json; a study run's folder
     ``outputs/runs/<profile>/<group>/<run>`` keeps its place: ``outputs/realworld/runs/<profile>/<group>/<run>.json``
-    (where notebook 10's paired table reads it)."""
+    (where notebook 10's paired table reads it). A ``prior`` other than the model's default (``auto``) adds
+    ``-prior-<prior>`` to the name, so the two scorings of one model sit side by side."""
+    path = _default_out(model_dir)
+    if prior != "auto":
+        from charclf.class_prior import resolve_prior
+        from charclf.models.hub import read_model_config
+
+        config = read_model_config(model_dir)
+        if resolve_prior(config, prior) != resolve_prior(config, "auto"):
+            path = path.with_name(f"{path.stem}-prior-{prior}{path.suffix}")
+    return path
+
+
+def _default_out(model_dir: Path) -> Path:
     from charclf.paths import outputs_dir
     from charclf.provenance import repo_relative
 
@@ -310,7 +329,7 @@ def default_out(model_dir: Path) -> Path:
 
 
 def run_evaluation(model_dir: Path, root: Path, manifest: Path, out: Path, *, variants=VARIANTS,
-                   workers: int = 1, preprocess=None) -> dict:
+                   workers: int = 1, preprocess=None, prior: str = "auto") -> dict:
     from charclf.data.realworld import SOURCES, read_manifest
     from charclf.models.hub import load_model
 
@@ -318,7 +337,8 @@ def run_evaluation(model_dir: Path, root: Path, manifest: Path, out: Path, *, va
     rows = read_manifest(manifest)
     require_local(root, rows)
     model = load_model(model_dir)
-    metrics, entries = evaluate(model, rows, root, variants=variants, workers=workers, preprocess=preprocess)
+    metrics, entries = evaluate(model, rows, root, variants=variants, workers=workers, preprocess=preprocess,
+                                prior=prior)
     merge = merged_char(model.charclf_config["labels"])
     errors = error_list(entries, merge)
     gallery = out.with_suffix(".png")
@@ -328,7 +348,8 @@ def run_evaluation(model_dir: Path, root: Path, manifest: Path, out: Path, *, va
                 "sources": {s: SOURCES.get(s, {}) | {"images": sum(r.source == s for r in rows)} for s in used},
                 "counts": {k: sum(r.kind == k for r in rows) for k in ("digit", "upper", "lower")},
                 "errors": errors, "gallery": gallery.name,
-                "provenance": provenance(model_dir, manifest, root, time.perf_counter() - start)}
+                "provenance": provenance(model_dir, manifest, root, time.perf_counter() - start,
+                                         prior=metrics["prior"])}
     if preprocess is not None:  # an ablation: say which preprocessing replaced imageprep's
         artifact["provenance"]["preprocessing"]["replaced_by"] = repr(preprocess)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -347,7 +368,8 @@ def format_summary(artifact: dict) -> str:
             return f"  {name:<22} {0:>5}"
         return f"  {name:<22} {s['n']:>5}  {s['top1']:6.1%}  {s['top5']:6.1%}  {s['merged_top1']:6.1%}"
 
-    out = [f"  {'slice':<22} {'n':>5}  {'top-1':>6}  {'top-5':>6}  {'merged':>6}", line("overall", m["overall"])]
+    out = [f"  prior: {m.get('prior', 'train')} ({PRIOR_WORDS[m.get('prior', 'train')]})",
+           f"  {'slice':<22} {'n':>5}  {'top-1':>6}  {'top-5':>6}  {'merged':>6}", line("overall", m["overall"])]
     for key in ("kind", "capture", "source"):
         out += [line(f"{key}={name}", s) for name, s in m[key].items()]
     out.append(line(f"{SYNTHETIC_FROM} (clean)", m["synthetic_base"]))

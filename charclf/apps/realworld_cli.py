@@ -7,6 +7,7 @@ from pathlib import Path
 
 from charclf.apps.realworld import SAMPLE_DIR, SAMPLE_MANIFEST, VARIANTS, default_out, format_summary, run_evaluation
 from charclf.argtypes import COUNT
+from charclf.class_prior import PRIOR_HELP, PRIORS
 from charclf.errors import ConfigError, printable
 from charclf.fileio import refuse_to_replace
 
@@ -42,6 +43,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--before", default=None, metavar="JSON",
                    help="with --ablation: the old preprocessing's artifact, shown as the reference row "
                         "(default: outputs/realworld/<model path>-before.json when it exists)")
+    p.add_argument("--prior", choices=PRIORS, default="auto", help=PRIOR_HELP)
     p.set_defaults(func=run)
 
 
@@ -59,11 +61,15 @@ def run(args) -> int:
         root = Path(args.dir) if args.dir else default_dir()
         manifest = Path(args.manifest) if args.manifest else MANIFEST_PATH
     if args.ablation:
+        if args.prior != "auto":
+            raise ConfigError("--ablation scores each preprocessing step under the model's default prior. Fix: "
+                              "drop --prior, or drop --ablation to score the whole set under another prior")
         return run_ablation(args, model_dir, root, manifest)
     out = Path(args.out) if args.out else scores_path(args, model_dir)
     refuse_to_replace(out, out.with_suffix(".png"), overwrite=args.overwrite)
     artifact = run_evaluation(model_dir, root, manifest, out,
-                              variants=() if args.no_synthetic else VARIANTS, workers=args.workers)
+                              variants=() if args.no_synthetic else VARIANTS, workers=args.workers,
+                              prior=args.prior)
     print(format_summary(artifact))
     print(f"wrote {printable(out)} and {printable(out.with_suffix('.png'))}")
     return 0
@@ -71,7 +77,7 @@ def run(args) -> int:
 
 def scores_path(args, model_dir: Path) -> Path:
     """The default artifact: ``outputs/realworld/<model path>.json``, with ``sample-`` in front for --sample."""
-    out = default_out(model_dir)
+    out = default_out(model_dir, getattr(args, "prior", "auto"))
     return out.with_name(SAMPLE_PREFIX + out.name) if args.sample else out
 
 

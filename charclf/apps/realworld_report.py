@@ -48,11 +48,13 @@ def summary_row(metrics: dict, disabled: str) -> dict:
 
 
 def _same_inputs(a: dict, b: dict) -> bool:
-    """Two provenances scored the same weights, manifest and preprocessing code (so a row can be reused)."""
+    """Two provenances scored the same weights, manifest and preprocessing code, under the same class prior (so a
+    row can be reused). An artifact written before the prior was recorded scored under the training prior."""
     keys = (("model_weights_sha256",), ("manifest_sha256",), ("preprocessing", "source_sha256"),
             ("preprocessing", "version"))
     package = ("preprocessing", "package_sha256")  # absent from artifacts written before it was recorded
     return (all(dig(a, k) is not None and dig(a, k) == dig(b, k) for k in keys)
+            and a.get("prior", "train") == b.get("prior", "train")
             and (dig(a, package) is None or dig(b, package) is None or dig(a, package) == dig(b, package)))
 
 
@@ -69,13 +71,15 @@ def ablation(model_dir: Path, root: Path, manifest: Path, out: Path, *, steps=No
     from charclf.apps.imageprep import STEPS, preprocess_image
     from charclf.apps.realworld import require_local
     from charclf.data.realworld import read_manifest
+    from charclf.class_prior import resolve_prior
     from charclf.models.hub import load_model
 
     steps = tuple(STEPS if steps is None else steps)
     start = time.perf_counter()
     rows = read_manifest(manifest)
     require_local(root, rows)
-    prov = provenance(model_dir, manifest, root, 0.0)
+    model = load_model(model_dir)
+    prov = provenance(model_dir, manifest, root, 0.0, prior=resolve_prior(model.charclf_config))
     prov["variants"] = list(variants)
     done = {}
     if out.is_file():
@@ -84,7 +88,6 @@ def ablation(model_dir: Path, root: Path, manifest: Path, out: Path, *, steps=No
             done = {r["disabled"]: r for r in old.get("rows", [])}  # the same inputs: resumed, nothing replaced
         else:  # another model, set or preprocessing: its rows would be lost
             refuse_to_replace(out, overwrite=overwrite)
-    model = load_model(model_dir)
     # A resumed artifact's reference row stays unless a --before file replaces it.
     reference = dict(old.get("reference", {})) if done else {}
     if before is not None and before.is_file():

@@ -85,6 +85,10 @@ def race_config(config: TrainConfig | None, seed: int, max_epochs: int | None) -
         raise ConfigError(f"TrainConfig.ema_decay={config.ema_decay}: with EMA, fit validates an average of the "
                           "weights that it hands back only at the end, so the race could not score the weights "
                           "that reached the target. Fix: race a recipe without EMA (ema_decay=None)")
+    if config.swa_start_epoch:
+        raise ConfigError(f"TrainConfig.swa_start_epoch={config.swa_start_epoch}: with SWA, fit validates a mean of "
+                          "the weights, so the race could not score the weights that reached the target. Fix: race "
+                          "a recipe without SWA (swa_start_epoch=None)")
     epochs = config.epochs if max_epochs is None else max_epochs
     if epochs < 1:
         raise ConfigError(f"max_epochs={max_epochs}: must be >= 1. Fix: e.g. max_epochs=50")

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from charclf.class_prior import COUNTS_KEY, counts_problem
 from charclf.errors import CharclfError, DataError, UnknownNameError, file_error
 from charclf.fileio import write_json
 from charclf.provenance import git_sha, read_json
@@ -124,6 +125,11 @@ def check_model_config(config, path: str | Path = CONFIG_NAME) -> None:
         raise bad("orientation", "\"upright\" (charclf models see upright images)")
     if "input_size" in config and config["input_size"] != [28, 28]:
         raise bad("input_size", "[28, 28]")
+    if config.get(COUNTS_KEY) is not None:
+        problem = counts_problem(config[COUNTS_KEY], n)
+        if problem:
+            raise DataError(path, problem, "remove the key (predict then keeps the model's raw answers) or write "
+                            "it again with python tools/add_class_counts.py MODEL_DIR")
 
 
 def _is_number(value) -> bool:

@@ -17,6 +17,7 @@ from charclf.study.report import precision_label
 
 NOTEBOOKS = {
     "04": "notebooks/04_training.ipynb", "08": "notebooks/08_mnist_transfer.ipynb",
+    "10": "notebooks/10_try_it_yourself.ipynb",
     "11": "notebooks/11_beyond_the_earlier_works.ipynb", "12": "notebooks/12_label_errors.ipynb",
 }
 RACE_JSON = "outputs/bench/bench-cpu-time-to-accuracy.json"
@@ -24,6 +25,8 @@ AVX2_RACE_JSON = "outputs/bench/bench-cpu-avx2-time-to-accuracy.json"
 ENSEMBLE_JSON = "outputs/runs/full/11_beyond/ensemble/results.json"
 MNIST_DIR = "outputs/runs/full/08_mnist_transfer"
 AUDIT_JSON = "outputs/label_audit/label-audit.json"
+REALWORLD_JSON = "outputs/realworld/model_hub-default.json"  # what `charclf predict` does (notebook 10)
+REALWORLD_RAW_JSON = "outputs/realworld/model_hub-default-prior-train.json"  # the same, the model's raw answers
 # The earlier works' architectures, each under its own work's recipe (notebook 04's entries), in the order the
 # README's first table names the works.
 EARLIER_ENTRIES = {"lenet": "ByClass study", "alexnet": "ByClass study", "vgg": "ByClass study",
@@ -109,6 +112,7 @@ def findings_rows(repo: str | Path | None = None, *, prefix: str = "") -> list[d
     out += race_rows(repo, prefix=prefix)
     out += avx2_race_rows(repo, prefix=prefix)
     out += mnist_rows(repo, prefix=prefix)
+    out += realworld_rows(repo, prefix=prefix)
     out += audit_rows(repo, prefix=prefix)
     return out
 
@@ -215,6 +219,31 @@ def mnist_goal_words(table: pd.DataFrame) -> str:
     g = study_goals.mnist_goal(table).iloc[0]
     return (f"≥ {study_goals.MNIST_GOAL:.1%} ({g['candidate (chosen on val)']}, chosen on val): "
             + goal_verdict(g["test mean"], study_goals.MNIST_GOAL, g["test std"], seeds=int(g["seeds"])))
+
+
+def realworld_rows(repo: Path, *, prefix: str = "") -> list[dict]:
+    """The shipped model on real handwriting that is not NIST, as ``charclf predict`` reads it, beside its raw
+    answers (the class prior is the one change between the two artifacts)."""
+    from charclf.apps.realworld_report import GOALS
+
+    path, raw_path = repo / REALWORLD_JSON, repo / REALWORLD_RAW_JSON
+    if not path.is_file():
+        return []
+    art = json.loads(path.read_text())
+    m, n = art["metrics"], art["metrics"]["overall"]["n"]
+    raw = json.loads(raw_path.read_text())["metrics"] if raw_path.is_file() else None
+    target = dict((key, t) for key, _, _, t in GOALS)["merged_top1"]
+    sources = len(art.get("sources", {}))
+    was = (f" (raw answers, EMNIST's class frequencies: {raw['overall']['top1']:.1%} / "
+           f"{raw['overall']['merged_top1']:.1%})" if raw else "")
+    return [{"finding": f"real handwriting, not NIST ({n} images, {sources} public sources): `model_hub/default` "
+                        f"as `charclf predict` reads it",
+             "result": f"top-1 **{m['overall']['top1']:.1%}**, merged top-1 **{m['overall']['merged_top1']:.1%}**, "
+                       f"lower case merged {m['kind']['lower']['merged_top1']:.1%}, under an even class prior{was}",
+             "goal": f"merged ≥ {target:.0%}: {goal_verdict(m['overall']['merged_top1'], target)} (one set)",
+             "precision": "fp32 inference", "notebook": _link("10", NOTEBOOKS["10"], prefix),
+             "artifact": _link(path.name, REALWORLD_JSON, prefix)
+                         + (" · " + _link(raw_path.name, REALWORLD_RAW_JSON, prefix) if raw else "")}]
 
 
 def audit_shares(audit: dict) -> dict:

@@ -190,7 +190,7 @@ class StudyContext:
     def adapt(self, config, **changes):
         """A recipe's TrainConfig under this profile: its epochs capped, this notebook's seed, plus ``changes``.
 
-        Under a profile that caps epochs (quick), an EMA of the weights is switched off — over a few dozen
+        Under a profile that caps epochs (quick), an EMA of the weights (and SWA) is switched off — over a few dozen
         steps the average still mostly remembers the random initialisation, which would measure the EMA's
         warm-up, not the recipe — and so is test-time augmentation, which costs 5 evaluations per image.
         """
@@ -198,6 +198,8 @@ class StudyContext:
         changes.setdefault("seed", self.seed)
         if self.settings.max_epochs is not None:
             changes.setdefault("ema_decay", None)
+            changes.setdefault("swa_start_epoch", None)  # SWA likewise: a mean of one or two epochs' weights
+            changes.setdefault("swa_lr", None)
             changes.setdefault("tta", False)
         if changes["epochs"] < config.epochs and "scheduler" not in changes:
             from charclf.train.recipes import compress_schedule

@@ -13,7 +13,7 @@ from torch import nn
 
 from charclf.train.augment import BatchAugment
 from charclf.train.config import TrainConfig
-from charclf.train.ema import EMA
+from charclf.train.ema import EMA, SWA
 from charclf.train.losses import build_loss
 from charclf.train.optim import build_optimizer, build_scheduler
 
@@ -21,8 +21,8 @@ from charclf.train.optim import build_optimizer, build_scheduler
 @dataclass
 class TrainingParts:
     """What :func:`build_training` returns. ``scheduler`` is None when no steps per epoch were given (a timing
-    without a schedule), ``augment`` when the config augments nothing (the loop then skips the call), ``ema``
-    when the config has no ``ema_decay``."""
+    without a schedule), ``augment`` when the config augments nothing (the loop then skips the call), ``ema`` (the
+    weight average: an ``EMA``, or an ``SWA`` with ``swa_start_epoch``) when the config has neither."""
 
     optimizer: torch.optim.Optimizer
     scheduler: object | None
@@ -48,7 +48,8 @@ def build_training(model: nn.Module, config: TrainConfig, *, num_classes: int, m
     loss_fn = build_loss(config.loss, num_classes=num_classes, class_counts=class_counts,
                          label_smoothing=config.label_smoothing).to(device)
     augment = build_augment(config, num_classes, mean=mean, std=std)
-    ema = EMA(model, config.ema_decay) if config.ema_decay else None
+    ema = (EMA(model, config.ema_decay) if config.ema_decay
+           else SWA(model, config.swa_start_epoch, config.swa_lr) if config.swa_start_epoch else None)
     return TrainingParts(optimizer, scheduler, loss_fn, augment if augment.enabled else None, ema)
 
 

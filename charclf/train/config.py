@@ -83,6 +83,10 @@ class TrainConfig:
     loss: str = "ce"  # ce | weighted_ce | weighted_kldiv
     label_smoothing: float = 0.0
     ema_decay: float | None = None  # e.g. 0.999: evaluate/save an exponential moving average of the weights
+    # Stochastic weight averaging (charclf.train.ema.SWA): from this epoch on, the mean of each epoch's final
+    # weights is validated and saved, trained at the constant swa_lr (None: the schedule goes on). None: no SWA.
+    swa_start_epoch: int | None = None
+    swa_lr: float | None = None
     # Initialise the first convolution from the train images' patch whitening (charclf.train.datainit; airbench).
     data_init_first_layer: bool = False
     # Knowledge distillation: train towards alpha * teacher + (1 - alpha) * one-hot label, where the teacher is
@@ -128,6 +132,16 @@ class TrainConfig:
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:
             raise ConfigError(f"TrainConfig.ema_decay={self.ema_decay}: must be in (0, 1), or null for no EMA. "
                               "Fix: e.g. 0.999")
+        if self.swa_start_epoch is not None:
+            if not 1 <= self.swa_start_epoch <= self.epochs:
+                raise ConfigError(f"TrainConfig.swa_start_epoch={self.swa_start_epoch}: must be in [1, epochs="
+                                  f"{self.epochs}], or null for no SWA. Fix: e.g. {max(1, self.epochs * 3 // 4)}")
+            if self.ema_decay is not None:
+                raise ConfigError("TrainConfig: ema_decay and swa_start_epoch both average the weights; one run "
+                                  "validates one average. Fix: set one of them to null")
+        if self.swa_lr is not None and (self.swa_start_epoch is None or not 0 < self.swa_lr <= MAX_LR):
+            raise ConfigError(f"TrainConfig.swa_lr={self.swa_lr}: needs swa_start_epoch, and must be > 0 and <= "
+                              f"{MAX_LR:g}. Fix: e.g. swa_start_epoch 26 and swa_lr 0.01, or swa_lr null")
         return self
 
     # -- JSON -------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Exponential moving average (EMA) of a model's weights: a smoother model to validate and save."""
+"""Averages of a model's weights, validated and saved instead of the weights themselves: an exponential moving
+average (EMA, every step) and stochastic weight averaging (SWA, an equal-weight mean taken once per epoch)."""
 from __future__ import annotations
 
 import copy
@@ -51,3 +52,24 @@ class EMA:
     def load_state_dict(self, state: dict) -> None:
         self.updates = int(state["updates"])
         self.module.load_state_dict(state["module"])
+
+
+class SWA(EMA):
+    """Stochastic weight averaging (Izmailov et al., 2018): the equal-weight mean of the weights at the end of
+    each epoch from ``start_epoch`` on, trained meanwhile at a constant learning rate ``lr`` (None: the schedule
+    goes on). The mean is the EMA's update with decay ``n / (n + 1)`` after n updates, so it shares the EMA's
+    fused update, state and resume. BatchNorm's running statistics are averaged like the weights (as timm's
+    weight averages do), not recomputed in an extra pass over the data.
+    """
+
+    def __init__(self, model: nn.Module, start_epoch: int, lr: float | None = None):
+        super().__init__(model, decay=0.5)  # the decay EMA checks is unused: current_decay replaces it
+        self.start_epoch, self.lr = int(start_epoch), lr
+
+    @property
+    def current_decay(self) -> float:
+        return self.updates / (self.updates + 1)
+
+    def active(self, epoch: int) -> bool:
+        """Whether ``epoch`` trains in the averaging phase (its end is folded into the mean)."""
+        return epoch >= self.start_epoch

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from charclf.class_prior import COUNTS_KEY
 from charclf.data.dataset import CharDataset, DataBundle, stratified_indices
 from charclf.errors import ConfigError, TrainingError
 from charclf.eval.inference import predict_logits
@@ -39,6 +40,7 @@ from charclf.train import checkpoint, distributed, run_folder
 from charclf.train.build import build_training
 from charclf.train.config import TrainConfig
 from charclf.train.distill import distill_targets, load_teacher, teacher_path
+from charclf.train.ema import SWA
 from charclf.train.loop import steps_per_epoch, train_epoch
 from charclf.train.precision import precision_name, resolve_amp
 from charclf.train.run_folder import HISTORY_COLUMNS, write_csv
@@ -245,7 +247,7 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info,
     # Model and everything that trains it — built (and so validated) before the folder is touched.
     net, optimizer, scheduler, loss_fn, augment, ema, steps = _build_training(
         model, config, train, data.num_classes, info, device, channels_last=channels_last, mean=mean, std=std)
-    eval_model = ema.module if ema is not None else model
+    swa = ema if isinstance(ema, SWA) else None  # SWA folds in each epoch's end; an EMA every step
     # What a resume state holds and must match: model, config and data. Resuming on other data (another split
     # with as many classes, another protocol) would mix two runs.
     resumable = dict(model=model, optimizer=optimizer, scheduler=scheduler, ema=ema, config_dict=config.to_dict(),
@@ -267,20 +269,28 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info,
 
     hub_kw = dict(architecture=config.model, num_classes=data.num_classes, labels=data.classes, mean=mean, std=std,
                   protocol=data.protocol, model_kwargs=config.model_kwargs,
-                  extra={"split": data.split, "train_config": "train_config.json"})
+                  extra={"split": data.split, "train_config": "train_config.json",
+                         # what predict divides out for a user's handwriting (charclf.class_prior)
+                         COUNTS_KEY: [int(c) for c in train.class_counts()]})
     t_start = time.perf_counter()
     epochs_bar = tqdm(range(run.epoch + 1, config.epochs + 1), desc="epochs", initial=run.epoch,
                       total=config.epochs, disable=not show)
     try:
         for epoch in epochs_bar:
+            averaging = swa is not None and swa.active(epoch)
+            if averaging and swa.lr is not None:  # SWA's constant learning rate replaces the schedule
+                for group in optimizer.param_groups:
+                    group["lr"] = swa.lr
             # Order and augmentation depend on (seed, epoch[, rank]) only: resuming replays them exactly.
             order = torch.randperm(len(train), generator=torch.Generator().manual_seed(epoch_seed(config.seed, epoch)))
             gen = torch.Generator().manual_seed(epoch_seed(config.seed, epoch, info.rank))
             with tqdm(total=steps, desc=f"epoch {epoch}", leave=False, disable=not show) as bar:
                 try:
-                    stats = train_epoch(net, optimizer, scheduler, loss_fn, augment,
+                    stats = train_epoch(net, optimizer, None if averaging and swa.lr is not None else scheduler,
+                                        loss_fn, augment,
                                         images, labels, batch_size=config.batch_size, mean=mean, std=std,
-                                        amp_dtype=amp_dtype, channels_last=channels_last, generator=gen, ema=ema,
+                                        amp_dtype=amp_dtype, channels_last=channels_last, generator=gen,
+                                        ema=ema if swa is None else None,
                                         grad_clip_norm=config.grad_clip_norm,
                                         progress=bar, indices=distributed.shard(order, info.rank, info.world_size),
                                         epoch=epoch, log_every=config.log_every, soft_targets=soft_targets)
@@ -294,6 +304,9 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info,
                 [stats["loss"] * stats["samples"], stats["acc"] * stats["samples"], stats["samples"],
                  stats["seconds"]], device)
             seconds /= info.world_size
+            if averaging:
+                swa.update(model)
+            eval_model = (ema.module if ema is not None and (swa is None or averaging) else model)
             val_loss, val_acc = evaluate_logits(eval_model, data.val, mean=mean, std=std, config=config)
             improved = run.record({"epoch": epoch, "train_loss": loss_sum / samples, "train_acc": correct / samples,
                                    "val_loss": val_loss, "val_acc": val_acc, "lr": optimizer.param_groups[0]["lr"],

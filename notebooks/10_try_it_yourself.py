@@ -215,6 +215,7 @@ ctx.show(rw_report.as_percent(prior_val), f"model_hub/default on val ({ctx.tag})
 prior_real = prior_effect.realworld_table(rw_after, rw_shipped)
 ctx.show(rw_report.as_percent(prior_real), "model_hub/default on the real-world set, under each prior")
 print(prior_effect.finding(prior_val, prior_real))
+ctx.show(rw_report.top_confusions(rw_shipped, "digit"), "Digits under the even prior: the most frequent mistakes")
 
 # %% [markdown]
 # ### The goals of the issue

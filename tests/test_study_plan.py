@@ -275,12 +275,12 @@ def test_the_cpu_scale_efficientnet_is_shown_beside_the_earlier_work_with_what_d
 def test_each_experiment_changes_one_thing_of_its_base_and_pairs_with_it_seed_by_seed():
     import dataclasses
 
-    from charclf.study.plan import BEYOND, EXPERIMENT_BASE, EXPERIMENTS, paired_comparisons
+    from charclf.study.plan import BEYOND, EXPERIMENTS, experiment_base, paired_comparisons
     from charclf.study.runid import RunId
 
     full = ctx("full")
-    base = {r.seed: r for r in beyond_runs("full", [RunId(BEYOND, *EXPERIMENT_BASE).stem])}
     for (model, variant), (overrides, _) in EXPERIMENTS.items():
+        base = {r.seed: r for r in beyond_runs("full", [RunId(BEYOND, *experiment_base((model, variant))).stem])}
         arm = beyond_runs("full", [RunId(BEYOND, model, variant).stem])
         assert [r.seed for r in arm] == sorted(base) and all(r.model == model for r in arm)
         a, b = arm[0].config(full).to_dict(), base[0].config(full).to_dict()
@@ -288,7 +288,8 @@ def test_each_experiment_changes_one_thing_of_its_base_and_pairs_with_it_seed_by
         assert changed == {k.split("__")[0] for k in overrides}, (variant, changed)
         assert dataclasses.replace(arm[1].config(full), seed=0) == arm[0].config(full)
     pairs = {(run.stem, base_run.stem) for run, _, base_run, _ in paired_comparisons()}
-    assert {(f"{m}-{v}", RunId(BEYOND, *EXPERIMENT_BASE).stem) for m, v in EXPERIMENTS} <= pairs
+    assert {(f"{m}-{v}", RunId(BEYOND, *experiment_base((m, v))).stem) for m, v in EXPERIMENTS} <= pairs
+    assert experiment_base(("minivision_xs", "charclf-long")) == ("minivision_xs", "charclf")
 
 
 def test_a_cached_timing_is_re_estimated_when_the_plans_epochs_change(tmp_path, monkeypatch):

@@ -61,5 +61,15 @@ def finding(val: pd.DataFrame, real: pd.DataFrame) -> str:
             f"goes from {o['top-1, training prior']:.1%} to {o['top-1, even prior']:.1%} and merged top-1 from "
             f"{o['merged, training prior']:.1%} to {o['merged, even prior']:.1%}"
             + (f"; lower-case merged top-1 goes from {lower['merged, training prior']:.1%} to "
-               f"{lower['merged, even prior']:.1%}" if lower is not None else "") + ".")
+               f"{lower['merged, even prior']:.1%}" if lower is not None else "") + "." + _cost(real))
+
+
+def _cost(real: pd.DataFrame) -> str:
+    """What the even prior costs: the digit/upper/lower slice whose merged top-1 falls most, if one falls."""
+    kinds = real[real.index.str.startswith("kind=")]
+    if kinds.empty or kinds["Δ merged"].min() >= 0:
+        return ""
+    worst = kinds["Δ merged"].idxmin()
+    return (f" The cost: {worst.split('=')[1]} merged top-1 falls from {kinds.loc[worst, 'merged, training prior']:.1%} "
+            f"to {kinds.loc[worst, 'merged, even prior']:.1%}.")
 

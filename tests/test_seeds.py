@@ -43,3 +43,11 @@ def test_gap_verdict_is_notebook_08s_rule(gap, a, b, expected):
 def test_gap_verdict_with_a_one_seed_threshold():
     assert gap_verdict(0.006, math.nan, math.nan, one_seed_noise=0.005) == LARGER
     assert gap_verdict(0.004, math.nan, math.nan, one_seed_noise=0.005) == WITHIN
+
+
+def test_one_mean_and_std_read_the_same_wherever_shown():
+    from charclf.eval.seeds import mean_pm_std
+
+    assert mean_pm_std(0.87061, 0.0007) == "87.06% ± 0.07%"
+    assert mean_pm_std(0.87061, float("nan")) == mean_pm_std(0.87061) == "87.06%"  # one seed: the mean alone
+    assert mean_pm_std(34.71, 1.24, ".1f") == "34.7 ± 1.2" and mean_pm_std(None) == "–"

@@ -241,6 +241,7 @@ def test_the_cpu_scale_efficientnet_trains_the_largest_size_whose_recipe_fits(tm
     dry = dataclasses.replace(ctx("full"), train_missing=False)
     run, status = plan.efficientnet_cpu_plan(dry, Data(), train=False, measure=True)
     assert run is None and trained == [] and status["chosen"].tolist() == [False, True, False]
+    assert status["fits budget"].tolist() == [True, True, False]  # timed within the budget: the largest is chosen
     assert "needs a GPU" in status.loc[runs[2].name, "reason"]
     full = dataclasses.replace(ctx("full"), train_missing=True)
     _, status = plan.efficientnet_cpu_plan(full, Data())
@@ -270,6 +271,8 @@ def test_the_cpu_scale_efficientnet_is_shown_beside_the_earlier_work_with_what_d
     assert ours["test acc"] == 0.84 and ours["weights"] == "none: from scratch"
     assert "holdout" in ours["tested on"] and "official" in table.iloc[0]["tested on"]
     assert "84.00%" in efficientnet_cpu_line(types.SimpleNamespace(record=record), status)
+    status["fits budget"] = [True, True]
+    assert "the largest size whose schedule fits" in efficientnet_cpu_line(types.SimpleNamespace(record=record), status)
 
 
 def test_each_experiment_changes_one_thing_of_its_base_and_pairs_with_it_seed_by_seed():

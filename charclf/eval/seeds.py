@@ -29,6 +29,14 @@ def format_mean_std(stats: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
             + stds.map(lambda v: "" if pd.isna(v) else f" ± {v:.{digits}f}"))
 
 
+def mean_pm_std(mean: float | None, std: float | None = None, spec: str = ".2%") -> str:
+    """One mean ± std as text, formatted by ``spec`` (``"87.06% ± 0.07%"``; ``".1f"`` for seconds): the mean alone
+    where the std is None or NaN (one seed), "–" where there is no mean."""
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "–"
+    return f"{mean:{spec}}" + ("" if std is None or pd.isna(std) else f" ± {std:{spec}}")
+
+
 # Notebook 04's three-seed models spread by 0.11-0.19 points (sample std of one run's test accuracy), so the
 # difference of two single-seed runs has a std of about sqrt(2) x that, 0.16-0.27 points: below about twice that,
 # a gap between two runs of one seed each is not told apart from seed noise.

@@ -254,6 +254,25 @@ def _precision_columns(ours: list, theirs: list) -> dict:
             "also differs": "; ".join(differs)}
 
 
+def _seed_list(seeds: list[int]) -> str:
+    return ", ".join(map(str, seeds))
+
+
+def _paired_row(run: str, change: str, baseline: str, seeds: list[int], changed: list, base: list,
+                val: list[float], test: list[float]) -> dict:
+    """One paired row: ``val``/``test`` accuracies of the changed side, seed by seed (``seeds``), against the
+    records ``base`` of the same seeds; ``changed`` are the changed side's records (their precision columns).
+    The std of the seed-by-seed test changes goes beside the mean change: a mean change smaller than it is within
+    noise."""
+    base_val, base_test = _means(base)
+    diffs = pd.Series([100 * (t - b.test_acc) for t, b in zip(test, base)])
+    mean_val, mean_test = sum(val) / len(val), sum(test) / len(test)
+    return {"run": run, "change": change, "baseline": baseline,
+            **_precision_columns(changed, base), "val acc": mean_val, "test acc": mean_test,
+            "Δ val (pts)": 100 * (mean_val - base_val), "Δ test (pts)": 100 * (mean_test - base_test),
+            "Δ test paired std (pts)": diffs.std() if len(seeds) > 1 else float("nan")}
+
+
 def _paired_rows(runs_dir: Path, profile: str) -> list[dict]:
     """``plan.paired_comparisons`` as ablation rows: means over the seeds both sides have."""
     from charclf.study.plan import paired_comparisons
@@ -264,15 +283,10 @@ def _paired_rows(runs_dir: Path, profile: str) -> list[dict]:
         seeds = sorted(set(base) & set(changed))  # paired: the same seeds on both sides
         if not seeds:
             continue
-        (base_val, base_test), (val, test) = (_means([side[s] for s in seeds]) for side in (base, changed))
-        # The spread of the seed-by-seed test changes: a mean change smaller than it is within noise.
-        diffs = pd.Series([100 * (changed[s].test_acc - base[s].test_acc) for s in seeds])
-        rows.append({"run": run.series, "change": change,
-                     "baseline": f"{base_label} (seeds {', '.join(map(str, seeds))} on both sides)",
-                     **_precision_columns([changed[s] for s in seeds], [base[s] for s in seeds]),
-                     "val acc": val, "test acc": test, "Δ val (pts)": 100 * (val - base_val),
-                     "Δ test (pts)": 100 * (test - base_test),
-                     "Δ test paired std (pts)": diffs.std() if len(seeds) > 1 else float("nan")})
+        mine = [changed[s] for s in seeds]
+        rows.append(_paired_row(run.series, change, f"{base_label} (seeds {_seed_list(seeds)} on both sides)",
+                                seeds, mine, [base[s] for s in seeds], [r.val_acc for r in mine],
+                                [r.test_acc for r in mine]))
     return rows
 
 
@@ -289,18 +303,12 @@ def _tta_rows(runs_dir: Path, profile: str) -> list[dict]:
         if not records:
             continue
         seeds = sorted(records)
-        val = [records[s].evaluation["val_tta"]["accuracy"] for s in seeds]
-        test = [records[s].evaluation["test_tta"]["accuracy"] for s in seeds]
-        base_val, base_test = _means([records[s] for s in seeds])
-        diffs = pd.Series([100 * (t - records[s].test_acc) for s, t in zip(seeds, test)])
-        rows.append({"run": f"{series.series} +TTA", "change": "test-time translation averaging (the same "
-                     "weights, scored again)", "baseline": f"{series.stem} without it (seeds "
-                     f"{', '.join(map(str, seeds))})", **_precision_columns(list(records.values()),
-                                                                           list(records.values())),
-                     "val acc": sum(val) / len(val), "test acc": sum(test) / len(test),
-                     "Δ val (pts)": 100 * (sum(val) / len(val) - base_val),
-                     "Δ test (pts)": 100 * (sum(test) / len(test) - base_test),
-                     "Δ test paired std (pts)": diffs.std() if len(seeds) > 1 else float("nan")})
+        mine = [records[s] for s in seeds]
+        rows.append(_paired_row(f"{series.series} +TTA", "test-time translation averaging (the same weights, "
+                                "scored again)", f"{series.stem} without it (seeds {_seed_list(seeds)})", seeds,
+                                mine, mine,
+                                [r.evaluation["val_tta"]["accuracy"] for r in mine],
+                                [r.evaluation["test_tta"]["accuracy"] for r in mine]))
     return rows
 
 

@@ -35,8 +35,7 @@ def efficientnet_cpu_line(run, status: pd.DataFrame) -> str:
     r = run.record
     size = r.config["model_kwargs"]["input_size"]
     timed = status.get("estimated_s", pd.Series(float("nan"), index=status.index)).notna()
-    reason = status.get("reason", pd.Series(None, index=status.index, dtype=object))
-    fits = status.index[timed & (reason.isna() | (reason == "not yet trained"))]
+    fits = status.index[status["fits budget"]] if "fits budget" in status else []
     how = ("the largest size whose schedule fits the budget per run" if len(fits) and fits[-1] == chosen[0]
            else "trained earlier; the sizes' timings here may differ" if timed.any()
            else "this profile times nothing: its MACs limit allowed it")

@@ -152,9 +152,9 @@ def race_in_sample(race: dict) -> list[int]:
 
 
 def _seconds(summary: dict) -> str:
-    if summary.get("seconds_to_target_mean") is None:
-        return "–"
-    return f"{summary['seconds_to_target_mean']:.1f} ± {summary.get('seconds_to_target_std') or 0:.1f}"
+    from charclf.eval.seeds import mean_pm_std
+
+    return mean_pm_std(summary.get("seconds_to_target_mean"), summary.get("seconds_to_target_std") or 0, ".1f")
 
 
 def mnist_goal(table: pd.DataFrame) -> pd.DataFrame:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from charclf.eval.seeds import mean_pm_std
 from charclf.study.report import precision_label
 
 NOTEBOOKS = {
@@ -48,10 +49,6 @@ def goal_verdict(mean: float, target: float, std: float | None = None, *, lower_
     return f"{words} ({margin * scale:+.2f} {unit}{spread})"
 
 
-def _pct(mean, std=None) -> str:
-    return f"{mean:.2%}" + (f" ± {std:.2%}" if std is not None and not pd.isna(std) else "")
-
-
 def _link(text: str, path: str, prefix: str) -> str:
     return f"[{text}]({prefix}{path})"
 
@@ -65,7 +62,7 @@ def _entry_row(what: str, rows: pd.DataFrame, front: pd.DataFrame, entry: str, g
                prefix: str) -> dict:
     stats, runs = front.loc[entry], rows[rows["entry"] == entry]
     return {"finding": what,
-            "result": f"`{entry}` ({int(stats['params']):,} params): **{_pct(stats['test_mean'], stats['test_std'])}** "
+            "result": f"`{entry}` ({int(stats['params']):,} params): **{mean_pm_std(stats['test_mean'], stats['test_std'])}** "
                       f"test, {int(stats['n'])} seed{'s' if stats['n'] != 1 else ''}",
             "goal": goal, "precision": precision_label(list(runs["precision"]), list(runs["val_precision"])),
             "notebook": _link(notebook, NOTEBOOKS[notebook], prefix), "artifact": _seed_links(runs, prefix)}
@@ -202,7 +199,7 @@ def mnist_rows(repo: Path, *, prefix: str = "") -> list[dict]:
     gap, noise = t["mean"] - s["mean"], max(t["std"], s["std"])
     seeds = sorted(table.index.get_level_values("seed").unique())
     return [{"finding": "MNIST: EMNIST pre-training vs from scratch (official MNIST test, 10,000 images)",
-             "result": f"transfer **{_pct(t['mean'], t['std'])}**, scratch {_pct(s['mean'], s['std'])} "
+             "result": f"transfer **{mean_pm_std(t['mean'], t['std'])}**, scratch {mean_pm_std(s['mean'], s['std'])} "
                        f"({int(t['count'])} seeds): {100 * gap:+.2f} points, "
                        + ("within" if abs(gap) <= noise else "beyond") + " the seeds' spread",
              "goal": mnist_goal_words(table), "precision": precision_label([r.precision for r in records],

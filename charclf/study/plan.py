@@ -178,8 +178,9 @@ def efficientnet_cpu_runs(sizes=EFFICIENTNET_CPU_SIZES) -> list[PlannedRun]:
 
 def efficientnet_cpu_plan(ctx, data, *, train: bool | None = None, measure: bool | None = None):
     """Time every size of :func:`efficientnet_cpu_runs` (cached feasibility; ``measure``, default ``train``, times
-    the sizes not timed yet), then train (or load) the largest whose full recipe fits the profile's budget. Returns ``(run or None, status)``: the chosen run and one row
-    per size with its images/s, estimated time and whether it is the one chosen."""
+    the sizes not timed yet), then train (or load) the largest whose full recipe fits the profile's budget. Returns
+    ``(run or None, status)``: the chosen run and one row per size with its images/s, estimated time, whether it
+    was timed within the budget ("fits budget") and whether it is the one chosen."""
     import math
 
     train = ctx.train_missing if train is None else train
@@ -192,6 +193,9 @@ def efficientnet_cpu_plan(ctx, data, *, train: bool | None = None, measure: bool
         return row["reason"] == NOT_YET_TRAINED and (not timed or not math.isnan(row["estimated_s"]))
 
     fitting = [r for r in plan if r.name in finished or fits(r)]
+    # Timed here and within the budget (trained or not yet): what efficientnet_cpu_line says of the chosen size.
+    status["fits budget"] = status["estimated_s"].notna() & (status["reason"].isna()
+                                                             | (status["reason"] == NOT_YET_TRAINED))
     status["chosen"] = False
     if not fitting:
         return None, status

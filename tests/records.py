@@ -31,7 +31,8 @@ def write_fake_run(folder: Path, *, history: bool = True, **record_kw) -> RunRec
     record.save(folder)
     (folder / "config.json").write_text(json.dumps({"architecture": record.model, "num_classes": 62,
                                                     "labels": ["x"] * 62, "mean": 0.17, "std": 0.33,
-                                                    "protocol": record.data["protocol"]}))
+                                                    "protocol": record.data["protocol"],
+                                                    "train_class_counts": [10] * 62}))
     if history:
         (folder / "history.csv").write_text("epoch,val_acc,epoch_time_s\n1,0.5,1.0\n")
     return record

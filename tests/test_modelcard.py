@@ -1,6 +1,8 @@
 """Model cards: every number in the card is read from the model folder's own artifacts."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from records import fake_record
@@ -19,7 +21,7 @@ def _run_folder(path):
     torch.manual_seed(0)
     model = create_model("lenet", num_classes=len(CLASSES))
     save_pretrained(model, path, architecture="lenet", num_classes=len(CLASSES), labels=CLASSES, mean=0.13,
-                    std=0.31, protocol="holdout", extra={"split": "digits"})
+                    std=0.31, protocol="holdout", extra={"split": "digits", "train_class_counts": [80] * 10})
     size = model_summary(model)
     train_config = TrainConfig(model="lenet", epochs=7, seed=3)
     record = fake_record(model="lenet", params=size["params"], macs=size["macs"], best_val_acc=0.91234,
@@ -73,6 +75,15 @@ def test_publishing_an_unfinished_run_is_refused(tmp_path):
         publish_run(tmp_path / "run", tmp_path / "dest", title="x")
     assert not (tmp_path / "dest").exists()  # nothing half-published
     assert PUBLISHED_FILES[:3] == ("model.safetensors", "config.json", "metrics.json")
+
+
+def test_publishing_a_model_without_its_class_counts_is_refused(tmp_path):
+    _run_folder(tmp_path / "run")
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    (tmp_path / "run" / "config.json").write_text(json.dumps({**config, "train_class_counts": None}))
+    with pytest.raises(DataError, match="train_class_counts") as err:
+        publish_run(tmp_path / "run", tmp_path / "dest", title="x")
+    assert "add_class_counts.py" in str(err.value) and not (tmp_path / "dest").exists()
 
 
 def test_publishing_seeds_ships_the_best_on_val_and_reports_every_seed(tmp_path):

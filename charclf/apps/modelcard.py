@@ -65,6 +65,12 @@ def publish_run(run_dir: str | Path, dest: str | Path, *, title: str, summary: s
     missing = [f for f in PUBLISHED_FILES[:3] if not (run_dir / f).exists()]
     if missing:
         raise DataError(run_dir, f"is missing {missing}", "publish a finished run folder (charclf train ... --out DIR)")
+    from charclf.class_prior import COUNTS_KEY
+    from charclf.models.hub import read_model_config
+
+    if read_model_config(run_dir).get(COUNTS_KEY) is None:  # predict would silently keep EMNIST's frequencies
+        raise DataError(run_dir / "config.json", f"has no {COUNTS_KEY!r}, which predict divides out for a person's "
+                        "handwriting", f"python tools/add_class_counts.py {run_dir} --write, then publish again")
     dest.mkdir(parents=True, exist_ok=True)
     for name in PUBLISHED_FILES:
         if (run_dir / name).exists():

@@ -346,3 +346,26 @@ def test_the_cpu_scale_efficientnet_plan_refuses_models_and_seeds_before_loading
     assert main(["plan", "--profile", "full", "--only", "09-efficientnet-cpu", *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "takes no --models or --seeds" in err and "Fix:" in err
+
+
+def test_width_arms_train_the_epochs_their_committed_timing_gives_and_stay_one_change_of_the_base():
+    import json
+
+    from charclf.models import create_model, model_summary
+    from charclf.provenance import REPO_ROOT
+    from charclf.study.plan import BEYOND, EXPERIMENTS, WIDTH_ARMS, WIDTH_BASE, WIDTH_TIME_JSON
+    from charclf.study.runid import RunId
+
+    timing = json.loads((REPO_ROOT / WIDTH_TIME_JSON).read_text())
+    assert timing["arms"]["base"]["widths"] == list(WIDTH_BASE) and timing["base_epochs"] == 50
+    for variant, (widths, epochs) in WIDTH_ARMS.items():
+        assert timing["arms"][variant] == {**timing["arms"][variant], "widths": list(widths),
+                                           "epochs_at_base_time": epochs}
+        overrides, label = EXPERIMENTS[("minivision_s", variant)]
+        assert overrides.get("epochs", 50) == epochs and f"{epochs} epochs" in label
+        run = beyond_runs("full", [RunId(BEYOND, "minivision_s", variant).stem])[0]
+        config = run.config(ctx("full"))
+        net = create_model("minivision_s", num_classes=62, **config.model_kwargs)
+        assert [m.out_channels for m in net.modules() if hasattr(m, "out_channels")] == list(widths)
+        assert config.scheduler.step_size == max(1, round(5 * epochs / 50))
+    assert model_summary(create_model("minivision_s", num_classes=62, widths=[32, 64, 64, 60]))["params"] <= 100_000

@@ -95,9 +95,18 @@ def minivision_v3_s2d(num_classes: int = 62, dropout: float = 0.3) -> nn.Module:
 
 
 @register_model
-def minivision_s(num_classes: int = 62, dropout: float = 0.1) -> nn.Module:
-    """Ours: Mini-Vision-V3 narrowed to blocks 32/64/64 and Linear 576 -> 64 -> classes; 97,022 params at 62."""
-    return MiniVision((32, 64, 64), num_classes, hidden=64, dropout=dropout)
+def minivision_s(num_classes: int = 62, dropout: float = 0.1, widths: tuple[int, ...] = (32, 64, 64),
+                 hidden: int = 64) -> nn.Module:
+    """Ours: Mini-Vision-V3 narrowed to blocks 32/64/64 and Linear 576 -> 64 -> classes; 97,022 params at 62.
+    ``widths`` (one block per entry, each halving the side: at most 4) and ``hidden`` make it narrower, wider or
+    deeper, for notebook 11's comparison of widths and depths at a fixed time budget."""
+    widths = tuple(int(w) for w in widths)
+    if not 1 <= len(widths) <= 4 or min(widths) < 1 or hidden < 1:
+        from charclf.errors import ConfigError
+
+        raise ConfigError(f"minivision_s(widths={list(widths)}, hidden={hidden}): 1 to 4 blocks (28 px halves to 1 "
+                          "after 4) of width >= 1, and hidden >= 1. Fix: e.g. widths [24, 48, 48]")
+    return MiniVision(widths, num_classes, hidden=hidden, dropout=dropout)
 
 
 @register_model

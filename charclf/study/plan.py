@@ -17,6 +17,8 @@ the profile's budget is listed as untrained with that measurement, never trained
 """
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 
 from charclf.errors import NotTrainedYet
@@ -276,6 +278,32 @@ EXPERIMENTS = {
     ("minivision_xs", "charclf-long"): ({"epochs": 60, "scheduler": {"name": "onecycle", "warmup_epochs": 6}},
                                         "the same OneCycle over 60 epochs (6 warm-up) instead of 30 (3)"),
 }
+# Widths and depths at a fixed time budget: minivision_s's blocks changed, trained for as many epochs as fit in
+# the base's time for its 50 epochs on the study's CPU (1 thread, bf16), the step schedule scaled with them.
+# The epochs come from tools/time_budget_widths.py's artifact (outputs/bench/widths-time-budget.json: images/s
+# of each variant's training step, median of rounds taken in turn); a test checks they match it.
+# variant -> (blocks, epochs at the base's time).
+WIDTH_BASE = (32, 64, 64)
+WIDTH_ARMS = {"w075": ((24, 48, 48), 76),  # 63k parameters
+              "w150": ((48, 96, 96), 34),  # 185k: beyond <= 100k, a single-model candidate
+              "d4": ((32, 64, 64, 60), 50)}  # a fourth block (7 -> 3 -> 1 px), 99k
+WIDTH_TIME_JSON = "outputs/bench/widths-time-budget.json"
+
+
+def _width_experiment(widths: tuple[int, ...], epochs: int) -> tuple[dict, str]:
+    from charclf.train.recipes import RECIPES, compress_schedule
+
+    base = RECIPES[BEYOND_PLAN[EXPERIMENT_BASE]].config
+    schedule = dataclasses.asdict(compress_schedule(base.scheduler, epochs / base.epochs))
+    what = "/".join(map(str, widths))
+    timing = {"epochs": epochs, "scheduler": schedule} if epochs != base.epochs else {}  # as the base: no change
+    return ({"model_kwargs": {"widths": list(widths)}, **timing},
+            f"blocks {what} instead of {'/'.join(map(str, WIDTH_BASE))}, {epochs} epochs in the base's time for 50")
+
+
+EXPERIMENTS.update({("minivision_s", variant): _width_experiment(widths, epochs)
+                    for variant, (widths, epochs) in WIDTH_ARMS.items() if epochs})
+
 # An experiment's base when it is not EXPERIMENT_BASE.
 EXPERIMENT_BASES = {("minivision_xs", "charclf-long"): ("minivision_xs", "charclf")}
 

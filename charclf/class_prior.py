@@ -20,6 +20,7 @@ import numpy as np
 
 COUNTS_KEY = "train_class_counts"
 PRIORS = ("auto", "uniform", "train")
+PRIOR_WORDS = {"uniform": "every character equally likely", "train": "EMNIST's frequencies, the raw answers"}
 PRIOR_HELP = ("which characters to expect: uniform = every character equally likely, the training images' "
               "frequencies divided out (a person's handwriting); train = EMNIST's own frequencies, the model's raw "
               "answers (EMNIST-like data); auto (default) = uniform when the model's config.json records its "

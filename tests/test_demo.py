@@ -119,9 +119,26 @@ def test_respond_names_lookalikes_and_enlarges_the_input(model, monkeypatch):
     """One stroke updates the top 5, the answer in words (look-alikes named) and the input shown 8x."""
     import charclf.apps.demo as demo_mod
 
-    monkeypatch.setattr(demo_mod, "predict_arrays", lambda m, images, top=5: [[("O", 0.5), ("0", 0.3), ("o", 0.1)]])
+    monkeypatch.setattr(demo_mod, "predict_arrays", lambda m, images, top=5, **kw: [[("O", 0.5), ("0", 0.3), ("o", 0.1)]])
     top, said, seen = demo_mod.respond(model, strokes_layer())
     assert list(top) == ["O", "0", "o"] and said == "**O or 0 or o (look-alikes)**"
     small = sketch_to_input(strokes_layer())
     assert seen.shape == (224, 224) and (seen[::8, ::8] == small).all() and (seen[7::8, 7::8] == small).all()
     assert demo_mod.respond(model, None) == ({}, "", None)
+
+
+def test_the_demo_answers_under_the_prior_predict_uses_and_refuses_one_the_model_cannot_use(tmp_path, model):
+    from test_class_prior import _minivision_with_counts
+
+    import charclf.apps.demo as demo_mod
+    from charclf.errors import ConfigError
+
+    counted = load_model(_minivision_with_counts(tmp_path, [1000] * 10 + [10] * 52))
+    image = preprocess_image(strokes_layer())[None]
+    for prior in ("auto", "train", "uniform"):
+        assert demo_mod.predict_sketch(counted, strokes_layer(), top=62, prior=prior) == dict(
+            predict_arrays(counted, image, top=62, prior=prior)[0])
+    assert demo_mod.predict_sketch(counted, strokes_layer(), top=62, prior="train") != \
+        demo_mod.predict_sketch(counted, strokes_layer(), top=62)
+    with pytest.raises(ConfigError, match="--prior train"):
+        demo_mod.build_demo(model, prior="uniform")  # a model without class counts

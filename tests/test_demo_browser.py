@@ -76,11 +76,11 @@ def test_drawn_l_in_a_real_browser_matches_predict(tmp_path, monkeypatch, capsys
     received = []  # every image the demo was sent, exactly as its callback got it
     real_respond = demo_mod.respond
 
-    def recording_respond(model, sketch, top=5):
+    def recording_respond(model, sketch, top=5, **kw):
         image = demo_mod.sketch_image(sketch)
         if image is not None:
             received.append(np.asarray(image).copy())
-        return real_respond(model, sketch, top=top)
+        return real_respond(model, sketch, top=top, **kw)
 
     monkeypatch.setattr(demo_mod, "respond", recording_respond)
     port = _free_port()

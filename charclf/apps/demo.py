@@ -15,6 +15,7 @@ import numpy as np
 from charclf.apps.imageprep import preprocess_image
 from charclf.apps.predict import answer, load_for_predict, predict_arrays, resolve_model_dir
 from charclf.argtypes import PORT
+from charclf.class_prior import PRIOR_HELP, PRIORS
 from charclf.errors import CharclfError, ImageError
 
 DEFAULT_HOST = "127.0.0.1"
@@ -101,21 +102,22 @@ def sketch_to_input(sketch) -> np.ndarray | None:
         return None  # a blank canvas (or one being cleared) is not an error in a live demo
 
 
-def predict_sketch(model, sketch, top: int = 5) -> dict[str, float]:
-    """``{char: probability}`` of the ``top`` characters for a drawing; ``{}`` when nothing is drawn."""
+def predict_sketch(model, sketch, top: int = 5, prior: str = "auto") -> dict[str, float]:
+    """``{char: probability}`` of the ``top`` characters for a drawing (under ``prior``, as ``charclf predict
+    --prior``); ``{}`` when nothing is drawn."""
     image = sketch_to_input(sketch)
     if image is None:
         return {}
-    return dict(predict_arrays(model, image[None], top=top)[0])
+    return dict(predict_arrays(model, image[None], top=top, prior=prior)[0])
 
 
-def respond(model, sketch, top: int = 5) -> tuple[dict[str, float], str, np.ndarray | None]:
+def respond(model, sketch, top: int = 5, prior: str = "auto") -> tuple[dict[str, float], str, np.ndarray | None]:
     """Everything one stroke updates, from one conversion: the top characters, the answer in words (naming
     look-alikes: "O or 0 or o (look-alikes)") and the model's input enlarged for people to see."""
     image = sketch_to_input(sketch)
     if image is None:
         return {}, "", None
-    ranked = predict_arrays(model, image[None], top=top)[0]
+    ranked = predict_arrays(model, image[None], top=top, prior=prior)[0]
     return dict(ranked), f"**{answer(ranked)}**", enlarge(image)
 
 
@@ -124,17 +126,23 @@ def enlarge(image: np.ndarray, scale: int = PREVIEW_SCALE) -> np.ndarray:
     return np.kron(image, np.ones((scale, scale), dtype=image.dtype))
 
 
-def build_demo(model, *, title: str = "charclf: draw a character"):
+def build_demo(model, *, title: str = "charclf: draw a character", prior: str = "auto"):
     """A ``gradio.Blocks`` app: a Sketchpad (brush active on load), the answer in words (naming look-alikes),
     a ``Label`` with the top-5 characters and the 28x28 image the model sees, enlarged 8x with nearest
-    neighbour; all three update on every stroke (API name ``/predict``: the top 5, the answer, the image)."""
+    neighbour; all three update on every stroke (API name ``/predict``: the top 5, the answer, the image).
+    ``prior``: which characters to expect, as ``charclf predict --prior`` (refused here, before serving, when the
+    model cannot use it)."""
+    from charclf.class_prior import PRIOR_WORDS, resolve_prior
+
+    prior = resolve_prior(model.charclf_config, prior)
     gr = _gradio()
     labels = model.charclf_config["labels"]
     arch = model.charclf_config.get("architecture", "model")
     with gr.Blocks(title=title, analytics_enabled=False) as demo:
         gr.Markdown(f"## {title}\nDraw one character (any of the {len(labels)} classes: "
                     f"`{''.join(labels)}`). Model: `{arch}`, trained on EMNIST "
-                    f"({model.charclf_config.get('protocol', '?')} protocol).")
+                    f"({model.charclf_config.get('protocol', '?')} protocol). Answers assume "
+                    f"{PRIOR_WORDS[prior]}.")
         with gr.Row():
             sketch = gr.Sketchpad(label="draw here", type="numpy", image_mode="RGBA", canvas_size=CANVAS,
                                   brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"),
@@ -147,14 +155,14 @@ def build_demo(model, *, title: str = "charclf: draw a character"):
                                 height=side + 110, width=side + 20, interactive=False, elem_id="model_input",
                                 format="png")  # lossless: the pixels are what the model sees
         # One event per stroke: one conversion and one model call feed all three outputs.
-        sketch.change(lambda s: respond(model, s, top=5), inputs=sketch, outputs=[label, said, seen],
+        sketch.change(lambda s: respond(model, s, top=5, prior=prior), inputs=sketch, outputs=[label, said, seen],
                       api_name="predict", show_progress="hidden", trigger_mode="always_last")
         demo.load(None, None, None, js=ACTIVATE_BRUSH_JS)
     return demo
 
 
 def launch(model_dir=None, host: str = DEFAULT_HOST, port: int | None = None, share: bool = False, *,
-           block: bool = True, quiet: bool = False):
+           block: bool = True, quiet: bool = False, prior: str = "auto"):
     """Load the model folder and serve the demo on ``host:port`` (this machine only by default).
 
     ``share=True`` asks Gradio for a public link (reachable by anyone who has it); it is never on otherwise,
@@ -164,7 +172,7 @@ def launch(model_dir=None, host: str = DEFAULT_HOST, port: int | None = None, sh
     model = load_for_predict(resolve_model_dir(model_dir))  # the model `charclf predict` uses, loaded once
     if port is not None:
         check_port_free(host, port)  # before gradio starts: its own message speaks of launch() parameters
-    demo = build_demo(model)
+    demo = build_demo(model, prior=prior)
     if host not in ("127.0.0.1", "localhost", "::1") and not quiet:
         print(f"warning: serving on {host}: other machines on the network can reach the demo", file=sys.stderr)
     try:
@@ -207,9 +215,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--port", type=PORT, default=None, help="port (default: the first free one from 7860)")
     p.add_argument("--share", action="store_true", help="also create a public gradio.live link (anyone with the "
                                                         "link can use the demo)")
+    p.add_argument("--prior", choices=PRIORS, default="auto", help=PRIOR_HELP)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    launch(args.model, host=args.host, port=args.port, share=args.share, block=True)
+    launch(args.model, host=args.host, port=args.port, share=args.share, block=True, prior=args.prior)
     return 0

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from charclf.class_prior import PRIOR_WORDS
 from charclf.data.realworld import MANIFEST_DIR
 from charclf.errors import CharclfError, DataError
 
@@ -35,7 +36,6 @@ SHADOW_RANGE = (0.25, 1.0)  # illumination at the left and right edges (1 = full
 RULE_COLOUR = (150, 190, 235)  # light-blue notebook ruling
 RULE_SPACING = 0.1  # of the image height
 RULE_WIDTH = 0.004  # of the image height (at least 1 px)
-PRIOR_WORDS = {"uniform": "every character equally likely", "train": "EMNIST's frequencies, the raw answers"}
 GALLERY_MAX = 160
 THUMB = 56
 SAMPLE_DIR = MANIFEST_DIR / "sample"  # laid out like a fetched set: <source>/<path in the source repository>

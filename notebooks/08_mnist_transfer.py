@@ -116,6 +116,33 @@ ctx.save(viz.training_curves(histories, title=f"MNIST training curves, seed {see
                              "Mini-Vision-V2", subtitle=MNIST_TAG), "08_mnist_curves")
 
 # %% [markdown]
+# ## The same transfer under our recipe: the MNIST goal
+#
+# The earlier study's fine-tuning (Adam, 5 epochs, no augmentation) is one recipe. Issue #38 asks for a single model
+# of the study at >= 99.6% on MNIST's test. So the same two runs, transfer and scratch, from the same source model,
+# train again under our recipe `charclf_best` (SGD Nesterov with OneCycle, label smoothing 0.1, an EMA of the
+# weights, mild affine augmentation, translation TTA at evaluation) for three times the epochs. The recipe was not
+# searched on MNIST. Runs go to `08_mnist_transfer/charclf-seed<N>/`. The goal's candidate is the run with the
+# best val mean over both recipes (notebook 11's goals table).
+
+# %%
+from charclf.study import goals as study_goals
+from charclf.study.headline import mnist_table
+ours_epochs = 3 * epochs
+ours_config = ctx.adapt(get_recipe("charclf_best"), epochs=ours_epochs,
+                        max_train_samples=ctx.settings.transfer_train_samples)
+ours = {seed: ctx.cached_json(f"08_mnist_transfer/charclf-seed{seed}", lambda folder, seed=seed: transfer_to_mnist(
+    source.dir, mnist, epochs=ours_epochs, config=ours_config, out_dir=folder, seed=seed, baseline_recipe=None,
+    data_dir=ctx.data_dir, resume=True))
+    for seed in seeds}
+ours_table = pd.concat({seed: pd.DataFrame(r["runs"]).set_index("run") for seed, r in ours.items()}, names=["seed"])
+ours_summary = mean_std(ours_table, "run", ["best_val_acc", "test_acc", "emnist_mnist_test_acc"])
+show_table(ours_summary, f"Transfer and scratch under charclf_best, {ours_epochs} epochs: mean and std over "
+                         f"{len(seeds)} seed(s) [{MNIST_TAG}]")
+mnist_goal = study_goals.mnist_goal(mnist_table(None, ctx.runs_dir / "08_mnist_transfer"))
+show_table(mnist_goal, f"The MNIST goal, the candidate chosen on val over both recipes [{MNIST_TAG}]")
+
+# %% [markdown]
 # ## Reading the result
 #
 # The tables above hold the numbers; the comparison to make is between the three rows of the same seed and
@@ -134,3 +161,7 @@ ctx.save(viz.training_curves(histories, title=f"MNIST training curves, seed {see
 # %%
 from charclf.study.findings import transfer_found
 print("\n".join(transfer_found(summary, seeds=len(seeds), epochs=epochs, profile=ctx.profile)))
+g = mnist_goal.iloc[0]
+print(f"- MNIST goal (>= {study_goals.MNIST_GOAL:.1%}): {g['verdict']}; the candidate chosen on val is "
+      f"{g.get('candidate (chosen on val)', '–')}, test {g.get('test mean', float('nan')):.2%} over {g.get('seeds', 0)} "
+      "seed(s).")

@@ -243,3 +243,25 @@ def test_every_notebook_opens_with_its_question_and_ends_with_what_it_found():
         assert "**Question:**" in first.source, f"{path.name}: its first markdown cell states no question"
         tail = [c.source for c in cells[-4:] if c.cell_type == "markdown"]
         assert any("## What we found" in s for s in tail), f"{path.name}: no 'What we found' at its end"
+
+
+def test_mnist_goal_reads_every_recipe_of_notebook_08_and_chooses_on_val(tmp_path):
+    import json
+
+    from charclf.study.goals import mnist_goal
+    from charclf.study.headline import mnist_table
+
+    def write(folder, runs):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "results.json").write_text(json.dumps({"runs": [
+            {"run": name, "best_val_acc": val, "test_acc": test} for name, val, test in runs]}))
+
+    for seed in (0, 1, 2):
+        write(f"seed{seed}", [("transfer", 0.992, 0.994), ("scratch", 0.991, 0.993)])
+        write(f"charclf-seed{seed}", [("transfer", 0.995, 0.9962 + seed / 10_000), ("scratch", 0.994, 0.995)])
+    (tmp_path / "notes").mkdir()  # not a seed folder: ignored
+    table = mnist_table(None, tmp_path)
+    assert list(table.loc[0].index) == ["transfer", "scratch", "transfer (charclf)", "scratch (charclf)"]
+    goal = mnist_goal(table).iloc[0]
+    assert goal["candidate (chosen on val)"] == "transfer (charclf)" and goal["seeds"] == 3
+    assert goal["test mean"] == pytest.approx(0.9963) and goal["met"]

@@ -114,7 +114,7 @@ def _emnist_mnist_test(data_dir):
 
 
 def transfer_to_mnist(source_model_dir: str | Path, mnist_data, *, epochs: int = 5, config: TrainConfig | None = None,
-                      out_dir: str | Path, seed: int = 0, baseline_recipe: str = "minivision_v2",
+                      out_dir: str | Path, seed: int = 0, baseline_recipe: str | None = "minivision_v2",
                       baseline_epochs: int | None = None, data_dir=None, evaluate_emnist_mnist: bool = True,
                       overwrite: bool = False, resume: bool = False, progress: bool = False):
     """Fine-tune the EMNIST model in ``source_model_dir`` on ``mnist_data`` (classic MNIST, a DataBundle) and
@@ -123,7 +123,7 @@ def transfer_to_mnist(source_model_dir: str | Path, mnist_data, *, epochs: int =
     ``config``: the training config of the transfer and scratch runs (default: recipe ``byclass_finetune``,
     Adam lr 1e-3, the ByClass study's fine-tuning optimizer) with ``epochs``; its ``max_train_samples``
     applies to all three runs (quick profile). The baseline runs ``baseline_recipe`` for ``baseline_epochs``
-    (default: ``epochs``, the same budget). Each run is a ``fit`` folder under ``out_dir``; the comparison is
+    (default: ``epochs``, the same budget); ``baseline_recipe=None`` leaves that run out. Each run is a ``fit`` folder under ``out_dir``; the comparison is
     written to ``<out_dir>/results.json`` and returned as a DataFrame (one row per run). ``resume=True``
     continues a killed comparison: a finished run is reused (its weights and record), an unfinished one resumes.
     """
@@ -149,7 +149,7 @@ def transfer_to_mnist(source_model_dir: str | Path, mnist_data, *, epochs: int =
     base = config if config is not None else get_recipe("byclass_finetune")
     base = override_config(base, {"model": arch, "model_kwargs": model_kwargs, "epochs": epochs, "seed": seed,
                                   "early_stopping_patience": None}, source="transfer config")
-    baseline = override_config(get_recipe(baseline_recipe), {
+    baseline = None if baseline_recipe is None else override_config(get_recipe(baseline_recipe), {
         "epochs": baseline_epochs or epochs, "seed": seed, "max_train_samples": base.max_train_samples,
         "device": base.device}, source=f"baseline recipe {baseline_recipe!r}")
 
@@ -164,10 +164,11 @@ def transfer_to_mnist(source_model_dir: str | Path, mnist_data, *, epochs: int =
     runs.append(("scratch", create_model(arch, num_classes=len(mnist_data.classes), **model_kwargs), base,
                  f"{arch} from random initialisation"))
     # (3) the MNIST-specific baseline with its own recipe.
-    torch.manual_seed(seed)
-    runs.append((baseline_recipe, create_model(baseline.model, num_classes=len(mnist_data.classes),
-                                               **baseline.model_kwargs), baseline,
-                 f"{baseline.model} with the {baseline_recipe} recipe"))
+    if baseline is not None:
+        torch.manual_seed(seed)
+        runs.append((baseline_recipe, create_model(baseline.model, num_classes=len(mnist_data.classes),
+                                                   **baseline.model_kwargs), baseline,
+                     f"{baseline.model} with the {baseline_recipe} recipe"))
 
     extra_test = _emnist_mnist_test(data_dir) if evaluate_emnist_mnist else "EMNIST-MNIST test not requested"
     rows = []
@@ -197,7 +198,8 @@ def transfer_to_mnist(source_model_dir: str | Path, mnist_data, *, epochs: int =
         "runs": [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in rows],
         "emnist_mnist_test": note, "data": mnist_data.describe(),
         **run_metadata(recipe=base.name or None, protocol=mnist_data.protocol, seed=seed,
-                       config={"transfer": base.to_dict(), "baseline": baseline.to_dict()}),
+                       config={"transfer": base.to_dict(),
+                               "baseline": baseline.to_dict() if baseline is not None else None}),
     })
     df.attrs["emnist_mnist_test"] = note
     return df

@@ -176,14 +176,25 @@ def avx2_race_rows(repo: Path, *, prefix: str = "") -> list[dict]:
              "notebook": _link("11", NOTEBOOKS["11"], prefix), "artifact": _link(path.name, AVX2_RACE_JSON, prefix)}]
 
 
-def mnist_table(repo: Path, folder: Path | None = None) -> pd.DataFrame:
-    """Notebook 08's runs over its seeds: one row per (seed, run) from each ``seed*/results.json`` of ``folder``
-    (default: the full profile's, ``repo / MNIST_DIR``)."""
+def mnist_table(repo: Path | None, folder: Path | None = None) -> pd.DataFrame:
+    """Notebook 08's runs over its seeds: one row per (seed, run) from each ``seed<N>/results.json`` of ``folder``
+    (default: the full profile's, ``repo / MNIST_DIR``), and from each ``<recipe>-seed<N>/results.json`` (the
+    same comparison under another recipe), whose runs are named ``"<run> (<recipe>)"``."""
+    import re
+
+    root = folder or repo / MNIST_DIR
     frames = {}
-    for seed_dir in sorted((folder or repo / MNIST_DIR).glob("seed*")):
-        if (seed_dir / "results.json").is_file():
-            results = json.loads((seed_dir / "results.json").read_text())
-            frames[int(seed_dir.name[4:])] = pd.DataFrame(results["runs"]).set_index("run")
+    # seed<N> first (the earlier study's comparison), then each recipe's, in name order
+    for seed_dir in sorted(root.iterdir() if root.is_dir() else [], key=lambda d: ("-" in d.name, d.name)):
+        match = re.fullmatch(r"(?:(.+)-)?seed(\d+)", seed_dir.name)
+        if match is None or not (seed_dir / "results.json").is_file():
+            continue
+        recipe, seed = match.group(1), int(match.group(2))
+        runs = pd.DataFrame(json.loads((seed_dir / "results.json").read_text())["runs"])
+        if recipe:
+            runs["run"] = runs["run"] + f" ({recipe})"
+        frames.setdefault(seed, []).append(runs.set_index("run"))
+    frames = {seed: pd.concat(parts) for seed, parts in frames.items()}
     return pd.concat(frames, names=["seed"]) if frames else pd.DataFrame()
 
 

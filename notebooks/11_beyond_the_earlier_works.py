@@ -196,9 +196,13 @@ ctx.show(goals.round(4), "The goals beyond the earlier works: met or not")
 # The rows from notebook 11's own plan are paired seed by seed (the seeds both sides have), and *Δ test paired
 # std* is the spread of the seed-by-seed test changes: a mean change smaller than it is within noise. They
 # include the one-change experiments on `minivision_s` (an EMA of the weights, label smoothing, OneCycle, a
-# first convolution initialised from the data), two settings of distillation (α 0.8, temperature 3, each
-# against the α 0.5 student), and test-time translation averaging (the same weights scored again, so nothing
-# else differs).
+# first convolution initialised from the data, SWA over the last 25 epochs), its widths and depths at a fixed time
+# budget (blocks 24/48/48, 48/96/96 and 32/64/64/60, each trained for the epochs that fit in the base's time for
+# 50, as `tools/time_budget_widths.py` measured), a longer OneCycle for the ≤ 10k model, two settings of
+# distillation (α 0.8, temperature 3, each against the α 0.5 student), and test-time translation averaging (the
+# same weights scored again, so nothing else differs). An arm gets a verdict at 3 seeds: it helps when val rises
+# and the test change clears its paired std, hurts when the test falls by more than that std, and is within noise
+# otherwise.
 
 # %%
 from charclf.study.beyond import ablation_table
@@ -258,8 +262,10 @@ ctx.show(avx2_goal_table, "The AVX2-only race's goal")
 # when the three-seed test mean clears it by at least one standard deviation, "met, within noise" when by less:
 
 # %%
-from charclf.study.beyond_found import goal_lines, race_goal_lines
+from charclf.study.beyond_found import experiment_lines, goal_lines, race_goal_lines
 print("\n".join(goal_lines(goals) + race_goal_lines(race_goal_table) + race_goal_lines(avx2_goal_table)))
+print("\nThe one-change experiments, paired seed by seed:")
+print("\n".join(f"- {line}" for line in experiment_lines(ablation)) or "- none has finished under this profile")
 
 # %% [markdown]
 # * Under the **quick** profile the runs above see a few thousand images for at most two epochs: the tables

@@ -265,3 +265,22 @@ def test_mnist_goal_reads_every_recipe_of_notebook_08_and_chooses_on_val(tmp_pat
     goal = mnist_goal(table).iloc[0]
     assert goal["candidate (chosen on val)"] == "transfer (charclf)" and goal["seeds"] == 3
     assert goal["test mean"] == pytest.approx(0.9963) and goal["met"]
+
+
+def test_an_experiment_gets_a_verdict_only_at_three_seeds_and_from_its_paired_std():
+    import pandas as pd
+
+    from charclf.study.beyond_found import experiment_lines, experiment_verdict
+
+    def row(seeds, val, test, std):
+        return {"seeds": seeds, "Δ val (pts)": val, "Δ test (pts)": test, "Δ test paired std (pts)": std}
+
+    assert experiment_verdict(row(1, 0.5, 0.5, float("nan"))) == "no verdict yet (1 of 3 seeds)"
+    assert experiment_verdict(row(3, 0.2, 0.3, 0.1)) == "helps"
+    assert experiment_verdict(row(3, -0.1, 0.3, 0.1)) == "within noise"  # val did not rise
+    assert experiment_verdict(row(3, 0.2, 0.05, 0.1)) == "within noise"
+    assert experiment_verdict(row(3, 0.0, -0.3, 0.1)) == "hurts"
+    table = pd.DataFrame([{"run": "11_beyond/minivision_s-swa", "change": "+ SWA", **row(3, 0.2, 0.3, 0.1)},
+                          {"run": "02_augmentation/none", "change": "x", **row(1, 0, 0, float("nan"))}]).set_index("run")
+    assert experiment_lines(table) == ["minivision_s-swa (+ SWA): Δ val +0.20, Δ test +0.30 points, paired std "
+                                       "0.10, 3 seed(s): helps"]

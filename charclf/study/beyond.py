@@ -159,7 +159,7 @@ def ablation_table(runs_dir: Path, ensemble_results: dict | None = None, *, prof
         for run, record in arms:
             if run is base[0] or run.name in {r["run"] for r in rows}:
                 continue
-            rows.append({"run": run.name, "change": run.label, "baseline": base[0].label,
+            rows.append({"run": run.name, "change": run.label, "baseline": base[0].label, "seeds": 1,
                          **_precision_columns([record], [base[1]]),
                          "val acc": record.val_acc, "test acc": record.test_acc,
                          "Δ val (pts)": 100 * (record.val_acc - base[1].val_acc),
@@ -267,7 +267,7 @@ def _paired_row(run: str, change: str, baseline: str, seeds: list[int], changed:
     base_val, base_test = _means(base)
     diffs = pd.Series([100 * (t - b.test_acc) for t, b in zip(test, base)])
     mean_val, mean_test = sum(val) / len(val), sum(test) / len(test)
-    return {"run": run, "change": change, "baseline": baseline,
+    return {"run": run, "change": change, "baseline": baseline, "seeds": len(seeds),
             **_precision_columns(changed, base), "val acc": mean_val, "test acc": mean_test,
             "Δ val (pts)": 100 * (mean_val - base_val), "Δ test (pts)": 100 * (mean_test - base_test),
             "Δ test paired std (pts)": diffs.std() if len(seeds) > 1 else float("nan")}

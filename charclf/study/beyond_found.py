@@ -12,6 +12,39 @@ from charclf.study.beyond import members_table
 from charclf.study.goals import RACE_GOAL_S
 
 
+def experiment_verdict(row) -> str:
+    """One paired row's verdict, from its numbers: no verdict below 3 seeds; else it helps when val rises and the
+    test change clears its paired std, hurts when the test falls by more than it, and is within noise between."""
+    seeds = int(row["seeds"])
+    if seeds < 3:
+        return f"no verdict yet ({seeds} of 3 seeds)"
+    change, std = row["Δ test (pts)"], row["Δ test paired std (pts)"]
+    if change > std and row["Δ val (pts)"] > 0:
+        return "helps"
+    return "hurts" if change < -std else "within noise"
+
+
+def experiment_lines(ablation: pd.DataFrame) -> list[str]:
+    """One line per one-change experiment of notebook 11's plan (``charclf.study.plan.EXPERIMENTS``, the
+    distillation settings and test-time translation): the change, its paired deltas over the seeds both sides
+    have, and the verdict."""
+    from charclf.study.plan import BEYOND, DISTILL_EXPERIMENTS, EXPERIMENTS, TTA_SERIES
+    from charclf.study.runid import RunId
+
+    names = [RunId(BEYOND, *key).series for key in (*EXPERIMENTS, *DISTILL_EXPERIMENTS)]
+    names += [f"{series.series} +TTA" for series in TTA_SERIES]
+    lines = []
+    for name in names:
+        if ablation.empty or name not in ablation.index:
+            continue
+        r = ablation.loc[name]
+        std = r["Δ test paired std (pts)"]
+        spread = "" if pd.isna(std) else f", paired std {std:.2f}"
+        lines.append(f"{name.split('/')[-1]} ({r['change']}): Δ val {r['Δ val (pts)']:+.2f}, Δ test "
+                     f"{r['Δ test (pts)']:+.2f} points{spread}, {int(r['seeds'])} seed(s): {experiment_verdict(r)}")
+    return lines
+
+
 def show_ensemble(ctx, ensembled: dict | None) -> None:
     """Show the ensemble's members and ensembles (``members_table``), the greedy ensemble's votes and, where
     recorded, the ``cv`` selection: the method held-out val halves chose and the best 8 methods there."""

@@ -27,6 +27,12 @@ PRIOR_HELP = ("which characters to expect: uniform = every character equally lik
               "training class counts, else train")
 
 
+def recorded_prior(record: dict) -> str:
+    """The prior a real-world artifact's ``metrics`` or ``provenance`` scored under; one written before the prior
+    was recorded scored under the training prior."""
+    return record.get("prior", "train")
+
+
 def counts_problem(value, num_classes: int) -> str | None:
     """Why ``value`` is not usable as ``config.json``'s class counts (None when it is): a list of ``num_classes``
     whole numbers >= 0 with at least one image."""
@@ -63,6 +69,12 @@ def adjust(probs: np.ndarray, config: dict, prior: str = "auto") -> np.ndarray:
     infinite one."""
     if resolve_prior(config, prior) == "train":
         return probs
+    problem = counts_problem(config[COUNTS_KEY], probs.shape[1])
+    if problem:
+        from charclf.errors import ConfigError
+
+        raise ConfigError(f"the model's {problem}, for {probs.shape[1]} predicted classes. Fix: pass --prior train, "
+                          "or write the counts again with python tools/add_class_counts.py MODEL_DIR --write")
     counts = np.asarray(config[COUNTS_KEY], dtype=np.float64) + 1.0
     weighted = probs / (counts / counts.sum())
     return (weighted / weighted.sum(axis=1, keepdims=True)).astype(probs.dtype)

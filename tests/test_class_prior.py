@@ -142,7 +142,7 @@ def test_prior_comparison_tables_read_one_change_and_refuse_swapped_artifacts(tm
     real = prior_effect.realworld_table(raw, even)
     assert real.loc["overall", "Δ top-1"] == pytest.approx(0.05)
     assert "from 60.0% to 65.0%" in prior_effect.finding(val_tab, real)
-    with pytest.raises(ValueError, match="uniform prior was passed as the train one"):
+    with pytest.raises(ConfigError, match="uniform prior was passed as the train one"):
         prior_effect.realworld_table(even, raw)
 
 
@@ -153,3 +153,26 @@ def test_ablation_rows_scored_under_another_prior_are_not_reused():
                                                                                    "version": "2"}}
     assert _same_inputs(prov, {**prov, "prior": "train"})  # written before the prior was recorded: train
     assert not _same_inputs(prov, {**prov, "prior": "uniform"})
+
+
+def test_counts_of_other_classes_are_refused_not_broadcast_and_a_new_head_drops_them():
+    from charclf.experiments.transfer import replace_head
+
+    probs = np.full((2, 10), 0.1, dtype=np.float32)
+    with pytest.raises(ConfigError, match="has 62 counts but num_classes is 10"):
+        class_prior.adjust(probs, {class_prior.COUNTS_KEY: [5] * 62}, "uniform")
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 62))
+    model.charclf_config = {"num_classes": 62, "labels": list(BYCLASS), class_prior.COUNTS_KEY: [5] * 62}
+    replace_head(model, 10, seed=0)
+    assert class_prior.COUNTS_KEY not in model.charclf_config  # the 62 classes' counts went with their head
+
+
+def test_a_paired_real_world_table_scored_under_two_priors_is_not_decided():
+    import pandas as pd
+
+    from charclf.study import realworld_pairs
+
+    cols = {"arm": "change", "seed": "mean of 3", "real merged": 0.01, "EMNIST test": 0.001,
+            "real-world prior": "DIFFERS between the arms"}
+    table = pd.DataFrame([cols, {**cols, "seed": "std", "EMNIST test": 0.002, "real-world prior": ""}])
+    assert "different class priors" in realworld_pairs.keep_verdict(table)

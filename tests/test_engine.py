@@ -79,6 +79,7 @@ def test_fit_writes_a_complete_run_folder(tmp_path):
     assert hub_cfg["protocol"] == "holdout" and hub_cfg["split"] == "synthetic"
     # the training images' class counts, which predict divides out for a person's handwriting
     assert hub_cfg["train_class_counts"] == data.train.class_counts().tolist()
+    assert model.charclf_config["train_class_counts"] == hub_cfg["train_class_counts"]  # in memory as on disk
 
     record = RunRecord.load(run)
     assert json.loads((run / "metrics.json").read_text())["schema"] == "charclf.run/1"

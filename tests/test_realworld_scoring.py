@@ -172,9 +172,9 @@ def test_ablation_scores_one_row_per_step_and_resumes(tiny_set, tmp_path, monkey
     calls = []
     real = rep.evaluate
 
-    def spy(model, rows, root, *, variants, workers, preprocess):
+    def spy(model, rows, root, *, variants, workers, preprocess, prior):
         calls.append(preprocess.keywords["disable"])
-        return real(model, rows, root, variants=variants, workers=workers, preprocess=preprocess)
+        return real(model, rows, root, variants=variants, workers=workers, preprocess=preprocess, prior=prior)
 
     monkeypatch.setattr(rep, "evaluate", spy)
     (tmp_path / "model.safetensors").write_bytes(b"stub")  # rows are reused only for the same weights' hash

@@ -55,10 +55,31 @@ def test_fit_averages_from_the_start_epoch_at_the_constant_rate_and_resumes_exac
         assert_same_weights(load_file(tmp_path / "killed" / name), load_file(tmp_path / "straight" / name))
     assert resumed.val_acc.tolist() == straight.val_acc.tolist()
 
-    # Without SWA the same run validates other weights from the start epoch on, and the same before it.
-    plain = _train(tmp_path / "plain", replace(CONFIG, swa_start_epoch=None, swa_lr=None))
-    assert plain.val_loss.tolist()[:2] == straight.val_loss.tolist()[:2]
-    assert plain.val_loss.tolist()[3] != straight.val_loss.tolist()[3]
+
+
+def test_swa_validates_the_mean_of_the_epoch_end_weights_from_its_start_epoch_on(tmp_path):
+    """With the schedule kept (swa_lr None), SWA changes nothing but what is validated: epochs before the start
+    and the start epoch itself (a mean of one) validate the plain weights; epoch 4 validates the mean of the plain
+    run's weights at the ends of epochs 3 and 4, BatchNorm statistics included."""
+    from charclf.eval.record import RunRecord
+    from charclf.models import create_model
+    from charclf.train.engine import evaluate_logits
+
+    swa_config = replace(CONFIG, swa_lr=None)
+    swa = _train(tmp_path / "swa", swa_config)
+    plain_config = replace(CONFIG, swa_start_epoch=None, swa_lr=None)
+    plain = _train(tmp_path / "plain", plain_config)
+    _train(tmp_path / "plain3", replace(plain_config, epochs=3))  # the same first 3 epochs, then stops
+    assert swa.val_loss.tolist()[:3] == plain.val_loss.tolist()[:3]
+    assert swa.val_loss.tolist()[3] != plain.val_loss.tolist()[3]
+
+    end3, end4 = (load_file(tmp_path / name / "last.safetensors") for name in ("plain3", "plain"))
+    mean = {k: (end3[k] + end4[k]) / 2 if end3[k].is_floating_point() else end4[k] for k in end4}
+    net = create_model("lenet", num_classes=len(CLASSES))
+    net.load_state_dict(mean)
+    record = RunRecord.load(tmp_path / "plain")
+    loss, acc = evaluate_logits(net, data().val, mean=record.mean, std=record.std, config=swa_config)
+    assert loss == pytest.approx(swa.val_loss.tolist()[3], rel=1e-5) and acc == swa.val_acc.tolist()[3]
 
 
 @pytest.mark.parametrize("changes, says", [

@@ -44,6 +44,13 @@ def training_counts(model_dir: Path, data_dir=None) -> list[int]:
     labels = bundle.train.labels.numpy()
     if train_config.get("max_train_samples") is not None:
         labels = labels[stratified_indices(labels, train_config["max_train_samples"], train_config["seed"])]
+    # What the run's record says it trained on must be what was rebuilt (a profile's subset, another data folder).
+    record_path = model_dir / "metrics.json"
+    record = read_json(record_path, FIX) if record_path.is_file() else {}
+    if record.get("train_samples") is not None and record["train_samples"] != len(labels):
+        raise DataError(record_path, f"says the model trained on {record['train_samples']:,} images, but the data "
+                        f"rebuilt here has {len(labels):,}", "pass the data folder it trained on (--data-dir), or "
+                        "add the counts by hand")
     return [int(c) for c in np.bincount(labels, minlength=bundle.num_classes)]
 
 
@@ -51,11 +58,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dirs", nargs="+", metavar="DIR", help="model folders (config.json + model.safetensors)")
     parser.add_argument("--write", action="store_true", help="add the counts (default: only show them)")
+    parser.add_argument("--data-dir", default=None, help="the data the models trained on (default: "
+                        "$CHARCLF_DATA_DIR, then data/)")
     args = parser.parse_args(argv)
     failed = 0
     for model_dir in map(Path, args.dirs):
         try:
-            counts = training_counts(model_dir)
+            counts = training_counts(model_dir, args.data_dir)
             path = model_dir / "config.json"
             config = read_json(path, FIX)
             if config.get(COUNTS_KEY) == counts:

@@ -20,12 +20,24 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 worktree="$1" commit="$(git -C "$repo" rev-parse "$2")"
 shift 2
 if [ -d "$worktree" ]; then
+  # Only a worktree of its own: a plain folder inside this checkout would make git act on the checkout itself.
+  if [ "$(git -C "$worktree" rev-parse --show-toplevel 2>/dev/null)" != "$(cd "$worktree" && pwd -P)" ]; then
+    echo "$worktree: exists but is not a git worktree. Fix: pass a new folder (it is created) or an existing worktree" >&2
+    exit 2
+  fi
   git -C "$worktree" checkout -q --detach "$commit"
 else
   git -C "$repo" worktree add -q --detach "$worktree" "$commit"
 fi
 python="${PYTHON:-$repo/.venv/bin/python}"
-export CHARCLF_DATA_DIR="${CHARCLF_DATA_DIR:-$(cd "$repo/../shared/data" && pwd)}"
+if [ -z "${CHARCLF_DATA_DIR:-}" ]; then
+  if [ ! -d "$repo/../shared/data" ]; then
+    echo "no data folder: \$CHARCLF_DATA_DIR is unset and $repo/../shared/data is missing. Fix: export CHARCLF_DATA_DIR" >&2
+    exit 2
+  fi
+  CHARCLF_DATA_DIR="$(cd "$repo/../shared/data" && pwd)"
+fi
+export CHARCLF_DATA_DIR
 export PYTHONPATH="$(cd "$worktree" && pwd)" OMP_NUM_THREADS="${PLAN_THREADS:-1}"
 cd "$worktree"
 for step in "$@"; do

@@ -19,7 +19,6 @@ import statistics
 import sys
 from pathlib import Path
 
-BASE_RECIPE = "minivision_v3_nearest"
 OUT = Path("outputs") / "bench" / "widths-time-budget.json"
 
 
@@ -40,14 +39,15 @@ def main(argv=None) -> int:
 
     from charclf.data.protocols import load_data
     from charclf.provenance import run_metadata
-    from charclf.study.plan import WIDTH_ARMS, WIDTH_BASE
+    from charclf.study.plan import BEYOND_PLAN, EXPERIMENT_BASE, WIDTH_ARMS, WIDTH_BASE
     from charclf.train.precision import precision_name, resolve_amp
     from charclf.train.recipes import get_recipe
     from charclf.train.throughput import measure_images_per_s
 
     torch.set_num_threads(args.threads)
     data = load_data("byclass", "holdout")
-    base = get_recipe(BASE_RECIPE)
+    recipe = BEYOND_PLAN[EXPERIMENT_BASE]  # the base of the width arms: minivision_s's own recipe
+    base = get_recipe(recipe)
     arms = {"base": WIDTH_BASE, **{variant: widths for variant, (widths, _) in WIDTH_ARMS.items()}}
     speeds: dict[str, list[float]] = {name: [] for name in arms}
     for r in range(args.rounds):
@@ -61,7 +61,7 @@ def main(argv=None) -> int:
                    "epochs_at_base_time": round(base.epochs * median[name] / median["base"])}
             for name in arms}
     amp = resolve_amp(base.amp, torch.device("cpu"), None)
-    write_json(out, {"recipe": BASE_RECIPE, "base_epochs": base.epochs, "rounds": args.rounds, "steps": args.steps,
+    write_json(out, {"recipe": recipe, "base_epochs": base.epochs, "rounds": args.rounds, "steps": args.steps,
                      "threads": args.threads, "precision": precision_name(amp), "arms": rows,
                      "provenance": run_metadata(protocol="holdout", seed=None)})
     for name, row in rows.items():

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from charclf.class_prior import PRIOR_WORDS
+from charclf.class_prior import PRIOR_WORDS, recorded_prior
 from charclf.data.realworld import MANIFEST_DIR
 from charclf.errors import CharclfError, DataError
 
@@ -368,7 +368,7 @@ def format_summary(artifact: dict) -> str:
             return f"  {name:<22} {0:>5}"
         return f"  {name:<22} {s['n']:>5}  {s['top1']:6.1%}  {s['top5']:6.1%}  {s['merged_top1']:6.1%}"
 
-    out = [f"  prior: {m.get('prior', 'train')} ({PRIOR_WORDS[m.get('prior', 'train')]})",
+    out = [f"  prior: {recorded_prior(m)} ({PRIOR_WORDS[recorded_prior(m)]})",
            f"  {'slice':<22} {'n':>5}  {'top-1':>6}  {'top-5':>6}  {'merged':>6}", line("overall", m["overall"])]
     for key in ("kind", "capture", "source"):
         out += [line(f"{key}={name}", s) for name, s in m[key].items()]

@@ -61,9 +61,6 @@ def run(args) -> int:
         root = Path(args.dir) if args.dir else default_dir()
         manifest = Path(args.manifest) if args.manifest else MANIFEST_PATH
     if args.ablation:
-        if args.prior != "auto":
-            raise ConfigError("--ablation scores each preprocessing step under the model's default prior. Fix: "
-                              "drop --prior, or drop --ablation to score the whole set under another prior")
         return run_ablation(args, model_dir, root, manifest)
     out = Path(args.out) if args.out else scores_path(args, model_dir)
     refuse_to_replace(out, out.with_suffix(".png"), overwrite=args.overwrite)
@@ -92,7 +89,7 @@ def run_ablation(args, model_dir: Path, root: Path, manifest: Path) -> int:
     steps = None if args.steps is None else [check_step(s.strip()) for s in args.steps.split(",") if s.strip()]
     variants = () if args.no_synthetic else VARIANTS
     artifact = ablation(model_dir, root, manifest, out, steps=steps, workers=args.workers, after=scores,
-                        before=before, variants=variants, overwrite=args.overwrite)
+                        before=before, variants=variants, overwrite=args.overwrite, prior=args.prior)
     print(ablation_table(artifact).to_string(float_format=lambda v: f"{v:.3f}"))
     # The step-by-step figure depends on the preprocessing and the set, not the model: one per set and folder.
     figure = out.parent / ((SAMPLE_PREFIX if args.sample else "") + STEPS_FIGURE)

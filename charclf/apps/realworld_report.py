@@ -17,6 +17,7 @@ import json
 import time
 from pathlib import Path
 
+from charclf.class_prior import recorded_prior
 from charclf.eval.realworld_scores import dig, read_artifact  # noqa: F401 (read_artifact: notebook 10 reads it here)
 from charclf.fileio import refuse_to_replace
 from charclf.apps.realworld import SYNTHETIC_FROM, VARIANT_FUNCS, VARIANTS, evaluate, load_row_image, provenance
@@ -38,7 +39,8 @@ STEPS_FIGURE = "steps.png"  # written by `charclf evaluate-images --ablation`, s
 # -- ablation -------------------------------------------------------------------------------------------------
 def summary_row(metrics: dict, disabled: str) -> dict:
     """One ablation row from ``evaluate``'s metrics: overall, merged by kind / capture / source, synthetic."""
-    row = {"disabled": disabled, "n": metrics["overall"]["n"], "top1": metrics["overall"]["top1"],
+    row = {"disabled": disabled, "prior": recorded_prior(metrics), "n": metrics["overall"]["n"],
+           "top1": metrics["overall"]["top1"],
            "top5": metrics["overall"]["top5"], "merged_top1": metrics["overall"]["merged_top1"]}
     for key in ("kind", "capture", "source"):
         row |= {f"{key}={name}": s["merged_top1"] for name, s in metrics.get(key, {}).items()}
@@ -54,19 +56,20 @@ def _same_inputs(a: dict, b: dict) -> bool:
             ("preprocessing", "version"))
     package = ("preprocessing", "package_sha256")  # absent from artifacts written before it was recorded
     return (all(dig(a, k) is not None and dig(a, k) == dig(b, k) for k in keys)
-            and a.get("prior", "train") == b.get("prior", "train")
+            and recorded_prior(a) == recorded_prior(b)
             and (dig(a, package) is None or dig(b, package) is None or dig(a, package) == dig(b, package)))
 
 
 def ablation(model_dir: Path, root: Path, manifest: Path, out: Path, *, steps=None, variants=VARIANTS,
              workers: int = 1, after: Path | None = None, before: Path | None = None, overwrite: bool = False,
-             log=print) -> dict:
+             log=print, prior: str = "auto") -> dict:
     """Score the set once per preprocessing step with that step off; write ``out`` after every row.
 
     ``after``: the all-steps artifact of ``charclf evaluate-images``; its metrics become the all-steps row when
     it scored the same weights, manifest and preprocessing code, else that row is scored here. ``before``: the
     old preprocessing's artifact, copied in as the reference row. Rows already in ``out`` from the same inputs
-    are kept, not rescored; an ``out`` of other inputs is refused unless ``overwrite``.
+    are kept, not rescored; an ``out`` of other inputs is refused unless ``overwrite``. Every row predicts under
+    ``prior`` (``charclf.class_prior``); each row, the reference's too, says which prior it scored under.
     """
     from charclf.apps.imageprep import STEPS, preprocess_image
     from charclf.apps.realworld import require_local
@@ -79,7 +82,8 @@ def ablation(model_dir: Path, root: Path, manifest: Path, out: Path, *, steps=No
     rows = read_manifest(manifest)
     require_local(root, rows)
     model = load_model(model_dir)
-    prov = provenance(model_dir, manifest, root, 0.0, prior=resolve_prior(model.charclf_config))
+    prior = resolve_prior(model.charclf_config, prior)
+    prov = provenance(model_dir, manifest, root, 0.0, prior=prior)
     prov["variants"] = list(variants)
     done = {}
     if out.is_file():
@@ -121,7 +125,7 @@ def ablation(model_dir: Path, root: Path, manifest: Path, out: Path, *, steps=No
                 continue
         t0 = time.perf_counter()
         prep = functools.partial(preprocess_image, disable=() if step == "none" else (step,))
-        metrics, _ = evaluate(model, rows, root, variants=variants, workers=workers, preprocess=prep)
+        metrics, _ = evaluate(model, rows, root, variants=variants, workers=workers, preprocess=prep, prior=prior)
         done[step] = summary_row(metrics, step) | {"seconds": round(time.perf_counter() - t0, 1)}
         log(f"  {step} off: merged top-1 {metrics['overall']['merged_top1']:.1%} "
             f"({time.perf_counter() - t0:.0f} s)")
@@ -136,9 +140,10 @@ def ablation_table(artifact: dict):
 
     rows = [artifact["reference"]["before"]] if "before" in artifact.get("reference", {}) else []
     rows += artifact["rows"]
-    table = pd.DataFrame(rows).set_index("disabled")
+    # Each row's class prior (rows written before it was recorded scored under the training prior).
+    table = pd.DataFrame([{**r, "prior": recorded_prior(r)} for r in rows]).set_index("disabled")
     # Per source is left to the JSON: capture already splits the set (photo = photo_cards + photo_pen).
-    keep = [c for c in table.columns if c in ("n", "top1", "top5", "merged_top1", "preprocess_failures")
+    keep = [c for c in table.columns if c in ("prior", "n", "top1", "top5", "merged_top1", "preprocess_failures")
             or c.startswith(("kind=", "capture=")) or c.endswith("_merged")]
     table = table[keep]
     base = next((r["merged_top1"] for r in artifact["rows"] if r["disabled"] == "none"), None)

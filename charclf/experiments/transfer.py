@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from charclf.class_prior import COUNTS_KEY
 from charclf.errors import ConfigError, DataError
 from charclf.train.config import TrainConfig
 
@@ -90,6 +91,7 @@ def replace_head(model: nn.Module, num_classes: int, *, seed: int | None = None)
     if isinstance(config, dict):
         config = dict(config, num_classes=num_classes)
         config.pop("labels", None)
+        config.pop(COUNTS_KEY, None)  # the old classes' counts: fit records the new ones
         model.charclf_config = config
     return model
 

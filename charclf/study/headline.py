@@ -205,10 +205,10 @@ def mnist_rows(repo: Path, *, prefix: str = "") -> list[dict]:
     if table.empty or not {"transfer", "scratch"} <= set(table.index.get_level_values("run")):
         return []
     stats = table.groupby("run")["test_acc"].agg(["mean", "std", "count"])
-    records = [RunRecord.load(repo / d) for d in table["run_dir"] if (repo / d / "metrics.json").is_file()]
+    compared = table[table.index.get_level_values("run").isin(["transfer", "scratch"])]  # the row's two runs
+    records = [RunRecord.load(repo / d) for d in compared["run_dir"] if (repo / d / "metrics.json").is_file()]
     t, s = stats.loc["transfer"], stats.loc["scratch"]
     gap, noise = t["mean"] - s["mean"], max(t["std"], s["std"])
-    seeds = sorted(table.index.get_level_values("seed").unique())
     return [{"finding": "MNIST: EMNIST pre-training vs from scratch (official MNIST test, 10,000 images)",
              "result": f"transfer **{mean_pm_std(t['mean'], t['std'])}**, scratch {mean_pm_std(s['mean'], s['std'])} "
                        f"({int(t['count'])} seeds): {100 * gap:+.2f} points, "
@@ -216,8 +216,10 @@ def mnist_rows(repo: Path, *, prefix: str = "") -> list[dict]:
              "goal": mnist_goal_words(table), "precision": precision_label([r.precision for r in records],
                                                       [r.val_precision for r in records]),
              "notebook": _link("08", NOTEBOOKS["08"], prefix),
-             "artifact": " · ".join(_link(f"s{seed}", f"{MNIST_DIR}/seed{seed}/results.json", prefix)
-                                    for seed in seeds)}]
+             "artifact": " · ".join(_link(d.name, f"{MNIST_DIR}/{d.name}/results.json", prefix)
+                                    for d in sorted((repo / MNIST_DIR).glob("*seed*"), key=lambda d: ("-" in d.name,
+                                                                                               d.name))
+                                    if (d / "results.json").is_file())}]
 
 
 def mnist_goal_words(table: pd.DataFrame) -> str:
@@ -233,6 +235,7 @@ def realworld_rows(repo: Path, *, prefix: str = "") -> list[dict]:
     """The shipped model on real handwriting that is not NIST, as ``charclf predict`` reads it, beside its raw
     answers (the class prior is the one change between the two artifacts)."""
     from charclf.apps.realworld_report import GOALS
+    from charclf.class_prior import PRIOR_WORDS, recorded_prior
 
     path, raw_path = repo / REALWORLD_JSON, repo / REALWORLD_RAW_JSON
     if not path.is_file():
@@ -240,14 +243,17 @@ def realworld_rows(repo: Path, *, prefix: str = "") -> list[dict]:
     art = json.loads(path.read_text())
     m, n = art["metrics"], art["metrics"]["overall"]["n"]
     raw = json.loads(raw_path.read_text())["metrics"] if raw_path.is_file() else None
+    if raw is not None and recorded_prior(raw) == recorded_prior(m):
+        raw = None  # not the other prior: nothing to set beside it
     target = dict((key, t) for key, _, _, t in GOALS)["merged_top1"]
     sources = len(art.get("sources", {}))
-    was = (f" (raw answers, EMNIST's class frequencies: {raw['overall']['top1']:.1%} / "
+    was = (f" (under {PRIOR_WORDS[recorded_prior(raw)]}: {raw['overall']['top1']:.1%} / "
            f"{raw['overall']['merged_top1']:.1%})" if raw else "")
     return [{"finding": f"real handwriting, not NIST ({n} images, {sources} public sources): `model_hub/default` "
                         f"as `charclf predict` reads it",
              "result": f"top-1 **{m['overall']['top1']:.1%}**, merged top-1 **{m['overall']['merged_top1']:.1%}**, "
-                       f"lower case merged {m['kind']['lower']['merged_top1']:.1%}, under an even class prior{was}",
+                       f"lower case merged {m['kind']['lower']['merged_top1']:.1%}, under "
+                       f"{PRIOR_WORDS[recorded_prior(m)]}{was}",
              "goal": f"merged ≥ {target:.0%}: {goal_verdict(m['overall']['merged_top1'], target)} (one set)",
              "precision": "fp32 inference", "notebook": _link("10", NOTEBOOKS["10"], prefix),
              "artifact": _link(path.name, REALWORLD_JSON, prefix)

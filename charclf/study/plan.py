@@ -272,7 +272,8 @@ EXPERIMENTS = {
     # One setting, not searched: the mean of the last 25 epochs' weights, at a constant rate of a fifth of the
     # recipe's peak (the step schedule has fallen to 0.003 by epoch 25).
     ("minivision_s", "swa"): ({"swa_start_epoch": 26, "swa_lr": 0.01},
-                              "+ SWA: the mean of epochs 26-50's weights, at a constant lr 0.01 from epoch 26"),
+                              "+ SWA from epoch 26 (constant lr 0.01): the running mean of the epochs' weights is "
+                              "what is validated from then on; the best val epoch is kept, as in every arm"),
     # The <= 10k model under our small models' recipe still gained at its last epoch (30) on every seed: the same
     # OneCycle shape (warm-up scaled with it) over twice the epochs.
     ("minivision_xs", "charclf-long"): ({"epochs": 60, "scheduler": {"name": "onecycle", "warmup_epochs": 6}},
@@ -298,7 +299,8 @@ def _width_experiment(widths: tuple[int, ...], epochs: int) -> tuple[dict, str]:
     what = "/".join(map(str, widths))
     timing = {"epochs": epochs, "scheduler": schedule} if epochs != base.epochs else {}  # as the base: no change
     return ({"model_kwargs": {"widths": list(widths)}, **timing},
-            f"blocks {what} instead of {'/'.join(map(str, WIDTH_BASE))}, {epochs} epochs in the base's time for 50")
+            f"blocks {what} instead of {'/'.join(map(str, WIDTH_BASE))}, {epochs} epochs in the base's time for "
+            f"{base.epochs}")
 
 
 EXPERIMENTS.update({("minivision_s", variant): _width_experiment(widths, epochs)

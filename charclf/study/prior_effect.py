@@ -7,8 +7,9 @@ character equally likely. It is read first on val, where the metric matching an 
 """
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
+
+from charclf.eval.realworld_scores import dig
 
 PRIOR_NAMES = {"train": "training prior (raw answers)", "uniform": "every character equally likely"}
 
@@ -37,10 +38,19 @@ def realworld_table(train: dict, uniform: dict) -> pd.DataFrame:
     (each must say which prior it scored under)."""
     from charclf.apps.realworld_report import slices_table
 
+    from charclf.class_prior import recorded_prior
+    from charclf.errors import ConfigError
+
     for artifact, prior in ((train, "train"), (uniform, "uniform")):
-        found = artifact["metrics"].get("prior", "train")
+        found = recorded_prior(artifact["metrics"])
         if found != prior:
-            raise ValueError(f"an artifact scored under the {found} prior was passed as the {prior} one")
+            raise ConfigError(f"realworld_table: an artifact scored under the {found} prior was passed as the "
+                              f"{prior} one. Fix: pass the --prior train artifact first, the default one second")
+    weights = {dig(a, ("provenance", "model_weights_sha256")) for a in (train, uniform)}
+    if len(weights) > 1:
+        raise ConfigError("realworld_table: the two artifacts scored different weights, so the prior is not the one "
+                          "change between them. Fix: score one model folder twice (charclf evaluate-images, with "
+                          "and without --prior train)")
     table = slices_table(train, uniform)
     names = {"top-1 before": "top-1, training prior", "top-1 after": "top-1, even prior",
              "merged before": "merged, training prior", "merged after": "merged, even prior",

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from charclf.eval.record import RunRecord
+from charclf.class_prior import recorded_prior
 from charclf.eval.realworld_scores import dig, read_artifact, run_artifact
+from charclf.eval.record import RunRecord
 from charclf.study.plan import BEYOND, PlannedRun, beyond_runs
 from charclf.study.runid import RunId
 from charclf.train.run_folder import is_finished_run
@@ -28,7 +29,9 @@ from charclf.train.run_folder import is_finished_run
 REAL_COLUMNS = {"real merged": ("overall", "merged_top1"), "real top-1": ("overall", "top1"),
                 "photo merged": ("capture", "photo", "merged_top1"), "scan merged": ("capture", "scan", "merged_top1"),
                 "lower merged": ("kind", "lower", "merged_top1")}
-SETTINGS = ("precision (train / val)", "epoch chosen on")  # what else could differ between the arms: shown
+# What else could differ between the arms: shown, and "DIFFERS between the arms" when it does (a run scored on
+# the real set under another class prior than its pair, e.g., is no pair for that column).
+SETTINGS = ("precision (train / val)", "epoch chosen on", "real-world prior")
 MIN_GOAL_SEEDS = 3
 # The capture augmentation (recipe minivision_v3_nearest_capture) and its base, notebook 11's nearest arm.
 CHANGED = RunId(BEYOND, "minivision_v3", "capture").series
@@ -53,6 +56,7 @@ def seed_rows(runs_dir: Path, profile: str, series: str) -> pd.DataFrame:
                "epoch chosen on": f"{record.selection_precision or record.precision} val"}
         artifact = run_artifact(profile, planned.name)
         metrics = read_artifact(artifact)["metrics"] if artifact.is_file() else None
+        row["real-world prior"] = recorded_prior(metrics) if metrics else "not scored"
         for column, keys in REAL_COLUMNS.items():
             value = dig(metrics, keys) if metrics else None
             row[column] = math.nan if value is None else float(value)
@@ -96,6 +100,9 @@ def keep_verdict(table: pd.DataFrame) -> str:
     test_std = change.loc["std", "EMNIST test"]
     if math.isnan(real):
         return f"not measured yet: {n} paired seed(s) lack a real-world score"
+    if change.iloc[0]["real-world prior"] != "same on both arms":
+        return ("not decided: the arms were scored on the real set under different class priors (charclf "
+                "evaluate-images --prior); score them under one")
     if n < MIN_GOAL_SEEDS:
         return (f"not decided: {n} paired seed(s), the rule needs {MIN_GOAL_SEEDS} (so far real merged "
                 f"{real * 100:+.2f} points, EMNIST test {test * 100:+.2f})")

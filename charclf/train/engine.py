@@ -332,7 +332,8 @@ def _fit(model, data, config, out, resume, overwrite, progress, callbacks, info,
         unwrap(model).load_state_dict(run.best_state)
     unwrap(model).charclf_config = {**(getattr(unwrap(model), "charclf_config", None) or {}), "mean": mean,
                                     "std": std, "architecture": config.model, "num_classes": data.num_classes,
-                                    "labels": list(data.classes), "model_kwargs": dict(config.model_kwargs)}
+                                    "labels": list(data.classes), "model_kwargs": dict(config.model_kwargs),
+                                    COUNTS_KEY: hub_kw["extra"][COUNTS_KEY]}
     history = pd.DataFrame(run.history, columns=HISTORY_COLUMNS)
     metrics = _summary(history, run, time.perf_counter() - t_start, mean, std)
     # What "auto" resolved to on this machine: the same config trains in bf16 on one machine, float32 on another.

@@ -167,6 +167,12 @@ The same recipe over {seeds['n']} seeds (`seeds.json`); these weights are the se
     flags = ", ".join(machine.get("cpu_flags") or [])
     cpu = (f" on {machine['cpu_model']}" + (f" ({flags})" if flags else "")) if machine.get("cpu_model") else ""
     opt, sched, aug = train_cfg.get("optimizer", {}), train_cfg.get("scheduler", {}), train_cfg.get("augment", {})
+    from charclf.class_prior import COUNTS_KEY
+
+    prior_words = ("`charclf predict` and the demo divide out how often each character appears in these training "
+                   f"images (`{COUNTS_KEY}` in `config.json`): every character is then equally likely, as in a "
+                   "person's handwriting. `--prior train` gives the model's raw answers, for EMNIST-like data."
+                   if config.get(COUNTS_KEY) else "")
     return f"""# {title}
 
 {summary}
@@ -206,6 +212,7 @@ model = charclf.load_model("{shown}")
 ```bash
 charclf predict my_char.png --model {shown}
 ```
+{prior_words}
 
 ## Limits
 

@@ -360,3 +360,12 @@ def test_efficientnet_bad_local_files_are_clear_errors(offline, tmp_path, b2_sta
         create_model("efficientnet_b2", pretrained=True, weights_path=str(broken))
     with pytest.raises(DataError, match="does not hold efficientnet_b3"):   # a B2 file given to B3
         create_model("efficientnet_b3", pretrained=True, weights_path=str(b2_state_file[0]))
+
+
+@pytest.mark.parametrize("kwargs", [{"widths": "abc"}, {"widths": 5}, {"dropout": "x"}])
+def test_a_keyword_with_a_value_the_model_cannot_use_is_one_config_error(kwargs):
+    from charclf.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="cannot be built with") as err:
+        create_model("minivision_s", num_classes=62, **kwargs)
+    assert "Fix: give values of the defaults' kinds" in str(err.value) and "\n" not in str(err.value)

@@ -19,14 +19,16 @@ import statistics
 import sys
 from pathlib import Path
 
+from charclf.argtypes import COUNT
+
 OUT = Path("outputs") / "bench" / "widths-time-budget.json"
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=40, help="timed steps per measurement")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (the study's background runs: 1)")
+    parser.add_argument("--rounds", type=COUNT, default=5)
+    parser.add_argument("--steps", type=COUNT, default=40, help="timed steps per measurement")
+    parser.add_argument("--threads", type=COUNT, default=1, help="torch threads (the study's background runs: 1)")
     parser.add_argument("--out", default=str(OUT))
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)

@@ -88,7 +88,16 @@ def create_model(name: str, num_classes: int = 62, **kwargs) -> nn.Module:
         accepted = [p for p in signature.parameters if p != "num_classes"]
         raise ConfigError(f"model {name!r} does not accept the arguments {sorted(kwargs)} ({err}); "
                           f"accepted keyword arguments: {accepted or 'none'}") from None
-    model = factory(num_classes=num_classes, **kwargs)
+    try:
+        model = factory(num_classes=num_classes, **kwargs)
+    except (TypeError, ValueError) as err:
+        if not kwargs:  # the defaults failing is a bug of the factory, not bad input: let it surface as it is
+            raise
+        # A keyword it accepts with a value it cannot use (a string for a width, a number for a list): one line.
+        defaults = {p.name: p.default for p in signature.parameters.values()
+                    if p.name in kwargs and p.default is not inspect.Parameter.empty}
+        raise ConfigError(f"model {name!r} cannot be built with {kwargs} ({type(err).__name__}: {err}). Fix: give "
+                          f"values of the defaults' kinds: {defaults}") from None
     # What the model is, carried by the model itself: fit records it in config.json, so a run can never name
     # another architecture than the one it trained (see built_as).
     model.charclf_built_as = {"architecture": name, "model_kwargs": dict(kwargs)}

@@ -115,7 +115,9 @@ def goal_lines(goals: pd.DataFrame) -> list[str]:
             f"{row['candidate (chosen on val)']}: test {'mean ' if row['seeds'] > 1 else ''}{row['test mean']:.2%}, "
             + (f"{int(row['seeds'])} seed{'s' if row['seeds'] != 1 else ''}" if goal != "ensemble"
                else "one ensemble"))
-        lines.append(f"{goal}: target {row['target']:.1%} — {row['verdict']} ({seen})")
+        waiting = row.get("waiting for seeds (val higher)")
+        waiting = "" if waiting is None or pd.isna(waiting) or waiting == "–" else f"; waiting for seeds: {waiting}"
+        lines.append(f"{goal}: target {row['target']:.1%} — {row['verdict']} ({seen}){waiting}")
     return lines
 
 

@@ -90,8 +90,10 @@ def findings_rows(repo: str | Path | None = None, *, prefix: str = "") -> list[d
             continue
         g = goals.loc[goal]
         verdict = goal_verdict(g["test mean"], g["target"], g["test std"], seeds=int(g["seeds"]))
+        waiting = g.get("waiting for seeds (val higher)", "–")
+        waiting = "" if waiting == "–" or pd.isna(waiting) else f"; waiting for seeds: {waiting}"
         out.append(_entry_row(f"{label}, chosen on val", rows, front, g["candidate (chosen on val)"],
-                              f"≥ {g['target']:.1%}: {verdict}", "11", prefix))
+                              f"≥ {g['target']:.1%}: {verdict}{waiting}", "11", prefix))
     if ensemble is not None:
         # The ensemble whose selection method held-out val halves chose (greedy for results from before it).
         chosen = ensemble.get("cv", ensemble["greedy"])

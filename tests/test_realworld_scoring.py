@@ -286,3 +286,19 @@ def test_error_kinds_sort_each_mistake_once():
     assert table.loc["lower", "wrong"] == 4 and table.loc["lower", "letter read as a digit"] == 2
     assert table.loc["lower", ERROR_KINDS[0]] == 1 and table.loc["digit", "another digit"] == 1
     assert top_confusions(artifact, "lower")["count"].to_dict() == {"o → 0": 2, "r → n": 1}  # no case slip
+
+
+def test_a_prior_the_model_cannot_use_is_refused_before_any_image_is_preprocessed(tiny_set, tmp_path, monkeypatch):
+    from charclf.errors import ConfigError
+
+    root, manifest, _ = tiny_set
+    monkeypatch.setattr("charclf.models.hub.load_model", lambda path: StubModel())  # no class counts recorded
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("preprocessed before the prior was checked")
+
+    monkeypatch.setattr(ev, "preprocess_items", must_not_run)
+    out = tmp_path / "out" / "stub.json"
+    with pytest.raises(ConfigError, match="--prior train"):
+        ev.run_evaluation(tmp_path, root, manifest, out, variants=("ruled",), prior="uniform")
+    assert not out.exists() and not out.with_suffix(".png").exists()

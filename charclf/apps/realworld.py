@@ -188,10 +188,10 @@ def evaluate(model, rows, root: Path, *, variants=VARIANTS, workers: int = 1,
 
     from charclf.apps.predict import predict_arrays
 
+    used_prior = resolve_prior(model.charclf_config, prior)  # refused before minutes of preprocessing
     items = build_items(rows, root, variants)
     preprocess_items(items, root, workers, preprocess)
     good = [it for it in items if it["x"] is not None]
-    used_prior = resolve_prior(model.charclf_config, prior)
     ranked = predict_arrays(model, np.stack([it["x"] for it in good]), top=5, prior=used_prior) if good else []
     for it, top in zip(good, ranked):
         it["top"] = top

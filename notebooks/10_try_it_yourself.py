@@ -209,7 +209,7 @@ ctx.show(rw_report.as_percent(rw_slices), "model_hub/default on the real-world s
 # metric that matches an even prior, and plain accuracy follows NIST's frequencies. Then on the real set.
 
 # %%
-from charclf.study import prior_effect
+from charclf.apps import prior_report as prior_effect
 prior_val = prior_effect.val_table(charclf.load_model(HUB), data.val)
 ctx.show(rw_report.as_percent(prior_val), f"model_hub/default on val ({ctx.tag}), under each prior")
 prior_real = prior_effect.realworld_table(rw_after, rw_shipped)

@@ -128,7 +128,7 @@ def _artifact(prior, top1, merged):
 
 def test_prior_comparison_tables_read_one_change_and_refuse_swapped_artifacts(tmp_path):
     from charclf.data import CharDataset
-    from charclf.study import prior_effect
+    from charclf.apps import prior_report as prior_effect
 
     model = load_model(_minivision_with_counts(tmp_path, [1000] * 10 + [10] * 52))
     g = torch.Generator().manual_seed(0)

@@ -1,6 +1,7 @@
 """Add the training images' class counts to model folders saved before ``fit`` recorded them.
 
     python tools/add_class_counts.py model_hub/default outputs/runs/full/11_beyond/minivision_v3-nearest-seed2
+    charclf class-counts DIR...                         # the same, from a clone of the repository
     python tools/add_class_counts.py DIR... --write     # add them
 
 ``charclf predict`` divides a model's training prior out (``charclf.class_prior``), which needs the counts in the

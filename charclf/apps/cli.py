@@ -42,6 +42,8 @@ TOOLS = {
     "readme": "write_readme",
     "realworld-manifest": "build_realworld_manifest",
     "predict-latency": "bench_predict_latency",
+    "class-counts": "add_class_counts",
+    "time-widths": "time_budget_widths",
 }
 
 HELP = {
@@ -67,6 +69,8 @@ HELP = {
     "readme": "rewrite README.md's results block from the committed artifacts (repo only)",
     "realworld-manifest": "rebuild the real-world set's manifest from git snapshots of its sources (repo only)",
     "predict-latency": "time predict on one image and the demo's answer to a stroke (repo only)",
+    "class-counts": "add the training class counts predict divides out to older model folders (repo only)",
+    "time-widths": "time minivision_s's width/depth variants for the fixed-time-budget arms (repo only)",
 }
 # Old spellings still accepted: (subcommand, flag) -> the subcommand that replaced it.
 DEPRECATED_FLAGS = {("bench", "--time-to-accuracy"): "race"}

@@ -18,20 +18,10 @@ import time
 from pathlib import Path
 
 from charclf.class_prior import recorded_prior
-from charclf.eval.realworld_scores import dig, read_artifact  # noqa: F401 (read_artifact: notebook 10 reads it here)
+from charclf.eval.realworld_scores import GOALS, dig, read_artifact  # noqa: F401 (read_artifact: notebook 10 reads it here)
 from charclf.fileio import refuse_to_replace
 from charclf.apps.realworld import SYNTHETIC_FROM, VARIANT_FUNCS, VARIANTS, evaluate, load_row_image, provenance
 
-# The goals: (key, what, where in an artifact's metrics, target). Targets are the specification; every
-# measured value comes from an artifact.
-GOALS = (
-    ("merged_top1", "merged top-1, overall", ("overall", "merged_top1"), 0.88),
-    ("top1", "top-1, overall", ("overall", "top1"), 0.78),
-    ("photo_merged", "photographed pen on paper: merged top-1", ("capture", "photo", "merged_top1"), 0.85),
-    ("lower_merged", "lower case: merged top-1", ("kind", "lower", "merged_top1"), 0.82),
-    ("shadowed_merged", "shadowed copies (synthetic): merged top-1", ("synthetic", "shadowed", "merged_top1"), 0.75),
-    ("ruled_merged", "ruled-paper copies (synthetic): merged top-1", ("synthetic", "ruled", "merged_top1"), 0.75),
-)
 EMNIST_GOAL = ("emnist_test", "EMNIST holdout test accuracy of the shipped model", 0.87)
 STEPS_FIGURE = "steps.png"  # written by `charclf evaluate-images --ablation`, shown by notebook 10
 

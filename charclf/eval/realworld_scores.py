@@ -9,6 +9,17 @@ from pathlib import Path
 
 from charclf.paths import outputs_dir
 
+# The real-handwriting issue's goals: (key, what, where in an artifact's metrics, target), read by the report
+# (notebook 10) and the README's row. Targets are the specification; every measured value comes from an artifact.
+GOALS = (
+    ("merged_top1", "merged top-1, overall", ("overall", "merged_top1"), 0.88),
+    ("top1", "top-1, overall", ("overall", "top1"), 0.78),
+    ("photo_merged", "photographed pen on paper: merged top-1", ("capture", "photo", "merged_top1"), 0.85),
+    ("lower_merged", "lower case: merged top-1", ("kind", "lower", "merged_top1"), 0.82),
+    ("shadowed_merged", "shadowed copies (synthetic): merged top-1", ("synthetic", "shadowed", "merged_top1"), 0.75),
+    ("ruled_merged", "ruled-paper copies (synthetic): merged top-1", ("synthetic", "ruled", "merged_top1"), 0.75),
+)
+
 
 def read_artifact(path: Path) -> dict:
     """The JSON artifact at ``path``; a missing or broken one is a DataError naming the file and the fix."""

@@ -236,7 +236,7 @@ def mnist_goal_words(table: pd.DataFrame) -> str:
 def realworld_rows(repo: Path, *, prefix: str = "") -> list[dict]:
     """The shipped model on real handwriting that is not NIST, as ``charclf predict`` reads it, beside its raw
     answers (the class prior is the one change between the two artifacts)."""
-    from charclf.apps.realworld_report import GOALS
+    from charclf.eval.realworld_scores import GOALS
     from charclf.class_prior import PRIOR_WORDS, recorded_prior
 
     path, raw_path = repo / REALWORLD_JSON, repo / REALWORLD_RAW_JSON

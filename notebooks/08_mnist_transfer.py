@@ -137,8 +137,14 @@ ours = {seed: ctx.cached_json(f"08_mnist_transfer/charclf-seed{seed}", lambda fo
     for seed in seeds}
 ours_table = pd.concat({seed: pd.DataFrame(r["runs"]).set_index("run") for seed, r in ours.items()}, names=["seed"])
 ours_summary = mean_std(ours_table, "run", ["best_val_acc", "test_acc", "emnist_mnist_test_acc"])
+ours_records = {key: load_run(ctx.runs_dir / "08_mnist_transfer" / f"charclf-seed{key[0]}" / key[1]).record
+                for key in ours_table.index}
+ours_summary[("precision (train / val)", "")] = [
+    ", ".join(sorted({f"{r.precision} / {r.val_precision}" for (seed, run), r in ours_records.items() if run == name}))
+    for name in ours_summary.index]
 show_table(ours_summary, f"Transfer and scratch under charclf_best, {ours_epochs} epochs: mean and std over "
-                         f"{len(seeds)} seed(s) [{MNIST_TAG}]")
+                         f"{len(seeds)} seed(s) (the earlier recipe's runs above: their own precision column) "
+                         f"[{MNIST_TAG}]")
 mnist_goal = study_goals.mnist_goal(mnist_table(None, ctx.runs_dir / "08_mnist_transfer"))
 show_table(mnist_goal, f"The MNIST goal, the candidate chosen on val over both recipes [{MNIST_TAG}]")
 
@@ -161,6 +167,12 @@ show_table(mnist_goal, f"The MNIST goal, the candidate chosen on val over both r
 # %%
 from charclf.study.findings import transfer_found
 print("\n".join(transfer_found(summary, seeds=len(seeds), epochs=epochs, profile=ctx.profile)))
+from charclf.eval.seeds import gap_verdict
+ours_test, ours_std = ours_summary[("test_acc", "mean")], ours_summary[("test_acc", "std")]
+ours_gap = ours_test["transfer"] - ours_test["scratch"]
+print(f"- Under charclf_best ({ours_epochs} epochs): transfer {ours_test['transfer']:.2%} vs scratch "
+      f"{ours_test['scratch']:.2%} on the MNIST test ({100 * ours_gap:+.2f} points, "
+      f"{gap_verdict(ours_gap, ours_std['transfer'], ours_std['scratch'])}; {len(seeds)} seed(s)).")
 g = mnist_goal.iloc[0]
 print(f"- MNIST goal (>= {study_goals.MNIST_GOAL:.1%}): {g['verdict']}; the candidate chosen on val is "
       f"{g.get('candidate (chosen on val)', '–')}, test {g.get('test mean', float('nan')):.2%} over {g.get('seeds', 0)} "

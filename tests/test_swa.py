@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from charclf.errors import ConfigError
 from charclf.train import OptimizerConfig, SchedulerConfig, TrainConfig, fit
 from charclf.train.ema import SWA
-from tests.test_resume import CLASSES, assert_same_weights, data
+from test_resume import CLASSES, assert_same_weights, data
 
 CONFIG = TrainConfig(model="lenet", epochs=4, batch_size=32, seed=3, log_every=4, swa_start_epoch=3, swa_lr=0.01,
                      optimizer=OptimizerConfig(name="sgd", lr=0.05, momentum=0.9),

@@ -17,7 +17,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 
 from charclf.class_prior import COUNTS_KEY
 from charclf.errors import CharclfError, DataError
@@ -29,8 +28,7 @@ FIX = "restore the file from git or the run folder it came from"
 
 def training_counts(model_dir: Path, data_dir=None) -> list[int]:
     """The class counts of the images the model in ``model_dir`` trained on, rebuilt from the data."""
-    from charclf.data import load_data
-    from charclf.data.dataset import stratified_indices
+    from charclf.data import load_data, stratified_subset
 
     config = read_json(model_dir / "config.json", FIX)
     train_config_path = model_dir / config.get("train_config", "train_config.json")
@@ -42,17 +40,17 @@ def training_counts(model_dir: Path, data_dir=None) -> list[int]:
     if list(bundle.classes) != list(config["labels"]):
         raise DataError(model_dir / "config.json", f"labels differ from the {config['split']} split's",
                         "check that this folder's config.json belongs to its weights")
-    labels = bundle.train.labels.numpy()
+    train = bundle.train  # cut as fit cuts it (TrainConfig.max_train_samples, the run's seed)
     if train_config.get("max_train_samples") is not None:
-        labels = labels[stratified_indices(labels, train_config["max_train_samples"], train_config["seed"])]
+        train = stratified_subset(train, train_config["max_train_samples"], train_config["seed"])
     # What the run's record says it trained on must be what was rebuilt (a profile's subset, another data folder).
     record_path = model_dir / "metrics.json"
     record = read_json(record_path, FIX) if record_path.is_file() else {}
-    if record.get("train_samples") is not None and record["train_samples"] != len(labels):
+    if record.get("train_samples") is not None and record["train_samples"] != len(train):
         raise DataError(record_path, f"says the model trained on {record['train_samples']:,} images, but the data "
-                        f"rebuilt here has {len(labels):,}", "pass the data folder it trained on (--data-dir), or "
+                        f"rebuilt here has {len(train):,}", "pass the data folder it trained on (--data-dir), or "
                         "add the counts by hand")
-    return [int(c) for c in np.bincount(labels, minlength=bundle.num_classes)]
+    return [int(c) for c in train.class_counts()]
 
 
 def main(argv=None) -> int:

@@ -292,7 +292,17 @@ def provenance(model_dir: Path, manifest: Path, root: Path, seconds: float, prio
         manifest=repo_relative(manifest), manifest_sha256=file_sha256(manifest), data_dir=repo_relative(root),
         synthetic={"from": SYNTHETIC_FROM, "shadow_range": SHADOW_RANGE, "rule_colour": RULE_COLOUR,
                    "rule_spacing": RULE_SPACING, "rule_width": RULE_WIDTH},
-        prior=prior, seconds=round(seconds, 1))
+        # predict_logits and the numpy path both score in float32, whatever precision trained the model
+        inference_precision="fp32", model_protocol=_model_protocol(model_dir), prior=prior,
+        seconds=round(seconds, 1))
+
+
+def _model_protocol(model_dir: Path) -> str | None:
+    """The EMNIST protocol the scored model trained under, from its config.json (None when unreadable)."""
+    try:
+        return json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8")).get("protocol")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def default_out(model_dir: Path, prior: str = "auto") -> Path:

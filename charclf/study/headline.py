@@ -178,20 +178,25 @@ def avx2_race_rows(repo: Path, *, prefix: str = "") -> list[dict]:
              "notebook": _link("11", NOTEBOOKS["11"], prefix), "artifact": _link(path.name, AVX2_RACE_JSON, prefix)}]
 
 
+def mnist_result_dirs(root: Path) -> list[tuple[Path, str | None, int]]:
+    """Notebook 08's result folders under ``root`` as ``(folder, recipe or None, seed)``: ``seed<N>`` first (the
+    earlier study's comparison), then each ``<recipe>-seed<N>``, in name order; only those with results.json."""
+    import re
+
+    found = []
+    for folder in sorted(root.iterdir() if root.is_dir() else [], key=lambda d: ("-" in d.name, d.name)):
+        match = re.fullmatch(r"(?:(.+)-)?seed(\d+)", folder.name)
+        if match is not None and (folder / "results.json").is_file():
+            found.append((folder, match.group(1), int(match.group(2))))
+    return found
+
+
 def mnist_table(repo: Path | None, folder: Path | None = None) -> pd.DataFrame:
     """Notebook 08's runs over its seeds: one row per (seed, run) from each ``seed<N>/results.json`` of ``folder``
     (default: the full profile's, ``repo / MNIST_DIR``), and from each ``<recipe>-seed<N>/results.json`` (the
     same comparison under another recipe), whose runs are named ``"<run> (<recipe>)"``."""
-    import re
-
-    root = folder or repo / MNIST_DIR
     frames = {}
-    # seed<N> first (the earlier study's comparison), then each recipe's, in name order
-    for seed_dir in sorted(root.iterdir() if root.is_dir() else [], key=lambda d: ("-" in d.name, d.name)):
-        match = re.fullmatch(r"(?:(.+)-)?seed(\d+)", seed_dir.name)
-        if match is None or not (seed_dir / "results.json").is_file():
-            continue
-        recipe, seed = match.group(1), int(match.group(2))
+    for seed_dir, recipe, seed in mnist_result_dirs(folder or repo / MNIST_DIR):
         runs = pd.DataFrame(json.loads((seed_dir / "results.json").read_text())["runs"])
         if recipe:
             runs["run"] = runs["run"] + f" ({recipe})"
@@ -219,9 +224,7 @@ def mnist_rows(repo: Path, *, prefix: str = "") -> list[dict]:
                                                       [r.val_precision for r in records]),
              "notebook": _link("08", NOTEBOOKS["08"], prefix),
              "artifact": " · ".join(_link(d.name, f"{MNIST_DIR}/{d.name}/results.json", prefix)
-                                    for d in sorted((repo / MNIST_DIR).glob("*seed*"), key=lambda d: ("-" in d.name,
-                                                                                               d.name))
-                                    if (d / "results.json").is_file())}]
+                                    for d, _, _ in mnist_result_dirs(repo / MNIST_DIR))}]
 
 
 def mnist_goal_words(table: pd.DataFrame) -> str:

@@ -1,7 +1,9 @@
 """Shared fixtures. Real-data tests use ``real_data_dir`` and are skipped when the EMNIST files are absent."""
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -12,8 +14,12 @@ import torch
 # The repo-only scripts of tools/ (README writing, run migration) are tested too.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 
-# Tests must not litter the user's ~/.cache/charclf with synthetic .npy caches: one temp cache per session.
-os.environ.setdefault("CHARCLF_CACHE_DIR", tempfile.mkdtemp(prefix="charclf-test-cache-"))
+# Tests must not litter the user's ~/.cache/charclf with synthetic .npy caches: one temp cache per session,
+# removed when the session ends (each left behind holds ~150 MB; repeated runs filled a CI disk).
+if "CHARCLF_CACHE_DIR" not in os.environ:
+    _session_cache = tempfile.mkdtemp(prefix="charclf-test-cache-")
+    os.environ["CHARCLF_CACHE_DIR"] = _session_cache
+    atexit.register(shutil.rmtree, _session_cache, ignore_errors=True)
 
 # Keep the unit suite light on the 2-core CI machine; respect OMP_NUM_THREADS when the caller set it.
 torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or min(2, os.cpu_count() or 1)))

@@ -267,6 +267,27 @@ def test_mnist_goal_reads_every_recipe_of_notebook_08_and_chooses_on_val(tmp_pat
     assert goal["test mean"] == pytest.approx(0.9963) and goal["met"]
 
 
+def test_the_mnist_finding_shows_the_chosen_recipes_pair_first_and_every_other_pair(tmp_path):
+    import json
+
+    from charclf.study.headline import MNIST_DIR, mnist_rows
+
+    def write(folder, runs):
+        (tmp_path / MNIST_DIR / folder).mkdir(parents=True)
+        (tmp_path / MNIST_DIR / folder / "results.json").write_text(json.dumps({"runs": [
+            {"run": name, "best_val_acc": val, "test_acc": test, "run_dir": f"nowhere/{folder}/{name}"}
+            for name, val, test in runs]}))
+
+    for seed in (0, 1, 2):
+        write(f"seed{seed}", [("transfer", 0.992, 0.994), ("scratch", 0.991, 0.993)])
+        write(f"charclf-seed{seed}", [("transfer", 0.995, 0.9962 + seed / 10_000), ("scratch", 0.994, 0.995)])
+    row = mnist_rows(tmp_path)[0]
+    chosen, earlier = row["result"].split("; ")
+    assert chosen.startswith("transfer (charclf) **99.63% ± 0.01%**, scratch (charclf) 99.50%")
+    assert earlier.startswith("transfer 99.40% ± 0.00%, scratch 99.30%") and "**" not in earlier
+    assert "transfer (charclf), chosen on val): met" in row["goal"]
+
+
 def test_an_experiment_gets_a_verdict_only_at_three_seeds_and_from_its_paired_std():
     import pandas as pd
 

@@ -206,20 +206,43 @@ def mnist_table(repo: Path | None, folder: Path | None = None) -> pd.DataFrame:
 
 
 def mnist_rows(repo: Path, *, prefix: str = "") -> list[dict]:
+    """Notebook 08's finding: transfer against scratch under each recipe it ran (the earlier study's, then each
+    ``<recipe>-seed<N>``), the recipe of the run chosen on val for the MNIST goal first and in bold."""
     from charclf.eval.record import RunRecord
+    from charclf.study import goals as study_goals
 
     table = mnist_table(repo)
     if table.empty or not {"transfer", "scratch"} <= set(table.index.get_level_values("run")):
         return []
     stats = table.groupby("run")["test_acc"].agg(["mean", "std", "count"])
-    compared = table[table.index.get_level_values("run").isin(["transfer", "scratch"])]  # the row's two runs
-    records = [RunRecord.load(repo / d) for d in compared["run_dir"] if (repo / d / "metrics.json").is_file()]
-    t, s = stats.loc["transfer"], stats.loc["scratch"]
-    gap, noise = t["mean"] - s["mean"], max(t["std"], s["std"])
+    runs = set(stats.index)
+    chosen = str(study_goals.mnist_goal(table).iloc[0]["candidate (chosen on val)"])
+    chosen_suffix = chosen[len("transfer"):] if chosen.startswith("transfer") else None
+    suffixes = sorted({run[len("transfer"):] for run in runs if run.startswith("transfer")},
+                      key=lambda sfx: (sfx != chosen_suffix, sfx))
+    run_names = table.index.get_level_values("run")
+
+    def records_of(names) -> list:
+        dirs = table.loc[run_names.isin(names), "run_dir"]
+        return [RunRecord.load(repo / d) for d in dirs if (repo / d / "metrics.json").is_file()]
+
+    pairs = []
+    for sfx in suffixes:
+        t_name, s_name = "transfer" + sfx, "scratch" + sfx
+        if s_name not in runs:
+            continue
+        t, s = stats.loc[t_name], stats.loc[s_name]
+        gap, noise = t["mean"] - s["mean"], max(t["std"], s["std"])
+        bold = "**" if t_name == chosen else ""
+        pair_records = records_of([t_name, s_name])
+        pairs.append(f"{t_name} {bold}{mean_pm_std(t['mean'], t['std'])}{bold}, {s_name} "
+                     f"{mean_pm_std(s['mean'], s['std'])} ({int(t['count'])} seeds, "
+                     + precision_label([r.precision for r in pair_records], [r.val_precision for r in pair_records])
+                     + f"): {100 * gap:+.2f} points, " + ("within" if abs(gap) <= noise else "beyond")
+                     + " the seeds' spread")
+    records = records_of(["transfer" + sfx for sfx in suffixes] + ["scratch" + sfx for sfx in suffixes])
     return [{"finding": "MNIST: EMNIST pre-training vs from scratch (official MNIST test, 10,000 images)",
-             "result": f"transfer **{mean_pm_std(t['mean'], t['std'])}**, scratch {mean_pm_std(s['mean'], s['std'])} "
-                       f"({int(t['count'])} seeds): {100 * gap:+.2f} points, "
-                       + ("within" if abs(gap) <= noise else "beyond") + " the seeds' spread",
+             "result": "; ".join(pairs),
              "goal": mnist_goal_words(table), "precision": precision_label([r.precision for r in records],
                                                       [r.val_precision for r in records]),
              "notebook": _link("08", NOTEBOOKS["08"], prefix),

@@ -83,8 +83,9 @@ table = pd.concat({seed: pd.DataFrame(r["runs"]).set_index("run") for seed, r in
 MNIST_TAG = f"{ctx.profile} profile, official MNIST files"  # not the EMNIST holdout protocol
 from charclf.study import show_table  # ctx.show would tag these MNIST tables with the EMNIST protocol
 from charclf.study import load_run
+from charclf.study.findings import run_precision
 records = {key: load_run(ctx.runs_dir / "08_mnist_transfer" / f"seed{key[0]}" / key[1]).record for key in table.index}
-table["precision (train / val)"] = [f"{r.precision} / {r.val_precision}" for r in records.values()]
+table["precision (train / val)"] = [run_precision(r) for r in records.values()]
 show_table(table[["model", "what", "params", "optimizer", "lr", "epochs", "train_samples", "test_images",
                   "best_val_acc", "test_acc", "emnist_mnist_test_acc", "precision (train / val)", "train_time_s"]],
            f"MNIST: transfer from EMNIST vs from scratch vs Mini-Vision-V2 ({epochs} epochs each, per seed) "
@@ -140,7 +141,7 @@ ours_summary = mean_std(ours_table, "run", ["best_val_acc", "test_acc", "emnist_
 ours_records = {key: load_run(ctx.runs_dir / "08_mnist_transfer" / f"charclf-seed{key[0]}" / key[1]).record
                 for key in ours_table.index}
 ours_summary[("precision (train / val)", "")] = [
-    ", ".join(sorted({f"{r.precision} / {r.val_precision}" for (seed, run), r in ours_records.items() if run == name}))
+    ", ".join(sorted({run_precision(r) for (seed, run), r in ours_records.items() if run == name}))
     for name in ours_summary.index]
 show_table(ours_summary, f"Transfer and scratch under charclf_best, {ours_epochs} epochs: mean and std over "
                          f"{len(seeds)} seed(s) (the earlier recipe's runs above: their own precision column) "

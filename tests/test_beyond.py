@@ -229,7 +229,7 @@ def test_nearest_resampling_is_paired_seed_by_seed_with_the_bilinear_runs_of_the
                        best_val_acc=0.866, test_acc=0.863, precision="bf16",
                        evaluation={"test": {"accuracy": 0.863}, "val": {"accuracy": 0.866}})
     row = ablation_table(root, profile="full").loc["11_beyond/minivision_v3-nearest"]
-    assert row["precision (arm / baseline)"] == "bf16 (val fp32) / bf16 (val fp32)"
+    assert row["precision (arm / baseline)"] == "bf16 (val fp32) / bf16 (val fp32, epoch chosen on bf16 val)"
     assert row["also differs"] == "best epoch chosen on val in: fp32 vs bf16"
 
 
@@ -408,6 +408,20 @@ def test_the_avx2_race_goal_counts_only_an_avx2_float32_race():
 
     assert race_goal_lines(avx2_race_goal(race(capped, ("fp32", "fp32"), None)))  # no TypeError on a None value
     assert not avx2_race_goal(None).iloc[0]["met"]
+
+
+def test_a_race_ratio_is_judged_against_the_spread_of_its_seed_by_seed_ratios():
+    from charclf.study.goals import race_goals, ratio_std
+
+    race = {"target": 0.86, "seeds": [3, 4, 5], "search_seeds": [0, 1, 2], "ratio_fast": 10.5,
+            "summary": {"usual": {"seconds_to_target": [300.0, 400.0, 350.0], "seeds": [3, 4, 5], "reached": 3},
+                        "charclf_fast": {"seconds_to_target": [30.0, 35.0, 35.0], "seeds": [3, 4, 5], "reached": 3,
+                                         "seconds_to_target_mean": 33.3, "seconds_to_target_std": 2.9,
+                                         "test_acc_mean": 0.862}}}
+    assert ratio_std(race, "ratio_fast") == pytest.approx(pd.Series([10.0, 400 / 35, 10.0]).std())
+    assert ratio_std(race, "ratio") is None  # no such entrant in this race
+    row = race_goals(race).iloc[1]
+    assert row["std"] == pytest.approx(ratio_std(race, "ratio_fast")) and row["verdict"] == "met, within noise"
 
 
 def test_the_mnist_goal_reads_the_run_chosen_on_val_over_its_seeds():

@@ -305,3 +305,8 @@ def test_an_experiment_gets_a_verdict_only_at_three_seeds_and_from_its_paired_st
                           {"run": "02_augmentation/none", "change": "x", **row(1, 0, 0, float("nan"))}]).set_index("run")
     assert experiment_lines(table) == ["minivision_s-swa (+ SWA): Δ val +0.20, Δ test +0.30 points, paired std "
                                        "0.10, 3 seed(s): helps"]
+    swap = pd.DataFrame([{"run": "11_beyond/minivision_xs-charclf", "change": "recipe", **row(3, 0.2, 0.3, 0.1),
+                          "config differs in": "augment, tta", "also differs": "best epoch chosen on val in: fp32 vs bf16"}
+                         ]).set_index("run")
+    assert experiment_lines(swap)[0].endswith("helps (config differs in augment, tta; also differs: best epoch "
+                                              "chosen on val in: fp32 vs bf16)")

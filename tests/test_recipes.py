@@ -107,3 +107,15 @@ def test_config_differences_name_each_changed_path_and_skip_where_a_run_trains()
     # any JSON-like mapping: tuples equal lists, ignored keys are left out
     assert dict_differences({"a": (1, 2), "s": "random"}, {"a": [1, 2], "s": "tpe"}, ignore={"s"}) == ""
     assert dict_differences({"a": {"b": 1}}, {"a": {"b": 2}, "c": 0}) == "a.b: 1 -> 2; c: None -> 0"
+
+
+def test_changed_fields_read_a_recipe_swap_as_every_field_it_changes():
+    from charclf.train.config import changed_fields
+
+    base = TrainConfig(seed=0, name="a").to_dict()
+    one = override_config(TrainConfig(seed=1, name="b"), {"ema_decay": 0.999}).to_dict()
+    assert changed_fields(base, one) == ["ema_decay"]  # the seed and the recipe's name are not changes
+    swap = override_config(TrainConfig(), {"augment.rotation": 5.0, "optimizer.lr": 0.3, "tta": True}).to_dict()
+    assert changed_fields(base, swap) == ["augment", "optimizer", "tta"]
+    older = {k: v for k, v in base.items() if k != "swa_start_epoch"}  # a run from before the field: its default
+    assert changed_fields(older, base) == []

@@ -62,6 +62,15 @@ def test_tables_show_training_and_selection_precision(tmp_path, monkeypatch):
     assert report.precision_label(["bf16", "fp32"], ["fp32", None]) == "bf16 ×1, fp32 ×1 / val fp32"
 
 
+def test_a_precision_label_says_when_the_epoch_was_chosen_on_val_in_another_precision():
+    # an older bf16 run re-scored on val in float32 chose its epoch on bf16 val: the label must not hide it
+    assert report.precision_label(["bf16"] * 2, ["fp32"] * 2, [None] * 2) == \
+        "bf16 / val fp32, epoch chosen on bf16 val"
+    assert report.precision_label(["bf16"] * 2, ["fp32"] * 2, ["fp32", None]) == \
+        "bf16 / val fp32, epoch chosen on bf16 ×1, fp32 ×1 val"
+    assert report.precision_label(["bf16"] * 2, ["fp32"] * 2, ["fp32"] * 2) == "bf16 / val fp32"
+
+
 def test_first_difference_names_the_line():
     assert write_readme.first_difference("a\nb\n", "a\nb\n") is None
     assert write_readme.first_difference("a\nb", "a\nc").startswith("line 2: committed 'b'")

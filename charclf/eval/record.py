@@ -122,6 +122,12 @@ class RunRecord:
         return self.best_val_acc
 
     @property
+    def epoch_chosen_on(self) -> str:
+        """The numerics of the per-epoch val that chose the weights: "fp32" since fit scores val without autocast,
+        an older run's training precision (its val ran in it, whatever re-scored it later)."""
+        return self.selection_precision or self.precision
+
+    @property
     def val_precision(self) -> str:
         """The numerics of :attr:`val_acc`: "fp32", or the training precision of an older run not re-scored."""
         if self.selection_precision == "fp32" or self.precision == "fp32" or self.part("val") is not None:

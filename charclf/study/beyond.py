@@ -146,6 +146,7 @@ def ablation_table(runs_dir: Path, ensemble_results: dict | None = None, *, prof
     Deltas are in accuracy points; val decides, test is shown beside it."""
     from charclf.eval.record import RunRecord
     from charclf.study.plan import ablation_runs
+    from charclf.train.config import changed_fields
     from charclf.train.run_folder import is_finished_run
 
     rows = []
@@ -160,6 +161,7 @@ def ablation_table(runs_dir: Path, ensemble_results: dict | None = None, *, prof
             if run is base[0] or run.name in {r["run"] for r in rows}:
                 continue
             rows.append({"run": run.name, "change": run.label, "baseline": base[0].label, "seeds": 1,
+                         "config differs in": ", ".join(changed_fields(base[1].config, record.config)),
                          **_precision_columns([record], [base[1]]),
                          "val acc": record.val_acc, "test acc": record.test_acc,
                          "Δ val (pts)": 100 * (record.val_acc - base[1].val_acc),
@@ -240,18 +242,22 @@ def _means(records: list) -> tuple[float, float]:
 
 def _precision_columns(ours: list, theirs: list) -> dict:
     """Each side's training precision and the precision of its val score (``val_precision``), and any difference
-    between the sides in a column of its own: those two, and what chose the best epoch (``selection_precision``;
-    an older run's None: its training precision), so a delta is never read as the change's alone."""
+    between the sides in a column of its own: those two, and what chose the best epoch (``epoch_chosen_on``:
+    an older run's training precision), so a delta is never read as the change's alone."""
     def side(records, attr):
         return "/".join(sorted({getattr(r, attr, None) or r.precision for r in records}))
 
     differs = [f"{what}: {side(ours, attr)} vs {side(theirs, attr)}"
                for what, attr in (("precision", "precision"), ("val precision", "val_precision"),
-                                  ("best epoch chosen on val in", "selection_precision"))
+                                  ("best epoch chosen on val in", "epoch_chosen_on"))
                if side(ours, attr) != side(theirs, attr)]
-    return {"precision (arm / baseline)": f"{side(ours, 'precision')} (val {side(ours, 'val_precision')}) / "
-                                          f"{side(theirs, 'precision')} (val {side(theirs, 'val_precision')})",
-            "also differs": "; ".join(differs)}
+
+    def label(records):  # "bf16 (val fp32)", and the epoch's val where it ran in another precision
+        scored, chose = side(records, "val_precision"), side(records, "epoch_chosen_on")
+        return f"{side(records, 'precision')} (val {scored}" + (f", epoch chosen on {chose} val)" if chose != scored
+                                                               else ")")
+
+    return {"precision (arm / baseline)": f"{label(ours)} / {label(theirs)}", "also differs": "; ".join(differs)}
 
 
 def _seed_list(seeds: list[int]) -> str:
@@ -264,10 +270,14 @@ def _paired_row(run: str, change: str, baseline: str, seeds: list[int], changed:
     records ``base`` of the same seeds; ``changed`` are the changed side's records (their precision columns).
     The std of the seed-by-seed test changes goes beside the mean change: a mean change smaller than it is within
     noise."""
+    from charclf.train.config import changed_fields
+
     base_val, base_test = _means(base)
     diffs = pd.Series([100 * (t - b.test_acc) for t, b in zip(test, base)])
     mean_val, mean_test = sum(val) / len(val), sum(test) / len(test)
     return {"run": run, "change": change, "baseline": baseline, "seeds": len(seeds),
+            # read from the two sides' saved configs, not from the label: a recipe swap shows all it changes
+            "config differs in": ", ".join(changed_fields(base[0].config, changed[0].config)),
             **_precision_columns(changed, base), "val acc": mean_val, "test acc": mean_test,
             "Δ val (pts)": 100 * (mean_val - base_val), "Δ test (pts)": 100 * (mean_test - base_test),
             "Δ test paired std (pts)": diffs.std() if len(seeds) > 1 else float("nan")}

@@ -25,23 +25,24 @@ def experiment_verdict(row) -> str:
 
 
 def experiment_lines(ablation: pd.DataFrame) -> list[str]:
-    """One line per one-change experiment of notebook 11's plan (``charclf.study.plan.EXPERIMENTS``, the
-    distillation settings and test-time translation): the change, its paired deltas over the seeds both sides
-    have, and the verdict."""
-    from charclf.study.plan import BEYOND, DISTILL_EXPERIMENTS, EXPERIMENTS, TTA_SERIES
-    from charclf.study.runid import RunId
+    """One line per paired comparison of notebook 11 (``charclf.study.plan.paired_comparisons`` and test-time
+    translation): the change, its paired deltas over the seeds both sides have, and the verdict. Where the two
+    sides' saved configs differ in more than one field, or something else differs (the precision that chose
+    the epoch), the line names it: the verdict is then of those differences together."""
+    from charclf.study.plan import BEYOND
 
-    names = [RunId(BEYOND, *key).series for key in (*EXPERIMENTS, *DISTILL_EXPERIMENTS)]
-    names += [f"{series.series} +TTA" for series in TTA_SERIES]
     lines = []
-    for name in names:
-        if ablation.empty or name not in ablation.index:
+    for name, r in ([] if ablation.empty else ablation.iterrows()):
+        if not str(name).startswith(f"{BEYOND}/"):
             continue
-        r = ablation.loc[name]
         std = r["Δ test paired std (pts)"]
         spread = "" if pd.isna(std) else f", paired std {std:.2f}"
+        fields = [f for f in str(r.get("config differs in") or "").split(", ") if f]
+        caveats = ([f"config differs in {', '.join(fields)}"] if len(fields) > 1 else []) + \
+                  ([f"also differs: {r['also differs']}"] if r.get("also differs") else [])
+        verdict = experiment_verdict(r) + (f" ({'; '.join(caveats)})" if caveats else "")
         lines.append(f"{name.split('/')[-1]} ({r['change']}): Δ val {r['Δ val (pts)']:+.2f}, Δ test "
-                     f"{r['Δ test (pts)']:+.2f} points{spread}, {int(r['seeds'])} seed(s): {experiment_verdict(r)}")
+                     f"{r['Δ test (pts)']:+.2f} points{spread}, {int(r['seeds'])} seed(s): {verdict}")
     return lines
 
 

@@ -279,15 +279,16 @@ def evaluation_found(name: str, entry: dict, top: pd.DataFrame) -> list[str]:
 def precision_columns(table: pd.DataFrame, runs: dict) -> pd.DataFrame:
     """``runs_table(runs)`` with ``val precision``: what the per-epoch val that chose the weights ran in (an
     older run, recorded as None, scored val in its training precision)."""
-    chosen = {label: run.record.val_precision for label, run in runs.items()}
-    return table.assign(**{"val precision": table.index.map(chosen)})
+    scored = {label: run.record.val_precision for label, run in runs.items()}
+    chose = {label: run.record.epoch_chosen_on for label, run in runs.items()}
+    return table.assign(**{"val precision": table.index.map(scored), "epoch chosen on": table.index.map(chose)})
 
 
 def summary_precision(summary: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     """``seed_summary`` with the precisions of each model's seeds (counted where they differ)."""
     from charclf.study.report import precision_label
 
-    labels = {model: precision_label(list(g["precision"]), list(g["val precision"]))
+    labels = {model: precision_label(list(g["precision"]), list(g["val precision"]), list(g["epoch chosen on"]))
               for model, g in table.groupby("model")}
     return summary.assign(**{"precision (train / val)": summary.index.map(labels)})
 
@@ -353,9 +354,12 @@ def predictions_found(name: str, entries: list[dict], truth: list[int], pred: li
 
 
 def run_precision(record) -> str:
-    """``"bf16 / fp32"``: the precision a run trained in, and the one its per-epoch val (which chose its weights)
-    ran in — an older run, recorded as None, scored val in its training precision."""
-    return f"{record.precision} / {record.val_precision}"
+    """``"bf16 / val fp32"``: the precision a run trained in and the one its val score ran in, with ", epoch
+    chosen on bf16 val" where the per-epoch val that chose its weights ran in another (an older bf16 run,
+    re-scored in float32): :func:`charclf.study.report.precision_label` of one run."""
+    from charclf.study.report import precision_label
+
+    return precision_label([record.precision], [record.val_precision], [record.epoch_chosen_on])
 
 
 def with_precision(table: pd.DataFrame, run_dirs: dict) -> pd.DataFrame:

@@ -120,7 +120,8 @@ def avx2_race_goal(race: dict | None) -> pd.DataFrame:
                             ).set_index("goal")
     kernels = race_kernels(race.get("machine", {}))
     precisions = sorted({str(s.get("precision")) for s in race["summary"].values()})
-    margin, words = verdict(race.get("ratio_fast"), AVX2_RACE_GOAL_RATIO)
+    std = ratio_std(race, "ratio_fast")
+    margin, words = verdict(race.get("ratio_fast"), AVX2_RACE_GOAL_RATIO, std)
     in_sample = race_in_sample(race)
     if in_sample:
         words = f"not met: timed on seeds {in_sample}, which chose the recipe (in-sample)"
@@ -132,10 +133,25 @@ def avx2_race_goal(race: dict | None) -> pd.DataFrame:
     return pd.DataFrame([{
         "goal": goal, "target": AVX2_RACE_GOAL_RATIO,
         "candidate": "ratio_fast" if race.get("ratio_fast") is not None else None, "value": race.get("ratio_fast"),
-        "seeds": race.get("seeds"),
+        "std": std, "seeds": race.get("seeds"),
         "usual s (mean ± std)": _seconds(usual), "charclf_fast s (mean ± std)": _seconds(fast),
         "kernels": kernels, "precision": ", ".join(precisions), "margin": margin,
         "met": words.startswith("met"), "verdict": words}]).set_index("goal")
+
+
+# A race ratio's entrant: ratio = usual / charclf, ratio_fast = usual / charclf_fast (charclf.apps.race).
+RATIO_ENTRANT = {"ratio": "charclf", "ratio_fast": "charclf_fast", "ratio_pipeline": "charclf_fp32_nearest"}
+
+
+def ratio_std(race: dict, key: str) -> float | None:
+    """The sample std of a race ratio over its seeds: the earlier works' seconds over the entrant's, seed by
+    seed (each seed's entrants start from the same weights). None without two seeds of both."""
+    import statistics
+
+    usual = race["summary"].get("usual", {}).get("seconds_to_target") or []
+    mine = race["summary"].get(RATIO_ENTRANT.get(key, ""), {}).get("seconds_to_target") or []
+    ratios = [u / m for u, m in zip(usual, mine) if u and m]
+    return statistics.stdev(ratios) if len(ratios) > 1 else None
 
 
 def race_kernels(machine: dict) -> str:
@@ -261,6 +277,7 @@ def race_goals(race: dict) -> pd.DataFrame:
                      **judged(None, RACE_GOAL_RATIO)})
     else:
         key = max(ratios, key=ratios.get)
+        std = ratio_std(race, key)  # over the seeds: the earlier works' seconds over the entrant's, seed by seed
         rows.append({"goal": ratio_goal, "target": RACE_GOAL_RATIO, "candidate": key, "value": ratios[key],
-                     **judged(ratios[key], RACE_GOAL_RATIO)})
+                     "std": std, **judged(ratios[key], RACE_GOAL_RATIO, std)})
     return pd.DataFrame(rows).set_index("goal")

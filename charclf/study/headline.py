@@ -2,7 +2,8 @@
 00 both show (``tools/write_readme.py`` writes it into the README; notebook 00 calls :func:`findings_markdown`).
 
 Each row states a number (mean ± sample std over seeds where there are seeds), the precision that trained the
-runs and the one that scored the val part which chose them (test is always scored in float32), the goal it is
+runs, the one that scored the val that compares runs (test is always scored in float32) and, where it differs,
+the one of the per-epoch val that chose each run's weights, the goal it is
 held against, the notebook that owns it and the artifact it was read from. A goal reads "met" only when the
 mean clears it by at least one std, "met, within noise" when it clears it by less, else "not met" with the margin.
 """
@@ -64,7 +65,8 @@ def _entry_row(what: str, rows: pd.DataFrame, front: pd.DataFrame, entry: str, g
     return {"finding": what,
             "result": f"`{entry}` ({int(stats['params']):,} params): **{mean_pm_std(stats['test_mean'], stats['test_std'])}** "
                       f"test, {int(stats['n'])} seed{'s' if stats['n'] != 1 else ''}",
-            "goal": goal, "precision": precision_label(list(runs["precision"]), list(runs["val_precision"])),
+            "goal": goal, "precision": precision_label(list(runs["precision"]), list(runs["val_precision"]),
+                                                                  list(runs["epoch_chosen_on"])),
             "notebook": _link(notebook, NOTEBOOKS[notebook], prefix), "artifact": _seed_links(runs, prefix)}
 
 
@@ -105,7 +107,8 @@ def findings_rows(repo: str | Path | None = None, *, prefix: str = "") -> list[d
                               f"**{chosen['test_acc']:.2%}** test (val {chosen['val_acc']:.2%}), one ensemble",
                     "goal": f"≥ {study_goals.ENSEMBLE_GOAL:.1%}: "
                             f"{goal_verdict(chosen['test_acc'], study_goals.ENSEMBLE_GOAL)} (one ensemble)",
-                    "precision": precision_label(list(runs["precision"]), list(runs["val_precision"])),
+                    "precision": precision_label(list(runs["precision"]), list(runs["val_precision"]),
+                                                                  list(runs["epoch_chosen_on"])),
                     "notebook": _link("11", NOTEBOOKS["11"], prefix),
                     "artifact": _link("results.json", ENSEMBLE_JSON, prefix)})
     out += race_rows(repo, prefix=prefix)
@@ -142,15 +145,19 @@ def race_rows(repo: Path, *, prefix: str = "") -> list[dict]:
             precision = f"{s.get('precision', '?')} (train)"
         else:
             usual = summary.get("usual", {})
-            result = (f"`{g['candidate']}` = **{g['value']:.2f}×** (the earlier works' pipeline: "
-                      f"{usual.get('seconds_to_target_mean', float('nan')):.1f} s)")
+            pipeline_only = race.get("ratio_pipeline")
+            result = (f"`{g['candidate']}` = **{g['value']:.2f}×** (the earlier works' recipe and pipeline: "
+                      f"{usual.get('seconds_to_target_mean', float('nan')):.1f} s; our recipe `{race.get('fast_recipe')}`"
+                      f", its model and our pipeline together"
+                      + (f"; our pipeline alone, same recipe, float32 and nearest resampling: "
+                         f"`ratio_pipeline` = {pipeline_only:.2f}×)" if pipeline_only else ")"))
             verdict = g["verdict"] if not g["met"] and g["verdict"].startswith("not met: timed") else goal_verdict(
-                g["value"], study_goals.RACE_GOAL_RATIO, unit="×", scale=1.0)
+                g["value"], study_goals.RACE_GOAL_RATIO, g.get("std"), unit="×", scale=1.0)
             fast = summary.get("charclf_fast", {})
             precision = f"{usual.get('precision', '?')} against {fast.get('precision', '?')}: arms differ"
         seconds = g["target"] == study_goals.RACE_GOAL_S
         out.append({"finding": f"time-to-accuracy race: " + (f"training seconds to {race['target']:.1%} val" if seconds
-                                                             else "speed-up over the earlier works' pipeline"),
+                                                             else "speed-up over the earlier works' training"),
                     "result": result,
                     "goal": (f"≤ {study_goals.RACE_GOAL_S:.0f} s" if seconds else f"≥ {study_goals.RACE_GOAL_RATIO:.0f}×")
                             + f": {verdict}", "precision": precision,
@@ -170,7 +177,7 @@ def avx2_race_rows(repo: Path, *, prefix: str = "") -> list[dict]:
     if pd.isna(g["value"]):
         return []
     verdict = g["verdict"] if not g["met"] and g["verdict"].startswith("not met:") else goal_verdict(
-        g["value"], study_goals.AVX2_RACE_GOAL_RATIO, unit="×", scale=1.0)
+        g["value"], study_goals.AVX2_RACE_GOAL_RATIO, g.get("std"), unit="×", scale=1.0)
     return [{"finding": "time-to-accuracy race on an AVX2-only CPU (kernels capped to AVX2, float32)",
              "result": f"`ratio_fast` = **{g['value']:.2f}×** (the earlier works' pipeline: "
                        f"{g['usual s (mean ± std)']} s; `{race.get('fast_recipe')}`: {g['charclf_fast s (mean ± std)']} s)",
@@ -237,14 +244,16 @@ def mnist_rows(repo: Path, *, prefix: str = "") -> list[dict]:
         pair_records = records_of([t_name, s_name])
         pairs.append(f"{t_name} {bold}{mean_pm_std(t['mean'], t['std'])}{bold}, {s_name} "
                      f"{mean_pm_std(s['mean'], s['std'])} ({int(t['count'])} seeds, "
-                     + precision_label([r.precision for r in pair_records], [r.val_precision for r in pair_records])
+                     + precision_label([r.precision for r in pair_records], [r.val_precision for r in pair_records],
+                                       [r.epoch_chosen_on for r in pair_records])
                      + f"): {100 * gap:+.2f} points, " + ("within" if abs(gap) <= noise else "beyond")
                      + " the seeds' spread")
     records = records_of(["transfer" + sfx for sfx in suffixes] + ["scratch" + sfx for sfx in suffixes])
     return [{"finding": "MNIST: EMNIST pre-training vs from scratch (official MNIST test, 10,000 images)",
              "result": "; ".join(pairs),
              "goal": mnist_goal_words(table), "precision": precision_label([r.precision for r in records],
-                                                      [r.val_precision for r in records]),
+                                                      [r.val_precision for r in records],
+                                                      [r.epoch_chosen_on for r in records]),
              "notebook": _link("08", NOTEBOOKS["08"], prefix),
              "artifact": " · ".join(_link(d.name, f"{MNIST_DIR}/{d.name}/results.json", prefix)
                                     for d, _, _ in mnist_result_dirs(repo / MNIST_DIR))}]
@@ -358,7 +367,8 @@ def findings_markdown(repo: str | Path | None = None, *, prefix: str = "") -> st
     text = ["All on the offline `holdout` protocol (train 93,055 / val 11,634 / test 11,634 images of EMNIST "
             "ByClass, 62 classes) unless the row says otherwise; test accuracy is mean ± sample std over seeds, "
             "scored once in float32 on the weights chosen on val. *precision*: what trained the runs / what scored "
-            "the val part that chose them.", "",
+            "the val that compares them; *epoch chosen on bf16 val*: older runs chose their best epoch on val "
+            "in bf16 and were scored on val in float32 afterwards.", "",
             _markdown(findings, {"finding": "finding", "result": "result", "goal": "goal",
                                  "precision": "precision (train / val)", "notebook": "notebook",
                                  "artifact": "artifact"})]

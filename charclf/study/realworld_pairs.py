@@ -53,7 +53,7 @@ def seed_rows(runs_dir: Path, profile: str, series: str) -> pd.DataFrame:
         row = {"seed": planned.seed, "EMNIST val": record.val_acc, "EMNIST test": record.test_acc,
                "precision (train / val)": f"{record.precision} / {record.val_precision}",
                # Older runs chose their best epoch on val in their training precision; new ones in float32.
-               "epoch chosen on": f"{record.selection_precision or record.precision} val"}
+               "epoch chosen on": f"{record.epoch_chosen_on} val"}
         artifact = run_artifact(profile, planned.name)
         metrics = read_artifact(artifact)["metrics"] if artifact.is_file() else None
         row["real-world prior"] = recorded_prior(metrics) if metrics else "not scored"

@@ -82,30 +82,41 @@ def _fmt(value, spec: str) -> str:
     return format(value, spec)
 
 
-def precision_label(train: list, selection: list) -> str:
+def precision_label(train: list, selection: list, epoch_chosen_on: list | None = None) -> str:
     """``"bf16 / val fp32"``-style: the training precision of each run (counted where they differ) and the
-    precision its val score ran in (``None``: an older run, whose val ran in its training precision)."""
+    precision of the val score that compares runs (``None``: an older run, whose val ran in its training
+    precision); where the per-epoch val that chose each run's best epoch ran in another precision (an older
+    bf16 run re-scored in float32), ``"bf16 / val fp32, epoch chosen on bf16 val"``."""
     def counted(values):
         counts = Counter(values)
         return counts.most_common(1)[0][0] if len(counts) == 1 else ", ".join(
             f"{v} ×{n}" for v, n in sorted(counts.items()))
-    chosen = [s or t for t, s in zip(train, selection)]
-    return f"{counted(train)} / val {counted(chosen)}"
+    scored = [s or t for t, s in zip(train, selection)]
+    label = f"{counted(train)} / val {counted(scored)}"
+    if epoch_chosen_on is not None:
+        chose = [c or t for t, c in zip(train, epoch_chosen_on)]
+        if chose != scored:
+            label += f", epoch chosen on {counted(chose)} val"
+    return label
 
 
 def entry_precisions(rows: pd.DataFrame) -> pd.Series:
     """Per entry of :func:`charclf.study.beyond.model_rows`: the precisions of its seeds, counted where they
     differ (``frontier``'s own column shows the first seed's only)."""
-    return pd.Series({entry: precision_label(list(g["precision"]), list(g["val_precision"]))
+    return pd.Series({entry: precision_label(list(g["precision"]), list(g["val_precision"]),
+                                             list(g["epoch_chosen_on"]))
                       for entry, g in rows.groupby("entry")}, name="precision (train / val)")
 
 
 def _precision(r) -> str:
-    """"bf16 / fp32": the training precision and the one the per-epoch val ran in (an older run's val, recorded
-    as None, ran in its training precision)."""
+    """"bf16 / fp32": the training precision and the one the val column ran in (an older run's val, recorded
+    as None, ran in its training precision), and ", epoch chosen on bf16" where the per-epoch val that chose
+    the weights ran in another."""
     train = _fmt(r.precision, "s")
     selection = getattr(r, "val_precision", None)  # run_rows and RunRecord: what the val column ran in
-    return f"{train} / {selection if isinstance(selection, str) else train}"
+    chose = getattr(r, "epoch_chosen_on", None)
+    label = f"{train} / {selection if isinstance(selection, str) else train}"
+    return label + (f", epoch chosen on {chose}" if isinstance(chose, str) and chose != selection else "")
 
 
 def _seed_summary(runs: pd.DataFrame) -> list[str]:
@@ -118,7 +129,8 @@ def _seed_summary(runs: pd.DataFrame) -> list[str]:
              "| model | seeds | val acc | test acc | TTA | precision (train / val) |", "|---|---:|---:|---:|---|---|"]
     tta = runs.groupby("model")["tta"].agg(lambda v: {True: "yes", False: "no"}.get(v.iloc[0], "?")
                                            if v.nunique(dropna=False) == 1 else "mixed")
-    precisions = {model: precision_label(list(g["precision"]), list(g.get("val_precision", [None] * len(g))))
+    precisions = {model: precision_label(list(g["precision"]), list(g.get("val_precision", [None] * len(g))),
+                                         list(g.get("epoch_chosen_on", [None] * len(g))))
                   for model, g in runs.groupby("model")}
     for model, r in stats.iterrows():
         lines.append(f"| `{model}` | {int(r.n)} | {r.val_mean:.2%} ± {r.val_std:.2%} | "

@@ -204,6 +204,14 @@ def config_differences(saved: dict, current: dict) -> str:
     return dict_differences(with_new_fields(saved), current, ignore=RUN_PLACE_FIELDS)
 
 
+def changed_fields(saved: dict, current: dict) -> list[str]:
+    """The top-level TrainConfig fields in which two runs' configs (``to_dict``, older ones filled with the
+    defaults of fields added since) train differently, sorted: ``["ema_decay"]`` for a one-change arm, more for
+    a recipe swap. The seed and ``RUN_PLACE_FIELDS`` are left out."""
+    diff = dict_differences(with_new_fields(saved), with_new_fields(current), ignore=RUN_PLACE_FIELDS | {"seed"})
+    return sorted({part.split(":")[0].split(".")[0] for part in diff.split("; ")} - {""})
+
+
 def dict_differences(saved: Mapping, current: Mapping, *, ignore=frozenset()) -> str:
     """How the JSON-like mapping ``current`` differs from ``saved``, as ``"; "``-joined dotted paths
     (``augment.rotation: 10.0 -> 5.0``), keys in ``ignore`` left out; empty when they are equal. Tuples and lists

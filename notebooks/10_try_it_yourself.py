@@ -70,7 +70,9 @@ print(describe_model(HUB, "model_hub/default"))
 # %% [markdown]
 # ## A model
 #
-# The best run of notebook 04 (chosen on validation accuracy). Any run folder or `model_hub/` folder works:
+# The best run of notebook 04 under this notebook's profile (chosen on validation accuracy), so that the quick
+# profile shows a model it trained itself; `model_hub/default`, described above, is what `charclf predict` and
+# the demo use, and what the real-handwriting section below scores. Any run folder or `model_hub/` folder works:
 # `load_model` rebuilds the network, its labels and its input normalisation from `config.json` +
 # `model.safetensors` alone.
 
@@ -258,7 +260,8 @@ print(rw_report.error_kind_line(rw_kinds, "lower"))
 # ### Train for it: capture augmentation, paired seed by seed
 #
 # Can training close part of the gap? `minivision_v3-capture` is notebook 11's `minivision_v3-nearest` with one
-# change: half of the training images get what a pen, a camera and a scanner do (thicker or thinner strokes,
+# change to the recipe (the table's *epoch chosen on* column shows one more difference: the nearest seeds chose
+# their best epoch on val in bf16, the capture seeds in float32): half of the training images get what a pen, a camera and a scanner do (thicker or thinner strokes,
 # blur, fainter ink, a small elastic bend: `AugmentConfig`'s capture fields in recipe
 # `minivision_v3_nearest_capture`, their values set once from the measurements above, not searched). Both arms
 # are scored on EMNIST (val in float32, the holdout test) and on the real-world set, each run by
@@ -277,6 +280,9 @@ print(realworld_pairs.keep_verdict(capture_pairs))
 #
 # Every wrong answer (up to 160): the image as given, the 28×28 the model saw, and *label → guess confidence*
 # (*sha*/*rul*: the synthetic copies). First the old preprocessing, then the new (both under the training prior).
+# The images of the two sources whose licences do not let this repository redistribute them (the Chars74K
+# tablet drawings and the cursive scans: see the sources table) are greyed out, as are the synthetic copies
+# made from the tablet drawings; their *label → guess* stays.
 
 # %%
 for name in (rw_before["gallery"], rw_after["gallery"]):
@@ -286,8 +292,10 @@ for name in (rw_before["gallery"], rw_after["gallery"]):
 # %% [markdown]
 # ### The preprocessing, step by step, on real examples
 #
-# One image per source and the two synthetic copies of a tablet drawing: as given, then the 28×28 with no
-# cleaning step, then with the steps switched on one after another (the last column is what the model sees).
+# One image of each source whose licence lets a committed figure show it (the two photographed sources): as
+# given, then the 28×28 with no cleaning step, then with the steps switched on one after another (the last
+# column is what the model sees). The shadowed and ruled copies are made from tablet drawings, whose licence
+# does not allow that, so they are not shown; the ablation table above measures each step on them.
 # The figure is `outputs/realworld/steps.png`, drawn by `charclf.apps.realworld_report.steps_figure` from the
 # fetched set; it is shown from the committed file, so the notebook renders the same with or without the set.
 

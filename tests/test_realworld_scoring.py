@@ -1,6 +1,7 @@
 """``charclf evaluate-images`` on a tiny synthetic set with known answers (a stub model, the real preprocessing)."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import string
@@ -42,8 +43,10 @@ def ring(size=(60, 80)) -> np.ndarray:
 
 
 @pytest.fixture()
-def tiny_set(tmp_path):
-    """Six images: O (right), 0 (top-5), o (top-5, merged right), x (wrong), a crop of a two-glyph photo (O), blank."""
+def tiny_set(tmp_path, monkeypatch):
+    """Six images: O (right), 0 (top-5), o (top-5, merged right), x (wrong), a crop of a two-glyph photo (O), blank;
+    of a source "s" whose licence lets figures show its images."""
+    monkeypatch.setitem(rw.SOURCES, "s", {"redistribute": True})
     root = tmp_path / "set"
     (root / "s").mkdir(parents=True)
     arr = ring()
@@ -225,6 +228,11 @@ def test_goals_table_reads_every_number_from_the_artifacts(tmp_path):
     assert table["met"].tolist() == [True, True, False, True, True, False, True]
     emnist = table.loc[rep.EMNIST_GOAL[1]]
     assert emnist["after"] == 0.871 and pd.isna(emnist["before"])  # other weights: not read from this card
+    assert emnist["verdict"] == "met (one seed: no seeds.json beside the model)"
+    (model / "seeds.json").write_text(json.dumps({"n": 3, "test_acc_mean": 0.8705, "test_acc_std": 0.001}))
+    emnist = rep.goals_table(artifact(0.7, 0.7, 0.6, 0.05, 0.2), artifact(0.9, 0.8, 0.85, 0.8, 0.7),
+                             repo_root=tmp_path).loc[rep.EMNIST_GOAL[1]]
+    assert emnist["verdict"].startswith("met, within noise (3-seed mean 87.05% ± 0.10%")  # the seeds decide
 
 
 def test_steps_figure_shows_each_example_through_every_step(tiny_set):
@@ -238,6 +246,31 @@ def test_steps_figure_shows_each_example_through_every_step(tiny_set):
     axes = fig.axes
     assert len(axes) == 2 * (len(STEPS) + 2)  # as given, no step, then one column per step switched on
     assert axes[1].get_title() == "no step" and axes[-1].images  # the full preprocessing drew an image
+
+
+def test_figures_withhold_the_images_of_a_source_whose_licence_forbids_redistribution(tiny_set, tmp_path,
+                                                                                      monkeypatch):
+    from charclf.apps import realworld as app
+    from charclf.apps import realworld_report as rep
+
+    root, _, rows = tiny_set
+    monkeypatch.setitem(rw.SOURCES, "closed", {"redistribute": False})
+    closed = [dataclasses.replace(r, source="closed") for r in rows]
+    assert rep.pick_examples(closed + rows[1:3], variants=("ruled",)) == [(rows[1], "original"), (rows[1], "ruled")]
+    assert rep.pick_examples(closed + rows[2:3], variants=("ruled",)) == [(rows[2], "original")]  # no tablet: no copy
+    assert rep.pick_examples(closed, variants=("ruled",)) == []
+    errors = [{"id": r.id, "variant": "original", "source": r.source, "label": r.label, "capture": r.capture,
+               "path": r.path, "crop": r.crop, "pred": "x", "conf": 0.5} for r in (closed[0], rows[0])]
+    seen = np.full((28, 28), 255, dtype=np.uint8)
+    gallery = app.failure_gallery(errors, {(e["id"], "original"): {"x": seen} for e in errors}, root,
+                                  tmp_path / "g.png")
+    sheet = np.asarray(Image.open(gallery).convert("L"))
+    x0, y0 = app._gallery_cell(0)
+    x1, y1 = app._gallery_cell(1)
+    withheld = sheet[y0 + 14:y0 + 14 + app.THUMB, x0 + app.THUMB + 2:x0 + 2 * app.THUMB + 2]
+    shown = sheet[y1 + 14:y1 + 14 + app.THUMB, x1 + app.THUMB + 2:x1 + 2 * app.THUMB + 2]
+    assert (shown == 255).all() and not (withheld == 255).any()  # the closed source's 28x28 is greyed out
+    assert app.withhold_unshowable(gallery, errors) == [0]
 
 
 def test_cli_ablation_also_writes_the_step_figure_notebook_10_shows(tiny_set, tmp_path, monkeypatch, capsys):

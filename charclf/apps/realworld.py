@@ -226,36 +226,73 @@ def error_list(entries: list[dict], merge: dict[str, str]) -> list[dict]:
 
 
 # -- artifacts ------------------------------------------------------------------------------------------------
-def failure_gallery(errors: list[dict], entries_by_key: dict, root: Path, path: Path) -> Path:
-    """A PNG grid: for each wrong prediction, the input as given, the 28x28 the model saw, and label -> guess."""
+GALLERY_COLS, GALLERY_CELL = 8, (2 * THUMB + 6, THUMB + 16)
+
+
+def _gallery_cell(i: int) -> tuple[int, int]:
+    return (i % GALLERY_COLS) * GALLERY_CELL[0], (i // GALLERY_COLS) * GALLERY_CELL[1]
+
+
+def _withhold(draw, x: int, y: int) -> None:
+    """Grey out a gallery cell's two images (the input and the 28x28 made from it), keeping its label line."""
+    draw.rectangle((x, y + 14, x + 2 * THUMB + 2, y + 14 + THUMB), fill=(225, 225, 225))
+    draw.text((x + 4, y + 14 + THUMB // 2 - 6), "not shown: licence", fill=(90, 90, 90))
+
+
+def withhold_unshowable(path: Path, errors: list[dict]) -> list[int]:
+    """Grey out, in an existing gallery PNG drawn from ``errors`` (its artifact's list), the cells of sources
+    whose licence does not let a committed figure show their images (``may_show``); returns their indices."""
     from PIL import ImageDraw
 
+    from charclf.data.realworld import may_show
+
+    sheet = Image.open(path).convert("RGB")
+    draw = ImageDraw.Draw(sheet)
+    hidden = [i for i, err in enumerate(errors[:GALLERY_MAX]) if not may_show(err["source"])]
+    for i in hidden:
+        _withhold(draw, *_gallery_cell(i))
+    sheet.save(path)
+    return hidden
+
+
+def _paste_cell(sheet, err: dict, entry: dict, root: Path, x: int, y: int) -> None:
+    """A gallery cell's two images: the input as given (blank when it cannot be read) and the 28x28 it became."""
+    from charclf.data.realworld import ManifestRow
+
+    try:
+        row = ManifestRow(id=err["id"], source=err["source"], label=err["label"], capture=err["capture"],
+                          path=err["path"], url="", sha256="0" * 64, crop=tuple(err["crop"]) if err["crop"] else None)
+        image = load_row_image(row, root)
+        if err["variant"] != "original":
+            image = VARIANT_FUNCS[err["variant"]](image)
+        image = image.convert("RGB")
+        image.thumbnail((THUMB, THUMB))
+        sheet.paste(image, (x, y + 14))
+    except CharclfError:
+        pass
+    if entry["x"] is not None:
+        seen = Image.fromarray(entry["x"]).resize((THUMB, THUMB), Image.NEAREST).convert("RGB")
+        sheet.paste(seen, (x + THUMB + 2, y + 14))
+
+
+def failure_gallery(errors: list[dict], entries_by_key: dict, root: Path, path: Path) -> Path:
+    """A PNG grid: for each wrong prediction, the input as given, the 28x28 the model saw, and label -> guess.
+    Images of a source whose licence does not allow redistribution are greyed out (the label line stays)."""
+    from PIL import ImageDraw
+
+    from charclf.data.realworld import may_show
+
     shown = errors[:GALLERY_MAX]
-    cols = 8
-    cell_w, cell_h = 2 * THUMB + 6, THUMB + 16
-    rows_n = max(1, -(-len(shown) // cols))
-    sheet = Image.new("RGB", (cols * cell_w, rows_n * cell_h), "white")
+    rows_n = max(1, -(-len(shown) // GALLERY_COLS))
+    sheet = Image.new("RGB", (GALLERY_COLS * GALLERY_CELL[0], rows_n * GALLERY_CELL[1]), "white")
     draw = ImageDraw.Draw(sheet)
     for i, err in enumerate(shown):
-        x, y = (i % cols) * cell_w, (i // cols) * cell_h
+        x, y = _gallery_cell(i)
         entry = entries_by_key[(err["id"], err["variant"])]
-        try:
-            from charclf.data.realworld import ManifestRow
-
-            row = ManifestRow(id=err["id"], source=err["source"], label=err["label"], capture=err["capture"],
-                              path=err["path"], url="", sha256="0" * 64,
-                              crop=tuple(err["crop"]) if err["crop"] else None)
-            image = load_row_image(row, root)
-            if err["variant"] != "original":
-                image = VARIANT_FUNCS[err["variant"]](image)
-            image = image.convert("RGB")
-            image.thumbnail((THUMB, THUMB))
-            sheet.paste(image, (x, y + 14))
-        except CharclfError:
-            pass
-        if entry["x"] is not None:
-            seen = Image.fromarray(entry["x"]).resize((THUMB, THUMB), Image.NEAREST).convert("RGB")
-            sheet.paste(seen, (x + THUMB + 2, y + 14))
+        if not may_show(err["source"]):
+            _withhold(draw, x, y)
+        else:
+            _paste_cell(sheet, err, entry, root, x, y)
         guess = f"{err['pred']} {err['conf']:.2f}" if err["pred"] is not None else "refused"
         tag = "" if err["variant"] == "original" else f" {err['variant'][:3]}"
         draw.text((x + 1, y + 1), f"{err['label']}->{guess}{tag}", fill=(200, 0, 0))

@@ -91,10 +91,19 @@ def load_sources(path: str | Path = SOURCES_PATH) -> dict[str, dict]:
         missing = [f for f in SOURCE_FIELDS if not isinstance(src, dict) or not src.get(f)]
         if missing:
             raise DataError(path, f"source {name!r} lacks {', '.join(missing)}", _MANIFEST_FIX)
+        if not isinstance(src.get("redistribute"), bool):
+            raise DataError(path, f"source {name!r} lacks \"redistribute\": true or false (whether its licence lets "
+                                  "the repository commit its images, figures drawn from them included)", _MANIFEST_FIX)
     return data
 
 
 SOURCES = load_sources()
+
+
+def may_show(source: str) -> bool:
+    """Whether a committed figure may show images of ``source`` (or what preprocessing made of them): only where
+    its licence lets the repository redistribute them (``sources.json``'s ``redistribute``)."""
+    return SOURCES.get(source, {}).get("redistribute") is True
 
 
 def _parse_crop(text: str) -> tuple[int, int, int, int] | None:

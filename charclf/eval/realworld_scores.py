@@ -14,7 +14,8 @@ from charclf.paths import outputs_dir
 GOALS = (
     ("merged_top1", "merged top-1, overall", ("overall", "merged_top1"), 0.88),
     ("top1", "top-1, overall", ("overall", "top1"), 0.78),
-    ("photo_merged", "photographed pen on paper: merged top-1", ("capture", "photo", "merged_top1"), 0.85),
+    ("photo_merged", "photographed on paper (pen, and marker cards): merged top-1", ("capture", "photo", "merged_top1"),
+     0.85),
     ("lower_merged", "lower case: merged top-1", ("kind", "lower", "merged_top1"), 0.82),
     ("shadowed_merged", "shadowed copies (synthetic): merged top-1", ("synthetic", "shadowed", "merged_top1"), 0.75),
     ("ruled_merged", "ruled-paper copies (synthetic): merged top-1", ("synthetic", "ruled", "merged_top1"), 0.75),

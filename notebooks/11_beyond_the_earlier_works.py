@@ -143,9 +143,13 @@ if not student_status.empty:
 # %% [markdown]
 # ## The frontier: accuracy, parameters, CPU-seconds
 #
-# Every model trained in notebooks 04 and 11, one row per model and way of training it (`charnet_s-kd` is
-# `charnet_s` distilled; mean and sample std over its seeds; `n` seeds). `train s mean` is the training time on the machine that trained it (see each
-# record's provenance), `TTA` says whether the test number averages translated copies.
+# Every model trained in notebooks 04 and 11, one row per model and way of training it (`minivision_s-kd` is
+# `minivision_s` distilled; mean and sample std over its seeds; `n` seeds). `train s mean` is the training time
+# on the machine that trained it (see each record's provenance) with `threads` CPU threads: the runs come from
+# several sessions' machines, some at 1 thread and some at 2 (`minivision_s` took ~690 s at 2 threads, its
+# one-change arms ~900 s at 1), so seconds compare only between rows of one thread count, and the figure below
+# is a map, not a race (the race further down is one). `TTA` says whether the test number averages
+# translated copies.
 
 # %%
 from charclf.study.beyond import frontier, model_rows
@@ -165,8 +169,8 @@ display(ctx.save(viz.params_vs_accuracy(points, y="holdout-test accuracy", label
                                         subtitle=ctx.tag), "11_params_vs_accuracy"))
 display(ctx.save(viz.params_vs_accuracy(points, x="train s mean", y="holdout-test accuracy", label="entry",
                                         hue="precision (train / val)",
-                                        title="Accuracy per CPU-second of training (on the machine that trained "
-                                              "each run; colour: its precision)", subtitle=ctx.tag),
+                                        title="Accuracy per CPU-second of training (on the machine and threads "
+                                              "that trained each run; colour: its precision)", subtitle=ctx.tag),
                  "11_seconds_vs_accuracy"))
 
 # %% [markdown]

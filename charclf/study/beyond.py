@@ -68,6 +68,9 @@ def frontier(rows: pd.DataFrame) -> pd.DataFrame:
         "params": grouped["params"].first(), "MMACs": grouped["macs"].first() / 1e6,
         "train s mean": grouped["train_time_s"].mean(), "images / s": grouped["images_per_s"].mean(),
         "TTA": grouped["tta"].first(), "precision": grouped["precision"].first(),
+        # the CPU threads its seeds trained with ("1/2" where they differ): seconds compare only at one count
+        "threads": grouped["threads"].agg(lambda v: "/".join(sorted({str(int(t)) for t in v.dropna()})) or "?")
+        if "threads" in rows else "?",
         "distilled": grouped["distilled"].any()})).join(entry_precisions(rows))
     return out.sort_values("val_mean", ascending=False)
 

@@ -44,6 +44,8 @@ def record_row(folder: Path, r) -> dict:
         # What chose the run's best epoch: its per-epoch val's numerics (older runs: their training precision)
         "epoch_chosen_on": r.selection_precision or r.precision,
         "device": r.provenance.get("machine", {}).get("gpu") or r.device,
+        # torch's CPU threads while it trained: training seconds compare only at the same count (and host)
+        "threads": r.provenance.get("machine", {}).get("torch_threads"),
         "seed": r.seed, "git_sha": (r.git_sha or "")[:10],
     }
 

@@ -146,8 +146,8 @@ if not student_status.empty:
 # Every model trained in notebooks 04 and 11, one row per model and way of training it (`minivision_s-kd` is
 # `minivision_s` distilled; mean and sample std over its seeds; `n` seeds). `train s mean` is the training time
 # on the machine that trained it (see each record's provenance) with `threads` CPU threads: the runs come from
-# several sessions' machines, some at 1 thread and some at 2 (`minivision_s` took ~690 s at 2 threads, its
-# one-change arms ~900 s at 1), so seconds compare only between rows of one thread count, and the figure below
+# several sessions' machines, some at 1 thread and some at 2 (`minivision_s` at 2 against its one-change arms at
+# 1, in the table), so seconds compare only between rows of one thread count, and the figure below
 # is a map, not a race (the race further down is one). `TTA` says whether the test number averages
 # translated copies.
 

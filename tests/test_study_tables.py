@@ -80,8 +80,11 @@ def test_notebook_11_sentences_read_the_goal_tables():
                            "candidate (chosen on val)": "charnet_xs", "seeds": 3, "test mean": 0.8661},
                           {"goal": "<= 10k parameters", "target": 0.845, "verdict": "not met: no candidate yet"}
                           ]).set_index("goal")
-    assert goal_lines(goals) == ["<= 30k parameters: target 86.5% — met (charnet_xs: test mean 86.61%, 3 seeds)",
-                                 "<= 10k parameters: target 84.5% — not met: no candidate yet (no candidate yet)"]
+    assert goal_lines(goals) == ["<= 30k parameters (target 86.5%): met (charnet_xs: test mean 86.61%, 3 seeds)",
+                                 "<= 10k parameters (target 84.5%): not met: no candidate yet (no candidate yet)"]
+    named = pd.DataFrame([{"goal": "MNIST: >= 99.6%", "target": 0.996, "verdict": "met",
+                           "candidate (chosen on val)": "transfer", "seeds": 3, "test mean": 0.9964}]).set_index("goal")
+    assert goal_lines(named) == ["MNIST: >= 99.6%: met (transfer: test mean 99.64%, 3 seeds)"]  # no target twice
     race = pd.DataFrame([{"goal": "time", "target": 25.0, "candidate": "charclf_fast", "value": 20.04, "std": 1.0,
                           "verdict": "met"},
                          {"goal": "ratio", "target": 10.0, "candidate": None, "value": None, "verdict": "not met"}

@@ -113,12 +113,12 @@ def goal_lines(goals: pd.DataFrame) -> list[str]:
     lines = []
     for goal, row in goals.iterrows():
         seen = "no candidate yet" if pd.isna(row.get("test mean")) else (
-            f"{row['candidate (chosen on val)']}: test {'mean ' if row['seeds'] > 1 else ''}{row['test mean']:.2%}, "
-            + (f"{int(row['seeds'])} seed{'s' if row['seeds'] != 1 else ''}" if goal != "ensemble"
-               else "one ensemble"))
+            f"{row['candidate (chosen on val)']}: test {'mean ' if row['seeds'] > 1 else ''}{row['test mean']:.2%}"
+            + ("" if goal == "ensemble" else f", {int(row['seeds'])} seed{'s' if row['seeds'] != 1 else ''}"))
         waiting = row.get("waiting for seeds (val higher)")
         waiting = "" if waiting is None or pd.isna(waiting) or waiting == "–" else f"; waiting for seeds: {waiting}"
-        lines.append(f"{goal}: target {row['target']:.1%} — {row['verdict']} ({seen}){waiting}")
+        target = "" if ">=" in str(goal) else f" (target {row['target']:.1%})"  # some goals name theirs
+        lines.append(f"{goal}{target}: {row['verdict']} ({seen}){waiting}")
     return lines
 
 

@@ -298,9 +298,22 @@ def realworld_rows(repo: Path, *, prefix: str = "") -> list[dict]:
                        f"lower case merged {m['kind']['lower']['merged_top1']:.1%}, under "
                        f"{PRIOR_WORDS[recorded_prior(m)]}{was}",
              "goal": f"merged ≥ {target:.0%}: {goal_verdict(m['overall']['merged_top1'], target)} (one set)",
-             "precision": "fp32 inference", "notebook": _link("10", NOTEBOOKS["10"], prefix),
+             "precision": _shipped_precision(repo / str(art.get("provenance", {}).get("model", ""))) + "; fp32 inference",
+             "notebook": _link("10", NOTEBOOKS["10"], prefix),
              "artifact": _link(path.name, REALWORLD_JSON, prefix)
                          + (" · " + _link(raw_path.name, REALWORLD_RAW_JSON, prefix) if raw else "")}]
+
+
+def _shipped_precision(folder: Path) -> str:
+    """A model folder's training and val precisions (``run_precision`` of its metrics.json), "?" when unreadable."""
+    from charclf.errors import CharclfError
+    from charclf.eval.record import RunRecord
+    from charclf.study.findings import run_precision
+
+    try:
+        return run_precision(RunRecord.load(folder))
+    except (CharclfError, OSError, ValueError, KeyError, TypeError):
+        return "?"
 
 
 def audit_shares(audit: dict) -> dict:
@@ -328,8 +341,8 @@ def audit_rows(repo: Path, *, prefix: str = "") -> list[dict]:
     return [{"finding": "label audit: test errors that fall on suspect labels",
              "result": f"of the audit model's {s['errors']:,} test errors ({s['accuracy']:.2%} accuracy), {bound}"
                        f"**{plain:,} ({plain / s['errors']:.1%})** on plainly wrong or mis-oriented labels, "
-                       f"{soft:,} ({soft / s['errors']:.1%}) on digit/letter look-alikes; ceiling if every flag "
-                       f"were a real error {s['ceiling']:.1%} (one seed)",
+                       f"{soft:,} ({soft / s['errors']:.1%}) on digit/letter look-alikes; were every flagged test "
+                       f"label wrong, no model could score above {s['ceiling']:.1%} against these labels (one seed)",
              "goal": "–", "precision": f"{model.get('precision', '?')} / val {model.get('precision', '?')}",
              "notebook": _link("12", NOTEBOOKS["12"], prefix), "artifact": _link(path.name, AUDIT_JSON, prefix)}]
 

@@ -87,7 +87,7 @@ def test_tuned_vs_default_states_the_gaps_and_whether_seeds_can_explain_them():
     lines = search_findings({"random": _trials([0.5])}, default=default, tuned=small_gain)
     assert "val 85.74% and test 85.20% (93,055 images, 20 epochs)" in lines[1]
     assert "+0.40 points on val, -0.14 on test. The setting was chosen on val" in lines[1]
-    assert lines[2].startswith("The val gap is under 0.5 points, within what seeds alone can move two runs")
+    assert lines[2].startswith("The val gap is under 0.5 points, about two std of the gap between two runs")
 
     big_gain = fake_record(best_val_acc=0.8600, test_acc=0.8590, train_samples=93_055, epochs_run=20)
     assert search_findings({}, default=default, tuned=big_gain)[-1] == (
@@ -119,8 +119,8 @@ def test_finetune_findings_attribute_the_change_with_the_controls():
                         "separate them.")
     assert lines[1] == ("Against sgd continued from the same weights for the same epochs (val 86.50%, test 86.10% "
                         "(93,055 images, 10 epochs)): +0.10 points on val, +0.30 on test — the val gap is under 0.5 "
-                        "points, within what seeds alone can move two runs of one seed each: no measurable "
-                        "difference.")
+                        "points, about two std of the gap between two runs of one seed each (notebook 04's seeds): not "
+                        "told apart from seed noise at one seed each.")
     assert lines[2].startswith("Against adam from scratch for both stages' epochs (")
     assert lines[2].endswith("+0.80 points on val, +0.70 on test — the two stages beat one adam run of that budget, "
                              "and the test part agrees (larger than notebook 04's seed spread, but one seed each: "
@@ -162,8 +162,8 @@ def test_ablation_findings_read_each_arm_against_the_first_and_pick_on_val():
     lines = ablation_findings(table)
     assert lines[0] == "Reference, base recipe: val 86.40%, test 86.40%."
     assert lines[1] == ("no augmentation: val 86.20%, test 86.60% — -0.20 points on val, +0.20 on test: the val gap "
-                        "is under 0.5 points, within what seeds alone can move two runs of one seed each: no "
-                        "measurable difference.")
+                        "is under 0.5 points, about two std of the gap between two runs of one seed each (notebook 04's "
+                        "seeds): not told apart from seed noise at one seed each.")
     assert lines[2].endswith("+0.80 points on val, +0.60 on test: the change helps, and the test part agrees (larger "
                              "than notebook 04's seed spread, but one seed each: indicative, not conclusive).")
     assert lines[3].endswith("the change helps; the test part does not agree, so read it as noise rather than a "
@@ -229,6 +229,10 @@ def test_ablation_summary_names_the_best_arm_or_says_none_beat_the_reference():
     table.loc["lion", "best val acc"] = 0.860
     assert ablation_summary(table)[0].startswith("No arm beat the reference, base")
     assert "smoke test" in ablation_summary(table, profile="quick")[1]
+    table["test macro recall"] = [0.7275, 0.7270, 0.7566]  # what a class-weighted loss is for, beside accuracy
+    assert ablation_summary(table)[-1] == ("Highest test macro recall (the mean of the per-class recalls): mixup at "
+                                           "75.66%, against the reference's 72.75% (+2.91 points; read once on test, "
+                                           "one seed).")
 
 
 def test_every_notebook_opens_with_its_question_and_ends_with_what_it_found():

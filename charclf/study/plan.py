@@ -113,8 +113,11 @@ def _arms() -> dict[str, dict]:
             # The same runs as two arms of 02 (same config and seed): shared, not trained twice (SHARED_ARMS).
             "recipe-crop-rotation": ({}, "base: Mini-Vision-V3's recipe (SGD, StepLR, CE)"),
             "recipe-mixup-cutmix": ({"augment": recipe_aug_mixed}, "+ MixUp/CutMix"),
-            "lion": ({"optimizer": lion}, "Lion instead of SGD"),
-            "warmup-cosine-restarts": ({"scheduler": restarts}, "warmup + cosine warm restarts instead of StepLR"),
+            "lion": ({"optimizer": lion}, f"Lion (lr {lion.lr:g}, weight decay {lion.weight_decay:g}) instead of "
+                                          f"SGD (lr {RECIPES[ABLATION_RECIPE].config.optimizer.lr:g})"),
+            "warmup-cosine-restarts": ({"scheduler": restarts},
+                                       f"warmup {restarts.warmup_epochs} + cosine warm restarts every {restarts.t0} "
+                                       f"epochs (the recipe's shape scaled to {ABLATION_EPOCHS}) instead of StepLR"),
             "weighted-kldiv": ({"loss": "weighted_kldiv"}, "class-weighted KLDiv instead of cross-entropy"),
             "all-four": ({"augment": recipe_aug_mixed, "optimizer": lion, "scheduler": restarts,
                           "loss": "weighted_kldiv"}, "all four ideas together"),

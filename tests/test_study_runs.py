@@ -169,7 +169,7 @@ def test_versions_name_the_training_precision():
     from charclf.train.precision import cpu_has_fast_bf16
 
     info = versions()
-    assert info["training precision"] == ("bf16" if torch.cuda.is_available() or cpu_has_fast_bf16() else "fp32")
+    assert info["precision a run started here trains in"] == ("bf16" if torch.cuda.is_available() or cpu_has_fast_bf16() else "fp32")
 
 
 def test_a_cached_run_under_another_config_is_flagged_not_passed_off(tmp_path, monkeypatch, capsys):
@@ -197,3 +197,12 @@ def test_a_cached_run_under_another_config_is_flagged_not_passed_off(tmp_path, m
     out = cached(asked)
     assert "[04_training/mv3] WARNING" in out and "RETRAIN = True" in out
     assert "epochs: 15 -> 20" in out and "augment.rotation: 10.0 -> 5.0" in out
+
+
+def test_the_profiles_table_writes_out_what_none_means():
+    from charclf.study.profiles import profiles_table
+
+    table = profiles_table()
+    assert table.loc["train_samples", "full"] == "all" and table.loc["max_epochs", "full"] == "the recipe's own"
+    assert table.loc["train_samples", "quick"] == 3000 and isinstance(table.loc["train_samples", "quick"], int)
+    assert table.loc["max_mmacs", "full"] == "no limit" and table.loc["transfer_seeds", "full"] == "0, 1, 2"

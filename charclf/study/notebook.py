@@ -71,7 +71,7 @@ def versions() -> dict:
     from charclf.train.precision import precision_name, resolve_amp
 
     # What TrainConfig(amp="auto") trains in here: bf16 where the hardware has it natively, else float32.
-    info["training precision"] = precision_name(resolve_amp("auto", torch.device("cuda" if torch.cuda.is_available()
+    info["precision a run started here trains in"] = precision_name(resolve_amp("auto", torch.device("cuda" if torch.cuda.is_available()
                                                                                   else "cpu")))
     info["platform"] = platform.platform()
     info["colab"] = on_colab()

@@ -51,6 +51,22 @@ PROFILES = {
 }
 
 
+def profiles_table():
+    """The profiles side by side, one row per setting, as a reader reads them: ``None`` written out ("all" for a
+    size, "the recipe's own" for epochs, "no limit" for the MACs cap) and counts as integers, not floats."""
+    import dataclasses
+
+    import pandas as pd
+
+    def shown(field: str, value):
+        if value is None:
+            return "the recipe's own" if "epochs" in field else "no limit" if field == "max_mmacs" else "all"
+        return ", ".join(map(str, value)) if isinstance(value, tuple) else value
+
+    return pd.DataFrame({name: {f.name: shown(f.name, getattr(p, f.name)) for f in dataclasses.fields(p)
+                                if f.name != "name"} for name, p in PROFILES.items()}, dtype=object)
+
+
 def profile_settings(profile: str) -> ProfileSettings:
     """The quick or full profile's sizes (see :data:`PROFILES`)."""
     if profile not in PROFILES:

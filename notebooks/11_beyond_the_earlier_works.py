@@ -85,8 +85,9 @@ ctx = setup(SEED, profile=PROFILE, data_dir=DATA_DIR, protocol=PROTOCOL, retrain
 # * `minivision_s` and `minivision_s_gap` are Mini-Vision-V3 narrowed to ≤ 100k parameters, for the ≤ 100k
 #   goal, under the same nearest-resampled recipe: blocks 32/64/64 with a smaller flatten + Linear head (97,022
 #   parameters), or blocks 32/64/120 with a global-average-pool head (95,990), the parameters moved from the head
-#   to the last convolution. Plain convolutions train in bf16, several times faster on a CPU than `charnet_s`'s
-#   depthwise ones. Seed 0 of each was compared on val; only the better one trained seeds 1 and 2 (the other's
+#   to the last convolution. Plain convolutions train in bf16 on a CPU with native bf16, which `charnet_s`'s
+#   depthwise ones do not gain from (they train in float32; the frontier table's seconds show the cost, across
+#   machines and threads). Seed 0 of each was compared on val; only the better one trained seeds 1 and 2 (the other's
 #   missing seeds are listed as not trained).
 # * `minivision_v3_s2d` is the race's network (below): Mini-Vision-V3 whose 28 px block is replaced by a
 #   lossless space-to-depth stem (each 2×2 patch of the image becomes 4 channels of a 14×14 one, then a 3×3
@@ -107,7 +108,9 @@ ctx.show(status, "This notebook's runs (images/s measured before training)")
 # probabilities: **all** of them (no choice at all); a **greedy** one, built on val by forward selection with
 # replacement (start from the best member on val, add whichever member raises val accuracy most, stop when none
 # does); and **cv**, the one the goal reads. Greedy selection once fitted val noise (seven more candidates raised
-# val by 0.13 points and lowered test by 0.11), so `cv` chooses the selection *method* on held-out halves of val:
+# val by 0.13 points and lowered test by 0.11:
+# [before](../outputs/runs/full/11_beyond/ensemble/results-2026-12-02T154903+0000.json),
+# [after](../outputs/runs/full/11_beyond/ensemble/results-2026-12-02T191356+0000.json)), so `cv` chooses the selection *method* on held-out halves of val:
 # greedy, or the k best members on val averaged uniformly, for every k; each method selects on one stratified
 # half and is scored on the other, both ways, and the best held-out accuracy wins and is run on the whole of val.
 # Each member's probabilities are cached, so new runs only add their own scoring.

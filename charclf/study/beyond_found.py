@@ -58,8 +58,10 @@ def show_ensemble(ctx, ensembled: dict | None) -> None:
         return
     cv = ensembled["cv"]
     held_out = pd.Series(cv["candidates"]).sort_values(ascending=False)
-    print(f"cv: {cv['method']} chosen on held-out val halves ({cv['held_out_val_acc']:.2%}; greedy there: "
-          f"{cv['candidates']['greedy']:.2%}); its members: {', '.join(cv['members'])}")
+    runner_up = held_out.drop(cv["method"], errors="ignore")
+    print(f"cv chose {cv['method']} on held-out val halves ({cv['held_out_val_acc']:.2%}"
+          + (f"; the next best method there: {runner_up.index[0]} at {runner_up.iloc[0]:.2%}" if len(runner_up) else "")
+          + f"); its members: {', '.join(cv['members'])}")
     ctx.show(held_out.head(8).to_frame("held-out val accuracy").round(4),
              "The selection methods on held-out val halves (best 8)")
 

@@ -415,7 +415,7 @@ def over_budget(ctx, run: PlannedRun, epochs: int, estimate: float, ips: float) 
     budget = RUN_BUDGET_S.get(ctx.profile)
     if budget is None or estimate <= budget:
         return None
-    return (f"[{run.model}] not trained under the {ctx.profile} profile on this machine: its {epochs}-epoch recipe "
+    return (f"[{run.name}] not trained under the {ctx.profile} profile on this machine: its {epochs}-epoch recipe "
             f"would take ~{estimate / 3600:.1f} h at the measured {ips:,.0f} images/s (budget {budget / 3600:.0f} h "
             "per run); it needs a GPU")
 

@@ -144,6 +144,14 @@ def test_prior_comparison_tables_read_one_change_and_refuse_swapped_artifacts(tm
     assert "from 60.0% to 65.0%" in prior_effect.finding(val_tab, real)
     with pytest.raises(ConfigError, match="uniform prior was passed as the train one"):
         prior_effect.realworld_table(even, raw)
+    kinds = prior_effect.kinds_table(model, val, raw, even)  # the artifacts hold a "lower" slice only
+    assert list(kinds.index.get_level_values("kind").unique()) == ["digit", "upper", "lower"]
+    assert kinds.loc[("digit", prior_effect.PRIOR_NAMES["train"]), "val n"] == 10  # labels 0-9 of 40
+    lower = kinds.loc[("lower", prior_effect.PRIOR_NAMES["uniform"])]
+    assert lower["real merged"] == 0.72
+    assert lower["real − val (pts)"] == pytest.approx(100 * (0.72 - lower["val merged"]))
+    assert np.isnan(float(kinds.loc[("upper", prior_effect.PRIOR_NAMES["uniform"]), "real merged"]))
+    assert prior_effect.kinds_finding(kinds).startswith("Under the even prior, lowers read")
 
 
 def test_ablation_rows_scored_under_another_prior_are_not_reused():

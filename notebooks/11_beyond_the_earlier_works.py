@@ -208,7 +208,9 @@ ctx.show(goals.round(4), "The goals beyond the earlier works: met or not")
 # theirs (the older `minivision_s` seeds chose theirs on bf16 val), its widths and depths at a fixed time
 # budget (blocks 24/48/48, 48/96/96 and 32/64/64/60, each trained for the epochs that fit in the base's time for
 # 50, as `tools/time_budget_widths.py` measured), a longer OneCycle for the ≤ 10k model, two settings of
-# distillation (α 0.8, temperature 3, each against the α 0.5 student), and test-time translation averaging (the
+# distillation (α 0.8, temperature 3, each against the α 0.5 student trained again beside them,
+# `minivision_s-kd-fp32val`), each rerun base against its first training (the same config: what moves is the
+# precision of the val that chose the epoch, the threads and the machine), and test-time translation averaging (the
 # same weights scored again, so nothing else differs). *config differs in* is read from the two sides' saved
 # training configs, not from the label: a recipe swap (`minivision_xs-charclf`) lists every field it changes.
 # *also differs* names what else differs between the sides (the precision of training, of the val score, or of

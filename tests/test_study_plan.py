@@ -322,11 +322,12 @@ def test_a_cached_timing_is_re_estimated_when_the_plans_epochs_change(tmp_path, 
 
 
 def test_each_distillation_experiment_changes_one_setting_of_the_distilled_run():
-    from charclf.study.plan import BEYOND, DISTILL_EXPERIMENTS, paired_comparisons
+    from charclf.study.plan import BEYOND, DISTILL_BASE, DISTILL_EXPERIMENTS, paired_comparisons
     from charclf.study.runid import RunId
 
     full = ctx("full")
     runs = beyond_runs("full", distilled=True)
+    pairs = {(run, base_run) for run, _, base_run, _ in paired_comparisons()}
     for (model, variant), (changed, _) in DISTILL_EXPERIMENTS.items():
         arm = [r for r in runs if r.run_id.variant == variant]
         base = [r for r in runs if r.model == model and r.run_id.variant == "kd"]
@@ -334,8 +335,9 @@ def test_each_distillation_experiment_changes_one_setting_of_the_distilled_run()
         a, b = arm[0].config(full).to_dict(), base[0].config(full).to_dict()
         assert {k for k in a if a[k] != b[k]} == set(changed)
         assert a["distill_teacher"] == b["distill_teacher"]
-        assert (RunId(BEYOND, model, variant), RunId(BEYOND, model, "kd")) in {
-            (run, base_run) for run, _, base_run, _ in paired_comparisons()}
+        # each setting pairs with the alpha-0.5 student trained beside it, which pairs with the first students
+        expected = RunId(BEYOND, model, "kd") if variant == DISTILL_BASE else RunId(BEYOND, model, DISTILL_BASE)
+        assert (RunId(BEYOND, model, variant), expected) in pairs
 
 
 @pytest.mark.parametrize("extra", [["--models", "efficientnet_b2"], ["--seeds", "1"]])

@@ -329,7 +329,11 @@ DISTILLED = {"charnet_s": "charclf_small", "charnet_xs": "charclf_tiny", "minivi
 DISTILL_ALPHA = 0.5
 # Issue #38's distillation settings, each one change from the distilled minivision_s above (alpha 0.5, T 1) and
 # paired with it seed by seed: more weight on the teacher, and a softened teacher.
-DISTILL_EXPERIMENTS = {("minivision_s", "kd-a08"): ({"distill_alpha": 0.8}, "alpha 0.8 instead of 0.5"),
+# Their base: the alpha-0.5 student trained again beside them ("kd-fp32val": no change to its config), as
+# minivision_s-fp32val is for the one-change arms: the first students chose their epochs on bf16 val at 2 threads.
+DISTILL_BASE = "kd-fp32val"
+DISTILL_EXPERIMENTS = {("minivision_s", DISTILL_BASE): ({}, "the alpha 0.5 student again (its base)"),
+                       ("minivision_s", "kd-a08"): ({"distill_alpha": 0.8}, "alpha 0.8 instead of 0.5"),
                        ("minivision_s", "kd-t3"): ({"distill_temperature": 3.0},
                                                    "the teacher softened at temperature 3 instead of 1")}
 TEACHER_RUN = RunId(BEYOND, "teacher").name
@@ -357,9 +361,16 @@ def paired_comparisons() -> list[tuple[RunId, str, RunId, str]]:
                       RunId(BEYOND, "minivision_v3", recipe_run), "Mini-Vision-V3"))
     pairs.append((RunId(BEYOND, "minivision_xs", "charclf"), f"{BEYOND_PLAN[('minivision_xs', 'charclf')]}: OneCycle, "
                   "label smoothing, EMA, TTA", RunId(BEYOND, "minivision_xs"), f"{recipe}: Mini-Vision-V3's recipe"))
-    pairs += [(RunId(BEYOND, model, variant), label, RunId(BEYOND, model, "kd"),
-               f"{model} distilled at alpha {DISTILL_ALPHA}, temperature 1")
-              for (model, variant), (_, label) in DISTILL_EXPERIMENTS.items()]
+    pairs += [(RunId(BEYOND, model, variant), label, RunId(BEYOND, model, DISTILL_BASE),
+               f"{model} distilled at alpha {DISTILL_ALPHA}, temperature 1, trained beside it")
+              for (model, variant), (_, label) in DISTILL_EXPERIMENTS.items() if variant != DISTILL_BASE]
+    # Each rerun base against its first training: the same config, so what differs is the precision of the val
+    # that chose the epoch, the threads and the machine; the pair measures how much that moves the numbers.
+    rerun = "the same config trained again: epoch chosen on float32 val, 1 thread, another session's machine"
+    pairs.append((RunId(BEYOND, *EXPERIMENT_BASE), rerun, RunId(BEYOND, "minivision_s"),
+                  "minivision_s as first trained (epoch chosen on bf16 val, 2 threads)"))
+    pairs.append((RunId(BEYOND, "minivision_s", DISTILL_BASE), rerun, RunId(BEYOND, "minivision_s", "kd"),
+                  "minivision_s-kd as first trained (epoch chosen on bf16 val, 2 threads)"))
     for key, (_, label) in EXPERIMENTS.items():
         base = RunId(BEYOND, *experiment_base(key))
         pairs.append((RunId(BEYOND, *key), label, base, f"{base.stem} under {BEYOND_PLAN[experiment_base(key)]}"))

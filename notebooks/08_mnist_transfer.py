@@ -83,7 +83,7 @@ table = pd.concat({seed: pd.DataFrame(r["runs"]).set_index("run") for seed, r in
 MNIST_TAG = f"{ctx.profile} profile, official MNIST files"  # not the EMNIST holdout protocol
 from charclf.study import show_table  # ctx.show would tag these MNIST tables with the EMNIST protocol
 from charclf.study import load_run
-from charclf.study.findings import run_precision
+from charclf.study.report import run_precision
 records = {key: load_run(ctx.runs_dir / "08_mnist_transfer" / f"seed{key[0]}" / key[1]).record for key in table.index}
 table["precision (train / val)"] = [run_precision(r) for r in records.values()]
 show_table(table[["model", "what", "params", "optimizer", "lr", "epochs", "train_samples", "test_images",

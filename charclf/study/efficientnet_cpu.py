@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from charclf.study.earlier import EARLIER_EFFICIENTNET_B2
-from charclf.study.findings import run_precision
+from charclf.study.report import run_precision
 
 
 def efficientnet_cpu_table(run) -> pd.DataFrame:

@@ -59,7 +59,7 @@ def every_model(runs: list) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     :data:`EVERY_MODEL_METRICS` per model; and the table to show, mean ± std as text with the seeds, TTA and
     precisions, sorted by val mean (the number models are chosen by)."""
     from charclf.eval.seeds import format_mean_std, mean_std
-    from charclf.study.findings import run_precision
+    from charclf.study.report import run_precision
 
     records = pd.DataFrame([{"run": run.name, "model": run.record.model, "TTA": run.record.tta,
                              "precision (train / val)": run_precision(run.record),

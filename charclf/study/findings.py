@@ -13,6 +13,7 @@ from numbers import Number
 import pandas as pd
 
 from charclf.eval.seeds import SEED_NOISE_PTS  # noqa: F401  (re-exported: the notebooks read it here)
+from charclf.study.report import run_precision
 
 
 def compare_runs(d_val: float, d_test: float, better: str, worse: str, *, profile: str = "full") -> str:
@@ -357,15 +358,6 @@ def predictions_found(name: str, entries: list[dict], truth: list[int], pred: li
     refused = sum(not e["ok"] for e in entries)
     return [f"`{name}` read {right} of the {len(truth)} readable files right; {refused} file(s) were refused "
             "with a one-line error while the others ran."]
-
-
-def run_precision(record) -> str:
-    """``"bf16 / val fp32"``: the precision a run trained in and the one its val score ran in, with ", epoch
-    chosen on bf16 val" where the per-epoch val that chose its weights ran in another (an older bf16 run,
-    re-scored in float32): :func:`charclf.study.report.precision_label` of one run."""
-    from charclf.study.report import precision_label
-
-    return precision_label([record.precision], [record.val_precision], [record.epoch_chosen_on])
 
 
 def with_precision(table: pd.DataFrame, run_dirs: dict) -> pd.DataFrame:

@@ -308,7 +308,7 @@ def _shipped_precision(folder: Path) -> str:
     """A model folder's training and val precisions (``run_precision`` of its metrics.json), "?" when unreadable."""
     from charclf.errors import CharclfError
     from charclf.eval.record import RunRecord
-    from charclf.study.findings import run_precision
+    from charclf.study.report import run_precision
 
     try:
         return run_precision(RunRecord.load(folder))

@@ -102,6 +102,13 @@ def precision_label(train: list, selection: list, epoch_chosen_on: list | None =
     return label
 
 
+def run_precision(record) -> str:
+    """``"bf16 / val fp32"``: the precision a run trained in and the one its val score ran in, with ", epoch
+    chosen on bf16 val" where the per-epoch val that chose its weights ran in another (an older bf16 run,
+    re-scored in float32): :func:`precision_label` of one run."""
+    return precision_label([record.precision], [record.val_precision], [record.epoch_chosen_on])
+
+
 def entry_precisions(rows: pd.DataFrame) -> pd.Series:
     """Per entry of :func:`charclf.study.beyond.model_rows`: the precisions of its seeds, counted where they
     differ (``frontier``'s own column shows the first seed's only)."""

@@ -30,7 +30,7 @@ def write_fake_run(folder: Path, *, history: bool = True, **record_kw) -> RunRec
     record = fake_record(**record_kw)
     record.save(folder)
     (folder / "config.json").write_text(json.dumps({"architecture": record.model, "num_classes": 62,
-                                                    "labels": ["x"] * 62, "mean": 0.17, "std": 0.33,
+                                                    "labels": [f"c{i}" for i in range(62)], "mean": 0.17, "std": 0.33,
                                                     "protocol": record.data["protocol"],
                                                     "train_class_counts": [10] * 62}))
     if history:

@@ -101,11 +101,11 @@ BAD_CONFIGS = {
     "missing_keys": (write_config('{"architecture": "lenet5_keras"}'), "lacks the keys"),
     "model_kwargs_list": (with_config(model_kwargs=[1, 2]), "'model_kwargs' must be an object"),
     "short_labels": (with_config(labels=["a", "b"]), "has 2 labels but num_classes is 4"),
-    "labels_not_strings": (with_config(labels=[1, 2, 3, 4]), "'labels' must be a list of strings"),
+    "labels_not_strings": (with_config(labels=[1, 2, 3, 4]), "'labels' must be a list of non-empty strings"),
     "num_classes_string": (with_config(num_classes="4"), "'num_classes' must be a whole number"),
     "num_classes_zero": (with_config(num_classes=0, labels=[]), "'num_classes' must be a whole number >= 1"),
-    "std_zero": (with_config(std=0), "'std' must be a finite number in (0, 1]"),
-    "std_negative": (with_config(std=-0.3), "'std' must be a finite number in (0, 1]"),
+    "std_zero": (with_config(std=0), "'std' must be a finite number in [0.01, 1]"),
+    "std_negative": (with_config(std=-0.3), "'std' must be a finite number in [0.01, 1]"),
     "std_nan": (write_config('{"architecture": "lenet5_keras", "num_classes": 4, "labels": ["a","b","c","d"], '
                              '"mean": 0.1, "std": NaN}'), "'std' must be a finite number"),
     "mean_string": (with_config(mean="0.1"), "'mean' must be a finite number"),
@@ -116,6 +116,11 @@ BAD_CONFIGS = {
     "architecture_number": (with_config(architecture=5), "'architecture' must be a model name"),
     "model_kwargs_unknown": (with_config(model_kwargs={"depth": 3}), "does not accept the arguments ['depth']"),
     "orientation": (with_config(orientation="transposed"), "'orientation' must be \"upright\""),
+    "labels_repeated": (with_config(labels=["a", "a", "c", "d"]), "names the classes ['a'] more than once"),
+    "labels_empty": (with_config(labels=["a", "", "c", "d"]), "'labels' must be a list of non-empty strings"),
+    "std_tiny": (with_config(std=1e-30), "'std' must be a finite number in [0.01, 1]"),
+    "duplicate_key": (write_config('{"architecture": "lenet5_keras", "num_classes": 4, "labels": ["a","b","c","d"], '
+                                   '"mean": 0.1, "std": 0.3, "mean": 0.9}'), "holds the key 'mean' twice"),
 }
 
 
@@ -895,3 +900,41 @@ def test_the_latency_benchmark_does_not_replace_an_earlier_result(tmp_path, caps
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(earlier) in err and "--overwrite" in err
     assert snapshot(tmp_path) == before
+
+
+@pytest.fixture(scope="module")
+def fast_model(tmp_path_factory):
+    """A minivision_s folder: the architecture `charclf predict` runs through its numpy path."""
+    import torch
+
+    from charclf.models import create_model
+    from charclf.models.hub import save_pretrained
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("fast") / "m"
+    save_pretrained(create_model("minivision_s", num_classes=4), folder, architecture="minivision_s",
+                    num_classes=4, labels=list("abcd"), mean=0.17, std=0.33, protocol="holdout")
+    return folder
+
+
+@pytest.mark.parametrize("change,expected", [(with_config(mean=5.0), "'mean' must be a finite number in [0, 1]"),
+                                             (with_config(input_size=[32, 32]), "'input_size' must be [28, 28]"),
+                                             (with_config(mean="0.17"), "'mean' must be a finite number")])
+def test_the_numpy_predict_path_refuses_what_the_torch_loader_refuses(fast_model, image, tmp_path, capsys, change,
+                                                                     expected):
+    folder = edited_copy(fast_model, tmp_path / "m", change)
+    line = cli_error(capsys, ["predict", str(image), "--model", str(folder)])
+    assert f"{folder / 'config.json'}:" in line and expected in line and "Fix:" in line, line
+
+
+def test_weights_holding_nan_are_refused_not_predicted_with(fast_model, image, tmp_path, capsys):
+    from safetensors.torch import load_file, save_file
+
+    folder = edited_copy(fast_model, tmp_path / "m", lambda d: None)
+    state = load_file(str(folder / "model.safetensors"))
+    state["classifier.4.bias"][0] = float("nan")  # what a diverged run saves
+    save_file(state, str(folder / "model.safetensors"))
+    with pytest.raises(DataError, match="holds NaN or infinite values"):
+        load_model(folder)
+    line = cli_error(capsys, ["predict", str(image), "--model", str(folder)])
+    assert "holds NaN or infinite values (in classifier.4.bias)" in line and "Fix:" in line, line

@@ -8,8 +8,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "charclf"
 RANK = {"core": 0, "data": 1, "models": 2, "eval": 3, "train": 4, "experiments": 5, "apps": 6, "study": 6}
-CORE = {"argtypes", "class_prior", "errors", "fileio", "paths", "provenance", "runlock", "tensorops", "__init__",
-        "__main__"}
+CORE = {"argtypes", "class_prior", "errors", "fileio", "model_config", "paths", "provenance", "runlock", "tensorops",
+        "__init__", "__main__"}
 
 
 def layer(module: str) -> str | None:

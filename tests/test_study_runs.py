@@ -43,27 +43,36 @@ def test_retrain_env_overrides_the_parameter(monkeypatch):
 def test_cached_run_loads_a_finished_run_and_retrains_on_request(tmp_path, monkeypatch):
     monkeypatch.delenv(RETRAIN_ENV, raising=False)
     calls = []
-    first = cached_run("04_training/lenet", "quick", _fake_training(calls), runs_root=tmp_path)
-    assert not first.cached and len(calls) == 1 and first.dir == tmp_path / "quick" / "04_training" / "lenet"
-    again = cached_run("04_training/lenet", "quick", _fake_training(calls), runs_root=tmp_path)
+    first = cached_run("04_training/lenet", "quick", _fake_training(calls), runs_root=tmp_path / "runs")
+    assert not first.cached and len(calls) == 1 and first.dir == tmp_path / "runs" / "quick" / "04_training" / "lenet"
+    again = cached_run("04_training/lenet", "quick", _fake_training(calls), runs_root=tmp_path / "runs")
     assert again.cached and len(calls) == 1 and again.record.best_val_acc == 0.5
     (again.dir / "stale.txt").write_text("from an older run")
     monkeypatch.setenv(RETRAIN_ENV, "1")
-    fresh = cached_run("04_training/lenet", "quick", _fake_training(calls), runs_root=tmp_path)
+    fresh = cached_run("04_training/lenet", "quick", _fake_training(calls), runs_root=tmp_path / "runs")
     assert not fresh.cached and len(calls) == 2 and not (fresh.dir / "stale.txt").exists()
+    # retraining replaced the run, and deleted nothing: the old folder (its note too) was moved beside runs/
+    kept = list((tmp_path / "replaced" / "quick" / "04_training").glob("lenet-*"))
+    assert len(kept) == 1 and (kept[0] / "stale.txt").read_text() == "from an older run"
+    assert (kept[0] / "metrics.json").is_file()
 
 
 def test_an_unfinished_run_is_rebuilt_and_a_silent_builder_fails_loudly(tmp_path, monkeypatch):
     monkeypatch.delenv(RETRAIN_ENV, raising=False)
-    half = tmp_path / "quick" / "x"
+    half = tmp_path / "runs" / "quick" / "x"
     half.mkdir(parents=True)
     (half / "history.csv").write_text("epoch\n1\n")  # killed before metrics.json
+    (half / "model.safetensors").write_bytes(b"50 epochs of weights")  # and no resume.pt: it cannot continue
+    (half / "NOTES.md").write_text("mine")
     calls = []
-    assert not cached_run("x", "quick", _fake_training(calls), runs_root=tmp_path).cached and calls
+    assert not cached_run("x", "quick", _fake_training(calls), runs_root=tmp_path / "runs").cached and calls
+    kept = list((tmp_path / "replaced" / "quick").glob("x-*"))  # trained afresh; the old folder kept whole
+    assert len(kept) == 1 and (kept[0] / "NOTES.md").read_text() == "mine"
+    assert (kept[0] / "model.safetensors").read_bytes() == b"50 epochs of weights"
     with pytest.raises(TrainingError, match="metrics.json"):
-        cached_run("y", "quick", lambda d: None, runs_root=tmp_path)
+        cached_run("y", "quick", lambda d: None, runs_root=tmp_path / "runs")
     with pytest.raises(UnknownNameError, match="quick"):
-        cached_run("x", "quik", _fake_training(calls), runs_root=tmp_path)
+        cached_run("x", "quik", _fake_training(calls), runs_root=tmp_path / "runs")
 
 
 def test_cached_json(tmp_path, monkeypatch):

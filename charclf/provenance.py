@@ -95,6 +95,20 @@ def run_metadata(**extra) -> dict:
     return meta
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _refuse_duplicate_keys(pairs: list) -> dict:
+    """json's object hook: a key given twice is an error, not "the last one wins" (a hand-edited config)."""
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
 def read_json(path: str | Path, fix: str) -> object:
     """The JSON value in ``path``; an unreadable file, a folder, non-UTF-8 bytes or bad JSON is a one-line
     ``DataError`` naming the file, with ``fix`` as its fix (model and run folders' JSON files, config files)."""
@@ -106,7 +120,9 @@ def read_json(path: str | Path, fix: str) -> object:
     except OSError as err:
         raise file_error(path, err, fix) from err
     try:
-        return json.loads(data.decode("utf-8"))
+        return json.loads(data.decode("utf-8"), object_pairs_hook=_refuse_duplicate_keys)
+    except _DuplicateKey as err:
+        raise DataError(path, f"holds the key {err.args[0]!r} twice (JSON keeps only the last, silently)", fix) from err
     except UnicodeDecodeError as err:
         raise DataError(path, f"is not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start}), so not "
                         "JSON", fix) from err

@@ -12,7 +12,6 @@ The layers mirror ``charclf.models.minivision``: blocks Conv3x3(pad 1) -> MaxPoo
 """
 from __future__ import annotations
 
-import json
 import math
 from functools import lru_cache
 from pathlib import Path
@@ -93,7 +92,9 @@ def load(model_dir: str | Path) -> NumpyMiniVision | None:
     expected (the caller then uses torch, whose loader explains any problem)."""
     model_dir = Path(model_dir)
     try:
-        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        from charclf.model_config import read_model_config
+
+        config = read_model_config(model_dir)  # the torch loader's checks, the same refusals (then torch says why)
         widths = ARCHITECTURES.get(config.get("architecture"))
         if widths is None or config.get("model_kwargs") or config.get("orientation", "upright") != "upright":
             return None

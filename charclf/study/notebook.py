@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -238,10 +237,12 @@ class StudyContext:
 
     def workdir(self, name: str) -> Path:
         """``outputs/runs/<profile>/<name>`` for a step that caches itself (e.g. an Optuna study in SQLite,
-        which resumes or reuses finished trials); emptied first when retraining."""
+        which resumes or reuses finished trials); set aside first when retraining (moved, never deleted)."""
+        from charclf.study.runs import set_aside
+
         path = self.runs_dir / name
         if self.retrain and path.exists():
-            shutil.rmtree(path)
+            set_aside(path, self.runs_dir.parent, "retraining")  # runs_dir: outputs/runs/<profile>
         if self.train_missing:  # rendering writes nothing: a step with nothing cached says so itself
             path.mkdir(parents=True, exist_ok=True)
         return path

@@ -27,6 +27,33 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 
 
+REPLACED_DIR = "replaced"  # beside runs/: where retraining moves the folders it replaces (never in a table)
+
+
+def set_aside(folder: Path, runs_root: Path, why: str) -> Path:
+    """Move ``folder`` (under ``runs_root``) to ``<runs_root>/../replaced/<its path under runs_root>-<UTC time>``
+    instead of deleting it, and say where: retraining replaces a run, but nothing the study did not just write
+    is ever deleted (weights, notes, another tool's files go with the folder). Returns the new place."""
+    import time
+
+    folder, runs_root = Path(folder), Path(runs_root)
+    try:
+        inside = folder.resolve().relative_to(runs_root.resolve())
+    except ValueError:
+        inside = Path(folder.name)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = runs_root.parent / REPLACED_DIR / inside.parent / f"{inside.name}-{stamp}"
+    n = 1
+    while target.exists():  # two set asides within a second
+        n += 1
+        target = target.with_name(f"{inside.name}-{stamp}-{n}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(folder), str(target))
+    print(f"[{inside.as_posix()}] {why}: moved the old folder to {_display_path(target)} (delete it yourself once "
+          "you no longer need it)")
+    return target
+
+
 def retrain_requested(retrain: bool = False) -> bool:
     """``retrain``, unless ``$CHARCLF_RETRAIN`` says otherwise (``1``/``0``): CI forces real training this way,
     because nbmake runs the committed notebooks as they are and cannot inject parameters."""
@@ -104,14 +131,16 @@ def cached_run(name: str, profile: str, build_fn: Callable[[Path], object], retr
     ``build_fn`` trains into the folder it is given (typically ``fit(model, data, cfg, run_dir)``). A folder
     that was killed mid-way with a resume state (``resume.pt``) is handed to ``build_fn`` as it is, which
     resumes it (``fit`` refuses a resume under another config). Any other unfinished folder, or one that is to
-    be retrained, is removed first, so a stale metrics.json can never sit beside new weights.
+    be retrained, is set aside first (:func:`set_aside`: moved, never deleted), so a stale metrics.json can never
+    sit beside new weights and no weights or notes are lost.
 
     ``train_missing=False`` (rendering) only loads: a run that is not finished raises :class:`NotTrainedYet`
     and nothing is trained or removed.
     """
     profile_settings(profile)  # refuse unknown profiles before touching any folder
     retrain = retrain_requested(retrain)
-    run_dir = Path(runs_root or outputs_dir() / "runs") / profile / name
+    root = Path(runs_root or outputs_dir() / "runs")
+    run_dir = root / profile / name
     if not train_missing and (retrain or not is_finished_run(run_dir)):
         raise (not_trained_yet(f"run {name!r}", run_dir, profile) if not retrain else _render_and_retrain())
     if not retrain and is_finished_run(run_dir):
@@ -121,7 +150,8 @@ def cached_run(name: str, profile: str, build_fn: Callable[[Path], object], retr
               f"set RETRAIN = True or CHARCLF_RETRAIN=1 to train it again")
         return run
     if run_dir.exists() and (retrain or not resumable(run_dir)):
-        shutil.rmtree(run_dir)
+        set_aside(run_dir, root, "retraining" if retrain else
+                  "an unfinished run with no resume state (resume.pt) to continue from: training it afresh")
     elif run_dir.exists():  # a run killed mid-way (session end): continue it exactly where it stopped
         print(f"[{name}] resuming the unfinished run {_display_path(run_dir)}")
     run_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -210,7 +240,8 @@ def cached_json(name: str, profile: str, build_fn: Callable[[Path], object], ret
     (rendering) only loads, like :func:`cached_run`."""
     profile_settings(profile)
     retrain = retrain_requested(retrain)
-    folder = Path(runs_root or outputs_dir() / "runs") / profile / name
+    root = Path(runs_root or outputs_dir() / "runs")
+    folder = root / profile / name
     path = folder / filename
     if not train_missing and (retrain or not path.is_file()):
         raise not_trained_yet(f"experiment {name!r} ({filename})", folder, profile) if not retrain \
@@ -221,7 +252,7 @@ def cached_json(name: str, profile: str, build_fn: Callable[[Path], object], ret
               f"git {str(results.get('git_sha', '?'))[:12]}); set RETRAIN = True or CHARCLF_RETRAIN=1 to rerun")
         return results
     if folder.exists() and retrain:
-        shutil.rmtree(folder)
+        set_aside(folder, root, "rerunning")
     elif folder.exists():  # killed mid-way (session end): build_fn resumes or reuses the runs it finished
         print(f"[{name}] continuing the unfinished experiment {_display_path(folder)}")
     folder.mkdir(parents=True, exist_ok=True)

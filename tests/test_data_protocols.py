@@ -257,3 +257,14 @@ def test_only_the_two_official_test_files_reproduce_the_study_split(real_data_di
         for part in ("train", "val", "test"):
             assert torch.equal(getattr(fresh, part).images, getattr(reference, part).images)
             assert torch.equal(getattr(fresh, part).labels, getattr(reference, part).labels)
+
+
+def test_facts_saved_before_the_index_file_was_recorded_match_the_shipped_file_only():
+    from charclf.data.protocols import SHIPPED_SHA256, with_recorded_index
+
+    old = {"split": "byclass", "protocol": "holdout", "sizes": {"test": 3}}
+    shipped = {**old, "index_sha256": SHIPPED_SHA256["byclass"]}
+    other = {**old, "index_sha256": "0" * 64}
+    assert with_recorded_index(old, shipped) == old  # the shipped file: what every older record used
+    assert with_recorded_index(old, other) == other  # another one stays, so the facts differ
+    assert with_recorded_index(shipped, other) == other  # a record with its sha compares it as it is

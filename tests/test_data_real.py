@@ -164,3 +164,34 @@ def test_second_load_equals_the_first(real_data_dir, byclass_test, cache_dir):
     images, labels = load_official("byclass", "test", real_data_dir)
     # np.array_equal, not np.testing: the latter takes seconds on 91 MB
     assert np.array_equal(images, byclass_test[0]) and np.array_equal(labels, byclass_test[1])
+
+
+def test_a_run_is_never_scored_on_another_index_file_of_the_same_sizes(real_data_dir, cache_dir, tmp_path):
+    """An override protocols/byclass-test-holdout.npz with the shipped sizes but the run's training images as its
+    test part scored high and silently, and replaced the recorded test number: it is refused, nothing written."""
+    import json
+    import shutil
+
+    from charclf.data.protocols import SHIPPED_SHA256
+    from charclf.eval.evaluate import evaluate_run
+    from charclf.provenance import REPO_ROOT
+
+    swapped = tmp_path / "data"
+    (swapped / "protocols").mkdir(parents=True)
+    for entry in real_data_dir.iterdir():
+        if entry.name != "protocols":
+            (swapped / entry.name).symlink_to(entry)
+    idx = np.load(real_data_dir / "protocols" / "byclass-test-holdout.npz")
+    n = len(idx["test"])  # the same sizes, disjoint, but the test part is images the shipped split trains on
+    np.savez(swapped / "protocols" / "byclass-test-holdout.npz", train=np.concatenate([idx["train"][n:], idx["test"]]),
+             val=idx["val"], test=idx["train"][:n])
+    bundle = load_data("byclass", "holdout", swapped)
+    assert bundle.index_sha256 != SHIPPED_SHA256["byclass"] and "index_sha256" in bundle.describe()
+    run = shutil.copytree(REPO_ROOT / "model_hub" / "tiny", tmp_path / "run")
+    before = (run / "metrics.json").read_bytes()
+    with pytest.raises(DataError, match="another split of the same images"):
+        evaluate_run(run, data_dir=swapped)
+    assert (run / "metrics.json").read_bytes() == before
+    record = json.loads(before)  # made with the shipped file (no index sha recorded): the shipped file is fine
+    assert "index_sha256" not in record.get("data", {})
+    assert load_data("byclass", "holdout", real_data_dir).index_sha256 == SHIPPED_SHA256["byclass"]

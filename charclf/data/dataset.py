@@ -62,14 +62,20 @@ class DataBundle:
     split: str
     protocol: str
     classes: tuple[str, ...]
+    # The holdout protocol's index file (its sha256): which images are train, val and test. Two index files of
+    # the same sizes are two different splits; None under the official protocol.
+    index_sha256: str | None = None
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
 
     def describe(self) -> dict:
-        return {"split": self.split, "protocol": self.protocol, "num_classes": self.num_classes,
-                "sizes": {"train": len(self.train), "val": len(self.val), "test": len(self.test)}}
+        facts = {"split": self.split, "protocol": self.protocol, "num_classes": self.num_classes,
+                 "sizes": {"train": len(self.train), "val": len(self.val), "test": len(self.test)}}
+        if self.index_sha256 is not None:
+            facts["index_sha256"] = self.index_sha256
+        return facts
 
     def map_parts(self, fn) -> "DataBundle":
         """Apply ``fn(CharDataset) -> CharDataset`` to every part (e.g. a stratified subset for a quick profile)."""

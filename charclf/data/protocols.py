@@ -208,8 +208,34 @@ def load_data(split: str = "byclass", protocol: str = "holdout", data_dir: str |
     check_parts({k: py for k, (_, py) in parts.items()}, where, f"{fix}; protocol {protocol!r}",
                 describe=lambda c: repr(classes[c]) if 0 <= c < len(classes) else f"label {c}")
     sets = {k: _dataset(px, py, classes, split, k, protocol) for k, (px, py) in parts.items()}
+    index = hashlib.sha256(path.read_bytes()).hexdigest() if protocol == "holdout" else None
     return DataBundle(train=sets["train"], val=sets["val"], test=sets["test"], split=split, protocol=protocol,
-                      classes=classes)
+                      classes=classes, index_sha256=index)
+
+
+def with_recorded_index(saved: dict, current: dict) -> dict:
+    """``current`` data facts (``DataBundle.describe()``) as facts saved before the index file was recorded would
+    read them: without ``index_sha256`` when ``saved`` has none and ``current``'s is the shipped file's, which
+    every such record was made with. Another index file stays, so the two differ and the caller refuses."""
+    if not isinstance(saved, dict) or not isinstance(current, dict) or "index_sha256" in saved:
+        return current
+    if current.get("index_sha256") not in (None, SHIPPED_SHA256.get(current.get("split"))):
+        return current
+    return {k: v for k, v in current.items() if k != "index_sha256"}
+
+
+def check_same_index(recorded: dict | None, bundle: DataBundle, where: str | Path, fix: str) -> None:
+    """Refuse ``bundle`` when its holdout index file is not the one a run was trained on: the same sizes can split
+    the images otherwise, and a test part holding the run's training images scores high and silently. ``recorded``
+    is the run's data facts (``DataBundle.describe()``); a run from before they held the index file's sha256 was
+    made with the shipped file, so any other index file is refused for it."""
+    if bundle.protocol != "holdout" or bundle.index_sha256 is None:
+        return
+    expected = (recorded or {}).get("index_sha256") or SHIPPED_SHA256.get(bundle.split)
+    if expected is not None and expected != bundle.index_sha256:
+        raise DataError(where, f"was trained on the holdout index file with sha256 {expected[:12]}..., but this data "
+                        f"dir's {holdout_name(bundle.split)} has sha256 {bundle.index_sha256[:12]}... (another "
+                        "split of the same images: its test part may hold the run's training images)", fix)
 
 
 __all__ = ["PROTOCOLS", "CLASSIC_MNIST", "holdout_file", "load_data", "load_holdout_indices",

@@ -305,6 +305,12 @@ def evaluate_run(run_dir, part: str = "test", data_dir=None, tta: bool | None = 
     if tta is None:
         tta = _train_config_tta(run_dir)
     bundle = load_data(settings["split"], settings["protocol"], data_dir)
+    if split is None:  # the run's own split: its own index file too
+        from charclf.data.protocols import check_same_index
+
+        check_same_index(saved.get("data"), bundle, run_dir / "metrics.json",
+                         "evaluate with the data dir the run was trained with, or remove the override "
+                         "protocols/<split>-test-holdout.npz from this one (charclf then uses the file it ships)")
     dataset = getattr(bundle, part)
     if tuple(dataset.classes) != tuple(config["labels"]):
         raise DataError(run_dir / "config.json", f"the model's labels differ from the {settings['split']} "

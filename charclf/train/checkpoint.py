@@ -127,7 +127,10 @@ def check_same_data(saved: dict | None, current: dict, path: Path) -> None:
     """Refuse a resume on other data than the run was trained on (split, protocol, part sizes, classes)."""
     if saved is None:  # a resume state from before data was recorded: nothing to compare
         return
+    from charclf.data.protocols import with_recorded_index
+
     saved, current = json_equivalent(saved), json_equivalent(current)
+    current = with_recorded_index(saved, current)  # a state from before the index file was recorded
     if saved != current:
         diff = "; ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in sorted(set(saved) | set(current))
                          if saved.get(k) != current.get(k))

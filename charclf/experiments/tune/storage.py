@@ -106,6 +106,11 @@ def load_or_create_study(storage, study_name: str, *, sampler=None, pruner=None,
         if isinstance(stored, dict) and isinstance(stored.get("base_config"), dict):
             # a config field added since the study began counts as its default there (its trials ran without it)
             stored = {**stored, "base_config": with_new_fields(stored["base_config"], left_out=RUN_PLACE_FIELDS)}
+        if isinstance(stored, dict) and isinstance(stored.get("data"), dict):
+            from charclf.data.protocols import with_recorded_index
+
+            # a study from before the index file was recorded ran on the shipped one
+            spec = {**spec, "data": with_recorded_index(stored["data"], spec.get("data"))}
         if stored is None:
             study.set_user_attr(SPEC_ATTR, spec)
         elif stored != spec:

@@ -22,6 +22,18 @@ def test_round_trip_and_the_one_test_number(tmp_path):
     assert loaded.replace(weights_kept=False).weights_kept is False and loaded.weights_kept is True
 
 
+def test_keys_the_record_does_not_know_survive_every_rewrite(tmp_path):
+    write_fake_run(tmp_path / "run")
+    path = tmp_path / "run" / "metrics.json"
+    saved = json.loads(path.read_text())
+    path.write_text(json.dumps({**saved, "my_notes": "keep me", "extra": {"mine": 1}}))
+    record = RunRecord.load(tmp_path / "run")
+    record.replace(evaluation={**record.evaluation, "val": {"accuracy": 0.5}}).save(tmp_path / "run")  # evaluate
+    again = json.loads(path.read_text())
+    assert again["my_notes"] == "keep me" and again["extra"] == {"mine": 1} and again["evaluation"]["val"]
+    assert RunRecord.load(tmp_path / "run").extra == {"my_notes": "keep me", "extra": {"mine": 1}}
+
+
 def test_a_record_written_before_the_schema_is_migrated(tmp_path):
     # The flat layout fit wrote until this schema: run_metadata holds config/recipe/provenance.
     legacy = {"best_epoch": 4, "best_val_acc": 0.85, "best_val_loss": 0.4, "final_val_acc": 0.84,

@@ -80,6 +80,9 @@ class RunRecord:
     # scores val without autocast; None for older runs, whose val ran in the training precision.
     selection_precision: str | None = None
     schema: str = SCHEMA
+    # Top-level keys of metrics.json this record does not know (a user's notes, a newer charclf's fields): kept
+    # as they are and written back beside the record's own, so rewriting metrics.json never drops them.
+    extra: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         # What a record holds in memory is exactly what its file will hold: tuples become lists, numpy scalars
@@ -88,7 +91,7 @@ class RunRecord:
 
         from charclf.fileio import _json_default
 
-        for name in ("data", "config", "evaluation", "provenance"):
+        for name in ("data", "config", "evaluation", "provenance", "extra"):
             object.__setattr__(self, name, json.loads(json.dumps(getattr(self, name), default=_json_default)))
 
     # -- the one test number ------------------------------------------------------------------------------
@@ -144,7 +147,9 @@ class RunRecord:
 
     # -- (de)serialisation ----------------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        own = dataclasses.asdict(self)
+        extra = own.pop("extra")
+        return {**{k: v for k, v in extra.items() if k not in own}, **own}
 
     def replace(self, **changes) -> "RunRecord":
         return dataclasses.replace(self, **changes)
@@ -172,8 +177,10 @@ class RunRecord:
             missing = sorted(n for n in names if n not in d and _required(n))
             if missing:
                 raise DataError(path, f"is a {SCHEMA} record without {', '.join(missing)}", _FIX)
-            return cls(**{k: v for k, v in d.items() if k in names})
-        return cls(**_migrate(d, path, run_dir))
+            return cls(**{k: v for k, v in d.items() if k in names and k != "extra"},
+                       extra={k: v for k, v in d.items() if k not in names or k == "extra"})
+        fields = _migrate(d, path, run_dir)
+        return cls(**fields, extra={k: v for k, v in d.items() if k not in LEGACY_KEYS and k not in fields})
 
 
 _DEFAULTS = {f.name for f in dataclasses.fields(RunRecord)
@@ -182,6 +189,14 @@ _DEFAULTS = {f.name for f in dataclasses.fields(RunRecord)
 
 def _required(name: str) -> bool:
     return name not in _DEFAULTS
+
+
+# The keys of a record from before the schema that _migrate reads (the rest of such a file is kept as extra).
+LEGACY_KEYS = frozenset({"run_metadata", "test_tta", "test_acc", "params", "macs", "data", "model", "train_samples", "precision",
+                         "channels_last", "device", "world_size", "mean", "std", "best_epoch", "best_val_acc",
+                         "best_val_loss", "final_val_acc", "final_val_loss", "epochs_run", "train_time_s",
+                         "wall_time_s", "images_per_s", "evaluation", "selection", "profile", "run",
+                         "weights_kept"})
 
 
 def _migrate(d: dict, path, run_dir: Path | None) -> dict:

@@ -142,7 +142,12 @@ def test_ensemble_loads_saved_results_covering_every_member_and_keeps_old_ones_w
     (runs / "04_training/vgg-seed0/model.safetensors").write_bytes(b"retrained")  # same run, new weights
     assert beyond.ensemble(runs, data=None, profile="full") == {"new": True}
     assert [p.name for p in built[0][0]] == ["lenet-seed0", "vgg-seed0"] and built[0][1] == {"profile": "full"}
+    # run_ensemble keeps the earlier results beside the new ones, under their own time, never replaces them
+    assert ens.keep_earlier_results(out, log=lambda line: None) == out / "results-2026-01-01T000000+0000.json"
     assert json.loads((out / "results-2026-01-01T000000+0000.json").read_text()) == saved
+    (out / "results.json").write_text("not json: someone's file")
+    kept = ens.keep_earlier_results(out, log=lambda line: None)
+    assert kept.read_text() == "not json: someone's file" and not (out / "results.json").exists()
 
 
 def test_a_rebuilt_ensemble_prints_nothing_unless_asked(tmp_path, monkeypatch, capsys):

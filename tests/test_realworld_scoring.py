@@ -297,6 +297,19 @@ def test_cli_ablation_also_writes_the_step_figure_notebook_10_shows(tiny_set, tm
     # the tiny set has one source and one tablet drawing: 1 original + 2 variants = 3 rows of 1.6 inches at 110 dpi
     assert figure.size[1] == round((1.6 * 3 + 0.6) * 110)
     assert STEPS_FIGURE in capsys.readouterr().out
+    # A figure already there (an earlier one, or someone's file of that name) is kept without --overwrite.
+    (out.parent / STEPS_FIGURE).write_bytes(b"mine")
+    assert main(argv) == 0 and (out.parent / STEPS_FIGURE).read_bytes() == b"mine"
+    assert "kept the existing" in capsys.readouterr().out
+    # --before named but missing, or of another shape: one line naming it, nothing written.
+    before = json.loads(out.read_text())
+    for bad in (tmp_path / "nope.json", tmp_path / "list.json", tmp_path / "other.json"):
+        (tmp_path / "list.json").write_text("[1, 2]")
+        (tmp_path / "other.json").write_text('{"a": 1}')
+        assert main(argv + ["--before", str(bad)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and str(bad) in err and "Traceback" not in err, err
+    assert json.loads(out.read_text()) == before
 
 
 def test_error_kinds_sort_each_mistake_once():

@@ -628,3 +628,23 @@ def test_a_storage_password_never_reaches_a_message(tmp_path):
     with pytest.raises(ConfigError) as info:
         make_storage("postgresql+nosuchdriver://bob:hunter2@127.0.0.1:1/db")
     assert "hunter2" not in str(info.value) and "***@127.0.0.1" in str(info.value)
+
+
+def test_a_search_never_replaces_another_searchs_summary_files(tmp_path):
+    import json
+
+    from charclf.errors import ConfigError
+    from charclf.experiments.tune.search import refuse_another_search
+
+    refuse_another_search(tmp_path, "mine")  # an empty folder: fine
+    (tmp_path / "search.json").write_text(json.dumps({"study_name": "mine"}))
+    refuse_another_search(tmp_path, "mine")  # its own summary: a resumed or joined search rewrites it
+    with pytest.raises(ConfigError, match="holds the summary of the search 'mine'"):
+        refuse_another_search(tmp_path, "another")
+    (tmp_path / "search.json").write_text(json.dumps({"notes": "a user's"}))
+    with pytest.raises(ConfigError, match="not a charclf search"):
+        refuse_another_search(tmp_path, "mine")
+    (tmp_path / "search.json").unlink()
+    (tmp_path / "trials.csv").write_text("a,b\n")
+    with pytest.raises(ConfigError, match="no search.json saying which search wrote it"):
+        refuse_another_search(tmp_path, "mine")

@@ -8,7 +8,7 @@ from pathlib import Path
 from charclf.apps.realworld import SAMPLE_DIR, SAMPLE_MANIFEST, VARIANTS, default_out, format_summary, run_evaluation
 from charclf.argtypes import COUNT
 from charclf.class_prior import PRIOR_HELP, PRIORS
-from charclf.errors import ConfigError, printable
+from charclf.errors import ConfigError, DataError, printable
 from charclf.fileio import refuse_to_replace
 
 SAMPLE_PREFIX = "sample-"  # the sample's artifacts sit beside the full set's without replacing them
@@ -86,6 +86,9 @@ def run_ablation(args, model_dir: Path, root: Path, manifest: Path) -> int:
     scores = scores_path(args, model_dir)
     out = Path(args.out) if args.out else scores.with_name(f"ablation-{scores.name}")
     before = Path(args.before) if args.before else scores.with_name(f"{scores.stem}-before.json")
+    if args.before and not before.is_file():  # asked for by name: its row must not silently go missing
+        raise DataError(before, "does not exist", "pass --before the JSON that evaluate-images wrote for the old "
+                        "preprocessing, or leave --before out")
     steps = None if args.steps is None else [check_step(s.strip()) for s in args.steps.split(",") if s.strip()]
     variants = () if args.no_synthetic else VARIANTS
     artifact = ablation(model_dir, root, manifest, out, steps=steps, workers=args.workers, after=scores,
@@ -93,6 +96,9 @@ def run_ablation(args, model_dir: Path, root: Path, manifest: Path) -> int:
     print(ablation_table(artifact).to_string(float_format=lambda v: f"{v:.3f}"))
     # The step-by-step figure depends on the preprocessing and the set, not the model: one per set and folder.
     figure = out.parent / ((SAMPLE_PREFIX if args.sample else "") + STEPS_FIGURE)
+    if figure.exists() and not args.overwrite:  # an earlier figure (or someone's file of that name) stays
+        print(f"wrote {printable(out)}; kept the existing {printable(figure)} (pass --overwrite to draw it again)")
+        return 0
     write_steps_figure(read_manifest(manifest), root, figure, variants=variants)
     print(f"wrote {printable(out)} and {printable(figure)}")
     return 0

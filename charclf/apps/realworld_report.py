@@ -19,6 +19,7 @@ from pathlib import Path
 
 from charclf.class_prior import recorded_prior
 from charclf.eval.realworld_scores import GOALS, dig, read_artifact  # noqa: F401 (read_artifact: notebook 10 reads it here)
+from charclf.errors import DataError
 from charclf.fileio import refuse_to_replace
 from charclf.apps.realworld import SYNTHETIC_FROM, VARIANT_FUNCS, VARIANTS, evaluate, load_row_image, provenance
 
@@ -86,7 +87,13 @@ def ablation(model_dir: Path, root: Path, manifest: Path, out: Path, *, steps=No
     reference = dict(old.get("reference", {})) if done else {}
     if before is not None and before.is_file():
         b = read_artifact(before)
-        reference["before"] = summary_row(b["metrics"], "old preprocessing (before)") | {
+        try:
+            row = summary_row(b["metrics"], "old preprocessing (before)")
+        except (KeyError, TypeError, AttributeError) as err:  # valid JSON of another shape
+            raise DataError(before, "is not an artifact of charclf evaluate-images (no metrics with overall, kind "
+                            "and capture scores)", "pass --before the JSON that evaluate-images wrote for the old "
+                            "preprocessing") from err
+        reference["before"] = row | {
             "artifact": before.name, "preprocess_version": dig(b, ("provenance", "preprocessing", "version"))}
 
     def write(complete: bool) -> dict:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from charclf.errors import ConfigError, DataError
+from charclf.errors import CharclfError, ConfigError, DataError
 
 PARTS = ("val", "test")
 
@@ -187,9 +187,34 @@ def combine(probs: dict[str, np.ndarray], members: list[str]) -> np.ndarray:
     return sum(probs[m].astype(np.float64) for m in members) / len(members)
 
 
+def keep_earlier_results(out: Path, log=print) -> Path | None:
+    """An existing ``<out>/results.json`` (an earlier ensemble's, or anything else of that name) is renamed
+    ``results-<its created_utc, else its file time>.json`` beside it, never replaced; returns the new path."""
+    import time
+
+    from charclf.provenance import read_json
+
+    saved = Path(out) / "results.json"
+    if not saved.is_file():
+        return None
+    try:
+        made = read_json(saved, "").get("created_utc")
+    except (CharclfError, AttributeError):  # not JSON, or not an object: someone else's file
+        made = None
+    stamp = str(made or time.strftime("%Y-%m-%dT%H%M%S+0000", time.gmtime(saved.stat().st_mtime))).replace(":", "")
+    target, n = saved.with_name(f"results-{stamp}.json"), 1
+    while target.exists():
+        n += 1
+        target = saved.with_name(f"results-{stamp}-{n}.json")
+    saved.rename(target)
+    log(f"kept the earlier {saved.name} as {target.name}")
+    return target
+
+
 def run_ensemble(run_dirs, data, out, *, max_steps: int = 20, metadata: dict | None = None, log=print) -> dict:
     """Score every member, build the ``all`` and ``greedy`` ensembles, write ``<out>/results.json`` (stamped
-    with provenance and ``metadata``, e.g. the study profile the members come from)."""
+    with provenance and ``metadata``, e.g. the study profile the members come from). An earlier results.json
+    there is kept as ``results-<its time>.json`` (:func:`keep_earlier_results`), never replaced."""
     from charclf.eval.record import RunRecord
     from charclf.fileio import write_json
     from charclf.provenance import run_metadata
@@ -218,6 +243,7 @@ def run_ensemble(run_dirs, data, out, *, max_steps: int = 20, metadata: dict | N
         member_rows.append({"member": name, "model": record.model, "params": record.params, "tta": record.tta,
                             "weights_sha256": weights_digest(run_dir),
                             **{f"{part}_acc": accuracy(scores[name][part], labels[part]) for part in PARTS}})
+    keep_earlier_results(out, log=log)
     results = {
         "members": member_rows, "all": summary(names), "greedy": summary(greedy), "max_steps": max_steps,
         "cv": {**summary(cv["members"]), **{k: cv[k] for k in ("method", "held_out_val_acc", "candidates", "seed")}},
@@ -288,12 +314,15 @@ def write_teacher(run_dirs, members: list[str], data, out, *, log=print) -> dict
 
 
 def main(argv=None) -> int:
+    from charclf.argtypes import number
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", help="finished run folders with model.safetensors")
     parser.add_argument("--out", required=True, help="folder for probs/ and results.json")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--protocol", default="holdout", choices=["holdout", "official"])
-    parser.add_argument("--max-steps", type=int, default=20)
+    parser.add_argument("--max-steps", type=number(int, low=1), default=20,
+                        help="greedy selection adds at most this many members (>= 1)")
     parser.add_argument("--teacher", default=None, help="also write the greedy ensemble's probabilities on the "
                         "train part to TEACHER/teacher.npz, a distillation teacher (TrainConfig.distill_teacher)")
     args = parser.parse_args(argv)

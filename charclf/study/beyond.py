@@ -123,9 +123,7 @@ def ensemble(runs_dir: Path, data, *, profile: str, log=None) -> dict | None:
         # Every member found here is in the saved ensemble with the same weights (a retrained run is not).
         if all(member_name(d) in recorded and recorded[member_name(d)] == weights_digest(d) for d in members):
             return results
-        stamp = results.get("created_utc", "undated").replace(":", "")
-        saved.rename(out / f"results-{stamp}.json")
-    # The profile says which recipes' lengths the members had.
+    # The profile says which recipes' lengths the members had; run_ensemble keeps the old results beside.
     return run_ensemble(members, data, out, metadata={"profile": profile}, log=log or (lambda line: None))
 
 

@@ -155,6 +155,32 @@ def search_location(model_name: str, space: SearchSpace, sampler: str, seed: int
     return study_name, out_dir, storage_url(storage, out_dir)
 
 
+SUMMARY_FILES = ("search.json", "trials.csv", "search.png")
+
+
+def refuse_another_search(out_dir: Path, study_name: str) -> None:
+    """Before any work: the summary files in ``out_dir`` may only be this study's (a resumed or joined search
+    rewrites its own). Another study's search.json, or summary files with no search.json to say whose they are,
+    would be replaced: refused, naming the file. (A shared database keeps every study; the files do not.)"""
+    from charclf.provenance import read_json
+
+    summary = out_dir / "search.json"
+    if summary.is_file():
+        fix = "pass another --out folder for this search (or --study-name to resume the one that wrote it)"
+        saved = read_json(summary, fix)
+        if not isinstance(saved, dict) or saved.get("study_name") != study_name:
+            owner = saved.get("study_name") if isinstance(saved, dict) else None
+            raise ConfigError(f"{summary}: holds the summary of " + (f"the search {owner!r}" if owner else
+                              "something that is not a charclf search") + f", which this search ({study_name!r}) "
+                              f"would replace. Fix: {fix}")
+        return
+    others = [name for name in SUMMARY_FILES[1:] if (out_dir / name).exists()]
+    if others:
+        raise ConfigError(f"{out_dir / others[0]}: exists with no search.json saying which search wrote it, and "
+                          f"this search ({study_name!r}) would replace it. Fix: pass another --out folder, or move "
+                          "the file away")
+
+
 def run_search(model_name: str, data, base_config: TrainConfig | None = None,
                space: SearchSpace = BYCLASS_GRID, *, n_trials: int | None = None, sampler: str = "random",
                pruner: str | None = "median", storage: str | None = None, study_name: str | None = None,
@@ -200,6 +226,7 @@ def run_search(model_name: str, data, base_config: TrainConfig | None = None,
     base_config = override_config(base_config, fixed, source="search base config")
     study_name, out_dir, url = search_location(model_name, space, sampler, seed, study_name=study_name,
                                                storage=storage, out_dir=out_dir)
+    refuse_another_search(out_dir, study_name)
     if max_val_samples is not None and max_val_samples < len(data.val):
         data = dataclasses.replace(data, val=stratified_subset(data.val, max_val_samples, seed=seed))
     # What the trials mean; workers joining the study must agree on it (where it runs may differ).

@@ -766,7 +766,8 @@ def test_whatever_a_command_prints_on_stdout_drives_no_terminal(capsys):
     ("optimizer.weight_decay", "NaN", "finite"), ("optimizer.momentum", 1e300, "must be in [0, 1)"),
     ("optimizer.betas", [2.0, "Infinity"], "finite"), ("ema_decay", "NaN", "finite"), ("ema_decay", 1.5, "(0, 1)"),
     ("label_smoothing", 10 ** 400, "finite"), ("seed", 10 ** 20, "TrainConfig.seed"), ("seed", -3, "TrainConfig.seed"),
-    ("early_stopping_patience", -2, "early_stopping_patience")])
+    ("early_stopping_patience", -2, "early_stopping_patience"), ("epochs", 0, "TrainConfig.epochs=0"),
+    ("batch_size", 0, "TrainConfig.batch_size=0"), ("augment.crop_padding", -5, "crop_padding=-5")])
 def test_a_config_file_with_an_absurd_number_is_one_line_before_any_work(tmp_path, capsys, field, value, says):
     """Every number of a --config file is checked as --lr and --seed are on the command line: NaN, Infinity, a
     float beyond range, an lr of 1e308 or a seed beyond 2**64 is one line, and no run folder is made."""
@@ -782,7 +783,7 @@ def test_a_config_file_with_an_absurd_number_is_one_line_before_any_work(tmp_pat
     out = tmp_path / "run"
     line = cli_error(capsys, ["train", "--config", str(path), "--out", str(out), "--no-progress",
                               "--data-dir", str(tmp_path / "no-data")])
-    assert says in line, line
+    assert says in line and str(path) in line, line  # the file the value came from is named
     assert not out.exists()
 
 

@@ -131,7 +131,15 @@ def _train(args) -> int:
     from charclf.train.engine import fit, seed_everything
     from charclf.train.run_folder import check_before_work, check_out_dir, refuse_finished, run_lock
 
-    config = build_config(args).check()
+    from charclf.errors import ConfigError
+
+    config = build_config(args)
+    try:
+        config.check()
+    except ConfigError as err:  # a value out of range: say which file it came from, flags aside
+        source = args.config or (str(Path(args.out) / "train_config.json") if args.resume else None)
+        raise ConfigError(f"{source}: {err}" if source and not str(err).startswith(str(source)) else str(err)) \
+            from err
     # Fail fast, before loading data: a wrong name, an occupied, busy or unwritable folder should cost nothing.
     if config.model not in list_models():
         raise unknown_name("model", config.model, list_models())

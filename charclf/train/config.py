@@ -114,6 +114,20 @@ class TrainConfig:
         loading data; a search checks each trial's config and records a refused one as pruned, with the reason."""
         from charclf.argtypes import MAX_LR, MAX_SEED
 
+        for name in ("epochs", "batch_size", "eval_batch_size", "log_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"TrainConfig.{name}={getattr(self, name)}: must be >= 1. Fix: correct the config")
+        if self.max_train_samples is not None and not self.max_train_samples >= 1:
+            raise ConfigError(f"TrainConfig.max_train_samples={self.max_train_samples}: must be >= 1, or null to "
+                              "train on the whole train part. Fix: correct the config")
+        if not 0.0 <= self.distill_alpha <= 1.0:
+            raise ConfigError(f"TrainConfig.distill_alpha={self.distill_alpha}: must be in [0, 1]. Fix: e.g. 0.5")
+        if self.grad_clip_norm is not None and not self.grad_clip_norm > 0:
+            raise ConfigError(f"TrainConfig.grad_clip_norm={self.grad_clip_norm}: must be > 0, or null for no "
+                              "clipping. Fix: e.g. 1.0")
+        if self.augment.crop_padding < 0:
+            raise ConfigError(f"AugmentConfig.crop_padding={self.augment.crop_padding}: must be >= 0 (pixels of "
+                              "padding before the random crop). Fix: e.g. 2, or 0 for no crop")
         opt = self.optimizer
         if not 0 < opt.lr <= MAX_LR:
             raise ConfigError(f"OptimizerConfig.lr={opt.lr}: the learning rate must be > 0 and <= {MAX_LR:g}. Fix: "

@@ -183,17 +183,6 @@ def fit(model: nn.Module, data: DataBundle, config: TrainConfig, out_dir: str | 
     if unknown or "test" not in evaluate_parts:
         raise ConfigError(f"evaluate_parts={evaluate_parts!r}: parts are train, val and test, and test is always "
                           "scored. Fix: e.g. evaluate_parts=('train', 'test')")
-    for name in ("epochs", "batch_size", "eval_batch_size", "log_every"):
-        if getattr(config, name) < 1:
-            raise ConfigError(f"TrainConfig.{name}={getattr(config, name)}: must be >= 1. Fix: correct the config")
-    if config.max_train_samples is not None and not config.max_train_samples >= 1:
-        raise ConfigError(f"TrainConfig.max_train_samples={config.max_train_samples}: must be >= 1, or null to "
-                          "train on the whole train part. Fix: correct the config")
-    if not 0.0 <= config.distill_alpha <= 1.0:
-        raise ConfigError(f"TrainConfig.distill_alpha={config.distill_alpha}: must be in [0, 1]. Fix: e.g. 0.5")
-    if config.grad_clip_norm is not None and not config.grad_clip_norm > 0:
-        raise ConfigError(f"TrainConfig.grad_clip_norm={config.grad_clip_norm}: must be > 0, or null for no "
-                          "clipping. Fix: e.g. 1.0")
     config = config_for_model(model, config)
     if out_dir is None and (resume or overwrite):
         raise ConfigError("resume/overwrite need a run folder. Fix: pass out_dir (the folder of the run)")

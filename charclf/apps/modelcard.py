@@ -151,7 +151,8 @@ def model_card(model_dir: str | Path, *, title: str, summary: str = "", source: 
         seeds_section = f"""
 ## Across seeds
 
-The same recipe over {seeds['n']} seeds (`seeds.json`); these weights are the seed with the best val accuracy.
+The same recipe over {seeds['n']} seeds (`seeds.json`); these weights are the seed with the best val accuracy
+(between equal accuracies: the lower val calibration error, then the lower seed).
 
 | seed | val accuracy | test accuracy{' (TTA)' if record.tta else ''} |
 |---|---|---|

@@ -181,7 +181,9 @@ def test_a_run_is_never_scored_on_another_index_file_of_the_same_sizes(real_data
     for entry in real_data_dir.iterdir():
         if entry.name != "protocols":
             (swapped / entry.name).symlink_to(entry)
-    idx = np.load(real_data_dir / "protocols" / "byclass-test-holdout.npz")
+    from charclf.data.protocols import holdout_file
+
+    idx = np.load(holdout_file("byclass", real_data_dir))
     n = len(idx["test"])  # the same sizes, disjoint, but the test part is images the shipped split trains on
     np.savez(swapped / "protocols" / "byclass-test-holdout.npz", train=np.concatenate([idx["train"][n:], idx["test"]]),
              val=idx["val"], test=idx["train"][:n])

@@ -98,8 +98,11 @@ def test_run_ensemble_scores_members_once_and_caches_their_probabilities(tmp_pat
     scored = []
     real = ens.member_probs
     monkeypatch.setattr(ens, "member_probs", lambda *a, **k: scored.append(a[0]) or real(*a, **k))
+    first = json.loads((tmp_path / "ens" / "results.json").read_text())
     assert run_ensemble(runs, data, tmp_path / "ens", log=lambda *_: None)["all"] == results["all"]
     assert scored == []
+    kept = list((tmp_path / "ens").glob("results-*.json"))  # the first results.json, kept under its own time
+    assert len(kept) == 1 and json.loads(kept[0].read_text()) == first
     other = quadrant_bundle(64, 32, 32, 1)
     with pytest.raises(DataError, match="other data"):
         run_ensemble(runs, other, tmp_path / "ens", log=lambda *_: None)

@@ -312,5 +312,8 @@ def test_an_experiment_gets_a_verdict_only_at_three_seeds_and_from_its_paired_st
     swap = pd.DataFrame([{"run": "11_beyond/minivision_xs-charclf", "change": "recipe", **row(3, 0.2, 0.3, 0.1),
                           "config differs in": "augment, tta", "also differs": "best epoch chosen on val in: fp32 vs bf16"}
                          ]).set_index("run")
+    ensemble = pd.DataFrame([{"run": "11_beyond/ensemble", "change": "ensemble", "Δ val (pts)": 0.5,
+                              "Δ test (pts)": 0.4}]).set_index("run")  # no seeds: not a pair, no line
+    assert experiment_lines(pd.concat([swap, ensemble])) == experiment_lines(swap)
     assert experiment_lines(swap)[0].endswith("helps (config differs in augment, tta; also differs: best epoch "
                                               "chosen on val in: fp32 vs bf16)")

@@ -225,14 +225,16 @@ def test_goals_table_reads_every_number_from_the_artifacts(tmp_path):
     table = rep.goals_table(artifact(0.7, 0.7, 0.6, 0.05, 0.2, weights="0" * 64), artifact(0.9, 0.8, 0.85, 0.8, 0.7),
                             repo_root=tmp_path)
     assert table.loc["merged top-1, overall", "after"] == 0.9 and table.loc["merged top-1, overall", "met"]
-    assert table["met"].tolist() == [True, True, False, True, True, False, True]
+    assert table["met"].tolist() == [True, True, False, True, True, False, False]  # EMNIST: one seed, no seeds.json
     emnist = table.loc[rep.EMNIST_GOAL[1]]
     assert emnist["after"] == 0.871 and pd.isna(emnist["before"])  # other weights: not read from this card
-    assert emnist["verdict"] == "met (one seed: no seeds.json beside the model)"
+    assert emnist["verdict"] == "not met: one seed (no seeds.json beside the model), a goal needs 3"
+    assert not emnist["met"]  # the verdict decides the column
     (model / "seeds.json").write_text(json.dumps({"n": 3, "test_acc_mean": 0.8705, "test_acc_std": 0.001}))
     emnist = rep.goals_table(artifact(0.7, 0.7, 0.6, 0.05, 0.2), artifact(0.9, 0.8, 0.85, 0.8, 0.7),
                              repo_root=tmp_path).loc[rep.EMNIST_GOAL[1]]
     assert emnist["verdict"].startswith("met, within noise (3-seed mean 87.05% ± 0.10%")  # the seeds decide
+    assert emnist["met"]
 
 
 def test_steps_figure_shows_each_example_through_every_step(tiny_set):

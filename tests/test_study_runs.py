@@ -84,10 +84,10 @@ def test_cached_json(tmp_path, monkeypatch):
         (folder / "results.json").write_text(json.dumps({"gain": 0.1}))
 
     stamped = {"gain": 0.1, "profile": "full"}
-    assert cached_json("06", "full", build, runs_root=tmp_path) == stamped
-    assert cached_json("06", "full", build, runs_root=tmp_path) == stamped and len(calls) == 1
-    cached_json("06", "full", build, True, runs_root=tmp_path)
-    assert len(calls) == 2
+    assert cached_json("06", "full", build, runs_root=tmp_path / "runs") == stamped
+    assert cached_json("06", "full", build, runs_root=tmp_path / "runs") == stamped and len(calls) == 1
+    cached_json("06", "full", build, True, runs_root=tmp_path / "runs")
+    assert len(calls) == 2 and len(list((tmp_path / "replaced" / "full").glob("06-*"))) == 1  # kept, not deleted
 
 
 def test_cached_json_records_the_profile_on_the_experiments_own_runs(tmp_path, monkeypatch):

@@ -216,12 +216,15 @@ def load_data(split: str = "byclass", protocol: str = "holdout", data_dir: str |
 def with_recorded_index(saved: dict, current: dict) -> dict:
     """``current`` data facts (``DataBundle.describe()``) as facts saved before the index file was recorded would
     read them: without ``index_sha256`` when ``saved`` has none and ``current``'s is the shipped file's, which
-    every such record was made with. Another index file stays, so the two differ and the caller refuses."""
+    every such record was made with (or the split ships no file, so there is nothing to compare, as in
+    :func:`check_same_index`). Another index file of a shipped split stays, so the two differ and the caller
+    refuses."""
     if not isinstance(saved, dict) or not isinstance(current, dict) or "index_sha256" in saved:
         return current
-    if current.get("index_sha256") not in (None, SHIPPED_SHA256.get(current.get("split"))):
-        return current
-    return {k: v for k, v in current.items() if k != "index_sha256"}
+    shipped = SHIPPED_SHA256.get(current.get("split"))
+    if shipped is not None and current.get("index_sha256") not in (None, shipped):
+        return current  # another file than the shipped one every older record of this split was made with
+    return {k: v for k, v in current.items() if k != "index_sha256"}  # (no shipped file: nothing to compare)
 
 
 def check_same_index(recorded: dict | None, bundle: DataBundle, where: str | Path, fix: str) -> None:

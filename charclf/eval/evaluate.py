@@ -305,7 +305,8 @@ def evaluate_run(run_dir, part: str = "test", data_dir=None, tta: bool | None = 
     if tta is None:
         tta = _train_config_tta(run_dir)
     bundle = load_data(settings["split"], settings["protocol"], data_dir)
-    if split is None:  # the run's own split: its own index file too
+    if settings["split"] == ((saved.get("data") or {}).get("split") or config.get("split") or settings["split"]):
+        # the run's own split (named or not): its own index file too
         from charclf.data.protocols import check_same_index
 
         check_same_index(saved.get("data"), bundle, run_dir / "metrics.json",
@@ -330,13 +331,16 @@ def evaluate_run(run_dir, part: str = "test", data_dir=None, tta: bool | None = 
     with exclusive(run_dir / METRICS_LOCK):
         refuse_if_locked(run_dir)
         saved = _read_metrics(run_dir)
-        if saved:  # a run record: the new evaluation joins it, nothing else in it changes
-            from charclf.eval.record import RunRecord
+        from charclf.eval.record import NotARunRecord, RunRecord
 
-            record = RunRecord.from_dict(saved, path=run_dir / "metrics.json", run_dir=run_dir)
+        try:  # a run record: the new evaluation joins it, nothing else in it changes
+            record = RunRecord.from_dict(saved, path=run_dir / "metrics.json", run_dir=run_dir) if saved else None
+        except NotARunRecord:  # a model folder's own evaluations (e.g. a downloaded model evaluated before)
+            record = None
+        if record is not None:
             record.replace(evaluation={**record.evaluation, key: entry}).save(run_dir)
-        else:  # a model folder without a training record (e.g. downloaded): its evaluations only
-            write_json(run_dir / "metrics.json", {"evaluation": {key: entry}})
+        else:  # a model folder without a training record: its evaluations, and whatever else the file holds
+            write_json(run_dir / "metrics.json", {**saved, "evaluation": {**saved.get("evaluation", {}), key: entry}})
     return entry
 
 

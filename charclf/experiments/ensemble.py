@@ -72,6 +72,10 @@ def member_probs(run_dir: Path, data, parts) -> dict[str, np.ndarray]:
     if trained_on != (data.split, data.protocol):
         raise DataError(run_dir, f"trained on split/protocol {trained_on}, but the ensemble scores "
                         f"{(data.split, data.protocol)}", "ensemble runs of one split and protocol")
+    from charclf.data.protocols import check_same_index
+
+    check_same_index(record.data, data, run_dir / "metrics.json", "score the ensemble with the data dir its "
+                     "members were trained with, or remove the override protocols/<split>-test-holdout.npz")
     model = load_model(run_dir)
     return {part: evaluate_model(model, getattr(data, part), tta=record.tta).probs for part in parts}
 
@@ -201,7 +205,10 @@ def keep_earlier_results(out: Path, log=print) -> Path | None:
         made = read_json(saved, "").get("created_utc")
     except (CharclfError, AttributeError):  # not JSON, or not an object: someone else's file
         made = None
-    stamp = str(made or time.strftime("%Y-%m-%dT%H%M%S+0000", time.gmtime(saved.stat().st_mtime))).replace(":", "")
+    import re
+
+    stamp = re.sub(r"[^\w+.-]", "", str(made or time.strftime("%Y-%m-%dT%H%M%S+0000",
+                                                               time.gmtime(saved.stat().st_mtime))))
     target, n = saved.with_name(f"results-{stamp}.json"), 1
     while target.exists():
         n += 1

@@ -33,13 +33,14 @@ def experiment_lines(ablation: pd.DataFrame) -> list[str]:
 
     lines = []
     for name, r in ([] if ablation.empty else ablation.iterrows()):
-        if not str(name).startswith(f"{BEYOND}/"):
+        if not str(name).startswith(f"{BEYOND}/") or pd.isna(r.get("seeds")):  # the ensemble row is no pair
             continue
         std = r["Δ test paired std (pts)"]
         spread = "" if pd.isna(std) else f", paired std {std:.2f}"
-        fields = [f for f in str(r.get("config differs in") or "").split(", ") if f]
+        differs_in, also = r.get("config differs in"), r.get("also differs")
+        fields = [f for f in (str(differs_in) if pd.notna(differs_in) else "").split(", ") if f]
         caveats = ([f"config differs in {', '.join(fields)}"] if len(fields) > 1 else []) + \
-                  ([f"also differs: {r['also differs']}"] if r.get("also differs") else [])
+                  ([f"also differs: {also}"] if pd.notna(also) and also else [])
         verdict = experiment_verdict(r) + (f" ({'; '.join(caveats)})" if caveats else "")
         lines.append(f"{name.split('/')[-1]} ({r['change']}): Δ val {r['Δ val (pts)']:+.2f}, Δ test "
                      f"{r['Δ test (pts)']:+.2f} points{spread}, {int(r['seeds'])} seed(s): {verdict}")

@@ -240,7 +240,8 @@ def ablation_summary(table: pd.DataFrame, *, profile: str = "full") -> list[str]
     else:
         lines.append(f"No arm moved val by {SEED_NOISE_PTS} points or more: within seed noise, one seed each.")
     recall = table.get("test macro recall")
-    if profile == "full" and recall is not None and recall.notna().any() and recall.idxmax() != best:
+    if (profile == "full" and recall is not None and recall.notna().all() and len(recall) > 1
+            and recall.idxmax() != best):
         top = recall.idxmax()  # what a class-balancing change is for: the rare classes, not the accuracy
         lines.append(f"Highest test macro recall (the mean of the per-class recalls): {table.loc[top, 'label']} at "
                      f"{recall[top]:.2%}, against the reference's {recall.iloc[0]:.2%} "

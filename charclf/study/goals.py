@@ -148,8 +148,10 @@ def ratio_std(race: dict, key: str) -> float | None:
     seed (each seed's entrants start from the same weights). None without two seeds of both."""
     import statistics
 
-    usual = race["summary"].get("usual", {}).get("seconds_to_target") or []
-    mine = race["summary"].get(RATIO_ENTRANT.get(key, ""), {}).get("seconds_to_target") or []
+    sides = [race["summary"].get(name, {}) for name in ("usual", RATIO_ENTRANT.get(key, ""))]
+    if any(s.get("reached") != len(s.get("seeds") or []) for s in sides):
+        return None  # a missed seed leaves its list short: seeds would be paired wrongly
+    usual, mine = (s.get("seconds_to_target") or [] for s in sides)
     ratios = [u / m for u, m in zip(usual, mine) if u and m]
     return statistics.stdev(ratios) if len(ratios) > 1 else None
 

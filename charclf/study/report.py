@@ -42,7 +42,7 @@ def record_row(folder: Path, r) -> dict:
         # What val_acc ran in: fp32, or an older run's training precision until it is re-scored in fp32
         "val_precision": r.val_precision,
         # What chose the run's best epoch: its per-epoch val's numerics (older runs: their training precision)
-        "epoch_chosen_on": r.selection_precision or r.precision,
+        "epoch_chosen_on": r.epoch_chosen_on,
         "device": r.provenance.get("machine", {}).get("gpu") or r.device,
         # torch's CPU threads while it trained: training seconds compare only at the same count (and host)
         "threads": r.provenance.get("machine", {}).get("torch_threads"),

@@ -36,7 +36,10 @@ def set_aside(folder: Path, runs_root: Path, why: str) -> Path:
     is ever deleted (weights, notes, another tool's files go with the folder). Returns the new place."""
     import time
 
+    from charclf.runlock import refuse_if_locked
+
     folder, runs_root = Path(folder), Path(runs_root)
+    refuse_if_locked(folder)  # a training writing into it (another notebook, a plan worker) keeps its folder
     try:
         inside = folder.resolve().relative_to(runs_root.resolve())
     except ValueError:

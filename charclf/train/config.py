@@ -222,8 +222,9 @@ def changed_fields(saved: dict, current: dict) -> list[str]:
     """The top-level TrainConfig fields in which two runs' configs (``to_dict``, older ones filled with the
     defaults of fields added since) train differently, sorted: ``["ema_decay"]`` for a one-change arm, more for
     a recipe swap. The seed and ``RUN_PLACE_FIELDS`` are left out."""
-    diff = dict_differences(with_new_fields(saved), with_new_fields(current), ignore=RUN_PLACE_FIELDS | {"seed"})
-    return sorted({part.split(":")[0].split(".")[0] for part in diff.split("; ")} - {""})
+    a, b = with_new_fields(saved), with_new_fields(current)
+    return sorted(k for k in set(a) | set(b) if k not in RUN_PLACE_FIELDS | {"seed"}
+                  and json_equivalent(a.get(k)) != json_equivalent(b.get(k)))
 
 
 def dict_differences(saved: Mapping, current: Mapping, *, ignore=frozenset()) -> str:

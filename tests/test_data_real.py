@@ -197,3 +197,24 @@ def test_a_run_is_never_scored_on_another_index_file_of_the_same_sizes(real_data
     record = json.loads(before)  # made with the shipped file (no index sha recorded): the shipped file is fine
     assert "index_sha256" not in record.get("data", {})
     assert load_data("byclass", "holdout", real_data_dir).index_sha256 == SHIPPED_SHA256["byclass"]
+
+
+def test_a_plain_model_folder_can_be_evaluated_twice(real_data_dir, cache_dir, tmp_path):
+    """A model folder without a training record (downloaded, say) keeps its evaluations in metrics.json: a second
+    charclf evaluate (another part) adds to them; it failed after the work ("not a run record")."""
+    import json
+    import shutil
+
+    from charclf.eval.evaluate import evaluate_run
+    from charclf.provenance import REPO_ROOT
+
+    folder = tmp_path / "m"
+    folder.mkdir()
+    for name in ("model.safetensors", "config.json"):
+        shutil.copy(REPO_ROOT / "model_hub" / "tiny" / name, folder / name)
+    evaluate_run(folder, "val", data_dir=real_data_dir, tta=False)
+    (folder / "metrics.json").write_text(json.dumps({**json.loads((folder / "metrics.json").read_text()),
+                                                     "notes": "mine"}))
+    evaluate_run(folder, "test", data_dir=real_data_dir, tta=False)
+    saved = json.loads((folder / "metrics.json").read_text())
+    assert set(saved["evaluation"]) == {"val", "test"} and saved["notes"] == "mine"

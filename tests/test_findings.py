@@ -315,5 +315,8 @@ def test_an_experiment_gets_a_verdict_only_at_three_seeds_and_from_its_paired_st
     ensemble = pd.DataFrame([{"run": "11_beyond/ensemble", "change": "ensemble", "Δ val (pts)": 0.5,
                               "Δ test (pts)": 0.4}]).set_index("run")  # no seeds: not a pair, no line
     assert experiment_lines(pd.concat([swap, ensemble])) == experiment_lines(swap)
+    waiting = pd.DataFrame([{"run": "11_beyond/minivision_s-ema", "change": "+ EMA", "seeds": 0,
+                             "baseline": "base (not trained yet)"}]).set_index("run")
+    assert experiment_lines(waiting) == ["minivision_s-ema (+ EMA): waiting for its base, base (not trained yet)"]
     assert experiment_lines(swap)[0].endswith("helps (config differs in augment, tta; also differs: best epoch "
                                               "chosen on val in: fp32 vs bf16)")

@@ -292,6 +292,10 @@ def _paired_rows(runs_dir: Path, profile: str) -> list[dict]:
     for run, change, base_run, base_label in paired_comparisons():
         base, changed = _by_seed(runs_dir, base_run, plan), _by_seed(runs_dir, run, plan)
         seeds = sorted(set(base) & set(changed))  # paired: the same seeds on both sides
+        if changed and not base:  # an arm whose base is not trained yet: said, not silently left out
+            rows.append({"run": run.series, "change": change, "baseline": f"{base_label} ({base_run.stem}: not "
+                         f"trained yet under this profile; the arm has seeds {_seed_list(sorted(changed))})",
+                         "seeds": 0})
         if not seeds:
             continue
         mine = [changed[s] for s in seeds]

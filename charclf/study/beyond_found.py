@@ -35,6 +35,9 @@ def experiment_lines(ablation: pd.DataFrame) -> list[str]:
     for name, r in ([] if ablation.empty else ablation.iterrows()):
         if not str(name).startswith(f"{BEYOND}/") or pd.isna(r.get("seeds")):  # the ensemble row is no pair
             continue
+        if int(r["seeds"]) == 0:
+            lines.append(f"{name.split('/')[-1]} ({r['change']}): waiting for its base, {r['baseline']}")
+            continue
         std = r["Δ test paired std (pts)"]
         spread = "" if pd.isna(std) else f", paired std {std:.2f}"
         differs_in, also = r.get("config differs in"), r.get("also differs")

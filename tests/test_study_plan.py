@@ -371,3 +371,18 @@ def test_width_arms_train_the_epochs_their_committed_timing_gives_and_stay_one_c
         assert [m.out_channels for m in net.modules() if hasattr(m, "out_channels")] == list(widths)
         assert config.scheduler.step_size == max(1, round(5 * epochs / 50))
     assert model_summary(create_model("minivision_s", num_classes=62, widths=[32, 64, 64, 60]))["params"] <= 100_000
+
+
+def test_a_base_trained_again_is_never_a_goals_candidate_of_its_own():
+    import pandas as pd
+
+    from charclf.study.goals import goals_table
+    from charclf.study.plan import RERUN_ENTRIES
+
+    def entry(val, test):
+        return {"n": 3, "params": 97_022, "train s mean": 900.0, "distilled": False, "val_mean": val,
+                "test_mean": test, "test_std": 0.001, "val_std": 0.001, "precision (train / val)": "bf16 / val fp32"}
+
+    front = pd.DataFrame({"minivision_s": entry(0.866, 0.867), RERUN_ENTRIES[0]: entry(0.869, 0.869)}).T
+    row = goals_table(front).loc["<= 100k parameters"]
+    assert row["candidate (chosen on val)"] == "minivision_s"  # the rerun's higher val is the same recipe's noise

@@ -338,10 +338,13 @@ HUB_SLOTS = {"best": (None, "the best single model of the study"),
 
 def hub_choices(front: pd.DataFrame, *, min_seeds: int = 3) -> dict[str, str]:
     """``{hub folder: entry}``: for each :data:`HUB_SLOTS` slot, the entry with the highest val mean among those
-    within its size and with at least ``min_seeds`` seeds (a slot nobody fills is left out)."""
+    within its size and with at least ``min_seeds`` seeds (a slot nobody fills is left out); a base trained again
+    beside its arms (``plan.RERUN_ENTRIES``) is its first training's recipe, not a candidate of its own."""
+    from charclf.study.plan import RERUN_ENTRIES
+
     out = {}
     for slot, (max_params, _) in HUB_SLOTS.items():
-        inside = front[front["n"] >= min_seeds]
+        inside = front[(front["n"] >= min_seeds) & ~front.index.isin(RERUN_ENTRIES)]
         if max_params is not None:
             inside = inside[inside["params"] <= max_params]
         if not inside.empty:

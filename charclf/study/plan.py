@@ -337,6 +337,9 @@ DISTILL_EXPERIMENTS = {("minivision_s", DISTILL_BASE): ({}, "the alpha 0.5 stude
                        ("minivision_s", "kd-t3"): ({"distill_temperature": 3.0},
                                                    "the teacher softened at temperature 3 instead of 1")}
 TEACHER_RUN = RunId(BEYOND, "teacher").name
+# Bases trained again beside their arms (the same config as an entry trained before): shown and paired, never a
+# goal's candidate of their own (charclf.study.goals).
+RERUN_ENTRIES = (RunId(BEYOND, *EXPERIMENT_BASE).stem, RunId(BEYOND, "minivision_s", DISTILL_BASE).stem)
 
 
 def paired_comparisons() -> list[tuple[RunId, str, RunId, str]]:

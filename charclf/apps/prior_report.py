@@ -33,19 +33,13 @@ def val_table(model, val) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("prior")
 
 
-KIND_NAMES = ("digit", "upper", "lower")
-
-
-def kind_of(label: str) -> str:
-    return "digit" if label.isdigit() else "upper" if label.isupper() else "lower"
-
-
 def kinds_table(model, val, train: dict, uniform: dict) -> pd.DataFrame:
     """Merged top-1 by digit / upper / lower case, on EMNIST val and on the real set, under each prior: one row
     per (kind, prior). Where the real set falls far below val at the same prior, the gap is the shift from NIST's
     forms to the real captures, not what the model can do with the kind at all."""
     from charclf.apps.predict import model_probs
     from charclf.data.merge import merge_map
+    from charclf.data.realworld import KINDS, kind_of
 
     images, labels = val.images.numpy(), val.labels.numpy()
     names = model.charclf_config["labels"]
@@ -54,7 +48,7 @@ def kinds_table(model, val, train: dict, uniform: dict) -> pd.DataFrame:
     rows = []
     for prior, artifact in (("train", train), ("uniform", uniform)):
         right = to_merged[model_probs(model, images, prior=prior).argmax(axis=1)] == to_merged[labels]
-        for kind in KIND_NAMES:
+        for kind in KINDS:
             mine = (kinds[labels] == kind).to_numpy()
             real = dig(artifact, ("metrics", "kind", kind))
             rows.append({"kind": kind, "prior": PRIOR_NAMES[prior], "val n": int(mine.sum()),

@@ -10,7 +10,7 @@ from records import fake_record
 
 from charclf.apps.cli import main
 from charclf.data.dataset import CharDataset, DataBundle
-from charclf.errors import ConfigError
+from charclf.errors import ConfigError, DataError
 from charclf.eval.evaluate import (
     classification_metrics,
     confusion,
@@ -193,6 +193,15 @@ def test_evaluate_run_merges_into_metrics_json(run_dir, monkeypatch, capsys):
         return _bundle()
 
     monkeypatch.setattr(charclf.data, "load_data", fake_load_data)
+    recorded = (run_dir / "metrics.json").read_text()
+    with pytest.raises(DataError, match=r"already records evaluation.test: accuracy 49.0000% of n=100.*nothing was "
+                                        r"written. Fix: to keep both, evaluate a copy"):
+        evaluate_run(run_dir, "test", data_dir="somewhere")  # another number than the one training recorded
+    assert (run_dir / "metrics.json").read_text() == recorded
+    saved = json.loads(recorded)
+    del saved["evaluation"]["test"]  # what the message tells a user to do to replace it
+    (run_dir / "metrics.json").write_text(json.dumps(saved))
+    calls.clear()
     entry = evaluate_run(run_dir, "test", data_dir="somewhere")
     assert calls == [("byclass", "holdout", "somewhere")]  # split/protocol from the run's config.json
     assert entry["n"] == 186 and entry["part"] == "test" and entry["protocol"] == "holdout"
@@ -208,14 +217,22 @@ def test_evaluate_run_merges_into_metrics_json(run_dir, monkeypatch, capsys):
     saved = json.loads((run_dir / "metrics.json").read_text())
     assert set(saved["evaluation"]) == {"test", "val_tta"}  # TTA results never overwrite plain ones
 
-    assert main(["evaluate", str(run_dir)]) == 0
+    before = (run_dir / "metrics.json").read_text()
+    assert main(["evaluate", str(run_dir)]) == 0  # the same numbers again: the recorded entry stays as it is
     out = capsys.readouterr().out
-    assert "accuracy" in out and "merged-47" in out and "ECE" in out
+    assert "accuracy" in out and "merged-47" in out and "ECE" in out and "under evaluation.test\n" in out
+    assert (run_dir / "metrics.json").read_text() == before
 
     # --split is the EMNIST split (scored with the run's classes); the old --split PART still means the part.
     calls.clear()
     assert main(["evaluate", str(run_dir), "--split", "bymerge"]) == 0
     assert calls[-1][:2] == ("bymerge", "holdout")
+    assert "under evaluation.test@bymerge" in capsys.readouterr().out
+    saved = json.loads((run_dir / "metrics.json").read_text())  # another split's number keeps its own key
+    assert saved["evaluation"]["test"] == json.loads(before)["evaluation"]["test"]
+    assert saved["evaluation"]["test@bymerge"]["provenance"]["split"] == "bymerge"
+    assert main(["evaluate", str(run_dir), "--split", "byclass"]) == 0  # naming the run's own split: its own key
+    assert "under evaluation.test\n" in capsys.readouterr().out
     assert main(["evaluate", str(run_dir), "--split", "val", "--json"]) == 0
     captured = capsys.readouterr()
     assert "is `--part val` now" in captured.err and json.loads(captured.out[captured.out.index("{"):])["part"] == "val"
@@ -233,7 +250,7 @@ def test_evaluate_run_errors(run_dir, monkeypatch):
     cfg = json.loads((run_dir / "config.json").read_text())
     del cfg["split"]
     (run_dir / "config.json").write_text(json.dumps(cfg))
-    evaluate_run(run_dir)  # the run record still names the split
+    evaluate_run(run_dir, "val")  # the run record still names the split
     (run_dir / "metrics.json").unlink()  # a bare model folder that names none
     with pytest.raises(ConfigError, match="split"):
         evaluate_run(run_dir)
@@ -241,7 +258,7 @@ def test_evaluate_run_errors(run_dir, monkeypatch):
 
 @pytest.mark.realdata
 def test_evaluate_run_on_real_holdout(run_dir, real_data_dir):
-    entry = evaluate_run(run_dir, "test", data_dir=real_data_dir)
+    entry = evaluate_run(run_dir, "val", data_dir=real_data_dir)  # the fake record's test entry is not this model's
     assert entry["n"] == 11634 and entry["protocol"] == "holdout" and entry["split"] == "byclass"
     assert 0.0 <= entry["accuracy"] <= entry["merged47_accuracy"] <= 1.0
 

@@ -273,10 +273,17 @@ def evaluate_run(run_dir, part: str = "test", data_dir=None, tta: bool | None = 
     merge the result into ``<run_dir>/metrics.json`` under ``"evaluation": {part: ...}`` and return it.
 
     The EMNIST ``split`` (byclass ...) and protocol come from the run's config.json; ``split`` scores another
-    split with the same classes instead (a digits model on classic MNIST). ``tta=None`` uses the run's training
-    config (``train_config.json``) when present. (``split`` once named the part: a part name there still works,
-    with a DeprecationWarning.)
+    split with the same classes instead (a digits model on classic MNIST), recorded under ``"<part>@<split>"``.
+    ``tta=None`` uses the run's training config (``train_config.json``) when present. A part already recorded
+    keeps its entry: evaluating it again returns that entry when the numbers agree and refuses when they differ.
+    (``split`` once named the part: a part name there still works, with a DeprecationWarning.)
     """
+    return evaluate_and_record(run_dir, part, data_dir, tta, split=split, batch_size=batch_size, device=device)[1]
+
+
+def evaluate_and_record(run_dir, part: str = "test", data_dir=None, tta: bool | None = None, *,
+                        split: str | None = None, batch_size: int = 1024, device=None) -> tuple[str, dict]:
+    """:func:`evaluate_run`, returning ``(key, entry)``: the key under ``metrics.json["evaluation"]`` too."""
     from charclf.data import load_data
     from charclf.fileio import write_json
     from charclf.models.hub import load_model
@@ -300,13 +307,13 @@ def evaluate_run(run_dir, part: str = "test", data_dir=None, tta: bool | None = 
     config = model.charclf_config
     saved = _read_metrics(run_dir)
     settings = _run_data_settings(run_dir, config, saved)
+    own_split = settings["split"]
     if split is not None:
         settings["split"] = split
     if tta is None:
         tta = _train_config_tta(run_dir)
     bundle = load_data(settings["split"], settings["protocol"], data_dir)
-    if settings["split"] == ((saved.get("data") or {}).get("split") or config.get("split") or settings["split"]):
-        # the run's own split (named or not): its own index file too
+    if settings["split"] == own_split:  # the run's own split (named or not): its own index file too
         from charclf.data.protocols import check_same_index
 
         check_same_index(saved.get("data"), bundle, run_dir / "metrics.json",
@@ -321,8 +328,9 @@ def evaluate_run(run_dir, part: str = "test", data_dir=None, tta: bool | None = 
     entry["data"] = bundle.describe()
     entry["provenance"] = run_metadata(protocol=settings["protocol"], split=settings["split"], part=part,
                                        tta=bool(tta), model_dir=str(run_dir), model_git_sha=config.get("git_sha"))
-    # With and without TTA are different numbers: keep both ("test", "test_tta") rather than overwrite.
-    key = evaluation_key(part, tta)
+    # With and without TTA are different numbers: keep both ("test", "test_tta") rather than overwrite; so are
+    # another split's ("test@bymerge"), which must never stand in for the run's own test number.
+    key = evaluation_key(part, tta, None if settings["split"] == own_split else settings["split"])
     # Merge under a lock, re-reading metrics.json: another `charclf evaluate` of this folder (another part, or
     # with TTA) may have written its evaluation while this one computed; merging into the copy read at the start
     # would silently drop it. A training that started meanwhile is refused as at the start.
@@ -337,11 +345,32 @@ def evaluate_run(run_dir, part: str = "test", data_dir=None, tta: bool | None = 
             record = RunRecord.from_dict(saved, path=run_dir / "metrics.json", run_dir=run_dir) if saved else None
         except NotARunRecord:  # a model folder's own evaluations (e.g. a downloaded model evaluated before)
             record = None
+        earlier = saved.get("evaluation", {}).get(key)
+        if earlier is not None:  # already scored: the same numbers stay as recorded; others are never replaced
+            _refuse_a_different_number(run_dir / "metrics.json", key, earlier, entry)
+            return key, earlier
         if record is not None:
             record.replace(evaluation={**record.evaluation, key: entry}).save(run_dir)
         else:  # a model folder without a training record: its evaluations, and whatever else the file holds
             write_json(run_dir / "metrics.json", {**saved, "evaluation": {**saved.get("evaluation", {}), key: entry}})
-    return entry
+    return key, entry
+
+
+def _refuse_a_different_number(path: Path, key: str, earlier: dict, entry: dict) -> None:
+    """Nothing to do when ``earlier`` (the recorded ``evaluation[key]``) has ``entry``'s counts; otherwise refuse:
+    the recorded number is what the study's tables read, and ``evaluate`` replaces nothing it did not write."""
+    def counts(e: dict) -> tuple:
+        n = e.get("n")
+        return n, None if n is None or e.get("accuracy") is None else round(float(e["accuracy"]) * n)
+
+    if counts(earlier) == counts(entry):
+        return
+    when = (earlier.get("provenance") or {}).get("created_utc", "an earlier evaluation")
+    raise DataError(path, f"already records evaluation.{key}: accuracy {float(earlier.get('accuracy', float('nan'))):.4%} "
+                    f"of n={earlier.get('n')} ({when}); this evaluation gives {entry['accuracy']:.4%} of "
+                    f"n={entry['n']}, so nothing was written",
+                    "to keep both, evaluate a copy of the run folder; to replace the recorded number, remove "
+                    f"evaluation.{key} from the file yourself and evaluate again")
 
 
 def _train_config_tta(run_dir: Path) -> bool:
@@ -407,11 +436,11 @@ def run(args) -> int:
         print(f"note: `--split {args.split}` named the part; it is `--part {args.split}` now (--split is the EMNIST "
               "split)", file=sys.stderr)
         args.part, args.split = args.split, None
-    entry = evaluate_run(args.run_dir, args.part, data_dir=args.data_dir, tta=args.tta, split=args.split)
+    key, entry = evaluate_and_record(args.run_dir, args.part, data_dir=args.data_dir, tta=args.tta,
+                                     split=args.split)
     if args.json:
         print(json.dumps(entry, indent=2, default=float))
     else:
         print(format_summary(entry))
-        print(f"written to {printable(Path(args.run_dir) / 'metrics.json')} under "
-              f"evaluation.{evaluation_key(args.part, entry.get('tta'))}")
+        print(f"recorded in {printable(Path(args.run_dir) / 'metrics.json')} under evaluation.{key}")
     return 0

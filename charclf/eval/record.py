@@ -28,9 +28,11 @@ from pathlib import Path
 from charclf.errors import DataError
 
 
-def evaluation_key(part: str, tta: bool) -> str:
-    """Key under ``metrics.json["evaluation"]``: ``"test"``, ``"test_tta"``, ``"val"`` ..."""
-    return f"{part}_tta" if tta else part
+def evaluation_key(part: str, tta: bool, split: str | None = None) -> str:
+    """Key under ``metrics.json["evaluation"]``: ``"test"``, ``"test_tta"``, ``"val"`` ...; a part of another
+    EMNIST split than the run's own (``split``) is ``"test@bymerge"``, so it never takes the run's own number's key."""
+    key = f"{part}_tta" if tta else part
+    return f"{key}@{split}" if split else key
 
 
 SCHEMA = "charclf.run/1"

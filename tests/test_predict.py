@@ -89,6 +89,17 @@ def test_modes_and_polarities_give_the_same_28x28(tmp_path):
         assert diff.max() <= 1, f"{name} differs from the reference by up to {diff.max()} grey levels"
 
 
+def test_a_dark_16_bit_scan_reads_like_its_8_bit_copy(tmp_path):
+    """A 16-bit scan using values 0..1000 of 65535: under a tenth of the range, so an 8-bit conversion kept 4 grey
+    levels and refused it as blank; its own range holds the character."""
+    ink = draw_a().astype(np.float64) / 255.0
+    dark = np.round(1000 * (1 - ink)).astype(np.uint16)  # dark ink on a (dim) page
+    Image.fromarray(dark).save(tmp_path / "dark.png")
+    assert Image.open(tmp_path / "dark.png").mode.startswith("I")
+    diff = preprocess_image(tmp_path / "dark.png").astype(int) - preprocess_image(Image.fromarray(255 - draw_a()))
+    assert np.abs(diff).max() <= 2
+
+
 def test_preprocess_is_emnist_like():
     arr = preprocess_image(Image.fromarray(255 - draw_a()))  # dark ink on white paper
     assert arr.max() == 255  # intensities stretched to the full range
@@ -200,6 +211,9 @@ def _bad_files(tmp_path) -> dict[str, tuple]:
         "blank_white.png": (None, "blank"),
         "blank_noise.png": (None, "blank"),
         "transparent.png": (None, "transparent"),
+        "random_noise.png": (None, "does not look like one character"),
+        "speckle.png": (None, "does not look like one character"),
+        "dark_16bit_noise.png": (None, "blank"),  # 16-bit, but no more levels than an 8-bit image: no signal
     }
     for name, (data, _) in files.items():
         if data is not None:
@@ -209,6 +223,10 @@ def _bad_files(tmp_path) -> dict[str, tuple]:
     noise = np.random.default_rng(0).integers(120, 135, (200, 150), dtype=np.uint8)  # paper texture, no ink
     Image.fromarray(noise).save(tmp_path / "blank_noise.png")
     Image.new("RGBA", (100, 100), (0, 0, 0, 0)).save(tmp_path / "transparent.png")
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 256, (96, 96), dtype=np.uint8)).save(tmp_path / "random_noise.png")
+    Image.fromarray(np.where(rng.random((200, 200)) < 0.05, 0, 255).astype(np.uint8)).save(tmp_path / "speckle.png")
+    Image.fromarray(rng.integers(0, 200, (64, 64)).astype(np.uint16)).save(tmp_path / "dark_16bit_noise.png")
     return {name: (tmp_path / name, expected) for name, (_, expected) in files.items()}
 
 

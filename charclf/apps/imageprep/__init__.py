@@ -12,7 +12,8 @@ Steps of ``preprocess_image`` and why (modules: ``ink`` pixels to an ink map, ``
 character, ``glyph`` the ink map to 28x28, ``options`` the switches; each step can be turned off, see
 ``PrepOptions``, and ``PREPROCESS_VERSION`` names the whole):
 
-1. Any Pillow mode becomes floats in 0..1 (16-bit and float modes scaled by their range; NaN/inf refused).
+1. Any Pillow mode becomes floats in 0..1 (16-bit and float modes scaled by their range, a dim 16-bit scan by
+   its own; NaN/inf refused).
 2. Transparency: sketch apps save opaque strokes on a transparent layer whose hidden colour is arbitrary
    (often black, i.e. the same as black ink). So transparent areas are composited onto the colour that
    contrasts with the image's *opaque* content: black strokes land on white, white strokes on black.
@@ -24,6 +25,8 @@ character, ``glyph`` the ink map to 28x28, ``options`` the switches; each step c
 4. Page-wide ruled and grid lines are erased (keeping strokes that cross them); the typical stroke becomes
    full ink, so photographed (grey) strokes look like EMNIST's saturated ones; specks much smaller than the
    character and fragments of neighbouring writing at the border are removed so they cannot stretch the box.
+   Ink left in dozens of pieces or around dozens of enclosed gaps (noise, a texture, a page of writing) is
+   refused: no answer is better than a confident guess.
 5. Crop to the ink's bounding box; thicken strokes much thinner than EMNIST's (a fine pen on a large page
    would shrink to a hairline) and thin much thicker ones (a marker) to EMNIST's median; centre the box in a
    square 128-px frame (long side 112 px = 28/32 of it), blur with sigma 1, resize to 28x28 with

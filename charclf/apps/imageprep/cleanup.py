@@ -115,3 +115,16 @@ def drop_border_fragments(ink: np.ndarray) -> np.ndarray:
     drop[edge] = True
     drop[0] = False
     return np.where(drop[labels], 0.0, ink).astype(np.float32)
+
+
+def pieces_and_gaps(ink: np.ndarray) -> tuple[int, int]:
+    """``(pieces, gaps)`` of an ink map: its 8-connected ink components, and the background regions the ink
+    encloses (4-connected, not reaching the border). One handwritten character has a few of each: on the 972
+    real-world images at most 3 pieces and 8 gaps once cleaned. Noise, a texture or a page of writing has
+    hundreds."""
+    from scipy import ndimage
+
+    mask = ink > 0
+    _, pieces = ndimage.label(mask, structure=_EIGHT)
+    background, regions = ndimage.label(np.pad(~mask, 1, constant_values=True))  # the pad joins the outside
+    return int(pieces), int(regions - 1 if regions else 0)

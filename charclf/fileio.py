@@ -234,3 +234,16 @@ def refuse_to_replace(*paths: str | os.PathLike, overwrite: bool = False) -> Non
         if path.exists():
             raise ConfigError(f"{printable(str(path))} already exists (an earlier run's result), and this command "
                               "would replace it. Fix: pass --overwrite to replace it, or --out PATH to write elsewhere")
+
+
+def kept_aside_path(path: str | os.PathLike, stamp: str, *, file: bool = False) -> Path:
+    """Where an earlier result at ``path`` goes so that nothing replaces it: ``<name>-<stamp>`` beside it (a
+    ``file`` keeps its extension last: ``results-<stamp>.json``; a folder's name may hold dots, "w1.5-seed0"),
+    ``-2``, ``-3`` ... added when that name is taken (two set asides within the same second)."""
+    path = Path(path)
+    stem, suffix = (path.stem, path.suffix) if file else (path.name, "")
+    target, n = path.with_name(f"{stem}-{stamp}{suffix}"), 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{stem}-{stamp}-{n}{suffix}")
+    return target

@@ -198,13 +198,10 @@ def emnist_verdict(artifact: dict, target: float, shipped: float | None, repo_ro
         mean, std, n = float(seeds["test_acc_mean"]), float(seeds["test_acc_std"]), int(seeds["n"])
     except (CharclfError, ValueError, KeyError, TypeError):
         return "not met: one seed (no seeds.json beside the model), a goal needs 3"
-    if n < 3:  # as every goal with seeds: judged on three
-        return f"not met: {n} seed(s), a goal needs 3 (the shipped seed {shipped:.2%})"
-    words = "met" if mean >= target else "not met"
-    if abs(mean - target) < std:
-        words += ", within noise"
-    return f"{words} ({n}-seed mean {mean:.2%} ± {std:.2%}; the shipped seed {shipped:.2%})"
+    from charclf.eval.seeds import verdict
 
+    _, words = verdict(mean, target, std, seeds=n)  # as every goal with seeds: their mean, against one std
+    return f"{words} ({n}-seed mean {mean:.2%} ± {std:.2%}; the shipped seed {shipped:.2%})"
 
 # -- the steps, shown ------------------------------------------------------------------------------------------
 def pick_examples(rows, per_capture: int = 1, variants=VARIANTS) -> list[tuple]:

@@ -65,3 +65,22 @@ def gap_verdict(gap: float, std_a: float, std_b: float, *, one_seed_noise: float
             return ONE_SEED
         noise = one_seed_noise
     return LARGER if abs(gap) > noise else WITHIN
+
+
+GOAL_SEEDS = 3  # a goal is judged on the mean over this many seeds
+
+
+def verdict(value: float | None, target: float, std: float | None = None, *, seeds: int = GOAL_SEEDS,
+            lower_is_better: bool = False) -> tuple[float | None, str]:
+    """``(margin, words)`` of a goal: the margin by which ``value`` (a mean over ``seeds``) clears ``target``
+    (positive = met; for seconds, ``lower_is_better``), and "met", "met, within noise" (a margin under one std),
+    "not met", "not met, within noise" or "not met: n seed(s), the goal needs 3"."""
+    if value is None:
+        return None, "not met: no candidate yet"
+    margin = (target - value) if lower_is_better else (value - target)
+    noise = std is not None and abs(margin) < std
+    if seeds < GOAL_SEEDS:
+        return margin, f"not met: {seeds} seed(s), the goal needs {GOAL_SEEDS}"
+    if margin >= 0:
+        return margin, "met, within noise" if noise else "met"
+    return margin, "not met, within noise" if noise else "not met"

@@ -209,10 +209,9 @@ def keep_earlier_results(out: Path, log=print) -> Path | None:
 
     stamp = re.sub(r"[^\w+.-]", "", str(made or time.strftime("%Y-%m-%dT%H%M%S+0000",
                                                                time.gmtime(saved.stat().st_mtime))))
-    target, n = saved.with_name(f"results-{stamp}.json"), 1
-    while target.exists():
-        n += 1
-        target = saved.with_name(f"results-{stamp}-{n}.json")
+    from charclf.fileio import kept_aside_path
+
+    target = kept_aside_path(saved, stamp, file=True)
     saved.rename(target)
     log(f"kept the earlier {saved.name} as {target.name}")
     return target

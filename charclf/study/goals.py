@@ -10,6 +10,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+# The rule a goal is judged by lives with the other seed statistics (the real-world goals use it too).
+from charclf.eval.seeds import GOAL_SEEDS, verdict  # noqa: F401
+
 
 @dataclass(frozen=True)
 class Goal:
@@ -36,23 +39,6 @@ RACE_GOAL_RATIO = 10.0
 # every entrant trains in float32: ratio_fast at least this.
 AVX2_RACE_GOAL_RATIO = 5.0
 MNIST_GOAL = 0.996  # notebook 08's best run, chosen on val, on the official MNIST test (10,000 images)
-GOAL_SEEDS = 3  # a goal is judged on the mean over this many seeds
-
-
-def verdict(value: float | None, target: float, std: float | None = None, *, seeds: int = GOAL_SEEDS,
-            lower_is_better: bool = False) -> tuple[float | None, str]:
-    """``(margin, words)`` of a goal: the margin by which ``value`` (a mean over ``seeds``) clears ``target``
-    (positive = met; for seconds, ``lower_is_better``), and "met", "met, within noise" (a margin under one std),
-    "not met", "not met, within noise" or "not met: n seed(s), the goal needs 3"."""
-    if value is None:
-        return None, "not met: no candidate yet"
-    margin = (target - value) if lower_is_better else (value - target)
-    noise = std is not None and abs(margin) < std
-    if seeds < GOAL_SEEDS:
-        return margin, f"not met: {seeds} seed(s), the goal needs {GOAL_SEEDS}"
-    if margin >= 0:
-        return margin, "met, within noise" if noise else "met"
-    return margin, "not met, within noise" if noise else "not met"
 
 
 def goals_table(front: pd.DataFrame, ensemble: dict | None = None) -> pd.DataFrame:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from charclf.class_prior import recorded_prior
 from charclf.eval.realworld_scores import dig, read_artifact, run_artifact
+from charclf.eval.seeds import GOAL_SEEDS
 from charclf.eval.record import RunRecord
 from charclf.study.plan import BEYOND, PlannedRun, beyond_runs
 from charclf.study.runid import RunId
@@ -32,7 +33,6 @@ REAL_COLUMNS = {"real merged": ("overall", "merged_top1"), "real top-1": ("overa
 # What else could differ between the arms: shown, and "DIFFERS between the arms" when it does (a run scored on
 # the real set under another class prior than its pair, e.g., is no pair for that column).
 SETTINGS = ("precision (train / val)", "epoch chosen on", "real-world prior")
-MIN_GOAL_SEEDS = 3
 # The capture augmentation (recipe minivision_v3_nearest_capture) and its base, notebook 11's nearest arm.
 CHANGED = RunId(BEYOND, "minivision_v3", "capture").series
 BASE = RunId(BEYOND, "minivision_v3", "nearest").series
@@ -103,8 +103,8 @@ def keep_verdict(table: pd.DataFrame) -> str:
     if change.iloc[0]["real-world prior"] != "same on both arms":
         return ("not decided: the arms were scored on the real set under different class priors (charclf "
                 "evaluate-images --prior); score them under one")
-    if n < MIN_GOAL_SEEDS:
-        return (f"not decided: {n} paired seed(s), the rule needs {MIN_GOAL_SEEDS} (so far real merged "
+    if n < GOAL_SEEDS:
+        return (f"not decided: {n} paired seed(s), the rule needs {GOAL_SEEDS} (so far real merged "
                 f"{real * 100:+.2f} points, EMNIST test {test * 100:+.2f})")
     falls = test < 0 and (math.isnan(test_std) or -test > test_std)
     if real > 0 and not falls:

@@ -36,6 +36,7 @@ def set_aside(folder: Path, runs_root: Path, why: str) -> Path:
     is ever deleted (weights, notes, another tool's files go with the folder). Returns the new place."""
     import time
 
+    from charclf.fileio import kept_aside_path
     from charclf.runlock import refuse_if_locked
 
     folder, runs_root = Path(folder), Path(runs_root)
@@ -45,11 +46,7 @@ def set_aside(folder: Path, runs_root: Path, why: str) -> Path:
     except ValueError:
         inside = Path(folder.name)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    target = runs_root.parent / REPLACED_DIR / inside.parent / f"{inside.name}-{stamp}"
-    n = 1
-    while target.exists():  # two set asides within a second
-        n += 1
-        target = target.with_name(f"{inside.name}-{stamp}-{n}")
+    target = kept_aside_path(runs_root.parent / REPLACED_DIR / inside, stamp)
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(folder), str(target))
     print(f"[{inside.as_posix()}] {why}: moved the old folder to {_display_path(target)} (delete it yourself once "

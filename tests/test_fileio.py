@@ -1,5 +1,7 @@
 """charclf.fileio: where earlier results are kept aside."""
 from __future__ import annotations
+
+
 def test_kept_aside_path_never_names_an_existing_file_and_keeps_dotted_folder_names(tmp_path):
     from charclf.fileio import kept_aside_path
 

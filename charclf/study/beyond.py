@@ -336,15 +336,22 @@ HUB_SLOTS = {"best": (None, "the best single model of the study"),
              "tiny": (30_000, "the best model with at most 30k parameters")}
 
 
-def hub_choices(front: pd.DataFrame, *, min_seeds: int = 3) -> dict[str, str]:
-    """``{hub folder: entry}``: for each :data:`HUB_SLOTS` slot, the entry with the highest val mean among those
-    within its size and with at least ``min_seeds`` seeds (a slot nobody fills is left out); a base trained again
-    beside its arms (``plan.RERUN_ENTRIES``) is its first training's recipe, not a candidate of its own."""
+def candidates(front: pd.DataFrame) -> pd.DataFrame:
+    """The frontier's entries that may be chosen (a goal's candidate, a hub slot): all but a base trained again
+    beside its arms (``plan.RERUN_ENTRIES``), which is its first training's config; two entries of one recipe
+    competing on val would pick val noise, so only the first training stands for it."""
     from charclf.study.plan import RERUN_ENTRIES
 
+    return front[~front.index.isin(RERUN_ENTRIES)]
+
+
+def hub_choices(front: pd.DataFrame, *, min_seeds: int = 3) -> dict[str, str]:
+    """``{hub folder: entry}``: for each :data:`HUB_SLOTS` slot, the entry with the highest val mean among the
+    :func:`candidates` within its size and with at least ``min_seeds`` seeds (a slot nobody fills is left out)."""
     out = {}
     for slot, (max_params, _) in HUB_SLOTS.items():
-        inside = front[(front["n"] >= min_seeds) & ~front.index.isin(RERUN_ENTRIES)]
+        inside = candidates(front)
+        inside = inside[inside["n"] >= min_seeds]
         if max_params is not None:
             inside = inside[inside["params"] <= max_params]
         if not inside.empty:

@@ -50,11 +50,9 @@ def goals_table(front: pd.DataFrame, ensemble: dict | None = None) -> pd.DataFra
     if front.empty:
         return pd.DataFrame([{"goal": g.name, "target": g.target, "met": False, "verdict": verdict(None, g.target)[1]}
                              for g in GOALS]).set_index("goal")
-    from charclf.study.plan import RERUN_ENTRIES
+    from charclf.study.beyond import candidates
 
-    # A base trained again beside its arms is the same config as its first training: two entries of one recipe
-    # competing on val would pick val noise, so only the first training stands for it.
-    front = front[~front.index.isin(RERUN_ENTRIES)]
+    front = candidates(front)
     rows = []
     for goal in GOALS:
         inside = front

@@ -14,19 +14,27 @@ from charclf.eval.realworld_scores import dig
 PRIOR_NAMES = {"train": "training prior (raw answers)", "uniform": "every character equally likely"}
 
 
+def _val_predictions(model, val) -> dict:
+    """``{prior: predicted class}`` on ``val`` for each of :data:`PRIOR_NAMES`: one pass of the model through the
+    predict path (``model_probs``, raw answers), re-weighted per prior by ``class_prior.adjust``, as predict does."""
+    from charclf import class_prior
+    from charclf.apps.predict import model_probs
+
+    raw = model_probs(model, val.images.numpy(), prior="train")
+    return {prior: class_prior.adjust(raw, model.charclf_config, prior).argmax(axis=1) for prior in PRIOR_NAMES}
+
+
 def val_table(model, val) -> pd.DataFrame:
     """Accuracy, balanced accuracy and ByMerge-merged accuracy of ``model`` on the ``val`` part under each
     prior, through the predict path's own ``model_probs``."""
     from sklearn.metrics import balanced_accuracy_score
 
-    from charclf.apps.predict import model_probs
     from charclf.data.merge import merge_map
 
-    images, labels = val.images.numpy(), val.labels.numpy()
+    labels = val.labels.numpy()
     to_merged, _ = merge_map(model.charclf_config["labels"])
     rows = []
-    for prior in PRIOR_NAMES:
-        pred = model_probs(model, images, prior=prior).argmax(axis=1)
+    for prior, pred in _val_predictions(model, val).items():
         rows.append({"prior": PRIOR_NAMES[prior], "val accuracy": float((pred == labels).mean()),
                      "val balanced accuracy": float(balanced_accuracy_score(labels, pred)),
                      "val merged accuracy": float((to_merged[pred] == to_merged[labels]).mean()), "n": len(labels)})
@@ -37,17 +45,17 @@ def kinds_table(model, val, train: dict, uniform: dict) -> pd.DataFrame:
     """Merged top-1 by digit / upper / lower case, on EMNIST val and on the real set, under each prior: one row
     per (kind, prior). Where the real set falls far below val at the same prior, the gap is the shift from NIST's
     forms to the real captures, not what the model can do with the kind at all."""
-    from charclf.apps.predict import model_probs
     from charclf.data.merge import merge_map
     from charclf.data.realworld import KINDS, kind_of
 
-    images, labels = val.images.numpy(), val.labels.numpy()
+    labels = val.labels.numpy()
     names = model.charclf_config["labels"]
     to_merged, _ = merge_map(names)
     kinds = pd.Series([kind_of(c) for c in names])
+    preds = _val_predictions(model, val)
     rows = []
     for prior, artifact in (("train", train), ("uniform", uniform)):
-        right = to_merged[model_probs(model, images, prior=prior).argmax(axis=1)] == to_merged[labels]
+        right = to_merged[preds[prior]] == to_merged[labels]
         for kind in KINDS:
             mine = (kinds[labels] == kind).to_numpy()
             real = dig(artifact, ("metrics", "kind", kind))

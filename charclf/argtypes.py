@@ -1,4 +1,5 @@
-"""argparse types shared by every command's parser: numbers range-checked before any work starts."""
+"""argparse pieces shared by every command's parser: the parser class (one-line errors, no option given twice) and
+numbers range-checked before any work starts."""
 from __future__ import annotations
 
 import argparse
@@ -46,3 +47,45 @@ POSITIVE = number(float, low=0, low_open=True)
 # (Adam's update, weight decay's lr * wd) into inf/NaN. No optimizer or schedule here trains at lr > 10.
 MAX_LR = 10.0
 LEARNING_RATE = number(float, low=0, low_open=True, high=MAX_LR)
+
+
+# Actions that keep one value: a second occurrence would silently replace the first (argparse's default).
+_ONE_VALUE = (argparse._StoreAction, argparse._StoreConstAction)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (what is wrong and where to look, not a usage block and a traceback), and
+    no option given twice: ``--model a --model b`` (or ``--tta --no-tta``, one setting) is refused, where plain
+    argparse would silently keep the last. Options that collect (``append``, ``count``) may repeat."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}. Fix: see `{self.prog} --help`\n")
+
+    def parse_known_args(self, args=None, namespace=None):
+        import sys
+
+        self._refuse_repeated(list(sys.argv[1:] if args is None else args))
+        return super().parse_known_args(args, namespace)
+
+    def _refuse_repeated(self, args: list[str]) -> None:
+        seen: dict[str, str] = {}  # dest -> the option that set it
+        for token in args:
+            if token == "--":
+                return
+            if not token.startswith("-"):
+                if token in self._subparser_choices():  # the rest is the subcommand's, checked by its parser
+                    return
+                continue
+            action = self._option_string_actions.get(token.split("=", 1)[0] if token.startswith("--") else token)
+            if action is None or not isinstance(action, _ONE_VALUE) and type(action).__module__ == "argparse":
+                continue  # unknown (argparse says so), or one that collects values (append, count, help)
+            if action.dest in seen:
+                self.error(f"{seen[action.dest]} and {token.split('=', 1)[0]} both set {action.dest!r}, and only one "
+                           "value is kept (pass it once)")
+            seen[action.dest] = token.split("=", 1)[0]
+
+    def _subparser_choices(self) -> dict:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return action.choices
+        return {}

@@ -60,3 +60,26 @@ def test_slow_tests_are_marked_by_their_own_decorator_only():
         hooks = [node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)
                  and node.name == "pytest_collection_modifyitems" and "slow" in ast.unparse(node)]
         assert not hooks, f"{conftest.relative_to(ROOT)} marks tests slow by id: put @pytest.mark.slow on each test"
+
+
+@pytest.mark.parametrize("argv, first, second", [
+    (["predict", "a.png", "--model", "m1", "--model", "m2"], "--model", "--model"),
+    (["train", "--out", "x", "--out=y"], "--out", "--out"),
+    (["evaluate", "run", "--tta", "--no-tta"], "--tta", "--no-tta"),
+    (["ensemble", "--out", "a", "--out", "b"], "--out", "--out"),  # a command that parses its own arguments
+])
+def test_an_option_given_twice_is_refused_instead_of_keeping_the_last(argv, first, second, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{first} and {second} both set" in err and "pass it once" in err and err.count("\n") == 1
+
+
+def test_options_that_collect_may_repeat():
+    from charclf.argtypes import Parser
+
+    parser = Parser(prog="x")
+    parser.add_argument("--disable", action="append", default=[])
+    parser.add_argument("--n", type=int)
+    assert parser.parse_args(["--disable", "a", "--disable", "b", "--n", "1"]).disable == ["a", "b"]
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--n", "1", "--n", "2"])

@@ -54,7 +54,9 @@ def training_counts(model_dir: Path, data_dir=None) -> list[int]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from charclf.argtypes import Parser  # one-line errors, no option given twice
+
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dirs", nargs="+", metavar="DIR", help="model folders (config.json + model.safetensors)")
     parser.add_argument("--write", action="store_true", help="add the counts (default: only show them)")
     parser.add_argument("--data-dir", default=None, help="the data the models trained on (default: "

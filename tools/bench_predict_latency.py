@@ -10,7 +10,6 @@ mostly imports, i.e. CPU and disk); the per-image model times much less.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -114,7 +113,9 @@ def _shown(path: Path) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from charclf.argtypes import Parser  # one-line errors, no option given twice
+
+    parser = Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="cold CLI runs per engine (default 3)")
     parser.add_argument("--repeat", type=int, default=50, help="timed calls per in-process measurement")
     parser.add_argument("--model", default=None, help="model folder (default: model_hub/default)")

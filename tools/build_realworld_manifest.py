@@ -10,7 +10,6 @@ label and how the label is known. Users never run this; they fetch what the comm
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import re
@@ -159,7 +158,9 @@ def pick_cards(mirror: Path) -> list[ManifestRow]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from charclf.argtypes import Parser  # one-line errors, no option given twice
+
+    parser = Parser(description=__doc__.splitlines()[0])
     parser.add_argument("--mirror", type=Path, required=True, help="folder holding OWNER+NAME/repo git snapshots")
     parser.add_argument("--out", type=Path, default=MANIFEST_PATH)
     args = parser.parse_args(argv)

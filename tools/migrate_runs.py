@@ -52,7 +52,9 @@ def _add_missing_evaluation(run_dir: Path, data_dir) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from charclf.argtypes import Parser  # one-line errors, no option given twice
+
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("roots", nargs="+", type=Path)
     parser.add_argument("--verify", action="store_true", help="re-evaluate every run that kept its weights")
     parser.add_argument("--data-dir", default=None)

@@ -21,7 +21,9 @@ from charclf.study.beyond import HUB_SLOTS, frontier, hub_choices, model_rows
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from charclf.argtypes import Parser  # one-line errors, no option given twice
+
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="full")
     parser.add_argument("--min-seeds", type=int, default=3)
     parser.add_argument("--slots", default=",".join(HUB_SLOTS),

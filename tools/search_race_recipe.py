@@ -83,7 +83,9 @@ def main(argv=None) -> int:
     from charclf.fileio import refuse_to_replace, write_json
     from charclf.paths import bench_dir
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from charclf.argtypes import Parser  # one-line errors, no option given twice
+
+    p = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", default=",".join(CANDIDATES), help="comma-separated candidates (default: all)")
     p.add_argument("--seeds", default="0,1", help="comma-separated seeds; a candidate must reach the target on "
                    "every one to be chosen (default: 0,1)")

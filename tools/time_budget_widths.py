@@ -25,7 +25,9 @@ OUT = Path("outputs") / "bench" / "widths-time-budget.json"
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from charclf.argtypes import Parser  # one-line errors, no option given twice
+
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=COUNT, default=5)
     parser.add_argument("--steps", type=COUNT, default=40, help="timed steps per measurement")
     parser.add_argument("--threads", type=COUNT, default=1, help="torch threads (the study's background runs: 1)")

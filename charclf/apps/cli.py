@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 
+from charclf.argtypes import Parser
 from charclf.errors import CharclfError, ConfigError, TerminalSafe
 
 # subcommand -> module exposing add_parser(subparsers) and run(args) -> int
@@ -74,13 +75,6 @@ HELP = {
 }
 # Old spellings still accepted: (subcommand, flag) -> the subcommand that replaced it.
 DEPRECATED_FLAGS = {("bench", "--time-to-accuracy"): "race"}
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse with a one-line error: what is wrong and where to look, not a usage block and a traceback."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}. Fix: see `{self.prog} --help`\n")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

@@ -322,7 +322,9 @@ def write_teacher(run_dirs, members: list[str], data, out, *, log=print) -> dict
 def main(argv=None) -> int:
     from charclf.argtypes import number
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from charclf.argtypes import Parser  # one-line errors, no option given twice
+
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", help="finished run folders with model.safetensors")
     parser.add_argument("--out", required=True, help="folder for probs/ and results.json")
     parser.add_argument("--data-dir", default=None)

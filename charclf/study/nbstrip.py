@@ -108,9 +108,10 @@ def strip_file(path: str | Path) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """``charclf nbstrip NOTEBOOK...`` (also ``python -m charclf.study.nbstrip``): strip files in place."""
-    import argparse
+    
+    from charclf.argtypes import Parser  # one-line errors, no option given twice
 
-    parser = argparse.ArgumentParser(prog="charclf nbstrip", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="charclf nbstrip", description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="+", metavar="NOTEBOOK.ipynb")
     for path in parser.parse_args(argv).notebooks:
         if strip_file(path):

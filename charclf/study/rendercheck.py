@@ -139,7 +139,9 @@ def check_renders(repo: Path | None = None, *, only=None, workdir: Path | None =
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from charclf.argtypes import Parser  # one-line errors, no option given twice
+
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", help="comma-separated notebook numbers, e.g. 03,04")
     args = parser.parse_args(argv)
     problems = check_renders(only=args.only)

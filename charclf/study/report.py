@@ -5,7 +5,6 @@ puts it into README.md. Every row names the artifact it was read from.
 """
 from __future__ import annotations
 
-import argparse
 import json
 from collections import Counter
 from pathlib import Path
@@ -205,7 +204,9 @@ def results_markdown(root: str | Path | None = None, *, smoke: bool = False, ben
 
 
 def main(argv=None) -> int:
-    argparse.ArgumentParser(description=__doc__).parse_args(argv)
+    from charclf.argtypes import Parser  # one-line errors, no option given twice
+
+    Parser(description=__doc__).parse_args(argv)
     print(results_markdown())
     return 0
 

@@ -105,7 +105,9 @@ def run_audit(out, data_dir=None, settings: AuditSettings | None = None, *, rewr
 # -- CLI --------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     d = AuditSettings()
-    p = argparse.ArgumentParser(prog="python -m charclf.experiments.label_audit",
+    from charclf.argtypes import Parser  # one-line errors, no option given twice
+
+    p = Parser(prog="python -m charclf.experiments.label_audit",
                                 description="Find the label errors of EMNIST ByClass (holdout protocol) with "
                                             "out-of-fold probabilities and cleanlab; resumable.")
     p.add_argument("--data-dir", default=None, help="folder with emnist/ and protocols/ (default: $CHARCLF_DATA_DIR)")

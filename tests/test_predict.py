@@ -3,6 +3,7 @@ file gets a clear error without stopping the others; the CLI's exit codes and JS
 from __future__ import annotations
 
 import json
+import os
 import re
 import struct
 import zlib
@@ -214,6 +215,8 @@ def _bad_files(tmp_path) -> dict[str, tuple]:
         "random_noise.png": (None, "does not look like one character"),
         "speckle.png": (None, "does not look like one character"),
         "dark_16bit_noise.png": (None, "blank"),  # 16-bit, but no more levels than an 8-bit image: no signal
+        "zero_wide.png": (_png_header_only(0, 10), "starts as a PNG file, but Pillow cannot decode it"),
+        "pipe.png": (None, "not a regular file"),
     }
     for name, (data, _) in files.items():
         if data is not None:
@@ -223,6 +226,7 @@ def _bad_files(tmp_path) -> dict[str, tuple]:
     noise = np.random.default_rng(0).integers(120, 135, (200, 150), dtype=np.uint8)  # paper texture, no ink
     Image.fromarray(noise).save(tmp_path / "blank_noise.png")
     Image.new("RGBA", (100, 100), (0, 0, 0, 0)).save(tmp_path / "transparent.png")
+    os.mkfifo(tmp_path / "pipe.png")  # reading a pipe would block until someone writes to it
     rng = np.random.default_rng(1)
     Image.fromarray(rng.integers(0, 256, (96, 96), dtype=np.uint8)).save(tmp_path / "random_noise.png")
     Image.fromarray(np.where(rng.random((200, 200)) < 0.05, 0, 255).astype(np.uint8)).save(tmp_path / "speckle.png")

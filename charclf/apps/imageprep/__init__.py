@@ -85,6 +85,8 @@ def load_image(path: str | Path) -> Image.Image:
         raise ImageError(f"{path}: file not found. Fix: check the path")
     if path.is_dir():
         raise ImageError(f"{path}: is a folder, not an image file. Fix: pass the image files inside it")
+    if not path.is_file():  # a pipe, socket or device: reading it would block, or read something else
+        raise ImageError(f"{path}: is not a regular file (a pipe, socket or device). Fix: pass the image file itself")
     if path.stat().st_size == 0:
         raise ImageError(f"{path}: the file is empty (0 bytes). Fix: save or copy the image again")
     with warnings.catch_warnings():
@@ -108,6 +110,10 @@ def load_image(path: str | Path) -> Image.Image:
         except ImageError:
             raise
         except Image.UnidentifiedImageError:
+            kind = _format_by_signature(path)
+            if kind:  # an image file by its first bytes that Pillow cannot open: damaged, or sized 0 px
+                raise ImageError(f"{path}: starts as a {kind} file, but Pillow cannot decode it (damaged, or an "
+                                 "image of 0 px on a side). Fix: save or export the image again") from None
             raise ImageError(f"{path}: not an image file Pillow can read. Fix: pass a PNG, JPEG, BMP or WebP "
                              "image") from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
@@ -117,6 +123,22 @@ def load_image(path: str | Path) -> Image.Image:
             raise ImageError(f"{path}: the image data is truncated or corrupted ({err}). Fix: save or copy "
                              "the image again") from None
     return img
+
+
+# The first bytes of the image formats people pass, to tell "not an image" from "an image Pillow cannot decode".
+_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF8": "GIF", b"BM": "BMP",
+               b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
+
+
+def _format_by_signature(path: Path) -> str | None:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+    except OSError:
+        return None
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return next((kind for magic, kind in _SIGNATURES.items() if head.startswith(magic)), None)
 
 
 def _check_size(path: Path, size: tuple[int, int]) -> None:

@@ -939,3 +939,20 @@ def test_weights_holding_nan_are_refused_not_predicted_with(fast_model, image, t
         load_model(folder)
     line = cli_error(capsys, ["predict", str(image), "--model", str(folder)])
     assert "holds NaN or infinite values (in classifier.4.bias)" in line and "Fix:" in line, line
+
+
+def test_data_verify_calls_a_truncated_download_damaged_not_another_file(tmp_path):
+    """A .gz cut short (an interrupted download) differs from the official checksum like any other file would;
+    verify says what it is, as loading does, instead of "sha256 differs"."""
+    from synth import make_emnist_dir
+
+    from charclf.data import verify_data_dir
+    from charclf.data.official import official_file
+
+    root = make_emnist_dir(tmp_path / "data", splits=("digits",), mnist=False, n=120)
+    cut = root / "emnist" / official_file("digits", "test", "images")
+    cut.write_bytes(cut.read_bytes()[:-200])
+    rows = verify_data_dir(root).set_index("file")
+    assert rows.loc[cut.name, "status"] == "damaged" and "truncated" in rows.loc[cut.name, "note"]
+    whole = official_file("digits", "test", "labels")  # synthetic, so not NIST's bytes: another file, whole
+    assert rows.loc[whole, "status"] == "mismatch"

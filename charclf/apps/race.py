@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from charclf.argtypes import COUNT, MAX_SEED, THREADS, number
-from charclf.errors import ConfigError, printable
+from charclf.errors import printable
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

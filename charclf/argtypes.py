@@ -49,43 +49,45 @@ MAX_LR = 10.0
 LEARNING_RATE = number(float, low=0, low_open=True, high=MAX_LR)
 
 
-# Actions that keep one value: a second occurrence would silently replace the first (argparse's default).
-_ONE_VALUE = (argparse._StoreAction, argparse._StoreConstAction)
-
-
 class Parser(argparse.ArgumentParser):
     """argparse with a one-line error (what is wrong and where to look, not a usage block and a traceback), and
-    no option given twice: ``--model a --model b`` (or ``--tta --no-tta``, one setting) is refused, where plain
-    argparse would silently keep the last. Options that collect (``append``, ``count``) may repeat."""
+    no setting given twice: ``--model a --model b``, ``--model a --mod b`` (an abbreviation) or ``--tta --no-tta``
+    (one setting) is refused, where plain argparse would silently keep the last. The check runs where argparse has
+    resolved the option, so every spelling counts; options that collect (``append``, ``count``) may repeat."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        store = _once(argparse._StoreAction)
+        for name, action in ((None, store), ("store", store), ("store_const", _once(argparse._StoreConstAction)),
+                             ("store_true", _once(argparse._StoreTrueAction)),
+                             ("store_false", _once(argparse._StoreFalseAction))):
+            self.register("action", name, action)  # None: add_argument without action= stores
+        self._set_by: dict[str, str] = {}
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message}. Fix: see `{self.prog} --help`\n")
 
     def parse_known_args(self, args=None, namespace=None):
-        import sys
-
-        self._refuse_repeated(list(sys.argv[1:] if args is None else args))
+        self._set_by = {}  # per parse: a parser may parse several command lines (tests, notebooks)
         return super().parse_known_args(args, namespace)
 
-    def _refuse_repeated(self, args: list[str]) -> None:
-        seen: dict[str, str] = {}  # dest -> the option that set it
-        for token in args:
-            if token == "--":
-                return
-            if not token.startswith("-"):
-                if token in self._subparser_choices():  # the rest is the subcommand's, checked by its parser
-                    return
-                continue
-            action = self._option_string_actions.get(token.split("=", 1)[0] if token.startswith("--") else token)
-            if action is None or not isinstance(action, _ONE_VALUE) and type(action).__module__ == "argparse":
-                continue  # unknown (argparse says so), or one that collects values (append, count, help)
-            if action.dest in seen:
-                self.error(f"{seen[action.dest]} and {token.split('=', 1)[0]} both set {action.dest!r}, and only one "
-                           "value is kept (pass it once)")
-            seen[action.dest] = token.split("=", 1)[0]
+    def claim(self, dest: str, option_string: str | None) -> None:
+        """Called by every one-value action as argparse applies it: a second option setting ``dest`` is an error."""
+        if option_string is None:  # a positional argument: argparse fills it once
+            return
+        if dest in self._set_by:
+            self.error(f"{self._set_by[dest]} and {option_string} both set {dest!r}, and only one value would be "
+                       "kept (pass it once)")
+        self._set_by[dest] = option_string
 
-    def _subparser_choices(self) -> dict:
-        for action in self._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                return action.choices
-        return {}
+
+def _once(base: type) -> type:
+    """``base`` (an argparse action that keeps one value) that first claims its ``dest`` from a :class:`Parser`."""
+    class Once(base):
+        def __call__(self, parser, namespace, values, option_string=None):
+            if isinstance(parser, Parser):
+                parser.claim(self.dest, option_string)
+            super().__call__(parser, namespace, values, option_string)
+
+    Once.__name__ = Once.__qualname__ = f"Once{base.__name__}"
+    return Once

@@ -67,6 +67,9 @@ def test_slow_tests_are_marked_by_their_own_decorator_only():
     (["train", "--out", "x", "--out=y"], "--out", "--out"),
     (["evaluate", "run", "--tta", "--no-tta"], "--tta", "--no-tta"),
     (["ensemble", "--out", "a", "--out", "b"], "--out", "--out"),  # a command that parses its own arguments
+    (["predict", "a.png", "--model", "m1", "--mod", "m2"], "--model", "--model"),  # an abbreviation counts
+    (["predict", "a.png", "--top", "3", "--to=5"], "--top", "--top"),
+    (["evaluate", "run", "--tt", "--no-tta"], "--tta", "--no-tta"),
 ])
 def test_an_option_given_twice_is_refused_instead_of_keeping_the_last(argv, first, second, capsys):
     assert main(argv) == 2

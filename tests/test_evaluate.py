@@ -194,7 +194,7 @@ def test_evaluate_run_merges_into_metrics_json(run_dir, monkeypatch, capsys):
 
     monkeypatch.setattr(charclf.data, "load_data", fake_load_data)
     recorded = (run_dir / "metrics.json").read_text()
-    with pytest.raises(DataError, match=r"already records evaluation.test: accuracy 49.0000% of n=100.*nothing was "
+    with pytest.raises(DataError, match=r"already records evaluation.test: 49 of 100 right \(49.0000%.*nothing was "
                                         r"written. Fix: to keep both, evaluate a copy"):
         evaluate_run(run_dir, "test", data_dir="somewhere")  # another number than the one training recorded
     assert (run_dir / "metrics.json").read_text() == recorded
@@ -231,12 +231,14 @@ def test_evaluate_run_merges_into_metrics_json(run_dir, monkeypatch, capsys):
     saved = json.loads((run_dir / "metrics.json").read_text())  # another split's number keeps its own key
     assert saved["evaluation"]["test"] == json.loads(before)["evaluation"]["test"]
     assert saved["evaluation"]["test@bymerge"]["provenance"]["split"] == "bymerge"
-    assert main(["evaluate", str(run_dir), "--split", "byclass"]) == 0  # naming the run's own split: its own key
+    assert main(["evaluate", str(run_dir), "--split", "ByClass"]) == 0  # naming the run's own split: its own key
     assert "under evaluation.test\n" in capsys.readouterr().out
     assert main(["evaluate", str(run_dir), "--split", "val", "--json"]) == 0
     captured = capsys.readouterr()
     assert "is `--part val` now" in captured.err and json.loads(captured.out[captured.out.index("{"):])["part"] == "val"
     assert calls[-1][:2] == ("byclass", "holdout")
+    assert main(["evaluate", str(run_dir), "--part", "val", "--split", "test"]) == 2  # two parts: which one?
+    assert "name two parts" in capsys.readouterr().err
 
 
 def test_evaluate_run_errors(run_dir, monkeypatch):
@@ -275,3 +277,28 @@ def test_predict_logits_chunks_cpu_batches_without_changing_results():
     assert seen == [CPU_MAX_BATCH, 44]  # capped on a CPU, for speed only
     small = predict_logits(model, images, mean=0.2, std=0.3, batch_size=32)
     torch.testing.assert_close(big, small)
+
+
+def test_evaluating_again_keeps_the_recorded_number_within_rounding_and_refuses_a_broken_entry(run_dir, monkeypatch,
+                                                                                               capsys):
+    import charclf.data
+
+    monkeypatch.setattr(charclf.data, "load_data", lambda *a, **k: _bundle())
+    entry = evaluate_run(run_dir, "val")
+    path = run_dir / "metrics.json"
+    saved = json.loads(path.read_text())
+    right = round(entry["accuracy"] * entry["n"])
+    saved["evaluation"]["val"]["accuracy"] = (right + 1) / entry["n"]  # another CPU flipped one near-tie
+    path.write_text(json.dumps(saved))
+    before = path.read_text()
+    assert evaluate_run(run_dir, "val")["accuracy"] == (right + 1) / entry["n"]  # the recorded one stays
+    assert "within another CPU's rounding" in capsys.readouterr().err and path.read_text() == before
+    for broken in (None, "nan", {"n": 62}):
+        saved["evaluation"]["val"] = broken if isinstance(broken, dict) else {**entry, "accuracy": broken}
+        path.write_text(json.dumps(saved))
+        with pytest.raises(DataError, match="not a readable evaluation.*nothing was written"):
+            evaluate_run(run_dir, "val")
+    saved["evaluation"]["val"] = 0.5  # a bare number
+    path.write_text(json.dumps(saved))
+    with pytest.raises(DataError, match="not a readable evaluation"):
+        evaluate_run(run_dir, "val")

@@ -49,8 +49,10 @@ def check_against_record(result, test: dict, loaded: int) -> None:
     print(f"test accuracy evaluated again here: {again:.4%}; recorded by fit: {recorded_acc:.4%} "
           f"(net {abs(again - recorded_acc) * n:.0f} images apart; confusion matrix identical: {same_cm})")
     # Same weights, data and float32 arithmetic: equal on the machine that trained the run; another CPU's kernels
-    # may round differently and flip a near-tie, hence a tolerance of 0.1% of the images and no more.
-    assert abs(again - recorded_acc) * n <= max(1, 0.001 * n), "the re-evaluation disagrees with the run's record"
+    # may round differently and flip a near-tie (eval.evaluate.rescore_tolerance).
+    from charclf.eval.evaluate import rescore_tolerance
+
+    assert abs(again - recorded_acc) * n <= rescore_tolerance(n), "the re-evaluation disagrees with the run's record"
 
 
 def every_model(runs: list) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

@@ -25,12 +25,13 @@ character, ``glyph`` the ink map to 28x28, ``options`` the switches; each step c
 4. Page-wide ruled and grid lines are erased (keeping strokes that cross them); the typical stroke becomes
    full ink, so photographed (grey) strokes look like EMNIST's saturated ones; specks much smaller than the
    character and fragments of neighbouring writing at the border are removed so they cannot stretch the box.
-   Ink left in dozens of pieces or around dozens of enclosed gaps (noise, a texture, a page of writing) is
-   refused: no answer is better than a confident guess.
 5. Crop to the ink's bounding box; thicken strokes much thinner than EMNIST's (a fine pen on a large page
    would shrink to a hairline) and thin much thicker ones (a marker) to EMNIST's median; centre the box in a
    square 128-px frame (long side 112 px = 28/32 of it), blur with sigma 1, resize to 28x28 with
    antialiasing, stretch to 0..255.
+6. With the whole cleanup on, ink that is no single character is refused (``cleanup.refuse_scattered_ink``:
+   dozens of pieces or enclosed gaps, and a 28x28 in many pieces or a solid block): noise, a texture or a page
+   of writing gets no answer rather than a confident guess.
 
 ``load_image`` refuses files that are not images, empty, truncated, absurdly large (decompression bombs) or
 tiny, each with an ``ImageError`` that names the file, the problem and the fix.
@@ -45,6 +46,7 @@ from typing import Iterable
 import numpy as np
 from PIL import Image, ImageOps
 
+from charclf.apps.imageprep.cleanup import refuse_scattered_ink
 from charclf.apps.imageprep.glyph import (  # noqa: F401  (re-exported)
     OUTPUT_SIZE,
     crop_to_ink,
@@ -66,6 +68,8 @@ from charclf.errors import ImageError, file_error
 MAX_PIXELS = 50_000_000
 MAX_SIDE = 20_000
 MIN_SIDE = 4
+# The steps that remove what is not the character; the one-character check judges what they leave when all run.
+CLEANUP_STEPS = ("flatten_illumination", "remove_lines", "remove_specks", "drop_border_fragments")
 # Formats the tests exercise; anything else Pillow decodes (GIF, TIFF ...) is accepted too.
 SUPPORTED_FORMATS = ("PNG", "JPEG", "BMP", "WEBP")
 
@@ -112,8 +116,9 @@ def load_image(path: str | Path) -> Image.Image:
         except Image.UnidentifiedImageError:
             kind = _format_by_signature(path)
             if kind:  # an image file by its first bytes that Pillow cannot open: damaged, or sized 0 px
-                raise ImageError(f"{path}: starts as a {kind} file, but Pillow cannot decode it (damaged, or an "
-                                 "image of 0 px on a side). Fix: save or export the image again") from None
+                raise ImageError(f"{path}: starts as a {kind} file, but Pillow cannot decode it (damaged, an "
+                                 "image of 0 px on a side, or a variant this Pillow lacks). Fix: save or export the "
+                                 "image again as PNG") from None
             raise ImageError(f"{path}: not an image file Pillow can read. Fix: pass a PNG, JPEG, BMP or WebP "
                              "image") from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
@@ -126,8 +131,8 @@ def load_image(path: str | Path) -> Image.Image:
 
 
 # The first bytes of the image formats people pass, to tell "not an image" from "an image Pillow cannot decode".
-_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF8": "GIF", b"BM": "BMP",
-               b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
+_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF8": "GIF", b"II*\x00": "TIFF",
+               b"MM\x00*": "TIFF"}
 
 
 def _format_by_signature(path: Path) -> str | None:
@@ -138,6 +143,8 @@ def _format_by_signature(path: Path) -> str | None:
         return None
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WebP"
+    if head[:2] == b"BM" and head[6:10] == b"\x00\x00\x00\x00":  # "BM", the file size, 4 reserved zero bytes
+        return "BMP"
     return next((kind for magic, kind in _SIGNATURES.items() if head.startswith(magic)), None)
 
 
@@ -168,4 +175,9 @@ def preprocess_image(image: str | Path | Image.Image | np.ndarray, *, normalize_
             _check_size(Path(name), image.size)
         elif isinstance(image, np.ndarray) and image.ndim >= 2:
             _check_size(Path(name), (image.shape[1], image.shape[0]))
-    return ink_to_emnist(ink_map(image, name=name, options=opts), options=opts)
+    ink = ink_map(image, name=name, options=opts)
+    out = ink_to_emnist(ink, options=opts)
+    if all(getattr(opts, step) for step in CLEANUP_STEPS):
+        # Judged on what the whole cleanup leaves: with a step off (an ablation) its leftovers are the point.
+        refuse_scattered_ink(name, ink, out)
+    return out

@@ -203,6 +203,7 @@ def emnist_verdict(artifact: dict, target: float, shipped: float | None, repo_ro
     _, words = verdict(mean, target, std, seeds=n)  # as every goal with seeds: their mean, against one std
     return f"{words} ({n}-seed mean {mean:.2%} ± {std:.2%}; the shipped seed {shipped:.2%})"
 
+
 # -- the steps, shown ------------------------------------------------------------------------------------------
 def pick_examples(rows, per_capture: int = 1, variants=VARIANTS) -> list[tuple]:
     """(row, variant) pairs for a committed figure, from the sources whose licence lets it show their images

@@ -108,8 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     from charclf.argtypes import Parser  # one-line errors, no option given twice
 
     p = Parser(prog="python -m charclf.experiments.label_audit",
-                                description="Find the label errors of EMNIST ByClass (holdout protocol) with "
-                                            "out-of-fold probabilities and cleanlab; resumable.")
+               description="Find the label errors of EMNIST ByClass (holdout protocol) with "
+                           "out-of-fold probabilities and cleanlab; resumable.")
     p.add_argument("--data-dir", default=None, help="folder with emnist/ and protocols/ (default: $CHARCLF_DATA_DIR)")
     p.add_argument("--out", default=str(DEFAULT_OUT), help=f"output folder (default: {DEFAULT_OUT})")
     p.add_argument("--folds", type=int, default=d.folds)

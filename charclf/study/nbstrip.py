@@ -108,7 +108,6 @@ def strip_file(path: str | Path) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """``charclf nbstrip NOTEBOOK...`` (also ``python -m charclf.study.nbstrip``): strip files in place."""
-    
     from charclf.argtypes import Parser  # one-line errors, no option given twice
 
     parser = Parser(prog="charclf nbstrip", description=__doc__.split("\n\n")[0])

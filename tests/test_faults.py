@@ -34,6 +34,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # The 320-image synthetic ByClass folder and the private decode cache of charclf train's own tests.
+from cli_args import with_overrides  # noqa: E402
 from test_train_cli import data_dir, private_cache  # noqa: E402,F401
 
 from charclf.apps.cli import main  # noqa: E402
@@ -42,8 +43,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def train_args(data_dir, out, *extra) -> list[str]:
-    return ["train", "--model", "lenet5_keras", "--epochs", "1", "--batch-size", "32", "--max-train-samples", "64",
-            "--no-progress", "--data-dir", str(data_dir), "--out", str(out), *extra]
+    """A small training's command line; an option in ``extra`` replaces its default here."""
+    defaults = {"--model": "lenet5_keras", "--epochs": "1", "--batch-size": "32", "--max-train-samples": "64",
+                "--data-dir": str(data_dir), "--out": str(out)}
+    return ["train", "--no-progress", *with_overrides(defaults, extra)]
 
 
 def one_line(capsys, argv, code=2) -> str:

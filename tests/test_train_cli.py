@@ -26,8 +26,11 @@ def private_cache(tmp_path, monkeypatch):
 
 
 def train(data_dir, out, *extra):
-    return main(["train", "--model", "lenet5_keras", "--epochs", "1", "--batch-size", "32", "--no-progress",
-                 "--data-dir", str(data_dir), "--out", str(out), *extra])
+    from cli_args import with_overrides
+
+    defaults = {"--model": "lenet5_keras", "--epochs": "1", "--batch-size": "32", "--data-dir": str(data_dir),
+                "--out": str(out)}
+    return main(["train", "--no-progress", *with_overrides(defaults, extra)])
 
 
 def test_train_writes_a_run_and_reports_best_val(data_dir, tmp_path, capsys):

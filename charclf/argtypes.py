@@ -67,18 +67,21 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message}. Fix: see `{self.prog} --help`\n")
 
-    def parse_known_args(self, args=None, namespace=None):
-        self._set_by = {}  # per parse: a parser may parse several command lines (tests, notebooks)
-        return super().parse_known_args(args, namespace)
+    def _parse_known_args(self, *args, **kwargs):
+        # Per parse (a parser may parse several command lines: tests, notebooks), in the method every way of
+        # parsing goes through (parse_args, parse_known_args and, on newer Pythons, the intermixed ones).
+        self._set_by = {}
+        return super()._parse_known_args(*args, **kwargs)
 
-    def claim(self, dest: str, option_string: str | None) -> None:
-        """Called by every one-value action as argparse applies it: a second option setting ``dest`` is an error."""
+    def claim(self, dest: str, option_string: str | None, value=None) -> None:
+        """Called by every one-value action as argparse applies it: a second option setting ``dest`` to another
+        value is an error (the same option with the same value again changes nothing)."""
         if option_string is None:  # a positional argument: argparse fills it once
             return
-        if dest in self._set_by:
-            self.error(f"{self._set_by[dest]} and {option_string} both set {dest!r}, and only one value would be "
-                       "kept (pass it once)")
-        self._set_by[dest] = option_string
+        if dest in self._set_by and self._set_by[dest] != (option_string, value):
+            self.error(f"{self._set_by[dest][0]} and {option_string} both set {dest!r}, and only one value would "
+                       "be kept (pass it once)")
+        self._set_by[dest] = (option_string, value)
 
 
 def _once(base: type) -> type:
@@ -86,7 +89,7 @@ def _once(base: type) -> type:
     class Once(base):
         def __call__(self, parser, namespace, values, option_string=None):
             if isinstance(parser, Parser):
-                parser.claim(self.dest, option_string)
+                parser.claim(self.dest, option_string, values if values is not None else self.const)
             super().__call__(parser, namespace, values, option_string)
 
     Once.__name__ = Once.__qualname__ = f"Once{base.__name__}"

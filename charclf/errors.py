@@ -134,6 +134,11 @@ class ImageError(CharclfError):
     """An input image for prediction cannot be used (not an image, empty, blank, truncated, absurd size)."""
 
 
+class BlankImageError(ImageError):
+    """An image with nothing to read in it (blank, fully transparent, only page lines and marks): in a live demo
+    an empty or cleared canvas, not a mistake to report."""
+
+
 def unknown_name(kind: str, name: str, known: list[str] | tuple[str, ...]) -> UnknownNameError:
     """Build an ``UnknownNameError`` that lists close matches of ``name`` among ``known``."""
     import difflib

@@ -9,8 +9,12 @@ def with_overrides(defaults: dict[str, str], extra: tuple[str, ...] | list[str])
     values, rest, extra = dict(defaults), [], list(extra)
     i = 0
     while i < len(extra):
-        if extra[i] in values and i + 1 < len(extra):
-            values[extra[i]] = extra[i + 1]
+        option, eq, value = extra[i].partition("=")
+        if option in values and eq:  # --epochs=2
+            values[option] = value
+            i += 1
+        elif option in values and i + 1 < len(extra):  # --epochs 2
+            values[option] = extra[i + 1]
             i += 2
         else:
             rest.append(extra[i])

@@ -86,3 +86,5 @@ def test_options_that_collect_may_repeat():
     assert parser.parse_args(["--disable", "a", "--disable", "b", "--n", "1"]).disable == ["a", "b"]
     with pytest.raises(SystemExit):
         parser.parse_args(["--n", "1", "--n", "2"])
+    assert parser.parse_args(["--n", "1", "--n", "1"]).n == 1  # the same value again changes nothing
+    assert parser.parse_args(["--n", "2"]).n == 2  # each parse starts afresh

@@ -125,6 +125,11 @@ def test_respond_names_lookalikes_and_enlarges_the_input(model, monkeypatch):
     small = sketch_to_input(strokes_layer())
     assert seen.shape == (224, 224) and (seen[::8, ::8] == small).all() and (seen[7::8, 7::8] == small).all()
     assert demo_mod.respond(model, None) == ({}, "", None)
+    blank = np.full((224, 224, 3), 255, np.uint8)
+    assert demo_mod.respond(model, blank) == ({}, "", None)  # an empty canvas: no answer, nothing to say
+    scribbled = np.where(np.random.default_rng(0).random((224, 224, 1)) < 0.5, 0, 255).repeat(3, 2).astype(np.uint8)
+    top, said, seen = demo_mod.respond(model, scribbled)  # scribbled all over: no answer, and why
+    assert top == {} and seen is None and said.startswith("no answer: does not look like one character")
 
 
 def test_the_demo_answers_under_the_prior_predict_uses_and_refuses_one_the_model_cannot_use(tmp_path, model):

@@ -291,9 +291,11 @@ def test_evaluating_again_keeps_the_recorded_number_within_rounding_and_refuses_
     saved["evaluation"]["val"]["accuracy"] = (right + 1) / entry["n"]  # another CPU flipped one near-tie
     path.write_text(json.dumps(saved))
     before = path.read_text()
-    assert evaluate_run(run_dir, "val")["accuracy"] == (right + 1) / entry["n"]  # the recorded one stays
+    kept = evaluate_run(run_dir, "val")
+    assert kept["accuracy"] == (right + 1) / entry["n"]  # the recorded one stays, the fresh one shown beside it
+    assert kept["rescored_now"] == {"n": entry["n"], "right": right, "accuracy": entry["accuracy"]}
     assert "within another CPU's rounding" in capsys.readouterr().err and path.read_text() == before
-    for broken in (None, "nan", {"n": 62}):
+    for broken in (None, "nan", {"n": 62}, {**entry, "n": 62.5}, {**entry, "n": True}):
         saved["evaluation"]["val"] = broken if isinstance(broken, dict) else {**entry, "accuracy": broken}
         path.write_text(json.dumps(saved))
         with pytest.raises(DataError, match="not a readable evaluation.*nothing was written"):

@@ -215,6 +215,16 @@ def _crayon_b(grain: float) -> Image.Image:
     return Image.fromarray(a)
 
 
+def _grainy_m(width: int, grain: float) -> Image.Image:
+    """An M of normal stroke width whose strokes lose ``grain`` of their 3-px cells to paper pores."""
+    img, d = _page((360, 360))
+    d.line([(50, 320), (70, 50), (180, 250), (290, 50), (310, 320)], fill=0, width=width, joint="curve")
+    a = np.asarray(img).copy()
+    pores = np.kron(np.random.default_rng(0).random((121, 121)) < grain, np.ones((3, 3), bool))[:360, :360]
+    a[(a < 128) & pores] = 255
+    return Image.fromarray(a)
+
+
 def _stippled_o() -> Image.Image:
     img, d = _page()
     for t in np.linspace(0, 2 * np.pi, 40, endpoint=False):  # 40 dots, 40 pieces
@@ -238,10 +248,11 @@ def test_broken_or_textured_strokes_are_read_and_noise_is_refused():
     stipple and dashes scatter the ink but still make one glyph; noise of any size makes scattered ink and a
     28x28 in pieces (small) or a solid block (large)."""
     for name, image in {"crayon B, 10% grain": _crayon_b(0.10), "crayon B, 35% grain": _crayon_b(0.35),
+                        "M, 35 px, 15% pores": _grainy_m(35, 0.15), "M, 45 px, 35% pores": _grainy_m(45, 0.35),
                         "stippled O": _stippled_o(), "dashed W": _dashed_w()}.items():
         assert preprocess_image(image).max() == 255, name
     rng = np.random.default_rng(1)
-    for side in (28, 64, 1000):
+    for side in (28, 96, 1000):  # in pieces at 28x28, or a solid block
         with pytest.raises(ImageError, match="does not look like one character"):
             preprocess_image(Image.fromarray(rng.integers(0, 256, (side, side)).astype(np.uint8)))
     with pytest.raises(ImageError, match="does not look like one character"):  # salt and pepper: 1,500 pieces

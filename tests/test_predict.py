@@ -95,7 +95,8 @@ def test_a_dark_16_bit_scan_reads_like_its_8_bit_copy(tmp_path):
     levels and refused it as blank; its own range holds the character."""
     ink = draw_a().astype(np.float64) / 255.0
     reference = preprocess_image(Image.fromarray(255 - draw_a()))
-    for name, page, pen in (("dark", 1000, 0), ("washed_out", 40000, 39000)):  # a 1000-level contrast, both ends
+    shading = np.linspace(0, 300, ink.shape[1])[None, :]  # a dim page, darker on one side (a vignette)
+    for name, page, pen in (("dark", 1000, 0), ("washed_out", 40000, 39000), ("vignetted", 1200 + shading, 200)):
         Image.fromarray(np.round(page + (pen - page) * ink).astype(np.uint16)).save(tmp_path / f"{name}.png")
         assert Image.open(tmp_path / f"{name}.png").mode.startswith("I")
         diff = preprocess_image(tmp_path / f"{name}.png").astype(int) - reference

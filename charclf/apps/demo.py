@@ -16,7 +16,7 @@ from charclf.apps.imageprep import preprocess_image
 from charclf.apps.predict import answer, load_for_predict, predict_arrays, resolve_model_dir
 from charclf.argtypes import PORT
 from charclf.class_prior import PRIOR_HELP, PRIORS
-from charclf.errors import CharclfError, ImageError
+from charclf.errors import BlankImageError, CharclfError, ImageError
 
 DEFAULT_HOST = "127.0.0.1"
 CANVAS = (400, 400)
@@ -99,7 +99,7 @@ def sketch_to_input(sketch) -> np.ndarray | None:
     try:
         return preprocess_image(image)
     except ImageError:
-        return None  # a blank canvas (or one being cleared) is not an error in a live demo
+        return None  # a blank canvas (or one being cleared) is not an error in a live demo; respond says the rest
 
 
 def predict_sketch(model, sketch, top: int = 5, prior: str = "auto") -> dict[str, float]:
@@ -113,10 +113,17 @@ def predict_sketch(model, sketch, top: int = 5, prior: str = "auto") -> dict[str
 
 def respond(model, sketch, top: int = 5, prior: str = "auto") -> tuple[dict[str, float], str, np.ndarray | None]:
     """Everything one stroke updates, from one conversion: the top characters, the answer in words (naming
-    look-alikes: "O or 0 or o (look-alikes)") and the model's input enlarged for people to see."""
-    image = sketch_to_input(sketch)
-    if image is None:
+    look-alikes: "O or 0 or o (look-alikes)") and the model's input enlarged for people to see. A drawing that is
+    refused for a reason other than being empty (scribbled over: no single character) says why, in words."""
+    drawn = sketch_image(sketch)
+    if drawn is None:
         return {}, "", None
+    try:
+        image = preprocess_image(drawn)
+    except BlankImageError:
+        return {}, "", None  # a blank canvas (or one being cleared) is not an error in a live demo
+    except ImageError as err:
+        return {}, f"no answer: {str(err).split(': ', 1)[-1]}", None
     ranked = predict_arrays(model, image[None], top=top, prior=prior)[0]
     return dict(ranked), f"**{answer(ranked)}**", enlarge(image)
 

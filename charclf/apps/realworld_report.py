@@ -230,7 +230,7 @@ def steps_figure(examples, root: Path, *, title: str = "The preprocessing, one s
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from charclf.apps.imageprep import STEPS, PrepOptions, ink_map, ink_to_emnist
+    from charclf.apps.imageprep import STEPS, PrepOptions, preprocess_image
     from charclf.errors import CharclfError
 
     states = [("no step", PrepOptions().without(*STEPS))]
@@ -246,7 +246,8 @@ def steps_figure(examples, root: Path, *, title: str = "The preprocessing, one s
         for c, (name, opts) in enumerate(states, start=1):
             ax = axes[r, c]
             try:
-                ax.imshow(ink_to_emnist(ink_map(image, options=opts), options=opts), cmap="gray", vmin=0, vmax=255)
+                # preprocess_image itself, so the last column (every step) is what predict reads, or refuses
+                ax.imshow(preprocess_image(image, options=opts), cmap="gray", vmin=0, vmax=255)
             except CharclfError:
                 ax.text(0.5, 0.5, "refused", ha="center", va="center", fontsize=7, transform=ax.transAxes)
             if r == 0:

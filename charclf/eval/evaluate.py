@@ -351,8 +351,8 @@ def evaluate_and_record(run_dir, part: str = "test", data_dir=None, tta: bool | 
             record = None
         earlier = saved.get("evaluation", {}).get(key)
         if earlier is not None:  # already scored: the same numbers stay as recorded; others are never replaced
-            _refuse_a_different_number(run_dir / "metrics.json", key, earlier, entry)
-            return key, earlier
+            rescored = _refuse_a_different_number(run_dir / "metrics.json", key, earlier, entry)
+            return key, earlier if rescored is None else {**earlier, "rescored_now": rescored}
         if record is not None:
             record.replace(evaluation={**record.evaluation, key: entry}).save(run_dir)
         else:  # a model folder without a training record: its evaluations, and whatever else the file holds
@@ -370,14 +370,17 @@ def _counts(entry) -> tuple[int, int] | None:
     """``(n, images right)`` of a recorded evaluation, or None when it is not one (hand-edited, NaN, a number)."""
     if not isinstance(entry, dict):
         return None
+    n = entry.get("n")
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:  # a whole count of images (not 62.7, "62", true)
+        return None
     try:
-        n, accuracy = int(entry["n"]), float(entry["accuracy"])
+        accuracy = float(entry["accuracy"])
     except (KeyError, TypeError, ValueError):
         return None
-    return (n, round(accuracy * n)) if math.isfinite(accuracy) and n > 0 else None
+    return (n, round(accuracy * n)) if math.isfinite(accuracy) else None
 
 
-def _refuse_a_different_number(path: Path, key: str, earlier, entry: dict) -> None:
+def _refuse_a_different_number(path: Path, key: str, earlier, entry: dict) -> dict | None:
     """Nothing to do when ``earlier`` (the recorded ``evaluation[key]``) has ``entry``'s counts, or differs from
     them by another CPU's rounding (:func:`rescore_tolerance`: both numbers are printed, the recorded one stays);
     otherwise refuse: the recorded number is what the study's tables read, and evaluate replaces nothing it did
@@ -388,15 +391,19 @@ def _refuse_a_different_number(path: Path, key: str, earlier, entry: dict) -> No
     if before is None:
         raise DataError(path, f"holds an evaluation.{key} that is not a readable evaluation (no whole n and finite "
                         "accuracy), so nothing was written", fix)
+    if now is None:  # this data part scored nothing (empty, or NaN): nothing to set beside the recorded number
+        raise DataError(path, f"records evaluation.{key} of n={before[0]}, but this evaluation scored no images "
+                        f"(n={entry.get('n')}), so nothing was written", "evaluate with the data the run was "
+                        "trained on")
     if before == now:
-        return
+        return None
     when = earlier.get("provenance", {}).get("created_utc", "an earlier evaluation") \
         if isinstance(earlier.get("provenance"), dict) else "an earlier evaluation"
     if before[0] == now[0] and abs(before[1] - now[1]) <= rescore_tolerance(now[0]):
         print(f"note: this evaluation scores {now[1]:,} of {now[0]:,} right, the recorded one ({when}) "
               f"{before[1]:,}: within another CPU's rounding, so the recorded evaluation.{key} stays",
               file=sys.stderr)
-        return
+        return {"n": now[0], "right": now[1], "accuracy": entry["accuracy"]}  # shown beside the recorded entry
     raise DataError(path, f"already records evaluation.{key}: {before[1]:,} of {before[0]:,} right "
                     f"({before[1] / before[0]:.4%}, {when}); this evaluation gives {now[1]:,} of {now[0]:,} "
                     f"({entry['accuracy']:.4%}), so nothing was written", fix)

@@ -212,7 +212,8 @@ ctx.show(rw_report.as_percent(rw_slices), "model_hub/default on the real-world s
 
 # %%
 from charclf.apps import prior_report as prior_effect
-prior_val = prior_effect.val_table(charclf.load_model(HUB), data.val)
+prior_preds = prior_effect.val_predictions(charclf.load_model(HUB), data.val)  # one pass, read by both val tables
+prior_val = prior_effect.val_table(prior_preds)
 ctx.show(rw_report.as_percent(prior_val), f"model_hub/default on val ({ctx.tag}), under each prior")
 prior_real = prior_effect.realworld_table(rw_after, rw_shipped)
 ctx.show(rw_report.as_percent(prior_real), "model_hub/default on the real-world set, under each prior")
@@ -224,7 +225,7 @@ print(prior_effect.finding(prior_val, prior_real))
 # shift to real captures.
 
 # %%
-prior_kinds = prior_effect.kinds_table(charclf.load_model(HUB), data.val, rw_after, rw_shipped)
+prior_kinds = prior_effect.kinds_table(prior_preds, rw_after, rw_shipped)
 ctx.show(prior_kinds.round(4), f"model_hub/default, merged top-1 by kind: EMNIST val ({ctx.tag}) and the real set")
 print(prior_effect.kinds_finding(prior_kinds))
 ctx.show(rw_report.top_confusions(rw_shipped, "digit"), "Digits under the even prior: the most frequent mistakes")

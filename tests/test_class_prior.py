@@ -134,7 +134,8 @@ def test_prior_comparison_tables_read_one_change_and_refuse_swapped_artifacts(tm
     g = torch.Generator().manual_seed(0)
     val = CharDataset(torch.randint(0, 256, (40, 28, 28), dtype=torch.uint8, generator=g), torch.arange(40) % 62,
                       BYCLASS, "byclass", "val", "holdout")
-    val_tab = prior_effect.val_table(model, val)
+    preds = prior_effect.val_predictions(model, val)
+    val_tab = prior_effect.val_table(preds)
     assert list(val_tab.index) == list(prior_effect.PRIOR_NAMES.values()) and (val_tab["n"] == 40).all()
     assert val_tab[["val accuracy", "val balanced accuracy"]].stack().between(0, 1).all()
 
@@ -144,7 +145,7 @@ def test_prior_comparison_tables_read_one_change_and_refuse_swapped_artifacts(tm
     assert "from 60.0% to 65.0%" in prior_effect.finding(val_tab, real)
     with pytest.raises(ConfigError, match="uniform prior was passed as the train one"):
         prior_effect.realworld_table(even, raw)
-    kinds = prior_effect.kinds_table(model, val, raw, even)  # the artifacts hold a "lower" slice only
+    kinds = prior_effect.kinds_table(preds, raw, even)  # the artifacts hold a "lower" slice only
     assert list(kinds.index.get_level_values("kind").unique()) == ["digit", "upper", "lower"]
     assert kinds.loc[("digit", prior_effect.PRIOR_NAMES["train"]), "val n"] == 10  # labels 0-9 of 40
     lower = kinds.loc[("lower", prior_effect.PRIOR_NAMES["uniform"])]

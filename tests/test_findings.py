@@ -320,3 +320,23 @@ def test_an_experiment_gets_a_verdict_only_at_three_seeds_and_from_its_paired_st
     assert experiment_lines(waiting) == ["minivision_s-ema (+ EMA): waiting for its base, base (not trained yet)"]
     assert experiment_lines(swap)[0].endswith("helps (config differs in augment, tta; also differs: best epoch "
                                               "chosen on val in: fp32 vs bf16)")
+
+
+def test_the_efficientnet_row_reads_the_largest_finished_cpu_size_beside_the_works_number(tmp_path):
+    from charclf.study.earlier import EARLIER_EFFICIENTNET_B2
+    from charclf.study.headline import efficientnet_cpu_row
+    from charclf.study.plan import efficientnet_cpu_runs
+
+    from tests.records import write_fake_run
+
+    runs = tmp_path / "outputs" / "runs" / "full"
+    assert efficientnet_cpu_row(tmp_path) is None  # nothing finished: no row, no placeholder number
+    small, large = efficientnet_cpu_runs()[0].name, efficientnet_cpu_runs()[-1].name
+    for name, acc, size in ((small, 0.80, 28), (large, 0.83, 56)):
+        write_fake_run(runs / name, run=name, profile="full", model="efficientnet_b2", test_acc=acc,
+                       config={"model": "efficientnet_b2", "model_kwargs": {"input_size": size}})
+    write_fake_run(tmp_path / "outputs" / "runs" / "full" / "stray", run=large, profile="quick", test_acc=0.99)
+    row = efficientnet_cpu_row(tmp_path)
+    assert "56 px" in row["finding"] and "**83.00%**" in row["result"] and "1 seed" in row["result"]
+    assert f"{EARLIER_EFFICIENTNET_B2:.2%}" in row["goal"] and "ImageNet" in row["goal"]
+    assert row["artifact"].endswith("metrics.json)") and "09_efficientnet_recipe" in row["notebook"]

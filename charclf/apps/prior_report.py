@@ -7,6 +7,9 @@ character equally likely. It is read first on val, where the metric matching an 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import pandas as pd
 
 from charclf.eval.realworld_scores import dig
@@ -14,48 +17,55 @@ from charclf.eval.realworld_scores import dig
 PRIOR_NAMES = {"train": "training prior (raw answers)", "uniform": "every character equally likely"}
 
 
-def _val_predictions(model, val) -> dict:
-    """``{prior: predicted class}`` on ``val`` for each of :data:`PRIOR_NAMES`: one pass of the model through the
-    predict path (``model_probs``, raw answers), re-weighted per prior by ``class_prior.adjust``, as predict does."""
+@dataclass(frozen=True)
+class ValPredictions:
+    """The model's predicted class on each val image under each of :data:`PRIOR_NAMES`, with the true labels and
+    the class names: computed once (one pass of the model) and read by both val tables."""
+    labels: np.ndarray
+    names: list
+    by_prior: dict
+
+
+def val_predictions(model, val) -> ValPredictions:
+    """One pass of ``model`` over ``val`` through the predict path (``model_probs``, raw answers), re-weighted per
+    prior by ``class_prior.adjust``, as predict does."""
     from charclf import class_prior
     from charclf.apps.predict import model_probs
 
     raw = model_probs(model, val.images.numpy(), prior="train")
-    return {prior: class_prior.adjust(raw, model.charclf_config, prior).argmax(axis=1) for prior in PRIOR_NAMES}
+    by_prior = {prior: class_prior.adjust(raw, model.charclf_config, prior).argmax(axis=1) for prior in PRIOR_NAMES}
+    return ValPredictions(val.labels.numpy(), list(model.charclf_config["labels"]), by_prior)
 
 
-def val_table(model, val) -> pd.DataFrame:
-    """Accuracy, balanced accuracy and ByMerge-merged accuracy of ``model`` on the ``val`` part under each
-    prior, through the predict path's own ``model_probs``."""
+def val_table(preds: ValPredictions) -> pd.DataFrame:
+    """Accuracy, balanced accuracy and ByMerge-merged accuracy on val under each prior."""
     from sklearn.metrics import balanced_accuracy_score
 
     from charclf.data.merge import merge_map
 
-    labels = val.labels.numpy()
-    to_merged, _ = merge_map(model.charclf_config["labels"])
+    labels = preds.labels
+    to_merged, _ = merge_map(preds.names)
     rows = []
-    for prior, pred in _val_predictions(model, val).items():
+    for prior, pred in preds.by_prior.items():
         rows.append({"prior": PRIOR_NAMES[prior], "val accuracy": float((pred == labels).mean()),
                      "val balanced accuracy": float(balanced_accuracy_score(labels, pred)),
                      "val merged accuracy": float((to_merged[pred] == to_merged[labels]).mean()), "n": len(labels)})
     return pd.DataFrame(rows).set_index("prior")
 
 
-def kinds_table(model, val, train: dict, uniform: dict) -> pd.DataFrame:
+def kinds_table(preds: ValPredictions, train: dict, uniform: dict) -> pd.DataFrame:
     """Merged top-1 by digit / upper / lower case, on EMNIST val and on the real set, under each prior: one row
     per (kind, prior). Where the real set falls far below val at the same prior, the gap is the shift from NIST's
     forms to the real captures, not what the model can do with the kind at all."""
     from charclf.data.merge import merge_map
     from charclf.data.realworld import KINDS, kind_of
 
-    labels = val.labels.numpy()
-    names = model.charclf_config["labels"]
-    to_merged, _ = merge_map(names)
-    kinds = pd.Series([kind_of(c) for c in names])
-    preds = _val_predictions(model, val)
+    labels = preds.labels
+    to_merged, _ = merge_map(preds.names)
+    kinds = pd.Series([kind_of(c) for c in preds.names])
     rows = []
     for prior, artifact in (("train", train), ("uniform", uniform)):
-        right = to_merged[preds[prior]] == to_merged[labels]
+        right = to_merged[preds.by_prior[prior]] == to_merged[labels]
         for kind in KINDS:
             mine = (kinds[labels] == kind).to_numpy()
             real = dig(artifact, ("metrics", "kind", kind))

@@ -19,6 +19,7 @@ from charclf.study.report import precision_label
 
 NOTEBOOKS = {
     "04": "notebooks/04_training.ipynb", "08": "notebooks/08_mnist_transfer.ipynb",
+    "09": "notebooks/09_efficientnet_recipe.ipynb",
     "10": "notebooks/10_try_it_yourself.ipynb",
     "11": "notebooks/11_beyond_the_earlier_works.ipynb", "12": "notebooks/12_label_errors.ipynb",
 }
@@ -375,7 +376,38 @@ def earlier_rows(repo: str | Path | None = None, *, prefix: str = "") -> list[di
             if not mine.empty:
                 out.append(_entry_row(f"{work} ({faithful[1]})", mine, beyond.frontier(mine), faithful[0], "–",
                                       "11", prefix))
-    return out
+    effnet = efficientnet_cpu_row(repo, prefix=prefix)
+    return out + ([effnet] if effnet else [])
+
+
+def efficientnet_cpu_row(repo: Path, *, prefix: str = "") -> dict | None:
+    """The EfficientNet transfer study's row: notebook 09's CPU-scale B2 (its largest finished size, the one
+    ``efficientnet_cpu_plan`` shows), beside the work's published number, which had ImageNet weights, 112 px and
+    the official test. None while no size has finished."""
+    from charclf.eval.record import load_records
+    from charclf.study.earlier import EARLIER_EFFICIENTNET_B2
+    from charclf.study.plan import efficientnet_cpu_runs
+    from charclf.study.report import precision_label, record_row
+
+    runs_dir = repo / "outputs" / "runs" / "full"
+    planned = {r.name: r for r in efficientnet_cpu_runs()}
+    finished = {rec.run: (folder, rec) for folder, rec in load_records(runs_dir).items()
+                if rec.profile == "full" and rec.run in planned} if runs_dir.is_dir() else {}
+    chosen = next((name for name in reversed(list(planned)) if name in finished), None)
+    if chosen is None:
+        return None
+    folder, rec = finished[chosen]
+    row = record_row(folder, rec)
+    size = rec.config.get("model_kwargs", {}).get("input_size")
+    return {"finding": f"EfficientNet transfer study, B2 at CPU scale (from scratch, {size} px inside the model, "
+                       f"its recipe over {rec.epochs_run} epochs)",
+            "result": f"`{planned[chosen].entry}` ({int(row['params']):,} params): **{row['test_acc']:.2%}** test, "
+                      f"1 seed ({row['train_time_s'] / 3600:.1f} h of training)",
+            "goal": f"its work: {EARLIER_EFFICIENTNET_B2:.2%} (ImageNet weights, 112 px, official test; not the same "
+                    "experiment)",
+            "precision": precision_label([row["precision"]], [row["val_precision"]], [row["epoch_chosen_on"]]),
+            "notebook": _link("09", NOTEBOOKS["09"], prefix),
+            "artifact": _link(f"s{rec.seed}", f"{row['run']}/metrics.json", prefix)}
 
 
 def _markdown(rows: list[dict], columns: dict[str, str]) -> str:

@@ -273,6 +273,11 @@ def test_the_cpu_scale_efficientnet_is_shown_beside_the_earlier_work_with_what_d
     assert "84.00%" in efficientnet_cpu_line(types.SimpleNamespace(record=record), status)
     status["fits budget"] = [True, True]
     assert "the largest size whose schedule fits" in efficientnet_cpu_line(types.SimpleNamespace(record=record), status)
+    status["estimated_s"] = [float("nan"), 7200.0]
+    history = pd.DataFrame({"epoch_time_s": [400.0, 500.0, 900.0]})
+    timed = efficientnet_cpu_line(types.SimpleNamespace(record=record.replace(train_time_s=10800.0), history=history),
+                                  status)
+    assert "trained for 3.0 h against the 2.0 h estimated" in timed and "400–900 s (median 500 s)" in timed
 
 
 def test_each_experiment_changes_one_thing_of_its_base_and_pairs_with_it_seed_by_seed():

@@ -41,4 +41,17 @@ def efficientnet_cpu_line(run, status: pd.DataFrame) -> str:
            else "this profile times nothing: its MACs limit allowed it")
     return (f"EfficientNet-B2 from scratch at {size} px ({how}): val {r.val_acc:.2%}, holdout test "
             f"{r.test_acc:.2%}, against the earlier work's {EARLIER_EFFICIENTNET_B2:.2%} with ImageNet weights at 112 px on the official split — a CPU-scale "
-            "variant, not a reproduction.")
+            "variant, not a reproduction." + _timing(run, status, chosen))
+
+
+def _timing(run, status: pd.DataFrame, chosen) -> str:
+    """The run's training time against the estimate that chose its size (from a few timed steps), with the
+    spread of its epochs' seconds: what a reader needs to judge the estimate. Empty where either is missing."""
+    history = getattr(run, "history", None)
+    estimate = status["estimated_s"].get(chosen[0]) if len(chosen) and "estimated_s" in status else None
+    if history is None or "epoch_time_s" not in history or estimate is None or pd.isna(estimate):
+        return ""
+    epochs = history["epoch_time_s"]
+    return (f" It trained for {run.record.train_time_s / 3600:.1f} h against the {estimate / 3600:.1f} h estimated "
+            f"from its timed steps; its epochs took {epochs.min():.0f}–{epochs.max():.0f} s (median "
+            f"{epochs.median():.0f} s).")

@@ -30,6 +30,18 @@ def number(kind: type = int, *, low: float | None = None, high: float | None = N
     return parse
 
 
+def comma_list(item):
+    """An argparse ``type``: comma-separated values, each parsed by ``item`` (e.g. ``SEED``): ``0,1,2``."""
+    def parse(text: str) -> list:
+        parts = [p.strip() for p in text.split(",")]
+        if not all(parts):
+            raise argparse.ArgumentTypeError(f"{text!r} has an empty item (need a comma-separated list)")
+        return [item(p) for p in parts]
+
+    parse.__name__ = f"a comma-separated list of {getattr(item, '__name__', 'values')}"
+    return parse
+
+
 COUNT = number(int, low=1)  # epochs, batch size, samples, trials, top-k ...
 NON_NEGATIVE = number(int, low=0)  # warm-up steps
 MAX_SEED = 2**63 - 1  # random, numpy's generators and torch.manual_seed all take it; 2**64 overflows torch

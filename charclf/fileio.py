@@ -66,16 +66,19 @@ def write_failure(path: str | os.PathLike, err: BaseException) -> WriteError | N
     return None
 
 
-def check_writable(folder: str | os.PathLike, what: str = "--out") -> Path:
+def check_writable(folder: str | os.PathLike, what: str = "--out", *,
+                   for_file: str | os.PathLike | None = None) -> Path:
     """Refuse, before any work, an output folder that cannot be written: the folder itself when it exists, else
-    the nearest existing folder above it (where it would be created). Probes by creating (and removing) a file,
-    which is the only test that holds for root, read-only mounts and ACLs alike."""
+    the nearest existing folder above it (where it would be created; nothing is created here). Probes by creating
+    (and removing) a file, which is the only test that holds for root, read-only mounts and ACLs alike.
+    ``for_file``: the output file that goes into ``folder``, named by the message instead of the folder."""
     folder = Path(folder)
+    named = folder if for_file is None else Path(for_file)
     probe_dir = folder
     while not probe_dir.exists() and probe_dir != probe_dir.parent:
         probe_dir = probe_dir.parent
     if not probe_dir.is_dir():
-        raise WriteError(f"{probe_dir}: is a file, so {what} {folder} cannot be created there. Fix: choose "
+        raise WriteError(f"{probe_dir}: is a file, so {what} {named} cannot be created there. Fix: choose "
                          f"another {what}")
     try:
         fd, tmp = tempfile.mkstemp(prefix=".charclf-write-check.", dir=probe_dir)
@@ -85,8 +88,8 @@ def check_writable(folder: str | os.PathLike, what: str = "--out") -> Path:
         why = {errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
                errno.EPERM: "permission denied"}.get(err.errno, err.strerror or str(err))
         if err.errno in FULL:
-            raise WriteError(f"{probe_dir}: disk full, so {what} {folder} cannot be written. Fix: {RERUN}") from err
-        raise WriteError(f"{folder}: {what} cannot be written ({why} in {probe_dir}). Fix: choose a writable "
+            raise WriteError(f"{probe_dir}: disk full, so {what} {named} cannot be written. Fix: {RERUN}") from err
+        raise WriteError(f"{named}: {what} cannot be written ({why} in {probe_dir}). Fix: choose a writable "
                          f"{what}, or make {probe_dir} writable") from err
     return folder
 
@@ -223,17 +226,25 @@ def exclusive(lock: str | os.PathLike, busy: Callable[[str], Exception] | None =
 
 
 def refuse_to_replace(*paths: str | os.PathLike, overwrite: bool = False) -> None:
-    """A command's result must not replace an earlier run's: ``ConfigError`` naming the first of ``paths`` that
-    exists, and the two ways on, unless ``overwrite`` (the user's ``--overwrite``). Called before any work, so a
-    refused command has cost nothing and changed nothing."""
+    """The one gate a command passes before its work: its results must not replace an earlier run's, and must be
+    writable. ``ConfigError`` naming the first of ``paths`` that exists, and the two ways on, unless ``overwrite``
+    (the user's ``--overwrite``); then ``WriteError`` (:func:`check_writable`) when a path's folder cannot be
+    written — or, when that folder does not exist yet, the nearest one above it, where ``atomic_path`` will create
+    it (nothing is created here). Called before any work, so a refused command has cost nothing and changed
+    nothing (the existence check comes first: it leaves even the folder's mtime as it was)."""
     from charclf.errors import ConfigError, printable
 
-    if overwrite:
-        return
-    for path in map(Path, paths):
-        if path.exists():
-            raise ConfigError(f"{printable(str(path))} already exists (an earlier run's result), and this command "
-                              "would replace it. Fix: pass --overwrite to replace it, or --out PATH to write elsewhere")
+    if not overwrite:
+        for path in map(Path, paths):
+            if path.exists():
+                raise ConfigError(f"{printable(str(path))} already exists (an earlier run's result), and this command "
+                                  "would replace it. Fix: pass --overwrite to replace it, or --out PATH to write "
+                                  "elsewhere")
+    checked = set()
+    for path in map(Path, paths):  # an hour of work must not end in "permission denied" at its last write
+        if path.parent not in checked:
+            checked.add(path.parent)
+            check_writable(path.parent, "--out", for_file=path)
 
 
 def kept_aside_path(path: str | os.PathLike, stamp: str, *, file: bool = False) -> Path:

@@ -47,8 +47,15 @@ def outputs_dir() -> Path:
     return _env_or(OUTPUTS_ENV, REPO_ROOT / "outputs", Path.cwd() / "outputs")
 
 
-def runs_dir(profile: str) -> Path:
-    return outputs_dir() / "runs" / profile
+def runs_folder(profile: str, protocol: str = "holdout") -> str:
+    """The folder under ``outputs/runs/`` of a profile's runs: ``full`` under the holdout protocol (every committed
+    run), ``full-official`` under another. A run is found by its folder, so a run of one protocol is never loaded,
+    shown or replaced as the other's."""
+    return profile if protocol == "holdout" else f"{profile}-{protocol}"
+
+
+def runs_dir(profile: str, protocol: str = "holdout") -> Path:
+    return outputs_dir() / "runs" / runs_folder(profile, protocol)
 
 
 def figures_dir() -> Path:

@@ -268,3 +268,17 @@ def test_facts_saved_before_the_index_file_was_recorded_match_the_shipped_file_o
     assert with_recorded_index(old, shipped) == old  # the shipped file: what every older record used
     assert with_recorded_index(old, other) == other  # another one stays, so the facts differ
     assert with_recorded_index(shipped, other) == other  # a record with its sha compares it as it is
+
+
+def test_an_official_val_part_drawn_otherwise_than_the_runs_is_refused(root):
+    from charclf.data.protocols import check_same_val_draw
+
+    usual, other = load_data("byclass", "official", root), load_data("byclass", "official", root, seed=1)
+    assert "val_draw" not in usual.describe()  # the draw every command makes: records stay as they were
+    assert other.describe()["val_draw"] == {"seed": 1, "fraction": 0.1}
+    check_same_val_draw({"protocol": "official"}, usual, "run/metrics.json", "fix")  # an older record: seed 0
+    check_same_val_draw(other.describe(), other, "run/metrics.json", "fix")
+    with pytest.raises(DataError, match="run/metrics.json.*val part was drawn.*'seed': 1"):
+        check_same_val_draw(other.describe(), usual, "run/metrics.json", "load it as the run did")
+    with pytest.raises(DataError, match="'seed': 0.*loaded with.*'seed': 1"):
+        check_same_val_draw({"protocol": "official"}, other, "run/metrics.json", "load it as the run did")

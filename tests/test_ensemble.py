@@ -116,3 +116,25 @@ def test_a_run_without_weights_is_a_clear_error(tmp_path):
     (tmp_path / "run").mkdir()
     with pytest.raises(DataError, match="no model.safetensors"):
         run_ensemble([tmp_path / "run"], quadrant_bundle(8, 8, 8, 0), tmp_path / "ens")
+
+
+def test_the_command_scores_the_split_and_protocol_its_runs_were_trained_on(tmp_path, monkeypatch):
+    from records import write_fake_run
+
+    import charclf.data
+    from charclf.experiments import ensemble
+
+    write_fake_run(tmp_path / "a", data={"split": "balanced", "protocol": "official", "num_classes": 47,
+                                         "sizes": {"train": 1, "val": 1, "test": 1}})
+    asked = []
+
+    def fake_load(split, protocol, data_dir=None):
+        asked.append((split, protocol))
+        raise DataError("data", "not loaded in this test", "none")
+
+    monkeypatch.setattr(charclf.data, "load_data", fake_load)
+    for extra, expected in (([], ("balanced", "official")), (["--split", "byclass", "--protocol", "holdout"],
+                                                             ("byclass", "holdout"))):
+        with pytest.raises(DataError, match="not loaded"):
+            ensemble.main([str(tmp_path / "a"), "--out", str(tmp_path / "out"), *extra])
+        assert asked[-1] == expected

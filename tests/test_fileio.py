@@ -1,6 +1,8 @@
 """charclf.fileio: where earlier results are kept aside."""
 from __future__ import annotations
 
+from denied import deny_writes_in
+
 
 def test_kept_aside_path_never_names_an_existing_file_and_keeps_dotted_folder_names(tmp_path):
     from charclf.fileio import kept_aside_path
@@ -11,3 +13,73 @@ def test_kept_aside_path_never_names_an_existing_file_and_keeps_dotted_folder_na
     first.write_text("{}")
     assert kept_aside_path(tmp_path / "results.json", "T1", file=True).name == "results-T1-2.json"
     assert kept_aside_path(tmp_path / "charnet_s-w1.5-seed0", "T1").name == "charnet_s-w1.5-seed0-T1"
+
+
+# -- refuse_to_replace: the one pre-work gate also refuses an output that cannot be written ----------------------
+def test_refuse_to_replace_refuses_an_unwritable_folder_even_under_overwrite(tmp_path, monkeypatch):
+    import pytest
+
+    from charclf.errors import WriteError
+    from charclf.fileio import refuse_to_replace
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    deny_writes_in(monkeypatch, locked)
+    for overwrite in (False, True):
+        with pytest.raises(WriteError) as err:
+            refuse_to_replace(tmp_path / "fine.json", locked / "out.json", overwrite=overwrite)
+        msg = str(err.value)
+        assert msg.startswith(f"{locked / 'out.json'}: --out cannot be written (permission denied in {locked})")
+        assert "Fix:" in msg and "\n" not in msg
+    assert sorted(p.name for p in locked.iterdir()) == []
+
+
+def test_refuse_to_replace_refuses_a_read_only_folder(tmp_path):
+    import os
+
+    import pytest
+
+    from charclf.errors import WriteError
+    from charclf.fileio import refuse_to_replace
+
+    if os.geteuid() == 0:
+        pytest.skip("root writes into a chmod 0o555 folder anyway (the injected-EACCES test covers root)")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        with pytest.raises(WriteError, match="permission denied"):
+            refuse_to_replace(locked / "race.json", overwrite=True)
+    finally:
+        locked.chmod(0o755)
+
+
+def test_refuse_to_replace_accepts_a_folder_not_made_yet_and_creates_nothing(tmp_path):
+    import pytest
+
+    from charclf.errors import ConfigError, WriteError
+    from charclf.fileio import refuse_to_replace
+
+    refuse_to_replace(tmp_path / "new" / "deeper" / "out.json")  # atomic_path makes the folders when it writes
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "taken.json").write_text("{}")
+    with pytest.raises(ConfigError, match="already exists"):
+        refuse_to_replace(tmp_path / "taken.json")
+    with pytest.raises(WriteError, match="is a file"):  # a file where a folder should be made
+        refuse_to_replace(tmp_path / "taken.json" / "out.json", overwrite=True)
+
+
+def test_race_and_bench_refuse_an_unwritable_out_before_any_work(tmp_path, monkeypatch, capsys):
+    from charclf.apps.cli import main
+
+    monkeypatch.setenv("CHARCLF_CACHE_DIR", str(tmp_path / "cache"))
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    deny_writes_in(monkeypatch, locked)
+    for command in ("race", "bench"):
+        out = locked / f"{command}.json"
+        # --data-dir names nothing: the refusal must come before any data is looked for
+        rc = main([command, "--device", "cpu", "--data-dir", str(tmp_path / "nowhere"), "--out", str(out)])
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and len(err.splitlines()) == 1, err
+        assert f"{out}: --out cannot be written (permission denied" in err and "Fix:" in err

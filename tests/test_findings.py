@@ -340,3 +340,58 @@ def test_the_efficientnet_row_reads_the_largest_finished_cpu_size_beside_the_wor
     assert "56 px" in row["finding"] and "**83.00%**" in row["result"] and "1 seed" in row["result"]
     assert f"{EARLIER_EFFICIENTNET_B2:.2%}" in row["goal"] and "ImageNet" in row["goal"]
     assert row["artifact"].endswith("metrics.json)") and "09_efficientnet_recipe" in row["notebook"]
+
+
+def _realworld_repo(tmp_path, weights: bytes = b"weights"):
+    """A repository holding model_hub/default (``weights``) and the two real-world artifacts of README's row,
+    both scored on the weights b"weights"."""
+    import hashlib
+    import json
+
+    from charclf.study.headline import REALWORLD_JSON, REALWORLD_RAW_JSON
+
+    model = tmp_path / "model_hub" / "default"
+    model.mkdir(parents=True)
+    (model / "model.safetensors").write_bytes(weights)
+    scored = hashlib.sha256(b"weights").hexdigest()
+    for rel, prior, top1 in ((REALWORLD_JSON, "uniform", 0.709), (REALWORLD_RAW_JSON, "train", 0.655)):
+        metrics = {"prior": prior, "overall": {"n": 500, "top1": top1, "merged_top1": top1 + 0.1},
+                   "kind": {"lower": {"merged_top1": 0.7}}}
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(json.dumps({"metrics": metrics, "sources": {"a": {}, "b": {}},
+                                                "provenance": {"model": "model_hub/default",
+                                                               "model_weights_sha256": scored, "prior": prior}}))
+    return tmp_path
+
+
+def test_the_real_world_row_credits_a_score_only_to_the_weights_it_scored(tmp_path):
+    """The artifacts are found by path: once another model is published into model_hub/default, their numbers
+    are the old model's. The row then shows no number, says the artifact is stale and which command rescores."""
+    from charclf.study.headline import findings_markdown, realworld_rows
+
+    current = _realworld_repo(tmp_path / "current")
+    row = realworld_rows(current)[0]
+    assert "top-1 **70.9%**" in row["result"] and "65.5%" in row["result"]  # both artifacts, both read
+    assert "stale" not in row["result"]
+
+    stale = _realworld_repo(tmp_path / "stale", weights=b"another model")
+    row = realworld_rows(stale)[0]
+    assert "stale" in row["result"] and "charclf evaluate-images --model model_hub/default" in row["result"]
+    assert not re.search(r"\d%", " ".join(row.values()))  # no number of the old model in any column
+    # README.md's block is this table, so `charclf readme --check` fails on a README built from the stale artifact
+    assert findings_markdown(current) != findings_markdown(stale)
+
+
+def test_a_stale_raw_answers_artifact_is_dropped_from_the_row(tmp_path):
+    import json
+
+    from charclf.study.headline import REALWORLD_RAW_JSON, realworld_rows
+
+    repo = _realworld_repo(tmp_path)
+    raw = json.loads((repo / REALWORLD_RAW_JSON).read_text())
+    raw["provenance"]["model_weights_sha256"] = "0" * 64  # an earlier model's raw answers
+    (repo / REALWORLD_RAW_JSON).write_text(json.dumps(raw))
+    row = realworld_rows(repo)[0]
+    assert "top-1 **70.9%**" in row["result"]  # the current artifact still counts
+    assert "65.5%" not in row["result"] and "model_hub-default-prior-train.json` is stale" in row["result"]
+    assert "--prior train" in row["result"] and "prior-train" not in row["artifact"]

@@ -273,6 +273,17 @@ def test_other_settings_are_refused_and_nothing_is_deleted(finished, data_dir):
     assert {p: _digest(p) for p in out.rglob("*") if p.is_file()} == before
 
 
+def test_a_finished_audit_is_not_returned_for_other_settings(finished, monkeypatch):
+    out, results = finished
+    monkeypatch.setattr(charclf.train, "fit", _no_fit)
+    before = {p: _digest(p) for p in out.rglob("*") if p.is_file()}
+    for change in ({"epochs": FAST.get("epochs", 1) + 1}, {"seed": 7}, {"folds": 3}):
+        with pytest.raises(ConfigError, match=f"{la.RESULTS_NAME}: holds a finished audit made with other settings"
+                                              f" \\({next(iter(change))}="):
+            la.run_audit(out, None, la.AuditSettings(**{**FAST, **change}), log=lambda *a: None)
+    assert {p: _digest(p) for p in out.rglob("*") if p.is_file()} == before
+
+
 def test_settings_and_protocol_are_checked():
     with pytest.raises(ConfigError):
         la.AuditSettings(folds=1)

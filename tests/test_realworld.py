@@ -210,3 +210,16 @@ def test_cli_fetches_a_manifest_and_exits_1_with_one_line_per_failure(tmp_path, 
     server.files["/gone.png"] = png(2)
     assert main(argv) == 0
     assert "1 fetched, 1 already verified, 0 failed" in capsys.readouterr().out
+
+
+def test_the_manifest_tool_never_replaces_the_committed_manifest_and_names_a_missing_snapshot(tmp_path, capsys):
+    from charclf.apps.cli import main
+    from charclf.data.realworld import MANIFEST_PATH
+
+    before = MANIFEST_PATH.read_bytes()
+    assert main(["realworld-manifest", "--mirror", str(tmp_path)]) == 2  # its default --out: the committed one
+    assert "exists" in capsys.readouterr().err and MANIFEST_PATH.read_bytes() == before
+    assert main(["realworld-manifest", "--mirror", str(tmp_path), "--out", str(tmp_path / "m.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "failed" in err and "git clone --bare" in err
+    assert not (tmp_path / "m.csv").exists()

@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 from torch import nn
+from denied import deny_writes_in
 
 from charclf.data import realworld as rw
 from charclf.apps import realworld as ev
@@ -205,6 +206,96 @@ def test_ablation_scores_one_row_per_step_and_resumes(tiny_set, tmp_path, monkey
     assert calls == []
 
 
+
+def _ablation_spy(monkeypatch, rep, on_call=None):
+    """A stub model for ``ablation`` and the list of steps it scored (``on_call`` runs before each row)."""
+    monkeypatch.setattr("charclf.models.hub.load_model", lambda path: StubModel())
+    calls, real = [], rep.evaluate
+
+    def spy(model, rows, root, *, variants, workers, preprocess, prior):
+        calls.append(preprocess.keywords["disable"])
+        if on_call is not None:
+            on_call()
+        return real(model, rows, root, variants=variants, workers=workers, preprocess=preprocess, prior=prior)
+
+    monkeypatch.setattr(rep, "evaluate", spy)
+    return calls
+
+
+def test_an_ablation_write_that_fails_midway_keeps_the_rows_written_before(tiny_set, tmp_path, monkeypatch):
+    """The artifact is rewritten after every row (minutes each): a kill or full disk during a rewrite must leave
+    the previous rows readable, so the rerun resumes instead of refusing a truncated file."""
+    import errno
+    from pathlib import Path
+
+    from charclf.apps import realworld_report as rep
+    from charclf.errors import WriteError
+
+    root, manifest, _ = tiny_set
+    calls = _ablation_spy(monkeypatch, rep)
+    (tmp_path / "model.safetensors").write_bytes(b"stub")
+    out = tmp_path / "ablation.json"
+    real_write, writes = Path.write_text, []
+
+    def half_then_full_disk(self, text, *args, **kwargs):  # the second rewrite dies halfway through
+        writes.append(self)
+        if len(writes) == 2:
+            real_write(self, text[: len(text) // 2], *args, **kwargs)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", half_then_full_disk)
+    with pytest.raises(WriteError, match="disk full"):
+        rep.ablation(tmp_path, root, manifest, out, steps=("remove_lines", "thin"), variants=("ruled",),
+                     log=lambda *_: None)
+    monkeypatch.setattr(Path, "write_text", real_write)
+    assert [r["disabled"] for r in json.loads(out.read_text())["rows"]] == ["remove_lines"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".ablation")) == []  # no temp left
+    calls.clear()
+    art = rep.ablation(tmp_path, root, manifest, out, steps=("remove_lines", "thin"), variants=("ruled",),
+                       log=lambda *_: None)
+    assert calls == [("thin",), ()]  # resumed: the kept row is not scored again
+    assert [r["disabled"] for r in art["rows"]] == ["none", "remove_lines", "thin"]
+
+
+def test_a_damaged_ablation_is_refused_with_its_fix_and_replaced_under_overwrite(tiny_set, tmp_path, monkeypatch):
+    from charclf.apps import realworld_report as rep
+    from charclf.errors import DataError
+
+    root, manifest, _ = tiny_set
+    out = tmp_path / "ablation.json"
+    damaged = b'{"rows": [{"disabled": "remove_lines", "n": 6, "top'
+    out.write_bytes(damaged)
+    seen = []
+    calls = _ablation_spy(monkeypatch, rep, on_call=lambda: seen.append(out.read_bytes()))
+    with pytest.raises(DataError) as err:
+        rep.ablation(tmp_path, root, manifest, out, steps=("thin",), variants=("ruled",), log=lambda *_: None)
+    msg = str(err.value)
+    assert msg.startswith(f"{out}: is not valid JSON") and "--ablation" in msg and "--overwrite" in msg
+    assert calls == [] and out.read_bytes() == damaged  # refused before any work, nothing changed
+    art = rep.ablation(tmp_path, root, manifest, out, steps=("thin",), variants=("ruled",), overwrite=True,
+                       log=lambda *_: None)
+    assert calls == [("thin",), ()] and [r["disabled"] for r in art["rows"]] == ["none", "thin"]
+    assert seen[0] == damaged  # kept until the first new row replaced it whole
+    assert json.loads(out.read_text())["rows"] == art["rows"]
+
+
+def test_an_ablation_into_an_unwritable_folder_is_refused_before_any_row(tiny_set, tmp_path, monkeypatch):
+    from charclf.apps import realworld_report as rep
+    from charclf.errors import WriteError
+
+    root, manifest, _ = tiny_set
+    calls = _ablation_spy(monkeypatch, rep)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    deny_writes_in(monkeypatch, locked)
+    with pytest.raises(WriteError, match="permission denied"):
+        rep.ablation(tmp_path, root, manifest, locked / "ablation.json", steps=("thin",), variants=("ruled",),
+                     log=lambda *_: None)
+    assert calls == []
+
+
+
 def test_goals_table_reads_every_number_from_the_artifacts(tmp_path):
     import pandas as pd
 
@@ -350,3 +441,20 @@ def test_a_prior_the_model_cannot_use_is_refused_before_any_image_is_preprocesse
     with pytest.raises(ConfigError, match="--prior train"):
         ev.run_evaluation(tmp_path, root, manifest, out, variants=("ruled",), prior="uniform")
     assert not out.exists() and not out.with_suffix(".png").exists()
+
+
+def test_an_artifact_describes_only_the_weights_now_at_its_model_path(tmp_path):
+    from charclf.eval.realworld_scores import describes_current_weights
+
+    model = tmp_path / "model_hub" / "m"
+    model.mkdir(parents=True)
+    (model / "model.safetensors").write_bytes(b"weights")
+    prov = {"model": "model_hub/m", "model_weights_sha256": hashlib.sha256(b"weights").hexdigest()}
+    assert describes_current_weights({"provenance": prov}, tmp_path)
+    (model / "model.safetensors").write_bytes(b"another model, published since")
+    assert not describes_current_weights({"provenance": prov}, tmp_path)
+    for missing in ("model", "model_weights_sha256"):  # nothing ties such an artifact to any weights
+        assert not describes_current_weights({"provenance": {**prov, missing: None}}, tmp_path)
+    (model / "model.safetensors").unlink()
+    assert not describes_current_weights({"provenance": prov}, tmp_path)
+    assert not describes_current_weights({}, tmp_path)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -195,3 +196,13 @@ def test_figures_join_the_folder_only_with_a_written_notebook(tiny_study, tmp_pa
                               train=False)
     assert first.not_rendered and second.not_rendered is None
     assert sorted(p.name for p in (tmp_path / "outputs" / "figures").iterdir()) == ["01_drawn_full.png"]
+
+
+def test_another_protocols_or_seeds_render_goes_beside_the_committed_notebooks(tmp_path, monkeypatch):
+    from charclf.study.runner import rendered_notebooks_dir
+
+    monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(tmp_path))
+    assert rendered_notebooks_dir(None, "full", "holdout", 0) is None  # in place: the committed render
+    assert rendered_notebooks_dir(None, "full", "official", 0) == tmp_path / "study" / "notebooks-full-official-seed0"
+    assert rendered_notebooks_dir(None, "quick", "holdout", 2) == tmp_path / "study" / "notebooks-quick-seed2"
+    assert rendered_notebooks_dir("x", "full", "official", 1) == Path("x")  # asked for: as asked

@@ -391,3 +391,42 @@ def test_a_base_trained_again_is_never_a_goals_candidate_of_its_own():
     front = pd.DataFrame({"minivision_s": entry(0.866, 0.867), RERUN_ENTRIES[0]: entry(0.869, 0.869)}).T
     row = goals_table(front).loc["<= 100k parameters"]
     assert row["candidate (chosen on val)"] == "minivision_s"  # the rerun's higher val is the same recipe's noise
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--only", "11", "--models", "minivision_s-w150,minivision_s-w15O"], "--models: minivision_s-w15O not in"),
+    (["--only", "02", "--seeds", "1"], "--seeds: 1 not in --only 02's plan under the full profile, whose seeds are 0"),
+    (["--only", "11", "--seeds", "5"], "--seeds: 5 not in"),
+    (["--only", "11", "--seeds", "x"], "'x' is not a whole number"),
+])
+def test_plan_refuses_a_model_or_seed_its_plan_does_not_hold_before_loading_data(extra, message, monkeypatch, capsys):
+    from charclf.apps.cli import main
+
+    monkeypatch.setattr("charclf.study.notebook.setup", lambda *a, **k: pytest.fail("data was loaded"))
+    assert main(["plan", "--profile", "full", *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+
+
+def test_plan_keeps_the_queue_order_and_the_seeds_asked_for():
+    from charclf.study.plan_cli import chosen_runs
+
+    runs = chosen_runs("11", "full", ["minivision_s-w075", "minivision_s-w150"], [1, 0])
+    assert [(r.entry, r.seed) for r in runs] == [("minivision_s-w075", 0), ("minivision_s-w075", 1),
+                                                 ("minivision_s-w150", 0), ("minivision_s-w150", 1)]
+    assert [r.entry for r in chosen_runs("02", "full", None, [0])] == [r.entry for r in chosen_runs("02", "full",
+                                                                                                     None, None)]
+
+
+def test_a_dry_run_of_the_students_builds_no_teacher(monkeypatch, capsys):
+    from charclf.study import beyond, plan
+
+    monkeypatch.setattr(beyond, "ensemble", lambda *a, **k: pytest.fail("the ensemble was scored"))
+    monkeypatch.setattr(beyond, "ensure_teacher", lambda *a, **k: pytest.fail("a teacher was written"))
+    monkeypatch.setattr(plan, "train_plan", lambda *a, **k: ({}, __import__("pandas").DataFrame()))
+    monkeypatch.setattr("charclf.study.notebook.setup", lambda *a, **k: type(
+        "Ctx", (), {"load_data": staticmethod(lambda split: None), "runs_dir": None, "profile": "full"})())
+    from charclf.apps.cli import main
+
+    assert main(["plan", "--profile", "full", "--only", "11-distilled", "--dry-run"]) == 0
+    assert "teacher is not built" in capsys.readouterr().out

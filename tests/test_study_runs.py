@@ -215,3 +215,36 @@ def test_the_profiles_table_writes_out_what_none_means():
     assert table.loc["train_samples", "full"] == "all" and table.loc["max_epochs", "full"] == "the recipe's own"
     assert table.loc["train_samples", "quick"] == 3000 and isinstance(table.loc["train_samples", "quick"], int)
     assert table.loc["max_mmacs", "full"] == "no limit" and table.loc["transfer_seeds", "full"] == "0, 1, 2"
+
+
+def test_a_run_of_one_protocol_is_never_loaded_or_replaced_as_the_others(tmp_path, monkeypatch):
+    from charclf.paths import runs_dir, runs_folder
+    from charclf.study.notebook import StudyContext
+
+    monkeypatch.delenv(RETRAIN_ENV, raising=False)
+    monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(tmp_path))
+    calls = []
+    holdout = cached_run("04_training/lenet", "quick", _fake_training(calls), runs_root=tmp_path / "runs")
+    with pytest.raises(NotTrainedYet):  # rendering under the official protocol finds no official run
+        cached_run("04_training/lenet", "quick", _fake_training(calls), runs_root=tmp_path / "runs",
+                   protocol="official", train_missing=False)
+    official = cached_run("04_training/lenet", "quick", _fake_training(calls), runs_root=tmp_path / "runs",
+                          protocol="official")
+    assert not official.cached and official.dir == tmp_path / "runs" / "quick-official" / "04_training" / "lenet"
+    assert holdout.dir.is_dir() and len(calls) == 2 and not (tmp_path / "replaced").exists()  # nothing set aside
+    assert runs_folder("full") == "full" and runs_dir("full", "official") == tmp_path / "runs" / "full-official"
+    ctx = StudyContext(profile="quick", protocol="official", seed=0, data_dir=tmp_path, retrain=False,
+                       settings=profile_settings("quick"))
+    assert ctx.runs_dir == tmp_path / "runs" / "quick-official"
+
+
+def test_a_damaged_cached_result_is_one_line_naming_it_and_is_kept(tmp_path, monkeypatch):
+    from charclf.errors import DataError
+
+    monkeypatch.delenv(RETRAIN_ENV, raising=False)
+    folder = tmp_path / "runs" / "full" / "06"
+    folder.mkdir(parents=True)
+    (folder / "results.json").write_text('{"gain": 0.1')  # cut off mid-write
+    with pytest.raises(DataError, match=r"06/results.json.*Fix: move it away") as err:
+        cached_json("06", "full", lambda f: pytest.fail("rebuilt"), runs_root=tmp_path / "runs")
+    assert "\n" not in str(err.value) and (folder / "results.json").read_text() == '{"gain": 0.1'

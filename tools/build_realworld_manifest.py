@@ -35,7 +35,15 @@ CARD_INSET = 0.06  # crop this share of the cell off each side, so the printed g
 
 
 def git(gitdir: Path, *args: str) -> bytes:
-    return subprocess.run(["git", "--git-dir", str(gitdir), *args], check=True, capture_output=True).stdout
+    from charclf.errors import DataError
+
+    try:
+        return subprocess.run(["git", "--git-dir", str(gitdir), *args], check=True, capture_output=True).stdout
+    except (subprocess.CalledProcessError, OSError) as err:
+        said = (getattr(err, "stderr", b"") or b"").decode("utf-8", "replace").strip().splitlines()
+        raise DataError(gitdir, f"`git {' '.join(args[:2])}` failed ({said[-1] if said else err})",
+                        "clone the source there as this tool's docstring says (git clone --bare "
+                        "https://github.com/OWNER/NAME DIR/OWNER+NAME/repo), at the commit SOURCES pins") from None
 
 
 def ls(gitdir: Path, commit: str, under: str) -> list[str]:
@@ -163,7 +171,12 @@ def main(argv=None) -> int:
     parser = Parser(description=__doc__.splitlines()[0])
     parser.add_argument("--mirror", type=Path, required=True, help="folder holding OWNER+NAME/repo git snapshots")
     parser.add_argument("--out", type=Path, default=MANIFEST_PATH)
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out (the committed "
+                        "manifest by default)")
     args = parser.parse_args(argv)
+    from charclf.fileio import refuse_to_replace
+
+    refuse_to_replace(args.out, overwrite=args.overwrite)  # before reading any snapshot
     rows = (pick_photo_pen(args.mirror) + pick_tablet(args.mirror) + pick_cards(args.mirror)
             + pick_scan_cursive(args.mirror))
     write_manifest(rows, args.out)

@@ -14,12 +14,12 @@ rebuilt with the notebooks' seed (0) and the recorded size. Repo-only tool: not 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from charclf.errors import DataError
 from charclf.eval.record import RECORD_FILE, RunRecord
+from charclf.provenance import read_json
 
 
 def _test_part(record_data: dict, n: int, data_dir):
@@ -39,7 +39,7 @@ def _evaluate(run_dir: Path, record_data: dict, n: int, tta: bool, data_dir):
 
 def _add_missing_evaluation(run_dir: Path, data_dir) -> dict:
     """A legacy record (fit's flat keys, no evaluation block) with its test evaluation added."""
-    legacy = json.loads((run_dir / RECORD_FILE).read_text())
+    legacy = read_json(run_dir / RECORD_FILE, "restore it with git, or move the run folder out of the tree")
     if "evaluation" in legacy or "run_metadata" not in legacy or not (run_dir / "model.safetensors").exists():
         return legacy
     tta = bool(legacy["run_metadata"].get("config", {}).get("tta", False))

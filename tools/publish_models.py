@@ -3,7 +3,8 @@
 ``charclf publish [options]`` runs this script (from a clone of the repository).
 
     python tools/publish_models.py              # show what would be published
-    python tools/publish_models.py --write      # publish (replaces those model_hub folders)
+    python tools/publish_models.py --write      # publish (replaces those model_hub folders; each replaced
+                                                # folder is moved to outputs/replaced/model_hub/)
 
 For each slot of ``charclf.study.beyond.HUB_SLOTS`` (best, default = best under 1M parameters, small <= 100k,
 tiny <= 30k) the entry with the highest **val** mean over at least ``--min-seeds`` seeds is chosen; its seed with

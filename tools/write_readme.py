@@ -16,6 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from charclf.fileio import atomic_write_text
 from charclf.provenance import REPO_ROOT
 
 START, END = "<!-- RESULTS:START -->", "<!-- RESULTS:END -->"
@@ -62,7 +63,7 @@ def write_readme(readme: str | Path = REPO_ROOT / "README.md", root=None, *, blo
     name; a file named otherwise gets the RESULTS block)."""
     readme = Path(readme)
     blocks = blocks or BLOCKS.get(readme.name, BLOCKS["RESULTS.md"][:1])
-    readme.write_text(render(readme, blocks, root))
+    atomic_write_text(readme, render(readme, blocks, root))  # a failed write leaves the old file whole
     return readme
 
 

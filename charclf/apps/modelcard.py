@@ -6,31 +6,74 @@ traces back to what the training and evaluation code measured.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
+import time
 from pathlib import Path
 
 from charclf.errors import DataError
 from charclf.provenance import repo_relative
 
 PUBLISHED_FILES = ("model.safetensors", "config.json", "metrics.json", "train_config.json", "history.csv")
+# Where publishing moves the model folder it replaces: ``<outputs>/replaced/model_hub/<slot>-<UTC time>``, as
+# retraining a study run moves the old run folder to ``<outputs>/replaced/`` (charclf.study.runs.set_aside).
+# Nothing is deleted that publishing did not just write; outputs/replaced/ is git-ignored.
+REPLACED_DIR = ("replaced", "model_hub")
 
 
-def publish_best_seed(run_dirs, dest: str | Path, *, title: str, summary: str = "") -> Path:
+def publish_best_seed(run_dirs, dest: str | Path, *, title: str, summary: str = "", log=print) -> Path:
     """Publish the seed with the best **val** accuracy (float32, ties: :func:`selection_key`) among ``run_dirs`` (one model and recipe, several seeds);
     its card also reports every seed and their mean ± std, and ``seeds.json`` lists them."""
-    from charclf.eval.record import RunRecord
-
     run_dirs = [Path(d) for d in run_dirs]
     if not run_dirs:
         raise DataError(None, "no runs to publish", "pass the run folders of a model's seeds")
-    records = {d: RunRecord.load(d) for d in run_dirs}
+    records = {d: published_record(d) for d in run_dirs}
     kinds = {(r.model, r.recipe, r.config.get("distill_teacher")) for r in records.values()}
     seeds = [r.seed for r in records.values()]
     if len(kinds) > 1 or len(set(seeds)) != len(seeds):
         raise DataError(None, f"the runs are not one model and recipe over distinct seeds ({sorted(kinds, key=str)}, "
                         f"seeds {seeds})", "pass the seeds of one model trained one way")
     best = max(run_dirs, key=lambda d: selection_key(records[d]))
-    return publish_run(best, dest, title=title, summary=summary, seed_runs=run_dirs)
+    return publish_run(best, dest, title=title, summary=summary, seed_runs=run_dirs, log=log)
+
+
+def published_record(run_dir: str | Path):
+    """The run record of ``run_dir``, refused in one line when it has no test evaluation (the card's and
+    ``seeds.json``'s test numbers would fail halfway through publishing)."""
+    from charclf.eval.record import RunRecord
+
+    run_dir = Path(run_dir)
+    record = RunRecord.load(run_dir)
+    if record.test_key not in record.evaluation:
+        raise DataError(run_dir / "metrics.json", f"has no {record.test_key!r} evaluation (it has "
+                        f"{sorted(record.evaluation)}), so the card has no test number for it",
+                        f"score it with charclf evaluate {run_dir}, then publish again")
+    return record
+
+
+def check_trained_alike(records: dict) -> None:
+    """Refuse seeds that were not trained one way: their mean ± std would average different experiments under
+    one recipe name. Each record (``{run folder: RunRecord}``) must equal the first on its training config (but
+    for the seed and ``RUN_PLACE_FIELDS``, which say where a run trained, not what it computed; a field newer than
+    a record counts as its default there) and on its data facts (split, protocol, index file, part sizes)."""
+    from charclf.data.protocols import with_recorded_index
+    from charclf.train.config import RUN_PLACE_FIELDS, dict_differences, with_new_fields
+
+    (first, ref), *rest = records.items()
+    for run_dir, record in rest:
+        # A record from before the index file was recorded was made with the shipped one (with_recorded_index).
+        data = dict_differences(with_recorded_index(record.data, ref.data), with_recorded_index(ref.data, record.data))
+        # config_differences' comparison, with both sides filled (either may be the older) and the seed left out.
+        config = dict_differences(with_new_fields(ref.config), with_new_fields(record.config),
+                                  ignore=RUN_PLACE_FIELDS | {"seed"})
+        differences = "; ".join(f"{what} {diff}" for what, diff in (("config", config), ("data", data)) if diff)
+        if differences:
+            raise DataError(Path(run_dir) / "metrics.json", f"was trained otherwise than "
+                            f"{repo_relative(Path(first) / 'metrics.json')} ({differences}), so their seeds cannot "
+                            "be averaged into one mean ± std",
+                            "publish only seeds trained with one config on one split and protocol: retrain this one "
+                            "with the others' train_config.json (and its own --seed), or leave it out")
 
 
 def selection_key(record) -> tuple:
@@ -44,10 +87,10 @@ def seed_rows(run_dirs) -> dict:
     """Each seed's val and test accuracy, and their mean and sample std (``seed_stats``; None for one seed)."""
     import pandas as pd
 
-    from charclf.eval.record import RunRecord
     from charclf.eval.seeds import seed_stats
 
-    records = {Path(d): RunRecord.load(d) for d in run_dirs}
+    records = {Path(d): published_record(d) for d in run_dirs}
+    check_trained_alike(records)  # a mean ± std over seeds is one experiment's, never a mix
     seeds = [{"run": repo_relative(d), "seed": r.seed, "val_acc": r.val_acc, "test_acc": r.test_acc, "tta": r.tta}
              for d, r in records.items()]
     stats = seed_stats(pd.DataFrame(seeds).assign(model="")).iloc[0]
@@ -58,32 +101,109 @@ def seed_rows(run_dirs) -> dict:
     return out
 
 
-def publish_run(run_dir: str | Path, dest: str | Path, *, title: str, summary: str = "", seed_runs=None) -> Path:
-    """Copy a run's model files into ``dest`` and write ``dest/README.md`` (the model card); with
-    ``seed_runs`` (the same recipe's runs over seeds, this one among them) also ``dest/seeds.json``."""
+def publish_run(run_dir: str | Path, dest: str | Path, *, title: str, summary: str = "", seed_runs=None,
+                log=print) -> Path:
+    """Publish a run's model files into ``dest`` with ``dest/README.md`` (the model card); with ``seed_runs`` (the
+    same recipe's runs over seeds, this one among them) also ``dest/seeds.json``.
+
+    All or nothing: every check runs and the new folder is assembled beside ``dest`` before ``dest`` is touched,
+    then swapped in by renames, so a failure (or Ctrl-C) leaves the earlier model whole, and the new folder holds
+    none of the earlier model's files (its train_config.json, history.csv or seeds.json never outlive it). The
+    earlier folder is moved to ``<outputs>/replaced/model_hub/`` (:data:`REPLACED_DIR`), not deleted."""
     run_dir, dest = Path(run_dir), Path(dest)
     missing = [f for f in PUBLISHED_FILES[:3] if not (run_dir / f).exists()]
     if missing:
         raise DataError(run_dir, f"is missing {missing}", "publish a finished run folder (charclf train ... --out DIR)")
     from charclf.class_prior import COUNTS_KEY
+    from charclf.fileio import atomic_write_text, write_failure, write_json
     from charclf.models.hub import read_model_config
 
     if read_model_config(run_dir).get(COUNTS_KEY) is None:  # predict would silently keep EMNIST's frequencies
         raise DataError(run_dir / "config.json", f"has no {COUNTS_KEY!r}, which predict divides out for a person's "
                         "handwriting", f"python tools/add_class_counts.py {run_dir} --write, then publish again")
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in PUBLISHED_FILES:
-        if (run_dir / name).exists():
-            shutil.copy2(run_dir / name, dest / name)
-    if seed_runs is None:
-        (dest / "seeds.json").unlink(missing_ok=True)  # another model's seeds, replaced with its weights
-    else:
-        from charclf.fileio import write_json
-
-        write_json(dest / "seeds.json", {**seed_rows(seed_runs), "published": repo_relative(run_dir),
-                                         "chosen_on": "best val accuracy"})
-    (dest / "README.md").write_text(model_card(dest, title=title, summary=summary, source=run_dir))
+    published_record(run_dir)
+    seeds = None if seed_runs is None else {**seed_rows(seed_runs), "published": repo_relative(run_dir),
+                                            "chosen_on": "best val accuracy"}
+    if dest.exists() and not dest.is_dir():
+        raise DataError(dest, "is a file, not a model folder", "publish into a folder (e.g. model_hub/<name>)")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # Beside dest, so the final rename stays on one file system; hidden, so nothing lists it as a model.
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.publishing-", dir=dest.parent))
+    try:
+        os.chmod(staging, _folder_mode(dest))  # mkdtemp's 0700 would make the published folder private
+        for name in PUBLISHED_FILES:
+            if (run_dir / name).exists():
+                shutil.copy2(run_dir / name, staging / name)
+        if seeds is not None:
+            write_json(staging / "seeds.json", seeds)
+        atomic_write_text(staging / "README.md", model_card(staging, title=title, summary=summary, source=run_dir,
+                                                            shown_as=dest))
+        kept = _swap_in(staging, dest)
+    except BaseException as err:
+        shutil.rmtree(staging, ignore_errors=True)  # what this call assembled; dest is as it was
+        failure = write_failure(dest, err) if isinstance(err, Exception) else None
+        if failure is not None:
+            raise failure from err
+        raise
+    if kept is not None:
+        _put_away(kept, dest, log)
     return dest
+
+
+def _folder_mode(dest: Path) -> int:
+    """The permission bits the published folder gets: the replaced folder's, else 0o777 less the umask."""
+    try:
+        return dest.stat().st_mode & 0o777
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o777 & ~mask
+
+
+def _swap_in(staging: Path, dest: Path) -> Path | None:
+    """Rename ``staging`` to ``dest``; an existing ``dest`` is first renamed aside (``kept_aside_path``) and renamed
+    back if the swap fails. Returns where the earlier folder now is (None: there was none, or it was empty)."""
+    from charclf.fileio import kept_aside_path
+
+    if not dest.exists():
+        os.rename(staging, dest)
+        return None
+    kept = kept_aside_path(dest, _stamp())
+    try:
+        os.rename(dest, kept)
+        os.rename(staging, dest)
+    except BaseException:
+        if kept.exists() and not dest.exists():
+            os.rename(kept, dest)  # the earlier model back in its place, whole
+        raise
+    if not any(kept.iterdir()):  # an empty folder held no results: nothing to keep
+        kept.rmdir()
+        return None
+    return kept
+
+
+def _put_away(kept: Path, dest: Path, log) -> None:
+    """Move the replaced model folder from beside ``dest`` (where a model_hub listing would show it) to
+    ``<outputs>/replaced/model_hub/<name>-<time>``, and say where; if that move fails it stays beside ``dest``."""
+    from charclf.fileio import kept_aside_path
+    from charclf.paths import outputs_dir
+
+    target = kept_aside_path(outputs_dir().joinpath(*REPLACED_DIR, dest.name), _stamp())
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(kept), str(target))
+    except OSError as err:
+        if kept.is_dir():  # the move copied part of it across file systems: that partial copy is this call's
+            shutil.rmtree(target, ignore_errors=True)
+        log(f"{dest}: published; the model it replaced stays at {kept} (could not move it to {target}: "
+            f"{err.strerror or err}). Move or delete it yourself")
+        return
+    log(f"{dest}: published; moved the model it replaced to {target} (delete it yourself once you no longer need "
+        "it)")
+
+
+def _stamp() -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
 
 
 def augment_words(aug: dict) -> str:
@@ -108,8 +228,10 @@ def augment_words(aug: dict) -> str:
     return ", ".join(parts) or "none"
 
 
-def model_card(model_dir: str | Path, *, title: str, summary: str = "", source: str | Path | None = None) -> str:
-    """Markdown model card built from ``config.json``, ``metrics.json`` and ``train_config.json``."""
+def model_card(model_dir: str | Path, *, title: str, summary: str = "", source: str | Path | None = None,
+               shown_as: str | Path | None = None) -> str:
+    """Markdown model card built from ``config.json``, ``metrics.json`` and ``train_config.json`` in ``model_dir``;
+    ``shown_as``: the folder the card's commands name, when the card is written before the files reach it."""
     from charclf.eval.record import RunRecord
 
     model_dir = Path(model_dir)
@@ -134,9 +256,10 @@ def model_card(model_dir: str | Path, *, title: str, summary: str = "", source: 
     # The folder as a reader of the card would type it: relative as given, else just its name. The reproduce
     # command points at the train_config.json copied *into* this folder (the run folder it came from is
     # usually not committed); the data folder is the user's own ($CHARCLF_DATA_DIR or ./data).
-    shown = model_dir.as_posix() if not model_dir.is_absolute() else repo_relative(model_dir)
+    named = Path(shown_as) if shown_as is not None else model_dir
+    shown = named.as_posix() if not named.is_absolute() else repo_relative(named)
     if Path(shown).is_absolute():  # outside the repository: the folder's name is all a reader can use
-        shown = model_dir.name
+        shown = named.name
     trained_from = f"\n\nPublished from the run folder `{repo_relative(source)}`." if source else ""
     table = "\n".join(f"| {name} | {value:.4f} |" for name, value in rows if value is not None)
     seeds_section = ""

@@ -29,6 +29,7 @@ from PIL import Image
 from charclf.class_prior import PRIOR_WORDS, recorded_prior
 from charclf.data.realworld import MANIFEST_DIR
 from charclf.errors import CharclfError, DataError
+from charclf.fileio import atomic_write_text
 
 VARIANTS = ("shadowed", "ruled")
 SYNTHETIC_FROM = "tablet"  # the variants are made from clean drawings, so the condition is the only change
@@ -399,11 +400,11 @@ def run_evaluation(model_dir: Path, root: Path, manifest: Path, out: Path, *, va
                                          prior=metrics["prior"])}
     if preprocess is not None:  # an ablation: say which preprocessing replaced imageprep's
         artifact["provenance"]["preprocessing"]["replaced_by"] = repr(preprocess)
-    out.parent.mkdir(parents=True, exist_ok=True)
     # One line per error keeps the committed artifact readable in a diff and a third of the indented size.
     head = json.dumps({k: v for k, v in artifact.items() if k != "errors"}, indent=1)
     body = ",\n".join(json.dumps(e, separators=(",", ":")) for e in errors)
-    out.write_text(f'{head[:-2]},\n "errors": [\n{body}\n ]\n}}\n', encoding="utf-8")
+    # Atomic: under --overwrite the earlier artifact stays whole until this one is complete.
+    atomic_write_text(out, f'{head[:-2]},\n "errors": [\n{body}\n ]\n}}\n')
     return artifact
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from charclf.class_prior import recorded_prior
 from charclf.eval.realworld_scores import GOALS, dig, read_artifact  # noqa: F401 (read_artifact: notebook 10 reads it here)
-from charclf.errors import DataError
-from charclf.fileio import refuse_to_replace
+from charclf.errors import DataError, printable
+from charclf.fileio import check_writable, refuse_to_replace, write_json
 from charclf.apps.realworld import SYNTHETIC_FROM, VARIANT_FUNCS, VARIANTS, evaluate, load_row_image, provenance
 
 EMNIST_GOAL = ("emnist_test", "EMNIST holdout test accuracy of the shipped model", 0.87)
@@ -51,6 +51,30 @@ def _same_inputs(a: dict, b: dict) -> bool:
             and (dig(a, package) is None or dig(b, package) is None or dig(a, package) == dig(b, package)))
 
 
+def _read_ablation(out: Path, overwrite: bool, log) -> dict | None:
+    """The earlier ablation at ``out`` (None when there is none). A damaged one (a run killed mid-write before
+    writes were atomic, a hand edit) is refused, with the fix that clears it; under ``overwrite`` it is ignored
+    (it stays on disk until the first new row replaces it), while a readable one is still resumed."""
+    from charclf.provenance import read_json
+
+    if out.is_dir():  # no --overwrite replaces a folder with a file
+        raise DataError(out, "is a folder, not an ablation artifact", "pass --out the path of a .json file")
+    if not out.exists():
+        return None
+    fix = ("rerun the same `charclf evaluate-images --ablation` command with --overwrite to score it again (its rows "
+           "are lost), or pass another --out")
+    try:
+        old = read_json(out, fix)
+        if not isinstance(old, dict):
+            raise DataError(out, f"holds a JSON {type(old).__name__}, not an ablation artifact", fix)
+    except DataError as err:
+        if not overwrite:
+            raise
+        log(f"  {printable(out.name)}: {err.problem}; scoring every row again (--overwrite)")
+        return None
+    return old
+
+
 def ablation(model_dir: Path, root: Path, manifest: Path, out: Path, *, steps=None, variants=VARIANTS,
              workers: int = 1, after: Path | None = None, before: Path | None = None, overwrite: bool = False,
              log=print, prior: str = "auto") -> dict:
@@ -59,7 +83,8 @@ def ablation(model_dir: Path, root: Path, manifest: Path, out: Path, *, steps=No
     ``after``: the all-steps artifact of ``charclf evaluate-images``; its metrics become the all-steps row when
     it scored the same weights, manifest and preprocessing code, else that row is scored here. ``before``: the
     old preprocessing's artifact, copied in as the reference row. Rows already in ``out`` from the same inputs
-    are kept, not rescored; an ``out`` of other inputs is refused unless ``overwrite``. Every row predicts under
+    are kept, not rescored (under ``overwrite`` too); an ``out`` of other inputs, or a damaged one, is refused unless
+    ``overwrite``; ``out`` is only ever replaced whole (``charclf.fileio``). Every row predicts under
     ``prior`` (``charclf.class_prior``); each row, the reference's too, says which prior it scored under.
     """
     from charclf.apps.imageprep import STEPS, preprocess_image
@@ -77,12 +102,13 @@ def ablation(model_dir: Path, root: Path, manifest: Path, out: Path, *, steps=No
     prov = provenance(model_dir, manifest, root, 0.0, prior=prior)
     prov["variants"] = list(variants)
     done = {}
-    if out.is_file():
-        old = read_artifact(out)
+    old = _read_ablation(out, overwrite, log)
+    if old is not None:
         if _same_inputs(old.get("provenance", {}), prov) and old["provenance"].get("variants") == list(variants):
             done = {r["disabled"]: r for r in old.get("rows", [])}  # the same inputs: resumed, nothing replaced
         else:  # another model, set or preprocessing: its rows would be lost
             refuse_to_replace(out, overwrite=overwrite)
+    check_writable(out.parent, "--out", for_file=out)  # refused now, not after the first row's minutes
     # A resumed artifact's reference row stays unless a --before file replaces it.
     reference = dict(old.get("reference", {})) if done else {}
     if before is not None and before.is_file():
@@ -105,8 +131,8 @@ def ablation(model_dir: Path, root: Path, manifest: Path, out: Path, *, steps=No
         artifact = {"rows": ordered, "reference": reference, "steps": list(STEPS),
                     "complete": complete and len(scored) == len(STEPS),
                     "provenance": prov | {"seconds": round(time.perf_counter() - start, 1)}}
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(artifact, indent=1) + "\n", encoding="utf-8")
+        # Atomic: a kill or a full disk mid-write keeps the previous rows, never half a file.
+        write_json(out, artifact, indent=1)
         return artifact
 
     # The all-steps row last: the evaluate-images run that provides it may still be finishing meanwhile.
@@ -153,15 +179,11 @@ def ablation_table(artifact: dict):
 def emnist_test_accuracy(artifact: dict, repo_root: Path | None = None) -> float | None:
     """The holdout test accuracy from the metrics.json of the model an artifact scored, when the model folder
     still holds the weights the artifact names (else None: a different model was shipped since)."""
-    from charclf.apps.realworld import file_sha256
+    from charclf.eval.realworld_scores import describes_current_weights
     from charclf.provenance import REPO_ROOT
 
-    prov = artifact.get("provenance", {})
-    folder = (repo_root or REPO_ROOT) / str(prov.get("model", ""))
-    weights, metrics = folder / "model.safetensors", folder / "metrics.json"
-    if not (prov.get("model") and weights.is_file() and metrics.is_file()):
-        return None
-    if prov.get("model_weights_sha256") != file_sha256(weights):
+    metrics = (repo_root or REPO_ROOT) / str(artifact.get("provenance", {}).get("model", "")) / "metrics.json"
+    if not (describes_current_weights(artifact, repo_root) and metrics.is_file()):
         return None
     return dig(json.loads(metrics.read_text(encoding="utf-8")), ("evaluation", "test", "accuracy"))
 

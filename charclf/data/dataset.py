@@ -65,6 +65,9 @@ class DataBundle:
     # The holdout protocol's index file (its sha256): which images are train, val and test. Two index files of
     # the same sizes are two different splits; None under the official protocol.
     index_sha256: str | None = None
+    # The official protocol's val part, drawn from train: the draw's seed and fraction, recorded only where they
+    # are not the ones every charclf command loads with (seed 0, 10%), so older records still compare equal.
+    val_draw: dict | None = None
 
     @property
     def num_classes(self) -> int:
@@ -75,6 +78,8 @@ class DataBundle:
                  "sizes": {"train": len(self.train), "val": len(self.val), "test": len(self.test)}}
         if self.index_sha256 is not None:
             facts["index_sha256"] = self.index_sha256
+        if self.val_draw is not None:
+            facts["val_draw"] = dict(self.val_draw)
         return facts
 
     def map_parts(self, fn) -> "DataBundle":

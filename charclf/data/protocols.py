@@ -25,6 +25,8 @@ from charclf.data.official import CLASSIC_MNIST, check_split, load_any, load_map
 from charclf.errors import ConfigError, DataError, unknown_name
 
 PROTOCOLS = ("holdout", "official")
+# The official protocol's val part as every charclf command draws it from train (load_data's defaults).
+DEFAULT_VAL_DRAW = {"seed": 0, "fraction": 0.1}
 HOLDOUT_KEYS = ("train", "val", "test")
 
 
@@ -209,8 +211,9 @@ def load_data(split: str = "byclass", protocol: str = "holdout", data_dir: str |
                 describe=lambda c: repr(classes[c]) if 0 <= c < len(classes) else f"label {c}")
     sets = {k: _dataset(px, py, classes, split, k, protocol) for k, (px, py) in parts.items()}
     index = hashlib.sha256(path.read_bytes()).hexdigest() if protocol == "holdout" else None
+    draw = {"seed": int(seed), "fraction": float(val_fraction)} if protocol == "official" else None
     return DataBundle(train=sets["train"], val=sets["val"], test=sets["test"], split=split, protocol=protocol,
-                      classes=classes, index_sha256=index)
+                      classes=classes, index_sha256=index, val_draw=None if draw == DEFAULT_VAL_DRAW else draw)
 
 
 def with_recorded_index(saved: dict, current: dict) -> dict:
@@ -227,11 +230,26 @@ def with_recorded_index(saved: dict, current: dict) -> dict:
     return {k: v for k, v in current.items() if k != "index_sha256"}  # (no shipped file: nothing to compare)
 
 
+def check_same_val_draw(recorded: dict | None, bundle: DataBundle, where: str | Path, fix: str) -> None:
+    """Refuse ``bundle`` when its official-protocol val part was drawn otherwise than the run's: another seed or
+    fraction moves images between train and val, so a val score would count images the run trained on. A record
+    without ``val_draw`` was drawn with :data:`DEFAULT_VAL_DRAW`."""
+    if bundle.protocol != "official":
+        return
+    expected = (recorded or {}).get("val_draw") or DEFAULT_VAL_DRAW
+    found = bundle.val_draw or DEFAULT_VAL_DRAW
+    if expected != found:
+        raise DataError(where, f"its val part was drawn from the official train files with {expected}, but this "
+                        f"data was loaded with {found} (another draw: its val part may hold the run's training "
+                        "images)", fix)
+
+
 def check_same_index(recorded: dict | None, bundle: DataBundle, where: str | Path, fix: str) -> None:
     """Refuse ``bundle`` when its holdout index file is not the one a run was trained on: the same sizes can split
     the images otherwise, and a test part holding the run's training images scores high and silently. ``recorded``
     is the run's data facts (``DataBundle.describe()``); a run from before they held the index file's sha256 was
     made with the shipped file, so any other index file is refused for it."""
+    check_same_val_draw(recorded, bundle, where, fix)
     if bundle.protocol != "holdout" or bundle.index_sha256 is None:
         return
     expected = (recorded or {}).get("index_sha256") or SHIPPED_SHA256.get(bundle.split)

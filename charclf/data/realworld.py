@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from charclf.errors import ChecksumError, DataError, DownloadError, printable
-from charclf.fileio import atomic_write_bytes, check_writable, write_failure
+from charclf.fileio import atomic_path, atomic_write_bytes, check_writable, write_failure
 
 MANIFEST_DIR = Path(__file__).resolve().parent / "realworld"
 MANIFEST_PATH = MANIFEST_DIR / "manifest.csv"
@@ -163,8 +163,8 @@ def read_manifest(path: str | Path = MANIFEST_PATH, sources: dict | None = None)
 
 def write_manifest(rows: list[ManifestRow], path: str | Path = MANIFEST_PATH) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
+    # Atomic: a kill mid-write must not leave the committed manifest half written.
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(COLUMNS)
         for r in rows:

@@ -29,6 +29,36 @@ def read_artifact(path: Path) -> dict:
     return read_json(path, f"score the model again with `charclf evaluate-images --out {path}`")
 
 
+def weights_sha256(path: Path) -> str:
+    """The sha256 of a model's weights file, read in chunks (the hash ``model_weights_sha256`` records)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def describes_current_weights(artifact: dict, repo_root: Path | None = None) -> bool:
+    """Whether ``artifact`` (an ``evaluate-images`` result) scored the weights now at its model path: the sha256 of
+    ``<repo_root>/<provenance.model>/model.safetensors`` equals its ``provenance.model_weights_sha256``. An
+    artifact is read by its path (``model_hub-default.json``), but ``charclf publish --write`` may have put another
+    model into that folder since: its numbers then belong to weights that are no longer there. False too when the
+    artifact names no model or no hash, or the weights file is gone: nothing ties its numbers to these weights."""
+    from charclf.provenance import REPO_ROOT
+
+    prov = artifact.get("provenance") if isinstance(artifact, dict) else None
+    model, recorded = dig(prov or {}, ("model",)), dig(prov or {}, ("model_weights_sha256",))
+    if not model or not recorded:
+        return False
+    weights = (repo_root or REPO_ROOT) / str(model) / "model.safetensors"
+    try:
+        return weights_sha256(weights) == recorded
+    except OSError:  # no weights file (a checkout without model_hub/, or it was removed)
+        return False
+
+
 def dig(tree: dict, keys: tuple):
     """``tree[keys[0]][keys[1]]...``, or None where a key is absent (an older artifact lacks a slice)."""
     for key in keys:
@@ -38,7 +68,8 @@ def dig(tree: dict, keys: tuple):
     return tree
 
 
-def run_artifact(profile: str, run: str, root: Path | None = None) -> Path:
-    """Where ``charclf evaluate-images --model <run folder>`` keeps run ``run``'s score
-    (``run`` like ``11_beyond/minivision_v3-capture-seed0``)."""
-    return (root or outputs_dir()) / "realworld" / "runs" / profile / f"{run}.json"
+def run_artifact(folder: str, run: str, root: Path | None = None) -> Path:
+    """Where ``charclf evaluate-images --model <run folder>`` keeps run ``run``'s score (``run`` like
+    ``11_beyond/minivision_v3-capture-seed0``; ``folder``: the runs' folder under outputs/runs/, ``full`` or
+    ``full-official``, :func:`charclf.paths.runs_folder`)."""
+    return (root or outputs_dir()) / "realworld" / "runs" / folder / f"{run}.json"

@@ -71,7 +71,8 @@ def member_probs(run_dir: Path, data, parts) -> dict[str, np.ndarray]:
     trained_on = (record.data.get("split"), record.data.get("protocol"))
     if trained_on != (data.split, data.protocol):
         raise DataError(run_dir, f"trained on split/protocol {trained_on}, but the ensemble scores "
-                        f"{(data.split, data.protocol)}", "ensemble runs of one split and protocol")
+                        f"{(data.split, data.protocol)}", "ensemble runs of one split and protocol (by default the first run's; "
+                        "--split and --protocol name another)")
     from charclf.data.protocols import check_same_index
 
     check_same_index(record.data, data, run_dir / "metrics.json", "score the ensemble with the data dir its "
@@ -328,15 +329,21 @@ def main(argv=None) -> int:
     parser.add_argument("runs", nargs="+", help="finished run folders with model.safetensors")
     parser.add_argument("--out", required=True, help="folder for probs/ and results.json")
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--protocol", default="holdout", choices=["holdout", "official"])
+    parser.add_argument("--split", default=None, help="EMNIST split (default: the first run's)")
+    parser.add_argument("--protocol", default=None, choices=["holdout", "official"],
+                        help="default: the first run's")
     parser.add_argument("--max-steps", type=number(int, low=1), default=20,
                         help="greedy selection adds at most this many members (>= 1)")
     parser.add_argument("--teacher", default=None, help="also write the greedy ensemble's probabilities on the "
                         "train part to TEACHER/teacher.npz, a distillation teacher (TrainConfig.distill_teacher)")
     args = parser.parse_args(argv)
     from charclf.data import load_data
+    from charclf.eval.record import RunRecord
 
-    data = load_data("byclass", args.protocol, args.data_dir)
+    # The data the members were trained on, as the first one records it: each member is then checked against it.
+    first = RunRecord.load(args.runs[0]).data
+    data = load_data(args.split or first.get("split", "byclass"), args.protocol or first.get("protocol", "holdout"),
+                     args.data_dir)
     results = run_ensemble(args.runs, data, args.out, max_steps=args.max_steps)
     print(json.dumps({k: results[k] for k in ("all", "greedy")}, indent=2))
     if args.teacher:

@@ -8,11 +8,11 @@ scores the committed weights (cached per member, see :mod:`charclf.experiments.e
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
+from charclf.provenance import read_json
 from charclf.train.distill import TEACHER_JSON, TEACHER_NPZ
 
 # The notebooks whose runs compare models on the complete protocol (not ablation arms or fine-tuning stages).
@@ -118,7 +118,7 @@ def ensemble(runs_dir: Path, data, *, profile: str, log=None) -> dict | None:
     out = runs_dir / ENSEMBLE_RUN
     saved = out / "results.json"
     if saved.is_file():
-        results = json.loads(saved.read_text())
+        results = read_json(saved, "move it away and render notebook 11 again: the ensemble is scored anew")
         recorded = {m["member"]: m.get("weights_sha256") for m in results["members"]}
         # Every member found here is in the saved ensemble with the same weights (a retrained run is not).
         if all(member_name(d) in recorded and recorded[member_name(d)] == weights_digest(d) for d in members):
@@ -199,7 +199,8 @@ def train_students(ctx, data, ensemble_results: dict | None):
             return None, {}, pd.DataFrame()
         teacher = ensure_teacher(ctx.runs_dir, data, ensemble_results, profile=ctx.profile)
     elif (ctx.runs_dir / TEACHER_RUN / TEACHER_JSON).is_file():
-        teacher = json.loads((ctx.runs_dir / TEACHER_RUN / TEACHER_JSON).read_text())
+        teacher = read_json(ctx.runs_dir / TEACHER_RUN / TEACHER_JSON, "restore it with git: its students' records "
+                            "hold the teacher's hash, so it is never rebuilt in place")
     runs, status = train_plan(ctx, data, plan)
     return teacher, runs, status
 
@@ -215,7 +216,8 @@ def ensure_teacher(runs_dir: Path, data, ensemble_results: dict | None, *, profi
 
     folder = runs_dir / TEACHER_RUN
     if (folder / TEACHER_JSON).is_file() and (folder / TEACHER_NPZ).is_file():
-        return json.loads((folder / TEACHER_JSON).read_text())
+        return read_json(folder / TEACHER_JSON, "restore it with git: its students' records hold the teacher's "
+                         "hash, so it is never rebuilt in place")
     if ensemble_results is None and not (folder / TEACHER_JSON).is_file():
         raise ConfigError(f"no distillation teacher in {folder} and no finished run to build one from. Fix: "
                           f"train the study's models first (charclf plan --only 04)")

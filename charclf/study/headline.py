@@ -279,8 +279,11 @@ def mnist_goal_words(table: pd.DataFrame) -> str:
 
 def realworld_rows(repo: Path, *, prefix: str = "") -> list[dict]:
     """The shipped model on real handwriting that is not NIST, as ``charclf predict`` reads it, beside its raw
-    answers (the class prior is the one change between the two artifacts)."""
-    from charclf.eval.realworld_scores import GOALS
+    answers (the class prior is the one change between the two artifacts). The artifacts are found by path, so
+    each counts only while it scored the weights now in ``model_hub/default`` (``describes_current_weights``): a
+    model published there since would otherwise be credited with the old model's score. A stale artifact gives
+    no number: the row says so and which command scores the model again."""
+    from charclf.eval.realworld_scores import GOALS, describes_current_weights
     from charclf.class_prior import PRIOR_WORDS, recorded_prior
 
     path, raw_path = repo / REALWORLD_JSON, repo / REALWORLD_RAW_JSON
@@ -288,15 +291,29 @@ def realworld_rows(repo: Path, *, prefix: str = "") -> list[dict]:
         return []
     art = json.loads(path.read_text())
     m, n = art["metrics"], art["metrics"]["overall"]["n"]
-    raw = json.loads(raw_path.read_text())["metrics"] if raw_path.is_file() else None
+    sources = len(art.get("sources", {}))
+    finding = (f"real handwriting, not NIST ({n} images, {sources} public sources): `model_hub/default` as "
+               "`charclf predict` reads it")
+    model = str(art.get("provenance", {}).get("model") or "model_hub/default")
+    if not describes_current_weights(art, repo):
+        return [{"finding": finding,
+                 "result": f"stale: `{path.name}` scored other weights than `{model}` holds now, so no number is "
+                           f"shown; score it again with `charclf evaluate-images --model {model} --overwrite`",
+                 "goal": "–", "precision": "–", "notebook": _link("10", NOTEBOOKS["10"], prefix),
+                 "artifact": _link(path.name, REALWORLD_JSON, prefix)}]
+    raw_art = json.loads(raw_path.read_text()) if raw_path.is_file() else None
+    raw = raw_art["metrics"] if raw_art is not None else None
     if raw is not None and recorded_prior(raw) == recorded_prior(m):
         raw = None  # not the other prior: nothing to set beside it
+    stale_raw = ""
+    if raw is not None and not describes_current_weights(raw_art, repo):  # another model's raw answers
+        raw = None
+        stale_raw = (f" (`{raw_path.name}` is stale: it scored other weights; score them again with "
+                     f"`charclf evaluate-images --model {model} --prior train --overwrite`)")
     target = dict((key, t) for key, _, _, t in GOALS)["merged_top1"]
-    sources = len(art.get("sources", {}))
     was = (f" (under {PRIOR_WORDS[recorded_prior(raw)]}: {raw['overall']['top1']:.1%} / "
-           f"{raw['overall']['merged_top1']:.1%})" if raw else "")
-    return [{"finding": f"real handwriting, not NIST ({n} images, {sources} public sources): `model_hub/default` "
-                        f"as `charclf predict` reads it",
+           f"{raw['overall']['merged_top1']:.1%})" if raw else stale_raw)
+    return [{"finding": finding,
              "result": f"top-1 **{m['overall']['top1']:.1%}**, merged top-1 **{m['overall']['merged_top1']:.1%}**, "
                        f"lower case merged {m['kind']['lower']['merged_top1']:.1%}, under "
                        f"{PRIOR_WORDS[recorded_prior(m)]}{was}",

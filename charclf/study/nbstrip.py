@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from charclf.fileio import atomic_write_text
+
 # Cell metadata keys written by Jupyter/nbclient/papermill that only record how a run went.
 NOISY_CELL_METADATA = ("execution", "ExecuteTime", "collapsed", "scrolled", "papermill", "jupyter")
 NOISY_NOTEBOOK_METADATA = ("widgets", "papermill", "toc", "varInspector", "vscode")
@@ -101,7 +103,7 @@ def strip_file(path: str | Path) -> bool:
     strip_notebook(nb)
     after = nbformat.writes(nb) + "\n"
     if after != before:
-        path.write_text(after, encoding="utf-8")
+        atomic_write_text(path, after)  # a kill mid-write must not truncate a committed notebook
         return True
     return False
 

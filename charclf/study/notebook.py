@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from charclf.errors import ConfigError, TrainingError
-from charclf.paths import figures_dir, outputs_dir
+from charclf.paths import figures_dir
 from charclf.study.profiles import ProfileSettings, profile_settings
 from charclf.study.runs import (
     RENDER_ENV,
@@ -140,13 +140,15 @@ class StudyContext:
         return f"{text}\n[{self.tag}]"
 
     def save(self, fig, name: str):
-        """Save ``fig`` as ``outputs/figures/<name>_<profile>.png`` and return it (so a cell ending with
+        """Save ``fig`` as ``outputs/figures/<name>_<profile>.png`` (``_<profile>-official`` under the official
+        protocol, so it never replaces the committed holdout figure) and return it (so a cell ending with
         ``ctx.save(...)`` also displays it)."""
         from charclf.eval.figures import savefig
+        from charclf.paths import runs_folder
 
         # Same root as the runs, so CHARCLF_OUTPUTS_DIR (tests, CI) keeps the committed figures untouched.
         directory = figures_dir()
-        savefig(fig, f"{name}_{self.profile}", directory=directory)
+        savefig(fig, f"{name}_{runs_folder(self.profile, self.protocol)}", directory=directory)
         return fig
 
     def show(self, table, title: str, *, max_rows: int | None = 80) -> None:
@@ -155,7 +157,10 @@ class StudyContext:
 
     @property
     def runs_dir(self) -> Path:
-        return outputs_dir() / "runs" / self.profile
+        """``outputs/runs/<profile>``, or ``<profile>-official`` under the official protocol (paths.runs_folder)."""
+        from charclf.paths import runs_dir
+
+        return runs_dir(self.profile, self.protocol)
 
     def load_data(self, split: str = "byclass", *, protocol: str | None = None, train: int | None | str = "profile",
                   val: int | None | str = "profile", test: int | None | str = "profile"):
@@ -163,7 +168,9 @@ class StudyContext:
         (sizes may be overridden; ``None`` keeps a part whole)."""
         from charclf.data import load_data, stratified_subset
 
-        bundle = load_data(split, protocol or self.protocol, self.data_dir, seed=self.seed, download=self.download)
+        # The split is the protocol's, not the notebook's seed: the official val part is drawn as every other
+        # command draws it (seed 0), so `evaluate` or the ensemble never score a val image a run trained on.
+        bundle = load_data(split, protocol or self.protocol, self.data_dir, download=self.download)
         sizes = {"train": self.settings.train_samples if train == "profile" else train,
                  "val": self.settings.val_samples if val == "profile" else val,
                  "test": self.settings.test_samples if test == "profile" else test}
@@ -233,7 +240,8 @@ class StudyContext:
         return max(runs, key=lambda r: getattr(r.record, metric))
 
     def cached_run(self, name: str, build_fn: Callable[[Path], object]) -> Run:
-        return cached_run(name, self.profile, build_fn, self.retrain, train_missing=self.train_missing)
+        return cached_run(name, self.profile, build_fn, self.retrain, train_missing=self.train_missing,
+                          protocol=self.protocol)
 
     def workdir(self, name: str) -> Path:
         """``outputs/runs/<profile>/<name>`` for a step that caches itself (e.g. an Optuna study in SQLite,
@@ -242,14 +250,14 @@ class StudyContext:
 
         path = self.runs_dir / name
         if self.retrain and path.exists():
-            set_aside(path, self.runs_dir.parent, "retraining")  # runs_dir: outputs/runs/<profile>
+            set_aside(path, self.runs_dir.parent, "retraining")  # runs_dir: outputs/runs/<profile>[-official]
         if self.train_missing:  # rendering writes nothing: a step with nothing cached says so itself
             path.mkdir(parents=True, exist_ok=True)
         return path
 
     def cached_json(self, name: str, build_fn: Callable[[Path], object], filename: str = "results.json") -> dict:
         return cached_json(name, self.profile, build_fn, self.retrain, filename=filename,
-                           train_missing=self.train_missing)
+                           train_missing=self.train_missing, protocol=self.protocol)
 
     def train(self, name: str, config, data, *, model=None, keep_weights: bool = True,
               evaluate_parts: tuple[str, ...] = ("test",)) -> Run:

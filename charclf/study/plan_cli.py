@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from charclf.argtypes import SEED, comma_list
 from charclf.errors import ConfigError
 
 ONLY = ("04", "02", "09", "09-efficientnet", "09-efficientnet-cpu", "11", "11-distilled")
@@ -25,7 +26,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "teacher from the ensemble of the finished runs when it does not exist yet)")
     p.add_argument("--models", help="comma-separated models (for 02 and 09: arms, e.g. recipe-crop-rotation), "
                    "trained in this order (default: the whole plan)")
-    p.add_argument("--seeds", help="comma-separated seeds to run (default: all the plan's seeds); lets a "
+    p.add_argument("--seeds", type=comma_list(SEED),
+                   help="comma-separated seeds to run (default: all the plan's seeds); lets a "
                    "queue train one seed of every model before the second seeds")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--dry-run", action="store_true", help="measure and list, train nothing")
@@ -35,15 +37,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args) -> int:
     from charclf.study.notebook import setup
-    from charclf.study.plan import (ablation_runs, beyond_runs, efficientnet_runs, select_arms, train_plan,
-                                    training_runs)
 
     if args.only == "09-efficientnet-cpu" and (args.models or args.seeds):  # before any data loads
         raise ConfigError("--only 09-efficientnet-cpu chooses its size (the largest whose recipe fits the budget) "
                           "and trains seed 0, so it takes no --models or --seeds. Fix: drop them")
+    models = args.models.split(",") if args.models else None
+    plan = None if args.only == "09-efficientnet-cpu" else chosen_runs(args.only, args.profile, models, args.seeds)
     ctx = setup(0, profile=args.profile, data_dir=args.data_dir, quiet=True)
     data = ctx.load_data("byclass")
-    models = args.models.split(",") if args.models else None
     if args.only == "09-efficientnet-cpu":
         from charclf.study.plan import efficientnet_cpu_plan
 
@@ -53,23 +54,45 @@ def run(args) -> int:
     if args.only == "11-distilled":
         from charclf.study.beyond import ensemble, ensure_teacher
 
-        ensembled = ensemble(ctx.runs_dir, data, profile=ctx.profile, log=print)
-        ensure_teacher(ctx.runs_dir, data, ensembled, profile=ctx.profile)
-    if args.only == "09-efficientnet":
-        plan = efficientnet_runs(models)
-    elif args.only in ("04", "11", "11-distilled"):
-        plan = (training_runs(args.profile, models) if args.only == "04" else
-                beyond_runs(args.profile, models, distilled=args.only == "11-distilled"))
-        if models is not None:  # in the order given: a queue can put the cheap runs first
-            plan.sort(key=lambda r: (models.index(r.entry if r.entry in models else r.model), r.seed))
-        if args.seeds:
-            plan = [r for r in plan if r.seed in {int(s) for s in args.seeds.split(",")}]
-    else:
-        plan = select_arms(ablation_runs({"02": "02_augmentation", "09": "09_efficientnet_ideas"}[args.only]), models)
-    if models is not None and not plan:
-        raise ConfigError(f"--models {args.models}: none of them is in --only {args.only}'s plan. Fix: name models "
-                          "or arms of that plan (see notebook 04/02/09/11's plan tables)")
+        if args.dry_run:  # scoring every member and writing the teacher is work: a dry run only says so
+            print("[plan] --dry-run: the students' teacher is not built here (training them first ensembles the "
+                  "finished runs and writes the teacher, if it does not exist yet)")
+        else:
+            ensembled = ensemble(ctx.runs_dir, data, profile=ctx.profile, log=print)
+            ensure_teacher(ctx.runs_dir, data, ensembled, profile=ctx.profile)
+    from charclf.study.plan import train_plan
+
     _, status = train_plan(ctx, data, plan, train=not args.dry_run, measure=True)
     print(status.to_string())
     return 0
 
+
+def chosen_runs(only: str, profile: str, models: list[str] | None, seeds: list[int] | None) -> list:
+    """The planned runs ``charclf plan --only ONLY --models ... --seeds ...`` asks for, in the order a queue gives
+    (models in the order named, then seed). A model or seed that selects none of the plan's runs is refused by
+    name, before any data loads: a typo never silently drops a run, and a seed filter never trains other seeds."""
+    from charclf.study.plan import ablation_runs, beyond_runs, efficientnet_runs, select_arms, training_runs
+
+    def planned(names):  # each plan's own selection by name (entries, or models where the plan takes them)
+        if only == "09-efficientnet":
+            return efficientnet_runs(names)
+        if only == "04":
+            return training_runs(profile, names)
+        if only in ("11", "11-distilled"):
+            return beyond_runs(profile, names, distilled=only == "11-distilled")
+        return select_arms(ablation_runs({"02": "02_augmentation", "09": "09_efficientnet_ideas"}[only]), names)
+
+    whole = planned(None)
+    unknown = [m for m in models or () if not planned([m])]
+    if unknown:
+        raise ConfigError(f"--models: {', '.join(unknown)} not in --only {only}'s plan under the {profile} profile. "
+                          f"Fix: name runs of that plan: {', '.join(sorted({r.entry for r in whole}))}")
+    have = sorted({r.seed for r in whole})
+    missing = [s for s in seeds or () if s not in have]
+    if missing:
+        raise ConfigError(f"--seeds: {', '.join(map(str, missing))} not in --only {only}'s plan under the {profile} "
+                          f"profile, whose seeds are {', '.join(map(str, have))}. Fix: choose among them")
+    plan = [r for r in planned(models) if seeds is None or r.seed in seeds]
+    if models is not None:  # in the order given: a queue can put the cheap runs first
+        plan.sort(key=lambda r: (models.index(r.entry if r.entry in models else r.model), r.seed))
+    return plan

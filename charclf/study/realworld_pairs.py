@@ -54,7 +54,7 @@ def seed_rows(runs_dir: Path, profile: str, series: str) -> pd.DataFrame:
                "precision (train / val)": f"{record.precision} / {record.val_precision}",
                # Older runs chose their best epoch on val in their training precision; new ones in float32.
                "epoch chosen on": f"{record.epoch_chosen_on} val"}
-        artifact = run_artifact(profile, planned.name)
+        artifact = run_artifact(runs_dir.name, planned.name)  # keyed by the runs' folder, as evaluate-images keys it
         metrics = read_artifact(artifact)["metrics"] if artifact.is_file() else None
         row["real-world prior"] = recorded_prior(metrics) if metrics else "not scored"
         for column, keys in REAL_COLUMNS.items():

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from charclf.argtypes import SECONDS, SEED
 from charclf.errors import CharclfError, ConfigError, NotTrainedYet
-from charclf.paths import FIGURES_ENV, figures_dir
+from charclf.paths import FIGURES_ENV, figures_dir, runs_dir, runs_folder
 from charclf.study.profiles import PROFILES
 from charclf.study.runs import RENDER_ENV, RETRAIN_ENV
 
@@ -332,7 +332,7 @@ def summarize_runs(runs_dir: str | Path):
 
 def format_summary(df, profile: str, protocol: str = "holdout") -> str:
     if df.empty:
-        return f"no finished runs (metrics.json) under outputs/runs/{profile}/"
+        return f"no finished runs (metrics.json) under outputs/runs/{runs_folder(profile, protocol)}/"
     shown = df.copy()
     for col in ("val_acc", "test_acc"):
         shown[col] = shown[col].map(lambda v: "-" if v is None or v != v else f"{100 * float(v):.2f}%")
@@ -343,6 +343,20 @@ def format_summary(df, profile: str, protocol: str = "holdout") -> str:
 
 
 # -- CLI ------------------------------------------------------------------------------------------------
+def rendered_notebooks_dir(out_dir, profile: str, protocol: str, seed: int) -> Path | None:
+    """Where ``charclf study`` writes the executed notebooks: ``out_dir`` when given; in place (None) for the
+    holdout protocol at seed 0, whose render the committed notebooks are; else beside them, in
+    ``outputs/study/notebooks-<profile>[-official]-seed<N>/``, so another protocol's or seed's render never
+    replaces them."""
+    from charclf.paths import outputs_dir
+
+    if out_dir is not None:
+        return Path(out_dir)
+    if protocol == "holdout" and seed == 0:
+        return None
+    return outputs_dir() / "study" / f"notebooks-{runs_folder(profile, protocol)}-seed{seed}"
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("study", help="execute the study notebooks (quick or full profile)",
                               description=__doc__.split("\n\n")[0],
@@ -363,7 +377,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="never download missing data (default: fetch NIST's ~535 MB archive and classic MNIST "
                         "into the data folder first; also off with CHARCLF_NO_DOWNLOAD=1)")
     p.add_argument("--notebooks-dir", default=None, help="folder of the NN_*.ipynb notebooks (default: notebooks/)")
-    p.add_argument("--out-dir", default=None, help="write executed copies here instead of in place")
+    p.add_argument("--out-dir", default=None,
+                   help="write executed copies here instead of in place (default for another protocol or seed: "
+                        "outputs/study/notebooks-<profile>[-official]-seed<N>/)")
     p.add_argument("--kernel", default=DEFAULT_KERNEL, help="Jupyter kernel name (default: python3)")
     p.add_argument("--timeout", type=SECONDS, default=None, help="seconds allowed per cell (default: no limit)")
     p.set_defaults(func=run)
@@ -381,17 +397,21 @@ def run(args) -> int:
                           "Fix: `charclf study --train --retrain`")
     started = time.perf_counter()
     download = downloads_allowed() and not args.no_download
+    out_dir = rendered_notebooks_dir(args.out_dir, args.profile, args.protocol, args.seed)
+    if out_dir is not None and args.out_dir is None:
+        print(f"[study] the {args.protocol} protocol at seed {args.seed}: executed copies go to {out_dir} "
+              "(the committed notebooks are the holdout protocol's at seed 0)")
     if download:
         fetch_study_data(args.data_dir, args.protocol)
     results = run_study(args.profile, only=args.only, data_dir=args.data_dir, protocol=args.protocol,
-                        seed=args.seed, retrain=args.retrain, notebooks=args.notebooks_dir, out_dir=args.out_dir,
+                        seed=args.seed, retrain=args.retrain, notebooks=args.notebooks_dir, out_dir=out_dir,
                         kernel_name=args.kernel, timeout=args.timeout, download=download, train=args.train)
     total = time.perf_counter() - started
     timings = {r.name: round(r.seconds, 1) for r in results if r.not_rendered is None}
     # With --only, keep the other notebooks' last times: the file always covers the whole study. Rendering
     # (loading finished runs) is timed apart from executing with training.
     kind = "timings" if args.train else "render-timings"
-    path = outputs_dir() / "study" / f"{args.profile}-{kind}.json"
+    path = outputs_dir() / "study" / f"{runs_folder(args.profile, args.protocol)}-{kind}.json"
     previous = json.loads(path.read_text()).get("notebook_seconds", {}) if path.is_file() else {}
     every = dict(sorted({**previous, **timings}.items()))
     write_json(path, run_metadata(profile=args.profile, protocol=args.protocol, seed=args.seed,
@@ -407,5 +427,5 @@ def run(args) -> int:
         print(f"Not rendered ({len(skipped)}: results not trained yet; their committed copies are unchanged): "
               + ", ".join(r.name for r in skipped) + f". Train them with `charclf study --profile {args.profile} "
               "--train --only NN`.\n")
-    print(format_summary(summarize_runs(outputs_dir() / "runs" / args.profile), args.profile, args.protocol))
+    print(format_summary(summarize_runs(runs_dir(args.profile, args.protocol)), args.profile, args.protocol))
     return 0

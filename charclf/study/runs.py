@@ -15,7 +15,8 @@ from typing import Callable
 
 from charclf.errors import ConfigError, NotTrainedYet, TrainingError
 from charclf.eval.record import RunRecord
-from charclf.paths import outputs_dir
+from charclf.paths import outputs_dir, runs_folder
+from charclf.provenance import read_json
 from charclf.study.profiles import profile_settings
 from charclf.train.run_folder import RUN_MARKERS, is_finished_run, prune_run, resumable  # noqa: F401
 
@@ -125,8 +126,9 @@ def load_run(run_dir: str | Path, *, name: str | None = None, cached: bool = Tru
 
 
 def cached_run(name: str, profile: str, build_fn: Callable[[Path], object], retrain: bool = False, *,
-               runs_root: str | Path | None = None, train_missing: bool = True) -> Run:
-    """Load the finished run ``outputs/runs/<profile>/<name>``, or build it with ``build_fn(run_dir)``.
+               runs_root: str | Path | None = None, train_missing: bool = True, protocol: str = "holdout") -> Run:
+    """Load the finished run ``outputs/runs/<profile>/<name>`` (``<profile>-official/`` under the official
+    protocol: :func:`charclf.paths.runs_folder`), or build it with ``build_fn(run_dir)``.
 
     ``build_fn`` trains into the folder it is given (typically ``fit(model, data, cfg, run_dir)``). A folder
     that was killed mid-way with a resume state (``resume.pt``) is handed to ``build_fn`` as it is, which
@@ -140,7 +142,7 @@ def cached_run(name: str, profile: str, build_fn: Callable[[Path], object], retr
     profile_settings(profile)  # refuse unknown profiles before touching any folder
     retrain = retrain_requested(retrain)
     root = Path(runs_root or outputs_dir() / "runs")
-    run_dir = root / profile / name
+    run_dir = root / runs_folder(profile, protocol) / name  # one folder per protocol (paths.runs_folder)
     if not train_missing and (retrain or not is_finished_run(run_dir)):
         raise (not_trained_yet(f"run {name!r}", run_dir, profile) if not retrain else _render_and_retrain())
     if not retrain and is_finished_run(run_dir):
@@ -231,7 +233,7 @@ def generalisation_table(runs) -> "object":
 
 def cached_json(name: str, profile: str, build_fn: Callable[[Path], object], retrain: bool = False, *,
                 filename: str = "results.json", runs_root: str | Path | None = None,
-                train_missing: bool = True) -> dict:
+                train_missing: bool = True, protocol: str = "holdout") -> dict:
     """Like :func:`cached_run` for experiments that write one results JSON (pre-train -> fine-tune, transfer):
     load ``outputs/runs/<profile>/<name>/<filename>`` when it exists, else build the folder with
     ``build_fn(folder)`` and load what it wrote. An unfinished folder (a killed experiment) is kept and handed
@@ -241,13 +243,14 @@ def cached_json(name: str, profile: str, build_fn: Callable[[Path], object], ret
     profile_settings(profile)
     retrain = retrain_requested(retrain)
     root = Path(runs_root or outputs_dir() / "runs")
-    folder = root / profile / name
+    folder = root / runs_folder(profile, protocol) / name
     path = folder / filename
     if not train_missing and (retrain or not path.is_file()):
         raise not_trained_yet(f"experiment {name!r} ({filename})", folder, profile) if not retrain \
             else _render_and_retrain()
     if not retrain and path.is_file():
-        results = json.loads(path.read_text())
+        results = read_json(path, "move it away (it is kept, not deleted) and run the experiment again, or "
+                            "restore it with git")
         print(f"[{name}] loaded the cached results {_display_path(path)} (made {results.get('created_utc', '?')}, "
               f"git {str(results.get('git_sha', '?'))[:12]}); set RETRAIN = True or CHARCLF_RETRAIN=1 to rerun")
         return results

@@ -28,6 +28,7 @@ from charclf.experiments.label_audit.settings import (
     RESULTS_NAME,
     AuditSettings,
     train_config,
+    with_fold_method,
 )
 from charclf.experiments.label_audit.steps import check_config, run_experiment, run_folds, run_full_model
 
@@ -56,15 +57,23 @@ def run_audit(out, data_dir=None, settings: AuditSettings | None = None, *, rewr
               protocol_file=None, log=print) -> dict:
     """Run (or resume) the whole audit into ``out`` and return the results JSON (also written there)."""
     from charclf.fileio import write_json
-    from charclf.provenance import repo_relative, run_metadata
+    from charclf.provenance import read_json, repo_relative, run_metadata
 
     settings = settings or AuditSettings()
     out = Path(out)
     results_path, csv_path = out / RESULTS_NAME, out / CSV_NAME
     if results_path.is_file() and not rewrite_report:
+        results = read_json(results_path, "move it away and run the audit again, or pass --rewrite-report")
+        asked = settings.to_dict()
+        saved = with_fold_method(results["config"]) if isinstance(results.get("config"), dict) else {}
+        if saved != asked:  # a finished audit answers only for the settings it was made with
+            keys = sorted(k for k in set(saved) | set(asked) if saved.get(k) != asked.get(k))
+            raise ConfigError(f"{results_path}: holds a finished audit made with other settings ("
+                              + ", ".join(f"{k}={saved.get(k)!r}, asked {asked.get(k)!r}" for k in keys)
+                              + "). Fix: ask for its settings, or choose another --out folder for these")
         log(f"[label-audit] {repo_relative(results_path)} exists: the audit is complete (--rewrite-report "
             "recomputes the report)")
-        return json.loads(results_path.read_text())
+        return results
     started = time.perf_counter()
     data = load_audit_data(data_dir, settings, protocol_file=protocol_file)
     out.mkdir(parents=True, exist_ok=True)

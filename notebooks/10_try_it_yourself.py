@@ -180,10 +180,11 @@ from IPython.display import Image as ShowImage, display
 from charclf.apps import realworld_report as rw_report
 from charclf.data.realworld import SOURCES, read_manifest
 RW = REPO_ROOT / "outputs" / "realworld"
-rw_before = rw_report.read_artifact(RW / "model_hub-default-before.json")
-rw_after = rw_report.read_artifact(RW / "model_hub-default-prior-train.json")  # new preprocessing, training prior
-rw_shipped = rw_report.read_artifact(RW / "model_hub-default.json")  # what predict does: the even prior
-rw_ablation = rw_report.read_artifact(RW / "ablation-model_hub-default.json")
+# Each artifact must describe the weights now in model_hub/default (else: one line saying how to rescore)
+rw_before = rw_report.read_current_artifact(RW / "model_hub-default-before.json")
+rw_after = rw_report.read_current_artifact(RW / "model_hub-default-prior-train.json")  # new preprocessing, training prior
+rw_shipped = rw_report.read_current_artifact(RW / "model_hub-default.json")  # what predict does: the even prior
+rw_ablation = rw_report.read_current_artifact(RW / "ablation-model_hub-default.json")
 rw_rows = read_manifest()
 print(f"{len(rw_rows)} images; before: preprocessing {rw_before['provenance']['preprocessing']['version'] or '1.x'} "
       f"at {rw_before['provenance']['git_sha'][:7]}; after: preprocessing "

@@ -458,3 +458,20 @@ def test_an_artifact_describes_only_the_weights_now_at_its_model_path(tmp_path):
     (model / "model.safetensors").unlink()
     assert not describes_current_weights({"provenance": prov}, tmp_path)
     assert not describes_current_weights({}, tmp_path)
+
+
+def test_notebook_10_reads_an_artifact_only_while_it_describes_the_weights_there(tmp_path):
+    from charclf.errors import DataError
+    from charclf.eval.realworld_scores import read_current_artifact
+
+    model = tmp_path / "model_hub" / "m"
+    model.mkdir(parents=True)
+    (model / "model.safetensors").write_bytes(b"weights")
+    artifact = {"metrics": {}, "provenance": {"model": "model_hub/m",
+                                              "model_weights_sha256": hashlib.sha256(b"weights").hexdigest()}}
+    path = tmp_path / "scores.json"
+    path.write_text(json.dumps(artifact))
+    assert read_current_artifact(path, tmp_path) == artifact
+    (model / "model.safetensors").write_bytes(b"another model, published since")
+    with pytest.raises(DataError, match=r"scores.json.*no longer at 'model_hub/m'.*evaluate-images --model model_hub/m"):
+        read_current_artifact(path, tmp_path)

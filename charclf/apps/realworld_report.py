@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from charclf.class_prior import recorded_prior
-from charclf.eval.realworld_scores import GOALS, dig, read_artifact  # noqa: F401 (read_artifact: notebook 10 reads it here)
+from charclf.eval.realworld_scores import GOALS, dig, read_artifact, read_current_artifact  # noqa: F401 (notebook 10 reads them here)
 from charclf.errors import DataError, printable
 from charclf.fileio import check_writable, refuse_to_replace, write_json
 from charclf.apps.realworld import SYNTHETIC_FROM, VARIANT_FUNCS, VARIANTS, evaluate, load_row_image, provenance

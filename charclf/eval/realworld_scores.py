@@ -59,6 +59,21 @@ def describes_current_weights(artifact: dict, repo_root: Path | None = None) -> 
         return False
 
 
+def read_current_artifact(path: Path, repo_root: Path | None = None) -> dict:
+    """:func:`read_artifact`, refused in one line when the artifact no longer describes the weights at its model
+    path (:func:`describes_current_weights`): a report must not credit one model's real-world score to another."""
+    from charclf.errors import DataError
+
+    artifact = read_artifact(path)
+    if not describes_current_weights(artifact, repo_root):
+        prov = artifact.get("provenance") or {}
+        raise DataError(path, f"scored weights with sha256 {str(prov.get('model_weights_sha256'))[:12]}..., which "
+                        f"are no longer at {prov.get('model')!r} (or it names no model)",
+                        f"score the model there again: charclf evaluate-images --model {prov.get('model')} --out "
+                        f"{path} --overwrite (with the options the file records)")
+    return artifact
+
+
 def dig(tree: dict, keys: tuple):
     """``tree[keys[0]][keys[1]]...``, or None where a key is absent (an older artifact lacks a slice)."""
     for key in keys:

@@ -29,7 +29,7 @@ from PIL import Image
 from charclf.class_prior import PRIOR_WORDS, recorded_prior
 from charclf.data.realworld import MANIFEST_DIR
 from charclf.errors import CharclfError, DataError
-from charclf.fileio import atomic_write_text
+from charclf.fileio import atomic_path, atomic_write_text
 
 VARIANTS = ("shadowed", "ruled")
 SYNTHETIC_FROM = "tablet"  # the variants are made from clean drawings, so the condition is the only change
@@ -252,7 +252,8 @@ def withhold_unshowable(path: Path, errors: list[dict]) -> list[int]:
     hidden = [i for i, err in enumerate(errors[:GALLERY_MAX]) if not may_show(err["source"])]
     for i in hidden:
         _withhold(draw, *_gallery_cell(i))
-    sheet.save(path)
+    with atomic_path(path, suffix=".png") as tmp:
+        sheet.save(tmp)
     return hidden
 
 
@@ -297,8 +298,8 @@ def failure_gallery(errors: list[dict], entries_by_key: dict, root: Path, path: 
         guess = f"{err['pred']} {err['conf']:.2f}" if err["pred"] is not None else "refused"
         tag = "" if err["variant"] == "original" else f" {err['variant'][:3]}"
         draw.text((x + 1, y + 1), f"{err['label']}->{guess}{tag}", fill=(200, 0, 0))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(path)
+    with atomic_path(path, suffix=".png") as tmp:
+        sheet.save(tmp)
     return path
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from charclf.class_prior import recorded_prior
 from charclf.eval.realworld_scores import GOALS, dig, read_artifact, read_current_artifact  # noqa: F401 (notebook 10 reads them here)
 from charclf.errors import DataError, printable
-from charclf.fileio import check_writable, refuse_to_replace, write_json
+from charclf.fileio import atomic_path, check_writable, refuse_to_replace, write_json
 from charclf.apps.realworld import SYNTHETIC_FROM, VARIANT_FUNCS, VARIANTS, evaluate, load_row_image, provenance
 
 EMNIST_GOAL = ("emnist_test", "EMNIST holdout test accuracy of the shipped model", 0.87)
@@ -290,8 +290,8 @@ def write_steps_figure(rows, root: Path, path: Path, *, variants=VARIANTS, dpi: 
 
     fig = steps_figure(pick_examples(rows, variants=variants), root)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=dpi, facecolor="white")
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=dpi, facecolor="white")
     finally:
         plt.close(fig)  # pyplot keeps every figure it made until closed
     return path

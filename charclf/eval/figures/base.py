@@ -31,9 +31,11 @@ def sanitize_name(name: str) -> str:
 
 def savefig(fig: Figure, name: str, *, dpi: int = 120, directory: str | Path | None = None) -> Path:
     """Write ``fig`` to ``<figures dir>/<name>.png`` and return the path."""
+    from charclf.fileio import atomic_path
+
     out = figures_dir(directory) / f"{sanitize_name(name)}.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=dpi, bbox_inches="tight", facecolor="white")
+    with atomic_path(out, suffix=".png") as tmp:  # a committed figure is replaced whole, never half-drawn
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", facecolor="white")
     return out
 
 

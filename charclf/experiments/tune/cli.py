@@ -107,6 +107,9 @@ def run(args) -> int:
             print(df.sort_values("val_loss").head(10).to_string(index=False))
     if (df.state == "COMPLETE").any() and result.out_dir is not None:
         fig = result.plot()
-        fig.savefig(result.out_dir / "search.png", dpi=120)
+        from charclf.fileio import atomic_path
+
+        with atomic_path(result.out_dir / "search.png", suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=120)
         print(f"wrote {result.out_dir / 'search.json'}, trials.csv and search.png", file=sys.stderr)
     return 0

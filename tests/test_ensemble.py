@@ -138,3 +138,16 @@ def test_the_command_scores_the_split_and_protocol_its_runs_were_trained_on(tmp_
         with pytest.raises(DataError, match="not loaded"):
             ensemble.main([str(tmp_path / "a"), "--out", str(tmp_path / "out"), *extra])
         assert asked[-1] == expected
+
+
+def test_an_unwritable_out_is_refused_before_any_member_is_scored(tmp_path, monkeypatch):
+    from denied import deny_writes_in
+
+    from charclf.errors import WriteError
+    from charclf.experiments import ensemble
+
+    monkeypatch.setattr(ensemble, "score_member", lambda *a, **k: pytest.fail("a member was scored"))
+    (tmp_path / "out").mkdir()
+    deny_writes_in(monkeypatch, tmp_path / "out")
+    with pytest.raises(WriteError, match="permission denied"):
+        run_ensemble([tmp_path / "a", tmp_path / "b"], None, tmp_path / "out")

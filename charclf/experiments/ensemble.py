@@ -223,7 +223,7 @@ def run_ensemble(run_dirs, data, out, *, max_steps: int = 20, metadata: dict | N
     with provenance and ``metadata``, e.g. the study profile the members come from). An earlier results.json
     there is kept as ``results-<its time>.json`` (:func:`keep_earlier_results`), never replaced."""
     from charclf.eval.record import RunRecord
-    from charclf.fileio import write_json
+    from charclf.fileio import check_writable, write_json
     from charclf.provenance import run_metadata
 
     run_dirs = [Path(d) for d in run_dirs]
@@ -231,6 +231,7 @@ def run_ensemble(run_dirs, data, out, *, max_steps: int = 20, metadata: dict | N
     if len(set(names)) != len(names):
         raise ConfigError(f"ensemble members must be distinct runs, got {names}")
     out = Path(out)
+    check_writable(out)  # before every member is scored, not at the last write
     scores = {name: score_member(d, data, out / "probs", log=log) for name, d in zip(names, run_dirs)}
     labels = {part: getattr(data, part).labels.numpy() for part in PARTS}
     val = {n: s["val"] for n, s in scores.items()}

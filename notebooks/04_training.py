@@ -91,7 +91,8 @@ from charclf.study.findings import precision_columns, summary_precision
 table = runs_table(runs).assign(recipe=lambda t: t["model"].map(TRAINING_PLAN)).sort_values("best val acc",
                                                                                            ascending=False)
 table = precision_columns(table, runs)  # + what the per-epoch val that chose the weights ran in
-ctx.show(table, "Every run under its recipe (val picks the epoch in the `val precision`; test measured once, float32)")
+ctx.show(table, "Every run under its recipe (val picks the epoch, in the precision `epoch chosen on` names; test "
+                "measured once, float32)")
 summary = summary_precision(seed_summary(table), table)
 ctx.show(summary, "Per model: mean and std over seeds (std is blank for a single seed)")
 

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -133,8 +133,8 @@ ctx.show(effnet_status, "EfficientNet under its recipe: measured images/s and th
 # B2 itself, trained here: from scratch (no ImageNet weights reach this machine), under the recipe above
 # (MixUp/CutMix, Lion, warm-up + cosine restarts, the class-weighted KLDiv loss; Lion at lr 3e-4, the Lion
 # paper's advice for training from scratch), but with a smaller image inside the model, and the schedule's shape
-# kept over 25 epochs instead of 35 (4 warm-up + 3 cosine cycles of 7): timed on 7 Dec, 35 epochs fit 3 hours at
-# no size. Each size's training step is timed on this machine; the largest size whose 25 epochs fit 3 hours is
+# kept over 25 epochs instead of 35 (4 warm-up + 3 cosine cycles of 7), since the recipe's 35 epochs fit 3 hours
+# at no size (the sizes' timings are in the table below, re-estimated for 25 epochs). Each size's training step is timed on this machine; the largest size whose 25 epochs fit 3 hours is
 # the one trained (one seed).
 # It is a CPU-scale variant, not the earlier work's model: no pre-trained weights, a smaller input, our protocol.
 

@@ -21,7 +21,7 @@
 # **Question:** how many EMNIST ByClass labels are likely wrong, and how much of a model's test error do they explain?
 #
 # The EfficientNet study says EMNIST "contains mislabeled and pre-augmented images (e.g., rotated by 90
-# degrees)", but no earlier work shows one. Today's models err on about one test image in seven. How much of
+# degrees)", but no earlier work shows one. Today's best models err on about one holdout-test image in eight (notebook 11). How much of
 # that error comes from wrong labels rather than wrong models sets the real ceiling of this task. This notebook
 # audits every image of the offline protocol (the official ByClass test file, re-split 80/10/10) and asks:
 #
@@ -34,7 +34,7 @@
 # The audit is one command that writes every artifact this notebook reads:
 #
 # ```bash
-# python -m charclf.experiments.label_audit --data-dir ../shared/data --out outputs/label_audit --folds 4
+# python -m charclf.experiments.label_audit --data-dir "$CHARCLF_DATA_DIR" --out outputs/label_audit --folds 4
 # ```
 
 # %%

@@ -217,6 +217,8 @@ def test_nearest_resampling_is_paired_seed_by_seed_with_the_bilinear_runs_of_the
     assert row["Δ val (pts)"] == pytest.approx(0.45) and row["Δ test (pts)"] == pytest.approx(0.55)
     # the seed-by-seed test changes are +0.5 and +0.6 points: their std, the noise the mean is read against
     assert row["Δ test paired std (pts)"] == pytest.approx(pd.Series([0.5, 0.6]).std())
+    # ... and the seed-by-seed val changes (+0.5, +0.4 points): their std, the noise the verdict reads val against
+    assert row["Δ val paired std (pts)"] == pytest.approx(pd.Series([0.5, 0.4]).std())
     assert "seeds 0, 1 on both sides" in row["baseline"] and "bilinear" in row["baseline"]
     assert "confound" not in row["change"]
     # Seed 1's nearest run made in bf16 against float32 baselines: the table says so beside the change.
@@ -459,3 +461,59 @@ def test_tta_is_a_paired_row_of_the_same_weights_scored_again(tmp_path):
     assert "seeds 0, 1" in row["baseline"] and row["also differs"] == ""
     assert row["Δ val (pts)"] == pytest.approx(0.45) and row["Δ test (pts)"] == pytest.approx(0.65)
     assert row["Δ test paired std (pts)"] == pytest.approx(pd.Series([0.6, 0.7]).std())
+    assert row["Δ val paired std (pts)"] == pytest.approx(pd.Series([0.5, 0.4]).std())
+
+
+def _nearest_and_recipe(root, nearest, recipe, *, nearest_selection="fp32"):
+    """Mini-Vision-V3's nearest arm and its same-precision bilinear base (``minivision_v3-recipe``), both bf16 and
+    scored in fp32, from ``(val, test)`` per seed."""
+    for series, arm, selection in (("minivision_v3-nearest", nearest, nearest_selection),
+                                   ("minivision_v3-recipe", recipe, "fp32")):
+        for seed, (val, test) in enumerate(arm):
+            write_fake_run(root / f"11_beyond/{series}-seed{seed}", model="minivision_v3", seed=seed, precision="bf16",
+                           selection_precision=selection, best_val_acc=val, test_acc=test,
+                           evaluation={"test": {"accuracy": test, "n": 100, "precision": "fp32"},
+                                       "val": {"accuracy": val, "n": 100, "precision": "fp32"}})
+
+
+def test_a_one_change_verdict_is_decided_by_the_paired_val_change_not_by_test(tmp_path):
+    from charclf.study.beyond import ablation_table
+    from charclf.study.beyond_found import experiment_verdict
+
+    root = tmp_path / "runs" / "full"
+    # val: +0.1, -0.1, +0.3 points (mean +0.1, paired std 0.2: within noise); test: +1.0 on every seed (std 0)
+    _nearest_and_recipe(root, [(0.866, 0.870), (0.866, 0.871), (0.869, 0.869)],
+                        [(0.865, 0.860), (0.867, 0.861), (0.866, 0.859)])
+    row = ablation_table(root, profile="full").loc["11_beyond/minivision_v3-nearest"]
+    assert row["Δ val (pts)"] == pytest.approx(0.1) and row["Δ val paired std (pts)"] == pytest.approx(0.2)
+    assert row["Δ test (pts)"] == pytest.approx(1.0)
+    assert row["Δ test paired std (pts)"] == pytest.approx(0.0, abs=1e-9)
+    assert experiment_verdict(row) == "within noise"  # test's +1.0 beyond its std is reported, not deciding
+    # val: -0.5, -0.4, -0.6 points (beyond its std 0.1); test still +1.0 on every seed
+    _nearest_and_recipe(root, [(0.860, 0.870), (0.863, 0.871), (0.860, 0.869)],
+                        [(0.865, 0.860), (0.867, 0.861), (0.866, 0.859)])
+    assert experiment_verdict(ablation_table(root, profile="full").loc["11_beyond/minivision_v3-nearest"]) == "hurts"
+
+
+def test_the_faithful_runs_gap_is_a_paired_one_change_row_against_its_same_precision_base(tmp_path):
+    """Finding 10: nearest (bf16) is set against minivision_v3-recipe (bf16, bilinear), not notebook 04's fp32 run:
+    the paired Δ and its std over the seeds both have, and whatever else differs, named."""
+    from charclf.study.beyond import one_change_caption, one_change_row
+
+    root = tmp_path / "runs" / "full"
+    assert one_change_row(root, "full", "11_beyond/minivision_v3-nearest") is None  # nothing trained yet
+    assert one_change_caption(None) == ""
+    with pytest.raises(KeyError, match="no changed run"):
+        one_change_row(root, "full", "11_beyond/minivision_v3-recipe")
+    # an fp32 notebook-04 run of the same model plays no part in the pair
+    write_fake_run(root / "04_training/minivision_v3-seed0", model="minivision_v3", best_val_acc=0.8, test_acc=0.8)
+    _nearest_and_recipe(root, [(0.870, 0.869), (0.871, 0.872), (0.870, 0.872)],
+                        [(0.866, 0.864), (0.867, 0.866), (0.866, 0.865)], nearest_selection=None)
+    row = one_change_row(root, "full", "11_beyond/minivision_v3-nearest")
+    assert row["baseline entry"] == "minivision_v3-recipe" and row["seed list"] == [0, 1, 2]
+    assert row["Δ test (pts)"] == pytest.approx(0.6) and row["Δ test paired std (pts)"] == pytest.approx(0.1)
+    assert row["Δ val (pts)"] == pytest.approx(0.4) and row["Δ val paired std (pts)"] == pytest.approx(0.0, abs=1e-9)
+    assert row["precision (arm / baseline)"] == "bf16 (val fp32, epoch chosen on bf16 val) / bf16 (val fp32)"
+    assert one_change_caption(row) == (
+        "one change against `minivision_v3-recipe` (seeds 0, 1, 2 on both sides): Δ test +0.60 points (paired std "
+        "0.10); Δ val +0.40 points (paired std 0.00); also differs: best epoch chosen on val in: bf16 vs fp32")

@@ -7,6 +7,7 @@ import re
 import pandas as pd
 import pytest
 
+from charclf.eval.seeds import SEED_NOISE_RULE
 from charclf.study.findings import (ablation_findings, complete_trials, finetune_findings, search_findings,
                                    trials_to_match)
 from records import fake_record
@@ -87,12 +88,12 @@ def test_tuned_vs_default_states_the_gaps_and_whether_seeds_can_explain_them():
     lines = search_findings({"random": _trials([0.5])}, default=default, tuned=small_gain)
     assert "val 85.74% and test 85.20% (93,055 images, 20 epochs)" in lines[1]
     assert "+0.40 points on val, -0.14 on test. The setting was chosen on val" in lines[1]
-    assert lines[2].startswith("The val gap is under 0.5 points, about two std of the gap between two runs")
+    assert lines[2].startswith("The val gap is under 0.5 points (a fixed threshold, set by hand")
 
     big_gain = fake_record(best_val_acc=0.8600, test_acc=0.8590, train_samples=93_055, epochs_run=20)
     assert search_findings({}, default=default, tuned=big_gain)[-1] == (
-        "The searched setting is better than the default recipe on val, and the test part agrees (larger than "
-        "notebook 04's seed spread, but one seed each: indicative, not conclusive).")
+        "The searched setting is better than the default recipe on val, and the test part agrees (over the "
+        "0.5-point one-seed threshold, but one seed each: indicative, not conclusive).")
     test_disagrees = fake_record(best_val_acc=0.8600, test_acc=0.8500, train_samples=93_055, epochs_run=20)
     assert search_findings({}, default=default, tuned=test_disagrees)[-1].endswith(
         "the test part does not agree, so read it as noise rather than a difference.")
@@ -119,11 +120,10 @@ def test_finetune_findings_attribute_the_change_with_the_controls():
                         "separate them.")
     assert lines[1] == ("Against sgd continued from the same weights for the same epochs (val 86.50%, test 86.10% "
                         "(93,055 images, 10 epochs)): +0.10 points on val, +0.30 on test — the val gap is under 0.5 "
-                        "points, about two std of the gap between two runs of one seed each (notebook 04's seeds): not "
-                        "told apart from seed noise at one seed each.")
+                        f"points ({SEED_NOISE_RULE}): not told apart from seed noise at one seed each.")
     assert lines[2].startswith("Against adam from scratch for both stages' epochs (")
     assert lines[2].endswith("+0.80 points on val, +0.70 on test — the two stages beat one adam run of that budget, "
-                             "and the test part agrees (larger than notebook 04's seed spread, but one seed each: "
+                             "and the test part agrees (over the 0.5-point one-seed threshold, but one seed each: "
                              "indicative, not conclusive).")
     # A control that ran fewer epochs than both stages is not called a run of "both stages' epochs".
     results["controls"]["adam_scratch"]["epochs_run"] = 24
@@ -162,10 +162,9 @@ def test_ablation_findings_read_each_arm_against_the_first_and_pick_on_val():
     lines = ablation_findings(table)
     assert lines[0] == "Reference, base recipe: val 86.40%, test 86.40%."
     assert lines[1] == ("no augmentation: val 86.20%, test 86.60% — -0.20 points on val, +0.20 on test: the val gap "
-                        "is under 0.5 points, about two std of the gap between two runs of one seed each (notebook 04's "
-                        "seeds): not told apart from seed noise at one seed each.")
-    assert lines[2].endswith("+0.80 points on val, +0.60 on test: the change helps, and the test part agrees (larger "
-                             "than notebook 04's seed spread, but one seed each: indicative, not conclusive).")
+                        f"is under 0.5 points ({SEED_NOISE_RULE}): not told apart from seed noise at one seed each.")
+    assert lines[2].endswith("+0.80 points on val, +0.60 on test: the change helps, and the test part agrees (over "
+                             "the 0.5-point one-seed threshold, but one seed each: indicative, not conclusive).")
     assert lines[3].endswith("the change helps; the test part does not agree, so read it as noise rather than a "
                              "difference.")
     assert lines[4] == ("Highest val accuracy: Lion (87.20%); its test accuracy, 87.00%, is read once, after the "
@@ -292,23 +291,25 @@ def test_the_mnist_finding_shows_the_chosen_recipes_pair_first_and_every_other_p
     assert "transfer (charclf), chosen on val): met" in row["goal"]
 
 
-def test_an_experiment_gets_a_verdict_only_at_three_seeds_and_from_its_paired_std():
+def test_an_experiment_gets_a_verdict_only_at_three_seeds_and_from_its_paired_val_std():
     import pandas as pd
 
     from charclf.study.beyond_found import experiment_lines, experiment_verdict
 
-    def row(seeds, val, test, std):
-        return {"seeds": seeds, "Δ val (pts)": val, "Δ test (pts)": test, "Δ test paired std (pts)": std}
+    def row(seeds, val, test, std, val_std=None):
+        return {"seeds": seeds, "Δ val (pts)": val, "Δ test (pts)": test, "Δ test paired std (pts)": std,
+                "Δ val paired std (pts)": std if val_std is None else val_std}
 
     assert experiment_verdict(row(1, 0.5, 0.5, float("nan"))) == "no verdict yet (1 of 3 seeds)"
     assert experiment_verdict(row(3, 0.2, 0.3, 0.1)) == "helps"
-    assert experiment_verdict(row(3, -0.1, 0.3, 0.1)) == "within noise"  # val did not rise
-    assert experiment_verdict(row(3, 0.2, 0.05, 0.1)) == "within noise"
-    assert experiment_verdict(row(3, 0.0, -0.3, 0.1)) == "hurts"
-    table = pd.DataFrame([{"run": "11_beyond/minivision_s-swa", "change": "+ SWA", **row(3, 0.2, 0.3, 0.1)},
-                          {"run": "02_augmentation/none", "change": "x", **row(1, 0, 0, float("nan"))}]).set_index("run")
-    assert experiment_lines(table) == ["minivision_s-swa (+ SWA): Δ val +0.20, Δ test +0.30 points, paired std "
-                                       "0.10, 3 seed(s): helps"]
+    assert experiment_verdict(row(3, -0.1, 0.3, 0.1)) == "within noise"  # val did not rise beyond its std
+    assert experiment_verdict(row(3, 0.0, -0.3, 0.1)) == "within noise"  # test falls: reported, not deciding
+    assert experiment_verdict(row(3, -0.3, 0.0, 0.1)) == "hurts"
+    table = pd.DataFrame([{"run": "11_beyond/minivision_s-swa", "change": "+ SWA", **row(3, 0.2, 0.3, 0.1, 0.05)},
+                          {"run": "02_augmentation/none", "change": "x", **row(1, 0, 0, float("nan"))}]
+                         ).set_index("run")
+    assert experiment_lines(table) == ["minivision_s-swa (+ SWA): Δ val +0.20 points, paired std 0.05 (decides); "
+                                       "Δ test +0.30, paired std 0.10 (reported, not deciding); 3 seed(s): helps"]
     swap = pd.DataFrame([{"run": "11_beyond/minivision_xs-charclf", "change": "recipe", **row(3, 0.2, 0.3, 0.1),
                           "config differs in": "augment, tta", "also differs": "best epoch chosen on val in: fp32 vs bf16"}
                          ]).set_index("run")
@@ -395,3 +396,13 @@ def test_a_stale_raw_answers_artifact_is_dropped_from_the_row(tmp_path):
     assert "top-1 **70.9%**" in row["result"]  # the current artifact still counts
     assert "65.5%" not in row["result"] and "model_hub-default-prior-train.json` is stale" in row["result"]
     assert "--prior train" in row["result"] and "prior-train" not in row["artifact"]
+
+
+def test_the_faithful_run_follows_its_same_precision_baseline_with_the_paired_change():
+    from charclf.study.headline import earlier_rows
+
+    rows = [r for r in earlier_rows() if r["finding"].startswith("Mini-Vision V3")]
+    entries = [re.search(r"`([^`]+)`", r["result"]).group(1) for r in rows]
+    assert entries == ["minivision_v3", "minivision_v3-recipe", "minivision_v3-nearest"]
+    assert "one change against `minivision_v3-recipe`" in rows[2]["result"] and "paired std" in rows[2]["result"]
+    assert rows[1]["precision"].startswith("bf16") and rows[2]["precision"].startswith("bf16")  # same precision

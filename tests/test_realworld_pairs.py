@@ -13,11 +13,15 @@ from records import write_fake_run
 CHANGED, BASE = "11_beyond/minivision_v3-capture", "11_beyond/minivision_v3-nearest"
 
 
-def _arm(runs, outputs, series, seeds, test, real, *, precision="bf16"):
-    for seed, t, r in zip(seeds, test, real):
+def _arm(runs, outputs, series, seeds, test, real, *, precision="bf16", val=None, selection="fp32"):
+    """The arm's runs (val = test unless ``val`` is given) and their real-world artifacts (None: not scored).
+    ``selection=None``: an older run, its epoch chosen on val in its training precision, val scored again in fp32."""
+    for seed, t, v, r in zip(seeds, test, val or test, real):
         name = f"{series}-seed{seed}"
-        write_fake_run(runs / name, seed=seed, test_acc=t, best_val_acc=t, precision=precision,
-                       selection_precision="fp32", run=name, profile="full", model="minivision_v3")
+        rescored = {} if selection else {"evaluation": {"test": {"accuracy": t, "n": 100, "precision": "fp32"},
+                                                        "val": {"accuracy": v, "n": 100, "precision": "fp32"}}}
+        write_fake_run(runs / name, seed=seed, test_acc=t, best_val_acc=v, precision=precision,
+                       selection_precision=selection, run=name, profile="full", model="minivision_v3", **rescored)
         if r is not None:
             path = run_artifact("full", name, outputs)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -49,7 +53,36 @@ def test_a_change_that_costs_emnist_more_than_its_noise_is_dropped(study):
     _arm(runs, outputs, BASE, (0, 1, 2), (0.870, 0.871, 0.869), (0.80, 0.81, 0.79))
     _arm(runs, outputs, CHANGED, (0, 1, 2), (0.860, 0.862, 0.861), (0.83, 0.84, 0.82))
     assert rp.keep_verdict(rp.paired_table(runs, "full", CHANGED, BASE)).startswith(
-        "drop: EMNIST test falls by more than its paired std")
+        "drop: EMNIST val falls by more than its paired std")
+
+
+def test_emnist_val_decides_and_the_test_change_is_only_reported(study):
+    """Choose on val; read test once: a test fall beyond its paired std does not drop a change whose val holds,
+    and a val fall beyond its paired std drops it though test rises. The test change is printed beside both."""
+    runs, outputs = study
+    base_val, base_test = (0.870, 0.871, 0.869), (0.870, 0.871, 0.869)
+    _arm(runs, outputs, BASE, (0, 1, 2), base_test, (0.80, 0.81, 0.79), val=base_val)
+    # val: +0.1, 0.0, -0.1 points (mean 0, within its std); test: -1.0, -1.2, -1.1 points (a fall beyond its std)
+    _arm(runs, outputs, CHANGED, (0, 1, 2), (0.860, 0.859, 0.858), (0.83, 0.84, 0.82), val=(0.871, 0.871, 0.868))
+    verdict = rp.keep_verdict(rp.paired_table(runs, "full", CHANGED, BASE))
+    assert verdict.startswith("keep: real merged +3.00 points, EMNIST val +0.00 (paired std 0.10); EMNIST test "
+                              "-1.10 (paired std 0.10), reported, not deciding")
+    # val: -0.5, -0.6, -0.4 points (a fall beyond its std 0.10); test: +0.5 points on every seed
+    _arm(runs, outputs, CHANGED, (0, 1, 2), (0.875, 0.876, 0.874), (0.83, 0.84, 0.82), val=(0.865, 0.865, 0.865))
+    verdict = rp.keep_verdict(rp.paired_table(runs, "full", CHANGED, BASE))
+    assert verdict.startswith("drop: EMNIST val falls by more than its paired std (real merged +3.00 points, "
+                              "EMNIST val -0.50 (paired std 0.10); EMNIST test +0.50 (paired std 0.00), reported, "
+                              "not deciding) over 3 seeds")
+    assert "also differs" not in verdict  # same precision, epoch chosen on the same val: nothing else to name
+
+
+def test_a_verdict_names_a_difference_in_what_chose_the_epoch(study):
+    runs, outputs = study
+    _arm(runs, outputs, BASE, (0, 1, 2), (0.870, 0.871, 0.869), (0.80, 0.81, 0.79), selection=None)
+    _arm(runs, outputs, CHANGED, (0, 1, 2), (0.869, 0.871, 0.870), (0.83, 0.84, 0.82))
+    verdict = rp.keep_verdict(rp.paired_table(runs, "full", CHANGED, BASE))
+    assert verdict.startswith("keep: ")
+    assert verdict.endswith("; also differs between the arms: epoch chosen on (fp32 val vs bf16 val)")
 
 
 def test_only_paired_seeds_count_and_fewer_than_three_decide_nothing(study):

@@ -248,3 +248,36 @@ def test_a_damaged_cached_result_is_one_line_naming_it_and_is_kept(tmp_path, mon
     with pytest.raises(DataError, match=r"06/results.json.*Fix: move it away") as err:
         cached_json("06", "full", lambda f: pytest.fail("rebuilt"), runs_root=tmp_path / "runs")
     assert "\n" not in str(err.value) and (folder / "results.json").read_text() == '{"gain": 0.1'
+
+
+def _rescored_bf16_run(tmp_path, name="minivision_v3-nearest-seed1"):
+    """An older bf16 run: its per-epoch val (best_val_acc) ran in bf16, and `charclf evaluate --part val` added its
+    float32 val later, the number every table shows."""
+    from charclf.study.runs import load_run
+
+    val = {"accuracy": 0.8702, "n": 100}
+    write_fake_run(tmp_path / name, precision="bf16", best_val_acc=0.8712, best_epoch=34,
+                   evaluation={"test": {"accuracy": 0.8699, "n": 100}, "val": val})
+    return load_run(tmp_path / name)
+
+
+def test_the_loader_line_shows_the_tables_val_and_says_what_chose_the_epoch(tmp_path):
+    from charclf.study.runs import describe_run, load_run
+
+    line = describe_run(_rescored_bf16_run(tmp_path))
+    assert "best val acc 87.02% (fp32; epoch 34 chosen on bf16 val 87.12%), test acc 86.99%" in line
+    write_fake_run(tmp_path / "plain", best_val_acc=0.8657, best_epoch=21)
+    assert "best val acc 86.57% (epoch 21), test acc" in describe_run(load_run(tmp_path / "plain"))
+    write_fake_run(tmp_path / "bf16", precision="bf16", best_val_acc=0.8657, best_epoch=21)  # not re-scored
+    assert "best val acc 86.57% (bf16 val, epoch 21), test acc" in describe_run(load_run(tmp_path / "bf16"))
+
+
+def test_the_runs_table_shows_the_float32_val_and_the_summary_whether_test_used_tta(tmp_path):
+    from charclf.study.runs import load_run, runs_table, seed_summary
+
+    write_fake_run(tmp_path / "tta", model="charnet_s", tta=True)
+    runs = {"old": _rescored_bf16_run(tmp_path), "tta": load_run(tmp_path / "tta")}
+    table = runs_table(runs)
+    assert table.loc["old", "best val acc"] == 0.8702  # what its val_precision (fp32) describes
+    summary = seed_summary(table)
+    assert list(summary.loc[["charnet_s", "lenet"], "test TTA"]) == [True, False]

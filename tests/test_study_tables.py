@@ -109,3 +109,17 @@ def test_describe_model_reads_the_folders_files(tmp_path):
     assert describe_model(tmp_path, "model_hub/default") == (
         "model_hub/default: lenet, 35,814 parameters, 62 classes (byclass), trained under the holdout protocol; "
         "test accuracy 85.12%, merged-47 90.00%")
+
+
+def test_every_models_precision_counts_the_seeds_and_a_notebook_table_shows_it_whole():
+    from charclf.study.evaluation import every_model
+    from charclf.study.notebook import table_display_options
+
+    runs = [_run(f"04_training/vgg-seed{s}", "vgg", s, 0.86, 0.85) for s in range(3)]
+    runs[2].record = runs[2].record.replace(precision="bf16", selection_precision="fp32")  # bf16 steps, fp32 val
+    _, _, table = every_model(runs)
+    label = "bf16 ×1, fp32 ×2 / val fp32"
+    assert table.loc["vgg", "precision (train / val)"] == label
+    wide = table.assign(**{"precision (train / val)": label + ", epoch chosen on bf16 ×1, fp32 ×2 val"})
+    with pd.option_context(*table_display_options()):
+        assert label + ", epoch chosen on bf16 ×1, fp32 ×2 val" in wide._repr_html_()  # pandas cuts at 50 by default

@@ -203,6 +203,9 @@ def test_cli_races_prints_the_table_and_writes_the_json(outputs, tmp_path, capsy
     data = json.loads(out.read_text())
     assert data["recipe"] == "minivision_v3" and data["max_epochs"] == 1 and data["device_tag"] == "cpu"
     assert set(data["summary"]) == {*PIPELINES, tta.ISOLATED} and len(data["races"]) == 3
+    # The file --overwrite replaced is kept, byte for byte, in history/ beside it (the race's goals read it).
+    kept = list((tmp_path / "history").glob("race-*.json"))
+    assert len(kept) == 1 and kept[0].read_text() == "{}" and "kept the earlier race.json" in printed
 
 
 def test_cli_fast_recipe_adds_the_charclf_fast_entrant(outputs, tmp_path, capsys):

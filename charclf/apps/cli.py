@@ -45,6 +45,7 @@ TOOLS = {
     "predict-latency": "bench_predict_latency",
     "class-counts": "add_class_counts",
     "time-widths": "time_budget_widths",
+    "rescore-emnist-mnist": "rescore_emnist_mnist_disjoint",
 }
 
 HELP = {
@@ -72,6 +73,7 @@ HELP = {
     "predict-latency": "time predict on one image and the demo's answer to a stroke (repo only)",
     "class-counts": "add the training class counts predict divides out to older model folders (repo only)",
     "time-widths": "time minivision_s's width/depth variants for the fixed-time-budget arms (repo only)",
+    "rescore-emnist-mnist": "score notebook 08's runs on EMNIST-MNIST less their source's training images (repo only)",
 }
 # Old spellings still accepted: (subcommand, flag) -> the subcommand that replaced it.
 DEPRECATED_FLAGS = {("bench", "--time-to-accuracy"): "race"}

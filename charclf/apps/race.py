@@ -12,6 +12,7 @@ recipe of ours through charclf's pipeline, with ``ratio_fast`` = usual over it. 
 
 The entrant ``charclf_fp32_nearest`` (charclf's pipeline at the usual side's precision and resampling) runs too,
 and ``ratio_pipeline`` is usual over it. A race on the seeds of the search that chose ``--fast-recipe`` is refused.
+With ``--overwrite``, the JSON it replaces is kept in ``history/`` beside it: the race's goals read every session.
 """
 from __future__ import annotations
 
@@ -46,7 +47,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None, help="folder with emnist/ and protocols/ (default: the usual search)")
     p.add_argument("--out", default=None,
                    help="JSON path (default outputs/bench/bench-<device>-time-to-accuracy.json)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output file (default: refuse)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output file (default: refuse); the file it replaces is kept, byte for "
+                        "byte, in history/ beside it as <name>-<its created_utc>.json, and the race's goals read "
+                        "every session kept there")
     p.set_defaults(func=run)
     return p
 
@@ -74,6 +78,34 @@ def format_race_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def keep_earlier_race(out: Path, log=print) -> Path | None:
+    """Copy an existing race JSON at ``out``, its bytes unchanged, into ``history/`` beside it as
+    ``<name>-<its created_utc, else its file time>.json`` (never over another: ``kept_aside_path``), before a new
+    session replaces it: every session of a race stays on record, and its goals read them all
+    (``charclf.study.goals.race_history``). Returns the copy's path (None when there was nothing to keep)."""
+    import re
+    import time
+
+    from charclf.errors import CharclfError
+    from charclf.fileio import atomic_write_bytes, kept_aside_path
+    from charclf.provenance import read_json
+    from charclf.study.goals import RACE_HISTORY_DIR
+
+    out = Path(out)
+    if not out.is_file():
+        return None
+    try:
+        made = read_json(out, "").get("created_utc")
+    except (CharclfError, AttributeError):  # not JSON, or not an object: kept all the same, stamped by its time
+        made = None
+    made = made or time.strftime("%Y-%m-%dT%H%M%S+0000", time.gmtime(out.stat().st_mtime))
+    stamp = re.sub(r"[^\w+.-]", "", str(made))
+    target = kept_aside_path(out.parent / RACE_HISTORY_DIR / out.name, stamp, file=True)
+    atomic_write_bytes(target, out.read_bytes())  # a copy: the earlier session stays at out until replaced
+    log(f"kept the earlier {out.name} as {RACE_HISTORY_DIR}/{target.name}")
+    return target
+
+
 def run(args) -> int:
     """``charclf race``: run_race on the ByClass holdout data, print the table, write the JSON."""
     from charclf.apps.bench import device_tag, int_list, load_average
@@ -88,6 +120,11 @@ def run(args) -> int:
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
     out = Path(args.out) if args.out else bench_dir() / f"bench-{device_tag(device)}-time-to-accuracy.json"
     refuse_to_replace(out, overwrite=args.overwrite)  # an hour of racing is not replaced by accident
+    if out.exists():  # --overwrite: the earlier session is kept in history/ (keep_earlier_race), checked writable now
+        from charclf.fileio import check_writable
+        from charclf.study.goals import RACE_HISTORY_DIR
+
+        check_writable(out.parent / RACE_HISTORY_DIR, "the race history folder")
     seeds = int_list(args.seeds, "seeds", MAX_SEED)
     pipelines = tuple(p.strip() for p in args.pipelines.split(",") if p.strip())
     config = get_recipe("minivision_v3", device=str(device), max_train_samples=args.max_train_samples)
@@ -105,6 +142,7 @@ def run(args) -> int:
     result.update(device_tag=device_tag(device), load_average_1min={"before": load_before, "after": load_average()})
     print()
     print(format_race_table(result))
+    keep_earlier_race(out)  # --overwrite replaces the file, never the session it recorded
     write_json(out, result)
     print(f"\nwrote {printable(out)}")
     return 0

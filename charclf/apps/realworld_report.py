@@ -23,7 +23,10 @@ from charclf.errors import DataError, printable
 from charclf.fileio import atomic_path, check_writable, refuse_to_replace, write_json
 from charclf.apps.realworld import SYNTHETIC_FROM, VARIANT_FUNCS, VARIANTS, evaluate, load_row_image, provenance
 
-EMNIST_GOAL = ("emnist_test", "EMNIST holdout test accuracy of the shipped model", 0.87)
+# A floor, not an accuracy goal: the real-world work must not cost the shipped model its EMNIST accuracy (issue
+# #39). Notebook 11's single-model goal (charclf.study.goals) is a separate, higher target.
+EMNIST_GOAL = ("emnist_test", "EMNIST holdout test accuracy of the shipped model (a floor: notebook 11's "
+               "single-model goal is separate)", 0.87)
 STEPS_FIGURE = "steps.png"  # written by `charclf evaluate-images --ablation`, shown by notebook 10
 
 
@@ -197,7 +200,9 @@ def goals_table(before: dict, after: dict, *, repo_root: Path | None = None):
         b, a = dig(before.get("metrics", {}), path), dig(after.get("metrics", {}), path)
         rows.append({"goal": what, "before": b, "after": a, "target": target,
                      "met": None if a is None else bool(a >= target),
-                     "verdict": None if a is None else ("met" if a >= target else "not met") + " (one set, no std)"})
+                     # In-sample: the preprocessing's steps were developed and ablated on this same set.
+                     "verdict": None if a is None else ("met" if a >= target else "not met")
+                     + " (one set, no std; in-sample: the preprocessing was developed on it)"})
     key, what, target = EMNIST_GOAL
     b, a = emnist_test_accuracy(before, repo_root), emnist_test_accuracy(after, repo_root)
     verdict = emnist_verdict(after, target, a, repo_root)

@@ -10,6 +10,13 @@ two comparisons that say whether the EMNIST pre-training helped:
 All three are scored on MNIST's own test set and, when the file is present, on the EMNIST-MNIST test set
 (the digits of NIST SD19 in EMNIST's processing: same task, different writers and preprocessing).
 
+The EMNIST-MNIST test file shares scans with EMNIST's other files: 1,440 of its 10,000 images are byte-identical
+to images of the ByClass test file, 1,275 of them in the holdout protocol's train and val parts. Scored on the
+whole file, the transfer run is partly scored on images its source model trained on (and chose its weights on),
+the scratch and baseline runs are not. So each run is also scored on the file less every image byte-identical to
+one of the source's train or val part (:func:`emnist_mnist_disjoint_test`, ``emnist_mnist_disjoint_test_acc``);
+the whole-file number (``emnist_mnist_test_acc``) is kept, and overlaps.
+
 Orientation: EMNIST's official files store images transposed; ``charclf.data`` returns them upright, and
 classic MNIST is upright as published. Every model folder records ``orientation: upright``; a source model
 saved otherwise is refused rather than silently fine-tuned on transposed digits.
@@ -19,6 +26,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -28,6 +36,14 @@ from charclf.train.config import TrainConfig
 
 RESULTS_NAME = "results.json"
 DIGITS = tuple("0123456789")
+# The EMNIST-MNIST test set less the source model's training images: the row field and the results' facts.
+DISJOINT_COLUMN = "emnist_mnist_disjoint_test_acc"
+DISJOINT_KEY = "emnist_mnist_disjoint_test"
+SOURCE_TRAINED_PARTS = ("train", "val")  # trained on, and chose its weights on
+DISJOINT_RULE = ("an EMNIST-MNIST test image is dropped when it is byte-identical to an image of the source model's "
+                 "train or val part (the whole parts of its split under its protocol, as its metrics.json records "
+                 "them, even where it trained on a subset): it trained on the first and chose its weights on the "
+                 "second")
 
 
 def _num_outputs(model: nn.Module) -> int:
@@ -115,6 +131,83 @@ def _emnist_mnist_test(data_dir):
                        "official")
 
 
+def source_data_facts(source_model_dir: str | Path) -> dict:
+    """The data the model in ``source_model_dir`` was trained on: the ``data`` facts of its run record
+    (``metrics.json``: split, protocol, sizes, and the holdout index file's sha256 or the val draw where
+    recorded), else the ``split`` and ``protocol`` of its ``config.json`` (a bare model folder)."""
+    from charclf.eval.record import RECORD_FILE
+    from charclf.models.hub import read_model_config
+    from charclf.provenance import read_json
+
+    folder = Path(source_model_dir)
+    if (folder / RECORD_FILE).is_file():
+        record = read_json(folder / RECORD_FILE, "restore it with git, or retrain the source run")
+        data = record.get("data") if isinstance(record, dict) else None
+        if isinstance(data, dict) and data.get("split") and data.get("protocol"):
+            return dict(data)
+    config = read_model_config(folder)
+    if config.get("split") and config.get("protocol"):
+        return {"split": config["split"], "protocol": config["protocol"]}
+    raise DataError(folder, "records neither the data it was trained on (metrics.json's data) nor its split and "
+                            "protocol (config.json), so its training images cannot be told apart",
+                    "use a source model folder that charclf's fit wrote (it records both)")
+
+
+def emnist_mnist_disjoint_test(source_model_dir: str | Path, data_dir=None, test=None):
+    """The EMNIST-MNIST test set less every image byte-identical to an image of the source model's train or val
+    part (:data:`DISJOINT_RULE`), and the facts of the cut: ``(dataset or None, facts)``.
+
+    ``test``: the whole EMNIST-MNIST test set when already loaded (:func:`_emnist_mnist_test`; a string is the
+    reason it could not be). The source's data are loaded as its record says (split, protocol, index file, val
+    draw) and refused when this data dir's holdout index file is not the one it trained with. ``facts``: the
+    rule, the source's data, ``n_total``, ``n_dropped`` (and per part), how many kept images also occur in the
+    source's test part (it never trained on them), and ``n`` scored; when the set cannot be made, ``n`` is None
+    and ``note`` says why.
+    """
+    from charclf.data import load_data
+    from charclf.data.overlap import parts_also_in
+    from charclf.data.protocols import check_same_index
+
+    facts = {"rule": DISJOINT_RULE, "n": None}
+    test = _emnist_mnist_test(data_dir) if test is None else test
+    if isinstance(test, str):
+        return None, {**facts, "note": test}
+    facts["n_total"] = len(test)
+    try:
+        source = source_data_facts(source_model_dir)
+        draw = source.get("val_draw") or {}
+        bundle = load_data(source["split"], source["protocol"], data_dir,
+                           **({"seed": draw["seed"], "val_fraction": draw["fraction"]} if draw else {}))
+        check_same_index(source, bundle, source_model_dir,
+                         "score with the data dir the source model was trained with")
+    except (DataError, FileNotFoundError) as err:
+        return None, {**facts, "note": "EMNIST-MNIST test set less the source's training images not evaluated "
+                                       f"(its training data cannot be loaded): {err}"}
+    masks = parts_also_in(test.images, bundle)
+    dropped = np.logical_or.reduce([masks[p] for p in SOURCE_TRAINED_PARTS])
+    kept = test.subset(np.flatnonzero(~dropped))
+    facts.update({
+        "source_data": {**{k: v for k, v in bundle.describe().items() if k != "sizes"},
+                        "parts": list(SOURCE_TRAINED_PARTS)},
+        "n_dropped": int(dropped.sum()),
+        "dropped_by_part": {p: int(masks[p].sum()) for p in SOURCE_TRAINED_PARTS},
+        "kept_also_in_source_test_part": int((masks["test"] & ~dropped).sum()),
+        "n": len(kept),
+        "note": (f"EMNIST-MNIST test set less the source's training images: {len(kept):,} of {len(test):,} images "
+                 f"scored; {int(dropped.sum()):,} dropped as byte-identical to images of the source's "
+                 f"{bundle.split} {bundle.protocol} train or val part"),
+    })
+    return kept, facts
+
+
+def score_emnist_mnist(net: nn.Module, dataset, record, tta: bool) -> float:
+    """Accuracy of ``net`` (a run's model) on an EMNIST-MNIST set, with its run ``record``'s normalisation and
+    the run's TTA setting: the evaluation (and precision) of the MNIST test."""
+    from charclf.eval.evaluate import evaluate_model
+
+    return evaluate_model(net, dataset, mean=record.mean, std=record.std, tta=tta).metrics["accuracy"]
+
+
 def transfer_to_mnist(source_model_dir: str | Path, mnist_data, *, epochs: int = 5, config: TrainConfig | None = None,
                       out_dir: str | Path, seed: int = 0, baseline_recipe: str | None = "minivision_v2",
                       baseline_epochs: int | None = None, data_dir=None, evaluate_emnist_mnist: bool = True,
@@ -128,10 +221,12 @@ def transfer_to_mnist(source_model_dir: str | Path, mnist_data, *, epochs: int =
     (default: ``epochs``, the same budget); ``baseline_recipe=None`` leaves that run out. Each run is a ``fit`` folder under ``out_dir``; the comparison is
     written to ``<out_dir>/results.json`` and returned as a DataFrame (one row per run). ``resume=True``
     continues a killed comparison: a finished run is reused (its weights and record), an unfinished one resumes.
+    Each row holds ``emnist_mnist_test_acc`` (the whole EMNIST-MNIST test file, which overlaps the source's
+    training images) and ``emnist_mnist_disjoint_test_acc`` (the file less them); ``results.json``'s
+    ``emnist_mnist_disjoint_test`` says how many images were dropped, why, and how many were scored.
     """
     import pandas as pd
 
-    from charclf.eval.evaluate import evaluate_model
     from charclf.eval.record import RECORD_FILE, RunRecord
     from charclf.fileio import write_json
     from charclf.models import create_model
@@ -173,6 +268,7 @@ def transfer_to_mnist(source_model_dir: str | Path, mnist_data, *, epochs: int =
                      f"{baseline.model} with the {baseline_recipe} recipe"))
 
     extra_test = _emnist_mnist_test(data_dir) if evaluate_emnist_mnist else "EMNIST-MNIST test not requested"
+    disjoint, disjoint_facts = emnist_mnist_disjoint_test(source_model_dir, data_dir, extra_test)
     rows = []
     for name, net, cfg, what in runs:
         if resume and (out / name / RECORD_FILE).is_file():
@@ -184,24 +280,28 @@ def transfer_to_mnist(source_model_dir: str | Path, mnist_data, *, epochs: int =
                "optimizer": cfg.optimizer.name, "lr": cfg.optimizer.lr, "train_samples": record.train_samples,
                "best_val_acc": record.best_val_acc, "test_acc": record.test_acc,
                "test_images": record.test["n"], "test_tta": record.tta,
-               "emnist_mnist_test_acc": math.nan, "train_time_s": record.train_time_s,
+               "emnist_mnist_test_acc": math.nan, DISJOINT_COLUMN: math.nan, "train_time_s": record.train_time_s,
                "run_dir": repo_relative(out / name)}
         if not isinstance(extra_test, str):  # the same evaluation function (and precision) as the MNIST test
-            row["emnist_mnist_test_acc"] = evaluate_model(net, extra_test, mean=record.mean, std=record.std,
-                                                          tta=cfg.tta).metrics["accuracy"]
+            row["emnist_mnist_test_acc"] = score_emnist_mnist(net, extra_test, record, cfg.tta)
+        if disjoint is not None:
+            row[DISJOINT_COLUMN] = score_emnist_mnist(net, disjoint, record, cfg.tta)
         rows.append(row)
     df = pd.DataFrame(rows)
     note = extra_test if isinstance(extra_test, str) else \
-        f"EMNIST-MNIST test set evaluated ({len(extra_test)} images)"
+        f"EMNIST-MNIST test set evaluated ({len(extra_test)} images)" + (
+            "" if disjoint is None else f"; {disjoint_facts['n_dropped']:,} of them are byte-identical to the "
+                                        f"source's training images (see {DISJOINT_KEY})")
     write_json(out / RESULTS_NAME, {
         "experiment": "transfer_to_mnist", "source_model_dir": repo_relative(source_model_dir),
         "source_architecture": arch, "source_protocol": source_cfg.get("protocol"),
         "orientation": "upright (EMNIST made upright by the loader; MNIST upright as published)",
         "runs": [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in rows],
-        "emnist_mnist_test": note, "data": mnist_data.describe(),
+        "emnist_mnist_test": note, DISJOINT_KEY: disjoint_facts, "data": mnist_data.describe(),
         **run_metadata(recipe=base.name or None, protocol=mnist_data.protocol, seed=seed,
                        config={"transfer": base.to_dict(),
                                "baseline": baseline.to_dict() if baseline is not None else None}),
     })
     df.attrs["emnist_mnist_test"] = note
+    df.attrs[DISJOINT_KEY] = disjoint_facts
     return df

@@ -271,27 +271,32 @@ def _paired_row(run: str, change: str, baseline: str, seeds: list[int], changed:
                 val: list[float], test: list[float]) -> dict:
     """One paired row: ``val``/``test`` accuracies of the changed side, seed by seed (``seeds``), against the
     records ``base`` of the same seeds; ``changed`` are the changed side's records (their precision columns).
-    The std of the seed-by-seed test changes goes beside the mean change: a mean change smaller than it is within
-    noise."""
+    The std of the seed-by-seed changes goes beside each mean change, val's and test's: a mean change smaller
+    than it is within noise. Val's decides (``beyond_found.experiment_verdict``); test's is reported beside it."""
     from charclf.train.config import changed_fields
 
     base_val, base_test = _means(base)
     diffs = pd.Series([100 * (t - b.test_acc) for t, b in zip(test, base)])
+    val_diffs = pd.Series([100 * (v - b.val_acc) for v, b in zip(val, base)])
     mean_val, mean_test = sum(val) / len(val), sum(test) / len(test)
     return {"run": run, "change": change, "baseline": baseline, "seeds": len(seeds),
             # read from the two sides' saved configs, not from the label: a recipe swap shows all it changes
             "config differs in": ", ".join(changed_fields(base[0].config, changed[0].config)),
             **_precision_columns(changed, base), "val acc": mean_val, "test acc": mean_test,
             "Δ val (pts)": 100 * (mean_val - base_val), "Δ test (pts)": 100 * (mean_test - base_test),
+            "Δ val paired std (pts)": val_diffs.std() if len(seeds) > 1 else float("nan"),
             "Δ test paired std (pts)": diffs.std() if len(seeds) > 1 else float("nan")}
 
 
-def _paired_rows(runs_dir: Path, profile: str) -> list[dict]:
-    """``plan.paired_comparisons`` as ablation rows: means over the seeds both sides have."""
+def _paired_rows(runs_dir: Path, profile: str, only: str | None = None) -> list[dict]:
+    """``plan.paired_comparisons`` as ablation rows: means over the seeds both sides have (``only``: the one
+    comparison whose changed run is that series, e.g. ``11_beyond/minivision_v3-nearest``)."""
     from charclf.study.plan import paired_comparisons
 
     rows, plan = [], model_runs(profile)
     for run, change, base_run, base_label in paired_comparisons():
+        if only is not None and run.series != only:
+            continue
         base, changed = _by_seed(runs_dir, base_run, plan), _by_seed(runs_dir, run, plan)
         seeds = sorted(set(base) & set(changed))  # paired: the same seeds on both sides
         if changed and not base:  # an arm whose base is not trained yet: said, not silently left out
@@ -305,6 +310,43 @@ def _paired_rows(runs_dir: Path, profile: str) -> list[dict]:
                                 seeds, mine, [base[s] for s in seeds], [r.val_acc for r in mine],
                                 [r.test_acc for r in mine]))
     return rows
+
+
+def one_change_row(runs_dir: Path, profile: str, series: str) -> dict | None:
+    """The paired one-change row of ``plan.paired_comparisons`` whose changed run is ``series`` (``RunId.series``,
+    e.g. ``11_beyond/minivision_v3-nearest``), as :func:`ablation_table` shows it, plus ``baseline entry`` (the
+    base's entry, e.g. ``minivision_v3-recipe``: the same recipe and precision, bilinear) and ``seed list`` (the
+    seeds both sides have); None while no seed has both sides. A table that sets two runs side by side reads this row,
+    so the gap it shows is the one change's, paired seed by seed, with its std and whatever else differs."""
+    from charclf.study.plan import paired_comparisons
+
+    pair = next(((run, base) for run, _, base, _ in paired_comparisons() if run.series == series), None)
+    if pair is None:
+        raise KeyError(f"{series} is no changed run of plan.paired_comparisons")
+    rows = [r for r in _paired_rows(runs_dir, profile, only=series) if r["seeds"]]
+    if not rows:
+        return None
+    plan = model_runs(profile)
+    seeds = sorted(set(_by_seed(runs_dir, pair[0], plan)) & set(_by_seed(runs_dir, pair[1], plan)))
+    return {**rows[0], "baseline entry": pair[1].stem, "seed list": seeds}
+
+
+def one_change_caption(row: dict | None) -> str:
+    """:func:`one_change_row` in one line for a table's caption: ``one change against `minivision_v3-recipe`
+    (seeds 0, 1, 2 on both sides): Δ test +0.64 points (paired std 0.22); Δ val +0.42 points (paired std
+    0.12); also differs: ...`` ("" without a row). Test and val are both shown; neither is a verdict here."""
+    if row is None:
+        return ""
+    seeds = row["seed list"]
+
+    def delta(part):
+        std = row[f"Δ {part} paired std (pts)"]
+        return f"Δ {part} {row[f'Δ {part} (pts)']:+.2f} points" + ("" if pd.isna(std) else f" (paired std {std:.2f})")
+
+    also = row.get("also differs")
+    on = f"seed{'s' if len(seeds) != 1 else ''} {_seed_list(seeds)} on both sides"
+    return (f"one change against `{row['baseline entry']}` ({on}): {delta('test')}; {delta('val')}"
+            + (f"; also differs: {also}" if also else ""))
 
 
 def _tta_rows(runs_dir: Path, profile: str) -> list[dict]:

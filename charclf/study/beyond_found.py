@@ -13,20 +13,27 @@ from charclf.study.goals import RACE_GOAL_S
 
 
 def experiment_verdict(row) -> str:
-    """One paired row's verdict, from its numbers: no verdict below 3 seeds; else it helps when val rises and the
-    test change clears its paired std, hurts when the test falls by more than it, and is within noise between."""
+    """One paired row's verdict, decided on val ("choose on val; read test once"): no verdict below
+    ``GOAL_SEEDS`` seeds; else it helps when the mean paired val change is above its paired std (the std over
+    seeds of the seed-by-seed val changes), hurts when it is below minus that std, and is within noise between.
+    The test change is reported beside it (:func:`experiment_lines`) and never moves it."""
+    from charclf.eval.seeds import GOAL_SEEDS
+
     seeds = int(row["seeds"])
-    if seeds < 3:
-        return f"no verdict yet ({seeds} of 3 seeds)"
-    change, std = row["Δ test (pts)"], row["Δ test paired std (pts)"]
-    if change > std and row["Δ val (pts)"] > 0:
+    if seeds < GOAL_SEEDS:
+        return f"no verdict yet ({seeds} of {GOAL_SEEDS} seeds)"
+    change, std = row["Δ val (pts)"], row["Δ val paired std (pts)"]
+    if pd.isna(change) or pd.isna(std):
+        return "no verdict: its paired val std is unknown"
+    if change > std:
         return "helps"
     return "hurts" if change < -std else "within noise"
 
 
 def experiment_lines(ablation: pd.DataFrame) -> list[str]:
     """One line per paired comparison of notebook 11 (``charclf.study.plan.paired_comparisons`` and test-time
-    translation): the change, its paired deltas over the seeds both sides have, and the verdict. Where the two
+    translation): the change, its paired val and test deltas over the seeds both sides have, each with its paired
+    std, and the verdict (:func:`experiment_verdict`: val decides, test is reported). Where the two
     sides' saved configs differ in more than one field, or something else differs (the precision that chose
     the epoch), the line names it: the verdict is then of those differences together."""
     from charclf.study.plan import BEYOND
@@ -38,16 +45,21 @@ def experiment_lines(ablation: pd.DataFrame) -> list[str]:
         if int(r["seeds"]) == 0:
             lines.append(f"{name.split('/')[-1]} ({r['change']}): waiting for its base, {r['baseline']}")
             continue
-        std = r["Δ test paired std (pts)"]
-        spread = "" if pd.isna(std) else f", paired std {std:.2f}"
         differs_in, also = r.get("config differs in"), r.get("also differs")
         fields = [f for f in (str(differs_in) if pd.notna(differs_in) else "").split(", ") if f]
         caveats = ([f"config differs in {', '.join(fields)}"] if len(fields) > 1 else []) + \
                   ([f"also differs: {also}"] if pd.notna(also) and also else [])
         verdict = experiment_verdict(r) + (f" ({'; '.join(caveats)})" if caveats else "")
-        lines.append(f"{name.split('/')[-1]} ({r['change']}): Δ val {r['Δ val (pts)']:+.2f}, Δ test "
-                     f"{r['Δ test (pts)']:+.2f} points{spread}, {int(r['seeds'])} seed(s): {verdict}")
+        lines.append(f"{name.split('/')[-1]} ({r['change']}): Δ val {r['Δ val (pts)']:+.2f} points"
+                     f"{_spread(r, 'val')} (decides); Δ test {r['Δ test (pts)']:+.2f}{_spread(r, 'test')} (reported, not deciding); "
+                     f"{int(r['seeds'])} seed(s): {verdict}")
     return lines
+
+
+def _spread(row, part: str) -> str:
+    """``", paired std 0.05"`` for ``part`` (val or test) of a paired row; "" where it has none (one seed)."""
+    std = row.get(f"Δ {part} paired std (pts)")
+    return "" if std is None or pd.isna(std) else f", paired std {std:.2f}"
 
 
 def show_ensemble(ctx, ensembled: dict | None) -> None:

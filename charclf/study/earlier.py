@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from charclf.eval.seeds import SEED_NOISE_PTS
+from charclf.eval.seeds import SEED_NOISE_PTS, SEED_NOISE_RULE, WITHIN, gap_verdict
 
 # The six-CNN ByClass study's test accuracies: its official ByClass test set (116,323 images), training on
 # ~120k images. Our offline protocol differs (see EARLIER_PROTOCOL_DIFFERENCES), so the gap is not a verdict.
@@ -19,8 +19,14 @@ EARLIER_PROTOCOL_DIFFERENCES = (
     "or bf16 autocast: the runs table's precision column says which, per run)")
 
 
+# summary_precision's column: the precisions of a model's seeds, counted where they differ ("bf16 ×1, fp32 ×2 / ...")
+PRECISION = "precision (train / val)"
+CLOSE_PTS = 0.5  # "close to the best": within this many val accuracy points
+
+
 def earlier_study_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """One row per model the earlier study reports: its accuracy next to ours (``summary`` is
+    """One row per model the earlier study reports: its accuracy next to ours, with the precisions our seeds
+    trained and were scored in (``summary`` is :func:`charclf.study.findings.summary_precision` of
     :func:`charclf.study.runs.seed_summary`; a model we have not trained yet shows blanks)."""
     rows = []
     for model, theirs in EARLIER_BYCLASS_STUDY.items():
@@ -29,39 +35,41 @@ def earlier_study_table(summary: pd.DataFrame) -> pd.DataFrame:
         rows.append({"model": model, "earlier study (official test)": theirs, "ours: test mean": mean,
                      "ours: test std": float(ours["test acc std"]) if ours is not None else float("nan"),
                      "seeds": int(ours["n"]) if ours is not None else 0,
+                     f"ours: {PRECISION}": ours[PRECISION] if ours is not None else "",
                      "ours - theirs (pts)": 100 * (mean - theirs)})
     return pd.DataFrame(rows).set_index("model")
 
 
 def findings(summary: pd.DataFrame, status: pd.DataFrame | None = None) -> list[str]:
     """Sentences read off ``summary`` (:func:`~charclf.study.runs.seed_summary`; val picks, test reports):
-    the best model, the smallest one close to it, how ours compare with the earlier study, and — from the plan's
-    ``status`` (:func:`~charclf.study.plan.train_plan`) — what has not been trained, and why."""
+    the best model, the smallest one close to it on val, how ours compare with the earlier study, and — from the
+    plan's ``status`` (:func:`~charclf.study.plan.train_plan`) — what has not been trained, and why."""
     if summary.empty:
         return ["No run has finished under this profile yet: there is nothing to conclude."]
-    best = summary.sort_values("val acc mean", ascending=False).iloc[0]
-    best_name = summary.sort_values("val acc mean", ascending=False).index[0]
+    by_val = summary.sort_values("val acc mean", ascending=False)
+    best, best_name = by_val.iloc[0], by_val.index[0]
     lines = [f"Best on validation: `{best_name}`, val {best['val acc mean']:.2%}, test {best['test acc mean']:.2%} "
              f"({_seeds(best['n'])}, {int(best['params']):,} parameters)."]
-    close = summary[summary["test acc mean"] >= best["test acc mean"] - 0.005].sort_values("params")
+    # Chosen on val like the best model: test is read once, after the choice, never to make it
+    close = summary[summary["val acc mean"] >= best["val acc mean"] - CLOSE_PTS / 100].sort_values("params")
     if len(close) and close.index[0] != best_name:
-        small = close.iloc[0]
-        lines.append(f"The smallest model within 0.5 points of its test accuracy is `{close.index[0]}`: "
-                     f"{small['test acc mean']:.2%} with {int(small['params']):,} parameters "
-                     f"({small['params'] / best['params']:.0%} of `{best_name}`'s).")
+        small_name, small = close.index[0], close.iloc[0]
+        lines.append(f"The smallest model within {CLOSE_PTS} points of its val accuracy is `{small_name}`: val "
+                     f"{small['val acc mean']:.2%}, test {small['test acc mean']:.2%}, with {int(small['params']):,} "
+                     f"parameters ({small['params'] / best['params']:.0%} of `{best_name}`'s)"
+                     + _tta_difference(small["test TTA"], best_name, best["test TTA"]) + ".")
     both = earlier_study_table(summary).query("seeds > 0")
     if len(both):
         gaps = ", ".join(f"`{m}` {r['ours - theirs (pts)']:+.2f}" for m, r in both.iterrows())
         ours_order = list(both.sort_values("ours: test mean", ascending=False).index)
         theirs_order = list(both.sort_values("earlier study (official test)", ascending=False).index)
+        order = _order_words(theirs_order, ours_order, _gaps_within_noise(both.loc[ours_order]))
         lines.append(f"Against the earlier study's own numbers (ours − theirs, test accuracy points): {gaps}. "
-                     f"Its order of these models is {' > '.join(theirs_order)}; ours is {' > '.join(ours_order)}"
-                     + (" — the same." if ours_order == theirs_order else ".")
-                     + f" The protocols differ: {EARLIER_PROTOCOL_DIFFERENCES}.")
+                     f"{order} The protocols differ: {EARLIER_PROTOCOL_DIFFERENCES}.")
     single = [m for m, r in summary.iterrows() if r["n"] < 2]
     if single:
         lines.append(f"One seed only (no spread measured yet): {', '.join(f'`{m}`' for m in single)}; differences "
-                     f"under {SEED_NOISE_PTS} points between those can be seed noise.")
+                     f"under {SEED_NOISE_PTS} points between those can be seed noise ({SEED_NOISE_RULE}).")
     if status is not None and len(status):
         from charclf.study.plan import NOT_YET_TRAINED
 
@@ -74,6 +82,39 @@ def findings(summary: pd.DataFrame, status: pd.DataFrame | None = None) -> list[
             lines.append(f"Not trained on this machine (its recipe does not fit; the plan table gives the measured "
                          f"images/s and the estimated time): {_by_model(too_slow)}.")
     return lines
+
+
+def _order_words(theirs: list[str], ours: list[str], noisy: list[str]) -> str:
+    """The two orders side by side, and which of our steps (``noisy``, :func:`_gaps_within_noise`) are within
+    seed noise: an order whose gaps are noise is not one our runs establish, even where it matches theirs."""
+    words = f"Its order of these models is {' > '.join(theirs)}; ours is {' > '.join(ours)}"
+    if not noisy:
+        return words + (" — the same." if ours == theirs else ".")
+    gaps = f"the gap {noisy[0]} is" if len(noisy) == 1 else f"the gaps {', '.join(noisy[:-1])} and {noisy[-1]} are"
+    return (words + (" — the same order, but " if ours == theirs else "; but ") + gaps + " within seed noise (the "
+            f"larger seed std of the two models, or, where both have one seed, {SEED_NOISE_PTS} points: "
+            f"{SEED_NOISE_RULE}), so our runs do not establish " + ("it." if ours == theirs else "those steps."))
+
+
+def _tta_difference(tta, other: str, other_tta) -> str:
+    """``"; its test is scored with TTA and `other`'s without ..."``, or "" when both were scored alike: a test
+    difference between them is then partly TTA's, not the models'."""
+    if tta == other_tta:
+        return ""
+    how = {True: "with TTA (translated copies averaged)", False: "without TTA", "mixed": "with TTA on some seeds only"}
+    return f"; its test is scored {how[tta]} and `{other}`'s {how[other_tta]}, so the two are not like for like"
+
+
+def _gaps_within_noise(ordered: pd.DataFrame) -> list[str]:
+    """``["vgg − alexnet (0.07 points)", ...]``: the gaps between neighbours of ``ordered`` (best test mean first)
+    that :func:`~charclf.eval.seeds.gap_verdict` counts as seed noise, with :data:`SEED_NOISE_PTS` for a pair
+    of one-seed models."""
+    noisy = []
+    for (a, ra), (b, rb) in zip(ordered.iterrows(), ordered.iloc[1:].iterrows()):
+        gap = ra["ours: test mean"] - rb["ours: test mean"]
+        if gap_verdict(gap, ra["ours: test std"], rb["ours: test std"], one_seed_noise=SEED_NOISE_PTS / 100) == WITHIN:
+            noisy.append(f"{a} − {b} ({100 * gap:.2f} points)")
+    return noisy
 
 
 def _by_model(rows: pd.DataFrame) -> str:

@@ -12,24 +12,24 @@ from numbers import Number
 
 import pandas as pd
 
-from charclf.eval.seeds import SEED_NOISE_PTS  # noqa: F401  (re-exported: the notebooks read it here)
+from charclf.eval.seeds import SEED_NOISE_PTS, SEED_NOISE_RULE  # noqa: F401  (re-exported: the notebooks read it here)
 from charclf.study.report import run_precision
 
 
 def compare_runs(d_val: float, d_test: float, better: str, worse: str, *, profile: str = "full") -> str:
     """The verdict on a one-seed-each difference of ``d_val`` / ``d_test`` accuracy points. The seed-noise
-    threshold was measured under the full profile only: under another one the direction is all that is said."""
+    threshold was set from the full profile's seeds only: under another one the direction is all that is said."""
     if profile != "full":
         verdict = better if d_val > 0 else worse
         return verdict + f" here (the {profile} profile is a smoke test with no measured seed spread, not a result)"
     if round(abs(d_val), 2) < SEED_NOISE_PTS:
-        return (f"the val gap is under {SEED_NOISE_PTS} points, about two std of the gap between two runs of one "
-                "seed each (notebook 04's seeds): not told apart from seed noise at one seed each")
+        return (f"the val gap is under {SEED_NOISE_PTS} points ({SEED_NOISE_RULE}): not told apart from seed noise "
+                "at one seed each")
     verdict = better if d_val > 0 else worse
     if (d_test > 0) != (d_val > 0):
         return verdict + "; the test part does not agree, so read it as noise rather than a difference"
-    return (verdict + ", and the test part agrees (larger than notebook 04's seed spread, but one seed each: "
-            "indicative, not conclusive)")
+    return (verdict + f", and the test part agrees (over the {SEED_NOISE_PTS}-point one-seed threshold, but one seed "
+            "each: indicative, not conclusive)")
 
 
 def complete_trials(trials: pd.DataFrame) -> pd.DataFrame:
@@ -249,19 +249,96 @@ def ablation_summary(table: pd.DataFrame, *, profile: str = "full") -> list[str]
     return lines
 
 
+# -- notebook 08: which EMNIST-MNIST number to read ---------------------------------------------------------
+# The whole EMNIST-MNIST test file holds 1,275 images byte-identical to images of the ByClass holdout train and val
+# parts the transfer run's source model trained on; the disjoint column scores the file less them
+# (charclf.experiments.transfer.DISJOINT_COLUMN / DISJOINT_KEY, the same strings: tested).
+EMNIST_MNIST_DISJOINT = "emnist_mnist_disjoint_test_acc"
+EMNIST_MNIST_WHOLE = "emnist_mnist_test_acc"
+EMNIST_MNIST_FACTS = "emnist_mnist_disjoint_test"
+TRANSFER_LABELS = {
+    "test_acc": "MNIST test",
+    EMNIST_MNIST_DISJOINT: "EMNIST-MNIST test, less the source's training images",
+    EMNIST_MNIST_WHOLE: "EMNIST-MNIST test, whole file (overlaps the source's training images)",
+}
+
+
+def _has_disjoint(table: pd.DataFrame) -> bool:
+    """Whether every row of ``table`` (runs, or :func:`~charclf.eval.seeds.mean_std`'s summary) has the disjoint
+    accuracy: a mean over some rows only would compare runs on different sets."""
+    if isinstance(table.columns, pd.MultiIndex):
+        if EMNIST_MNIST_DISJOINT not in table.columns.get_level_values(0):
+            return False
+        return bool(table[(EMNIST_MNIST_DISJOINT, "mean")].notna().all())
+    return EMNIST_MNIST_DISJOINT in table and bool(table[EMNIST_MNIST_DISJOINT].notna().all())
+
+
+def emnist_mnist_columns(table: pd.DataFrame) -> list[str]:
+    """Notebook 08's EMNIST-MNIST accuracy columns of ``table`` (one row per run and seed), the one to read first:
+    the disjoint one (less the source model's training images) when every row has it, then the whole-file one,
+    kept visible; an older results file without the disjoint column gives the whole-file one alone. Show them
+    with :func:`label_transfer_columns`, which names the whole-file one as overlapping."""
+    return [EMNIST_MNIST_DISJOINT, EMNIST_MNIST_WHOLE] if _has_disjoint(table) else [EMNIST_MNIST_WHOLE]
+
+
+def transfer_accuracy_columns(table: pd.DataFrame) -> list[str]:
+    """The accuracy columns notebook 08 averages over seeds (:func:`~charclf.eval.seeds.mean_std`)."""
+    return ["best_val_acc", "test_acc", *emnist_mnist_columns(table)]
+
+
+def label_transfer_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (runs, or a summary with (column, mean/std) columns) with its MNIST and EMNIST-MNIST accuracy
+    columns named for a reader (:data:`TRANSFER_LABELS`): the whole-file EMNIST-MNIST column says it overlaps the
+    source's training images."""
+    return table.rename(columns=TRANSFER_LABELS)
+
+
+def transfer_figure_columns(summary: pd.DataFrame) -> dict[str, str]:
+    """``{column: legend label}`` of notebook 08's bar chart: MNIST test and the EMNIST-MNIST column to read (the
+    disjoint one when every run has it, else the whole file, labelled as overlapping)."""
+    column = emnist_mnist_columns(summary)[0]
+    return {"test_acc": TRANSFER_LABELS["test_acc"], column: TRANSFER_LABELS[column]}
+
+
+def emnist_mnist_note(results: dict) -> str:
+    """One sentence on the EMNIST-MNIST sets of a ``transfer_to_mnist`` results file: how many images the
+    disjoint set scored, how many were dropped and why; or, for a file without the disjoint facts, that its
+    number overlaps the source model's training images."""
+    facts = results.get(EMNIST_MNIST_FACTS)
+    if not isinstance(facts, dict):
+        return (f"{results.get('emnist_mnist_test', 'EMNIST-MNIST test')}: the whole file, which holds images "
+                "byte-identical to the source model's training images (no disjoint score in this results file: "
+                "tools/rescore_emnist_mnist_disjoint.py adds it for runs that kept their weights)")
+    if facts.get("n") is None:
+        return f"EMNIST-MNIST test less the source's training images: not scored ({facts.get('note', '')})"
+    parts = ", ".join(f"{n:,} {p}" for p, n in facts.get("dropped_by_part", {}).items())
+    line = (f"EMNIST-MNIST test less the source's training images: {facts['n']:,} of {facts['n_total']:,} images "
+            f"scored; {facts['n_dropped']:,} dropped as byte-identical to images of the source's "
+            f"{facts.get('source_data', {}).get('split', '?')} {facts.get('source_data', {}).get('protocol', '?')} "
+            f"train or val part ({parts}). The whole-file column overlaps by those images.")
+    missing = facts.get("rows_not_scored") or {}
+    if missing:
+        line += f" Not scored (no weights kept): {', '.join(missing)}."
+    return line
+
+
 def transfer_found(summary: pd.DataFrame, *, seeds: int, epochs: int, profile: str = "full") -> list[str]:
     """Notebook 08's verdicts: transfer against each of the two other runs, on both test sets, read off
     ``summary`` (:func:`charclf.eval.seeds.mean_std` per run). A gap counts when it is larger than the seeds'
     own spread (:func:`~charclf.eval.seeds.gap_verdict`); with one seed on each side, under the full profile, when
-    it is larger than :data:`SEED_NOISE_PTS` (the threshold measured there, as :func:`compare_runs` uses)."""
+    it is larger than :data:`SEED_NOISE_PTS` (the threshold set there, as :func:`compare_runs` uses).
+    EMNIST-MNIST is read on the set less the source model's training images when every run has it; else on the
+    whole file, and the sentence says that it overlaps them (so it leans towards transfer)."""
     from charclf.eval.seeds import gap_verdict
 
     mean, spread = summary.xs("mean", axis=1, level=1), summary.xs("std", axis=1, level=1)
     one_seed_noise = SEED_NOISE_PTS / 100 if profile == "full" else None
+    emnist = emnist_mnist_columns(summary)[0]
     lines = []
-    for (column, where), other in ((c, o) for c in (("test_acc", "MNIST test"),
-                                                    ("emnist_mnist_test_acc", "EMNIST-MNIST test"))
+    for (column, where), other in ((c, o) for c in (("test_acc", "MNIST test"), (emnist, TRANSFER_LABELS[emnist]))
                                    for o in ("scratch", "minivision_v2")):
+        if other not in mean.index:  # a comparison run without its baseline (baseline_recipe=None)
+            continue
         gap = mean.loc["transfer", column] - mean.loc[other, column]
         verdict = gap_verdict(gap, spread.loc["transfer", column], spread.loc[other, column],
                               one_seed_noise=one_seed_noise)

@@ -5,7 +5,9 @@ Each row states a number (mean ± sample std over seeds where there are seeds), 
 runs, the one that scored the val that compares runs (test is always scored in float32) and, where it differs,
 the one of the per-epoch val that chose each run's weights, the goal it is
 held against, the notebook that owns it and the artifact it was read from. A goal reads "met" only when the
-mean clears it by at least one std, "met, within noise" when it clears it by less, else "not met" with the margin.
+mean clears it by at least one std, "met, within noise" when it clears it by less, else "not met" with the margin;
+a race goal met in its latest session but missed in another recorded session of the same race reads "not
+reproduced". A result scored with test-time augmentation carries "(TTA)".
 """
 from __future__ import annotations
 
@@ -54,6 +56,27 @@ def goal_verdict(mean: float, target: float, std: float | None = None, *, lower_
     return f"{words} ({margin * scale:+.2f} {unit}{spread})"
 
 
+def tta_words() -> str:
+    """What the "(TTA)" tag on a result means, from the shifts TTA averages over (``charclf.eval.inference``)."""
+    from charclf.eval.inference import TTA_SHIFTS
+
+    shifts = [s for s in TTA_SHIFTS if any(s)]
+    largest = max(max(abs(dy), abs(dx)) for dy, dx in shifts)
+    return (f"*(TTA)*: scored with test-time augmentation, the softmax averaged over each image and its "
+            f"{len(shifts)} shifts by {largest} pixel{'s' if largest != 1 else ''} (`--tta`); a result without the tag "
+            "scored each image once")
+
+
+def tta_tag(flags) -> str:
+    """``" (TTA)"`` when every score behind a result used test-time augmentation, ``" (TTA on 1 of 3 seeds)"``
+    when some did, ``""`` when none did (``flags``: each run's ``RunRecord.tta``; unknown ones are left out)."""
+    known = [bool(f) for f in flags if f is not None and not (isinstance(f, float) and pd.isna(f))]
+    used = sum(known)
+    if not used:
+        return ""
+    return " (TTA)" if used == len(known) else f" (TTA on {used} of {len(known)} seeds)"
+
+
 def _link(text: str, path: str, prefix: str) -> str:
     return f"[{text}]({prefix}{path})"
 
@@ -68,7 +91,7 @@ def _entry_row(what: str, rows: pd.DataFrame, front: pd.DataFrame, entry: str, g
     stats, runs = front.loc[entry], rows[rows["entry"] == entry]
     return {"finding": what,
             "result": f"`{entry}` ({int(stats['params']):,} params): **{mean_pm_std(stats['test_mean'], stats['test_std'])}** "
-                      f"test, {int(stats['n'])} seed{'s' if stats['n'] != 1 else ''}",
+                      f"test{tta_tag(list(runs['tta']))}, {int(stats['n'])} seed{'s' if stats['n'] != 1 else ''}",
             "goal": goal, "precision": precision_label(list(runs["precision"]), list(runs["val_precision"]),
                                                                   list(runs["epoch_chosen_on"])),
             "notebook": _link(notebook, NOTEBOOKS[notebook], prefix), "artifact": _seed_links(runs, prefix)}
@@ -86,7 +109,8 @@ def findings_rows(repo: str | Path | None = None, *, prefix: str = "") -> list[d
     front = beyond.frontier(rows)
     ensemble_path = repo / ENSEMBLE_JSON
     ensemble = json.loads(ensemble_path.read_text()) if ensemble_path.is_file() else None
-    goals = study_goals.goals_table(front, ensemble)
+    reads = study_goals.ensemble_test_reads(ensemble_path.parent) if ensemble is not None else None
+    goals = study_goals.goals_table(front, ensemble, ensemble_reads=reads)
     out = []
     labels = {"single model, trained in <= 2 h on the study's CPU": "best single model (≤ 2 h of CPU training)",
               "<= 100k parameters": "best model ≤ 100k parameters", "<= 30k parameters": "best model ≤ 30k parameters",
@@ -106,18 +130,28 @@ def findings_rows(repo: str | Path | None = None, *, prefix: str = "") -> list[d
         how = f"{chosen['method']}, chosen on held-out val halves" if "method" in chosen else "greedy on val"
         members = ensemble["members"]
         runs = rows[rows["name"].isin(chosen["distinct_members"])]
+        member_tta = {m["member"]: m.get("tta") for m in members}
+        picked_tta = [member_tta.get(name) for name in chosen["distinct_members"]]
+        used = sum(bool(t) for t in picked_tta)
+        ensemble_tta = ("" if not used else "TTA; " if used == len(picked_tta) else
+                        f"TTA on {used} of {len(picked_tta)} distinct runs, each scored as its run is; ")
         out.append({"finding": f"ensemble ({how}) over {len(members)} finished runs",
                     "result": f"{len(chosen['members'])} picks (with replacement) of {len(chosen['distinct_members'])} "
-                              f"distinct runs: **{chosen['test_acc']:.2%}** test (val {chosen['val_acc']:.2%}, the "
+                              f"distinct runs: **{chosen['test_acc']:.2%}** test ({ensemble_tta}"
+                              f"val {chosen['val_acc']:.2%}, the "
                               "val it was selected on"
                               + (f"; on held-out val halves {chosen['held_out_val_acc']:.2%}"
-                                 if chosen.get("held_out_val_acc") is not None else "") + "), one ensemble",
+                                 if chosen.get("held_out_val_acc") is not None else "") + "); "
+                              + study_goals.ensemble_reads_words(reads),
                     "goal": f"≥ {study_goals.ENSEMBLE_GOAL:.1%}: "
-                            f"{goal_verdict(chosen['test_acc'], study_goals.ENSEMBLE_GOAL)} (one ensemble)",
+                            f"{goal_verdict(chosen['test_acc'], study_goals.ENSEMBLE_GOAL)} (one ensemble, no seeds; "
+                            f"test read at {reads['reads']} build{'s' if reads['reads'] != 1 else ''})",
                     "precision": precision_label(list(runs["precision"]), list(runs["val_precision"]),
                                                                   list(runs["epoch_chosen_on"])),
                     "notebook": _link("11", NOTEBOOKS["11"], prefix),
-                    "artifact": _link("results.json", ENSEMBLE_JSON, prefix)})
+                    "artifact": _link("results.json", ENSEMBLE_JSON, prefix)
+                                + (f" (and {reads['reads'] - 1} earlier `results-*.json` beside it)"
+                                   if reads["reads"] > 1 else "")})
     out += race_rows(repo, prefix=prefix)
     out += avx2_race_rows(repo, prefix=prefix)
     out += mnist_rows(repo, prefix=prefix)
@@ -127,42 +161,66 @@ def findings_rows(repo: str | Path | None = None, *, prefix: str = "") -> list[d
 
 
 def race_rows(repo: Path, *, prefix: str = "") -> list[dict]:
-    """The time-to-accuracy race: our fastest entrant's seconds and the best ratio over the earlier pipeline."""
+    """The time-to-accuracy race: our fastest entrant's seconds and the best ratio over the earlier pipeline
+    (the mean ± std of its seed-by-seed ratios, with each entrant's images/s), judged over every recorded session
+    of the same race (the JSON, and those kept in its ``history/`` folder: ``charclf.study.goals.race_history``)."""
     from charclf.study import goals as study_goals
 
     path = repo / RACE_JSON
     if not path.is_file():
         return []
     race = json.loads(path.read_text())
-    goals = study_goals.race_goals(race)
+    history = study_goals.race_history(race, path.parent / study_goals.RACE_HISTORY_DIR)
+    goals = study_goals.race_goals(race, history=history)
     summary = race["summary"]
+    artifacts = " · ".join([_link(path.name, RACE_JSON, prefix)] + [
+        _link(f"history: {h['history_path']}", f"{Path(RACE_JSON).parent.as_posix()}/"
+              f"{study_goals.RACE_HISTORY_DIR}/{h['history_path']}", prefix) for h in history])
+
+    def images(s: dict) -> str:
+        rate = s.get("images_per_s_mean")
+        return "" if rate is None else f" at {rate:,.0f} images/s"
+
+    def sessions(g) -> str:
+        told = g.get("sessions")
+        return "" if told is None or pd.isna(told) else f". Every recorded session of this race on this host: {told}"
+
     out = []
     for goal, g in goals.iterrows():
         if g["candidate"] is None or pd.isna(g["value"]):
             continue
+        own_words = g["verdict"].startswith(("not met: timed", study_goals.NOT_REPRODUCED))
         if g["target"] == study_goals.RACE_GOAL_S:
             s = summary[g["candidate"]]
             recipe = race.get("fast_recipe") if g["candidate"] == "charclf_fast" else g["candidate"]
             result = (f"`{recipe}`: **{s['seconds_to_target_mean']:.1f} ± {s['seconds_to_target_std']:.1f} s** "
-                      f"of training to {race['target']:.1%} val (seeds {', '.join(map(str, s['seeds']))}; "
-                      f"test then {s['test_acc_mean']:.2%})")
-            verdict = g["verdict"] if not g["met"] and g["verdict"].startswith("not met: timed") else goal_verdict(
+                      f"of training to {race['target']:.1%} val ({study_goals.seeds_words(s['seeds'])}; "
+                      f"test then {s['test_acc_mean']:.2%}){sessions(g)}")
+            verdict = g["verdict"] if not g["met"] and own_words else goal_verdict(
                 s["seconds_to_target_mean"], study_goals.RACE_GOAL_S, s["seconds_to_target_std"], lower_is_better=True,
                 unit="s", scale=1.0)
             precision = f"{s.get('precision', '?')} (train)"
         else:
             usual = summary.get("usual", {})
-            pipeline_only = race.get("ratio_pipeline")
+            fast = summary.get(study_goals.RATIO_ENTRANT.get(g["candidate"], ""), {})
+            pipeline_mean, pipeline_std = (study_goals.ratio_stats(race, "ratio_pipeline")
+                                           if race.get("ratio_pipeline") is not None else (None, None))
             ours = (f"our recipe `{race.get('fast_recipe')}`, its model and our pipeline together"
                     if g["candidate"] == "ratio_fast" else
                     "the same recipe through our pipeline, in bf16 where native, resampled bilinear")
-            result = (f"`{g['candidate']}` = **{g['value']:.2f}×** (the earlier works' recipe and pipeline: "
-                      f"{usual.get('seconds_to_target_mean', float('nan')):.1f} s; {ours}"
-                      + (f"; our pipeline alone, same recipe, float32 and nearest resampling: "
-                         f"`ratio_pipeline` = {pipeline_only:.2f}×)" if pipeline_only else ")"))
-            verdict = g["verdict"] if not g["met"] and g["verdict"].startswith("not met: timed") else goal_verdict(
+            spread = "" if g.get("std") is None or pd.isna(g.get("std")) else f" ± {g['std']:.2f}"
+            result = (f"`{g['candidate']}` = **{g['value']:.2f}×{spread}** (mean ± std of the per-seed ratios, "
+                      f"{study_goals.seeds_words(race.get('seeds'))}): the earlier works' recipe and pipeline "
+                      f"{mean_pm_std(usual.get('seconds_to_target_mean'), usual.get('seconds_to_target_std'), '.1f')} s"
+                      f"{images(usual)}; {ours} "
+                      f"{mean_pm_std(fast.get('seconds_to_target_mean'), fast.get('seconds_to_target_std'), '.1f')} s"
+                      f"{images(fast)}"
+                      + (f"; our pipeline alone, same recipe, float32 and nearest resampling: `ratio_pipeline` = "
+                         f"{pipeline_mean:.2f}×" + ("" if pipeline_std is None else f" ± {pipeline_std:.2f}")
+                         if pipeline_mean is not None else "")
+                      + sessions(g))
+            verdict = g["verdict"] if not g["met"] and own_words else goal_verdict(
                 g["value"], study_goals.RACE_GOAL_RATIO, g.get("std"), unit="×", scale=1.0)
-            fast = summary.get("charclf_fast" if g["candidate"] == "ratio_fast" else "charclf", {})
             precision = f"{usual.get('precision', '?')} against {fast.get('precision', '?')}: arms differ"
         seconds = g["target"] == study_goals.RACE_GOAL_S
         out.append({"finding": f"time-to-accuracy race: " + (f"training seconds to {race['target']:.1%} val" if seconds
@@ -170,7 +228,7 @@ def race_rows(repo: Path, *, prefix: str = "") -> list[dict]:
                     "result": result,
                     "goal": (f"≤ {study_goals.RACE_GOAL_S:.0f} s" if seconds else f"≥ {study_goals.RACE_GOAL_RATIO:.0f}×")
                             + f": {verdict}", "precision": precision,
-                    "notebook": _link("11", NOTEBOOKS["11"], prefix), "artifact": _link(path.name, RACE_JSON, prefix)})
+                    "notebook": _link("11", NOTEBOOKS["11"], prefix), "artifact": artifacts})
     return out
 
 
@@ -182,16 +240,29 @@ def avx2_race_rows(repo: Path, *, prefix: str = "") -> list[dict]:
     if not path.is_file():
         return []
     race = json.loads(path.read_text())
-    g = study_goals.avx2_race_goal(race).iloc[0]
+    history = study_goals.race_history(race, path.parent / study_goals.RACE_HISTORY_DIR)
+    g = study_goals.avx2_race_goal(race, history=history).iloc[0]
     if pd.isna(g["value"]):
         return []
-    verdict = g["verdict"] if not g["met"] and g["verdict"].startswith("not met:") else goal_verdict(
-        g["value"], study_goals.AVX2_RACE_GOAL_RATIO, g.get("std"), unit="×", scale=1.0)
+    verdict = g["verdict"] if not g["met"] and g["verdict"].startswith(("not met:", study_goals.NOT_REPRODUCED)) \
+        else goal_verdict(g["value"], study_goals.AVX2_RACE_GOAL_RATIO, g.get("std"), unit="×", scale=1.0)
+    spread = "" if g.get("std") is None or pd.isna(g.get("std")) else f" ± {g['std']:.2f}"
+
+    def images(name: str) -> str:
+        rate = race["summary"].get(name, {}).get("images_per_s_mean")
+        return "" if rate is None else f" at {rate:,.0f} images/s"
     return [{"finding": "time-to-accuracy race on an AVX2-only CPU (kernels capped to AVX2, float32)",
-             "result": f"`ratio_fast` = **{g['value']:.2f}×** (the earlier works' pipeline: "
-                       f"{g['usual s (mean ± std)']} s; `{race.get('fast_recipe')}`: {g['charclf_fast s (mean ± std)']} s)",
+             "result": f"`ratio_fast` = **{g['value']:.2f}×{spread}** (mean ± std of the per-seed ratios, "
+                       f"{study_goals.seeds_words(race.get('seeds'))}): the earlier works' pipeline "
+                       f"{g['usual s (mean ± std)']} s{images('usual')}; `{race.get('fast_recipe')}` "
+                       f"{g['charclf_fast s (mean ± std)']} s{images('charclf_fast')}"
+                       + ("" if pd.isna(g.get("sessions")) else
+                          f". Every recorded session of this race on this host: {g['sessions']}"),
              "goal": f"≥ {study_goals.AVX2_RACE_GOAL_RATIO:.0f}×: {verdict}", "precision": f"{g['precision']} (train)",
-             "notebook": _link("11", NOTEBOOKS["11"], prefix), "artifact": _link(path.name, AVX2_RACE_JSON, prefix)}]
+             "notebook": _link("11", NOTEBOOKS["11"], prefix),
+             "artifact": " · ".join([_link(path.name, AVX2_RACE_JSON, prefix)] + [
+                 _link(f"history: {h['history_path']}", f"{Path(AVX2_RACE_JSON).parent.as_posix()}/"
+                       f"{study_goals.RACE_HISTORY_DIR}/{h['history_path']}", prefix) for h in history])}]
 
 
 def mnist_result_dirs(root: Path) -> list[tuple[Path, str | None, int]]:
@@ -251,8 +322,9 @@ def mnist_rows(repo: Path, *, prefix: str = "") -> list[dict]:
         gap, noise = t["mean"] - s["mean"], max(t["std"], s["std"])
         bold = "**" if t_name == chosen else ""
         pair_records = records_of([t_name, s_name])
-        pairs.append(f"{t_name} {bold}{mean_pm_std(t['mean'], t['std'])}{bold}, {s_name} "
-                     f"{mean_pm_std(s['mean'], s['std'])} ({int(t['count'])} seeds, "
+        tagged = {name: tta_tag([r.tta for r in records_of([name])]) for name in (t_name, s_name)}
+        pairs.append(f"{t_name} {bold}{mean_pm_std(t['mean'], t['std'])}{bold}{tagged[t_name]}, {s_name} "
+                     f"{mean_pm_std(s['mean'], s['std'])}{tagged[s_name]} ({int(t['count'])} seeds, "
                      + precision_label([r.precision for r in pair_records], [r.val_precision for r in pair_records],
                                        [r.epoch_chosen_on for r in pair_records])
                      + f"): {100 * gap:+.2f} points, " + ("within" if abs(gap) <= noise else "beyond")
@@ -317,7 +389,7 @@ def realworld_rows(repo: Path, *, prefix: str = "") -> list[dict]:
              "result": f"top-1 **{m['overall']['top1']:.1%}**, merged top-1 **{m['overall']['merged_top1']:.1%}**, "
                        f"lower case merged {m['kind']['lower']['merged_top1']:.1%}, under "
                        f"{PRIOR_WORDS[recorded_prior(m)]}{was}",
-             "goal": f"merged ≥ {target:.0%}: {goal_verdict(m['overall']['merged_top1'], target)} (one set)",
+             "goal": f"merged ≥ {target:.0%}: {goal_verdict(m['overall']['merged_top1'], target)} (one set, in-sample)",
              "precision": _shipped_precision(repo / str(art.get("provenance", {}).get("model", ""))) + "; fp32 inference",
              "notebook": _link("10", NOTEBOOKS["10"], prefix),
              "artifact": _link(path.name, REALWORLD_JSON, prefix)
@@ -372,6 +444,7 @@ def earlier_rows(repo: str | Path | None = None, *, prefix: str = "") -> list[di
     from charclf.provenance import REPO_ROOT
     from charclf.study import beyond
     from charclf.study.earlier import EARLIER_BYCLASS_STUDY
+    from charclf.study.plan import BEYOND
 
     repo = Path(repo) if repo else REPO_ROOT
     every = beyond.model_rows(repo / "outputs" / "runs" / "full")
@@ -390,9 +463,20 @@ def earlier_rows(repo: str | Path | None = None, *, prefix: str = "") -> list[di
         faithful = FAITHFUL_ENTRIES.get(entry)
         if faithful:  # the work's recipe as its own code runs it, trained in notebook 11
             mine = every[(every["group"] == "11_beyond") & (every["entry"] == faithful[0])]
-            if not mine.empty:
-                out.append(_entry_row(f"{work} ({faithful[1]})", mine, beyond.frontier(mine), faithful[0], "–",
-                                      "11", prefix))
+            if mine.empty:
+                continue
+            # Its one change is measured against the work's recipe trained again in the same precision (its pair in
+            # plan.paired_comparisons), not against notebook 04's row above, which differs in precision too.
+            pair = beyond.one_change_row(repo / "outputs" / "runs" / "full", "full", f"{BEYOND}/{faithful[0]}")
+            if pair is not None:
+                base = every[(every["group"] == "11_beyond") & (every["entry"] == pair["baseline entry"])]
+                out.append(_entry_row(f"{work} (the same recipe trained again in the next row's precision: its "
+                                      "baseline)", base, beyond.frontier(base), pair["baseline entry"], "–", "11",
+                                      prefix))
+            row = _entry_row(f"{work} ({faithful[1]})", mine, beyond.frontier(mine), faithful[0], "–", "11", prefix)
+            if pair is not None:
+                row["result"] += f"; {beyond.one_change_caption(pair)}"
+            out.append(row)
     effnet = efficientnet_cpu_row(repo, prefix=prefix)
     return out + ([effnet] if effnet else [])
 
@@ -418,7 +502,8 @@ def efficientnet_cpu_row(repo: Path, *, prefix: str = "") -> dict | None:
     size = rec.config.get("model_kwargs", {}).get("input_size")
     return {"finding": f"EfficientNet transfer study, B2 at CPU scale (from scratch, {size} px inside the model, "
                        f"its recipe over {rec.epochs_run} epochs)",
-            "result": f"`{planned[chosen].entry}` ({int(row['params']):,} params): **{row['test_acc']:.2%}** test, "
+            "result": f"`{planned[chosen].entry}` ({int(row['params']):,} params): **{row['test_acc']:.2%}** "
+                      f"test{tta_tag([row['tta']])}, "
                       f"1 seed ({row['train_time_s'] / 3600:.1f} h of training)",
             "goal": f"its work: {EARLIER_EFFICIENTNET_B2:.2%} (ImageNet weights, 112 px, official test; not the same "
                     "experiment)",
@@ -444,14 +529,15 @@ def findings_markdown(repo: str | Path | None = None, *, prefix: str = "") -> st
             "ByClass, 62 classes) unless the row says otherwise; test accuracy is mean ± sample std over seeds, "
             "scored once in float32 on the weights chosen on val. *precision*: what trained the runs / what scored "
             "the val that compares them; *epoch chosen on bf16 val*: older runs chose their best epoch on val "
-            "in bf16 and were scored on val in float32 afterwards.", "",
+            f"in bf16 and were scored on val in float32 afterwards; {tta_words()}.", "",
             _markdown(findings, {"finding": "finding", "result": "result", "goal": "goal",
                                  "precision": "precision (train / val)", "notebook": "notebook",
                                  "artifact": "artifact"})]
     if earlier:
         text += ["", "The earlier works' architectures, each under its own work's recipe as notebook 04 trains it "
                  "(rotations resampled bilinear), on this protocol; where the work's own code differs, its faithful "
-                 "run follows in a row of its own:", "",
+                 "run follows, after the work's recipe trained again beside it in the same precision (the baseline "
+                 "its one change is measured against; *(TTA)* as above: scored with test-time augmentation):", "",
                  _markdown(earlier, {"finding": "work", "result": "result", "goal": "published",
                                      "precision": "precision (train / val)", "notebook": "notebook",
                                      "artifact": "artifact"})]

@@ -105,7 +105,14 @@ def run_precision(record) -> str:
     """``"bf16 / val fp32"``: the precision a run trained in and the one its val score ran in, with ", epoch
     chosen on bf16 val" where the per-epoch val that chose its weights ran in another (an older bf16 run,
     re-scored in float32): :func:`precision_label` of one run."""
-    return precision_label([record.precision], [record.val_precision], [record.epoch_chosen_on])
+    return records_precision([record])
+
+
+def records_precision(records) -> str:
+    """:func:`precision_label` of several runs' records (a model's seeds), counted where they differ:
+    ``"bf16 ×1, fp32 ×2 / val fp32, epoch chosen on bf16 ×1, fp32 ×2 val"``."""
+    return precision_label([r.precision for r in records], [r.val_precision for r in records],
+                           [r.epoch_chosen_on for r in records])
 
 
 def entry_precisions(rows: pd.DataFrame) -> pd.Series:

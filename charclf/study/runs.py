@@ -174,9 +174,22 @@ def update_record(run_dir: str | Path, **changes) -> RunRecord:
 def describe_run(run: Run) -> str:
     """One line: what trained, how long, and its accuracies (val picks the epoch; test is measured once)."""
     r = run.record
-    return (f"[{run.name}] {r.model}: {r.epochs_run} epoch(s) on {r.train_samples:,} images, best val acc "
-            f"{r.best_val_acc:.2%} (epoch {r.best_epoch}), test acc {r.test_acc:.2%}"
-            + (" (TTA)" if r.tta else "") + f", {r.train_time_s:.0f} s" + (" — cached" if run.cached else ""))
+    return (f"[{run.name}] {r.model}: {r.epochs_run} epoch(s) on {r.train_samples:,} images, {val_words(r)}, "
+            f"test acc {r.test_acc:.2%}" + (" (TTA)" if r.tta else "") + f", {r.train_time_s:.0f} s"
+            + (" — cached" if run.cached else ""))
+
+
+def val_words(record: RunRecord) -> str:
+    """``"best val acc 86.57% (epoch 21)"``: the val accuracy the tables show (:attr:`RunRecord.val_acc`), with
+    its precision where it is not float32, and — for an older run re-scored in float32 — the per-epoch val that
+    chose the epoch, in its own precision (``"best val acc 87.03% (fp32; epoch 44 chosen on bf16 val 87.14%)"``),
+    so the two numbers of one run are never shown as one."""
+    words = f"best val acc {record.val_acc:.2%}"
+    if record.epoch_chosen_on != record.val_precision:
+        return (words + f" ({record.val_precision}; epoch {record.best_epoch} chosen on {record.epoch_chosen_on} "
+                f"val {record.best_val_acc:.2%})")
+    precision = "" if record.val_precision == "fp32" else f"{record.val_precision} val, "
+    return words + f" ({precision}epoch {record.best_epoch})"
 
 
 def runs_table(runs) -> "object":
@@ -189,7 +202,9 @@ def runs_table(runs) -> "object":
         r = run.record
         rows.append({"run": label, "model": r.model, "params": r.params, "MMACs": round(r.macs / 1e6, 2),
                      "train images": r.train_samples, "epochs": r.epochs_run,
-                     "best val acc": r.best_val_acc, "test acc": r.test_acc, "test TTA": r.tta,
+                     # The val the other tables show (float32 where re-scored): its precision is the
+                     # record's val_precision, not necessarily the one that chose the epoch (epoch_chosen_on)
+                     "best val acc": r.val_acc, "test acc": r.test_acc, "test TTA": r.tta,
                      "precision": r.precision, "train time (s)": round(r.train_time_s, 1),
                      "s / epoch": round(float(run.history["epoch_time_s"].mean()), 2),
                      "images / s": round(float(r.images_per_s or float("nan")), 0)})
@@ -198,13 +213,15 @@ def runs_table(runs) -> "object":
 
 def seed_summary(table) -> "object":
     """Mean and std over seeds of ``runs_table``'s accuracies, one row per model (``n`` = number of seeds);
-    std is the sample std (ddof=1), NaN for a single seed."""
+    std is the sample std (ddof=1), NaN for a single seed. ``test TTA``: whether the model's test numbers average
+    translated copies (True / False, "mixed" where its seeds differ), so models are compared like for like."""
     from charclf.eval.seeds import seed_stats
 
     stats = seed_stats(table, val="best val acc", test="test acc", seed=None)
     grouped = table.groupby("model")
     out = stats.rename(columns={"val_mean": "val acc mean", "val_std": "val acc std", "test_mean": "test acc mean",
                                 "test_std": "test acc std"})
+    out["test TTA"] = grouped["test TTA"].agg(lambda v: bool(v.iloc[0]) if v.nunique() == 1 else "mixed")
     out["params"] = grouped["params"].first()
     out["train time mean (s)"] = grouped["train time (s)"].mean()
     return out.sort_values("val acc mean", ascending=False)

@@ -67,6 +67,10 @@ def bench_dir() -> Path:
     return outputs_dir() / "bench"
 
 
+# Beside a race's JSON: every earlier session of that race, kept by `charclf race --overwrite` and read by the goals.
+RACE_HISTORY_DIR = "history"
+
+
 def model_hub_dir() -> Path:
     """The published models: ``$CHARCLF_MODEL_HUB`` > ``<repo>/model_hub`` > ``./model_hub``."""
     return _env_or(MODEL_HUB_ENV, REPO_ROOT / "model_hub", Path.cwd() / "model_hub")

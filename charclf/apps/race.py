@@ -89,7 +89,7 @@ def keep_earlier_race(out: Path, log=print) -> Path | None:
     from charclf.errors import CharclfError
     from charclf.fileio import atomic_write_bytes, kept_aside_path
     from charclf.provenance import read_json
-    from charclf.study.goals import RACE_HISTORY_DIR
+    from charclf.paths import RACE_HISTORY_DIR
 
     out = Path(out)
     if not out.is_file():
@@ -122,7 +122,7 @@ def run(args) -> int:
     refuse_to_replace(out, overwrite=args.overwrite)  # an hour of racing is not replaced by accident
     if out.exists():  # --overwrite: the earlier session is kept in history/ (keep_earlier_race), checked writable now
         from charclf.fileio import check_writable
-        from charclf.study.goals import RACE_HISTORY_DIR
+        from charclf.paths import RACE_HISTORY_DIR
 
         check_writable(out.parent / RACE_HISTORY_DIR, "the race history folder")
     seeds = int_list(args.seeds, "seeds", MAX_SEED)

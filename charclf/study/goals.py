@@ -15,6 +15,9 @@ import pandas as pd
 
 # The rule a goal is judged by lives with the other seed statistics (the real-world goals use it too).
 from charclf.eval.seeds import GOAL_SEEDS, verdict  # noqa: F401
+# Earlier sessions of a race: ``charclf race --overwrite`` copies the JSON it replaces into this folder beside it
+# (``<name>-<its created_utc>.json``), and the race's goals read them all (:func:`race_history`).
+from charclf.paths import RACE_HISTORY_DIR
 
 
 @dataclass(frozen=True)
@@ -350,9 +353,6 @@ def race_facts(race: dict) -> str:
     return "\n".join(lines)
 
 
-# Earlier sessions of a race: ``charclf race --overwrite`` moves the JSON it replaces into this folder beside it
-# (``<name>-<its created_utc>.json``), and the race's goals read them all (:func:`race_history`).
-RACE_HISTORY_DIR = "history"
 NOT_REPRODUCED = "not reproduced"  # met in one recorded session of a race, missed in another
 
 

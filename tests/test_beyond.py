@@ -418,7 +418,8 @@ def test_the_avx2_race_goal_counts_only_an_avx2_float32_race():
 
 
 def test_a_race_ratio_is_judged_against_the_spread_of_its_seed_by_seed_ratios():
-    from charclf.study.goals import race_goals, ratio_std
+    from charclf.study.goals import race_goals
+    from charclf.study.race_sessions import ratio_std
 
     race = {"target": 0.86, "seeds": [3, 4, 5], "search_seeds": [0, 1, 2], "ratio_fast": 10.5,
             "summary": {"usual": {"seconds_to_target": [300.0, 400.0, 350.0], "seeds": [3, 4, 5], "reached": 3},

@@ -8,7 +8,7 @@ import statistics
 
 import pytest
 
-from charclf.study import goals
+from charclf.study import goals, race_sessions
 
 
 def race(created, usual_s, fast_s, seeds, *, usual_rate=2000.0, fast_rate=8000.0, search=None, host=40266231,
@@ -41,7 +41,7 @@ EARLIER = race("2026-12-02T18:02:16+00:00", [260.0, 303.0, 287.0], [31.0, 44.0, 
 
 def test_the_ratio_and_its_std_come_from_the_same_per_seed_ratios():
     per_seed = [380 / 36, 420 / 34, 500 / 34]
-    value, std = goals.ratio_stats(LATEST, "ratio_fast")
+    value, std = race_sessions.ratio_stats(LATEST, "ratio_fast")
     assert value == pytest.approx(statistics.fmean(per_seed)) and std == pytest.approx(statistics.stdev(per_seed))
     assert value != pytest.approx(LATEST["ratio_fast"])  # not the ratio of the mean seconds
     row = goals.race_goals(LATEST, history=[]).iloc[1]
@@ -49,17 +49,17 @@ def test_the_ratio_and_its_std_come_from_the_same_per_seed_ratios():
     # Without per-seed seconds (older or hand-made JSONs) the JSON's own ratio stands, with no std.
     bare = {**LATEST, "summary": {k: {kk: vv for kk, vv in v.items() if kk != "seconds_to_target"}
                                   for k, v in LATEST["summary"].items()}}
-    assert goals.ratio_stats(bare, "ratio_fast") == (LATEST["ratio_fast"], None)
+    assert race_sessions.ratio_stats(bare, "ratio_fast") == (LATEST["ratio_fast"], None)
 
 
 def test_sessions_of_one_race_are_the_same_host_target_and_configs_but_the_seed():
-    assert goals.same_race(LATEST, EARLIER)  # configs differ only in their seed
-    assert not goals.same_race(LATEST, {**EARLIER, "machine": {"hostname_hash": 1, "torch_threads": 2}})
-    assert not goals.same_race(LATEST, {**EARLIER, "fast_config": {"model": "minivision_v3_s2d", "epochs": 6}})
-    assert not goals.same_race(LATEST, {**EARLIER, "target": 0.87})
+    assert race_sessions.same_race(LATEST, EARLIER)  # configs differ only in their seed
+    assert not race_sessions.same_race(LATEST, {**EARLIER, "machine": {"hostname_hash": 1, "torch_threads": 2}})
+    assert not race_sessions.same_race(LATEST, {**EARLIER, "fast_config": {"model": "minivision_v3_s2d", "epochs": 6}})
+    assert not race_sessions.same_race(LATEST, {**EARLIER, "target": 0.87})
     capped = {**EARLIER, "machine": {**EARLIER["machine"], "isa_limits": {"ONEDNN_MAX_CPU_ISA": "AVX2"}}}
-    assert not goals.same_race(LATEST, capped)  # the AVX2-only race is another race
-    assert not goals.same_race({"summary": {}}, {"summary": {}})  # nothing recorded to compare by
+    assert not race_sessions.same_race(LATEST, capped)  # the AVX2-only race is another race
+    assert not race_sessions.same_race({"summary": {}}, {"summary": {}})  # nothing recorded to compare by
 
 
 def test_a_goal_met_in_one_session_and_missed_in_another_is_not_reproduced():
@@ -67,8 +67,8 @@ def test_a_goal_met_in_one_session_and_missed_in_another_is_not_reproduced():
     assert latest_only["met"] and latest_only["verdict"] == "met"
     row = goals.race_goals(LATEST, history=[EARLIER]).iloc[1]
     words = row["verdict"]
-    assert not row["met"] and words.startswith(goals.NOT_REPRODUCED + ": met")
-    early, _ = goals.ratio_stats(EARLIER, "ratio_fast")
+    assert not row["met"] and words.startswith(race_sessions.NOT_REPRODUCED + ": met")
+    early, _ = race_sessions.ratio_stats(EARLIER, "ratio_fast")
     assert "in the latest session (2026-12-07 03:41 UTC" in words and "seeds 3–5" in words
     assert f"the 2026-12-02 18:02 UTC session measured {early:.2f}×" in words
     assert "seeds 0–2, which chose the recipe: in-sample" in words  # the earlier session's seeds, as recorded
@@ -88,9 +88,9 @@ def test_the_history_folder_is_read_for_sessions_of_the_same_race(tmp_path):
     (folder / "other-host.json").write_text(json.dumps({**EARLIER, "created_utc": "2026-11-01T00:00:00+00:00",
                                                          "machine": {"hostname_hash": 7, "torch_threads": 2}}))
     (folder / "notes.json").write_text("not json")
-    found = goals.race_history(LATEST, folder)
+    found = race_sessions.race_history(LATEST, folder)
     assert [h["history_path"] for h in found] == ["bench-cpu-time-to-accuracy-2026-12-02T180216+0000.json"]
-    assert goals.race_history(LATEST, tmp_path / "missing") == []
+    assert race_sessions.race_history(LATEST, tmp_path / "missing") == []
 
 
 def test_the_committed_history_holds_the_earlier_session_byte_for_byte():
@@ -107,9 +107,9 @@ def test_the_committed_history_holds_the_earlier_session_byte_for_byte():
     assert earlier["created_utc"] == "2026-12-02T18:02:16+00:00" and earlier["seeds"] == [0, 1, 2]
     assert earlier["git_sha"].startswith("3d4ce51")
     latest = json.loads(current.read_text())
-    assert goals.same_race(latest, earlier)
-    ratio = goals.race_goals(latest, history=goals.race_history(latest, kept.parent)).iloc[1]
-    assert not (ratio["met"] and goals.ratio_stats(earlier, "ratio_fast")[0] < goals.RACE_GOAL_RATIO)
+    assert race_sessions.same_race(latest, earlier)
+    ratio = goals.race_goals(latest, history=race_sessions.race_history(latest, kept.parent)).iloc[1]
+    assert not (ratio["met"] and race_sessions.ratio_stats(earlier, "ratio_fast")[0] < goals.RACE_GOAL_RATIO)
 
 
 def test_the_readme_row_shows_both_entrants_images_per_s_and_every_session(tmp_path):
@@ -121,7 +121,7 @@ def test_the_readme_row_shows_both_entrants_images_per_s_and_every_session(tmp_p
     (current.parent / "history" / "bench-cpu-time-to-accuracy-2026-12-02T180216+0000.json").write_text(
         json.dumps(EARLIER))
     seconds_row, ratio_row = race_rows(tmp_path)
-    value, std = goals.ratio_stats(LATEST, "ratio_fast")
+    value, std = race_sessions.ratio_stats(LATEST, "ratio_fast")
     assert f"**{value:.2f}× ± {std:.2f}**" in ratio_row["result"]
     assert "at 1,366 images/s" in ratio_row["result"] and "at 8,049 images/s" in ratio_row["result"]
     assert "2026-12-02 18:02 UTC: " in ratio_row["result"] and "2026-12-07 03:41 UTC: " in ratio_row["result"]
@@ -143,6 +143,6 @@ def test_race_overwrite_keeps_the_replaced_json_in_history_byte_for_byte(tmp_pat
     assert kept.read_bytes() == raw and out.read_bytes() == raw  # a copy: the file stays until replaced
     again = keep_earlier_race(out, log=lambda line: None)  # the same session twice: never over the first copy
     assert again != kept and again.read_bytes() == raw
-    assert goals.race_history(LATEST, kept.parent)[0]["created_utc"] == EARLIER["created_utc"]
+    assert race_sessions.race_history(LATEST, kept.parent)[0]["created_utc"] == EARLIER["created_utc"]
     out.write_text("not json")  # someone else's file: kept all the same, stamped by its file time
     assert keep_earlier_race(out, log=lambda line: None).read_text() == "not json"

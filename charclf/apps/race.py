@@ -82,7 +82,7 @@ def keep_earlier_race(out: Path, log=print) -> Path | None:
     """Copy an existing race JSON at ``out``, its bytes unchanged, into ``history/`` beside it as
     ``<name>-<its created_utc, else its file time>.json`` (never over another: ``kept_aside_path``), before a new
     session replaces it: every session of a race stays on record, and its goals read them all
-    (``charclf.study.goals.race_history``). Returns the copy's path (None when there was nothing to keep)."""
+    (``charclf.study.race_sessions.race_history``). Returns the copy's path (None when there was nothing to keep)."""
     import re
     import time
 

@@ -304,7 +304,9 @@ def failure_gallery(errors: list[dict], entries_by_key: dict, root: Path, path: 
 
 
 def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    from charclf.data.download import file_digest
+
+    return file_digest(path, "sha256")
 
 
 def package_sha256(folder: Path) -> str:

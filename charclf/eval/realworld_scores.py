@@ -29,23 +29,13 @@ def read_artifact(path: Path) -> dict:
     return read_json(path, f"score the model again with `charclf evaluate-images --out {path}`")
 
 
-def weights_sha256(path: Path) -> str:
-    """The sha256 of a model's weights file, read in chunks (the hash ``model_weights_sha256`` records)."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def describes_current_weights(artifact: dict, repo_root: Path | None = None) -> bool:
     """Whether ``artifact`` (an ``evaluate-images`` result) scored the weights now at its model path: the sha256 of
     ``<repo_root>/<provenance.model>/model.safetensors`` equals its ``provenance.model_weights_sha256``. An
     artifact is read by its path (``model_hub-default.json``), but ``charclf publish --write`` may have put another
     model into that folder since: its numbers then belong to weights that are no longer there. False too when the
     artifact names no model or no hash, or the weights file is gone: nothing ties its numbers to these weights."""
+    from charclf.data.download import file_digest
     from charclf.provenance import REPO_ROOT
 
     prov = artifact.get("provenance") if isinstance(artifact, dict) else None
@@ -54,7 +44,7 @@ def describes_current_weights(artifact: dict, repo_root: Path | None = None) -> 
         return False
     weights = (repo_root or REPO_ROOT) / str(model) / "model.safetensors"
     try:
-        return weights_sha256(weights) == recorded
+        return file_digest(weights, "sha256") == recorded
     except OSError:  # no weights file (a checkout without model_hub/, or it was removed)
         return False
 

@@ -163,19 +163,19 @@ def findings_rows(repo: str | Path | None = None, *, prefix: str = "") -> list[d
 def race_rows(repo: Path, *, prefix: str = "") -> list[dict]:
     """The time-to-accuracy race: our fastest entrant's seconds and the best ratio over the earlier pipeline
     (the mean ± std of its seed-by-seed ratios, with each entrant's images/s), judged over every recorded session
-    of the same race (the JSON, and those kept in its ``history/`` folder: ``charclf.study.goals.race_history``)."""
-    from charclf.study import goals as study_goals
+    of the same race (the JSON, and those kept in its ``history/`` folder: ``charclf.study.race_sessions.race_history``)."""
+    from charclf.study import goals as study_goals, race_sessions
 
     path = repo / RACE_JSON
     if not path.is_file():
         return []
     race = json.loads(path.read_text())
-    history = study_goals.race_history(race, path.parent / study_goals.RACE_HISTORY_DIR)
+    history = race_sessions.race_history(race, path.parent / race_sessions.RACE_HISTORY_DIR)
     goals = study_goals.race_goals(race, history=history)
     summary = race["summary"]
     artifacts = " · ".join([_link(path.name, RACE_JSON, prefix)] + [
         _link(f"history: {h['history_path']}", f"{Path(RACE_JSON).parent.as_posix()}/"
-              f"{study_goals.RACE_HISTORY_DIR}/{h['history_path']}", prefix) for h in history])
+              f"{race_sessions.RACE_HISTORY_DIR}/{h['history_path']}", prefix) for h in history])
 
     def images(s: dict) -> str:
         rate = s.get("images_per_s_mean")
@@ -189,12 +189,12 @@ def race_rows(repo: Path, *, prefix: str = "") -> list[dict]:
     for goal, g in goals.iterrows():
         if g["candidate"] is None or pd.isna(g["value"]):
             continue
-        own_words = g["verdict"].startswith(("not met: timed", study_goals.NOT_REPRODUCED))
+        own_words = g["verdict"].startswith(("not met: timed", race_sessions.NOT_REPRODUCED))
         if g["target"] == study_goals.RACE_GOAL_S:
             s = summary[g["candidate"]]
             recipe = race.get("fast_recipe") if g["candidate"] == "charclf_fast" else g["candidate"]
             result = (f"`{recipe}`: **{s['seconds_to_target_mean']:.1f} ± {s['seconds_to_target_std']:.1f} s** "
-                      f"of training to {race['target']:.1%} val ({study_goals.seeds_words(s['seeds'])}; "
+                      f"of training to {race['target']:.1%} val ({race_sessions.seeds_words(s['seeds'])}; "
                       f"test then {s['test_acc_mean']:.2%}){sessions(g)}")
             verdict = g["verdict"] if not g["met"] and own_words else goal_verdict(
                 s["seconds_to_target_mean"], study_goals.RACE_GOAL_S, s["seconds_to_target_std"], lower_is_better=True,
@@ -202,15 +202,15 @@ def race_rows(repo: Path, *, prefix: str = "") -> list[dict]:
             precision = f"{s.get('precision', '?')} (train)"
         else:
             usual = summary.get("usual", {})
-            fast = summary.get(study_goals.RATIO_ENTRANT.get(g["candidate"], ""), {})
-            pipeline_mean, pipeline_std = (study_goals.ratio_stats(race, "ratio_pipeline")
+            fast = summary.get(race_sessions.RATIO_ENTRANT.get(g["candidate"], ""), {})
+            pipeline_mean, pipeline_std = (race_sessions.ratio_stats(race, "ratio_pipeline")
                                            if race.get("ratio_pipeline") is not None else (None, None))
             ours = (f"our recipe `{race.get('fast_recipe')}`, its model and our pipeline together"
                     if g["candidate"] == "ratio_fast" else
                     "the same recipe through our pipeline, in bf16 where native, resampled bilinear")
             spread = "" if g.get("std") is None or pd.isna(g.get("std")) else f" ± {g['std']:.2f}"
             result = (f"`{g['candidate']}` = **{g['value']:.2f}×{spread}** (mean ± std of the per-seed ratios, "
-                      f"{study_goals.seeds_words(race.get('seeds'))}): the earlier works' recipe and pipeline "
+                      f"{race_sessions.seeds_words(race.get('seeds'))}): the earlier works' recipe and pipeline "
                       f"{mean_pm_std(usual.get('seconds_to_target_mean'), usual.get('seconds_to_target_std'), '.1f')} s"
                       f"{images(usual)}; {ours} "
                       f"{mean_pm_std(fast.get('seconds_to_target_mean'), fast.get('seconds_to_target_std'), '.1f')} s"
@@ -234,17 +234,17 @@ def race_rows(repo: Path, *, prefix: str = "") -> list[dict]:
 
 def avx2_race_rows(repo: Path, *, prefix: str = "") -> list[dict]:
     """The race on an AVX2-only CPU (float32), when its JSON exists: ratio_fast against its goal."""
-    from charclf.study import goals as study_goals
+    from charclf.study import goals as study_goals, race_sessions
 
     path = repo / AVX2_RACE_JSON
     if not path.is_file():
         return []
     race = json.loads(path.read_text())
-    history = study_goals.race_history(race, path.parent / study_goals.RACE_HISTORY_DIR)
+    history = race_sessions.race_history(race, path.parent / race_sessions.RACE_HISTORY_DIR)
     g = study_goals.avx2_race_goal(race, history=history).iloc[0]
     if pd.isna(g["value"]):
         return []
-    verdict = g["verdict"] if not g["met"] and g["verdict"].startswith(("not met:", study_goals.NOT_REPRODUCED)) \
+    verdict = g["verdict"] if not g["met"] and g["verdict"].startswith(("not met:", race_sessions.NOT_REPRODUCED)) \
         else goal_verdict(g["value"], study_goals.AVX2_RACE_GOAL_RATIO, g.get("std"), unit="×", scale=1.0)
     spread = "" if g.get("std") is None or pd.isna(g.get("std")) else f" ± {g['std']:.2f}"
 
@@ -253,7 +253,7 @@ def avx2_race_rows(repo: Path, *, prefix: str = "") -> list[dict]:
         return "" if rate is None else f" at {rate:,.0f} images/s"
     return [{"finding": "time-to-accuracy race on an AVX2-only CPU (kernels capped to AVX2, float32)",
              "result": f"`ratio_fast` = **{g['value']:.2f}×{spread}** (mean ± std of the per-seed ratios, "
-                       f"{study_goals.seeds_words(race.get('seeds'))}): the earlier works' pipeline "
+                       f"{race_sessions.seeds_words(race.get('seeds'))}): the earlier works' pipeline "
                        f"{g['usual s (mean ± std)']} s{images('usual')}; `{race.get('fast_recipe')}` "
                        f"{g['charclf_fast s (mean ± std)']} s{images('charclf_fast')}"
                        + ("" if pd.isna(g.get("sessions")) else
@@ -262,7 +262,7 @@ def avx2_race_rows(repo: Path, *, prefix: str = "") -> list[dict]:
              "notebook": _link("11", NOTEBOOKS["11"], prefix),
              "artifact": " · ".join([_link(path.name, AVX2_RACE_JSON, prefix)] + [
                  _link(f"history: {h['history_path']}", f"{Path(AVX2_RACE_JSON).parent.as_posix()}/"
-                       f"{study_goals.RACE_HISTORY_DIR}/{h['history_path']}", prefix) for h in history])}]
+                       f"{race_sessions.RACE_HISTORY_DIR}/{h['history_path']}", prefix) for h in history])}]
 
 
 def mnist_result_dirs(root: Path) -> list[tuple[Path, str | None, int]]:

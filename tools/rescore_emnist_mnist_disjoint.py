@@ -13,7 +13,8 @@ parts the source model trained on (and chose its weights on), so a transfer run'
 ``transfer_to_mnist`` under the given folders this adds, and changes nothing recorded:
 
 * top level ``emnist_mnist_disjoint_test``: the rule, the source's data, ``n_total``, ``n_dropped`` (per part),
-  ``n`` scored, the rows that could not be scored and why, and which tool scored them (git sha, time);
+  ``n`` scored, the rows that could not be scored and why, and which tool pass scored which rows (git sha, time;
+  a list once a later pass scores rows whose weights were restored);
 * per row ``emnist_mnist_disjoint_test_acc``: the accuracy of the row's model folder (``run_dir``) on that set,
   with the row's TTA setting — for rows whose folder kept its weights (``model.safetensors``) only.
 
@@ -76,7 +77,7 @@ def rescore(path: Path, data_dir=None, *, cache: dict | None = None) -> tuple[di
     if disjoint is None:
         raise DataError(path, facts["note"], "put the source's data into the data dir")
     full, lines = cache["__full__"], []
-    rows, not_scored = [], {}
+    rows, not_scored, newly_scored = [], {}, []
     for row in results["runs"]:
         row = dict(row)
         run_dir, name = _repo_path(row["run_dir"]), row["run"]
@@ -102,6 +103,8 @@ def rescore(path: Path, data_dir=None, *, cache: dict | None = None) -> tuple[di
                             "find out why they differ (another data dir? other weights?) before changing either")
         lines.append(f"  {name}: whole set {whole:.4f} (as recorded, n={len(full):,}), disjoint {acc:.4f} "
                      f"(n={len(disjoint):,})" + (" (already recorded)" if DISJOINT_COLUMN in row else ""))
+        if row.get(DISJOINT_COLUMN) is None:
+            newly_scored.append(name)
         row[DISJOINT_COLUMN] = acc
         rows.append(row)
     old = results.get(DISJOINT_KEY)
@@ -112,12 +115,17 @@ def rescore(path: Path, data_dir=None, *, cache: dict | None = None) -> tuple[di
                               f"(n {old.get('n')} vs {facts['n']}, dropped {old.get('n_dropped')} vs "
                               f"{facts['n_dropped']}); the recorded facts are kept",
                         "rescore with the data dir the runs were made with")
-    new_facts = dict(old) if isinstance(old, dict) else {
-        **facts, "rows_not_scored": not_scored,
-        "scored_by": {"tool": "tools/rescore_emnist_mnist_disjoint.py (no retraining)", "git_sha": git_sha(),
-                      "created_utc": _now()}}
+    this_pass = {"tool": "tools/rescore_emnist_mnist_disjoint.py (no retraining)", "git_sha": git_sha(),
+                 "created_utc": _now(), "rows": newly_scored}
+    new_facts = dict(old) if isinstance(old, dict) else {**facts, "rows_not_scored": not_scored,
+                                                          "scored_by": this_pass}
     if isinstance(old, dict) and not_scored != old.get("rows_not_scored", not_scored):
         new_facts["rows_not_scored"] = not_scored  # a row scored since (weights restored): no longer listed
+    if isinstance(old, dict) and newly_scored:
+        # A later pass that scores rows is recorded beside the first, which is kept (what scored which row).
+        earlier = old.get("scored_by")
+        new_facts["scored_by"] = [*(earlier if isinstance(earlier, list) else [earlier] if earlier else []),
+                                  this_pass]
     return {**results, "runs": rows, DISJOINT_KEY: new_facts}, lines
 
 

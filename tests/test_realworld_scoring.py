@@ -87,6 +87,11 @@ def test_evaluate_known_answers_through_the_real_preprocessing(tiny_set):
     assert metrics["capture"]["tablet"] == {"n": 2, "top1": 0.5, "top5": 1.0, "merged_top1": 0.5}
     assert metrics["kind"]["lower"]["merged_top1"] == 0.5  # o right once merged, x wrong
     assert metrics["synthetic"]["shadowed"]["n"] == 2 and metrics["synthetic_base"]["n"] == 2
+    parts = metrics["parts"]  # every image counts in exactly one part, its synthetic copies in the same one
+    assert sum(parts[p]["overall"]["n"] for p in ("dev", "heldout")) == 6
+    assert sum(parts[p]["synthetic"]["ruled"]["n"] for p in ("dev", "heldout")) == 2
+    for e in entries:
+        assert parts[e["part"]]["overall"]["n"] >= 1
     blank = next(e for e in entries if e["id"] == "s-5")
     assert blank["top"] == [] and "blank image" in blank["error"]
     crop = next(e for e in entries if e["id"] == "s-4" and e["variant"] == "original")

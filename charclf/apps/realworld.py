@@ -4,9 +4,10 @@ Every image goes through the package's own path for a user's file — ``charclf.
 ``preprocess_image``) and ``charclf.apps.predict.predict_arrays`` — so the numbers measure what ``charclf
 predict`` does, preprocessing included. Reported: top-1, top-5 and merged top-1 (the 15 letters whose cases look
 alike, c i j k l m o p s u v w x y z, folded as EMNIST ByMerge does, via ``charclf.data.merge``), overall and by
-source, capture type and digit/upper/lower, plus every error. Two synthetic slices test capture conditions the
-sources lack: the tablet drawings under a left-to-right shadow, and on light-blue ruled lines. They are scored
-apart and never mixed into the overall numbers.
+source, capture type and digit/upper/lower, for the whole set and for each of its two parts (dev, where
+choices are made, and heldout: ``charclf.data.realworld_parts``), plus every error. Two synthetic slices test
+capture conditions the sources lack: the tablet drawings under a left-to-right shadow, and on light-blue ruled
+lines. They are scored apart and never mixed into the overall numbers.
 
 The JSON artifact (with provenance: git SHA, model, preprocessing source hash, manifest hash) and a failure
 gallery PNG go to ``outputs/realworld/``.
@@ -28,6 +29,7 @@ from PIL import Image
 
 from charclf.class_prior import PRIOR_WORDS, recorded_prior
 from charclf.data.realworld import MANIFEST_DIR
+from charclf.data.realworld_parts import PARTS, part_of
 from charclf.errors import CharclfError, DataError
 from charclf.fileio import atomic_path, atomic_write_text
 
@@ -200,6 +202,7 @@ def evaluate(model, rows, root: Path, *, variants=VARIANTS, workers: int = 1,
     for it in items:
         r = it["row"]
         entries.append({"id": r.id, "source": r.source, "capture": r.capture, "kind": r.kind, "label": r.label,
+                        "part": part_of(r.source, r.path),
                         "variant": it["variant"], "path": r.path, "crop": list(r.crop) if r.crop else None,
                         "top": [(c, round(p, 4)) for c, p in it.get("top", [])], "error": it.get("error"),
                         "x": it["x"]})
@@ -209,8 +212,17 @@ def evaluate(model, rows, root: Path, *, variants=VARIANTS, workers: int = 1,
                "synthetic": {v: score([e for e in entries if e["variant"] == v], merge) for v in variants},
                "synthetic_base": score([e for e in originals if e["capture"] == SYNTHETIC_FROM], merge),
                "preprocess_failures": sum(e["error"] is not None for e in originals),
-               "wrong_confidence": wrong_confidence(originals)}
+               "wrong_confidence": wrong_confidence(originals),
+               "parts": {part: part_metrics([e for e in entries if e["part"] == part], merge, variants)
+                         for part in PARTS}}
     return metrics, entries
+
+
+def part_metrics(entries: list[dict], merge: dict[str, str], variants=VARIANTS) -> dict:
+    """One part's (``charclf.data.realworld_parts``) overall, slices and synthetic copies (of its own drawings)."""
+    originals = [e for e in entries if e["variant"] == "original"]
+    return {"overall": score(originals, merge), **slices(originals, merge),
+            "synthetic": {v: score([e for e in entries if e["variant"] == v], merge) for v in variants}}
 
 
 def error_list(entries: list[dict], merge: dict[str, str]) -> list[dict]:
@@ -219,7 +231,7 @@ def error_list(entries: list[dict], merge: dict[str, str]) -> list[dict]:
         if e["top"] and e["top"][0][0] == e["label"]:
             continue
         pred = e["top"][0][0] if e["top"] else None
-        out.append({k: e[k] for k in ("id", "variant", "source", "capture", "kind", "label", "path", "crop")}
+        out.append({k: e[k] for k in ("id", "variant", "source", "capture", "kind", "part", "label", "path", "crop")}
                    | {"pred": pred, "conf": e["top"][0][1] if e["top"] else None,
                       "merged_ok": pred is not None and merge.get(pred) == merge.get(e["label"]),
                       "top5": e["top"], "error": e["error"]})
@@ -425,6 +437,7 @@ def format_summary(artifact: dict) -> str:
         out += [line(f"{key}={name}", s) for name, s in m[key].items()]
     out.append(line(f"{SYNTHETIC_FROM} (clean)", m["synthetic_base"]))
     out += [line(f"synthetic={v}", s) for v, s in m["synthetic"].items()]
+    out += [line(f"part={part}", s["overall"]) for part, s in (m.get("parts") or {}).items()]
     wc = m.get("wrong_confidence") or {}
     if wc.get("n_wrong"):
         out.append(f"  wrong answers: {wc['n_wrong']}, median confidence {wc['median']:.2f}, "

@@ -64,6 +64,24 @@ def read_current_artifact(path: Path, repo_root: Path | None = None) -> dict:
     return artifact
 
 
+def part_verdict(whole: float | None, held: float | None, n_held: int | None, target: float) -> dict:
+    """``met`` and ``verdict`` of a real-world goal: judged on the held-out part where the artifact has one (its
+    binomial standard error stands in for the std a goal with seeds has), else on the whole set, in-sample."""
+    from charclf.eval.seeds import GOAL_SEEDS, verdict
+
+    if held is not None and n_held:
+        se = (held * (1 - held) / n_held) ** 0.5
+        margin, words = verdict(held, target, se, seeds=GOAL_SEEDS)  # no seeds: the s.e. is its spread
+        return {"met": bool(held >= target),
+                "verdict": f"{words} on the held-out part ({100 * margin:+.1f} points, n={n_held}, 1 s.e. "
+                           f"{100 * se:.1f}; one set, no seeds)"}
+    if whole is None:
+        return {"met": None, "verdict": None}
+    # An artifact from before the split: in-sample, since the preprocessing was developed on this same set.
+    return {"met": bool(whole >= target), "verdict": ("met" if whole >= target else "not met")
+            + " (one set, no std; in-sample: the preprocessing was developed on it)"}
+
+
 def dig(tree: dict, keys: tuple):
     """``tree[keys[0]][keys[1]]...``, or None where a key is absent (an older artifact lacks a slice)."""
     for key in keys:

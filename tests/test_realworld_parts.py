@@ -1,0 +1,47 @@
+"""The real-world set's dev and held-out parts: what shares a hand or a photo stays in one part, each source is
+halved by groups, and the goals are judged on the held-out part."""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+from charclf.data.realworld import read_manifest
+from charclf.data.realworld_parts import PARTS, part_of, split_group
+from charclf.eval.realworld_scores import part_verdict
+
+
+def test_a_writer_or_a_photo_never_spans_both_parts():
+    parts = defaultdict(set)
+    for row in read_manifest():
+        parts[(row.source, split_group(row.source, row.path))].add(part_of(row.source, row.path))
+    assert all(len(p) == 1 for p in parts.values())
+    cards = {g for s, g in parts if s == "photo_cards"}
+    assert len(cards) == 6  # the six photographed cards, each one group of 15 cells
+    assert split_group("tablet_chars74k", "Img/img011-028.png") == split_group("tablet_chars74k", "Img/img062-028.png")
+
+
+def test_each_source_is_halved_by_groups_and_every_kind_is_in_both_parts():
+    groups = defaultdict(Counter)
+    seen = set()
+    for row in read_manifest():
+        key = (row.source, split_group(row.source, row.path))
+        if key not in seen:
+            seen.add(key)
+            groups[row.source][part_of(row.source, row.path)] += 1
+    assert all(abs(c["dev"] - c["heldout"]) <= 1 for c in groups.values())
+    kinds = Counter((row.kind, part_of(row.source, row.path)) for row in read_manifest())
+    assert all(kinds[(k, p)] >= 50 for k in ("digit", "upper", "lower") for p in PARTS)
+
+
+def test_a_row_outside_the_package_manifest_gets_a_stable_part():
+    first = part_of("my_source", "scans/a.png")
+    assert first in PARTS and all(part_of("my_source", "scans/a.png") == first for _ in range(3))
+    assert {part_of("my_source", f"scans/{i}.png") for i in range(20)} == set(PARTS)
+
+
+def test_goals_are_judged_on_the_held_out_part_with_its_standard_error():
+    held = part_verdict(0.95, 0.80, 400, 0.88)  # the whole set would pass; the held-out part decides
+    assert held["met"] is False and held["verdict"].startswith("not met on the held-out part (-8.0 points, n=400")
+    close = part_verdict(0.90, 0.875, 400, 0.88)  # 0.5 points short, 1 s.e. 1.7
+    assert close["verdict"].startswith("not met, within noise on the held-out part")
+    old = part_verdict(0.90, None, None, 0.88)  # an artifact from before the split
+    assert old["met"] is True and "in-sample" in old["verdict"]

@@ -17,6 +17,8 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+
 from charclf.class_prior import recorded_prior
 # notebook 10 reads these here:
 from charclf.eval.realworld_scores import GOALS, dig, part_verdict, read_artifact, read_current_artifact  # noqa: F401
@@ -446,3 +448,67 @@ def as_percent(table, keep=("n", "preprocess_failures")):
             out[col] = [("–" if v is None or v != v else f"{v:+.1%}" if col.startswith("Δ") else f"{v:.1%}")
                         if not isinstance(v, (bool, str)) else v for v in out[col]]
     return out
+
+
+# -- methods tried on the dev part (tools/realworld_dev_methods.py) ---------------------------------------------
+def dev_methods_table(artifact: dict):
+    """One row per arm and way of answering (plain, TTA, the seeds' average): merged top-1 (mean ± std over
+    seeds), lower case merged, top-1, and the change of merged top-1 against what ships (the shipped recipe as
+    ``charclf predict`` answers), paired seed by seed where both arms have the seeds (else against its mean)."""
+    import pandas as pd
+
+    from charclf.eval.seeds import mean_pm_std
+
+    arms, shipped = artifact["arms"], artifact["arms"][artifact["shipped"]]
+    base = [s["plain"]["merged_top1"] for s in shipped["seeds"]]
+    rows = []
+    for arm, entry in arms.items():
+        for mode, words in (("plain", "as predict answers"), ("tta", "TTA")):
+            m = entry[mode]
+            mine = [s[mode]["merged_top1"] for s in entry["seeds"]]
+            paired = len(mine) == len(base) > 1
+            deltas = [a - b for a, b in zip(mine, base)] if paired else [v - float(np.mean(base)) for v in mine]
+            rows.append({"arm": arm, "answer": words, "seeds": len(mine),
+                         "merged top-1": mean_pm_std(m["merged_top1"]["mean"], m["merged_top1"]["std"], ".1%"),
+                         "Δ merged vs shipped": _delta_text(deltas),  # points
+                         "lower merged": mean_pm_std(m["lower_merged_top1"]["mean"], m["lower_merged_top1"]["std"],
+                                                     ".1%"),
+                         "top-1": mean_pm_std(m["top1"]["mean"], m["top1"]["std"], ".1%"), "what": entry["what"]})
+        for mode, words in (("plain", "seed average"), ("tta", "seed average + TTA")):
+            avg = entry.get("seed_average", {}).get(mode)
+            if avg:
+                rows.append({"arm": arm, "answer": words, "seeds": len(entry["seeds"]),
+                             "merged top-1": f"{avg['merged_top1']:.1%}",
+                             "Δ merged vs shipped": f"{100 * (avg['merged_top1'] - float(np.mean(base))):+.1f}",
+                             "lower merged": f"{avg['lower_merged_top1']:.1%}", "top-1": f"{avg['top1']:.1%}",
+                             "what": entry["what"]})
+    return pd.DataFrame(rows).set_index(["arm", "answer"])
+
+
+def _delta_text(deltas: list[float]) -> str:
+    if len(deltas) > 1:
+        return f"{100 * np.mean(deltas):+.1f} ± {100 * np.std(deltas, ddof=1):.1f}"
+    return f"{100 * deltas[0]:+.1f}"
+
+
+def dev_methods_finding(artifact: dict) -> str:
+    """The best way of answering on the dev part against the shipped one, with the noise it has to beat: the
+    seeds' std of the paired change, and the binomial s.e. of one accuracy on this many images."""
+    n, shipped = artifact["n"], artifact["arms"][artifact["shipped"]]
+    base = shipped["plain"]["merged_top1"]["mean"]
+    se = (base * (1 - base) / n) ** 0.5
+    cands = [(entry[mode]["merged_top1"]["mean"], f"{arm} ({'TTA' if mode == 'tta' else 'as predict answers'})")
+             for arm, entry in artifact["arms"].items() for mode in ("plain", "tta")]
+    cands += [(entry["seed_average"][mode]["merged_top1"], f"{arm} ({'seed average' + (' + TTA' if mode == 'tta' else '')})")
+              for arm, entry in artifact["arms"].items() for mode in ("plain", "tta") if entry.get("seed_average")]
+    best, name = max(cands)
+    gap, target = best - base, dict((key, t) for key, _, _, t in GOALS)["merged_top1"]
+    words = "within one s.e. of one accuracy" if gap < se else "more than one s.e. of one accuracy"
+    if gap < se:
+        then = "no way tried beats the shipped one by more than that noise, so the shipped model stays"
+    else:  # a candidate: the held-out part and EMNIST val decide whether it ships
+        then = ("the candidate to score once on the held-out part, and on EMNIST val, before it may ship"
+                + ("" if best >= target else f"; it stays under the {target:.0%} goal on dev"))
+    return (f"on the dev part ({n} images), the shipped recipe reads {base:.1%} merged top-1 (1 s.e. "
+            f"{100 * se:.1f} points); the best way tried is {name} at {best:.1%} ({100 * gap:+.1f} points, {words}); "
+            + then)

@@ -1,0 +1,64 @@
+"""Methods tried on the real-world dev part (tools/realworld_dev_methods.py) and how notebook 10 reports them."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import realworld_dev_methods as tool  # noqa: E402
+
+from charclf.apps import realworld_report as rep  # noqa: E402
+from charclf.apps.realworld import merged_char  # noqa: E402
+from charclf.data.realworld import ManifestRow  # noqa: E402
+
+LABELS = [str(i) for i in range(10)] + [chr(c) for c in range(65, 91)] + [chr(c) for c in range(97, 123)]
+
+
+def _row(label):
+    return ManifestRow(id=label, source="s", label=label, capture="photo", path=f"{label}.png", url="http://x",
+                       sha256="0" * 64)
+
+
+def test_scores_count_case_merging_lower_case_and_refused_images_as_wrong():
+    rows = [_row("o"), _row("a"), _row("A"), _row("x")]
+    probs = np.zeros((4, len(LABELS)))
+    for i, answer in enumerate(["O", "a", "A", "x"]):
+        probs[i, LABELS.index(answer)] = 1
+    refused = np.array([False, False, False, True])  # the preprocessing refused x: wrong whatever the model says
+    got = tool.scores(probs, rows, refused, LABELS, merged_char(LABELS))
+    assert got == {"top1": 0.5, "merged_top1": 0.75, "lower_merged_top1": 2 / 3}
+
+
+def _arm(plain, tta, average=None):
+    seeds = [{"run": f"r{i}", "plain": {"top1": p, "merged_top1": p, "lower_merged_top1": p},
+              "tta": {"top1": t, "merged_top1": t, "lower_merged_top1": t}} for i, (p, t) in enumerate(zip(plain, tta))]
+    entry = {"what": "x", "seeds": seeds}
+    for mode, values in (("plain", plain), ("tta", tta)):
+        std = float(np.std(values, ddof=1)) if len(values) > 1 else None
+        entry[mode] = {k: {"mean": float(np.mean(values)), "std": std}
+                       for k in ("top1", "merged_top1", "lower_merged_top1")}
+    if average is not None:
+        entry["seed_average"] = {m: {"top1": a, "merged_top1": a, "lower_merged_top1": a}
+                                 for m, a in zip(("plain", "tta"), average)}
+    return entry
+
+
+def test_the_table_pairs_seeds_against_what_ships_and_the_finding_weighs_the_noise():
+    artifact = {"n": 400, "shipped": "base", "arms": {
+        "base": _arm([0.80, 0.79, 0.81], [0.81, 0.80, 0.82], (0.80, 0.81)),
+        "better": _arm([0.84, 0.83, 0.85], [0.84, 0.84, 0.85], (0.86, 0.85)),
+        "one": _arm([0.70], [0.71])}}
+    table = rep.dev_methods_table(artifact)
+    assert table.loc[("better", "as predict answers"), "Δ merged vs shipped"] == "+4.0 ± 0.0"  # paired per seed
+    assert table.loc[("base", "TTA"), "Δ merged vs shipped"] == "+1.0 ± 0.0"  # TTA against what ships (no TTA)
+    assert table.loc[("one", "as predict answers"), "Δ merged vs shipped"] == "-10.0"  # one seed: against the mean
+    assert table.loc[("better", "seed average"), "merged top-1"] == "86.0%"
+    line = rep.dev_methods_finding(artifact)
+    assert "better (seed average) at 86.0% (+6.0 points, more than one s.e." in line and "held-out" in line
+    artifact["arms"]["better"] = _arm([0.805] * 3, [0.80] * 3, (0.805, 0.80))
+    artifact["arms"]["base"]["seed_average"] = {"plain": dict.fromkeys(("top1", "merged_top1", "lower_merged_top1"),
+                                                                     0.80), "tta": dict.fromkeys(
+        ("top1", "merged_top1", "lower_merged_top1"), 0.80)}
+    assert "the shipped model stays" in rep.dev_methods_finding(artifact)  # +1.0 point < 1 s.e. (2.0)

@@ -44,6 +44,11 @@ def test_each_kept_build_with_a_test_score_is_one_read_of_test(tmp_path):
     lone.mkdir()
     build(lone, "results.json", "2026-12-07T13:55:44+00:00", (0.877, 0.8739), cv=(0.877, 0.8739))
     assert goals.ensemble_reads_words(goals.ensemble_test_reads(lone)) == "its test accuracy was read once"
+    # A damaged kept build still counts as a read of test (its numbers are lost, not the fact that test was read).
+    (lone / "results-2026-12-05T101010+0000.json").write_text('{"greedy": {"test_acc": 0.87')
+    damaged = goals.ensemble_test_reads(lone)
+    assert damaged["reads"] == 2 and damaged["unreadable"] == 1
+    assert "; 1 of them unreadable), not once" in goals.ensemble_reads_words(damaged)
 
 
 def test_the_ensemble_goal_row_says_how_often_test_was_read():

@@ -8,6 +8,7 @@ import statistics
 
 import pytest
 
+from charclf.errors import DataError
 from charclf.study import goals, race_sessions
 
 
@@ -87,10 +88,15 @@ def test_the_history_folder_is_read_for_sessions_of_the_same_race(tmp_path):
     (folder / "copy-of-latest.json").write_text(json.dumps(LATEST))  # the session itself: not another one
     (folder / "other-host.json").write_text(json.dumps({**EARLIER, "created_utc": "2026-11-01T00:00:00+00:00",
                                                          "machine": {"hostname_hash": 7, "torch_threads": 2}}))
-    (folder / "notes.json").write_text("not json")
+    (folder / "notes.json").write_text("[1, 2]")  # valid JSON that is no race: not a session
     found = race_sessions.race_history(LATEST, folder)
     assert [h["history_path"] for h in found] == ["bench-cpu-time-to-accuracy-2026-12-02T180216+0000.json"]
     assert race_sessions.race_history(LATEST, tmp_path / "missing") == []
+    # A damaged JSON could be the session that decides a verdict: refused in one line naming it, not skipped.
+    (folder / "cut.json").write_text('{"created_utc": "2026-12-03')
+    with pytest.raises(DataError, match="cut.json") as err:
+        race_sessions.race_history(LATEST, folder)
+    assert "restore it from git" in str(err.value) and "\n" not in str(err.value)
 
 
 def test_the_committed_history_holds_the_earlier_session_byte_for_byte():

@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from charclf.class_prior import PRIOR_WORDS, recorded_prior
+from charclf.data.download import file_digest
 from charclf.data.realworld import MANIFEST_DIR
 from charclf.data.realworld_parts import PARTS, part_of
 from charclf.errors import CharclfError, DataError
@@ -315,12 +316,6 @@ def failure_gallery(errors: list[dict], entries_by_key: dict, root: Path, path: 
     return path
 
 
-def file_sha256(path: Path) -> str:
-    from charclf.data.download import file_digest
-
-    return file_digest(path, "sha256")
-
-
 def package_sha256(folder: Path) -> str:
     """One hash over every module of a package (imageprep is a package: its __init__ alone misses the steps)."""
     digest = hashlib.sha256()
@@ -336,13 +331,13 @@ def provenance(model_dir: Path, manifest: Path, root: Path, seconds: float, prio
 
     return run_metadata(
         model=repo_relative(model_dir),
-        model_weights_sha256=file_sha256(model_dir / "model.safetensors") if (model_dir / "model.safetensors").is_file()
+        model_weights_sha256=file_digest(weights, "sha256") if (weights := model_dir / "model.safetensors").is_file()
         else None,
         preprocessing={"module": "charclf.apps.imageprep",
                        "version": getattr(imageprep, "PREPROCESS_VERSION", None),
-                       "source_sha256": file_sha256(Path(imageprep.__file__)),
+                       "source_sha256": file_digest(Path(imageprep.__file__), "sha256"),
                        "package_sha256": package_sha256(Path(imageprep.__file__).parent)},
-        manifest=repo_relative(manifest), manifest_sha256=file_sha256(manifest), data_dir=repo_relative(root),
+        manifest=repo_relative(manifest), manifest_sha256=file_digest(manifest, "sha256"), data_dir=repo_relative(root),
         synthetic={"from": SYNTHETIC_FROM, "shadow_range": SHADOW_RANGE, "rule_colour": RULE_COLOUR,
                    "rule_spacing": RULE_SPACING, "rule_width": RULE_WIDTH},
         # predict_logits and the numpy path both score in float32, whatever precision trained the model

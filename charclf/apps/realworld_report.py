@@ -507,7 +507,8 @@ def dev_methods_finding(artifact: dict) -> str:
     if gap < se:
         then = "no way tried beats the shipped one by more than that noise, so the shipped model stays"
     else:  # a candidate: the held-out part and EMNIST val decide whether it ships
-        then = ("the candidate to score once on the held-out part, and on EMNIST val, before it may ship"
+        then = ("a candidate, which may ship only where it also holds on the held-out part and EMNIST val does not "
+                "fall (the rule of the capture comparison below)"
                 + ("" if best >= target else f"; it stays under the {target:.0%} goal on dev"))
     return (f"on the dev part ({n} images), the shipped recipe reads {base:.1%} merged top-1 (1 s.e. "
             f"{100 * se:.1f} points); the best way tried is {name} at {best:.1%} ({100 * gap:+.1f} points, {words}); "

@@ -17,6 +17,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
+from charclf.data.download import file_digest
 from charclf.errors import ChecksumError, DataError, DownloadError, printable
 from charclf.fileio import atomic_path, atomic_write_bytes, check_writable, write_failure
 
@@ -184,18 +185,12 @@ def unique_files(rows: list[ManifestRow]) -> list[ManifestRow]:
 
 
 # -- the local copy -------------------------------------------------------------------------------------------
-def sha256_of(path: Path) -> str:
-    from charclf.data.download import file_digest
-
-    return file_digest(path, "sha256")
-
-
 def check_local(root: str | Path, rows: list[ManifestRow]) -> dict[str, list[str]]:
     """``{"ok": [...], "missing": [...], "mismatch": [...]}`` of the manifest's files under ``root``."""
     status: dict[str, list[str]] = {"ok": [], "missing": [], "mismatch": []}
     for r in unique_files(rows):
         p = r.local_path(root)
-        key = "missing" if not p.is_file() else "ok" if sha256_of(p) == r.sha256 else "mismatch"
+        key = "missing" if not p.is_file() else "ok" if file_digest(p, "sha256") == r.sha256 else "mismatch"
         status[key].append(str(p))
     return status
 
@@ -226,7 +221,7 @@ def _from_url(row: ManifestRow, part: Path, timeout: float) -> bytes:
 def fetch_one(row: ManifestRow, root: Path, *, mirror: Path | None, sources: dict, timeout: float) -> str:
     """Fetch one file into ``root`` unless a verified copy is there; returns "kept" or "fetched"."""
     target = row.local_path(root)
-    if target.is_file() and sha256_of(target) == row.sha256:
+    if target.is_file() and file_digest(target, "sha256") == row.sha256:
         return "kept"
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")

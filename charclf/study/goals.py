@@ -63,7 +63,10 @@ def ensemble_builds(folder: str | Path) -> list[dict]:
     """Every build of the ensemble kept in ``folder`` that holds a test score, oldest first: ``results.json`` and
     each earlier one kept beside it (``results-<its time>.json``: a rebuild never replaces one). Each is
     ``{"file", "created_utc", "selections": {name: (val_acc, test_acc)}}`` over its selections that scored test
-    (``all``, ``greedy``, ``cv``): every such file is one more time the ensemble's test accuracy was read."""
+    (``all``, ``greedy``, ``cv``): every such file is one more time the ensemble's test accuracy was read. A file
+    that cannot be read (damaged JSON) still counts as a build, with no selections and ``unreadable`` saying why:
+    dropping it would undercount the reads of test."""
+    from charclf.errors import CharclfError
     from charclf.provenance import read_json
 
     folder = Path(folder)
@@ -72,8 +75,9 @@ def ensemble_builds(folder: str | Path) -> list[dict]:
     builds = []
     for path in paths:
         try:
-            results = read_json(path, "")
-        except Exception:  # noqa: BLE001 - not an ensemble's results: no test read there
+            results = read_json(path, "restore it from git")
+        except CharclfError as err:
+            builds.append({"file": path.name, "created_utc": "", "selections": {}, "unreadable": str(err)})
             continue
         if not isinstance(results, dict):
             continue
@@ -102,7 +106,7 @@ def ensemble_test_reads(folder: str | Path) -> dict:
                           "d_val": None if va is None or vb is None else vb - va, "d_test": tb - ta}
                 break
     return {"reads": len(builds), "cv_first": builds[first_cv]["file"] if first_cv is not None else None,
-            "before_cv": before}
+            "before_cv": before, "unreadable": sum("unreadable" in b for b in builds)}
 
 
 def ensemble_reads_words(reads: dict) -> str:
@@ -110,8 +114,10 @@ def ensemble_reads_words(reads: dict) -> str:
     the selection method `cv` was added after test was read and had dropped: a greedy rebuild raised val by 0.13
     points and lowered test by 0.11 points (<file> → <file>)"``."""
     n = reads["reads"]
+    lost = reads.get("unreadable") or 0
     words = (f"its test accuracy was read at {n} builds (results.json and the {n - 1} earlier results kept beside "
-             "it), not once" if n > 1 else "its test accuracy was read once")
+             "it" + (f"; {lost} of them unreadable" if lost else "") + "), not once" if n > 1
+             else "its test accuracy was read once")
     before = reads.get("before_cv")
     if before is not None:
         d_val, d_test = before["d_val"], before["d_test"]

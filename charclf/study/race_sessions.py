@@ -80,7 +80,9 @@ def same_race(a: dict, b: dict) -> bool:
 def race_history(race: dict, folder: str | Path | None = None) -> list[dict]:
     """The other recorded sessions of ``race``: every JSON in ``folder`` (default: ``history/`` beside the bench
     JSONs, :data:`RACE_HISTORY_DIR`) that is a session of the same race (:func:`same_race`), but not ``race``
-    itself (its ``created_utc``), oldest first; each has ``history_path`` added (its file's name)."""
+    itself (its ``created_utc``), oldest first; each has ``history_path`` added (its file's name). A JSON there
+    that cannot be read is refused in one line (``DataError``): skipping it could drop the session that decides
+    whether a result was reproduced."""
     from charclf.paths import bench_dir
     from charclf.provenance import read_json
 
@@ -89,10 +91,7 @@ def race_history(race: dict, folder: str | Path | None = None) -> list[dict]:
         return []
     seen, out = {race.get("created_utc")}, []
     for path in sorted(folder.glob("*.json")):
-        try:
-            other = read_json(path, "")
-        except Exception:  # noqa: BLE001 - someone else's file in the folder is no session
-            continue
+        other = read_json(path, "restore it from git, or move it out of the folder if it is no race session")
         if not isinstance(other, dict) or other.get("created_utc") in seen or not same_race(race, other):
             continue
         seen.add(other.get("created_utc"))

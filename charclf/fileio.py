@@ -258,3 +258,27 @@ def kept_aside_path(path: str | os.PathLike, stamp: str, *, file: bool = False) 
         n += 1
         target = path.with_name(f"{stem}-{stamp}-{n}{suffix}")
     return target
+
+
+def utc_stamp() -> str:
+    """The time in the names of set-aside results: ``20261207T210555Z``."""
+    import time
+
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+
+
+def move_aside(folder: str | os.PathLike, place: str | os.PathLike) -> Path:
+    """Move ``folder`` to ``<place>-<UTC stamp>`` (:func:`kept_aside_path`; parents created) instead of deleting
+    it, and return where it went. A move that fails part-way across file systems leaves ``folder`` whole: the
+    partial copy it made is this call's own and is removed, and the ``OSError`` is raised for the caller to say
+    so."""
+    folder = Path(folder)
+    target = kept_aside_path(place, utc_stamp())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        shutil.move(str(folder), str(target))
+    except OSError:
+        if folder.is_dir():  # the original is still there: what reached the target is a partial copy
+            shutil.rmtree(target, ignore_errors=True)
+        raise
+    return target

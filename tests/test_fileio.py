@@ -83,3 +83,31 @@ def test_race_and_bench_refuse_an_unwritable_out_before_any_work(tmp_path, monke
         err = capsys.readouterr().err.strip()
         assert rc == 2 and len(err.splitlines()) == 1, err
         assert f"{out}: --out cannot be written (permission denied" in err and "Fix:" in err
+
+
+def test_move_aside_keeps_the_folder_whole_when_the_move_fails_part_way(tmp_path, monkeypatch):
+    import shutil
+
+    import pytest
+
+    from charclf import fileio
+
+    run = tmp_path / "runs" / "a"
+    run.mkdir(parents=True)
+    (run / "model.safetensors").write_bytes(b"w")
+    moved = fileio.move_aside(run, tmp_path / "replaced" / "a")
+    assert not run.exists() and (moved / "model.safetensors").read_bytes() == b"w"
+    assert moved.parent == tmp_path / "replaced" and moved.name.startswith("a-")
+
+    run.mkdir()
+    (run / "model.safetensors").write_bytes(b"v")
+
+    def cut_short(src, dst):  # a move across file systems that copies, then fails before removing the source
+        shutil.copytree(src, dst)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(fileio.shutil, "move", cut_short)
+    with pytest.raises(OSError):
+        fileio.move_aside(run, tmp_path / "replaced" / "a")
+    assert (run / "model.safetensors").read_bytes() == b"v"  # the original, whole
+    assert [p.name for p in (tmp_path / "replaced").iterdir()] == [moved.name]  # no partial copy left

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 from charclf.errors import DataError
@@ -163,12 +162,12 @@ def _folder_mode(dest: Path) -> int:
 def _swap_in(staging: Path, dest: Path) -> Path | None:
     """Rename ``staging`` to ``dest``; an existing ``dest`` is first renamed aside (``kept_aside_path``) and renamed
     back if the swap fails. Returns where the earlier folder now is (None: there was none, or it was empty)."""
-    from charclf.fileio import kept_aside_path
+    from charclf.fileio import kept_aside_path, utc_stamp
 
     if not dest.exists():
         os.rename(staging, dest)
         return None
-    kept = kept_aside_path(dest, _stamp())
+    kept = kept_aside_path(dest, utc_stamp())
     try:
         os.rename(dest, kept)
         os.rename(staging, dest)
@@ -185,25 +184,18 @@ def _swap_in(staging: Path, dest: Path) -> Path | None:
 def _put_away(kept: Path, dest: Path, log) -> None:
     """Move the replaced model folder from beside ``dest`` (where a model_hub listing would show it) to
     ``<outputs>/replaced/model_hub/<name>-<time>``, and say where; if that move fails it stays beside ``dest``."""
-    from charclf.fileio import kept_aside_path
+    from charclf.fileio import move_aside
     from charclf.paths import outputs_dir
 
-    target = kept_aside_path(outputs_dir().joinpath(*REPLACED_DIR, dest.name), _stamp())
+    place = outputs_dir().joinpath(*REPLACED_DIR, dest.name)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(kept), str(target))
+        target = move_aside(kept, place)
     except OSError as err:
-        if kept.is_dir():  # the move copied part of it across file systems: that partial copy is this call's
-            shutil.rmtree(target, ignore_errors=True)
-        log(f"{dest}: published; the model it replaced stays at {kept} (could not move it to {target}: "
+        log(f"{dest}: published; the model it replaced stays at {kept} (could not move it under {place.parent}: "
             f"{err.strerror or err}). Move or delete it yourself")
         return
     log(f"{dest}: published; moved the model it replaced to {target} (delete it yourself once you no longer need "
         "it)")
-
-
-def _stamp() -> str:
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
 
 
 def augment_words(aug: dict) -> str:

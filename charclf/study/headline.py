@@ -223,7 +223,7 @@ def race_rows(repo: Path, *, prefix: str = "") -> list[dict]:
                 g["value"], study_goals.RACE_GOAL_RATIO, g.get("std"), unit="×", scale=1.0)
             precision = f"{usual.get('precision', '?')} against {fast.get('precision', '?')}: arms differ"
         seconds = g["target"] == study_goals.RACE_GOAL_S
-        out.append({"finding": f"time-to-accuracy race: " + (f"training seconds to {race['target']:.1%} val" if seconds
+        out.append({"finding": "time-to-accuracy race: " + (f"training seconds to {race['target']:.1%} val" if seconds
                                                              else "speed-up over the earlier works' training"),
                     "result": result,
                     "goal": (f"≤ {study_goals.RACE_GOAL_S:.0f} s" if seconds else f"≥ {study_goals.RACE_GOAL_RATIO:.0f}×")

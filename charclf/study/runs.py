@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -35,9 +34,7 @@ def set_aside(folder: Path, runs_root: Path, why: str) -> Path:
     """Move ``folder`` (under ``runs_root``) to ``<runs_root>/../replaced/<its path under runs_root>-<UTC time>``
     instead of deleting it, and say where: retraining replaces a run, but nothing the study did not just write
     is ever deleted (weights, notes, another tool's files go with the folder). Returns the new place."""
-    import time
-
-    from charclf.fileio import kept_aside_path
+    from charclf.fileio import move_aside
     from charclf.runlock import refuse_if_locked
 
     folder, runs_root = Path(folder), Path(runs_root)
@@ -46,10 +43,7 @@ def set_aside(folder: Path, runs_root: Path, why: str) -> Path:
         inside = folder.resolve().relative_to(runs_root.resolve())
     except ValueError:
         inside = Path(folder.name)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    target = kept_aside_path(runs_root.parent / REPLACED_DIR / inside, stamp)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(folder), str(target))
+    target = move_aside(folder, runs_root.parent / REPLACED_DIR / inside)
     print(f"[{inside.as_posix()}] {why}: moved the old folder to {_display_path(target)} (delete it yourself once "
           "you no longer need it)")
     return target

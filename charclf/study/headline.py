@@ -172,64 +172,87 @@ def race_rows(repo: Path, *, prefix: str = "") -> list[dict]:
     race = json.loads(path.read_text())
     history = race_sessions.race_history(race, path.parent / race_sessions.RACE_HISTORY_DIR)
     goals = study_goals.race_goals(race, history=history)
-    summary = race["summary"]
-    artifacts = " · ".join([_link(path.name, RACE_JSON, prefix)] + [
-        _link(f"history: {h['history_path']}", f"{Path(RACE_JSON).parent.as_posix()}/"
-              f"{race_sessions.RACE_HISTORY_DIR}/{h['history_path']}", prefix) for h in history])
-
-    def images(s: dict) -> str:
-        rate = s.get("images_per_s_mean")
-        return "" if rate is None else f" at {rate:,.0f} images/s"
-
-    def sessions(g) -> str:
-        told = g.get("sessions")
-        return "" if told is None or pd.isna(told) else f". Every recorded session of this race on this host: {told}"
-
     out = []
     for goal, g in goals.iterrows():
         if g["candidate"] is None or pd.isna(g["value"]):
             continue
         own_words = g["verdict"].startswith(("not met: timed", race_sessions.NOT_REPRODUCED))
-        if g["target"] == study_goals.RACE_GOAL_S:
-            s = summary[g["candidate"]]
-            recipe = race.get("fast_recipe") if g["candidate"] == "charclf_fast" else g["candidate"]
-            result = (f"`{recipe}`: **{s['seconds_to_target_mean']:.1f} ± {s['seconds_to_target_std']:.1f} s** "
-                      f"of training to {race['target']:.1%} val ({race_sessions.seeds_words(s['seeds'])}; "
-                      f"test then {s['test_acc_mean']:.2%}){sessions(g)}")
-            verdict = g["verdict"] if not g["met"] and own_words else goal_verdict(
-                s["seconds_to_target_mean"], study_goals.RACE_GOAL_S, s["seconds_to_target_std"], lower_is_better=True,
-                unit="s", scale=1.0)
-            precision = f"{s.get('precision', '?')} (train)"
-        else:
-            usual = summary.get("usual", {})
-            fast = summary.get(race_sessions.RATIO_ENTRANT.get(g["candidate"], ""), {})
-            pipeline_mean, pipeline_std = (race_sessions.ratio_stats(race, "ratio_pipeline")
-                                           if race.get("ratio_pipeline") is not None else (None, None))
-            ours = (f"our recipe `{race.get('fast_recipe')}`, its model and our pipeline together"
-                    if g["candidate"] == "ratio_fast" else
-                    "the same recipe through our pipeline, in bf16 where native, resampled bilinear")
-            spread = "" if g.get("std") is None or pd.isna(g.get("std")) else f" ± {g['std']:.2f}"
-            result = (f"`{g['candidate']}` = **{g['value']:.2f}×{spread}** (mean ± std of the per-seed ratios, "
-                      f"{race_sessions.seeds_words(race.get('seeds'))}): the earlier works' recipe and pipeline "
-                      f"{mean_pm_std(usual.get('seconds_to_target_mean'), usual.get('seconds_to_target_std'), '.1f')} s"
-                      f"{images(usual)}; {ours} "
-                      f"{mean_pm_std(fast.get('seconds_to_target_mean'), fast.get('seconds_to_target_std'), '.1f')} s"
-                      f"{images(fast)}"
-                      + (f"; our pipeline alone, same recipe, float32 and nearest resampling: `ratio_pipeline` = "
-                         f"{pipeline_mean:.2f}×" + ("" if pipeline_std is None else f" ± {pipeline_std:.2f}")
-                         if pipeline_mean is not None else "")
-                      + sessions(g))
-            verdict = g["verdict"] if not g["met"] and own_words else goal_verdict(
-                g["value"], study_goals.RACE_GOAL_RATIO, g.get("std"), unit="×", scale=1.0)
-            precision = f"{usual.get('precision', '?')} against {fast.get('precision', '?')}: arms differ"
         seconds = g["target"] == study_goals.RACE_GOAL_S
+        result, verdict, precision = (_race_seconds(race, g, own_words) if seconds else
+                                      _race_ratio(race, g, own_words))
         out.append({"finding": "time-to-accuracy race: " + (f"training seconds to {race['target']:.1%} val" if seconds
                                                              else "speed-up over the earlier works' training"),
                     "result": result,
                     "goal": (f"≤ {study_goals.RACE_GOAL_S:.0f} s" if seconds else f"≥ {study_goals.RACE_GOAL_RATIO:.0f}×")
                             + f": {verdict}", "precision": precision,
-                    "notebook": _link("11", NOTEBOOKS["11"], prefix), "artifact": artifacts})
+                    "notebook": _link("11", NOTEBOOKS["11"], prefix),
+                    "artifact": _race_artifacts(RACE_JSON, history, prefix)})
     return out
+
+
+def _rate(entrant: dict) -> str:
+    """`` at 2,080 images/s`` from a race summary's entrant, "" when it has no rate."""
+    rate = entrant.get("images_per_s_mean")
+    return "" if rate is None else f" at {rate:,.0f} images/s"
+
+
+def _sessions(g) -> str:
+    """The goal row's words on every recorded session of its race, "" when there is only this one."""
+    told = g.get("sessions")
+    return "" if told is None or pd.isna(told) else f". Every recorded session of this race on this host: {told}"
+
+
+def _race_artifacts(rel_json: str, history: list[dict], prefix: str) -> str:
+    """Links to a race JSON and to each earlier session of it kept in its ``history/`` folder."""
+    from charclf.study import race_sessions
+
+    folder = f"{Path(rel_json).parent.as_posix()}/{race_sessions.RACE_HISTORY_DIR}"
+    return " · ".join([_link(Path(rel_json).name, rel_json, prefix)] + [
+        _link(f"history: {h['history_path']}", f"{folder}/{h['history_path']}", prefix) for h in history])
+
+
+def _race_seconds(race: dict, g, own_words: bool) -> tuple[str, str, str]:
+    """(result, verdict, precision) of the race's seconds goal for its candidate entrant."""
+    from charclf.study import goals as study_goals, race_sessions
+
+    s = race["summary"][g["candidate"]]
+    recipe = race.get("fast_recipe") if g["candidate"] == "charclf_fast" else g["candidate"]
+    result = (f"`{recipe}`: **{s['seconds_to_target_mean']:.1f} ± {s['seconds_to_target_std']:.1f} s** "
+              f"of training to {race['target']:.1%} val ({race_sessions.seeds_words(s['seeds'])}; "
+              f"test then {s['test_acc_mean']:.2%}){_sessions(g)}")
+    verdict = g["verdict"] if not g["met"] and own_words else goal_verdict(
+        s["seconds_to_target_mean"], study_goals.RACE_GOAL_S, s["seconds_to_target_std"], lower_is_better=True,
+        unit="s", scale=1.0)
+    return result, verdict, f"{s.get('precision', '?')} (train)"
+
+
+def _race_ratio(race: dict, g, own_words: bool) -> tuple[str, str, str]:
+    """(result, verdict, precision) of a race ratio goal: the per-seed ratios' mean ± std, each side's seconds and
+    images/s, and our pipeline's own ratio where the race measured it."""
+    from charclf.study import goals as study_goals, race_sessions
+
+    summary = race["summary"]
+    usual = summary.get("usual", {})
+    fast = summary.get(race_sessions.RATIO_ENTRANT.get(g["candidate"], ""), {})
+    pipeline_mean, pipeline_std = (race_sessions.ratio_stats(race, "ratio_pipeline")
+                                   if race.get("ratio_pipeline") is not None else (None, None))
+    ours = (f"our recipe `{race.get('fast_recipe')}`, its model and our pipeline together"
+            if g["candidate"] == "ratio_fast" else
+            "the same recipe through our pipeline, in bf16 where native, resampled bilinear")
+    spread = "" if g.get("std") is None or pd.isna(g.get("std")) else f" ± {g['std']:.2f}"
+    result = (f"`{g['candidate']}` = **{g['value']:.2f}×{spread}** (mean ± std of the per-seed ratios, "
+              f"{race_sessions.seeds_words(race.get('seeds'))}): the earlier works' recipe and pipeline "
+              f"{mean_pm_std(usual.get('seconds_to_target_mean'), usual.get('seconds_to_target_std'), '.1f')} s"
+              f"{_rate(usual)}; {ours} "
+              f"{mean_pm_std(fast.get('seconds_to_target_mean'), fast.get('seconds_to_target_std'), '.1f')} s"
+              f"{_rate(fast)}"
+              + (f"; our pipeline alone, same recipe, float32 and nearest resampling: `ratio_pipeline` = "
+                 f"{pipeline_mean:.2f}×" + ("" if pipeline_std is None else f" ± {pipeline_std:.2f}")
+                 if pipeline_mean is not None else "")
+              + _sessions(g))
+    verdict = g["verdict"] if not g["met"] and own_words else goal_verdict(
+        g["value"], study_goals.RACE_GOAL_RATIO, g.get("std"), unit="×", scale=1.0)
+    return result, verdict, f"{usual.get('precision', '?')} against {fast.get('precision', '?')}: arms differ"
 
 
 def avx2_race_rows(repo: Path, *, prefix: str = "") -> list[dict]:
@@ -247,22 +270,17 @@ def avx2_race_rows(repo: Path, *, prefix: str = "") -> list[dict]:
     verdict = g["verdict"] if not g["met"] and g["verdict"].startswith(("not met:", race_sessions.NOT_REPRODUCED)) \
         else goal_verdict(g["value"], study_goals.AVX2_RACE_GOAL_RATIO, g.get("std"), unit="×", scale=1.0)
     spread = "" if g.get("std") is None or pd.isna(g.get("std")) else f" ± {g['std']:.2f}"
-
-    def images(name: str) -> str:
-        rate = race["summary"].get(name, {}).get("images_per_s_mean")
-        return "" if rate is None else f" at {rate:,.0f} images/s"
+    summary = race["summary"]
     return [{"finding": "time-to-accuracy race on an AVX2-only CPU (kernels capped to AVX2, float32)",
              "result": f"`ratio_fast` = **{g['value']:.2f}×{spread}** (mean ± std of the per-seed ratios, "
                        f"{race_sessions.seeds_words(race.get('seeds'))}): the earlier works' pipeline "
-                       f"{g['usual s (mean ± std)']} s{images('usual')}; `{race.get('fast_recipe')}` "
-                       f"{g['charclf_fast s (mean ± std)']} s{images('charclf_fast')}"
+                       f"{g['usual s (mean ± std)']} s{_rate(summary.get('usual', {}))}; `{race.get('fast_recipe')}` "
+                       f"{g['charclf_fast s (mean ± std)']} s{_rate(summary.get('charclf_fast', {}))}"
                        + ("" if pd.isna(g.get("sessions")) else
                           f". Every recorded session of this race on this host: {g['sessions']}"),
              "goal": f"≥ {study_goals.AVX2_RACE_GOAL_RATIO:.0f}×: {verdict}", "precision": f"{g['precision']} (train)",
              "notebook": _link("11", NOTEBOOKS["11"], prefix),
-             "artifact": " · ".join([_link(path.name, AVX2_RACE_JSON, prefix)] + [
-                 _link(f"history: {h['history_path']}", f"{Path(AVX2_RACE_JSON).parent.as_posix()}/"
-                       f"{race_sessions.RACE_HISTORY_DIR}/{h['history_path']}", prefix) for h in history])}]
+             "artifact": _race_artifacts(AVX2_RACE_JSON, history, prefix)}]
 
 
 def mnist_result_dirs(root: Path) -> list[tuple[Path, str | None, int]]:

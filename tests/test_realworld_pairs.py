@@ -13,10 +13,10 @@ from records import write_fake_run
 CHANGED, BASE = "11_beyond/minivision_v3-capture", "11_beyond/minivision_v3-nearest"
 
 
-def _arm(runs, outputs, series, seeds, test, real, *, precision="bf16", val=None, selection="fp32"):
+def _arm(runs, outputs, series, seeds, test, real, *, precision="bf16", val=None, selection="fp32", dev=None):
     """The arm's runs (val = test unless ``val`` is given) and their real-world artifacts (None: not scored).
     ``selection=None``: an older run, its epoch chosen on val in its training precision, val scored again in fp32."""
-    for seed, t, v, r in zip(seeds, test, val or test, real):
+    for seed, t, v, r, d in zip(seeds, test, val or test, real, dev or [None] * len(seeds)):
         name = f"{series}-seed{seed}"
         rescored = {} if selection else {"evaluation": {"test": {"accuracy": t, "n": 100, "precision": "fp32"},
                                                         "val": {"accuracy": v, "n": 100, "precision": "fp32"}}}
@@ -26,8 +26,10 @@ def _arm(runs, outputs, series, seeds, test, real, *, precision="bf16", val=None
             path = run_artifact("full", name, outputs)
             path.parent.mkdir(parents=True, exist_ok=True)
             slice_ = {"n": 10, "top1": r - 0.1, "top5": 0.95, "merged_top1": r}
-            path.write_text(json.dumps({"metrics": {"overall": slice_, "capture": {"photo": slice_, "scan": slice_},
-                                                    "kind": {"lower": slice_}}}))
+            metrics = {"overall": slice_, "capture": {"photo": slice_, "scan": slice_}, "kind": {"lower": slice_}}
+            if d is not None:  # an artifact scored since the split: its dev part
+                metrics["parts"] = {"dev": {"overall": {**slice_, "merged_top1": d}}}
+            path.write_text(json.dumps({"metrics": metrics}))
 
 
 @pytest.fixture
@@ -45,7 +47,7 @@ def test_a_change_that_helps_real_handwriting_and_keeps_emnist_is_kept(study):
     change = table[(table["arm"] == "change") & (table["seed"] == "mean of 3")].iloc[0]
     assert change["real merged"] == pytest.approx(0.03) and change["EMNIST test"] == pytest.approx(0.0)
     assert change["precision (train / val)"] == "same on both arms"
-    assert rp.keep_verdict(table).startswith("keep: real merged +3.00 points")
+    assert rp.keep_verdict(table).startswith("keep: real merged (whole set: no dev part scored) +3.00 points")
 
 
 def test_a_change_that_costs_emnist_more_than_its_noise_is_dropped(study):
@@ -65,13 +67,13 @@ def test_emnist_val_decides_and_the_test_change_is_only_reported(study):
     # val: +0.1, 0.0, -0.1 points (mean 0, within its std); test: -1.0, -1.2, -1.1 points (a fall beyond its std)
     _arm(runs, outputs, CHANGED, (0, 1, 2), (0.860, 0.859, 0.858), (0.83, 0.84, 0.82), val=(0.871, 0.871, 0.868))
     verdict = rp.keep_verdict(rp.paired_table(runs, "full", CHANGED, BASE))
-    assert verdict.startswith("keep: real merged +3.00 points, EMNIST val +0.00 (paired std 0.10); EMNIST test "
-                              "-1.10 (paired std 0.10), reported, not deciding")
+    assert verdict.startswith("keep: real merged (whole set: no dev part scored) +3.00 points, EMNIST val +0.00 "
+                              "(paired std 0.10); EMNIST test -1.10 (paired std 0.10), reported, not deciding")
     # val: -0.5, -0.6, -0.4 points (a fall beyond its std 0.10); test: +0.5 points on every seed
     _arm(runs, outputs, CHANGED, (0, 1, 2), (0.875, 0.876, 0.874), (0.83, 0.84, 0.82), val=(0.865, 0.865, 0.865))
     verdict = rp.keep_verdict(rp.paired_table(runs, "full", CHANGED, BASE))
-    assert verdict.startswith("drop: EMNIST val falls by more than its paired std (real merged +3.00 points, "
-                              "EMNIST val -0.50 (paired std 0.10); EMNIST test +0.50 (paired std 0.00), reported, "
+    assert verdict.startswith("drop: EMNIST val falls by more than its paired std (real merged (whole set: no "
+                              "dev part scored) +3.00 points, EMNIST val -0.50 (paired std 0.10); EMNIST test +0.50 (paired std 0.00), reported, "
                               "not deciding) over 3 seeds")
     assert "also differs" not in verdict  # same precision, epoch chosen on the same val: nothing else to name
 
@@ -131,3 +133,12 @@ def test_evaluate_images_keeps_a_study_runs_place_by_default(tmp_path, monkeypat
     assert default_out(run) == tmp_path / "outputs" / "realworld" / "runs" / "full" / "11_beyond" / \
         "minivision_v3-capture-seed0.json"
     assert default_out(tmp_path / "elsewhere" / "model").parent == tmp_path / "outputs" / "realworld"
+
+
+def test_the_dev_part_decides_where_the_artifacts_have_one(study):
+    runs, outputs = study
+    # The whole set rises by 3 points, the dev part falls by 1: the dev part, where choices are made, decides.
+    _arm(runs, outputs, CHANGED, [0, 1, 2], [0.87] * 3, [0.83] * 3, dev=[0.79] * 3)
+    _arm(runs, outputs, BASE, [0, 1, 2], [0.87] * 3, [0.80] * 3, dev=[0.80] * 3)
+    table = rp.paired_table(runs, "full", CHANGED, BASE)
+    assert rp.keep_verdict(table).startswith("drop: real merged does not rise (real merged on the dev part -1.00")

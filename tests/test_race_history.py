@@ -61,6 +61,10 @@ def test_sessions_of_one_race_are_the_same_host_target_and_configs_but_the_seed(
     capped = {**EARLIER, "machine": {**EARLIER["machine"], "isa_limits": {"ONEDNN_MAX_CPU_ISA": "AVX2"}}}
     assert not race_sessions.same_race(LATEST, capped)  # the AVX2-only race is another race
     assert not race_sessions.same_race({"summary": {}}, {"summary": {}})  # nothing recorded to compare by
+    # A TrainConfig field added since an earlier session, at its default, is the same race; at another value, not.
+    later = {**LATEST, "fast_config": {**LATEST["fast_config"], "ema_decay": None, "augment": {"blur": 0.0}}}
+    assert race_sessions.same_race(later, EARLIER)
+    assert not race_sessions.same_race({**later, "fast_config": {**later["fast_config"], "ema_decay": 0.99}}, EARLIER)
 
 
 def test_a_goal_met_in_one_session_and_missed_in_another_is_not_reproduced():
@@ -113,7 +117,7 @@ def test_the_committed_history_holds_the_earlier_session_byte_for_byte():
     assert earlier["created_utc"] == "2026-12-02T18:02:16+00:00" and earlier["seeds"] == [0, 1, 2]
     assert earlier["git_sha"].startswith("3d4ce51")
     latest = json.loads(current.read_text())
-    assert race_sessions.same_race(latest, earlier)
+    assert race_sessions.same_race(latest, earlier)  # though the latest's configs hold fields added since 2 Dec
     ratio = goals.race_goals(latest, history=race_sessions.race_history(latest, kept.parent)).iloc[1]
     assert not (ratio["met"] and race_sessions.ratio_stats(earlier, "ratio_fast")[0] < goals.RACE_GOAL_RATIO)
 

@@ -55,14 +55,20 @@ NOT_REPRODUCED = "not reproduced"  # met in one recorded session of a race, miss
 
 def _race_identity(race: dict) -> tuple | None:
     """What makes two JSONs sessions of one race: the host (``hostname_hash``), its thread count and kernel caps,
-    the target and both recipes with their configs apart from the seed. None when the JSON records no host or
-    config (nothing to compare it by)."""
+    the target and both recipes with their configs apart from the seed (each filled with the defaults of fields
+    added since, ``train.config.with_new_fields``). None when the JSON records no host or config (nothing to
+    compare it by)."""
     machine = race.get("machine") or {}
     if machine.get("hostname_hash") is None or race.get("config") is None:
         return None
 
+    from charclf.train.config import with_new_fields
+
     def unseeded(config):
-        return json.dumps({k: v for k, v in (config or {}).items() if k != "seed"}, sort_keys=True, default=str)
+        # A field added to TrainConfig since a session ran counts as its default there (that session trained
+        # without it): a new field must not make a later session of the same race look like another race.
+        filled = with_new_fields(config) if config else {}
+        return json.dumps({k: v for k, v in filled.items() if k != "seed"}, sort_keys=True, default=str)
 
     return (machine.get("hostname_hash"), machine.get("torch_threads"),
             json.dumps(machine.get("isa_limits"), sort_keys=True), race.get("device_tag"), race.get("target"),

@@ -269,16 +269,29 @@ def utc_stamp() -> str:
 
 def move_aside(folder: str | os.PathLike, place: str | os.PathLike) -> Path:
     """Move ``folder`` to ``<place>-<UTC stamp>`` (:func:`kept_aside_path`; parents created) instead of deleting
-    it, and return where it went. A move that fails part-way across file systems leaves ``folder`` whole: the
-    partial copy it made is this call's own and is removed, and the ``OSError`` is raised for the caller to say
-    so."""
+    it, and return where it went. A rename when both are on one file system; across file systems a copy, then the
+    original is removed. A copy that fails leaves the original whole (the partial copy, this call's own, is
+    removed); a removal that fails after a whole copy keeps that copy and says so in a ``WriteError``: neither
+    step ever deletes the one whole copy there is."""
+    import errno as _errno
+
     folder = Path(folder)
     target = kept_aside_path(place, utc_stamp())
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        shutil.move(str(folder), str(target))
-    except OSError:
-        if folder.is_dir():  # the original is still there: what reached the target is a partial copy
-            shutil.rmtree(target, ignore_errors=True)
+        os.rename(folder, target)
+        return target
+    except OSError as err:
+        if err.errno != _errno.EXDEV:
+            raise
+    try:
+        shutil.copytree(folder, target, symlinks=True)
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)  # a partial copy: the original is still whole
         raise
+    try:
+        shutil.rmtree(folder)
+    except OSError as err:
+        raise WriteError(f"{folder}: copied whole to {target}, but the original could not be removed "
+                         f"({err.strerror or err}). Fix: remove what is left of {folder} yourself") from err
     return target

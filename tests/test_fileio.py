@@ -85,29 +85,56 @@ def test_race_and_bench_refuse_an_unwritable_out_before_any_work(tmp_path, monke
         assert f"{out}: --out cannot be written (permission denied" in err and "Fix:" in err
 
 
-def test_move_aside_keeps_the_folder_whole_when_the_move_fails_part_way(tmp_path, monkeypatch):
+def test_move_aside_never_deletes_the_one_whole_copy_across_file_systems(tmp_path, monkeypatch):
+    import errno
+    import os
     import shutil
 
     import pytest
 
+    from pathlib import Path
+
     from charclf import fileio
+    from charclf.errors import WriteError
 
     run = tmp_path / "runs" / "a"
-    run.mkdir(parents=True)
+    (run / "sub").mkdir(parents=True)
     (run / "model.safetensors").write_bytes(b"w")
-    moved = fileio.move_aside(run, tmp_path / "replaced" / "a")
+    (run / "sub" / "notes.txt").write_text("n")
+    moved = fileio.move_aside(run, tmp_path / "replaced" / "a")  # one file system: a rename
     assert not run.exists() and (moved / "model.safetensors").read_bytes() == b"w"
     assert moved.parent == tmp_path / "replaced" and moved.name.startswith("a-")
+    shutil.move(str(moved), str(run))
 
-    run.mkdir()
-    (run / "model.safetensors").write_bytes(b"v")
+    def other_device(src, dst):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
 
-    def cut_short(src, dst):  # a move across file systems that copies, then fails before removing the source
-        shutil.copytree(src, dst)
-        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(fileio.os, "rename", other_device)
+    real_copy = shutil.copytree
 
-    monkeypatch.setattr(fileio.shutil, "move", cut_short)
+    def copy_cut_short(src, dst, *a, **kw):  # the disk fills during the copy (of the top folder)
+        real_copy(src, dst, *a, **kw)
+        if Path(src) == run:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return dst
+
+    monkeypatch.setattr(fileio.shutil, "copytree", copy_cut_short)
     with pytest.raises(OSError):
         fileio.move_aside(run, tmp_path / "replaced" / "a")
-    assert (run / "model.safetensors").read_bytes() == b"v"  # the original, whole
-    assert [p.name for p in (tmp_path / "replaced").iterdir()] == [moved.name]  # no partial copy left
+    assert (run / "model.safetensors").read_bytes() == b"w" and (run / "sub" / "notes.txt").exists()
+    assert list((tmp_path / "replaced").iterdir()) == []  # the partial copy is gone, the original whole
+
+    monkeypatch.setattr(fileio.shutil, "copytree", real_copy)
+    real_rmtree = shutil.rmtree
+
+    def remove_cut_short(path, *a, **kw):  # the copy is whole; removing the original fails half-way
+        if Path(path) == run:
+            os.remove(run / "model.safetensors")
+            raise OSError(errno.EBUSY, "Device or resource busy")
+        return real_rmtree(path, *a, **kw)
+
+    monkeypatch.setattr(fileio.shutil, "rmtree", remove_cut_short)
+    with pytest.raises(WriteError, match="copied whole to .* remove what is left"):
+        fileio.move_aside(run, tmp_path / "replaced" / "a")
+    kept = next((tmp_path / "replaced").iterdir())
+    assert (kept / "model.safetensors").read_bytes() == b"w" and (kept / "sub" / "notes.txt").exists()

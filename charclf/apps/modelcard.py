@@ -184,12 +184,16 @@ def _swap_in(staging: Path, dest: Path) -> Path | None:
 def _put_away(kept: Path, dest: Path, log) -> None:
     """Move the replaced model folder from beside ``dest`` (where a model_hub listing would show it) to
     ``<outputs>/replaced/model_hub/<name>-<time>``, and say where; if that move fails it stays beside ``dest``."""
+    from charclf.errors import WriteError
     from charclf.fileio import move_aside
     from charclf.paths import outputs_dir
 
     place = outputs_dir().joinpath(*REPLACED_DIR, dest.name)
     try:
         target = move_aside(kept, place)
+    except WriteError as err:  # copied whole under replaced/, but what is left beside dest could not be removed
+        log(f"{dest}: published; {err}")
+        return
     except OSError as err:
         log(f"{dest}: published; the model it replaced stays at {kept} (could not move it under {place.parent}: "
             f"{err.strerror or err}). Move or delete it yourself")

@@ -48,6 +48,11 @@ def test_each_kept_build_with_a_test_score_is_one_read_of_test(tmp_path):
     (lone / "results-2026-12-05T101010+0000.json").write_text('{"greedy": {"test_acc": 0.87')
     damaged = goals.ensemble_test_reads(lone)
     assert damaged["reads"] == 2 and damaged["unreadable"] == 1
+    build(lone, "results-2026-12-06T101010+0000.json", "2026-12-06T10:10:10+00:00", (0.87, 0.87))
+    build(lone, "results-2026-12-04T101010+0000.json", "2026-12-04T10:10:10+00:00", (0.87, 0.87))
+    order = [b["file"] for b in goals.ensemble_builds(lone)]  # the damaged one dated by its name: in its place
+    assert order == ["results-2026-12-04T101010+0000.json", "results-2026-12-05T101010+0000.json",
+                     "results-2026-12-06T101010+0000.json", "results.json"]
     assert "; 1 of them unreadable), not once" in goals.ensemble_reads_words(damaged)
 
 

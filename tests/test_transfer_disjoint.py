@@ -133,7 +133,7 @@ def test_rescore_tool_lists_rows_without_weights_and_writes_no_number_for_them(l
     new, _ = tool.rescore(path, root)
     assert DISJOINT_COLUMN in new["runs"][0] and DISJOINT_COLUMN not in new["runs"][1]
     assert list(new[DISJOINT_KEY]["rows_not_scored"]) == ["scratch"]
-    first_pass = new[DISJOINT_KEY]["scored_by"]
+    [first_pass] = new[DISJOINT_KEY]["scored_by"]
     assert first_pass["rows"] == [runs[0]["run"]]
 
     path.write_text(json.dumps(new))  # the weights come back: a later pass scores the row and says so

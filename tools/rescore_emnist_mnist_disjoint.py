@@ -13,8 +13,8 @@ parts the source model trained on (and chose its weights on), so a transfer run'
 ``transfer_to_mnist`` under the given folders this adds, and changes nothing recorded:
 
 * top level ``emnist_mnist_disjoint_test``: the rule, the source's data, ``n_total``, ``n_dropped`` (per part),
-  ``n`` scored, the rows that could not be scored and why, and which tool pass scored which rows (git sha, time;
-  a list once a later pass scores rows whose weights were restored);
+  ``n`` scored, the rows that could not be scored and why, and ``scored_by``: the list of tool passes that scored
+  rows (git sha, time, which rows), one more each time a pass scores rows whose weights were restored;
 * per row ``emnist_mnist_disjoint_test_acc``: the accuracy of the row's model folder (``run_dir``) on that set,
   with the row's TTA setting — for rows whose folder kept its weights (``model.safetensors``) only.
 
@@ -118,11 +118,12 @@ def rescore(path: Path, data_dir=None, *, cache: dict | None = None) -> tuple[di
     this_pass = {"tool": "tools/rescore_emnist_mnist_disjoint.py (no retraining)", "git_sha": git_sha(),
                  "created_utc": _now(), "rows": newly_scored}
     new_facts = dict(old) if isinstance(old, dict) else {**facts, "rows_not_scored": not_scored,
-                                                          "scored_by": this_pass}
+                                                          "scored_by": [this_pass]}
     if isinstance(old, dict) and not_scored != old.get("rows_not_scored", not_scored):
         new_facts["rows_not_scored"] = not_scored  # a row scored since (weights restored): no longer listed
     if isinstance(old, dict) and newly_scored:
-        # A later pass that scores rows is recorded beside the first, which is kept (what scored which row).
+        # A later pass that scores rows is listed after the earlier ones, which are kept (what scored which row);
+        # a first pass written before this was a list is one dict, read as a list of one.
         earlier = old.get("scored_by")
         new_facts["scored_by"] = [*(earlier if isinstance(earlier, list) else [earlier] if earlier else []),
                                   this_pass]

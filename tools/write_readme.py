@@ -96,13 +96,19 @@ def main(argv=None) -> int:
     parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a generated block is stale")
     args = parser.parse_args(argv)
-    if args.check:
-        problems = check()
-        for line in problems:
-            print(line)
-        return 1 if problems else 0
-    for name in BLOCKS:
-        print(f"updated {write_readme(REPO_ROOT / name)}")
+    from charclf.errors import CharclfError
+
+    try:  # a damaged artifact the blocks read is one line naming it, not a traceback
+        if args.check:
+            problems = check()
+            for line in problems:
+                print(line)
+            return 1 if problems else 0
+        for name in BLOCKS:
+            print(f"updated {write_readme(REPO_ROOT / name)}")
+    except CharclfError as err:
+        print(f"write_readme: error: {err}")
+        return 1
     return 0
 
 

@@ -492,8 +492,9 @@ def _delta_text(deltas: list[float]) -> str:
 
 
 def dev_methods_finding(artifact: dict) -> str:
-    """The best way of answering on the dev part against the shipped one, with the noise it has to beat: the
-    seeds' std of the paired change, and the binomial s.e. of one accuracy on this many images."""
+    """The best of the ways tried on the dev part against the shipped one, with the noise it has to beat: the
+    binomial s.e. of one accuracy on this many images. A lower bound on the noise: images of one writer are not
+    independent, and the best of many tries is favoured by chance, so a win here is a candidate, never a verdict."""
     n, shipped = artifact["n"], artifact["arms"][artifact["shipped"]]
     base = shipped["plain"]["merged_top1"]["mean"]
     se = (base * (1 - base) / n) ** 0.5
@@ -511,5 +512,5 @@ def dev_methods_finding(artifact: dict) -> str:
                 "fall (the rule of the capture comparison below)"
                 + ("" if best >= target else f"; it stays under the {target:.0%} goal on dev"))
     return (f"on the dev part ({n} images), the shipped recipe reads {base:.1%} merged top-1 (1 s.e. "
-            f"{100 * se:.1f} points); the best way tried is {name} at {best:.1%} ({100 * gap:+.1f} points, {words}); "
-            + then)
+            f"{100 * se:.1f} points); the best of the {len(cands)} ways tried is {name} at {best:.1%} "
+            f"({100 * gap:+.1f} points, {words}); " + then)

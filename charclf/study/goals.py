@@ -76,8 +76,9 @@ def ensemble_builds(folder: str | Path) -> list[dict]:
     for path in paths:
         try:
             results = read_json(path, "restore it from git")
-        except CharclfError as err:
-            builds.append({"file": path.name, "created_utc": "", "selections": {}, "unreadable": str(err)})
+        except CharclfError as err:  # dated by its file name (results-<time>.json), so it sorts where it belongs
+            builds.append({"file": path.name, "created_utc": _stamp_time(path.name), "selections": {},
+                           "unreadable": str(err)})
             continue
         if not isinstance(results, dict):
             continue
@@ -87,6 +88,15 @@ def ensemble_builds(folder: str | Path) -> list[dict]:
             builds.append({"file": path.name, "created_utc": str(results.get("created_utc") or ""),
                            "selections": selections})
     return sorted(builds, key=lambda b: (b["file"] == "results.json", b["created_utc"], b["file"]))
+
+
+def _stamp_time(name: str) -> str:
+    """``results-2026-12-02T154903+0000.json`` -> ``2026-12-02T15:49:03+00:00`` (a build's created_utc form);
+    ``"~"`` (after every date) for ``results.json``, the newest build, or a name without a stamp."""
+    import re
+
+    found = re.fullmatch(r"results-(\d{4}-\d\d-\d\d)T(\d\d)(\d\d)(\d\d)([+-]\d\d)(\d\d)\.json", name)
+    return "~" if not found else f"{found[1]}T{found[2]}:{found[3]}:{found[4]}{found[5]}:{found[6]}"
 
 
 def ensemble_test_reads(folder: str | Path) -> dict:

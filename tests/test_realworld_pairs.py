@@ -142,3 +142,16 @@ def test_the_dev_part_decides_where_the_artifacts_have_one(study):
     _arm(runs, outputs, BASE, [0, 1, 2], [0.87] * 3, [0.80] * 3, dev=[0.80] * 3)
     table = rp.paired_table(runs, "full", CHANGED, BASE)
     assert rp.keep_verdict(table).startswith("drop: real merged does not rise (real merged on the dev part -1.00")
+
+
+def test_arms_scored_on_different_splits_are_not_decided(study):
+    runs, outputs = study
+    _arm(runs, outputs, CHANGED, [0, 1, 2], [0.87] * 3, [0.83] * 3, dev=[0.82] * 3)
+    _arm(runs, outputs, BASE, [0, 1, 2], [0.87] * 3, [0.80] * 3, dev=[0.80] * 3)
+    for seed in range(3):  # the base arm scored under another split file than the changed arm (which records none)
+        path = run_artifact("full", f"{BASE}-seed{seed}", outputs)
+        art = json.loads(path.read_text())
+        art["metrics"]["parts_split"] = {"sha256": "a" * 64}
+        path.write_text(json.dumps(art))
+    verdict = rp.keep_verdict(rp.paired_table(runs, "full", CHANGED, BASE))
+    assert verdict.startswith("not decided: the arms were scored on the real set under different dev/held-out splits")

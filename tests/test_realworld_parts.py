@@ -45,3 +45,31 @@ def test_goals_are_judged_on_the_held_out_part_with_its_standard_error():
     assert close["verdict"].startswith("not met, within noise on the held-out part")
     old = part_verdict(0.90, None, None, 0.88)  # an artifact from before the split
     assert old["met"] is True and "in-sample" in old["verdict"]
+
+
+def test_the_split_is_frozen_in_the_package_and_artifacts_record_which():
+    from charclf.data.realworld_parts import PARTS_PATH, draw_parts, frozen_parts, split_facts
+
+    rows = read_manifest()
+    assert frozen_parts() == draw_parts(rows)  # the file is the rule's draw over the committed manifest
+    # Adding a group never moves one already placed: the file decides for every group it lists.
+    extra = rows + [rows[0].__class__(id="new", source="photo_pen", label="a", capture="photo",
+                                      path="PNG/SMALL_a_000new.png", url="http://x", sha256="0" * 64)]
+    redrawn = draw_parts(extra)  # a fresh draw would move groups...
+    assert any(redrawn[k] != v for k, v in frozen_parts().items())
+    assert all(part_of(s, p) == frozen_parts()[(s, split_group(s, p))] for s, p in  # ...the frozen file does not
+               [(r.source, r.path) for r in rows])
+    facts = split_facts()
+    assert facts["file"].endswith("parts.csv") and len(facts["sha256"]) == 64 and PARTS_PATH.is_file()
+
+
+def test_a_clustered_standard_error_counts_a_writer_once():
+    from charclf.apps.realworld import clustered_se
+
+    independent = clustered_se([True, False] * 50, [str(i) for i in range(100)])
+    assert abs(independent - (0.25 / 100) ** 0.5 * (100 / 99) ** 0.5) < 1e-12  # one image a group: binomial
+    by_writer = clustered_se([True] * 50 + [False] * 50, ["a"] * 50 + ["b"] * 50)
+    assert by_writer > 5 * independent  # two writers, each all right or all wrong: barely two observations
+    assert clustered_se([True, False], ["a", "a"]) is None  # one group: no spread to measure
+    verdict = part_verdict(0.9, 0.87, 400, 0.88, se=0.03)["verdict"]
+    assert verdict.startswith("not met, within noise on the held-out part") and "clustered by writer" in verdict

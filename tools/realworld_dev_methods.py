@@ -108,7 +108,9 @@ def measure(root: Path, workers: int = 1, arms=None, runs_root: Path | None = No
             entry["seed_average"] = {("tta" if tta else "plain"): scores(np.mean(probs[tta], 0), rows, refused,
                                                                          labels, merge) for tta in (False, True)}
         out[arm] = entry
-    return {"part": PART, "n": len(rows), "refused": int(refused.sum()),
+    from charclf.data.realworld_parts import split_facts
+
+    return {"part": PART, "parts_split": split_facts(), "n": len(rows), "refused": int(refused.sum()),
             "kinds": {k: sum(r.kind == k for r in rows) for k in ("digit", "upper", "lower")},
             "prior": "uniform", "shipped": SHIPPED, "arms": out}
 

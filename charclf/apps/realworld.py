@@ -30,7 +30,7 @@ from PIL import Image
 from charclf.class_prior import PRIOR_WORDS, recorded_prior
 from charclf.data.download import file_digest
 from charclf.data.realworld import MANIFEST_DIR
-from charclf.data.realworld_parts import PARTS, part_of
+from charclf.data.realworld_parts import PARTS, part_of, split_facts, split_group
 from charclf.errors import CharclfError, DataError
 from charclf.fileio import atomic_path, atomic_write_text
 
@@ -174,14 +174,42 @@ def wrong_confidence(entries: list[dict]) -> dict:
             "at_least_0.9": sum(c >= 0.9 for c in conf)}
 
 
-def slices(entries: list[dict], merge: dict[str, str], keys=("source", "capture", "kind")) -> dict:
+def slices(entries: list[dict], merge: dict[str, str], keys=("source", "capture", "kind"), scorer=None) -> dict:
+    scorer = scorer or score
     out = {}
     for key in keys:
         groups = defaultdict(list)
         for e in entries:
             groups[e[key]].append(e)
-        out[key] = {name: score(group, merge) for name, group in sorted(groups.items())}
+        out[key] = {name: scorer(group, merge) for name, group in sorted(groups.items())}
     return out
+
+
+def clustered_se(right: list[bool], groups: list[str]) -> float | None:
+    """The standard error of an accuracy whose images come in groups that are not independent (one writer's
+    characters, one photo's cells): the cluster-robust variance of a mean, sum over groups of the squared sum of
+    their residuals over n^2, times G / (G - 1). None with fewer than two groups. With one image per group it is
+    the binomial s.e. (times sqrt(n / (n - 1)))."""
+    n, by = len(right), defaultdict(float)
+    if n == 0:
+        return None
+    acc = sum(right) / n
+    for r, g in zip(right, groups):
+        by[g] += r - acc
+    k = len(by)
+    if k < 2:
+        return None
+    return float(np.sqrt(k / (k - 1) * sum(v * v for v in by.values())) / n)
+
+
+def score_with_se(entries: list[dict], merge: dict[str, str]) -> dict:
+    """:func:`score`, plus the clustered s.e. (:func:`clustered_se`, by ``split_group``) of top-1 and merged
+    top-1: what a part's goal is judged against."""
+    out = score(entries, merge)
+    groups = [e["group"] for e in entries]
+    top1 = [bool(e["top"]) and e["top"][0][0] == e["label"] for e in entries]
+    merged = [bool(e["top"]) and merge.get(e["top"][0][0]) == merge.get(e["label"], e["label"]) for e in entries]
+    return {**out, "top1_se": clustered_se(top1, groups), "merged_top1_se": clustered_se(merged, groups)}
 
 
 def evaluate(model, rows, root: Path, *, variants=VARIANTS, workers: int = 1,
@@ -203,7 +231,7 @@ def evaluate(model, rows, root: Path, *, variants=VARIANTS, workers: int = 1,
     for it in items:
         r = it["row"]
         entries.append({"id": r.id, "source": r.source, "capture": r.capture, "kind": r.kind, "label": r.label,
-                        "part": part_of(r.source, r.path),
+                        "part": part_of(r.source, r.path), "group": split_group(r.source, r.path),
                         "variant": it["variant"], "path": r.path, "crop": list(r.crop) if r.crop else None,
                         "top": [(c, round(p, 4)) for c, p in it.get("top", [])], "error": it.get("error"),
                         "x": it["x"]})
@@ -215,15 +243,17 @@ def evaluate(model, rows, root: Path, *, variants=VARIANTS, workers: int = 1,
                "preprocess_failures": sum(e["error"] is not None for e in originals),
                "wrong_confidence": wrong_confidence(originals),
                "parts": {part: part_metrics([e for e in entries if e["part"] == part], merge, variants)
-                         for part in PARTS}}
+                         for part in PARTS},
+               "parts_split": split_facts()}
     return metrics, entries
 
 
 def part_metrics(entries: list[dict], merge: dict[str, str], variants=VARIANTS) -> dict:
-    """One part's (``charclf.data.realworld_parts``) overall, slices and synthetic copies (of its own drawings)."""
+    """One part's (``charclf.data.realworld_parts``) overall, slices and synthetic copies (of its own drawings),
+    each with the clustered s.e. of its accuracies (:func:`score_with_se`)."""
     originals = [e for e in entries if e["variant"] == "original"]
-    return {"overall": score(originals, merge), **slices(originals, merge),
-            "synthetic": {v: score([e for e in entries if e["variant"] == v], merge) for v in variants}}
+    return {"overall": score_with_se(originals, merge), **slices(originals, merge, scorer=score_with_se),
+            "synthetic": {v: score_with_se([e for e in entries if e["variant"] == v], merge) for v in variants}}
 
 
 def error_list(entries: list[dict], merge: dict[str, str]) -> list[dict]:

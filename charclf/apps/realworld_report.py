@@ -204,8 +204,9 @@ def goals_table(before: dict, after: dict, *, repo_root: Path | None = None):
         b, a = dig(before.get("metrics", {}), path), dig(m, path)
         dev, held = dig(m, ("parts", "dev", *path)), dig(m, ("parts", "heldout", *path))
         n_held = dig(m, ("parts", "heldout", *path[:-1], "n"))
+        se = dig(m, ("parts", "heldout", *path[:-1], f"{path[-1]}_se"))
         rows.append({"goal": what, "before": b, "after": a, "dev": dev, "held-out": held, "target": target,
-                     **part_verdict(a, held, n_held, target)})
+                     **part_verdict(a, held, n_held, target, se)})
     key, what, target = EMNIST_GOAL
     b, a = emnist_test_accuracy(before, repo_root), emnist_test_accuracy(after, repo_root)
     verdict = emnist_verdict(after, target, a, repo_root)

@@ -8,20 +8,27 @@ light is not rewarded on the held-out part:
 * every other source: by file, so the cells cut out of one photographed card (``photo_cards``) stay together.
   ``photo_pen`` and ``scan_cursive`` name no writer; their files are the finest unit they give.
 
-Within each source the groups of the package's manifest are ordered by a salted sha256 of their name and dealt
-alternately to dev and heldout, so each source is split in half by groups (by rows only roughly: groups differ in
-size) and nobody chose which group went where. A row of another manifest whose group the package's manifest
-lacks goes by the parity of the same hash. The split was made on 7 Dec 2026, after the preprocessing and the
-class prior had been developed on the whole set: the held-out part is held out for the choices made since.
+The split is frozen in ``charclf/data/realworld/parts.csv`` (source, group, part), made once by
+:func:`draw_parts`: within each source the groups were ordered by a salted sha256 of their name and dealt
+alternately to dev and heldout, so each source is halved by groups and nobody chose which group went where.
+Frozen, so that adding images to the set never moves a group that choices were already made on; a group the file
+lacks (a new one, or another manifest's) goes by the parity of the same hash. Artifacts record the file's sha256
+(:func:`split_facts`), so numbers from two splits are never compared as one. The split was made on 7 Dec 2026,
+after the preprocessing and the class prior had been developed on the whole set: the held-out part is held out
+for the choices made since.
 """
 from __future__ import annotations
 
+import csv
 import functools
 import hashlib
 import re
+from pathlib import Path
 
 PARTS = ("dev", "heldout")
 SALT = "charclf-realworld-parts-v1"
+PARTS_PATH = Path(__file__).resolve().parent / "realworld" / "parts.csv"
+COLUMNS = ("source", "group", "part")
 _CHARS74K_FILE = re.compile(r"img\d{3}-(\d{3})\.png$")
 
 
@@ -38,22 +45,57 @@ def _rank(source: str, group: str) -> int:
     return int(hashlib.sha256(f"{SALT}\0{source}\0{group}".encode()).hexdigest()[:16], 16)
 
 
-@functools.cache
-def _package_parts() -> dict[tuple[str, str], str]:
-    """(source, group) -> part for every group of the package's manifest."""
-    from charclf.data.realworld import read_manifest
-
+def draw_parts(rows) -> dict[tuple[str, str], str]:
+    """(source, group) -> part for the groups of ``rows`` (manifest rows): each source's groups in salted-hash
+    order, dealt alternately to dev and heldout. Run once to make ``parts.csv``; the package reads the file."""
     groups: dict[str, set[str]] = {}
-    for row in read_manifest():
+    for row in rows:
         groups.setdefault(row.source, set()).add(split_group(row.source, row.path))
-    parts = {}
-    for source, names in groups.items():
-        for i, group in enumerate(sorted(names, key=lambda g: _rank(source, g))):
-            parts[(source, group)] = PARTS[i % 2]
-    return parts
+    return {(source, group): PARTS[i % 2] for source, names in groups.items()
+            for i, group in enumerate(sorted(names, key=lambda g: _rank(source, g)))}
+
+
+@functools.cache
+def frozen_parts(path: Path = PARTS_PATH) -> dict[tuple[str, str], str]:
+    """The committed split: (source, group) -> part; a damaged file is one line naming it."""
+    from charclf.errors import DataError, file_error
+
+    fix = "restore it from git (`git checkout charclf/data/realworld/parts.csv`)"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise file_error(path, err, fix) from err
+    reader = csv.DictReader(text.splitlines())
+    if tuple(reader.fieldnames or ()) != COLUMNS:
+        raise DataError(path, f"has columns {reader.fieldnames}, expected {list(COLUMNS)}", fix)
+    out = {}
+    for line, rec in enumerate(reader, start=2):
+        if rec["part"] not in PARTS or (rec["source"], rec["group"]) in out:
+            raise DataError(path, f"line {line}: part {rec['part']!r} is not one of {', '.join(PARTS)}, or the "
+                                  "group is listed twice", fix)
+        out[(rec["source"], rec["group"])] = rec["part"]
+    return out
 
 
 def part_of(source: str, path: str) -> str:
     """``dev`` or ``heldout`` for the image at ``path`` of ``source`` (a manifest row's source and path)."""
     group = split_group(source, path)
-    return _package_parts().get((source, group)) or PARTS[_rank(source, group) % 2]
+    return frozen_parts().get((source, group)) or PARTS[_rank(source, group) % 2]
+
+
+def split_facts() -> dict:
+    """What an artifact records of the split it used: the rule's salt and the frozen file's sha256."""
+    from charclf.data.download import file_digest
+
+    return {"file": "charclf/data/realworld/parts.csv", "sha256": file_digest(PARTS_PATH, "sha256"), "salt": SALT}
+
+
+def write_parts(parts: dict[tuple[str, str], str], path: Path = PARTS_PATH) -> Path:
+    from charclf.fileio import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        for (source, group), part in sorted(parts.items()):
+            writer.writerow([source, group, part])
+    return path

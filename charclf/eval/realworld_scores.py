@@ -64,17 +64,21 @@ def read_current_artifact(path: Path, repo_root: Path | None = None) -> dict:
     return artifact
 
 
-def part_verdict(whole: float | None, held: float | None, n_held: int | None, target: float) -> dict:
-    """``met`` and ``verdict`` of a real-world goal: judged on the held-out part where the artifact has one (its
-    binomial standard error stands in for the std a goal with seeds has), else on the whole set, in-sample."""
+def part_verdict(whole: float | None, held: float | None, n_held: int | None, target: float,
+                 se: float | None = None) -> dict:
+    """``met`` and ``verdict`` of a real-world goal: judged on the held-out part where the artifact has one, with
+    its standard error standing in for the std a goal with seeds has: ``se`` as the artifact records it (clustered
+    by writer or photo, ``apps.realworld.clustered_se``), else the binomial one (an artifact from before, which
+    treats the images as independent). Without a held-out part, on the whole set, in-sample."""
     from charclf.eval.seeds import GOAL_SEEDS, verdict
 
     if held is not None and n_held:
-        se = (held * (1 - held) / n_held) ** 0.5
+        kind = "clustered by writer or photo" if se is not None else "binomial"
+        se = se if se is not None else (held * (1 - held) / n_held) ** 0.5
         margin, words = verdict(held, target, se, seeds=GOAL_SEEDS)  # no seeds: the s.e. is its spread
-        return {"met": bool(held >= target),
+        return {"met": words.startswith("met"),
                 "verdict": f"{words} on the held-out part ({100 * margin:+.1f} points, n={n_held}, 1 s.e. "
-                           f"{100 * se:.1f}; one set, no seeds)"}
+                           f"{100 * se:.1f}, {kind}; one set, no seeds)"}
     if whole is None:
         return {"met": None, "verdict": None}
     # An artifact from before the split: in-sample, since the preprocessing was developed on this same set.

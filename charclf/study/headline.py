@@ -421,7 +421,7 @@ def _realworld_goal(metrics: dict, target: float) -> str:
 
     held = (metrics.get("parts") or {}).get("heldout", {}).get("overall", {})
     if held.get("n"):
-        return part_verdict(None, held["merged_top1"], held["n"], target)["verdict"] + \
+        return part_verdict(None, held["merged_top1"], held["n"], target, held.get("merged_top1_se"))["verdict"] + \
             f"; {held['merged_top1']:.1%} held-out"
     return f"{goal_verdict(metrics['overall']['merged_top1'], target)} (one set, in-sample)"
 

@@ -37,7 +37,10 @@ REAL_COLUMNS = {"dev merged": ("parts", "dev", "overall", "merged_top1"),
                 "lower merged": ("kind", "lower", "merged_top1")}
 # What else could differ between the arms: shown, and "DIFFERS between the arms" when it does (a run scored on
 # the real set under another class prior than its pair, e.g., is no pair for that column).
-SETTINGS = ("precision (train / val)", "epoch chosen on", "real-world prior")
+SETTINGS = ("precision (train / val)", "epoch chosen on", "real-world prior", "real-world split")
+# The settings under which two arms' real-world numbers are no pair at all: the verdict waits for a rescore.
+STOPS_VERDICT = {"real-world prior": "class priors (charclf evaluate-images --prior)",
+                 "real-world split": "dev/held-out splits (charclf/data/realworld/parts.csv)"}
 # The capture augmentation (recipe minivision_v3_nearest_capture) and its base, notebook 11's nearest arm.
 CHANGED = RunId(BEYOND, "minivision_v3", "capture").series
 BASE = RunId(BEYOND, "minivision_v3", "nearest").series
@@ -62,6 +65,9 @@ def seed_rows(runs_dir: Path, profile: str, series: str) -> pd.DataFrame:
         artifact = run_artifact(runs_dir.name, planned.name)  # keyed by the runs' folder, as evaluate-images keys it
         metrics = read_artifact(artifact)["metrics"] if artifact.is_file() else None
         row["real-world prior"] = recorded_prior(metrics) if metrics else "not scored"
+        split = (metrics or {}).get("parts_split") or {}
+        row["real-world split"] = (f"parts.csv {split['sha256'][:12]}" if split.get("sha256") else
+                                   "not scored" if not metrics else "none recorded")
         for column, keys in REAL_COLUMNS.items():
             value = dig(metrics, keys) if metrics else None
             row[column] = math.nan if value is None else float(value)
@@ -108,9 +114,10 @@ def keep_verdict(table: pd.DataFrame) -> str:
     what = "real merged on the dev part" if on_dev else "real merged (whole set: no dev part scored)"
     if math.isnan(real):
         return f"not measured yet: {n} paired seed(s) lack a real-world score"
-    if mean["real-world prior"] != "same on both arms":
-        return ("not decided: the arms were scored on the real set under different class priors (charclf "
-                "evaluate-images --prior); score them under one")
+    for setting, differing in STOPS_VERDICT.items():
+        if mean[setting] != "same on both arms":
+            return (f"not decided: the arms were scored on the real set under different {differing}; score them "
+                    "under one")
     val, val_std = mean["EMNIST val"], change.loc["std", "EMNIST val"]
     test, test_std = mean["EMNIST test"], change.loc["std", "EMNIST test"]
     numbers = (f"{what} {real * 100:+.2f} points, EMNIST val {val * 100:+.2f}{_std(val_std)}; EMNIST test "
@@ -136,7 +143,7 @@ def _also_differs(table: pd.DataFrame) -> str:
     change = table[(table["arm"] == "change")].iloc[0]
     arms = table[(table["arm"] != "change") & table["seed"].str.startswith("mean of")]
     differs = [f"{c} ({' vs '.join(arms[c])})" for c in SETTINGS
-               if c != "real-world prior" and change[c] == "DIFFERS between the arms"]
+               if c not in STOPS_VERDICT and change[c] == "DIFFERS between the arms"]
     return f"; also differs between the arms: {', '.join(differs)}" if differs else ""
 
 

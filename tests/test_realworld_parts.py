@@ -73,3 +73,20 @@ def test_a_clustered_standard_error_counts_a_writer_once():
     assert clustered_se([True, False], ["a", "a"]) is None  # one group: no spread to measure
     verdict = part_verdict(0.9, 0.87, 400, 0.88, se=0.03)["verdict"]
     assert verdict.startswith("not met, within noise on the held-out part") and "clustered by writer" in verdict
+
+
+def test_a_damaged_split_file_or_manifest_is_one_line_naming_it(tmp_path):
+    import pytest
+
+    from charclf.data.realworld_parts import frozen_parts
+    from charclf.errors import DataError
+
+    for name, body in (("binary.csv", b"source,group,part\n\xff\xfe\n"), ("columns.csv", b"a,b\n1,2\n"),
+                       ("part.csv", b"source,group,part\ns,g,test\n")):
+        (tmp_path / name).write_bytes(body)
+        with pytest.raises(DataError, match=name) as err:
+            frozen_parts(tmp_path / name)
+        assert "\n" not in str(err.value) and "git checkout charclf/data/realworld/parts.csv" in str(err.value)
+    (tmp_path / "manifest.csv").write_bytes(b"id,source\n\xff\n")
+    with pytest.raises(DataError, match="is not UTF-8 text"):
+        read_manifest(tmp_path / "manifest.csv")

@@ -118,19 +118,28 @@ def _parse_crop(text: str) -> tuple[int, int, int, int] | None:
     return left, top, right, bottom
 
 
-def read_manifest(path: str | Path = MANIFEST_PATH, sources: dict | None = None) -> list[ManifestRow]:
-    """The manifest's rows, each checked; a bad row is a one-line ``DataError`` naming the file and line."""
-    path = Path(path)
-    sources = SOURCES if sources is None and path == MANIFEST_PATH else sources
+def csv_records(path: Path, columns: tuple[str, ...], fix: str) -> csv.DictReader:
+    """The records of the CSV file at ``path``, whose header must be ``columns``; a file that cannot be read, is
+    not UTF-8 text or has other columns is a one-line ``DataError`` naming it, with ``fix``."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         from charclf.errors import file_error
 
-        raise file_error(path, err, _MANIFEST_FIX) from err
+        raise file_error(path, err, fix) from err
+    except UnicodeDecodeError as err:
+        raise DataError(path, f"is not UTF-8 text (byte {err.start})", fix) from None
     reader = csv.DictReader(text.splitlines())
-    if tuple(reader.fieldnames or ()) != COLUMNS:
-        raise DataError(path, f"has columns {reader.fieldnames}, expected {list(COLUMNS)}", _MANIFEST_FIX)
+    if tuple(reader.fieldnames or ()) != tuple(columns):
+        raise DataError(path, f"has columns {reader.fieldnames}, expected {list(columns)}", fix)
+    return reader
+
+
+def read_manifest(path: str | Path = MANIFEST_PATH, sources: dict | None = None) -> list[ManifestRow]:
+    """The manifest's rows, each checked; a bad row is a one-line ``DataError`` naming the file and line."""
+    path = Path(path)
+    sources = SOURCES if sources is None and path == MANIFEST_PATH else sources
+    reader = csv_records(path, COLUMNS, _MANIFEST_FIX)
     rows, ids, files = [], set(), {}
     for line, rec in enumerate(reader, start=2):
         try:

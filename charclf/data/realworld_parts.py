@@ -58,18 +58,12 @@ def draw_parts(rows) -> dict[tuple[str, str], str]:
 @functools.cache
 def frozen_parts(path: Path = PARTS_PATH) -> dict[tuple[str, str], str]:
     """The committed split: (source, group) -> part; a damaged file is one line naming it."""
-    from charclf.errors import DataError, file_error
+    from charclf.data.realworld import csv_records
+    from charclf.errors import DataError
 
     fix = "restore it from git (`git checkout charclf/data/realworld/parts.csv`)"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise file_error(path, err, fix) from err
-    reader = csv.DictReader(text.splitlines())
-    if tuple(reader.fieldnames or ()) != COLUMNS:
-        raise DataError(path, f"has columns {reader.fieldnames}, expected {list(COLUMNS)}", fix)
     out = {}
-    for line, rec in enumerate(reader, start=2):
+    for line, rec in enumerate(csv_records(path, COLUMNS, fix), start=2):
         if rec["part"] not in PARTS or (rec["source"], rec["group"]) in out:
             raise DataError(path, f"line {line}: part {rec['part']!r} is not one of {', '.join(PARTS)}, or the "
                                   "group is listed twice", fix)

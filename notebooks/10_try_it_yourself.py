@@ -177,7 +177,8 @@ print("predict_sketch on a drawn 'A':", {c: round(p, 3) for c, p in predict_sket
 #
 # **Two parts.** The set is split into a *dev* part, where choices are made, and a *held-out* part, which reports
 # them (`charclf.data.realworld_parts`): a Chars74K writer and a photographed card stay whole in one part, and
-# each source is halved by those groups in an order drawn from a hash, so nobody chose which image went where.
+# each source is halved by those groups in an order drawn from a hash, so nobody chose which image went where. The
+# draw is frozen in `charclf/data/realworld/parts.csv`, and every artifact records that file's sha256.
 # The split came after the preprocessing and the class prior had been developed on the whole set, so the held-out
 # part is held out only for the choices made since; the goals are judged on it all the same, as the fairer of the
 # two numbers we have.
@@ -246,8 +247,9 @@ ctx.show(rw_report.top_confusions(rw_shipped, "digit"), "Digits under the even p
 # ships (new preprocessing, even prior); the EMNIST holdout test accuracy from the shipped model's `metrics.json`
 # (the model's own answers: EMNIST's test follows the training prior, and the preprocessing does not touch it),
 # judged, as every goal with seeds, on the mean of the published model's three seeds (`seeds.json`). The
-# real-world goals are one set with no seeds: each is judged on the held-out part, with the binomial standard
-# error of an accuracy on that many images as its noise (*dev* and the whole set are shown beside it).
+# real-world goals are one set with no seeds: each is judged on the held-out part, with its standard error as its
+# noise, clustered by writer or photo (one writer's characters are not independent images; *dev* and the whole set
+# are shown beside it).
 
 # %%
 rw_goals = rw_report.goals_table(rw_before, rw_shipped)

@@ -3,6 +3,7 @@ average over seeds, each as ``charclf predict`` would answer (the package's prep
 equally likely), against the shipped recipe.
 
     python tools/realworld_dev_methods.py --dir data/realworld       # writes outputs/realworld/dev-methods.json
+    charclf realworld-dev-methods --dir data/realworld              # the same, from a clone of the repository
 
 Only the dev part is read (``charclf.data.realworld_parts``): a method that wins here is then scored once on the
 held-out part by ``charclf evaluate-images`` before it ships. Each image is preprocessed once and every model

@@ -46,6 +46,7 @@ TOOLS = {
     "class-counts": "add_class_counts",
     "time-widths": "time_budget_widths",
     "rescore-emnist-mnist": "rescore_emnist_mnist_disjoint",
+    "realworld-dev-methods": "realworld_dev_methods",
 }
 
 HELP = {
@@ -74,6 +75,8 @@ HELP = {
     "class-counts": "add the training class counts predict divides out to older model folders (repo only)",
     "time-widths": "time minivision_s's width/depth variants for the fixed-time-budget arms (repo only)",
     "rescore-emnist-mnist": "score notebook 08's runs on EMNIST-MNIST less their source's training images (repo only)",
+    "realworld-dev-methods": "score the study's kept models, TTA and seed averages on the real set's dev part "
+                             "(repo only)",
 }
 # Old spellings still accepted: (subcommand, flag) -> the subcommand that replaced it.
 DEPRECATED_FLAGS = {("bench", "--time-to-accuracy"): "race"}

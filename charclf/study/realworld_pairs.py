@@ -109,13 +109,14 @@ def keep_verdict(table: pd.DataFrame) -> str:
     change = table[table["arm"] == "change"].set_index("seed")
     n = int(change.index[0].split()[-1])
     mean = change.iloc[0]
-    on_dev = not math.isnan(mean["dev merged"])  # choices are made on the dev part where the artifacts have one
-    real = mean["dev merged"] if on_dev else mean["real merged"]
+    dev = mean.get("dev merged", math.nan)  # a table made before the split has no such column
+    on_dev = not math.isnan(dev)  # choices are made on the dev part where the artifacts have one
+    real = dev if on_dev else mean["real merged"]
     what = "real merged on the dev part" if on_dev else "real merged (whole set: no dev part scored)"
     if math.isnan(real):
         return f"not measured yet: {n} paired seed(s) lack a real-world score"
     for setting, differing in STOPS_VERDICT.items():
-        if mean[setting] != "same on both arms":
+        if mean.get(setting, "same on both arms") != "same on both arms":  # absent: not recorded, nothing differs
             return (f"not decided: the arms were scored on the real set under different {differing}; score them "
                     "under one")
     val, val_std = mean["EMNIST val"], change.loc["std", "EMNIST val"]

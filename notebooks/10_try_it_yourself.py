@@ -262,8 +262,10 @@ ctx.show(rw_report.as_percent(rw_goals), "Goals: before / after (shipped) / targ
 # dev part only and as `charclf predict` answers (the same preprocessed images, every character equally likely),
 # the trained models of the study with weights kept: three-seed recipes as mean ± std, the average of their
 # seeds' probabilities, and each with test-time translation (TTA). *Δ merged vs shipped* is the change against
-# what ships (`minivision_v3-nearest`, no TTA), paired seed by seed where both have three seeds. A way that wins
-# here would then be read once on the held-out part, and on EMNIST val, before it could ship.
+# what ships (`minivision_v3-nearest`, no TTA), paired seed by seed where both have three seeds. The arms are
+# other models and recipes, not one-change pairs, and they did not all train in one precision: the *precision*
+# column names each. A way that wins here would then be read once on the held-out part, and on EMNIST val, before
+# it could ship.
 
 # %%
 rw_dev = rw_report.read_artifact(RW / "dev-methods.json")

@@ -65,18 +65,22 @@ def with_counts(model, run_dir: Path):
 
 
 def scores(probs: np.ndarray, rows, refused: np.ndarray, labels, merge) -> dict:
-    """top-1, merged top-1 and lower case merged top-1 of ``probs`` (a refused image counts wrong)."""
-    pred = [labels[i] for i in probs.argmax(1)]
-    right = np.array([p == r.label for p, r in zip(pred, rows)]) & ~refused
-    merged = np.array([merge[p] == merge.get(r.label, r.label) for p, r in zip(pred, rows)]) & ~refused
-    lower = np.array([r.kind == "lower" for r in rows])
-    return {"top1": float(right.mean()), "merged_top1": float(merged.mean()),
-            "lower_merged_top1": float(merged[lower].mean())}
+    """top-1, merged top-1 and lower case merged top-1 of ``probs`` (a refused image counts wrong), by
+    ``apps.realworld.score``, as evaluate-images counts them."""
+    from charclf.apps.realworld import score
+
+    entries = [{"label": r.label, "top": [] if bad else [(labels[int(p.argmax())], float(p.max()))]}
+               for r, p, bad in zip(rows, probs, refused)]
+    lower = [e for e, r in zip(entries, rows) if r.kind == "lower"]
+    whole = score(entries, merge)
+    return {"top1": whole["top1"], "merged_top1": whole["merged_top1"],
+            "lower_merged_top1": score(lower, merge)["merged_top1"]}
 
 
 def measure(root: Path, workers: int = 1, arms=None, runs_root: Path | None = None) -> dict:
     from charclf.apps.predict import model_probs
     from charclf.apps.realworld import merged_char
+    from charclf.eval.record import RunRecord
     from charclf.models.hub import load_model
     from charclf.provenance import REPO_ROOT, repo_relative
 
@@ -93,13 +97,14 @@ def measure(root: Path, workers: int = 1, arms=None, runs_root: Path | None = No
             model = with_counts(load_model(run_dir), run_dir)
             labels = model.charclf_config["labels"]
             merge = merged_char(labels)
-            seed = {"run": repo_relative(run_dir)}
+            record = RunRecord.load(run_dir)
+            seed = {"run": repo_relative(run_dir), "precision": f"{record.precision} / val {record.val_precision}"}
             for tta in (False, True):
                 p = model_probs(model, images, tta=tta, prior="uniform")
                 probs[tta].append(p)
                 seed["tta" if tta else "plain"] = scores(p, rows, refused, labels, merge)
             per_seed.append(seed)
-        entry = {"what": what, "seeds": per_seed}
+        entry = {"what": what, "seeds": per_seed, "precision": ", ".join(sorted({s["precision"] for s in per_seed}))}
         for mode in ("plain", "tta"):
             for metric in ("top1", "merged_top1", "lower_merged_top1"):
                 values = [s[mode][metric] for s in per_seed]
@@ -111,7 +116,8 @@ def measure(root: Path, workers: int = 1, arms=None, runs_root: Path | None = No
         out[arm] = entry
     from charclf.data.realworld_parts import split_facts
 
-    return {"part": PART, "parts_split": split_facts(), "n": len(rows), "refused": int(refused.sum()),
+    # Every arm: the full profile's runs on the holdout protocol (RUNS); each seed names its own run and seed.
+    return {"profile": "full", "protocol": "holdout", "part": PART, "parts_split": split_facts(), "n": len(rows), "refused": int(refused.sum()),
             "kinds": {k: sum(r.kind == k for r in rows) for k in ("digit", "upper", "lower")},
             "prior": "uniform", "shipped": SHIPPED, "arms": out}
 

@@ -454,8 +454,10 @@ def as_percent(table, keep=("n", "preprocess_failures")):
 # -- methods tried on the dev part (tools/realworld_dev_methods.py) ---------------------------------------------
 def dev_methods_table(artifact: dict):
     """One row per arm and way of answering (plain, TTA, the seeds' average): merged top-1 (mean ± std over
-    seeds), lower case merged, top-1, and the change of merged top-1 against what ships (the shipped recipe as
-    ``charclf predict`` answers), paired seed by seed where both arms have the seeds (else against its mean)."""
+    seeds), lower case merged, top-1, the change of merged top-1 against what ships (the shipped recipe as
+    ``charclf predict`` answers), paired seed by seed where both arms have the seeds (else against its mean), and
+    each arm's training and val precision: the arms are other models and recipes, not one-change pairs, and where
+    their precision differs from the shipped arm's the column says so."""
     import pandas as pd
 
     from charclf.eval.seeds import mean_pm_std
@@ -474,7 +476,8 @@ def dev_methods_table(artifact: dict):
                          "Δ merged vs shipped": _delta_text(deltas),  # points
                          "lower merged": mean_pm_std(m["lower_merged_top1"]["mean"], m["lower_merged_top1"]["std"],
                                                      ".1%"),
-                         "top-1": mean_pm_std(m["top1"]["mean"], m["top1"]["std"], ".1%"), "what": entry["what"]})
+                         "top-1": mean_pm_std(m["top1"]["mean"], m["top1"]["std"], ".1%"),
+                         "precision (train / val)": entry.get("precision", "?"), "what": entry["what"]})
         for mode, words in (("plain", "seed average"), ("tta", "seed average + TTA")):
             avg = entry.get("seed_average", {}).get(mode)
             if avg:
@@ -482,7 +485,7 @@ def dev_methods_table(artifact: dict):
                              "merged top-1": f"{avg['merged_top1']:.1%}",
                              "Δ merged vs shipped": f"{100 * (avg['merged_top1'] - float(np.mean(base))):+.1f}",
                              "lower merged": f"{avg['lower_merged_top1']:.1%}", "top-1": f"{avg['top1']:.1%}",
-                             "what": entry["what"]})
+                             "precision (train / val)": entry.get("precision", "?"), "what": entry["what"]})
     return pd.DataFrame(rows).set_index(["arm", "answer"])
 
 

@@ -103,6 +103,15 @@ def test_run_ensemble_scores_members_once_and_caches_their_probabilities(tmp_pat
     assert scored == []
     kept = list((tmp_path / "ens").glob("results-*.json"))  # the first results.json, kept under its own time
     assert len(kept) == 1 and json.loads(kept[0].read_text()) == first
+    # The same selections again: their test numbers are carried from the first build, which read them; the
+    # rebuild is no second look at test.
+    again = json.loads((tmp_path / "ens" / "results.json").read_text())
+    for kind in ("greedy", "cv"):
+        assert again[kind]["test_from"] == kept[0].name and again[kind]["test_acc"] == first[kind]["test_acc"]
+    assert first["all"]["test_acc"] is None and "test_from" not in first["greedy"]
+    from charclf.study.goals import ensemble_builds
+
+    assert [b["file"] for b in ensemble_builds(tmp_path / "ens")] == [kept[0].name]
     other = quadrant_bundle(64, 32, 32, 1)
     with pytest.raises(DataError, match="other data"):
         run_ensemble(runs, other, tmp_path / "ens", log=lambda *_: None)
@@ -151,3 +160,17 @@ def test_an_unwritable_out_is_refused_before_any_member_is_scored(tmp_path, monk
     deny_writes_in(monkeypatch, tmp_path / "out")
     with pytest.raises(WriteError, match="permission denied"):
         run_ensemble([tmp_path / "a", tmp_path / "b"], None, tmp_path / "out")
+
+
+def test_a_selection_carries_its_test_only_with_the_same_members_and_weights():
+    from charclf.experiments.ensemble import _same_selection
+
+    previous = {"members": [{"member": "a", "weights_sha256": "1"}, {"member": "b", "weights_sha256": "2"}],
+                "greedy": {"members": ["a", "b", "a"], "test_acc": 0.9, "test_log_loss": 0.3}}
+    digests = {"a": "1", "b": "2", "c": "3"}
+    assert _same_selection(previous, "greedy", ["a", "b", "a"], digests) is previous["greedy"]
+    assert _same_selection(previous, "greedy", ["a", "b"], digests) is None  # a repeat is a weight: it changed
+    assert _same_selection(previous, "greedy", ["a", "b", "c"], digests) is None
+    assert _same_selection(previous, "greedy", ["a", "b", "a"], {**digests, "b": "retrained"}) is None
+    assert _same_selection(previous, "cv", ["a", "b", "a"], digests) is None  # no such selection before
+    assert _same_selection(None, "greedy", ["a"], digests) is None

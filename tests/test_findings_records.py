@@ -36,7 +36,7 @@ def test_each_kept_build_with_a_test_score_is_one_read_of_test(tmp_path):
                                              "results-2026-12-02T191356+0000.json")
     assert before["d_val"] == pytest.approx(0.00129) and before["d_test"] == pytest.approx(-0.0011)
     words = goals.ensemble_reads_words(reads)
-    assert words.startswith("its test accuracy was read at 5 builds (results.json and the 4 earlier results")
+    assert words.startswith("its test accuracy was read at 5 builds (each kept as a results file")
     assert ("`cv` was added after test was read and had dropped: a greedy rebuild raised val by 0.13 points and "
             "lowered test by 0.11 points") in words
     # One build only: read once, and nothing to say about cv.
@@ -54,6 +54,16 @@ def test_each_kept_build_with_a_test_score_is_one_read_of_test(tmp_path):
     assert order == ["results-2026-12-04T101010+0000.json", "results-2026-12-05T101010+0000.json",
                      "results-2026-12-06T101010+0000.json", "results.json"]
     assert "; 1 of them unreadable), not once" in goals.ensemble_reads_words(damaged)
+    # A rebuild that carried its selections' test numbers from an earlier build read nothing: not counted.
+    carried = tmp_path / "carried"
+    carried.mkdir()
+    build(carried, "results-2026-12-07T13:55:44+0000.json", "2026-12-07T13:55:44+00:00", (0.877, 0.8739),
+          cv=(0.877, 0.8739))
+    body = {"created_utc": "2026-12-08T01:00:00+00:00", "all": {"val_acc": 0.878, "test_acc": None},
+            **{kind: {"val_acc": 0.877, "test_acc": 0.8739, "test_from": "results-2026-12-07T13:55:44+0000.json"}
+               for kind in ("greedy", "cv")}}
+    (carried / "results.json").write_text(json.dumps(body))
+    assert goals.ensemble_test_reads(carried)["reads"] == 1
 
 
 def test_the_ensemble_goal_row_says_how_often_test_was_read():

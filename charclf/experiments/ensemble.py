@@ -9,7 +9,7 @@ new ones; a cache whose weights changed is refused, not silently reused).
 
 Two ensembles are reported, both as the mean of the members' probabilities:
 
-- ``all``: every member given, decided before anything was scored (no selection at all);
+- ``all``: every member given, decided before anything was scored (no selection at all), scored on val only;
 - ``greedy``: forward selection on **val** (Caruana et al. 2004): start from the best member on val and add,
   with replacement, the member that raises val accuracy most (ties: lower val log-loss), until no addition
   helps or ``max_steps`` is reached. Adding a member twice weights it double.
@@ -21,7 +21,9 @@ Two ensembles are reported, both as the mean of the members' probabilities:
   measure that before test is read. ``cv.held_out_val_acc`` is the estimate the choice was made on.
 
 The test probabilities are computed with the val ones (and cached), but only the val ones make a choice; the
-test accuracies are reported for each member and each ensemble.
+test accuracies are reported for each member and each chosen ensemble. A rebuild (more members) reads a chosen
+ensemble's test only when its selection changed: otherwise it carries the earlier numbers (``test_from``), so
+adding runs that the selection passes over is not one more look at test.
 
 ``--teacher DIR`` also writes the greedy ensemble's probabilities on the train part as a distillation teacher
 for small models (``TrainConfig.distill_teacher``; see :mod:`charclf.train.distill`).
@@ -237,36 +239,83 @@ def run_ensemble(run_dirs, data, out, *, max_steps: int = 20, metadata: dict | N
     val = {n: s["val"] for n, s in scores.items()}
     greedy = greedy_selection(val, labels["val"], max_steps=max_steps)
     cv = cross_validated_selection(val, labels["val"], max_steps=max_steps)
+    digests = {name: weights_digest(d) for name, d in zip(names, run_dirs)}
+    sizes = {p: len(labels[p]) for p in PARTS}
+    previous = _previous_results(out, data, sizes)
 
-    def summary(members: list[str]) -> dict:
-        part_probs = {part: combine({n: scores[n][part] for n in set(members)}, members) for part in PARTS}
+    def summary(members: list[str], *, test: bool = True) -> dict:
+        parts = PARTS if test else ("val",)
+        part_probs = {part: combine({n: scores[n][part] for n in set(members)}, members) for part in parts}
         return {"members": members, "distinct_members": sorted(set(members)),
                 "params": sum(RunRecord.load(run_dirs[names.index(n)]).params for n in set(members)),
-                **{f"{part}_acc": accuracy(part_probs[part], labels[part]) for part in PARTS},
-                **{f"{part}_log_loss": log_loss(part_probs[part], labels[part]) for part in PARTS}}
+                **{f"{part}_acc": accuracy(part_probs[part], labels[part]) for part in parts},
+                **{f"{part}_log_loss": log_loss(part_probs[part], labels[part]) for part in parts}}
 
     member_rows = []
     for name, run_dir in zip(names, run_dirs):
         record = RunRecord.load(run_dir)
         member_rows.append({"member": name, "model": record.model, "params": record.params, "tta": record.tta,
-                            "weights_sha256": weights_digest(run_dir),
+                            "weights_sha256": digests[name],
                             **{f"{part}_acc": accuracy(scores[name][part], labels[part]) for part in PARTS}})
-    keep_earlier_results(out, log=log)
+    kept = keep_earlier_results(out, log=log)
+
+    def selected(kind: str, members: list[str]) -> dict:
+        """A chosen ensemble, its test read only when its members (or their weights) differ from the last
+        build's: a rebuild with the same selection carries the earlier test numbers and says where from."""
+        earlier = _same_selection(previous, kind, members, digests)
+        if earlier is None:
+            return summary(members)
+        carried = {f"test_{what}": earlier[f"test_{what}"] for what in ("acc", "log_loss")}
+        return {**summary(members, test=False), **carried,
+                "test_from": earlier.get("test_from") or (kept.name if kept is not None else None)}
+
+    everyone = {**summary(names, test=False), "test_acc": None, "test_log_loss": None}
     results = {
-        "members": member_rows, "all": summary(names), "greedy": summary(greedy), "max_steps": max_steps,
-        "cv": {**summary(cv["members"]), **{k: cv[k] for k in ("method", "held_out_val_acc", "candidates", "seed")}},
+        "members": member_rows, "all": everyone, "greedy": selected("greedy", greedy), "max_steps": max_steps,
+        "cv": {**selected("cv", cv["members"]),
+               **{k: cv[k] for k in ("method", "held_out_val_acc", "candidates", "seed")}},
         "selection": "greedy forward selection with replacement on val accuracy (ties: val log-loss); "
-                     "'all' is every member given, no selection; 'cv' is the selection method (greedy or the "
-                     "top-k on val, uniformly averaged) with the best accuracy on held-out val halves (2-fold, "
-                     "stratified), run again on the whole val; the test probabilities play no part in any "
-                     "choice and are read for the reported test accuracies only",
+                     "'all' is every member given, no selection, scored on val only; 'cv' is the selection method "
+                     "(greedy or the top-k on val, uniformly averaged) with the best accuracy on held-out val "
+                     "halves (2-fold, stratified), run again on the whole val; the test probabilities play no part "
+                     "in any choice and are read for the reported test accuracies only",
+        "test_reads": "a chosen ensemble's test is read only when its members or their weights differ from the "
+                      "previous build's; otherwise the earlier numbers are carried, 'test_from' naming the build "
+                      "that read them. 'all' changes with every member added, so its test is never read",
         "combine": "mean of softmax probabilities (each member with its own record's TTA setting), float32 "
                    "evaluation",
-        **run_metadata(protocol=data.protocol, split=data.split, sizes={p: len(labels[p]) for p in PARTS},
+        **run_metadata(protocol=data.protocol, split=data.split, sizes=sizes,
                        **(metadata or {})),
     }
     write_json(out / "results.json", results)
     return results
+
+
+def _previous_results(out: Path, data, sizes: dict) -> dict | None:
+    """The ensemble's current ``results.json`` when it is readable and scored the same split, protocol and part
+    sizes (else None: nothing is carried from it)."""
+    try:
+        from charclf.provenance import read_json
+
+        saved = read_json(Path(out) / "results.json", "") if (Path(out) / "results.json").is_file() else None
+    except CharclfError:
+        return None
+    if not isinstance(saved, dict) or (saved.get("split"), saved.get("protocol"), saved.get("sizes")) != (
+            data.split, data.protocol, sizes):
+        return None
+    return saved
+
+
+def _same_selection(previous: dict | None, kind: str, members: list[str], digests: dict) -> dict | None:
+    """The previous build's ``kind`` ensemble when it had exactly ``members`` (in order, repeats included), each
+    with the same weights, and a test score; else None."""
+    if previous is None or not isinstance(previous.get(kind), dict):
+        return None
+    earlier = previous[kind]
+    weights = {m.get("member"): m.get("weights_sha256") for m in previous.get("members", []) if isinstance(m, dict)}
+    if earlier.get("members") != members or any(weights.get(n) != digests[n] for n in set(members)):
+        return None
+    return earlier if earlier.get("test_acc") is not None else None
 
 
 def write_teacher(run_dirs, members: list[str], data, out, *, log=print) -> dict:

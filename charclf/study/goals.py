@@ -63,7 +63,8 @@ def ensemble_builds(folder: str | Path) -> list[dict]:
     """Every build of the ensemble kept in ``folder`` that holds a test score, oldest first: ``results.json`` and
     each earlier one kept beside it (``results-<its time>.json``: a rebuild never replaces one). Each is
     ``{"file", "created_utc", "selections": {name: (val_acc, test_acc)}}`` over its selections that scored test
-    (``all``, ``greedy``, ``cv``): every such file is one more time the ensemble's test accuracy was read. A file
+    (``all``, ``greedy``, ``cv``) and read it anew: every such file is one more time the ensemble's test accuracy
+    was read, and a build that carried every test number from an earlier one (its selections unchanged) is none. A file
     that cannot be read (damaged JSON) still counts as a build, with no selections and ``unreadable`` saying why:
     dropping it would undercount the reads of test."""
     from charclf.errors import CharclfError
@@ -82,8 +83,9 @@ def ensemble_builds(folder: str | Path) -> list[dict]:
             continue
         if not isinstance(results, dict):
             continue
+        # A selection whose test numbers were carried from an earlier build ("test_from") read nothing new.
         selections = {name: (part.get("val_acc"), part["test_acc"]) for name, part in results.items()
-                      if isinstance(part, dict) and part.get("test_acc") is not None}
+                      if isinstance(part, dict) and part.get("test_acc") is not None and not part.get("test_from")}
         if selections:
             builds.append({"file": path.name, "created_utc": str(results.get("created_utc") or ""),
                            "selections": selections})
@@ -125,8 +127,9 @@ def ensemble_reads_words(reads: dict) -> str:
     points and lowered test by 0.11 points (<file> → <file>)"``."""
     n = reads["reads"]
     lost = reads.get("unreadable") or 0
-    words = (f"its test accuracy was read at {n} builds (results.json and the {n - 1} earlier results kept beside "
-             "it" + (f"; {lost} of them unreadable" if lost else "") + "), not once" if n > 1
+    words = (f"its test accuracy was read at {n} builds (each kept as a results file in the ensemble's folder; "
+             "a rebuild whose selection did not change carries the last numbers and reads nothing"
+             + (f"; {lost} of them unreadable" if lost else "") + "), not once" if n > 1
              else "its test accuracy was read once")
     before = reads.get("before_cv")
     if before is not None:

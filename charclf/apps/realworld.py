@@ -159,11 +159,19 @@ def score(entries: list[dict], merge: dict[str, str]) -> dict:
     n = len(entries)
     if n == 0:
         return {"n": 0, "top1": None, "top5": None, "merged_top1": None}
-    top1 = sum(bool(e["top"]) and e["top"][0][0] == e["label"] for e in entries)
     top5 = sum(e["label"] in [c for c, _ in e["top"][:5]] for e in entries)
-    mtop1 = sum(bool(e["top"]) and merge.get(e["top"][0][0]) == merge.get(e["label"], e["label"])
-                for e in entries)
-    return {"n": n, "top1": top1 / n, "top5": top5 / n, "merged_top1": mtop1 / n}
+    return {"n": n, "top1": sum(map(_right, entries)) / n, "top5": top5 / n,
+            "merged_top1": sum(_merged_right(e, merge) for e in entries) / n}
+
+
+def _right(entry: dict) -> bool:
+    """Whether the entry's top answer is its label (no answer: wrong)."""
+    return bool(entry["top"]) and entry["top"][0][0] == entry["label"]
+
+
+def _merged_right(entry: dict, merge: dict[str, str]) -> bool:
+    """Whether the entry's top answer is its label up to the case-merged look-alikes of ``merge``."""
+    return bool(entry["top"]) and merge.get(entry["top"][0][0]) == merge.get(entry["label"], entry["label"])
 
 
 def wrong_confidence(entries: list[dict]) -> dict:
@@ -205,11 +213,9 @@ def clustered_se(right: list[bool], groups: list[str]) -> float | None:
 def score_with_se(entries: list[dict], merge: dict[str, str]) -> dict:
     """:func:`score`, plus the clustered s.e. (:func:`clustered_se`, by ``split_group``) of top-1 and merged
     top-1: what a part's goal is judged against."""
-    out = score(entries, merge)
     groups = [e["group"] for e in entries]
-    top1 = [bool(e["top"]) and e["top"][0][0] == e["label"] for e in entries]
-    merged = [bool(e["top"]) and merge.get(e["top"][0][0]) == merge.get(e["label"], e["label"]) for e in entries]
-    return {**out, "top1_se": clustered_se(top1, groups), "merged_top1_se": clustered_se(merged, groups)}
+    return {**score(entries, merge), "top1_se": clustered_se([_right(e) for e in entries], groups),
+            "merged_top1_se": clustered_se([_merged_right(e, merge) for e in entries], groups)}
 
 
 def evaluate(model, rows, root: Path, *, variants=VARIANTS, workers: int = 1,

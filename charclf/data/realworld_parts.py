@@ -19,7 +19,6 @@ for the choices made since.
 """
 from __future__ import annotations
 
-import csv
 import functools
 import hashlib
 import re
@@ -83,13 +82,3 @@ def split_facts() -> dict:
 
     return {"file": "charclf/data/realworld/parts.csv", "sha256": file_digest(PARTS_PATH, "sha256"), "salt": SALT}
 
-
-def write_parts(parts: dict[tuple[str, str], str], path: Path = PARTS_PATH) -> Path:
-    from charclf.fileio import atomic_path
-
-    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(COLUMNS)
-        for (source, group), part in sorted(parts.items()):
-            writer.writerow([source, group, part])
-    return path

@@ -63,3 +63,14 @@ def test_the_table_pairs_seeds_against_what_ships_and_the_finding_weighs_the_noi
                                                                      0.80), "tta": dict.fromkeys(
         ("top1", "merged_top1", "lower_merged_top1"), 0.80)}
     assert "the shipped model stays" in rep.dev_methods_finding(artifact)  # +1.0 point < 1 s.e. (2.0)
+
+
+def test_the_study_ensemble_is_one_row_against_what_ships_and_one_way_tried():
+    artifact = {"n": 400, "shipped": "base", "arms": {
+        "base": _arm([0.80, 0.79, 0.81], [0.81, 0.80, 0.82], (0.80, 0.81)),
+        "ensemble (notebook 11)": {"what": "e", "members": ["a", "b", "a"], "precision": "bf16 / val fp32",
+                                   "plain": {"top1": 0.7, "merged_top1": 0.85, "lower_merged_top1": 0.8}}}}
+    table = rep.dev_methods_table(artifact)
+    row = table.loc[("ensemble (notebook 11)", "mean of its members' probabilities")]
+    assert row["Δ merged vs shipped"] == "+5.0" and row["merged top-1"] == "85.0%"
+    assert "the best of the 5 ways tried is ensemble (notebook 11) at 85.0%" in rep.dev_methods_finding(artifact)

@@ -38,6 +38,9 @@ ARMS = {
     "efficientnet_b2-28px": (["09_efficientnet/efficientnet_b2-28px-seed0"], "EfficientNet-B2 from scratch (1 seed)"),
 }
 PART = "dev"
+# The study's ensemble (notebook 11): the members its selection method, chosen on held-out EMNIST val halves,
+# picked (repeats weigh double), each with the TTA setting of its own record, as the ensemble scores EMNIST.
+ENSEMBLE_RESULTS = "11_beyond/ensemble/results.json"
 
 
 def dev_images(root: Path, workers: int = 1):
@@ -114,12 +117,50 @@ def measure(root: Path, workers: int = 1, arms=None, runs_root: Path | None = No
             entry["seed_average"] = {("tta" if tta else "plain"): scores(np.mean(probs[tta], 0), rows, refused,
                                                                          labels, merge) for tta in (False, True)}
         out[arm] = entry
+    ensembled = ensemble_arm(runs_root, images, rows, refused)
+    if ensembled is not None:
+        out["ensemble (notebook 11)"] = ensembled
     from charclf.data.realworld_parts import split_facts
 
     # Every arm: the full profile's runs on the holdout protocol (RUNS); each seed names its own run and seed.
     return {"profile": "full", "protocol": "holdout", "part": PART, "parts_split": split_facts(), "n": len(rows), "refused": int(refused.sum()),
             "kinds": {k: sum(r.kind == k for r in rows) for k in ("digit", "upper", "lower")},
             "prior": "uniform", "shipped": SHIPPED, "arms": out}
+
+
+def ensemble_arm(runs_root: Path, images: np.ndarray, rows, refused: np.ndarray) -> dict | None:
+    """The study's chosen ensemble (``ENSEMBLE_RESULTS``'s ``cv`` selection, else ``greedy``) on the dev images:
+    the mean of its members' probabilities under every character equally likely, each member with its record's
+    TTA (None when the results or a member's weights are missing)."""
+    from charclf.apps.predict import model_probs
+    from charclf.apps.realworld import merged_char
+    from charclf.eval.record import RunRecord
+    from charclf.models.hub import load_model
+    from charclf.provenance import read_json
+
+    path = runs_root / ENSEMBLE_RESULTS
+    if not path.is_file():
+        return None
+    results = read_json(path, "restore it from git")
+    kind = "cv" if "cv" in results else "greedy"
+    members = results[kind]["members"]
+    if not all((runs_root / m / "model.safetensors").is_file() for m in set(members)):
+        return None
+    probs, labels, precisions = {}, None, set()
+    for member in sorted(set(members)):
+        run_dir = runs_root / member
+        model = with_counts(load_model(run_dir), run_dir)
+        labels = model.charclf_config["labels"]
+        record = RunRecord.load(run_dir)
+        precisions.add(f"{record.precision} / val {record.val_precision}")
+        probs[member] = model_probs(model, images, tta=record.tta, prior="uniform")
+    mean = np.mean([probs[m] for m in members], axis=0)
+    return {"what": f"the study's ensemble ({kind} selection on EMNIST val, {len(members)} votes of "
+                    f"{len(set(members))} runs, each with its record's TTA)", "members": members,
+            "precision": ", ".join(sorted(precisions)),
+            "plain": scores(mean, rows, refused, labels, merged_char(labels)),
+            "members_alone": {m: scores(probs[m], rows, refused, labels, merged_char(labels))["merged_top1"]
+                              for m in sorted(probs)}}
 
 
 def main(argv=None) -> int:
@@ -152,6 +193,9 @@ def main(argv=None) -> int:
         print(f"realworld_dev_methods: error: {err}")
         return 1
     for arm, entry in result["arms"].items():
+        if "members" in entry:  # the ensemble: one score, no seeds
+            print(f"{arm:<30} merged {entry['plain']['merged_top1']:.1%}")
+            continue
         p, t = entry["plain"]["merged_top1"], entry["tta"]["merged_top1"]
         avg = entry.get("seed_average", {}).get("plain", {}).get("merged_top1")
         print(f"{arm:<30} merged {p['mean']:.1%} (TTA {t['mean']:.1%})" + (f", seed average {avg:.1%}" if avg else ""))

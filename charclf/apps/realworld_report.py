@@ -466,6 +466,14 @@ def dev_methods_table(artifact: dict):
     base = [s["plain"]["merged_top1"] for s in shipped["seeds"]]
     rows = []
     for arm, entry in arms.items():
+        if "members" in entry:  # the study's ensemble: one set of members, no seeds
+            avg = entry["plain"]
+            rows.append({"arm": arm, "answer": "mean of its members' probabilities", "seeds": None,
+                         "merged top-1": f"{avg['merged_top1']:.1%}",
+                         "Δ merged vs shipped": f"{100 * (avg['merged_top1'] - float(np.mean(base))):+.1f}",
+                         "lower merged": f"{avg['lower_merged_top1']:.1%}", "top-1": f"{avg['top1']:.1%}",
+                         "precision (train / val)": entry.get("precision", "?"), "what": entry["what"]})
+            continue
         for mode, words in (("plain", "as predict answers"), ("tta", "TTA")):
             m = entry[mode]
             mine = [s[mode]["merged_top1"] for s in entry["seeds"]]
@@ -503,7 +511,8 @@ def dev_methods_finding(artifact: dict) -> str:
     base = shipped["plain"]["merged_top1"]["mean"]
     se = (base * (1 - base) / n) ** 0.5
     cands = [(entry[mode]["merged_top1"]["mean"], f"{arm} ({'TTA' if mode == 'tta' else 'as predict answers'})")
-             for arm, entry in artifact["arms"].items() for mode in ("plain", "tta")]
+             for arm, entry in artifact["arms"].items() if "members" not in entry for mode in ("plain", "tta")]
+    cands += [(entry["plain"]["merged_top1"], arm) for arm, entry in artifact["arms"].items() if "members" in entry]
     cands += [(entry["seed_average"][mode]["merged_top1"], f"{arm} ({'seed average' + (' + TTA' if mode == 'tta' else '')})")
               for arm, entry in artifact["arms"].items() for mode in ("plain", "tta") if entry.get("seed_average")]
     best, name = max(cands)

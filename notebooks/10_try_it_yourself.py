@@ -256,12 +256,13 @@ rw_goals = rw_report.goals_table(rw_before, rw_shipped)
 ctx.show(rw_report.as_percent(rw_goals), "Goals: before / after (shipped) / target / met")
 
 # %% [markdown]
-# ### Other models, test-time translation, an average over seeds: tried on the dev part
+# ### Other models, test-time translation, an average over seeds, the ensemble: tried on the dev part
 #
 # Could a choice we already have read real handwriting better? `tools/realworld_dev_methods.py` scores, on the
 # dev part only and as `charclf predict` answers (the same preprocessed images, every character equally likely),
 # the trained models of the study with weights kept: three-seed recipes as mean ± std, the average of their
-# seeds' probabilities, and each with test-time translation (TTA). *Δ merged vs shipped* is the change against
+# seeds' probabilities, each with test-time translation (TTA), and notebook 11's ensemble (its members chosen on
+# EMNIST val, each with its own record's TTA). *Δ merged vs shipped* is the change against
 # what ships (`minivision_v3-nearest`, no TTA), paired seed by seed where both have three seeds. The arms are
 # other models and recipes, not one-change pairs, and they did not all train in one precision: the *precision*
 # column names each. A way that wins here would then be read once on the held-out part, and on EMNIST val, before

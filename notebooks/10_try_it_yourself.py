@@ -231,7 +231,7 @@ print(prior_effect.finding(prior_val, prior_real))
 # %% [markdown]
 # The same model, by kind of character, on EMNIST val and on the real set under each prior: where the real set
 # falls far below val at the same prior, the model can read that kind (on NIST's forms), and what is lost is the
-# shift to real captures.
+# shift to other writers and other captures (this comparison cannot tell the two apart).
 
 # %%
 prior_kinds = prior_effect.kinds_table(prior_preds, rw_after, rw_shipped)

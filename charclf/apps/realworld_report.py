@@ -400,7 +400,11 @@ def _points(delta: float) -> str:
 def findings(goals, slices, ablation_artifact: dict | None) -> list[str]:
     """Short sentences computed from the goals, slices and ablation tables (nothing typed in by hand)."""
     met = goals[goals["met"] == True]  # noqa: E712  (a column of True / False / None)
-    lines = [f"{len(met)} of {len(goals)} goals are met: " + (", ".join(met.index) or "none") + "."]
+    # "met, within noise" (a margin under one std or s.e.) is said as such, never counted as a plain met.
+    noisy = [g for g, r in met.iterrows() if "within noise" in str(r.get("verdict") or "")]
+    clear = [g for g in met.index if g not in noisy]
+    lines = [f"{len(met)} of {len(goals)} goals are met" + (f" ({len(noisy)} of them within noise)" if noisy else "")
+             + ": " + (", ".join(clear + [f"{g} (within noise)" for g in noisy]) or "none") + "."]
     missed = goals[goals["met"] == False]  # noqa: E712
     for goal, r in missed.iterrows():
         was = "" if r["before"] is None or r["before"] != r["before"] else f" (before {r['before']:.1%})"
@@ -412,7 +416,8 @@ def findings(goals, slices, ablation_artifact: dict | None) -> list[str]:
     top, low = moved.iloc[-1], moved.iloc[0]
     lines.append(f"The new preprocessing moved merged top-1 overall from {slices.loc['overall', 'merged before']:.1%} "
                  f"to {slices.loc['overall', 'merged after']:.1%}; the largest gain is {top.name} "
-                 f"({_points(top['Δ merged'])}), the smallest change {low.name} ({_points(low['Δ merged'])}).")
+                 f"({_points(top['Δ merged'])}), the " + ("largest loss" if low["Δ merged"] < 0 else "smallest gain")
+                 + f" {low.name} ({_points(low['Δ merged'])}).")
     if ablation_artifact and ablation_artifact.get("rows"):
         table = ablation_table(ablation_artifact).drop(index=["old preprocessing (before)"], errors="ignore")
         steps = table.drop(index=["none"], errors="ignore")
@@ -503,10 +508,17 @@ def _delta_text(deltas: list[float]) -> str:
     return f"{100 * deltas[0]:+.1f}"
 
 
+# The gain on the dev part a way must show before it is a candidate: the capture augmentation's paired gain moved
+# by about 3 points between the two parts (+1.8 on dev, about -1.4 on held-out), so one part of ~420 images
+# cannot tell apart changes smaller than that. A rule set once (7 Dec 2026), before the ways below were compared.
+DEV_GAIN_NEEDED = 0.03
+
+
 def dev_methods_finding(artifact: dict) -> str:
-    """The best of the ways tried on the dev part against the shipped one, with the noise it has to beat: the
-    binomial s.e. of one accuracy on this many images. A lower bound on the noise: images of one writer are not
-    independent, and the best of many tries is favoured by chance, so a win here is a candidate, never a verdict."""
+    """The best of the ways tried on the dev part against the shipped one, and whether it clears the bar a dev
+    gain must clear (:data:`DEV_GAIN_NEEDED`). Also the binomial s.e. of one accuracy on this many images, a lower
+    bound on the noise: images of one writer are not independent, and the best of many tries is favoured by
+    chance, so even a win here is a candidate, never a verdict."""
     n, shipped = artifact["n"], artifact["arms"][artifact["shipped"]]
     base = shipped["plain"]["merged_top1"]["mean"]
     se = (base * (1 - base) / n) ** 0.5
@@ -517,13 +529,14 @@ def dev_methods_finding(artifact: dict) -> str:
               for arm, entry in artifact["arms"].items() for mode in ("plain", "tta") if entry.get("seed_average")]
     best, name = max(cands)
     gap, target = best - base, dict((key, t) for key, _, _, t in GOALS)["merged_top1"]
-    words = "within one s.e. of one accuracy" if gap < se else "more than one s.e. of one accuracy"
-    if gap < se:
-        then = "no way tried beats the shipped one by more than that noise, so the shipped model stays"
+    if gap < DEV_GAIN_NEEDED:
+        then = (f"under the {100 * DEV_GAIN_NEEDED:.0f}-point gain a way must show on the dev part before it is a "
+                "candidate (the capture augmentation's gain moved by about that much between the two parts), so "
+                "the shipped model stays")
     else:  # a candidate: the held-out part and EMNIST val decide whether it ships
         then = ("a candidate, which may ship only where it also holds on the held-out part and EMNIST val does not "
                 "fall (the rule of the capture comparison below)"
                 + ("" if best >= target else f"; it stays under the {target:.0%} goal on dev"))
-    return (f"on the dev part ({n} images), the shipped recipe reads {base:.1%} merged top-1 (1 s.e. "
-            f"{100 * se:.1f} points); the best of the {len(cands)} ways tried is {name} at {best:.1%} "
-            f"({100 * gap:+.1f} points, {words}); " + then)
+    return (f"on the dev part ({n} images), the shipped recipe reads {base:.1%} merged top-1 (1 binomial s.e. "
+            f"{100 * se:.1f} points, a lower bound on the noise); the best of the {len(cands)} ways tried, the "
+            f"maximum of many and so favoured by chance, is {name} at {best:.1%} ({100 * gap:+.1f} points); " + then)

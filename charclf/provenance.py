@@ -87,6 +87,22 @@ def machine_info() -> dict:
     return info
 
 
+def threads_words(machine: dict) -> str:
+    """The CPU threads a run trained with, from its record's ``machine`` (:func:`machine_info`); "?" where it
+    is not recorded."""
+    threads = machine.get("torch_threads")
+    return "?" if threads is None else str(threads)
+
+
+def machine_words(machine: dict) -> str:
+    """The machine image and CPU a run trained on, from its record's ``machine``: the kernel build of its
+    platform string and whether the CPU has AVX512-BF16 ("CPU flags unrecorded" where the record predates them)."""
+    kernel = str(machine.get("platform", "?")).split("-x86_64")[0].split("-")[-1]
+    flags = machine.get("cpu_flags")
+    cpu = "CPU flags unrecorded" if flags is None else "AVX512-BF16" if "avx512_bf16" in flags else "no AVX512-BF16"
+    return f"{kernel}, {cpu}"
+
+
 def run_metadata(**extra) -> dict:
     """Metadata stamped on every results JSON: git SHA, UTC time, machine, plus ``extra`` (profile, protocol, seed...)."""
     meta = {"git_sha": git_sha(), "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from records import write_fake_run
+from records import fake_record, write_fake_run
 
 from charclf.study.beyond import frontier, model_rows
 from charclf.study.goals import GOALS, goals_table, race_goals
@@ -518,3 +518,20 @@ def test_the_faithful_runs_gap_is_a_paired_one_change_row_against_its_same_preci
     assert one_change_caption(row) == (
         "one change against `minivision_v3-recipe` (seeds 0, 1, 2 on both sides): Δ test +0.60 points (paired std "
         "0.10); Δ val +0.40 points (paired std 0.00); also differs: best epoch chosen on val in: bf16 vs fp32")
+
+
+def test_the_arms_threads_and_machine_are_named_where_they_differ(tmp_path):
+    """A rerun on another machine image or thread count moves a run as a small change does: the one-change
+    table names where the arms trained, whenever that differs."""
+    from charclf.study.beyond import _precision_columns
+
+    def record(machine):
+        return fake_record(provenance={"git_sha": "x", "created_utc": "t", "seed": 0, "protocol": "holdout",
+                                       "machine": machine})
+
+    new = {"platform": "Linux-6.18.44-fc-v1300-x86_64-with-glibc2.36", "torch_threads": 1,
+           "cpu_flags": ["avx2", "avx512_bf16"]}
+    old = {"platform": "Linux-6.18.44-fc-v1045-x86_64-with-glibc2.36", "torch_threads": 2}
+    assert _precision_columns([record(new)], [record(new)])["also differs"] == ""
+    assert _precision_columns([record(new)], [record(old)])["also differs"] == (
+        "training threads: 1 vs 2; machine: v1300, AVX512-BF16 vs v1045, CPU flags unrecorded")

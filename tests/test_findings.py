@@ -328,7 +328,7 @@ def test_the_efficientnet_row_reads_the_largest_finished_cpu_size_beside_the_wor
     from charclf.study.headline import efficientnet_cpu_row
     from charclf.study.plan import efficientnet_cpu_runs
 
-    from tests.records import write_fake_run
+    from records import write_fake_run
 
     runs = tmp_path / "outputs" / "runs" / "full"
     assert efficientnet_cpu_row(tmp_path) is None  # nothing finished: no row, no placeholder number

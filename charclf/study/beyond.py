@@ -254,6 +254,15 @@ def _precision_columns(ours: list, theirs: list) -> dict:
                for what, attr in (("precision", "precision"), ("val precision", "val_precision"),
                                   ("best epoch chosen on val in", "epoch_chosen_on"))
                if side(ours, attr) != side(theirs, attr)]
+    # Where the sides trained: threads and the machine image can move a run as much as a small change does
+    # (minivision_s-fp32val, the same config trained again, is the control that measures it).
+    from charclf.provenance import machine_words, threads_words
+
+    for what, describe in (("training threads", threads_words), ("machine", machine_words)):
+        a, b = ("/".join(sorted({describe(r.provenance.get("machine", {})) for r in records}))
+                for records in (ours, theirs))
+        if a != b:
+            differs.append(f"{what}: {a} vs {b}")
 
     def label(records):  # "bf16 (val fp32)", and the epoch's val where it ran in another precision
         scored, chose = side(records, "val_precision"), side(records, "epoch_chosen_on")

@@ -25,6 +25,7 @@ from charclf.class_prior import recorded_prior
 from charclf.eval.realworld_scores import dig, read_artifact, run_artifact
 from charclf.eval.seeds import GOAL_SEEDS
 from charclf.eval.record import RunRecord
+from charclf.provenance import machine_words, threads_words
 from charclf.study.plan import BEYOND, PlannedRun, beyond_runs
 from charclf.study.runid import RunId
 from charclf.train.run_folder import is_finished_run
@@ -37,7 +38,8 @@ REAL_COLUMNS = {"dev merged": ("parts", "dev", "overall", "merged_top1"),
                 "lower merged": ("kind", "lower", "merged_top1")}
 # What else could differ between the arms: shown, and "DIFFERS between the arms" when it does (a run scored on
 # the real set under another class prior than its pair, e.g., is no pair for that column).
-SETTINGS = ("precision (train / val)", "epoch chosen on", "real-world prior", "real-world split")
+SETTINGS = ("precision (train / val)", "epoch chosen on", "training threads", "machine", "real-world prior",
+            "real-world split")
 # The settings under which two arms' real-world numbers are no pair at all: the verdict waits for a rescore.
 STOPS_VERDICT = {"real-world prior": "class priors (charclf evaluate-images --prior)",
                  "real-world split": "dev/held-out splits (charclf/data/realworld/parts.csv)"}
@@ -61,7 +63,10 @@ def seed_rows(runs_dir: Path, profile: str, series: str) -> pd.DataFrame:
         row = {"seed": planned.seed, "EMNIST val": record.val_acc, "EMNIST test": record.test_acc,
                "precision (train / val)": f"{record.precision} / {record.val_precision}",
                # Older runs chose their best epoch on val in their training precision; new ones in float32.
-               "epoch chosen on": f"{record.epoch_chosen_on} val"}
+               "epoch chosen on": f"{record.epoch_chosen_on} val",
+               # where it trained: threads and machine image can move a run as much as a small change does
+               "training threads": threads_words(record.provenance.get("machine", {})),
+               "machine": machine_words(record.provenance.get("machine", {}))}
         artifact = run_artifact(runs_dir.name, planned.name)  # keyed by the runs' folder, as evaluate-images keys it
         metrics = read_artifact(artifact)["metrics"] if artifact.is_file() else None
         row["real-world prior"] = recorded_prior(metrics) if metrics else "not scored"

@@ -67,6 +67,8 @@ def test_emnist_val_decides_and_the_test_change_is_only_reported(study):
     # val: +0.1, 0.0, -0.1 points (mean 0, within its std); test: -1.0, -1.2, -1.1 points (a fall beyond its std)
     _arm(runs, outputs, CHANGED, (0, 1, 2), (0.860, 0.859, 0.858), (0.83, 0.84, 0.82), val=(0.871, 0.871, 0.868))
     verdict = rp.keep_verdict(rp.paired_table(runs, "full", CHANGED, BASE))
+    assert verdict.endswith("; the rule fixed before the runs drops it too (EMNIST test falls by more than its "
+                            "paired std)")  # val decides now; the first rule read test, which fell
     assert verdict.startswith("keep: real merged (whole set: no dev part scored) +3.00 points, EMNIST val +0.00 "
                               "(paired std 0.10); EMNIST test -1.10 (paired std 0.10), reported, not deciding")
     # val: -0.5, -0.6, -0.4 points (a fall beyond its std 0.10); test: +0.5 points on every seed
@@ -76,6 +78,7 @@ def test_emnist_val_decides_and_the_test_change_is_only_reported(study):
                               "dev part scored) +3.00 points, EMNIST val -0.50 (paired std 0.10); EMNIST test +0.50 (paired std 0.00), reported, "
                               "not deciding) over 3 seeds")
     assert "also differs" not in verdict  # same precision, epoch chosen on the same val: nothing else to name
+    assert "the rule fixed before the runs" in verdict and "drops it too" not in verdict  # test rose
 
 
 def test_a_verdict_names_a_difference_in_what_chose_the_epoch(study):
@@ -84,7 +87,9 @@ def test_a_verdict_names_a_difference_in_what_chose_the_epoch(study):
     _arm(runs, outputs, CHANGED, (0, 1, 2), (0.869, 0.871, 0.870), (0.83, 0.84, 0.82))
     verdict = rp.keep_verdict(rp.paired_table(runs, "full", CHANGED, BASE))
     assert verdict.startswith("keep: ")
-    assert verdict.endswith("; also differs between the arms: epoch chosen on (fp32 val vs bf16 val)")
+    assert verdict.endswith("; also differs between the arms: epoch chosen on (fp32 val vs bf16 val); the rule "
+                            "fixed before the runs would also need the whole set under the training prior, which "
+                            "these artifacts do not hold")
 
 
 def test_only_paired_seeds_count_and_fewer_than_three_decide_nothing(study):

@@ -62,7 +62,8 @@ LEARNING_RATE = number(float, low=0, low_open=True, high=MAX_LR)
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with a one-line error (what is wrong and where to look, not a usage block and a traceback), and
+    """argparse with a one-line error (what is wrong and where to look, not a usage block and a traceback), no
+    empty option value (``--out ""`` would otherwise read as "not given" and write to the default place), and
     no setting given twice: ``--model a --model b``, ``--model a --mod b`` (an abbreviation) or ``--tta --no-tta``
     (one setting) is refused, where plain argparse would silently keep the last. The check runs where argparse has
     resolved the option, so every spelling counts; options that collect (``append``, ``count``) may repeat."""
@@ -90,6 +91,9 @@ class Parser(argparse.ArgumentParser):
         value is an error (the same option with the same value again changes nothing)."""
         if option_string is None:  # a positional argument: argparse fills it once
             return
+        if isinstance(value, str) and not value.strip():  # `--out "$OUT"` with OUT unset: not "the default"
+            self.error(f"{option_string} is empty (an unset shell variable?): give it a value, or leave the option "
+                       "out for its default")
         if dest in self._set_by and self._set_by[dest] != (option_string, value):
             self.error(f"{self._set_by[dest][0]} and {option_string} both set {dest!r}, and only one value would "
                        "be kept (pass it once)")

@@ -231,9 +231,20 @@ def refuse_to_replace(*paths: str | os.PathLike, overwrite: bool = False) -> Non
     (the user's ``--overwrite``); then ``WriteError`` (:func:`check_writable`) when a path's folder cannot be
     written — or, when that folder does not exist yet, the nearest one above it, where ``atomic_path`` will create
     it (nothing is created here). Called before any work, so a refused command has cost nothing and changed
-    nothing (the existence check comes first: it leaves even the folder's mtime as it was)."""
+    nothing (the existence check comes first: it leaves even the folder's mtime as it was). The ``paths`` are
+    files: two that are one path (the JSON and its gallery under one name), or one that is a folder, are refused
+    with or without ``overwrite``."""
     from charclf.errors import ConfigError, printable
 
+    paths = [Path(p) for p in paths]
+    if len({os.path.abspath(p) for p in paths}) < len(paths):  # e.g. --out x.png: the gallery is x.png too
+        raise ConfigError(f"{', '.join(printable(str(p)) for p in paths)}: this command writes each of these, and "
+                          "two of them are one path, so one result would replace the other. Fix: pass --out a "
+                          "path ending in .json")
+    for path in paths:  # these are files: --overwrite replaces a file, never a folder (or what is in it)
+        if path.is_dir():
+            raise ConfigError(f"{printable(str(path))} is a folder, and this command writes a file there. Fix: "
+                              "pass --out a file path (e.g. inside that folder)")
     if not overwrite:
         for path in map(Path, paths):
             if path.exists():

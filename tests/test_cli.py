@@ -62,6 +62,19 @@ def test_slow_tests_are_marked_by_their_own_decorator_only():
         assert not hooks, f"{conftest.relative_to(ROOT)} marks tests slow by id: put @pytest.mark.slow on each test"
 
 
+@pytest.mark.parametrize("argv, option", [
+    (["evaluate-images", "--sample", "--out", ""], "--out"),  # would have meant "the default place"
+    (["predict", "a.png", "--model", " "], "--model"),
+    (["ensemble", "run", "--out="], "--out"),  # a command that parses its own arguments
+])
+def test_an_empty_option_value_is_refused_not_read_as_the_default(argv, option, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{option} is empty (an unset shell variable?)" in err and err.count("\n") == 1
+    assert not any(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("argv, first, second", [
     (["predict", "a.png", "--model", "m1", "--model", "m2"], "--model", "--model"),
     (["train", "--out", "x", "--out=y"], "--out", "--out"),

@@ -1,6 +1,7 @@
 """charclf.fileio: where earlier results are kept aside."""
 from __future__ import annotations
 
+import pytest
 from denied import deny_writes_in
 
 
@@ -138,3 +139,22 @@ def test_move_aside_never_deletes_the_one_whole_copy_across_file_systems(tmp_pat
         fileio.move_aside(run, tmp_path / "replaced" / "a")
     kept = next((tmp_path / "replaced").iterdir())
     assert (kept / "model.safetensors").read_bytes() == b"w" and (kept / "sub" / "notes.txt").exists()
+
+
+def test_a_command_never_writes_two_results_to_one_path_nor_a_file_over_a_folder(tmp_path):
+    """evaluate-images --out x.png: its gallery is x.png too, so the JSON would replace the gallery; a folder
+    at the JSON's path must not be replaced with or without --overwrite. Refused before any work."""
+    from charclf.errors import ConfigError
+    from charclf.fileio import refuse_to_replace
+
+    out = tmp_path / "x.png"
+    for overwrite in (False, True):
+        with pytest.raises(ConfigError, match="two of them are one path"):
+            refuse_to_replace(out, out.with_suffix(".png"), overwrite=overwrite)
+    (tmp_path / "res.json").mkdir()
+    (tmp_path / "res.json" / "keep.txt").write_text("mine")
+    for overwrite in (False, True):
+        with pytest.raises(ConfigError, match="is a folder"):
+            refuse_to_replace(tmp_path / "res.json", tmp_path / "res.png", overwrite=overwrite)
+    assert (tmp_path / "res.json" / "keep.txt").read_text() == "mine" and not out.exists()
+    refuse_to_replace(tmp_path / "a.json", tmp_path / "a.png")  # distinct new files: passes

@@ -91,3 +91,27 @@ def test_every_committed_run_is_a_record_whose_test_number_is_its_evaluation(run
         cm = pd.read_csv(matrix, index_col=0).to_numpy()
         assert cm.sum() == record.test["n"]
         assert np.trace(cm) / cm.sum() == pytest.approx(record.test_acc, abs=1e-12)
+
+
+def test_a_record_whose_accuracy_is_no_accuracy_is_refused_naming_the_file_and_value(tmp_path):
+    """A hand-edited or damaged metrics.json must not reach a table as 170% or NaN (probe: `charclf report`
+    printed **170.00%**)."""
+    import json
+
+    from charclf.errors import DataError
+    from charclf.eval.record import RunRecord
+
+    good = fake_record()
+    good.save(tmp_path)
+    assert RunRecord.load(tmp_path).test_acc == good.test_acc
+    for key, value in (("test", 1.7), ("test", -0.1), ("test", float("nan")), ("test", "0.9"), ("val", True)):
+        d = json.loads((tmp_path / "metrics.json").read_text())
+        d["evaluation"][key] = {**d["evaluation"].get("test", {}), "accuracy": value}
+        (tmp_path / "bad").mkdir(exist_ok=True)
+        (tmp_path / "bad" / "metrics.json").write_text(json.dumps(d))
+        with pytest.raises(DataError, match=rf"bad/metrics.json: evaluation.{key}.accuracy is .*not an accuracy"):
+            RunRecord.load(tmp_path / "bad")
+    d = json.loads((tmp_path / "metrics.json").read_text())
+    (tmp_path / "bad" / "metrics.json").write_text(json.dumps({**d, "best_val_acc": 87.1}))  # a percentage
+    with pytest.raises(DataError, match="best_val_acc is 87.1, not an accuracy in"):
+        RunRecord.load(tmp_path / "bad")

@@ -54,6 +54,24 @@ def test_smoke_profile_stays_out_of_the_results(tmp_path, monkeypatch):
     assert "6.67%" in smoke and "86.00%" not in smoke
 
 
+def test_a_run_folder_with_weights_but_no_record_is_named_not_dropped(tmp_path, monkeypatch):
+    """Probe: deleting one seed's metrics.json changed a model's mean +- std from 3 seeds to 2 without a word."""
+    monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(tmp_path))
+    _fake_run(tmp_path / "runs" / "full" / "04_training" / "vgg-seed0", test_acc=0.86, arch="vgg")
+    assert "Not in these tables" not in report.results_markdown(tmp_path / "runs")
+    lost = tmp_path / "runs" / "full" / "04_training" / "vgg-seed1"
+    lost.mkdir(parents=True)
+    (lost / "model.safetensors").write_bytes(b"w")
+    going = tmp_path / "runs" / "full" / "11_beyond" / "minivision_s-seed1"
+    going.mkdir(parents=True)
+    (going / "model.safetensors").write_bytes(b"w")
+    (going / "resume.pt").write_bytes(b"r")
+    md = report.results_markdown(tmp_path / "runs")
+    assert "**Not in these tables:** 2 run folder(s) with weights but no run record" in md
+    assert "vgg-seed1` (no metrics.json)" in md and "minivision_s-seed1` (unfinished)" in md
+    assert "Not in these tables" not in report.results_markdown(tmp_path / "runs", smoke=True)  # other profile
+
+
 def test_tables_show_training_and_selection_precision(tmp_path, monkeypatch):
     monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(tmp_path))
     _fake_run(tmp_path / "runs" / "full" / "02_augmentation" / "a", test_acc=0.8, precision="bf16")

@@ -22,6 +22,7 @@ Records written before this schema (flat keys, ``run_metadata``) are read by :me
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,10 +180,29 @@ class RunRecord:
             missing = sorted(n for n in names if n not in d and _required(n))
             if missing:
                 raise DataError(path, f"is a {SCHEMA} record without {', '.join(missing)}", _FIX)
-            return cls(**{k: v for k, v in d.items() if k in names and k != "extra"},
-                       extra={k: v for k, v in d.items() if k not in names or k == "extra"})
+            return _checked(cls(**{k: v for k, v in d.items() if k in names and k != "extra"},
+                                extra={k: v for k, v in d.items() if k not in names or k == "extra"}), path)
         fields = _migrate(d, path, run_dir)
-        return cls(**fields, extra={k: v for k, v in d.items() if k not in LEGACY_KEYS and k not in fields})
+        return _checked(cls(**fields, extra={k: v for k, v in d.items() if k not in LEGACY_KEYS and k not in fields}),
+                        path)
+
+
+def _checked(record: RunRecord, path) -> RunRecord:
+    """``record`` when every accuracy it holds is a number in [0, 1] (or absent); else a ``DataError`` naming the
+    file and the value, so no table shows 170% or NaN from a damaged or hand-edited record."""
+    values = {"best_val_acc": record.best_val_acc, "final_val_acc": record.final_val_acc}
+    for part, result in (record.evaluation or {}).items():
+        if not isinstance(result, dict):
+            raise DataError(path, f"evaluation.{part} is not an object", _FIX)
+        values.update({f"evaluation.{part}.{key}": v for key, v in result.items() if key.endswith("accuracy")})
+    for name, value in values.items():
+        if value is None:
+            continue
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+            and 0 <= value <= 1
+        if not ok:
+            raise DataError(path, f"{name} is {value!r}, not an accuracy in [0, 1]", _FIX)
+    return record
 
 
 _DEFAULTS = {f.name for f in dataclasses.fields(RunRecord)
@@ -265,4 +285,16 @@ def load_records(root: str | Path) -> dict[Path, RunRecord]:
     return out
 
 
-__all__ = ["RECORD_FILE", "SCHEMA", "NotARunRecord", "RunRecord", "load_records"]
+def folders_without_record(root: str | Path) -> dict[Path, str]:
+    """The folders under ``root`` that hold a model's weights (``model.safetensors``) but no run record, each with
+    why: ``"unfinished"`` where a resume state lies beside them (training, or stopped), else ``"no metrics.json"``
+    (its record was lost). A table built from :func:`load_records` says these exist instead of dropping them."""
+    out = {}
+    for weights in sorted(Path(root).rglob("model.safetensors")):
+        folder = weights.parent
+        if not (folder / RECORD_FILE).is_file():
+            out[folder] = "unfinished" if (folder / "resume.pt").is_file() else f"no {RECORD_FILE}"
+    return out
+
+
+__all__ = ["RECORD_FILE", "SCHEMA", "NotARunRecord", "RunRecord", "folders_without_record", "load_records"]

@@ -196,6 +196,7 @@ def results_markdown(root: str | Path | None = None, *, smoke: bool = False, ben
                 lines.append(f"| {r.run.split('/' + name + '/', 1)[-1]} | `{r.model}` | {_fmt(r.train_images, ',')} | "
                              f"{_fmt(r.epochs, 'd')} | {_fmt(r.val_acc, '.2%')} | {_fmt(r.test_acc, '.2%')} | "
                              f"{ {True: 'yes', False: 'no'}.get(r.tta, '?')} | {_precision(r)} | [metrics]({r.run}/metrics.json) |")
+    lines += _unrecorded_lines(Path(root) if root else outputs_dir() / "runs", smoke=smoke)
     # The bench beside the runs (outputs/bench next to outputs/runs), so a given root reads one outputs folder.
     bench_path = Path(root).parent / "bench" / "bench-cpu.json" if root else None
     bench = bench_rows(bench_path) if (not smoke if bench is None else bench) else pd.DataFrame()
@@ -208,6 +209,20 @@ def results_markdown(root: str | Path | None = None, *, smoke: bool = False, ben
         for r in bench.itertuples():
             lines.append(f"| {r.model} | {r.pipeline} | {r.images_per_s:,.0f} | {r.ratio:.2f}× |")
     return "\n".join(lines).strip()
+
+
+def _unrecorded_lines(root: Path, *, smoke: bool) -> list[str]:
+    """One line naming the run folders of these profiles that hold weights but no record: a table that silently
+    lost a seed would show another mean +- std as if nothing were missing."""
+    from charclf.eval.record import folders_without_record
+
+    missing = {folder: why for folder, why in folders_without_record(root).items()
+               if (folder.relative_to(root).parts[0] in SMOKE_PROFILES) == smoke}
+    if not missing:
+        return []
+    named = ", ".join(f"`{repo_relative(folder)}` ({why})" for folder, why in missing.items())
+    return ["", f"**Not in these tables:** {len(missing)} run folder(s) with weights but no run record: {named}. "
+                "Fix: finish the run (`charclf plan` resumes it), or restore its metrics.json from git."]
 
 
 def main(argv=None) -> int:

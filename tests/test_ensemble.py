@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from synth import quadrant_bundle
 
-from charclf.errors import DataError
+from charclf.errors import ConfigError, DataError
 from charclf.experiments.ensemble import accuracy, combine, greedy_selection, run_ensemble
 from charclf.train import fit
 from charclf.train.config import AugmentConfig
@@ -135,6 +135,7 @@ def test_the_command_scores_the_split_and_protocol_its_runs_were_trained_on(tmp_
 
     write_fake_run(tmp_path / "a", data={"split": "balanced", "protocol": "official", "num_classes": 47,
                                          "sizes": {"train": 1, "val": 1, "test": 1}})
+    (tmp_path / "a" / "model.safetensors").write_bytes(b"weights")
     asked = []
 
     def fake_load(split, protocol, data_dir=None):
@@ -155,7 +156,12 @@ def test_an_unwritable_out_is_refused_before_any_member_is_scored(tmp_path, monk
     from charclf.errors import WriteError
     from charclf.experiments import ensemble
 
+    from records import write_fake_run
+
     monkeypatch.setattr(ensemble, "score_member", lambda *a, **k: pytest.fail("a member was scored"))
+    for name in ("a", "b"):
+        write_fake_run(tmp_path / name)
+        (tmp_path / name / "model.safetensors").write_bytes(b"weights")
     (tmp_path / "out").mkdir()
     deny_writes_in(monkeypatch, tmp_path / "out")
     with pytest.raises(WriteError, match="permission denied"):
@@ -174,3 +180,37 @@ def test_a_selection_carries_its_test_only_with_the_same_members_and_weights():
     assert _same_selection(previous, "greedy", ["a", "b", "a"], {**digests, "b": "retrained"}) is None
     assert _same_selection(previous, "cv", ["a", "b", "a"], digests) is None  # no such selection before
     assert _same_selection(None, "greedy", ["a"], digests) is None
+
+
+def test_bad_members_caches_and_teacher_folders_are_one_line_before_any_work(tmp_path, monkeypatch):
+    """Probe: a member that does not exist was found only after the others were scored; a truncated or NaN cache
+    was a traceback; a --teacher that is a file, or already holds a teacher, failed only after the ensemble's
+    results.json had been written."""
+    from records import write_fake_run
+
+    from charclf.experiments import ensemble
+
+    monkeypatch.setattr(ensemble, "member_probs", lambda *a, **k: pytest.fail("a member was scored"))
+    write_fake_run(tmp_path / "a")
+    (tmp_path / "a" / "model.safetensors").write_bytes(b"weights")
+    with pytest.raises(ConfigError, match=r"\['.*/a'\] is given more than once. Fix:"):
+        run_ensemble([tmp_path / "a", tmp_path / "a"], None, tmp_path / "out")
+    with pytest.raises(DataError, match="nope: does not exist"):
+        run_ensemble([tmp_path / "a", tmp_path / "nope"], None, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    cache = tmp_path / "c.npz"
+    np.savez(cache, weights_sha256=np.array("w"), data_sha256=np.array("d"), val=np.full((2, 3), np.nan),
+             test=np.ones((2, 3)))
+    with pytest.raises(DataError, match="not finite"):
+        ensemble._read_cache(cache)
+    cache.write_bytes(cache.read_bytes()[:100])
+    with pytest.raises(DataError, match=r"c.npz: is not a readable probability cache .*move it aside"):
+        ensemble._read_cache(cache)
+    (tmp_path / "tfile").write_text("mine")
+    for teacher, words in ((tmp_path / "tfile", "is a file"), (tmp_path / "t", "exists and students")):
+        if teacher.name == "t":
+            teacher.mkdir()
+            (teacher / "teacher.npz").write_bytes(b"t")
+        with pytest.raises(ConfigError, match=words):
+            ensemble.main([str(tmp_path / "a"), "--out", str(tmp_path / "out"), "--teacher", str(teacher)])
+    assert not (tmp_path / "out").exists() and (tmp_path / "tfile").read_text() == "mine"

@@ -83,26 +83,53 @@ def member_probs(run_dir: Path, data, parts) -> dict[str, np.ndarray]:
     return {part: evaluate_model(model, getattr(data, part), tta=record.tta).probs for part in parts}
 
 
+def check_member(run_dir: Path) -> None:
+    """A ``DataError`` naming ``run_dir`` unless it is a finished run folder with weights and a readable record."""
+    from charclf.eval.record import RunRecord
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise DataError(run_dir, "does not exist (or is not a folder)", "pass finished run folders")
+    if not (run_dir / "model.safetensors").is_file():
+        raise DataError(run_dir, "no model.safetensors, so it cannot be an ensemble member",
+                        "pass finished runs whose weights were kept")
+    RunRecord.load(run_dir)  # a missing or damaged metrics.json: one line naming it
+
+
+def _read_cache(cache: Path) -> dict:
+    """The cached arrays of ``cache`` (``weights_sha256``, ``data_sha256`` and each part's probabilities); a
+    damaged file, or probabilities that are not finite, is a ``DataError`` naming it."""
+    import zipfile
+
+    fix = "move it aside (it is not deleted for you) and rerun: the member is scored anew"
+    try:
+        with np.load(cache) as saved:
+            arrays = {key: saved[key] for key in ("weights_sha256", "data_sha256", *PARTS)}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        raise DataError(cache, f"is not a readable probability cache ({type(err).__name__})", fix) from None
+    if not all(np.isfinite(arrays[part]).all() for part in PARTS):
+        raise DataError(cache, "holds probabilities that are not finite (NaN or inf)", fix)
+    return arrays
+
+
 def score_member(run_dir: Path, data, cache_dir: Path, *, log=print) -> dict[str, np.ndarray]:
     """``{part: probs (N, C) float32}`` for val and test of ``data``, from the cache when its weights match."""
     from charclf.eval.record import RunRecord
     from charclf.fileio import atomic_path
 
     run_dir = Path(run_dir)
-    if not (run_dir / "model.safetensors").is_file():
-        raise DataError(run_dir, "no model.safetensors, so it cannot be an ensemble member",
-                        "pass finished runs whose weights were kept")
+    check_member(run_dir)
     digest, scored = weights_digest(run_dir), data_digest(data)
     cache = cache_dir / f"{member_name(run_dir).replace('/', '__')}.npz"
     if cache.is_file():
-        with np.load(cache) as saved:
-            if str(saved["weights_sha256"]) != digest:
-                raise DataError(cache, f"cached probabilities of other weights than {run_dir}'s",
-                                "move the cache aside (it is not deleted for you) and rerun")
-            if str(saved["data_sha256"]) != scored:
-                raise DataError(cache, "cached probabilities of other data (split, protocol or val/test images "
-                                "differ)", "use another --out folder for other data, or move the cache aside")
-            return {part: saved[part] for part in PARTS}
+        saved = _read_cache(cache)
+        if str(saved["weights_sha256"]) != digest:
+            raise DataError(cache, f"cached probabilities of other weights than {run_dir}'s",
+                            "move the cache aside (it is not deleted for you) and rerun")
+        if str(saved["data_sha256"]) != scored:
+            raise DataError(cache, "cached probabilities of other data (split, protocol or val/test images "
+                            "differ)", "use another --out folder for other data, or move the cache aside")
+        return {part: saved[part] for part in PARTS}
     record = RunRecord.load(run_dir)
     probs = member_probs(run_dir, data, PARTS)
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -231,7 +258,11 @@ def run_ensemble(run_dirs, data, out, *, max_steps: int = 20, metadata: dict | N
     run_dirs = [Path(d) for d in run_dirs]
     names = [member_name(d) for d in run_dirs]
     if len(set(names)) != len(names):
-        raise ConfigError(f"ensemble members must be distinct runs, got {names}")
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise ConfigError(f"ensemble members must be distinct runs, but {twice} is given more than once. Fix: pass "
+                          "each run folder once (the greedy selection weighs a member by choosing it again)")
+    for run_dir in run_dirs:  # every member before the first is scored: no minutes lost to the last one's typo
+        check_member(run_dir)
     out = Path(out)
     check_writable(out)  # before every member is scored, not at the last write
     scores = {name: score_member(d, data, out / "probs", log=log) for name, d in zip(names, run_dirs)}
@@ -318,6 +349,20 @@ def _same_selection(previous: dict | None, kind: str, members: list[str], digest
     return earlier if earlier.get("test_acc") is not None else None
 
 
+def check_teacher_folder(out: Path) -> None:
+    """Refused before any scoring: a teacher folder that is a file, or that already holds a ``teacher.npz``
+    (students may depend on it)."""
+    from charclf.train.distill import TEACHER_NPZ
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} is a file, and the teacher is written into a folder there. Fix: pass --teacher "
+                          "a folder path")
+    if (out / TEACHER_NPZ).exists():
+        raise ConfigError(f"{out / TEACHER_NPZ} exists and students may depend on it. Fix: write the new "
+                          f"teacher to another folder")
+
+
 def write_teacher(run_dirs, members: list[str], data, out, *, log=print) -> dict:
     """A distillation teacher (``charclf.train.distill``): the ensemble ``members`` (names of ``run_dirs``,
     repeats weighting a member more, e.g. the greedy choice) scored on ``data.train``, written as
@@ -331,9 +376,7 @@ def write_teacher(run_dirs, members: list[str], data, out, *, log=print) -> dict
     from charclf.train.distill import TEACHER_FORMAT, TEACHER_JSON, TEACHER_NPZ, probs_digest
 
     out = Path(out)
-    if (out / TEACHER_NPZ).exists():
-        raise ConfigError(f"{out / TEACHER_NPZ} exists and students may depend on it. Fix: write the new "
-                          f"teacher to another folder")
+    check_teacher_folder(out)
     recorded = json.loads((out / TEACHER_JSON).read_text()) if (out / TEACHER_JSON).is_file() else None
     members = list(recorded["members"]) if recorded else list(members)
     by_name = {member_name(d): Path(d) for d in run_dirs}
@@ -390,6 +433,10 @@ def main(argv=None) -> int:
     from charclf.data import load_data
     from charclf.eval.record import RunRecord
 
+    if args.teacher:  # refused before the ensemble is built and its results.json written
+        check_teacher_folder(Path(args.teacher))
+    for run in args.runs:
+        check_member(Path(run))
     # The data the members were trained on, as the first one records it: each member is then checked against it.
     first = RunRecord.load(args.runs[0]).data
     data = load_data(args.split or first.get("split", "byclass"), args.protocol or first.get("protocol", "holdout"),

@@ -176,3 +176,12 @@ def test_a_damaged_sample_names_git_checkout_not_a_fetch():
     with pytest.raises(rw.DataError, match=r"sample is incomplete: 0 files missing and 1 with a wrong sha256.*"
                                            r"Fix: restore it with `git checkout charclf/data/realworld/sample`"):
         ev.require_local(ev.SAMPLE_DIR, broken)
+
+
+def test_ablation_only_options_without_ablation_are_refused_not_ignored(capsys, tmp_path):
+    from charclf.apps.cli import main
+
+    assert main(["evaluate-images", "--sample", "--steps", "thin", "--out", str(tmp_path / "x.json")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "--steps apply only with --ablation" in err and "Fix:" in err and "\n" not in err
+    assert not any(tmp_path.iterdir())

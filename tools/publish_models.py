@@ -22,11 +22,11 @@ from charclf.study.beyond import HUB_SLOTS, frontier, hub_choices, model_rows
 
 
 def main(argv=None) -> int:
-    from charclf.argtypes import Parser  # one-line errors, no option given twice
+    from charclf.argtypes import COUNT, Parser  # one-line errors, no option given twice
 
     parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", default="full")
-    parser.add_argument("--min-seeds", type=int, default=3)
+    parser.add_argument("--profile", default="full", choices=["quick", "full"])
+    parser.add_argument("--min-seeds", type=COUNT, default=3, help="seeds an entry needs to be published (>= 1)")
     parser.add_argument("--slots", default=",".join(HUB_SLOTS),
                         help="comma-separated slots to publish (default: all); e.g. `tiny` while the larger "
                              "models' seeds are still training, so no slot is filled by default")
@@ -38,6 +38,8 @@ def main(argv=None) -> int:
         parser.error(f"--slots {unknown}: choose from {', '.join(HUB_SLOTS)}")
 
     root = runs_dir(args.profile)
+    if not root.is_dir():
+        parser.error(f"{root} does not exist: no run of the {args.profile} profile has been trained here")
     rows = model_rows(root)
     front = frontier(rows)
     choices = hub_choices(front, min_seeds=args.min_seeds) if not front.empty else {}

@@ -54,6 +54,10 @@ def run(args) -> int:
     if args.sample and (args.dir or args.manifest):
         raise ConfigError("--sample scores the committed sample with its own manifest, so it takes no --dir or "
                           "--manifest. Fix: drop --sample to score a fetched set, or drop --dir and --manifest")
+    given = [flag for flag, value in (("--steps", args.steps), ("--before", args.before)) if value is not None]
+    if given and not args.ablation:  # they shape the ablation's rows only: ignored, they would mislead
+        raise ConfigError(f"{' and '.join(given)} apply only with --ablation. Fix: add --ablation, or drop "
+                          f"{' and '.join(given)}")
     model_dir = resolve_model_dir(args.model)
     if args.sample:
         root, manifest = SAMPLE_DIR, SAMPLE_MANIFEST

@@ -91,8 +91,9 @@ def load_holdout_indices(path: str | Path, n_total: int) -> dict[str, np.ndarray
     if not path.is_file():
         shipped = ", ".join(sorted(SHIPPED_SHA256))
         raise DataError(path, "holdout index file not found",
-                        "put the index file there (see data/README.md), or use the official protocol (--protocol "
-                        "official; protocol='official' in Python) if you have NIST's train files "
+                        "put the index file there (see data/README.md), or train on the official protocol (`charclf "
+                        "train --protocol official`; protocol='official' in Python; a run is evaluated on the "
+                        "protocol it trained on) if you have NIST's train files "
                         f"(charclf ships the index file of: {shipped})")
     if path.parent == SHIPPED_DIR:
         _check_shipped(path)

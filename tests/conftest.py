@@ -21,8 +21,34 @@ if "CHARCLF_CACHE_DIR" not in os.environ:
     os.environ["CHARCLF_CACHE_DIR"] = _session_cache
     atexit.register(shutil.rmtree, _session_cache, ignore_errors=True)
 
+# Subprocesses (a fresh `python -m charclf`, a killed training) read the same synthetic files: they skip the
+# NIST-content check too (tests/synthetic_site/sitecustomize.py; see synthetic_official_files below).
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent / "synthetic_site"),
+                                                         os.environ.get("PYTHONPATH")]))
+
 # Keep the unit suite light on the 2-core CI machine; respect OMP_NUM_THREADS when the caller set it.
 torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or min(2, os.cpu_count() or 1)))
+
+
+from charclf.data import official as _official  # noqa: E402
+
+_REAL_CONTENT_CHECK = _official.check_official_content
+
+
+@pytest.fixture(scope="session", autouse=True)
+def synthetic_official_files():
+    """Most tests write small synthetic files under NIST's official names, which are not NIST's bytes: loading
+    would refuse them (``official.check_official_content``). The check is off for the session and back on in
+    the tests that ask for ``nist_content_checked``."""
+    _official.check_official_content = lambda src, data: None
+    yield
+    _official.check_official_content = _REAL_CONTENT_CHECK
+
+
+@pytest.fixture
+def nist_content_checked(monkeypatch):
+    """Loading checks the official files' bytes against NIST's checksums again, as it does outside the tests."""
+    monkeypatch.setattr(_official, "check_official_content", _REAL_CONTENT_CHECK)
 
 
 def _real_data_dir() -> Path | None:

@@ -123,3 +123,30 @@ def test_a_bad_labels_file_does_not_make_its_intact_holdout_index_damaged(tmp_pa
     assert _status(table, labels.name) in ("damaged", "mismatch")
     index = table.set_index("file").loc["digits-test-holdout.npz"]
     assert index.status == "unverified" and "test labels file is unusable (see its row)" in index.note
+
+
+@pytest.mark.realdata
+def test_loading_refuses_an_official_file_whose_bytes_are_not_nists(real_data_dir, tmp_path, nist_content_checked):
+    """Probe: an un-gzipped ByClass test file with pixels inverted loaded on its structure alone, and evaluate
+    recorded 49.74% for a run as if it were EMNIST. Loading now checks the bytes, raw or gzip, against NIST's."""
+    import gzip
+
+    from charclf.data.official import load_official
+    from charclf.errors import ChecksumError
+
+    emnist = tmp_path / "emnist"
+    emnist.mkdir()
+    name = "emnist-byclass-test-images-idx3-ubyte"
+    raw = bytearray(gzip.decompress((real_data_dir / "emnist" / f"{name}.gz").read_bytes()))
+    for other in ("emnist-byclass-test-labels-idx1-ubyte.gz", "emnist-byclass-mapping.txt"):
+        (emnist / other).write_bytes((real_data_dir / "emnist" / other).read_bytes())
+    (emnist / name).write_bytes(bytes(raw))  # NIST's bytes, un-gzipped: they load
+    assert load_official("byclass", "test", tmp_path, cache=False)[0].shape == (116323, 28, 28)
+    raw[16:16 + 784] = bytes(255 - b for b in raw[16:16 + 784])  # one image inverted: the structure still holds
+    (emnist / name).write_bytes(bytes(raw))
+    with pytest.raises(ChecksumError, match=rf"{name}: is not NIST's file: its sha256 differs .*\(raw idx\)"):
+        load_official("byclass", "test", tmp_path, cache=False)
+    (emnist / name).unlink()
+    (emnist / f"{name}.gz").write_bytes(gzip.compress(bytes(raw)))  # the same change, gzipped again
+    with pytest.raises(ChecksumError, match=r"\(gzip\)"):
+        load_official("byclass", "test", tmp_path, cache=True)

@@ -28,7 +28,8 @@ import numpy as np
 CACHE_ENV = "CHARCLF_CACHE_DIR"
 MAX_MB_ENV = "CHARCLF_CACHE_MAX_MB"
 DEFAULT_MAX_MB = 4096
-CACHE_VERSION = "v3"  # bump when what a cache file holds or how it is keyed changes
+CACHE_VERSION = "v4"  # bump when what a cache file holds or how it is keyed changes (v4: built only from
+# files whose content matched NIST's checksums, official.check_official_content)
 HASH_CHUNK = 1 << 20
 
 

@@ -435,9 +435,43 @@ def load_mapping(split: str, data_dir: str | Path | None = None) -> tuple[str, .
 
 
 # ----------------------------------------------------------------------------------------- loading
+# sha256 of the uncompressed idx files, from NIST's published .gz files (each matched OFFICIAL_SHA256 first), so a
+# raw (un-gzipped) copy is checked when it loads, as a .gz is. Only the files the project's machines had; a raw file
+# not listed here loads on its structure alone (``charclf data verify`` calls it unverified).
+RAW_SHA256 = {
+    "emnist-balanced-test-labels-idx1-ubyte.gz": "91807a38b4dab13f65fed7d9cac9fa6e7d27fc8c24f52327b8e6435ebfe18e90",
+    "emnist-balanced-train-labels-idx1-ubyte.gz": "a9c2984bf327d013e469d8b66e4bf6e4e98aaeebddc35d1c869b2cd3d1806e12",
+    "emnist-byclass-test-images-idx3-ubyte.gz": "385559d7d5c96f49cd6b55b3e9e76d7ecbf568897b6067e8cac8f1ffc2f50f81",
+    "emnist-byclass-test-labels-idx1-ubyte.gz": "842d01413932b3ce7afbc9990376a16f8880a212bb42d66fa2922b4218cf300a",
+    "emnist-mnist-test-images-idx3-ubyte.gz": "0a5442aeabc1ec6cf0a8335d81debf853b46a7570f5d93805a4d6ef8b7281063",
+    "emnist-mnist-test-labels-idx1-ubyte.gz": "a0ffd2d4ce92418e020d53cf36f2b6c154c4f59344098a5e8d3c6e588109f0a0",
+    "emnist-mnist-train-labels-idx1-ubyte.gz": "b5dade35dd22e02c3c6579167b8f17269bcdda2c6126abd598399160bb47317b",
+}
+
+
+def check_official_content(src: Located, data: bytes) -> None:
+    """A ``ChecksumError`` naming ``src`` when its stored bytes are not NIST's: a .gz (loose or in the archive)
+    against NIST's published sha256, a raw copy against :data:`RAW_SHA256` where it lists the file. Loading
+    checks this, not only ``charclf data verify``: a changed file must never be scored as if it were EMNIST."""
+    expected = OFFICIAL_SHA256.get(src.name) if data.startswith(GZIP_MAGIC) else RAW_SHA256.get(src.name)
+    if expected is None or hashlib.sha256(data).hexdigest() == expected:
+        return
+    raise ChecksumError(src.label, f"is not NIST's file: its sha256 differs from the published "
+                                   f"{expected[:16]}... ({'gzip' if data.startswith(GZIP_MAGIC) else 'raw idx'})",
+                        "replace it with the official file (`charclf data download`; `charclf data verify` lists "
+                        "every file's state)")
+
+
+def _read_official(src: Located, *, expect_ndim: int) -> np.ndarray:
+    """The idx array of an official file, its bytes checked to be NIST's first (:func:`check_official_content`)."""
+    data = src.read_bytes()
+    check_official_content(src, data)
+    return src.decode(data, expect_ndim=expect_ndim)
+
+
 def _load_images(src: Located, *, transpose: bool, cache: bool) -> np.ndarray:
     def build() -> np.ndarray:
-        arr = src.read_array(expect_ndim=3)  # also checks the 28x28 shape
+        arr = _read_official(src, expect_ndim=3)  # also checks the 28x28 shape
         if transpose:
             # EMNIST stores images transposed; fix it once. (torch's transpose-copy is ~2x numpy's here.)
             import torch
@@ -453,7 +487,7 @@ def _load_images(src: Located, *, transpose: bool, cache: bool) -> np.ndarray:
 
 def _load_labels(src: Located, *, cache: bool) -> np.ndarray:
     key = src.content_key() if cache else ""
-    return cached_array(key, "labels", lambda: src.read_array(expect_ndim=1).copy(), enabled=cache)
+    return cached_array(key, "labels", lambda: _read_official(src, expect_ndim=1).copy(), enabled=cache)
 
 
 def _check_pair(images: np.ndarray, labels: np.ndarray, img: Located, lab: Located,

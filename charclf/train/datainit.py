@@ -34,8 +34,11 @@ def whitening_filters(x: torch.Tensor, kernel_size: int, eps: float = DEFAULT_EP
     eigenvalue first, then the same negated."""
     n, c = x.shape[:2]
     patches = F.unfold(x.float(), kernel_size).transpose(1, 2).reshape(-1, c * kernel_size * kernel_size)
+    # In float64: a float32 sum over ~10^5 patches errs by ~1e-4 (and differently on each CPU's kernels), as much
+    # as the smallest eigenvalues, which the whitening divides by.
+    patches = patches.double()
     cov = patches.T @ patches / len(patches)
-    eigenvalues, eigenvectors = torch.linalg.eigh(cov.double())
+    eigenvalues, eigenvectors = torch.linalg.eigh(cov)
     order = eigenvalues.argsort(descending=True)
     filters = (eigenvectors[:, order].T / (eigenvalues[order].clamp_min(0) + eps).sqrt()[:, None]).float()
     filters = filters.reshape(-1, c, kernel_size, kernel_size)

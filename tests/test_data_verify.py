@@ -84,7 +84,9 @@ def test_cli_verify_exit_codes(tmp_path, capsys):
     good = make_emnist_dir(tmp_path / "good", splits=("digits",), layout="raw", mnist=False)
     assert main(["data", "verify", "--data-dir", str(good)]) == 0
     out = capsys.readouterr().out
-    assert "digits/official" in out and "unverified" in out and official_file("digits", "test", "images") in out
+    # a raw copy is shown under its name on disk (the official name without .gz)
+    assert "digits/official" in out and "unverified" in out and official_file("digits", "test", "images") not in out
+    assert official_file("digits", "test", "images").removesuffix(".gz") in out
     (tmp_path / "empty").mkdir()
     assert main(["data", "verify", "--data-dir", str(tmp_path / "empty")]) == 1
     assert "no protocol can run" in capsys.readouterr().out
@@ -150,3 +152,15 @@ def test_loading_refuses_an_official_file_whose_bytes_are_not_nists(real_data_di
     (emnist / f"{name}.gz").write_bytes(gzip.compress(bytes(raw)))  # the same change, gzipped again
     with pytest.raises(ChecksumError, match=r"\(gzip\)"):
         load_official("byclass", "test", tmp_path, cache=True)
+
+
+def test_verify_names_the_damaged_file_that_stops_every_protocol(tmp_path, capsys):
+    """Probe: with one damaged file the summary said "none of the needed files is usable" and told the user to
+    pass another folder."""
+    good = make_emnist_dir(tmp_path / "d", splits=("digits",), layout="raw", mnist=False)
+    raw = next(good.rglob(official_file("digits", "test", "images").removesuffix(".gz")))
+    raw.write_bytes(raw.read_bytes()[: len(raw.read_bytes()) // 2])
+    assert main(["data", "verify", "--data-dir", str(good)]) == 1
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert f"a file each protocol needs is damaged or not NIST's: {raw.name} (damaged)" in last
+    assert "Fix: replace the files named with NIST's" in last

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from charclf.data.official import DATA_ENV, NIST_URL
 from charclf.errors import printable
@@ -67,17 +68,28 @@ def _verify(args) -> int:
     protocols = runnable_protocols(table)
     with pd.option_context("display.max_rows", None, "display.max_colwidth", 70, "display.width", 200):
         print(f"data directory: {printable(root.resolve())}\n")
-        print(table[["dataset", "part", "kind", "status", "layout", "file", "note"]].to_string(index=False))
+        shown = table.copy()  # a raw copy is named on disk without the official name's .gz: show that name
+        raw = shown["layout"] == "raw"
+        shown.loc[raw, "file"] = [Path(str(loc)).name for loc in shown.loc[raw, "location"]]
+        print(shown[["dataset", "part", "kind", "status", "layout", "file", "note"]].to_string(index=False))
         counts = table["status"].value_counts().to_dict()
         print("\nfiles: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
         print("\nprotocols:")
         print(protocols.to_string(index=False))
     can = protocols[protocols["runnable"]]
     if can.empty:
-        why = "the folder does not exist" if not root.exists() else "none of the needed files is usable"
-        print(f"\nno protocol can run with {printable(root)} ({why}). Fix: pass the folder that holds emnist/ and mnist/ "
-              f"(--data-dir or ${DATA_ENV}), put the files there (see data/README.md), or run "
-              f"`charclf data download --data-dir {root}`")
+        bad = shown[shown["status"].isin(["damaged", "mismatch"])]
+        if not root.exists():
+            why = "the folder does not exist"
+        elif not bad.empty:  # the files are there, and some of those a protocol needs are not NIST's
+            why = ("a file each protocol needs is damaged or not NIST's: "
+                   + ", ".join(f"{r.file} ({r.status})" for r in bad.itertuples()))
+        else:
+            why = "the files each protocol needs are missing"
+        fix = (f"replace the files named with NIST's (`charclf data download --data-dir {root}`)" if not bad.empty
+               else f"pass the folder that holds emnist/ and mnist/ (--data-dir or ${DATA_ENV}), put the files "
+                    f"there (see data/README.md), or run `charclf data download --data-dir {root}`")
+        print(f"\nno protocol can run with {printable(root)} ({why}). Fix: {fix}")
         return 1
     print("\nrunnable: " + ", ".join(f"{r.dataset}/{r.protocol}" for r in can.itertuples()))
     return 0

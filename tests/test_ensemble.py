@@ -180,6 +180,26 @@ def test_a_selection_carries_its_test_only_with_the_same_members_and_weights():
     assert _same_selection(previous, "greedy", ["a", "b", "a"], {**digests, "b": "retrained"}) is None
     assert _same_selection(previous, "cv", ["a", "b", "a"], digests) is None  # no such selection before
     assert _same_selection(None, "greedy", ["a"], digests) is None
+    # A member scoring otherwise now than the build recorded: not the same val/test images, nothing carried.
+    previous["members"] = [{**m, "val_acc": 0.8, "test_acc": 0.7} for m in previous["members"]]
+    same = {"a": (0.8, 0.7), "b": (0.8, 0.7)}
+    assert _same_selection(previous, "greedy", ["a", "b", "a"], digests, same) is previous["greedy"]
+    assert _same_selection(previous, "greedy", ["a", "b", "a"], digests, {**same, "b": (0.8, 0.71)}) is None
+
+
+def test_a_rebuild_on_other_data_carries_no_test_number(tmp_path, monkeypatch):
+    """Review: after the probability caches were moved aside (as their refusal says) for changed data, a rebuild
+    whose selection came out the same carried the old data's test accuracy."""
+    from charclf.experiments import ensemble as ens
+
+    (tmp_path / "ens").mkdir()
+    saved = {"data_sha256": "old", "members": [], "greedy": {"members": ["a"], "test_acc": 0.5}}
+    (tmp_path / "ens" / "results.json").write_text(json.dumps(saved))
+    assert ens._previous_results(tmp_path / "ens", "new") is None
+    assert ens._previous_results(tmp_path / "ens", "old") == saved
+    del saved["data_sha256"]  # an older build: the members' scores decide (above)
+    (tmp_path / "ens" / "results.json").write_text(json.dumps(saved))
+    assert ens._previous_results(tmp_path / "ens", "new") == saved
 
 
 def test_bad_members_caches_and_teacher_folders_are_one_line_before_any_work(tmp_path, monkeypatch):

@@ -272,7 +272,8 @@ def run_ensemble(run_dirs, data, out, *, max_steps: int = 20, metadata: dict | N
     cv = cross_validated_selection(val, labels["val"], max_steps=max_steps)
     digests = {name: weights_digest(d) for name, d in zip(names, run_dirs)}
     sizes = {p: len(labels[p]) for p in PARTS}
-    previous = _previous_results(out, data, sizes)
+    scored_data = data_digest(data)  # what val and test were: numbers are carried only between builds of one
+    previous = _previous_results(out, scored_data)
 
     def summary(members: list[str], *, test: bool = True) -> dict:
         parts = PARTS if test else ("val",)
@@ -293,7 +294,8 @@ def run_ensemble(run_dirs, data, out, *, max_steps: int = 20, metadata: dict | N
     def selected(kind: str, members: list[str]) -> dict:
         """A chosen ensemble, its test read only when its members (or their weights) differ from the last
         build's: a rebuild with the same selection carries the earlier test numbers and says where from."""
-        earlier = _same_selection(previous, kind, members, digests)
+        earlier = _same_selection(previous, kind, members, digests,
+                                  {r["member"]: (r["val_acc"], r["test_acc"]) for r in member_rows})
         if earlier is None:
             return summary(members)
         carried = {f"test_{what}": earlier[f"test_{what}"] for what in ("acc", "log_loss")}
@@ -315,6 +317,7 @@ def run_ensemble(run_dirs, data, out, *, max_steps: int = 20, metadata: dict | N
                       "that read them. 'all' changes with every member added, so its test is never read",
         "combine": "mean of softmax probabilities (each member with its own record's TTA setting), float32 "
                    "evaluation",
+        "data_sha256": scored_data,
         **run_metadata(protocol=data.protocol, split=data.split, sizes=sizes,
                        **(metadata or {})),
     }
@@ -322,29 +325,36 @@ def run_ensemble(run_dirs, data, out, *, max_steps: int = 20, metadata: dict | N
     return results
 
 
-def _previous_results(out: Path, data, sizes: dict) -> dict | None:
-    """The ensemble's current ``results.json`` when it is readable and scored the same split, protocol and part
-    sizes (else None: nothing is carried from it)."""
-    try:
-        from charclf.provenance import read_json
+def _previous_results(out: Path, scored_data: str) -> dict | None:
+    """The ensemble's current ``results.json`` when it is readable and scored the same val and test images and
+    labels (its ``data_sha256``, :func:`data_digest`, where recorded); else None, and nothing is carried from it."""
+    from charclf.provenance import read_json
 
-        saved = read_json(Path(out) / "results.json", "") if (Path(out) / "results.json").is_file() else None
+    path = Path(out) / "results.json"
+    try:
+        saved = read_json(path, "") if path.is_file() else None
     except CharclfError:
         return None
-    if not isinstance(saved, dict) or (saved.get("split"), saved.get("protocol"), saved.get("sizes")) != (
-            data.split, data.protocol, sizes):
-        return None
+    if not isinstance(saved, dict) or saved.get("data_sha256", scored_data) != scored_data:
+        return None  # a build from before the digest was recorded: _same_selection compares its members' scores
     return saved
 
 
-def _same_selection(previous: dict | None, kind: str, members: list[str], digests: dict) -> dict | None:
+def _same_selection(previous: dict | None, kind: str, members: list[str], digests: dict,
+                    scored: dict | None = None) -> dict | None:
     """The previous build's ``kind`` ensemble when it had exactly ``members`` (in order, repeats included), each
-    with the same weights, and a test score; else None."""
+    with the same weights and, where ``scored`` gives this build's ``{member: (val_acc, test_acc)}``, the same
+    accuracies (what shows that val and test are the same images for a build that recorded no data digest), and a
+    test score; else None."""
     if previous is None or not isinstance(previous.get(kind), dict):
         return None
     earlier = previous[kind]
-    weights = {m.get("member"): m.get("weights_sha256") for m in previous.get("members", []) if isinstance(m, dict)}
-    if earlier.get("members") != members or any(weights.get(n) != digests[n] for n in set(members)):
+    rows = {m.get("member"): m for m in previous.get("members", []) if isinstance(m, dict)}
+    if earlier.get("members") != members or any(rows.get(n, {}).get("weights_sha256") != digests[n]
+                                                for n in set(members)):
+        return None
+    if scored is not None and any((rows[n].get("val_acc"), rows[n].get("test_acc")) != scored[n]
+                                  for n in set(members)):
         return None
     return earlier if earlier.get("test_acc") is not None else None
 

@@ -30,25 +30,28 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).reso
 torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or min(2, os.cpu_count() or 1)))
 
 
-from charclf.data import official as _official  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent / "synthetic_site"))
+import synthetic_data_check  # noqa: E402
 
-_REAL_CONTENT_CHECK = _official.check_official_content
+from charclf.data import official as _official  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
-def synthetic_official_files():
-    """Most tests write small synthetic files under NIST's official names, which are not NIST's bytes: loading
-    would refuse them (``official.check_official_content``). The check is off for the session and back on in
-    the tests that ask for ``nist_content_checked``."""
-    _official.check_official_content = lambda src, data: None
+def synthetic_official_files(tmp_path_factory):
+    """Synthetic files under NIST's names, written under the session's temporary folder, load without the
+    NIST-content check (``synthetic_data_check``); everything else, the real data included, is checked."""
+    os.environ[synthetic_data_check.ROOT_ENV] = str(tmp_path_factory.getbasetemp())
+    real = _official.check_official_content
+    synthetic_data_check.install()
     yield
-    _official.check_official_content = _REAL_CONTENT_CHECK
+    _official.check_official_content = real
 
 
 @pytest.fixture
 def nist_content_checked(monkeypatch):
-    """Loading checks the official files' bytes against NIST's checksums again, as it does outside the tests."""
-    monkeypatch.setattr(_official, "check_official_content", _REAL_CONTENT_CHECK)
+    """The NIST-content check on every file, the synthetic ones under the session's folder included."""
+    monkeypatch.setattr(_official, "check_official_content",
+                        getattr(_official.check_official_content, "real", _official.check_official_content))
 
 
 def _real_data_dir() -> Path | None:

@@ -86,14 +86,18 @@ class Parser(argparse.ArgumentParser):
         self._set_by = {}
         return super()._parse_known_args(*args, **kwargs)
 
+    def _get_value(self, action, arg_string):
+        # Before the type converts it (Path("") is "."): `--out "$OUT"` with OUT unset is not "the default".
+        if action.option_strings and isinstance(arg_string, str) and not arg_string.strip():
+            self.error(f"{'/'.join(action.option_strings)} is empty (an unset shell variable?): give it a value, or "
+                       "leave the option out for its default")
+        return super()._get_value(action, arg_string)
+
     def claim(self, dest: str, option_string: str | None, value=None) -> None:
         """Called by every one-value action as argparse applies it: a second option setting ``dest`` to another
         value is an error (the same option with the same value again changes nothing)."""
         if option_string is None:  # a positional argument: argparse fills it once
             return
-        if isinstance(value, str) and not value.strip():  # `--out "$OUT"` with OUT unset: not "the default"
-            self.error(f"{option_string} is empty (an unset shell variable?): give it a value, or leave the option "
-                       "out for its default")
         if dest in self._set_by and self._set_by[dest] != (option_string, value):
             self.error(f"{self._set_by[dest][0]} and {option_string} both set {dest!r}, and only one value would "
                        "be kept (pass it once)")

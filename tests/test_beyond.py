@@ -534,4 +534,5 @@ def test_the_arms_threads_and_machine_are_named_where_they_differ(tmp_path):
     old = {"platform": "Linux-6.18.44-fc-v1045-x86_64-with-glibc2.36", "torch_threads": 2}
     assert _precision_columns([record(new)], [record(new)])["also differs"] == ""
     assert _precision_columns([record(new)], [record(old)])["also differs"] == (
-        "training threads: 1 vs 2; machine: v1300, AVX512-BF16 vs v1045, CPU flags unrecorded")
+        "training threads: 1 vs 2; machine: 6.18.44-fc-v1300-x86_64, AVX512-BF16 vs 6.18.44-fc-v1045-x86_64, CPU "
+        "flags unrecorded")

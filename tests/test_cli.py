@@ -66,6 +66,7 @@ def test_slow_tests_are_marked_by_their_own_decorator_only():
     (["evaluate-images", "--sample", "--out", ""], "--out"),  # would have meant "the default place"
     (["predict", "a.png", "--model", " "], "--model"),
     (["ensemble", "run", "--out="], "--out"),  # a command that parses its own arguments
+    (["train", "--model", "lenet", "--out", ""], "--out"),  # type=Path would have made it "."
 ])
 def test_an_empty_option_value_is_refused_not_read_as_the_default(argv, option, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

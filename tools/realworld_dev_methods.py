@@ -131,12 +131,16 @@ def measure(root: Path, workers: int = 1, arms=None, runs_root: Path | None = No
 def ensemble_arm(runs_root: Path, images: np.ndarray, rows, refused: np.ndarray) -> dict | None:
     """The study's chosen ensemble (``ENSEMBLE_RESULTS``'s ``cv`` selection, else ``greedy``) on the dev images:
     the mean of its members' probabilities under every character equally likely, each member with its record's
-    TTA (None when the results or a member's weights are missing)."""
+    TTA (None when the ensemble was never built; a member whose weights are missing or differ from those it
+    recorded is a ``DataError``)."""
     from charclf.apps.predict import model_probs
     from charclf.apps.realworld import merged_char
     from charclf.eval.record import RunRecord
     from charclf.models.hub import load_model
     from charclf.provenance import read_json
+
+    from charclf.errors import DataError
+    from charclf.experiments.ensemble import weights_digest
 
     path = runs_root / ENSEMBLE_RESULTS
     if not path.is_file():
@@ -144,8 +148,12 @@ def ensemble_arm(runs_root: Path, images: np.ndarray, rows, refused: np.ndarray)
     results = read_json(path, "restore it from git")
     kind = "cv" if "cv" in results else "greedy"
     members = results[kind]["members"]
-    if not all((runs_root / m / "model.safetensors").is_file() for m in set(members)):
-        return None
+    recorded = {m["member"]: m.get("weights_sha256") for m in results["members"]}
+    for member in sorted(set(members)):  # the ensemble's own members, or no arm: never other weights under its name
+        weights = runs_root / member / "model.safetensors"
+        if not weights.is_file() or weights_digest(runs_root / member) != recorded.get(member):
+            raise DataError(weights, "is missing, or not the weights the study's ensemble chose (retrained since?)",
+                            "restore the member's weights from git, or render notebook 11 to rebuild the ensemble")
     probs, labels, precisions = {}, None, set()
     for member in sorted(set(members)):
         run_dir = runs_root / member

@@ -78,7 +78,11 @@ def _verify(args) -> int:
         print(protocols.to_string(index=False))
     can = protocols[protocols["runnable"]]
     if can.empty:
-        bad = shown[shown["status"].isin(["damaged", "mismatch"])]
+        # Only the damaged files a protocol lacks (a damaged mapping of another split stops nothing here).
+        needed = {(r.dataset, item.strip()) for r in protocols.itertuples() for item in str(r.missing).split(",")}
+        stops = [(d, f"{p} {k}".strip()) in needed or (k == "mapping" and (d, "a usable mapping") in needed)
+                 for d, p, k in zip(shown["dataset"], shown["part"], shown["kind"])]
+        bad = shown[shown["status"].isin(["damaged", "mismatch"]).to_numpy() & pd.Series(stops).to_numpy()]
         if not root.exists():
             why = "the folder does not exist"
         elif not bad.empty:  # the files are there, and some of those a protocol needs are not NIST's

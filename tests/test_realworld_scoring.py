@@ -200,10 +200,13 @@ def test_ablation_scores_one_row_per_step_and_resumes(tiny_set, tmp_path, monkey
     row = art["rows"][1]
     assert row["n"] == 6 and row["merged_top1"] == 3 / 6 and row["ruled_merged"] == 0.5
     assert row["kind=lower"] == 0.5 and row["preprocess_failures"] == 1  # the blank image
+    parts = {f"part={p}" for p in ("dev", "heldout")}  # each row by part too: does a step hold on held-out?
+    assert parts <= set(row) and all(0 <= row[p] <= 1 for p in parts)
     assert art["reference"]["before"]["merged_top1"] == 0.3
     assert art["provenance"]["preprocessing"]["version"] and len(art["provenance"]["preprocessing"]["package_sha256"]) == 64
     table = rep.ablation_table(json.loads(out.read_text()))
     assert list(table.index) == ["old preprocessing (before)", "none", "remove_lines", "thin"]
+    assert {"part=dev", "part=heldout"} <= set(table.columns)
     assert table.loc["old preprocessing (before)", "Δ merged"] == pytest.approx(0.3 - 0.5)
     calls.clear()  # a rerun with the same model, manifest and preprocessing scores nothing again
     rep.ablation(tmp_path, root, manifest, out, steps=("remove_lines", "thin"), variants=("ruled",),

@@ -42,6 +42,8 @@ def summary_row(metrics: dict, disabled: str) -> dict:
     for key in ("kind", "capture", "source"):
         row |= {f"{key}={name}": s["merged_top1"] for name, s in metrics.get(key, {}).items()}
     row |= {f"{v}_merged": s["merged_top1"] for v, s in metrics.get("synthetic", {}).items()}
+    # The dev part, where the steps may be chosen, and the held-out part, which says whether a step holds.
+    row |= {f"part={name}": s["overall"]["merged_top1"] for name, s in metrics.get("parts", {}).items()}
     row["preprocess_failures"] = metrics.get("preprocess_failures")
     return row
 
@@ -173,7 +175,7 @@ def ablation_table(artifact: dict):
     table = pd.DataFrame([{**r, "prior": recorded_prior(r)} for r in rows]).set_index("disabled")
     # Per source is left to the JSON: capture already splits the set (photo = photo_cards + photo_pen).
     keep = [c for c in table.columns if c in ("prior", "n", "top1", "top5", "merged_top1", "preprocess_failures")
-            or c.startswith(("kind=", "capture=")) or c.endswith("_merged")]
+            or c.startswith(("kind=", "capture=", "part=")) or c.endswith("_merged")]
     table = table[keep]
     base = next((r["merged_top1"] for r in artifact["rows"] if r["disabled"] == "none"), None)
     if base is not None:

@@ -279,7 +279,8 @@ print(rw_report.dev_methods_finding(rw_dev))
 # ### Ablation: the new preprocessing with one step turned off
 #
 # Each row scores the whole set (and the synthetic slices) with one step of `PrepOptions` off; *none* is the full
-# new preprocessing, *old preprocessing* the before artifact. All rows predict with the training prior (the
+# new preprocessing, *old preprocessing* the before artifact. The steps were developed on the whole set, so
+# *part=heldout* (merged top-1 on the held-out part, beside *part=dev*) is where a step's worth can be read. All rows predict with the training prior (the
 # ablation was measured before the even prior shipped; its artifact says so). *Δ merged* is the change of merged top-1 against
 # *none*: the more negative, the more that step earns.
 

@@ -94,3 +94,18 @@ def test_a_goal_met_within_noise_is_counted_as_such_and_a_loss_is_called_a_loss(
     lines = rep.findings(goals, slices, None)
     assert lines[0] == "2 of 3 goals are met (1 of them within noise): photo, EMNIST (within noise)."
     assert "the largest loss scan (-2.0 points)" in lines[-1]
+
+
+def test_the_ablation_finding_gives_the_costliest_step_on_the_held_out_part_too():
+    import pandas as pd
+
+    goals = pd.DataFrame([{"goal": "g", "met": False, "verdict": "not met", "before": 0.7, "after": 0.8,
+                           "target": 0.88}]).set_index("goal")
+    slices = pd.DataFrame({"merged before": [0.7], "merged after": [0.8], "Δ merged": [0.1]}, index=["overall"])
+    row = {"n": 10, "top1": 0.7, "top5": 0.9, "prior": "train"}
+    ablation = {"complete": True, "rows": [
+        {**row, "disabled": "none", "merged_top1": 0.80, "part=dev": 0.78, "part=heldout": 0.82},
+        {**row, "disabled": "thin", "merged_top1": 0.75, "part=dev": 0.70, "part=heldout": 0.81}]}
+    line = next(x for x in rep.findings(goals, slices, ablation) if x.startswith("Turning off"))
+    assert line.startswith("Turning off thin costs the most on the real set (-5.0 points merged top-1; on the "
+                           "held-out part -1.0 points)")

@@ -426,8 +426,12 @@ def findings(goals, slices, ablation_artifact: dict | None) -> list[str]:
         if len(steps) and "Δ merged" in table.columns:
             worst = steps["Δ merged"].idxmin()
             syn = [c for c in ("shadowed_merged", "ruled_merged") if c in steps.columns]
+            held = ("part=heldout" in table.columns and "none" in table.index
+                    and steps.loc[worst, "part=heldout"] == steps.loc[worst, "part=heldout"])  # not NaN
             lines.append(f"Turning off {worst} costs the most on the real set ({_points(steps.loc[worst, 'Δ merged'])} "
-                         f"merged top-1)" + "".join(
+                         f"merged top-1" + (f"; on the held-out part "
+                                            f"{_points(steps.loc[worst, 'part=heldout'] - table.loc['none', 'part=heldout'])}"
+                                            if held else "") + ")" + "".join(
                              f"; on the {c.split('_')[0]} copies {steps[c].idxmin()} matters most "
                              f"({_points(steps[c].min() - table.loc['none', c])})" for c in syn
                              if "none" in table.index) + ".")

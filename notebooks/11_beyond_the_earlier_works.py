@@ -106,7 +106,10 @@ ctx.show(status, "This notebook's runs (images/s measured before training)")
 # [after](../outputs/runs/full/11_beyond/ensemble/results-2026-12-02T191356+0000.json)), so `cv` chooses the selection *method* on held-out halves of val:
 # greedy, or the k best members on val averaged uniformly, for every k; each method selects on one stratified
 # half and is scored on the other, both ways, and the best held-out accuracy wins and is run on the whole of val.
-# Each member's probabilities are cached, so new runs only add their own scoring.
+# Each member's probabilities are cached, so new runs only add their own scoring. Test is read only for a chosen
+# ensemble whose members changed: a rebuild (a new run finished) whose greedy and cv selections come out the same
+# carries the earlier test numbers and names the build that read them; **all** changes with every run, so it is
+# scored on val only.
 
 # %%
 from charclf.study.beyond import ensemble

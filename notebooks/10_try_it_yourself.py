@@ -192,7 +192,7 @@ RW = REPO_ROOT / "outputs" / "realworld"
 rw_before = rw_report.read_current_artifact(RW / "model_hub-default-before.json")
 rw_after = rw_report.read_current_artifact(RW / "model_hub-default-prior-train.json")  # new preprocessing, training prior
 rw_shipped = rw_report.read_current_artifact(RW / "model_hub-default.json")  # what predict does: the even prior
-rw_ablation = rw_report.read_current_artifact(RW / "ablation-model_hub-default.json")
+rw_ablation = rw_report.read_current_artifact(RW / "ablation-model_hub-default-prior-train.json")
 rw_rows = read_manifest()
 print(f"{len(rw_rows)} images; before: preprocessing {rw_before['provenance']['preprocessing']['version'] or '1.x'} "
       f"at {rw_before['provenance']['git_sha'][:7]}; after: preprocessing "

@@ -96,11 +96,13 @@ def threads_words(machine: dict) -> str:
 
 def machine_words(machine: dict) -> str:
     """The machine image and CPU a run trained on, from its record's ``machine``: the kernel release of its
-    platform string and whether the CPU has AVX512-BF16 ("CPU flags unrecorded" where the record predates them)."""
+    platform string, the CPU's model and its fastest bf16 path (AMX, AVX512-BF16 or neither; "CPU unrecorded"
+    where the record predates them): an Intel Xeon with AMX and an AMD EPYC with AVX512-BF16 train differently."""
     # The kernel release and architecture, whole: "Linux-6.18.44-fc-v1300-x86_64-with-glibc2.36" -> its middle.
     kernel = str(machine.get("platform", "?")).split("-with-")[0].removeprefix("Linux-")
     flags = machine.get("cpu_flags")
-    cpu = "CPU flags unrecorded" if flags is None else "AVX512-BF16" if "avx512_bf16" in flags else "no AVX512-BF16"
+    cpu = ("CPU unrecorded" if flags is None else
+           f"{machine.get('cpu_model') or 'CPU'} ({'AMX' if 'amx_bf16' in flags else 'AVX512-BF16' if 'avx512_bf16' in flags else 'no AVX512-BF16'})")
     return f"{kernel}, {cpu}"
 
 

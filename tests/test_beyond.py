@@ -530,9 +530,13 @@ def test_the_arms_threads_and_machine_are_named_where_they_differ(tmp_path):
                                        "machine": machine})
 
     new = {"platform": "Linux-6.18.44-fc-v1300-x86_64-with-glibc2.36", "torch_threads": 1,
-           "cpu_flags": ["avx2", "avx512_bf16"]}
+           "cpu_model": "AMD EPYC", "cpu_flags": ["avx2", "avx512_bf16"]}
     old = {"platform": "Linux-6.18.44-fc-v1045-x86_64-with-glibc2.36", "torch_threads": 2}
     assert _precision_columns([record(new)], [record(new)])["also differs"] == ""
     assert _precision_columns([record(new)], [record(old)])["also differs"] == (
-        "training threads: 1 vs 2; machine: 6.18.44-fc-v1300-x86_64, AVX512-BF16 vs 6.18.44-fc-v1045-x86_64, CPU "
-        "flags unrecorded")
+        "training threads: 1 vs 2; machine: 6.18.44-fc-v1300-x86_64, AMD EPYC (AVX512-BF16) vs "
+        "6.18.44-fc-v1045-x86_64, CPU unrecorded")
+    xeon = {**new, "cpu_model": "Intel(R) Xeon(R) Processor", "cpu_flags": ["avx512_bf16", "amx_bf16"]}
+    assert _precision_columns([record(new)], [record(xeon)])["also differs"] == (
+        "machine: 6.18.44-fc-v1300-x86_64, AMD EPYC (AVX512-BF16) vs 6.18.44-fc-v1300-x86_64, Intel(R) Xeon(R) "
+        "Processor (AMX)")  # one machine image, two CPUs

@@ -109,7 +109,9 @@ def test_case_1_resume_of_a_finished_run_changes_nothing_and_says_so(data_dir, t
 @pytest.mark.slow
 def test_case_2_a_second_training_into_the_same_folder_is_refused_naming_the_first(data_dir, tmp_path):
     out = tmp_path / "run"
-    first = charclf(*train_args(data_dir, out, "--epochs", "400"))
+    # Long enough to outlive every check below on a fast CPU (400 epochs of 64 images once finished before the
+    # evaluation ran, which then scored a finished run); it is killed at the end.
+    first = charclf(*train_args(data_dir, out, "--epochs", "20000"))
     try:
         lock = out / ".charclf-train.lock"
         wait_for(lambda: lock.is_file() and lock.read_text().strip() == str(first.pid) or first.poll() is not None,

@@ -14,8 +14,10 @@ from records import write_fake_run  # noqa: E402
 
 from charclf.errors import ConfigError, DataError  # noqa: E402
 from charclf.study.runner import (  # noqa: E402
+    FINDINGS_NOTEBOOK,
     NotebookNeedsTraining,
     StudyError,
+    execution_order,
     find_notebooks,
     format_summary,
     inject_parameters,
@@ -88,6 +90,27 @@ def test_a_failing_notebook_fails_loudly_naming_notebook_and_cell(tiny_study, tm
     assert "02_broken.ipynb" in msg and "cell 3" in msg
     assert "ValueError: the data is wrong" in msg
     assert (tiny_study / "02_broken.ipynb").read_text() == before  # the committed notebook is untouched
+
+
+def test_the_findings_notebook_executes_after_the_notebooks_whose_artifacts_it_reads(tmp_path):
+    paths = [tmp_path / f"{stem}.ipynb" for stem in (FINDINGS_NOTEBOOK, "01_data", "11_beyond", "12_audit")]
+    assert [p.stem for p in execution_order(paths)] == ["01_data", "11_beyond", "12_audit", FINDINGS_NOTEBOOK]
+    assert execution_order(paths[1:]) == paths[1:]
+
+
+@pytest.mark.slow  # runs Jupyter kernels
+def test_one_study_run_leaves_the_findings_showing_what_a_later_notebook_wrote(tmp_path):
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    artifact = tmp_path / "artifact.txt"
+    artifact.write_text("previous render")
+    _notebook(nbdir / f"{FINDINGS_NOTEBOOK}.ipynb", [f"print(open({str(artifact)!r}).read())"])
+    _notebook(nbdir / "11_beyond.ipynb", [f"open({str(artifact)!r}, 'w').write('this render')"])
+    out = tmp_path / "executed"
+    results = run_study("full", data_dir=tmp_path, notebooks=nbdir, out_dir=out, echo=lambda *a, **k: None)
+    assert [r.name for r in results] == ["11_beyond", FINDINGS_NOTEBOOK]
+    findings = nbformat.read(out / f"{FINDINGS_NOTEBOOK}.ipynb", as_version=4)
+    assert _stdout(findings.cells[2]).strip() == "this render"
 
 
 def test_a_notebook_without_parameters_cell_is_refused(tmp_path):

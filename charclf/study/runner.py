@@ -1,4 +1,5 @@
-"""``charclf study``: execute the numbered notebooks in order and print a summary of the results they wrote.
+"""``charclf study``: execute the numbered notebooks in order (notebook 00, whose findings table reads what the
+others write, last) and print a summary of the results they wrote.
 
     charclf study                                 # render the committed full-profile runs (minutes, trains nothing)
     charclf study --profile quick --train         # every notebook, small honest subsets, minutes on a CPU
@@ -47,6 +48,10 @@ from charclf.study.runs import RENDER_ENV, RETRAIN_ENV
 PARAMETERS_TAG = "parameters"
 PARAMETER_NAMES = ("PROFILE", "DATA_DIR", "PROTOCOL", "SEED", "RETRAIN")
 DEFAULT_KERNEL = "python3"
+# The notebook whose findings table reads the artifacts the other notebooks write (notebook 11 rebuilds the
+# ensemble when runs were added, notebook 10 rescoring real handwriting ...): executed after them, so that one
+# `charclf study` leaves it showing this render's artifacts, not the previous render's.
+FINDINGS_NOTEBOOK = "00_setup_and_data"
 STUDY_METADATA_KEY = "charclf_study"
 
 
@@ -65,6 +70,11 @@ def notebooks_dir() -> Path:
 
 
 # -- finding and reading notebooks ----------------------------------------------------------------------
+def execution_order(paths: list[Path]) -> list[Path]:
+    """``paths`` in the order to execute them: numbered order, but :data:`FINDINGS_NOTEBOOK` last."""
+    return sorted(paths, key=lambda p: p.stem == FINDINGS_NOTEBOOK)  # stable: the others keep their order
+
+
 def find_notebooks(directory: str | Path, only: str | list[str] | None = None) -> list[Path]:
     """The study notebooks ``NN_name.ipynb`` (or their paired ``.py``) in order; ``only`` selects by number."""
     directory = Path(directory)
@@ -270,7 +280,8 @@ def run_study(profile: str = "quick", *, only=None, data_dir=None, protocol: str
               retrain: bool = False, notebooks: str | Path | None = None, out_dir: str | Path | None = None,
               kernel_name: str = DEFAULT_KERNEL, timeout: int | None = None, echo=print,
               download: bool = True, train: bool = True) -> list[NotebookResult]:
-    """Execute the study notebooks in order; stops at the first failure (a :class:`StudyError`).
+    """Execute the study notebooks in order (:func:`execution_order`: the findings notebook last); stops at the
+    first failure (a :class:`StudyError`).
 
     ``download=False`` sets ``$CHARCLF_NO_DOWNLOAD=1`` for the notebooks: a missing file is then an error.
     ``train=False`` renders: the notebooks load finished results only (``$CHARCLF_RENDER_ONLY=1``), and one that
@@ -297,7 +308,10 @@ def run_study(profile: str = "quick", *, only=None, data_dir=None, protocol: str
     params = {"PROFILE": profile, "DATA_DIR": None, "PROTOCOL": protocol, "SEED": int(seed),
               "RETRAIN": bool(retrain)}
     results = []
-    for path in paths:
+    ordered = execution_order(paths)
+    if ordered != paths:
+        echo(f"[study] {FINDINGS_NOTEBOOK} runs last: its findings read what the other notebooks write", flush=True)
+    for path in ordered:
         echo(f"[study] {path.name} ({profile} profile, {protocol} protocol) ...", flush=True)
         out = Path(out_dir) / path.name if out_dir else None
         started = time.perf_counter()

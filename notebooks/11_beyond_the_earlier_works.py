@@ -128,13 +128,16 @@ show_ensemble(ctx, ensembled)
 # students' configs name its file, so it can differ from the ensemble above, which is rebuilt as runs are added:
 # the cell prints its members and whether they are the greedy ensemble's. It learns nothing from the val or
 # test parts. The plan distils `charnet_s`, `charnet_xs` and `minivision_s`; the cell counts which have
-# trained.
+# trained. The settings tried on `minivision_s` (α 0.8, temperature 3) and the α-0.5 student trained again as
+# their base learn from a second teacher: the same members scored in float64. The first was scored in float32,
+# whose sums come out in another order on another kind of CPU, so it could not be rebuilt bit for bit on the AMD
+# EPYC these settings trained on; in float64 the difference is far below float16's steps, so it rebuilds anywhere.
 
 # %%
 from charclf.study.beyond import train_students
 from charclf.study.beyond_found import students_line, teacher_lines
-teacher, students, student_status = train_students(ctx, data, ensembled)
-print("\n".join(teacher_lines(teacher, ensembled, train_missing=ctx.train_missing)))
+teachers, students, student_status = train_students(ctx, data, ensembled)
+print("\n".join(teacher_lines(teachers, ensembled, train_missing=ctx.train_missing)))
 if not student_status.empty:
     ctx.show(student_status, "The distilled runs")
     print(students_line(student_status))

@@ -1,6 +1,8 @@
 """Notebook 11's tables: a goal's candidate is chosen on val inside the goal's limits, then its test mean judged."""
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 from records import fake_record, write_fake_run
@@ -192,6 +194,44 @@ def test_distilled_runs_name_the_profiles_teacher_and_compare_with_their_untaugh
     assert "seeds 0 on both sides" in row["baseline"]
 
 
+def test_only_the_teachers_of_runs_still_to_train_are_written(tmp_path, monkeypatch):
+    from charclf.study import beyond
+    from charclf.study.plan import DISTILL_TEACHER_RUN, TEACHER_RUN, beyond_runs, teacher_of
+
+    plan = beyond_runs("full", distilled=True)
+    assert {teacher_of(r, "full") for r in plan if r.run_id.variant == "kd"} == {TEACHER_RUN}
+    assert {teacher_of(r, "full") for r in plan if r.run_id.variant != "kd"} == {DISTILL_TEACHER_RUN}
+    written = []
+    monkeypatch.setattr(beyond, "ensure_teacher", lambda *a, teacher, **k: written.append(teacher))
+    # Every first-teacher student finished: that teacher (which another CPU may not rebuild) is left alone.
+    for r in plan:
+        if teacher_of(r, "full") == TEACHER_RUN:
+            write_fake_run(tmp_path / r.name, model=r.model, seed=r.seed)
+    beyond.ensure_teachers(tmp_path, None, plan, lambda: pytest.fail("the ensemble was scored"), profile="full")
+    assert written == [DISTILL_TEACHER_RUN]
+    written.clear()
+    beyond.ensure_teachers(tmp_path, None, plan, None, profile="full", retrain=True)
+    assert sorted(written) == sorted([TEACHER_RUN, DISTILL_TEACHER_RUN])
+
+
+def test_students_of_different_teachers_say_so_beside_their_delta(tmp_path):
+    from charclf.study.beyond import ablation_table
+    from charclf.study.plan import DISTILL_BASE
+
+    root = tmp_path / "runs" / "full"
+    for seed in (0, 1, 2):
+        for variant, sha in (("kd", "aaaaaaaa11"), (DISTILL_BASE, "bbbbbbbb22"), ("kd-a08", "bbbbbbbb22")):
+            folder = root / f"11_beyond/minivision_s-{variant}-seed{seed}"
+            write_fake_run(folder, model="minivision_s", seed=seed, best_val_acc=0.86, test_acc=0.86)
+            record = json.loads((folder / "metrics.json").read_text())
+            record["provenance"]["distill_teacher_sha256"] = sha
+            (folder / "metrics.json").write_text(json.dumps(record))
+    table = ablation_table(root, profile="full")
+    assert "distillation teacher: bbbbbbbb vs aaaaaaaa" in table.loc[f"11_beyond/minivision_s-{DISTILL_BASE}",
+                                                                     "also differs"]
+    assert "teacher" not in table.loc["11_beyond/minivision_s-kd-a08", "also differs"]
+
+
 def test_nearest_resampling_is_paired_seed_by_seed_with_the_bilinear_runs_of_the_same_machine(tmp_path):
     import dataclasses
 
@@ -289,8 +329,8 @@ def test_rendering_never_writes_a_teacher_and_lists_the_students_as_not_trained(
         num_classes = 62
 
     ensemble = {"greedy": {"members": ["04_training/minivision_v3-seed0"]}}
-    teacher, students, status = beyond.train_students(render, Data(), ensemble)
-    assert teacher is None and students == {} and set(status["reason"]) == {NOT_YET_TRAINED}
+    teachers, students, status = beyond.train_students(render, Data(), ensemble)
+    assert teachers == {} and students == {} and set(status["reason"]) == {NOT_YET_TRAINED}
     assert not (render.runs_dir / TEACHER_RUN).exists()
     with pytest.raises(pytest.fail.Exception, match="wrote a teacher"):  # a training context does write one
         beyond.train_students(dataclasses.replace(render, train_missing=True), Data(), ensemble)

@@ -118,8 +118,8 @@ def test_a_resume_under_another_teacher_is_refused(tmp_path, monkeypatch):
         fit(create_model("lenet", num_classes=4), data, config, tmp_path / "run", progress=False, resume=True)
 
 
-def test_write_teacher_is_readable_and_never_overwritten(tmp_path):
-    from charclf.experiments.ensemble import member_name, write_teacher
+def _trained_member(tmp_path):
+    """A quadrant bundle and a lenet run folder trained one epoch on it: an ensemble member to teach with."""
     from charclf.models import create_model
     from charclf.train.engine import seed_everything
 
@@ -129,6 +129,14 @@ def test_write_teacher_is_readable_and_never_overwritten(tmp_path):
     fit(create_model("lenet", num_classes=4), data,
         get_recipe("byclass_study", model="lenet", epochs=1, batch_size=16, augment=AugmentConfig()), run,
         progress=False)
+    return data, run
+
+
+def test_write_teacher_is_readable_and_never_overwritten(tmp_path):
+    from charclf.experiments.ensemble import member_name, write_teacher
+    from charclf.models import create_model
+
+    data, run = _trained_member(tmp_path)
     quiet = dict(log=lambda *_: None)
     info = write_teacher([run], [member_name(run)] * 2, data, tmp_path / "teacher", **quiet)
     teacher = load_teacher(tmp_path / "teacher" / "teacher.npz", data.train)
@@ -152,6 +160,44 @@ def test_write_teacher_is_readable_and_never_overwritten(tmp_path):
     save_weights(create_model("lenet", num_classes=4), run / "model.safetensors")
     with pytest.raises(DataError, match="not those the teacher was built from"):
         write_teacher([run], [], data, tmp_path / "teacher", **quiet)
+
+
+def test_a_float64_teacher_records_its_precision_and_comes_out_the_same_when_its_members_sum_otherwise(
+        tmp_path, monkeypatch):
+    import torch
+
+    from charclf.eval import inference
+    from charclf.experiments.ensemble import member_name, write_teacher
+
+    data, run = _trained_member(tmp_path)
+    quiet = dict(log=lambda *_: None)
+    info = write_teacher([run], [member_name(run)], data, tmp_path / "teacher", **quiet)
+    assert info["precision"] == "float64"
+    assert json.loads((tmp_path / "teacher" / "teacher.json").read_text())["precision"] == "float64"
+    # Another kind of CPU sums in another order: a difference in the 1e-13th part of every logit, far above
+    # float64's own rounding, still rebuilds the same float16 probabilities.
+    real, passes = inference.predict_logits, []
+
+    def other_cpu(*args, **kwargs):
+        logits = real(*args, **kwargs)
+        passes.append(logits.dtype)
+        return logits * (1 + 1e-13)
+
+    monkeypatch.setattr(inference, "predict_logits", other_cpu)
+    (tmp_path / "teacher" / "teacher.npz").unlink()
+    assert write_teacher([run], [], data, tmp_path / "teacher", **quiet)["probs_sha256"] == info["probs_sha256"]
+    assert passes == [torch.float64]  # the whole pass ran in float64
+    monkeypatch.undo()
+    # A teacher that records no precision (written before it was recorded) is rebuilt as it was made: float32.
+    first = tmp_path / "first"
+    float32 = write_teacher([run], [member_name(run)], data, first, precision="float32", **quiet)
+    recorded = json.loads((first / "teacher.json").read_text())
+    del recorded["precision"]
+    (first / "teacher.json").write_text(json.dumps(recorded))
+    (first / "teacher.npz").unlink()
+    assert write_teacher([run], [], data, first, **quiet)["probs_sha256"] == float32["probs_sha256"]
+    with pytest.raises(ConfigError, match="precision 'bfloat16'"):
+        write_teacher([run], [member_name(run)], data, tmp_path / "other", precision="bfloat16", **quiet)
 
 
 def test_mixup_mixes_soft_targets_exactly_as_the_one_hot_of_hard_ones():

@@ -333,13 +333,20 @@ def test_each_distillation_experiment_changes_one_setting_of_the_distilled_run()
     full = ctx("full")
     runs = beyond_runs("full", distilled=True)
     pairs = {(run, base_run) for run, _, base_run, _ in paired_comparisons()}
+    from charclf.study.plan import DISTILL_TEACHER_RUN, teacher_file
+
+    first_students = [r for r in runs if r.run_id.variant == "kd"]
     for (model, variant), (changed, _) in DISTILL_EXPERIMENTS.items():
         arm = [r for r in runs if r.run_id.variant == variant]
-        base = [r for r in runs if r.model == model and r.run_id.variant == "kd"]
-        assert [r.seed for r in arm] == [r.seed for r in base] == [0, 1, 2]
-        a, b = arm[0].config(full).to_dict(), base[0].config(full).to_dict()
+        rerun = [r for r in runs if r.model == model and r.run_id.variant == DISTILL_BASE]
+        first = [r for r in first_students if r.model == model]
+        assert [r.seed for r in arm] == [r.seed for r in rerun] == [r.seed for r in first] == [0, 1, 2]
+        a, b = arm[0].config(full).to_dict(), rerun[0].config(full).to_dict()
         assert {k for k in a if a[k] != b[k]} == set(changed)
-        assert a["distill_teacher"] == b["distill_teacher"]
+        # every setting and its base learn from the float64 teacher; the first students from the first one
+        assert a["distill_teacher"] == b["distill_teacher"] == teacher_file("full", DISTILL_TEACHER_RUN)
+        c = first[0].config(full).to_dict()
+        assert {k for k in b if b[k] != c[k]} == {"distill_teacher"}
         # each setting pairs with the alpha-0.5 student trained beside it, which pairs with the first students
         expected = RunId(BEYOND, model, "kd") if variant == DISTILL_BASE else RunId(BEYOND, model, DISTILL_BASE)
         assert (RunId(BEYOND, model, variant), expected) in pairs
@@ -429,4 +436,4 @@ def test_a_dry_run_of_the_students_builds_no_teacher(monkeypatch, capsys):
     from charclf.apps.cli import main
 
     assert main(["plan", "--profile", "full", "--only", "11-distilled", "--dry-run"]) == 0
-    assert "teacher is not built" in capsys.readouterr().out
+    assert "teachers are not built" in capsys.readouterr().out

@@ -92,10 +92,17 @@ def test_notebook_11_sentences_read_the_goal_tables():
     assert race_goal_lines(race) == ["race, time: met (charclf_fast: 20.0 ± 1.0 s)",
                                      "race, ratio: not met (no entrant reached the target on every seed)"]
     assert race_goal_lines(None) == []
+    from charclf.study.plan import DISTILL_TEACHER_RUN, TEACHER_RUN
+
     teacher = {"members": ["a", "b"], "train_acc": 0.9}
-    assert teacher_lines(teacher, {"greedy": {"distinct_members": ["b", "a"]}}, train_missing=False)[-1] == (
-        "  its members are the greedy ensemble's above")
-    assert teacher_lines(None, None, train_missing=False)[0].startswith("No teacher written yet: no distilled")
+    assert teacher_lines({TEACHER_RUN: teacher}, {"greedy": {"distinct_members": ["b", "a"]}},
+                         train_missing=False)[-1] == "  its members are the greedy ensemble's above"
+    second = {"members": ["a", "b"], "train_acc": 0.9012, "precision": "float64"}
+    assert teacher_lines({TEACHER_RUN: teacher, DISTILL_TEACHER_RUN: second}, None, train_missing=False)[-1] == (
+        "teacher of the alpha/temperature settings and their base: the same members, scored in float64 (the "
+        "first in float32), so that any kind of CPU rebuilds it bit for bit; its accuracy on the training part: "
+        "90.12%")
+    assert teacher_lines({}, None, train_missing=False)[0].startswith("No teacher written yet: no distilled")
 
 
 def test_describe_model_reads_the_folders_files(tmp_path):

@@ -33,14 +33,23 @@ CPU_MAX_BATCH = 256
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, images: torch.Tensor, *, mean: float, std: float, batch_size: int = 1024,
-                   device: torch.device | str | None = None, tta: bool = False) -> torch.Tensor:
-    """Logits (N, C) as float32 on the CPU. With ``tta`` the softmax over small translations is averaged and
-    returned as log-probabilities (argmax and softmax behave like logits).
+                   device: torch.device | str | None = None, tta: bool = False,
+                   dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Logits (N, C) as ``dtype`` (float32 unless asked) on the CPU. With ``tta`` the softmax over small
+    translations is averaged and returned as log-probabilities (argmax and softmax behave like logits).
+
+    ``dtype`` is the precision the whole pass runs in, and the model's parameters must already be in it
+    (``model.double()`` for float64, which is what makes a result come out the same on every CPU once it is
+    rounded to float16: see ``charclf.experiments.ensemble.write_teacher``).
 
     On a CPU the chunks are at most ``CPU_MAX_BATCH`` images whatever ``batch_size`` says: the results are the
     same (eval mode), and activations that stay in the caches make it faster.
     """
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    first = next(model.parameters())
+    if first.dtype != dtype:
+        raise ValueError(f"predict_logits: the model's parameters are {first.dtype}, asked for {dtype}; convert "
+                         "the model first (e.g. model.double())")
+    device = torch.device(device) if device is not None else first.device
     if device.type == "cpu":
         batch_size = min(batch_size, CPU_MAX_BATCH)
     was_training = model.training
@@ -48,11 +57,12 @@ def predict_logits(model: nn.Module, images: torch.Tensor, *, mean: float, std: 
     outs = []
     try:
         for start in range(0, len(images), batch_size):
-            xb = normalize(images[start:start + batch_size].to(device, non_blocking=True), mean, std)
+            xb = normalize(images[start:start + batch_size].to(device, non_blocking=True), mean, std).to(dtype)
             if not tta:
-                outs.append(model(xb).float().cpu())
+                outs.append(model(xb).to(dtype).cpu())
                 continue
-            probs = sum(torch.softmax(model(shift_integer(xb, dy, dx, fill=None)).float(), dim=1) for dy, dx in TTA_SHIFTS)
+            probs = sum(torch.softmax(model(shift_integer(xb, dy, dx, fill=None)).to(dtype), dim=1)
+                        for dy, dx in TTA_SHIFTS)
             outs.append(torch.log(probs / len(TTA_SHIFTS)).cpu())
     finally:
         model.train(was_training)

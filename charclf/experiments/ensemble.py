@@ -66,8 +66,17 @@ def member_name(run_dir: Path) -> str:
 def member_probs(run_dir: Path, data, parts) -> dict[str, np.ndarray]:
     """``{part: probs}`` of the run's model on ``parts`` of ``data``, in float32 with the TTA its record states."""
     from charclf.eval.evaluate import evaluate_model
-    from charclf.eval.record import RunRecord
     from charclf.models.hub import load_model
+
+    record = check_trained_on(run_dir, data)
+    model = load_model(run_dir)
+    return {part: evaluate_model(model, getattr(data, part), tta=record.tta).probs for part in parts}
+
+
+def check_trained_on(run_dir: Path, data):
+    """The run's record, after checking it trained on ``data``'s split, protocol and index (a ``DataError``
+    naming the run otherwise)."""
+    from charclf.eval.record import RunRecord
 
     record = RunRecord.load(run_dir)
     trained_on = (record.data.get("split"), record.data.get("protocol"))
@@ -79,8 +88,7 @@ def member_probs(run_dir: Path, data, parts) -> dict[str, np.ndarray]:
 
     check_same_index(record.data, data, run_dir / "metrics.json", "score the ensemble with the data dir its "
                      "members were trained with, or remove the override protocols/<split>-test-holdout.npz")
-    model = load_model(run_dir)
-    return {part: evaluate_model(model, getattr(data, part), tta=record.tta).probs for part in parts}
+    return record
 
 
 def check_member(run_dir: Path) -> None:
@@ -373,14 +381,43 @@ def check_teacher_folder(out: Path) -> None:
                           f"teacher to another folder")
 
 
-def write_teacher(run_dirs, members: list[str], data, out, *, log=print) -> dict:
+# The precision a teacher's members are scored in. float32 sums in a CPU's own order (oneDNN picks kernels by
+# instruction set), so a teacher scored on one kind of CPU came out different in float16 on another (the first
+# teacher, built on an Intel Xeon, could not be rebuilt on an AMD EPYC). In float64 the CPUs differ around the
+# 1e-15th part, a million times below float16's steps, so the stored probabilities come out the same anywhere.
+TEACHER_PRECISIONS = ("float32", "float64")
+TEACHER_PRECISION = "float64"
+
+
+def teacher_member_probs(run_dir: Path, data, precision: str) -> np.ndarray:
+    """``run_dir``'s probabilities on ``data.train`` (float64 array), its model and the whole pass (softmax and
+    its record's TTA included) in ``precision``."""
+    import torch
+
+    from charclf.eval.inference import predict_logits
+    from charclf.models.hub import load_model
+
+    if precision == "float32":  # the first teachers: the ensemble's own scoring
+        return member_probs(run_dir, data, ("train",))["train"].astype(np.float64)
+    record = check_trained_on(run_dir, data)
+    model = load_model(run_dir).double()
+    cfg = model.charclf_config
+    logits = predict_logits(model, data.train.images, mean=cfg["mean"], std=cfg["std"], tta=record.tta,
+                            dtype=torch.float64)
+    return torch.softmax(logits, dim=1).numpy()
+
+
+def write_teacher(run_dirs, members: list[str], data, out, *, precision: str = TEACHER_PRECISION,
+                  log=print) -> dict:
     """A distillation teacher (``charclf.train.distill``): the ensemble ``members`` (names of ``run_dirs``,
-    repeats weighting a member more, e.g. the greedy choice) scored on ``data.train``, written as
+    repeats weighting a member more, e.g. the greedy choice) scored on ``data.train`` in ``precision``
+    (:data:`TEACHER_PRECISION`: float64, so that it can be rebuilt bit for bit on another CPU), written as
     ``<out>/teacher.npz`` with ``<out>/teacher.json`` saying what it is.
 
     A teacher is never replaced (its students' records hold its hash): an existing ``teacher.npz`` is refused,
     and where only ``teacher.json`` exists (a clone: the probabilities are not committed) the teacher is rebuilt
-    from the members it names, whose weights must be the recorded ones, and must come out identical."""
+    from the members it names, in the precision it records (float32 where it records none), whose weights must
+    be the recorded ones, and must come out identical."""
     from charclf.fileio import atomic_path, write_json
     from charclf.provenance import run_metadata
     from charclf.train.distill import TEACHER_FORMAT, TEACHER_JSON, TEACHER_NPZ, probs_digest
@@ -389,6 +426,10 @@ def write_teacher(run_dirs, members: list[str], data, out, *, log=print) -> dict
     check_teacher_folder(out)
     recorded = json.loads((out / TEACHER_JSON).read_text()) if (out / TEACHER_JSON).is_file() else None
     members = list(recorded["members"]) if recorded else list(members)
+    precision = recorded.get("precision", "float32") if recorded else precision
+    if precision not in TEACHER_PRECISIONS:
+        raise ConfigError(f"teacher precision {precision!r} ({out / TEACHER_JSON if recorded else 'asked'}). Fix: "
+                          f"one of {', '.join(TEACHER_PRECISIONS)}")
     by_name = {member_name(d): Path(d) for d in run_dirs}
     missing = sorted(set(members) - set(by_name))
     if missing:
@@ -401,22 +442,24 @@ def write_teacher(run_dirs, members: list[str], data, out, *, log=print) -> dict
                         "restore those runs' weights, or write a new teacher to another folder")
     total = None
     for name in sorted(set(members)):
-        probs = member_probs(by_name[name], data, ("train",))["train"].astype(np.float64) * members.count(name)
+        probs = teacher_member_probs(by_name[name], data, precision) * members.count(name)
         total = probs if total is None else total + probs
-        log(f"teacher: scored {name} on the train part ({len(probs):,} images)")
+        log(f"teacher: scored {name} on the train part ({len(probs):,} images, {precision})")
     probs = (total / len(members)).astype(np.float16)
     digest = probs_digest(probs)
     if recorded and digest != recorded["probs_sha256"]:
-        raise DataError(out / TEACHER_JSON, "the rebuilt teacher's probabilities differ from the recorded ones "
-                        "(another machine's float rounding?)", "rebuild it where it was built, or write a new "
-                        "teacher to another folder and retrain its students")
+        raise DataError(out / TEACHER_JSON, f"the rebuilt teacher's probabilities differ from the recorded ones "
+                        f"(scored in {precision}: " + ("another kind of CPU rounds float32 sums differently)"
+                                                       if precision == "float32" else "its members changed?)"),
+                        "rebuild it where it was built, or write a new teacher to another folder (scored in "
+                        "float64, the default, it rebuilds anywhere) and retrain its students")
     labels = data.train.labels.numpy()
     with atomic_path(out / TEACHER_NPZ, suffix=".npz") as tmp:
         np.savez_compressed(tmp, format=np.array(TEACHER_FORMAT), probs=probs, labels=labels,
                             classes=np.array(data.train.classes))
     if recorded:
         return recorded
-    info = {"format": TEACHER_FORMAT, "members": members, "weights_sha256": digests,
+    info = {"format": TEACHER_FORMAT, "members": members, "weights_sha256": digests, "precision": precision,
             "train_acc": accuracy(probs.astype(np.float32), labels), "probs_sha256": digest,
             **run_metadata(protocol=data.protocol, split=data.split, train_size=len(labels))}
     write_json(out / TEACHER_JSON, info)

@@ -185,45 +185,70 @@ def ablation_table(runs_dir: Path, ensemble_results: dict | None = None, *, prof
 
 
 def train_students(ctx, data, ensemble_results: dict | None):
-    """Notebook 11's distilled runs (``plan.beyond_runs(distilled=True)``): the teacher is written (or loaded)
-    only when a student still has to train, so rendering finished runs needs neither the teacher's
-    probabilities nor its members' weights, and a render-only ``ctx`` never writes one. Returns ``(teacher info
-    or None, runs, status)``."""
-    from charclf.study.plan import TEACHER_RUN, beyond_runs, train_plan
-    from charclf.train.run_folder import is_finished_run
+    """Notebook 11's distilled runs (``plan.beyond_runs(distilled=True)``): a teacher is written (or loaded)
+    only when a student of it still has to train, so rendering finished runs needs neither the teachers'
+    probabilities nor their members' weights, and a render-only ``ctx`` never writes one. Returns ``({teacher
+    run: its teacher.json} of those written so far, runs, status)``."""
+    from charclf.study.plan import TEACHER_RUN, TEACHERS, beyond_runs, train_plan
 
     plan = beyond_runs(ctx.profile, distilled=True)
-    teacher = None
-    if ctx.train_missing and (not all(is_finished_run(ctx.runs_dir / run.name) for run in plan) or ctx.retrain):
+    if ctx.train_missing:
         if ensemble_results is None and not (ctx.runs_dir / TEACHER_RUN / TEACHER_JSON).is_file():
-            return None, {}, pd.DataFrame()
-        teacher = ensure_teacher(ctx.runs_dir, data, ensemble_results, profile=ctx.profile)
-    elif (ctx.runs_dir / TEACHER_RUN / TEACHER_JSON).is_file():
-        teacher = read_json(ctx.runs_dir / TEACHER_RUN / TEACHER_JSON, "restore it with git: its students' records "
-                            "hold the teacher's hash, so it is never rebuilt in place")
+            return {}, {}, pd.DataFrame()
+        ensure_teachers(ctx.runs_dir, data, plan, lambda: ensemble_results, profile=ctx.profile,
+                        retrain=ctx.retrain)
+    teachers = {t: read_json(ctx.runs_dir / t / TEACHER_JSON, "restore it with git: its students' records hold "
+                             "the teacher's hash, so it is never rebuilt in place")
+                for t in TEACHERS if (ctx.runs_dir / t / TEACHER_JSON).is_file()}
     runs, status = train_plan(ctx, data, plan)
-    return teacher, runs, status
+    return teachers, runs, status
 
 
-def ensure_teacher(runs_dir: Path, data, ensemble_results: dict | None, *, profile: str, log=print) -> dict:
-    """The distillation teacher of this profile (``plan.TEACHER_RUN``): loaded when written before (a teacher
-    is never replaced: its students' records hold its hash), rebuilt from the members its ``teacher.json``
-    names where only that file is present, else the greedy ensemble's members scored on ``data.train``."""
-    from charclf.experiments.ensemble import write_teacher
-    from charclf.study.plan import TEACHER_RUN
+def ensure_teachers(runs_dir: Path, data, plan, ensemble_results, *, profile: str, retrain: bool = False,
+                    log=print) -> None:
+    """Write (or rebuild) the teacher of each run of ``plan`` that still has to train (every run's, with
+    ``retrain``), and no other: a teacher that is not needed is never rebuilt, which another kind of CPU may not
+    be able to do. ``ensemble_results`` is called only when the first teacher has to be chosen anew."""
+    from charclf.study.plan import teacher_of
+    from charclf.train.run_folder import is_finished_run
 
+    needed = {teacher_of(run, profile) for run in plan if retrain or not is_finished_run(runs_dir / run.name)}
+    for teacher in sorted(needed - {None}):
+        ensure_teacher(runs_dir, data, ensemble_results, profile=profile, teacher=teacher, log=log)
+
+
+def ensure_teacher(runs_dir: Path, data, ensemble_results, *, profile: str, teacher: str | None = None,
+                   log=print) -> dict:
+    """The distillation ``teacher`` (one of ``plan.TEACHERS``; default ``plan.TEACHER_RUN``) of this profile:
+    loaded when written before (a teacher is never replaced: its students' records hold its hash), rebuilt from
+    the members its ``teacher.json`` names where only that file is present, else written: the first teacher from
+    the greedy ensemble's members (``ensemble_results``, a dict or a function returning one), the float64 one
+    (``plan.DISTILL_TEACHER_RUN``) from the first teacher's members."""
     from charclf.errors import ConfigError
+    from charclf.experiments.ensemble import TEACHER_PRECISION, write_teacher
+    from charclf.study.plan import DISTILL_TEACHER_RUN, TEACHER_RUN
 
-    folder = runs_dir / TEACHER_RUN
+    teacher = teacher or TEACHER_RUN
+    folder = runs_dir / teacher
     if (folder / TEACHER_JSON).is_file() and (folder / TEACHER_NPZ).is_file():
         return read_json(folder / TEACHER_JSON, "restore it with git: its students' records hold the teacher's "
                          "hash, so it is never rebuilt in place")
-    if ensemble_results is None and not (folder / TEACHER_JSON).is_file():
-        raise ConfigError(f"no distillation teacher in {folder} and no finished run to build one from. Fix: "
-                          f"train the study's models first (charclf plan --only 04)")
-    members = ensemble_results["greedy"]["members"] if ensemble_results is not None else []
-    # With teacher.json present (a clone), write_teacher rebuilds the recorded teacher, whatever ``members``.
-    return write_teacher(ensemble_members(runs_dir, profile=profile), members, data, folder, log=log)
+    members, precision = [], TEACHER_PRECISION  # with teacher.json present, write_teacher rebuilds what it records
+    if not (folder / TEACHER_JSON).is_file():
+        if teacher == DISTILL_TEACHER_RUN:
+            first = runs_dir / TEACHER_RUN / TEACHER_JSON
+            if not first.is_file():
+                raise ConfigError(f"no {first}: the float64 teacher {folder} takes its members. Fix: restore it "
+                                  "with git, or write the first teacher (charclf plan --only 11-distilled)")
+            members = read_json(first, "restore it with git")["members"]
+        else:
+            results = ensemble_results() if callable(ensemble_results) else ensemble_results
+            if results is None:
+                raise ConfigError(f"no distillation teacher in {folder} and no finished run to build one from. Fix: "
+                                  f"train the study's models first (charclf plan --only 04)")
+            members = results["greedy"]["members"]
+    return write_teacher(ensemble_members(runs_dir, profile=profile), members, data, folder, precision=precision,
+                         log=log)
 
 
 def _by_seed(runs_dir: Path, series, plan: dict) -> dict:
@@ -263,6 +288,11 @@ def _precision_columns(ours: list, theirs: list) -> dict:
                 for records in (ours, theirs))
         if a != b:
             differs.append(f"{what}: {a} vs {b}")
+    # Distilled sides that learnt from different teachers (by the hash of the teacher's probabilities).
+    a, b = ("/".join(sorted({(r.provenance.get("distill_teacher_sha256") or "none")[:8] for r in records}))
+            for records in (ours, theirs))
+    if a != b:
+        differs.append(f"distillation teacher: {a} vs {b}")
 
     def label(records):  # "bf16 (val fp32)", and the epoch's val where it ran in another precision
         scored, chose = side(records, "val_precision"), side(records, "epoch_chosen_on")

@@ -82,9 +82,13 @@ def show_ensemble(ctx, ensembled: dict | None) -> None:
              "The selection methods on held-out val halves (best 8)")
 
 
-def teacher_lines(teacher: dict | None, ensembled: dict | None, *, train_missing: bool) -> list[str]:
-    """What the distillation teacher is (its members and train accuracy) and whether its members are the greedy
-    ensemble's of today; or why there is none yet (``train_missing``: whether this execution trains)."""
+def teacher_lines(teachers: dict, ensembled: dict | None, *, train_missing: bool) -> list[str]:
+    """What the distillation teachers are (``{teacher run: teacher.json}`` from ``train_students``): the first's
+    members and train accuracy, whether they are the greedy ensemble's of today, and the float64 teacher of the
+    alpha/temperature settings; or why there is none yet (``train_missing``: whether this execution trains)."""
+    from charclf.study.plan import DISTILL_TEACHER_RUN, TEACHER_RUN
+
+    teacher = teachers.get(TEACHER_RUN)
     if teacher is None:
         return ["No teacher written yet: " + (
             "no distilled student has trained, and rendering writes no teacher (`python -m charclf.study.plan "
@@ -99,6 +103,13 @@ def teacher_lines(teacher: dict | None, ensembled: dict | None, *, train_missing
             "the greedy ensemble's above" if same else
             f"not the greedy ensemble's above ({len(set(teacher['members']))} runs against {len(greedy)}): an "
             "earlier ensemble's, kept because its students learnt from it"))
+    second = teachers.get(DISTILL_TEACHER_RUN)
+    if second is not None:
+        same = "the same members" if second["members"] == teacher["members"] else " + ".join(second["members"])
+        lines.append(f"teacher of the alpha/temperature settings and their base: {same}, scored in "
+                     f"{second.get('precision', 'float32')} (the first in {teacher.get('precision', 'float32')}), "
+                     f"so that any kind of CPU rebuilds it bit for bit; its accuracy on the training part: "
+                     f"{second['train_acc']:.2%}")
     return lines
 
 

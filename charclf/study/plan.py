@@ -331,12 +331,19 @@ DISTILL_ALPHA = 0.5
 # paired with it seed by seed: more weight on the teacher, and a softened teacher.
 # Their base: the alpha-0.5 student trained again beside them ("kd-fp32val": no change to its config), as
 # minivision_s-fp32val is for the one-change arms: the first students chose their epochs on bf16 val at 2 threads.
+# All three learn from DISTILL_TEACHER_RUN (the first teacher's members scored in float64), so each pair differs
+# in its setting alone.
 DISTILL_BASE = "kd-fp32val"
 DISTILL_EXPERIMENTS = {("minivision_s", DISTILL_BASE): ({}, "the alpha 0.5 student again (its base)"),
                        ("minivision_s", "kd-a08"): ({"distill_alpha": 0.8}, "alpha 0.8 instead of 0.5"),
                        ("minivision_s", "kd-t3"): ({"distill_temperature": 3.0},
                                                    "the teacher softened at temperature 3 instead of 1")}
 TEACHER_RUN = RunId(BEYOND, "teacher").name
+# The teacher of DISTILL_EXPERIMENTS (their base included): TEACHER_RUN's members scored again in float64. The
+# first teacher was scored in float32 and its probabilities are not committed; on another kind of CPU it cannot
+# be rebuilt bit for bit, so its students could not be trained there. This one rebuilds anywhere.
+DISTILL_TEACHER_RUN = RunId(BEYOND, "teacher", "float64").name
+TEACHERS = (TEACHER_RUN, DISTILL_TEACHER_RUN)
 # Bases trained again beside their arms (the same config as an entry trained before): shown and paired, never a
 # goal's candidate of their own (charclf.study.goals).
 RERUN_ENTRIES = (RunId(BEYOND, *EXPERIMENT_BASE).stem, RunId(BEYOND, "minivision_s", DISTILL_BASE).stem)
@@ -372,7 +379,9 @@ def paired_comparisons() -> list[tuple[RunId, str, RunId, str]]:
     rerun = "the same config trained again: epoch chosen on float32 val, 1 thread, another session's machine"
     pairs.append((RunId(BEYOND, *EXPERIMENT_BASE), rerun, RunId(BEYOND, "minivision_s"),
                   "minivision_s as first trained (epoch chosen on bf16 val, 2 threads)"))
-    pairs.append((RunId(BEYOND, "minivision_s", DISTILL_BASE), rerun, RunId(BEYOND, "minivision_s", "kd"),
+    pairs.append((RunId(BEYOND, "minivision_s", DISTILL_BASE), "the same student trained again: its teacher's "
+                  "members scored in float64 instead of float32, epoch chosen on float32 val, 1 thread, another "
+                  "session's machine", RunId(BEYOND, "minivision_s", "kd"),
                   "minivision_s-kd as first trained (epoch chosen on bf16 val, 2 threads)"))
     for key, (_, label) in EXPERIMENTS.items():
         base = RunId(BEYOND, *experiment_base(key))
@@ -380,14 +389,20 @@ def paired_comparisons() -> list[tuple[RunId, str, RunId, str]]:
     return pairs
 
 
-def teacher_file(profile: str) -> str:
-    """The teacher of ``profile``'s distilled runs, as ``TrainConfig.distill_teacher`` names it (relative to
-    the outputs folder)."""
+def teacher_file(profile: str, teacher: str = TEACHER_RUN) -> str:
+    """The file of ``profile``'s ``teacher`` (one of :data:`TEACHERS`), as ``TrainConfig.distill_teacher`` names
+    it (relative to the outputs folder)."""
     from pathlib import PurePosixPath
 
     from charclf.train.distill import TEACHER_NPZ
 
-    return str(PurePosixPath("runs", profile, TEACHER_RUN, TEACHER_NPZ))
+    return str(PurePosixPath("runs", profile, teacher, TEACHER_NPZ))
+
+
+def teacher_of(run: PlannedRun, profile: str) -> str | None:
+    """Which of :data:`TEACHERS` ``run`` learns from (None: no teacher)."""
+    named = dict(run.overrides).get("distill_teacher")
+    return next((t for t in TEACHERS if named == teacher_file(profile, t)), None)
 
 
 def beyond_runs(profile: str, models: list[str] | None = None, *, distilled: bool = False) -> list[PlannedRun]:
@@ -409,9 +424,10 @@ def beyond_runs(profile: str, models: list[str] | None = None, *, distilled: boo
     students = [PlannedRun(RunId(BEYOND, model, "kd", s), model, recipe, s, parts, overrides,
                            f"{model} distilled from the ensemble (alpha {DISTILL_ALPHA})")
                 for model, recipe in DISTILLED.items() if models is None or model in models for s in seeds]
+    experiments = {**dict(overrides), "distill_teacher": teacher_file(profile, DISTILL_TEACHER_RUN)}
     return students + [
         PlannedRun(RunId(BEYOND, model, variant, s), model, DISTILLED[model], s, parts,
-                   tuple({**dict(overrides), **changed}.items()), f"{model} distilled: {label}")
+                   tuple({**experiments, **changed}.items()), f"{model} distilled: {label}")
         for (model, variant), (changed, label) in DISTILL_EXPERIMENTS.items()
         if models is None or model in models or RunId(BEYOND, model, variant).stem in models for s in seeds]
 

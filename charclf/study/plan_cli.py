@@ -52,14 +52,14 @@ def run(args) -> int:
         print(status.to_string())
         return 0
     if args.only == "11-distilled":
-        from charclf.study.beyond import ensemble, ensure_teacher
+        from charclf.study.beyond import ensemble, ensure_teachers
 
-        if args.dry_run:  # scoring every member and writing the teacher is work: a dry run only says so
-            print("[plan] --dry-run: the students' teacher is not built here (training them first ensembles the "
-                  "finished runs and writes the teacher, if it does not exist yet)")
-        else:
-            ensembled = ensemble(ctx.runs_dir, data, profile=ctx.profile, log=print)
-            ensure_teacher(ctx.runs_dir, data, ensembled, profile=ctx.profile)
+        if args.dry_run:  # scoring members and writing a teacher is work: a dry run only says so
+            print("[plan] --dry-run: the students' teachers are not built here (training them first writes the "
+                  "teachers they learn from, if they do not exist yet)")
+        else:  # only the teachers of the runs asked for; the ensemble only if the first teacher must be chosen
+            ensure_teachers(ctx.runs_dir, data, plan, lambda: ensemble(ctx.runs_dir, data, profile=ctx.profile,
+                                                                       log=print), profile=ctx.profile)
     from charclf.study.plan import train_plan
 
     _, status = train_plan(ctx, data, plan, train=not args.dry_run, measure=True)

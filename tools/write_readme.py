@@ -7,8 +7,9 @@ install has no README).
 README.md's block between ``<!-- FINDINGS:START -->`` and ``<!-- FINDINGS:END -->`` is
 ``charclf.study.headline.findings_markdown()`` (notebook 00 shows the same table). RESULTS.md's results block
 (``<!-- RESULTS:START -->`` ... ``END``) is ``charclf.study.report.results_markdown()``; its smoke-test block
-(``<!-- SMOKE:START -->`` ... ``END``) holds the quick profile's tables, which are no result. The text around the
-markers is left as it is.
+(``<!-- SMOKE:START -->`` ... ``END``) holds the quick profile's tables, which are no result. model_hub/README.md's
+block (``<!-- HUB:START -->`` ... ``END``) is the table of the shipped models, from their folders
+(``charclf.apps.hub_index``). The text around the markers is left as it is.
 """
 from __future__ import annotations
 
@@ -23,7 +24,15 @@ START, END = "<!-- RESULTS:START -->", "<!-- RESULTS:END -->"
 BLOCKS = {  # file -> [(marker name, builder)]
     "README.md": [("FINDINGS", lambda root: _findings(root))],
     "RESULTS.md": [("RESULTS", lambda root: _results(root)), ("SMOKE", lambda root: _results(root, smoke=True))],
+    "model_hub/README.md": [("HUB", lambda root: _hub(root))],
 }
+
+
+def _hub(root) -> str:
+    from charclf.apps.hub_index import hub_index_markdown
+
+    # The repository's model_hub (``root``, a runs folder in the tests, does not hold one).
+    return hub_index_markdown(REPO_ROOT / "model_hub")
 
 
 def _findings(root) -> str:
@@ -44,7 +53,9 @@ def replace_block(text: str, name: str, body: str, *, where: str = "") -> str:
     """``text`` with what lies between ``<!-- NAME:START -->`` and ``<!-- NAME:END -->`` replaced by ``body``."""
     start, end = f"<!-- {name}:START -->", f"<!-- {name}:END -->"
     if start not in text or end not in text:
-        raise ValueError(f"{where}: markers {start} / {end} not found. Fix: put them where the block goes")
+        from charclf.errors import ConfigError  # a CharclfError: main prints it as one line
+
+        raise ConfigError(f"{where}: markers {start} / {end} not found. Fix: put them where the block goes")
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
     return f"{head}{start}\n{body}\n{end}{tail}"
@@ -104,8 +115,8 @@ def main(argv=None) -> int:
             for line in problems:
                 print(line)
             return 1 if problems else 0
-        for name in BLOCKS:
-            print(f"updated {write_readme(REPO_ROOT / name)}")
+        for name, blocks in BLOCKS.items():
+            print(f"updated {write_readme(REPO_ROOT / name, blocks=blocks)}")
     except CharclfError as err:
         print(f"write_readme: error: {err}")
         return 1

@@ -151,7 +151,9 @@ if not student_status.empty:
 # several sessions' machines, some at 1 thread and some at 2 (`minivision_s` at 2 against its one-change arms at
 # 1, in the table), so seconds compare only between rows of one thread count, and the figure below
 # is a map, not a race (the race further down is one). `TTA` says whether the test number averages
-# translated copies.
+# translated copies. An entry `<entry> +TTA` is that entry's runs scored again with TTA on val and on test: the
+# same weights read another way, so a goal chooses between both on val; it fills no `model_hub` slot, which
+# ships a run as its record says.
 
 # %%
 from charclf.study.beyond import frontier, model_rows

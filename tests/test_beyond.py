@@ -46,6 +46,32 @@ def test_frontier_has_one_row_per_model_of_the_model_groups_of_one_profile(tmp_p
     assert front.loc["vgg", "train s mean"] == 3 * 3600.0
 
 
+def test_a_run_scored_again_with_tta_on_val_and_test_is_a_candidate_of_its_own_but_never_shipped(tmp_path):
+    from charclf.study.beyond import TTA_SUFFIX, hub_choices
+
+    runs = _study(tmp_path)
+    for seed in range(3):  # charnet_s scored again with TTA: val and test
+        path = runs / f"04_training/charnet_s-seed{seed}/metrics.json"
+        record = json.loads(path.read_text())
+        record["evaluation"]["val_tta"] = {"accuracy": 0.875 + seed / 1000, "precision": "fp32", "tta": True}
+        record["evaluation"]["test_tta"] = {"accuracy": 0.872, "merged47_accuracy": 0.9, "tta": True}
+        path.write_text(json.dumps(record))
+    # ... and a run with val alone scored with TTA is no such entry (its test was not read that way).
+    path = runs / "11_beyond/charnet_xs-seed0/metrics.json"
+    record = json.loads(path.read_text())
+    record["evaluation"]["val_tta"] = {"accuracy": 0.99}
+    path.write_text(json.dumps(record))
+    front = frontier(model_rows(runs))
+    rescored = "charnet_s" + TTA_SUFFIX
+    assert sorted(front.index) == ["charnet_s", rescored, "charnet_xs", "minivision_s_gap", "vgg"]
+    assert front.loc[rescored, "n"] == 3 and bool(front.loc[rescored, "TTA"])
+    assert front.loc[rescored, "val_mean"] == pytest.approx(0.876) and front.loc[rescored, "test_mean"] == 0.872
+    assert front.loc["charnet_s", "test_mean"] == pytest.approx(0.868)  # the plain entry is unchanged
+    goals = goals_table(front)
+    assert goals.loc["<= 100k parameters", "candidate (chosen on val)"] == rescored  # higher val: chosen
+    assert hub_choices(front)["small"] == "charnet_s"  # a folder ships as its record says: without TTA
+
+
 def test_goals_choose_on_val_within_limits_and_need_three_seeds(tmp_path):
     goals = goals_table(frontier(model_rows(_study(tmp_path))))
     assert list(goals.index) == [g.name for g in GOALS]

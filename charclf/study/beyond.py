@@ -51,7 +51,28 @@ def model_rows(runs_dir: Path) -> pd.DataFrame:
         rows.append({"run": row.pop("run"), "profile": record.profile, "group": planned.run_id.group, **row,
                      "entry": planned.entry, "name": record.run,
                      "distilled": distilled(record)})
+        rescored = tta_rescored_row(rows[-1], record)
+        if rescored is not None:
+            rows.append(rescored)
     return pd.DataFrame(rows)
+
+
+# A run trained without TTA and scored again with it on val and on test (``charclf evaluate --part val --tta``,
+# then ``--part test --tta``) is also the entry ``<entry> +TTA``: the same weights, a different way of reading
+# them, so a goal's candidate is chosen on val among both. It never fills a model_hub slot (hub_choices): the
+# published folder is read as its record says, without TTA.
+TTA_SUFFIX = " +TTA"
+
+
+def tta_rescored_row(row: dict, record) -> dict | None:
+    """``row`` (a :func:`model_rows` row of ``record``) as its ``+TTA`` entry, from the record's ``val_tta`` and
+    ``test_tta`` evaluations; None unless the run trained without TTA and has both."""
+    val, test = record.evaluation.get("val_tta"), record.evaluation.get("test_tta")
+    if record.tta or not isinstance(val, dict) or not isinstance(test, dict):
+        return None
+    return {**row, "entry": row["entry"] + TTA_SUFFIX, "val_acc": float(val["accuracy"]),
+            "test_acc": float(test["accuracy"]), "tta": True, "merged47_acc": test.get("merged47_accuracy"),
+            "f1_weighted": test.get("f1_weighted"), "val_precision": val.get("precision", "fp32")}
 
 
 def frontier(rows: pd.DataFrame) -> pd.DataFrame:
@@ -430,10 +451,13 @@ def candidates(front: pd.DataFrame) -> pd.DataFrame:
 
 def hub_choices(front: pd.DataFrame, *, min_seeds: int = 3) -> dict[str, str]:
     """``{hub folder: entry}``: for each :data:`HUB_SLOTS` slot, the entry with the highest val mean among the
-    :func:`candidates` within its size and with at least ``min_seeds`` seeds (a slot nobody fills is left out)."""
+    :func:`candidates` within its size and with at least ``min_seeds`` seeds (a slot nobody fills is left out),
+    but the ``+TTA`` re-scorings (:data:`TTA_SUFFIX`), which would ship without their TTA."""
     out = {}
+    shippable = candidates(front)
+    shippable = shippable[~shippable.index.str.endswith(TTA_SUFFIX)]
     for slot, (max_params, _) in HUB_SLOTS.items():
-        inside = candidates(front)
+        inside = shippable
         inside = inside[inside["n"] >= min_seeds]
         if max_params is not None:
             inside = inside[inside["params"] <= max_params]

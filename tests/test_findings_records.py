@@ -132,3 +132,28 @@ def test_the_goal_targets_table_is_read_from_the_goals_themselves():
     table = goals.goal_targets()
     assert table.loc[goals.GOALS[0].name, "target"] == f"≥ {goals.GOALS[0].target:.1%}"
     assert len(table) == len(goals.GOALS) + 5 and table["target"].str.contains(f"{goals.RACE_GOAL_RATIO:g}×").any()
+
+
+def test_the_ensemble_finding_counts_each_member_run_once_though_tta_rescorings_repeat_it(tmp_path):
+    from records import write_fake_run
+
+    from charclf.study import beyond
+    from charclf.study.headline import findings_rows
+
+    runs = tmp_path / "outputs" / "runs" / "full"
+    names = []
+    for seed, precision in enumerate(("bf16", "fp32")):
+        name = f"11_beyond/minivision_s-onecycle-seed{seed}"
+        record = write_fake_run(runs / name, run=name, profile="full", model="minivision_s", seed=seed,
+                                precision=precision, config={"model": "minivision_s", "seed": seed, "tta": False})
+        saved = json.loads((runs / name / "metrics.json").read_text())
+        saved["evaluation"].update({"val_tta": {"accuracy": 0.6}, "test_tta": {"accuracy": 0.6}})  # a +TTA entry
+        (runs / name / "metrics.json").write_text(json.dumps(saved))
+        names.append(record.run)
+    assert len(beyond.model_rows(runs)) == 4 and len(beyond.trained_runs(beyond.model_rows(runs))) == 2
+    ensemble = {"members": [{"member": n, "tta": False} for n in names], "all": {},
+                "greedy": {"members": names, "distinct_members": names, "params": 1, "val_acc": 0.6, "test_acc": 0.6}}
+    (runs / "11_beyond" / "ensemble").mkdir()
+    (runs / "11_beyond" / "ensemble" / "results.json").write_text(json.dumps(ensemble))
+    row = next(r for r in findings_rows(tmp_path) if r["finding"].startswith("ensemble"))
+    assert "bf16 ×1" in row["precision"] and "fp32 ×1" in row["precision"], row["precision"]

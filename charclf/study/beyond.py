@@ -49,12 +49,18 @@ def model_rows(runs_dir: Path) -> pd.DataFrame:
             continue
         row = record_row(folder, record)
         rows.append({"run": row.pop("run"), "profile": record.profile, "group": planned.run_id.group, **row,
-                     "entry": planned.entry, "name": record.run,
+                     "entry": planned.entry, "name": record.run, "rescored": False,
                      "distilled": distilled(record)})
         rescored = tta_rescored_row(rows[-1], record)
         if rescored is not None:
             rows.append(rescored)
     return pd.DataFrame(rows)
+
+
+def trained_runs(rows: pd.DataFrame) -> pd.DataFrame:
+    """:func:`model_rows`' rows one per trained run: without the ``+TTA`` re-scorings, which repeat a run (count
+    or select runs by name from these)."""
+    return rows[~rows["rescored"].astype(bool)] if "rescored" in rows else rows
 
 
 # A run trained without TTA and scored again with it on val and on test (``charclf evaluate --part val --tta``,
@@ -70,7 +76,7 @@ def tta_rescored_row(row: dict, record) -> dict | None:
     val, test = record.evaluation.get("val_tta"), record.evaluation.get("test_tta")
     if record.tta or not isinstance(val, dict) or not isinstance(test, dict):
         return None
-    return {**row, "entry": row["entry"] + TTA_SUFFIX, "val_acc": float(val["accuracy"]),
+    return {**row, "entry": row["entry"] + TTA_SUFFIX, "rescored": True, "val_acc": float(val["accuracy"]),
             "test_acc": float(test["accuracy"]), "tta": True, "merged47_acc": test.get("merged47_accuracy"),
             "f1_weighted": test.get("f1_weighted"), "val_precision": val.get("precision", "fp32")}
 

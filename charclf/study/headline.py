@@ -129,7 +129,8 @@ def findings_rows(repo: str | Path | None = None, *, prefix: str = "") -> list[d
         chosen = ensemble.get("cv", ensemble["greedy"])
         how = f"{chosen['method']}, chosen on held-out val halves" if "method" in chosen else "greedy on val"
         members = ensemble["members"]
-        runs = rows[rows["name"].isin(chosen["distinct_members"])]
+        trained = beyond.trained_runs(rows)
+        runs = trained[trained["name"].isin(chosen["distinct_members"])]
         member_tta = {m["member"]: m.get("tta") for m in members}
         picked_tta = [member_tta.get(name) for name in chosen["distinct_members"]]
         used = sum(bool(t) for t in picked_tta)

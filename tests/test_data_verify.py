@@ -173,3 +173,23 @@ def test_verify_names_the_damaged_file_that_stops_every_protocol(tmp_path, capsy
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert f"a file each protocol needs is damaged or not NIST's: {raw.name} (damaged)" in last
     assert "Fix: replace the files named with NIST's" in last
+
+
+def test_a_file_loaded_once_under_the_mirror_allowance_is_checked_again_at_every_load(tmp_path, monkeypatch,
+                                                                                      nist_content_checked):
+    """Probe: loaded once with $CHARCLF_ALLOW_NON_NIST_MIRROR=1 (a warning), the decoded arrays were cached by
+    content, so every later load, without the allowance, used them unchecked and said nothing."""
+    from charclf.data.official import load_official
+    from charclf.errors import ChecksumError
+
+    monkeypatch.setenv("CHARCLF_CACHE_DIR", str(tmp_path / "cache"))
+    root = make_emnist_dir(tmp_path / "d", splits=("digits",), mnist=False)  # synthetic: not NIST's bytes
+    monkeypatch.setenv("CHARCLF_ALLOW_NON_NIST_MIRROR", "1")
+    with pytest.warns(UserWarning, match="loaded anyway"):
+        load_official("digits", "test", root, cache=True)
+    with pytest.warns(UserWarning, match="loaded anyway"):  # warned again: nothing was cached to skip the check
+        load_official("digits", "test", root, cache=True)
+    monkeypatch.delenv("CHARCLF_ALLOW_NON_NIST_MIRROR")
+    with pytest.raises(ChecksumError, match="is not NIST's file"):
+        load_official("digits", "test", root, cache=True)
+    assert not list((tmp_path / "cache").rglob("*.npy"))

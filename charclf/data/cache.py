@@ -28,8 +28,9 @@ import numpy as np
 CACHE_ENV = "CHARCLF_CACHE_DIR"
 MAX_MB_ENV = "CHARCLF_CACHE_MAX_MB"
 DEFAULT_MAX_MB = 4096
-CACHE_VERSION = "v4"  # bump when what a cache file holds or how it is keyed changes (v4: built only from
-# files whose content matched NIST's checksums, official.check_official_content)
+CACHE_VERSION = "v5"  # bump when what a cache file holds or how it is keyed changes (v4: built only from
+# files whose content matched NIST's checksums, official.check_official_content; v5: nor from a mismatched file
+# loaded under $CHARCLF_ALLOW_NON_NIST_MIRROR, which v4 cached and later loads then used unchecked)
 HASH_CHUNK = 1 << 20
 
 
@@ -89,8 +90,11 @@ def cache_path(key: str, variant: str) -> Path:
     return cache_dir() / "idx" / f"{variant}.{key}.{CACHE_VERSION}.npy"
 
 
-def cached_array(key: str, variant: str, build: Callable[[], np.ndarray], *, enabled: bool = True) -> np.ndarray:
-    """Return ``build()``, through the cache when ``enabled``. Never fails because of the cache itself."""
+def cached_array(key: str, variant: str, build: Callable[[], np.ndarray], *, enabled: bool = True,
+                 keep: Callable[[], bool] | None = None) -> np.ndarray:
+    """Return ``build()``, through the cache when ``enabled``. Never fails because of the cache itself. ``keep``
+    (asked after a build) says whether the array may be stored: what is not stored is built, and so checked,
+    again on every load."""
     if not enabled:
         return build()
     path = cache_path(key, variant)
@@ -102,7 +106,8 @@ def cached_array(key: str, variant: str, build: Callable[[], np.ndarray], *, ena
     except (OSError, ValueError, EOFError):
         pass  # absent, unreadable or damaged: rebuild it below
     arr = build()
-    _store(path, arr)
+    if keep is None or keep():
+        _store(path, arr)
     return arr
 
 

@@ -483,35 +483,41 @@ def content_status(name: str, stored: bytes, idx: bytes, *, sha256: dict[str, st
     return CONTENT_UNKNOWN, "raw idx, structure OK (NIST's checksums cover the .gz files only)"
 
 
-def check_official_content(src: Located, stored: bytes, idx: bytes) -> None:
+def check_official_content(src: Located, stored: bytes, idx: bytes) -> bool:
     """A ``ChecksumError`` naming ``src`` when its bytes are known not to be NIST's (:func:`content_status`).
     Loading checks this, not only ``charclf data verify``: a changed file must never be scored as if it were
     EMNIST. With ``$CHARCLF_ALLOW_NON_NIST_MIRROR=1`` (data from a mirror chosen on purpose: ``charclf data
-    download --allow-non-nist-mirror``) a mismatch is one warning instead."""
+    download --allow-non-nist-mirror``) a mismatch is one warning instead. Returns whether the content may be
+    cached: not a mismatch let through, which must be checked (and warned about, or refused) at every load."""
     status, note = content_status(src.name, stored, idx)
     if status != CONTENT_MISMATCH:
-        return
+        return True
     if os.environ.get("CHARCLF_ALLOW_NON_NIST_MIRROR") == "1":
         warnings.warn(f"{src.label}: {note}; loaded anyway ($CHARCLF_ALLOW_NON_NIST_MIRROR=1): results on it are "
                       "not on NIST's data", stacklevel=2)
-        return
+        return False
     raise ChecksumError(src.label, f"is not NIST's file: {note}",
                         "replace it with the official file (`charclf data download`; `charclf data verify` lists "
                         "every file's state), or set CHARCLF_ALLOW_NON_NIST_MIRROR=1 if you use a mirror's data on "
                         "purpose")
 
 
-def _read_official(src: Located, *, expect_ndim: int) -> np.ndarray:
-    """The idx array of an official file, its bytes checked to be NIST's first (:func:`check_official_content`)."""
+def _read_official(src: Located, *, expect_ndim: int, checked: dict | None = None) -> np.ndarray:
+    """The idx array of an official file, its bytes checked to be NIST's first (:func:`check_official_content`);
+    ``checked["cacheable"]`` says whether the array may be cached."""
     stored = src.read_bytes()
     idx = src.idx_bytes(stored)
-    check_official_content(src, stored, idx)
+    cacheable = check_official_content(src, stored, idx)
+    if checked is not None:
+        checked["cacheable"] = cacheable
     return src.decode_idx(idx, expect_ndim=expect_ndim)
 
 
 def _load_images(src: Located, *, transpose: bool, cache: bool) -> np.ndarray:
+    checked = {}
+
     def build() -> np.ndarray:
-        arr = _read_official(src, expect_ndim=3)  # also checks the 28x28 shape
+        arr = _read_official(src, expect_ndim=3, checked=checked)  # also checks the 28x28 shape
         if transpose:
             # EMNIST stores images transposed; fix it once. (torch's transpose-copy is ~2x numpy's here.)
             import torch
@@ -522,12 +528,14 @@ def _load_images(src: Located, *, transpose: bool, cache: bool) -> np.ndarray:
         return arr.copy()  # frombuffer views are read-only; callers get an ordinary array
 
     key = src.content_key() if cache else ""
-    return cached_array(key, "upright" if transpose else "asis", build, enabled=cache)
+    return cached_array(key, "upright" if transpose else "asis", build, enabled=cache,
+                        keep=lambda: checked["cacheable"])
 
 
 def _load_labels(src: Located, *, cache: bool) -> np.ndarray:
-    key = src.content_key() if cache else ""
-    return cached_array(key, "labels", lambda: _read_official(src, expect_ndim=1).copy(), enabled=cache)
+    key, checked = (src.content_key() if cache else ""), {}
+    return cached_array(key, "labels", lambda: _read_official(src, expect_ndim=1, checked=checked).copy(),
+                        enabled=cache, keep=lambda: checked["cacheable"])
 
 
 def _check_pair(images: np.ndarray, labels: np.ndarray, img: Located, lab: Located,

@@ -66,9 +66,15 @@ def test_a_run_folder_with_weights_but_no_record_is_named_not_dropped(tmp_path, 
     going.mkdir(parents=True)
     (going / "model.safetensors").write_bytes(b"w")
     (going / "resume.pt").write_bytes(b"r")
+    # Probe: a record replaced by valid JSON that is no record (a bare evaluation) dropped the run silently.
+    bare = tmp_path / "runs" / "full" / "04_training" / "vgg-seed2"
+    bare.mkdir(parents=True)
+    (bare / "model.safetensors").write_bytes(b"w")
+    (bare / "metrics.json").write_text('{"evaluation": {"val": {"accuracy": 0.8}}}')
     md = report.results_markdown(tmp_path / "runs")
-    assert "**Not in these tables:** 2 run folder(s) with weights but no run record" in md
+    assert "**Not in these tables:** 3 run folder(s) with weights but no run record" in md
     assert "vgg-seed1` (no metrics.json)" in md and "minivision_s-seed1` (unfinished)" in md
+    assert "vgg-seed2` (metrics.json is not a run record)" in md
     assert "Not in these tables" not in report.results_markdown(tmp_path / "runs", smoke=True)  # other profile
 
 

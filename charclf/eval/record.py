@@ -288,12 +288,19 @@ def load_records(root: str | Path) -> dict[Path, RunRecord]:
 def folders_without_record(root: str | Path) -> dict[Path, str]:
     """The folders under ``root`` that hold a model's weights (``model.safetensors``) but no run record, each with
     why: ``"unfinished"`` where a resume state lies beside them (training, or stopped), else ``"no metrics.json"``
-    (its record was lost). A table built from :func:`load_records` says these exist instead of dropping them."""
+    (its record was lost) or ``"metrics.json is not a run record"`` (it was replaced, e.g. by a bare evaluation,
+    which :func:`load_records` skips). A table built from :func:`load_records` says these exist instead of
+    dropping them."""
     out = {}
     for weights in sorted(Path(root).rglob("model.safetensors")):
         folder = weights.parent
         if not (folder / RECORD_FILE).is_file():
             out[folder] = "unfinished" if (folder / "resume.pt").is_file() else f"no {RECORD_FILE}"
+            continue
+        try:
+            RunRecord.load(folder)
+        except NotARunRecord:
+            out[folder] = f"{RECORD_FILE} is not a run record"
     return out
 
 

@@ -99,8 +99,11 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     """Yield a temporary path beside ``path``; on success it replaces ``path``, on error it is removed.
 
     For writers that want a file name (``torch.save``, ``np.savez``, ``DataFrame.to_csv``, safetensors);
-    ``suffix`` keeps an extension those writers insist on (``np.savez`` appends ``.npz`` otherwise)."""
-    path = Path(path)
+    ``suffix`` keeps an extension those writers insist on (``np.savez`` appends ``.npz`` otherwise).
+
+    A symlink is written through, as ``open(path, "w")`` would: its target is replaced and the link stays (a
+    replaced link would leave the file it points to, which others read, without the new content)."""
+    path = Path(os.path.realpath(path)) if Path(path).is_symlink() else Path(path)
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

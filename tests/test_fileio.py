@@ -1,6 +1,9 @@
 """charclf.fileio: where earlier results are kept aside."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from denied import deny_writes_in
 
@@ -158,3 +161,24 @@ def test_a_command_never_writes_two_results_to_one_path_nor_a_file_over_a_folder
             refuse_to_replace(tmp_path / "res.json", tmp_path / "res.png", overwrite=overwrite)
     assert (tmp_path / "res.json" / "keep.txt").read_text() == "mine" and not out.exists()
     refuse_to_replace(tmp_path / "a.json", tmp_path / "a.png")  # distinct new files: passes
+
+
+def test_an_atomic_write_to_a_symlink_writes_through_to_its_target_and_keeps_the_link(tmp_path):
+    """Probe: `charclf evaluate` on a run whose metrics.json was a link to a shared file replaced the link by a
+    file of its own, and the shared file never got the new evaluation."""
+    from charclf.fileio import atomic_write_text, write_json
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "metrics.json").write_text("{}")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.json").symlink_to(Path("..") / "shared" / "metrics.json")
+    write_json(run / "metrics.json", {"evaluation": {"val": 0.8}})
+    assert (run / "metrics.json").is_symlink()
+    assert json.loads((shared / "metrics.json").read_text()) == {"evaluation": {"val": 0.8}}
+    chain = tmp_path / "chain.txt"  # a link to a link: the file at the end is written
+    chain.symlink_to(run / "metrics.json")
+    atomic_write_text(chain, "x")
+    assert chain.is_symlink() and (run / "metrics.json").is_symlink() and (shared / "metrics.json").read_text() == "x"
+    assert [p.name for p in shared.iterdir()] == ["metrics.json"]  # no temporary file left beside it

@@ -215,6 +215,11 @@ def test_bad_members_caches_and_teacher_folders_are_one_line_before_any_work(tmp
     (tmp_path / "a" / "model.safetensors").write_bytes(b"weights")
     with pytest.raises(ConfigError, match=r"\['.*/a'\] is given more than once. Fix:"):
         run_ensemble([tmp_path / "a", tmp_path / "a"], None, tmp_path / "out")
+    # Probe: two different folders named alike (x/g/r, y/g/r) were refused as "given more than once".
+    for top in ("x", "y"):
+        write_fake_run(tmp_path / top / "g" / "r")
+    with pytest.raises(ConfigError, match=r"x/g/r and .*y/g/r would both be the ensemble member 'g/r'.*Fix: give"):
+        run_ensemble([tmp_path / "x" / "g" / "r", tmp_path / "y" / "g" / "r"], None, tmp_path / "out")
     with pytest.raises(DataError, match="nope: does not exist"):
         run_ensemble([tmp_path / "a", tmp_path / "nope"], None, tmp_path / "out")
     assert not (tmp_path / "out").exists()

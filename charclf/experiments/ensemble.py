@@ -267,8 +267,16 @@ def run_ensemble(run_dirs, data, out, *, max_steps: int = 20, metadata: dict | N
     names = [member_name(d) for d in run_dirs]
     if len(set(names)) != len(names):
         twice = sorted({n for n in names if names.count(n) > 1})
-        raise ConfigError(f"ensemble members must be distinct runs, but {twice} is given more than once. Fix: pass "
-                          "each run folder once (the greedy selection weighs a member by choosing it again)")
+        folders = {n: sorted({str(d.resolve()) for d, m in zip(run_dirs, names) if m == n}) for n in twice}
+        if all(len(f) == 1 for f in folders.values()):
+            raise ConfigError(f"ensemble members must be distinct runs, but {twice} is given more than once. Fix: "
+                              "pass each run folder once (the greedy selection weighs a member by choosing it again)")
+        # Different folders whose last two names agree: members, their cached probabilities and the results are
+        # named <folder>/<run>, so they would be taken for one run.
+        clash = next(n for n in twice if len(folders[n]) > 1)
+        raise ConfigError(f"the run folders {' and '.join(folders[clash])} would both be the ensemble member "
+                          f"{clash!r} (members are named <its folder>/<run>). Fix: give each run a distinct "
+                          "<folder>/<run> name (move or rename one), then ensemble them")
     for run_dir in run_dirs:  # every member before the first is scored: no minutes lost to the last one's typo
         check_member(run_dir)
     out = Path(out)

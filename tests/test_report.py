@@ -173,3 +173,49 @@ def test_the_findings_name_a_damaged_artifact(tmp_path, rel, read, content):
     (tmp_path / rel).write_bytes(content)
     with pytest.raises(DataError, match=f"^{tmp_path / rel}: .*Fix: restore it with git"):
         getattr(headline, read)(tmp_path)
+
+
+def _clone_with_readmes(tmp_path, monkeypatch):
+    """A repository holding tools/write_readme.py and the three files of its BLOCKS, with stale blocks."""
+    import shutil
+
+    import charclf.provenance as provenance
+
+    (tmp_path / "tools").mkdir()
+    (tmp_path / "model_hub").mkdir()
+    shutil.copy(provenance.REPO_ROOT / "tools" / "write_readme.py", tmp_path / "tools")
+    for name, blocks in write_readme.BLOCKS.items():
+        (tmp_path / name).write_text("".join(f"<!-- {m}:START -->\nOLD\n<!-- {m}:END -->\n" for m, _ in blocks))
+    monkeypatch.setattr(provenance, "REPO_ROOT", tmp_path)
+    monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(tmp_path / "outputs"))
+    return tmp_path
+
+
+def test_charclf_readme_rewrites_every_generated_file_as_the_tool_does(tmp_path, monkeypatch, capsys):
+    """Probe: `charclf readme` rewrote README.md only; the tool rewrites README.md, RESULTS.md and
+    model_hub/README.md."""
+    from charclf.apps.cli import main
+
+    repo = _clone_with_readmes(tmp_path, monkeypatch)
+    assert main(["readme", "--check"]) == 1  # the tool's --check: stale blocks fail it
+    assert main(["readme"]) == 0
+    assert all("OLD" not in (repo / name).read_text() for name in write_readme.BLOCKS)
+    assert capsys.readouterr().out.count("updated ") == len(write_readme.BLOCKS)
+    assert main(["readme", "--check"]) == 0
+
+
+@pytest.mark.parametrize("damage, problem", [
+    (lambda p: p.write_bytes(b"\xff<!-- RESULTS:START -->"), "is not UTF-8 text (byte 0xff at offset 0)"),
+    (lambda p: (p.unlink(), p.mkdir()), "is a folder, not a file"),
+])
+@pytest.mark.parametrize("argv", [["readme"], ["readme", "--check"]])
+def test_charclf_readme_on_an_unreadable_file_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys, damage,
+                                                                             problem, argv):
+    from charclf.apps.cli import main
+
+    repo = _clone_with_readmes(tmp_path, monkeypatch)
+    damage(repo / "RESULTS.md")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{repo / 'RESULTS.md'}: {problem}. Fix: restore it with git" in err
+    assert "OLD" in (repo / "README.md").read_text()  # rendered before RESULTS.md, yet not written

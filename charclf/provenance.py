@@ -128,9 +128,9 @@ def _refuse_duplicate_keys(pairs: list) -> dict:
     return out
 
 
-def read_json(path: str | Path, fix: str) -> object:
-    """The JSON value in ``path``; an unreadable file, a folder, non-UTF-8 bytes or bad JSON is a one-line
-    ``DataError`` naming the file, with ``fix`` as its fix (model and run folders' JSON files, config files)."""
+def read_text(path: str | Path, fix: str) -> str:
+    """The UTF-8 text in ``path``; an unreadable file, a folder or non-UTF-8 bytes is a one-line ``DataError``
+    naming the file, with ``fix`` as its fix (JSON and CSV artifacts, the README's generated files)."""
     from charclf.errors import DataError, file_error
 
     path = Path(path)
@@ -139,12 +139,21 @@ def read_json(path: str | Path, fix: str) -> object:
     except OSError as err:
         raise file_error(path, err, fix) from err
     try:
-        return json.loads(data.decode("utf-8"), object_pairs_hook=_refuse_duplicate_keys)
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(path, f"is not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start})", fix) from err
+
+
+def read_json(path: str | Path, fix: str) -> object:
+    """The JSON value in ``path``; an unreadable file, a folder, non-UTF-8 bytes or bad JSON is a one-line
+    ``DataError`` naming the file, with ``fix`` as its fix (model and run folders' JSON files, config files)."""
+    from charclf.errors import DataError
+
+    text = read_text(path, fix)
+    try:
+        return json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
     except _DuplicateKey as err:
         raise DataError(path, f"holds the key {err.args[0]!r} twice (JSON keeps only the last, silently)", fix) from err
-    except UnicodeDecodeError as err:
-        raise DataError(path, f"is not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start}), so not "
-                        "JSON", fix) from err
     except json.JSONDecodeError as err:
         raise DataError(path, f"is not valid JSON ({err})", fix) from err
 

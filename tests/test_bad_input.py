@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from charclf.apps.cli import main
-from charclf.errors import DataError
+from charclf.errors import CharclfError, DataError
 from charclf.models.hub import load_model, read_model_config, save_pretrained
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -601,12 +601,26 @@ def test_demo_on_a_busy_port_is_one_line(good_model, capsys):
 def test_free_port_passes_the_check():
     import socket
 
-    from charclf.apps.demo import check_port_free
+    from charclf.apps.demo import check_address
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    check_port_free("127.0.0.1", port)  # released above: free again
+    check_address("127.0.0.1", port)  # released above: free again
+    check_address("127.0.0.1")  # no --port: the host alone
+
+
+@pytest.mark.parametrize("host", ["999.1.1.1", "192.0.2.1", "no such host", "\u00e4" * 70])
+@pytest.mark.parametrize("port", [None, 8123])
+def test_demo_on_a_host_that_is_not_this_machine_is_one_line_naming_host(host, port):
+    """Probe: `charclf demo --host 999.1.1.1` printed 'Name or service not known' every 5 s forever; with --port it
+    blamed another program for using the port. 192.0.2.1 (TEST-NET) resolves but is no address of this machine."""
+    from charclf.apps.demo import check_address
+
+    with pytest.raises(CharclfError) as caught:
+        check_address(host, port)
+    assert str(caught.value).startswith(f"--host {host}: not a name or address of this machine (")
+    assert "Fix: pass one of its addresses" in str(caught.value) and "another program" not in str(caught.value)
 
 
 # -- 6. misleading messages ---------------------------------------------------------------------------------------

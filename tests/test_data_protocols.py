@@ -282,3 +282,19 @@ def test_an_official_val_part_drawn_otherwise_than_the_runs_is_refused(root):
         check_same_val_draw(other.describe(), usual, "run/metrics.json", "load it as the run did")
     with pytest.raises(DataError, match="'seed': 0.*loaded with.*'seed': 1"):
         check_same_val_draw({"protocol": "official"}, other, "run/metrics.json", "load it as the run did")
+
+
+@pytest.mark.parametrize("name, content", [("some.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40),
+                                           ("parts.npy", "npy"), ("pickle.npz", b"\x80\x04K\x01.")])
+def test_a_protocol_file_that_is_no_npz_archive_says_so(tmp_path, name, content):
+    """Probe: `charclf label-audit --protocol-file some.png` said the file "contains pickled (object) data"."""
+    path = tmp_path / name
+    if content == "npy":
+        np.save(path, np.arange(3))
+    else:
+        path.write_bytes(content)
+    with pytest.raises(DataError, match=r"is not a readable \.npz index file \(not a zip/\.npz archive: it begins b") \
+            as info:
+        load_holdout_indices(path, 100)
+    assert info.value.path == path and "pickled" not in str(info.value)
+    assert "pass a holdout index .npz made by charclf.data.make_holdout_split" in info.value.fix

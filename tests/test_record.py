@@ -115,3 +115,30 @@ def test_a_record_whose_accuracy_is_no_accuracy_is_refused_naming_the_file_and_v
     (tmp_path / "bad" / "metrics.json").write_text(json.dumps({**d, "best_val_acc": 87.1}))  # a percentage
     with pytest.raises(DataError, match="best_val_acc is 87.1, not an accuracy in"):
         RunRecord.load(tmp_path / "bad")
+
+
+def test_migrate_runs_refuses_a_folder_that_checks_nothing(tmp_path, capsys):
+    """Probe: `charclf migrate-runs nonexist` exited 0 with no output."""
+    from charclf.apps.cli import main
+
+    (tmp_path / "empty").mkdir()
+    for root, problem in ((tmp_path / "nonexist", "does not exist"), (tmp_path / "empty", "holds no run record")):
+        assert main(["migrate-runs", str(root)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"{root}: {problem}" in err and "Fix: pass folders" in err
+
+
+@pytest.mark.parametrize("verify", [[], ["--verify"]])
+def test_migrate_runs_fails_naming_the_records_it_could_not_read(tmp_path, capsys, verify):
+    """Probe: with --verify a damaged record was printed as "skip" and the check still exited 0."""
+    migrate_runs = pytest.importorskip("migrate_runs")  # tools/, on the path in a clone (conftest)
+    write_fake_run(tmp_path / "good")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "metrics.json").write_text('{"schema": ')
+    assert migrate_runs.main([str(tmp_path), *verify]) == 1
+    out, err = capsys.readouterr()
+    assert f"FAIL {tmp_path / 'broken'}: {tmp_path / 'broken' / 'metrics.json'}: is not valid JSON" in out
+    assert err.count("\n") == 1 and "1 of 2 run record(s) could not be read" in err and str(tmp_path / "broken") in err
+    (tmp_path / "broken" / "metrics.json").unlink()
+    assert migrate_runs.main([str(tmp_path), *verify]) == 0
+    assert "1 run record(s) read" in capsys.readouterr().out

@@ -141,3 +141,87 @@ def test_a_profile_without_notebook_04_runs_gets_no_empty_main_table(tmp_path):
     md = report.results_markdown(tmp_path / "runs", smoke=True)
     assert "| model | params |" not in md
     assert "`08_mnist_transfer` (quick profile)" in md and "| seed0/scratch |" in md
+
+
+DAMAGED = [b'{"results": [', b"{}", b"\xff", b"[1]", b'{"results": [{"model": "x"}]}']
+
+
+@pytest.mark.parametrize("content", DAMAGED)
+def test_report_on_a_damaged_bench_json_is_one_line_naming_it(tmp_path, monkeypatch, capsys, content):
+    """Probe: a truncated, emptied or non-UTF-8 bench-cpu.json gave JSONDecodeError / KeyError / UnicodeDecodeError."""
+    from charclf.apps.cli import main
+
+    monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(tmp_path))
+    (tmp_path / "runs").mkdir()  # no run yet: the report still reads the bench (it raised KeyError 'profile')
+    bench = tmp_path / "bench" / "bench-cpu.json"
+    bench.parent.mkdir()
+    bench.write_bytes(content)
+    assert main(["report"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{bench}: " in err and "Fix: run `charclf bench` again" in err
+    assert bench.read_bytes() == content  # left as it was
+
+
+@pytest.mark.parametrize("rel, read", [
+    ("outputs/bench/bench-cpu-time-to-accuracy.json", "race_rows"),
+    ("outputs/bench/bench-cpu-avx2-time-to-accuracy.json", "avx2_race_rows"),
+    ("outputs/runs/full/11_beyond/ensemble/results.json", "findings_rows"),
+    ("outputs/runs/full/08_mnist_transfer/seed0/results.json", "mnist_table"),
+    ("outputs/realworld/model_hub-default.json", "realworld_rows"),
+    ("outputs/label_audit/label-audit.json", "audit_rows"),
+])
+@pytest.mark.parametrize("content", DAMAGED[:4])
+def test_the_findings_name_a_damaged_artifact(tmp_path, rel, read, content):
+    from charclf.errors import DataError
+    from charclf.study import headline
+
+    (tmp_path / rel).parent.mkdir(parents=True)
+    (tmp_path / rel).write_bytes(content)
+    with pytest.raises(DataError, match=f"^{tmp_path / rel}: .*Fix: restore it with git"):
+        getattr(headline, read)(tmp_path)
+
+
+def _clone_with_readmes(tmp_path, monkeypatch):
+    """A repository holding tools/write_readme.py and the three files of its BLOCKS, with stale blocks."""
+    import shutil
+
+    import charclf.provenance as provenance
+
+    (tmp_path / "tools").mkdir()
+    (tmp_path / "model_hub").mkdir()
+    shutil.copy(provenance.REPO_ROOT / "tools" / "write_readme.py", tmp_path / "tools")
+    for name, blocks in write_readme.BLOCKS.items():
+        (tmp_path / name).write_text("".join(f"<!-- {m}:START -->\nOLD\n<!-- {m}:END -->\n" for m, _ in blocks))
+    monkeypatch.setattr(provenance, "REPO_ROOT", tmp_path)
+    monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(tmp_path / "outputs"))
+    return tmp_path
+
+
+def test_charclf_readme_rewrites_every_generated_file_as_the_tool_does(tmp_path, monkeypatch, capsys):
+    """Probe: `charclf readme` rewrote README.md only; the tool rewrites README.md, RESULTS.md and
+    model_hub/README.md."""
+    from charclf.apps.cli import main
+
+    repo = _clone_with_readmes(tmp_path, monkeypatch)
+    assert main(["readme", "--check"]) == 1  # the tool's --check: stale blocks fail it
+    assert main(["readme"]) == 0
+    assert all("OLD" not in (repo / name).read_text() for name in write_readme.BLOCKS)
+    assert capsys.readouterr().out.count("updated ") == len(write_readme.BLOCKS)
+    assert main(["readme", "--check"]) == 0
+
+
+@pytest.mark.parametrize("damage, problem", [
+    (lambda p: p.write_bytes(b"\xff<!-- RESULTS:START -->"), "is not UTF-8 text (byte 0xff at offset 0)"),
+    (lambda p: (p.unlink(), p.mkdir()), "is a folder, not a file"),
+])
+@pytest.mark.parametrize("argv", [["readme"], ["readme", "--check"]])
+def test_charclf_readme_on_an_unreadable_file_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys, damage,
+                                                                             problem, argv):
+    from charclf.apps.cli import main
+
+    repo = _clone_with_readmes(tmp_path, monkeypatch)
+    damage(repo / "RESULTS.md")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{repo / 'RESULTS.md'}: {problem}. Fix: restore it with git" in err
+    assert "OLD" in (repo / "README.md").read_text()  # rendered before RESULTS.md, yet not written

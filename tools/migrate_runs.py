@@ -9,7 +9,9 @@ A legacy record without an ``evaluation`` block (written before fit scored its w
 gets one: its saved weights are evaluated on the test part of the data it trained on, with the run's TTA
 setting. ``--verify`` re-evaluates every run with weights and fails when the recorded test accuracy differs
 from the fresh evaluation. Quick-profile runs were scored on a stratified subset of the test part; it is
-rebuilt with the notebooks' seed (0) and the recorded size. Repo-only tool: not part of the package.
+rebuilt with the notebooks' seed (0) and the recorded size. A folder that does not exist or holds no record is
+refused; a record that cannot be read (or, with ``--verify``, re-evaluated) is named and fails the run (exit 1).
+Repo-only tool: not part of the package.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from charclf.errors import DataError
+from charclf.errors import CharclfError, DataError
 from charclf.eval.record import RECORD_FILE, RunRecord
 from charclf.provenance import read_json
 
@@ -59,26 +61,42 @@ def main(argv=None) -> int:
     parser.add_argument("--verify", action="store_true", help="re-evaluate every run that kept its weights")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
-    bad = 0
-    for root in args.roots:
-        for path in sorted(root.rglob(RECORD_FILE)):
-            run_dir = path.parent
-            try:
-                raw = _add_missing_evaluation(run_dir, args.data_dir)
-                record = RunRecord.from_dict(raw, path=path, run_dir=run_dir)
-            except DataError as err:
-                print(f"skip {run_dir}: {err}")
-                continue
+    records = {root: sorted(root.rglob(RECORD_FILE)) if root.is_dir() else [] for root in args.roots}
+    for root, found in records.items():  # a mistyped folder would check nothing and pass
+        if not found:  # printed here, not raised: `python tools/migrate_runs.py` has no CLI to print it
+            problem = ("does not exist" if not root.exists() else "is not a folder" if not root.is_dir() else
+                       f"holds no run record ({RECORD_FILE})")
+            error = DataError(root, problem, "pass folders that hold run folders, e.g. outputs model_hub")
+            print(f"{parser.prog}: error: {error}", file=sys.stderr)
+            return 2
+    evaluated, differ, failed = 0, 0, []
+    for path in (path for found in records.values() for path in found):
+        run_dir = path.parent
+        try:
+            raw = _add_missing_evaluation(run_dir, args.data_dir)
+            record = RunRecord.from_dict(raw, path=path, run_dir=run_dir)
             if raw != record.to_dict():
                 record.save(run_dir)
                 print(f"migrated {run_dir}")
             if args.verify and (run_dir / "model.safetensors").exists():
                 fresh = _evaluate(run_dir, record.data, int(record.test["n"]), record.tta, args.data_dir)
                 same = fresh.metrics["accuracy"] == record.test_acc
-                bad += not same
+                evaluated += 1
+                differ += not same
                 print(f"{'ok  ' if same else 'DIFF'} {run_dir}: recorded {record.test_acc:.6f}, evaluated "
                       f"{fresh.metrics['accuracy']:.6f} (n={record.test['n']}, tta={record.tta})")
-    return 1 if bad else 0
+        except CharclfError as err:  # a damaged record, or weights or data that cannot be evaluated
+            failed.append(run_dir)
+            print(f"FAIL {run_dir}: {' '.join(str(err).split())}")
+    total = sum(map(len, records.values()))
+    if failed:  # named, and the exit status says so: a check that skipped a record has not passed
+        print(f"{parser.prog}: error: {len(failed)} of {total} run record(s) could not be "
+              f"{'read or re-evaluated' if args.verify else 'read'}: {', '.join(map(str, failed))}. Fix: see each "
+              "FAIL line above (restore a damaged metrics.json with git)", file=sys.stderr)
+    else:
+        print(f"{total} run record(s) read" + (f"; {evaluated} re-evaluated (the runs that kept their weights), "
+                                               f"{differ} differ" if args.verify else ""))
+    return 1 if differ or failed else 0
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""Rewrite the generated blocks of README.md and RESULTS.md from the committed artifacts (repo-only: a pip
-install has no README).
+"""Rewrite the generated blocks of README.md, RESULTS.md and model_hub/README.md from the committed artifacts
+(repo-only: a pip install has no README). ``charclf readme [--check]`` runs this script.
 
     python tools/write_readme.py            # rewrite the blocks
     python tools/write_readme.py --check    # exit 1, naming the first differing line, if a block is stale
@@ -17,10 +17,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from charclf.errors import CharclfError, ConfigError
 from charclf.fileio import atomic_write_text
-from charclf.provenance import REPO_ROOT
+from charclf.provenance import REPO_ROOT, read_text
 
 START, END = "<!-- RESULTS:START -->", "<!-- RESULTS:END -->"
+RESTORE = "restore it with git (only the blocks between its markers are generated; the rest is written by hand)"
 BLOCKS = {  # file -> [(marker name, builder)]
     "README.md": [("FINDINGS", lambda root: _findings(root))],
     "RESULTS.md": [("RESULTS", lambda root: _results(root)), ("SMOKE", lambda root: _results(root, smoke=True))],
@@ -53,8 +55,6 @@ def replace_block(text: str, name: str, body: str, *, where: str = "") -> str:
     """``text`` with what lies between ``<!-- NAME:START -->`` and ``<!-- NAME:END -->`` replaced by ``body``."""
     start, end = f"<!-- {name}:START -->", f"<!-- {name}:END -->"
     if start not in text or end not in text:
-        from charclf.errors import ConfigError  # a CharclfError: main prints it as one line
-
         raise ConfigError(f"{where}: markers {start} / {end} not found. Fix: put them where the block goes")
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
@@ -63,7 +63,7 @@ def replace_block(text: str, name: str, body: str, *, where: str = "") -> str:
 
 def render(path: Path, blocks, root=None) -> str:
     """The text ``path`` should hold: its current text with every generated block rebuilt."""
-    text = path.read_text()
+    text = read_text(path, RESTORE)  # a folder or non-UTF-8 bytes: one line naming it, not a traceback
     for name, build in blocks:
         text = replace_block(text, name, build(root), where=str(path))
     return text
@@ -95,7 +95,7 @@ def check(repo: Path = REPO_ROOT, root=None) -> list[str]:
     problems = []
     for name, blocks in BLOCKS.items():
         path = repo / name
-        difference = first_difference(path.read_text(), render(path, blocks, root))
+        difference = first_difference(read_text(path, RESTORE), render(path, blocks, root))
         if difference:
             problems.append(f"{name} is stale at {difference}. Fix: python tools/write_readme.py")
     return problems
@@ -107,19 +107,20 @@ def main(argv=None) -> int:
     parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a generated block is stale")
     args = parser.parse_args(argv)
-    from charclf.errors import CharclfError
-
     try:  # a damaged artifact the blocks read is one line naming it, not a traceback
         if args.check:
             problems = check()
             for line in problems:
                 print(line)
             return 1 if problems else 0
-        for name, blocks in BLOCKS.items():
-            print(f"updated {write_readme(REPO_ROOT / name, blocks=blocks)}")
-    except CharclfError as err:
-        print(f"write_readme: error: {err}")
-        return 1
+        # Every file rendered before any is written: one unreadable file leaves all three as they were.
+        texts = {REPO_ROOT / name: render(REPO_ROOT / name, blocks) for name, blocks in BLOCKS.items()}
+        for path, text in texts.items():
+            atomic_write_text(path, text)
+            print(f"updated {path}")
+    except CharclfError as err:  # 2, as the CLI's errors: 1 means "stale" for --check
+        print(f"{parser.prog}: error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -35,7 +35,7 @@ MAINS = {
     "nbstrip": "charclf.study.nbstrip",
     "render-check": "charclf.study.rendercheck",
 }
-# subcommand -> repo-only script tools/<name>.py with main(argv), or None for write_readme (no main: see _readme)
+# subcommand -> repo-only script tools/<name>.py with main(argv)
 TOOLS = {
     "publish": "publish_models",
     "race-search": "search_race_recipe",
@@ -69,7 +69,8 @@ HELP = {
     "publish": "publish the best full-profile models into model_hub/ (repo only)",
     "race-search": "choose the race recipe on val (repo only)",
     "migrate-runs": "rewrite and check committed run records in the RunRecord schema (repo only)",
-    "readme": "rewrite README.md's results block from the committed artifacts (repo only)",
+    "readme": "rewrite (or --check) the generated blocks of README.md, RESULTS.md and model_hub/README.md from the "
+              "committed artifacts (repo only)",
     "realworld-manifest": "rebuild the real-world set's manifest from git snapshots of its sources (repo only)",
     "predict-latency": "time predict on one image and the demo's answer to a stroke (repo only)",
     "class-counts": "add the training class counts predict divides out to older model folders (repo only)",
@@ -113,16 +114,7 @@ def _tool(name: str):
     return module
 
 
-def _readme(argv: list[str]) -> int:
-    """``charclf readme``: tools/write_readme.py's write_readme() (that script has no main to call)."""
-    Parser(prog="charclf readme", description=HELP["readme"]).parse_args(argv)
-    print(f"updated {_tool(TOOLS['readme']).write_readme()}")
-    return 0
-
-
 def _run_main(command: str, argv: list[str]) -> int:
-    if command == "readme":
-        return _readme(argv)
     # argparse names the program after sys.argv[0]: the usage line then reads `charclf ensemble ...`.
     program, sys.argv[0] = sys.argv[0], f"charclf {command}"
     try:

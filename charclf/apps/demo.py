@@ -6,7 +6,9 @@ default and never creates a public share link unless ``share=True`` / ``--share`
 """
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -176,9 +178,9 @@ def launch(model_dir=None, host: str = DEFAULT_HOST, port: int | None = None, sh
     even in notebooks where Gradio would switch it on by itself. ``block=False`` returns the running
     ``Blocks`` at once (call ``.close()`` to stop it), for notebooks and tests.
     """
+    # Before gradio starts: it speaks of launch() parameters, or retries a --host that does not resolve forever.
+    check_address(host, port)
     model = load_for_predict(resolve_model_dir(model_dir))  # the model `charclf predict` uses, loaded once
-    if port is not None:
-        check_port_free(host, port)  # before gradio starts: its own message speaks of launch() parameters
     demo = build_demo(model, prior=prior)
     if host not in ("127.0.0.1", "localhost", "::1") and not quiet:
         print(f"warning: serving on {host}: other machines on the network can reach the demo", file=sys.stderr)
@@ -190,23 +192,27 @@ def launch(model_dir=None, host: str = DEFAULT_HOST, port: int | None = None, sh
     return demo
 
 
-def check_port_free(host: str, port: int) -> None:
-    """Raise a one-line ``CharclfError`` when ``host:port`` cannot be bound (e.g. another demo is serving
-    there). Binds the way the web server will (SO_REUSEADDR), so a port in TIME_WAIT is not called busy."""
-    import socket
-
+def check_address(host: str, port: int | None = None) -> None:
+    """Raise a one-line ``CharclfError`` when ``host:port`` cannot be bound: a --host that does not resolve or is
+    no address of this machine, or a port another program holds. Binds the way the web server will
+    (SO_REUSEADDR), so a port in TIME_WAIT is not called busy; without a port, any free one tests the host."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind((host, port))
-        except OSError as err:
+            sock.bind((host, port or 0))
+        except (OSError, TypeError) as err:  # TypeError: a host name that is not ASCII ("encoding ... failed")
             raise _port_error(host, port, err) from None
 
 
-def _port_error(host: str, port: int | None, err: OSError) -> CharclfError:
+def _port_error(host: str, port: int | None, err: OSError | TypeError) -> CharclfError:
+    reason = " ".join(str(getattr(err, "strerror", None) or err).split())
+    # The host, not the port: no such name, not this machine's address, or an address no socket takes (fe80::1).
+    if not isinstance(err, OSError) or isinstance(err, socket.gaierror) or err.errno in (errno.EADDRNOTAVAIL,
+                                                                                          errno.EINVAL):
+        return CharclfError(f"--host {host}: not a name or address of this machine ({reason}). Fix: pass one of its "
+                            "addresses, e.g. --host 127.0.0.1 (this machine only) or --host 0.0.0.0 (every network)")
     where = f"{host}:{port}" if port is not None else f"{host} (ports 7860 and up)"
-    reason = " ".join(str(err.strerror or err).split())
     return CharclfError(f"{where}: cannot serve the demo there ({reason}; another program, perhaps another "
                         "charclf demo, is using it). Fix: stop that program, pass another --port, or leave --port "
                         "out to take the first free port from 7860")

@@ -31,6 +31,7 @@ HOLDOUT_KEYS = ("train", "val", "test")
 
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "holdout"
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # how a .npz (a zip archive) begins: with a member, or empty
 # sha256 of the index files shipped in SHIPPED_DIR. The ByClass one defines every number of this repository; it
 # is byte-identical to the protocols/byclass-test-holdout.npz the study was built with.
 SHIPPED_SHA256 = {"byclass": "79161e1a6b78f69c0a2afa8442776502f685e64d364918052de61b960d5b1454"}
@@ -81,8 +82,8 @@ def load_holdout_indices(path: str | Path, n_total: int) -> dict[str, np.ndarray
     The file shipped with the package is also checked against its pinned sha256.
     """
     path = Path(path)
-    fix = ("recreate it with charclf.data.make_holdout_split, or use protocol='official' if you have the "
-           "official train files")
+    fix = ("pass a holdout index .npz made by charclf.data.make_holdout_split (or recreate this one with it), or use "
+           "protocol='official' if you have the official train files")
     if path.parent.name == "protocols" and path.name.removesuffix("-test-holdout.npz") in SHIPPED_SHA256:
         fix = "delete it (charclf then uses the index file it ships), or replace it with a good copy"
     elif path.parent == SHIPPED_DIR:
@@ -98,15 +99,18 @@ def load_holdout_indices(path: str | Path, n_total: int) -> dict[str, np.ndarray
     if path.parent == SHIPPED_DIR:
         _check_shipped(path)
     try:
+        with path.open("rb") as file:
+            magic = file.read(4)
+        if magic not in ZIP_MAGIC:  # np.load reads any other file as a pickle or .npy and blames "pickled data"
+            raise DataError(path, "is not a readable .npz index file (" + (
+                f"not a zip/.npz archive: it begins {magic!r}" if magic else "the file is empty") + ")", fix)
         with np.load(path, allow_pickle=False) as npz:
             missing = [k for k in HOLDOUT_KEYS if k not in npz.files]
             if missing:
                 raise DataError(path, f"has no key(s) {', '.join(missing)} (keys: {', '.join(npz.files)})", fix)
             parts = {k: np.asarray(npz[k]) for k in HOLDOUT_KEYS}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:  # empty, truncated, not an npz, pickles
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:  # unreadable, truncated, damaged archive
         reason = " ".join(str(err).split()) or type(err).__name__  # one line, even for multi-line messages
-        if path.stat().st_size == 0:
-            reason = "the file is empty"
         raise DataError(path, f"is not a readable .npz index file ({reason})", fix) from err
     for key, idx in parts.items():
         if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):

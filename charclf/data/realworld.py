@@ -121,15 +121,9 @@ def _parse_crop(text: str) -> tuple[int, int, int, int] | None:
 def csv_records(path: Path, columns: tuple[str, ...], fix: str) -> csv.DictReader:
     """The records of the CSV file at ``path``, whose header must be ``columns``; a file that cannot be read, is
     not UTF-8 text or has other columns is a one-line ``DataError`` naming it, with ``fix``."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        from charclf.errors import file_error
+    from charclf.provenance import read_text
 
-        raise file_error(path, err, fix) from err
-    except UnicodeDecodeError as err:
-        raise DataError(path, f"is not UTF-8 text (byte {err.start})", fix) from None
-    reader = csv.DictReader(text.splitlines())
+    reader = csv.DictReader(read_text(path, fix).splitlines())
     if tuple(reader.fieldnames or ()) != tuple(columns):
         raise DataError(path, f"has columns {reader.fieldnames}, expected {list(columns)}", fix)
     return reader

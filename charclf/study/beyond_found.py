@@ -3,7 +3,6 @@ selection, the distillation teacher, the race, and the verdict of every goal, re
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -125,7 +124,10 @@ def read_race(path: Path) -> dict | None:
     if not path.is_file():
         print(f"{path.name} not found in {path.parent.name}/: run `charclf race` first.")
         return None
-    return json.loads(path.read_text())
+    from charclf.study.headline import RACE_FIX, RACE_KEYS
+    from charclf.study.report import read_artifact
+
+    return read_artifact(path, RACE_KEYS, fix=RACE_FIX)
 
 
 def race_figure(race: dict):

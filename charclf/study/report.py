@@ -5,15 +5,15 @@ puts it into README.md. Every row names the artifact it was read from.
 """
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 
+from charclf.errors import DataError
 from charclf.eval.seeds import seed_stats
 from charclf.paths import bench_dir, outputs_dir
-from charclf.provenance import repo_relative
+from charclf.provenance import read_json, repo_relative
 
 PROTOCOL_WORDS = {
     "holdout": "the offline re-split of the official ByClass test file: train 93,055 / val 11,634 / test 11,634",
@@ -67,11 +67,34 @@ def run_rows(root: str | Path | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+REBUILD = "restore it with git, or run again the command that wrote it"
+BENCH_COLUMNS = ("model", "pipeline", "batch_size", "images_per_s", "ratio")
+
+
+def read_artifact(path: str | Path, keys: tuple[str, ...] = (), *, rows: dict[str, tuple[str, ...]] | None = None,
+                  fix: str = REBUILD) -> dict:
+    """The JSON object of an artifact the tables read, holding ``keys`` and, for each ``rows`` key, a list of
+    objects holding its columns. A damaged artifact (unreadable, not UTF-8 or JSON, truncated, emptied to ``{}``)
+    is one ``DataError`` naming the file, never a KeyError from deep inside a table."""
+    data = read_json(path, fix)
+    if not isinstance(data, dict):
+        raise DataError(path, f"is not a JSON object (it holds a {type(data).__name__})", fix)
+    missing = [key for key in (*keys, *(rows or {})) if key not in data]
+    if missing:
+        raise DataError(path, f"lacks the key(s) {', '.join(missing)}", fix)
+    for key, columns in (rows or {}).items():
+        if not isinstance(data[key], list) or not all(isinstance(row, dict) and set(columns) <= row.keys()
+                                                      for row in data[key]):
+            raise DataError(path, f"\"{key}\" is not a list of objects each holding {', '.join(columns)}", fix)
+    return data
+
+
 def bench_rows(path: str | Path | None = None) -> pd.DataFrame:
     path = Path(path) if path else bench_dir() / "bench-cpu.json"
     if not path.exists():
         return pd.DataFrame()
-    bench = json.loads(path.read_text())
+    bench = read_artifact(path, rows={"results": BENCH_COLUMNS},
+                          fix="run `charclf bench` again, or restore the file with git")
     df = pd.DataFrame(bench["results"])
     df["artifact"] = repo_relative(path)
     return df
@@ -166,7 +189,8 @@ def results_markdown(root: str | Path | None = None, *, smoke: bool = False, ben
     lines = []
     if df.empty:
         lines.append("_No finished runs yet._")
-    for (profile_dir, protocol), group in df.groupby(["profile", "protocol"], sort=False):
+    # No run at all is a frame without columns: nothing to group (grouping it raised KeyError 'profile').
+    for (profile_dir, protocol), group in ([] if df.empty else df.groupby(["profile", "protocol"], sort=False)):
         lines += ["", f"**`outputs/runs/{profile_dir}/`** ({PROFILE_WORDS.get(profile_dir, profile_dir)}) — "
                       f"{group['split'].iloc[0]}, **{protocol} protocol** ({PROTOCOL_WORDS.get(protocol, protocol)}), "
                       f"device: {', '.join(sorted(set(map(str, group['device']))))}; trained in "

@@ -437,3 +437,25 @@ def test_a_dry_run_of_the_students_builds_no_teacher(monkeypatch, capsys):
 
     assert main(["plan", "--profile", "full", "--only", "11-distilled", "--dry-run"]) == 0
     assert "teachers are not built" in capsys.readouterr().out
+
+
+def test_a_damaged_feasibility_record_is_one_line_naming_it(tmp_path, monkeypatch):
+    """A feasibility record (the background runner's timing) that is no JSON was a JSONDecodeError traceback."""
+    import dataclasses
+
+    from charclf.errors import DataError
+    from charclf.study import plan
+
+    monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(tmp_path))
+    monkeypatch.delenv("CHARCLF_RETRAIN", raising=False)
+    run = plan.efficientnet_cpu_runs([28])[0]
+    render = dataclasses.replace(ctx("full"), train_missing=False)
+    cached = render.runs_dir / "09_efficientnet" / "feasibility" / "efficientnet_b2-28px-seed0.json"
+    cached.parent.mkdir(parents=True)
+    cached.write_text("{truncated")
+
+    class Data:
+        num_classes = 62
+
+    with pytest.raises(DataError, match=r"efficientnet_b2-28px-seed0.json.*move it aside"):
+        plan.train_plan(render, Data(), [run])

@@ -22,6 +22,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from charclf.errors import NotTrainedYet
+from charclf.provenance import read_json
 from charclf.study.runid import RunId, notebook_of
 from charclf.train.throughput import measure_images_per_s
 
@@ -475,8 +476,6 @@ def train_plan(ctx, data, plan: list[PlannedRun], *, train: bool | None = None, 
 
     Measurements are cached as ``<runs>/<group>/feasibility/<model>-seed<N>.json``: the notebook shows what the
     background runner measured before deciding. The quick profile only applies its MACs limit (no timing)."""
-    import json
-
     import pandas as pd
 
     from charclf.fileio import write_json
@@ -490,7 +489,8 @@ def train_plan(ctx, data, plan: list[PlannedRun], *, train: bool | None = None, 
         config = planned.config(ctx)
         run_dir = ctx.runs_dir / planned.name
         check_path = run_dir.parent / "feasibility" / f"{run_dir.name}.json"
-        check = json.loads(check_path.read_text()) if check_path.is_file() else None
+        check = (read_json(check_path, "move it aside: the run is timed again") if check_path.is_file()
+                 else None)
         if check is not None and check.get("epochs") not in (None, config.epochs) and check.get("images_per_s"):
             check = rescaled_check(ctx, planned, config, check)  # the plan's epochs changed since it was timed
         if not is_finished_run(run_dir) or ctx.retrain:

@@ -6,7 +6,6 @@ generalisation_table), all read from each run's RunRecord.
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,7 +98,7 @@ class Run:
     @property
     def config(self) -> dict:
         path = self.dir / "train_config.json"
-        return json.loads(path.read_text()) if path.exists() else {}
+        return read_json(path, "restore it with git, or retrain the run") if path.exists() else {}
 
     def load_model(self, device: str = "cpu"):
         from charclf.models.hub import load_model
@@ -284,7 +283,7 @@ def _stamp_profile(folder: Path, results_path: Path, name: str, profile: str) ->
     stamped results, so that the caller need not read the file again."""
     from charclf.fileio import write_json
 
-    results = json.loads(results_path.read_text())
+    results = read_json(results_path, "rerun the experiment: its results file was just written")
     if isinstance(results, dict) and results.get("profile") is None:
         results = {**results, "profile": profile}
         write_json(results_path, results)

@@ -256,6 +256,11 @@ def test_students_of_different_teachers_say_so_beside_their_delta(tmp_path):
     assert "distillation teacher: bbbbbbbb vs aaaaaaaa" in table.loc[f"11_beyond/minivision_s-{DISTILL_BASE}",
                                                                      "also differs"]
     assert "teacher" not in table.loc["11_beyond/minivision_s-kd-a08", "also differs"]
+    for seed in (0, 1, 2):  # the first students against minivision_s without a teacher: the teacher is the change
+        write_fake_run(root / f"11_beyond/minivision_s-seed{seed}", model="minivision_s", seed=seed,
+                       best_val_acc=0.86, test_acc=0.86)
+    table = ablation_table(root, profile="full")
+    assert "teacher" not in table.loc["11_beyond/minivision_s-kd", "also differs"]
 
 
 def test_nearest_resampling_is_paired_seed_by_seed_with_the_bilinear_runs_of_the_same_machine(tmp_path):

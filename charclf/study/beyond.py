@@ -315,10 +315,11 @@ def _precision_columns(ours: list, theirs: list) -> dict:
                 for records in (ours, theirs))
         if a != b:
             differs.append(f"{what}: {a} vs {b}")
-    # Distilled sides that learnt from different teachers (by the hash of the teacher's probabilities).
+    # Distilled sides that learnt from different teachers (by the hash of the teacher's probabilities); where one
+    # side has no teacher, the teacher is the change itself, not something that also differs.
     a, b = ("/".join(sorted({(r.provenance.get("distill_teacher_sha256") or "none")[:8] for r in records}))
             for records in (ours, theirs))
-    if a != b:
+    if a != b and "none" not in (a + "/" + b).split("/"):
         differs.append(f"distillation teacher: {a} vs {b}")
 
     def label(records):  # "bf16 (val fp32)", and the epoch's val where it ran in another precision

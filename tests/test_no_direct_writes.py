@@ -1,7 +1,7 @@
 """Every file charclf and its tools write goes through ``charclf.fileio`` (a temporary file renamed over the
 target once complete), so a kill or a full disk never leaves half a file where a result, a notebook or a
-manifest was. This scans the sources for the ways around it: ``.write_text(``, ``.write_bytes(`` and an
-``open(..., "w" / "wb" / "a" ...)``. Writing into the temporary path that ``atomic_path`` yields is the atomic
+manifest was. This scans the sources for the ways around it: ``.write_text(``, ``.write_bytes(``, an
+``open(..., "w" / "wb" / "a" ...)`` and library writers that open the path themselves (``nbformat.write``). Writing into the temporary path that ``atomic_path`` yields is the atomic
 way itself and passes; anything else must be converted, or named in ``ALLOWED`` with the reason it is safe."""
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ WRITE_METHODS = ("write_text", "write_bytes")
 # matched only where its receiver is named like an image: a RunRecord's save is atomic itself.)
 PATH_ARG_METHODS = ("savefig",)
 IMAGE_NAMES = re.compile(r"(image|img|sheet|canvas|picture|drawing)", re.I)
+# Writers called as ``module.write(obj, path)``, which truncate the path and then write it.
+OBJECT_PATH_WRITERS = ("nbformat.write", "jupytext.write")
 # open()'s mode strings that write, append or create (tarfile's "w:gz" too)
 WRITE_MODE = re.compile(r"^[rbtU]*[wax+][rwaxbtU+]*(:\w*)?$")
 
@@ -70,6 +72,8 @@ def direct_writes(source: str) -> list[tuple[int, str, str]]:
         elif isinstance(func, ast.Attribute) and (func.attr in PATH_ARG_METHODS or (
                 func.attr == "save" and IMAGE_NAMES.search(ast.unparse(func.value)))):
             what, target = f".{func.attr}(", node.args[0] if node.args else None
+        elif ast.unparse(func) in OBJECT_PATH_WRITERS:
+            what, target = f"{ast.unparse(func)}(", node.args[1] if len(node.args) > 1 else None
         elif (isinstance(func, ast.Name) and func.id == "open") or (isinstance(func, ast.Attribute)
                                                                    and func.attr == "open"):
             builtin = isinstance(func, ast.Name)
@@ -108,6 +112,7 @@ def bad(path, out, have):
     tarfile.open(path, "w:gz")
     fig.savefig(path)
     sheet.save(path)
+    nbformat.write(nb, path)
 
 def good(path, cache):
     with open(path, "rb") as fh: pass
@@ -118,11 +123,13 @@ def good(path, cache):
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp)
         sheet.save(tmp)
+    with atomic_path(path) as tmp:
+        nbformat.write(nb, tmp)
     record.save(path)
 '''
     hits = direct_writes(source)
     assert [(line, fn) for line, fn, _ in hits] == [(3, "bad"), (4, "bad"), (5, "bad"), (6, "bad"), (7, "bad"),
-                                                   (8, "bad"), (9, "bad"), (10, "bad"), (11, "bad")]
+                                                   (8, "bad"), (9, "bad"), (10, "bad"), (11, "bad"), (12, "bad")]
 
 
 def test_every_write_goes_through_fileio():

@@ -113,6 +113,31 @@ def test_one_study_run_leaves_the_findings_showing_what_a_later_notebook_wrote(t
     assert _stdout(findings.cells[2]).strip() == "this render"
 
 
+@pytest.mark.parametrize("flag", ["--out-dir", "--kernel"])
+def test_an_unusable_out_dir_or_kernel_is_one_line_before_any_notebook_runs(tiny_study, tmp_path, monkeypatch,
+                                                                            capsys, flag):
+    from charclf.apps.cli import main
+    from charclf.study import runner
+
+    monkeypatch.setattr(runner, "execute_notebook", lambda *a, **k: pytest.fail("a notebook ran"))
+    monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(tmp_path / "outputs"))
+    taken = tmp_path / "a-file"
+    taken.write_text("not a folder")
+    before = {p: p.read_bytes() for p in [taken, *tiny_study.iterdir()]}
+    value, says = (str(taken), "is a file") if flag == "--out-dir" else ("nosuchkernel", "unknown Jupyter kernel")
+    capsys.readouterr()
+    rc = main(["study", "--notebooks-dir", str(tiny_study), "--data-dir", str(tmp_path), "--no-download", flag, value])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and says in err and "Fix:" in err, err
+    assert {p: p.read_bytes() for p in [taken, *tiny_study.iterdir()]} == before
+
+
+def test_a_damaged_notebook_is_one_line_naming_it(tiny_study, tmp_path):
+    (tiny_study / "01_second.ipynb").write_text('{"cells": [')
+    with pytest.raises(DataError, match="01_second.ipynb: is not valid JSON"):
+        run_study("quick", only="01", data_dir=tmp_path, notebooks=tiny_study, echo=lambda *a, **k: None)
+
+
 def test_a_notebook_without_parameters_cell_is_refused(tmp_path):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("PROFILE = 'quick'")])
     with pytest.raises(StudyError, match="parameters"):

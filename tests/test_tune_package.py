@@ -191,3 +191,34 @@ def test_charclf_tune_returns_130_after_ctrl_c(tmp_path, monkeypatch, capfd):
     assert main(argv) == 130
     err = capfd.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "'lenet-byclass_grid-random-s3' is saved in sqlite:///" in err[0], err
+
+
+@pytest.mark.parametrize("case", ["--out is a file", "--model nosuch", "--storage under a file"])
+def test_an_unusable_out_model_or_storage_is_one_line_before_any_study_exists(tmp_path, monkeypatch, capsys, case):
+    import charclf.data
+    from charclf.apps.cli import main
+    from synth import make_emnist_dir
+
+    root = make_emnist_dir(tmp_path / "data", splits=("byclass",), n=130, holdout=True)
+    taken = tmp_path / "a-file"
+    taken.write_text("not a folder")
+    out, model, storage = tmp_path / "out", "lenet", []
+    if case == "--storage under a file":  # known once the data has loaded, before the study is made
+        storage = ["--storage", str(taken / "study.db")]
+    else:  # refused before the data loads
+        out, model = (taken, model) if case == "--out is a file" else (out, "nosuch")
+        monkeypatch.setattr(charclf.data, "load_data", lambda *a, **k: pytest.fail("the data loaded"))
+    capsys.readouterr()
+    rc = main(["tune", "--model", model, "--data-dir", str(root), "--out", str(out), *storage, "--trials", "1"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "Traceback" not in err and "Fix:" in err, err
+    assert ("unknown model 'nosuch'" if model == "nosuch" else f"{taken}: is a file") in err, err
+    assert taken.read_text() == "not a folder" and not (tmp_path / "out").exists()
+
+
+def test_run_search_refuses_an_unknown_model_before_its_database_exists(tmp_path):
+    from charclf.errors import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match="unknown model 'nosuch'"):
+        tune.run_search("nosuch", None, out_dir=tmp_path / "s", progress=False)
+    assert not (tmp_path / "s").exists()

@@ -93,15 +93,57 @@ def _merge_streams(outputs: list) -> list:
     return merged
 
 
-def strip_file(path: str | Path) -> bool:
-    """Strip one .ipynb in place; returns True when the file changed."""
+NOT_A_NOTEBOOK_FIX = ("pass the path of a Jupyter notebook (.ipynb); a damaged committed one comes back with "
+                      "`git checkout -- FILE`")
+
+
+def read_notebook(path: str | Path):
+    """The notebook in ``path`` as nbformat v4. Whatever is not one (no file, a folder, non-UTF-8 bytes, bad JSON,
+    JSON of another shape, a notebook that breaks its schema) is one ``DataError`` naming the file."""
+    import warnings
+
     import nbformat
 
-    path = Path(path)
-    before = path.read_text(encoding="utf-8")
-    nb = nbformat.reads(before, as_version=4)
-    strip_notebook(nb)
-    after = nbformat.writes(nb) + "\n"
+    from charclf.errors import DataError
+    from charclf.provenance import read_json
+
+    raw = read_json(path, NOT_A_NOTEBOOK_FIX)
+    version = raw.get("nbformat") if isinstance(raw, dict) else None
+    if not isinstance(version, int) or version not in nbformat.versions:
+        found = "no 'nbformat' version in it" if version is None else f"its 'nbformat' version is {version!r}"
+        raise DataError(path, f"is not a Jupyter notebook ({found})", NOT_A_NOTEBOOK_FIX)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a missing or repeated cell id: strip_notebook renumbers them all
+            _, minor = nbformat.reader.get_version(raw)
+            nb = nbformat.convert(nbformat.versions[version].to_notebook_json(raw, minor=minor), 4)
+            nbformat.validate(nb)
+    except Exception as err:  # nbformat's converters and validator fail on a malformed notebook in many types
+        raise DataError(path, f"is not a valid Jupyter notebook ({_reason(err)})", NOT_A_NOTEBOOK_FIX) from err
+    return nb
+
+
+def _reason(err: Exception) -> str:
+    """nbformat's complaint on one line (a NotebookNode's AttributeError names only the key it lacks)."""
+    text = getattr(err, "message", None) or str(err) or type(err).__name__
+    if isinstance(err, AttributeError) and text.isidentifier():
+        text = f"the key {text!r} is missing"
+    return " ".join(text.split())[:200]
+
+
+def notebook_text(nb) -> str:
+    """``nb`` as the .ipynb text charclf writes (a final newline, as ``nbformat.write`` adds)."""
+    import nbformat
+
+    return nbformat.writes(nb) + "\n"
+
+
+def strip_file(path: str | Path) -> bool:
+    """Strip one .ipynb in place (a symlink: its target, see ``atomic_path``); returns True when it changed."""
+    from charclf.provenance import read_text
+
+    before = read_text(path, NOT_A_NOTEBOOK_FIX)
+    after = notebook_text(strip_notebook(read_notebook(path)))
     if after != before:
         atomic_write_text(path, after)  # a kill mid-write must not truncate a committed notebook
         return True

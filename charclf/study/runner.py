@@ -116,8 +116,9 @@ def kernel_config():
 
 
 def read_source_notebook(ipynb: Path):
-    """The notebook to execute: built from the paired ``.py`` when there is one (the source people edit)."""
-    import nbformat
+    """The notebook to execute: built from the paired ``.py`` when there is one (the source people edit). A
+    damaged .ipynb is one line naming it (:func:`~charclf.study.nbstrip.read_notebook`)."""
+    from charclf.study.nbstrip import read_notebook
 
     py = ipynb.with_suffix(".py")
     if py.exists():
@@ -125,10 +126,9 @@ def read_source_notebook(ipynb: Path):
 
         nb = jupytext.read(py)
         if ipynb.exists():  # keep the committed notebook's metadata (kernelspec, pairing)
-            old = nbformat.read(ipynb, as_version=4)
-            nb.metadata = {**old.metadata, **nb.metadata}
+            nb.metadata = {**read_notebook(ipynb).metadata, **nb.metadata}
     elif ipynb.exists():
-        nb = nbformat.read(ipynb, as_version=4)
+        nb = read_notebook(ipynb)
     else:
         raise StudyError(f"{ipynb}: neither the notebook nor its paired .py exists")
     nb.metadata.setdefault("kernelspec", {"name": DEFAULT_KERNEL, "display_name": "Python 3 (ipykernel)",
@@ -181,7 +181,8 @@ def execute_notebook(src: Path, params: dict, *, out_path: Path | None = None, c
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-    from charclf.study.nbstrip import strip_notebook
+    from charclf.fileio import atomic_write_text
+    from charclf.study.nbstrip import notebook_text, strip_notebook
 
     src = Path(src)
     out_path = Path(out_path) if out_path else src
@@ -205,7 +206,7 @@ def execute_notebook(src: Path, params: dict, *, out_path: Path | None = None, c
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as err:
         failed = _failed_cell(nb)
         dump = staging / src.name  # beside the figures the partial run drew
-        nbformat.write(nb, dump)
+        atomic_write_text(dump, notebook_text(nb))
         where = (f"cell {failed} ({_first_line(nb.cells[failed].source)!r})" if failed is not None
                  else "a cell (kernel died or timed out)")
         raised = _cell_error(nb, failed)
@@ -223,8 +224,7 @@ def execute_notebook(src: Path, params: dict, *, out_path: Path | None = None, c
         "charclf study executed this notebook with:\n" + parameters_source(params).split("\n", 1)[1] + "\n"))]
     nb.metadata[STUDY_METADATA_KEY] = {"parameters": params}
     strip_notebook(nb)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, out_path)
+    atomic_write_text(out_path, notebook_text(nb))  # a kill mid-write must not truncate the committed notebook
     _move_figures(staging / "figures", figures)
     shutil.rmtree(staging, ignore_errors=True)
     return NotebookResult(name=src.stem, path=out_path, seconds=seconds)
@@ -262,6 +262,24 @@ def _first_line(source: str) -> str:
     return (lines[0] if lines else source.strip()[:80])[:80]
 
 
+def refuse_unusable_setup(out_dir: str | Path | None, kernel_name: str) -> None:
+    """Before any notebook runs (and any download): an ``out_dir`` that cannot hold the executed notebooks (a
+    file, or not writable) and a kernel that is not installed are one line each, not a traceback after the
+    first notebook's work."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    from charclf.errors import unknown_name
+    from charclf.fileio import check_writable
+
+    if out_dir is not None:
+        check_writable(out_dir, "--out-dir")
+    kernels = KernelSpecManager()
+    try:
+        kernels.get_kernel_spec(kernel_name)
+    except NoSuchKernel:
+        raise unknown_name("Jupyter kernel (--kernel)", kernel_name, list(kernels.find_kernel_specs())) from None
+
+
 STUDY_DATA = (("byclass", None), ("classic-mnist", "official"))  # (dataset, protocol; None: the study's)
 
 
@@ -297,6 +315,7 @@ def run_study(profile: str = "quick", *, only=None, data_dir=None, protocol: str
         raise unknown_name("profile", profile, list(PROFILES))
     directory = Path(notebooks) if notebooks else notebooks_dir()
     paths = find_notebooks(directory, only)
+    refuse_unusable_setup(out_dir, kernel_name)
     # The data folder travels as $CHARCLF_DATA_DIR (absolute, as the kernels run in notebooks/), and the
     # injected DATA_DIR stays None: the executed notebooks, which are committed, never name this machine's paths.
     if retrain and not train:
@@ -415,6 +434,7 @@ def run(args) -> int:
     if out_dir is not None and args.out_dir is None:
         print(f"[study] the {args.protocol} protocol at seed {args.seed}: executed copies go to {out_dir} "
               "(the committed notebooks are the holdout protocol's at seed 0)")
+    refuse_unusable_setup(out_dir, args.kernel)
     if download:
         fetch_study_data(args.data_dir, args.protocol)
     results = run_study(args.profile, only=args.only, data_dir=args.data_dir, protocol=args.protocol,

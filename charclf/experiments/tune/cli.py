@@ -84,14 +84,15 @@ def saved_on_interrupt(search: Callable[[], T], study_name: str, url: str) -> T 
 def run(args) -> int:
     from charclf.experiments.tune.space import get_space  # first: without Optuna, its error says what to install
     from charclf.data import load_data  # noqa: I001
-    from charclf.experiments.tune.search import run_search, search_location
+    from charclf.experiments.tune.search import refuse_unusable_search, run_search, search_location
     from charclf.train.recipes import get_recipe
 
     space = get_space(args.space)
     base = get_recipe(args.recipe, device=args.device)
-    data = load_data(args.split, args.protocol, args.data_dir)
     study_name, out_dir, url = search_location(args.model, space, args.sampler, args.seed,
                                                study_name=args.study_name, storage=args.storage, out_dir=args.out)
+    refuse_unusable_search(args.model, out_dir)  # before the data loads (run_search checks again, for callers)
+    data = load_data(args.split, args.protocol, args.data_dir)
     result = saved_on_interrupt(lambda: run_search(
         args.model, data, base, space, n_trials=args.trials, sampler=args.sampler, pruner=args.pruner, storage=url,
         study_name=study_name, seed=args.seed, epochs_per_trial=args.epochs_per_trial,

@@ -181,6 +181,20 @@ def refuse_another_search(out_dir: Path, study_name: str) -> None:
                           "the file away")
 
 
+def refuse_unusable_search(model_name: str, out_dir: Path | None, *, custom_objective: bool = False) -> None:
+    """Before any work (loading data, creating the study's database): an unknown model and an ``out_dir`` that
+    cannot hold the summary (a file, or not writable; None: nothing will be written) are one line each. Left to
+    the first trial, the model name failed there, with Optuna's traceback, in a study.db then holding a failed
+    trial. A custom objective decides itself what ``model_name`` means."""
+    from charclf.fileio import check_writable
+    from charclf.models.registry import get_model_factory
+
+    if not custom_objective:
+        get_model_factory(model_name)
+    if out_dir is not None:
+        check_writable(out_dir, "--out")
+
+
 def run_search(model_name: str, data, base_config: TrainConfig | None = None,
                space: SearchSpace = BYCLASS_GRID, *, n_trials: int | None = None, sampler: str = "random",
                pruner: str | None = "median", storage: str | None = None, study_name: str | None = None,
@@ -226,6 +240,7 @@ def run_search(model_name: str, data, base_config: TrainConfig | None = None,
     base_config = override_config(base_config, fixed, source="search base config")
     study_name, out_dir, url = search_location(model_name, space, sampler, seed, study_name=study_name,
                                                storage=storage, out_dir=out_dir)
+    refuse_unusable_search(model_name, out_dir if train else None, custom_objective=objective is not None)
     refuse_another_search(out_dir, study_name)
     if max_val_samples is not None and max_val_samples < len(data.val):
         data = dataclasses.replace(data, val=stratified_subset(data.val, max_val_samples, seed=seed))

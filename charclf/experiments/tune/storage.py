@@ -17,6 +17,7 @@ from optuna.exceptions import ExperimentalWarning
 
 from charclf.errors import ConfigError
 from charclf.experiments.tune.sampler import RetryCallback
+from charclf.fileio import check_writable
 from charclf.train.config import RUN_PLACE_FIELDS, dict_differences, with_new_fields
 
 SPEC_ATTR = "charclf_search_spec"
@@ -59,8 +60,9 @@ def make_storage(url: str, *, heartbeat_interval: int = DEFAULT_HEARTBEAT_S, gra
     engine_kwargs = {}
     if url.startswith("sqlite:///"):
         path = sqlite_file(url)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        if path is not None and not path.parent.is_dir():
+            check_writable(path.parent, "--storage", for_file=path)  # a file in its way: one line, not mkdir's error
+            path.parent.mkdir(parents=True, exist_ok=True)  # another worker may create it meanwhile
         # Several processes share the file: wait for a lock rather than failing after sqlite's 5 s default.
         # isolation_level=None: the sqlite3 module emits no BEGIN of its own (each transaction's BEGIN IMMEDIATE
         # is added below).

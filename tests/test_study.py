@@ -132,6 +132,24 @@ def test_an_unusable_out_dir_or_kernel_is_one_line_before_any_notebook_runs(tiny
     assert {p: p.read_bytes() for p in [taken, *tiny_study.iterdir()]} == before
 
 
+def test_a_damaged_timings_file_is_one_line_before_any_notebook_runs(tiny_study, tmp_path, monkeypatch, capsys):
+    """Probe (by reading): the timings file was read with json.loads after every notebook had run."""
+    from charclf.apps.cli import main
+    from charclf.study import runner
+
+    monkeypatch.setattr(runner, "execute_notebook", lambda *a, **k: pytest.fail("a notebook ran"))
+    monkeypatch.setenv("CHARCLF_OUTPUTS_DIR", str(tmp_path / "outputs"))
+    timings = tmp_path / "outputs" / "study" / "quick-render-timings.json"
+    timings.parent.mkdir(parents=True)
+    for damaged in ('{"notebook_seconds": {', '{"notebook_seconds": [1]}'):
+        timings.write_text(damaged)
+        rc = main(["study", "--profile", "quick", "--notebooks-dir", str(tiny_study), "--data-dir", str(tmp_path),
+                   "--no-download"])
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and len(err.splitlines()) == 1 and "quick-render-timings.json" in err and "Fix:" in err, err
+        assert timings.read_text() == damaged
+
+
 def test_a_damaged_notebook_is_one_line_naming_it(tiny_study, tmp_path):
     (tiny_study / "01_second.ipynb").write_text('{"cells": [')
     with pytest.raises(DataError, match="01_second.ipynb: is not valid JSON"):

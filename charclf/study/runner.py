@@ -31,7 +31,6 @@ left untouched. Figures join ``outputs/figures/`` only with the executed noteboo
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import tempfile
@@ -419,6 +418,21 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+def _previous_timings(path: Path) -> dict:
+    """``notebook_seconds`` of the timings file ``path`` ({} when there is none); a damaged one is a DataError."""
+    from charclf.errors import DataError
+    from charclf.provenance import read_json
+
+    if not path.is_file():
+        return {}
+    fix = "move it aside (it is rewritten with this run's times), or restore it with git"
+    saved = read_json(path, fix)
+    seconds = saved.get("notebook_seconds", {}) if isinstance(saved, dict) else None
+    if not isinstance(seconds, dict):
+        raise DataError(path, "is not a study timings file (no notebook_seconds object)", fix)
+    return seconds
+
+
 def run(args) -> int:
     from charclf.data.download import downloads_allowed
     from charclf.fileio import write_json
@@ -435,6 +449,12 @@ def run(args) -> int:
         print(f"[study] the {args.protocol} protocol at seed {args.seed}: executed copies go to {out_dir} "
               "(the committed notebooks are the holdout protocol's at seed 0)")
     refuse_unusable_setup(out_dir, args.kernel)
+    # The timings file this run adds to, read before any notebook runs: a damaged one is one line now, not a
+    # traceback after the whole study has run. With --only, the other notebooks' last times are kept, so the file
+    # always covers the whole study; rendering (loading finished runs) is timed apart from training.
+    kind = "timings" if args.train else "render-timings"
+    path = outputs_dir() / "study" / f"{runs_folder(args.profile, args.protocol)}-{kind}.json"
+    previous = _previous_timings(path)
     if download:
         fetch_study_data(args.data_dir, args.protocol)
     results = run_study(args.profile, only=args.only, data_dir=args.data_dir, protocol=args.protocol,
@@ -442,11 +462,6 @@ def run(args) -> int:
                         kernel_name=args.kernel, timeout=args.timeout, download=download, train=args.train)
     total = time.perf_counter() - started
     timings = {r.name: round(r.seconds, 1) for r in results if r.not_rendered is None}
-    # With --only, keep the other notebooks' last times: the file always covers the whole study. Rendering
-    # (loading finished runs) is timed apart from executing with training.
-    kind = "timings" if args.train else "render-timings"
-    path = outputs_dir() / "study" / f"{runs_folder(args.profile, args.protocol)}-{kind}.json"
-    previous = json.loads(path.read_text()).get("notebook_seconds", {}) if path.is_file() else {}
     every = dict(sorted({**previous, **timings}.items()))
     write_json(path, run_metadata(profile=args.profile, protocol=args.protocol, seed=args.seed,
                                   retrain=args.retrain, notebook_seconds=every,

@@ -95,15 +95,18 @@ def check_writable(folder: str | os.PathLike, what: str = "--out", *,
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp", *, follow_links: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path``, on error it is removed.
 
     For writers that want a file name (``torch.save``, ``np.savez``, ``DataFrame.to_csv``, safetensors);
     ``suffix`` keeps an extension those writers insist on (``np.savez`` appends ``.npz`` otherwise).
 
-    A symlink is written through, as ``open(path, "w")`` would: its target is replaced and the link stays (a
-    replaced link would leave the file it points to, which others read, without the new content)."""
-    path = Path(os.path.realpath(path)) if Path(path).is_symlink() else Path(path)
+    A symlink at ``path`` is replaced by the new file and what it points to is left alone: ``render-check``
+    links the committed outputs into a scratch folder and relies on that. ``follow_links`` writes through to
+    the link's target instead (the link stays), for a command that updates a user's own file in place
+    (``charclf evaluate`` merging into metrics.json, ``nbstrip``), where a replaced link would leave the file it
+    points to, which others read, without the new content."""
+    path = Path(os.path.realpath(path)) if follow_links and Path(path).is_symlink() else Path(path)
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -129,15 +132,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return Path(path)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    with atomic_path(path) as tmp:
+def atomic_write_text(path: str | os.PathLike, text: str, *, follow_links: bool = False) -> Path:
+    with atomic_path(path, follow_links=follow_links) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
 
 
-def write_json(path: str | os.PathLike, obj, *, indent: int = 2) -> Path:
-    """``obj`` as JSON (numpy scalars/arrays and paths allowed), written atomically."""
-    return atomic_write_text(path, json.dumps(obj, indent=indent, default=_json_default) + "\n")
+def write_json(path: str | os.PathLike, obj, *, indent: int = 2, follow_links: bool = False) -> Path:
+    """``obj`` as JSON (numpy scalars/arrays and paths allowed), written atomically (``follow_links``: see
+    :func:`atomic_path`)."""
+    return atomic_write_text(path, json.dumps(obj, indent=indent, default=_json_default) + "\n",
+                             follow_links=follow_links)
 
 
 def write_csv(df, path: str | os.PathLike, **to_csv_kwargs) -> Path:

@@ -163,9 +163,11 @@ def test_a_command_never_writes_two_results_to_one_path_nor_a_file_over_a_folder
     refuse_to_replace(tmp_path / "a.json", tmp_path / "a.png")  # distinct new files: passes
 
 
-def test_an_atomic_write_to_a_symlink_writes_through_to_its_target_and_keeps_the_link(tmp_path):
+def test_an_atomic_write_replaces_a_symlink_unless_asked_to_write_through_it(tmp_path):
     """Probe: `charclf evaluate` on a run whose metrics.json was a link to a shared file replaced the link by a
-    file of its own, and the shared file never got the new evaluation."""
+    file of its own, and the shared file never got the new evaluation. Writing through every link, though, made
+    render-check (which links the committed outputs into a scratch folder) rewrite the committed files: so a
+    link is replaced by default, and written through only where a command updates a user's file in place."""
     from charclf.fileio import atomic_write_text, write_json
 
     shared = tmp_path / "shared"
@@ -174,11 +176,14 @@ def test_an_atomic_write_to_a_symlink_writes_through_to_its_target_and_keeps_the
     run = tmp_path / "run"
     run.mkdir()
     (run / "metrics.json").symlink_to(Path("..") / "shared" / "metrics.json")
-    write_json(run / "metrics.json", {"evaluation": {"val": 0.8}})
+    write_json(run / "metrics.json", {"evaluation": {"val": 0.8}}, follow_links=True)
     assert (run / "metrics.json").is_symlink()
     assert json.loads((shared / "metrics.json").read_text()) == {"evaluation": {"val": 0.8}}
     chain = tmp_path / "chain.txt"  # a link to a link: the file at the end is written
     chain.symlink_to(run / "metrics.json")
-    atomic_write_text(chain, "x")
+    atomic_write_text(chain, "x", follow_links=True)
     assert chain.is_symlink() and (run / "metrics.json").is_symlink() and (shared / "metrics.json").read_text() == "x"
     assert [p.name for p in shared.iterdir()] == ["metrics.json"]  # no temporary file left beside it
+    atomic_write_text(chain, "scratch")  # the default: the link is replaced, what it points to is left alone
+    assert not chain.is_symlink() and chain.read_text() == "scratch" and (shared / "metrics.json").read_text() == "x"
+

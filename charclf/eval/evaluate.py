@@ -356,7 +356,8 @@ def evaluate_and_record(run_dir, part: str = "test", data_dir=None, tta: bool | 
         if record is not None:
             record.replace(evaluation={**record.evaluation, key: entry}).save(run_dir)
         else:  # a model folder without a training record: its evaluations, and whatever else the file holds
-            write_json(run_dir / "metrics.json", {**saved, "evaluation": {**saved.get("evaluation", {}), key: entry}})
+            write_json(run_dir / "metrics.json", {**saved, "evaluation": {**saved.get("evaluation", {}), key: entry}},
+                       follow_links=True)  # a linked record is updated where it lives
     return key, entry
 
 

@@ -139,13 +139,13 @@ def notebook_text(nb) -> str:
 
 
 def strip_file(path: str | Path) -> bool:
-    """Strip one .ipynb in place (a symlink: its target, see ``atomic_path``); returns True when it changed."""
+    """Strip one .ipynb in place (a symlink: its target, see ``atomic_path``'s ``follow_links``); returns True when it changed."""
     from charclf.provenance import read_text
 
     before = read_text(path, NOT_A_NOTEBOOK_FIX)
     after = notebook_text(strip_notebook(read_notebook(path)))
     if after != before:
-        atomic_write_text(path, after)  # a kill mid-write must not truncate a committed notebook
+        atomic_write_text(path, after, follow_links=True)  # a kill mid-write must not truncate a committed notebook
         return True
     return False
 

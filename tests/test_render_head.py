@@ -77,3 +77,27 @@ def test_rendering_never_retrains_nor_writes_the_committed_outputs(tmp_path, mon
         assert os.environ["CHARCLF_OUTPUTS_DIR"] == str(tmp_path / "outputs")
         assert os.environ["CHARCLF_FIGURES_DIR"] == str(tmp_path / "figures")
     assert os.environ["CHARCLF_RETRAIN"] == "1" and os.environ["CHARCLF_OUTPUTS_DIR"] == "/somewhere/else"
+
+
+def test_each_committed_notebook_is_compared_with_its_own_render_whatever_the_execution_order(tmp_path,
+                                                                                              monkeypatch):
+    """Review: with notebook 00 executed last, check_renders zipped the numbered notebooks with the results in
+    execution order, so each was compared with another notebook's render."""
+    from charclf.study import runner
+    from charclf.study.runner import NotebookResult
+
+    repo = tmp_path / "repo"
+    (repo / "notebooks").mkdir(parents=True)
+    (repo / "outputs").mkdir()
+    for stem, text in ((runner.FINDINGS_NOTEBOOK, "findings"), ("01_data", "data")):
+        nbformat.write(_nb(_stream(text)), repo / "notebooks" / f"{stem}.ipynb")
+
+    def render(profile, *, only, notebooks, out_dir, **kw):
+        out_dir.mkdir(parents=True)
+        ordered = runner.execution_order(runner.find_notebooks(notebooks, only))
+        for path in ordered:  # a perfect render of each
+            nbformat.write(nbformat.read(path, as_version=4), out_dir / path.name)
+        return [NotebookResult(name=p.stem, path=out_dir / p.name, seconds=0.0) for p in ordered]
+
+    monkeypatch.setattr(runner, "run_study", render)
+    assert rendercheck.check_renders(repo, workdir=tmp_path / "work", echo=lambda *a, **k: None) == []

@@ -127,7 +127,9 @@ def check_renders(repo: Path | None = None, *, only=None, workdir: Path | None =
         results = run_study("full", only=only, notebooks=repo / "notebooks", out_dir=workdir / "rendered",
                             download=False, train=False, echo=echo)
     problems = []
-    for path, result in zip(find_notebooks(repo / "notebooks", only), results):
+    rendered = {r.name: r for r in results}  # by name: they come back in execution order (00 last), not numbered
+    for path in find_notebooks(repo / "notebooks", only):
+        result = rendered[path.stem]
         if result.not_rendered:
             problems.append(f"{path.name} could not be rendered from the committed runs: {result.not_rendered}")
             continue

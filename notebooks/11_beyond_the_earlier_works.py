@@ -128,10 +128,11 @@ show_ensemble(ctx, ensembled)
 # students' configs name its file, so it can differ from the ensemble above, which is rebuilt as runs are added:
 # the cell prints its members and whether they are the greedy ensemble's. It learns nothing from the val or
 # test parts. The plan distils `charnet_s`, `charnet_xs` and `minivision_s`; the cell counts which have
-# trained. The settings tried on `minivision_s` (α 0.8, temperature 3) and the α-0.5 student trained again as
-# their base learn from a second teacher: the same members scored in float64. The first was scored in float32,
-# whose sums come out in another order on another kind of CPU, so it could not be rebuilt bit for bit on the AMD
-# EPYC these settings trained on; in float64 the difference is far below float16's steps, so it rebuilds anywhere.
+# trained. Only `minivision_s`'s students learnt from that first teacher; every run trained since (the settings
+# tried on `minivision_s`, α 0.8 and temperature 3, the α-0.5 student trained again as their base, and the other
+# students) learns from a second one: the same members scored in float64. The first was scored in float32, whose
+# sums come out in another order on another kind of CPU, so it could not be rebuilt bit for bit on the AMD EPYC
+# these settings trained on; in float64 the difference is far below float16's steps, so it rebuilds anywhere.
 
 # %%
 from charclf.study.beyond import train_students

@@ -196,6 +196,11 @@ def test_a_float64_teacher_records_its_precision_and_comes_out_the_same_when_its
     (first / "teacher.json").write_text(json.dumps(recorded))
     (first / "teacher.npz").unlink()
     assert write_teacher([run], [], data, first, **quiet)["probs_sha256"] == float32["probs_sha256"]
+    for damaged in ("{truncated", "[1, 2]"):  # a clone's damaged record: one line naming it, before any scoring
+        (first / "teacher.json").write_text(damaged)
+        (first / "teacher.npz").unlink(missing_ok=True)
+        with pytest.raises(DataError, match="teacher.json"):
+            write_teacher([run], [], data, first, **quiet)
     with pytest.raises(ConfigError, match="precision 'bfloat16'"):
         write_teacher([run], [member_name(run)], data, tmp_path / "other", precision="bfloat16", **quiet)
 

@@ -99,7 +99,8 @@ def test_notebook_11_sentences_read_the_goal_tables():
                          train_missing=False)[-1] == "  its members are the greedy ensemble's above"
     second = {"members": ["a", "b"], "train_acc": 0.9012, "precision": "float64"}
     assert teacher_lines({TEACHER_RUN: teacher, DISTILL_TEACHER_RUN: second}, None, train_missing=False)[-1] == (
-        "teacher of the alpha/temperature settings and their base: the same members, scored in float64 (the "
+        "teacher of the runs trained since (the alpha/temperature settings, their base, the other students): the "
+        "same members, scored in float64 (the "
         "first in float32), so that any kind of CPU rebuilds it bit for bit; its accuracy on the training part: "
         "90.12%")
     assert teacher_lines({}, None, train_missing=False)[0].startswith("No teacher written yet: no distilled")

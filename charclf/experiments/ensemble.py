@@ -415,6 +415,19 @@ def teacher_member_probs(run_dir: Path, data, precision: str) -> np.ndarray:
     return torch.softmax(logits, dim=1).numpy()
 
 
+def read_teacher_json(path: Path) -> dict:
+    """A teacher's ``teacher.json``, checked to be an object naming its members and their weights (one line
+    naming the file otherwise)."""
+    from charclf.provenance import read_json
+
+    fix = "restore it with git (its students' records hold the teacher's hash)"
+    recorded = read_json(path, fix)
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("members"), list) \
+            or not isinstance(recorded.get("weights_sha256"), dict):
+        raise DataError(path, "is not a teacher's record (no members list and weights_sha256 object)", fix)
+    return recorded
+
+
 def write_teacher(run_dirs, members: list[str], data, out, *, precision: str = TEACHER_PRECISION,
                   log=print) -> dict:
     """A distillation teacher (``charclf.train.distill``): the ensemble ``members`` (names of ``run_dirs``,
@@ -432,7 +445,7 @@ def write_teacher(run_dirs, members: list[str], data, out, *, precision: str = T
 
     out = Path(out)
     check_teacher_folder(out)
-    recorded = json.loads((out / TEACHER_JSON).read_text()) if (out / TEACHER_JSON).is_file() else None
+    recorded = read_teacher_json(out / TEACHER_JSON) if (out / TEACHER_JSON).is_file() else None
     members = list(recorded["members"]) if recorded else list(members)
     precision = recorded.get("precision", "float32") if recorded else precision
     if precision not in TEACHER_PRECISIONS:

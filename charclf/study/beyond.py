@@ -236,11 +236,11 @@ def ensure_teachers(runs_dir: Path, data, plan, ensemble_results, *, profile: st
     """Write (or rebuild) the teacher of each run of ``plan`` that still has to train (every run's, with
     ``retrain``), and no other: a teacher that is not needed is never rebuilt, which another kind of CPU may not
     be able to do. ``ensemble_results`` is called only when the first teacher has to be chosen anew."""
-    from charclf.study.plan import teacher_of
+    from charclf.study.plan import TEACHERS, teacher_of
     from charclf.train.run_folder import is_finished_run
 
     needed = {teacher_of(run, profile) for run in plan if retrain or not is_finished_run(runs_dir / run.name)}
-    for teacher in sorted(needed - {None}):
+    for teacher in [t for t in TEACHERS if t in needed]:  # in order: the float64 one takes the first's members
         ensure_teacher(runs_dir, data, ensemble_results, profile=profile, teacher=teacher, log=log)
 
 
@@ -252,7 +252,7 @@ def ensure_teacher(runs_dir: Path, data, ensemble_results, *, profile: str, teac
     the greedy ensemble's members (``ensemble_results``, a dict or a function returning one), the float64 one
     (``plan.DISTILL_TEACHER_RUN``) from the first teacher's members."""
     from charclf.errors import ConfigError
-    from charclf.experiments.ensemble import TEACHER_PRECISION, write_teacher
+    from charclf.experiments.ensemble import TEACHER_PRECISION, read_teacher_json, write_teacher
     from charclf.study.plan import DISTILL_TEACHER_RUN, TEACHER_RUN
 
     teacher = teacher or TEACHER_RUN
@@ -267,7 +267,7 @@ def ensure_teacher(runs_dir: Path, data, ensemble_results, *, profile: str, teac
             if not first.is_file():
                 raise ConfigError(f"no {first}: the float64 teacher {folder} takes its members. Fix: restore it "
                                   "with git, or write the first teacher (charclf plan --only 11-distilled)")
-            members = read_json(first, "restore it with git")["members"]
+            members = read_teacher_json(first)["members"]
         else:
             results = ensemble_results() if callable(ensemble_results) else ensemble_results
             if results is None:

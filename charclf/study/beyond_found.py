@@ -105,7 +105,8 @@ def teacher_lines(teachers: dict, ensembled: dict | None, *, train_missing: bool
     second = teachers.get(DISTILL_TEACHER_RUN)
     if second is not None:
         same = "the same members" if second["members"] == teacher["members"] else " + ".join(second["members"])
-        lines.append(f"teacher of the alpha/temperature settings and their base: {same}, scored in "
+        lines.append(f"teacher of the runs trained since (the alpha/temperature settings, their base, the other "
+                     f"students): {same}, scored in "
                      f"{second.get('precision', 'float32')} (the first in {teacher.get('precision', 'float32')}), "
                      f"so that any kind of CPU rebuilds it bit for bit; its accuracy on the training part: "
                      f"{second['train_acc']:.2%}")

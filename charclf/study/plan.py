@@ -343,11 +343,13 @@ DISTILL_EXPERIMENTS = {("minivision_s", DISTILL_BASE): ({}, "the alpha 0.5 stude
                        ("minivision_s", "kd-t3"): ({"distill_temperature": 3.0},
                                                    "the teacher softened at temperature 3 instead of 1")}
 TEACHER_RUN = RunId(BEYOND, "teacher").name
-# The teacher of DISTILL_EXPERIMENTS (their base included): TEACHER_RUN's members scored again in float64. The
-# first teacher was scored in float32 and its probabilities are not committed; on another kind of CPU it cannot
-# be rebuilt bit for bit, so its students could not be trained there. This one rebuilds anywhere.
+# The teacher of every distilled run but FIRST_TEACHER_STUDENTS: TEACHER_RUN's members scored again in float64.
+# The first teacher was scored in float32 and its probabilities are not committed; on another kind of CPU it
+# cannot be rebuilt bit for bit, so no student could train there. This one rebuilds anywhere.
 DISTILL_TEACHER_RUN = RunId(BEYOND, "teacher", "float64").name
 TEACHERS = (TEACHER_RUN, DISTILL_TEACHER_RUN)
+# The students that trained towards the first teacher before that was found (their 3 seeds are committed).
+FIRST_TEACHER_STUDENTS = ("minivision_s",)
 # Bases trained again beside their arms (the same config as an entry trained before): shown and paired, never a
 # goal's candidate of their own (charclf.study.goals).
 RERUN_ENTRIES = (RunId(BEYOND, *EXPERIMENT_BASE).stem, RunId(BEYOND, "minivision_s", DISTILL_BASE).stem)
@@ -383,9 +385,9 @@ def paired_comparisons() -> list[tuple[RunId, str, RunId, str]]:
     rerun = "the same config trained again: epoch chosen on float32 val, 1 thread, another session's machine"
     pairs.append((RunId(BEYOND, *EXPERIMENT_BASE), rerun, RunId(BEYOND, "minivision_s"),
                   "minivision_s as first trained (epoch chosen on bf16 val, 2 threads)"))
-    pairs.append((RunId(BEYOND, "minivision_s", DISTILL_BASE), "the same student trained again: its teacher's "
-                  "members scored in float64 instead of float32, epoch chosen on float32 val, 1 thread, another "
-                  "session's machine", RunId(BEYOND, "minivision_s", "kd"),
+    pairs.append((RunId(BEYOND, "minivision_s", DISTILL_BASE), "the same student trained again: towards the "
+                  "float64 teacher (the same members), epoch chosen on float32 val, 1 thread, another session's "
+                  "machine", RunId(BEYOND, "minivision_s", "kd"),
                   "minivision_s-kd as first trained (epoch chosen on bf16 val, 2 threads)"))
     for key, (_, label) in EXPERIMENTS.items():
         base = RunId(BEYOND, *experiment_base(key))
@@ -424,11 +426,14 @@ def beyond_runs(profile: str, models: list[str] | None = None, *, distilled: boo
                                    tuple(overrides.items()), label)
                         for (model, variant), (overrides, label) in EXPERIMENTS.items()
                         if models is None or RunId(BEYOND, model, variant).stem in models for s in seeds]
-    overrides = (("distill_teacher", teacher_file(profile)), ("distill_alpha", DISTILL_ALPHA))
-    students = [PlannedRun(RunId(BEYOND, model, "kd", s), model, recipe, s, parts, overrides,
+    def overrides(model: str) -> dict:
+        teacher = TEACHER_RUN if model in FIRST_TEACHER_STUDENTS else DISTILL_TEACHER_RUN
+        return {"distill_teacher": teacher_file(profile, teacher), "distill_alpha": DISTILL_ALPHA}
+
+    students = [PlannedRun(RunId(BEYOND, model, "kd", s), model, recipe, s, parts, tuple(overrides(model).items()),
                            f"{model} distilled from the ensemble (alpha {DISTILL_ALPHA})")
                 for model, recipe in DISTILLED.items() if models is None or model in models for s in seeds]
-    experiments = {**dict(overrides), "distill_teacher": teacher_file(profile, DISTILL_TEACHER_RUN)}
+    experiments = {"distill_teacher": teacher_file(profile, DISTILL_TEACHER_RUN), "distill_alpha": DISTILL_ALPHA}
     return students + [
         PlannedRun(RunId(BEYOND, model, variant, s), model, DISTILLED[model], s, parts,
                    tuple({**experiments, **changed}.items()), f"{model} distilled: {label}")

@@ -95,6 +95,16 @@ def test_a_precision_label_says_when_the_epoch_was_chosen_on_val_in_another_prec
     assert report.precision_label(["bf16"] * 2, ["fp32"] * 2, ["fp32"] * 2) == "bf16 / val fp32"
 
 
+def test_each_generated_file_of_the_repository_gets_its_own_blocks(tmp_path):
+    """Review: write_readme looked blocks up by file name, so model_hub/README.md got README.md's FINDINGS block."""
+    from charclf.provenance import REPO_ROOT
+
+    assert [name for name, _ in write_readme.blocks_for(REPO_ROOT / "model_hub" / "README.md")] == ["HUB"]
+    assert [name for name, _ in write_readme.blocks_for(REPO_ROOT / "README.md")] == ["FINDINGS"]
+    assert [name for name, _ in write_readme.blocks_for(tmp_path / "README.md")] == ["FINDINGS"]  # a copy: by name
+    assert [name for name, _ in write_readme.blocks_for(tmp_path / "OTHER.md")] == ["RESULTS"]
+
+
 def test_first_difference_names_the_line():
     assert write_readme.first_difference("a\nb\n", "a\nb\n") is None
     assert write_readme.first_difference("a\nb", "a\nc").startswith("line 2: committed 'b'")

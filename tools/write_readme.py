@@ -69,11 +69,20 @@ def render(path: Path, blocks, root=None) -> str:
     return text
 
 
+def blocks_for(path: Path) -> list:
+    """The :data:`BLOCKS` of ``path``: by its path in this repository (``model_hub/README.md`` is not the top
+    README.md), else by its file name (the tests' copies); a file named otherwise gets the RESULTS block."""
+    try:
+        own = BLOCKS.get(Path(path).resolve().relative_to(REPO_ROOT.resolve()).as_posix())
+    except ValueError:
+        own = BLOCKS.get(Path(path).name)
+    return own or BLOCKS["RESULTS.md"][:1]
+
+
 def write_readme(readme: str | Path = REPO_ROOT / "README.md", root=None, *, blocks=None) -> Path:
-    """Rewrite ``readme``'s generated blocks (``blocks``: by default those :data:`BLOCKS` names for its file
-    name; a file named otherwise gets the RESULTS block)."""
+    """Rewrite ``readme``'s generated blocks (``blocks``: by default :func:`blocks_for` it)."""
     readme = Path(readme)
-    blocks = blocks or BLOCKS.get(readme.name, BLOCKS["RESULTS.md"][:1])
+    blocks = blocks or blocks_for(readme)
     atomic_write_text(readme, render(readme, blocks, root))  # a failed write leaves the old file whole
     return readme
 

@@ -70,12 +70,17 @@ def trained_runs(rows: pd.DataFrame) -> pd.DataFrame:
 TTA_SUFFIX = " +TTA"
 
 
+def rescored_with_tta(record) -> bool:
+    """Whether ``record``'s run trained without TTA and was scored again with it on val and on test."""
+    return not record.tta and all(isinstance(record.evaluation.get(k), dict) for k in ("val_tta", "test_tta"))
+
+
 def tta_rescored_row(row: dict, record) -> dict | None:
     """``row`` (a :func:`model_rows` row of ``record``) as its ``+TTA`` entry, from the record's ``val_tta`` and
     ``test_tta`` evaluations; None unless the run trained without TTA and has both."""
-    val, test = record.evaluation.get("val_tta"), record.evaluation.get("test_tta")
-    if record.tta or not isinstance(val, dict) or not isinstance(test, dict):
+    if not rescored_with_tta(record):
         return None
+    val, test = record.evaluation["val_tta"], record.evaluation["test_tta"]
     return {**row, "entry": row["entry"] + TTA_SUFFIX, "rescored": True, "val_acc": float(val["accuracy"]),
             "test_acc": float(test["accuracy"]), "tta": True, "merged47_acc": test.get("merged47_accuracy"),
             "f1_weighted": test.get("f1_weighted"), "val_precision": val.get("precision", "fp32")}
@@ -424,8 +429,7 @@ def _tta_rows(runs_dir: Path, profile: str) -> list[dict]:
 
     rows, plan = [], model_runs(profile)
     for series in TTA_SERIES:
-        records = {seed: r for seed, r in _by_seed(runs_dir, series, plan).items()
-                   if not r.tta and {"val_tta", "test_tta"} <= set(r.evaluation)}
+        records = {seed: r for seed, r in _by_seed(runs_dir, series, plan).items() if rescored_with_tta(r)}
         if not records:
             continue
         seeds = sorted(records)
@@ -453,7 +457,7 @@ def candidates(front: pd.DataFrame) -> pd.DataFrame:
     competing on val would pick val noise, so only the first training stands for it."""
     from charclf.study.plan import RERUN_ENTRIES
 
-    return front[~front.index.isin(RERUN_ENTRIES)]
+    return front[~front.index.str.removesuffix(TTA_SUFFIX).isin(RERUN_ENTRIES)]  # nor their +TTA re-scorings
 
 
 def hub_choices(front: pd.DataFrame, *, min_seeds: int = 3) -> dict[str, str]:

@@ -970,3 +970,21 @@ def test_data_verify_calls_a_truncated_download_damaged_not_another_file(tmp_pat
     assert rows.loc[cut.name, "status"] == "damaged" and "truncated" in rows.loc[cut.name, "note"]
     whole = official_file("digits", "test", "labels")  # synthetic, so not NIST's bytes: another file, whole
     assert rows.loc[whole, "status"] == "mismatch"
+
+
+def test_a_damaged_config_or_seeds_file_of_a_model_folder_is_one_line_naming_it(tmp_path):
+    """Review: the model card and predict's model line read config.json / seeds.json with json.loads: a damaged
+    file was a JSONDecodeError traceback."""
+    from records import write_fake_run
+
+    from charclf.apps.modelcard import model_card
+    from charclf.apps.predict import describe_model
+    from charclf.errors import DataError
+
+    folder = tmp_path / "model"
+    write_fake_run(folder)
+    (folder / "config.json").write_text('{"architecture": ')
+    with pytest.raises(DataError, match="config.json: is not valid JSON"):
+        model_card(folder, title="t")
+    with pytest.raises(DataError, match="config.json: is not valid JSON"):
+        describe_model(folder, "model_hub/x")

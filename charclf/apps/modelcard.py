@@ -5,7 +5,6 @@ traces back to what the training and evaluation code measured.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -231,7 +230,9 @@ def model_card(model_dir: str | Path, *, title: str, summary: str = "", source: 
     from charclf.eval.record import RunRecord
 
     model_dir = Path(model_dir)
-    config = json.loads((model_dir / "config.json").read_text())
+    from charclf.provenance import read_json
+
+    config = read_json(model_dir / "config.json", "publish the model again, or restore the folder with git")
     record = RunRecord.load(model_dir)
     train_cfg = record.config
     machine = record.provenance.get("machine", {})
@@ -260,7 +261,7 @@ def model_card(model_dir: str | Path, *, title: str, summary: str = "", source: 
     table = "\n".join(f"| {name} | {value:.4f} |" for name, value in rows if value is not None)
     seeds_section = ""
     if (model_dir / "seeds.json").is_file():
-        seeds = json.loads((model_dir / "seeds.json").read_text())
+        seeds = read_json(model_dir / "seeds.json", "publish the model again, or restore the folder with git")
 
         def pm(key: str) -> str:
             std = seeds[f"{key}_std"]

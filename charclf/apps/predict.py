@@ -207,8 +207,10 @@ def describe_model(folder: Path, label: str) -> str:
     read from its config.json and metrics.json: architecture, size, classes, protocol, test accuracies."""
     if not (folder / "config.json").is_file():
         return f"this checkout has no {label}"
-    config = json.loads((folder / "config.json").read_text())
-    metrics = json.loads((folder / "metrics.json").read_text())
+    from charclf.provenance import read_json
+
+    fix = "restore the folder with git, or publish the model again"
+    config, metrics = read_json(folder / "config.json", fix), read_json(folder / "metrics.json", fix)
     test = metrics["evaluation"]["test"]
     return (f"{label}: {config['architecture']}, {metrics['params']:,} parameters, {config['num_classes']} classes "
             f"({config['split']}), trained under the {config['protocol']} protocol; test accuracy "

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import time
 from pathlib import Path
 
@@ -193,7 +192,9 @@ def emnist_test_accuracy(artifact: dict, repo_root: Path | None = None) -> float
     metrics = (repo_root or REPO_ROOT) / str(artifact.get("provenance", {}).get("model", "")) / "metrics.json"
     if not (describes_current_weights(artifact, repo_root) and metrics.is_file()):
         return None
-    return dig(json.loads(metrics.read_text(encoding="utf-8")), ("evaluation", "test", "accuracy"))
+    from charclf.provenance import read_json
+
+    return dig(read_json(metrics, "restore it with git"), ("evaluation", "test", "accuracy"))
 
 
 def goals_table(before: dict, after: dict, *, repo_root: Path | None = None):

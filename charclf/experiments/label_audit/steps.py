@@ -60,7 +60,12 @@ def check_config(out: Path, record: dict) -> None:
     """Write ``audit-config.json`` in a new folder, or refuse a folder made with other settings."""
     path = out / CONFIG_NAME
     if path.is_file():
-        saved = json.loads(path.read_text())
+        from charclf.provenance import read_json
+
+        saved = read_json(path, "move it away, or choose another folder")
+        if not isinstance(saved, dict):
+            raise DataError(path, "is not an audit config (not a JSON object)", "move it away, or choose another "
+                            "folder")
         if isinstance(saved.get("settings"), dict):  # a folder from before fold_method: its folds are round-robin
             saved = {**saved, "settings": with_fold_method(saved["settings"])}
         if saved != record:
@@ -202,7 +207,9 @@ def run_experiment(out: Path, data: AuditData, settings: AuditSettings, issues: 
     record = {"n_removed": int(len(removed)), "removed_sha256": hashlib.sha256(removed.tobytes()).hexdigest()}
     marker = out / CLEAN_REMOVED_NAME
     if marker.is_file():
-        _check_meta(marker, json.loads(marker.read_text()), record)
+        from charclf.provenance import read_json
+
+        _check_meta(marker, read_json(marker, f"move {out / CLEAN_RUN} and it away, then run again"), record)
     elif (out / CLEAN_RUN).exists():
         raise ConfigError(f"{out / CLEAN_RUN}: a clean-model folder without {CLEAN_REMOVED_NAME}: cannot tell which "
                           "images it was trained without. Fix: move that folder away and run again")
